@@ -1,0 +1,24 @@
+import type { BlockDevice, DirtyBitmap } from '../qmp';
+import type { FullReason, Manifest, ManifestDisk } from '../repository';
+
+export type DiskPlan =
+  | { mode: 'full'; reason: FullReason; previous: ManifestDisk | undefined }
+  | { mode: 'incremental'; reason: 'incremental'; previous: ManifestDisk; bitmap: DirtyBitmap };
+
+/**
+ * Decides, for one disk, whether the bitmap in QEMU can be trusted to list every change since
+ * the VM's last restore point. Any doubt means a full copy of that disk: a needless full costs
+ * time (dedup keeps its storage small), a wrong incremental silently loses data.
+ */
+export function planDisk(device: BlockDevice, parent: Manifest | undefined, opts: { forceFull: boolean }): DiskPlan {
+  const previous = parent?.disks.find((d) => d.device === device.deviceId);
+  if (!parent || !previous) return { mode: 'full', reason: 'first-backup', previous };
+  if (opts.forceFull) return { mode: 'full', reason: 'forced', previous };
+  if (previous.virtualSize !== device.virtualSize) return { mode: 'full', reason: 'disk-resized', previous };
+  const bitmap = device.bitmaps.find((b) => b.name === previous.bitmap);
+  if (!bitmap) return { mode: 'full', reason: 'bitmap-missing', previous };
+  if (bitmap.inconsistent) return { mode: 'full', reason: 'bitmap-inconsistent', previous };
+  if (bitmap.busy) return { mode: 'full', reason: 'bitmap-busy', previous };
+  if (!bitmap.recording) return { mode: 'full', reason: 'bitmap-not-recording', previous };
+  return { mode: 'incremental', reason: 'incremental', previous, bitmap };
+}

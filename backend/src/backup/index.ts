@@ -1,0 +1,5 @@
+export { runBackup } from './runBackup';
+export type { BackupRequest, BackupResult, BackupProgress } from './types';
+export { BITMAP_PREFIX, isOurBitmap, isFrozenBitmap } from './names';
+export { planChunks } from './chunkPlan';
+export { planDisk } from './chainCheck';

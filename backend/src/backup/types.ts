@@ -1,0 +1,41 @@
+import type { HostLink } from '../hosts';
+import type { QmpSession } from '../qmp';
+import type { Manifest, Repository, VmIdentity } from '../repository';
+
+export interface BackupProgress {
+  phase: 'preparing' | 'frozen' | 'copying' | 'committing' | 'done';
+  device: string | null;
+  bytesDone: number;
+  /** grows as each disk's extents are known */
+  bytesTotal: number;
+  disksDone: number;
+  disksTotal: number;
+}
+
+export interface BackupRequest {
+  vm: VmIdentity;
+  qmp: QmpSession;
+  host: HostLink;
+  repository: Repository;
+  /** Directory on the VM's host for fleece images and the NBD socket (a unix socket path must
+   *  stay under 108 bytes). */
+  scratchDir: string;
+  /** Only these device ids (default: every writable disk). */
+  devices?: string[];
+  /** Bitmaps in QEMU memory only, even on qcow2 — when another product also keeps bitmaps
+   *  on these disks (DESIGN.md §2 "Coexistence"). */
+  transientBitmaps?: boolean;
+  forceFull?: boolean;
+  vmDefinition?: Manifest['vmDefinition'];
+  meta?: Record<string, unknown>;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  /** Called right after the transaction fixed the point in time, before any data is read. */
+  onFrozen?: () => Promise<void> | void;
+}
+
+export interface BackupResult {
+  manifest: Manifest;
+  /** Cleanup steps that failed after the point was committed (the point is still good). */
+  warnings: string[];
+}

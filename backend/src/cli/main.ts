@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { describeError } from '../errors';
+import { registerBackup } from './commands/backup';
+import { registerPoints } from './commands/points';
+import { registerRepo } from './commands/repo';
+import { registerRestore } from './commands/restore';
+import { registerVerify } from './commands/verify';
+
+/** Every failure ends as one line on stderr naming what failed and why, and exit status 1. */
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('olvm-backup')
+    .description('incremental, deduplicated backups of QEMU/oVirt VMs through dirty bitmaps')
+    .exitOverride()
+    .showHelpAfterError(false);
+  registerRepo(program);
+  registerBackup(program);
+  registerPoints(program);
+  registerRestore(program);
+  registerVerify(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its message (usage errors) or the help text
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`olvm-backup: ${describeError(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+void main(process.argv);

@@ -1,0 +1,73 @@
+/**
+ * One error type for the whole backend: every failure carries a stable code (layer prefix,
+ * SCREAMING_SNAKE), a lower-case message naming what failed on which object, optional details
+ * for machines, and the underlying cause (ES2022 `cause`).
+ */
+export type ErrorCode =
+  // qmp
+  | 'QMP_CONNECT_FAILED'
+  | 'QMP_PROTOCOL_ERROR'
+  | 'QMP_COMMAND_FAILED'
+  | 'QMP_DISCONNECTED'
+  | 'QMP_TIMEOUT'
+  | 'QMP_ABORTED'
+  | 'QMP_JOB_FAILED'
+  // nbd
+  | 'NBD_CONNECT_FAILED'
+  | 'NBD_PROTOCOL_ERROR'
+  | 'NBD_SERVER_ERROR'
+  | 'NBD_DISCONNECTED'
+  | 'NBD_TIMEOUT'
+  | 'NBD_ABORTED'
+  | 'NBD_UNSUPPORTED'
+  // repository
+  | 'REPO_NOT_FOUND'
+  | 'REPO_EXISTS'
+  | 'REPO_INVALID'
+  | 'REPO_POINT_NOT_FOUND'
+  | 'REPO_DISK_NOT_FOUND'
+  | 'REPO_CORRUPT'
+  | 'REPO_LOCKED'
+  | 'REPO_IO_ERROR'
+  // backup / restore
+  | 'BACKUP_VM_NO_DISKS'
+  | 'BACKUP_FAILED'
+  | 'BACKUP_ABORTED'
+  | 'RESTORE_FAILED'
+  | 'TOOL_FAILED'
+  // generic
+  | 'INVALID_ARGUMENT'
+  | 'TIMEOUT'
+  | 'ABORTED';
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.details = opts.details;
+  }
+}
+
+export function isAppError(err: unknown, code?: ErrorCode): err is AppError {
+  return err instanceof AppError && (code === undefined || err.code === code);
+}
+
+/** "what failed - cause - cause's cause", for one-line reports (CLI, logs). */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 6; depth++) {
+    if (cur instanceof Error) {
+      if (!parts.includes(cur.message)) parts.push(cur.message);
+      cur = (cur as Error & { cause?: unknown }).cause;
+    } else {
+      parts.push(typeof cur === 'string' ? cur : JSON.stringify(cur));
+      break;
+    }
+  }
+  return parts.join(' - ');
+}

@@ -1,0 +1,2 @@
+export type { HostLink } from './hostLink';
+export { LocalHost } from './localHost';

@@ -1,0 +1,35 @@
+/**
+ * Messages between the chunk worker pool (main thread) and each chunk worker. Plain data only:
+ * they cross the thread boundary by structured clone, chunk bytes by transfer.
+ */
+
+export interface WorkerInit {
+  /** Absolute path of the repository's `chunks/` directory. */
+  chunksDir: string;
+  zstdLevel: number;
+}
+
+export type WorkerRequest =
+  /** Hash, zero-check, exists-check; if new: compress, write `tmpDir/<tmp>`, fsync, link into chunks/. */
+  | { op: 'put'; id: number; data: Uint8Array; tmpDir: string }
+  /** Read, decompress, check length and hash; reply with the plain bytes. */
+  | { op: 'read'; id: number; digest: string; length: number }
+  /** Like read, but only reports whether the chunk is intact. */
+  | { op: 'check'; id: number; digest: string; length: number }
+  /** fsync every chunk directory this worker touched since the last sync (and those pending);
+   *  with `all`, every directory under chunks/ (after a worker died with unsynced entries). */
+  | { op: 'sync'; id: number; all?: boolean }
+  /** Test hook: the worker exits at once, as if it crashed. */
+  | { op: 'crash'; id: number };
+
+export type PutResult = { zero: true } | { zero: false; digest: string; stored: boolean; bytes: number };
+export type ChunkStatus = 'ok' | 'missing' | 'corrupt';
+export interface ReadResult {
+  status: ChunkStatus;
+  message?: string;
+  data?: Uint8Array;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; result: PutResult | ReadResult | null }
+  | { id: number; ok: false; error: { message: string; errno?: string } };

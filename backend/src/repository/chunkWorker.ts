@@ -1,0 +1,234 @@
+/**
+ * Body of one chunk worker thread (loaded as compiled chunkWorker.js by chunkWorkers.ts).
+ * CPU work (zero check, SHA-256, zstd) runs on this thread; file I/O is asynchronous so that
+ * the fsync of one chunk overlaps the compression of the next.
+ */
+import { createHash } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { parentPort, threadId, workerData } from 'worker_threads';
+import * as zstd from 'zstd-napi/binding';
+import type { PutResult, ReadResult, WorkerInit, WorkerReply, WorkerRequest } from './chunkProtocol';
+
+const init = workerData as WorkerInit;
+const cctx = new zstd.CCtx();
+cctx.setParameter(zstd.CParameter.compressionLevel, init.zstdLevel);
+cctx.setParameter(zstd.CParameter.contentSizeFlag, 1);
+const dctx = new zstd.DCtx();
+/** Compression output buffers, reused (one per put in flight): saves an mmap, page faults and
+ *  munmap per chunk, which on incompressible data cost about as much as zstd itself. */
+const outBuffers: Buffer[] = [];
+
+let zeros = Buffer.alloc(0);
+let scratch = Buffer.alloc(0);
+let tmpSeq = 0;
+/** Chunk directories known to exist (saves a mkdir per chunk). */
+const knownDirs = new Set<string>();
+/** Directories with entries not yet fsynced by this worker. */
+let dirtyDirs = new Set<string>();
+let syncChain: Promise<void> = Promise.resolve();
+
+function errnoOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+}
+
+function isAllZero(data: Buffer): boolean {
+  if (zeros.length < data.length) zeros = Buffer.alloc(data.length);
+  return data.equals(zeros.subarray(0, data.length));
+}
+
+function chunkDir(hex: string): string {
+  return path.join(init.chunksDir, hex.slice(0, 2), hex.slice(2, 4));
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** mkdir that records which parent got a new entry, so that parent is fsynced too. */
+async function mkdirNoted(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+    dirtyDirs.add(path.dirname(dir));
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw err;
+  }
+}
+
+async function ensureChunkDir(dir: string, force = false): Promise<void> {
+  if (!force && knownDirs.has(dir)) return;
+  await mkdirNoted(path.dirname(dir));
+  await mkdirNoted(dir);
+  knownDirs.add(dir);
+}
+
+/** link() refuses to replace an existing chunk: "stored once, never rewritten" holds even when
+ *  two writers race on the same content, and tells us exactly which of them stored it. */
+async function publish(tmp: string, final: string, dir: string): Promise<boolean> {
+  try {
+    await fs.link(tmp, final);
+    return true;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'EEXIST') return false;
+    if (code === 'ENOENT') {
+      await ensureChunkDir(dir, true);
+      return publish(tmp, final, dir);
+    }
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'ENOSYS') {
+      // Filesystem without hard links: rename (which may replace an identical copy).
+      await fs.rename(tmp, final);
+      return true;
+    }
+    throw err;
+  }
+}
+
+async function put(data: Buffer, tmpDir: string): Promise<PutResult> {
+  if (isAllZero(data)) return { zero: true };
+  const digest = createHash('sha256').update(data).digest('hex');
+  const dir = chunkDir(digest);
+  const final = path.join(dir, digest);
+  // Even a chunk someone else stored gets its directory fsynced before our manifest refers to it.
+  if (await exists(final)) {
+    dirtyDirs.add(dir);
+    return { zero: false, digest, stored: false, bytes: 0 };
+  }
+  const bound = zstd.compressBound(data.length);
+  let out = outBuffers.pop();
+  if (!out || out.length < bound) out = Buffer.allocUnsafeSlow(bound);
+  const tmp = path.join(tmpDir, `${digest}.${threadId}.${tmpSeq++}`);
+  let packedLength: number;
+  try {
+    packedLength = cctx.compress2(out, data);
+    const fh = await fs.open(tmp, 'wx', 0o444);
+    try {
+      await fh.writeFile(out.subarray(0, packedLength));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    outBuffers.push(out);
+  }
+  let stored: boolean;
+  try {
+    await ensureChunkDir(dir);
+    stored = await publish(tmp, final, dir);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  dirtyDirs.add(dir);
+  return { zero: false, digest, stored, bytes: stored ? packedLength : 0 };
+}
+
+/** Reads and fully checks one chunk into `out` (exactly `length` bytes). */
+async function load(digest: string, length: number, out: Buffer): Promise<ReadResult> {
+  let packed: Buffer;
+  try {
+    packed = await fs.readFile(path.join(chunkDir(digest), digest));
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return { status: 'missing', message: `chunk ${digest} is missing` };
+    throw err;
+  }
+  let size: number | null;
+  let n: number;
+  try {
+    size = zstd.getFrameContentSize(packed);
+    if (size !== length) return { status: 'corrupt', message: `chunk ${digest} holds ${String(size)} bytes, expected ${length}` };
+    n = dctx.decompress(out, packed);
+  } catch (err) {
+    return { status: 'corrupt', message: `chunk ${digest} does not decompress: ${(err as Error).message}` };
+  }
+  if (n !== length) return { status: 'corrupt', message: `chunk ${digest} decompressed to ${n} bytes, expected ${length}` };
+  const actual = createHash('sha256').update(out).digest('hex');
+  if (actual !== digest) return { status: 'corrupt', message: `chunk ${digest} content hashes to ${actual}` };
+  return { status: 'ok' };
+}
+
+async function sync(all: boolean): Promise<void> {
+  const dirs = dirtyDirs;
+  if (all) for (const d of await listAllChunkDirs()) dirs.add(d);
+  dirtyDirs = new Set();
+  // Chained: a sync must also wait for the one in progress, which may hold dirs we dirtied.
+  const p = syncChain.then(() => fsyncAll([...dirs]));
+  syncChain = p.catch(() => undefined);
+  return p;
+}
+
+async function fsyncAll(dirs: string[]): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < dirs.length) {
+      const dir = dirs[next++] as string;
+      const fh = await fs.open(dir, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, dirs.length) }, lane));
+}
+
+async function listAllChunkDirs(): Promise<string[]> {
+  const out = [init.chunksDir];
+  for (const a of await fs.readdir(init.chunksDir, { withFileTypes: true })) {
+    if (!a.isDirectory()) continue;
+    const ad = path.join(init.chunksDir, a.name);
+    out.push(ad);
+    for (const b of await fs.readdir(ad, { withFileTypes: true })) if (b.isDirectory()) out.push(path.join(ad, b.name));
+  }
+  return out;
+}
+
+function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
+  parentPort?.postMessage(msg, transfer);
+}
+
+async function handle(req: WorkerRequest): Promise<void> {
+  try {
+    switch (req.op) {
+      case 'put': {
+        const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
+        reply({ id: req.id, ok: true, result: await put(data, req.tmpDir) });
+        return;
+      }
+      case 'read': {
+        // Its own ArrayBuffer, so it can be transferred back without a copy.
+        const out = Buffer.from(new ArrayBuffer(req.length));
+        const r = await load(req.digest, req.length, out);
+        if (r.status === 'ok') {
+          reply({ id: req.id, ok: true, result: { status: 'ok', data: out } }, [out.buffer]);
+        } else {
+          reply({ id: req.id, ok: true, result: r });
+        }
+        return;
+      }
+      case 'check': {
+        if (scratch.length < req.length) scratch = Buffer.alloc(req.length);
+        reply({ id: req.id, ok: true, result: await load(req.digest, req.length, scratch.subarray(0, req.length)) });
+        return;
+      }
+      case 'sync':
+        await sync(req.all === true);
+        reply({ id: req.id, ok: true, result: null });
+        return;
+      case 'crash':
+        process.exit(70);
+    }
+  } catch (err) {
+    reply({ id: req.id, ok: false, error: { message: (err as Error).message ?? String(err), ...(errnoOf(err) ? { errno: errnoOf(err) } : {}) } });
+  }
+}
+
+parentPort?.on('message', (req: WorkerRequest) => {
+  void handle(req);
+});

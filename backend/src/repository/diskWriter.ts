@@ -1,0 +1,206 @@
+import * as path from 'path';
+import { AppError } from '../errors';
+import { writeFileAtomic } from './atomicFile';
+import type { ChunkStore } from './chunkStore';
+import { DIGEST_LENGTH, sha256Hex } from './digest';
+import { chunkCountFor, DiskIndex, encodeIndex } from './diskIndex';
+
+export interface DiskStats {
+  chunksNew: number;
+  chunksReused: number;
+  chunksZero: number;
+  bytesStored: number;
+}
+
+/** What the image's chunk i currently is; the stats are the counts of these. */
+const enum Kind {
+  Zero = 0,
+  New = 1,
+  Reused = 2,
+}
+
+/** @internal What a DiskWriter needs from its point. */
+export interface DiskWriterContext {
+  store: ChunkStore;
+  /** Staging directory of the point (index files go here) and its chunk temp dir. */
+  stagingDir: string;
+  chunkTmpDir: string;
+  chunkSize: number;
+  /** Non-undefined once the point is committed or aborted: the reason puts are refused. */
+  closedReason(): string | undefined;
+}
+
+/**
+ * Builds one disk's index in a point. Index entries are written by chunk number when each put
+ * completes, so puts may complete in any order; a later put (or putZero) of the same chunk
+ * supersedes an earlier one still in flight. Stats always describe the image as it stands:
+ * chunksNew + chunksReused + chunksZero === number of chunks.
+ */
+export class DiskWriter {
+  readonly device: string;
+  readonly virtualSize: number;
+  readonly chunkSize: number;
+  readonly count: number;
+  readonly indexFile: string;
+  private readonly statsLive: DiskStats = { chunksNew: 0, chunksReused: 0, chunksZero: 0, bytesStored: 0 };
+  private readonly entries: Buffer;
+  private readonly kinds: Uint8Array;
+  /** Chunk number → token of its latest put still in flight. */
+  private readonly latest = new Map<number, number>();
+  private nextToken = 1;
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private failure: unknown;
+  private finishing: Promise<void> | undefined;
+  private result: { file: string; sha256: string; chunkCount: number } | undefined;
+
+  /** @internal Created by PointWriter.beginDisk. */
+  constructor(
+    private readonly ctx: DiskWriterContext,
+    params: { device: string; virtualSize: number; indexFile: string; base?: DiskIndex },
+  ) {
+    this.device = params.device;
+    this.virtualSize = params.virtualSize;
+    this.chunkSize = ctx.chunkSize;
+    this.indexFile = params.indexFile;
+    this.count = chunkCountFor(params.virtualSize, ctx.chunkSize);
+    this.kinds = new Uint8Array(this.count);
+    const base = params.base;
+    if (base) {
+      this.entries = base.copyDigests();
+      for (let i = 0; i < this.count; i++) {
+        if (base.isZero(i)) this.statsLive.chunksZero++;
+        else {
+          this.kinds[i] = Kind.Reused;
+          this.statsLive.chunksReused++;
+        }
+      }
+    } else {
+      this.entries = Buffer.alloc(this.count * DIGEST_LENGTH);
+      this.statsLive.chunksZero = this.count;
+    }
+  }
+
+  get stats(): Readonly<DiskStats> {
+    return this.statsLive;
+  }
+
+  /** Index file name, sha256 and chunk count, once finish() has written it. */
+  get indexInfo(): { file: string; sha256: string; chunkCount: number } | undefined {
+    return this.result;
+  }
+
+  chunkLength(i: number): number {
+    return Math.min(this.chunkSize, this.virtualSize - i * this.chunkSize);
+  }
+
+  /** Stores chunk i (all zeros → a zero entry, nothing stored). `data` may be transferred to a
+   *  worker: the caller must not touch it afterwards. Resolves when the chunk is durable. */
+  async putChunk(i: number, data: Buffer): Promise<void> {
+    this.checkOpen();
+    this.checkIndex(i);
+    if (!Buffer.isBuffer(data) && !((data as unknown) instanceof Uint8Array)) {
+      throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: chunk ${i} data is not a buffer`);
+    }
+    const want = this.chunkLength(i);
+    if (data.length !== want) {
+      throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: chunk ${i} has ${data.length} bytes, expected ${want}`);
+    }
+    const token = this.nextToken++;
+    this.latest.set(i, token);
+    this.inFlight++;
+    try {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from((data as Uint8Array).buffer, (data as Uint8Array).byteOffset, want);
+      const r = await this.ctx.store.put(buf, this.ctx.chunkTmpDir, `storing chunk ${i} of disk ${this.device}`);
+      if (!r.zero) this.statsLive.bytesStored += r.bytes;
+      if (this.latest.get(i) !== token) return; // superseded by a later put of the same chunk
+      this.latest.delete(i);
+      if (r.zero) this.setZero(i);
+      else this.set(i, Buffer.from(r.digest, 'hex'), r.stored ? Kind.New : Kind.Reused);
+    } catch (err) {
+      if (this.latest.get(i) === token) {
+        this.latest.delete(i);
+        this.failure ??= err;
+      }
+      throw err;
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Chunk i reads as zeros; supersedes any put of it still in flight. */
+  putZero(i: number): void {
+    this.checkOpen();
+    this.checkIndex(i);
+    this.latest.delete(i);
+    this.setZero(i);
+  }
+
+  /** Waits for all puts, makes their chunk directories durable, then writes the index into
+   *  the staging directory. Rejects if any put of a chunk that is still current failed. */
+  finish(): Promise<void> {
+    this.finishing ??= this.doFinish();
+    return this.finishing;
+  }
+
+  get finished(): boolean {
+    return this.result !== undefined;
+  }
+
+  /** @internal Resolves when no put is in flight (used by abort). */
+  async settled(): Promise<void> {
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async doFinish(): Promise<void> {
+    await this.settled();
+    if (this.failure !== undefined) {
+      throw new AppError('REPO_IO_ERROR', `disk ${this.device}: a chunk could not be stored, the index is incomplete`, { cause: this.failure });
+    }
+    const reason = this.ctx.closedReason();
+    if (reason) throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: ${reason}`);
+    // Chunks must be durable, directory entries included, before an index refers to them.
+    await this.ctx.store.syncDirs();
+    const encoded = encodeIndex(this.virtualSize, this.chunkSize, this.entries);
+    // The staging directory is fsynced once, by the commit, before the manifest is written.
+    await writeFileAtomic(path.join(this.ctx.stagingDir, this.indexFile), encoded, { syncDir: false });
+    this.result = { file: this.indexFile, sha256: sha256Hex(encoded), chunkCount: this.count };
+  }
+
+  private checkOpen(): void {
+    const reason = this.ctx.closedReason();
+    if (reason) throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: ${reason}`);
+    if (this.finishing) throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: writer already finished`);
+  }
+
+  private checkIndex(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.count) {
+      throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: chunk ${i} is outside 0..${this.count - 1}`);
+    }
+  }
+
+  private setZero(i: number): void {
+    this.entries.fill(0, i * DIGEST_LENGTH, (i + 1) * DIGEST_LENGTH);
+    this.setKind(i, Kind.Zero);
+  }
+
+  private set(i: number, digest: Buffer, kind: Kind): void {
+    digest.copy(this.entries, i * DIGEST_LENGTH);
+    this.setKind(i, kind);
+  }
+
+  private setKind(i: number, kind: Kind): void {
+    const old = this.kinds[i] as Kind;
+    this.kinds[i] = kind;
+    this.bump(old, -1);
+    this.bump(kind, +1);
+  }
+
+  private bump(kind: Kind, by: number): void {
+    if (kind === Kind.Zero) this.statsLive.chunksZero += by;
+    else if (kind === Kind.New) this.statsLive.chunksNew += by;
+    else this.statsLive.chunksReused += by;
+  }
+}

@@ -1,0 +1,11 @@
+export { Repository } from './repository';
+export { PointWriter } from './pointWriter';
+export type { CommitParams } from './pointWriter';
+export { DiskWriter } from './diskWriter';
+export type { DiskStats } from './diskWriter';
+export { DiskIndex } from './diskIndex';
+export { newPointId, isPointId } from './pointId';
+export { ZERO_DIGEST } from './digest';
+export type { RepoConfig } from './config';
+export type { LockInfo } from './locks';
+export * from './types';

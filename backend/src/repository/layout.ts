@@ -1,0 +1,62 @@
+import { createHash } from 'crypto';
+import * as path from 'path';
+
+/**
+ * Where everything lives inside a repository directory. FORMAT.md §1 is the normative copy of
+ * these names; change both together.
+ */
+export const CONFIG_FILE = 'config.json';
+export const CHUNKS_DIR = 'chunks';
+export const POINTS_DIR = 'points';
+export const TMP_DIR = 'tmp';
+export const LOCKS_DIR = 'locks';
+export const MANIFEST_FILE = 'manifest.json';
+/** Inside a staging directory: chunk files being written before they are linked into chunks/. */
+export const CHUNK_TMP_DIR = 'chunk-tmp';
+
+export const LAYOUT_DIRS = [CHUNKS_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR] as const;
+
+/** VM keys and disk file stems: directory-safe, no leading dot, bounded. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
+export function isSafeName(s: unknown): s is string {
+  return typeof s === 'string' && SAFE_NAME.test(s);
+}
+
+export function isHexDigest(s: unknown): s is string {
+  return typeof s === 'string' && HEX_DIGEST.test(s);
+}
+
+/** `chunks/ab/cd/abcd…` : two levels of 256 fan-out keep every directory small. */
+export function chunkRelPath(hex: string): string {
+  return path.join(CHUNKS_DIR, hex.slice(0, 2), hex.slice(2, 4), hex);
+}
+
+export function chunkPath(root: string, hex: string): string {
+  return path.join(root, chunkRelPath(hex));
+}
+
+export function pointDir(root: string, pointId: string): string {
+  return path.join(root, POINTS_DIR, pointId);
+}
+
+/** Staging area of one VM: `tmp/<vmKey>/`; only the holder of that VM's lock writes there. */
+export function vmStagingRoot(root: string, vmKey: string): string {
+  return path.join(root, TMP_DIR, vmKey);
+}
+
+export function stagingDir(root: string, vmKey: string, pointId: string): string {
+  return path.join(vmStagingRoot(root, vmKey), pointId);
+}
+
+export function lockPath(root: string, vmKey: string): string {
+  return path.join(root, LOCKS_DIR, `vm-${vmKey}.lock`);
+}
+
+/** File name of a disk's index inside its point directory. Devices with unusual characters
+ *  get a stable hashed name; the manifest records the name either way. */
+export function indexFileName(device: string): string {
+  if (isSafeName(device)) return `disk-${device}.idx`;
+  return `disk-${createHash('sha256').update(device).digest('hex').slice(0, 16)}.idx`;
+}

@@ -1,0 +1,191 @@
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { AppError } from '../errors';
+import { fsyncDir, writeFileAtomic } from './atomicFile';
+import type { ChunkStore } from './chunkStore';
+import type { DiskIndex } from './diskIndex';
+import { DiskWriter } from './diskWriter';
+import { indexFileName, MANIFEST_FILE, CHUNK_TMP_DIR } from './layout';
+import type { VmLock } from './locks';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestProblems, serializeManifest } from './manifest';
+import type { Manifest, ManifestDisk, ManifestDiskInput, VmIdentity } from './types';
+
+/** @internal What a PointWriter gets from the repository. */
+export interface PointWriterContext {
+  store: ChunkStore;
+  chunkSize: number;
+  vm: VmIdentity;
+  pointId: string;
+  createdAt: Date;
+  parentPointId: string | null;
+  stagingDir: string;
+  /** Where the point becomes visible: `points/<pointId>`. */
+  finalDir: string;
+  lock: VmLock;
+  /** Called once the writer is committed or aborted. */
+  onClose: () => void;
+}
+
+export interface CommitParams {
+  disks: ManifestDiskInput[];
+  consistency: 'crash' | 'filesystem';
+  vmDefinition: Manifest['vmDefinition'];
+  meta?: Record<string, unknown>;
+  lockedUntil?: string | null;
+}
+
+type State = 'open' | 'committing' | 'committed' | 'aborted';
+
+/**
+ * One restore point being written. Everything goes into `tmp/<vmKey>/<pointId>/`; commit
+ * writes the manifest there last and renames the directory to `points/<pointId>`, so the point
+ * appears whole or not at all. The VM's lock is held from beginPoint to commit/abort.
+ */
+export class PointWriter {
+  readonly pointId: string;
+  private readonly disks = new Map<string, DiskWriter>();
+  private state: State = 'open';
+  private readonly chunkTmpDir: string;
+
+  /** @internal Created by Repository.beginPoint. */
+  constructor(private readonly ctx: PointWriterContext) {
+    this.pointId = ctx.pointId;
+    this.chunkTmpDir = path.join(ctx.stagingDir, CHUNK_TMP_DIR);
+  }
+
+  beginDisk(params: { device: string; virtualSize: number; base?: DiskIndex }): DiskWriter {
+    this.checkOpen();
+    const { device, virtualSize, base } = params;
+    if (typeof device !== 'string' || device === '' || device.length > 256) {
+      throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: invalid device name ${JSON.stringify(device)}`);
+    }
+    if (this.disks.has(device)) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: disk ${device} already begun`);
+    if (!Number.isSafeInteger(virtualSize) || virtualSize < 0) {
+      throw new AppError('INVALID_ARGUMENT', `disk ${device}: invalid virtual size ${virtualSize}`);
+    }
+    if (base) {
+      if (base.virtualSize !== virtualSize) {
+        throw new AppError(
+          'INVALID_ARGUMENT',
+          `disk ${device}: base index has virtual size ${base.virtualSize}, the disk now has ${virtualSize}`,
+        );
+      }
+      if (base.chunkSize !== this.ctx.chunkSize) {
+        throw new AppError('INVALID_ARGUMENT', `disk ${device}: base index chunk size ${base.chunkSize} differs from the repository's ${this.ctx.chunkSize}`);
+      }
+    }
+    const indexFile = indexFileName(device);
+    for (const d of this.disks.values()) {
+      if (d.indexFile === indexFile) throw new AppError('INVALID_ARGUMENT', `disk ${device}: index file name clashes with disk ${d.device}`);
+    }
+    const writer = new DiskWriter(
+      {
+        store: this.ctx.store,
+        stagingDir: this.ctx.stagingDir,
+        chunkTmpDir: this.chunkTmpDir,
+        chunkSize: this.ctx.chunkSize,
+        closedReason: () => this.closedReason(),
+      },
+      { device, virtualSize, indexFile, ...(base ? { base } : {}) },
+    );
+    this.disks.set(device, writer);
+    return writer;
+  }
+
+  /** Writes the manifest and makes the point visible; releases the lock. */
+  async commit(params: CommitParams): Promise<Manifest> {
+    this.checkOpen();
+    const manifest = this.buildManifest(params);
+    this.state = 'committing';
+    try {
+      // Chunks (files and directory entries) → indexes → manifest, each durable before the next.
+      await this.ctx.store.syncDirs();
+      await fs.rm(this.chunkTmpDir, { recursive: true, force: true });
+      await writeFileAtomic(path.join(this.ctx.stagingDir, MANIFEST_FILE), serializeManifest(manifest));
+      await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
+    } catch (err) {
+      this.state = 'open';
+      throw new AppError('REPO_IO_ERROR', `committing point ${this.pointId} failed`, { cause: err });
+    }
+    this.state = 'committed';
+    try {
+      await fsyncDir(path.dirname(this.ctx.finalDir));
+    } finally {
+      await this.close();
+    }
+    return manifest;
+  }
+
+  /** Removes the staging directory and releases the lock; a no-op once committed or aborted. */
+  async abort(): Promise<void> {
+    if (this.state === 'committed' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    // Workers may still be writing chunk temp files into the staging directory.
+    await Promise.all([...this.disks.values()].map((d) => d.settled()));
+    try {
+      await fs.rm(this.ctx.stagingDir, { recursive: true, force: true });
+    } finally {
+      await this.close();
+    }
+  }
+
+  private async close(): Promise<void> {
+    try {
+      await this.ctx.lock.release();
+    } finally {
+      this.ctx.onClose();
+    }
+  }
+
+  private closedReason(): string | undefined {
+    if (this.state === 'committed') return `point ${this.pointId} is already committed`;
+    if (this.state === 'aborted') return `point ${this.pointId} was aborted`;
+    return undefined;
+  }
+
+  private checkOpen(): void {
+    if (this.state === 'committing') throw new AppError('INVALID_ARGUMENT', `point ${this.pointId} is being committed`);
+    const reason = this.closedReason();
+    if (reason) throw new AppError('INVALID_ARGUMENT', reason);
+  }
+
+  private buildManifest(params: CommitParams): Manifest {
+    const inputs = params.disks;
+    if (!Array.isArray(inputs) || inputs.length === 0) {
+      throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: a point needs at least one disk`);
+    }
+    const given = new Set(inputs.map((d) => d.device));
+    if (given.size !== inputs.length) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: a disk is listed twice`);
+    for (const device of this.disks.keys()) {
+      if (!given.has(device)) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: begun disk ${device} is missing from commit`);
+    }
+    const disks: ManifestDisk[] = inputs.map((input) => {
+      const w = this.disks.get(input.device);
+      if (!w) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: disk ${input.device} was never begun`);
+      const index = w.indexInfo;
+      if (!index) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: disk ${input.device} is not finished`);
+      const { chunksNew, chunksReused, chunksZero, bytesStored } = w.stats;
+      return { ...input, virtualSize: w.virtualSize, chunksNew, chunksReused, chunksZero, bytesStored, index: { ...index } };
+    });
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      pointId: this.pointId,
+      vm: { ...this.ctx.vm },
+      createdAt: this.ctx.createdAt.toISOString(),
+      completedAt: new Date().toISOString(),
+      parentPointId: this.ctx.parentPointId,
+      consistency: params.consistency,
+      chunkSize: this.ctx.chunkSize,
+      disks,
+      vmDefinition: params.vmDefinition,
+      lockedUntil: params.lockedUntil ?? null,
+      meta: params.meta ?? {},
+    };
+    const problems = manifestProblems(JSON.parse(JSON.stringify(manifest)) as unknown);
+    if (problems.length > 0) {
+      throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: invalid manifest: ${problems.join('; ')}`, { details: { problems } });
+    }
+    return manifest;
+  }
+}

@@ -1,0 +1,39 @@
+// Lint: typescript-eslint's recommended rules with type information, plus the house rules
+// that catch real bugs in async code (floating promises) and layer crossings (DESIGN.md §3).
+const tseslint = require('typescript-eslint');
+
+const layer = (from, forbidden) => ({
+  files: [`backend/src/${from}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', { patterns: forbidden.map((f) => ({ group: [`**/${f}`, `**/${f}/*`], message: `${from}/ must not import ${f}/ (DESIGN.md §3)` })) }],
+  },
+});
+
+module.exports = tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '*.js'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: __dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      // rejections forward AbortSignal reasons, which are `unknown` by the DOM's definition
+      '@typescript-eslint/prefer-promise-reject-errors': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+    },
+  },
+  layer('repository', ['qmp', 'nbd', 'backup', 'restore', 'cli', 'hosts', 'api', 'engine', 'jobs']),
+  layer('qmp', ['repository', 'nbd', 'backup', 'restore', 'cli', 'hosts', 'api', 'engine', 'jobs']),
+  layer('nbd', ['repository', 'qmp', 'backup', 'restore', 'cli', 'hosts', 'api', 'engine', 'jobs']),
+  layer('backup', ['cli', 'api', 'jobs']),
+  layer('restore', ['cli', 'api', 'jobs', 'backup']),
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+);

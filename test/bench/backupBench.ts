@@ -1,0 +1,158 @@
+/**
+ * Benchmark: full and incremental backup against baselines measured in the same run.
+ *
+ *   npm run bench [-- --disk-gib 2 --data-gib 1]
+ *
+ * A qcow2 disk of DISK GiB holding DATA GiB of incompressible data runs in a real QEMU. Measured:
+ *  - nbdcopy copying a point-in-time NBD export of the disk to a local raw file (baseline);
+ *  - our full backup (QMP transaction + fleece + NBD + hash/compress/store);
+ *  - our incremental after the guest rewrote 1% of the disk as 20 × 1 MiB at random offsets;
+ *  - repository size after each.
+ * Prints one JSON object. Nothing is asserted: ratios are reported against the targets.
+ */
+import { execFile } from 'child_process';
+import { randomBytes, randomInt } from 'crypto';
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runBackup } from '../../backend/src/backup';
+import { LocalHost } from '../../backend/src/hosts';
+import { BlockApi, BlockJob, QmpClient } from '../../backend/src/qmp';
+import { Repository } from '../../backend/src/repository';
+import { runTool } from '../../backend/src/util/exec';
+import { TestVm } from '../helpers/qemuVm';
+
+const MiB = 1 << 20;
+const GiB = 1 << 30;
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+async function du(dir: string): Promise<number> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('du', ['-sb', dir], (e, so) => (e ? reject(e) : resolve(so))),
+  );
+  return Number(out.split('\t')[0]);
+}
+
+/** Fills the image offline with incompressible data spread over the disk (64 MiB runs). */
+async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string): Promise<void> {
+  const raw = path.join(tmp, 'fill.raw');
+  const fh = await fs.open(raw, 'w');
+  const run = 64 * MiB;
+  const runs = Math.floor(dataBytes / run);
+  const stride = Math.floor(diskBytes / runs / MiB) * MiB;
+  try {
+    await fh.truncate(diskBytes);
+    for (let r = 0; r < runs; r++) {
+      for (let o = 0; o < run; o += 8 * MiB) await fh.write(randomBytes(8 * MiB), 0, 8 * MiB, r * stride + o);
+    }
+  } finally {
+    await fh.close();
+  }
+  await runTool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, file], { timeoutMs: 600_000 });
+  await fs.rm(raw);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, value };
+}
+
+/** nbdcopy from the same kind of point-in-time export our backup reads (fleece over NBD). */
+async function nbdcopyBaseline(qmpPath: string, dir: string, size: number): Promise<number> {
+  const qmp = await QmpClient.connectUnix(qmpPath);
+  const api = new BlockApi(qmp);
+  const scratch = path.join(dir, 'bench-fleece.qcow2');
+  const sock = path.join(dir, 'bench-nbd.sock');
+  const out = path.join(dir, 'nbdcopy-out.raw');
+  await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', scratch, String(size)]);
+  await api.addOverlay({ nodeName: 'bench-fleece', filename: scratch, backingNode: 'libvirt-1-format' });
+  const job = BlockJob.watch(qmp, 'bench-job');
+  try {
+    await api.transaction([{ kind: 'fleeceBackup', jobId: 'bench-job', device: 'libvirt-1-format', target: 'bench-fleece' }]);
+    await api.nbdServerStart(sock);
+    await api.exportAdd({ id: 'bench-export', nodeName: 'bench-fleece', exportName: 'bench' });
+    const t = await timed(() => runTool('nbdcopy', [`nbd+unix:///bench?socket=${sock}`, out], { timeoutMs: 600_000 }));
+    return t.seconds;
+  } finally {
+    await api.exportDel('bench-export', { hard: true }).catch(() => undefined);
+    await job.cancel({ timeoutMs: 30_000 }).catch(() => undefined);
+    job.dispose();
+    await api.deleteNode('bench-fleece').catch(() => undefined);
+    await api.nbdServerStop().catch(() => undefined);
+    await fs.rm(scratch, { force: true });
+    await fs.rm(out, { force: true });
+    await qmp.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const diskBytes = arg('disk-gib', 2) * GiB;
+  const dataBytes = arg('data-gib', 1) * GiB;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-bench-'));
+  let vm: TestVm | undefined;
+  let repo: Repository | undefined;
+  try {
+    vm = await TestVm.create(path.join(dir, 'vm'), [{ id: 'virtio-disk0', format: 'qcow2', size: diskBytes }]);
+    await vm.quit();
+    await fillImage(vm.diskFile('virtio-disk0'), diskBytes, dataBytes, dir);
+    await vm.start();
+
+    const nbdcopySeconds = await nbdcopyBaseline(vm.productQmp, dir, diskBytes);
+
+    repo = await Repository.init(path.join(dir, 'repo'));
+    const qmp = await QmpClient.connectUnix(vm.productQmp);
+    const backup = (): ReturnType<typeof runBackup> =>
+      runBackup({ vm: { key: 'bench', name: 'bench' }, qmp, host: new LocalHost(), repository: repo as Repository, scratchDir: dir });
+    const full = await timed(backup);
+    const repoAfterFull = await du(repo.dir);
+
+    const writes = 20;
+    for (let i = 0; i < writes; i++) {
+      await vm.writeRandom('virtio-disk0', randomInt(0, diskBytes / MiB - 1) * MiB + randomInt(0, 16) * 4096, MiB);
+    }
+    const guestWritten = writes * MiB;
+    const inc = await timed(backup);
+    const repoAfterInc = await du(repo.dir);
+    await qmp.close();
+
+    const fullDisk = full.value.manifest.disks[0];
+    const incDisk = inc.value.manifest.disks[0];
+    const fullMBps = (fullDisk?.bytesRead ?? 0) / MiB / full.seconds;
+    const nbdcopyMBps = dataBytes / MiB / nbdcopySeconds;
+    const result = {
+      machine: { cpus: os.cpus().length, node: process.version },
+      disk: { virtualBytes: diskBytes, dataBytes },
+      nbdcopy: { seconds: nbdcopySeconds, MiBps: nbdcopyMBps },
+      full: { seconds: full.seconds, bytesRead: fullDisk?.bytesRead, MiBps: fullMBps, repoBytes: repoAfterFull },
+      incremental: {
+        seconds: inc.seconds,
+        mode: incDisk?.mode,
+        bytesRead: incDisk?.bytesRead,
+        guestBytesWritten: guestWritten,
+        repoGrowthBytes: repoAfterInc - repoAfterFull,
+      },
+      ratios: {
+        // same data, same kind of export: the ratio of times is the ratio of throughputs
+        fullVsNbdcopy: nbdcopySeconds / full.seconds,
+        incrementalVsFullTime: inc.seconds / full.seconds,
+        repoGrowthVsWritten: (repoAfterInc - repoAfterFull) / guestWritten,
+      },
+      targets: { fullVsNbdcopy: '>= 0.5', incrementalVsFullTime: '< 0.10', repoGrowthVsWritten: '<= 3' },
+    };
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    await repo?.close();
+    await vm?.dispose();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,79 @@
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runBackup, type BackupRequest, type BackupResult } from '../../backend/src/backup';
+import { LocalHost } from '../../backend/src/hosts';
+import { QmpClient } from '../../backend/src/qmp';
+import { Repository } from '../../backend/src/repository';
+import { restoreToFile } from '../../backend/src/restore';
+import { TestVm, type DiskSpec } from './qemuVm';
+
+/** A repository, a real QEMU VM and the product's own QMP connection to it. */
+export class BackupFixture {
+  qmp: QmpClient | undefined;
+  private restoreSeq = 0;
+
+  private constructor(readonly dir: string, readonly vm: TestVm, readonly repo: Repository) {}
+
+  static async create(name: string, disks: DiskSpec[]): Promise<BackupFixture> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), `olvm-${name}-`));
+    const repo = await Repository.init(path.join(dir, 'repo'));
+    const vm = await TestVm.create(path.join(dir, 'vm'), disks).catch(async (err: unknown) => {
+      await repo.close();
+      throw err;
+    });
+    return new BackupFixture(dir, vm, repo);
+  }
+
+  /** Runs one backup through the product's monitor connection (opened on first use). */
+  async backup(extra: Partial<BackupRequest> = {}): Promise<BackupResult> {
+    const qmp = await this.productQmp();
+    return runBackup({
+      vm: { key: 'vm1', name: 'vm1' },
+      qmp,
+      host: new LocalHost(),
+      repository: this.repo,
+      scratchDir: path.join(this.dir, 'scratch'),
+      ...extra,
+    });
+  }
+
+  async productQmp(): Promise<QmpClient> {
+    if (!this.qmp || this.qmp.closed) this.qmp = await QmpClient.connectUnix(this.vm.productQmp);
+    return this.qmp;
+  }
+
+  /** Restores a disk of a point to a raw file and returns its bytes. */
+  async restored(pointId: string, device: string): Promise<Buffer> {
+    const out = path.join(this.dir, `restore-${this.restoreSeq++}.raw`);
+    await restoreToFile({ repository: this.repo, pointId, device, out, format: 'raw' });
+    try {
+      return await fs.readFile(out);
+    } finally {
+      await fs.rm(out, { force: true });
+    }
+  }
+
+  /** Restarts QEMU (after quit or kill); the product must reconnect. */
+  async restartVm(): Promise<void> {
+    await this.qmp?.close();
+    this.qmp = undefined;
+    await this.vm.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.qmp?.close().catch(() => undefined);
+    await this.vm.dispose();
+    await this.repo.close();
+    await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Byte-exact comparison with a readable failure: the first differing offset. */
+export function expectSameBytes(actual: Buffer, expected: Buffer, what: string): void {
+  if (actual.length !== expected.length) throw new Error(`${what}: size ${actual.length} != expected ${expected.length}`);
+  if (actual.equals(expected)) return;
+  let i = 0;
+  while (i < actual.length && actual[i] === expected[i]) i++;
+  throw new Error(`${what}: first difference at byte ${i} (chunk ${Math.floor(i / (1 << 20))})`);
+}
