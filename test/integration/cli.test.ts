@@ -109,7 +109,7 @@ describe('olvm-backup command line', () => {
     ['restore of an unknown point', ['restore', '--repo', 'REPO', '--point', '20990101T000000Z-000000', '--disk', 'virtio-disk0', '--out', '/tmp/x.raw'], /20990101T000000Z-000000/],
     ['verify of an unknown point', ['verify', '--repo', 'REPO', '--point', 'nope'], /nope/],
     ['points of a missing repository', ['points', '--repo', '/nonexistent/repo'], /\/nonexistent\/repo/],
-    ['init over an existing repository', ['repo', 'init', '--repo', 'REPO'], /exists/],
+    ['init over an existing repository', ['repo', 'init', '--repo', 'REPO'], /already a repository/],
     ['a bad chunk size', ['repo', 'init', '--repo', '/tmp/olvm-never', '--chunk-size', '3M'], /chunk/i],
     ['a bad vm name', ['backup', '--repo', 'REPO', '--qmp', 'QMP', '--vm', '../etc'], /vm name/],
     ['a bad restore format', ['restore', '--repo', 'REPO', '--point', 'p', '--disk', 'd', '--out', '/tmp/y', '--format', 'vmdk'], /--format/],
