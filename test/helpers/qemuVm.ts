@@ -158,8 +158,9 @@ export class TestVm {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     await this.monitor().execute('quit', {}).catch(() => undefined);
-    await Promise.race([exited, sleep(15_000)]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(force);
     await this.qmp?.close();
   }
 

@@ -169,7 +169,7 @@ describe('repository init / open', () => {
 
   test('newPointId is sortable, unique and directory-safe', () => {
     const a = newPointId(new Date('2026-11-26T08:15:02.999Z'));
-    expect(a).toMatch(/^20261126T081502Z-[0-9a-f]{6}$/);
+    expect(a).toMatch(/^20261126T081502Z-[0-9a-f]{12}$/);
     const ids = new Set(Array.from({ length: 1000 }, () => newPointId(new Date('2026-01-01T00:00:00Z'))));
     expect(ids.size).toBe(1000);
     expect(newPointId(new Date('2026-11-26T08:15:03Z')) > a).toBe(true);
