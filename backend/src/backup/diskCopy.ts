@@ -10,7 +10,7 @@ export interface DiskCopyResult {
 
 /** Reads in flight per disk: enough to keep QEMU's NBD server and both cores busy while the
  *  repository's workers hash and compress. */
-const DEFAULT_CONCURRENCY = 12;
+const DEFAULT_CONCURRENCY = 16;
 
 /**
  * Copies the chunks of one disk the point needs from an NBD export into the repository.

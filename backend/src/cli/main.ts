@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// Chunk writes, fsyncs and reads run on libuv's threadpool (shared by the chunk workers); its
+// default of 4 threads leaves the disk queue shallow. Must be set before the pool's first use.
+process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors';
 import { registerBackup } from './commands/backup';
