@@ -29,6 +29,16 @@ export type ErrorCode =
   | 'REPO_CORRUPT'
   | 'REPO_LOCKED'
   | 'REPO_IO_ERROR'
+  // engine (oVirt / OLVM REST API and SSO)
+  | 'ENGINE_HTTP_ERROR'
+  | 'ENGINE_AUTH_FAILED'
+  | 'ENGINE_NOT_FOUND'
+  | 'ENGINE_UNREACHABLE'
+  | 'ENGINE_TLS_ERROR'
+  | 'ENGINE_TIMEOUT'
+  | 'ENGINE_ABORTED'
+  | 'ENGINE_PROTOCOL_ERROR'
+  | 'OVF_INVALID'
   // backup / restore
   | 'BACKUP_VM_NO_DISKS'
   | 'BACKUP_FAILED'

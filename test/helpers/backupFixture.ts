@@ -6,6 +6,7 @@ import { LocalHost } from '../../backend/src/hosts';
 import { QmpClient } from '../../backend/src/qmp';
 import { Repository } from '../../backend/src/repository';
 import { restoreToFile } from '../../backend/src/restore';
+import { dataRanges } from '../../backend/src/restore/sparse';
 import { TestVm, type DiskSpec } from './qemuVm';
 
 /** A repository, a real QEMU VM and the product's own QMP connection to it. */
@@ -46,9 +47,14 @@ export class BackupFixture {
   /** Restores a disk of a point to a raw file and returns its bytes. */
   async restored(pointId: string, device: string): Promise<Buffer> {
     const out = path.join(this.dir, `restore-${this.restoreSeq++}.raw`);
-    await restoreToFile({ repository: this.repo, pointId, device, out, format: 'raw' });
+    const r = await restoreToFile({ repository: this.repo, pointId, device, out, format: 'raw' });
     try {
-      return await fs.readFile(out);
+      const bytes = await fs.readFile(out);
+      // holes stay holes: exactly the non-zero 64 KiB blocks were written
+      const dataBytes = dataRanges(bytes).reduce((n, [s, e]) => n + (e - s), 0);
+      if (r.bytesWritten !== dataBytes) throw new Error(`restore wrote ${r.bytesWritten} bytes of data, the image holds ${dataBytes}`);
+      if (r.virtualSize !== bytes.length) throw new Error(`restore reported size ${r.virtualSize}, file has ${bytes.length}`);
+      return bytes;
     } finally {
       await fs.rm(out, { force: true });
     }

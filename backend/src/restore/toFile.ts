@@ -112,7 +112,8 @@ async function forEachChunk(
       const i = todo[next++];
       if (i === undefined) return;
       const data = await req.repository.readChunk(index.digest(i), index.chunkLength(i));
-      written += await write(i * index.chunkSize, data);
+      const n = await write(i * index.chunkSize, data); // not `written += await`: that reads `written` before the await
+      written += n;
       req.onProgress?.(++doneChunks, todo.length);
     }
   };

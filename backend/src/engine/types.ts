@@ -1,0 +1,275 @@
+/**
+ * The engine's entities as the rest of the backend sees them: camelCase, typed, sizes in bytes
+ * as numbers, dates as Date, lists always present. Only the fields a backup / restore product
+ * needs; the wire names live in parse/*.ts (reference/ovirt-api.md §2-3).
+ */
+
+/** `api.product_info.version` */
+export interface ProductVersion {
+  major: number;
+  minor: number;
+  build: number;
+  revision: number;
+  fullVersion: string;
+}
+
+/** `GET /ovirt-engine/api` */
+export interface ApiInfo {
+  productName: string | undefined;
+  vendor: string | undefined;
+  version: ProductVersion | undefined;
+  /** The user the token belongs to (who is calling). */
+  authenticatedUserId: string | undefined;
+  effectiveUserId: string | undefined;
+  time: Date | undefined;
+}
+
+export const VM_STATUSES = [
+  'unassigned',
+  'down',
+  'up',
+  'powering_up',
+  'paused',
+  'migrating',
+  'unknown',
+  'not_responding',
+  'wait_for_launch',
+  'reboot_in_progress',
+  'saving_state',
+  'restoring_state',
+  'suspended',
+  'image_locked',
+  'powering_down',
+] as const;
+export type VmStatus = (typeof VM_STATUSES)[number];
+
+export interface CustomProperty {
+  name: string;
+  value: string;
+}
+
+export interface Vm {
+  id: string;
+  name: string;
+  description: string;
+  comment: string;
+  /** Unrecognised status values are reported as 'unknown'. */
+  status: VmStatus;
+  statusDetail: string | undefined;
+  stopReason: string | undefined;
+  /** desktop | server | high_performance */
+  type: string | undefined;
+  memoryBytes: number | undefined;
+  cpu: { sockets: number; cores: number; threads: number; architecture: string | undefined } | undefined;
+  osType: string | undefined;
+  bootDevices: string[];
+  stateless: boolean | undefined;
+  creationTime: Date | undefined;
+  startTime: Date | undefined;
+  stopTime: Date | undefined;
+  clusterId: string | undefined;
+  /** The host the VM runs on; absent when it is not running, and always absent in filtered
+   *  (user-level) replies. */
+  hostId: string | undefined;
+  templateId: string | undefined;
+  originalTemplateId: string | undefined;
+  customProperties: CustomProperty[];
+  nextRunConfigurationExists: boolean | undefined;
+  hasIllegalImages: boolean | undefined;
+  /** The VM definition; present only when read with allContent. */
+  configuration: { type: string; data: string } | undefined;
+  /** Present only when read with the corresponding `follow`. */
+  diskAttachments: DiskAttachment[] | undefined;
+  nics: Nic[] | undefined;
+  tags: Tag[] | undefined;
+}
+
+export const DISK_INTERFACES = ['ide', 'virtio_scsi', 'virtio', 'spapr_vscsi', 'sata'] as const;
+export type DiskInterface = (typeof DISK_INTERFACES)[number];
+
+export type DiskFormat = 'cow' | 'raw';
+
+export const DISK_STATUSES = ['ok', 'locked', 'illegal'] as const;
+export type DiskStatus = (typeof DISK_STATUSES)[number];
+
+export interface Disk {
+  id: string;
+  /** `alias` (the engine's `name` is the same value, deprecated). */
+  alias: string;
+  description: string;
+  /** Active volume; absent for LUN disks. */
+  imageId: string | undefined;
+  /** Virtual size in bytes; absent for LUN disks (see lunSize). */
+  provisionedSize: number | undefined;
+  actualSize: number | undefined;
+  totalSize: number | undefined;
+  initialSize: number | undefined;
+  format: DiskFormat | undefined;
+  sparse: boolean | undefined;
+  qcowVersion: string | undefined;
+  /** none | incremental: whether the engine's own incremental backup is enabled. */
+  backup: string | undefined;
+  backupMode: string | undefined;
+  status: DiskStatus | undefined;
+  /** image | lun | cinder | managed_block_storage */
+  storageType: string | undefined;
+  /** data | ovf_store | memory_dump_volume | ... | backup_scratch */
+  contentType: string | undefined;
+  shareable: boolean | undefined;
+  wipeAfterDelete: boolean | undefined;
+  propagateErrors: boolean | undefined;
+  storageDomainIds: string[];
+  diskProfileId: string | undefined;
+  /** Direct LUN: the logical unit id and size (bytes) when the engine sends them. */
+  lun: { id: string; size: number | undefined } | undefined;
+}
+
+/** `vms/{id}/diskattachments` item: where and how a disk is plugged into one VM. */
+export interface DiskAttachment {
+  /** Same as the disk id. */
+  id: string;
+  diskId: string;
+  vmId: string | undefined;
+  bootable: boolean;
+  interface: DiskInterface | undefined;
+  active: boolean;
+  passDiscard: boolean | undefined;
+  readOnly: boolean;
+  usesScsiReservation: boolean | undefined;
+  /** Guest device name, reported by the guest agent. */
+  logicalName: string | undefined;
+  /** The disk itself when the engine inlined it (follow=disk). */
+  disk: Disk | undefined;
+}
+
+/** A VM's disk as a backup needs it: the attachment plus the disk, always both. */
+export interface VmDisk extends Omit<DiskAttachment, 'disk'> {
+  disk: Disk;
+}
+
+export interface Nic {
+  id: string;
+  name: string;
+  /** e1000 | e1000e | virtio | rtl8139 | rtl8139_virtio | spapr_vlan | pci_passthrough */
+  interface: string | undefined;
+  mac: string | undefined;
+  linked: boolean | undefined;
+  plugged: boolean | undefined;
+  vnicProfileId: string | undefined;
+  /** Present when inlined (follow=vnic_profile). */
+  vnicProfile: VnicProfile | undefined;
+}
+
+export interface VnicProfile {
+  id: string;
+  name: string;
+  networkId: string | undefined;
+  /** Present when inlined (follow=network). */
+  networkName: string | undefined;
+}
+
+export const HOST_STATUSES = [
+  'down',
+  'error',
+  'initializing',
+  'installing',
+  'install_failed',
+  'maintenance',
+  'non_operational',
+  'non_responsive',
+  'pending_approval',
+  'preparing_for_maintenance',
+  'connecting',
+  'reboot',
+  'unassigned',
+  'up',
+  'installing_os',
+  'kdumping',
+] as const;
+/** Unrecognised status values are reported as 'unassigned'. */
+export type HostStatus = (typeof HOST_STATUSES)[number];
+
+export interface Host {
+  id: string;
+  name: string;
+  /** FQDN or IP the engine reaches the host by. */
+  address: string;
+  status: HostStatus;
+  clusterId: string | undefined;
+  libvirtVersion: string | undefined;
+  vdsmVersion: string | undefined;
+  memoryBytes: number | undefined;
+}
+
+export interface Cluster {
+  id: string;
+  name: string;
+  description: string;
+  version: { major: number; minor: number } | undefined;
+  cpuType: string | undefined;
+  cpuArchitecture: string | undefined;
+  dataCenterId: string | undefined;
+  macPoolId: string | undefined;
+}
+
+export interface StorageDomain {
+  id: string;
+  name: string;
+  /** data | iso | export | image | volume | managed_block_storage */
+  type: string | undefined;
+  /** Absent when listed outside a data center for an attached domain. */
+  status: string | undefined;
+  externalStatus: string | undefined;
+  availableBytes: number | undefined;
+  usedBytes: number | undefined;
+  committedBytes: number | undefined;
+  master: boolean | undefined;
+  storageFormat: string | undefined;
+  blockSize: number | undefined;
+  backup: boolean | undefined;
+  /** iscsi | fcp | nfs | localfs | posixfs | glusterfs | ... */
+  storageType: string | undefined;
+  storageAddress: string | undefined;
+  storagePath: string | undefined;
+  /** iSCSI / FC: raw + sparse is not allowed there (reference §3.5, §7.1). */
+  isBlock: boolean;
+  dataCenterIds: string[];
+}
+
+export interface Tag {
+  id: string;
+  name: string;
+  description: string;
+  parentId: string | undefined;
+}
+
+export interface User {
+  id: string;
+  /** `user@profile` */
+  userName: string;
+  principal: string | undefined;
+  namespace: string | undefined;
+  domainName: string | undefined;
+  domainEntryId: string | undefined;
+  firstName: string | undefined;
+  lastName: string | undefined;
+  email: string | undefined;
+}
+
+export type EventSeverity = 'normal' | 'warning' | 'error' | 'alert';
+
+export interface EngineEvent {
+  id: string;
+  index: number | undefined;
+  code: number | undefined;
+  severity: string | undefined;
+  time: Date | undefined;
+  description: string;
+  origin: string | undefined;
+  customId: number | undefined;
+  correlationId: string | undefined;
+  vmId: string | undefined;
+  hostId: string | undefined;
+  clusterId: string | undefined;
+  storageDomainId: string | undefined;
+}
