@@ -4,7 +4,8 @@
  */
 export class ProgressBar {
   private lastDraw = 0;
-  private readonly started = Date.now();
+  /** when data started moving: the rate ignores set-up time */
+  private started = 0;
   private drawn = false;
 
   constructor(private readonly stream: NodeJS.WriteStream, private readonly enabled: boolean) {}
@@ -16,12 +17,13 @@ export class ProgressBar {
   update(done: number, total: number, label: string): void {
     if (!this.enabled) return;
     const now = Date.now();
+    if (done > 0 && this.started === 0) this.started = now;
     if (now - this.lastDraw < 100 && done < total) return;
     this.lastDraw = now;
-    const width = 30;
+    const width = 20;
     const frac = total > 0 ? Math.min(1, done / total) : 0;
     const filled = Math.round(frac * width);
-    const secs = Math.max(0.001, (now - this.started) / 1000);
+    const secs = Math.max(0.001, (now - (this.started || now)) / 1000);
     const line =
       `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ` +
       `${formatBytes(done)}/${formatBytes(total)} ${formatBytes(done / secs)}/s ${label}`;
