@@ -1,0 +1,186 @@
+import { promises as fs } from 'fs';
+import * as http from 'http';
+import * as https from 'https';
+import { AppError } from '../errors';
+
+/**
+ * The engine's HTTP transport: one request, the whole body back as text, connection failures
+ * turned into coded errors. Knows nothing of tokens or JSON. Uses node's http/https rather than
+ * the global fetch because a private CA (the engine's own, reference §1.1) needs an https.Agent,
+ * which Node 20's bundled fetch cannot take without the separate `undici` package.
+ */
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+  /** Aborting rejects with the signal's reason (the caller's timeout / abort error). */
+  signal: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  statusText: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface TransportOptions {
+  /** PEM file with the engine CA; default: the system trust store. */
+  caFile?: string;
+  /** Largest reply accepted; a VM's OVF is tens of KiB, lists of thousands of VMs a few MiB. */
+  maxBodyBytes?: number;
+}
+
+const DEFAULT_MAX_BODY = 64 << 20;
+
+/** Socket-level failures that mean "the engine could not be reached". */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+]);
+
+export class EngineTransport {
+  private agent: http.Agent | undefined;
+  private agentPromise: Promise<http.Agent> | undefined;
+  private readonly maxBody: number;
+
+  constructor(private readonly opts: TransportOptions = {}) {
+    this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const agent = await this.getAgent(req.url);
+    try {
+      return await this.once(req, agent);
+    } catch (err) {
+      // A kept-alive socket the engine (or a proxy) closed while idle fails the next request
+      // with ECONNRESET before anything was processed; reads are safe to send once more.
+      if (req.method === 'GET' && err instanceof StaleSocketError && !req.signal.aborted) return this.once(req, agent);
+      throw err instanceof StaleSocketError ? err.mapped : err;
+    }
+  }
+
+  close(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
+    this.agentPromise = undefined;
+  }
+
+  private getAgent(url: URL): Promise<http.Agent> {
+    if (this.agent) return Promise.resolve(this.agent);
+    this.agentPromise ??= this.makeAgent(url).then((a) => (this.agent = a));
+    return this.agentPromise;
+  }
+
+  private async makeAgent(url: URL): Promise<http.Agent> {
+    if (url.protocol === 'http:') return new http.Agent({ keepAlive: true });
+    let ca: Buffer | undefined;
+    if (this.opts.caFile !== undefined) {
+      try {
+        ca = await fs.readFile(this.opts.caFile);
+      } catch (err) {
+        this.agentPromise = undefined;
+        throw new AppError('ENGINE_TLS_ERROR', `cannot read the engine ca file ${this.opts.caFile}`, { cause: err });
+      }
+    }
+    return new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+  }
+
+  private once(req: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
+    const mod = req.url.protocol === 'http:' ? http : https;
+    const target = `${req.url.origin}`;
+    return new Promise<HttpResponse>((resolve, reject) => {
+      if (req.signal.aborted) {
+        reject(req.signal.reason);
+        return;
+      }
+      const headers: Record<string, string> = { ...req.headers };
+      if (req.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(req.body));
+      const r = mod.request(req.url, { method: req.method, headers, agent });
+      const onAbort = (): void => {
+        r.destroy();
+        reject(req.signal.reason);
+      };
+      req.signal.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => req.signal.removeEventListener('abort', onAbort);
+      r.on('error', (err: NodeJS.ErrnoException) => {
+        done();
+        if (req.signal.aborted) {
+          reject(req.signal.reason);
+          return;
+        }
+        const mapped = mapSocketError(err, target);
+        reject(r.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocketError(mapped) : mapped);
+      });
+      r.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > this.maxBody) {
+            done();
+            res.destroy();
+            reject(
+              new AppError('ENGINE_PROTOCOL_ERROR', `engine reply to ${req.method} ${req.url.pathname} exceeds ${this.maxBody} bytes`),
+            );
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('error', (err: NodeJS.ErrnoException) => {
+          done();
+          reject(req.signal.aborted ? req.signal.reason : mapSocketError(err, target));
+        });
+        res.on('end', () => {
+          done();
+          resolve({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      });
+      r.end(req.body);
+    });
+  }
+}
+
+class StaleSocketError extends Error {
+  constructor(readonly mapped: AppError) {
+    super(mapped.message);
+  }
+}
+
+function mapSocketError(err: NodeJS.ErrnoException, target: string): AppError {
+  const code = err.code ?? '';
+  if (isTlsError(code)) {
+    return new AppError('ENGINE_TLS_ERROR', `tls connection to engine ${target} failed (${code}); is the engine ca file right?`, {
+      cause: err,
+      details: { code },
+    });
+  }
+  const why = UNREACHABLE_CODES.has(code) ? code : code || err.message;
+  return new AppError('ENGINE_UNREACHABLE', `cannot reach engine ${target} - ${why}`, { cause: err, details: { code } });
+}
+
+function isTlsError(code: string): boolean {
+  return (
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('ERR_SSL_') ||
+    code.includes('CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' ||
+    code === 'EPROTO'
+  );
+}
