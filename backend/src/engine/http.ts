@@ -59,13 +59,15 @@ export class EngineTransport {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     const agent = await this.getAgent(req.url);
-    try {
-      return await this.once(req, agent);
-    } catch (err) {
-      // A kept-alive socket the engine (or a proxy) closed while idle fails the next request
-      // with ECONNRESET before anything was processed; reads are safe to send once more.
-      if (req.method === 'GET' && err instanceof StaleSocketError && !req.signal.aborted) return this.once(req, agent);
-      throw err instanceof StaleSocketError ? err.mapped : err;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(req, agent);
+      } catch (err) {
+        // A kept-alive socket the engine (or a proxy) closed while idle fails the next request
+        // with ECONNRESET before anything was processed; reads are safe to send once more.
+        if (!(err instanceof StaleSocketError)) throw err;
+        if (req.method !== 'GET' || attempt > 1 || req.signal.aborted) throw err.mapped;
+      }
     }
   }
 

@@ -9,12 +9,17 @@ import * as path from 'path';
 import { parentPort, threadId, workerData } from 'worker_threads';
 import * as zstd from 'zstd-napi/binding';
 import type { PutResult, ReadResult, WorkerInit, WorkerReply, WorkerRequest } from './chunkProtocol';
+import { INCOMPRESSIBLE_RATIO, SAMPLE_BYTES, writeRawFrame } from './zstdFrame';
 
 const init = workerData as WorkerInit;
 const cctx = new zstd.CCtx();
 cctx.setParameter(zstd.CParameter.compressionLevel, init.zstdLevel);
 cctx.setParameter(zstd.CParameter.contentSizeFlag, 1);
 const dctx = new zstd.DCtx();
+/** A fast compressor for the compressibility trial (zstdFrame.ts). */
+const probe = new zstd.CCtx();
+probe.setParameter(zstd.CParameter.compressionLevel, 1);
+let probeOut = Buffer.alloc(0);
 /** Compression output buffers, reused (one per put in flight): saves an mmap, page faults and
  *  munmap per chunk, which on incompressible data cost about as much as zstd itself. */
 const outBuffers: Buffer[] = [];
@@ -35,6 +40,19 @@ function errnoOf(err: unknown): string | undefined {
 function isAllZero(data: Buffer): boolean {
   if (zeros.length < data.length) zeros = Buffer.alloc(data.length);
   return data.equals(zeros.subarray(0, data.length));
+}
+
+/** Two samples (start and middle) that both fail to shrink mark the chunk as incompressible. */
+function looksIncompressible(data: Buffer): boolean {
+  if (data.length < 4 * SAMPLE_BYTES) return false;
+  const half = SAMPLE_BYTES / 2;
+  const bound = zstd.compressBound(half);
+  if (probeOut.length < bound) probeOut = Buffer.allocUnsafeSlow(bound);
+  for (const start of [0, Math.floor(data.length / 2)]) {
+    const n = probe.compress2(probeOut, data.subarray(start, start + half));
+    if (n < half * INCOMPRESSIBLE_RATIO) return false;
+  }
+  return true;
 }
 
 function chunkDir(hex: string): string {
@@ -106,7 +124,7 @@ async function put(data: Buffer, tmpDir: string): Promise<PutResult> {
   const tmp = path.join(tmpDir, `${digest}.${threadId}.${tmpSeq++}`);
   let packedLength: number;
   try {
-    packedLength = cctx.compress2(out, data);
+    packedLength = looksIncompressible(data) ? writeRawFrame(data, out) : cctx.compress2(out, data);
     const fh = await fs.open(tmp, 'wx', 0o444);
     try {
       await fh.writeFile(out.subarray(0, packedLength));

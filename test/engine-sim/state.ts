@@ -1,0 +1,242 @@
+import { randomBytes, randomUUID } from 'crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'fs';
+import * as path from 'path';
+
+/**
+ * The engine's database, as far as the simulator needs one: plain records, saved as JSON in the
+ * data dir after every change, so a simulator restarted on the same dir (the demo) finds its VMs,
+ * disks, tags, events and user passwords again. Processes (QEMU, qemu-nbd), tokens and image
+ * transfers are not persisted: a restart is like an engine restart, sessions and transfers gone.
+ */
+
+export type VmStatus = 'up' | 'down' | 'paused' | 'wait_for_launch' | 'powering_down';
+export type DiskFormat = 'cow' | 'raw';
+export type DiskStatus = 'ok' | 'locked' | 'illegal';
+export type Severity = 'normal' | 'warning' | 'error' | 'alert';
+
+export interface SimUserRecord {
+  id: string;
+  name: string; // 'admin'
+  userName: string; // 'admin@internal'
+  password: string;
+  admin: boolean;
+}
+
+export interface SimDiskRecord {
+  id: string;
+  imageId: string;
+  alias: string;
+  description: string;
+  format: DiskFormat;
+  sparse: boolean;
+  backup: 'none' | 'incremental';
+  provisionedSize: number;
+  storageDomainId: string;
+  /** relative to the data dir: storage/<sd>/images/<disk id>/<image id> (a file domain's layout) */
+  file: string;
+  status: DiskStatus;
+  creationTime: number;
+}
+
+export interface SimAttachmentRecord {
+  diskId: string;
+  interface: 'virtio' | 'virtio_scsi' | 'sata' | 'ide';
+  bootable: boolean;
+  active: boolean;
+  passDiscard: boolean;
+  readOnly: boolean;
+}
+
+export interface SimNicRecord {
+  id: string;
+  name: string;
+  interface: 'virtio' | 'e1000' | 'rtl8139';
+  mac: string;
+  linked: boolean;
+  plugged: boolean;
+}
+
+export interface SimVmRecord {
+  id: string;
+  name: string;
+  description: string;
+  comment: string;
+  status: VmStatus;
+  memory: number;
+  sockets: number;
+  osType: string;
+  clusterId: string;
+  creationTime: number;
+  startTime?: number;
+  stopTime?: number;
+  stopReason?: string;
+  attachments: SimAttachmentRecord[];
+  nics: SimNicRecord[];
+  tagIds: string[];
+  /** users (besides admins) with a UserRole permission on the VM */
+  permittedUserIds: string[];
+}
+
+export interface SimTagRecord {
+  id: string;
+  name: string;
+  description: string;
+  parentId: string;
+}
+
+/** One audit-log entry: what POST /events stored, and the simulator's own events. */
+export interface SimEvent {
+  index: number;
+  code: number;
+  severity: Severity;
+  time: number;
+  description: string;
+  origin: string;
+  customId?: number;
+  correlationId?: string;
+  floodRate?: number;
+  vmId?: string;
+  hostId?: string;
+  clusterId?: string;
+  storageDomainId?: string;
+  dataCenterId?: string;
+  templateId?: string;
+  userId?: string;
+}
+
+export interface SimStorageDomainRecord {
+  id: string;
+  name: string;
+  /** relative to the data dir */
+  dir: string;
+}
+
+export interface PersistedState {
+  version: 1;
+  instanceId: string;
+  dataCenterId: string;
+  clusterId: string;
+  hostId: string;
+  hostHwId: string;
+  networkId: string;
+  vnicProfileId: string;
+  macPoolId: string;
+  storageDomains: SimStorageDomainRecord[];
+  users: SimUserRecord[];
+  vms: SimVmRecord[];
+  disks: SimDiskRecord[];
+  tags: SimTagRecord[];
+  events: SimEvent[];
+  nextEventIndex: number;
+  macSeq: number;
+}
+
+export const ROOT_TAG_ID = '00000000-0000-0000-0000-000000000000';
+export const BLANK_TEMPLATE_ID = '00000000-0000-0000-0000-000000000000';
+
+export class SimState {
+  private constructor(
+    readonly dataDir: string,
+    readonly data: PersistedState,
+    readonly fresh: boolean,
+  ) {}
+
+  /** Loads `<dataDir>/state.json`, or makes an empty engine (fresh = true) when there is none. */
+  static open(dataDir: string): SimState {
+    const file = path.join(dataDir, 'state.json');
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) return new SimState(dataDir, JSON.parse(text) as PersistedState, false);
+    const data: PersistedState = {
+      version: 1,
+      instanceId: randomUUID(),
+      dataCenterId: randomUUID(),
+      clusterId: randomUUID(),
+      hostId: randomUUID(),
+      hostHwId: randomUUID(),
+      networkId: randomUUID(),
+      vnicProfileId: randomUUID(),
+      macPoolId: randomUUID(),
+      storageDomains: [
+        { id: randomUUID(), name: 'data1', dir: 'storage/data1' },
+        { id: randomUUID(), name: 'data2', dir: 'storage/data2' },
+      ],
+      users: [
+        { id: randomUUID(), name: 'admin', userName: 'admin@internal', password: secret(), admin: true },
+        { id: randomUUID(), name: 'user1', userName: 'user1@internal', password: secret(), admin: false },
+      ],
+      vms: [],
+      disks: [],
+      tags: [],
+      events: [],
+      nextEventIndex: 1000,
+      macSeq: 1,
+    };
+    const state = new SimState(dataDir, data, true);
+    for (const sd of data.storageDomains) mkdirSync(state.abs(sd.dir), { recursive: true });
+    state.save();
+    return state;
+  }
+
+  abs(rel: string): string {
+    return path.join(this.dataDir, rel);
+  }
+
+  save(): void {
+    const file = path.join(this.dataDir, 'state.json');
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.data, null, 1));
+    renameSync(tmp, file);
+  }
+
+  vm(id: string): SimVmRecord | undefined {
+    return this.data.vms.find((v) => v.id === id);
+  }
+
+  disk(id: string): SimDiskRecord | undefined {
+    return this.data.disks.find((d) => d.id === id);
+  }
+
+  tag(id: string): SimTagRecord | undefined {
+    return this.data.tags.find((t) => t.id === id);
+  }
+
+  user(id: string): SimUserRecord | undefined {
+    return this.data.users.find((u) => u.id === id);
+  }
+
+  userByName(userName: string): SimUserRecord | undefined {
+    return this.data.users.find((u) => u.userName.toLowerCase() === userName.toLowerCase());
+  }
+
+  storageDomain(id: string): SimStorageDomainRecord | undefined {
+    return this.data.storageDomains.find((s) => s.id === id);
+  }
+
+  /** The VM a disk is attached to (a disk belongs to at most one VM here: no shareable disks). */
+  vmOfDisk(diskId: string): SimVmRecord | undefined {
+    return this.data.vms.find((v) => v.attachments.some((a) => a.diskId === diskId));
+  }
+
+  /** A MAC from the cluster's pool (oVirt's default pool starts at 56:6f:...). */
+  nextMac(): string {
+    const n = this.data.macSeq++;
+    const bytes = [0x56, 0x6f, 0x1a, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+    return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  }
+
+  addEvent(e: Omit<SimEvent, 'index' | 'time'> & { time?: number }): SimEvent {
+    const event: SimEvent = { ...e, index: this.data.nextEventIndex++, time: e.time ?? Date.now() };
+    this.data.events.push(event);
+    this.save();
+    return event;
+  }
+}
+
+function secret(): string {
+  return randomBytes(9).toString('base64url');
+}
