@@ -88,7 +88,7 @@ async function readImage(repo: Repository, pointId: string, device: string): Pro
 
 /** Puts every non-zero chunk of `image` (zero chunks via putChunk too, to exercise detection). */
 async function putImage(w: ReturnType<PointWriter['beginDisk']>, image: Buffer, chunkSize: number): Promise<void> {
-  const jobs: Promise<void>[] = [];
+  const jobs: Promise<unknown>[] = [];
   for (let off = 0, i = 0; off < image.length; off += chunkSize, i++) {
     jobs.push(w.putChunk(i, Buffer.from(image.subarray(off, Math.min(off + chunkSize, image.length)))));
   }

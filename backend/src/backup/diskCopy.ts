@@ -41,6 +41,9 @@ export async function copyDisk(p: {
   let next = 0;
   let bytesRead = 0;
   const worker = async (): Promise<void> => {
+    // Each reader recycles the buffer the repository hands back: fresh megabyte buffers
+    // would cost a page fault per 4 KiB of every chunk.
+    let spare: Buffer | undefined;
     while (!stop.signal.aborted) {
       const w: ChunkWork | undefined = plan[next++];
       if (!w) return;
@@ -48,10 +51,12 @@ export async function copyDisk(p: {
         p.writer.putZero(w.index);
         continue;
       }
-      const data = await p.nbd.read(w.offset, w.length, { signal: stop.signal });
+      const into = spare?.length === w.length ? spare : undefined;
+      spare = undefined;
+      const data = await p.nbd.read(w.offset, w.length, { signal: stop.signal, ...(into ? { into } : {}) });
       bytesRead += w.length;
       p.onBytes?.(w.length);
-      await p.writer.putChunk(w.index, data);
+      spare = await p.writer.putChunk(w.index, data);
     }
   };
   try {

@@ -213,11 +213,17 @@ export class NbdClient {
   // ---- commands ------------------------------------------------------------------------------
 
   /** Reads [offset, offset+length); split into several requests above the maximum block size. */
-  async read(offset: number, length: number, opts?: NbdRequestOptions): Promise<Buffer> {
+  /**
+   * With `into` (exactly `length` bytes) the data lands in the caller's buffer, which can then be
+   * recycled across reads. After a read that timed out or was aborted, `into` may still be
+   * written by the late reply: do not reuse it.
+   */
+  async read(offset: number, length: number, opts?: NbdRequestOptions & { into?: Buffer }): Promise<Buffer> {
     const what = `read of ${length} bytes at offset ${offset}`;
     this.checkRange(what, offset, length);
     if (length > bufferConstants.MAX_LENGTH) throw this.invalid(what, `larger than the largest possible buffer`);
-    const out = Buffer.allocUnsafeSlow(length);
+    if (opts?.into && opts.into.length !== length) throw this.invalid(what, `the buffer to read into has ${opts.into.length} bytes`);
+    const out = opts?.into ?? Buffer.allocUnsafeSlow(length);
     if (length === 0) return out;
     return this.run(
       what,

@@ -22,7 +22,11 @@ export type WorkerRequest =
   /** Test hook: the worker exits at once, as if it crashed. */
   | { op: 'crash'; id: number };
 
-export type PutResult = { zero: true } | { zero: false; digest: string; stored: boolean; bytes: number };
+export type PutResult = ({ zero: true } | { zero: false; digest: string; stored: boolean; bytes: number }) & {
+  /** The chunk's bytes, transferred back so the caller can reuse the memory for its next read
+   *  (fresh megabyte buffers cost a page fault per 4 KiB). */
+  returned?: Uint8Array;
+};
 export type ChunkStatus = 'ok' | 'missing' | 'corrupt';
 export interface ReadResult {
   status: ChunkStatus;

@@ -216,7 +216,9 @@ async function handle(req: WorkerRequest): Promise<void> {
     switch (req.op) {
       case 'put': {
         const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
-        reply({ id: req.id, ok: true, result: await put(data, req.tmpDir) });
+        const result: PutResult = await put(data, req.tmpDir);
+        result.returned = req.data;
+        reply({ id: req.id, ok: true, result }, [req.data.buffer as ArrayBuffer]);
         return;
       }
       case 'read': {

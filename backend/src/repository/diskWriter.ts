@@ -96,7 +96,12 @@ export class DiskWriter {
 
   /** Stores chunk i (all zeros → a zero entry, nothing stored). `data` may be transferred to a
    *  worker: the caller must not touch it afterwards. Resolves when the chunk is durable. */
-  async putChunk(i: number, data: Buffer): Promise<void> {
+  /**
+   * Stores chunk i. Resolves, when the worker handed the memory back, with a Buffer over it
+   * that the caller may fill again (the next read of a copy loop); `data` itself must not be
+   * used after the call.
+   */
+  async putChunk(i: number, data: Buffer): Promise<Buffer | undefined> {
     this.checkOpen();
     this.checkIndex(i);
     if (!Buffer.isBuffer(data) && !((data as unknown) instanceof Uint8Array)) {
@@ -112,11 +117,13 @@ export class DiskWriter {
     try {
       const buf = Buffer.isBuffer(data) ? data : Buffer.from((data as Uint8Array).buffer, (data as Uint8Array).byteOffset, want);
       const r = await this.ctx.store.put(buf, this.ctx.chunkTmpDir, `storing chunk ${i} of disk ${this.device}`);
+      const recycled = r.returned ? Buffer.from(r.returned.buffer, r.returned.byteOffset, r.returned.byteLength) : undefined;
       if (!r.zero) this.statsLive.bytesStored += r.bytes;
-      if (this.latest.get(i) !== token) return; // superseded by a later put of the same chunk
+      if (this.latest.get(i) !== token) return recycled; // superseded by a later put of the same chunk
       this.latest.delete(i);
       if (r.zero) this.setZero(i);
       else this.set(i, Buffer.from(r.digest, 'hex'), r.stored ? Kind.New : Kind.Reused);
+      return recycled;
     } catch (err) {
       if (this.latest.get(i) === token) {
         this.latest.delete(i);
