@@ -3,3 +3,5 @@ export type { BackupRequest, BackupResult, BackupProgress } from './types';
 export { BITMAP_PREFIX, isOurBitmap, isFrozenBitmap } from './names';
 export { planChunks } from './chunkPlan';
 export { planDisk } from './chainCheck';
+export { engineVmBackup } from './engineVmBackup';
+export type { EngineVmBackupRequest, EngineVmBackupResult } from './engineVmBackup';

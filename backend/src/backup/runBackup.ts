@@ -82,7 +82,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     warnings.push(...(await fleece.teardown()).map(describeError));
     fleece = undefined;
     const manifest = await writer.commit({
-      disks: disks.map(manifestDisk),
+      disks: disks.map((d) => manifestDisk(d, req.diskMeta?.[d.device.deviceId])),
       consistency: 'crash',
       vmDefinition: req.vmDefinition ?? null,
       meta: { ...req.meta, tool: 'olvm-backup' },
@@ -173,8 +173,9 @@ async function copyOne(
   }
 }
 
-function manifestDisk(d: DiskRun): ManifestDiskInput {
+function manifestDisk(d: DiskRun, meta: Record<string, unknown> | undefined): ManifestDiskInput {
   return {
+    ...(meta ? { meta } : {}),
     device: d.device.deviceId,
     node: d.device.nodeName,
     format: d.device.format,

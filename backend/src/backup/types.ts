@@ -28,6 +28,8 @@ export interface BackupRequest {
   forceFull?: boolean;
   vmDefinition?: Manifest['vmDefinition'];
   meta?: Record<string, unknown>;
+  /** Manager data stored with each disk in the manifest (engine disk id, alias...), by device. */
+  diskMeta?: Record<string, Record<string, unknown>>;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   /** Called right after the transaction fixed the point in time, before any data is read. */

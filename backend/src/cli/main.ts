@@ -8,6 +8,7 @@ import { registerBackup } from './commands/backup';
 import { registerPoints } from './commands/points';
 import { registerRepo } from './commands/repo';
 import { registerRestore } from './commands/restore';
+import { registerShow } from './commands/show';
 import { registerVerify } from './commands/verify';
 
 /** Every failure ends as one line on stderr naming what failed and why, and exit status 1. */
@@ -19,6 +20,7 @@ async function main(argv: string[]): Promise<void> {
   registerRepo(program);
   registerBackup(program);
   registerPoints(program);
+  registerShow(program);
   registerRestore(program);
   registerVerify(program);
   try {

@@ -87,13 +87,19 @@ export class EngineConnection {
     );
   }
 
-  /** Revokes the service account's token and closes kept-alive sockets. */
+  /**
+   * Revokes the service account's token and closes kept-alive sockets. Best effort: a logout the
+   * engine refuses or never answers is not an error (the token dies with its idle session
+   * anyway), so close() can sit in a `finally` without masking the error that got there.
+   */
   async close(opts: EngineCallOptions = {}): Promise<void> {
     try {
       await withTimeout('engine logout', opts.timeoutMs ?? 10_000, opts.signal, (s) => this.tokens.close(s), {
         timeout: 'ENGINE_TIMEOUT',
         aborted: 'ENGINE_ABORTED',
       });
+    } catch (err) {
+      if (!(err instanceof AppError && err.code.startsWith('ENGINE_'))) throw err;
     } finally {
       this.transport.close();
     }

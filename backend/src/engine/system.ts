@@ -1,3 +1,4 @@
+import { AppError } from '../errors';
 import { seg, type EngineCallOptions, type EngineConnection } from './connection';
 import { parseApiInfo } from './parse/api';
 import { entityOf } from './parse/fields';
@@ -9,7 +10,17 @@ export async function getApiInfo(conn: EngineConnection, opts: EngineCallOptions
   return parseApiInfo(await conn.request({ ...opts, method: 'GET', path: '' }));
 }
 
-/** `GET /users/{id}`: user_name (`user@profile`), principal, namespace, domain. */
+/** Who the token belongs to: `GET /api` → authenticated_user, then `GET /users/{id}`
+ *  (ovirt-ui-plugin.md §5.9). */
+export async function getCurrentUser(conn: EngineConnection, opts: EngineCallOptions = {}): Promise<User> {
+  const info = await getApiInfo(conn, opts);
+  if (info.authenticatedUserId === undefined) {
+    throw new AppError('ENGINE_PROTOCOL_ERROR', `engine did not say who ${conn.who} is (no authenticated_user in the api root)`);
+  }
+  return getUser(conn, info.authenticatedUserId, opts);
+}
+
+/** `GET /users/{id}`: user_name (`user@authz`), principal, namespace, domain. */
 export async function getUser(conn: EngineConnection, id: string, opts: EngineCallOptions = {}): Promise<User> {
   return parseUser(entityOf(await conn.request({ ...opts, method: 'GET', path: `/users/${seg(id)}` }), `user ${id}`));
 }

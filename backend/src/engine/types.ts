@@ -245,7 +245,7 @@ export interface Tag {
 
 export interface User {
   id: string;
-  /** `user@profile` */
+  /** `user@authz`, e.g. `admin@internal-authz` (not the login profile `admin@internal`). */
   userName: string;
   principal: string | undefined;
   namespace: string | undefined;

@@ -1,12 +1,37 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { AppError } from '../errors';
 import { NbdClient, type NbdConnectOptions } from '../nbd';
+import { QmpClient, type QmpSession } from '../qmp';
+import { sleep } from '../util/abort';
 import { runTool } from '../util/exec';
-import type { HostLink } from './hostLink';
+import type { VmHostLink } from './vmHost';
 
-/** The VM's QEMU runs on this machine. */
-export class LocalHost implements HostLink {
+/**
+ * The VM's QEMU runs on this machine. With `qmpDir`, a VM's monitor is the unix socket
+ * `<qmpDir>/<vm id>.qmp` (how the engine simulator, and a QEMU started with
+ * `-qmp unix:<dir>/<id>.qmp,server=on,wait=off`, expose it).
+ */
+export class LocalHost implements VmHostLink {
   readonly name = 'local';
+
+  constructor(private readonly opts: { qmpDir?: string } = {}) {}
+
+  /** Waits (default 30 s) for the socket to appear: a VM just started takes a moment. */
+  async openQmp(vm: { id: string; name: string }, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpSession> {
+    if (!this.opts.qmpDir) throw new AppError('INVALID_ARGUMENT', `no qmp directory configured to find vm ${vm.name}'s monitor`);
+    const socket = path.join(this.opts.qmpDir, `${vm.id}.qmp`);
+    const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+    for (;;) {
+      try {
+        return await QmpClient.connectUnix(socket, { label: `vm ${vm.name} (${socket})`, ...(o.signal ? { signal: o.signal } : {}) });
+      } catch (err) {
+        const missing = err instanceof AppError && err.code === 'QMP_CONNECT_FAILED';
+        if (!missing || Date.now() > deadline || o.signal?.aborted) throw err;
+        await sleep(100);
+      }
+    }
+  }
 
   async createScratchImage(file: string, virtualSize: number, signal?: AbortSignal): Promise<void> {
     // No backing file in the image: the live node is attached as backing at blockdev-add

@@ -1,17 +1,26 @@
+import { promises as fs } from 'fs';
 import * as os from 'os';
 import type { Command } from 'commander';
-import { runBackup } from '../../backup';
+import { engineVmBackup, runBackup, type BackupProgress } from '../../backup';
+import { EngineClient } from '../../engine';
+import { AppError } from '../../errors';
 import { LocalHost } from '../../hosts';
 import { QmpClient } from '../../qmp';
-import { Repository } from '../../repository';
+import { Repository, type Manifest } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
 import { vmFromName } from '../vmIdentity';
 
 interface BackupOptions {
   repo: string;
-  qmp: string;
-  vm: string;
+  qmp?: string;
+  vm?: string;
+  engine?: string;
+  engineUser?: string;
+  enginePasswordFile?: string;
+  engineCa?: string;
+  vmId?: string;
+  qmpDir?: string;
   scratch: string;
   disk?: string[];
   full?: boolean;
@@ -22,48 +31,127 @@ interface BackupOptions {
 export function registerBackup(program: Command): void {
   program
     .command('backup')
-    .description('back up a running QEMU VM through its QMP socket (incremental when its bitmaps allow)')
+    .description('back up a VM: by its QMP socket (--qmp, --vm) or by its engine id (--engine ... --vm-id)')
     .requiredOption('--repo <dir>', 'repository directory')
-    .requiredOption('--qmp <socket>', "the VM's QMP unix socket (a monitor no other client is attached to)")
-    .requiredOption('--vm <name>', 'the name restore points are filed under')
+    .option('--qmp <socket>', "the VM's QMP unix socket (a monitor no other client is attached to)")
+    .option('--vm <name>', 'the name restore points are filed under (with --qmp)')
+    .option('--engine <url>', "the engine's base URL, https://<fqdn>/ovirt-engine")
+    .option('--engine-user <user@profile>', 'engine account, e.g. admin@internal')
+    .option('--engine-password-file <file>', "file holding that account's password")
+    .option('--engine-ca <file>', "the engine's CA certificate (PEM)")
+    .option('--vm-id <id>', "the VM's engine id (with --engine)")
+    .option('--qmp-dir <dir>', 'where running VMs expose their monitor as <dir>/<vm id>.qmp (with --engine)')
     .option('--scratch <dir>', 'directory for fleece images and the NBD socket', os.tmpdir())
-    .option('--disk <device...>', 'back up only these device ids')
+    .option('--disk <device...>', 'back up only these device ids (with --qmp)')
     .option('--full', 'copy every disk whole even if an incremental is possible')
     .option('--transient-bitmaps', 'keep bitmaps in QEMU memory only (when another backup product uses the disks)')
     .option('--json', 'print the result as one JSON object')
     .action(async (o: BackupOptions) => {
-      const vm = vmFromName(o.vm);
+      const engineMode = o.engine !== undefined || o.vmId !== undefined;
+      if (engineMode) validateEngineOptions(o);
+      else if (!o.qmp || !o.vm) throw new AppError('INVALID_ARGUMENT', 'give --qmp and --vm, or --engine with --vm-id (see --help)');
       const repository = await Repository.open(o.repo);
       const bar = ProgressBar.forStderr(o.json === true);
-      let qmp: QmpClient | undefined;
+      const onProgress = (p: BackupProgress): void => bar.update(p.bytesDone, p.bytesTotal, p.device ?? p.phase);
       try {
-        qmp = await QmpClient.connectUnix(o.qmp);
-        const { manifest, warnings } = await runBackup({
-          vm,
-          qmp,
-          host: new LocalHost(),
-          repository,
-          scratchDir: o.scratch,
-          ...(o.disk ? { devices: o.disk } : {}),
-          forceFull: o.full === true,
-          transientBitmaps: o.transientBitmaps === true,
-          onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal, p.device ?? p.phase),
-        });
-        bar.finish();
-        for (const w of warnings) process.stderr.write(`olvm-backup: warning: ${w}\n`);
-        const disks = manifest.disks.map((d) => ({ device: d.device, node: d.node, mode: d.mode, reason: d.reason, bytesRead: d.bytesRead }));
-        if (o.json) {
-          printJson({ point: manifest.pointId, vm: manifest.vm.name, disks });
-        } else {
-          printLine(`point ${manifest.pointId} of vm ${manifest.vm.name}`);
-          for (const d of manifest.disks) {
-            printLine(`  ${d.device}: ${d.mode} (${d.reason}), read ${formatBytes(d.bytesRead)}, stored ${formatBytes(d.bytesStored)} new`);
-          }
-        }
+        if (engineMode) await backupThroughEngine(o, repository, onProgress, bar);
+        else await backupBySocket(o, repository, onProgress, bar);
       } finally {
         bar.finish();
-        await qmp?.close();
         await repository.close();
       }
     });
+}
+
+function validateEngineOptions(o: BackupOptions): void {
+  const missing = (['engine', 'engineUser', 'enginePasswordFile', 'vmId', 'qmpDir'] as const).filter((k) => !o[k]);
+  if (missing.length > 0) {
+    const flags = missing.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    throw new AppError('INVALID_ARGUMENT', `an engine backup also needs ${flags.join(', ')}`);
+  }
+  if (o.qmp || o.vm || o.disk) throw new AppError('INVALID_ARGUMENT', '--qmp, --vm and --disk do not apply to an engine backup (the engine names the vm and its disks)');
+}
+
+async function backupBySocket(o: BackupOptions, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
+  const vm = vmFromName(o.vm as string);
+  const qmp = await QmpClient.connectUnix(o.qmp as string);
+  try {
+    const { manifest, warnings } = await runBackup({
+      vm,
+      qmp,
+      host: new LocalHost(),
+      repository,
+      scratchDir: o.scratch,
+      ...(o.disk ? { devices: o.disk } : {}),
+      forceFull: o.full === true,
+      transientBitmaps: o.transientBitmaps === true,
+      onProgress,
+    });
+    bar.finish();
+    report(o, manifest, warnings, {});
+  } finally {
+    await qmp.close();
+  }
+}
+
+async function backupThroughEngine(o: BackupOptions, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
+  const password = await readPassword(o.enginePasswordFile as string);
+  const engine = new EngineClient({
+    baseUrl: o.engine as string,
+    ...(o.engineCa ? { caFile: o.engineCa } : {}),
+    auth: { kind: 'password', user: o.engineUser as string, password },
+  });
+  try {
+    const r = await engineVmBackup({
+      engine,
+      vmId: o.vmId as string,
+      repository,
+      host: new LocalHost({ qmpDir: o.qmpDir as string }),
+      scratchDir: o.scratch,
+      forceFull: o.full === true,
+      transientBitmaps: o.transientBitmaps === true,
+      onProgress,
+    });
+    bar.finish();
+    const excluded = r.excluded.map((e) => ({
+      device: e.device?.deviceId ?? null,
+      diskId: e.disk.disk.id,
+      alias: e.disk.disk.alias,
+      mode: 'excluded',
+      reason: e.reason,
+    }));
+    report(o, r.manifest, r.warnings, { vmId: r.vm.id, excluded });
+  } finally {
+    await engine.close();
+  }
+}
+
+async function readPassword(file: string): Promise<string> {
+  try {
+    return (await fs.readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new AppError('INVALID_ARGUMENT', `cannot read the engine password file ${file}`, { cause: err });
+  }
+}
+
+function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra: { vmId?: string; excluded?: object[] }): void {
+  for (const w of warnings) process.stderr.write(`olvm-backup: warning: ${w}\n`);
+  const disks: object[] = manifest.disks.map((d) => ({
+    device: d.device,
+    node: d.node,
+    mode: d.mode,
+    reason: d.reason,
+    bytesRead: d.bytesRead,
+    ...(extra.vmId ? { diskId: d.meta?.['diskId'] ?? null, alias: d.meta?.['alias'] ?? null } : {}),
+  }));
+  if (o.json) {
+    printJson({ point: manifest.pointId, vm: manifest.vm.name, ...(extra.vmId ? { vmId: extra.vmId } : {}), disks: [...disks, ...(extra.excluded ?? [])] });
+    return;
+  }
+  printLine(`point ${manifest.pointId} of vm ${manifest.vm.name}`);
+  for (const d of manifest.disks) {
+    const name = typeof d.meta?.['alias'] === 'string' ? `${d.meta['alias']} (${d.device})` : d.device;
+    printLine(`  ${name}: ${d.mode} (${d.reason}), read ${formatBytes(d.bytesRead)}, stored ${formatBytes(d.bytesStored)} new`);
+  }
+  for (const e of (extra.excluded ?? []) as Array<{ alias: string; reason: string }>) printLine(`  ${e.alias}: excluded (${e.reason})`);
 }

@@ -21,7 +21,7 @@ export function registerRestore(program: Command): void {
     .description("write one disk of a restore point to an image file")
     .requiredOption('--repo <dir>', 'repository directory')
     .requiredOption('--point <id>', 'restore point id (see `points`)')
-    .requiredOption('--disk <device>', 'device id of the disk inside the point')
+    .requiredOption('--disk <disk>', 'the disk: its device id in the point, or its engine disk id or alias')
     .requiredOption('--out <file>', 'image file to create')
     .option('--format <raw|qcow2>', 'image format', 'raw')
     .option('--force', 'replace --out if it exists')
@@ -34,7 +34,8 @@ export function registerRestore(program: Command): void {
       const bar = ProgressBar.forStderr(o.json === true);
       try {
         const manifest = await repository.readManifest(o.point);
-        const disk = manifest.disks.find((d) => d.device === o.disk);
+        // a disk is named by its device id, or by what the engine calls it (disk id, alias)
+        const disk = manifest.disks.find((d) => d.device === o.disk || d.meta?.['diskId'] === o.disk || d.meta?.['alias'] === o.disk);
         if (!disk) {
           throw new AppError(
             'REPO_DISK_NOT_FOUND',
@@ -44,7 +45,7 @@ export function registerRestore(program: Command): void {
         const r = await restoreToFile({
           repository,
           pointId: o.point,
-          device: o.disk,
+          device: disk.device,
           out: o.out,
           format: o.format,
           overwrite: o.force === true,

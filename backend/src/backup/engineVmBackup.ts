@@ -1,0 +1,151 @@
+import { AppError, describeError } from '../errors';
+import { mapDisks, type EngineClient, type ExcludedDisk, type UnmappedDevice, type Vm } from '../engine';
+import type { VmHostLink } from '../hosts';
+import { BlockApi, type BlockDevice, type QmpSession } from '../qmp';
+import type { Manifest, Repository } from '../repository';
+import { runBackup } from './runBackup';
+import type { BackupProgress } from './types';
+
+export interface EngineVmBackupRequest {
+  engine: EngineClient;
+  vmId: string;
+  repository: Repository;
+  host: VmHostLink;
+  scratchDir: string;
+  forceFull?: boolean;
+  transientBitmaps?: boolean;
+  /** How long a VM that is down may take to come up paused; default 120 s. */
+  startTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+export interface EngineVmBackupResult {
+  manifest: Manifest;
+  vm: Vm;
+  excluded: Array<ExcludedDisk<BlockDevice>>;
+  unmapped: Array<UnmappedDevice<BlockDevice>>;
+  /** The VM was down: the backup started it paused and stopped it again. */
+  startedPaused: boolean;
+  durationMs: number;
+  warnings: string[];
+}
+
+/** Statuses in which QEMU runs and holds the disks as the guest sees them. */
+const RUNNING = ['up', 'paused', 'powering_up', 'reboot_in_progress', 'powering_down'] as const;
+
+/**
+ * A backup of a VM known to the engine, by its id: the engine says what the VM is (name, disks
+ * with their aliases, the OVF every point stores) and whether it runs. A VM that is down is
+ * started paused for the backup and stopped again whatever happens. Disks described `backup=0`
+ * are left out. The outcome goes to the engine's event log.
+ */
+export async function engineVmBackup(req: EngineVmBackupRequest): Promise<EngineVmBackupResult> {
+  const started = Date.now();
+  const call = req.signal ? { signal: req.signal } : {};
+  const vm = await req.engine.getVm(req.vmId, { allContent: true, withDisks: true, ...call }).catch((err: unknown) => {
+    throw new AppError('BACKUP_FAILED', `cannot read vm ${req.vmId} from the engine`, { cause: err });
+  });
+  let startedPaused = false;
+  let qmp: QmpSession | undefined;
+  let result: EngineVmBackupResult | undefined;
+  let failure: AppError | undefined;
+  const warnings: string[] = [];
+  try {
+    if (vm.status === 'down') {
+      startedPaused = true; // set before the call: a start that times out may still happen
+      await req.engine.startVm(vm.id, { pause: true, ...call });
+      await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
+    } else if (!(RUNNING as readonly string[]).includes(vm.status)) {
+      throw new AppError('BACKUP_FAILED', `vm ${vm.name} is ${vm.status}: it can be backed up when it is up or down`);
+    }
+    qmp = await req.host.openQmp(vm, call);
+    const devices = await new BlockApi(qmp).listDevices(call);
+    const vmDisks = vm.diskAttachments?.flatMap((a) => (a.disk ? [{ ...a, disk: a.disk }] : [])) ?? (await req.engine.listVmDisks(vm.id, call));
+    const mapping = mapDisks(vmDisks, devices);
+    if (mapping.mapped.length === 0) {
+      const why = mapping.excluded.length > 0 ? 'every disk is excluded (backup=0)' : 'no qemu device matches a disk of the vm';
+      throw new AppError('BACKUP_VM_NO_DISKS', `vm ${vm.name} has nothing to back up: ${why}`);
+    }
+    const diskMeta: Record<string, Record<string, unknown>> = {};
+    for (const m of mapping.mapped) {
+      diskMeta[m.device.deviceId] = { diskId: m.disk.disk.id, alias: m.disk.disk.alias, description: m.disk.disk.description };
+    }
+    const { manifest, warnings: w } = await runBackup({
+      vm: { key: vm.id, name: vm.name, id: vm.id },
+      qmp,
+      host: req.host,
+      repository: req.repository,
+      scratchDir: req.scratchDir,
+      devices: mapping.mapped.map((m) => m.device.deviceId),
+      ...(req.forceFull ? { forceFull: true } : {}),
+      ...(req.transientBitmaps ? { transientBitmaps: true } : {}),
+      vmDefinition: vm.configuration ? { kind: 'ovf', content: vm.configuration.data } : null,
+      diskMeta,
+      meta: {
+        engine: {
+          vmId: vm.id,
+          clusterId: vm.clusterId ?? null,
+          startedPaused,
+          excluded: mapping.excluded.map((e) => ({ diskId: e.disk.disk.id, alias: e.disk.disk.alias, reason: e.reason })),
+          unmappedDevices: mapping.unmappedDevices.map((u) => ({ device: u.device.deviceId, reason: u.reason })),
+        },
+      },
+      ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+    });
+    warnings.push(...w);
+    result = { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused, durationMs: 0, warnings };
+  } catch (err) {
+    failure = namingVm(err, vm.name);
+  } finally {
+    await qmp?.close().catch(() => undefined);
+    if (startedPaused) await stopAgain(req.engine, vm, warnings);
+  }
+  if (failure || !result) {
+    const err = failure ?? new AppError('BACKUP_FAILED', `backup of vm ${vm.name} failed`);
+    const left = warnings.length > 0 ? ` (${warnings.join('; ')})` : '';
+    await postEvent(req.engine, vm, 'error', `olvm-backup: backup of VM ${vm.name} failed: ${describeError(err)}${left}`);
+    throw warnings.length > 0 ? new AppError(err.code, `${err.message}; also: ${warnings.join('; ')}`, { cause: err.cause, ...(err.details ? { details: err.details } : {}) }) : err;
+  }
+  result.durationMs = Date.now() - started;
+  const read = result.manifest.disks.reduce((n, d) => n + d.bytesRead, 0);
+  const stored = result.manifest.disks.reduce((n, d) => n + d.bytesStored, 0);
+  const modes = result.manifest.disks.map((d) => `${typeof d.meta?.['alias'] === 'string' ? d.meta['alias'] : d.device}: ${d.mode}`).join(', ');
+  await postEvent(
+    req.engine,
+    vm,
+    'normal',
+    `olvm-backup: backup of VM ${vm.name} finished in ${(result.durationMs / 1000).toFixed(1)} s (${modes}); ` +
+      `read ${mib(read)} MiB, stored ${mib(stored)} MiB new; restore point ${result.manifest.pointId}`,
+  );
+  return result;
+}
+
+/** Every failure's one line names the VM: keep errors that already do, wrap the others. */
+function namingVm(err: unknown, vmName: string): AppError {
+  if (err instanceof AppError && err.message.includes(vmName)) return err;
+  return new AppError(err instanceof AppError ? err.code : 'BACKUP_FAILED', `backup of vm ${vmName} failed`, { cause: err });
+}
+
+function mib(n: number): string {
+  return (n / (1 << 20)).toFixed(1);
+}
+
+/** Puts a VM the backup started back to down. A stop the engine refuses because the VM is
+ *  already down (its start never happened) is fine; anything else is reported. */
+async function stopAgain(engine: EngineClient, vm: Vm, warnings: string[]): Promise<void> {
+  try {
+    await engine.stopVm(vm.id, { reason: 'olvm-backup: backup finished' });
+    await engine.waitForVmStatus(vm.id, ['down'], { timeoutMs: 120_000 });
+  } catch (err) {
+    const now = await engine.getVm(vm.id).catch(() => undefined);
+    if (now?.status === 'down') return;
+    warnings.push(`vm ${vm.name} was started for the backup and could not be stopped again: ${describeError(err)}`);
+  }
+}
+
+/** The event log is where admins look; failing to write there must not fail the backup. */
+async function postEvent(engine: EngineClient, vm: Vm, severity: 'normal' | 'error', description: string): Promise<void> {
+  await engine.addEvent({ description: description.slice(0, 4000), severity, vmId: vm.id }).catch(() => undefined);
+}

@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { Repository } from '../../repository';
+import { printJson, printLine } from '../output';
+import { formatBytes } from '../progressBar';
+
+export function registerShow(program: Command): void {
+  program
+    .command('show')
+    .description("print a restore point's manifest (with the stored VM definition)")
+    .requiredOption('--repo <dir>', 'repository directory')
+    .requiredOption('--point <id>', 'restore point id')
+    .option('--json', 'the whole manifest as JSON')
+    .action(async (o: { repo: string; point: string; json?: boolean }) => {
+      const repository = await Repository.open(o.repo);
+      try {
+        const m = await repository.readManifest(o.point);
+        if (o.json) {
+          printJson(m);
+          return;
+        }
+        printLine(`point ${m.pointId} of vm ${m.vm.name}${m.vm.id ? ` (${m.vm.id})` : ''}, taken ${m.createdAt}, ${m.consistency}-consistent`);
+        printLine(`parent: ${m.parentPointId ?? 'none'}; definition: ${m.vmDefinition ? `${m.vmDefinition.kind}, ${m.vmDefinition.content.length} bytes` : 'none'}`);
+        for (const d of m.disks) {
+          printLine(`  ${d.device}: ${d.format} ${formatBytes(d.virtualSize)}, ${d.mode} (${d.reason}), read ${formatBytes(d.bytesRead)}, stored ${formatBytes(d.bytesStored)}`);
+        }
+      } finally {
+        await repository.close();
+      }
+    });
+}

@@ -1,0 +1,183 @@
+import * as clusters from './clusters';
+import { EngineConnection, type ConnectionOptions, type EngineCallOptions } from './connection';
+import * as disks from './disks';
+import * as events from './events';
+import * as hosts from './hosts';
+import * as nics from './nics';
+import * as storageDomains from './storageDomains';
+import * as system from './system';
+import * as tags from './tags';
+import * as vmWait from './vmWait';
+import * as vms from './vms';
+import type {
+  ApiInfo,
+  Cluster,
+  Disk,
+  DiskAttachment,
+  EngineEvent,
+  Host,
+  Nic,
+  StorageDomain,
+  Tag,
+  User,
+  Vm,
+  VmDisk,
+  VmStatus,
+  VnicProfile,
+} from './types';
+
+export interface EngineClientOptions extends ConnectionOptions {
+  /** `origin` of the events we post; default 'olvm-backup'. */
+  eventOrigin?: string;
+}
+
+/**
+ * The oVirt / OLVM engine as the backend sees it: typed reads of the inventory, the few actions
+ * a backup needs, events and tags. One instance per identity: the service account
+ * (`auth.kind = 'password'`, re-login on 401) or a portal user's token (`'bearer'`, sent with
+ * `Filter: true`, so a VM the user may not see answers ENGINE_NOT_FOUND).
+ */
+export class EngineClient {
+  readonly connection: EngineConnection;
+  private readonly eventOrigin: string | undefined;
+
+  constructor(opts: EngineClientOptions) {
+    this.connection = new EngineConnection(opts);
+    this.eventOrigin = opts.eventOrigin;
+  }
+
+  /** Product version and the calling user's id (`GET /api`). */
+  getApiInfo(opts?: EngineCallOptions): Promise<ApiInfo> {
+    return system.getApiInfo(this.connection, opts);
+  }
+
+  /** The calling user (`/api` authenticated_user, then the user entity). */
+  getCurrentUser(opts?: EngineCallOptions): Promise<User> {
+    return system.getCurrentUser(this.connection, opts);
+  }
+
+  getUser(id: string, opts?: EngineCallOptions): Promise<User> {
+    return system.getUser(this.connection, id, opts);
+  }
+
+  findUsers(search: string, opts?: EngineCallOptions): Promise<User[]> {
+    return system.findUsers(this.connection, search, opts);
+  }
+
+  getVm(id: string, opts?: vms.GetVmOptions): Promise<Vm> {
+    return vms.getVm(this.connection, id, opts);
+  }
+
+  listVms(opts?: EngineCallOptions & { max?: number }): Promise<Vm[]> {
+    return vms.listVms(this.connection, opts);
+  }
+
+  findVms(search: string, opts?: vms.FindVmsOptions): Promise<Vm[]> {
+    return vms.findVms(this.connection, search, opts);
+  }
+
+  findVmByName(name: string, opts?: EngineCallOptions): Promise<Vm | undefined> {
+    return vms.findVmByName(this.connection, name, opts);
+  }
+
+  findVmsByTag(tag: string, opts?: EngineCallOptions): Promise<Vm[]> {
+    return vms.findVmsByTag(this.connection, tag, opts);
+  }
+
+  getVmOvf(id: string, opts?: EngineCallOptions): Promise<string> {
+    return vms.getVmOvf(this.connection, id, opts);
+  }
+
+  startVm(id: string, opts?: EngineCallOptions & { pause?: boolean }): Promise<void> {
+    return vms.startVm(this.connection, id, opts);
+  }
+
+  stopVm(id: string, opts?: EngineCallOptions & { force?: boolean; reason?: string }): Promise<void> {
+    return vms.stopVm(this.connection, id, opts);
+  }
+
+  waitForVmStatus(id: string, wanted: readonly VmStatus[], opts: vmWait.WaitForVmStatusOptions): Promise<Vm> {
+    return vmWait.waitForVmStatus(this.connection, id, wanted, opts);
+  }
+
+  listDiskAttachments(vmId: string, opts?: EngineCallOptions & { withDisks?: boolean }): Promise<DiskAttachment[]> {
+    return disks.listDiskAttachments(this.connection, vmId, opts);
+  }
+
+  listVmDisks(vmId: string, opts?: EngineCallOptions): Promise<VmDisk[]> {
+    return disks.listVmDisks(this.connection, vmId, opts);
+  }
+
+  getDisk(id: string, opts?: EngineCallOptions): Promise<Disk> {
+    return disks.getDisk(this.connection, id, opts);
+  }
+
+  listVmNics(vmId: string, opts?: EngineCallOptions & { withProfiles?: boolean }): Promise<Nic[]> {
+    return nics.listVmNics(this.connection, vmId, opts);
+  }
+
+  getVnicProfile(id: string, opts?: EngineCallOptions): Promise<VnicProfile> {
+    return nics.getVnicProfile(this.connection, id, opts);
+  }
+
+  getHost(id: string, opts?: EngineCallOptions): Promise<Host> {
+    return hosts.getHost(this.connection, id, opts);
+  }
+
+  listHosts(opts?: EngineCallOptions & { search?: string }): Promise<Host[]> {
+    return hosts.listHosts(this.connection, opts);
+  }
+
+  getCluster(id: string, opts?: EngineCallOptions): Promise<Cluster> {
+    return clusters.getCluster(this.connection, id, opts);
+  }
+
+  listClusters(opts?: EngineCallOptions & { search?: string }): Promise<Cluster[]> {
+    return clusters.listClusters(this.connection, opts);
+  }
+
+  getStorageDomain(id: string, opts?: EngineCallOptions): Promise<StorageDomain> {
+    return storageDomains.getStorageDomain(this.connection, id, opts);
+  }
+
+  listStorageDomains(opts?: EngineCallOptions & { search?: string }): Promise<StorageDomain[]> {
+    return storageDomains.listStorageDomains(this.connection, opts);
+  }
+
+  listTags(opts?: EngineCallOptions): Promise<Tag[]> {
+    return tags.listTags(this.connection, opts);
+  }
+
+  findTagByName(name: string, opts?: EngineCallOptions): Promise<Tag | undefined> {
+    return tags.findTagByName(this.connection, name, opts);
+  }
+
+  addTag(tag: { name: string; description?: string; parentId?: string }, opts?: EngineCallOptions): Promise<Tag> {
+    return tags.addTag(this.connection, tag, opts);
+  }
+
+  listVmTags(vmId: string, opts?: EngineCallOptions): Promise<Tag[]> {
+    return tags.listVmTags(this.connection, vmId, opts);
+  }
+
+  assignTag(vmId: string, tag: { name: string } | { id: string }, opts?: EngineCallOptions): Promise<Tag> {
+    return tags.assignTag(this.connection, vmId, tag, opts);
+  }
+
+  unassignTag(vmId: string, tagId: string, opts?: EngineCallOptions): Promise<void> {
+    return tags.unassignTag(this.connection, vmId, tagId, opts);
+  }
+
+  addEvent(ev: events.NewEvent, opts?: EngineCallOptions): Promise<EngineEvent> {
+    return events.addEvent(this.connection, ev, { ...opts, origin: this.eventOrigin });
+  }
+
+  listEvents(opts?: EngineCallOptions & { search?: string; from?: number; max?: number }): Promise<EngineEvent[]> {
+    return events.listEvents(this.connection, opts);
+  }
+
+  /** Revokes the service account's token (never a portal user's) and closes sockets. */
+  close(opts?: EngineCallOptions): Promise<void> {
+    return this.connection.close(opts);
+  }
+}

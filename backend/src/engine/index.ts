@@ -1,0 +1,14 @@
+export { EngineClient } from './client';
+export type { EngineClientOptions } from './client';
+export type { EngineAuth } from './auth';
+export type { EngineCallOptions } from './connection';
+export type { GetVmOptions, FindVmsOptions } from './vms';
+export type { WaitForVmStatusOptions } from './vmWait';
+export { EVENT_ORIGIN } from './events';
+export type { NewEvent } from './events';
+export { parseOvf } from './ovf';
+export type { OvfSummary, OvfDisk, OvfNic } from './ovf';
+export { mapDisks, isExcludedFromBackup, diskIdFromAlias } from './diskMapping';
+export type { DiskMapping, MappedDisk, ExcludedDisk, UnmappedDevice, QemuDiskDevice } from './diskMapping';
+export { VM_STATUSES, HOST_STATUSES, DISK_INTERFACES } from './types';
+export type * from './types';

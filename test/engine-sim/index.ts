@@ -1,0 +1,231 @@
+import { randomUUID } from 'crypto';
+import { promises as fs, mkdirSync } from 'fs';
+import * as path from 'path';
+import type { SimContext } from './context';
+import { FaultInjector } from './faults';
+import { createImage } from './images';
+import { VmPower } from './power';
+import { createVm, seedEngine } from './seed';
+import { closeListener, engineApp, listen, proxyApp, type Listener } from './server';
+import { TokenStore } from './sso';
+import { SimState, type DiskFormat, type SimDiskRecord, type SimEvent, type VmStatus } from './state';
+import { ensurePki, type SimPki } from './tls';
+import { Transfers } from './transfers';
+
+export type { SimEvent } from './state';
+
+export interface EngineSimOptions {
+  /** state: disk images, qemu logs, sockets */
+  dataDir: string;
+  /** 0 (default) = any free port, on 127.0.0.1 */
+  port?: number;
+  /** default false. true: a CA + server cert made with openssl into dataDir, HTTPS, caFile exposed */
+  tls?: boolean;
+  /** default true: on first start, three VMs with real data (web01 up; db01, app01 down) */
+  seed?: boolean;
+  /** default <dataDir>/qmp: a running VM's product-facing QMP socket is <qmpDir>/<vmId>.qmp */
+  qmpDir?: string;
+}
+
+export interface SimVmDisk {
+  id: string;
+  alias: string;
+  description: string;
+  format: DiskFormat;
+  provisionedSize: number;
+  /** the QEMU device id (oVirt's libvirt alias) */
+  deviceId: string;
+  /** absolute path of the image */
+  file: string;
+}
+
+export interface SimVm {
+  id: string;
+  name: string;
+  status: VmStatus;
+  disks: SimVmDisk[];
+}
+
+type Users = { admin: { name: 'admin@internal'; password: string }; plain: { name: 'user1@internal'; password: string } };
+
+/**
+ * An oVirt engine simulator for tests and the demo: the engine's REST API (JSON and XML), SSO,
+ * the PKI resource and an imageio endpoint, all answering as reference/ovirt-api.md describes,
+ * whose VMs are real QEMU processes. See README.md beside this file.
+ */
+export class EngineSim {
+  private constructor(
+    readonly baseUrl: string,
+    readonly caFile: string | undefined,
+    readonly qmpDir: string,
+    readonly users: Users,
+    private readonly ctx: SimContext,
+    private readonly faults: FaultInjector,
+    private readonly listeners: Listener[],
+  ) {}
+
+  static async start(opts: EngineSimOptions): Promise<EngineSim> {
+    const dataDir = path.resolve(opts.dataDir);
+    mkdirSync(dataDir, { recursive: true });
+    const state = SimState.open(dataDir);
+    const qmpDir = path.resolve(opts.qmpDir ?? path.join(dataDir, 'qmp'));
+    const power = new VmPower(state, { qmpDir, runDir: path.join(dataDir, 'run'), logDir: path.join(dataDir, 'logs'), scratchDir: path.join(dataDir, 'tmp') });
+    const pki: SimPki | undefined = opts.tls ? await ensurePki(dataDir) : undefined;
+    const tokens = new TokenStore(state);
+    const faults = new FaultInjector();
+    const scheme = pki ? 'https' : 'http';
+    let origins = { engine: '', daemon: '', proxy: '' };
+
+    const deleteDisk = async (disk: SimDiskRecord): Promise<void> => {
+      for (const vm of state.data.vms) vm.attachments = vm.attachments.filter((a) => a.diskId !== disk.id);
+      state.data.disks = state.data.disks.filter((d) => d !== disk);
+      state.save();
+      await fs.rm(path.dirname(state.abs(disk.file)), { recursive: true, force: true });
+    };
+    const transfers = new Transfers(state, path.join(dataDir, 'run'), deleteDisk);
+
+    const ctx: SimContext = {
+      state,
+      power,
+      transfers,
+      tokens,
+      urls: () => origins,
+      deleteDisk,
+      createDisk: (p) => {
+        const sd = state.storageDomain(p.storageDomainId);
+        if (!sd) return Promise.reject(new Error(`no storage domain ${p.storageDomainId}`));
+        const id = p.id ?? randomUUID();
+        const imageId = p.imageId ?? randomUUID();
+        const disk: SimDiskRecord = {
+          id,
+          imageId,
+          alias: p.alias,
+          description: p.description,
+          format: p.format,
+          sparse: p.sparse,
+          backup: p.backup,
+          provisionedSize: p.provisionedSize,
+          storageDomainId: sd.id,
+          file: path.join(sd.dir, 'images', id, imageId),
+          status: 'locked',
+          creationTime: Date.now(),
+        };
+        state.data.disks.push(disk);
+        state.save();
+        // the engine creates the volume in an async task; the disk is 'locked' until then
+        createImage(state.abs(disk.file), disk.format, disk.provisionedSize)
+          .then(() => new Promise((r) => setTimeout(r, 100)))
+          .then(() => {
+            disk.status = 'ok';
+            state.save();
+          })
+          .catch((err: unknown) => {
+            disk.status = 'illegal';
+            state.save();
+            state.addEvent({ code: 2021, severity: 'error', description: `Add-Disk operation failed to complete: ${(err as Error).message}`, origin: 'oVirt' });
+          });
+        return Promise.resolve(disk);
+      },
+    };
+
+    if (state.fresh && opts.seed !== false) await seedEngine(ctx);
+    // after an engine restart on the same data dir, the VMs that were running run again
+    if (!state.fresh) {
+      for (const d of state.data.disks) if (d.status === 'locked') d.status = 'ok'; // transfers died with the engine
+      for (const vm of state.data.vms) {
+        if (vm.status === 'down') continue;
+        const paused = vm.status === 'paused';
+        vm.status = 'down';
+        await power.start(vm, paused).catch(() => undefined);
+      }
+      state.save();
+    }
+
+    const main = await listen(engineApp(ctx, faults, pki), opts.port ?? 0, pki);
+    const proxy = await listen(proxyApp(ctx, faults), 0, pki);
+    origins = { engine: `${scheme}://127.0.0.1:${main.port}`, daemon: `${scheme}://127.0.0.1:${main.port}`, proxy: `${scheme}://127.0.0.1:${proxy.port}` };
+    const admin = state.data.users.find((u) => u.admin);
+    const plain = state.data.users.find((u) => !u.admin);
+    const users: Users = { admin: { name: 'admin@internal', password: admin?.password ?? '' }, plain: { name: 'user1@internal', password: plain?.password ?? '' } };
+    return new EngineSim(`${origins.engine}/ovirt-engine`, pki?.caFile, qmpDir, users, ctx, faults, [main, proxy]);
+  }
+
+  vmIds(): string[] {
+    return this.ctx.state.data.vms.map((v) => v.id);
+  }
+
+  vmByName(name: string): SimVm {
+    const vm = this.ctx.state.data.vms.find((v) => v.name === name);
+    if (!vm) throw new Error(`engine simulator has no vm named ${name}`);
+    return this.simVm(vm.id);
+  }
+
+  vmById(id: string): SimVm {
+    return this.simVm(id);
+  }
+
+  async addVm(p: { name: string; disks: Array<{ sizeBytes: number; format: 'cow' | 'raw'; description?: string }>; running?: boolean; permittedToPlainUser?: boolean }): Promise<SimVm> {
+    const vm = await createVm(this.ctx, p);
+    if (p.running) await this.ctx.power.start(vm, false);
+    return this.simVm(vm.id);
+  }
+
+  /** Guest I/O through HMP qemu-io on the running VM (dirties bitmaps); fails if the VM is down. */
+  async guestWrite(vmId: string, diskId: string, offset: number, data: Buffer): Promise<void> {
+    await this.ctx.power.guestWrite(vmId, diskId, offset, data);
+  }
+
+  /** The guest-visible content of a disk (qemu-img convert; flushed first when the VM runs). */
+  async diskBytes(vmId: string, diskId: string): Promise<Buffer> {
+    const disk = this.ctx.state.disk(diskId);
+    if (!disk) throw new Error(`engine simulator has no disk ${diskId}`);
+    return this.ctx.power.diskBytes(vmId, disk);
+  }
+
+  events(): SimEvent[] {
+    return this.ctx.state.data.events.map((e) => ({ ...e }));
+  }
+
+  failNext(p: { method: string; pathPrefix: string; status: number; times?: number }): void {
+    this.faults.failNext(p);
+  }
+
+  hangNext(p: { method: string; pathPrefix: string }): void {
+    this.faults.hangNext(p);
+  }
+
+  /** Every SSO token (or every token of one user, 'admin@internal') stops working now. */
+  expireTokens(userName?: string): void {
+    this.ctx.tokens.expire(userName);
+  }
+
+  /** Lifetime of tokens issued from now on (their `exp`); undefined = the engine's default (none). */
+  setTokenTtl(ms: number | undefined): void {
+    this.ctx.tokens.ttlMs = ms;
+  }
+
+  /** The QEMU of a running VM dies (as in a crash); the VM goes down with an error event. */
+  async crashVm(vmId: string): Promise<void> {
+    await this.ctx.power.crash(vmId);
+  }
+
+  /** Stops every QEMU (quit) and qemu-nbd, then the listeners. */
+  async close(): Promise<void> {
+    this.faults.releaseAll();
+    await this.ctx.transfers.closeAll();
+    await this.ctx.power.closeAll();
+    this.ctx.state.save();
+    for (const l of this.listeners) await closeListener(l);
+  }
+
+  private simVm(id: string): SimVm {
+    const st = this.ctx.state;
+    const vm = st.vm(id);
+    if (!vm) throw new Error(`engine simulator has no vm ${id}`);
+    const disks = vm.attachments
+      .map((a) => st.disk(a.diskId))
+      .filter((d): d is SimDiskRecord => d !== undefined)
+      .map((d) => ({ id: d.id, alias: d.alias, description: d.description, format: d.format, provisionedSize: d.provisionedSize, deviceId: `ua-${d.id}`, file: st.abs(d.file) }));
+    return { id: vm.id, name: vm.name, status: vm.status, disks };
+  }
+}

@@ -1,0 +1,409 @@
+import { randomUUID } from 'crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import { actVm, allContent, followPaths, getVm, isFiltered, sendAction, sendCreated, sendList, userOf, visibleVms, wrap, type SimContext } from '../context';
+import { EngineFault, incomplete, notFound, operationFailed } from '../faults';
+import { parseOvf, vmOvf } from '../ovf';
+import type { Fields } from '../search';
+import type { SimAttachmentRecord, SimNicRecord, SimVmRecord } from '../state';
+import { activeSnapshotView, attachmentView, clusterView, diskView, hostView, nicView, tagView, vmView } from '../views';
+import { body, bool, boolParam, int, obj, refId, send, str, type Wire } from '../wire';
+import { createDiskFromBody } from './disks';
+
+const VM_FOLLOW = ['diskattachments', 'nics', 'tags', 'cluster', 'host', 'snapshots'];
+
+export function vmFields(ctx: SimContext): Fields<SimVmRecord> {
+  return {
+    name: (v) => v.name,
+    id: (v) => v.id,
+    status: (v) => v.status.replace(/_/g, ''),
+    description: (v) => v.description,
+    comment: (v) => v.comment,
+    tag: (v) => v.tagIds.map((t) => ctx.state.tag(t)?.name ?? ''),
+    cluster: () => 'Default',
+    datacenter: () => 'Default',
+    host: (v) => (['up', 'paused'].includes(v.status) ? 'sim-host' : undefined),
+    os: (v) => v.osType,
+    type: () => 'server',
+  };
+}
+
+export function vmsRouter(ctx: SimContext): Router {
+  const r = express.Router();
+  const st = ctx.state;
+
+  const fullVm = (req: Request, res: Response, vm: SimVmRecord): Wire => {
+    const filtered = isFiltered(req, res);
+    const w = vmView(st, vm, { filtered, allContent: allContent(req) });
+    for (const path of followPaths(req, VM_FOLLOW)) {
+      const [head, next] = path;
+      if (head === 'diskattachments') {
+        const atts = vm.attachments.map((a) => {
+          const aw = attachmentView(vm, a);
+          const disk = st.disk(a.diskId);
+          if (next === 'disk' && disk) aw['disk'] = diskView(st, disk);
+          return aw;
+        });
+        w['disk_attachments'] = atts.length ? { disk_attachment: atts } : {};
+      } else if (head === 'nics') {
+        w['nics'] = vm.nics.length ? { nic: vm.nics.map((n) => nicView(st, vm, n)) } : {};
+      } else if (head === 'tags') {
+        const tags = vm.tagIds.map((id) => st.tag(id)).filter((t) => t !== undefined);
+        w['tags'] = tags.length ? { tag: tags.map((t) => tagView(t, vm)) } : {};
+      } else if (head === 'cluster') {
+        w['cluster'] = clusterView(st);
+      } else if (head === 'host') {
+        if (w['host']) w['host'] = hostView(st);
+      } else if (head === 'snapshots') {
+        w['snapshots'] = { snapshot: [activeSnapshotView(vm, { allContent: false })] };
+      }
+    }
+    return w;
+  };
+
+  r.get(
+    '/vms',
+    wrap((req, res) => {
+      sendList(req, res, 'vms', 'vm', visibleVms(ctx, req, res), vmFields(ctx), (vm) => fullVm(req, res, vm));
+    }),
+  );
+
+  r.get(
+    '/vms/:id',
+    wrap((req, res) => {
+      send(req, res, 200, 'vm', fullVm(req, res, getVm(ctx, req, res, String(req.params['id']))));
+    }),
+  );
+
+  r.post(
+    '/vms',
+    wrap((req, res) => {
+      const b = body(req);
+      if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
+      const config = obj(obj(b, 'initialization') ?? {}, 'configuration');
+      const cluster = refId(b, 'cluster') ?? (str(obj(b, 'cluster'), 'name') === 'Default' ? st.data.clusterId : undefined);
+      if (config) {
+        const missing = [str(config, 'type') ? '' : 'initialization.configuration.type', str(config, 'data') ? '' : 'initialization.configuration.data', obj(b, 'cluster') ? '' : 'cluster.id|name'].filter(Boolean);
+        if (missing.length) throw incomplete('Vm', missing);
+        if (cluster !== st.data.clusterId) throw operationFailed(400, 'Cannot import VM. Cluster does not exist.');
+        const vm = importFromOvf(ctx, str(config, 'data') ?? '', { name: str(b, 'name'), regenerateIds: bool(obj(b, 'initialization'), 'regenerate_ids') ?? false });
+        sendCreated(ctx, req, res, 'vm', fullVm(req, res, vm));
+        return;
+      }
+      const missing = [str(b, 'name') ? '' : 'name', obj(b, 'cluster') ? '' : 'cluster.id|name', obj(b, 'template') ? '' : 'template.id|name'].filter(Boolean);
+      if (missing.length) throw incomplete('Vm', missing);
+      if (cluster !== st.data.clusterId) throw operationFailed(400, 'Cannot add VM. Cluster does not exist.');
+      const name = str(b, 'name') ?? '';
+      if (st.data.vms.some((v) => v.name === name)) throw operationFailed(409, 'Cannot add VM. The chosen name is already in use by a VM.');
+      const vm: SimVmRecord = {
+        id: randomUUID(),
+        name,
+        description: str(b, 'description') ?? '',
+        comment: str(b, 'comment') ?? '',
+        status: 'down',
+        memory: int(b, 'memory') ?? 1024 * 1024 * 1024,
+        sockets: int(obj(obj(b, 'cpu') ?? {}, 'topology'), 'sockets') ?? 1,
+        osType: str(obj(b, 'os'), 'type') ?? 'other',
+        clusterId: st.data.clusterId,
+        creationTime: Date.now(),
+        stopTime: Date.now(),
+        attachments: [],
+        nics: [],
+        tagIds: [],
+        permittedUserIds: [],
+      };
+      st.data.vms.push(vm);
+      st.save();
+      sendCreated(ctx, req, res, 'vm', fullVm(req, res, vm));
+    }),
+  );
+
+  r.delete(
+    '/vms/:id',
+    wrap(async (req, res) => {
+      const vm = actVm(ctx, res, String(req.params['id']), 'remove');
+      if (vm.status !== 'down') throw operationFailed(409, 'Cannot remove VM. VM is running.');
+      const detachOnly = boolParam(req, 'detach_only') ?? false;
+      st.data.vms = st.data.vms.filter((v) => v !== vm);
+      if (!detachOnly) {
+        for (const a of vm.attachments) {
+          const d = st.disk(a.diskId);
+          if (d) await ctx.deleteDisk(d);
+        }
+      }
+      st.save();
+      res.status(200).end();
+    }),
+  );
+
+  // ---- actions -------------------------------------------------------------------------------
+
+  r.post(
+    '/vms/:id/start',
+    wrap(async (req, res) => {
+      const b = body(req);
+      const vm = actVm(ctx, res, String(req.params['id']), 'run');
+      await ctx.power.start(vm, bool(b, 'pause') ?? false);
+      sendAction(req, res, b);
+    }),
+  );
+
+  for (const action of ['stop', 'shutdown']) {
+    r.post(
+      `/vms/:id/${action}`,
+      wrap(async (req, res) => {
+        const b = body(req);
+        const vm = actVm(ctx, res, String(req.params['id']), action === 'stop' ? 'stop' : 'shutdown');
+        await ctx.power.stop(vm, str(b, 'reason'));
+        sendAction(req, res, b);
+      }),
+    );
+  }
+
+  // ---- disk attachments ------------------------------------------------------------------------
+
+  r.get(
+    '/vms/:id/diskattachments',
+    wrap((req, res) => {
+      const vm = st.vm(String(req.params['id']));
+      const visible = vm && visibleVms(ctx, req, res).includes(vm);
+      const follow = followPaths(req, ['disk']);
+      const atts = visible
+        ? vm.attachments.map((a) => {
+            const w = attachmentView(vm, a);
+            const d = st.disk(a.diskId);
+            if (follow.length && d) w['disk'] = diskView(st, d);
+            return w;
+          })
+        : [];
+      send(req, res, 200, 'disk_attachments', atts.length ? { disk_attachment: atts } : {});
+    }),
+  );
+
+  r.get(
+    '/vms/:id/diskattachments/:diskId',
+    wrap((req, res) => {
+      const vm = getVm(ctx, req, res, String(req.params['id']));
+      const a = vm.attachments.find((x) => x.diskId === req.params['diskId']);
+      if (!a) throw notFound();
+      const w = attachmentView(vm, a);
+      const d = st.disk(a.diskId);
+      if (followPaths(req, ['disk']).length && d) w['disk'] = diskView(st, d);
+      send(req, res, 200, 'disk_attachment', w);
+    }),
+  );
+
+  r.post(
+    '/vms/:id/diskattachments',
+    wrap(async (req, res) => {
+      const b = body(req);
+      const vm = actVm(ctx, res, String(req.params['id']), 'attach');
+      const iface = str(b, 'interface');
+      const diskBody = obj(b, 'disk');
+      const missing = [iface ? '' : 'interface', diskBody ? '' : 'disk'].filter(Boolean);
+      if (missing.length) throw incomplete('DiskAttachment', missing);
+      if (!['virtio', 'virtio_scsi', 'sata', 'ide'].includes(iface ?? '')) throw operationFailed(400, `Cannot attach Virtual Disk. Disk interface '${iface}' is not supported.`);
+      let disk = str(diskBody, 'id') ? st.disk(str(diskBody, 'id') ?? '') : undefined;
+      if (str(diskBody, 'id') && !disk && !str(diskBody, 'provisioned_size')) throw operationFailed(400, 'Cannot attach Virtual Disk. The specified disk does not exist.');
+      if (!disk) disk = await createDiskFromBody(ctx, diskBody ?? {}, true);
+      const owner = st.vmOfDisk(disk.id);
+      if (owner) throw operationFailed(409, `Cannot attach Virtual Disk. The disk is already attached to VM ${owner.name}.`);
+      if (disk.status === 'locked' && vm.status !== 'down') throw operationFailed(409, `Cannot attach Virtual Disk: The following disks are locked: ${disk.alias}. Please try again in a few minutes.`);
+      const att: SimAttachmentRecord = {
+        diskId: disk.id,
+        interface: iface as SimAttachmentRecord['interface'],
+        bootable: bool(b, 'bootable') ?? false,
+        active: bool(b, 'active') ?? false,
+        passDiscard: bool(b, 'pass_discard') ?? false,
+        readOnly: bool(b, 'read_only') ?? false,
+      };
+      if (att.bootable && vm.attachments.some((a) => a.bootable)) throw operationFailed(409, 'Cannot attach Virtual Disk. The VM already has a bootable disk.');
+      vm.attachments.push(att);
+      st.save();
+      if (att.active && vm.status !== 'down') await ctx.power.hotplug(vm, disk);
+      sendCreated(ctx, req, res, 'disk_attachment', attachmentView(vm, att));
+    }),
+  );
+
+  r.delete(
+    '/vms/:id/diskattachments/:diskId',
+    wrap(async (req, res) => {
+      const vm = actVm(ctx, res, String(req.params['id']), 'detach');
+      const a = vm.attachments.find((x) => x.diskId === req.params['diskId']);
+      if (!a) throw notFound();
+      if (a.active && vm.status !== 'down') throw operationFailed(409, 'Cannot detach Virtual Disk. Disk is plugged to a running VM; deactivate it first.');
+      vm.attachments = vm.attachments.filter((x) => x !== a);
+      const d = st.disk(a.diskId);
+      if (boolParam(req, 'detach_only') === false && d) await ctx.deleteDisk(d);
+      st.save();
+      res.status(200).end();
+    }),
+  );
+
+  // ---- nics ----------------------------------------------------------------------------------
+
+  r.get(
+    '/vms/:id/nics',
+    wrap((req, res) => {
+      const vm = st.vm(String(req.params['id']));
+      const nics = vm && visibleVms(ctx, req, res).includes(vm) ? vm.nics.map((n) => nicView(st, vm, n)) : [];
+      send(req, res, 200, 'nics', nics.length ? { nic: nics } : {});
+    }),
+  );
+
+  r.get(
+    '/vms/:id/nics/:nicId',
+    wrap((req, res) => {
+      const vm = getVm(ctx, req, res, String(req.params['id']));
+      const n = vm.nics.find((x) => x.id === req.params['nicId']);
+      if (!n) throw notFound();
+      send(req, res, 200, 'nic', nicView(st, vm, n));
+    }),
+  );
+
+  r.post(
+    '/vms/:id/nics',
+    wrap((req, res) => {
+      const b = body(req);
+      const vm = actVm(ctx, res, String(req.params['id']), 'add');
+      const name = str(b, 'name');
+      if (!name) throw incomplete('Nic', ['name']);
+      if (vm.nics.some((n) => n.name === name)) throw operationFailed(409, 'Cannot add Interface. The VM already has an interface with that name.');
+      const mac = str(obj(b, 'mac'), 'address') ?? st.nextMac();
+      const user = st.data.vms.find((v) => v.nics.some((n) => n.mac === mac));
+      if (user) throw operationFailed(409, `Cannot add Interface. MAC Address ${mac} is already in use.`);
+      const nic: SimNicRecord = {
+        id: randomUUID(),
+        name,
+        interface: (str(b, 'interface') ?? 'virtio') as SimNicRecord['interface'],
+        mac,
+        linked: bool(b, 'linked') ?? true,
+        plugged: bool(b, 'plugged') ?? true,
+      };
+      vm.nics.push(nic);
+      st.save();
+      sendCreated(ctx, req, res, 'nic', nicView(st, vm, nic));
+    }),
+  );
+
+  // ---- tags ----------------------------------------------------------------------------------
+
+  r.get(
+    '/vms/:id/tags',
+    wrap((req, res) => {
+      const vm = st.vm(String(req.params['id']));
+      const tags = vm && visibleVms(ctx, req, res).includes(vm) ? vm.tagIds.map((id) => st.tag(id)).filter((t) => t !== undefined) : [];
+      send(req, res, 200, 'tags', tags.length && vm ? { tag: tags.map((t) => tagView(t, vm)) } : {});
+    }),
+  );
+
+  r.post(
+    '/vms/:id/tags',
+    wrap((req, res) => {
+      const b = body(req);
+      const vm = actVm(ctx, res, String(req.params['id']), 'attach');
+      const id = str(b, 'id');
+      const name = str(b, 'name');
+      if (!id && !name) throw incomplete('Tag', ['id|name']);
+      const tag = id ? st.tag(id) : st.data.tags.find((t) => t.name === name);
+      if (!tag) throw notFound();
+      if (!vm.tagIds.includes(tag.id)) vm.tagIds.push(tag.id);
+      st.save();
+      sendCreated(ctx, req, res, 'tag', tagView(tag, vm));
+    }),
+  );
+
+  r.delete(
+    '/vms/:id/tags/:tagId',
+    wrap((req, res) => {
+      const vm = actVm(ctx, res, String(req.params['id']), 'detach');
+      if (!vm.tagIds.includes(String(req.params['tagId']))) throw notFound();
+      vm.tagIds = vm.tagIds.filter((t) => t !== req.params['tagId']);
+      st.save();
+      res.status(200).end();
+    }),
+  );
+
+  // ---- snapshots, backups, checkpoints (read-only views) --------------------------------------
+
+  r.get(
+    '/vms/:id/snapshots',
+    wrap((req, res) => {
+      const vm = st.vm(String(req.params['id']));
+      if (!vm || !visibleVms(ctx, req, res).includes(vm)) {
+        send(req, res, 200, 'snapshots', {});
+        return;
+      }
+      const all = allContent(req);
+      send(req, res, 200, 'snapshots', { snapshot: [activeSnapshotView(vm, { allContent: all, ovf: all ? vmOvf(st, vm) : undefined })] });
+    }),
+  );
+
+  for (const sub of ['backups', 'checkpoints', 'permissions', 'cdroms', 'statistics']) {
+    r.get(
+      `/vms/:id/${sub}`,
+      wrap((req, res) => {
+        send(req, res, 200, sub, {});
+      }),
+    );
+  }
+
+  return r;
+}
+
+/**
+ * ImportVmFromConfiguration, synchronous as the engine runs it for backup applications
+ * (reference §7.2): the OVF's disk list is emptied and each disk then attached by id if it
+ * exists (failures only make an event); NIC MACs kept unless regenerate_ids.
+ */
+function importFromOvf(ctx: SimContext, xml: string, o: { name?: string; regenerateIds: boolean }): SimVmRecord {
+  const st = ctx.state;
+  let ovf;
+  try {
+    ovf = parseOvf(xml);
+  } catch (err) {
+    throw operationFailed(400, `Cannot import VM. Failed to parse the OVF configuration: ${(err as Error).message}`);
+  }
+  const id = o.regenerateIds || !ovf.vmId ? randomUUID() : ovf.vmId;
+  const name = o.name ?? ovf.name;
+  if (!name) throw new EngineFault(400, 'Incomplete parameters', 'Vm [name] required for add');
+  if (st.vm(id)) throw operationFailed(400, `Import VM failed - VM Id already exist in the system. Please remove the VM (${st.vm(id)?.name ?? ''}) from the system first`);
+  if (st.data.vms.some((v) => v.name === name)) throw operationFailed(400, 'Import VM failed - VM Name already exist in the system. Please rename the VM in the system first');
+  const usedMacs = new Set(st.data.vms.flatMap((v) => v.nics.map((n) => n.mac)));
+  const nics: SimNicRecord[] = ovf.nics.map((n) => ({ id: randomUUID(), name: n.name, interface: n.interface as SimNicRecord['interface'], mac: o.regenerateIds || !n.mac ? st.nextMac() : n.mac, linked: n.linked, plugged: n.plugged }));
+  const dup = nics.filter((n) => usedMacs.has(n.mac)).map((n) => n.mac);
+  if (dup.length) throw operationFailed(409, `Cannot import VM. Cannot add Interface: the following MAC addresses are already in use: ${dup.join(', ')}.`);
+  const vm: SimVmRecord = {
+    id,
+    name,
+    description: ovf.description,
+    comment: ovf.comment,
+    status: 'down',
+    memory: (ovf.memoryMiB ?? 1024) * 1024 * 1024,
+    sockets: ovf.sockets ?? 1,
+    osType: ovf.osType ?? 'other',
+    clusterId: st.data.clusterId,
+    creationTime: Date.now(),
+    stopTime: Date.now(),
+    attachments: [],
+    nics,
+    tagIds: [],
+    permittedUserIds: [],
+  };
+  const failed: string[] = [];
+  for (const d of ovf.disks) {
+    const disk = st.disk(d.diskId);
+    if (!disk || st.vmOfDisk(disk.id)) {
+      failed.push(d.diskId);
+      continue;
+    }
+    vm.attachments.push({ diskId: disk.id, interface: d.interface as SimAttachmentRecord['interface'], bootable: d.bootable, active: d.plugged, passDiscard: d.passDiscard, readOnly: d.readOnly });
+  }
+  st.data.vms.push(vm);
+  st.save();
+  st.addEvent({ code: 9600, severity: 'normal', description: `VM ${name} was imported from the given configuration.`, origin: 'oVirt', vmId: vm.id });
+  if (failed.length) {
+    st.addEvent({ code: 9601, severity: 'warning', description: `VM ${name} was imported from the given configuration, but the following disks could not be attached: ${failed.join(', ')}.`, origin: 'oVirt', vmId: vm.id });
+  }
+  return vm;
+}
+
