@@ -142,6 +142,21 @@ describe('engine-aware backup against the engine simulator (real QEMU VMs)', () 
     expect((missing as AppError).message).toContain('00000000-1111-2222-3333-444444444444');
   });
 
+  test('an engine that stops answering when the vm is to be stopped: the point stands, the operator is told', async () => {
+    const app = sim.vmByName('app01');
+    const quick = new EngineClient({ baseUrl: sim.baseUrl, caFile: sim.caFile, timeoutMs: 1500, auth: { kind: 'password', ...adminAuth() } });
+    try {
+      sim.hangNext({ method: 'POST', pathPrefix: `/vms/${app.id}/stop` });
+      const r = await backup(app.id, { engine: quick });
+      expect(r.warnings.join('\n')).toMatch(/app01 was started for the backup and could not be stopped again/);
+      expect((await repo.readManifest(r.manifest.pointId)).pointId).toBe(r.manifest.pointId);
+    } finally {
+      await quick.close();
+      await engine.stopVm(app.id);
+      await engine.waitForVmStatus(app.id, ['down'], { timeoutMs: 30_000 });
+    }
+  });
+
   test('the command line: engine backup as JSON with disk ids and the excluded disk, show prints the OVF, bad inputs are one line', async () => {
     const db = sim.vmByName('db01');
     const args = [

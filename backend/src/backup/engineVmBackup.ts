@@ -86,6 +86,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
         engine: {
           vmId: vm.id,
           clusterId: vm.clusterId ?? null,
+          hostId: vm.hostId ?? null,
           startedPaused,
           excluded: mapping.excluded.map((e) => ({ diskId: e.disk.disk.id, alias: e.disk.disk.alias, reason: e.reason })),
           unmappedDevices: mapping.unmappedDevices.map((u) => ({ device: u.device.deviceId, reason: u.reason })),
