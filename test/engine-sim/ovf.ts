@@ -24,7 +24,8 @@ export function vmOvf(state: SimState, vm: SimVmRecord): string {
     const p = (n: number): string => String(n).padStart(2, '0');
     return `${t.getUTCFullYear()}/${p(t.getUTCMonth() + 1)}/${p(t.getUTCDate())} ${p(t.getUTCHours())}:${p(t.getUTCMinutes())}:${p(t.getUTCSeconds())}`;
   };
-  const gib = (bytes: number): string => String(Math.max(1, Math.ceil(bytes / GiB)));
+  // the engine's OVF writer uses bytesToGigabyte: whole GiB, rounded down (0 for small disks)
+  const gib = (bytes: number): string => String(Math.floor(bytes / GiB));
   const files = disks
     .map(({ disk }) => `<File ovf:href="${disk.id}/${disk.imageId}" ovf:id="${disk.imageId}" ovf:size="${disk.provisionedSize}" ovf:description="${x(disk.description)}" ovf:disk_storage_type="IMAGE" ovf:cinder_volume_type=""/>`)
     .join('');
