@@ -5,7 +5,16 @@ const tseslint = require('typescript-eslint');
 const layer = (from, forbidden) => ({
   files: [`backend/src/${from}/**/*.ts`],
   rules: {
-    'no-restricted-imports': ['error', { patterns: forbidden.map((f) => ({ group: [`**/${f}`, `**/${f}/*`], message: `${from}/ must not import ${f}/ (DESIGN.md §3)` })) }],
+    // sibling folders are reached as ../<name> (or ../../<name> from a subfolder)
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: forbidden.map((f) => ({
+          group: [`../${f}`, `../${f}/**`, `../../${f}`, `../../${f}/**`],
+          message: `${from}/ must not import ${f}/ (DESIGN.md §3)`,
+        })),
+      },
+    ],
   },
 });
 
@@ -26,6 +35,8 @@ module.exports = tseslint.config(
   layer('repository', ['qmp', 'nbd', 'backup', 'restore', 'cli', 'hosts', 'api', 'engine', 'jobs']),
   layer('qmp', ['repository', 'nbd', 'backup', 'restore', 'cli', 'hosts', 'api', 'engine', 'jobs']),
   layer('nbd', ['repository', 'qmp', 'backup', 'restore', 'cli', 'hosts', 'api', 'engine', 'jobs']),
+  layer('engine', ['repository', 'qmp', 'nbd', 'backup', 'restore', 'cli', 'hosts', 'api', 'jobs']),
+  layer('hosts', ['repository', 'engine', 'backup', 'restore', 'cli', 'api', 'jobs']),
   layer('backup', ['cli', 'api', 'jobs']),
   layer('restore', ['cli', 'api', 'jobs', 'backup']),
   {
