@@ -112,6 +112,8 @@ describe('olvm-backup command line', () => {
     ['init over an existing repository', ['repo', 'init', '--repo', 'REPO'], /already a repository/],
     ['a bad chunk size', ['repo', 'init', '--repo', '/tmp/olvm-never', '--chunk-size', '3M'], /chunk/i],
     ['a bad vm name', ['backup', '--repo', 'REPO', '--qmp', 'QMP', '--vm', '../etc'], /vm name/],
+    ['a backup that names no vm', ['backup', '--repo', 'REPO'], /give --qmp and --vm, or --engine with --vm-id/],
+    ['an engine backup missing its credentials', ['backup', '--repo', 'REPO', '--engine', 'https://engine.example/ovirt-engine', '--vm-id', 'x'], /--engine-user, --engine-password-file, --qmp-dir/],
     ['a bad restore format', ['restore', '--repo', 'REPO', '--point', 'p', '--disk', 'd', '--out', '/tmp/y', '--format', 'vmdk'], /--format/],
   ])('%s: one clear line and a non-zero exit', async (_name, args, pattern) => {
     const r = await cli(...args.map((a) => (a === 'REPO' ? repo : a === 'QMP' ? vm.productQmp : a)));
