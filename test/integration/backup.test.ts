@@ -1,7 +1,10 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../../backend/src/errors';
+import { recoverInterruptedRun } from '../../backend/src/backup/recovery';
+import { LocalHost } from '../../backend/src/hosts';
 import { BlockApi } from '../../backend/src/qmp';
+import { runTool } from '../../backend/src/util/exec';
 import { BackupFixture, expectSameBytes } from '../helpers/backupFixture';
 
 const MiB = 1 << 20;
@@ -183,9 +186,30 @@ describe('failures after the transaction lose no guest write', () => {
       expect(next.warnings.join('\n')).toMatch(/interrupted backup/);
       expectSameBytes(await f.restored(next.manifest.pointId, D0), f.vm.snapshot(D0), 'point after a dead backup process');
       await expectQemuClean(f);
+      // the dead run's scratch file and directory are gone too (a QEMU that quit closed them)
+      expect(await fs.readdir(path.join(f.dir, 'scratch'))).toEqual([]);
       expect((await f.vm.bitmaps(D0)).map((b) => b.name)).toEqual([disk(next, D0)['bitmap']]);
     },
   );
+
+  test('recovery removes exactly what a dead run left: export, job, scratch node, its file and directory', async () => {
+    const qmp = await f.productQmp();
+    const api = new BlockApi(qmp);
+    const runDir = await fs.mkdtemp(path.join(f.dir, 'scratch', 'olvm-dead-'));
+    const file = path.join(runDir, 'fleece-0.qcow2');
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(64 * MiB)]);
+    await api.addOverlay({ nodeName: 'olvm-fleece-dead-0', filename: file, backingNode: 'libvirt-1-format' });
+    await api.transaction([{ kind: 'fleeceBackup', jobId: 'olvm-job-dead-0', device: 'libvirt-1-format', target: 'olvm-fleece-dead-0' }]);
+    await api.nbdServerStart(path.join(runDir, 'nbd.sock'));
+    await api.exportAdd({ id: 'olvm-export-dead-0', nodeName: 'olvm-fleece-dead-0', exportName: 'x' });
+
+    const notes = await recoverInterruptedRun(api, new LocalHost());
+    expect(notes.join('\n')).toMatch(/1 export\(s\), 1 job\(s\), 1 scratch node\(s\)/);
+    await expect(fs.stat(runDir)).rejects.toMatchObject({ code: 'ENOENT' });
+    // the server itself is replaced by the next run's export step; stop it here
+    await api.nbdServerStop();
+    await expectQemuClean(f);
+  });
 
   test('a failed first backup leaves no bitmap behind and the next one is a full', async () => {
     const g = await BackupFixture.create('failfull', [{ id: D0, format: 'qcow2', size: 32 * MiB }]);

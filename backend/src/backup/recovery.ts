@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { AppError } from '../errors';
 import type { HostLink } from '../hosts';
-import { BlockJob, type BlockApi } from '../qmp';
+import { BlockJob, overlayFileNode, type BlockApi } from '../qmp';
 import { recoverFrozen } from './bitmaps';
 import { RUN_PREFIXES } from './names';
 
@@ -25,12 +25,15 @@ export async function recoverInterruptedRun(api: BlockApi, host: HostLink): Prom
       job.dispose();
     }
   }
-  const nodes = (await api.nodes()).filter((n) => n.nodeName.startsWith(RUN_PREFIXES.fleeceNode));
+  const all = await api.nodes();
+  const byName = new Map(all.map((n) => [n.nodeName, n]));
+  const nodes = all.filter((n) => n.nodeName.startsWith(RUN_PREFIXES.fleeceNode) && byName.has(overlayFileNode(n.nodeName)));
   for (const n of nodes) {
-    await api.deleteNode(n.nodeName);
+    const file = byName.get(overlayFileNode(n.nodeName))?.filename as string;
+    await api.deleteNode(n.nodeName); // takes its file node with it
     // the scratch file sits alone in its run's private directory
-    await host.removeFile(n.filename);
-    await host.removeDir(path.dirname(n.filename)).catch(() => undefined);
+    await host.removeFile(file);
+    await host.removeDir(path.dirname(file)).catch(() => undefined);
   }
   if (exports.length + jobs.length + nodes.length > 0) {
     notes.push(`removed what an interrupted backup left in qemu: ${exports.length} export(s), ${jobs.length} job(s), ${nodes.length} scratch node(s)`);

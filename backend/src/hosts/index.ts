@@ -1,3 +1,7 @@
 export type { HostLink } from './hostLink';
 export type { VmHostLink } from './vmHost';
 export { LocalHost } from './localHost';
+export { SshConnection, SshConnectionPool, shellQuote, shellCommand, sha256Fingerprint } from './sshConnection';
+export type { SshHostConfig } from './sshConnection';
+export { SshLibvirtHost, SshQmpSocketHost, realPath } from './sshHost';
+export type { SshHostOptions, SshLibvirtHostOptions, SshQmpSocketHostOptions } from './sshHost';

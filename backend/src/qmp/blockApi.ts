@@ -111,7 +111,15 @@ export class BlockApi {
   async addOverlay(p: { nodeName: string; filename: string; backingNode: string }, opts?: QmpCallOptions): Promise<void> {
     await this.qmp.execute(
       'blockdev-add',
-      { driver: 'qcow2', 'node-name': p.nodeName, file: { driver: 'file', filename: p.filename }, backing: p.backingNode, discard: 'unmap' },
+      {
+        driver: 'qcow2',
+        'node-name': p.nodeName,
+        // named so a later run can find the file behind a leftover overlay: the overlay's own
+        // filename is a `json:{...}` pseudo-name once its backing is given here
+        file: { driver: 'file', filename: p.filename, 'node-name': overlayFileNode(p.nodeName) },
+        backing: p.backingNode,
+        discard: 'unmap',
+      },
       opts,
     );
   }
@@ -203,6 +211,11 @@ function toBitmap(b: WireDirtyBitmap): DirtyBitmap {
     persistent: b.persistent,
     inconsistent: b.inconsistent === true,
   };
+}
+
+/** Node name of the protocol (file) node under an overlay added by addOverlay. */
+export function overlayFileNode(overlayNode: string): string {
+  return `${overlayNode}-file`;
 }
 
 /** `/machine/peripheral/virtio-disk0/virtio-backend` → `virtio-disk0`. */

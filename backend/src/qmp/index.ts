@@ -4,5 +4,7 @@ export type { QmpSession, QmpCallOptions } from './session';
 export type { QmpEvent, QmpEventListener } from './events';
 export { BlockJob } from './blockJob';
 export type { JobOutcome } from './blockJob';
-export { BlockApi, deviceIdFromQdev } from './blockApi';
+export { BlockApi, deviceIdFromQdev, overlayFileNode } from './blockApi';
 export type { BlockAction, BlockDevice, DirtyBitmap, BitmapSource } from './blockApi';
+export { VirshSession } from './virshSession';
+export type { RemoteCommandRunner, RemoteCommandResult, VirshSessionOptions } from './virshSession';

@@ -1,0 +1,197 @@
+import * as path from 'path';
+import { AppError } from '../errors';
+import { NbdClient, type NbdConnectOptions } from '../nbd';
+import { QmpClient, VirshSession, type QmpSession } from '../qmp';
+import { SshConnectionPool, type SshConnection, type SshHostConfig } from './sshConnection';
+import type { VmHostLink } from './vmHost';
+
+export interface SshHostOptions {
+  ssh: SshHostConfig;
+  /** Shares one connection per host between links; a private pool is made when absent. */
+  pool?: SshConnectionPool;
+  /**
+   * `user:group` QEMU runs as on the host (libvirt: `libvirt-qemu:libvirt-qemu` on Debian and
+   * Ubuntu, `qemu:qemu` on EL/oVirt/OLVM). Scratch directories and fleece images are given to
+   * it so QEMU can open them and bind its NBD socket there. Absent: files stay the SSH user's.
+   */
+  qemuOwner?: string;
+}
+
+/** Scratch paths must be absolute and plain: they end up in `rm -rf` on the host. */
+function checkPath(p: string, what: string): string {
+  if (!path.isAbsolute(p) || path.normalize(p) !== p || p === '/' || p.includes('\n')) {
+    throw new AppError('INVALID_ARGUMENT', `${what} must be an absolute, normalised path other than /: ${JSON.stringify(p)}`);
+  }
+  return p;
+}
+
+/**
+ * QEMU reports an overlay whose backing was given as a node with a `json:{…}` pseudo-filename
+ * (recoverInterruptedRun passes it, and its dirname, as QEMU reports them). Maps both forms to
+ * the real path: the top-level `file.filename`, or for a dirname, the directory of that path.
+ */
+export function realPath(p: string): string {
+  if (!p.startsWith('json:')) return p;
+  try {
+    const spec = JSON.parse(p.slice(5)) as { file?: { filename?: unknown } };
+    if (typeof spec.file?.filename === 'string') return spec.file.filename;
+  } catch {
+    // a dirname of the pseudo-filename: cut inside the last "filename" value
+  }
+  const m = /"filename": ?"([^"]*)$/.exec(p);
+  if (m?.[1]) return m[1];
+  throw new AppError('INVALID_ARGUMENT', `cannot tell the file behind qemu's pseudo-filename ${p.slice(0, 200)}`);
+}
+
+/**
+ * The parts of a VM host reached over SSH that do not depend on how the monitor is reached:
+ * scratch files and directories made with plain commands (arguments quoted, never interpolated
+ * into a shell string), and NBD through sshd's unix-socket forwarding to QEMU's NBD server.
+ */
+abstract class SshHostBase implements VmHostLink {
+  readonly name: string;
+  protected readonly conn: SshConnection;
+
+  constructor(protected readonly opts: SshHostOptions) {
+    this.conn = (opts.pool ?? new SshConnectionPool()).connection(opts.ssh);
+    this.name = `ssh:${this.conn.hostLabel}`;
+  }
+
+  get hostLabel(): string {
+    return this.conn.hostLabel;
+  }
+
+  abstract openQmp(vm: { id: string; name: string }, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<QmpSession>;
+
+  async createScratchImage(file: string, virtualSize: number, signal?: AbortSignal): Promise<void> {
+    checkPath(file, 'scratch image');
+    const call = { timeoutMs: 60_000, ...(signal ? { signal } : {}) };
+    await this.conn.check(['qemu-img', 'create', '-q', '-f', 'qcow2', file, String(virtualSize)], { ...call, what: `creating ${file}` });
+    if (this.opts.qemuOwner) {
+      await this.conn.check(['chown', this.opts.qemuOwner, '--', file], { ...call, what: `giving ${file} to ${this.opts.qemuOwner}` });
+      await this.conn.check(['chmod', '0660', '--', file], { ...call, what: `chmod of ${file}` });
+    }
+  }
+
+  async removeFile(given: string): Promise<void> {
+    const file = checkPath(realPath(given), 'file to remove');
+    await this.conn.check(['rm', '-f', '--', file], { timeoutMs: 30_000, what: `removing ${file}` });
+  }
+
+  async makeScratchDir(parent: string, prefix: string): Promise<string> {
+    checkPath(parent, 'scratch parent');
+    if (!/^[A-Za-z0-9._-]+$/.test(prefix)) throw new AppError('INVALID_ARGUMENT', `scratch prefix ${JSON.stringify(prefix)} is not a plain name`);
+    const call = { timeoutMs: 30_000 };
+    // the parent only needs to be traversable by QEMU's user; the run's own dir is private to it
+    await this.conn.check(['mkdir', '-p', '-m', '0711', '--', parent], { ...call, what: `creating ${parent}` });
+    const dir = (await this.conn.check(['mktemp', '-d', '-p', parent, `${prefix}XXXXXXXX`], { ...call, what: `creating a scratch dir in ${parent}` })).trim();
+    checkPath(dir, 'scratch dir');
+    if (this.opts.qemuOwner) {
+      await this.conn.check(['chown', this.opts.qemuOwner, '--', dir], { ...call, what: `giving ${dir} to ${this.opts.qemuOwner}` });
+      await this.conn.check(['chmod', '0770', '--', dir], { ...call, what: `chmod of ${dir}` });
+    }
+    return dir;
+  }
+
+  async removeDir(given: string): Promise<void> {
+    const dir = checkPath(realPath(given), 'directory to remove');
+    await this.conn.check(['rm', '-rf', '--', dir], { timeoutMs: 30_000, what: `removing ${dir}` });
+  }
+
+  async connectNbd(socketPath: string, opts: NbdConnectOptions): Promise<NbdClient> {
+    const stream = await this.conn.openUnixSocket(socketPath).catch((err: unknown) => {
+      throw new AppError('NBD_CONNECT_FAILED', `cannot reach nbd socket ${socketPath} on host ${this.hostLabel}`, { cause: err, details: { host: this.hostLabel } });
+    });
+    try {
+      return await NbdClient.connectStream(stream, opts);
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+  }
+}
+
+export interface SshLibvirtHostOptions extends SshHostOptions {
+  /** libvirt URI on the host; default qemu:///system */
+  libvirtUri?: string;
+  /** Follow events through `virsh qemu-monitor-event` (default true). */
+  events?: boolean;
+}
+
+/**
+ * A KVM host run by libvirt: the monitor is reached through `virsh qemu-monitor-command` over
+ * SSH (libvirt keeps the only connection to QEMU's monitor socket). The domain is looked up by
+ * the VM's id first (oVirt/OLVM use the engine's VM id as the libvirt UUID), then by name.
+ */
+export class SshLibvirtHost extends SshHostBase {
+  constructor(opts: SshLibvirtHostOptions) {
+    super({ qemuOwner: 'libvirt-qemu:libvirt-qemu', ...opts });
+  }
+
+  async openQmp(vm: { id: string; name: string }, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpSession> {
+    const lo = this.opts as SshLibvirtHostOptions;
+    const base = {
+      ...(lo.libvirtUri ? { uri: lo.libvirtUri } : {}),
+      vmLabel: vm.name,
+      events: lo.events !== false,
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    };
+    const candidates = [...new Set([vm.id, vm.name].filter((x) => x !== ''))];
+    let last: unknown;
+    for (const domain of candidates) {
+      try {
+        return await VirshSession.open(this.conn, { ...base, domain });
+      } catch (err) {
+        last = err;
+        if (!(err instanceof AppError && err.details?.['reason'] === 'DOMAIN_NOT_FOUND')) break;
+      }
+    }
+    throw named(last, vm.name, this.hostLabel);
+  }
+}
+
+export interface SshQmpSocketHostOptions extends SshHostOptions {
+  /** The VM's QMP socket on the host; default `<qmpDir>/<vm id>.qmp`. */
+  qmpSocket?: (vm: { id: string; name: string }) => string;
+  qmpDir?: string;
+}
+
+/**
+ * A host where QEMU exposes a QMP unix socket of its own (a plain QEMU, or libvirt with an extra
+ * `-qmp` through `<qemu:commandline>`): the socket is forwarded over SSH and spoken to directly,
+ * with events, like a local monitor.
+ */
+export class SshQmpSocketHost extends SshHostBase {
+  constructor(opts: SshQmpSocketHostOptions) {
+    super(opts);
+  }
+
+  async openQmp(vm: { id: string; name: string }, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpSession> {
+    const so = this.opts as SshQmpSocketHostOptions;
+    let socket: string;
+    if (so.qmpSocket) socket = so.qmpSocket(vm);
+    else if (so.qmpDir) socket = path.posix.join(so.qmpDir, `${vm.id}.qmp`);
+    else throw new AppError('INVALID_ARGUMENT', `no qmp socket configured to find vm ${vm.name}'s monitor on host ${this.hostLabel}`);
+    try {
+      const stream = await this.conn.openUnixSocket(socket);
+      const client = await QmpClient.overStream(stream, {
+        label: `vm ${vm.name} on host ${this.hostLabel} (${socket})`,
+        ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      return client;
+    } catch (err) {
+      throw named(err, vm.name, this.hostLabel);
+    }
+  }
+}
+
+/** Re-throws with the VM and host in the message, keeping code and details. */
+function named(err: unknown, vmName: string, host: string): AppError {
+  if (err instanceof AppError) {
+    if (err.message.includes(vmName) && err.message.includes(host)) return err;
+    return new AppError(err.code, `vm ${vmName} on host ${host}: ${err.message}`, { cause: err.cause ?? err, details: { host, ...err.details } });
+  }
+  return new AppError('QMP_CONNECT_FAILED', `cannot open the monitor of vm ${vmName} on host ${host}`, { cause: err, details: { host } });
+}
