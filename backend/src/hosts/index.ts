@@ -3,5 +3,5 @@ export type { VmHostLink } from './vmHost';
 export { LocalHost } from './localHost';
 export { SshConnection, SshConnectionPool, shellQuote, shellCommand, sha256Fingerprint } from './sshConnection';
 export type { SshHostConfig } from './sshConnection';
-export { SshLibvirtHost, SshQmpSocketHost, realPath } from './sshHost';
+export { SshLibvirtHost, SshQmpSocketHost } from './sshHost';
 export type { SshHostOptions, SshLibvirtHostOptions, SshQmpSocketHostOptions } from './sshHost';

@@ -26,24 +26,6 @@ function checkPath(p: string, what: string): string {
 }
 
 /**
- * QEMU reports an overlay whose backing was given as a node with a `json:{…}` pseudo-filename
- * (recoverInterruptedRun passes it, and its dirname, as QEMU reports them). Maps both forms to
- * the real path: the top-level `file.filename`, or for a dirname, the directory of that path.
- */
-export function realPath(p: string): string {
-  if (!p.startsWith('json:')) return p;
-  try {
-    const spec = JSON.parse(p.slice(5)) as { file?: { filename?: unknown } };
-    if (typeof spec.file?.filename === 'string') return spec.file.filename;
-  } catch {
-    // a dirname of the pseudo-filename: cut inside the last "filename" value
-  }
-  const m = /"filename": ?"([^"]*)$/.exec(p);
-  if (m?.[1]) return m[1];
-  throw new AppError('INVALID_ARGUMENT', `cannot tell the file behind qemu's pseudo-filename ${p.slice(0, 200)}`);
-}
-
-/**
  * The parts of a VM host reached over SSH that do not depend on how the monitor is reached:
  * scratch files and directories made with plain commands (arguments quoted, never interpolated
  * into a shell string), and NBD through sshd's unix-socket forwarding to QEMU's NBD server.
@@ -74,7 +56,7 @@ abstract class SshHostBase implements VmHostLink {
   }
 
   async removeFile(given: string): Promise<void> {
-    const file = checkPath(realPath(given), 'file to remove');
+    const file = checkPath(given, 'file to remove');
     await this.conn.check(['rm', '-f', '--', file], { timeoutMs: 30_000, what: `removing ${file}` });
   }
 
@@ -94,7 +76,7 @@ abstract class SshHostBase implements VmHostLink {
   }
 
   async removeDir(given: string): Promise<void> {
-    const dir = checkPath(realPath(given), 'directory to remove');
+    const dir = checkPath(given, 'directory to remove');
     await this.conn.check(['rm', '-rf', '--', dir], { timeoutMs: 30_000, what: `removing ${dir}` });
   }
 
