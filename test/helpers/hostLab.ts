@@ -12,6 +12,7 @@ export interface HostServices {
   hostKeyPub: string;
   otherKeyPub: string;
   clientKey: string;
+  clientKeyFile: string;
 }
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -46,6 +47,7 @@ export function startHostServices(): HostServices {
     hostKeyPub: readFileSync(get('SSH_HOST_KEY_PUB'), 'utf8').trim(),
     otherKeyPub: readFileSync(get('SSH_OTHER_KEY_PUB'), 'utf8').trim(),
     clientKey: readFileSync(get('SSH_CLIENT_KEY'), 'utf8'),
+    clientKeyFile: get('SSH_CLIENT_KEY'),
   };
 }
 

@@ -1,6 +1,6 @@
 import { AppError, describeError } from '../errors';
 import { mapDisks, type EngineClient, type ExcludedDisk, type UnmappedDevice, type Vm } from '../engine';
-import type { VmHostLink } from '../hosts';
+import { HostDirectory, type VmHostLink } from '../hosts';
 import { BlockApi, type BlockDevice, type QmpSession } from '../qmp';
 import type { Manifest, Repository } from '../repository';
 import { runBackup } from './runBackup';
@@ -10,7 +10,10 @@ export interface EngineVmBackupRequest {
   engine: EngineClient;
   vmId: string;
   repository: Repository;
-  host: VmHostLink;
+  /** One link for every VM, or the directory that picks the link for the VM's current host
+   *  (the engine's `vm.host` → `host.address`). */
+  host: VmHostLink | HostDirectory;
+  /** Scratch directory on the VM's host, unless the host's directory entry names one. */
   scratchDir: string;
   forceFull?: boolean;
   transientBitmaps?: boolean;
@@ -52,14 +55,16 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
   let failure: AppError | undefined;
   const warnings: string[] = [];
   try {
+    let running = vm;
     if (vm.status === 'down') {
       startedPaused = true; // set before the call: a start that times out may still happen
       await req.engine.startVm(vm.id, { pause: true, ...call });
-      await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
+      running = await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
     } else if (!(RUNNING as readonly string[]).includes(vm.status)) {
       throw new AppError('BACKUP_FAILED', `vm ${vm.name} is ${vm.status}: it can be backed up when it is up or down`);
     }
-    qmp = await req.host.openQmp(vm, call);
+    const { link, scratchDir } = await hostOf(req, running);
+    qmp = await link.openQmp(vm, call);
     const devices = await new BlockApi(qmp).listDevices(call);
     const vmDisks = vm.diskAttachments?.flatMap((a) => (a.disk ? [{ ...a, disk: a.disk }] : [])) ?? (await req.engine.listVmDisks(vm.id, call));
     const mapping = mapDisks(vmDisks, devices);
@@ -74,9 +79,9 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
     const { manifest, warnings: w } = await runBackup({
       vm: { key: vm.id, name: vm.name, id: vm.id },
       qmp,
-      host: req.host,
+      host: link,
       repository: req.repository,
-      scratchDir: req.scratchDir,
+      scratchDir,
       devices: mapping.mapped.map((m) => m.device.deviceId),
       ...(req.forceFull ? { forceFull: true } : {}),
       ...(req.transientBitmaps ? { transientBitmaps: true } : {}),
@@ -121,6 +126,16 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       `read ${mib(read)} MiB, stored ${mib(stored)} MiB new; restore point ${result.manifest.pointId}`,
   );
   return result;
+}
+
+/** The link to the host the VM runs on now (a VM started for the backup may land anywhere). */
+async function hostOf(req: EngineVmBackupRequest, vm: Vm): Promise<{ link: VmHostLink; scratchDir: string }> {
+  if (!(req.host instanceof HostDirectory)) return { link: req.host, scratchDir: req.scratchDir };
+  const hostId = vm.hostId ?? (await req.engine.getVm(vm.id)).hostId;
+  if (!hostId) throw new AppError('BACKUP_FAILED', `the engine reports no host for vm ${vm.name} (a portal user's view hides hosts: use the service account)`);
+  const host = await req.engine.getHost(hostId);
+  const resolved = req.host.linkFor(host.address);
+  return { link: resolved.link, scratchDir: resolved.scratchDir ?? req.scratchDir };
 }
 
 /** Every failure's one line names the VM: keep errors that already do, wrap the others. */

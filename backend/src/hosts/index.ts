@@ -5,3 +5,5 @@ export { SshConnection, SshConnectionPool, shellQuote, shellCommand, sha256Finge
 export type { SshHostConfig } from './sshConnection';
 export { SshLibvirtHost, SshQmpSocketHost } from './sshHost';
 export type { SshHostOptions, SshLibvirtHostOptions, SshQmpSocketHostOptions } from './sshHost';
+export { HostDirectory } from './hostDirectory';
+export type { HostEntry, HostsConfig, ResolvedHost } from './hostDirectory';

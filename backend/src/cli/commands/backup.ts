@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { engineVmBackup, runBackup, type BackupProgress } from '../../backup';
 import { EngineClient } from '../../engine';
 import { AppError } from '../../errors';
-import { LocalHost } from '../../hosts';
+import { HostDirectory, LocalHost } from '../../hosts';
 import { QmpClient } from '../../qmp';
 import { Repository, type Manifest } from '../../repository';
 import { printJson, printLine } from '../output';
@@ -21,6 +21,7 @@ interface BackupOptions {
   engineCa?: string;
   vmId?: string;
   qmpDir?: string;
+  hosts?: string;
   scratch: string;
   disk?: string[];
   full?: boolean;
@@ -40,7 +41,8 @@ export function registerBackup(program: Command): void {
     .option('--engine-password-file <file>', "file holding that account's password")
     .option('--engine-ca <file>', "the engine's CA certificate (PEM)")
     .option('--vm-id <id>', "the VM's engine id (with --engine)")
-    .option('--qmp-dir <dir>', 'where running VMs expose their monitor as <dir>/<vm id>.qmp (with --engine)')
+    .option('--qmp-dir <dir>', 'where running VMs expose their monitor as <dir>/<vm id>.qmp (with --engine, VMs on this machine)')
+    .option('--hosts <file>', 'how to reach each KVM host by its engine address: local, ssh+libvirt or ssh+qmp-socket (JSON, see backend/src/hosts/HOSTS.md)')
     .option('--scratch <dir>', 'directory for fleece images and the NBD socket', os.tmpdir())
     .option('--disk <device...>', 'back up only these device ids (with --qmp)')
     .option('--full', 'copy every disk whole even if an incremental is possible')
@@ -64,11 +66,13 @@ export function registerBackup(program: Command): void {
 }
 
 function validateEngineOptions(o: BackupOptions): void {
-  const missing = (['engine', 'engineUser', 'enginePasswordFile', 'vmId', 'qmpDir'] as const).filter((k) => !o[k]);
+  const missing: string[] = (['engine', 'engineUser', 'enginePasswordFile', 'vmId'] as const).filter((k) => !o[k]);
+  if (!o.qmpDir && !o.hosts) missing.push('qmpDir');
   if (missing.length > 0) {
     const flags = missing.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-    throw new AppError('INVALID_ARGUMENT', `an engine backup also needs ${flags.join(', ')}`);
+    throw new AppError('INVALID_ARGUMENT', `an engine backup also needs ${flags.join(', ')}${o.qmpDir || o.hosts ? '' : ' (or --hosts)'}`);
   }
+  if (o.qmpDir && o.hosts) throw new AppError('INVALID_ARGUMENT', 'give --qmp-dir or --hosts, not both');
   if (o.qmp || o.vm || o.disk) throw new AppError('INVALID_ARGUMENT', '--qmp, --vm and --disk do not apply to an engine backup (the engine names the vm and its disks)');
 }
 
@@ -101,12 +105,13 @@ async function backupThroughEngine(o: BackupOptions, repository: Repository, onP
     ...(o.engineCa ? { caFile: o.engineCa } : {}),
     auth: { kind: 'password', user: o.engineUser as string, password },
   });
+  const hosts = o.hosts ? HostDirectory.fromFile(o.hosts) : undefined;
   try {
     const r = await engineVmBackup({
       engine,
       vmId: o.vmId as string,
       repository,
-      host: new LocalHost({ qmpDir: o.qmpDir as string }),
+      host: hosts ?? new LocalHost({ qmpDir: o.qmpDir as string }),
       scratchDir: o.scratch,
       forceFull: o.full === true,
       transientBitmaps: o.transientBitmaps === true,
@@ -122,6 +127,7 @@ async function backupThroughEngine(o: BackupOptions, repository: Repository, onP
     }));
     report(o, r.manifest, r.warnings, { vmId: r.vm.id, excluded });
   } finally {
+    hosts?.close();
     await engine.close();
   }
 }
