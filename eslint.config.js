@@ -25,6 +25,8 @@ module.exports = tseslint.config(
     languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: __dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
+      // `total += await f()` reads `total` before the await: concurrent loops lose updates
+      'require-atomic-updates': ['error', { allowProperties: true }],
       '@typescript-eslint/only-throw-error': 'error',
       // rejections forward AbortSignal reasons, which are `unknown` by the DOM's definition
       '@typescript-eslint/prefer-promise-reject-errors': 'off',

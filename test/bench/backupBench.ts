@@ -12,8 +12,7 @@
  */
 // as the CLI does (backend/src/cli/main.ts): a deeper libuv threadpool for chunk I/O
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
-import { execFile } from 'child_process';
-import { randomBytes, randomInt } from 'crypto';
+import { randomInt } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -23,6 +22,7 @@ import { BlockApi, BlockJob, QmpClient } from '../../backend/src/qmp';
 import { Repository } from '../../backend/src/repository';
 import { runTool } from '../../backend/src/util/exec';
 import { TestVm } from '../helpers/qemuVm';
+import { du, fillImage, timed } from './common';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
@@ -30,45 +30,6 @@ const GiB = 1 << 30;
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-
-async function du(dir: string): Promise<number> {
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile('du', ['-sb', dir], (e, so) => (e ? reject(e) : resolve(so))),
-  );
-  return Number(out.split('\t')[0]);
-}
-
-/** Fills the image offline with incompressible data spread over the disk (64 MiB runs). */
-async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string): Promise<void> {
-  const raw = path.join(tmp, 'fill.raw');
-  const fh = await fs.open(raw, 'w');
-  const run = 64 * MiB;
-  const runs = Math.floor(dataBytes / run);
-  const stride = Math.floor(diskBytes / runs / MiB) * MiB;
-  try {
-    await fh.truncate(diskBytes);
-    for (let r = 0; r < runs; r++) {
-      for (let o = 0; o < run; o += 8 * MiB) await fh.write(randomBytes(8 * MiB), 0, 8 * MiB, r * stride + o);
-    }
-  } finally {
-    await fh.close();
-  }
-  await runTool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, file], { timeoutMs: 600_000 });
-  await fs.rm(raw);
-}
-
-/** Every timed phase starts with no dirty page cache: the fill step leaves gigabytes of dirty
- *  pages whose writeback would otherwise land on whichever phase runs next. */
-async function settle(): Promise<void> {
-  await runTool('sync', [], { timeoutMs: 600_000 });
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
-  await settle();
-  const t0 = process.hrtime.bigint();
-  const value = await fn();
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, value };
 }
 
 /** nbdcopy from the same kind of point-in-time export our backup reads (fleece over NBD). */

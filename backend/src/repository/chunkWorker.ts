@@ -172,8 +172,8 @@ async function load(digest: string, length: number, out: Buffer): Promise<ReadRe
 
 async function sync(all: boolean): Promise<void> {
   const dirs = dirtyDirs;
-  if (all) for (const d of await listAllChunkDirs()) dirs.add(d);
   dirtyDirs = new Set();
+  if (all) for (const d of await listAllChunkDirs()) dirs.add(d);
   // Chained: a sync must also wait for the one in progress, which may hold dirs we dirtied.
   const p = syncChain.then(() => fsyncAll([...dirs]));
   syncChain = p.catch(() => undefined);

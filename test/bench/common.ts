@@ -1,0 +1,49 @@
+/** Shared by the benchmark scripts: a disk image full of incompressible data, and timing
+ *  that starts every phase from the same page-cache state. */
+import { execFile } from 'child_process';
+import { randomBytes } from 'crypto';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { runTool } from '../../backend/src/util/exec';
+
+const MiB = 1 << 20;
+
+export async function du(dir: string): Promise<number> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('du', ['-sb', dir], (e, so) => (e ? reject(e) : resolve(so))),
+  );
+  return Number(out.split('\t')[0]);
+}
+
+/** Fills the image offline with incompressible data spread over the disk (64 MiB runs). */
+export async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string): Promise<void> {
+  const raw = path.join(tmp, 'fill.raw');
+  const fh = await fs.open(raw, 'w');
+  const run = 64 * MiB;
+  const runs = Math.floor(dataBytes / run);
+  const stride = Math.floor(diskBytes / runs / MiB) * MiB;
+  try {
+    await fh.truncate(diskBytes);
+    for (let r = 0; r < runs; r++) {
+      for (let o = 0; o < run; o += 8 * MiB) await fh.write(randomBytes(8 * MiB), 0, 8 * MiB, r * stride + o);
+    }
+  } finally {
+    await fh.close();
+  }
+  await runTool('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, file], { timeoutMs: 600_000 });
+  await fs.rm(raw);
+}
+
+/** Every timed phase starts with no dirty page cache: the fill step leaves gigabytes of dirty
+ *  pages whose writeback would otherwise land on whichever phase runs next. */
+export async function settle(): Promise<void> {
+  await runTool('sync', [], { timeoutMs: 600_000 });
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  await settle();
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, value };
+}
+
