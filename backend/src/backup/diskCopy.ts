@@ -19,6 +19,8 @@ const DEFAULT_CONCURRENCY = 16;
  */
 export async function copyDisk(p: {
   nbd: NbdClient;
+  /** More connections to the same export for the data reads (a tunnel's channel caps each). */
+  extraReaders?: NbdClient[];
   writer: DiskWriter;
   chunkSize: number;
   dirtyContext: string | undefined;
@@ -40,7 +42,8 @@ export async function copyDisk(p: {
   p.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let next = 0;
   let bytesRead = 0;
-  const worker = async (): Promise<void> => {
+  const readers = [p.nbd, ...(p.extraReaders ?? [])];
+  const worker = async (reader: NbdClient): Promise<void> => {
     // Each reader recycles the buffer the repository hands back: fresh megabyte buffers
     // would cost a page fault per 4 KiB of every chunk.
     let spare: Buffer | undefined;
@@ -53,15 +56,15 @@ export async function copyDisk(p: {
       }
       const into = spare?.length === w.length ? spare : undefined;
       spare = undefined;
-      const data = await p.nbd.read(w.offset, w.length, { signal: stop.signal, ...(into ? { into } : {}) });
+      const data = await reader.read(w.offset, w.length, { signal: stop.signal, ...(into ? { into } : {}) });
       bytesRead += w.length;
       p.onBytes?.(w.length);
       spare = await p.writer.putChunk(w.index, data);
     }
   };
   try {
-    const workers = Array.from({ length: p.concurrency ?? DEFAULT_CONCURRENCY }, () =>
-      worker().catch((err: unknown) => {
+    const workers = Array.from({ length: p.concurrency ?? DEFAULT_CONCURRENCY }, (_, i) =>
+      worker(readers[i % readers.length] as NbdClient).catch((err: unknown) => {
         if (!stop.signal.aborted) stop.abort(err);
         throw err;
       }),

@@ -1,5 +1,6 @@
 import { randomBytes } from 'crypto';
 import { AppError, describeError } from '../errors';
+import type { NbdClient } from '../nbd';
 import { BlockApi, type BlockDevice, type BitmapSource } from '../qmp';
 import { newPointId, type DiskIndex, type ManifestDiskInput, type PointWriter, type Repository } from '../repository';
 import { bitmapRun, dropStale, rollbackActions, transactionActions, type BitmapRun } from './bitmaps';
@@ -150,14 +151,19 @@ async function copyOne(
 ): Promise<number> {
   const dw = writer.beginDisk({ device: d.device.deviceId, virtualSize: d.device.virtualSize, ...(d.base ? { base: d.base } : {}) });
   const dirtyContext = d.bitmaps.frozen ? `qemu:dirty-bitmap:${d.bitmaps.frozen}` : undefined;
-  const nbd = await req.host.connectNbd(fleece.socketPath, {
-    exportName: d.device.deviceId,
-    metaContexts: dirtyContext ? ['base:allocation', dirtyContext] : ['base:allocation'],
-    ...(req.signal ? { signal: req.signal } : {}),
-  });
+  const connect = (): Promise<NbdClient> =>
+    req.host.connectNbd(fleece.socketPath, {
+      exportName: d.device.deviceId,
+      metaContexts: dirtyContext ? ['base:allocation', dirtyContext] : ['base:allocation'],
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+  const nbd = await connect();
+  const extraReaders: NbdClient[] = [];
   try {
+    for (let i = 1; i < req.host.nbdConnections; i++) extraReaders.push(await connect());
     const r = await copyDisk({
       nbd,
+      extraReaders,
       writer: dw,
       chunkSize: req.repository.chunkSize,
       dirtyContext,
@@ -168,8 +174,10 @@ async function copyOne(
     await dw.finish();
     return r.bytesRead;
   } finally {
-    if (nbd.closed) nbd.destroy();
-    else await nbd.close({ timeoutMs: 10_000 }).catch(() => nbd.destroy());
+    for (const c of [nbd, ...extraReaders]) {
+      if (c.closed) c.destroy();
+      else await c.close({ timeoutMs: 10_000 }).catch(() => c.destroy());
+    }
   }
 }
 

@@ -6,6 +6,9 @@ import type { NbdClient, NbdConnectOptions } from '../nbd';
  */
 export interface HostLink {
   readonly name: string;
+  /** NBD connections a disk copy should open: one is enough locally; through a tunnel each
+   *  channel is capped (SSH: ~200 MiB/s per channel, 4 channels measured 2.2× faster). */
+  readonly nbdConnections: number;
   /** Creates an empty qcow2 of `virtualSize` bytes at `path` on the host (the fleece target). */
   createScratchImage(path: string, virtualSize: number, signal?: AbortSignal): Promise<void>;
   /** Removes a file on the host; a file already gone is not an error. */

@@ -14,6 +14,7 @@ import type { VmHostLink } from './vmHost';
  */
 export class LocalHost implements VmHostLink {
   readonly name = 'local';
+  readonly nbdConnections = 1;
 
   constructor(private readonly opts: { qmpDir?: string } = {}) {}
 

@@ -32,6 +32,7 @@ function checkPath(p: string, what: string): string {
  */
 abstract class SshHostBase implements VmHostLink {
   readonly name: string;
+  readonly nbdConnections = 4;
   protected readonly conn: SshConnection;
 
   constructor(protected readonly opts: SshHostOptions) {
