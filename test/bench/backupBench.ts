@@ -22,15 +22,10 @@ import { BlockApi, BlockJob, QmpClient } from '../../backend/src/qmp';
 import { Repository } from '../../backend/src/repository';
 import { runTool } from '../../backend/src/util/exec';
 import { TestVm } from '../helpers/qemuVm';
-import { du, fillImage, timed } from './common';
+import { arg, du, fillImage, timed } from './common';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
 
 /** nbdcopy from the same kind of point-in-time export our backup reads (fleece over NBD). */
 async function nbdcopyBaseline(qmpPath: string, dir: string, size: number): Promise<{ plain: number; flush: number }> {

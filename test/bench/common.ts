@@ -8,6 +8,12 @@ import { runTool } from '../../backend/src/util/exec';
 
 const MiB = 1 << 20;
 
+/** `--name N` from the command line, else `def`. */
+export function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
 export async function du(dir: string): Promise<number> {
   const out = await new Promise<string>((resolve, reject) =>
     execFile('du', ['-sb', dir], (e, so) => (e ? reject(e) : resolve(so))),

@@ -19,15 +19,10 @@ import { BlockApi, QmpClient } from '../../backend/src/qmp';
 import { Repository } from '../../backend/src/repository';
 import { startHostServices } from '../helpers/hostLab';
 import { TestVm } from '../helpers/qemuVm';
-import { fillImage, timed } from './common';
+import { arg, fillImage, timed } from './common';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
 
 /** Reads every data extent of the export with `channels` NBD connections, 16 reads in flight in all. */
 async function readAll(connect: () => Promise<NbdClient>, channels: number): Promise<number> {

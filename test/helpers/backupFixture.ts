@@ -45,19 +45,8 @@ export class BackupFixture {
   }
 
   /** Restores a disk of a point to a raw file and returns its bytes. */
-  async restored(pointId: string, device: string): Promise<Buffer> {
-    const out = path.join(this.dir, `restore-${this.restoreSeq++}.raw`);
-    const r = await restoreToFile({ repository: this.repo, pointId, device, out, format: 'raw' });
-    try {
-      const bytes = await fs.readFile(out);
-      // holes stay holes: exactly the non-zero 64 KiB blocks were written
-      const dataBytes = dataRanges(bytes).reduce((n, [s, e]) => n + (e - s), 0);
-      if (r.bytesWritten !== dataBytes) throw new Error(`restore wrote ${r.bytesWritten} bytes of data, the image holds ${dataBytes}`);
-      if (r.virtualSize !== bytes.length) throw new Error(`restore reported size ${r.virtualSize}, file has ${bytes.length}`);
-      return bytes;
-    } finally {
-      await fs.rm(out, { force: true });
-    }
+  restored(pointId: string, device: string): Promise<Buffer> {
+    return restoredBytes(this.repo, pointId, device, path.join(this.dir, `restore-${this.restoreSeq++}.raw`));
   }
 
   /** Restarts QEMU (after quit or kill); the product must reconnect. */
@@ -72,6 +61,23 @@ export class BackupFixture {
     await this.vm.dispose();
     await this.repo.close();
     await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Restores a disk of a point to a raw file at `out` and returns its bytes, checking on the way
+ * that exactly the non-zero 64 KiB blocks were written (holes stay holes).
+ */
+export async function restoredBytes(repo: Repository, pointId: string, device: string, out: string): Promise<Buffer> {
+  const r = await restoreToFile({ repository: repo, pointId, device, out, format: 'raw' });
+  try {
+    const bytes = await fs.readFile(out);
+    const dataBytes = dataRanges(bytes).reduce((n, [s, e]) => n + (e - s), 0);
+    if (r.bytesWritten !== dataBytes) throw new Error(`restore wrote ${r.bytesWritten} bytes of data, the image holds ${dataBytes}`);
+    if (r.virtualSize !== bytes.length) throw new Error(`restore reported size ${r.virtualSize}, file has ${bytes.length}`);
+    return bytes;
+  } finally {
+    await fs.rm(out, { force: true });
   }
 }
 

@@ -8,9 +8,8 @@ import { EngineClient } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { LocalHost } from '../../backend/src/hosts';
 import { Repository } from '../../backend/src/repository';
-import { restoreToFile } from '../../backend/src/restore';
 import { EngineSim } from '../engine-sim';
-import { expectSameBytes } from '../helpers/backupFixture';
+import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 
 const MiB = 1 << 20;
 const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
@@ -45,14 +44,8 @@ describe('engine-aware backup against the engine simulator (real QEMU VMs)', () 
     return engineVmBackup({ engine, vmId, repository: repo, host: new LocalHost({ qmpDir: sim.qmpDir }), scratchDir: dir, ...extra });
   }
 
-  async function restored(pointId: string, device: string): Promise<Buffer> {
-    const out = path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`);
-    await restoreToFile({ repository: repo, pointId, device, out, format: 'raw' });
-    try {
-      return await fs.readFile(out);
-    } finally {
-      await fs.rm(out, { force: true });
-    }
+  function restored(pointId: string, device: string): Promise<Buffer> {
+    return restoredBytes(repo, pointId, device, path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`));
   }
 
   test('a running vm: full then incremental, disks named by the engine, the OVF stored, events logged', async () => {

@@ -8,9 +8,8 @@ import { EngineClient } from '../../backend/src/engine';
 import { describeError } from '../../backend/src/errors';
 import { HostDirectory, type HostsConfig } from '../../backend/src/hosts';
 import { Repository } from '../../backend/src/repository';
-import { restoreToFile } from '../../backend/src/restore';
 import { EngineSim } from '../engine-sim';
-import { expectSameBytes } from '../helpers/backupFixture';
+import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { startHostServices, type HostServices } from '../helpers/hostLab';
 
 const MiB = 1 << 20;
@@ -60,14 +59,8 @@ describe('engine-aware backup through the link of the VM’s host', () => {
     };
   }
 
-  async function restored(pointId: string, device: string): Promise<Buffer> {
-    const out = path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`);
-    await restoreToFile({ repository: repo, pointId, device, out, format: 'raw' });
-    try {
-      return await fs.readFile(out);
-    } finally {
-      await fs.rm(out, { force: true });
-    }
+  function restored(pointId: string, device: string): Promise<Buffer> {
+    return restoredBytes(repo, pointId, device, path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`));
   }
 
   test('a running vm and a down vm, full then incremental, over ssh to the host the engine names', async () => {

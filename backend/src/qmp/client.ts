@@ -5,6 +5,7 @@ import { withTimeout } from '../util/abort';
 import type { QmpArgs, QmpCommandName, QmpResult } from './commands';
 import { isQmpEvent, type QmpEvent, type QmpEventListener } from './events';
 import { encodeMessage, LineDecoder } from './framing';
+import { SessionSubscribers } from './subscribers';
 import type { QmpCallOptions, QmpSession } from './session';
 
 export interface QmpConnectOptions {
@@ -39,11 +40,8 @@ const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 export class QmpClient implements QmpSession {
   private readonly decoder = new LineDecoder();
   private readonly pending = new Map<string, Pending>();
-  private readonly eventListeners = new Set<QmpEventListener>();
-  private readonly closeListeners = new Set<(reason: Error | undefined) => void>();
+  private readonly subs = new SessionSubscribers();
   private nextId = 1;
-  private closedReason: Error | undefined;
-  private isClosed = false;
   private greetingWaiter: ((msg: Record<string, unknown>) => void) | undefined;
   greeting: QmpGreeting | undefined;
 
@@ -105,13 +103,13 @@ export class QmpClient implements QmpSession {
   }
 
   get closed(): boolean {
-    return this.isClosed;
+    return this.subs.closed;
   }
 
   execute<K extends QmpCommandName>(name: K, args: QmpArgs<K>, opts: QmpCallOptions = {}): Promise<QmpResult<K>> {
-    if (this.isClosed) {
+    if (this.subs.closed) {
       return Promise.reject(
-        new AppError('QMP_DISCONNECTED', `cannot run ${name}: qmp connection to ${this.label} is closed`, { cause: this.closedReason }),
+        new AppError('QMP_DISCONNECTED', `cannot run ${name}: qmp connection to ${this.label} is closed`, { cause: this.subs.closedReason }),
       );
     }
     if (opts.signal?.aborted) return Promise.reject(new AppError('QMP_ABORTED', `${name} aborted before it was sent`));
@@ -142,17 +140,11 @@ export class QmpClient implements QmpSession {
   }
 
   onEvent(listener: QmpEventListener): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return this.subs.onEvent(listener);
   }
 
   onClose(listener: (reason: Error | undefined) => void): () => void {
-    if (this.isClosed) {
-      queueMicrotask(() => listener(this.closedReason));
-      return () => undefined;
-    }
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.subs.onClose(listener);
   }
 
   /** Resolves with the first event matching `predicate` that arrives after this call. */
@@ -161,7 +153,7 @@ export class QmpClient implements QmpSession {
   }
 
   async close(): Promise<void> {
-    if (this.isClosed) return;
+    if (this.subs.closed) return;
     const closed = new Promise<void>((resolve) => this.stream.once('close', () => resolve()));
     this.shutdown(undefined);
     this.stream.end();
@@ -175,8 +167,8 @@ export class QmpClient implements QmpSession {
 
   private waitGreeting(signal: AbortSignal): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      if (this.isClosed) {
-        reject(this.closedReason ?? new AppError('QMP_DISCONNECTED', `qmp connection to ${this.label} closed before the greeting`));
+      if (this.subs.closed) {
+        reject(this.subs.closedReason ?? new AppError('QMP_DISCONNECTED', `qmp connection to ${this.label} closed before the greeting`));
         return;
       }
       const onAbort = (): void => reject(signal.reason);
@@ -216,13 +208,7 @@ export class QmpClient implements QmpSession {
     if (isQmpEvent(msg)) {
       const event = msg as unknown as QmpEvent;
       if (event.data === undefined) event.data = {};
-      for (const l of [...this.eventListeners]) {
-        try {
-          l(event);
-        } catch {
-          // A listener's bug must not break delivery to the others or the connection.
-        }
-      }
+      this.subs.emit(event);
       return;
     }
     const id = typeof msg['id'] === 'string' ? msg['id'] : undefined;
@@ -244,17 +230,14 @@ export class QmpClient implements QmpSession {
   }
 
   private shutdown(reason: Error | undefined): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.closedReason = reason;
-    const err = new AppError('QMP_DISCONNECTED', `qmp connection to ${this.label} closed`, { cause: reason });
-    for (const p of this.pending.values()) {
-      p.cleanup();
-      p.reject(new AppError('QMP_DISCONNECTED', `${p.command} on ${this.label}: connection closed before the reply`, { cause: reason ?? err }));
-    }
-    this.pending.clear();
-    for (const l of [...this.closeListeners]) l(reason);
-    this.closeListeners.clear();
+    this.subs.close(reason, () => {
+      const err = new AppError('QMP_DISCONNECTED', `qmp connection to ${this.label} closed`, { cause: reason });
+      for (const p of this.pending.values()) {
+        p.cleanup();
+        p.reject(new AppError('QMP_DISCONNECTED', `${p.command} on ${this.label}: connection closed before the reply`, { cause: reason ?? err }));
+      }
+      this.pending.clear();
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { sleep } from '../util/abort';
 import type { QmpArgs, QmpCommandName, QmpResult } from './commands';
 import type { QmpEvent, QmpEventListener } from './events';
 import type { QmpCallOptions, QmpSession } from './session';
+import { SessionSubscribers } from './subscribers';
 
 /** The result of one command run on the VM's host. */
 export interface RemoteCommandResult {
@@ -53,10 +54,7 @@ const EVENT_LINE = /^event (\S+) at (\d+)\.(\d+) for domain '/;
  * `query-jobs` when job events do not come.
  */
 export class VirshSession implements QmpSession {
-  private readonly eventListeners = new Set<QmpEventListener>();
-  private readonly closeListeners = new Set<(reason: Error | undefined) => void>();
-  private isClosed = false;
-  private closedReason: Error | undefined;
+  private readonly subs = new SessionSubscribers();
   private eventStream: { stop(): void } | undefined;
   private offLost: () => void = () => undefined;
   /** export ids whose BLOCK_EXPORT_DELETED was seen, so a synthetic one is not sent twice */
@@ -90,12 +88,12 @@ export class VirshSession implements QmpSession {
   }
 
   get closed(): boolean {
-    return this.isClosed;
+    return this.subs.closed;
   }
 
   async execute<K extends QmpCommandName>(name: K, args: QmpArgs<K>, opts: QmpCallOptions = {}): Promise<QmpResult<K>> {
-    if (this.isClosed) {
-      throw new AppError('QMP_DISCONNECTED', `cannot run ${name}: session with ${this.label} is closed`, { cause: this.closedReason });
+    if (this.subs.closed) {
+      throw new AppError('QMP_DISCONNECTED', `cannot run ${name}: session with ${this.label} is closed`, { cause: this.subs.closedReason });
     }
     if (opts.signal?.aborted) throw new AppError('QMP_ABORTED', `${name} aborted before it was sent`);
     const wireArgs = Object.keys(args).length > 0 ? { arguments: args } : {};
@@ -142,17 +140,11 @@ export class VirshSession implements QmpSession {
   }
 
   onEvent(listener: QmpEventListener): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return this.subs.onEvent(listener);
   }
 
   onClose(listener: (reason: Error | undefined) => void): () => void {
-    if (this.isClosed) {
-      queueMicrotask(() => listener(this.closedReason));
-      return () => undefined;
-    }
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.subs.onClose(listener);
   }
 
   close(): Promise<void> {
@@ -175,7 +167,7 @@ export class VirshSession implements QmpSession {
       argv,
       (line) => this.onEventLine(line),
       (err) => {
-        if (!this.isClosed) {
+        if (!this.subs.closed) {
           this.shutdown(new AppError('QMP_DISCONNECTED', `event listener for ${this.label} ended`, { cause: err }));
         }
       },
@@ -214,19 +206,13 @@ export class VirshSession implements QmpSession {
   }
 
   private emit(event: QmpEvent): void {
-    for (const l of [...this.eventListeners]) {
-      try {
-        l(event);
-      } catch {
-        // a listener's bug must not break delivery to the others
-      }
-    }
+    this.subs.emit(event);
   }
 
   /** Polls until the export is gone and emits BLOCK_EXPORT_DELETED unless the real one came. */
   private async confirmExportDeleted(id: string): Promise<void> {
     const deadline = Date.now() + 60_000;
-    while (!this.isClosed && Date.now() < deadline) {
+    while (!this.subs.closed && Date.now() < deadline) {
       if (this.deletedExports.has(id)) return;
       try {
         const list = await this.execute('query-block-exports', {}, { timeoutMs: 30_000 });
@@ -236,7 +222,7 @@ export class VirshSession implements QmpSession {
       }
       await sleep(100);
     }
-    if (this.isClosed || this.deletedExports.has(id)) return;
+    if (this.subs.closed || this.deletedExports.has(id)) return;
     const now = Date.now();
     this.emit({ event: 'BLOCK_EXPORT_DELETED', data: { id }, timestamp: { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 } });
   }
@@ -271,14 +257,11 @@ export class VirshSession implements QmpSession {
   }
 
   private shutdown(reason: Error | undefined): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.closedReason = reason;
-    this.offLost();
-    this.eventStream?.stop();
-    this.eventStream = undefined;
-    for (const l of [...this.closeListeners]) l(reason);
-    this.closeListeners.clear();
+    this.subs.close(reason, () => {
+      this.offLost();
+      this.eventStream?.stop();
+      this.eventStream = undefined;
+    });
   }
 }
 
