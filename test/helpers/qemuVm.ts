@@ -26,6 +26,7 @@ export class TestVm {
   private qmp: QmpClient | undefined;
   private logOffset = 0;
   private dataSeq = 0;
+  private snapshotSeq = 0;
 
   private constructor(readonly dir: string, readonly disks: DiskSpec[]) {}
 
@@ -134,6 +135,24 @@ export class TestVm {
     old.copy(grown, 0, 0, Math.min(old.length, size));
     this.reference.set(id, grown);
     this.disk(id).size = size;
+  }
+
+  /**
+   * An external snapshot, as a manager takes one: a new qcow2 overlay becomes the disk's top
+   * node (the guest writes there from now on); the old image becomes its read-only backing.
+   * Returns the new top node's name.
+   */
+  async externalSnapshot(id: string): Promise<string> {
+    const nodes = await this.monitor().execute('query-block', {});
+    const top = nodes.find((b) => b.qdev === `/machine/peripheral/${id}/virtio-backend`)?.inserted;
+    if (!top) throw new Error(`no block device for ${id}`);
+    const n = this.snapshotSeq++;
+    const overlay = path.join(this.dir, `${id}.snap${n}.qcow2`);
+    const node = `snap-${id}-${n}`;
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-b', top.image.filename, '-F', top.drv, overlay, String(this.disk(id).size)]);
+    await this.monitor().execute('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: overlay }, backing: null, discard: 'unmap' });
+    await this.monitor().execute('blockdev-snapshot', { node: top['node-name'], overlay: node });
+    return node;
   }
 
   snapshot(id: string): Buffer {

@@ -304,6 +304,35 @@ describe('several disks and formats', () => {
     }
   });
 
+  test('a disk on a chain of snapshots: the top is read through the chain; a new top gets a full, then incrementals', async () => {
+    const f = await BackupFixture.create('snap', [{ id: D0, format: 'qcow2', size: 32 * MiB }]);
+    try {
+      await f.vm.writeRandom(D0, 0, 4 * MiB);
+      await f.vm.externalSnapshot(D0);
+      await f.vm.writeRandom(D0, 2 * MiB, MiB); // lands in the overlay, over data of the base
+      const first = await f.backup();
+      expect(disk(first, D0)).toMatchObject({ mode: 'full', reason: 'first-backup', node: 'snap-virtio-disk0-0' });
+      expectSameBytes(await f.restored(first.manifest.pointId, D0), f.vm.snapshot(D0), 'through a chain');
+
+      await f.vm.writeRandom(D0, 10 * MiB, MiB);
+      const inc = await f.backup();
+      expect(disk(inc, D0)).toMatchObject({ mode: 'incremental', bytesRead: MiB });
+
+      const top = await f.vm.externalSnapshot(D0); // taken by the manager, without our bitmap
+      await f.vm.writeRandom(D0, 20 * MiB, MiB);
+      const afterSnap = await f.backup();
+      expect(disk(afterSnap, D0)).toMatchObject({ mode: 'full', reason: 'node-changed', node: top });
+      expectSameBytes(await f.restored(afterSnap.manifest.pointId, D0), f.vm.snapshot(D0), 'after a new snapshot');
+
+      await f.vm.writeRandom(D0, 0, 4096);
+      const next = await f.backup();
+      expect(disk(next, D0)).toMatchObject({ mode: 'incremental', bytesRead: MiB });
+      expectSameBytes(await f.restored(next.manifest.pointId, D0), f.vm.snapshot(D0), 'incremental on the new top');
+    } finally {
+      await f.dispose();
+    }
+  });
+
   test('a grown disk gets a full backup with reason disk-resized', async () => {
     const f = await BackupFixture.create('resize', [{ id: D0, format: 'qcow2', size: 16 * MiB }]);
     try {

@@ -16,6 +16,9 @@ export function planDisk(device: BlockDevice, parent: Manifest | undefined, opts
   if (opts.forceFull) return { mode: 'full', reason: 'forced', previous };
   if (previous.virtualSize !== device.virtualSize) return { mode: 'full', reason: 'disk-resized', previous };
   const bitmap = device.bitmaps.find((b) => b.name === previous.bitmap);
+  // An external snapshot put a new top node over the disk: the guest writes there, and the
+  // bitmap left on the old top stopped counting at that instant (reference §6.2).
+  if (!bitmap && previous.node !== device.nodeName) return { mode: 'full', reason: 'node-changed', previous };
   if (!bitmap) return { mode: 'full', reason: 'bitmap-missing', previous };
   if (bitmap.inconsistent) return { mode: 'full', reason: 'bitmap-inconsistent', previous };
   if (bitmap.busy) return { mode: 'full', reason: 'bitmap-busy', previous };

@@ -91,6 +91,8 @@ export interface QmpCommandMap {
   transaction: { args: { actions: WireTransactionAction[] }; result: Empty };
   'blockdev-add': { args: Record<string, unknown>; result: Empty };
   'blockdev-del': { args: { 'node-name': string }; result: Empty };
+  /** external snapshot: `overlay` (added with backing null) becomes the top over `node` */
+  'blockdev-snapshot': { args: { node: string; overlay: string }; result: Empty };
   'block-dirty-bitmap-add': { args: { node: string; name: string; persistent?: boolean; disabled?: boolean }; result: Empty };
   'block-dirty-bitmap-remove': { args: { node: string; name: string }; result: Empty };
   'block-dirty-bitmap-merge': { args: { node: string; target: string; bitmaps: BitmapRef[] }; result: Empty };

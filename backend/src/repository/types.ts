@@ -20,6 +20,7 @@ export type FullReason =
   | 'bitmap-busy'
   | 'bitmap-mismatch'
   | 'disk-resized'
+  | 'node-changed'
   | 'parent-missing'
   | 'forced';
 
