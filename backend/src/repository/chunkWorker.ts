@@ -1,10 +1,12 @@
 /**
  * Body of one chunk worker thread (loaded as compiled chunkWorker.js by chunkWorkers.ts).
- * CPU work (zero check, SHA-256, zstd) runs on this thread; file I/O is asynchronous so that
- * the fsync of one chunk overlaps the compression of the next.
+ * CPU work (zero check, SHA-256, zstd) and a chunk's file I/O run on this thread, the I/O with
+ * synchronous calls: each async call would hop through libuv's shared threadpool and back
+ * (measured ~15 % slower for a 1 GiB full backup, with more CPU). Overlap of one chunk's fsync
+ * with another's hashing comes from running more workers than cores (chunkWorkers.ts).
  */
 import { createHash } from 'crypto';
-import { promises as fs } from 'fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, rmSync, statSync, writeSync } from 'fs';
 import * as path from 'path';
 import { parentPort, threadId, workerData } from 'worker_threads';
 import * as zstd from 'zstd-napi/binding';
@@ -59,9 +61,9 @@ function chunkDir(hex: string): string {
   return path.join(init.chunksDir, hex.slice(0, 2), hex.slice(2, 4));
 }
 
-async function exists(file: string): Promise<boolean> {
+function exists(file: string): boolean {
   try {
-    await fs.stat(file);
+    statSync(file);
     return true;
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return false;
@@ -70,51 +72,51 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /** mkdir that records which parent got a new entry, so that parent is fsynced too. */
-async function mkdirNoted(dir: string): Promise<void> {
+function mkdirNoted(dir: string): void {
   try {
-    await fs.mkdir(dir);
+    mkdirSync(dir);
     dirtyDirs.add(path.dirname(dir));
   } catch (err) {
     if (errnoOf(err) !== 'EEXIST') throw err;
   }
 }
 
-async function ensureChunkDir(dir: string, force = false): Promise<void> {
+function ensureChunkDir(dir: string, force = false): void {
   if (!force && knownDirs.has(dir)) return;
-  await mkdirNoted(path.dirname(dir));
-  await mkdirNoted(dir);
+  mkdirNoted(path.dirname(dir));
+  mkdirNoted(dir);
   knownDirs.add(dir);
 }
 
 /** link() refuses to replace an existing chunk: "stored once, never rewritten" holds even when
  *  two writers race on the same content, and tells us exactly which of them stored it. */
-async function publish(tmp: string, final: string, dir: string): Promise<boolean> {
+function publish(tmp: string, final: string, dir: string): boolean {
   try {
-    await fs.link(tmp, final);
+    linkSync(tmp, final);
     return true;
   } catch (err) {
     const code = errnoOf(err);
     if (code === 'EEXIST') return false;
     if (code === 'ENOENT') {
-      await ensureChunkDir(dir, true);
+      ensureChunkDir(dir, true);
       return publish(tmp, final, dir);
     }
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'ENOSYS') {
       // Filesystem without hard links: rename (which may replace an identical copy).
-      await fs.rename(tmp, final);
+      renameSync(tmp, final);
       return true;
     }
     throw err;
   }
 }
 
-async function put(data: Buffer, tmpDir: string): Promise<PutResult> {
+function put(data: Buffer, tmpDir: string): PutResult {
   if (isAllZero(data)) return { zero: true };
   const digest = createHash('sha256').update(data).digest('hex');
   const dir = chunkDir(digest);
   const final = path.join(dir, digest);
   // Even a chunk someone else stored gets its directory fsynced before our manifest refers to it.
-  if (await exists(final)) {
+  if (exists(final)) {
     dirtyDirs.add(dir);
     return { zero: false, digest, stored: false, bytes: 0 };
   }
@@ -125,32 +127,32 @@ async function put(data: Buffer, tmpDir: string): Promise<PutResult> {
   let packedLength: number;
   try {
     packedLength = looksIncompressible(data) ? writeRawFrame(data, out) : cctx.compress2(out, data);
-    const fh = await fs.open(tmp, 'wx', 0o444);
+    const fd = openSync(tmp, 'wx', 0o444);
     try {
-      await fh.writeFile(out.subarray(0, packedLength));
-      await fh.sync();
+      for (let off = 0; off < packedLength; ) off += writeSync(fd, out, off, packedLength - off);
+      fsyncSync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   } finally {
     outBuffers.push(out);
   }
   let stored: boolean;
   try {
-    await ensureChunkDir(dir);
-    stored = await publish(tmp, final, dir);
+    ensureChunkDir(dir);
+    stored = publish(tmp, final, dir);
   } finally {
-    await fs.rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
   }
   dirtyDirs.add(dir);
   return { zero: false, digest, stored, bytes: stored ? packedLength : 0 };
 }
 
 /** Reads and fully checks one chunk into `out` (exactly `length` bytes). */
-async function load(digest: string, length: number, out: Buffer): Promise<ReadResult> {
+function load(digest: string, length: number, out: Buffer): ReadResult {
   let packed: Buffer;
   try {
-    packed = await fs.readFile(path.join(chunkDir(digest), digest));
+    packed = readFileSync(path.join(chunkDir(digest), digest));
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return { status: 'missing', message: `chunk ${digest} is missing` };
     throw err;
@@ -216,7 +218,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     switch (req.op) {
       case 'put': {
         const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
-        const result: PutResult = await put(data, req.tmpDir);
+        const result: PutResult = put(data, req.tmpDir);
         result.returned = req.data;
         reply({ id: req.id, ok: true, result }, [req.data.buffer as ArrayBuffer]);
         return;
@@ -224,7 +226,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       case 'read': {
         // Its own ArrayBuffer, so it can be transferred back without a copy.
         const out = Buffer.from(new ArrayBuffer(req.length));
-        const r = await load(req.digest, req.length, out);
+        const r = load(req.digest, req.length, out);
         if (r.status === 'ok') {
           reply({ id: req.id, ok: true, result: { status: 'ok', data: out } }, [out.buffer]);
         } else {
@@ -234,7 +236,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       case 'check': {
         if (scratch.length < req.length) scratch = Buffer.alloc(req.length);
-        reply({ id: req.id, ok: true, result: await load(req.digest, req.length, scratch.subarray(0, req.length)) });
+        reply({ id: req.id, ok: true, result: load(req.digest, req.length, scratch.subarray(0, req.length)) });
         return;
       }
       case 'sync':

@@ -27,9 +27,11 @@ function isPutResult(r: unknown): boolean {
   return typeof r === 'object' && r !== null && 'zero' in r && (r as { zero: boolean }).zero === false;
 }
 
+/** Twice the cores (at least 4, at most 8): a worker blocked in a chunk's fsync leaves its core
+ *  to another one hashing. */
 export function defaultPoolSize(): number {
   const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(2, n);
+  return Math.min(8, Math.max(4, 2 * n));
 }
 
 /**
