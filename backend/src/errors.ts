@@ -20,6 +20,11 @@ export type ErrorCode =
   | 'NBD_TIMEOUT'
   | 'NBD_ABORTED'
   | 'NBD_UNSUPPORTED'
+  // hosts (ssh links)
+  | 'HOST_UNREACHABLE'
+  | 'HOST_KEY_MISMATCH'
+  | 'HOST_AUTH_FAILED'
+  | 'HOST_DOMAIN_NOT_FOUND'
   // repository
   | 'REPO_NOT_FOUND'
   | 'REPO_EXISTS'

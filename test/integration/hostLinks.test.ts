@@ -274,14 +274,14 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
 
   test('unknown domain and unreachable host are clear errors naming host and vm', async () => {
     await expectRejects(host.openQmp({ id: 'no-such-vm-id', name: 'no-such-vm' }), (e) => {
-      expect(e.code).toBe('QMP_CONNECT_FAILED');
+      expect(e.code).toBe('HOST_DOMAIN_NOT_FOUND');
       expect(e.details?.['reason']).toBe('DOMAIN_NOT_FOUND');
       expect(e.message).toContain('no-such-vm');
       expect(e.message).toContain(`127.0.0.1:${svc.sshPort}`);
     });
     const dead = new SshLibvirtHost({ ssh: sshConfig({ port: 1, connectTimeoutMs: 3000 }), pool: new SshConnectionPool() });
     await expectRejects(dead.openQmp(vmRef()), (e) => {
-      expect(e.code).toBe('QMP_CONNECT_FAILED');
+      expect(e.code).toBe('HOST_UNREACHABLE');
       expect(e.details?.['reason']).toBe('UNREACHABLE');
       expect(e.message).toContain('127.0.0.1:1');
       expect(e.message).toContain(vmName);
@@ -294,7 +294,7 @@ describe('ssh host key pinning', () => {
     for (const pin of [svc.otherKeyPub, fingerprintOf(svc.otherKeyPub)]) {
       const h = new SshLibvirtHost({ ssh: sshConfig({ hostKey: pin }), pool: new SshConnectionPool() });
       await expectRejects(h.openQmp({ id: 'x', name: 'some-vm' }), (e) => {
-        expect(e.code).toBe('QMP_CONNECT_FAILED');
+        expect(e.code).toBe('HOST_KEY_MISMATCH');
         expect(e.details?.['reason']).toBe('HOST_KEY_MISMATCH');
         expect(e.message).toContain(`127.0.0.1:${svc.sshPort}`);
         const blobs = [svc.otherKeyPub, svc.hostKeyPub].map((k) => k.split(/\s+/)[1] ?? '');

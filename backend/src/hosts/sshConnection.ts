@@ -356,7 +356,7 @@ export class SshConnection implements RemoteCommandRunner {
       });
       client.on('close', () => {
         if (!ready) {
-          reject(new AppError('QMP_CONNECT_FAILED', `ssh connection to host ${this.hostLabel} closed during login`, { details: { host: this.hostLabel, reason: 'UNREACHABLE' } }));
+          reject(new AppError('HOST_UNREACHABLE', `ssh connection to host ${this.hostLabel} closed during login`, { details: { host: this.hostLabel, reason: 'UNREACHABLE' } }));
           return;
         }
         this.lose(live, new AppError('QMP_DISCONNECTED', `ssh connection to host ${this.hostLabel} lost`, { details: { host: this.hostLabel } }));
@@ -386,17 +386,17 @@ export class SshConnection implements RemoteCommandRunner {
   private connectError(err: Error & { level?: string }, keyRejected: boolean): AppError {
     const details = { host: this.hostLabel };
     if (keyRejected) {
-      return new AppError('QMP_CONNECT_FAILED', `ssh host key of host ${this.hostLabel} does not match the pinned key: refusing to connect`, {
+      return new AppError('HOST_KEY_MISMATCH', `ssh host key of host ${this.hostLabel} does not match the pinned key: refusing to connect`, {
         details: { ...details, reason: 'HOST_KEY_MISMATCH' },
       });
     }
     if (err.level === 'client-authentication') {
-      return new AppError('QMP_CONNECT_FAILED', `ssh login to host ${this.hostLabel} as ${this.config.username} was refused`, {
+      return new AppError('HOST_AUTH_FAILED', `ssh login to host ${this.hostLabel} as ${this.config.username} was refused`, {
         cause: err,
         details: { ...details, reason: 'AUTH_FAILED' },
       });
     }
-    return new AppError('QMP_CONNECT_FAILED', `cannot reach host ${this.hostLabel} over ssh: ${err.message}`, {
+    return new AppError('HOST_UNREACHABLE', `cannot reach host ${this.hostLabel} over ssh: ${err.message}`, {
       cause: err,
       details: { ...details, reason: 'UNREACHABLE' },
     });

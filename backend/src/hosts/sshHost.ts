@@ -127,7 +127,7 @@ export class SshLibvirtHost extends SshHostBase {
         return await VirshSession.open(this.conn, { ...base, domain });
       } catch (err) {
         last = err;
-        if (!(err instanceof AppError && err.details?.['reason'] === 'DOMAIN_NOT_FOUND')) break;
+        if (!(err instanceof AppError && err.code === 'HOST_DOMAIN_NOT_FOUND')) break;
       }
     }
     throw named(last, vm.name, this.hostLabel);

@@ -110,7 +110,8 @@ export class VirshSession implements QmpSession {
       if (err instanceof AppError && err.code === 'TIMEOUT') {
         throw new AppError('QMP_TIMEOUT', `${name} on ${this.label} got no reply within ${timeoutMs} ms`, { cause: err });
       }
-      if (err instanceof AppError && err.code === 'QMP_CONNECT_FAILED') {
+      // could not get to the host at all (unreachable, key refused, login refused): say so as is
+      if (err instanceof AppError && (err.code === 'QMP_CONNECT_FAILED' || err.code.startsWith('HOST_'))) {
         this.shutdown(err);
         throw err;
       }
@@ -234,7 +235,7 @@ export class VirshSession implements QmpSession {
       return e;
     }
     if (/failed to get domain|Domain not found|no domain with matching/i.test(text)) {
-      return new AppError('QMP_CONNECT_FAILED', `vm ${this.opts.vmLabel ?? this.opts.domain} not found on host ${this.runner.hostLabel} (${this.uri}): ${text}`, {
+      return new AppError('HOST_DOMAIN_NOT_FOUND', `vm ${this.opts.vmLabel ?? this.opts.domain} not found on host ${this.runner.hostLabel} (${this.uri}): ${text}`, {
         details: { host: this.runner.hostLabel, domain: this.opts.domain, reason: 'DOMAIN_NOT_FOUND' },
       });
     }
