@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Chunk writes, fsyncs and reads run on libuv's threadpool (shared by the chunk workers); its
-// default of 4 threads leaves the disk queue shallow. Must be set before the pool's first use.
+// Restore's image writes and the batched directory fsyncs run on libuv's threadpool, whose
+// default of 4 threads keeps the disk queue shallow. Must be set before the pool's first use.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors';
