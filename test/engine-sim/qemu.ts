@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
+import { waitForSockets } from '../helpers/waitForSockets';
 import { QmpClient } from '../../backend/src/qmp';
-import { sleep } from '../../backend/src/util/abort';
 
 export interface QemuDisk {
   diskId: string;
@@ -80,20 +80,11 @@ export class SimQemu {
       p.onExit(why, this.stopping);
       for (const w of this.exitWaiters.splice(0)) w();
     });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        await fs.stat(p.productQmp);
-        await fs.stat(p.privateQmp);
-        break;
-      } catch {
-        if (this.exited) throw new Error(`qemu for vm ${p.name} exited at start: ${this.readLog().trim()}`);
-        if (Date.now() > deadline) {
-          child.kill('SIGKILL');
-          throw new Error(`qemu for vm ${p.name} did not create its qmp sockets`);
-        }
-        await sleep(20);
-      }
+    try {
+      await waitForSockets([p.productQmp, p.privateQmp], () => (this.exited ? this.readLog().trim() : undefined));
+    } catch (err) {
+      if (!this.exited) child.kill('SIGKILL');
+      throw new Error(`vm ${p.name}: ${(err as Error).message}`);
     }
     this.qmp = await QmpClient.connectUnix(p.privateQmp, { label: `simulator monitor of ${p.name}` });
   }

@@ -4,8 +4,8 @@ import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
 import { QmpClient } from '../../backend/src/qmp';
 import { runTool } from '../../backend/src/util/exec';
-import { sleep } from '../../backend/src/util/abort';
 import { requireTools } from './tools';
+import { waitForSockets } from './waitForSockets';
 
 export interface DiskSpec {
   id: string; // qdev id, e.g. virtio-disk0
@@ -80,18 +80,8 @@ export class TestVm {
     // qemu-io's output (including its errors) goes to QEMU's stdout, not to the QMP reply.
     this.child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', log.fd, log.fd] });
     await log.close();
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        await fs.stat(this.productQmp);
-        await fs.stat(this.testQmp);
-        break;
-      } catch {
-        if (this.child.exitCode !== null) throw new Error(`qemu exited at start: ${this.readLog()}`);
-        if (Date.now() > deadline) throw new Error('qemu did not create its qmp sockets');
-        await sleep(20);
-      }
-    }
+    const child = this.child;
+    await waitForSockets([this.productQmp, this.testQmp], () => (child.exitCode !== null ? this.readLog() : undefined));
     this.qmp = await QmpClient.connectUnix(this.testQmp, { label: 'test monitor' });
   }
 
