@@ -25,6 +25,11 @@ export interface EngineSimOptions {
   seed?: boolean;
   /** default <dataDir>/qmp: a running VM's product-facing QMP socket is <qmpDir>/<vmId>.qmp */
   qmpDir?: string;
+  /**
+   * default 1: hosts of the one cluster, named sim-host, sim-host2, sim-host3, ... (all this
+   * machine, address 127.0.0.1). Only read on a fresh data dir: a restart keeps the hosts it had.
+   */
+  hosts?: number;
 }
 
 export interface SimVmDisk {
@@ -44,6 +49,17 @@ export interface SimVm {
   name: string;
   status: VmStatus;
   disks: SimVmDisk[];
+  /** the host it runs on (`vm.host` in the API); null when down */
+  hostId: string | null;
+  hostName: string | null;
+  /** the host it is pinned to (`addVm({host})`, `placement_policy.hosts`); null = any */
+  pinnedHostId: string | null;
+}
+
+export interface SimHost {
+  id: string;
+  /** 'sim-host', 'sim-host2', ... */
+  name: string;
 }
 
 type Users = { admin: { name: 'admin@internal'; password: string }; plain: { name: 'user1@internal'; password: string } };
@@ -67,7 +83,7 @@ export class EngineSim {
   static async start(opts: EngineSimOptions): Promise<EngineSim> {
     const dataDir = path.resolve(opts.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    const state = SimState.open(dataDir);
+    const state = SimState.open(dataDir, { hosts: opts.hosts });
     const qmpDir = path.resolve(opts.qmpDir ?? path.join(dataDir, 'qmp'));
     const power = new VmPower(state, { qmpDir, runDir: path.join(dataDir, 'run'), logDir: path.join(dataDir, 'logs'), scratchDir: path.join(dataDir, 'tmp') });
     const pki: SimPki | undefined = opts.tls ? await ensurePki(dataDir) : undefined;
@@ -132,11 +148,13 @@ export class EngineSim {
     // after an engine restart on the same data dir, the VMs that were running run again
     if (!state.fresh) {
       for (const d of state.data.disks) if (d.status === 'locked') d.status = 'ok'; // transfers died with the engine
+      // ...each on the host it ran on
       for (const vm of state.data.vms) {
         if (vm.status === 'down') continue;
         const paused = vm.status === 'paused';
+        const hostId = vm.runOnHostId;
         vm.status = 'down';
-        await power.start(vm, paused).catch(() => undefined);
+        await power.start(vm, paused, { hostId }).catch(() => undefined);
       }
       state.save();
     }
@@ -164,7 +182,16 @@ export class EngineSim {
     return this.simVm(id);
   }
 
-  async addVm(p: { name: string; disks: Array<{ sizeBytes: number; format: 'cow' | 'raw'; description?: string }>; running?: boolean; permittedToPlainUser?: boolean }): Promise<SimVm> {
+  /** The hosts of the cluster, in order (the first is `sim-host`). */
+  hostIds(): SimHost[] {
+    return this.ctx.state.data.hosts.map((h) => ({ id: h.id, name: h.name }));
+  }
+
+  /**
+   * A new VM with fresh disks and one NIC. `running`: started as `POST /vms/{id}/start` would
+   * (placed on its pinned host, else the least busy one). `host` (name or id) pins it.
+   */
+  async addVm(p: { name: string; disks: Array<{ sizeBytes: number; format: 'cow' | 'raw'; description?: string }>; running?: boolean; permittedToPlainUser?: boolean; host?: string }): Promise<SimVm> {
     const vm = await createVm(this.ctx, p);
     if (p.running) await this.ctx.power.start(vm, false);
     return this.simVm(vm.id);
@@ -226,6 +253,7 @@ export class EngineSim {
       .map((a) => st.disk(a.diskId))
       .filter((d): d is SimDiskRecord => d !== undefined)
       .map((d) => ({ id: d.id, alias: d.alias, description: d.description, format: d.format, provisionedSize: d.provisionedSize, deviceId: `ua-${d.id}`, file: st.abs(d.file) }));
-    return { id: vm.id, name: vm.name, status: vm.status, disks };
+    const host = st.hostOfVm(vm);
+    return { id: vm.id, name: vm.name, status: vm.status, disks, hostId: host?.id ?? null, hostName: host?.name ?? null, pinnedHostId: vm.pinnedHostId ?? null };
   }
 }

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { operationFailed } from './faults';
 import { qemuFormat, readImage } from './images';
 import { SimQemu, type QemuDisk } from './qemu';
-import type { SimDiskRecord, SimState, SimVmRecord } from './state';
+import type { SimDiskRecord, SimHostRecord, SimState, SimVmRecord } from './state';
 
 export interface SimDirs {
   qmpDir: string;
@@ -36,8 +36,12 @@ export class VmPower {
     return p?.running ? p : undefined;
   }
 
-  /** The engine's RunVm: refuses a running VM and locked disks; `paused` = start with pause=true. */
-  async start(vm: SimVmRecord, paused: boolean): Promise<void> {
+  /**
+   * The engine's RunVm: refuses a running VM and locked disks; `paused` = start with pause=true.
+   * The VM is placed on `o.hostId` (an engine restart bringing a VM back where it ran), else its
+   * pinned host, else the host with the fewest running VMs (ties: the first).
+   */
+  async start(vm: SimVmRecord, paused: boolean, o: { hostId?: string } = {}): Promise<void> {
     if (vm.status === 'paused' && !paused && this.process(vm.id)) {
       vm.status = 'up'; // starting a paused VM resumes it
       this.state.save();
@@ -49,7 +53,9 @@ export class VmPower {
     if (locked.length > 0) throw operationFailed(409, `Cannot run VM: The following disks are locked: ${locked.join(', ')}. Please try again in a few minutes.`);
     const illegal = disks.filter((d) => d.status === 'illegal').map((d) => d.alias);
     if (illegal.length > 0) throw operationFailed(409, `Cannot run VM. VM ${vm.name} has illegal images: ${illegal.join(', ')}.`);
+    const host = this.place(vm, o.hostId);
     vm.status = 'wait_for_launch';
+    vm.runOnHostId = host.id;
     this.state.save();
     try {
       const proc = await SimQemu.launch({
@@ -67,8 +73,9 @@ export class VmPower {
     } catch (err) {
       vm.status = 'down';
       vm.stopTime = Date.now();
+      delete vm.runOnHostId;
       this.state.save();
-      this.state.addEvent({ code: 119, severity: 'error', description: `VM ${vm.name} is down with error. Exit message: ${(err as Error).message}.`, origin: 'oVirt', vmId: vm.id });
+      this.state.addEvent({ code: 119, severity: 'error', description: `VM ${vm.name} is down with error. Exit message: ${(err as Error).message}.`, origin: 'oVirt', vmId: vm.id, hostId: host.id });
       throw operationFailed(500, `Cannot run VM ${vm.name}: ${(err as Error).message}`);
     }
     vm.status = paused ? 'paused' : 'up';
@@ -78,11 +85,26 @@ export class VmPower {
     this.state.addEvent({
       code: paused ? 68 : 32,
       severity: 'normal',
-      description: paused ? `VM ${vm.name} started on Host sim-host in paused mode` : `VM ${vm.name} started on Host sim-host`,
+      description: paused ? `VM ${vm.name} started on Host ${host.name} in paused mode` : `VM ${vm.name} started on Host ${host.name}`,
       origin: 'oVirt',
       vmId: vm.id,
-      hostId: this.state.data.hostId,
+      hostId: host.id,
     });
+  }
+
+  /** Where RunVm puts a VM: `wanted` if it exists, else the pinned host, else the least busy one. */
+  private place(vm: SimVmRecord, wanted: string | undefined): SimHostRecord {
+    const st = this.state;
+    const fixed = (wanted ? st.host(wanted) : undefined) ?? (vm.pinnedHostId ? st.host(vm.pinnedHostId) : undefined);
+    if (fixed) return fixed;
+    if (vm.pinnedHostId) throw operationFailed(409, `Cannot run VM. The host ${vm.pinnedHostId} the VM is pinned to does not exist.`);
+    let best = st.firstHost();
+    let load = st.vmsOnHost(best.id).filter((v) => v !== vm).length;
+    for (const h of st.data.hosts) {
+      const n = st.vmsOnHost(h.id).filter((v) => v !== vm).length;
+      if (n < load) [best, load] = [h, n];
+    }
+    return best;
   }
 
   /** StopVm (power off): QEMU quits; also what shutdown does here (the guest never runs). */
@@ -93,11 +115,13 @@ export class VmPower {
     this.state.save();
     await proc.quit();
     this.procs.delete(vm.id);
+    const host = this.state.hostOfVm(vm) ?? this.state.firstHost();
     vm.status = 'down';
     vm.stopTime = Date.now();
+    delete vm.runOnHostId;
     if (reason) vm.stopReason = reason;
     this.state.save();
-    this.state.addEvent({ code: 33, severity: 'normal', description: `VM ${vm.name} powered off by admin@internal-authz (Host: sim-host)${reason ? ` (Reason: ${reason})` : ''}.`, origin: 'oVirt', vmId: vm.id });
+    this.state.addEvent({ code: 33, severity: 'normal', description: `VM ${vm.name} powered off by admin@internal-authz (Host: ${host.name})${reason ? ` (Reason: ${reason})` : ''}.`, origin: 'oVirt', vmId: vm.id, hostId: host.id });
   }
 
   async hotplug(vm: SimVmRecord, disk: SimDiskRecord): Promise<void> {
@@ -147,10 +171,12 @@ export class VmPower {
     this.procs.delete(vmId);
     const vm = this.state.vm(vmId);
     if (!vm) return;
+    const hostId = vm.runOnHostId;
     vm.status = 'down';
     vm.stopTime = Date.now();
     delete vm.stopReason;
+    delete vm.runOnHostId;
     this.state.save();
-    this.state.addEvent({ code: 119, severity: 'error', description: `VM ${vm.name} is down with error. Exit message: qemu ${why}.`, origin: 'oVirt', vmId });
+    this.state.addEvent({ code: 119, severity: 'error', description: `VM ${vm.name} is down with error. Exit message: qemu ${why}.`, origin: 'oVirt', vmId, hostId });
   }
 }

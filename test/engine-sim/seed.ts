@@ -10,12 +10,16 @@ export interface NewVm {
   disks: Array<{ sizeBytes: number; format: DiskFormat; description?: string }>;
   running?: boolean;
   permittedToPlainUser?: boolean;
+  /** pins the VM to this host (name or id) */
+  host?: string;
 }
 
 /** A VM as the engine would hold it after "New VM" + disks + one NIC (all images ready). */
 export async function createVm(ctx: SimContext, p: NewVm): Promise<SimVmRecord> {
   const st = ctx.state;
   if (st.data.vms.some((v) => v.name === p.name)) throw new Error(`a vm named ${p.name} exists`);
+  const pinned = p.host === undefined ? undefined : st.hostByRef(p.host);
+  if (p.host !== undefined && !pinned) throw new Error(`engine simulator has no host ${p.host} (hosts: ${st.data.hosts.map((h) => h.name).join(', ')})`);
   const vm: SimVmRecord = {
     id: randomUUID(),
     name: p.name,
@@ -33,6 +37,7 @@ export async function createVm(ctx: SimContext, p: NewVm): Promise<SimVmRecord> 
     tagIds: [],
     permittedUserIds: p.permittedToPlainUser ? st.data.users.filter((u) => !u.admin).map((u) => u.id) : [],
   };
+  if (pinned) vm.pinnedHostId = pinned.id;
   const sd = st.data.storageDomains[0];
   if (!sd) throw new Error('no storage domain');
   for (const [i, d] of p.disks.entries()) {

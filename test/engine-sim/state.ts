@@ -75,6 +75,18 @@ export interface SimVmRecord {
   tagIds: string[];
   /** users (besides admins) with a UserRole permission on the VM */
   permittedUserIds: string[];
+  /** the host the VM runs on (the engine's run_on_vds); set while it is not down */
+  runOnHostId?: string;
+  /** the host it must run on (placement_policy.hosts, pinned); unset = any host of the cluster */
+  pinnedHostId?: string;
+}
+
+/** A hypervisor of the one cluster. Every simulated host is this machine (address 127.0.0.1). */
+export interface SimHostRecord {
+  id: string;
+  name: string; // 'sim-host', 'sim-host2', ...
+  /** hardware_information.uuid, what vdsm.id holds on a real host */
+  hwId: string;
 }
 
 export interface SimTagRecord {
@@ -112,12 +124,12 @@ export interface SimStorageDomainRecord {
 }
 
 export interface PersistedState {
-  version: 1;
+  version: 2;
   instanceId: string;
   dataCenterId: string;
   clusterId: string;
-  hostId: string;
-  hostHwId: string;
+  /** in order: the first is `sim-host` */
+  hosts: SimHostRecord[];
   networkId: string;
   vnicProfileId: string;
   macPoolId: string;
@@ -141,8 +153,11 @@ export class SimState {
     readonly fresh: boolean,
   ) {}
 
-  /** Loads `<dataDir>/state.json`, or makes an empty engine (fresh = true) when there is none. */
-  static open(dataDir: string): SimState {
+  /**
+   * Loads `<dataDir>/state.json` (migrating an older shape), or makes an empty engine
+   * (fresh = true) with `hosts` hosts when there is none.
+   */
+  static open(dataDir: string, o: { hosts?: number } = {}): SimState {
     const file = path.join(dataDir, 'state.json');
     let text: string | undefined;
     try {
@@ -150,14 +165,20 @@ export class SimState {
     } catch {
       text = undefined;
     }
-    if (text !== undefined) return new SimState(dataDir, JSON.parse(text) as PersistedState, false);
+    if (text !== undefined) {
+      const raw = JSON.parse(text) as Record<string, unknown>;
+      const state = new SimState(dataDir, migrate(raw), false);
+      if (raw['version'] !== state.data.version) state.save();
+      return state;
+    }
+    const count = o.hosts ?? 1;
+    if (!Number.isInteger(count) || count < 1) throw new Error(`engine simulator: hosts must be a whole number >= 1, not ${count}`);
     const data: PersistedState = {
-      version: 1,
+      version: 2,
       instanceId: randomUUID(),
       dataCenterId: randomUUID(),
       clusterId: randomUUID(),
-      hostId: randomUUID(),
-      hostHwId: randomUUID(),
+      hosts: Array.from({ length: count }, (_, i) => ({ id: randomUUID(), name: hostName(i), hwId: randomUUID() })),
       networkId: randomUUID(),
       vnicProfileId: randomUUID(),
       macPoolId: randomUUID(),
@@ -213,6 +234,32 @@ export class SimState {
     return this.data.users.find((u) => u.userName.toLowerCase() === userName.toLowerCase());
   }
 
+  host(id: string): SimHostRecord | undefined {
+    return this.data.hosts.find((h) => h.id === id);
+  }
+
+  /** By name ('sim-host2') or id. */
+  hostByRef(nameOrId: string): SimHostRecord | undefined {
+    return this.data.hosts.find((h) => h.name === nameOrId || h.id === nameOrId);
+  }
+
+  /** The first host: where the engine runs what needs "some host" (image transfers). */
+  firstHost(): SimHostRecord {
+    const h = this.data.hosts[0];
+    if (!h) throw new Error('engine simulator has no host');
+    return h;
+  }
+
+  /** The host a VM runs on; undefined when it is down. */
+  hostOfVm(vm: SimVmRecord): SimHostRecord | undefined {
+    return vm.status === 'down' || !vm.runOnHostId ? undefined : this.host(vm.runOnHostId);
+  }
+
+  /** VMs running (any status but down) on a host. */
+  vmsOnHost(hostId: string): SimVmRecord[] {
+    return this.data.vms.filter((v) => v.status !== 'down' && v.runOnHostId === hostId);
+  }
+
   storageDomain(id: string): SimStorageDomainRecord | undefined {
     return this.data.storageDomains.find((s) => s.id === id);
   }
@@ -235,6 +282,27 @@ export class SimState {
     this.save();
     return event;
   }
+}
+
+/** 'sim-host', 'sim-host2', 'sim-host3', ... */
+function hostName(i: number): string {
+  return i === 0 ? 'sim-host' : `sim-host${i + 1}`;
+}
+
+/**
+ * state.json as older simulators wrote it -> the current shape. Version 1 had one host
+ * (`hostId`, `hostHwId`, named sim-host) and no record of where a VM runs: its running VMs ran
+ * on that host.
+ */
+function migrate(raw: Record<string, unknown>): PersistedState {
+  if (!Array.isArray(raw['hosts'])) {
+    const { hostId, hostHwId, ...rest } = raw;
+    const host: SimHostRecord = { id: typeof hostId === 'string' ? hostId : randomUUID(), name: hostName(0), hwId: typeof hostHwId === 'string' ? hostHwId : randomUUID() };
+    const data = { ...rest, version: 2, hosts: [host] } as unknown as PersistedState;
+    for (const vm of data.vms) if (vm.status !== 'down' && !vm.runOnHostId) vm.runOnHostId = host.id;
+    return data;
+  }
+  return raw as unknown as PersistedState;
 }
 
 function secret(): string {

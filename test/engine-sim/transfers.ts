@@ -33,6 +33,8 @@ export interface SimTransfer {
   inactivityTimeout: number;
   timeoutPolicy: 'legacy' | 'pause' | 'cancel';
   shallow: boolean;
+  /** the host whose imageio serves it (`host` in the API) */
+  hostId: string;
   transferred: number;
   inflight: number;
   lastActivity: number;
@@ -88,7 +90,7 @@ export class Transfers {
   }
 
   /** Validation is the caller's; this locks the disk and brings the ticket up asynchronously. */
-  create(disk: SimDiskRecord, p: { direction: 'upload' | 'download'; inactivityTimeout: number; timeoutPolicy: 'legacy' | 'pause' | 'cancel'; shallow: boolean }): SimTransfer {
+  create(disk: SimDiskRecord, p: { direction: 'upload' | 'download'; inactivityTimeout: number; timeoutPolicy: 'legacy' | 'pause' | 'cancel'; shallow: boolean; hostId: string }): SimTransfer {
     const t: SimTransfer = {
       id: randomUUID(),
       ticket: randomUUID(),
@@ -100,6 +102,7 @@ export class Transfers {
       inactivityTimeout: p.inactivityTimeout,
       timeoutPolicy: p.timeoutPolicy,
       shallow: p.shallow,
+      hostId: p.hostId,
       transferred: 0,
       inflight: 0,
       lastActivity: Date.now(),

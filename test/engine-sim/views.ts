@@ -1,6 +1,6 @@
 import { statfsSync, statSync } from 'fs';
 import { vmOvf } from './ovf';
-import { BLANK_TEMPLATE_ID, ROOT_TAG_ID, type SimAttachmentRecord, type SimDiskRecord, type SimEvent, type SimNicRecord, type SimState, type SimStorageDomainRecord, type SimTagRecord, type SimUserRecord, type SimVmRecord } from './state';
+import { BLANK_TEMPLATE_ID, ROOT_TAG_ID, type SimAttachmentRecord, type SimDiskRecord, type SimEvent, type SimHostRecord, type SimNicRecord, type SimState, type SimStorageDomainRecord, type SimTagRecord, type SimUserRecord, type SimVmRecord } from './state';
 import { API, clean, links, ref, s, type Wire } from './wire';
 
 /**
@@ -43,7 +43,7 @@ export function vmView(state: SimState, vm: SimVmRecord, o: { filtered: boolean;
     migration: { auto_converge: 'inherit', compressed: 'inherit', encrypted: 'inherit' },
     origin: 'ovirt',
     os: { boot: { devices: { device: ['hd'] } }, type: vm.osType },
-    placement_policy: o.filtered ? undefined : { affinity: 'migratable' },
+    placement_policy: o.filtered ? undefined : clean({ affinity: 'migratable', hosts: vm.pinnedHostId ? { host: [ref('hosts', vm.pinnedHostId)] } : undefined }),
     small_icon: ref('icons', '3b0e8b0b-3a0c-4dd3-a0d9-8c6c4d8e0f4b'),
     sso: { methods: { method: [{ id: 'guest_agent' }] } },
     start_paused: 'false',
@@ -62,7 +62,7 @@ export function vmView(state: SimState, vm: SimVmRecord, o: { filtered: boolean;
     stop_time: running ? undefined : vm.stopTime,
     stop_reason: running ? undefined : vm.stopReason,
     status: vm.status,
-    host: running && !o.filtered ? ref('hosts', state.data.hostId) : undefined,
+    host: running && !o.filtered && vm.runOnHostId ? ref('hosts', vm.runOnHostId) : undefined,
     original_template: ref('templates', BLANK_TEMPLATE_ID),
     template: ref('templates', BLANK_TEMPLATE_ID),
     has_illegal_images: s(vm.attachments.some((a) => state.disk(a.diskId)?.status === 'illegal')),
@@ -150,20 +150,21 @@ export function tagView(t: SimTagRecord | 'root', vm?: SimVmRecord): Wire {
   });
 }
 
-export function hostView(state: SimState): Wire {
+export function hostView(state: SimState, h: SimHostRecord): Wire {
   const d = state.data;
-  const base = `${API}/hosts/${d.hostId}`;
+  const base = `${API}/hosts/${h.id}`;
+  const active = String(state.vmsOnHost(h.id).length);
   return {
     href: base,
-    id: d.hostId,
-    name: 'sim-host',
+    id: h.id,
+    name: h.name,
     comment: '',
     link: links(base, ['affinitylabels', 'devices', 'fenceagents', 'hooks', 'katelloerrata', 'networkattachments', 'nics', 'numanodes', 'permissions', 'statistics', 'storage', 'storageconnectionextensions', 'tags', 'unmanagednetworks']),
     address: '127.0.0.1',
     auto_numa_status: 'unknown',
     certificate: { organization: 'sim.local', subject: 'O=sim.local,CN=127.0.0.1' },
     cpu: { name: 'QEMU TCG', speed: '2000', topology: { cores: '1', sockets: '2', threads: '1' }, type: 'Intel Nehalem Family' },
-    hardware_information: { uuid: d.hostHwId, manufacturer: 'QEMU', product_name: 'Standard PC (Q35 + ICH9, 2009)' },
+    hardware_information: { uuid: h.hwId, manufacturer: 'QEMU', product_name: 'Standard PC (Q35 + ICH9, 2009)' },
     kdump_status: 'disabled',
     libvirt_version: { build: '0', full_version: 'libvirt-8.0.0', major: '8', minor: '0', revision: '0' },
     max_scheduling_memory: '8589934592',
@@ -172,7 +173,7 @@ export function hostView(state: SimState): Wire {
     port: '54321',
     protocol: 'stomp',
     status: 'up',
-    summary: { active: String(d.vms.filter((v) => VM_RUNNING.has(v.status)).length), migrating: '0', total: String(d.vms.filter((v) => VM_RUNNING.has(v.status)).length) },
+    summary: { active, migrating: '0', total: active },
     type: 'rhel',
     update_available: 'false',
     version: { build: '0', full_version: 'vdsm-4.50.3.4-1.el8', major: '4', minor: '50', revision: '3' },

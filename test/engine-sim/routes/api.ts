@@ -34,7 +34,7 @@ export function apiRootRouter(ctx: SimContext): Router {
         summary: filtered
           ? undefined
           : {
-              hosts: { active: '1', total: '1' },
+              hosts: { active: s(st.data.hosts.length), total: s(st.data.hosts.length) },
               storage_domains: { active: s(st.data.storageDomains.length), total: s(st.data.storageDomains.length) },
               users: { active: s(st.data.users.length), total: s(st.data.users.length) },
               vms: { active: s(running), total: s(st.data.vms.length) },

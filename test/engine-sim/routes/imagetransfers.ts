@@ -31,7 +31,7 @@ export function imageTransfersRouter(ctx: SimContext): Router {
       timeout_policy: t.timeoutPolicy,
       transfer_url: live ? `${urls.daemon}/images/${t.ticket}` : undefined,
       transferred: s(t.transferred),
-      host: ref('hosts', st.data.hostId),
+      host: ref('hosts', t.hostId),
       // the REST mapper fills the deprecated `image` link, not `disk` (reference §5.2)
       image: ref('images', t.diskId),
     });
@@ -82,7 +82,11 @@ export function imageTransfersRouter(ctx: SimContext): Router {
       if (vm && vm.status !== 'down' && vm.attachments.some((a) => a.diskId === disk.id && a.active)) {
         throw operationFailed(409, 'Cannot transfer Virtual Disk. At least one of the VMs is not down.');
       }
-      const t = ctx.transfers.create(disk, { direction, inactivityTimeout: int(b, 'inactivity_timeout') ?? 60, timeoutPolicy: policy, shallow: bool(b, 'shallow') ?? false });
+      // the engine uses the host asked for, else picks one (here: the first)
+      const hostRef = refId(b, 'host');
+      const host = hostRef ? st.host(hostRef) : st.firstHost();
+      if (!host) throw operationFailed(400, 'Cannot transfer Virtual Disk. Host does not exist.');
+      const t = ctx.transfers.create(disk, { direction, inactivityTimeout: int(b, 'inactivity_timeout') ?? 60, timeoutPolicy: policy, shallow: bool(b, 'shallow') ?? false, hostId: host.id });
       sendCreated(ctx, req, res, 'image_transfer', view(t));
     }),
   );

@@ -6,8 +6,8 @@ import { clusterView, dataCenterView, hostView, networkView, storageDomainView, 
 import { send, type Wire } from '../wire';
 
 /**
- * Read-only inventory (reference §3.3, §3.5): one data center, one cluster, one host (this
- * machine), one storage domain per local directory, the management network and its vNIC
+ * Read-only inventory (reference §3.3, §3.5): one data center, one cluster, its hosts (all this
+ * machine, 127.0.0.1), one storage domain per local directory, the management network and its vNIC
  * profile, the users. A filtered non-admin sees no hosts or storage domains and only himself.
  */
 export function inventoryRouter(ctx: SimContext): Router {
@@ -29,22 +29,21 @@ export function inventoryRouter(ctx: SimContext): Router {
     );
   }
 
-  const host = (): { id: string } => ({ id: st.data.hostId });
   resource(
     'hosts',
     'host',
-    (req, res) => (adminOnly(req, res) ? [host()] : []),
+    (req, res) => (adminOnly(req, res) ? st.data.hosts : []),
     {
-      name: () => 'sim-host',
+      name: (h) => h.name,
       id: (h) => h.id,
       status: () => 'up',
       address: () => '127.0.0.1',
-      hw_id: () => st.data.hostHwId,
+      hw_id: (h) => h.hwId,
       cluster: () => 'Default',
       datacenter: () => 'Default',
       tag: () => [],
     },
-    () => hostView(st),
+    (h) => hostView(st, h),
   );
 
   resource('clusters', 'cluster', () => [{ id: st.data.clusterId }], { name: () => 'Default', id: (c) => c.id, datacenter: () => 'Default' }, () => clusterView(st));

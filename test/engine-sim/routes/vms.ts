@@ -6,7 +6,7 @@ import { parseOvf, vmOvf } from '../ovf';
 import type { Fields } from '../search';
 import type { SimAttachmentRecord, SimNicRecord, SimVmRecord } from '../state';
 import { activeSnapshotView, attachmentView, clusterView, diskView, hostView, nicView, tagView, vmView } from '../views';
-import { body, bool, boolParam, int, obj, refId, send, str, type Wire } from '../wire';
+import { body, bool, boolParam, int, list, obj, refId, send, str, type Wire } from '../wire';
 import { createDiskFromBody } from './disks';
 
 const VM_FOLLOW = ['diskattachments', 'nics', 'tags', 'cluster', 'host', 'snapshots'];
@@ -21,7 +21,7 @@ export function vmFields(ctx: SimContext): Fields<SimVmRecord> {
     tag: (v) => v.tagIds.map((t) => ctx.state.tag(t)?.name ?? ''),
     cluster: () => 'Default',
     datacenter: () => 'Default',
-    host: (v) => (['up', 'paused'].includes(v.status) ? 'sim-host' : undefined),
+    host: (v) => (['up', 'paused'].includes(v.status) ? ctx.state.hostOfVm(v)?.name : undefined),
     os: (v) => v.osType,
     type: () => 'server',
   };
@@ -52,7 +52,8 @@ export function vmsRouter(ctx: SimContext): Router {
       } else if (head === 'cluster') {
         w['cluster'] = clusterView(st);
       } else if (head === 'host') {
-        if (w['host']) w['host'] = hostView(st);
+        const host = st.hostOfVm(vm);
+        if (w['host'] && host) w['host'] = hostView(st, host);
       } else if (head === 'snapshots') {
         w['snapshots'] = { snapshot: [activeSnapshotView(vm, { allContent: false })] };
       }
@@ -94,6 +95,10 @@ export function vmsRouter(ctx: SimContext): Router {
       if (cluster !== st.data.clusterId) throw operationFailed(400, 'Cannot add VM. Cluster does not exist.');
       const name = str(b, 'name') ?? '';
       if (st.data.vms.some((v) => v.name === name)) throw operationFailed(409, 'Cannot add VM. The chosen name is already in use by a VM.');
+      // placement_policy.hosts pins the VM (the first host given; by id, or by name)
+      const wanted = list(obj(b, 'placement_policy'), 'hosts', 'host')[0];
+      const pinned = wanted ? st.hostByRef(str(wanted, 'id') ?? str(wanted, 'name') ?? '') : undefined;
+      if (wanted && !pinned) throw operationFailed(400, 'Cannot add VM. Host does not exist.');
       const vm: SimVmRecord = {
         id: randomUUID(),
         name,
@@ -111,6 +116,7 @@ export function vmsRouter(ctx: SimContext): Router {
         tagIds: [],
         permittedUserIds: [],
       };
+      if (pinned) vm.pinnedHostId = pinned.id;
       st.data.vms.push(vm);
       st.save();
       sendCreated(ctx, req, res, 'vm', fullVm(req, res, vm));
