@@ -41,6 +41,25 @@ module.exports = tseslint.config(
   layer('hosts', ['repository', 'engine', 'backup', 'restore', 'cli', 'api', 'jobs']),
   layer('backup', ['cli', 'api', 'jobs']),
   layer('restore', ['cli', 'api', 'jobs', 'backup']),
+  // catalog/ may read the API contract's types (`import type`), nothing else of api/ or above it
+  {
+    files: ['backend/src/catalog/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['express', 'ws'].map((name) => ({ name, message: `catalog/ must not import ${name} (DESIGN.md §3)` })),
+          patterns: [
+            { group: ['../api', '../api/**'], allowTypeImports: true, message: 'catalog/ may only `import type` from api/ (DESIGN.md §3)' },
+            ...['jobs', 'backup', 'qmp', 'nbd', 'hosts', 'engine', 'restore', 'cli'].map((f) => ({
+              group: [`../${f}`, `../${f}/**`],
+              message: `catalog/ must not import ${f}/ (DESIGN.md §3)`,
+            })),
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['test/**/*.ts'],
     rules: {

@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'REPO_CORRUPT'
   | 'REPO_LOCKED'
   | 'REPO_IO_ERROR'
+  // catalog (the service's SQLite database)
+  | 'CATALOG_ERROR'
   // engine (oVirt / OLVM REST API and SSO)
   | 'ENGINE_HTTP_ERROR'
   | 'ENGINE_AUTH_FAILED'

@@ -5,6 +5,7 @@ process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors';
 import { registerBackup } from './commands/backup';
+import { registerCatalog } from './commands/catalog';
 import { registerPoints } from './commands/points';
 import { registerRepo } from './commands/repo';
 import { registerRestore } from './commands/restore';
@@ -23,6 +24,7 @@ async function main(argv: string[]): Promise<void> {
   registerShow(program);
   registerRestore(program);
   registerVerify(program);
+  registerCatalog(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

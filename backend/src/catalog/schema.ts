@@ -1,0 +1,71 @@
+import type { Migration } from './db';
+
+/**
+ * The catalog's schema, one step per release that changed it. Steps are append-only: a shipped
+ * step is never edited (databases in the field already ran it); a change is a new step.
+ *
+ * Times are ISO 8601 UTC strings as `Date.toISOString()` writes them, so they sort as text.
+ * JSON columns hold the contract's objects verbatim (progress, result, error) or free-form facts
+ * (meta); the columns beside them are what queries filter, sort or sum on.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  // 1: jobs and their log; the restore point index (rebuildable from the repository).
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    vm_id TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    host_id TEXT,
+    requested_by_id TEXT NOT NULL,
+    requested_by_name TEXT NOT NULL,
+    force_full INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    progress TEXT,
+    result TEXT,
+    error TEXT,
+    meta TEXT NOT NULL DEFAULT '{}'
+  );
+  -- a VM's history page and "last job of each VM"
+  CREATE INDEX jobs_vm_created ON jobs (vm_id, created_at, id);
+  -- the unfiltered job list, newest first, paged by (created_at, id)
+  CREATE INDEX jobs_created ON jobs (created_at, id);
+  -- active jobs at start-up, counts by state, and the latest succeeded jobs for metrics
+  CREATE INDEX jobs_state ON jobs (state, finished_at);
+
+  CREATE TABLE job_log (
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE points (
+    id TEXT PRIMARY KEY,
+    vm_id TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    completed_at TEXT NOT NULL,
+    parent_point_id TEXT,
+    consistency TEXT NOT NULL,
+    virtual_size INTEGER NOT NULL,
+    bytes_read INTEGER NOT NULL,
+    bytes_stored INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    chunks_new INTEGER NOT NULL,
+    referenced_chunks INTEGER NOT NULL,
+    referenced_bytes INTEGER NOT NULL,
+    locked_until TEXT,
+    job_id TEXT,
+    summary TEXT NOT NULL
+  );
+  CREATE INDEX points_vm_created ON points (vm_id, created_at, id);
+  CREATE INDEX points_created ON points (created_at, id);
+  `,
+];
