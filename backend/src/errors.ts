@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'TOOL_FAILED'
   // generic
   | 'INVALID_ARGUMENT'
+  | 'CONFIG_INVALID'
   | 'TIMEOUT'
   | 'ABORTED';
 

@@ -1,0 +1,3 @@
+export { describeConfig } from './describe';
+export { loadConfig, type ConfigOverrides, type DeepPartial, type LoadConfigOptions } from './load';
+export { configFileSchema, DEFAULTS, LOG_LEVELS, type ConfigFile, type LogLevel, type ServiceConfig } from './schema';

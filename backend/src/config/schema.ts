@@ -1,0 +1,170 @@
+import { z } from 'zod';
+
+/**
+ * The service's configuration file (YAML), as written by the admin: every object strict, so a
+ * misspelt key is an error rather than a silently ignored setting. Defaults and path resolution
+ * happen in `load.ts`; this file says only what a valid file looks like. Messages are written for
+ * the admin and prefixed with the key's dotted path by the loader.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULTS = {
+  listen: { host: '127.0.0.1', port: 8780 },
+  limits: { global: 4, perHost: 2 },
+  authCacheSeconds: 60,
+  logLevel: 'info' as LogLevel,
+  engineTimeoutSeconds: 60,
+} as const;
+
+/** The message for a present-but-wrong value; a missing required key says so instead. */
+const says = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : text);
+
+const path = z.string({ error: says('must be a path (a string)') }).min(1, { error: 'must not be empty' });
+const positiveInt = z.number({ error: says('must be a positive integer') }).int().positive();
+const mapping = { error: says('must be a mapping of keys') };
+
+/** `scheme://user:secret@host` must never be accepted: the secret would end up in logs. */
+const hasCredentials = (u: URL) => u.username !== '' || u.password !== '';
+
+const engineUrl = z.string({ error: says('must be a URL like https://engine.example.com/ovirt-engine') }).superRefine((s, ctx) => {
+  const u = URL.canParse(s) ? new URL(s) : undefined;
+  if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) {
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL like https://engine.example.com/ovirt-engine' });
+  } else if (hasCredentials(u)) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain a user or password (use engine.user and engine.passwordFile)' });
+  } else if (u.search !== '' || u.hash !== '') {
+    ctx.addIssue({ code: 'custom', message: 'must not have a query or fragment' });
+  }
+});
+
+const ORIGIN_HINT = 'must be an origin like https://engine.example.com (no path)';
+
+const origin = z.string({ error: says(ORIGIN_HINT) }).superRefine((s, ctx) => {
+  if (s.includes('*')) {
+    ctx.addIssue({ code: 'custom', message: 'wildcards are not allowed: list each origin (scheme://host[:port])' });
+    return;
+  }
+  const u = URL.canParse(s) ? new URL(s) : undefined;
+  const bad = !u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.pathname !== '/' || u.search !== '' || u.hash !== '';
+  if (bad || !/^[a-z]+:\/\/[^/]+\/?$/i.test(s)) ctx.addIssue({ code: 'custom', message: ORIGIN_HINT });
+  else if (hasCredentials(u)) ctx.addIssue({ code: 'custom', message: ORIGIN_HINT });
+});
+
+const engine = z.strictObject(
+  {
+    url: engineUrl,
+    user: z.string({ error: says('must be a user name like olvm-backup@internal') }).min(1, { error: 'must not be empty' }),
+    passwordFile: path.optional(),
+    caFile: path.optional(),
+    timeoutSeconds: positiveInt.optional(),
+  },
+  mapping,
+);
+
+const listen = z
+  .strictObject(
+    {
+      host: z.string({ error: says('must be a host name or address') }).min(1, { error: 'must not be empty' }).optional(),
+      port: z.number({ error: says('must be a port number (0-65535)') }).int().min(0).max(65535).optional(),
+      tlsCert: path.optional(),
+      tlsKey: path.optional(),
+    },
+    mapping,
+  )
+  .superRefine((l, ctx) => {
+    if (l.tlsCert !== undefined && l.tlsKey === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tlsKey'], message: 'is required when listen.tlsCert is set (TLS needs both)' });
+    }
+    if (l.tlsKey !== undefined && l.tlsCert === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tlsCert'], message: 'is required when listen.tlsKey is set (TLS needs both)' });
+    }
+  });
+
+const limits = z
+  .strictObject({ global: positiveInt.optional(), perHost: positiveInt.optional() }, mapping)
+  .superRefine((l, ctx) => {
+    const global = l.global ?? DEFAULTS.limits.global;
+    if (l.perHost !== undefined && l.perHost > global) {
+      ctx.addIssue({ code: 'custom', path: ['perHost'], message: `must not exceed limits.global (${global})` });
+    }
+  });
+
+const hosts = z
+  .strictObject({ qmpDir: path.optional(), directory: path.optional() }, mapping)
+  .superRefine((h, ctx) => {
+    if ((h.qmpDir === undefined) === (h.directory === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${h.qmpDir === undefined ? 'needs' : 'takes'} exactly one of hosts.qmpDir (VMs on this machine) and hosts.directory (a hosts file)`,
+      });
+    }
+  });
+
+const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, mapping).optional();
+
+export const configFileSchema = z.strictObject(
+  {
+    dataDir: path.optional(),
+    engine,
+    repository: section({ path: path.optional() }),
+    catalog: section({ path: path.optional() }),
+    scratch: section({ path: path.optional() }),
+    listen: listen.optional(),
+    cors: section({ origins: z.array(origin, { error: says('must be a list of origins') }).optional() }),
+    limits: limits.optional(),
+    hosts,
+    auth: section({ cacheSeconds: positiveInt.optional() }),
+    log: section({ level: z.enum(LOG_LEVELS, { error: says(`must be one of ${LOG_LEVELS.join(', ')}`) }).optional() }),
+  },
+  mapping,
+);
+
+/** What a config file may hold (every default left out). */
+export type ConfigFile = z.input<typeof configFileSchema>;
+export type ParsedConfigFile = z.output<typeof configFileSchema>;
+
+/** Keys holding paths: resolved against the config file's directory (or the working directory). */
+export const PATH_KEYS = [
+  'dataDir',
+  'engine.passwordFile',
+  'engine.caFile',
+  'repository.path',
+  'catalog.path',
+  'scratch.path',
+  'listen.tlsCert',
+  'listen.tlsKey',
+  'hosts.qmpDir',
+  'hosts.directory',
+] as const;
+
+/** The configuration the service runs with: every default filled, every path absolute. */
+export interface ServiceConfig {
+  /** the config file read (absolute), when there was one */
+  file: string | undefined;
+  dataDir: string;
+  engine: {
+    /** base URL without a trailing slash, e.g. `https://engine.example.com/ovirt-engine` */
+    url: string;
+    user: string;
+    /** the secret itself: never log it; `describeConfig` hides it */
+    password: string;
+    /** where the password came from, when a file (undefined: OLVM_BACKUP_ENGINE_PASSWORD) */
+    passwordFile: string | undefined;
+    caFile: string | undefined;
+    timeoutSeconds: number;
+  };
+  repository: { path: string };
+  catalog: { path: string };
+  scratch: { path: string };
+  listen: { host: string; port: number; tls: { cert: string; key: string } | undefined };
+  /** exact origins (`scheme://host[:port]`); default: the engine URL's origin */
+  cors: { origins: string[] };
+  limits: { global: number; perHost: number };
+  hosts: { kind: 'local'; qmpDir: string } | { kind: 'directory'; directory: string };
+  auth: { cacheSeconds: number };
+  log: { level: LogLevel };
+  /** things worth a warning at start-up (e.g. a password file readable by others) */
+  warnings: string[];
+}
