@@ -60,6 +60,33 @@ module.exports = tseslint.config(
       ],
     },
   },
+  // jobs/ may read the API contract's types; only api/ knows HTTP and WebSockets
+  {
+    files: ['backend/src/jobs/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['express', 'ws'].map((name) => ({ name, message: `jobs/ must not import ${name} (DESIGN.md §3)` })),
+          patterns: [
+            { group: ['../api', '../api/**'], allowTypeImports: true, message: 'jobs/ may only `import type` from api/ (DESIGN.md §3)' },
+            ...['cli', 'catalog', 'qmp', 'nbd'].map((f) => ({ group: [`../${f}`, `../${f}/**`], message: `jobs/ must not import ${f}/ (DESIGN.md §3)` })),
+          ],
+        },
+      ],
+    },
+  },
+  layer('api', ['qmp', 'nbd', 'hosts', 'backup', 'restore', 'cli', 'catalog', 'main']),
+  {
+    files: ['backend/src/**/*.ts'],
+    ignores: ['backend/src/api/**', 'backend/src/catalog/**', 'backend/src/jobs/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: ['express', 'ws'].map((name) => ({ name, message: `only api/ may import ${name} (DESIGN.md §3)` })) },
+      ],
+    },
+  },
   {
     files: ['test/**/*.ts'],
     rules: {

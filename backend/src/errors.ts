@@ -52,6 +52,18 @@ export type ErrorCode =
   | 'BACKUP_ABORTED'
   | 'RESTORE_FAILED'
   | 'TOOL_FAILED'
+  // jobs and the service API
+  | 'JOB_NOT_FOUND'
+  | 'JOB_CONFLICT'
+  | 'JOB_NOT_CANCELLABLE'
+  | 'JOB_CANCELLED'
+  | 'JOB_INTERRUPTED'
+  | 'SERVICE_STOPPING'
+  | 'AUTH_REQUIRED'
+  | 'AUTH_INVALID'
+  | 'NOT_FOUND'
+  | 'BAD_REQUEST'
+  | 'PAYLOAD_TOO_LARGE'
   // generic
   | 'INVALID_ARGUMENT'
   | 'CONFIG_INVALID'

@@ -19,8 +19,13 @@ export interface EngineVmBackupRequest {
   transientBitmaps?: boolean;
   /** How long a VM that is down may take to come up paused; default 120 s. */
   startTimeoutMs?: number;
+  /** Stored in the point's manifest `meta` beside the engine facts (the service's job id...). */
+  meta?: Record<string, unknown>;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
+  /** The VM was down and is being started paused for the backup: a caller that may die before
+   *  the backup ends records this, so that whoever picks up after it stops the VM again. */
+  onVmStarting?: () => void;
 }
 
 export interface EngineVmBackupResult {
@@ -54,10 +59,18 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
   let result: EngineVmBackupResult | undefined;
   let failure: AppError | undefined;
   const warnings: string[] = [];
+  // The engine-side phases keep the copy's counters, so a progress bar never jumps back.
+  const last: BackupProgress = { phase: 'preparing', device: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 };
+  const report = (p: Partial<BackupProgress>): void => {
+    Object.assign(last, p);
+    req.onProgress?.({ ...last });
+  };
   try {
     let running = vm;
     if (vm.status === 'down') {
       startedPaused = true; // set before the call: a start that times out may still happen
+      req.onVmStarting?.();
+      report({ phase: 'starting-vm' });
       await req.engine.startVm(vm.id, { pause: true, ...call });
       running = await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
     } else if (!(RUNNING as readonly string[]).includes(vm.status)) {
@@ -73,8 +86,10 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       throw new AppError('BACKUP_VM_NO_DISKS', `vm ${vm.name} has nothing to back up: ${why}`);
     }
     const diskMeta: Record<string, Record<string, unknown>> = {};
+    const aliases = new Map<string, string>();
     for (const m of mapping.mapped) {
       diskMeta[m.device.deviceId] = { diskId: m.disk.disk.id, alias: m.disk.disk.alias, description: m.disk.disk.description };
+      aliases.set(m.device.deviceId, m.disk.disk.alias);
     }
     const { manifest, warnings: w } = await runBackup({
       vm: { key: vm.id, name: vm.name, id: vm.id },
@@ -88,6 +103,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       vmDefinition: vm.configuration ? { kind: 'ovf', content: vm.configuration.data } : null,
       diskMeta,
       meta: {
+        ...req.meta,
         engine: {
           vmId: vm.id,
           clusterId: vm.clusterId ?? null,
@@ -98,7 +114,8 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
         },
       },
       ...(req.signal ? { signal: req.signal } : {}),
-      ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+      // people know a disk by its engine alias, not by its qemu device id
+      onProgress: (p) => report({ ...p, device: p.device === null ? null : (aliases.get(p.device) ?? p.device) }),
     });
     warnings.push(...w);
     result = { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused, durationMs: 0, warnings };
@@ -106,7 +123,10 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
     failure = namingVm(err, vm.name);
   } finally {
     await qmp?.close().catch(() => undefined);
-    if (startedPaused) await stopAgain(req.engine, vm, warnings);
+    if (startedPaused) {
+      report({ phase: 'stopping-vm', device: null });
+      await stopAgain(req.engine, vm, warnings);
+    }
   }
   if (failure || !result) {
     const err = failure ?? new AppError('BACKUP_FAILED', `backup of vm ${vm.name} failed`);

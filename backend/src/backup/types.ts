@@ -3,7 +3,9 @@ import type { QmpSession } from '../qmp';
 import type { Manifest, Repository, VmIdentity } from '../repository';
 
 export interface BackupProgress {
-  phase: 'preparing' | 'frozen' | 'copying' | 'committing' | 'done';
+  /** starting-vm / stopping-vm: a VM that was down is started paused for the backup and
+   *  stopped again (engine-aware backups only). */
+  phase: 'starting-vm' | 'preparing' | 'frozen' | 'copying' | 'committing' | 'stopping-vm' | 'done';
   device: string | null;
   bytesDone: number;
   /** grows as each disk's extents are known */

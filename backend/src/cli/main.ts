@@ -9,6 +9,7 @@ import { registerCatalog } from './commands/catalog';
 import { registerPoints } from './commands/points';
 import { registerRepo } from './commands/repo';
 import { registerRestore } from './commands/restore';
+import { registerServe } from './commands/serve';
 import { registerShow } from './commands/show';
 import { registerVerify } from './commands/verify';
 
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<void> {
   registerShow(program);
   registerRestore(program);
   registerVerify(program);
+  registerServe(program);
   registerCatalog(program);
   try {
     await program.parseAsync(argv);

@@ -68,7 +68,7 @@ export class EngineClient {
     return vms.getVm(this.connection, id, opts);
   }
 
-  listVms(opts?: EngineCallOptions & { max?: number }): Promise<Vm[]> {
+  listVms(opts?: vms.ListVmsOptions): Promise<Vm[]> {
     return vms.listVms(this.connection, opts);
   }
 

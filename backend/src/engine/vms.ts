@@ -42,8 +42,18 @@ export async function findVms(conn: EngineConnection, search: string, opts: Find
   return parseVms(await conn.request({ ...opts, method: 'GET', path: '/vms', query }));
 }
 
-export async function listVms(conn: EngineConnection, opts: EngineCallOptions & { max?: number } = {}): Promise<Vm[]> {
-  return parseVms(await conn.request({ ...opts, method: 'GET', path: '/vms', query: { max: opts.max } }));
+export interface ListVmsOptions extends EngineCallOptions {
+  max?: number;
+  /** Inline each VM's disk attachments with their disks (one request, `follow=`); an engine
+   *  that does not inline them is asked VM by VM. */
+  withDisks?: boolean;
+}
+
+export async function listVms(conn: EngineConnection, opts: ListVmsOptions = {}): Promise<Vm[]> {
+  const query = { max: opts.max, follow: opts.withDisks ? 'disk_attachments.disk' : undefined };
+  const vms = parseVms(await conn.request({ ...opts, method: 'GET', path: '/vms', query }));
+  if (!opts.withDisks) return vms;
+  return Promise.all(vms.map((vm) => completeFollowed(conn, vm, { withDisks: true, signal: opts.signal, timeoutMs: opts.timeoutMs })));
 }
 
 /** The VM with exactly this name, or undefined. The search pattern may match more (`*` is a

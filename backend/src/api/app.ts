@@ -1,0 +1,55 @@
+import express, { type Express } from 'express';
+import { AppError, describeError } from '../errors';
+import type { ApiDeps } from './deps';
+import { errorHandler, sendError } from './httpErrors';
+import { HttpCounters, renderMetrics } from './metrics';
+import { cors, requireUser, securityHeaders } from './middleware';
+import { jobsRoutes } from './routes/jobs';
+import { pointsRoutes } from './routes/points';
+import { publicRoutes, systemRoutes } from './routes/system';
+import { vmsRoutes } from './routes/vms';
+
+/** Bodies are small commands; anything bigger is a mistake or an attack. */
+const BODY_LIMIT = '16kb';
+
+/** The HTTP side of the service: `/api/v1` (JSON) and `/metrics` (Prometheus). */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  const http = new HttpCounters();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple'); // no nested objects from `a[b]=c`
+  app.use(http.middleware());
+  app.use(securityHeaders(deps.tls));
+  app.use(cors(deps.corsOrigins));
+
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(renderMetrics(deps.catalog, http, Math.round((Date.now() - deps.startedAt.getTime()) / 1000)));
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: BODY_LIMIT, strict: true }));
+  api.use((req, _res, next) => {
+    // a body that is not JSON would silently be ignored: say so instead
+    if (req.method === 'POST' && Number(req.headers['content-length'] ?? 0) > 0 && !req.is('application/json')) {
+      next(new AppError('BAD_REQUEST', 'the request body must be JSON (Content-Type: application/json)'));
+      return;
+    }
+    next();
+  });
+  api.use(publicRoutes(deps));
+  api.use(requireUser(deps.auth));
+  api.use(systemRoutes(deps));
+  api.use(vmsRoutes(deps));
+  api.use(jobsRoutes(deps));
+  api.use(pointsRoutes(deps));
+  app.use('/api/v1', api);
+
+  app.use((req, res) => sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
+  app.use(
+    errorHandler((err, status) => {
+      if (status >= 500) deps.log.error({ err: describeError(err) }, 'request failed');
+    }),
+  );
+  return app;
+}

@@ -1,0 +1,255 @@
+/**
+ * The backup service's HTTP + WebSocket contract: every body the service sends or accepts under
+ * `/api/v1`. The UI plugin imports these with `import type` only (so it bundles nothing of the
+ * backend); the two constants below are for the backend, the UI keeps its own copies.
+ * Field names are camelCase; times are ISO 8601 UTC strings; sizes are bytes.
+ */
+
+export type JobKind = 'backup';
+
+/** queued → running → succeeded | failed | cancelled | interrupted (the service died under it). */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+
+/** Why a disk is (or will be) copied whole instead of incrementally. */
+export type FullReason =
+  | 'first-backup'
+  | 'bitmap-missing'
+  | 'bitmap-inconsistent'
+  | 'bitmap-not-recording'
+  | 'bitmap-busy'
+  | 'bitmap-mismatch'
+  | 'disk-resized'
+  | 'node-changed'
+  | 'parent-missing'
+  | 'forced';
+
+export type JobPhase = 'queued' | 'starting-vm' | 'preparing' | 'frozen' | 'copying' | 'committing' | 'stopping-vm' | 'done';
+
+export interface JobProgress {
+  phase: JobPhase;
+  /** Disk being copied (engine alias when known). */
+  disk: string | null;
+  bytesDone: number;
+  /** Grows while disks' extents become known. */
+  bytesTotal: number;
+  disksDone: number;
+  disksTotal: number;
+  /** Bytes per second over the last few seconds; 0 when unknown. */
+  rateBytesPerSec: number;
+  /** null while the rate or the total is unknown. */
+  etaSeconds: number | null;
+  updatedAt: string;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export interface JobUser {
+  id: string;
+  name: string;
+}
+
+export interface JobResult {
+  pointId: string;
+  bytesRead: number;
+  bytesStored: number;
+  durationMs: number;
+  disks: Array<{ disk: string; mode: 'full' | 'incremental'; reason: FullReason | 'incremental' }>;
+  warnings: string[];
+}
+
+export interface Job {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  vmId: string;
+  vmName: string;
+  /** Engine host the VM ran on when the job was admitted; null when it was down. */
+  hostId: string | null;
+  requestedBy: JobUser;
+  /** Every disk copied whole. */
+  forceFull: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  cancelRequested: boolean;
+  progress: JobProgress | null;
+  result: JobResult | null;
+  error: JobError | null;
+}
+
+export interface JobLogEntry {
+  at: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export interface JobDetail extends Job {
+  log: JobLogEntry[];
+}
+
+export interface JobList {
+  jobs: Job[];
+  /** Pass as `before` to get the next (older) page; null on the last page. */
+  nextBefore: string | null;
+}
+
+export interface StartBackupRequest {
+  /** Copy every disk whole even when its chain is healthy. */
+  full?: boolean;
+}
+
+export interface StartBackupResponse {
+  job: Job;
+  /** A backup of this VM was already queued or running: this is that job. */
+  joined: boolean;
+}
+
+export interface PointDisk {
+  /** QEMU device id, the disk's name inside the point. */
+  device: string;
+  diskId: string | null;
+  alias: string | null;
+  format: string;
+  virtualSize: number;
+  mode: 'full' | 'incremental';
+  reason: FullReason | 'incremental';
+  /** The disk's dirty bitmap survives a restart of the VM (qcow2 v3); in memory only otherwise. */
+  bitmapPersistent: boolean;
+  bytesRead: number;
+  bytesStored: number;
+  chunksNew: number;
+  chunksReused: number;
+  chunksZero: number;
+}
+
+export interface PointSummary {
+  id: string;
+  vmId: string;
+  vmName: string;
+  createdAt: string;
+  completedAt: string;
+  parentPointId: string | null;
+  consistency: 'crash' | 'filesystem';
+  /** Sum over disks. */
+  virtualSize: number;
+  bytesRead: number;
+  bytesStored: number;
+  /** Seconds from the transaction to the manifest. */
+  durationSeconds: number;
+  lockedUntil: string | null;
+  disks: PointDisk[];
+}
+
+export interface OvfSummary {
+  name: string | null;
+  description: string | null;
+  memoryMiB: number | null;
+  cpus: number | null;
+  osType: string | null;
+  nics: Array<{ name: string; mac: string | null; network: string | null }>;
+  disks: Array<{ diskId: string; alias: string | null; sizeBytes: number | null }>;
+}
+
+export interface PointDetail extends PointSummary {
+  ovfAvailable: boolean;
+  ovf: OvfSummary | null;
+  /** Engine disks that were left out of the point (`backup=0` ...). */
+  excludedDisks: Array<{ diskId: string; alias: string; reason: string }>;
+  startedPaused: boolean;
+  jobId: string | null;
+}
+
+export interface PointList {
+  points: PointSummary[];
+}
+
+export type ChainState = 'ok' | 'will-be-full';
+
+export interface DiskChainHealth {
+  diskId: string;
+  alias: string;
+  state: ChainState;
+  /** Why the next backup of this disk will be full; null when `ok`. */
+  reason: FullReason | 'excluded' | null;
+  /** Excluded disks (`backup=0` in their description) are never backed up. */
+  excluded: boolean;
+}
+
+export interface VmSummary {
+  id: string;
+  name: string;
+  description: string;
+  status: string;
+  clusterId: string | null;
+  lastPoint: PointSummary | null;
+  lastJob: Job | null;
+  pointCount: number;
+  chain: DiskChainHealth[];
+}
+
+export interface VmList {
+  vms: VmSummary[];
+}
+
+export interface RepositoryStatus {
+  chunkSize: number;
+  pointCount: number;
+  vmCount: number;
+  chunkCount: number;
+  /** Compressed bytes in the chunk store. */
+  usedBytes: number;
+  /** Sum of every point's disk sizes: what a copy of each point in full would take. */
+  logicalBytes: number;
+  /** Non-zero data referenced by all points, before dedup and compression. */
+  referencedBytes: number;
+  /** referenced / unique; ≥ 1. */
+  dedupRatio: number;
+  /** unique plain / stored compressed; ≥ 1 when data compresses. */
+  compressionRatio: number;
+  /** Free space on the repository's file system. */
+  freeBytes: number | null;
+}
+
+export interface Health {
+  status: 'ok' | 'degraded';
+  version: string;
+  uptimeSeconds: number;
+  checks: Array<{ name: 'catalog' | 'repository' | 'engine'; ok: boolean; message: string }>;
+}
+
+export interface WhoAmI {
+  userId: string;
+  userName: string;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+/** Messages the browser sends on `/api/v1/events`. The first one must be `auth`. */
+export type ClientMessage = { type: 'auth'; token: string } | { type: 'ping' };
+
+/** Messages the service sends on `/api/v1/events`. */
+export type ServerMessage =
+  | { type: 'ready'; user: WhoAmI; heartbeatSeconds: number }
+  /** Sent once after `ready`, and again after a reconnect: the jobs queued, running, or
+   *  finished recently on VMs the caller may see. */
+  | { type: 'snapshot'; jobs: Job[] }
+  | { type: 'job'; job: Job }
+  | { type: 'progress'; jobId: string; vmId: string; progress: JobProgress }
+  | { type: 'point'; point: PointSummary }
+  | { type: 'pong' }
+  | { type: 'error'; code: string; message: string };
+
+/** WebSocket close codes the service uses (4000–4999 are for applications). */
+export const WS_CLOSE = {
+  unauthorized: 4401,
+  authTimeout: 4408,
+  badMessage: 4400,
+  shuttingDown: 1001,
+} as const;

@@ -1,0 +1,191 @@
+import type { IncomingMessage } from 'http';
+import type { Duplex } from 'stream';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { describeError } from '../errors';
+import type { JobQueue } from '../jobs';
+import type { Authenticator, Principal } from './auth';
+import { WS_CLOSE, type ClientMessage, type Job, type JobProgress, type ServerMessage } from './contract';
+import type { ApiCatalog } from './deps';
+
+export const EVENTS_PATH = '/api/v1/events';
+
+export interface EventHubOptions {
+  auth: Authenticator;
+  queue: JobQueue;
+  catalog: ApiCatalog;
+  corsOrigins: readonly string[];
+  log: Logger;
+  heartbeatMs?: number;
+  authTimeoutMs?: number;
+}
+
+interface Client {
+  ws: WebSocket;
+  principal: Principal;
+  /** Kept in memory only, to notice a logout while the socket stays open. */
+  token: string;
+  visible: Set<string>;
+  /** Events go out in order even when a visibility check has to ask the engine. */
+  chain: Promise<void>;
+  alive: boolean;
+}
+
+/** A client whose socket has this much unsent data is skipped for progress (not for states). */
+const MAX_BUFFERED = 1 << 20;
+const SNAPSHOT_RECENT = 50;
+
+/**
+ * The live channel of the portal: one socket per page, authenticated by the first message
+ * (a token never travels in a URL, where proxies log it), pushing job states, progress and new
+ * points for the VMs the user may see. After a reconnect the snapshot is the current state,
+ * so a client never has to replay anything.
+ */
+export class EventHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  private readonly clients = new Set<Client>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly origins: Set<string>;
+
+  constructor(private readonly opts: EventHubOptions) {
+    this.origins = new Set(opts.corsOrigins);
+    opts.queue.on('job', (job) => this.broadcastJob(job));
+    opts.queue.on('progress', (job, progress) => this.broadcastProgress(job, progress));
+    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 30_000);
+    this.heartbeat.unref();
+  }
+
+  /** For the HTTP server's `upgrade` event; other paths are refused. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const origin = req.headers.origin;
+    if (url.pathname !== EVENTS_PATH) return refuse(socket, 404, 'Not Found');
+    // browsers always send Origin: only the engine's pages may open the socket
+    if (origin !== undefined && !this.origins.has(origin)) return refuse(socket, 403, 'Forbidden');
+    if (url.search !== '') return refuse(socket, 400, 'Bad Request'); // no token in URLs, ever
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+  }
+
+  clientCount(): number {
+    return this.clients.size;
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    for (const c of this.clients) c.ws.close(WS_CLOSE.shuttingDown, 'service stopping');
+    this.clients.clear();
+    this.wss.close();
+  }
+
+  private accept(ws: WebSocket): void {
+    const timer = setTimeout(() => ws.close(WS_CLOSE.authTimeout, 'send {"type":"auth","token":…} first'), this.opts.authTimeoutMs ?? 10_000);
+    ws.once('message', (data: RawData) => {
+      clearTimeout(timer);
+      const msg = parseMessage(data);
+      if (msg?.type !== 'auth' || typeof msg.token !== 'string') {
+        ws.close(WS_CLOSE.badMessage, 'the first message must be {"type":"auth","token":…}');
+        return;
+      }
+      this.login(ws, msg.token).catch((err: unknown) => {
+        this.opts.log.info({ err: describeError(err) }, 'websocket refused');
+        ws.close(WS_CLOSE.unauthorized, 'token refused by the engine');
+      });
+    });
+    ws.on('close', () => clearTimeout(timer));
+    ws.on('error', () => ws.terminate());
+  }
+
+  private async login(ws: WebSocket, token: string): Promise<void> {
+    const principal = await this.opts.auth.authenticate(token);
+    const vms = await this.opts.auth.visibleVms(principal);
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const client: Client = { ws, principal, token, visible: new Set(vms.map((v) => v.id)), chain: Promise.resolve(), alive: true };
+    this.clients.add(client);
+    ws.on('close', () => this.clients.delete(client));
+    ws.on('pong', () => (client.alive = true));
+    ws.on('message', (data: RawData) => {
+      const msg = parseMessage(data);
+      if (msg?.type === 'ping') send(client, { type: 'pong' });
+      else send(client, { type: 'error', code: 'BAD_MESSAGE', message: 'only {"type":"ping"} is expected after auth' });
+    });
+    send(client, { type: 'ready', user: { userId: principal.userId, userName: principal.userName }, heartbeatSeconds: Math.round((this.opts.heartbeatMs ?? 30_000) / 1000) });
+    const ids = [...client.visible];
+    const active = this.opts.queue.runningJobs().concat(this.opts.catalog.listJobs({ vmIds: ids, states: ['queued'], limit: 500 }).jobs);
+    const recent = ids.length > 0 ? this.opts.catalog.listJobs({ vmIds: ids, limit: SNAPSHOT_RECENT }).jobs : [];
+    const byId = new Map<string, Job>();
+    for (const j of [...recent, ...active]) if (client.visible.has(j.vmId)) byId.set(j.id, withProgress(j, this.opts.queue.progressOf(j.id)));
+    send(client, { type: 'snapshot', jobs: [...byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt)) });
+  }
+
+  private broadcastJob(job: Job): void {
+    for (const c of this.clients) {
+      this.whenVisible(c, job.vmId, () => {
+        send(c, { type: 'job', job });
+        if (job.state === 'succeeded' && job.result) {
+          const point = this.opts.catalog.getPoint(job.result.pointId);
+          if (point) send(c, { type: 'point', point });
+        }
+      });
+    }
+  }
+
+  private broadcastProgress(job: Job, progress: JobProgress): void {
+    for (const c of this.clients) {
+      if (c.ws.bufferedAmount > MAX_BUFFERED) continue; // a slow client catches up on the next one
+      this.whenVisible(c, job.vmId, () => send(c, { type: 'progress', jobId: job.id, vmId: job.vmId, progress }));
+    }
+  }
+
+  /** Known VMs go out at once; a VM this client has not seen yet is checked with the engine. */
+  private whenVisible(c: Client, vmId: string, fn: () => void): void {
+    if (c.visible.has(vmId)) {
+      c.chain = c.chain.then(fn);
+      return;
+    }
+    c.chain = c.chain
+      .then(() => this.opts.auth.visibleVm(c.principal, vmId))
+      .then((vm) => {
+        if (!vm) return;
+        c.visible.add(vmId);
+        fn();
+      })
+      .catch(() => undefined);
+  }
+
+  /** Pings every client; one that did not answer the last ping is gone. A token the engine
+   *  no longer accepts (the user logged out) closes its socket. */
+  private beat(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        c.ws.terminate();
+        this.clients.delete(c);
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+      this.opts.auth.authenticate(c.token).catch(() => c.ws.close(WS_CLOSE.unauthorized, 'token no longer valid'));
+    }
+  }
+}
+
+function withProgress(job: Job, live: JobProgress | null): Job {
+  return live && job.state === 'running' ? { ...job, progress: live } : job;
+}
+
+function send(c: Client, msg: ServerMessage): void {
+  if (c.ws.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify(msg));
+}
+
+function parseMessage(data: RawData): Partial<ClientMessage> | undefined {
+  try {
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? (v) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import * as S from './schemas';
+
+/** One operation per route of app.ts; `tests` compare this list with the router's. */
+export const OPERATIONS: Array<{ method: 'get' | 'post'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' }[] }> = [
+  { method: 'get', path: '/api/v1/health', summary: 'Service health (catalog, repository, engine)', auth: false, ok: [{ status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
+  { method: 'get', path: '/api/v1/openapi.json', summary: 'This description', auth: false, ok: [{ status: 200, schema: 'text' }] },
+  { method: 'get', path: '/api/v1/whoami', summary: 'The engine user the token belongs to', auth: true, ok: [{ status: 200, schema: 'WhoAmI' }] },
+  { method: 'get', path: '/api/v1/vms', summary: 'VMs the caller may see, with their backup state', auth: true, ok: [{ status: 200, schema: 'VmList' }] },
+  { method: 'get', path: '/api/v1/vms/{vmId}/points', summary: "A VM's restore points, newest first", auth: true, ok: [{ status: 200, schema: 'PointList' }] },
+  { method: 'post', path: '/api/v1/vms/{vmId}/backups', summary: 'Start a backup of a VM (or join the pending one)', auth: true, body: 'StartBackupRequest', ok: [{ status: 202, schema: 'StartBackupResponse' }, { status: 200, schema: 'StartBackupResponse' }] },
+  { method: 'get', path: '/api/v1/jobs', summary: 'Jobs of VMs the caller may see, newest first', auth: true, ok: [{ status: 200, schema: 'JobList' }] },
+  { method: 'get', path: '/api/v1/jobs/{jobId}', summary: 'One job with its log', auth: true, ok: [{ status: 200, schema: 'JobDetail' }] },
+  { method: 'post', path: '/api/v1/jobs/{jobId}/cancel', summary: 'Cancel a queued or running job', auth: true, ok: [{ status: 200, schema: 'Job' }] },
+  { method: 'get', path: '/api/v1/points/{pointId}', summary: 'One restore point: disks, sizes, VM definition summary', auth: true, ok: [{ status: 200, schema: 'PointDetail' }] },
+  { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
+];
+
+const PARAMS: Record<string, string> = { vmId: 'Engine VM id (UUID)', jobId: 'Job id (UUID)', pointId: 'Restore point id' };
+
+const QUERY: Record<string, Array<{ name: string; description: string; schema: Record<string, unknown> }>> = {
+  '/api/v1/jobs': [
+    { name: 'vmId', description: 'Only jobs of this VM', schema: { type: 'string' } },
+    { name: 'state', description: 'Comma-separated job states', schema: { type: 'string' } },
+    { name: 'limit', description: '1–500, default 100', schema: { type: 'integer', minimum: 1, maximum: 500 } },
+    { name: 'before', description: 'Cursor: nextBefore of the previous page', schema: { type: 'string' } },
+  ],
+  '/api/v1/vms/{vmId}/points': [
+    { name: 'limit', description: '1–1000, default 200', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+    { name: 'before', description: 'Only points created before this time (ISO 8601)', schema: { type: 'string' } },
+  ],
+};
+
+const ERRORS: Record<string, string> = {
+  '400': 'Malformed request (bad id, unknown field, invalid JSON)',
+  '401': 'Missing, malformed, expired or refused engine SSO token',
+  '404': 'No such object, or the caller may not see it',
+  '409': 'Conflicts with a job in progress',
+  '413': 'Request body too large',
+};
+
+/** OpenAPI 3.1 description of the service, built from the zod schemas the tests check. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  const schemas: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(S)) {
+    const json = z.toJSONSchema(schema as z.ZodType, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
+    delete json['$schema']; // one per document, not per component
+    schemas[name] = json;
+  }
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, description: PARAMS[m[1] ?? ''] ?? '', schema: { type: 'string' } }));
+    const query = (op.method === 'get' ? QUERY[op.path] : undefined)?.map((q) => ({ ...q, in: 'query', required: false })) ?? [];
+    const responses: Record<string, unknown> = {};
+    for (const r of op.ok) {
+      responses[String(r.status)] =
+        r.schema === 'text'
+          ? { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: { type: op.path === '/metrics' ? 'string' : 'object' } } } }
+          : { description: r.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.schema}` } } } };
+    }
+    for (const [status, description] of Object.entries(ERRORS)) {
+      if (!op.auth && status === '401') continue;
+      if (op.path.startsWith('/api/v1/') && op.auth) responses[status] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } } };
+    }
+    paths[op.path] ??= {};
+    paths[op.path]![op.method] = {
+      summary: op.summary,
+      operationId: `${op.method}${op.path.replace(/^\/api\/v1/, '').replace(/[{}]/g, '').split(/[/._-]/).map((s) => s.charAt(0).toUpperCase() + s.slice(1)).join('')}`,
+      ...(op.auth ? { security: [{ engineSso: [] }] } : { security: [] }),
+      parameters: [...params, ...query],
+      ...(op.body ? { requestBody: { required: false, content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.body}` } } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'olvm-backup service',
+      version,
+      description:
+        'Backups of oVirt/OLVM VMs. Every /api/v1 route but health and this description needs `Authorization: Bearer <engine SSO token>` ' +
+        '(the WebAdmin plugin sends pluginApi.ssoToken()). Live job events: WebSocket /api/v1/events, first message {"type":"auth","token":…}.',
+    },
+    servers: [{ url: '/' }],
+    components: { securitySchemes: { engineSso: { type: 'http', scheme: 'bearer', description: 'oVirt engine SSO access token' } }, schemas },
+    paths,
+  };
+}

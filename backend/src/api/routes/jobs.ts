@@ -1,0 +1,56 @@
+import { Router } from 'express';
+import { AppError } from '../../errors';
+import type { Job, JobDetail, JobList } from '../contract';
+import type { ApiDeps } from '../deps';
+import { principalOf, route } from '../middleware';
+import { jobIdParam, parseJobsQuery } from '../validate';
+import { visibleOr404, withLiveProgress } from './vms';
+
+export function jobsRoutes(deps: ApiDeps): Router {
+  const r = Router();
+
+  r.get(
+    '/jobs',
+    route(async (req, res) => {
+      const q = parseJobsQuery(req.query);
+      // only jobs of VMs the caller may see, whatever the filter asks
+      const visible = (await deps.auth.visibleVms(principalOf(res))).map((v) => v.id);
+      const vmIds = q.vmId ? visible.filter((id) => id === q.vmId) : visible;
+      const page = vmIds.length === 0 ? { jobs: [], nextBefore: null } : deps.catalog.listJobs({ ...q, vmIds });
+      const body: JobList = { jobs: page.jobs.map((j) => withLiveProgress(deps, j)), nextBefore: page.nextBefore };
+      res.json(body);
+    }),
+  );
+
+  r.get(
+    '/jobs/:jobId',
+    route(async (req, res) => {
+      const job = await visibleJob(deps, res, jobIdParam(req.params['jobId']));
+      const body: JobDetail = { ...withLiveProgress(deps, job), log: deps.catalog.jobLog(job.id) };
+      res.json(body);
+    }),
+  );
+
+  r.post(
+    '/jobs/:jobId/cancel',
+    route(async (req, res) => {
+      const job = await visibleJob(deps, res, jobIdParam(req.params['jobId']));
+      const user = principalOf(res);
+      const after = deps.queue.cancel(job.id, { id: user.userId, name: user.userName });
+      deps.log.info({ jobId: job.id, vmId: job.vmId, user: user.userName }, 'job cancel requested');
+      res.json(after);
+    }),
+  );
+
+  return r;
+}
+
+/** A job exists for the caller only if its VM does. */
+async function visibleJob(deps: ApiDeps, res: Parameters<typeof principalOf>[0], jobId: string): Promise<Job> {
+  const job = deps.catalog.getJob(jobId);
+  if (!job) throw new AppError('JOB_NOT_FOUND', `job ${jobId} not found`);
+  await visibleOr404(deps, res, job.vmId).catch((err: unknown) => {
+    throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('JOB_NOT_FOUND', `job ${jobId} not found`) : err;
+  });
+  return job;
+}

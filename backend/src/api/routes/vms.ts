@@ -1,0 +1,85 @@
+import { Router } from 'express';
+import { AppError } from '../../errors';
+import { chainHealth } from '../chainHealth';
+import type { PointList, StartBackupResponse, VmList, VmSummary } from '../contract';
+import type { ApiDeps } from '../deps';
+import { principalOf, route } from '../middleware';
+import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
+
+export function vmsRoutes(deps: ApiDeps): Router {
+  const r = Router();
+
+  r.get(
+    '/vms',
+    route(async (_req, res) => {
+      const vms = await deps.auth.visibleVms(principalOf(res));
+      const ids = vms.map((v) => v.id);
+      const last = deps.catalog.lastPointByVm(ids);
+      const jobs = deps.catalog.lastJobByVm(ids);
+      const counts = deps.catalog.pointCountByVm(ids);
+      const out: VmSummary[] = vms.map((vm) => ({
+        id: vm.id,
+        name: vm.name,
+        description: vm.description,
+        status: vm.status,
+        clusterId: vm.clusterId ?? null,
+        lastPoint: last.get(vm.id) ?? null,
+        lastJob: withLiveProgress(deps, jobs.get(vm.id)) ?? null,
+        pointCount: counts.get(vm.id) ?? 0,
+        chain: chainHealth(vm, last.get(vm.id)),
+      }));
+      out.sort((a, b) => a.name.localeCompare(b.name));
+      const body: VmList = { vms: out };
+      res.json(body);
+    }),
+  );
+
+  r.get(
+    '/vms/:vmId/points',
+    route(async (req, res) => {
+      const vmId = vmIdParam(req.params['vmId']);
+      const q = parsePointsQuery(req.query);
+      await visibleOr404(deps, res, vmId);
+      const body: PointList = { points: deps.catalog.listPoints({ vmId, ...q }) };
+      res.json(body);
+    }),
+  );
+
+  r.post(
+    '/vms/:vmId/backups',
+    route(async (req, res) => {
+      const vmId = vmIdParam(req.params['vmId']);
+      const { full } = parseStartBackup(req.body);
+      const user = principalOf(res);
+      const vm = await visibleOr404(deps, res, vmId);
+      // a portal user's filtered view never shows the host: the service account's does
+      const placed = await deps.serviceEngine.getVm(vmId);
+      const { job, joined } = deps.queue.submit({
+        vmId,
+        vmName: vm.name,
+        hostId: placed.hostId ?? null,
+        requestedBy: { id: user.userId, name: user.userName },
+        forceFull: full,
+      });
+      deps.log.info({ jobId: job.id, vmId, user: user.userName, joined }, joined ? 'backup request joined a pending job' : 'backup queued');
+      const body: StartBackupResponse = { job, joined };
+      res.status(joined ? 200 : 202).json(body);
+    }),
+  );
+
+  return r;
+}
+
+/** The VM as the caller sees it; a VM they may not see does not exist for them (404). */
+export async function visibleOr404(deps: ApiDeps, res: Parameters<typeof principalOf>[0], vmId: string): Promise<NonNullable<Awaited<ReturnType<ApiDeps['auth']['visibleVm']>>>> {
+  const vm = await deps.auth.visibleVm(principalOf(res), vmId);
+  if (!vm) throw new AppError('NOT_FOUND', `vm ${vmId} not found`);
+  return vm;
+}
+
+/** A running job's progress in the catalog lags by up to a couple of seconds: use the live one. */
+export function withLiveProgress<T extends { id: string; state: string; progress: unknown } | undefined>(deps: ApiDeps, job: T): T {
+  if (!job || job.state !== 'running') return job;
+  const live = deps.queue.progressOf(job.id);
+  return live ? { ...job, progress: live } : job;
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { AppError } from '../errors';
+import { isPointId } from '../repository';
+import type { JobState } from './contract';
+
+/** Engine ids are UUIDs; anything else (a path, `..`, a name) is refused before any lookup. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function vmIdParam(v: unknown): string {
+  if (typeof v !== 'string' || !UUID.test(v)) throw new AppError('BAD_REQUEST', `vm id ${show(v)} is not an engine id (a UUID)`);
+  return v.toLowerCase();
+}
+
+export function jobIdParam(v: unknown): string {
+  if (typeof v !== 'string' || !UUID.test(v)) throw new AppError('BAD_REQUEST', `job id ${show(v)} is not a job id (a UUID)`);
+  return v.toLowerCase();
+}
+
+export function pointIdParam(v: unknown): string {
+  if (typeof v !== 'string' || !isPointId(v)) throw new AppError('BAD_REQUEST', `point id ${show(v)} is not a restore point id`);
+  return v;
+}
+
+const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+
+const startBackupBody = z.object({ full: z.boolean().optional() }).strict();
+
+const jobsQuery = z
+  .object({
+    vmId: z.string().regex(UUID, 'must be a vm id (a UUID)').optional(),
+    state: z
+      .string()
+      .transform((s) => s.split(','))
+      .pipe(z.array(z.enum(JOB_STATES)))
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+    before: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+const pointsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    before: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+export function parseStartBackup(body: unknown): { full: boolean } {
+  // no body, or an empty one, is a plain backup
+  if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0)) return { full: false };
+  return { full: parse(startBackupBody, body, 'request body').full ?? false };
+}
+
+export function parseJobsQuery(q: unknown): { vmId?: string; states?: JobState[]; limit: number; before?: string } {
+  const v = parse(jobsQuery, q, 'query');
+  return { ...(v.vmId ? { vmId: v.vmId.toLowerCase() } : {}), ...(v.state ? { states: v.state } : {}), limit: v.limit ?? 100, ...(v.before ? { before: v.before } : {}) };
+}
+
+export function parsePointsQuery(q: unknown): { limit: number; before?: string } {
+  const v = parse(pointsQuery, q, 'query');
+  return { limit: v.limit ?? 200, ...(v.before ? { before: v.before } : {}) };
+}
+
+/** zod's first issue as one sentence naming the field: `query.limit: must be ≤ 500`. */
+function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, where: string): z.output<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const unknownKeys = issue && 'keys' in issue && Array.isArray(issue.keys) ? (issue.keys) : [];
+  const field = [where, ...(issue?.path ?? []).map(String)].join('.');
+  const message = unknownKeys.length > 0 ? `${where}: unknown field ${unknownKeys.map((k) => `"${k}"`).join(', ')}` : `${field}: ${issue?.message ?? 'invalid'}`;
+  throw new AppError('BAD_REQUEST', message);
+}
+
+function show(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+}

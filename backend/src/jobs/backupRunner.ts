@@ -1,0 +1,60 @@
+import type { JobResult } from '../api/contract';
+import { engineVmBackup, type BackupProgress } from '../backup';
+import type { EngineClient } from '../engine';
+import type { HostDirectory, VmHostLink } from '../hosts';
+import type { Manifest, Repository } from '../repository';
+import type { JobRunner } from './types';
+
+export interface BackupRunnerDeps {
+  /** The service account: background work never runs on a portal user's token. */
+  engine: EngineClient;
+  repository: Repository;
+  host: VmHostLink | HostDirectory;
+  scratchDir: string;
+  /** A new restore point exists (index it before the job is reported done). */
+  onPoint: (manifest: Manifest) => void;
+}
+
+/** Runs a backup job: the engine-aware backup of the job's VM, its progress and outcome. */
+export function backupRunner(deps: BackupRunnerDeps): JobRunner {
+  return async (ctx) => {
+    const r = await engineVmBackup({
+      engine: deps.engine,
+      vmId: ctx.job.vmId,
+      repository: deps.repository,
+      host: deps.host,
+      scratchDir: deps.scratchDir,
+      forceFull: ctx.job.forceFull,
+      meta: { jobId: ctx.job.id, requestedBy: ctx.job.requestedBy.name },
+      signal: ctx.signal,
+      onProgress: (p) => ctx.progress(runnerProgress(p)),
+      onVmStarting: () => {
+        ctx.remember({ vmStartedByJob: true });
+        ctx.log('info', `vm ${ctx.job.vmName} is down: starting it paused for the backup`);
+      },
+    });
+    deps.onPoint(r.manifest);
+    for (const e of r.excluded) ctx.log('info', `disk ${e.disk.disk.alias} left out: ${e.reason}`);
+    if (r.startedPaused) ctx.remember({ vmStoppedAgain: true });
+    const m = r.manifest;
+    const result: JobResult = {
+      pointId: m.pointId,
+      bytesRead: m.disks.reduce((n, d) => n + d.bytesRead, 0),
+      bytesStored: m.disks.reduce((n, d) => n + d.bytesStored, 0),
+      durationMs: r.durationMs,
+      disks: m.disks.map((d) => ({ disk: aliasOf(d), mode: d.mode, reason: d.reason })),
+      warnings: r.warnings,
+    };
+    for (const d of result.disks) ctx.log('info', `disk ${d.disk}: ${d.mode}${d.mode === 'full' ? ` (${d.reason})` : ''}`);
+    return result;
+  };
+}
+
+function runnerProgress(p: BackupProgress): Parameters<Parameters<JobRunner>[0]['progress']>[0] {
+  return { phase: p.phase, disk: p.device, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, disksDone: p.disksDone, disksTotal: p.disksTotal };
+}
+
+function aliasOf(d: Manifest['disks'][number]): string {
+  const alias = d.meta?.['alias'];
+  return typeof alias === 'string' ? alias : d.device;
+}

@@ -1,0 +1,244 @@
+import { randomUUID } from 'crypto';
+import { EventEmitter } from 'events';
+import type { Job, JobProgress, JobResult, JobUser } from '../api/contract';
+import { AppError, describeError, isAppError } from '../errors';
+import { ProgressTracker } from './progress';
+import type { JobLimits, JobRunner, JobStore, RunnerProgress, SubmitBackup } from './types';
+
+export interface JobQueueOptions {
+  store: JobStore;
+  runner: JobRunner;
+  limits: JobLimits;
+  /** Minimum time between two progress messages of one job (phase changes go out at once). */
+  progressIntervalMs?: number;
+  /** How often a running job's progress is written to the catalog. */
+  persistIntervalMs?: number;
+  onLog?: (job: Job, level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+export interface JobQueueEvents {
+  job: [job: Job];
+  progress: [job: Job, progress: JobProgress];
+}
+
+interface Running {
+  job: Job;
+  controller: AbortController;
+  tracker: ProgressTracker;
+  lastPersist: number;
+  done: Promise<void>;
+}
+
+/** VMs that are down have no host until the engine starts them; they share one pool. */
+const UNPLACED = 'unplaced';
+
+/**
+ * The service's backups: admitted in arrival order under a global and a per-host limit, one per
+ * VM at a time, every state change written to the catalog before anyone hears of it, so a
+ * restart finds exactly what was queued (and runs it) and what was running (and says so).
+ */
+export class JobQueue extends EventEmitter<JobQueueEvents> {
+  private readonly running = new Map<string, Running>();
+  private readonly progressIntervalMs: number;
+  private readonly persistIntervalMs: number;
+  private stopping = false;
+
+  constructor(private readonly opts: JobQueueOptions) {
+    super();
+    this.progressIntervalMs = opts.progressIntervalMs ?? 250;
+    this.persistIntervalMs = opts.persistIntervalMs ?? 2_000;
+    if (!(opts.limits.global >= 1 && opts.limits.perHost >= 1)) throw new AppError('INVALID_ARGUMENT', 'job limits must be at least 1');
+  }
+
+  /** After a start-up: jobs the previous process was running cannot be resumed (their QEMU
+   *  state is cleaned on the VM's next backup); queued ones run now. Returns the interrupted. */
+  start(): Job[] {
+    const interrupted = this.opts.store.markRunningInterrupted(new Date().toISOString());
+    for (const job of interrupted) this.emit('job', job);
+    this.pump();
+    return interrupted;
+  }
+
+  /** Queues a backup, or returns the VM's queued/running one (`joined`). A full backup asked
+   *  while a plain one is pending is refused: silently joining would not give what was asked. */
+  submit(req: SubmitBackup): { job: Job; joined: boolean } {
+    if (this.stopping) throw new AppError('SERVICE_STOPPING', 'the backup service is stopping: try again when it is back');
+    const existing = this.opts.store.activeJobs().find((j) => j.vmId === req.vmId);
+    if (existing) {
+      if (req.forceFull && !existing.forceFull) {
+        throw new AppError('JOB_CONFLICT', `a backup of vm ${req.vmName} is already ${existing.state} (job ${existing.id}); ask for the full backup when it has finished`, {
+          details: { jobId: existing.id },
+        });
+      }
+      return { job: existing, joined: true };
+    }
+    const job: Job = {
+      id: randomUUID(),
+      kind: 'backup',
+      state: 'queued',
+      vmId: req.vmId,
+      vmName: req.vmName,
+      hostId: req.hostId,
+      requestedBy: req.requestedBy,
+      forceFull: req.forceFull,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      cancelRequested: false,
+      progress: null,
+      result: null,
+      error: null,
+    };
+    this.opts.store.insertJob(job);
+    this.log(job, 'info', `${req.forceFull ? 'full backup' : 'backup'} of vm ${req.vmName} queued by ${req.requestedBy.name}`);
+    this.emit('job', job);
+    this.pump();
+    return { job: this.opts.store.getJob(job.id) ?? job, joined: false };
+  }
+
+  /** A queued job ends at once; a running one is aborted and ends when its cleanup is done. */
+  cancel(jobId: string, by: JobUser): Job {
+    const job = this.opts.store.getJob(jobId);
+    if (!job) throw new AppError('JOB_NOT_FOUND', `job ${jobId} not found`);
+    if (job.state === 'queued') {
+      const now = new Date().toISOString();
+      const done = this.opts.store.updateJob(jobId, {
+        state: 'cancelled',
+        cancelRequested: true,
+        finishedAt: now,
+        error: { code: 'JOB_CANCELLED', message: `cancelled by ${by.name} before it started` },
+      });
+      this.log(done, 'info', `cancelled by ${by.name} before it started`);
+      this.emit('job', done);
+      this.pump();
+      return done;
+    }
+    const run = this.running.get(jobId);
+    if (job.state !== 'running' || !run) throw new AppError('JOB_NOT_CANCELLABLE', `job ${jobId} has already ${job.state === 'running' ? 'stopped' : job.state}`);
+    if (job.cancelRequested) return job;
+    const updated = this.opts.store.updateJob(jobId, { cancelRequested: true });
+    run.job = updated;
+    this.log(updated, 'info', `cancel requested by ${by.name}; cleaning up`);
+    this.emit('job', updated);
+    run.controller.abort(new AppError('JOB_CANCELLED', `cancelled by ${by.name}`));
+    return updated;
+  }
+
+  runningJobs(): Job[] {
+    return [...this.running.values()].map((r) => r.job);
+  }
+
+  /** Latest progress of a running job (fresher than the catalog's copy). */
+  progressOf(jobId: string): JobProgress | null {
+    return this.running.get(jobId)?.tracker.current ?? null;
+  }
+
+  /**
+   * Stops admitting, aborts the running jobs (state `interrupted`) and waits until each one's
+   * cleanup has run, at most `timeoutMs`. Queued jobs stay queued for the next start.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const runs = [...this.running.values()];
+    for (const r of runs) r.controller.abort(new AppError('SERVICE_STOPPING', 'the backup service is stopping'));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(runs.map((r) => r.done)),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  private pump(): void {
+    if (this.stopping) return;
+    const perHost = new Map<string, number>();
+    for (const r of this.running.values()) perHost.set(hostKey(r.job), (perHost.get(hostKey(r.job)) ?? 0) + 1);
+    for (const job of this.opts.store.activeJobs()) {
+      if (this.running.size >= this.opts.limits.global) return;
+      if (job.state !== 'queued') continue;
+      const key = hostKey(job);
+      if ((perHost.get(key) ?? 0) >= this.opts.limits.perHost) continue;
+      perHost.set(key, (perHost.get(key) ?? 0) + 1);
+      this.launch(job);
+    }
+  }
+
+  private launch(queued: Job): void {
+    const job = this.opts.store.updateJob(queued.id, { state: 'running', startedAt: new Date().toISOString() });
+    const run: Running = {
+      job,
+      controller: new AbortController(),
+      tracker: new ProgressTracker(this.progressIntervalMs),
+      lastPersist: 0,
+      done: Promise.resolve(),
+    };
+    this.running.set(job.id, run);
+    this.log(job, 'info', 'started');
+    this.emit('job', job);
+    // execute() settles the job itself; only a catalog that fails under it lands here
+    run.done = this.execute(run).catch((err: unknown) => this.opts.onLog?.(job, 'error', `job bookkeeping failed: ${describeError(err)}`));
+  }
+
+  private async execute(run: Running): Promise<void> {
+    const { store } = this.opts;
+    let result: JobResult | undefined;
+    let failure: unknown;
+    try {
+      result = await this.opts.runner({
+        job: run.job,
+        signal: run.controller.signal,
+        progress: (p) => this.onProgress(run, p),
+        log: (level, message) => this.log(run.job, level, message),
+        remember: (patch) => store.setJobMeta(run.job.id, patch),
+      });
+    } catch (err) {
+      failure = err;
+    }
+    try {
+      const finishedAt = new Date().toISOString();
+      const progress = run.tracker.current;
+      let final: Job;
+      if (result) {
+        final = store.updateJob(run.job.id, { state: 'succeeded', finishedAt, result, progress: progress && { ...progress, phase: 'done', etaSeconds: 0 } });
+        for (const w of result.warnings) this.log(final, 'warn', w);
+        this.log(final, 'info', `succeeded: restore point ${result.pointId}`);
+      } else {
+        const reason: unknown = run.controller.signal.aborted ? run.controller.signal.reason : undefined;
+        const state = isAppError(reason, 'JOB_CANCELLED') ? 'cancelled' : isAppError(reason, 'SERVICE_STOPPING') ? 'interrupted' : 'failed';
+        const error =
+          state === 'cancelled'
+            ? { code: 'JOB_CANCELLED', message: (reason as AppError).message }
+            : state === 'interrupted'
+              ? { code: 'JOB_INTERRUPTED', message: 'the backup service stopped while this job ran' }
+              : { code: isAppError(failure) ? failure.code : 'BACKUP_FAILED', message: describeError(failure) };
+        final = store.updateJob(run.job.id, { state, finishedAt, progress, error });
+        this.log(final, state === 'failed' ? 'error' : 'info', state === 'failed' ? `failed: ${error.message}` : `${state}: ${error.message}`);
+      }
+      this.emit('job', final);
+    } finally {
+      this.running.delete(run.job.id);
+      this.pump();
+    }
+  }
+
+  private onProgress(run: Running, p: RunnerProgress): void {
+    const out = run.tracker.update(p);
+    if (!out) return;
+    const now = Date.now();
+    if (now - run.lastPersist >= this.persistIntervalMs || p.phase !== run.job.progress?.phase) {
+      run.lastPersist = now;
+      run.job = this.opts.store.updateJob(run.job.id, { progress: out });
+    }
+    this.emit('progress', run.job, out);
+  }
+
+  private log(job: Job, level: 'info' | 'warn' | 'error', message: string): void {
+    this.opts.store.appendLog(job.id, { at: new Date().toISOString(), level, message });
+    this.opts.onLog?.(job, level, message);
+  }
+}
+
+function hostKey(job: Job): string {
+  return job.hostId ?? UNPLACED;
+}

@@ -1,0 +1,53 @@
+import type { Job, JobLogEntry, JobPhase, JobResult, JobUser } from '../api/contract';
+
+/** What the queue needs from the catalog (the catalog's jobs table satisfies it). */
+export interface JobStore {
+  insertJob(job: Job): void;
+  updateJob(id: string, patch: Partial<Pick<Job, 'state' | 'startedAt' | 'finishedAt' | 'cancelRequested' | 'progress' | 'result' | 'error' | 'hostId'>>): Job;
+  getJob(id: string): Job | undefined;
+  /** queued + running, oldest first */
+  activeJobs(): Job[];
+  appendLog(jobId: string, entry: JobLogEntry): void;
+  setJobMeta(jobId: string, patch: Record<string, unknown>): void;
+  jobMeta(jobId: string): Record<string, unknown>;
+  markRunningInterrupted(now: string): Job[];
+}
+
+export interface SubmitBackup {
+  vmId: string;
+  vmName: string;
+  /** Engine host the VM runs on now; null when it is down (the engine places it at start). */
+  hostId: string | null;
+  requestedBy: JobUser;
+  forceFull: boolean;
+}
+
+/** Progress as a runner reports it; the queue adds rate, ETA and the time. */
+export interface RunnerProgress {
+  phase: JobPhase;
+  disk: string | null;
+  bytesDone: number;
+  bytesTotal: number;
+  disksDone: number;
+  disksTotal: number;
+}
+
+export interface JobRunContext {
+  readonly job: Job;
+  /** Aborted when the job is cancelled or the service shuts down: the runner's own cleanup
+   *  (`finally`) must still run before its promise settles. */
+  readonly signal: AbortSignal;
+  progress(p: RunnerProgress): void;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** Facts that must outlive this process (e.g. "the VM was started for this job"). */
+  remember(patch: Record<string, unknown>): void;
+}
+
+export type JobRunner = (ctx: JobRunContext) => Promise<JobResult>;
+
+export interface JobLimits {
+  /** Running jobs in all. */
+  global: number;
+  /** Running jobs per engine host (VMs that are down count under one "unplaced" host). */
+  perHost: number;
+}

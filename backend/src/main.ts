@@ -1,0 +1,149 @@
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
+import { Catalog, syncCatalog } from './catalog';
+import { describeConfig, type ServiceConfig } from './config';
+import { EngineClient } from './engine';
+import { describeError } from './errors';
+import { HostDirectory, LocalHost } from './hosts';
+import { backupRunner, JobQueue, settleInterruptedJobs } from './jobs';
+import { Repository } from './repository';
+import { childFor, type Logger } from './util/log';
+
+export interface RunningService {
+  url: string;
+  /** Stops taking requests, interrupts running jobs at a safe point (their cleanup runs),
+   *  closes the catalog and the repository. */
+  close(): Promise<void>;
+}
+
+/** How long a stop waits for running jobs' cleanup (QEMU teardown, bitmap merge-back). */
+const STOP_GRACE_MS = 60_000;
+
+/**
+ * The only place where concrete parts meet (DESIGN.md §3): catalog, repository, the service
+ * account's engine client, the host links, the job queue and its backup runner, the HTTP API
+ * and its WebSocket hub.
+ */
+export async function startService(config: ServiceConfig, log: Logger, version: string): Promise<RunningService> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err: describeError(err) }, 'shutdown step failed');
+      }
+    }
+  };
+  try {
+    log.info({ config: describeConfig(config) }, 'starting');
+    for (const w of config.warnings) log.warn(w);
+    await fs.mkdir(config.scratch.path, { recursive: true, mode: 0o700 });
+
+    const repository = await openOrInitRepository(config.repository.path, log);
+    cleanups.push(() => repository.close());
+    const catalog = Catalog.open(config.catalog.path);
+    cleanups.push(() => catalog.close());
+    const synced = await syncCatalog(catalog, repository);
+    log.info({ ...synced }, 'catalog in step with the repository');
+
+    const engine = new EngineClient({
+      baseUrl: config.engine.url,
+      caFile: config.engine.caFile,
+      timeoutMs: config.engine.timeoutSeconds * 1000,
+      auth: { kind: 'password', user: config.engine.user, password: config.engine.password },
+      eventOrigin: 'olvm-backup',
+    });
+    cleanups.push(() => engine.close());
+    const hosts = config.hosts.kind === 'local' ? new LocalHost({ qmpDir: config.hosts.qmpDir }) : HostDirectory.fromFile(config.hosts.directory);
+    if (hosts instanceof HostDirectory) cleanups.push(() => hosts.close());
+
+    const queue = new JobQueue({
+      store: catalog.jobs,
+      limits: config.limits,
+      runner: backupRunner({
+        engine,
+        repository,
+        host: hosts,
+        scratchDir: config.scratch.path,
+        onPoint: (m) => catalog.points.indexPoint(m),
+      }),
+      onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
+    });
+    cleanups.push(() => queue.stop(STOP_GRACE_MS));
+    const interrupted = queue.start();
+    if (interrupted.length > 0) {
+      log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
+      // in the background: the service must answer while the engine is slow
+      settleInterruptedJobs(interrupted, catalog.jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
+    }
+
+    const auth = new Authenticator({
+      engineBaseUrl: config.engine.url,
+      engineCaFile: config.engine.caFile,
+      engineTimeoutMs: config.engine.timeoutSeconds * 1000,
+      cacheMs: config.auth.cacheSeconds * 1000,
+    });
+    cleanups.push(() => auth.close());
+    const apiCatalog = catalogForApi(catalog);
+    const deps = {
+      auth,
+      catalog: apiCatalog,
+      queue,
+      repository,
+      repositoryPath: config.repository.path,
+      serviceEngine: engine,
+      version,
+      startedAt: new Date(),
+      corsOrigins: config.cors.origins,
+      tls: config.listen.tls !== undefined,
+      log,
+    };
+    // a finished backup changes what the VM list shows
+    queue.on('job', (job) => {
+      if (job.state === 'succeeded') auth.forgetVmLists();
+    });
+    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log });
+    const server = await listen(createApp(deps), hub, {
+      host: config.listen.host,
+      port: config.listen.port,
+      ...(config.listen.tls ? { tlsCert: config.listen.tls.cert, tlsKey: config.listen.tls.key } : {}),
+    });
+    cleanups.push(() => server.close());
+    log.info({ url: server.url }, 'listening');
+    return { url: server.url, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** The embedded default: a repository that does not exist yet is created (an existing one is
+ *  never re-initialised). */
+async function openOrInitRepository(dir: string, log: Logger): Promise<Repository> {
+  try {
+    await fs.access(path.join(dir, 'config.json'));
+  } catch {
+    log.info({ repository: dir }, 'creating the repository');
+    return Repository.init(dir);
+  }
+  return Repository.open(dir);
+}
+
+function catalogForApi(c: Catalog): ApiCatalog {
+  return {
+    listPoints: (q) => c.points.listPoints(q),
+    getPoint: (id) => c.points.getPoint(id),
+    lastPointByVm: (ids) => c.points.lastPointByVm(ids),
+    pointCountByVm: (ids) => c.points.pointCountByVm(ids),
+    repositoryTotals: () => c.points.repositoryTotals(),
+    getJob: (id) => c.jobs.getJob(id),
+    listJobs: (q) => c.jobs.listJobs(q),
+    lastJobByVm: (ids) => c.jobs.lastJobByVm(ids),
+    jobLog: (id) => c.jobs.jobLog(id),
+    jobCounts: () => c.jobs.jobCounts(),
+    jobTotals: () => c.jobs.jobTotals(),
+    ping: () => c.ping(),
+  };
+}
