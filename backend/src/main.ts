@@ -133,7 +133,7 @@ async function openOrInitRepository(dir: string, log: Logger): Promise<Repositor
 
 function catalogForApi(c: Catalog): ApiCatalog {
   return {
-    listPoints: (q) => c.points.listPoints(q),
+    listPointsJson: (q) => c.points.listPointsJson(q),
     getPoint: (id) => c.points.getPoint(id),
     lastPointByVm: (ids) => c.points.lastPointByVm(ids),
     pointCountByVm: (ids) => c.points.pointCountByVm(ids),

@@ -166,6 +166,8 @@ export interface PointDetail extends PointSummary {
 
 export interface PointList {
   points: PointSummary[];
+  /** Pass as `before` to get the next (older) page; null on the last page. */
+  nextBefore: string | null;
 }
 
 export type ChainState = 'ok' | 'will-be-full';

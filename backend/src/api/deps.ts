@@ -7,7 +7,8 @@ import type { Job, JobList, JobLogEntry, JobState, PointSummary } from './contra
 
 /** The catalog as the API reads it (main.ts adapts the SQLite catalog to this). */
 export interface ApiCatalog {
-  listPoints(q: { vmId?: string; limit?: number; before?: string }): PointSummary[];
+  /** Newest first; each point as the JSON text of a PointSummary, and the next page's cursor. */
+  listPointsJson(q: { vmId?: string; limit?: number; before?: string }): { rows: string[]; nextBefore: string | null };
   getPoint(id: string): PointSummary | undefined;
   lastPointByVm(vmIds: string[]): Map<string, PointSummary>;
   pointCountByVm(vmIds: string[]): Map<string, number>;

@@ -28,7 +28,7 @@ const QUERY: Record<string, Array<{ name: string; description: string; schema: R
   ],
   '/api/v1/vms/{vmId}/points': [
     { name: 'limit', description: '1–1000, default 200', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-    { name: 'before', description: 'Only points created before this time (ISO 8601)', schema: { type: 'string' } },
+    { name: 'before', description: 'Cursor: nextBefore of the previous page', schema: { type: 'string' } },
   ],
 };
 

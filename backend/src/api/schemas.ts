@@ -89,7 +89,7 @@ export const PointSummary = z.strictObject({
   lockedUntil: iso.nullable(),
   disks: z.array(PointDisk),
 });
-export const PointList = z.strictObject({ points: z.array(PointSummary) });
+export const PointList = z.strictObject({ points: z.array(PointSummary), nextBefore: z.string().nullable() });
 
 export const PointDetail = PointSummary.extend({
   ovfAvailable: z.boolean(),
@@ -159,6 +159,7 @@ const agree = <T extends true>(): T | undefined => undefined;
 agree<Same<z.output<typeof Job>, C.Job>>();
 agree<Same<z.output<typeof JobDetail>, C.JobDetail>>();
 agree<Same<z.output<typeof PointSummary>, C.PointSummary>>();
+agree<Same<z.output<typeof PointList>, C.PointList>>();
 agree<Same<z.output<typeof PointDetail>, C.PointDetail>>();
 agree<Same<z.output<typeof VmSummary>, C.VmSummary>>();
 agree<Same<z.output<typeof RepositoryStatus>, C.RepositoryStatus>>();

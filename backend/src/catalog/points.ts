@@ -2,7 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { PointSummary } from '../api/contract';
 import { AppError } from '../errors';
 import type { Manifest } from '../repository';
-import { decodeCursor } from './cursor';
+import { decodeCursor, encodeCursor } from './cursor';
 import type { Db } from './db';
 import { manifestJobId, toPointSummary } from './pointSummary';
 import { jsonList } from './sqlite';
@@ -66,7 +66,7 @@ export class PointsTable {
   private readonly countByVmStmt: Statement<[string], { vm_id: string; n: number }>;
   private readonly totalsStmt: Statement<[], Omit<RepositoryTotals, 'chunkSize'>>;
   private readonly chunkSizeStmt: Statement<[], { chunk_size: number }>;
-  private readonly listStmts = new Map<string, Statement<unknown[], { summary: string }>>();
+  private readonly listStmts = new Map<string, Statement<unknown[], { summary: string; created_at: string; id: string }>>();
 
   constructor(private readonly db: Db) {
     const assign = COLUMNS.split(', ')
@@ -109,6 +109,13 @@ export class PointsTable {
 
   /** Newest first (by createdAt, then id). */
   listPoints(q: PointQuery = {}): PointSummary[] {
+    return this.listPointsJson(q).rows.map((summary) => parseSummary({ summary }));
+  }
+
+  /** As listPoints, each point as the JSON text of its PointSummary (a list page is sent as
+   *  stored, without parsing and serializing hundreds of summaries per request), and the
+   *  cursor of the next page when this one is full. */
+  listPointsJson(q: PointQuery = {}): { rows: string[]; nextBefore: string | null } {
     if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 1)) {
       throw new AppError('INVALID_ARGUMENT', `invalid point list limit ${q.limit}`);
     }
@@ -124,7 +131,9 @@ export class PointsTable {
       params.push(c.createdAt, c.id);
     }
     params.push(q.limit ?? -1); // LIMIT -1: no limit
-    return this.listStatement(where).all(...params).map(parseSummary);
+    const rows = this.listStatement(where).all(...params);
+    const last = rows.length > 0 && rows.length === q.limit ? rows[rows.length - 1] : undefined;
+    return { rows: rows.map((r) => r.summary), nextBefore: last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null };
   }
 
   getPoint(id: string): PointSummary | undefined {
@@ -169,12 +178,12 @@ export class PointsTable {
     return { ...t, chunkSize: this.chunkSizeStmt.get()?.chunk_size ?? 0 };
   }
 
-  private listStatement(where: string[]): Statement<unknown[], { summary: string }> {
+  private listStatement(where: string[]): Statement<unknown[], { summary: string; created_at: string; id: string }> {
     const key = where.join(' AND ');
     let stmt = this.listStmts.get(key);
     if (!stmt) {
-      stmt = this.db.prepare<unknown[], { summary: string }>(
-        `SELECT summary FROM points ${where.length > 0 ? `WHERE ${key}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      stmt = this.db.prepare<unknown[], { summary: string; created_at: string; id: string }>(
+        `SELECT summary, created_at, id FROM points ${where.length > 0 ? `WHERE ${key}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
       );
       this.listStmts.set(key, stmt);
     }

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { AppError } from '../../errors';
 import { chainHealth } from '../chainHealth';
-import type { PointList, StartBackupResponse, VmList, VmSummary } from '../contract';
+import type { StartBackupResponse, VmList, VmSummary } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
@@ -40,8 +40,9 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const vmId = vmIdParam(req.params['vmId']);
       const q = parsePointsQuery(req.query);
       await visibleOr404(deps, res, vmId);
-      const body: PointList = { points: deps.catalog.listPoints({ vmId, ...q }) };
-      res.json(body);
+      // PointList, assembled from the PointSummary JSON the catalog stores
+      const { rows, nextBefore } = deps.catalog.listPointsJson({ vmId, ...q });
+      res.type('application/json').send(`{"points":[${rows.join(',')}],"nextBefore":${JSON.stringify(nextBefore)}}`);
     }),
   );
 
