@@ -322,6 +322,26 @@ describe('backup service: REST + WebSocket against the engine simulator (real QE
     expect(Object.keys(doc.body.components.schemas)).toEqual(expect.arrayContaining(['Job', 'VmSummary', 'PointDetail', 'RepositoryStatus']));
   });
 
+  test('SIGTERM in the middle of a backup: the backup cleans up, the service exits 0, the job is interrupted, QEMU is left clean', async () => {
+    const d = big.disks[0]!;
+    await sim.guestWrite(big.id, d.id, 16 * MiB, randomBytes(128 * MiB));
+    const ws = await events();
+    const job = await startBackup(admin, big.id);
+    await ws.waitFor((m) => m.type === 'progress' && m.jobId === job.id && m.progress.phase === 'copying');
+    expect(await svc.stop()).toBe(0);
+    expect(await ws.waitClosed()).toBe(1001);
+    const after = await qemuState(big);
+    expect([after.exports, after.jobs, after.nodes]).toEqual([[], [], []]);
+    const chain = after.bitmaps.filter((b) => b.name.startsWith('olvm-backup-'));
+    expect(chain).toHaveLength(1); // the frozen copy was merged back and removed
+    expect(chain[0]).toMatchObject({ recording: true });
+    expect(chain[0]!.dirtyBytes).toBeGreaterThanOrEqual(128 * MiB);
+
+    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), corsOrigins: [ORIGIN] });
+    admin = apiClient(svc.url, adminToken);
+    expect(S.JobDetail.parse((await admin.get(`/api/v1/jobs/${job.id}`)).body)).toMatchObject({ state: 'interrupted', error: { code: 'JOB_INTERRUPTED' } });
+  });
+
   test('SIGKILL of the service in the middle of a backup: the job is interrupted, the VM comes back clean, a new backup restores correctly', async () => {
     const d = big.disks[0]!;
     await sim.guestWrite(big.id, d.id, 32 * MiB, randomBytes(128 * MiB));
