@@ -1,80 +1,95 @@
 /**
- * `npm run demo`: the product's main job end to end on this machine, with nothing to set up.
- * The engine simulator (HTTPS, SSO, REST, its VMs real QEMU processes) stands in for OLVM; the
- * olvm-backup CLI backs up a running VM twice (full, then incremental after a guest write) and a
- * VM that is down (started paused, its backup=0 disk left out, stopped again); the points are
- * listed, restored and compared with the disks, the repository verified, and the engine's event
- * log shows what happened. Everything lives in a temporary directory (kept with --keep).
+ * `npm run demo`: the product as an OLVM admin sees it, on this machine with nothing to set up.
+ * Starts the engine simulator (SSO, REST; its VMs are real QEMU processes), the backup service
+ * (`olvm-backup serve`) on its embedded default repository, and a WebAdmin stand-in serving the
+ * built UI plugin unmodified; prints the URL and the logins, and runs until Ctrl-C.
+ *
+ *   --data-dir DIR   where everything lives (default ./.demo-data; kept between runs, so the
+ *                    VMs, restore points and passwords are still there next time)
+ *   --fresh          start from an empty data dir
+ *   --port N         the portal's port (default 8090; 0 = any free port)
+ *   --no-tls         the simulated engine over plain HTTP (default: HTTPS with its own CA)
+ *   --once           start, check that the portal and the service answer, print, stop (CI smoke)
  */
-import { execFile } from 'child_process';
-import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { EngineSim } from '../engine-sim';
+import { startStack, type Stack } from '../ui-harness/stack';
 
-const MiB = 1 << 20;
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
+interface Args {
+  dataDir: string;
+  fresh: boolean;
+  port: number;
+  tls: boolean;
+  once: boolean;
+}
 
-function olvm(...args: string[]): Promise<string> {
-  process.stdout.write(`\n$ olvm-backup ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}\n`);
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => {
-      process.stdout.write(stdout);
-      if (stderr) process.stdout.write(stderr);
-      if (err) reject(new Error(stderr.trim() || err.message));
-      else resolve(stdout);
-    }),
-  );
+function parseArgs(argv: string[]): Args {
+  const a: Args = { dataDir: path.resolve('.demo-data'), fresh: false, port: 8090, tls: true, once: false };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === '--data-dir') a.dataDir = path.resolve(argv[++i] ?? '');
+    else if (x === '--fresh') a.fresh = true;
+    else if (x === '--port') a.port = Number(argv[++i]);
+    else if (x === '--no-tls') a.tls = false;
+    else if (x === '--once') a.once = true;
+    else throw new Error(`unknown option ${x} (options: --data-dir DIR --fresh --port N --no-tls --once)`);
+  }
+  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error('--port wants 0..65535');
+  return a;
+}
+
+async function check(stack: Stack): Promise<void> {
+  const page = await fetch(stack.harness.url);
+  if (!page.ok || !(await page.text()).includes('pluginDefinitions')) throw new Error(`the portal page answered ${page.status}`);
+  const plugin = await fetch(`${stack.harness.origin}/ovirt-engine/webadmin/plugin/olvm-backup/plugin.html`);
+  if (!plugin.ok) throw new Error(`the plugin's host page answered ${plugin.status}`);
+  const health = await fetch(`${stack.service.url}/api/v1/health`);
+  if (!health.ok) throw new Error(`the backup service's health answered ${health.status}`);
 }
 
 async function main(): Promise<void> {
-  const keep = process.argv.includes('--keep');
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-demo-'));
-  process.stdout.write(`demo directory: ${dir}\n`);
-  const sim = await EngineSim.start({ dataDir: path.join(dir, 'engine'), tls: true });
+  const args = parseArgs(process.argv.slice(2));
+  if (args.fresh) await fs.rm(args.dataDir, { recursive: true, force: true });
+  process.stdout.write(`starting the engine simulator (QEMU VMs), the backup service and the portal in ${args.dataDir} …\n`);
+  const stack = await startStack({ dir: args.dataDir, tls: args.tls, harnessPort: args.port });
+  let closing: Promise<void> | null = null;
+  const stop = (): Promise<void> => (closing ??= stack.close());
   try {
-    process.stdout.write(`engine simulator: ${sim.baseUrl} (VMs: ${sim.vmIds().map((id) => `${sim.vmById(id).name} ${sim.vmById(id).status}`).join(', ')})\n`);
-    const repo = path.join(dir, 'repo');
-    const passwordFile = path.join(dir, 'engine-password');
-    await fs.writeFile(passwordFile, sim.users.admin.password, { mode: 0o600 });
-    const engineArgs = (vmId: string): string[] => [
-      '--repo', repo, '--engine', sim.baseUrl, '--engine-user', sim.users.admin.name, '--engine-password-file', passwordFile,
-      '--engine-ca', sim.caFile as string, '--vm-id', vmId, '--qmp-dir', sim.qmpDir, '--scratch', dir,
+    await check(stack);
+    const vms = stack.sim.vmIds().map((id) => stack.sim.vmById(id));
+    const out = [
+      '',
+      `  Open the admin portal:  ${stack.harness.url}`,
+      '',
+      `  Log in as               ${stack.sim.users.admin.name}  password ${stack.sim.users.admin.password}   (sees every VM)`,
+      `                       or ${stack.sim.users.plain.name}  password ${stack.sim.users.plain.password}   (sees web01 only)`,
+      '',
+      `  VMs (real QEMU):        ${vms.map((v) => `${v.name} (${v.status})`).join(', ')}`,
+      '  Try: Virtual Machines → tick web01 → "Backup now", then its "Backups" tab; the "Backup" menu entry is the dashboard.',
+      '',
+      `  engine simulator        ${stack.sim.baseUrl}`,
+      `  backup service          ${stack.service.url}   (data: ${stack.serviceDir}, log: ${path.join(args.dataDir, 'service.log')})`,
+      '',
     ];
-    await olvm('repo', 'init', '--repo', repo);
-
-    const web = sim.vmByName('web01');
-    const db = sim.vmByName('db01');
-    await olvm('backup', ...engineArgs(web.id));
-    const disk = web.disks[0];
-    if (!disk) throw new Error('web01 has no disk');
-    process.stdout.write(`\nthe guest of web01 writes 2 MiB to ${disk.alias}\n`);
-    await sim.guestWrite(web.id, disk.id, 10 * MiB, randomBytes(2 * MiB));
-    await olvm('backup', ...engineArgs(web.id));
-    process.stdout.write(`\ndb01 is ${sim.vmById(db.id).status}: the backup starts it paused and stops it again\n`);
-    await olvm('backup', ...engineArgs(db.id));
-    process.stdout.write(`db01 is ${sim.vmById(db.id).status} again\n`);
-
-    const points = JSON.parse(await olvm('points', '--repo', repo, '--json')) as Array<{ pointId: string; vm: { id: string } }>;
-    for (const vm of [web, db]) {
-      const last = points.filter((p) => p.vm.id === vm.id).pop();
-      if (!last) continue;
-      for (const d of vm.disks.filter((x) => !/backup=0/.test(x.description))) {
-        const out = path.join(dir, `${vm.name}-${d.alias}.raw`);
-        await olvm('restore', '--repo', repo, '--point', last.pointId, '--disk', d.deviceId, '--out', out);
-        const same = (await fs.readFile(out)).equals(await sim.diskBytes(vm.id, d.id));
-        process.stdout.write(`${vm.name}/${d.alias}: the restored image ${same ? 'is identical to' : 'DIFFERS FROM'} the disk\n`);
-        if (!same) process.exitCode = 1;
-        await fs.rm(out);
-      }
+    process.stdout.write(`${out.join('\n')}\n`);
+    if (args.once) {
+      process.stdout.write('demo: --once, everything answered; stopping\n');
+      await stop();
+      return;
     }
-    await olvm('verify', '--repo', repo);
-    process.stdout.write('\nthe engine event log:\n');
-    for (const e of sim.events().filter((x) => x.origin === 'olvm-backup')) process.stdout.write(`  [${e.severity}] ${e.description}\n`);
-  } finally {
-    await sim.close();
-    if (!keep) await fs.rm(dir, { recursive: true, force: true });
+    process.stdout.write('Ctrl-C stops everything.\n');
+    await new Promise<void>((resolve) => {
+      const onSignal = (): void => {
+        process.stdout.write('\nstopping …\n');
+        resolve();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    });
+    await stop();
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
   }
 }
 

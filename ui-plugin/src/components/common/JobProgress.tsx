@@ -1,0 +1,53 @@
+import { Button, Flex, FlexItem, Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
+import type { Job } from '../../../../backend/src/api/contract';
+import { keyOf } from '../../intl/messages';
+import { formatBytes, formatDuration } from '../../logic/format';
+import { isActive, jobEtaSeconds, jobPercent } from '../../logic/progress';
+import { useApp } from '../AppContext';
+
+/** One job's progress bar: phase, bytes, disks, rate and ETA; cancel while it is active. */
+export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job) => void }) {
+  const { t, locale } = useApp();
+  const pct = jobPercent(job);
+  const p = job.progress;
+  const phase = p?.phase ?? (job.state === 'queued' ? 'queued' : 'preparing');
+  const phaseText = job.state === 'succeeded' ? t('stateSucceeded') : job.state === 'running' || job.state === 'queued' ? t(keyOf('phase', phase), { disk: p?.disk ?? '' }) : t(keyOf('state', job.state));
+  const eta = jobEtaSeconds(p);
+  const r = job.result;
+  const detail = r
+    ? t('progressResult', { read: formatBytes(r.bytesRead, locale), stored: formatBytes(r.bytesStored, locale), duration: formatDuration(r.durationMs / 1000) })
+    : p && isActive(job)
+    ? t(eta === null ? 'progressDetailNoEta' : 'progressDetail', {
+        done: formatBytes(p.bytesDone, locale),
+        total: formatBytes(p.bytesTotal, locale),
+        disksDone: p.disksDone,
+        disksTotal: p.disksTotal,
+        rate: formatBytes(p.rateBytesPerSec, locale),
+        eta: formatDuration(eta),
+      })
+    : undefined;
+  const variant = job.state === 'succeeded' ? ProgressVariant.success : job.state === 'failed' || job.state === 'interrupted' ? ProgressVariant.danger : undefined;
+  return (
+    <Flex alignItems={{ default: 'alignItemsCenter' }} flexWrap={{ default: 'nowrap' }}>
+      <FlexItem grow={{ default: 'grow' }}>
+        <Progress
+          id={`job-progress-${job.id}`}
+          data-state={job.state}
+          value={pct}
+          title={`${job.vmName} — ${phaseText}`}
+          helperText={detail}
+          measureLocation={ProgressMeasureLocation.outside}
+          variant={variant}
+          aria-label={t('progressLabel', { vm: job.vmName })}
+        />
+      </FlexItem>
+      {onCancel && isActive(job) && !job.cancelRequested ? (
+        <FlexItem>
+          <Button id={`job-cancel-${job.id}`} variant="link" isInline onClick={() => onCancel(job)} aria-label={t('cancelJobLabel', { vm: job.vmName })}>
+            {t('cancelJob')}
+          </Button>
+        </FlexItem>
+      ) : null}
+    </Flex>
+  );
+}

@@ -1,0 +1,76 @@
+import { Button, FormSelect, FormSelectOption, ToolbarItem } from '@patternfly/react-core';
+import { useState } from 'react';
+import type { Job, JobState } from '../../../../backend/src/api/contract';
+import { keyOf } from '../../intl/messages';
+import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
+import { isActive, jobDurationSeconds } from '../../logic/progress';
+import { useApp } from '../AppContext';
+import { DataTable, type DataColumn } from './DataTable';
+import { JobProgress } from './JobProgress';
+import { JobStateLabel } from './Labels';
+
+const STATES: JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'];
+
+interface Props {
+  id: string;
+  jobs: Job[];
+  showVm: boolean;
+  onCancel: (job: Job) => void;
+  onLoadOlder?: () => void;
+}
+
+/** Jobs with live progress for active ones; filter by text and state; older pages on demand. */
+export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
+  const { t, locale } = useApp();
+  const [state, setState] = useState<JobState | ''>('');
+  const columns: Array<DataColumn<Job>> = [
+    { key: 'created', title: t('colStarted'), sortValue: (j) => Date.parse(j.startedAt ?? j.createdAt), filterText: (j) => j.id, render: (j) => formatDateTime(j.startedAt ?? j.createdAt, locale) },
+    ...(showVm ? [{ key: 'vm', title: t('colVm'), sortValue: (j: Job) => j.vmName, filterText: (j: Job) => j.vmName, render: (j: Job) => j.vmName }] : []),
+    { key: 'state', title: t('colState'), sortValue: (j) => j.state, render: (j) => <JobStateLabel state={j.state} id={`job-state-${j.id}`} /> },
+    {
+      key: 'progress',
+      title: t('colResult'),
+      render: (j) =>
+        isActive(j) ? (
+          <JobProgress job={j} onCancel={onCancel} />
+        ) : j.state === 'succeeded' && j.result ? (
+          `${formatBytes(j.result.bytesRead, locale)} → ${formatBytes(j.result.bytesStored, locale)}`
+        ) : (
+          (j.error?.message ?? '')
+        ),
+    },
+    { key: 'duration', title: t('colDuration'), sortValue: (j) => jobDurationSeconds(j), render: (j) => formatDuration(jobDurationSeconds(j)) },
+    { key: 'by', title: t('colRequestedBy'), sortValue: (j) => j.requestedBy.name, filterText: (j) => j.requestedBy.name, render: (j) => j.requestedBy.name },
+  ];
+  const extra = (
+    <ToolbarItem>
+      <FormSelect id={`${id}-state`} aria-label={t('stateFilterLabel')} value={state} onChange={(_e, v) => setState(v as JobState | '')}>
+        <FormSelectOption value="" label={t('allStates')} />
+        {STATES.map((s) => (
+          <FormSelectOption key={s} value={s} label={t(keyOf('state', s))} />
+        ))}
+      </FormSelect>
+    </ToolbarItem>
+  );
+  return (
+    <DataTable
+      id={id}
+      ariaLabel={t('tabJobs')}
+      columns={columns}
+      rows={jobs}
+      rowKey={(j) => j.id}
+      rowId={(j) => `job-row-${j.id}`}
+      emptyText={t('noJobs')}
+      initialSort={{ key: 'created', direction: 'desc' }}
+      toolbarExtra={extra}
+      extraFilter={state ? (j) => j.state === state : undefined}
+      footer={
+        onLoadOlder ? (
+          <Button id={`${id}-older`} variant="link" onClick={onLoadOlder}>
+            {t('loadOlder')}
+          </Button>
+        ) : null
+      }
+    />
+  );
+}

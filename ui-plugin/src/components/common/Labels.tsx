@@ -1,0 +1,50 @@
+import { Label } from '@patternfly/react-core';
+import type { DiskChainHealth, JobState, PointSummary } from '../../../../backend/src/api/contract';
+import { keyOf } from '../../intl/messages';
+import { useApp } from '../AppContext';
+
+const STATE_COLOR: Record<JobState, 'blue' | 'green' | 'red' | 'orange' | 'grey'> = {
+  queued: 'grey',
+  running: 'blue',
+  succeeded: 'green',
+  failed: 'red',
+  cancelled: 'orange',
+  interrupted: 'red',
+};
+
+export function JobStateLabel({ state, id }: { state: JobState; id?: string }) {
+  const { t } = useApp();
+  return (
+    <Label id={id} data-state={state} color={STATE_COLOR[state]} isCompact>
+      {t(keyOf('state', state))}
+    </Label>
+  );
+}
+
+/** Full / incremental / mixed, from the point's disks. */
+export function PointTypeLabel({ point }: { point: PointSummary }) {
+  const { t } = useApp();
+  const modes = new Set(point.disks.map((d) => d.mode));
+  const text = modes.size > 1 ? t('typeMixed') : modes.has('full') ? t('typeFull') : t('typeIncremental');
+  return (
+    <Label color={modes.has('full') ? 'purple' : 'teal'} isCompact>
+      {text}
+    </Label>
+  );
+}
+
+export function ChainLabel({ disk }: { disk: DiskChainHealth }) {
+  const { t } = useApp();
+  if (disk.excluded) return <Label isCompact color="grey">{t('chainExcluded')}</Label>;
+  return (
+    <Label isCompact color={disk.state === 'ok' ? 'green' : 'orange'}>
+      {disk.state === 'ok' ? t('chainOk') : t('chainFull')}
+    </Label>
+  );
+}
+
+/** Human reason for a full copy (contract FullReason values). */
+export function useReasonText(): (reason: string | null) => string {
+  const { t } = useApp();
+  return (reason) => (reason ? t(keyOf('reason', reason)) : '');
+}

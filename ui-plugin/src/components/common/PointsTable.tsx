@@ -1,0 +1,48 @@
+import { List, ListItem } from '@patternfly/react-core';
+import type { PointSummary } from '../../../../backend/src/api/contract';
+import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
+import { useApp } from '../AppContext';
+import { DataTable, type DataColumn } from './DataTable';
+import { PointTypeLabel, useReasonText } from './Labels';
+
+/** Restore points: time, full/incremental per disk, read, stored, consistency, duration. */
+export function PointsTable({ id, points, showVm }: { id: string; points: PointSummary[]; showVm: boolean }) {
+  const { t, locale } = useApp();
+  const reason = useReasonText();
+  const columns: Array<DataColumn<PointSummary>> = [
+    { key: 'time', title: t('colTime'), sortValue: (p) => Date.parse(p.completedAt), filterText: (p) => p.id, render: (p) => formatDateTime(p.completedAt, locale) },
+    ...(showVm ? [{ key: 'vm', title: t('colVm'), sortValue: (p: PointSummary) => p.vmName, filterText: (p: PointSummary) => p.vmName, render: (p: PointSummary) => p.vmName }] : []),
+    { key: 'type', title: t('colType'), render: (p) => <PointTypeLabel point={p} /> },
+    {
+      key: 'disks',
+      title: t('colDisks'),
+      filterText: (p) => p.disks.map((d) => d.alias ?? d.device).join(' '),
+      render: (p) => (
+        <List isPlain>
+          {p.disks.map((d) => (
+            <ListItem key={d.device}>
+              {d.alias ?? d.device}: {d.mode === 'full' ? `${t('typeFull')} (${reason(d.reason)})` : t('typeIncremental')}
+            </ListItem>
+          ))}
+        </List>
+      ),
+    },
+    { key: 'read', title: t('colRead'), sortValue: (p) => p.bytesRead, render: (p) => formatBytes(p.bytesRead, locale) },
+    { key: 'stored', title: t('colStored'), sortValue: (p) => p.bytesStored, render: (p) => formatBytes(p.bytesStored, locale) },
+    { key: 'consistency', title: t('colConsistency'), sortValue: (p) => p.consistency, render: (p) => (p.consistency === 'filesystem' ? t('consistencyFilesystem') : t('consistencyCrash')) },
+    { key: 'duration', title: t('colDuration'), sortValue: (p) => p.durationSeconds, render: (p) => formatDuration(p.durationSeconds) },
+    { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => formatDateTime(p.lockedUntil, locale) },
+  ];
+  return (
+    <DataTable
+      id={id}
+      ariaLabel={t('tabPoints')}
+      columns={columns}
+      rows={points}
+      rowKey={(p) => p.id}
+      rowId={(p) => `point-row-${p.id}`}
+      emptyText={t('noPoints')}
+      initialSort={{ key: 'time', direction: 'desc' }}
+    />
+  );
+}

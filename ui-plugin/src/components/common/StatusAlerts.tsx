@@ -1,0 +1,37 @@
+import { Alert, AlertActionLink } from '@patternfly/react-core';
+import { errorText } from '../../logic/errorText';
+import type { StreamStatus } from '../../services/eventStream';
+import { useApp } from '../AppContext';
+
+/** A failed load: what failed in words a WebAdmin user can act on, and a retry. */
+export function ServiceErrorAlert({ error, onRetry, id = 'service-error' }: { error: unknown; onRetry: () => void; id?: string }) {
+  const { t, serviceUrl } = useApp();
+  if (!error) return null;
+  const kind = (error as { kind?: string }).kind;
+  return (
+    <Alert
+      id={id}
+      data-kind={kind ?? 'unknown'}
+      variant="danger"
+      isInline
+      title={errorText(error, t, serviceUrl)}
+      actionLinks={<AlertActionLink onClick={onRetry}>{t('retry')}</AlertActionLink>}
+    />
+  );
+}
+
+/** Shown while the live-event socket is down (service stopped, network) or refuses the token. */
+export function LiveStatusAlert({ status }: { status: StreamStatus }) {
+  const { t } = useApp();
+  if (status !== 'reconnecting' && status !== 'unauthorized') return null;
+  return (
+    <Alert
+      id="live-status"
+      data-status={status}
+      variant={status === 'unauthorized' ? 'danger' : 'warning'}
+      isInline
+      isPlain
+      title={status === 'unauthorized' ? t('liveUnauthorized') : t('reconnecting')}
+    />
+  );
+}

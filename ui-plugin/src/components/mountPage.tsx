@@ -1,0 +1,25 @@
+import { Alert, PageSection } from '@patternfly/react-core';
+import type { ReactNode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { setupPage } from '../pageContext';
+import { AppContext } from './AppContext';
+
+/** Renders a content page into #root, or a clear error when it cannot work (config, not in WebAdmin). */
+export function mountPage(page: () => ReactNode): void {
+  const el = document.getElementById('root');
+  if (!el) return;
+  const root = createRoot(el);
+  const setup = setupPage();
+  if (!setup.ok) {
+    root.render(
+      <PageSection>
+        <Alert id="page-setup-error" variant="danger" isInline title={setup.message} />
+      </PageSection>,
+    );
+    return;
+  }
+  document.documentElement.lang = setup.ctx.locale;
+  setup.ctx.stream.start();
+  window.addEventListener('pagehide', () => setup.ctx.stream.stop());
+  root.render(<AppContext.Provider value={setup.ctx}>{page()}</AppContext.Provider>);
+}

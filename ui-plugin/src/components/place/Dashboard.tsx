@@ -1,0 +1,148 @@
+import {
+  Card,
+  CardBody,
+  CardTitle,
+  DescriptionList,
+  DescriptionListDescription,
+  DescriptionListGroup,
+  DescriptionListTerm,
+  Gallery,
+  List,
+  ListItem,
+  Progress,
+  ProgressMeasureLocation,
+  Spinner,
+  Stack,
+  StackItem,
+} from '@patternfly/react-core';
+import type { Job, RepositoryStatus, VmSummary } from '../../../../backend/src/api/contract';
+import { summarizeRecent, repositoryFill, vmsNextFull } from '../../logic/dashboard';
+import { formatBytes, formatRatio } from '../../logic/format';
+import { isActive } from '../../logic/progress';
+import { useApp } from '../AppContext';
+import { JobProgress } from '../common/JobProgress';
+import { useReasonText } from '../common/Labels';
+
+interface Props {
+  jobs: Job[];
+  vms: VmSummary[] | null;
+  repository: RepositoryStatus | null;
+  onCancel: (job: Job) => void;
+}
+
+export function Dashboard({ jobs, vms, repository, onCancel }: Props) {
+  const { t, locale } = useApp();
+  const reason = useReasonText();
+  const running = jobs.filter(isActive);
+  const day = summarizeRecent(jobs, Date.now());
+  const nextFull = vms ? vmsNextFull(vms) : [];
+  const fill = repository ? repositoryFill(repository.usedBytes, repository.freeBytes) : null;
+  return (
+    <Stack hasGutter id="dashboard">
+      <StackItem>
+        <Card id="running-jobs" isCompact>
+          <CardTitle>{t('runningJobsTitle')}</CardTitle>
+          <CardBody>
+            {running.length === 0 ? (
+              <span id="running-jobs-empty">{t('runningJobsEmpty')}</span>
+            ) : (
+              <Stack hasGutter>
+                {running.map((j) => (
+                  <StackItem key={j.id}>
+                    <JobProgress job={j} onCancel={onCancel} />
+                  </StackItem>
+                ))}
+              </Stack>
+            )}
+          </CardBody>
+        </Card>
+      </StackItem>
+      <StackItem>
+        <Gallery hasGutter minWidths={{ default: '280px' }}>
+          <Card id="summary-24h" isCompact>
+            <CardTitle>{t('last24hTitle')}</CardTitle>
+            <CardBody>
+              <DescriptionList isHorizontal isCompact>
+                <DescriptionListGroup>
+                  <DescriptionListTerm>{t('succeeded')}</DescriptionListTerm>
+                  <DescriptionListDescription id="summary-succeeded">{day.succeeded}</DescriptionListDescription>
+                </DescriptionListGroup>
+                <DescriptionListGroup>
+                  <DescriptionListTerm>{t('failed')}</DescriptionListTerm>
+                  <DescriptionListDescription id="summary-failed">{day.failed}</DescriptionListDescription>
+                </DescriptionListGroup>
+                <DescriptionListGroup>
+                  <DescriptionListTerm>{t('cancelled')}</DescriptionListTerm>
+                  <DescriptionListDescription id="summary-cancelled">{day.cancelled}</DescriptionListDescription>
+                </DescriptionListGroup>
+              </DescriptionList>
+              <small>{t('storedLast24h', { bytes: formatBytes(day.bytesStored, locale) })}</small>
+            </CardBody>
+          </Card>
+          <Card id="repository-usage" isCompact>
+            <CardTitle>{t('repositoryTitle')}</CardTitle>
+            <CardBody>
+              {!repository ? (
+                <Spinner size="md" aria-label={t('loading')} />
+              ) : (
+                <>
+                  {fill !== null ? (
+                    <Progress value={Math.round(fill * 100)} title={`${t('repoUsed')} ${formatBytes(repository.usedBytes, locale)} · ${t('repoFree')} ${formatBytes(repository.freeBytes, locale)}`} measureLocation={ProgressMeasureLocation.outside} aria-label={t('repositoryTitle')} size="sm" />
+                  ) : null}
+                  <DescriptionList isHorizontal isCompact>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoUsed')}</DescriptionListTerm>
+                      <DescriptionListDescription id="repo-used">{formatBytes(repository.usedBytes, locale)}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoLogical')}</DescriptionListTerm>
+                      <DescriptionListDescription>{formatBytes(repository.logicalBytes, locale)}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoDedup')}</DescriptionListTerm>
+                      <DescriptionListDescription id="repo-dedup">{formatRatio(repository.dedupRatio, locale)}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoCompression')}</DescriptionListTerm>
+                      <DescriptionListDescription id="repo-compression">{formatRatio(repository.compressionRatio, locale)}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoSavings')}</DescriptionListTerm>
+                      <DescriptionListDescription id="repo-savings">{repository.usedBytes > 0 ? formatRatio(repository.logicalBytes / repository.usedBytes, locale) : '—'}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoPoints')}</DescriptionListTerm>
+                      <DescriptionListDescription id="repo-points">{repository.pointCount}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                    <DescriptionListGroup>
+                      <DescriptionListTerm>{t('repoVms')}</DescriptionListTerm>
+                      <DescriptionListDescription>{repository.vmCount}</DescriptionListDescription>
+                    </DescriptionListGroup>
+                  </DescriptionList>
+                </>
+              )}
+            </CardBody>
+          </Card>
+          <Card id="next-full" isCompact>
+            <CardTitle>{t('nextFullTitle')}</CardTitle>
+            <CardBody>
+              {!vms ? (
+                <Spinner size="md" aria-label={t('loading')} />
+              ) : nextFull.length === 0 ? (
+                t('nextFullEmpty')
+              ) : (
+                <List isPlain>
+                  {nextFull.map((n) => (
+                    <ListItem key={n.vm.id} id={`next-full-${n.vm.id}`}>
+                      <strong>{n.vm.name}</strong>: {n.vm.pointCount === 0 ? t('neverBackedUp') : n.disks.map((d) => `${d.alias} (${reason(d.reason)})`).join(', ')}
+                    </ListItem>
+                  ))}
+                </List>
+              )}
+            </CardBody>
+          </Card>
+        </Gallery>
+      </StackItem>
+    </Stack>
+  );
+}

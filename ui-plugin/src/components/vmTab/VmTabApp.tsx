@@ -1,0 +1,123 @@
+import { Alert, Card, CardBody, CardTitle, EmptyState, EmptyStateBody, Flex, FlexItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import { useJobHistory } from '../../hooks/useJobHistory';
+import { useLive } from '../../hooks/useLive';
+import { useLoader } from '../../hooks/useLoader';
+import { useApp } from '../AppContext';
+import { BackupNowButton } from '../common/BackupNowButton';
+import { cancelJob } from '../common/cancelJob';
+import { JobProgress } from '../common/JobProgress';
+import { JobsTable } from '../common/JobsTable';
+import { ChainLabel, useReasonText } from '../common/Labels';
+import { PointsTable } from '../common/PointsTable';
+import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
+
+/** The VM's Backups tab: last job with live progress, chain health per disk, points, jobs. */
+export function VmTabApp({ vmId, vmName }: { vmId: string | null; vmName: string }) {
+  const { t } = useApp();
+  if (!vmId) {
+    return (
+      <PageSection>
+        <EmptyState id="vm-tab-no-vm" titleText={t('vmTabNoVm')} headingLevel="h2" />
+      </PageSection>
+    );
+  }
+  return <VmBackups vmId={vmId} vmName={vmName} />;
+}
+
+function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
+  const ctx = useApp();
+  const { client, t } = ctx;
+  const reason = useReasonText();
+  const live = useLive();
+  const refresh = [vmId, live.onlineVersion, live.jobs.pointsVersion, live.finishedVersion];
+  const vms = useLoader(() => client.vmList(), refresh);
+  const points = useLoader(() => client.vmPointListAll(vmId), refresh);
+  const history = useJobHistory(live, vmId);
+  const vm = vms.data?.vms.find((v) => v.id === vmId) ?? null;
+  const lastJob = history.jobs[0] ?? null;
+  const onCancel = cancelJob.bind(null, ctx);
+  const notVisible = vms.data !== null && vm === null;
+  const error = vms.error || (notVisible ? null : points.error) || history.error;
+
+  return (
+    <PageSection id={`vm-backups-${vmId}`}>
+      <Stack hasGutter>
+        <StackItem>
+          <Flex justifyContent={{ default: 'justifyContentSpaceBetween' }}>
+            <FlexItem>
+              <Title headingLevel="h2">{vm?.name ?? vmName}</Title>
+            </FlexItem>
+            <FlexItem>{notVisible ? null : <BackupNowButton vm={{ id: vmId, name: vm?.name ?? vmName }} variant="primary" />}</FlexItem>
+          </Flex>
+        </StackItem>
+        <StackItem>
+          <LiveStatusAlert status={live.status} />
+          <ServiceErrorAlert
+            error={error}
+            onRetry={() => {
+              vms.reload();
+              points.reload();
+              history.reload();
+            }}
+          />
+          {notVisible ? <Alert id="vm-not-visible" variant="info" isInline title={t('vmNotVisible')} /> : null}
+        </StackItem>
+        {lastJob ? (
+          <StackItem>
+            <Card id="vm-last-job" isCompact>
+              <CardTitle>{t('vmTabLastJob')}</CardTitle>
+              <CardBody>
+                <JobProgress job={lastJob} onCancel={onCancel} />
+                {lastJob.error ? <Alert variant="danger" isInline isPlain title={lastJob.error.message} /> : null}
+              </CardBody>
+            </Card>
+          </StackItem>
+        ) : null}
+        {vm ? (
+          <StackItem>
+            <Card id="vm-chain" isCompact>
+              <CardTitle>{t('vmTabChainTitle')}</CardTitle>
+              <CardBody>
+                <Table aria-label={t('vmTabChainTitle')} variant="compact">
+                  <Thead>
+                    <Tr>
+                      <Th>{t('colDisk')}</Th>
+                      <Th>{t('colChain')}</Th>
+                      <Th>{t('colReason')}</Th>
+                    </Tr>
+                  </Thead>
+                  <Tbody>
+                    {vm.chain.map((d) => (
+                      <Tr key={d.diskId} id={`chain-${d.diskId}`}>
+                        <Td dataLabel={t('colDisk')}>{d.alias}</Td>
+                        <Td dataLabel={t('colChain')}>
+                          <ChainLabel disk={d} />
+                        </Td>
+                        <Td dataLabel={t('colReason')}>{d.excluded ? t('reasonExcluded') : reason(d.reason)}</Td>
+                      </Tr>
+                    ))}
+                  </Tbody>
+                </Table>
+              </CardBody>
+            </Card>
+          </StackItem>
+        ) : null}
+        <StackItem>
+          <Card id="vm-points" isCompact>
+            <CardTitle>{t('vmTabPointsTitle')}</CardTitle>
+            <CardBody>{points.data ? <PointsTable id="vm-points-table" points={points.data} showVm={false} /> : points.loading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
+          </Card>
+        </StackItem>
+        <StackItem>
+          <Card id="vm-jobs" isCompact>
+            <CardTitle>{t('vmTabJobsTitle')}</CardTitle>
+            <CardBody>
+              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} onCancel={onCancel} onLoadOlder={history.loadOlder} />
+            </CardBody>
+          </Card>
+        </StackItem>
+      </Stack>
+    </PageSection>
+  );
+}

@@ -1,0 +1,6 @@
+import '@patternfly/react-core/dist/styles/base.css';
+import { mountPage } from '../components/mountPage';
+import { RestoreDialogApp } from '../components/restore/RestoreDialogApp';
+import { pageParam } from '../pageContext';
+
+mountPage(() => <RestoreDialogApp vmId={pageParam('vmId')} />);

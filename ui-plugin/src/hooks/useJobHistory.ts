@@ -1,0 +1,58 @@
+import { useCallback, useEffect, useState } from 'react';
+import type { Job } from '../../../backend/src/api/contract';
+import { useApp } from '../components/AppContext';
+import { jobsSorted } from '../logic/jobsState';
+import type { Live } from './useLive';
+
+const PAGE = 50;
+
+export interface JobHistory {
+  jobs: Job[];
+  error: unknown;
+  loadOlder: (() => void) | undefined;
+  reload: () => void;
+}
+
+/**
+ * Jobs from the REST list (newest first, older pages on demand) merged into the live state, so
+ * events keep every listed job current. Refetched when the socket (re)connects.
+ */
+export function useJobHistory(live: Live, vmId?: string): JobHistory {
+  const { client } = useApp();
+  const [error, setError] = useState<unknown>(null);
+  const [nextBefore, setNextBefore] = useState<string | null>(null);
+  const [tick, setTick] = useState(0);
+  const { addJobs } = live;
+
+  useEffect(() => {
+    let stale = false;
+    client.jobList({ vmId, limit: PAGE }).then(
+      (res) => {
+        if (stale) return;
+        addJobs(res.jobs);
+        setNextBefore(res.nextBefore);
+        setError(null);
+      },
+      (err: unknown) => {
+        if (!stale) setError(err);
+      },
+    );
+    return () => {
+      stale = true;
+    };
+    // addJobs is a new function each render; the reducer's dispatch behind it is stable
+  }, [client, vmId, live.onlineVersion, tick]);
+
+  const loadOlder = useCallback(() => {
+    if (!nextBefore) return;
+    client.jobList({ vmId, limit: PAGE, before: nextBefore }).then(
+      (res) => {
+        addJobs(res.jobs);
+        setNextBefore(res.nextBefore);
+      },
+      (err: unknown) => setError(err),
+    );
+  }, [client, vmId, nextBefore, addJobs]);
+
+  return { jobs: jobsSorted(live.jobs, vmId), error, loadOlder: nextBefore ? loadOlder : undefined, reload: () => setTick((n) => n + 1) };
+}

@@ -1,0 +1,64 @@
+import { BUTTON_IDS, PAGES, TOKENS, VM_ENTITY } from '../constants';
+import type { Translate } from '../intl/messages';
+import { errorReason } from '../logic/errorText';
+import { canBackup, canRestore, toSelectedVms, type SelectedVm } from '../logic/selection';
+import type { BackupClient } from '../services/backupClient';
+import type { JobNotifier } from './notifications';
+import { guard, logError } from './pluginApi';
+import type { OvirtPluginApi } from './pluginApiTypes';
+
+/**
+ * VM list actions. WebAdmin passes the selection as an array (reference §2.4); isEnabled must
+ * return a real boolean; exceptions in these callbacks are swallowed by WebAdmin (the click just
+ * does nothing), so guard() logs them instead.
+ */
+export function addButtons(api: OvirtPluginApi, t: Translate, client: BackupClient | null, notifier: JobNotifier | null, configProblem: string | null): void {
+  api.addMenuPlaceActionButton(VM_ENTITY, t('backupNowButton'), {
+    id: BUTTON_IDS.backupNow,
+    index: 0,
+    isEnabled: guard('Backup now isEnabled', (selected: unknown) => canBackup(selected), false),
+    onClick: guard(
+      'Backup now',
+      (selected: unknown) => {
+        if (!client) {
+          api.showToast('danger', t('errConfig', { message: configProblem ?? '' }));
+          return;
+        }
+        for (const vm of toSelectedVms(selected)) void startBackup(api, t, client, notifier, vm);
+      },
+      undefined,
+    ),
+  });
+  api.addMenuPlaceActionButton(VM_ENTITY, t('restoreButton'), {
+    id: BUTTON_IDS.restore,
+    index: 1,
+    isEnabled: guard('Restore isEnabled', (selected: unknown) => canRestore(selected), false),
+    onClick: guard(
+      'Restore',
+      (selected: unknown) => {
+        const vm = toSelectedVms(selected)[0];
+        if (!vm || !canRestore(selected)) return;
+        const url = `${PAGES.restore}?vmId=${encodeURIComponent(vm.id)}&vmName=${encodeURIComponent(vm.name)}`;
+        api.showDialog(t('restoreDialogTitle', { vm: vm.name }), TOKENS.restoreDialog, url, '900px', '640px', {
+          buttons: [{ label: t('close'), onClick: guard('close dialog', () => api.closeDialog(TOKENS.restoreDialog), undefined) }],
+        });
+      },
+      undefined,
+    ),
+  });
+}
+
+async function startBackup(api: OvirtPluginApi, t: Translate, client: BackupClient, notifier: JobNotifier | null, vm: SelectedVm): Promise<void> {
+  try {
+    const res = await client.vmBackupStart(vm.id);
+    notifier?.track(res.job);
+    api.showToast('info', t(res.joined ? 'toastBackupJoined' : 'toastBackupStarted', { vm: vm.name }));
+  } catch (err) {
+    logError(`backup of ${vm.name} could not be started`, err);
+    try {
+      api.showToast('danger', t('toastBackupStartFailed', { vm: vm.name, reason: errorReason(err) }));
+    } catch (e) {
+      logError('showToast failed', e);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { Job, WhoAmI } from '../../../backend/src/api/contract';
+import { formatBytes, formatDateTime } from '../logic/format';
+import { finishedJobs, initialJobsState, jobsReducer, type JobsState } from '../logic/jobsState';
+import type { Translate } from '../intl/messages';
+import type { EventStream } from '../services/eventStream';
+import { logError } from './pluginApi';
+import type { OvirtPluginApi, Severity } from './pluginApiTypes';
+
+/**
+ * WebAdmin toasts for finished backups, from the host page's event socket: jobs this user
+ * requested (from any portal window) and jobs started from this window. Scheduled jobs of the
+ * service account stay quiet here; the dashboard shows them.
+ */
+export class JobNotifier {
+  private state: JobsState = initialJobsState;
+  private me: WhoAmI | null = null;
+  private mine = new Set<string>();
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly api: OvirtPluginApi,
+    private readonly stream: EventStream,
+    private readonly t: Translate,
+    private readonly locale: string,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.stream.subscribe((m) => {
+      if (m.type === 'ready') this.me = m.user;
+      const before = this.state;
+      this.state = jobsReducer(before, { type: 'message', message: m });
+      for (const job of finishedJobs(before, this.state)) this.notify(job);
+    });
+    this.stream.start();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.stream.stop();
+  }
+
+  /** A job started from this window: toast its end even if it was requested as another user. */
+  track(job: Job): void {
+    this.mine.add(job.id);
+    this.state = jobsReducer(this.state, { type: 'loaded', jobs: [job] });
+  }
+
+  private notify(job: Job): void {
+    const ours = this.mine.has(job.id) || (this.me !== null && job.requestedBy.id === this.me.userId);
+    if (!ours) return;
+    const vm = job.vmName;
+    let sev: Severity = 'danger';
+    let text: string;
+    if (job.state === 'succeeded') {
+      sev = 'success';
+      text = this.t('toastJobSucceeded', { vm, time: formatDateTime(job.finishedAt, this.locale), stored: formatBytes(job.result?.bytesStored ?? 0, this.locale) });
+    } else if (job.state === 'cancelled') {
+      sev = 'warning';
+      text = this.t('toastJobCancelled', { vm });
+    } else if (job.state === 'interrupted') text = this.t('toastJobInterrupted', { vm });
+    else text = this.t('toastJobFailed', { vm, reason: job.error?.message ?? job.state });
+    try {
+      this.api.showToast(sev, text);
+    } catch (err) {
+      logError('showToast failed', err);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import type { MessageKey, Translate } from '../intl/messages';
+
+/** The shape of services' ServiceError the pages need (kept structural: logic imports no services). */
+export interface ErrorLike {
+  kind?: string;
+  message: string;
+}
+
+const KEYS: Record<string, MessageKey> = {
+  unreachable: 'errServiceUnreachable',
+  unauthorized: 'errUnauthorized',
+  forbidden: 'errForbidden',
+  'not-found': 'errNotFound',
+  conflict: 'errConflict',
+  'bad-request': 'errConflict',
+  server: 'errServer',
+  config: 'errConfig',
+};
+
+/** A translated sentence for an error from the service, naming the service URL when unreachable. */
+export function errorText(err: unknown, t: Translate, serviceUrl: string): string {
+  const e: ErrorLike = err instanceof Error ? (err as Error & { kind?: string }) : { message: String(err) };
+  const key = (e.kind && KEYS[e.kind]) || 'errServer';
+  return t(key, { url: serviceUrl, message: e.message });
+}
+
+/** Short reason for toasts: the service's own message, without the page-level advice. */
+export function errorReason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

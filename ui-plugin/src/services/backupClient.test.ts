@@ -1,0 +1,69 @@
+import * as http from 'http';
+import type { AddressInfo } from 'net';
+import { createBackupClient } from './backupClient';
+import { ServiceError } from './serviceError';
+
+// The REST client against a real loopback HTTP server (no fetch mock).
+describe('backup client', () => {
+  let server: http.Server;
+  let url: string;
+  const seen: Array<{ method: string; url: string; auth: string | undefined; body: string }> = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization, body });
+        const send = (status: number, json: unknown): void => {
+          res.writeHead(status, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(json));
+        };
+        if (req.headers.authorization !== 'Bearer good') return send(401, { error: { code: 'AUTH_TOKEN_REFUSED', message: 'the engine does not know this token' } });
+        if (req.url === '/api/v1/vms') return send(200, { vms: [] });
+        if (req.url?.startsWith('/api/v1/jobs?')) return send(200, { jobs: [], nextBefore: null });
+        if (req.url === '/api/v1/vms/a%2Fb/backups') return send(202, { job: { id: 'j1' }, joined: false });
+        if (req.url === '/api/v1/vms/gone/backups') return send(404, { error: { code: 'VM_NOT_FOUND', message: 'no vm gone' } });
+        if (req.url === '/api/v1/repository') {
+          res.writeHead(502);
+          return res.end('<html>bad gateway</html>');
+        }
+        return send(500, { error: { code: 'INTERNAL', message: 'boom' } });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('sends the portal token as Bearer on every call and reads the answer', async () => {
+    let token = 'good';
+    const c = createBackupClient({ serviceUrl: url, token: () => token });
+    await expect(c.vmList()).resolves.toEqual({ vms: [] });
+    await expect(c.jobList({ vmId: 'v 1', limit: 5, state: 'running' })).resolves.toEqual({ jobs: [], nextBefore: null });
+    expect(seen.at(-1)?.url).toBe('/api/v1/jobs?vmId=v+1&state=running&limit=5');
+    await c.vmBackupStart('a/b');
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', auth: 'Bearer good', body: '{}' });
+    token = 'renewed';
+    await c.vmList().catch(() => undefined);
+    expect(seen.at(-1)?.auth).toBe('Bearer renewed');
+  });
+
+  it('classifies refusals with the service message', async () => {
+    const bad = createBackupClient({ serviceUrl: url, token: () => 'bad' });
+    await expect(bad.vmList()).rejects.toMatchObject({ kind: 'unauthorized', status: 401, code: 'AUTH_TOKEN_REFUSED', message: 'the engine does not know this token' });
+    const c = createBackupClient({ serviceUrl: url, token: () => 'good' });
+    await expect(c.vmBackupStart('gone')).rejects.toMatchObject({ kind: 'not-found', code: 'VM_NOT_FOUND' });
+    await expect(c.repositoryGet()).rejects.toMatchObject({ kind: 'server', status: 502, message: 'HTTP 502' });
+    await expect(c.pointGet('x')).rejects.toBeInstanceOf(ServiceError);
+  });
+
+  it('says the service is unreachable when nothing answers', async () => {
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const c = createBackupClient({ serviceUrl: `http://127.0.0.1:${port}`, token: () => 'good' });
+    await expect(c.vmList()).rejects.toMatchObject({ kind: 'unreachable', status: null });
+  });
+});

@@ -1,0 +1,135 @@
+import type {
+  Job,
+  JobDetail,
+  JobList,
+  JobState,
+  PointDetail,
+  PointList,
+  PointSummary,
+  RepositoryStatus,
+  StartBackupResponse,
+  VmList,
+  WhoAmI,
+} from '../../../backend/src/api/contract';
+import { API_PREFIX } from '../constants';
+import { kindOfStatus, ServiceError } from './serviceError';
+
+export interface BackupClientOptions {
+  /** http(s)://host:port of the backup service, no trailing slash. */
+  serviceUrl: string;
+  /** Read on every request: WebAdmin's SSO token (pluginApi.ssoToken()). */
+  token: () => string;
+  timeoutMs?: number;
+  fetchImpl?: typeof fetch;
+}
+
+export interface JobQuery {
+  vmId?: string;
+  state?: JobState;
+  limit?: number;
+  before?: string;
+}
+
+/** The backup service's REST API (`/api/v1`), one function per resource and verb. */
+export interface BackupClient {
+  readonly serviceUrl: string;
+  whoamiGet(): Promise<WhoAmI>;
+  vmList(): Promise<VmList>;
+  vmPointList(vmId: string, q?: { limit?: number; before?: string }): Promise<PointList>;
+  /** Every point of a VM, newest first, following `nextBefore` (at most `maxPages` pages). */
+  vmPointListAll(vmId: string, maxPages?: number): Promise<PointSummary[]>;
+  vmBackupStart(vmId: string, full?: boolean): Promise<StartBackupResponse>;
+  jobList(q?: JobQuery): Promise<JobList>;
+  jobGet(jobId: string): Promise<JobDetail>;
+  jobCancel(jobId: string): Promise<Job>;
+  pointGet(pointId: string): Promise<PointDetail>;
+  repositoryGet(): Promise<RepositoryStatus>;
+}
+
+function errorMessage(body: unknown, fallback: string): { code: string | null; message: string } {
+  if (typeof body === 'object' && body !== null) {
+    const e = (body as { error?: unknown }).error;
+    if (typeof e === 'object' && e !== null) {
+      const { code, message } = e as { code?: unknown; message?: unknown };
+      return { code: typeof code === 'string' ? code : null, message: typeof message === 'string' ? message : fallback };
+    }
+  }
+  return { code: null, message: fallback };
+}
+
+export function createBackupClient(opts: BackupClientOptions): BackupClient {
+  const base = `${opts.serviceUrl}${API_PREFIX}`;
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const doFetch = opts.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+
+  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${opts.token()}` };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), mode: 'cors', credentials: 'omit', signal: ctl.signal });
+    } catch (err) {
+      // fetch rejects without a status for refused connections, CORS, TLS and our timeout alike
+      const why = ctl.signal.aborted ? `no answer within ${Math.round(timeoutMs / 1000)} s` : err instanceof Error ? err.message : String(err);
+      throw new ServiceError('unreachable', `${method} ${path}: ${why}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    const text = await res.text().catch(() => '');
+    let parsed: unknown = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (!res.ok) {
+      const { code, message } = errorMessage(parsed, `HTTP ${res.status}`);
+      throw new ServiceError(kindOfStatus(res.status), message, res.status, code);
+    }
+    if (parsed === undefined) throw new ServiceError('server', `${method} ${path}: the answer is not JSON`, res.status);
+    return parsed as T;
+  }
+
+  const enc = encodeURIComponent;
+  return {
+    serviceUrl: opts.serviceUrl,
+    whoamiGet: () => call('GET', '/whoami'),
+    vmList: () => call('GET', '/vms'),
+    vmPointList: (vmId, q = {}) => {
+      const p = new URLSearchParams();
+      if (q.limit) p.set('limit', String(q.limit));
+      if (q.before) p.set('before', q.before);
+      const qs = p.toString();
+      return call('GET', `/vms/${enc(vmId)}/points${qs ? `?${qs}` : ''}`);
+    },
+    vmPointListAll: async (vmId, maxPages = 10) => {
+      const out: PointSummary[] = [];
+      let before: string | undefined;
+      for (let i = 0; i < maxPages; i++) {
+        const page: PointList = await call('GET', `/vms/${enc(vmId)}/points${before ? `?before=${enc(before)}` : ''}`);
+        out.push(...page.points);
+        if (!page.nextBefore) break;
+        before = page.nextBefore;
+      }
+      return out;
+    },
+    vmBackupStart: (vmId, full) => call('POST', `/vms/${enc(vmId)}/backups`, full ? { full: true } : {}),
+    jobList: (q = {}) => {
+      const p = new URLSearchParams();
+      if (q.vmId) p.set('vmId', q.vmId);
+      if (q.state) p.set('state', q.state);
+      if (q.limit) p.set('limit', String(q.limit));
+      if (q.before) p.set('before', q.before);
+      const qs = p.toString();
+      return call('GET', `/jobs${qs ? `?${qs}` : ''}`);
+    },
+    jobGet: (jobId) => call('GET', `/jobs/${enc(jobId)}`),
+    jobCancel: (jobId) => call('POST', `/jobs/${enc(jobId)}/cancel`, {}),
+    pointGet: (pointId) => call('GET', `/points/${enc(pointId)}`),
+    repositoryGet: () => call('GET', '/repository'),
+  };
+}
