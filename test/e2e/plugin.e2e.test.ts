@@ -76,6 +76,7 @@ describe('WebAdmin plugin end to end', () => {
 
   async function screenshot(name: string): Promise<void> {
     const file = path.join(OUT, `${name}.png`);
+    await page.waitForTimeout(400); // PatternFly's tab and progress transitions
     await page.screenshot({ path: file, fullPage: true });
     process.stdout.write(`e2e screenshot: ${file}\n`);
   }

@@ -21,5 +21,12 @@ export function mountPage(page: () => ReactNode): void {
   document.documentElement.lang = setup.ctx.locale;
   setup.ctx.stream.start();
   window.addEventListener('pagehide', () => setup.ctx.stream.stop());
-  root.render(<AppContext.Provider value={setup.ctx}>{page()}</AppContext.Provider>);
+  root.render(
+    <AppContext.Provider value={setup.ctx}>
+      {/* the iframe is the whole page: PageSection outside a PF Page brings no inset of its own */}
+      <div className="olvm-backup-page" style={{ padding: '8px 16px' }}>
+        {page()}
+      </div>
+    </AppContext.Provider>,
+  );
 }

@@ -8,6 +8,8 @@ const PAGE = 50;
 
 export interface JobHistory {
   jobs: Job[];
+  /** The first page has arrived (until then counts drawn from `jobs` would be made up). */
+  loaded: boolean;
   error: unknown;
   loadOlder: (() => void) | undefined;
   reload: () => void;
@@ -21,6 +23,7 @@ export function useJobHistory(live: Live, vmId?: string): JobHistory {
   const { client } = useApp();
   const [error, setError] = useState<unknown>(null);
   const [nextBefore, setNextBefore] = useState<string | null>(null);
+  const [loaded, setLoaded] = useState(false);
   const [tick, setTick] = useState(0);
   const { addJobs } = live;
 
@@ -31,6 +34,7 @@ export function useJobHistory(live: Live, vmId?: string): JobHistory {
         if (stale) return;
         addJobs(res.jobs);
         setNextBefore(res.nextBefore);
+        setLoaded(true);
         setError(null);
       },
       (err: unknown) => {
@@ -54,5 +58,5 @@ export function useJobHistory(live: Live, vmId?: string): JobHistory {
     );
   }, [client, vmId, nextBefore, addJobs]);
 
-  return { jobs: jobsSorted(live.jobs, vmId), error, loadOlder: nextBefore ? loadOlder : undefined, reload: () => setTick((n) => n + 1) };
+  return { jobs: jobsSorted(live.jobs, vmId), loaded, error, loadOlder: nextBefore ? loadOlder : undefined, reload: () => setTick((n) => n + 1) };
 }

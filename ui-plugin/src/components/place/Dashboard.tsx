@@ -25,12 +25,13 @@ import { useReasonText } from '../common/Labels';
 
 interface Props {
   jobs: Job[];
+  jobsLoaded: boolean;
   vms: VmSummary[] | null;
   repository: RepositoryStatus | null;
   onCancel: (job: Job) => void;
 }
 
-export function Dashboard({ jobs, vms, repository, onCancel }: Props) {
+export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props) {
   const { t, locale } = useApp();
   const reason = useReasonText();
   const running = jobs.filter(isActive);
@@ -62,6 +63,10 @@ export function Dashboard({ jobs, vms, repository, onCancel }: Props) {
           <Card id="summary-24h" isCompact>
             <CardTitle>{t('last24hTitle')}</CardTitle>
             <CardBody>
+              {!jobsLoaded ? (
+                <Spinner size="md" aria-label={t('loading')} />
+              ) : (
+              <>
               <DescriptionList isHorizontal isCompact>
                 <DescriptionListGroup>
                   <DescriptionListTerm>{t('succeeded')}</DescriptionListTerm>
@@ -77,6 +82,8 @@ export function Dashboard({ jobs, vms, repository, onCancel }: Props) {
                 </DescriptionListGroup>
               </DescriptionList>
               <small>{t('storedLast24h', { bytes: formatBytes(day.bytesStored, locale) })}</small>
+              </>
+              )}
             </CardBody>
           </Card>
           <Card id="repository-usage" isCompact>

@@ -48,7 +48,7 @@ export function PlaceApp() {
         <StackItem>
           <Tabs id="backup-tabs" activeKey={tab} onSelect={(_e, k) => setTab(k)} aria-label={t('pluginPlaceLabel')} mountOnEnter>
             <Tab eventKey="dashboard" id="tab-dashboard" title={<TabTitleText>{t('tabDashboard')}</TabTitleText>}>
-              <Dashboard jobs={history.jobs} vms={vms.data?.vms ?? null} repository={repository.data} onCancel={onCancel} />
+              <Dashboard jobs={history.jobs} jobsLoaded={history.loaded} vms={vms.data?.vms ?? null} repository={repository.data} onCancel={onCancel} />
             </Tab>
             <Tab eventKey="points" id="tab-points" title={<TabTitleText>{t('tabPoints')}</TabTitleText>}>
               <PointsTable id="points-table" points={points.data ?? []} showVm />
