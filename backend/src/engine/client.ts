@@ -3,6 +3,7 @@ import { EngineConnection, type ConnectionOptions, type EngineCallOptions } from
 import * as disks from './disks';
 import * as events from './events';
 import * as hosts from './hosts';
+import * as networks from './networks';
 import * as nics from './nics';
 import * as storageDomains from './storageDomains';
 import * as system from './system';
@@ -16,6 +17,7 @@ import type {
   DiskAttachment,
   EngineEvent,
   Host,
+  Network,
   Nic,
   StorageDomain,
   Tag,
@@ -118,6 +120,14 @@ export class EngineClient {
 
   getVnicProfile(id: string, opts?: EngineCallOptions): Promise<VnicProfile> {
     return nics.getVnicProfile(this.connection, id, opts);
+  }
+
+  listNetworks(opts?: EngineCallOptions): Promise<Network[]> {
+    return networks.listNetworks(this.connection, opts);
+  }
+
+  listVnicProfiles(opts?: EngineCallOptions): Promise<VnicProfile[]> {
+    return networks.listVnicProfiles(this.connection, opts);
   }
 
   getHost(id: string, opts?: EngineCallOptions): Promise<Host> {

@@ -168,6 +168,12 @@ export interface VnicProfile {
   networkName: string | undefined;
 }
 
+export interface Network {
+  id: string;
+  name: string;
+  dataCenterId: string | undefined;
+}
+
 export const HOST_STATUSES = [
   'down',
   'error',
