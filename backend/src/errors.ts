@@ -46,6 +46,14 @@ export type ErrorCode =
   | 'ENGINE_ABORTED'
   | 'ENGINE_PROTOCOL_ERROR'
   | 'OVF_INVALID'
+  | 'ENGINE_TRANSFER_FAILED'
+  | 'ENGINE_DISK_ILLEGAL'
+  // imageio (the image transfer data endpoint: host daemon or engine proxy)
+  | 'IMAGEIO_HTTP_ERROR'
+  | 'IMAGEIO_UNREACHABLE'
+  | 'IMAGEIO_PROTOCOL_ERROR'
+  | 'IMAGEIO_TIMEOUT'
+  | 'IMAGEIO_ABORTED'
   // backup / restore
   | 'BACKUP_VM_NO_DISKS'
   | 'BACKUP_FAILED'

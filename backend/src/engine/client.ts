@@ -1,13 +1,19 @@
 import * as clusters from './clusters';
 import { EngineConnection, type ConnectionOptions, type EngineCallOptions } from './connection';
+import * as diskAttach from './diskAttach';
+import * as diskLifecycle from './diskLifecycle';
 import * as disks from './disks';
 import * as events from './events';
 import * as hosts from './hosts';
+import { ImageioClient } from './imageio';
+import * as imageTransfers from './imageTransfers';
 import * as networks from './networks';
 import * as nics from './nics';
 import * as storageDomains from './storageDomains';
 import * as system from './system';
+import type { PollOptions } from './poll';
 import * as tags from './tags';
+import * as vmCreate from './vmCreate';
 import * as vmWait from './vmWait';
 import * as vms from './vms';
 import type {
@@ -15,8 +21,11 @@ import type {
   Cluster,
   Disk,
   DiskAttachment,
+  DiskStatus,
   EngineEvent,
   Host,
+  ImageTransfer,
+  ImageTransferPhase,
   Network,
   Nic,
   StorageDomain,
@@ -42,10 +51,12 @@ export interface EngineClientOptions extends ConnectionOptions {
 export class EngineClient {
   readonly connection: EngineConnection;
   private readonly eventOrigin: string | undefined;
+  private readonly caFile: string | undefined;
 
   constructor(opts: EngineClientOptions) {
     this.connection = new EngineConnection(opts);
     this.eventOrigin = opts.eventOrigin;
+    this.caFile = opts.caFile;
   }
 
   /** Product version and the calling user's id (`GET /api`). */
@@ -184,6 +195,82 @@ export class EngineClient {
 
   listEvents(opts?: EngineCallOptions & { search?: string; from?: number; max?: number }): Promise<EngineEvent[]> {
     return events.listEvents(this.connection, opts);
+  }
+
+  /** `POST /disks` (reference §7.1): answers with the disk still `locked`; see waitForDiskStatus. */
+  addDisk(disk: diskLifecycle.NewDisk, opts?: EngineCallOptions): Promise<Disk> {
+    return diskLifecycle.addDisk(this.connection, disk, opts);
+  }
+
+  removeDisk(id: string, opts?: EngineCallOptions): Promise<void> {
+    return diskLifecycle.removeDisk(this.connection, id, opts);
+  }
+
+  listDisks(opts?: EngineCallOptions & { search?: string; max?: number }): Promise<Disk[]> {
+    return diskLifecycle.listDisks(this.connection, opts);
+  }
+
+  waitForDiskStatus(id: string, wanted: readonly DiskStatus[], opts: PollOptions): Promise<Disk> {
+    return diskLifecycle.waitForDiskStatus(this.connection, id, wanted, opts);
+  }
+
+  waitForDiskGone(id: string, opts: PollOptions): Promise<void> {
+    return diskLifecycle.waitForDiskGone(this.connection, id, opts);
+  }
+
+  /** `POST /imagetransfers` (reference §5.1); wait for `transferring` before using its URLs. */
+  createImageTransfer(t: imageTransfers.NewImageTransfer, opts?: EngineCallOptions): Promise<ImageTransfer> {
+    return imageTransfers.createImageTransfer(this.connection, t, opts);
+  }
+
+  getImageTransfer(id: string, opts?: EngineCallOptions): Promise<ImageTransfer> {
+    return imageTransfers.getImageTransfer(this.connection, id, opts);
+  }
+
+  listImageTransfers(opts?: EngineCallOptions): Promise<ImageTransfer[]> {
+    return imageTransfers.listImageTransfers(this.connection, opts);
+  }
+
+  finalizeImageTransfer(id: string, opts?: EngineCallOptions): Promise<void> {
+    return imageTransfers.finalizeImageTransfer(this.connection, id, opts);
+  }
+
+  /** Abandons the transfer; an upload's disk is deleted by the engine. */
+  cancelImageTransfer(id: string, opts?: EngineCallOptions): Promise<void> {
+    return imageTransfers.cancelImageTransfer(this.connection, id, opts);
+  }
+
+  /** Resolves with the transfer once its phase is one of `phases`, or null when the engine no longer knows it. */
+  waitForTransferPhase(id: string, phases: readonly ImageTransferPhase[], opts: PollOptions): Promise<ImageTransfer | null> {
+    return imageTransfers.waitForTransferPhase(this.connection, id, phases, opts);
+  }
+
+  /** A client for a transfer's `transfer_url` / `proxy_url`, trusting the engine's CA. */
+  imageio(url: string, opts: { timeoutMs?: number; maxConnections?: number } = {}): ImageioClient {
+    return new ImageioClient({ url, caFile: this.caFile, ...opts });
+  }
+
+  /** `POST /vms` from a stored OVF (reference §7.2); the disks it references must exist. */
+  createVmFromConfiguration(v: vmCreate.VmFromConfiguration, opts?: EngineCallOptions): Promise<Vm> {
+    return vmCreate.createVmFromConfiguration(this.connection, v, opts);
+  }
+
+  removeVm(id: string, opts?: EngineCallOptions & { detachOnly?: boolean }): Promise<void> {
+    return vmCreate.removeVm(this.connection, id, opts);
+  }
+
+  waitForVmGone(id: string, opts: PollOptions): Promise<void> {
+    return vmCreate.waitForVmGone(this.connection, id, opts);
+  }
+
+  /** `POST /vms/{id}/diskattachments` for an existing disk; `active` is always sent. */
+  attachDisk(vmId: string, a: diskAttach.NewDiskAttachment, opts?: EngineCallOptions): Promise<DiskAttachment> {
+    return diskAttach.attachDisk(this.connection, vmId, a, opts);
+  }
+
+  /** Detaches a disk from a VM; the disk stays, floating. */
+  detachDisk(vmId: string, diskId: string, opts?: EngineCallOptions): Promise<void> {
+    return diskAttach.detachDisk(this.connection, vmId, diskId, opts);
   }
 
   /** Revokes the service account's token (never a portal user's) and closes sockets. */

@@ -279,3 +279,46 @@ export interface EngineEvent {
   clusterId: string | undefined;
   storageDomainId: string | undefined;
 }
+
+/** `ImageTransferPhase` (reference §5.2); unrecognised values are reported as 'unknown'. */
+export const IMAGE_TRANSFER_PHASES = [
+  'unknown',
+  'initializing',
+  'transferring',
+  'resuming',
+  'paused_system',
+  'paused_user',
+  'cancelled',
+  'cancelled_system',
+  'cancelled_user',
+  'finalizing_success',
+  'finalizing_failure',
+  'finished_success',
+  'finished_failure',
+  'finalizing_cleanup',
+  'finished_cleanup',
+] as const;
+export type ImageTransferPhase = (typeof IMAGE_TRANSFER_PHASES)[number];
+
+export type ImageTransferDirection = 'upload' | 'download';
+
+/** `image_transfer` (reference §5.2). The data URLs are present only while `transferring`. */
+export interface ImageTransfer {
+  id: string;
+  phase: ImageTransferPhase;
+  direction: ImageTransferDirection | undefined;
+  /** `raw` = imageio's NBD backend (guest data); `cow` = the stored qcow2 bytes. */
+  format: DiskFormat | undefined;
+  /** The host's imageio daemon (`https://<host>:54322/images/<ticket>`); the ticket is a credential. */
+  transferUrl: string | undefined;
+  /** The engine's imageio proxy (`https://<engine>:54323/images/<ticket>`). */
+  proxyUrl: string | undefined;
+  /** A client connection is live. */
+  active: boolean | undefined;
+  transferred: number | undefined;
+  inactivityTimeoutSeconds: number | undefined;
+  timeoutPolicy: string | undefined;
+  hostId: string | undefined;
+  /** The engine fills the deprecated `image` link rather than `disk`; either is read. */
+  diskId: string | undefined;
+}
