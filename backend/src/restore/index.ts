@@ -1,3 +1,5 @@
 export { restoreToFile } from './toFile';
 export type { RestoreToFileRequest, RestoreToFileResult } from './toFile';
 export { QemuNbdServer } from './qemuNbd';
+export { executeRestore } from './engine';
+export type { ExecuteDeps, RestoreResult, RestoredDisk, RestoreProgress, RestorePhase, RestoreTimeouts, UploadStats } from './engine';
