@@ -21,6 +21,16 @@ export const TOKENS = {
   restoreDialog: 'olvm-backup-restore',
 } as const;
 
+/** The Restore dialog's page for a VM, opened on one of its points (else on the newest). */
+export function restoreDialogUrl(vm: { id: string; name: string }, pointId?: string): string {
+  const q = new URLSearchParams({ vmId: vm.id, vmName: vm.name });
+  if (pointId) q.set('pointId', pointId);
+  return `${PAGES.restore}?${q.toString()}`;
+}
+
+/** The Restore dialog holds a form, the disks table and the progress: wide enough for the table. */
+export const RESTORE_DIALOG_SIZE = { width: '1100px', height: '800px' } as const;
+
 /** WebAdmin renders these as DOM ids `<container>_<id>` (§2.4, 4.4+). */
 export const BUTTON_IDS = {
   backupNow: 'OlvmBackupNow',

@@ -3,4 +3,4 @@ import { mountPage } from '../components/mountPage';
 import { RestoreDialogApp } from '../components/restore/RestoreDialogApp';
 import { pageParam } from '../pageContext';
 
-mountPage(() => <RestoreDialogApp vmId={pageParam('vmId')} />);
+mountPage(() => <RestoreDialogApp vmId={pageParam('vmId')} vmName={pageParam('vmName') ?? ''} pointId={pageParam('pointId')} />);

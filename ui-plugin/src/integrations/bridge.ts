@@ -1,4 +1,8 @@
+import { FALLBACK_PLACE } from '../constants';
+import { vmSearch } from '../logic/search';
 import { serviceUrlFromConfig, type ServiceUrlResult } from '../logic/serviceConfig';
+import type { Translate } from '../intl/messages';
+import { openRestoreDialog } from './dialogs';
 import { getPluginApi, logError } from './pluginApi';
 import type { Severity } from './pluginApiTypes';
 
@@ -13,7 +17,14 @@ export interface PageBridge {
   service: ServiceUrlResult;
   toast(severity: Severity, message: string): void;
   closeDialog(token: string): void;
+  /** The Restore… dialog of a VM, opened on one of its points. */
+  openRestore(vm: { id: string; name: string }, pointId: string, t: Translate): void;
+  /** WebAdmin's VM list searched for one VM by name (what a restore created), the dialog closed. */
+  showVm(name: string, dialogToken: string): void;
 }
+
+/** WebAdmin's VM list (the place FALLBACK_PLACE names). */
+const VMS_PLACE = FALLBACK_PLACE;
 
 export function pageBridge(): PageBridge {
   const api = getPluginApi();
@@ -34,6 +45,22 @@ export function pageBridge(): PageBridge {
         api.closeDialog(token);
       } catch (err) {
         logError('closeDialog failed', err);
+      }
+    },
+    openRestore: (vm, pointId, t) => {
+      try {
+        openRestoreDialog(api, t, vm, pointId);
+      } catch (err) {
+        logError('cannot open the restore dialog', err);
+      }
+    },
+    showVm: (name, dialogToken) => {
+      try {
+        api.revealPlace(VMS_PLACE);
+        api.setSearchString?.(vmSearch(name));
+        api.closeDialog(dialogToken);
+      } catch (err) {
+        logError('cannot show the vm', err);
       }
     },
   };

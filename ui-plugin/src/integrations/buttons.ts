@@ -1,9 +1,10 @@
-import { BUTTON_IDS, PAGES, TOKENS, VM_ENTITY } from '../constants';
+import { BUTTON_IDS, VM_ENTITY } from '../constants';
 import type { Translate } from '../intl/messages';
 import { errorReason } from '../logic/errorText';
 import { canBackup, canRestore, toSelectedVms, type SelectedVm } from '../logic/selection';
 import type { BackupClient } from '../services/backupClient';
 import type { JobNotifier } from './notifications';
+import { openRestoreDialog } from './dialogs';
 import { guard, logError } from './pluginApi';
 import type { OvirtPluginApi } from './pluginApiTypes';
 
@@ -38,10 +39,7 @@ export function addButtons(api: OvirtPluginApi, t: Translate, client: BackupClie
       (selected: unknown) => {
         const vm = toSelectedVms(selected)[0];
         if (!vm || !canRestore(selected)) return;
-        const url = `${PAGES.restore}?vmId=${encodeURIComponent(vm.id)}&vmName=${encodeURIComponent(vm.name)}`;
-        api.showDialog(t('restoreDialogTitle', { vm: vm.name }), TOKENS.restoreDialog, url, '900px', '640px', {
-          buttons: [{ label: t('close'), onClick: guard('close dialog', () => api.closeDialog(TOKENS.restoreDialog), undefined) }],
-        });
+        openRestoreDialog(api, t, vm);
       },
       undefined,
     ),

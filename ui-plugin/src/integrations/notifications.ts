@@ -1,14 +1,15 @@
 import type { Job, WhoAmI } from '../../../backend/src/api/contract';
-import { formatBytes, formatDateTime } from '../logic/format';
+import { finishedJobToast } from '../logic/jobText';
 import { finishedJobs, initialJobsState, jobsReducer, type JobsState } from '../logic/jobsState';
 import type { Translate } from '../intl/messages';
 import type { EventStream } from '../services/eventStream';
 import { logError } from './pluginApi';
-import type { OvirtPluginApi, Severity } from './pluginApiTypes';
+import type { OvirtPluginApi } from './pluginApiTypes';
 
 /**
- * WebAdmin toasts for finished backups, from the host page's event socket: jobs this user
- * requested (from any portal window) and jobs started from this window. Scheduled jobs of the
+ * WebAdmin toasts for finished backups and restores, from the host page's event socket: jobs
+ * this user requested (from any portal window, the Restore dialog included) and jobs started
+ * from this window. A restore's toast names the VM or disks it created. Scheduled jobs of the
  * service account stay quiet here; the dashboard shows them.
  */
 export class JobNotifier {
@@ -48,17 +49,7 @@ export class JobNotifier {
   private notify(job: Job): void {
     const ours = this.mine.has(job.id) || (this.me !== null && job.requestedBy.id === this.me.userId);
     if (!ours) return;
-    const vm = job.vmName;
-    let sev: Severity = 'danger';
-    let text: string;
-    if (job.state === 'succeeded') {
-      sev = 'success';
-      text = this.t('toastJobSucceeded', { vm, time: formatDateTime(job.finishedAt, this.locale), stored: formatBytes(job.result?.bytesStored ?? 0, this.locale) });
-    } else if (job.state === 'cancelled') {
-      sev = 'warning';
-      text = this.t('toastJobCancelled', { vm });
-    } else if (job.state === 'interrupted') text = this.t('toastJobInterrupted', { vm });
-    else text = this.t('toastJobFailed', { vm, reason: job.error?.message ?? job.state });
+    const { severity: sev, text } = finishedJobToast(job, this.t, this.locale);
     try {
       this.api.showToast(sev, text);
     } catch (err) {

@@ -66,6 +66,8 @@ export interface OvirtPluginApi {
   showAlert(t: Severity, msg: string, o?: { autoHideMs?: number }): void;
   showToast(t: Severity, msg: string): void;
   revealPlace(token: string): void;
+  /** Applies to the active list, e.g. `Vms: name = web01` (§2.6). */
+  setSearchString?(search: string): void;
   logger?(): { info(m: string): void; warning(m: string): void; severe(m: string): void } | undefined;
   reportFatalError?(m: string): void;
 }

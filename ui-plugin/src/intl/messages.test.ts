@@ -6,7 +6,7 @@ describe('messages', () => {
   it('has a text for every contract value the UI names', () => {
     const values: Array<['phase' | 'reason' | 'state', string[]]> = [
       ['state', ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']],
-      ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'done']],
+      ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'planning', 'creating-disks', 'uploading', 'finalizing', 'creating-vm', 'attaching', 'verifying', 'done']],
       [
         'reason',
         ['first-backup', 'bitmap-missing', 'bitmap-inconsistent', 'bitmap-not-recording', 'bitmap-busy', 'bitmap-mismatch', 'disk-resized', 'node-changed', 'parent-missing', 'forced', 'excluded', 'incremental'],

@@ -11,6 +11,7 @@ describe('dashboard', () => {
       makeJob({ id: '4', state: 'succeeded', finishedAt: '2024-01-01T11:00:00Z' }),
       makeJob({ id: '5', state: 'cancelled', finishedAt: '2024-01-02T00:00:00Z' }),
       makeJob({ id: '6', state: 'running' }),
+      makeJob({ id: '7', kind: 'restore', state: 'succeeded', finishedAt: '2024-01-02T11:30:00Z' }),
     ];
     expect(summarizeRecent(jobs, now)).toEqual({ succeeded: 1, failed: 2, cancelled: 1, bytesStored: 4 });
   });

@@ -27,6 +27,26 @@ describe('job progress', () => {
     expect(jobPercent({ state: 'running', progress: progress({ bytesDone: 300, bytesTotal: 200 }) })).toBe(99);
   });
 
+  it('never goes back through the phases of a restore, whose bytes start again for verification', () => {
+    const steps: Array<Partial<JobProgress>> = [
+      { phase: 'planning', bytesTotal: 0 },
+      { phase: 'creating-disks', bytesDone: 0, bytesTotal: 200 },
+      { phase: 'uploading', bytesDone: 0, bytesTotal: 200 },
+      { phase: 'uploading', bytesDone: 100, bytesTotal: 200 },
+      { phase: 'finalizing', bytesDone: 100, bytesTotal: 200 }, // the first disk
+      { phase: 'uploading', bytesDone: 150, bytesTotal: 200 },
+      { phase: 'finalizing', bytesDone: 200, bytesTotal: 200 },
+      { phase: 'verifying', bytesDone: 0, bytesTotal: 200 },
+      { phase: 'verifying', bytesDone: 200, bytesTotal: 200 },
+      { phase: 'creating-vm', bytesDone: 200, bytesTotal: 200 },
+      { phase: 'done', bytesDone: 200, bytesTotal: 200 },
+    ];
+    const seen = steps.map((o) => jobPercent({ kind: 'restore', state: 'running', progress: progress(o) }));
+    expect(seen).toEqual([0, 1, 3, 37, 37, 54, 72, 72, 96, 99, 100]);
+    // the same bytes of a backup are a plain fraction
+    expect(jobPercent({ kind: 'backup', state: 'running', progress: progress({ phase: 'copying', bytesDone: 100, bytesTotal: 200 }) })).toBe(50);
+  });
+
   it("takes the service's ETA, else derives it from the rate", () => {
     expect(jobEtaSeconds(null)).toBeNull();
     expect(jobEtaSeconds(progress({ etaSeconds: 12 }))).toBe(12);

@@ -1,4 +1,4 @@
-import type { Job, JobProgress, JobState } from '../../../backend/src/api/contract';
+import type { Job, JobPhase, JobProgress, JobState } from '../../../backend/src/api/contract';
 
 /** Kept here (the UI bundles nothing of the backend): mirrors TERMINAL_JOB_STATES of the contract. */
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
@@ -12,18 +12,40 @@ export function isActive(job: Pick<Job, 'state'>): boolean {
 }
 
 /**
- * A job's completion in percent, 0–100, never going back for one job: a succeeded job is 100;
- * a running one is bytesDone/bytesTotal, capped at 99 until the job says it is done (the
- * total grows while extents become known, and committing the point comes after the last byte).
+ * Where each restore phase sits on the job's bar, in percent: [start, end). The service counts
+ * bytes per phase (the upload goes to the total, then reading the disks back for verification
+ * starts again from 0), so the bar places each phase's bytes in its own stretch.
  */
-export function jobPercent(job: Pick<Job, 'state' | 'progress'>): number {
+const RESTORE_SPANS: Partial<Record<JobPhase, [number, number]>> = {
+  queued: [0, 0],
+  planning: [0, 1],
+  'creating-disks': [1, 3],
+  // disks are uploaded and finalized one after the other; the bytes count over all of them
+  uploading: [3, 72],
+  finalizing: [3, 72],
+  verifying: [72, 96],
+  'creating-vm': [96, 99],
+  attaching: [96, 99],
+};
+
+/**
+ * A job's completion in percent, 0–100, never going back for one job: a succeeded job is 100;
+ * a running backup is bytesDone/bytesTotal, capped at 99 until the job says it is done (the
+ * total grows while extents become known, and committing the point comes after the last byte);
+ * a running restore is its phase's stretch of the bar, filled by that phase's bytes.
+ */
+export function jobPercent(job: Pick<Job, 'state' | 'progress'> & { kind?: Job['kind'] }): number {
   if (job.state === 'succeeded') return 100;
   const p = job.progress;
   if (!p) return 0;
   if (p.phase === 'done') return 100;
+  const fraction = p.bytesTotal > 0 ? Math.max(0, Math.min(1, p.bytesDone / p.bytesTotal)) : 0;
+  if (job.kind === 'restore') {
+    const span = RESTORE_SPANS[p.phase];
+    if (span) return Math.min(99, Math.floor(span[0] + (span[1] - span[0]) * fraction));
+  }
   if (p.bytesTotal <= 0) return 0;
-  const pct = Math.floor((p.bytesDone / p.bytesTotal) * 100);
-  return Math.max(0, Math.min(99, pct));
+  return Math.max(0, Math.min(99, Math.floor(fraction * 100)));
 }
 
 /**

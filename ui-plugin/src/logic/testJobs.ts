@@ -10,6 +10,7 @@ export function makeJob(o: Partial<Job> & { id: string }): Job {
     hostId: null,
     requestedBy: { id: 'u1', name: 'admin@internal' },
     forceFull: false,
+    restore: null,
     createdAt: '2024-01-01T00:00:00Z',
     startedAt: null,
     finishedAt: null,

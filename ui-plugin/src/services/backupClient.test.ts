@@ -24,6 +24,12 @@ describe('backup client', () => {
         if (req.url?.startsWith('/api/v1/jobs?')) return send(200, { jobs: [], nextBefore: null });
         if (req.url === '/api/v1/vms/a%2Fb/backups') return send(202, { job: { id: 'j1' }, joined: false });
         if (req.url === '/api/v1/vms/gone/backups') return send(404, { error: { code: 'VM_NOT_FOUND', message: 'no vm gone' } });
+        if (req.url === '/api/v1/points/p1/restore/plan') return send(200, { ok: true, echo: JSON.parse(body) as unknown });
+        if (req.url === '/api/v1/points/p1/restore') {
+          const problems = [{ severity: 'error', code: 'VM_NAME_EXISTS', message: 'a vm named db01 already exists', subject: 'db01' }];
+          return send(409, { error: { code: 'RESTORE_REFUSED', message: 'the restore cannot go ahead', details: { problems } } });
+        }
+        if (req.url === '/api/v1/points/p1/disks/ua-1/download') return send(201, { url: '/api/v1/downloads/abc', expiresAt: '2024-01-01T00:00:00Z', sizeBytes: 1, format: 'qcow2', fileName: 'x.qcow2' });
         if (req.url === '/api/v1/repository') {
           res.writeHead(502);
           return res.end('<html>bad gateway</html>');
@@ -56,6 +62,17 @@ describe('backup client', () => {
     await expect(c.vmBackupStart('gone')).rejects.toMatchObject({ kind: 'not-found', code: 'VM_NOT_FOUND' });
     await expect(c.repositoryGet()).rejects.toMatchObject({ kind: 'server', status: 502, message: 'HTTP 502' });
     await expect(c.pointGet('x')).rejects.toBeInstanceOf(ServiceError);
+  });
+
+  it('plans and starts restores, keeps a refusal\'s problems, and gets download links', async () => {
+    const c = createBackupClient({ serviceUrl: url, token: () => 'good' });
+    await expect(c.restorePlan('p1', { mode: 'vm', vmName: 'web01-copy' })).resolves.toEqual({ ok: true, echo: { mode: 'vm', vmName: 'web01-copy' } });
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/v1/points/p1/restore/plan' });
+    const refused = await c.restoreStart('p1', { mode: 'vm', vmName: 'db01' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ kind: 'conflict', status: 409, code: 'RESTORE_REFUSED', details: { problems: [{ code: 'VM_NAME_EXISTS', subject: 'db01' }] } });
+    const ticket = await c.diskDownloadTicket('p1', 'ua-1', 'qcow2');
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', body: '{"format":"qcow2"}' });
+    expect(c.downloadUrl(ticket)).toBe(`${url}/api/v1/downloads/abc`);
   });
 
   it('says the service is unreachable when nothing answers', async () => {

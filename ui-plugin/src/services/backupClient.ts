@@ -1,4 +1,5 @@
 import type {
+  DownloadTicket,
   Job,
   JobDetail,
   JobList,
@@ -7,7 +8,10 @@ import type {
   PointList,
   PointSummary,
   RepositoryStatus,
+  RestorePlanView,
+  RestoreRequestBody,
   StartBackupResponse,
+  StartRestoreResponse,
   VmList,
   WhoAmI,
 } from '../../../backend/src/api/contract';
@@ -44,17 +48,25 @@ export interface BackupClient {
   jobCancel(jobId: string): Promise<Job>;
   pointGet(pointId: string): Promise<PointDetail>;
   repositoryGet(): Promise<RepositoryStatus>;
+  /** What a restore would do, with every problem; nothing is written. */
+  restorePlan(pointId: string, body: RestoreRequestBody): Promise<RestorePlanView>;
+  /** Starts the restore job (202); a plan with errors is refused (409 RESTORE_REFUSED, details.problems). */
+  restoreStart(pointId: string, body: RestoreRequestBody): Promise<StartRestoreResponse>;
+  /** A short-lived download link for a disk image of a point; `url` is relative to the service. */
+  diskDownloadTicket(pointId: string, device: string, format: 'raw' | 'qcow2'): Promise<DownloadTicket>;
+  /** The absolute URL of a ticket's link. */
+  downloadUrl(ticket: Pick<DownloadTicket, 'url'>): string;
 }
 
-function errorMessage(body: unknown, fallback: string): { code: string | null; message: string } {
+function errorMessage(body: unknown, fallback: string): { code: string | null; message: string; details: unknown } {
   if (typeof body === 'object' && body !== null) {
     const e = (body as { error?: unknown }).error;
     if (typeof e === 'object' && e !== null) {
-      const { code, message } = e as { code?: unknown; message?: unknown };
-      return { code: typeof code === 'string' ? code : null, message: typeof message === 'string' ? message : fallback };
+      const { code, message, details } = e as { code?: unknown; message?: unknown; details?: unknown };
+      return { code: typeof code === 'string' ? code : null, message: typeof message === 'string' ? message : fallback, details: details ?? null };
     }
   }
-  return { code: null, message: fallback };
+  return { code: null, message: fallback, details: null };
 }
 
 export function createBackupClient(opts: BackupClientOptions): BackupClient {
@@ -87,8 +99,8 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
       }
     }
     if (!res.ok) {
-      const { code, message } = errorMessage(parsed, `HTTP ${res.status}`);
-      throw new ServiceError(kindOfStatus(res.status), message, res.status, code);
+      const { code, message, details } = errorMessage(parsed, `HTTP ${res.status}`);
+      throw new ServiceError(kindOfStatus(res.status), message, res.status, code, details);
     }
     if (parsed === undefined) throw new ServiceError('server', `${method} ${path}: the answer is not JSON`, res.status);
     return parsed as T;
@@ -131,5 +143,9 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     jobCancel: (jobId) => call('POST', `/jobs/${enc(jobId)}/cancel`, {}),
     pointGet: (pointId) => call('GET', `/points/${enc(pointId)}`),
     repositoryGet: () => call('GET', '/repository'),
+    restorePlan: (pointId, body) => call('POST', `/points/${enc(pointId)}/restore/plan`, body),
+    restoreStart: (pointId, body) => call('POST', `/points/${enc(pointId)}/restore`, body),
+    diskDownloadTicket: (pointId, device, format) => call('POST', `/points/${enc(pointId)}/disks/${enc(device)}/download`, { format }),
+    downloadUrl: (ticket) => `${opts.serviceUrl}${ticket.url.startsWith('/') ? '' : '/'}${ticket.url}`,
   };
 }

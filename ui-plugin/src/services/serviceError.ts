@@ -11,6 +11,8 @@ export class ServiceError extends Error {
     message: string,
     readonly status: number | null = null,
     readonly code: string | null = null,
+    /** The API error's `details` (a refused restore's `problems`…), as sent. */
+    readonly details: unknown = null,
   ) {
     super(message);
     this.name = 'ServiceError';

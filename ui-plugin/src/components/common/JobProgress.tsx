@@ -5,7 +5,7 @@ import { formatBytes, formatDuration } from '../../logic/format';
 import { isActive, jobEtaSeconds, jobPercent } from '../../logic/progress';
 import { useApp } from '../AppContext';
 
-/** One job's progress bar: phase, bytes, disks, rate and ETA; cancel while it is active. */
+/** One job's progress bar (backup or restore): phase, bytes, disks, rate and ETA; cancel while it is active. */
 export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job) => void }) {
   const { t, locale } = useApp();
   const pct = jobPercent(job);
@@ -14,8 +14,11 @@ export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job)
   const phaseText = job.state === 'succeeded' ? t('stateSucceeded') : job.state === 'running' || job.state === 'queued' ? t(keyOf('phase', phase), { disk: p?.disk ?? '' }) : t(keyOf('state', job.state));
   const eta = jobEtaSeconds(p);
   const r = job.result;
+  const restore = job.kind === 'restore';
   const detail = r
-    ? t('progressResult', { read: formatBytes(r.bytesRead, locale), stored: formatBytes(r.bytesStored, locale), duration: formatDuration(r.durationMs / 1000) })
+    ? restore
+      ? t('progressRestoreResult', { uploaded: formatBytes(r.bytesRead, locale), duration: formatDuration(r.durationMs / 1000) })
+      : t('progressResult', { read: formatBytes(r.bytesRead, locale), stored: formatBytes(r.bytesStored, locale), duration: formatDuration(r.durationMs / 1000) })
     : p && isActive(job)
     ? t(eta === null ? 'progressDetailNoEta' : 'progressDetail', {
         done: formatBytes(p.bytesDone, locale),
@@ -34,11 +37,11 @@ export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job)
           id={`job-progress-${job.id}`}
           data-state={job.state}
           value={pct}
-          title={`${job.vmName} — ${phaseText}`}
+          title={restore ? `${t('jobKindRestore')} ${job.vmName}${job.restore?.target ? ` → ${job.restore.target}` : ''} — ${phaseText}` : `${job.vmName} — ${phaseText}`}
           helperText={detail}
           measureLocation={ProgressMeasureLocation.outside}
           variant={variant}
-          aria-label={t('progressLabel', { vm: job.vmName })}
+          aria-label={t(restore ? 'restoreProgressLabel' : 'progressLabel', { vm: job.vmName })}
         />
       </FlexItem>
       {onCancel && isActive(job) && !job.cancelRequested ? (

@@ -1,4 +1,4 @@
-import { Button, FormSelect, FormSelectOption, ToolbarItem } from '@patternfly/react-core';
+import { Button, FormSelect, FormSelectOption, Label, ToolbarItem } from '@patternfly/react-core';
 import { useState } from 'react';
 import type { Job, JobState } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';
@@ -26,13 +26,32 @@ export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
   const columns: Array<DataColumn<Job>> = [
     { key: 'created', title: t('colStarted'), sortValue: (j) => Date.parse(j.startedAt ?? j.createdAt), filterText: (j) => j.id, render: (j) => formatDateTime(j.startedAt ?? j.createdAt, locale) },
     ...(showVm ? [{ key: 'vm', title: t('colVm'), sortValue: (j: Job) => j.vmName, filterText: (j: Job) => j.vmName, render: (j: Job) => j.vmName }] : []),
-    { key: 'state', title: t('colState'), sortValue: (j) => j.state, render: (j) => <JobStateLabel state={j.state} id={`job-state-${j.id}`} /> },
+    {
+      key: 'state',
+      title: t('colState'),
+      sortValue: (j) => j.state,
+      render: (j) => (
+        <>
+          <JobStateLabel state={j.state} id={`job-state-${j.id}`} />
+          {j.kind === 'restore' ? (
+            <>
+              {' '}
+              <Label isCompact variant="outline" id={`job-kind-${j.id}`}>
+                {t('jobKindRestore')}
+              </Label>
+            </>
+          ) : null}
+        </>
+      ),
+    },
     {
       key: 'progress',
       title: t('colResult'),
       render: (j) =>
         isActive(j) ? (
           <JobProgress job={j} onCancel={onCancel} />
+        ) : j.state === 'succeeded' && j.result && j.kind === 'restore' ? (
+          t('restoreResultShort', { uploaded: formatBytes(j.result.bytesRead, locale), target: j.result.restored?.vmName ?? (j.result.restored?.disks ?? []).map((d) => d.name).join(', ') })
         ) : j.state === 'succeeded' && j.result ? (
           `${formatBytes(j.result.bytesRead, locale)} → ${formatBytes(j.result.bytesStored, locale)}`
         ) : (

@@ -1,12 +1,12 @@
-import { List, ListItem } from '@patternfly/react-core';
+import { Button, List, ListItem } from '@patternfly/react-core';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { useApp } from '../AppContext';
 import { DataTable, type DataColumn } from './DataTable';
 import { PointTypeLabel, useReasonText } from './Labels';
 
-/** Restore points: time, full/incremental per disk, read, stored, consistency, duration. */
-export function PointsTable({ id, points, showVm }: { id: string; points: PointSummary[]; showVm: boolean }) {
+/** Restore points: time, full/incremental per disk, read, stored, consistency, duration; Restore… on each when asked. */
+export function PointsTable({ id, points, showVm, onRestore }: { id: string; points: PointSummary[]; showVm: boolean; onRestore?: (p: PointSummary) => void }) {
   const { t, locale } = useApp();
   const reason = useReasonText();
   const columns: Array<DataColumn<PointSummary>> = [
@@ -32,6 +32,19 @@ export function PointsTable({ id, points, showVm }: { id: string; points: PointS
     { key: 'consistency', title: t('colConsistency'), sortValue: (p) => p.consistency, render: (p) => (p.consistency === 'filesystem' ? t('consistencyFilesystem') : t('consistencyCrash')) },
     { key: 'duration', title: t('colDuration'), sortValue: (p) => p.durationSeconds, render: (p) => formatDuration(p.durationSeconds) },
     { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => formatDateTime(p.lockedUntil, locale) },
+    ...(onRestore
+      ? [
+          {
+            key: 'actions',
+            title: t('colActions'),
+            render: (p: PointSummary) => (
+              <Button id={`point-restore-${p.id}`} variant="link" isInline onClick={() => onRestore(p)} aria-label={t('restorePointOf', { vm: p.vmName, time: formatDateTime(p.completedAt, locale) })}>
+                {t('restoreButton')}
+              </Button>
+            ),
+          },
+        ]
+      : []),
   ];
   return (
     <DataTable

@@ -51,7 +51,7 @@ export function PlaceApp() {
               <Dashboard jobs={history.jobs} jobsLoaded={history.loaded} vms={vms.data?.vms ?? null} repository={repository.data} onCancel={onCancel} />
             </Tab>
             <Tab eventKey="points" id="tab-points" title={<TabTitleText>{t('tabPoints')}</TabTitleText>}>
-              <PointsTable id="points-table" points={points.data ?? []} showVm />
+              <PointsTable id="points-table" points={points.data ?? []} showVm onRestore={(p) => ctx.bridge.openRestore({ id: p.vmId, name: p.vmName }, p.id, t)} />
             </Tab>
             <Tab eventKey="jobs" id="tab-jobs" title={<TabTitleText>{t('tabJobs')}</TabTitleText>}>
               <JobsTable id="jobs-table" jobs={history.jobs} showVm onCancel={onCancel} onLoadOlder={history.loadOlder} />

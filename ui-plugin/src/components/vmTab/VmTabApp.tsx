@@ -35,7 +35,8 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
   const points = useLoader(() => client.vmPointListAll(vmId), refresh);
   const history = useJobHistory(live, vmId);
   const vm = vms.data?.vms.find((v) => v.id === vmId) ?? null;
-  const lastJob = history.jobs[0] ?? null;
+  // restores of this VM's points are listed with its jobs; the card follows its backups
+  const lastJob = history.jobs.find((j) => j.kind !== 'restore') ?? null;
   const onCancel = cancelJob.bind(null, ctx);
   const notVisible = vms.data !== null && vm === null;
   const error = vms.error || (notVisible ? null : points.error) || history.error;
@@ -106,7 +107,7 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
         <StackItem>
           <Card id="vm-points" isCompact>
             <CardTitle>{t('vmTabPointsTitle')}</CardTitle>
-            <CardBody>{points.data ? <PointsTable id="vm-points-table" points={points.data} showVm={false} /> : points.loading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
+            <CardBody>{points.data ? <PointsTable id="vm-points-table" points={points.data} showVm={false} onRestore={(p) => ctx.bridge.openRestore({ id: vmId, name: vm?.name ?? p.vmName }, p.id, t)} /> : points.loading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
           </Card>
         </StackItem>
         <StackItem>

@@ -1,0 +1,208 @@
+import { Alert, Button, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import { useEffect, useState, type Dispatch } from 'react';
+import type { DownloadTicket, PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
+import { errorReason } from '../../logic/errorText';
+import { formatBytes, formatDateTime } from '../../logic/format';
+import { diskChoice, type FormAction, type ProblemGroups, type RestoreForm } from '../../logic/restoreForm';
+import { useApp } from '../AppContext';
+
+interface Props {
+  point: PointDetail;
+  form: RestoreForm;
+  dispatch: Dispatch<FormAction>;
+  plan: RestorePlanView | null;
+  groups: ProblemGroups;
+  disabled: boolean;
+}
+
+/**
+ * The point's disks: include, size, the restored disk's name (the plan's default shown until
+ * one is typed) and target storage domain (with free space), the problems of each disk, and a
+ * download of its image.
+ */
+export function RestoreDisksTable({ point, form, dispatch, plan, groups, disabled }: Props) {
+  const { t, locale } = useApp();
+  const domains = plan?.targets.storageDomains ?? [];
+  // what the last plan said of each disk, kept while the disk is left out (the plan has no row then)
+  const [lastPlanned, setLastPlanned] = useState<Record<string, RestorePlanView['disks'][number]>>({});
+  const plannedNow: Record<string, RestorePlanView['disks'][number]> = {};
+  for (const d of plan?.disks ?? []) plannedNow[d.device] = d;
+  useEffect(() => {
+    if (plan) setLastPlanned((prev) => ({ ...prev, ...Object.fromEntries(plan.disks.map((d) => [d.device, d])) }));
+  }, [plan]);
+
+  return (
+    <Table id="restore-disks" aria-label={t('restoreDisksTitle')} variant="compact">
+      <Thead>
+        <Tr>
+          <Th modifier="fitContent">{t('colInclude')}</Th>
+          <Th width={20} modifier="wrap">
+            {t('colDisk')}
+          </Th>
+          <Th width={15} modifier="wrap">
+            {t('virtualSize')}
+          </Th>
+          <Th width={20} modifier="wrap">
+            {t('colRestoredName')}
+          </Th>
+          <Th width={30} modifier="wrap">
+            {t('colStorageDomain')}
+          </Th>
+          <Th modifier="fitContent">{t('colDownload')}</Th>
+        </Tr>
+      </Thead>
+      <Tbody>
+        {point.disks.map((disk) => {
+          const label = disk.alias ?? disk.device;
+          const c = diskChoice(form, disk.device);
+          const p = plannedNow[disk.device] ?? lastPlanned[disk.device];
+          const problems = groups.byDisk[disk.device] ?? [];
+          const sdValue = c.storageDomainId ?? p?.storageDomainId ?? '';
+          const sdProblem = problems.some((x) => x.severity === 'error' && x.code.startsWith('STORAGE_DOMAIN'));
+          const nameProblem = problems.some((x) => x.code === 'DISK_NAME_INVALID');
+          return (
+            <Tr key={disk.device} id={`restore-disk-${disk.device}`} data-included={c.include}>
+              <Td dataLabel={t('colInclude')}>
+                <Checkbox
+                  id={`restore-disk-include-${disk.device}`}
+                  aria-label={t('restoreIncludeDisk', { disk: label })}
+                  isChecked={c.include}
+                  isDisabled={disabled}
+                  onChange={(_e, v) => dispatch({ type: 'disk', device: disk.device, change: { include: v } })}
+                />
+              </Td>
+              <Td dataLabel={t('colDisk')}>
+                <div>{label}</div>
+                <small>{disk.device}</small>
+              </Td>
+              <Td dataLabel={t('virtualSize')}>
+                <div>{p ? t('restoreDiskSize', { size: formatBytes(disk.virtualSize, locale), data: formatBytes(p.dataBytes, locale) }) : formatBytes(disk.virtualSize, locale)}</div>
+                {p ? <small id={`restore-disk-format-${disk.device}`}>{t('restoreDiskPlanned', { format: p.format === 'cow' ? 'qcow2' : 'raw', allocation: t(p.sparse ? 'allocationSparse' : 'allocationPreallocated') })}</small> : null}
+              </Td>
+              <Td dataLabel={t('colRestoredName')}>
+                <TextInput
+                  id={`restore-disk-name-${disk.device}`}
+                  aria-label={t('restoreDiskNameOf', { disk: label })}
+                  value={c.name}
+                  placeholder={p?.name ?? ''}
+                  isDisabled={disabled || !c.include}
+                  validated={nameProblem ? 'error' : 'default'}
+                  onChange={(_e, v) => dispatch({ type: 'disk', device: disk.device, change: { name: v } })}
+                />
+              </Td>
+              <Td dataLabel={t('colStorageDomain')}>
+                <FormSelect
+                  id={`restore-disk-sd-${disk.device}`}
+                  aria-label={t('restoreDiskSdOf', { disk: label })}
+                  value={sdValue}
+                  isDisabled={disabled || !c.include || domains.length === 0}
+                  validated={sdProblem ? 'error' : 'default'}
+                  onChange={(_e, v) => dispatch({ type: 'disk', device: disk.device, change: { storageDomainId: v || null } })}
+                >
+                  {domains.length === 0 || !sdValue ? <FormSelectOption value="" label={domains.length === 0 ? t('loading') : '—'} isPlaceholder /> : null}
+                  {domains.map((sd) => (
+                    <FormSelectOption
+                      key={sd.id}
+                      value={sd.id}
+                      isDisabled={!sd.usable}
+                      label={
+                        !sd.usable
+                          ? t('restoreSdOptionUnusable', { name: sd.name })
+                          : sd.availableBytes === null
+                            ? t('restoreSdOptionUnknown', { name: sd.name })
+                            : t('restoreSdOption', { name: sd.name, free: formatBytes(sd.availableBytes, locale) })
+                      }
+                    />
+                  ))}
+                </FormSelect>
+                {problems.length > 0 ? (
+                  <HelperText id={`restore-disk-problems-${disk.device}`}>
+                    {problems.map((x, i) => (
+                      <HelperTextItem key={`${x.code}-${i}`} variant={x.severity === 'error' ? 'error' : 'warning'} data-code={x.code}>
+                        {x.message}
+                      </HelperTextItem>
+                    ))}
+                  </HelperText>
+                ) : null}
+              </Td>
+              <Td dataLabel={t('colDownload')}>
+                <DiskDownload pointId={point.id} device={disk.device} label={label} />
+              </Td>
+            </Tr>
+          );
+        })}
+      </Tbody>
+    </Table>
+  );
+}
+
+/** Starts a browser download of a URL on another origin (the service answers `attachment`). */
+function startDownload(url: string, fileName: string): void {
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.rel = 'noopener';
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
+
+/** raw / qcow2: asks the service for a ticket, then opens its link (and shows it, in case). */
+function DiskDownload({ pointId, device, label }: { pointId: string; device: string; label: string }) {
+  const { client, t, locale } = useApp();
+  const [busy, setBusy] = useState<'raw' | 'qcow2' | null>(null);
+  const [ticket, setTicket] = useState<DownloadTicket | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const download = (format: 'raw' | 'qcow2'): void => {
+    setBusy(format);
+    setError(null);
+    client.diskDownloadTicket(pointId, device, format).then(
+      (tk) => {
+        setBusy(null);
+        setTicket(tk);
+        startDownload(client.downloadUrl(tk), tk.fileName);
+      },
+      (err: unknown) => {
+        setBusy(null);
+        setError(errorReason(err));
+      },
+    );
+  };
+  return (
+    <div id={`restore-download-${device}`}>
+      <Flex spaceItems={{ default: 'spaceItemsSm' }} flexWrap={{ default: 'nowrap' }}>
+        {(['raw', 'qcow2'] as const).map((f) => (
+          <FlexItem key={f}>
+            <Button
+              id={`restore-download-${device}-${f}`}
+              variant="link"
+              isInline
+              isLoading={busy === f}
+              isDisabled={busy !== null}
+              aria-label={t('restoreDownloadOf', { disk: label, format: f })}
+              onClick={() => download(f)}
+            >
+              {t(f === 'raw' ? 'restoreDownloadRaw' : 'restoreDownloadQcow2')}
+            </Button>
+          </FlexItem>
+        ))}
+      </Flex>
+      {ticket ? (
+        <small>
+          <a
+            id={`restore-download-link-${device}`}
+            href={client.downloadUrl(ticket)}
+            download={ticket.fileName}
+            rel="noopener"
+            title={t('restoreDownloadReady', { file: ticket.fileName, size: formatBytes(ticket.sizeBytes, locale), time: formatDateTime(ticket.expiresAt, locale) })}
+          >
+            {ticket.fileName}
+          </a>
+        </small>
+      ) : null}
+      {error ? <Alert id={`restore-download-error-${device}`} variant="danger" isInline isPlain title={t('restoreDownloadFailed', { disk: label, reason: error })} /> : null}
+    </div>
+  );
+}

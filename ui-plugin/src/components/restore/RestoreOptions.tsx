@@ -1,0 +1,136 @@
+import { Checkbox, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, Switch, TextInput } from '@patternfly/react-core';
+import type { Dispatch } from 'react';
+import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';
+import type { FormAction, ProblemGroups, RestoreForm } from '../../logic/restoreForm';
+import { useApp } from '../AppContext';
+
+interface Props {
+  form: RestoreForm;
+  dispatch: Dispatch<FormAction>;
+  plan: RestorePlanView | null;
+  groups: ProblemGroups;
+  ovfAvailable: boolean;
+  disabled: boolean;
+}
+
+/** The problems about one field, under it. */
+export function FieldProblems({ problems, id }: { problems: RestoreProblem[]; id?: string }) {
+  if (problems.length === 0) return null;
+  return (
+    <FormHelperText>
+      <HelperText id={id}>
+        {problems.map((p, i) => (
+          <HelperTextItem key={`${p.code}-${i}`} variant={p.severity === 'error' ? 'error' : 'warning'} data-code={p.code}>
+            {p.message}
+          </HelperTextItem>
+        ))}
+      </HelperText>
+    </FormHelperText>
+  );
+}
+
+function Help({ text }: { text: string }) {
+  return (
+    <FormHelperText>
+      <HelperText>
+        <HelperTextItem>{text}</HelperTextItem>
+      </HelperText>
+    </FormHelperText>
+  );
+}
+
+/** Where and how: a new VM from the OVF (name, cluster, ids, MACs) or disks only (attach to). */
+export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, disabled }: Props) {
+  const { t } = useApp();
+  const asVm = form.fromOvf && ovfAvailable;
+  const targets = plan?.targets;
+  const clusterValue = form.clusterId ?? plan?.vm?.clusterId ?? '';
+  const originalCluster = plan?.vm && !form.clusterId ? plan.vm.clusterId : null;
+  const flag = (f: 'regenerateIds' | 'regenerateMacs' | 'useProxy') => (_e: unknown, value: boolean) => dispatch({ type: 'flag', flag: f, value });
+  const nameError = groups.vmName.some((p) => p.severity === 'error');
+
+  return (
+    <Form id="restore-options" isHorizontal onSubmit={(e) => e.preventDefault()}>
+      <FormGroup fieldId="restore-from-ovf" label={t('restoreTargetTitle')} role="group">
+        <Switch
+          id="restore-from-ovf"
+          label={t('restoreFromOvf')}
+          isChecked={asVm}
+          isDisabled={disabled || !ovfAvailable}
+          onChange={(_e, v) => dispatch({ type: 'fromOvf', value: v })}
+          aria-describedby="restore-from-ovf-help"
+        />
+        <FormHelperText>
+          <HelperText id="restore-from-ovf-help">
+            <HelperTextItem>{ovfAvailable ? t('restoreFromOvfHelp') : t('restoreOvfMissing')}</HelperTextItem>
+          </HelperText>
+        </FormHelperText>
+      </FormGroup>
+      {asVm ? (
+        <>
+          <FormGroup fieldId="restore-vm-name" label={t('restoreVmName')} isRequired>
+            <TextInput
+              id="restore-vm-name"
+              value={form.vmName}
+              isRequired
+              isDisabled={disabled}
+              validated={nameError ? 'error' : 'default'}
+              aria-describedby="restore-vm-name-problems"
+              onChange={(_e, v) => dispatch({ type: 'vmName', value: v })}
+            />
+            <FieldProblems problems={groups.vmName} id="restore-vm-name-problems" />
+          </FormGroup>
+          <FormGroup fieldId="restore-cluster" label={t('restoreCluster')}>
+            <FormSelect
+              id="restore-cluster"
+              value={clusterValue}
+              isDisabled={disabled || !targets}
+              validated={groups.cluster.length > 0 ? 'error' : 'default'}
+              onChange={(_e, v) => dispatch({ type: 'cluster', value: v })}
+            >
+              {!targets ? <FormSelectOption value="" label={t('loading')} isPlaceholder /> : null}
+              {(targets?.clusters ?? []).map((c) => (
+                <FormSelectOption key={c.id} value={c.id} label={c.id === originalCluster ? t('restoreClusterDefault', { name: c.name }) : c.name} />
+              ))}
+            </FormSelect>
+            <FieldProblems problems={groups.cluster} />
+          </FormGroup>
+          <FormGroup fieldId="restore-regenerate-ids" isStack>
+            <Checkbox
+              id="restore-regenerate-ids"
+              label={t('restoreRegenerateIds')}
+              description={t('restoreRegenerateIdsHelp')}
+              isChecked={form.regenerateIds}
+              isDisabled={disabled}
+              onChange={flag('regenerateIds')}
+            />
+            <FieldProblems problems={groups.ids} id="restore-regenerate-ids-problems" />
+            <Checkbox
+              id="restore-regenerate-macs"
+              label={t('restoreRegenerateMacs')}
+              description={t('restoreRegenerateMacsHelp')}
+              isChecked={form.regenerateMacs}
+              isDisabled={disabled}
+              onChange={flag('regenerateMacs')}
+            />
+            <FieldProblems problems={groups.macs} id="restore-regenerate-macs-problems" />
+          </FormGroup>
+        </>
+      ) : (
+        <FormGroup fieldId="restore-attach-vm" label={t('restoreAttachTo')}>
+          <FormSelect id="restore-attach-vm" value={form.attachToVmId ?? ''} isDisabled={disabled} onChange={(_e, v) => dispatch({ type: 'attachTo', value: v })}>
+            <FormSelectOption value="" label={t('restoreAttachNone')} />
+            {(targets?.vms ?? []).map((v) => (
+              <FormSelectOption key={v.id} value={v.id} label={v.name} />
+            ))}
+          </FormSelect>
+          <FieldProblems problems={groups.attachTo} />
+        </FormGroup>
+      )}
+      <FormGroup fieldId="restore-use-proxy">
+        <Checkbox id="restore-use-proxy" label={t('restoreUseProxy')} isChecked={form.useProxy} isDisabled={disabled} onChange={flag('useProxy')} />
+        <Help text={t('restoreUseProxyHelp')} />
+      </FormGroup>
+    </Form>
+  );
+}

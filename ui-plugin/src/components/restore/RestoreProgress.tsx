@@ -1,0 +1,44 @@
+import { Alert, AlertActionLink, Card, CardBody, CardTitle } from '@patternfly/react-core';
+import type { Job } from '../../../../backend/src/api/contract';
+import { restoredDiskNames } from '../../logic/jobText';
+import { useApp } from '../AppContext';
+import { cancelJob } from '../common/cancelJob';
+import { JobProgress } from '../common/JobProgress';
+
+/** The restore started from the dialog: live progress, then what it created (or why not). */
+export function RestoreProgress({ job, onShowVm }: { job: Job; onShowVm: (vmName: string) => void }) {
+  const ctx = useApp();
+  const { t } = ctx;
+  const restored = job.result?.restored;
+  const disks = restoredDiskNames(job);
+  const newVm = job.restore?.mode !== 'disks' && restored?.vmName ? restored.vmName : null;
+  const allVerified = (restored?.disks.length ?? 0) > 0 && restored?.disks.every((d) => d.verified);
+  return (
+    <Card id="restore-progress" data-job={job.id} data-state={job.state} isCompact>
+      <CardTitle>{t('restoreProgressTitle')}</CardTitle>
+      <CardBody>
+        <JobProgress job={job} onCancel={(j) => cancelJob(ctx, j)} />
+        {job.state === 'succeeded' ? (
+          <Alert
+            id="restore-result"
+            data-vm-id={restored?.vmId ?? ''}
+            data-vm-name={restored?.vmName ?? ''}
+            variant="success"
+            isInline
+            title={newVm ? t('restoreSucceededVm', { vm: newVm, disks }) : restored?.vmName ? t('restoreSucceededAttached', { vm: restored.vmName, disks }) : t('restoreSucceededDisks', { disks })}
+            actionLinks={
+              restored?.vmName ? (
+                <AlertActionLink id="restore-show-vm" onClick={() => onShowVm(restored.vmName ?? '')}>
+                  {t('restoreShowVm', { vm: restored.vmName })}
+                </AlertActionLink>
+              ) : undefined
+            }
+          >
+            {allVerified ? t('restoreVerified') : null}
+          </Alert>
+        ) : null}
+        {job.error ? <Alert id="restore-job-error" variant="danger" isInline isPlain title={job.error.message} /> : null}
+      </CardBody>
+    </Card>
+  );
+}

@@ -1,0 +1,15 @@
+import { RESTORE_DIALOG_SIZE, restoreDialogUrl, TOKENS } from '../constants';
+import type { Translate } from '../intl/messages';
+import { guard } from './pluginApi';
+import type { OvirtPluginApi } from './pluginApiTypes';
+
+/**
+ * The Restore… dialog (WebAdmin renders it, our page is its iframe, reference §2.5): from the
+ * VM list's action (newest point) or a point's row in a Backups tab or the Backup place.
+ * Its only footer button closes it; Restore itself is inside the page.
+ */
+export function openRestoreDialog(api: OvirtPluginApi, t: Translate, vm: { id: string; name: string }, pointId?: string): void {
+  api.showDialog(t('restoreDialogTitle', { vm: vm.name }), TOKENS.restoreDialog, restoreDialogUrl(vm, pointId), RESTORE_DIALOG_SIZE.width, RESTORE_DIALOG_SIZE.height, {
+    buttons: [{ label: t('close'), onClick: guard('close dialog', () => api.closeDialog(TOKENS.restoreDialog), undefined) }],
+  });
+}

@@ -1,0 +1,36 @@
+import type { Job } from '../../../backend/src/api/contract';
+import type { Translate } from '../intl/messages';
+import { formatBytes, formatDateTime } from './format';
+
+export type ToastSeverity = 'info' | 'success' | 'warning' | 'danger';
+
+/** Names of the disks a restore created, as the engine knows them. */
+export function restoredDiskNames(job: Pick<Job, 'result'>): string {
+  return (job.result?.restored?.disks ?? []).map((d) => d.name).join(', ');
+}
+
+/**
+ * The WebAdmin toast for a job that just finished: backups name the point, restores the VM or
+ * disks they created (WebAdmin toasts are plain text: the names are what leads to them).
+ */
+export function finishedJobToast(job: Job, t: Translate, locale: string): { severity: ToastSeverity; text: string } {
+  const vm = job.vmName;
+  if (job.kind === 'restore') {
+    const restored = job.result?.restored;
+    if (job.state === 'succeeded') {
+      const disks = restoredDiskNames(job);
+      if (job.restore?.mode !== 'disks' && restored?.vmName) return { severity: 'success', text: t('toastRestoreSucceededVm', { vm, target: restored.vmName, disks }) };
+      if (restored?.vmName) return { severity: 'success', text: t('toastRestoreSucceededAttached', { vm, target: restored.vmName, disks }) };
+      return { severity: 'success', text: t('toastRestoreSucceededDisks', { vm, disks }) };
+    }
+    if (job.state === 'cancelled') return { severity: 'warning', text: t('toastRestoreCancelled', { vm }) };
+    if (job.state === 'interrupted') return { severity: 'danger', text: t('toastRestoreInterrupted', { vm }) };
+    return { severity: 'danger', text: t('toastRestoreFailed', { vm, reason: job.error?.message ?? job.state }) };
+  }
+  if (job.state === 'succeeded') {
+    return { severity: 'success', text: t('toastJobSucceeded', { vm, time: formatDateTime(job.finishedAt, locale), stored: formatBytes(job.result?.bytesStored ?? 0, locale) }) };
+  }
+  if (job.state === 'cancelled') return { severity: 'warning', text: t('toastJobCancelled', { vm }) };
+  if (job.state === 'interrupted') return { severity: 'danger', text: t('toastJobInterrupted', { vm }) };
+  return { severity: 'danger', text: t('toastJobFailed', { vm, reason: job.error?.message ?? job.state }) };
+}
