@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, type ConfigOverrides } from '../../config';
+import { describeConfig, loadConfig, type ConfigOverrides, type ServiceConfig } from '../../config';
 import { describeError } from '../../errors';
 import { startService } from '../../main';
 import { createLogger } from '../../util/log';
@@ -44,11 +44,16 @@ export function registerServe(program: Command): void {
       const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: overridesOf(o) });
       const log = createLogger({ level: config.log.level, name: 'olvm-backup' });
       const service = await startService(config, log, productVersion());
+      const reloader = configReloader(o, config, log);
+      const onHup = (): void => reloader();
+      process.on('SIGHUP', onHup);
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: string): void => {
           if (stopping) return;
           stopping = true;
+          process.off('SIGHUP', onHup);
+          process.on('SIGHUP', () => log.warn('SIGHUP while stopping: ignored'));
           log.info({ signal }, 'stopping: running jobs are interrupted at a safe point');
           service.close().then(
             () => {
@@ -66,6 +71,62 @@ export function registerServe(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
       });
     });
+}
+
+/**
+ * SIGHUP (systemctl reload): re-reads and validates the config file. The log level applies at
+ * once; every other changed key is named in the log as needing a restart, because the parts
+ * that read them (CORS checks, the job queue's limits, listeners, engine and host links) keep
+ * the values they were built with. An invalid file changes nothing. Reloads run one at a time.
+ */
+function configReloader(o: ServeOptions, initial: ServiceConfig, log: ReturnType<typeof createLogger>): () => void {
+  let running = initial;
+  let chain = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    if (!o.config) {
+      log.warn({ signal: 'SIGHUP' }, 'reload: the service was started without --config, there is no file to re-read');
+      return;
+    }
+    let next: ServiceConfig;
+    try {
+      next = await loadConfig({ file: o.config, overrides: overridesOf(o) });
+    } catch (err) {
+      log.error({ signal: 'SIGHUP', err: describeError(err) }, 'reload refused: the config file is invalid, the running configuration stays');
+      return;
+    }
+    for (const w of next.warnings) log.warn(w);
+    const changed = changedKeys(running, next);
+    const applied = changed.filter((k) => k === 'log.level');
+    const needRestart = changed.filter((k) => k !== 'log.level');
+    if (applied.length > 0) log.level = next.log.level;
+    running = { ...running, log: next.log };
+    log.debug({ config: describeConfig(next) }, 'the configuration file as re-read');
+    log.info(
+      { signal: 'SIGHUP', applied, needRestart },
+      needRestart.length > 0 ? `configuration re-read; needs a restart to apply: ${needRestart.join(', ')}` : 'configuration reloaded',
+    );
+  };
+  return () => {
+    chain = chain.then(reload, reload);
+  };
+}
+
+/** Dotted keys whose values differ (lists compared whole); secrets compared, never shown. */
+function changedKeys(a: ServiceConfig, b: ServiceConfig): string[] {
+  const flat = (v: unknown, prefix: string, out: Map<string, string>): Map<string, string> => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) flat(x, prefix ? `${prefix}.${k}` : k, out);
+    else out.set(prefix, JSON.stringify(v ?? null));
+    return out;
+  };
+  const strip = (c: ServiceConfig): Partial<ServiceConfig> => {
+    const rest: Partial<ServiceConfig> = { ...c };
+    delete rest.warnings;
+    delete rest.file;
+    return rest;
+  };
+  const fa = flat(strip(a), '', new Map());
+  const fb = flat(strip(b), '', new Map());
+  return [...new Set([...fa.keys(), ...fb.keys()])].filter((k) => fa.get(k) !== fb.get(k)).sort();
 }
 
 function overridesOf(o: ServeOptions): ConfigOverrides {
