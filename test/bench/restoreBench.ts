@@ -11,7 +11,8 @@
  *    (flushed at close: durable, as our restore is after its final flush);
  *  - ours: executeRestore of the point into a new floating disk (raw, then cow) of the engine
  *    simulator, running as its own process (its imageio endpoint speaks HTTPS); the upload time
- *    runs from the transfer's creation to the end of its finalize; verification is reported apart.
+ *    runs from the transfer's creation to the end of its finalize; verification is reported apart;
+ *  - the endpoint's ceiling: the same requests from a bare client holding the data in memory.
  * Each measurement is the best of RUNS (the machine is shared). Prints one JSON object; the
  * target is an upload at least half as fast as the durable baseline to the same format, with
  * zero extents sent as zero requests (counts reported). Nothing is asserted.
@@ -59,6 +60,48 @@ async function makePoint(repo: Repository, diskBytes: number, dataBytes: number)
     consistency: 'crash',
     vmDefinition: null,
   });
+}
+
+/**
+ * The endpoint's own ceiling: the same layout sent by a bare client (no repository, no hashing,
+ * one reused 8 MiB buffer of random bytes), with the same requests in flight, through the same
+ * transfer steps. What is left between this and the executor is our side's cost.
+ */
+async function bareUpload(engine: EngineClient, sd: { id: string }, format: 'raw' | 'cow', diskBytes: number, dataBytes: number, inFlight: number): Promise<number> {
+  const diskId = randomUUID();
+  await engine.addDisk({ id: diskId, name: `bench-bare-${format}`, provisionedSize: diskBytes, format, sparse: true, backup: format === 'cow' ? 'incremental' : 'none', storageDomainId: sd.id });
+  await engine.waitForDiskStatus(diskId, ['ok'], { timeoutMs: 60_000 });
+  const run = 64 * MiB;
+  const runs = Math.floor(dataBytes / run);
+  const stride = Math.floor(diskBytes / runs / MiB) * MiB;
+  const requests: Array<{ kind: 'data' | 'zero'; offset: number; length: number }> = [];
+  for (let r = 0; r < runs; r++) {
+    for (let o = 0; o < run; o += 8 * MiB) requests.push({ kind: 'data', offset: r * stride + o, length: 8 * MiB });
+    const zeroEnd = r === runs - 1 ? diskBytes : (r + 1) * stride;
+    requests.push({ kind: 'zero', offset: r * stride + run, length: zeroEnd - r * stride - run });
+  }
+  const buf = randomBytes(8 * MiB);
+  const t0 = process.hrtime.bigint();
+  const t = await engine.createImageTransfer({ diskId, direction: 'upload', format: 'raw' });
+  const ready = await engine.waitForTransferPhase(t.id, ['transferring'], { timeoutMs: 60_000 });
+  const io = engine.imageio(ready?.transferUrl ?? '', { maxConnections: inFlight });
+  await io.options();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      for (let q = requests[next++]; q; q = requests[next++]) {
+        if (q.kind === 'data') await io.put(q.offset, buf);
+        else await io.zero(q.offset, q.length);
+      }
+    }),
+  );
+  await io.flush();
+  io.close();
+  await engine.finalizeImageTransfer(t.id);
+  await engine.waitForTransferPhase(t.id, ['finished_success', 'finished_failure'], { timeoutMs: 60_000 });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await engine.removeDisk(diskId);
+  return seconds;
 }
 
 interface Sim {
@@ -178,6 +221,12 @@ async function main(): Promise<void> {
     if (!sd) throw new Error('the simulator has no storage domain');
 
     const ours: Record<string, unknown> = {};
+    const ceiling: Record<string, { seconds: number; mibPerSec: number; ratioToDurableQemuImg: number }> = {};
+    for (const fmt of ['raw', 'cow'] as const) {
+      const seconds = await best(runs, async () => (await timed(() => bareUpload(engine as EngineClient, sd, fmt, diskBytes, dataBytes, inFlight))).value);
+      const mibPerSec = diskBytes / MiB / seconds;
+      ceiling[fmt] = { seconds: round(seconds), mibPerSec: round(mibPerSec), ratioToDurableQemuImg: round(mibPerSec / (baseline[fmt] as Record<'durable', { mibPerSec: number }>).durable.mibPerSec) };
+    }
     for (const fmt of ['raw', 'cow'] as const) {
       let fastest: { upload: number; finalize: number; verify: number; total: number; result: RestoreResult } | undefined;
       for (let r = 0; r < runs; r++) {
@@ -216,6 +265,7 @@ async function main(): Promise<void> {
           inFlight,
           runs,
           baselineQemuImgConvert: baseline,
+          endpointCeilingBareClient: ceiling,
           restoreIntoEngineSimulator: ours,
           target: 'upload at least 0.5 of durable qemu-img convert to the same format; zero extents as zero requests',
         },

@@ -34,8 +34,9 @@ export class StreamHash {
   /** Resolves once the thread is not too far behind. */
   async update(data: Buffer): Promise<void> {
     this.check();
-    const copy = new Uint8Array(data.length);
-    copy.set(data);
+    // a buffer of its own (not pooled, not zero-filled) that can be handed over whole
+    const copy = Buffer.allocUnsafeSlow(data.length);
+    data.copy(copy);
     this.behind += copy.length;
     this.post({ op: 'data', data: copy }, [copy.buffer]);
     while (this.behind > MAX_BEHIND && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
