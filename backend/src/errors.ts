@@ -72,6 +72,11 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
   | 'PAYLOAD_TOO_LARGE'
+  // setup (olvm-backup setup)
+  | 'SETUP_INPUT_MISSING'
+  | 'SETUP_CA_UNTRUSTED'
+  | 'SETUP_PERMISSION_MISSING'
+  | 'SETUP_HOST_KEY_UNTRUSTED'
   // generic
   | 'INVALID_ARGUMENT'
   | 'CONFIG_INVALID'

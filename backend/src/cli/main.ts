@@ -10,6 +10,7 @@ import { registerPoints } from './commands/points';
 import { registerRepo } from './commands/repo';
 import { registerRestore } from './commands/restore';
 import { registerServe } from './commands/serve';
+import { registerSetup } from './commands/setup';
 import { registerShow } from './commands/show';
 import { registerVerify } from './commands/verify';
 
@@ -26,6 +27,7 @@ async function main(argv: string[]): Promise<void> {
   registerRestore(program);
   registerVerify(program);
   registerServe(program);
+  registerSetup(program);
   registerCatalog(program);
   try {
     await program.parseAsync(argv);

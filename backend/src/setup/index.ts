@@ -1,0 +1,6 @@
+export { runSetup } from './runSetup';
+export type { HostsKind, SetupIo, SetupOptions, SetupResult } from './runSetup';
+export { linePrompter } from './prompt';
+export type { Prompter } from './prompt';
+export { lookupUser } from './files';
+export type { ServiceOwner } from './files';

@@ -1,0 +1,226 @@
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadConfig } from '../config';
+import { AppError } from '../errors';
+import { Repository } from '../repository';
+import { decideCa, tempCa } from './caTrust';
+import { applySettings, corsOriginsFor, readExisting, type ConfigSettings } from './configDoc';
+import { checkServiceAccount } from './engineAccount';
+import { ensureDir, writeFileSafely, type ServiceOwner, type WriteResult } from './files';
+import { planHosts, readHostsFile, type HostsPlan } from './hostsPlan';
+import type { Prompter } from './prompt';
+import type { HostsKind, SetupIo, SetupOptions, SetupResult } from './types';
+import { readText, str } from './util';
+
+export type { HostsKind, SetupIo, SetupOptions, SetupResult } from './types';
+
+const DEFAULT_USER = 'olvm-backup@internal';
+const EXAMPLE_HOST = 'engine.example.com';
+
+/**
+ * First-run (and re-run) setup of the backup service: pins the engine CA, checks the service
+ * account, pins the KVM hosts' SSH keys, creates the repository and writes the config. Every
+ * check runs before anything is written, so a refused CA, login or host key leaves the files as
+ * they were; running it again with the same answers changes nothing.
+ */
+export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResult> {
+  const configFile = path.resolve(o.configFile);
+  const configDir = path.dirname(configFile);
+  const existingText = await readText(configFile);
+  const ex = readExisting(existingText);
+  const ask = asker(io.prompter);
+
+  // --- the engine --------------------------------------------------------------------------
+  const exUrl = str(ex.get('engine.url'));
+  const engineUrl = normalizeEngineUrl(
+    await ask('engine URL (https://<engine fqdn>/ovirt-engine)', o.engineUrl, exUrl && !exUrl.includes(EXAMPLE_HOST) ? exUrl : undefined, '--engine-url'),
+  );
+  const engineUser = await ask('service account (user@profile)', o.engineUser, str(ex.get('engine.user')) ?? DEFAULT_USER, '--engine-user');
+  const password = await enginePassword(o, ex.get('engine.passwordFile'), io.prompter);
+
+  const caTarget = path.join(configDir, 'engine-ca.pem');
+  const ca = engineUrl.startsWith('https:') ? await decideCa(o, engineUrl, str(ex.get('engine.caFile')), io) : undefined;
+  const caFileNow = ca?.kind === 'new' ? await tempCa(ca.ca.pem) : ca?.file;
+  let account;
+  try {
+    account = await checkServiceAccount({ url: engineUrl, user: engineUser, password, caFile: caFileNow });
+  } finally {
+    if (ca?.kind === 'new' && caFileNow) await fs.rm(path.dirname(caFileNow), { recursive: true, force: true });
+  }
+  io.say(`engine: ${account.product} at ${engineUrl}, logged in as ${account.userName}`);
+  io.say(`permissions: administrative view ok (${account.hosts.length} host${account.hosts.length === 1 ? '' : 's'})`);
+
+  // --- how the service reaches QEMU ----------------------------------------------------------
+  const exQmpDir = str(ex.get('hosts.qmpDir'));
+  const exDirectory = str(ex.get('hosts.directory'));
+  let mode: { kind: 'local'; qmpDir: string } | { kind: 'file'; file: string; hostsKind: HostsKind };
+  if (o.qmpDir !== undefined) mode = { kind: 'local', qmpDir: path.resolve(o.qmpDir) };
+  else if (o.hostsKind !== undefined || exDirectory !== undefined || exQmpDir === undefined) {
+    const file = exDirectory ?? path.join(configDir, 'hosts.json');
+    const exKind = (await readHostsFile(file)).hosts.find((h) => h.kind !== 'local')?.kind as HostsKind | undefined;
+    const hostsKind = o.hostsKind ?? exKind ?? ((await ask('how the service reaches the VMs on the hosts: libvirt (OLVM hosts) or qmp-socket', undefined, 'libvirt', '--hosts-kind')) as HostsKind);
+    if (hostsKind !== 'libvirt' && hostsKind !== 'qmp-socket') throw new AppError('INVALID_ARGUMENT', `hosts kind must be libvirt or qmp-socket (got ${String(hostsKind)})`);
+    mode = { kind: 'file', file, hostsKind };
+  } else mode = { kind: 'local', qmpDir: exQmpDir };
+
+  const hostsPlan = mode.kind === 'file' ? await planHosts(o, mode.file, mode.hostsKind, configDir, account.hosts, io) : undefined;
+
+  // --- paths and listener --------------------------------------------------------------------
+  const exDataDir = str(ex.get('dataDir'));
+  const dataDir = path.resolve(await ask('data directory', o.dataDir, exDataDir ?? defaultDataDir(), '--data-dir'));
+  const sameData = exDataDir !== undefined && path.resolve(exDataDir) === dataDir;
+  const keep = (key: string, fallback: string): string => (sameData ? (str(ex.get(key)) ?? fallback) : fallback);
+  const repositoryPath = path.resolve(o.repository ?? keep('repository.path', path.join(dataDir, 'repository')));
+  const listenHost = await ask('listen address', o.listenHost, str(ex.get('listen.host')) ?? '127.0.0.1', '--listen-host');
+  const exPort = ex.get('listen.port');
+  const listenPort = o.listenPort ?? (typeof exPort === 'number' ? exPort : 8780);
+  const settings: ConfigSettings = {
+    dataDir,
+    engine: { url: engineUrl, user: engineUser, passwordFile: path.join(configDir, 'engine-password'), caFile: ca ? caTarget : undefined },
+    repositoryPath,
+    catalogPath: path.resolve(keep('catalog.path', path.join(dataDir, 'catalog.sqlite'))),
+    scratchPath: path.resolve(keep('scratch.path', path.join(dataDir, 'scratch'))),
+    listen: { host: listenHost, port: listenPort },
+    corsOrigins: corsOriginsFor(engineUrl, ex.get('cors.origins'), o.corsOrigins),
+    hosts: mode.kind === 'local' ? { qmpDir: mode.qmpDir } : { directory: mode.file },
+  };
+  if (ca?.kind === 'existing') settings.engine.caFile = ca.file;
+  const newConfigText = applySettings(existingText, settings);
+
+  // --- everything checked: write ---------------------------------------------------------------
+  const written: Record<string, WriteResult> = {};
+  await ensureDir(configDir, 'config', o.owner);
+  if (ca?.kind === 'new') written[caTarget] = await writeFileSafely(caTarget, ca.ca.pem, 'config', o.owner);
+  written[settings.engine.passwordFile] = await writeFileSafely(settings.engine.passwordFile, `${password}\n`, 'secret', o.owner);
+  if (hostsPlan) {
+    // a key of the admin's own is used as it is; only a key made here is written (with its .pub)
+    if (hostsPlan.key.create) {
+      await ensureDir(path.dirname(hostsPlan.key.file), 'config', o.owner);
+      written[hostsPlan.key.file] = await writeFileSafely(hostsPlan.key.file, hostsPlan.key.privateKey, 'secret', o.owner);
+      written[`${hostsPlan.key.file}.pub`] = await writeFileSafely(`${hostsPlan.key.file}.pub`, hostsPlan.key.publicKey, 'config', o.owner);
+    }
+    written[hostsPlan.file] = await writeFileSafely(hostsPlan.file, `${JSON.stringify(hostsPlan.config, null, 2)}\n`, 'config', o.owner);
+  }
+  const repo = await ensureRepository(dataDir, repositoryPath, o.owner, io);
+  await validateConfig(newConfigText, configDir);
+  written[configFile] = await writeFileSafely(configFile, newConfigText, 'config', o.owner);
+  for (const [file, r] of Object.entries(written)) io.say(`${r === 'unchanged' ? 'kept' : r}: ${file}`);
+
+  const listenUrl = `${settings.listen.host.includes(':') ? `[${settings.listen.host}]` : settings.listen.host}:${listenPort}`;
+  for (const line of nextSteps({ engineUrl, listenUrl, hostsPlan, configFile })) io.say(line);
+  return {
+    configFile,
+    written,
+    engineUser: account.userName,
+    hosts: hostsPlan?.report ?? [],
+    repository: { path: repositoryPath, created: repo.created },
+    listenUrl,
+  };
+}
+
+// --- the engine password ------------------------------------------------------------------
+
+async function enginePassword(o: SetupOptions, exFile: unknown, prompter: Prompter | undefined): Promise<string> {
+  if (o.enginePasswordFile !== undefined) {
+    const p = (await fs.readFile(o.enginePasswordFile, 'utf8').catch((err: unknown) => {
+      throw new AppError('SETUP_INPUT_MISSING', `cannot read the password file ${o.enginePasswordFile}`, { cause: err });
+    })).replace(/(\r?\n)+$/, '');
+    if (p === '') throw new AppError('SETUP_INPUT_MISSING', `the password file ${o.enginePasswordFile} is empty`);
+    return p;
+  }
+  if (o.enginePassword) return o.enginePassword;
+  if (typeof exFile === 'string') {
+    const p = await fs.readFile(exFile, 'utf8').then((t) => t.replace(/(\r?\n)+$/, ''), () => '');
+    if (p !== '') return p;
+  }
+  if (prompter) {
+    const p = await prompter.ask("the service account's password", { secret: true });
+    if (p !== '') return p;
+  }
+  throw new AppError('SETUP_INPUT_MISSING', 'the engine password is missing: pass --engine-password-file FILE, set OLVM_BACKUP_ENGINE_PASSWORD, or run setup interactively');
+}
+
+// --- repository and config -------------------------------------------------------------------
+
+async function ensureRepository(dataDir: string, repoPath: string, owner: ServiceOwner | undefined, io: SetupIo): Promise<{ created: boolean }> {
+  await ensureDir(dataDir, 'data', owner);
+  const exists = await fs.access(path.join(repoPath, 'config.json')).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    const r = await Repository.open(repoPath);
+    await r.close();
+    const st = await fs.stat(repoPath);
+    if (owner && st.uid !== owner.uid) io.say(`warning: ${repoPath} belongs to uid ${st.uid}, the service runs as ${owner.user}: chown -R ${owner.user}: ${repoPath}`);
+    io.say(`repository: kept ${repoPath}`);
+    return { created: false };
+  }
+  await ensureDir(path.dirname(repoPath), 'data', owner);
+  const r = await Repository.init(repoPath);
+  await r.close();
+  if (owner) await chownTree(repoPath, owner);
+  io.say(`repository: created ${repoPath}`);
+  return { created: true };
+}
+
+async function chownTree(p: string, owner: ServiceOwner): Promise<void> {
+  await fs.chown(p, owner.uid, owner.gid);
+  const st = await fs.stat(p);
+  if (st.isDirectory()) for (const e of await fs.readdir(p)) await chownTree(path.join(p, e), owner);
+}
+
+/** The new text must load as the service will load it (files readable, keys valid). */
+async function validateConfig(text: string, configDir: string): Promise<void> {
+  const tmp = path.join(configDir, `.config-check-${process.pid}.yaml`);
+  await fs.writeFile(tmp, text, { mode: 0o600 });
+  try {
+    await loadConfig({ file: tmp, env: {} });
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+function nextSteps(s: { engineUrl: string; listenUrl: string; hostsPlan: HostsPlan | undefined; configFile: string }): string[] {
+  const lines = ['', 'next steps:'];
+  const refused = s.hostsPlan?.report.filter((h) => h.login !== undefined && h.decision !== 'skip') ?? [];
+  if (s.hostsPlan && refused.length > 0) {
+    lines.push(`  - let the service log in to ${refused.map((h) => h.name).join(', ')}: add this line to ~root/.ssh/authorized_keys there:`);
+    lines.push(`      ${s.hostsPlan.key.publicKey.trim()}`);
+  }
+  lines.push('  - start the service:  systemctl enable --now olvm-backup   (already running: systemctl restart olvm-backup)');
+  lines.push(`  - check it:           curl -s http://${s.listenUrl}/api/v1/health`);
+  if (!/^(127\.|localhost|\[::1\])/.test(s.listenUrl)) lines.push('  - open the port:      firewall-cmd --permanent --add-service=olvm-backup && firewall-cmd --reload');
+  else lines.push('  - the service listens on loopback only: if the engine is another machine, run setup again with --listen-host <this machine\'s address>');
+  const engine = new URL(s.engineUrl);
+  lines.push('  - on the engine machine: dnf install olvm-backup-ui-plugin; in /etc/httpd/conf.d/olvm-backup-proxy.conf point');
+  lines.push(`    /olvm-backup/ at http://${s.listenUrl}/ and reload httpd; in /etc/ovirt-engine/ui-plugins/olvm-backup-config.json set`);
+  lines.push(`    {"config": {"serviceUrl": "${engine.protocol}//${engine.host}/olvm-backup"}}; reload the admin portal (docs/install.md)`);
+  return lines;
+}
+
+// --- small helpers ---------------------------------------------------------------------------
+
+/** A value from a flag, else the answer to a question (default shown), else the default; a missing value is an error naming the flag. */
+function asker(prompter: Prompter | undefined) {
+  return async (question: string, given: string | undefined, fallback: string | undefined, flag: string): Promise<string> => {
+    if (given !== undefined && given !== '') return given;
+    if (prompter) {
+      const a = await prompter.ask(question, fallback !== undefined ? { default: fallback } : {});
+      if (a !== '') return a;
+    } else if (fallback !== undefined) return fallback;
+    throw new AppError('SETUP_INPUT_MISSING', `${question} is missing: pass ${flag}${prompter ? '' : ' or run setup interactively'}`);
+  };
+}
+
+function normalizeEngineUrl(raw: string): string {
+  const u = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) throw new AppError('INVALID_ARGUMENT', `the engine URL must look like https://engine.example.com/ovirt-engine (got ${raw})`);
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ovirt-engine';
+  return u.href.replace(/\/+$/, '');
+}
+
+function defaultDataDir(): string {
+  return process.getuid?.() === 0 ? '/var/lib/olvm-backup' : path.join(os.homedir(), '.local', 'share', 'olvm-backup');
+}
