@@ -1,5 +1,6 @@
 import { openDatabase, type Db } from './db';
 import { JobsTable } from './jobs';
+import { PoliciesTable } from './policies';
 import { PointsTable } from './points';
 import { MIGRATIONS } from './schema';
 
@@ -12,6 +13,7 @@ export class Catalog {
   readonly file: string;
   readonly jobs: JobsTable;
   readonly points: PointsTable;
+  readonly policies: PoliciesTable;
 
   private constructor(
     private readonly db: Db,
@@ -20,6 +22,7 @@ export class Catalog {
     this.file = file;
     this.jobs = new JobsTable(db);
     this.points = new PointsTable(db);
+    this.policies = new PoliciesTable(db);
   }
 
   /** Creates the file (and its directory) if needed and brings its schema up to date.

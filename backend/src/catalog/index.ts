@@ -2,6 +2,8 @@ export { Catalog } from './catalog';
 export { JobsTable, INTERRUPTED_ERROR } from './jobs';
 export type { JobPatch, JobQuery, JobTotals } from './jobs';
 export { PointsTable } from './points';
+export { PoliciesTable, toApiPolicy, toApiRun } from './policies';
+export type { StoredPolicy, StoredRun, StoredRunVm, NewRun, RunVmPatch } from './policies';
 export type { PointQuery, RepositoryTotals } from './points';
 export { toPointSummary, manifestVmId, manifestJobId } from './pointSummary';
 export { encodeCursor, decodeCursor } from './cursor';

@@ -68,4 +68,56 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX points_vm_created ON points (vm_id, created_at, id);
   CREATE INDEX points_created ON points (created_at, id);
   `,
+  // 3: backup policies, their runs (one per fire time: a restart neither repeats nor skips one)
+  // and each run's VMs (what is done, what is left)
+  `
+  CREATE TABLE policies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    fired_through TEXT NOT NULL
+  );
+
+  CREATE TABLE policy_runs (
+    id TEXT PRIMARY KEY,
+    policy_id TEXT NOT NULL,
+    policy_name TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    scheduled_at TEXT,
+    missed_runs INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    window_start TEXT,
+    window_end TEXT,
+    concurrency INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    message TEXT
+  );
+  -- one run per fire time of a policy
+  CREATE UNIQUE INDEX policy_runs_fire ON policy_runs (policy_id, scheduled_at) WHERE scheduled_at IS NOT NULL;
+  CREATE INDEX policy_runs_policy ON policy_runs (policy_id, created_at);
+  CREATE INDEX policy_runs_state ON policy_runs (state);
+
+  CREATE TABLE policy_run_vms (
+    run_id TEXT NOT NULL REFERENCES policy_runs (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    vm_id TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    host_id TEXT,
+    state TEXT NOT NULL,
+    job_id TEXT,
+    joined INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    fell_back_to_full INTEGER NOT NULL DEFAULT 0,
+    finished_at TEXT,
+    PRIMARY KEY (run_id, vm_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX policy_run_vms_job ON policy_run_vms (job_id);
+  `,
 ];

@@ -1,0 +1,148 @@
+import { randomUUID } from 'crypto';
+import type { JobUser, Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from '../api/contract';
+import { toApiPolicy, toApiRun, type PoliciesTable, type StoredPolicy } from '../catalog/policies';
+import { AppError, describeError, isAppError } from '../errors';
+import type { Logger } from '../util/log';
+import { checkCron, isTimeZone, localTime, nextRuns } from './cron';
+import { nextFire } from './plan';
+import { selectVms, type Scheduler, type SchedulerEngine } from './scheduler';
+
+export interface PolicyServiceDeps {
+  store: PoliciesTable;
+  scheduler: Scheduler;
+  /** The service account. */
+  engine: SchedulerEngine;
+  log: Logger;
+  clock?: () => Date;
+}
+
+export type SavedPolicy = PolicySaveResponse;
+
+const RECENT_RUNS = 20;
+
+/**
+ * Policy management as the API uses it: checks a definition against the engine (cron, time
+ * zone, the tag exists, the search is accepted), reports overlaps with other enabled policies
+ * as warnings, stores it and tells the scheduler.
+ */
+export class PolicyService {
+  private readonly clock: () => Date;
+
+  constructor(private readonly d: PolicyServiceDeps) {
+    this.clock = d.clock ?? (() => new Date());
+  }
+
+  list(): Array<Policy & { nextRun: string | null }> {
+    const now = this.clock();
+    return this.d.store.listPolicies().map((p) => ({ ...toApiPolicy(p), nextRun: p.enabled ? (nextFire(p, now)?.toISOString() ?? null) : null }));
+  }
+
+  detail(id: string): PolicyDetail | undefined {
+    const p = this.d.store.getPolicy(id);
+    if (!p) return undefined;
+    return {
+      ...toApiPolicy(p),
+      nextRuns: p.enabled ? nextRuns(p.schedule, p.timeZone, this.clock(), 5).map((d) => ({ at: d.toISOString(), local: localTime(d, p.timeZone) })) : [],
+      runs: this.d.store.runsOf(id, RECENT_RUNS).map((r) => toApiRun(r, this.d.store.runVms(r.id))),
+    };
+  }
+
+  get(id: string): StoredPolicy | undefined {
+    return this.d.store.getPolicy(id);
+  }
+
+  /** The VM ids a selection means now (service account); missing explicit ids are left out. */
+  async selectedVmIds(sel: PolicyInput['selection']): Promise<string[]> {
+    if ('vmIds' in sel) return [...sel.vmIds];
+    return (await selectVms(this.d.engine, sel)).vms.map((v) => v.id);
+  }
+
+  /** BAD_REQUEST naming the field for what the shape check cannot see. */
+  async check(input: PolicyInput): Promise<void> {
+    const cron = checkCron(input.schedule);
+    if (cron) throw new AppError('BAD_REQUEST', `request body.schedule: ${cron}`);
+    if (!isTimeZone(input.timeZone)) throw new AppError('BAD_REQUEST', `request body.timeZone: "${input.timeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
+    if (input.window && input.window.startMinutes !== undefined && input.window.durationMinutes > 1440) {
+      throw new AppError('BAD_REQUEST', 'request body.window.durationMinutes: a daily window (with startMinutes) lasts at most 1440 minutes');
+    }
+    const sel = input.selection;
+    if ('tag' in sel && !(await this.d.engine.findTagByName(sel.tag))) {
+      throw new AppError('BAD_REQUEST', `request body.selection.tag: the engine has no tag "${sel.tag}"`);
+    }
+    if ('search' in sel) {
+      try {
+        await this.d.engine.findVms(sel.search);
+      } catch (err) {
+        if (isAppError(err, 'ENGINE_HTTP_ERROR') && err.details?.['status'] === 400) {
+          throw new AppError('BAD_REQUEST', `request body.selection.search: the engine refused the search: ${describeError(err)}`);
+        }
+        throw err;
+      }
+    }
+    if ('vmIds' in sel && new Set(sel.vmIds.map((v) => v.toLowerCase())).size !== sel.vmIds.length) {
+      throw new AppError('BAD_REQUEST', 'request body.selection.vmIds: lists a vm twice');
+    }
+  }
+
+  /** Overlaps with other enabled policies, an empty selection, a disabled policy. */
+  async warnings(input: PolicyInput, selfId: string | null, selected: string[]): Promise<PolicyWarning[]> {
+    const out: PolicyWarning[] = [];
+    if (!input.enabled) out.push({ code: 'disabled', message: 'the policy is disabled: it does not run on its schedule' });
+    if (selected.length === 0) out.push({ code: 'empty-selection', message: 'the selection matches no vm now' });
+    if (!input.enabled || selected.length === 0) return out;
+    const mine = new Set(selected);
+    for (const other of this.d.store.listPolicies()) {
+      if (other.id === selfId || !other.enabled) continue;
+      let theirs: string[];
+      try {
+        theirs = await this.selectedVmIds(other.selection);
+      } catch (err) {
+        this.d.log.warn({ policy: other.name, err: describeError(err) }, 'could not resolve a policy for the overlap check');
+        continue;
+      }
+      const both = theirs.filter((id) => mine.has(id));
+      if (both.length > 0) {
+        out.push({ code: 'overlap', message: `${both.length} vm${both.length === 1 ? ' is' : 's are'} also selected by the enabled policy "${other.name}" (${both.join(', ')})` });
+      }
+    }
+    return out;
+  }
+
+  async create(input: PolicyInput, by: JobUser, selected: string[]): Promise<PolicySaveResponse> {
+    const at = this.clock().toISOString();
+    const p: StoredPolicy = { ...input, id: randomUUID(), createdAt: at, updatedAt: at, updatedBy: by, firedThrough: this.d.scheduler.firedThroughNow() };
+    const warnings = await this.warnings(input, null, selected);
+    this.d.store.insertPolicy(p);
+    this.d.log.info({ policy: p.name, policyId: p.id, user: by.name }, 'policy created');
+    this.d.scheduler.policiesChanged();
+    return { policy: this.detail(p.id)!, warnings };
+  }
+
+  /** A changed policy owes no fire time from before the change. */
+  async update(id: string, input: PolicyInput, by: JobUser, selected: string[]): Promise<PolicySaveResponse> {
+    const warnings = await this.warnings(input, id, selected);
+    this.d.store.updatePolicy(id, input, this.clock().toISOString(), by, this.d.scheduler.firedThroughNow());
+    this.d.log.info({ policy: input.name, policyId: id, user: by.name }, 'policy changed');
+    this.d.scheduler.policiesChanged();
+    return { policy: this.detail(id)!, warnings };
+  }
+
+  /** A run in progress goes on (its jobs are queued already); no new one starts. */
+  remove(id: string, by: JobUser): boolean {
+    const p = this.d.store.getPolicy(id);
+    const ok = this.d.store.deletePolicy(id);
+    if (ok) this.d.log.info({ policy: p?.name, policyId: id, user: by.name }, 'policy deleted');
+    this.d.scheduler.policiesChanged();
+    return ok;
+  }
+
+  runNow(id: string, by: JobUser): PolicyRun {
+    const run = this.d.scheduler.runNow(id, by);
+    return toApiRun(run, this.d.store.runVms(run.id));
+  }
+
+  /** For logs: a fire time in the policy's zone. */
+  static local(d: Date, tz: string): string {
+    return localTime(d, tz);
+  }
+}
