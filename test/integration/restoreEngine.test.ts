@@ -248,6 +248,25 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     expect((await newTransfersOf(before.transfers)).map((t) => `${t.direction} ${t.phase}`).sort()).toEqual(['download finished_success', 'upload finished_success']);
   });
 
+  test('a failure once the vm exists (attaching a disk the engine did not attach) removes the vm and every disk', async () => {
+    const before = await engineState();
+    const plan = planFor(incremental, { mode: 'vm', name: 'web01-attach', storageDomain, cluster });
+    const second = plan.disks[1] as PlannedDisk;
+    if (!plan.vm) throw new Error('no vm in the plan');
+    // the OVF names another id for the second disk: the engine cannot attach it, the executor must
+    plan.vm.ovf = plan.vm.ovf.split(second.diskId).join(randomUUID());
+    sim.failNext({ method: 'POST', pathPrefix: '/vms/', status: 500 });
+    const logs: string[] = [];
+    const err = await executeRestore(plan, { engine, repository: repo, timeouts, log: (level, msg) => logs.push(`${level} ${msg}`) }).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe('RESTORE_FAILED');
+    expect((err as AppError).message).toMatch(/failed: creating vm web01-attach from the ovf: engine POST \/ovirt-engine\/api\/vms\/[0-9a-f-]+\/diskattachments failed with 500/);
+    expect(logs).toContain(`warn the engine did not attach ${second.name} from the ovf; attached explicitly`);
+    expect(logs).toContain('info clean-up: removed vm web01-attach');
+    const after = await engineState();
+    expect(after.vms).toEqual(before.vms);
+    expect(after.disks).toEqual(before.disks);
+  });
+
   test('a plan with errors is refused before anything is written', async () => {
     const before = await engineState();
     const plan = planFor(incremental, { mode: 'vm', name: 'web01', storageDomain, cluster });
