@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'REPO_DISK_NOT_FOUND'
   | 'REPO_CORRUPT'
   | 'REPO_LOCKED'
+  | 'REPO_POINT_LOCKED'
   | 'REPO_IO_ERROR'
   // catalog (the service's SQLite database)
   | 'CATALOG_ERROR'

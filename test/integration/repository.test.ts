@@ -554,7 +554,8 @@ describe('verify and corruption', () => {
     await twoPoints(repo);
     const progress: Array<[number, number]> = [];
     const report = await repo.verify({ onProgress: (d, t) => progress.push([d, t]) });
-    expect(report).toEqual({ pointsChecked: 2, chunksChecked: 6, bytesChecked: 6 * CS, problems: [], ok: true });
+    expect(report).toMatchObject({ pointsChecked: 2, chunksChecked: 6, bytesChecked: 6 * CS, problems: [], ok: true, quarantined: [], marked: [], cleared: [] });
+    expect(report.points.map((p) => p.status)).toEqual(['ok', 'ok']);
     expect(progress[progress.length - 1]).toEqual([6, 6]);
   });
 
@@ -571,7 +572,8 @@ describe('verify and corruption', () => {
     const missing = await expectCode(repo.readChunk(idx1.digest(3), CS), 'REPO_CORRUPT');
     expect(missing.message).toContain(idx1.digestHex(3));
 
-    const report = await repo.verify();
+    // repair: false keeps the corrupt file in place (with repair it goes to quarantine/)
+    const report = await repo.verify({ repair: false });
     expect(report.ok).toBe(false);
     expect(report.chunksChecked).toBe(6);
     const got = report.problems.map((p) => ({ pointId: p.pointId, device: p.device, chunk: p.chunk, offset: p.offset, kind: p.kind }));

@@ -23,6 +23,7 @@ export type FullReason =
   | 'disk-resized'
   | 'node-changed'
   | 'parent-missing'
+  | 'parent-damaged'
   | 'forced';
 
 export type JobPhase = 'queued' | 'starting-vm' | 'preparing' | 'frozen' | 'copying' | 'committing' | 'stopping-vm' | 'done';

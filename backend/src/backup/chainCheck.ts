@@ -1,5 +1,5 @@
 import type { BlockDevice, DirtyBitmap } from '../qmp';
-import type { FullReason, Manifest, ManifestDisk } from '../repository';
+import type { DamageMark, FullReason, Manifest, ManifestDisk } from '../repository';
 
 export type DiskPlan =
   | { mode: 'full'; reason: FullReason; previous: ManifestDisk | undefined }
@@ -10,10 +10,18 @@ export type DiskPlan =
  * the VM's last restore point. Any doubt means a full copy of that disk: a needless full costs
  * time (dedup keeps its storage small), a wrong incremental silently loses data.
  */
-export function planDisk(device: BlockDevice, parent: Manifest | undefined, opts: { forceFull: boolean }): DiskPlan {
+export function planDisk(
+  device: BlockDevice,
+  parent: Manifest | undefined,
+  opts: { forceFull: boolean; parentDamage?: Pick<DamageMark, 'devices'> | null },
+): DiskPlan {
   const previous = parent?.disks.find((d) => d.device === device.deviceId);
   if (!parent || !previous) return { mode: 'full', reason: 'first-backup', previous };
   if (opts.forceFull) return { mode: 'full', reason: 'forced', previous };
+  // verify found a bad chunk (or index) of this disk in the parent: an incremental would carry
+  // the bad reference over; a full re-reads every block and stores the lost chunks again.
+  const damage = opts.parentDamage;
+  if (damage && (damage.devices === null || damage.devices.includes(device.deviceId))) return { mode: 'full', reason: 'parent-damaged', previous };
   if (previous.virtualSize !== device.virtualSize) return { mode: 'full', reason: 'disk-resized', previous };
   const bitmap = device.bitmaps.find((b) => b.name === previous.bitmap);
   // An external snapshot put a new top node over the disk: the guest writes there, and the

@@ -127,7 +127,8 @@ async function planRun(
   parent: Awaited<ReturnType<Repository['latestPoint']>>,
   pointId: string,
 ): Promise<DiskRun> {
-  let plan = planDisk(device, parent, { forceFull: req.forceFull === true });
+  const parentDamage = parent ? await repo.damageOf(parent.pointId) : null;
+  let plan = planDisk(device, parent, { forceFull: req.forceFull === true, parentDamage });
   let base: DiskIndex | undefined;
   if (plan.mode === 'incremental' && parent) {
     try {

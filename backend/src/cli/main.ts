@@ -4,9 +4,12 @@
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors';
+import { registerAudit } from './commands/audit';
 import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
+import { registerGc } from './commands/gc';
 import { registerPoints } from './commands/points';
+import { registerPrune } from './commands/prune';
 import { registerRepo } from './commands/repo';
 import { registerRestore } from './commands/restore';
 import { registerServe } from './commands/serve';
@@ -19,7 +22,9 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command('olvm-backup')
     .description('incremental, deduplicated backups of QEMU/oVirt VMs through dirty bitmaps')
     .exitOverride()
-    .showHelpAfterError(false);
+    .showHelpAfterError(false)
+    // options after a subcommand belong to it (`points delete --repo …`, `points --repo …`)
+    .enablePositionalOptions();
   registerRepo(program);
   registerBackup(program);
   registerPoints(program);
@@ -29,6 +34,9 @@ async function main(argv: string[]): Promise<void> {
   registerServe(program);
   registerSetup(program);
   registerCatalog(program);
+  registerPrune(program);
+  registerGc(program);
+  registerAudit(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -6,7 +6,7 @@
  * with another's hashing comes from running more workers than cores (chunkWorkers.ts).
  */
 import { createHash } from 'crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, rmSync, statSync, writeSync } from 'fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'fs';
 import * as path from 'path';
 import { parentPort, threadId, workerData } from 'worker_threads';
 import * as zstd from 'zstd-napi/binding';
@@ -71,6 +71,26 @@ function exists(file: string): boolean {
   }
 }
 
+/**
+ * A chunk that is already stored gets reused: its mtime is set to now first, so that garbage
+ * collection, which only removes unreferenced chunks older than its cutoff and re-checks the
+ * mtime after moving a chunk aside, cannot remove it under this writer (FORMAT.md §13). False
+ * if the chunk does not exist (then it must be written).
+ */
+function touchIfExists(file: string): boolean {
+  const now = new Date();
+  try {
+    utimesSync(file, now, now);
+    return true;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT') return false;
+    // Not ours to touch (written by another user) or a read-only mount: reuse it untouched.
+    if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') return exists(file);
+    throw err;
+  }
+}
+
 /** mkdir that records which parent got a new entry, so that parent is fsynced too. */
 function mkdirNoted(dir: string): void {
   try {
@@ -116,7 +136,7 @@ function put(data: Buffer, tmpDir: string): PutResult {
   const dir = chunkDir(digest);
   const final = path.join(dir, digest);
   // Even a chunk someone else stored gets its directory fsynced before our manifest refers to it.
-  if (exists(final)) {
+  if (touchIfExists(final)) {
     dirtyDirs.add(dir);
     return { zero: false, digest, stored: false, bytes: 0 };
   }

@@ -2,7 +2,7 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { writeFileAtomic } from './atomicFile';
 import type { ChunkStore } from './chunkStore';
-import { DIGEST_LENGTH, sha256Hex } from './digest';
+import { DIGEST_LENGTH, sha256Hex, ZERO_DIGEST } from './digest';
 import { chunkCountFor, DiskIndex, encodeIndex } from './diskIndex';
 
 export interface DiskStats {
@@ -153,6 +153,15 @@ export class DiskWriter {
 
   get finished(): boolean {
     return this.result !== undefined;
+  }
+
+  /** @internal For garbage collection: calls `add` with every non-zero digest the image refers
+   *  to now (chunks carried over from the base and those put so far), as 32-byte latin1 keys. */
+  collectDigests(add: (key: string) => void): void {
+    for (let off = 0; off < this.entries.length; off += DIGEST_LENGTH) {
+      if (this.entries.compare(ZERO_DIGEST, 0, DIGEST_LENGTH, off, off + DIGEST_LENGTH) === 0) continue;
+      add(this.entries.toString('latin1', off, off + DIGEST_LENGTH));
+    }
   }
 
   /** @internal Resolves when no put is in flight (used by abort). */

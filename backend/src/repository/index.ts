@@ -9,3 +9,8 @@ export { ZERO_DIGEST } from './digest';
 export type { RepoConfig } from './config';
 export type { LockInfo } from './locks';
 export * from './types';
+export { gfsPrune, localPeriods, GFS_RULES } from './gfs';
+export type { GfsRules, GfsRule, GfsPoint, GfsDecision, LocalPeriods } from './gfs';
+export type { AuditRecord, AuditAction } from './audit';
+export type { PruneOptions } from './retention';
+export type { GcOptions } from './gc';

@@ -16,6 +16,22 @@ export const CHUNK_TMP_DIR = 'chunk-tmp';
 
 export const LAYOUT_DIRS = [CHUNKS_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR] as const;
 
+// Added in document revision 2 (retention, GC, verify marks). Created when first needed, so
+// repositories made before them stay valid; readers that do not know them ignore them.
+/** Append-only JSON-lines audit log of deletions, prunes, lock changes, damage marks. */
+export const AUDIT_FILE = 'audit.log';
+/** Points moved out of points/ by a deletion, kept while a writer may still build on them. */
+export const TRASH_DIR = 'trash';
+/** Chunk files the running (or a crashed) garbage collection has moved aside. */
+export const GC_PENDING_DIR = 'gc-pending';
+/** `damaged/<pointId>.json`: points verify found damaged. */
+export const DAMAGED_DIR = 'damaged';
+/** Chunk files verify found corrupt, moved out of chunks/ so the content can be stored again. */
+export const QUARANTINE_DIR = 'quarantine';
+/** Repository-wide locks in locks/: point deletions and lock changes; garbage collection. */
+export const ADMIN_LOCK_FILE = 'admin.lock';
+export const GC_LOCK_FILE = 'gc.lock';
+
 /** VM keys and disk file stems: directory-safe, no leading dot, bounded. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
@@ -52,6 +68,20 @@ export function stagingDir(root: string, vmKey: string, pointId: string): string
 
 export function lockPath(root: string, vmKey: string): string {
   return path.join(root, LOCKS_DIR, `vm-${vmKey}.lock`);
+}
+
+/** The VM key of a `locks/vm-<vmKey>.lock` file name, or undefined for any other name. */
+export function vmKeyOfLockFile(name: string): string | undefined {
+  const m = /^vm-(.+)\.lock$/.exec(name);
+  return m && isSafeName(m[1]) ? m[1] : undefined;
+}
+
+export function trashDir(root: string, pointId: string): string {
+  return path.join(root, TRASH_DIR, pointId);
+}
+
+export function damagedMarkPath(root: string, pointId: string): string {
+  return path.join(root, DAMAGED_DIR, `${pointId}.json`);
 }
 
 /** File name of a disk's index inside its point directory. Devices with unusual characters

@@ -1,8 +1,10 @@
 import { randomBytes } from 'crypto';
 import { promises as fs, readFileSync } from 'fs';
 import * as os from 'os';
-import { AppError } from '../errors';
+import * as path from 'path';
+import { AppError, isAppError } from '../errors';
 import { isErrno } from './atomicFile';
+import { vmKeyOfLockFile } from './layout';
 
 /** Content of `locks/vm-<key>.lock` (FORMAT.md §8). */
 export interface LockInfo {
@@ -71,10 +73,10 @@ export async function readLock(file: string): Promise<{ info: LockInfo | undefin
   }
 }
 
-function describeHolder(vmKey: string, info: LockInfo | undefined): string {
-  if (!info) return `vm ${vmKey} is locked by another writer (lock file not readable yet)`;
+function describeHolder(what: string, info: LockInfo | undefined): string {
+  if (!info) return `${what} is locked by another writer (lock file not readable yet)`;
   return (
-    `vm ${vmKey} is locked by pid ${info.pid} on ${info.hostname} since ${info.startedAt}` +
+    `${what} is locked by pid ${info.pid} on ${info.hostname} since ${info.startedAt}` +
     (info.pointId ? ` (writing point ${info.pointId})` : '')
   );
 }
@@ -103,6 +105,61 @@ export class VmLock {
  * REPO_LOCKED naming the holder.
  */
 export async function acquireVmLock(file: string, vmKey: string, pointId: string | null): Promise<VmLock> {
+  return acquireLockFile(file, vmKey, pointId, `vm ${vmKey}`);
+}
+
+/**
+ * A repository-wide lock (`locks/admin.lock`, `locks/gc.lock`): the same file protocol as a VM
+ * lock, `vmKey` holding the lock's name. Waits up to `waitMs` for a live holder to let go
+ * (these locks are held briefly), then REPO_LOCKED naming the holder.
+ */
+export async function acquireRepoLock(file: string, name: string, opts: { waitMs?: number } = {}): Promise<VmLock> {
+  const deadline = Date.now() + (opts.waitMs ?? 0);
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      return await acquireLockFile(file, name, null, `the repository's ${name} lock`);
+    } catch (err) {
+      if (!isAppError(err, 'REPO_LOCKED') || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** A VM lock whose holder may still be writing (FORMAT.md §8, §13). */
+export interface LiveVmLock {
+  vmKey: string;
+  info: LockInfo | undefined;
+  /** When the holder took the lock (its `startedAt`; the file's mtime while still empty). */
+  startedAtMs: number;
+}
+
+/** Every `locks/vm-*.lock` whose holder is not provably gone; locks of other hosts count as live. */
+export async function liveVmLocks(locksDir: string): Promise<LiveVmLock[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(locksDir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw new AppError('REPO_IO_ERROR', `listing locks in ${locksDir} failed`, { cause: err });
+  }
+  const out: LiveVmLock[] = [];
+  for (const name of names) {
+    const vmKey = vmKeyOfLockFile(name);
+    if (vmKey === undefined) continue;
+    const cur = await readLock(path.join(locksDir, name));
+    if (cur === null) continue;
+    if (cur.info) {
+      if (isStale(cur.info)) continue;
+      const t = Date.parse(cur.info.startedAt);
+      out.push({ vmKey, info: cur.info, startedAtMs: Number.isNaN(t) ? cur.mtimeMs : Math.min(t, cur.mtimeMs) });
+    } else if (Date.now() - cur.mtimeMs <= EMPTY_LOCK_GRACE_MS) {
+      out.push({ vmKey, info: undefined, startedAtMs: cur.mtimeMs });
+    }
+  }
+  return out;
+}
+
+async function acquireLockFile(file: string, vmKey: string, pointId: string | null, what: string): Promise<VmLock> {
   const info: LockInfo = {
     vmKey,
     pid: process.pid,
@@ -131,11 +188,11 @@ export async function acquireVmLock(file: string, vmKey: string, pointId: string
     if (cur === null) continue; // released meanwhile
     const stale = cur.info ? isStale(cur.info) : Date.now() - cur.mtimeMs > EMPTY_LOCK_GRACE_MS;
     if (!stale) {
-      throw new AppError('REPO_LOCKED', describeHolder(vmKey, cur.info), { details: { vmKey, holder: cur.info ?? null } });
+      throw new AppError('REPO_LOCKED', describeHolder(what, cur.info), { details: { vmKey, holder: cur.info ?? null } });
     }
     await takeOver(file, cur.info);
   }
-  throw new AppError('REPO_LOCKED', `vm ${vmKey}: lock ${file} keeps changing hands`, { details: { vmKey } });
+  throw new AppError('REPO_LOCKED', `${what}: lock ${file} keeps changing hands`, { details: { vmKey } });
 }
 
 /** Moves a stale lock aside. Rename is atomic, so of two processes taking over the same stale

@@ -129,6 +129,12 @@ export class PointWriter {
     }
   }
 
+  /** @internal For garbage collection: every chunk digest this point refers to so far. */
+  collectDigests(add: (key: string) => void): void {
+    if (this.state === 'committed' || this.state === 'aborted') return;
+    for (const d of this.disks.values()) d.collectDigests(add);
+  }
+
   private async close(): Promise<void> {
     try {
       await this.ctx.lock.release();

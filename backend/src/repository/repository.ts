@@ -21,10 +21,24 @@ import {
   vmStagingRoot,
 } from './layout';
 import { acquireVmLock, breakVmLock, readLock, type LockInfo } from './locks';
+import { appendAudit, processActor, readAudit, type AuditInput, type AuditRecord } from './audit';
+import { clearDamageMark, MAX_MARK_PROBLEMS, quarantineChunk, readDamageMark, readDamageMarks, writeDamageMark } from './damage';
+import { collectGarbage, type GcOptions } from './gc';
+import type { GfsRules } from './gfs';
 import { readManifestFile, summarize } from './manifest';
 import { isPointId } from './pointId';
 import { PointWriter } from './pointWriter';
-import type { Manifest, PointSummary, VerifyReport, VmIdentity } from './types';
+import * as retention from './retention';
+import type {
+  DamageMark,
+  DeleteResult,
+  GcReport,
+  Manifest,
+  PointSummary,
+  PruneReport,
+  VerifyReport,
+  VmIdentity,
+} from './types';
 import { verifyRepository, type VerifyOptions } from './verify';
 
 /** Manifests read at once by listPoints. */
@@ -80,8 +94,13 @@ export class Repository {
 
   /** Complete points only (those with a readable manifest), oldest first. */
   async listPoints(filter: { vmKey?: string } = {}): Promise<PointSummary[]> {
+    return (await this.listManifests(filter.vmKey)).map(summarize);
+  }
+
+  /** Manifests of the complete points (optionally one VM's), oldest first. */
+  private async listManifests(vmKey?: string): Promise<Manifest[]> {
     const ids = await this.pointDirs();
-    const out: PointSummary[] = [];
+    const out: Manifest[] = [];
     for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
       const batch = await Promise.all(
         ids.slice(i, i + LIST_CONCURRENCY).map((id) =>
@@ -92,7 +111,7 @@ export class Repository {
           }),
         ),
       );
-      for (const m of batch) if (m && (filter.vmKey === undefined || m.vm.key === filter.vmKey)) out.push(summarize(m));
+      for (const m of batch) if (m && (vmKey === undefined || m.vm.key === vmKey)) out.push(m);
     }
     return out.sort((a, b) => compareStr(a.createdAt, b.createdAt) || compareStr(a.pointId, b.pointId));
   }
@@ -169,8 +188,14 @@ export class Repository {
     }
   }
 
+  /**
+   * Re-hashes every chunk of every point (or of `opts.pointId`) and reports per point. With
+   * `repair` (default true): corrupt chunk files go to quarantine/ (so the next backup reading
+   * that content stores it again), damaged points get a mark (damaged/<id>.json, see
+   * damagedPoints), and points found whole again lose theirs; each change is audited.
+   */
   async verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
-    return verifyRepository(
+    const report = await verifyRepository(
       {
         pointDirs: () => this.pointDirs(),
         pointPath: (id) => pointDir(this.dir, id),
@@ -181,6 +206,132 @@ export class Repository {
       },
       opts,
     );
+    if (opts.repair === false) return report;
+    return this.applyVerifyRepairs(report, opts.actor ?? processActor('verify'));
+  }
+
+  private async applyVerifyRepairs(report: VerifyReport, actor: string): Promise<VerifyReport> {
+    const audit: AuditInput[] = [];
+    const quarantined: string[] = [];
+    const corrupt = new Set(report.problems.filter((p) => p.kind === 'chunk-corrupt' && p.chunk !== null).map((p) => p.chunk as string));
+    for (const hex of [...corrupt].sort()) {
+      const name = await quarantineChunk(this.dir, hex);
+      if (name === null) continue;
+      quarantined.push(hex);
+      audit.push({ actor, action: 'chunk-quarantine', reason: 'verify: chunk content does not match its digest', details: { chunk: hex, file: name } });
+    }
+    const marked: string[] = [];
+    const cleared: string[] = [];
+    const now = new Date().toISOString();
+    for (const r of report.points) {
+      if (r.status === 'ok') {
+        if (await clearDamageMark(this.dir, r.pointId)) {
+          cleared.push(r.pointId);
+          audit.push({ actor, action: 'damage-clear', pointId: r.pointId, vmKey: r.vmKey, reason: 'verify: every chunk is present and intact again' });
+        }
+        continue;
+      }
+      if (!(await pathExists(pointDir(this.dir, r.pointId)))) continue; // deleted while verify ran
+      const prev = await readDamageMark(this.dir, r.pointId);
+      const problems = report.problems.filter((p) => p.pointId === r.pointId);
+      const mark: DamageMark = {
+        pointId: r.pointId,
+        vmKey: r.vmKey,
+        markedAt: prev?.markedAt || now,
+        verifiedAt: now,
+        devices: r.damagedDevices,
+        problems: problems.slice(0, MAX_MARK_PROBLEMS).map((p) => ({ device: p.device, chunk: p.chunk, offset: p.offset, kind: p.kind })),
+      };
+      await writeDamageMark(this.dir, mark);
+      if (!prev) {
+        marked.push(r.pointId);
+        audit.push({
+          actor,
+          action: 'damage-mark',
+          pointId: r.pointId,
+          vmKey: r.vmKey,
+          reason: `verify: ${problems.length} problem(s)`,
+          details: { devices: mark.devices, kinds: [...new Set(problems.map((p) => p.kind))] },
+        });
+      }
+    }
+    await appendAudit(this.dir, audit);
+    return { ...report, quarantined, marked, cleared };
+  }
+
+  /** Points verify marked damaged (and that still exist), in id order. */
+  async damagedPoints(): Promise<DamageMark[]> {
+    const marks = await readDamageMarks(this.dir);
+    const out: DamageMark[] = [];
+    for (const m of marks) if (await pathExists(pointDir(this.dir, m.pointId))) out.push(m);
+    return out;
+  }
+
+  /** The point's damage mark, or null if verify has not found it damaged. A backup whose
+   *  parent point is marked copies the damaged disks whole (FullReason `parent-damaged`). */
+  async damageOf(pointId: string): Promise<DamageMark | null> {
+    return readDamageMark(this.dir, pointId);
+  }
+
+  /**
+   * Deletes a restore point, refusing (REPO_POINT_LOCKED, naming the point and the date) while
+   * its retention lock runs. The point leaves points/ by one rename, so it vanishes for every
+   * reader at once; the deletion is in the audit log before it happens. Its chunks stay until
+   * gc(). REPO_POINT_NOT_FOUND for an unknown point.
+   */
+  async deletePoint(pointId: string, opts: { reason: string; actor: string }): Promise<DeleteResult> {
+    return retention.deletePoint(this.retentionContext(), pointId, opts);
+  }
+
+  /**
+   * Sets the point's retention lock to `until`. A lock can only be lengthened: an earlier date
+   * than the current lock is REPO_POINT_LOCKED; a date in the past INVALID_ARGUMENT. Audited.
+   */
+  async extendLock(pointId: string, until: Date | string, opts: { actor?: string; reason?: string } = {}): Promise<Manifest> {
+    return retention.extendLock(this.retentionContext(), pointId, until, { actor: opts.actor ?? processActor(), ...(opts.reason ? { reason: opts.reason } : {}) });
+  }
+
+  /**
+   * SUPPORT INTERVENTION ONLY. Clears a point's retention lock so that it can be deleted. Meant
+   * for the operator's CLI on the backup server itself (`olvm-backup points unlock`), after the
+   * audit record naming the operator and the reason is written. The service API, the scheduler
+   * and the UI must never call this: "nothing reachable from the API or the portal can delete,
+   * prune, unprotect or shorten the lock of a locked point".
+   */
+  async unlockPoint(pointId: string, opts: { reason: string; operator: string }): Promise<Manifest> {
+    return retention.unlockPoint(this.retentionContext(), pointId, opts);
+  }
+
+  /**
+   * Applies GFS retention (gfs.ts) to each VM's points and deletes those no rule keeps, except
+   * points under a retention lock (reported as `locked`). `dryRun` only reports. Chunks are
+   * freed by gc() afterwards.
+   */
+  async prune(rules: GfsRules, opts: retention.PruneOptions = {}): Promise<PruneReport> {
+    return retention.prune(this.retentionContext(), rules, opts);
+  }
+
+  /** Garbage collection (gc.ts): removes chunks no point references, older than the grace
+   *  period and than every running writer. Safe while backups write. */
+  async gc(opts: GcOptions = {}): Promise<GcReport> {
+    return collectGarbage(
+      {
+        root: this.dir,
+        collectLiveWriters: (add) => {
+          for (const w of this.writers) w.collectDigests(add);
+        },
+      },
+      opts,
+    );
+  }
+
+  /** The audit log (audit.log), oldest first. */
+  async auditLog(opts: { since?: Date } = {}): Promise<AuditRecord[]> {
+    return readAudit(this.dir, opts);
+  }
+
+  private retentionContext(): retention.RetentionContext {
+    return { root: this.dir, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => this.listManifests(vmKey) };
   }
 
   /** Who holds the VM's write lock, if anyone. */

@@ -1,3 +1,5 @@
+import type { GfsRule } from './gfs';
+
 /**
  * The repository's public data types. The on-disk encoding of these is specified in FORMAT.md
  * beside this file; anything written there as JSON uses exactly these field names.
@@ -22,6 +24,8 @@ export type FullReason =
   | 'disk-resized'
   | 'node-changed'
   | 'parent-missing'
+  /** verify marked the disk of the VM's previous point damaged: a full stores fresh chunks */
+  | 'parent-damaged'
   | 'forced';
 
 export interface ManifestDisk {
@@ -102,10 +106,107 @@ export interface VerifyProblem {
   message: string;
 }
 
+/** One point's verdict in a verify run. */
+export interface VerifyPointResult {
+  pointId: string;
+  /** null when the manifest could not be read */
+  vmKey: string | null;
+  status: 'ok' | 'damaged';
+  /** Disks with a bad chunk or index; null when the point as a whole is unreadable (manifest). */
+  damagedDevices: string[] | null;
+  problems: number;
+}
+
 export interface VerifyReport {
   pointsChecked: number;
   chunksChecked: number;
   bytesChecked: number;
   problems: VerifyProblem[];
   ok: boolean;
+  /** Per checked point, in id order. */
+  points: VerifyPointResult[];
+  /** With repair (the default): chunk digests whose corrupt files were moved to quarantine/. */
+  quarantined: string[];
+  /** With repair: points newly marked damaged (damaged/<pointId>.json). */
+  marked: string[];
+  /** With repair: points whose damage mark was cleared because they verified whole again. */
+  cleared: string[];
+}
+
+/** `damaged/<pointId>.json` (FORMAT.md §11): a point verify found damaged. */
+export interface DamageMark {
+  pointId: string;
+  vmKey: string | null;
+  /** First verify that found the point damaged. */
+  markedAt: string;
+  /** Latest verify that found it damaged. */
+  verifiedAt: string;
+  /** Disks with a bad chunk or index; null = the whole point (its manifest is unreadable). */
+  devices: string[] | null;
+  /** The problems found (at most 100). */
+  problems: Array<Pick<VerifyProblem, 'device' | 'chunk' | 'offset' | 'kind'>>;
+}
+
+export interface DeleteResult {
+  pointId: string;
+  vmKey: string;
+  /** The point left points/ at once, but a running writer of its VM may build on it: its
+   *  directory waits in trash/ until garbage collection finds that writer gone. */
+  deferred: boolean;
+}
+
+export interface PruneDecision {
+  pointId: string;
+  vmKey: string;
+  vmName: string;
+  createdAt: string;
+  /** keep: a rule keeps it; remove: no rule does (removed unless dry run); locked: no rule
+   *  keeps it but its retention lock does (skipped). */
+  action: 'keep' | 'remove' | 'locked';
+  keptBy: GfsRule[];
+  lockedUntil: string | null;
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  timeZone: string;
+  /** The instant retention locks were judged at. */
+  now: string;
+  rules: { keepLast: number; daily: number; weekly: number; monthly: number; yearly: number };
+  /** Every point considered: by VM key, newest first within a VM. */
+  points: PruneDecision[];
+  /** Removed (or, in a dry run, to be removed). */
+  removed: string[];
+  /** Removed but waiting in trash/ for a running writer of the same VM (see DeleteResult). */
+  deferred: string[];
+  /** Not kept by any rule but locked: skipped. */
+  locked: string[];
+  kept: number;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  graceMs: number;
+  /** Unreferenced chunks modified at or after this instant were kept. */
+  cutoff: string;
+  /** VM write locks live when the collection started (their writers are protected). */
+  liveWriters: number;
+  pointsMarked: number;
+  /** Distinct chunks referenced by points, trash, staging and live writers. */
+  chunksReferenced: number;
+  chunksScanned: number;
+  /** Removed (dry run: would be removed). */
+  chunksRemoved: number;
+  bytesRemoved: number;
+  /** Unreferenced but younger than the cutoff. */
+  chunksKeptYoung: number;
+  /** Moved aside but put back because a writer reused them meanwhile. */
+  chunksPutBack: number;
+  /** Chunk files a crashed earlier collection had moved aside, put back first. */
+  leftoversRestored: number;
+  /** Deleted points removed from trash/ (their writers are gone). */
+  trashPurged: string[];
+  /** Deleted points still waiting in trash/ for a running writer. */
+  trashKept: string[];
+  seconds: number;
 }

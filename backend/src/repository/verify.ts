@@ -5,7 +5,7 @@ import { isErrno } from './atomicFile';
 import type { ChunkStatus } from './chunkProtocol';
 import type { DiskIndex } from './diskIndex';
 import { MANIFEST_FILE } from './layout';
-import type { Manifest, VerifyProblem, VerifyReport } from './types';
+import type { Manifest, VerifyPointResult, VerifyProblem, VerifyReport } from './types';
 
 /** What verify needs from the repository. */
 export interface VerifySource {
@@ -20,6 +20,11 @@ export interface VerifySource {
 
 export interface VerifyOptions {
   pointId?: string;
+  /** Default true: mark damaged points, clear the marks of points found whole again, and move
+   *  corrupt chunk files to quarantine/ (Repository.verify; FORMAT.md §11). */
+  repair?: boolean;
+  /** Recorded in the audit log for marks, clears and quarantines. */
+  actor?: string;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -105,7 +110,40 @@ export async function verifyRepository(src: VerifySource, opts: VerifyOptions = 
     }
   }
 
-  return { pointsChecked: pointIds.length, chunksChecked: done, bytesChecked, problems, ok: problems.length === 0 };
+  return {
+    pointsChecked: pointIds.length,
+    chunksChecked: done,
+    bytesChecked,
+    problems,
+    ok: problems.length === 0,
+    points: pointResults(pointIds, readable, problems),
+    quarantined: [],
+    marked: [],
+    cleared: [],
+  };
+}
+
+/** One verdict per checked point, from the problems found. */
+function pointResults(pointIds: readonly string[], readable: readonly Manifest[], problems: readonly VerifyProblem[]): VerifyPointResult[] {
+  const vmKeys = new Map(readable.map((m) => [m.pointId, m.vm.key]));
+  const byPoint = new Map<string, VerifyProblem[]>();
+  for (const p of problems) {
+    const list = byPoint.get(p.pointId);
+    if (list) list.push(p);
+    else byPoint.set(p.pointId, [p]);
+  }
+  return pointIds.map((pointId) => {
+    const list = byPoint.get(pointId) ?? [];
+    const whole = list.some((p) => p.device === null);
+    const devices = whole ? null : [...new Set(list.map((p) => p.device as string))].sort();
+    return {
+      pointId,
+      vmKey: vmKeys.get(pointId) ?? null,
+      status: list.length === 0 ? 'ok' : 'damaged',
+      damagedDevices: list.length === 0 ? [] : devices,
+      problems: list.length,
+    };
+  });
 }
 
 async function loadManifest(src: VerifySource, pointId: string, explicit: boolean, problems: VerifyProblem[]): Promise<Manifest | undefined> {

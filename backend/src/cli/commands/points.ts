@@ -1,16 +1,37 @@
 import type { Command } from 'commander';
+import { AppError } from '../../errors';
 import { Repository } from '../../repository';
-import { printJson, printTable } from '../output';
+import { processActor } from '../../repository/audit';
+import { printJson, printLine, printTable } from '../output';
 import { formatBytes } from '../progressBar';
 
+/** Who the audit log names for an action from this shell: `cli:<user>@<host>`, or the name
+ *  the operator gave with --operator. */
+export function cliActor(operator?: string): string {
+  return operator ? `cli:${operator}` : processActor('cli');
+}
+
+async function withRepo<T>(dir: string, fn: (r: Repository) => Promise<T>): Promise<T> {
+  const repository = await Repository.open(dir);
+  try {
+    return await fn(repository);
+  } finally {
+    await repository.close();
+  }
+}
+
 export function registerPoints(program: Command): void {
-  program
+  const points = program
     .command('points')
-    .description('list restore points, oldest first')
-    .requiredOption('--repo <dir>', 'repository directory')
+    .description('list restore points, oldest first; or delete, lock, unlock one (subcommands)')
+    // `points delete --repo …`: the subcommand's options are its own (main.ts enables this on the program too)
+    .enablePositionalOptions()
+    // not requiredOption: commander checks an ancestor's mandatory options for its subcommands too
+    .option('--repo <dir>', 'repository directory (required)')
     .option('--vm <name>', 'only the points of this VM')
     .option('--json', 'print a JSON array')
-    .action(async (o: { repo: string; vm?: string; json?: boolean }) => {
+    .action(async (o: { repo?: string; vm?: string; json?: boolean }, cmd: Command) => {
+      if (o.repo === undefined) cmd.error("error: required option '--repo <dir>' not specified");
       const repository = await Repository.open(o.repo);
       try {
         const points = await repository.listPoints(o.vm ? { vmKey: o.vm } : undefined);
@@ -32,5 +53,80 @@ export function registerPoints(program: Command): void {
       } finally {
         await repository.close();
       }
+    });
+
+  points
+    .command('delete')
+    .description('delete a restore point (refused while its retention lock runs); audited')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .requiredOption('--point <id>', 'restore point id')
+    .requiredOption('--reason <text>', 'why (written to the audit log)')
+    .option('--operator <name>', 'who asks (default: the login user)')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { repo: string; point: string; reason: string; operator?: string; json?: boolean }) => {
+      await withRepo(o.repo, async (r) => {
+        const res = await r.deletePoint(o.point, { reason: o.reason, actor: cliActor(o.operator) });
+        if (o.json) printJson(res);
+        else printLine(`deleted point ${res.pointId} of vm ${res.vmKey}${res.deferred ? ' (its files wait in trash/ for the running backup of that vm; gc removes them)' : ''}; run gc to free its chunks`);
+      });
+    });
+
+  points
+    .command('lock')
+    .description("extend a restore point's retention lock (a lock can only be lengthened); audited")
+    .requiredOption('--repo <dir>', 'repository directory')
+    .requiredOption('--point <id>', 'restore point id')
+    .requiredOption('--until <date>', 'ISO 8601 date or date-time (e.g. 2027-01-31 or 2027-01-31T00:00:00Z)')
+    .option('--reason <text>', 'why (written to the audit log)')
+    .option('--operator <name>', 'who asks (default: the login user)')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { repo: string; point: string; until: string; reason?: string; operator?: string; json?: boolean }) => {
+      const until = new Date(o.until);
+      if (Number.isNaN(until.getTime())) throw new AppError('INVALID_ARGUMENT', `--until: '${o.until}' is not a date (use ISO 8601, e.g. 2027-01-31)`);
+      await withRepo(o.repo, async (r) => {
+        const m = await r.extendLock(o.point, until, { actor: cliActor(o.operator), ...(o.reason ? { reason: o.reason } : {}) });
+        if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil });
+        else printLine(`point ${m.pointId} is locked until ${m.lockedUntil}`);
+      });
+    });
+
+  points
+    .command('unlock')
+    .description("SUPPORT INTERVENTION: clear a restore point's retention lock so it can be deleted; audited")
+    .requiredOption('--repo <dir>', 'repository directory')
+    .requiredOption('--point <id>', 'restore point id')
+    .requiredOption('--reason <text>', 'why (written to the audit log)')
+    .option('--operator <name>', 'who does it (default: the login user)')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { repo: string; point: string; reason: string; operator?: string; json?: boolean }) => {
+      process.stderr.write(
+        'olvm-backup: WARNING: unlocking a retention-locked restore point is a support intervention. ' +
+          'It is recorded in the repository audit log with your name and reason; the point can then be deleted.\n',
+      );
+      await withRepo(o.repo, async (r) => {
+        const before = await r.readManifest(o.point);
+        const m = await r.unlockPoint(o.point, { reason: o.reason, operator: cliActor(o.operator) });
+        if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil, previousLockedUntil: before.lockedUntil });
+        else printLine(`point ${m.pointId}: retention lock ${before.lockedUntil ? `(until ${before.lockedUntil}) ` : ''}cleared; recorded in the audit log`);
+      });
+    });
+
+  points
+    .command('damaged')
+    .description('list the restore points verify marked damaged')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--json', 'print a JSON array')
+    .action(async (o: { repo: string; json?: boolean }) => {
+      await withRepo(o.repo, async (r) => {
+        const marks = await r.damagedPoints();
+        if (o.json) {
+          printJson(marks);
+          return;
+        }
+        printTable(
+          ['POINT', 'VM', 'MARKED', 'LAST VERIFIED', 'DISKS', 'PROBLEMS'],
+          marks.map((m) => [m.pointId, m.vmKey ?? '?', m.markedAt, m.verifiedAt, m.devices === null ? '(whole point)' : m.devices.join(','), String(m.problems.length)]),
+        );
+      });
     });
 }

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { AppError } from '../../errors';
+import { Repository } from '../../repository';
+import { printJson, printTable } from '../output';
+
+export function registerAudit(program: Command): void {
+  program
+    .command('audit')
+    .description("print the repository's audit log (deletions, prunes, lock changes, unlocks, gc, damage marks)")
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--since <date>', 'only records at or after this ISO 8601 date')
+    .option('--json', 'print a JSON array')
+    .action(async (o: { repo: string; since?: string; json?: boolean }) => {
+      let since: Date | undefined;
+      if (o.since !== undefined) {
+        since = new Date(o.since);
+        if (Number.isNaN(since.getTime())) throw new AppError('INVALID_ARGUMENT', `--since: '${o.since}' is not a date`);
+      }
+      const repository = await Repository.open(o.repo);
+      try {
+        const records = await repository.auditLog(since ? { since } : {});
+        if (o.json) {
+          printJson(records);
+          return;
+        }
+        printTable(
+          ['TIME', 'ACTOR', 'ACTION', 'POINT', 'REASON'],
+          records.map((r) => [r.time, r.actor, r.action, r.pointId ?? '-', r.reason ?? '']),
+        );
+      } finally {
+        await repository.close();
+      }
+    });
+}

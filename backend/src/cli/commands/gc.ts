@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { AppError } from '../../errors';
+import { Repository } from '../../repository';
+import { printJson, printLine } from '../output';
+import { formatBytes } from '../progressBar';
+import { cliActor } from './points';
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "1h", "30m", "90s", "2d", "0" → milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (text.trim() === '0') return 0;
+  if (!m) throw new AppError('INVALID_ARGUMENT', `${what}: '${text}' is not a duration (e.g. 1h, 30m, 90s, 2d)`);
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number));
+}
+
+export function registerGc(program: Command): void {
+  program
+    .command('gc')
+    .description('remove chunks no restore point references (safe while backups run); audited')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--grace <duration>', 'keep unreferenced chunks younger than this', '1h')
+    .option('--dry-run', 'only count what would be removed')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { repo: string; grace: string; dryRun?: boolean; json?: boolean }) => {
+      const graceMs = parseDuration(o.grace, '--grace');
+      const repository = await Repository.open(o.repo);
+      try {
+        const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor() });
+        if (o.json) {
+          printJson(r);
+          return;
+        }
+        printLine(
+          `${r.dryRun ? 'dry run: would remove' : 'removed'} ${r.chunksRemoved} chunks (${formatBytes(r.bytesRemoved)}) of ${r.chunksScanned}; ` +
+            `${r.chunksReferenced} referenced by ${r.pointsMarked} points and running backups, ${r.chunksKeptYoung} unreferenced kept (younger than ${r.cutoff})` +
+            (r.chunksPutBack ? `, ${r.chunksPutBack} put back (reused by a backup meanwhile)` : '') +
+            (r.trashPurged.length || r.trashKept.length ? `; deleted points purged ${r.trashPurged.length}, waiting ${r.trashKept.length}` : '') +
+            ` in ${r.seconds.toFixed(1)} s`,
+        );
+      } finally {
+        await repository.close();
+      }
+    });
+}

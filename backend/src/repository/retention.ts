@@ -1,0 +1,272 @@
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { AppError, isAppError } from '../errors';
+import { appendAudit } from './audit';
+import { fsyncDir, isErrno, writeFileAtomic } from './atomicFile';
+import { clearDamageMark } from './damage';
+import { gfsPrune, normalizeRules, rulesKeepSomething, checkTimeZone, type GfsRules } from './gfs';
+import { ADMIN_LOCK_FILE, LOCKS_DIR, MANIFEST_FILE, pointDir, POINTS_DIR, TRASH_DIR, trashDir } from './layout';
+import { acquireRepoLock, liveVmLocks } from './locks';
+import { serializeManifest } from './manifest';
+import type { DeleteResult, Manifest, PruneDecision, PruneReport } from './types';
+
+/** How long a deletion, lock change or prune waits for another one to finish. */
+const ADMIN_LOCK_WAIT_MS = 60_000;
+
+/** Written into `trash/<pointId>/` once the point has left points/ (FORMAT.md §13). */
+export const TRASH_MARKER = 'deleted.json';
+
+export interface TrashMarker {
+  pointId: string;
+  vmKey: string;
+  /** After the rename out of points/: a writer whose lock started later cannot hold the point. */
+  deletedAt: string;
+  actor: string;
+  reason: string;
+}
+
+/** @internal What the retention operations need from the repository. */
+export interface RetentionContext {
+  root: string;
+  readManifest(pointId: string): Promise<Manifest>;
+  /** Readable manifests of complete points (optionally one VM's). */
+  listManifests(vmKey?: string): Promise<Manifest[]>;
+}
+
+export function isLocked(m: Pick<Manifest, 'lockedUntil'>, now: Date): boolean {
+  return m.lockedUntil !== null && Date.parse(m.lockedUntil) > now.getTime();
+}
+
+export function lockedError(m: Manifest, what: string): AppError {
+  return new AppError('REPO_POINT_LOCKED', `${what}: restore point ${m.pointId} of vm ${m.vm.name} is locked until ${m.lockedUntil}`, {
+    details: { pointId: m.pointId, vmKey: m.vm.key, lockedUntil: m.lockedUntil },
+  });
+}
+
+function requireText(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.trim() === '') throw new AppError('INVALID_ARGUMENT', `${what} is required`);
+  return v.trim();
+}
+
+/** Serializes deletions and lock changes of all processes (`locks/admin.lock`). */
+export async function withAdminLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  await fs.mkdir(path.join(root, LOCKS_DIR), { recursive: true });
+  const lock = await acquireRepoLock(path.join(root, LOCKS_DIR, ADMIN_LOCK_FILE), 'admin', { waitMs: ADMIN_LOCK_WAIT_MS });
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Removes one point; the caller holds the admin lock and has checked its retention lock. Order:
+ * audit record, rename `points/<id>` → `trash/<id>` (the point is gone for every reader at once),
+ * then the directory is removed — unless a writer of the same VM holds its lock, which may have
+ * read this point's index as the base of an incremental: then it waits in trash/ for GC.
+ */
+export async function deleteChecked(root: string, m: Manifest, who: { actor: string; reason: string }): Promise<DeleteResult> {
+  const { pointId } = m;
+  const vmKey = m.vm.key;
+  await appendAudit(root, [
+    { actor: who.actor, action: 'delete', pointId, vmKey, reason: who.reason, details: { createdAt: m.createdAt, lockedUntil: m.lockedUntil } },
+  ]);
+  const trash = trashDir(root, pointId);
+  try {
+    await fs.mkdir(path.dirname(trash), { recursive: true });
+    await fs.rename(pointDir(root, pointId), trash);
+  } catch (err) {
+    await appendAudit(root, [{ actor: who.actor, action: 'delete-failed', pointId, vmKey, reason: who.reason }]).catch(() => undefined);
+    if (isErrno(err, 'ENOENT')) throw new AppError('REPO_POINT_NOT_FOUND', `restore point ${pointId} not found`, { cause: err });
+    throw new AppError('REPO_IO_ERROR', `deleting point ${pointId}: moving it out of ${POINTS_DIR}/ failed`, { cause: err });
+  }
+  await fsyncDir(path.join(root, POINTS_DIR));
+  const deletedAt = new Date().toISOString();
+  // Checked after the rename: a writer that takes the VM's lock from now on cannot read it.
+  const writing = (await liveVmLocks(path.join(root, LOCKS_DIR))).some((l) => l.vmKey === vmKey);
+  if (writing) {
+    const marker: TrashMarker = { pointId, vmKey, deletedAt, actor: who.actor, reason: who.reason };
+    await writeFileAtomic(path.join(trash, TRASH_MARKER), Buffer.from(JSON.stringify(marker) + '\n'));
+    await fsyncDir(path.join(root, TRASH_DIR));
+  } else {
+    // A crash before this leaves trash/<id> without its marker: GC then goes by its ctime.
+    await fs.rm(trash, { recursive: true, force: true });
+  }
+  await clearDamageMark(root, pointId);
+  return { pointId, vmKey, deferred: writing };
+}
+
+export async function deletePoint(ctx: RetentionContext, pointId: string, opts: { reason: string; actor: string; now?: Date }): Promise<DeleteResult> {
+  const reason = requireText(opts?.reason, `deleting point ${pointId}: a reason`);
+  const actor = requireText(opts?.actor, `deleting point ${pointId}: the actor`);
+  return withAdminLock(ctx.root, async () => {
+    const m = await ctx.readManifest(pointId);
+    if (isLocked(m, opts.now ?? new Date())) throw lockedError(m, 'cannot delete');
+    return deleteChecked(ctx.root, m, { actor, reason });
+  });
+}
+
+function parseUntil(until: Date | string): Date {
+  const d = until instanceof Date ? until : typeof until === 'string' ? new Date(until) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new AppError('INVALID_ARGUMENT', `lock date ${JSON.stringify(until)} is not a date`);
+  return d;
+}
+
+async function rewriteManifest(root: string, m: Manifest): Promise<void> {
+  await writeFileAtomic(path.join(pointDir(root, m.pointId), MANIFEST_FILE), serializeManifest(m));
+}
+
+export async function extendLock(
+  ctx: RetentionContext,
+  pointId: string,
+  until: Date | string,
+  opts: { actor: string; reason?: string; now?: Date },
+): Promise<Manifest> {
+  const target = parseUntil(until);
+  const actor = requireText(opts.actor, `locking point ${pointId}: the actor`);
+  return withAdminLock(ctx.root, async () => {
+    const m = await ctx.readManifest(pointId);
+    const now = opts.now ?? new Date();
+    if (m.lockedUntil !== null && target.getTime() < Date.parse(m.lockedUntil)) {
+      throw new AppError(
+        'REPO_POINT_LOCKED',
+        `restore point ${pointId} of vm ${m.vm.name} is locked until ${m.lockedUntil}: a retention lock can only be extended (asked for ${target.toISOString()})`,
+        { details: { pointId, vmKey: m.vm.key, lockedUntil: m.lockedUntil, requested: target.toISOString() } },
+      );
+    }
+    if (m.lockedUntil !== null && target.getTime() === Date.parse(m.lockedUntil)) return m;
+    if (target.getTime() <= now.getTime()) {
+      throw new AppError('INVALID_ARGUMENT', `locking point ${pointId}: ${target.toISOString()} is not in the future`);
+    }
+    const next: Manifest = { ...m, lockedUntil: target.toISOString() };
+    await appendAudit(ctx.root, [
+      { actor, action: 'lock-extend', pointId, vmKey: m.vm.key, reason: opts.reason ?? null, details: { from: m.lockedUntil, to: next.lockedUntil } },
+    ]);
+    await rewriteManifest(ctx.root, next);
+    return next;
+  });
+}
+
+export async function unlockPoint(ctx: RetentionContext, pointId: string, opts: { reason: string; operator: string }): Promise<Manifest> {
+  const reason = requireText(opts?.reason, `unlocking point ${pointId}: a reason`);
+  const operator = requireText(opts?.operator, `unlocking point ${pointId}: the operator`);
+  return withAdminLock(ctx.root, async () => {
+    const m = await ctx.readManifest(pointId);
+    // Audited first: there is no unlock without its record.
+    await appendAudit(ctx.root, [{ actor: operator, action: 'unlock', pointId, vmKey: m.vm.key, reason, details: { from: m.lockedUntil } }]);
+    if (m.lockedUntil === null) return m;
+    const next: Manifest = { ...m, lockedUntil: null };
+    await rewriteManifest(ctx.root, next);
+    return next;
+  });
+}
+
+export interface PruneOptions {
+  /** IANA zone the calendar rules are counted in; default the system's zone. */
+  tz?: string;
+  /** When retention locks are judged (default: now). */
+  now?: Date;
+  dryRun?: boolean;
+  /** Only this VM's points (default: every VM, each VM's points pruned on their own). */
+  vmKey?: string;
+  actor?: string;
+  reason?: string;
+}
+
+export function systemTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneOptions): Promise<PruneReport> {
+  const counts = normalizeRules(rules);
+  if (!rulesKeepSomething(rules)) {
+    throw new AppError('INVALID_ARGUMENT', 'retention rules keep no point at all: refusing to prune every point (give at least one keep rule)');
+  }
+  const timeZone = opts.tz ?? systemTimeZone();
+  checkTimeZone(timeZone);
+  const now = opts.now ?? new Date();
+  const dryRun = opts.dryRun === true;
+  const actor = opts.actor ?? 'prune';
+
+  const plan = async (): Promise<PruneDecision[]> => {
+    const manifests = await ctx.listManifests(opts.vmKey);
+    const byVm = new Map<string, Manifest[]>();
+    for (const m of manifests) {
+      const list = byVm.get(m.vm.key);
+      if (list) list.push(m);
+      else byVm.set(m.vm.key, [m]);
+    }
+    const decisions: PruneDecision[] = [];
+    for (const vmKey of [...byVm.keys()].sort()) {
+      const list = byVm.get(vmKey) as Manifest[];
+      const byId = new Map(list.map((m) => [m.pointId, m]));
+      for (const d of gfsPrune(list.map((m) => ({ id: m.pointId, time: new Date(m.createdAt) })), rules, { timeZone })) {
+        const m = byId.get(d.id) as Manifest;
+        decisions.push({
+          pointId: m.pointId,
+          vmKey,
+          vmName: m.vm.name,
+          createdAt: m.createdAt,
+          action: d.keep ? 'keep' : isLocked(m, now) ? 'locked' : 'remove',
+          keptBy: d.keptBy,
+          lockedUntil: m.lockedUntil,
+        });
+      }
+    }
+    return decisions;
+  };
+
+  const report = (decisions: PruneDecision[], deferred: string[]): PruneReport => ({
+    dryRun,
+    timeZone,
+    now: now.toISOString(),
+    rules: { keepLast: counts.last, daily: counts.daily, weekly: counts.weekly, monthly: counts.monthly, yearly: counts.yearly },
+    points: decisions,
+    removed: decisions.filter((d) => d.action === 'remove').map((d) => d.pointId),
+    deferred,
+    locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
+    kept: decisions.filter((d) => d.action === 'keep').length,
+  });
+
+  if (dryRun) return report(await plan(), []);
+
+  return withAdminLock(ctx.root, async () => {
+    // Planned under the lock: no lock change or deletion can slip in between plan and action.
+    const decisions = await plan();
+    const toRemove = decisions.filter((d) => d.action === 'remove');
+    const reason = opts.reason ?? `prune ${JSON.stringify(rules)} in ${timeZone}`;
+    await appendAudit(ctx.root, [
+      {
+        actor,
+        action: 'prune',
+        vmKey: opts.vmKey ?? null,
+        reason,
+        details: {
+          rules: counts,
+          timeZone,
+          remove: toRemove.map((d) => d.pointId),
+          locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
+          kept: decisions.filter((d) => d.action === 'keep').length,
+        },
+      },
+    ]);
+    const deferred: string[] = [];
+    for (const d of toRemove) {
+      let m: Manifest;
+      try {
+        m = await ctx.readManifest(d.pointId);
+      } catch (err) {
+        if (isAppError(err, 'REPO_POINT_NOT_FOUND')) continue;
+        throw err;
+      }
+      if (isLocked(m, now)) {
+        d.action = 'locked';
+        d.lockedUntil = m.lockedUntil;
+        continue;
+      }
+      const r = await deleteChecked(ctx.root, m, { actor, reason });
+      if (r.deferred) deferred.push(r.pointId);
+    }
+    return report(decisions, deferred);
+  });
+}
