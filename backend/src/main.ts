@@ -8,6 +8,7 @@ import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, JobQueue, settleInterruptedJobs } from './jobs';
 import { Repository } from './repository';
+import { PolicyService, Scheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -73,11 +74,19 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     cleanups.push(() => queue.stop(STOP_GRACE_MS));
     const interrupted = queue.start();
+    let settled: Promise<void> = Promise.resolve();
     if (interrupted.length > 0) {
       log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
       // in the background: the service must answer while the engine is slow
-      settleInterruptedJobs(interrupted, catalog.jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
+      settled = settleInterruptedJobs(interrupted, catalog.jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
     }
+
+    // after the queue's start and the settling of interrupted jobs (a VM one of them started is
+    // stopped before a policy run's retry starts it again)
+    const scheduler = new Scheduler({ store: catalog.policies, jobs: catalog.jobs, queue, engine, log: log.child({ component: 'scheduler' }) });
+    cleanups.push(() => scheduler.stop());
+    void settled.then(() => scheduler.start());
+    const policies = new PolicyService({ store: catalog.policies, scheduler, engine, log });
 
     const auth = new Authenticator({
       engineBaseUrl: config.engine.url,
@@ -91,6 +100,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       auth,
       catalog: apiCatalog,
       queue,
+      policies,
       repository,
       repositoryPath: config.repository.path,
       serviceEngine: engine,
@@ -145,5 +155,7 @@ function catalogForApi(c: Catalog): ApiCatalog {
     jobCounts: () => c.jobs.jobCounts(),
     jobTotals: () => c.jobs.jobTotals(),
     ping: () => c.ping(),
+    policyOutcomes: () => c.policies.outcomeCounts(),
+    policyRuns: () => c.policies.runCounts(),
   };
 }

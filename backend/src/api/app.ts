@@ -6,6 +6,7 @@ import { HttpCounters, renderMetrics } from './metrics';
 import { cors, requireUser, securityHeaders } from './middleware';
 import { jobsRoutes } from './routes/jobs';
 import { pointsRoutes } from './routes/points';
+import { policiesRoutes } from './routes/policies';
 import { publicRoutes, systemRoutes } from './routes/system';
 import { vmsRoutes } from './routes/vms';
 
@@ -43,6 +44,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(vmsRoutes(deps));
   api.use(jobsRoutes(deps));
   api.use(pointsRoutes(deps));
+  api.use(policiesRoutes(deps));
   app.use('/api/v1', api);
 
   app.use((req, res) => sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${req.path}`));

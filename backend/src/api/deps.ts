@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { EngineClient } from '../engine';
 import type { JobQueue } from '../jobs';
 import type { Repository } from '../repository';
+import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
 import type { Job, JobList, JobLogEntry, JobState, PointSummary } from './contract';
 
@@ -19,6 +20,9 @@ export interface ApiCatalog {
   jobLog(jobId: string): JobLogEntry[];
   jobCounts(): Record<JobState, number>;
   jobTotals(): { bytesRead: number; bytesStored: number; succeeded: number; durationsMs: number[] };
+  /** Policy runs' VM outcomes and runs by trigger (metrics). */
+  policyOutcomes?(): Array<{ policy: string; state: string; n: number }>;
+  policyRuns?(): Array<{ policy: string; trigger: string; n: number }>;
   /** Throws when the database cannot answer (health check). */
   ping(): void;
 }
@@ -27,6 +31,7 @@ export interface ApiDeps {
   auth: Authenticator;
   catalog: ApiCatalog;
   queue: JobQueue;
+  policies: PolicyService;
   repository: Repository;
   repositoryPath: string;
   /** The service account: what a portal user's filtered view hides (the VM's host). */

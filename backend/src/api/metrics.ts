@@ -49,6 +49,9 @@ export function renderMetrics(catalog: ApiCatalog, http: HttpCounters, uptimeSec
   metric('olvm_backup_repository_used_bytes', 'gauge', 'Compressed bytes in the chunk store.', [['', repo.usedBytes]]);
   metric('olvm_backup_repository_logical_bytes', 'gauge', 'Sum of the disk sizes of every restore point.', [['', repo.logicalBytes]]);
   metric('olvm_backup_repository_chunks', 'gauge', 'Chunks in the chunk store.', [['', repo.chunkCount]]);
+  const label = (s: string): string => s.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+  metric('olvm_backup_policy_vm_outcomes_total', 'counter', 'VMs of policy runs by policy and outcome.', (catalog.policyOutcomes?.() ?? []).map((o) => [`{policy="${label(o.policy)}",outcome="${o.state}"}`, o.n]));
+  metric('olvm_backup_policy_runs_total', 'counter', 'Policy runs by policy and trigger (schedule, catch-up, manual).', (catalog.policyRuns?.() ?? []).map((o) => [`{policy="${label(o.policy)}",trigger="${o.trigger}"}`, o.n]));
   metric('olvm_backup_http_responses_total', 'counter', 'HTTP responses by status class since the service started.', http.entries().map(([k, v]) => [`{code="${k}"}`, v]));
   metric('olvm_backup_uptime_seconds', 'gauge', 'Seconds since the service started.', [['', uptimeSeconds]]);
   return `${lines.join('\n')}\n`;

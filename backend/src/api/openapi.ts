@@ -2,7 +2,7 @@ import { z } from 'zod';
 import * as S from './schemas';
 
 /** One operation per route of app.ts; `tests` compare this list with the router's. */
-export const OPERATIONS: Array<{ method: 'get' | 'post'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' }[] }> = [
+export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'empty' }[] }> = [
   { method: 'get', path: '/api/v1/health', summary: 'Service health (catalog, repository, engine)', auth: false, ok: [{ status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This description', auth: false, ok: [{ status: 200, schema: 'text' }] },
   { method: 'get', path: '/api/v1/whoami', summary: 'The engine user the token belongs to', auth: true, ok: [{ status: 200, schema: 'WhoAmI' }] },
@@ -13,11 +13,19 @@ export const OPERATIONS: Array<{ method: 'get' | 'post'; path: string; summary: 
   { method: 'get', path: '/api/v1/jobs/{jobId}', summary: 'One job with its log', auth: true, ok: [{ status: 200, schema: 'JobDetail' }] },
   { method: 'post', path: '/api/v1/jobs/{jobId}/cancel', summary: 'Cancel a queued or running job', auth: true, ok: [{ status: 200, schema: 'Job' }] },
   { method: 'get', path: '/api/v1/points/{pointId}', summary: 'One restore point: disks, sizes, VM definition summary', auth: true, ok: [{ status: 200, schema: 'PointDetail' }] },
+  { method: 'get', path: '/api/v1/policies', summary: 'Backup policies whose VMs the caller may all see, with their next run', auth: true, ok: [{ status: 200, schema: 'PolicyList' }] },
+  { method: 'post', path: '/api/v1/policies', summary: 'Create a policy (cron, time zone and tag checked; overlaps with other policies reported as warnings)', auth: true, body: 'PolicyInput', ok: [{ status: 201, schema: 'PolicySaveResponse' }] },
+  { method: 'get', path: '/api/v1/policies/{policyId}', summary: 'One policy with its next 5 runs (in its time zone) and its recent runs', auth: true, ok: [{ status: 200, schema: 'PolicyDetail' }] },
+  { method: 'put', path: '/api/v1/policies/{policyId}', summary: 'Replace a policy (fire times before the change are not owed)', auth: true, body: 'PolicyInput', ok: [{ status: 200, schema: 'PolicySaveResponse' }] },
+  { method: 'delete', path: '/api/v1/policies/{policyId}', summary: 'Delete a policy (a run in progress finishes; its history stays)', auth: true, ok: [{ status: 204, schema: 'empty' }] },
+  { method: 'post', path: '/api/v1/policies/{policyId}/run', summary: 'Run a policy now, outside its schedule and window (409 while a run of it is in progress)', auth: true, ok: [{ status: 202, schema: 'PolicyRunResponse' }] },
   { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
 
 const PARAMS: Record<string, string> = { vmId: 'Engine VM id (UUID)', jobId: 'Job id (UUID)', pointId: 'Restore point id' };
+
+PARAMS['policyId'] = 'Policy id (UUID)';
 
 const QUERY: Record<string, Array<{ name: string; description: string; schema: Record<string, unknown> }>> = {
   '/api/v1/jobs': [
@@ -54,6 +62,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
     const query = (op.method === 'get' ? QUERY[op.path] : undefined)?.map((q) => ({ ...q, in: 'query', required: false })) ?? [];
     const responses: Record<string, unknown> = {};
     for (const r of op.ok) {
+      if (r.schema === 'empty') {
+        responses[String(r.status)] = { description: 'No content' };
+        continue;
+      }
       responses[String(r.status)] =
         r.schema === 'text'
           ? { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: { type: op.path === '/metrics' ? 'string' : 'object' } } } }

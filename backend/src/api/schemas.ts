@@ -165,3 +165,62 @@ agree<Same<z.output<typeof VmSummary>, C.VmSummary>>();
 agree<Same<z.output<typeof RepositoryStatus>, C.RepositoryStatus>>();
 agree<Same<z.output<typeof Health>, C.Health>>();
 agree<Same<z.output<typeof StartBackupResponse>, C.StartBackupResponse>>();
+
+// ---- backup policies ----
+const count = z.number().int().min(0).max(100_000);
+export const PolicySelection = z.union([
+  z.strictObject({ vmIds: z.array(z.string().uuid('must be vm ids (UUIDs)')).min(1).max(1000) }),
+  z.strictObject({ tag: z.string().trim().min(1).max(255) }),
+  z.strictObject({ search: z.string().trim().min(1).max(1000) }),
+], { error: 'must be one of {"vmIds": [...]}, {"tag": "..."} or {"search": "..."}' });
+export const PolicyInput = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  schedule: z.string().trim().min(1).max(200),
+  timeZone: z.string().min(1).max(100),
+  selection: PolicySelection,
+  retention: z.strictObject({ keepLast: count, daily: count, weekly: count, monthly: count, yearly: count }),
+  lockDays: z.number().int().min(0).max(36_500).default(0),
+  concurrency: z.number().int().min(1).max(100).default(2),
+  window: z.strictObject({ startMinutes: z.number().int().min(0).max(1439).optional(), durationMinutes: z.number().int().min(1).max(10_080) }).nullable().default(null),
+  enabled: z.boolean().default(true),
+});
+const jobUser = z.strictObject({ id: z.string(), name: z.string() });
+export const Policy = PolicyInput.extend({ id: z.string().uuid(), createdAt: iso, updatedAt: iso, updatedBy: jobUser });
+export const PolicyRunVm = z.strictObject({
+  vmId: z.string(),
+  vmName: z.string(),
+  state: z.enum(['pending', 'queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled']),
+  jobId: z.string().nullable(),
+  attempts: bytes,
+  reason: z.string().nullable(),
+  fellBackToFull: z.boolean(),
+});
+export const PolicyRun = z.strictObject({
+  id: z.string().uuid(),
+  policyId: z.string(),
+  policyName: z.string(),
+  trigger: z.enum(['schedule', 'catch-up', 'manual']),
+  scheduledAt: iso.nullable(),
+  missedRuns: bytes,
+  createdAt: iso,
+  finishedAt: iso.nullable(),
+  windowEnd: iso.nullable(),
+  state: z.enum(['resolving', 'running', 'succeeded', 'partial', 'failed', 'skipped']),
+  requestedBy: jobUser,
+  message: z.string().nullable(),
+  vms: z.array(PolicyRunVm),
+});
+export const PolicyList = z.strictObject({ policies: z.array(Policy.extend({ nextRun: iso.nullable() })) });
+export const PolicyDetail = Policy.extend({ nextRuns: z.array(z.strictObject({ at: iso, local: z.string() })), runs: z.array(PolicyRun) });
+export const PolicySaveResponse = z.strictObject({
+  policy: PolicyDetail,
+  warnings: z.array(z.strictObject({ code: z.enum(['overlap', 'empty-selection', 'disabled']), message: z.string() })),
+});
+export const PolicyRunResponse = z.strictObject({ run: PolicyRun });
+agree<Same<z.output<typeof PolicyInput>, C.PolicyInput>>();
+agree<Same<z.output<typeof Policy>, C.Policy>>();
+agree<Same<z.output<typeof PolicyRun>, C.PolicyRun>>();
+agree<Same<z.output<typeof PolicyList>, C.PolicyList>>();
+agree<Same<z.output<typeof PolicyDetail>, C.PolicyDetail>>();
+agree<Same<z.output<typeof PolicySaveResponse>, C.PolicySaveResponse>>();
+agree<Same<z.output<typeof PolicyRunResponse>, C.PolicyRunResponse>>();

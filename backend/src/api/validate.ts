@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppError } from '../errors';
 import { isPointId } from '../repository';
 import type { JobState } from './contract';
+import { PolicyInput as PolicyInputSchema } from './schemas';
 
 /** Engine ids are UUIDs; anything else (a path, `..`, a name) is refused before any lookup. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -75,4 +76,8 @@ function parse<T extends z.ZodTypeAny>(schema: T, value: unknown, where: string)
 function show(v: unknown): string {
   const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
   return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+}
+
+export function parsePolicyInput(body: unknown): z.output<typeof PolicyInputSchema> {
+  return parse(PolicyInputSchema, body, 'request body');
 }

@@ -71,7 +71,8 @@ export class Scheduler {
   private readonly maxSleepMs: number;
   private startedAt: Date | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private stopped = true;
+  private started = false;
+  private stopped = false;
   private readonly resolving = new Set<string>();
   private readonly advancing = new Set<string>();
   private readonly again = new Set<string>();
@@ -83,10 +84,13 @@ export class Scheduler {
     this.maxSleepMs = d.maxSleepMs ?? 60_000;
   }
 
-  /** Call after the job queue's start(): reconciles runs in progress with their jobs, catches up
-   *  missed fire times, then keeps time. */
+  /** Call after the job queue's start() and after what interrupted jobs left has been settled
+   *  (a VM they started must be stopped before a retry starts it again): reconciles runs in
+   *  progress with their jobs, catches up missed fire times, then keeps time. Until then, runs
+   *  asked for ("run now") wait. */
   start(): void {
-    this.stopped = false;
+    if (this.stopped || this.started) return;
+    this.started = true;
     this.startedAt = this.clock();
     this.d.queue.on('job', this.onJobListener);
     for (const run of this.d.store.activeRuns()) {
@@ -113,7 +117,7 @@ export class Scheduler {
 
   /** A policy was created or changed: its timer may need to move. */
   policiesChanged(): void {
-    if (!this.stopped) this.tick();
+    if (this.started && !this.stopped) this.tick();
   }
 
   /** "Run now": a manual run of the policy, outside its schedule and its window. JOB_CONFLICT
@@ -140,7 +144,7 @@ export class Scheduler {
 
   /** Fires what is due, moves runs on, and sleeps until the next thing to do. */
   tick(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.clock();
@@ -248,7 +252,7 @@ export class Scheduler {
   /** Moves a run on: window, cap, submissions, the end. Synchronous (no await): the queue's
    *  events about its children come in between, never in the middle. */
   advance(runId: string): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.advancing.has(runId)) {
       this.again.add(runId);
       return;

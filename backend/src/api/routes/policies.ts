@@ -1,0 +1,121 @@
+import { Router, type Response } from 'express';
+import { AppError } from '../../errors';
+import type { PolicyInput, PolicyList, PolicyRunResponse } from '../contract';
+import type { ApiDeps } from '../deps';
+import { principalOf, route } from '../middleware';
+import { parsePolicyInput } from '../validate';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Backup policies. Who may manage them: any authenticated portal user who may see every VM the
+ * policy selects now (resolved by the service account, compared with what the engine lets the
+ * user see). A policy selecting a VM the user cannot see does not exist for that user (404, and
+ * absent from the list); creating or changing one so that it would select such a VM is refused
+ * (400 naming the selection). The engine stays the only judge of permissions: no role of our own.
+ */
+export function policiesRoutes(deps: ApiDeps): Router {
+  const r = Router();
+
+  r.get(
+    '/policies',
+    route(async (_req, res) => {
+      const visible = await visibleIds(deps, res);
+      const out: PolicyList['policies'] = [];
+      for (const p of deps.policies.list()) {
+        const selected = await deps.policies.selectedVmIds(p.selection).catch(() => [] as string[]);
+        if (selected.every((id) => visible.has(id))) out.push(p);
+      }
+      const body: PolicyList = { policies: out };
+      res.json(body);
+    }),
+  );
+
+  r.post(
+    '/policies',
+    route(async (req, res) => {
+      const input = parsePolicyInput(req.body);
+      const selected = await checkedSelection(deps, res, input);
+      const user = principalOf(res);
+      const body = await deps.policies.create(input, { id: user.userId, name: user.userName }, selected);
+      res.status(201).json(body);
+    }),
+  );
+
+  r.get(
+    '/policies/:policyId',
+    route(async (req, res) => {
+      const id = await visiblePolicy(deps, res, req.params['policyId']);
+      res.json(deps.policies.detail(id));
+    }),
+  );
+
+  r.put(
+    '/policies/:policyId',
+    route(async (req, res) => {
+      const id = await visiblePolicy(deps, res, req.params['policyId']);
+      const input = parsePolicyInput(req.body);
+      const selected = await checkedSelection(deps, res, input);
+      const user = principalOf(res);
+      res.json(await deps.policies.update(id, input, { id: user.userId, name: user.userName }, selected));
+    }),
+  );
+
+  r.delete(
+    '/policies/:policyId',
+    route(async (req, res) => {
+      const id = await visiblePolicy(deps, res, req.params['policyId']);
+      const user = principalOf(res);
+      deps.policies.remove(id, { id: user.userId, name: user.userName });
+      res.status(204).end();
+    }),
+  );
+
+  r.post(
+    '/policies/:policyId/run',
+    route(async (req, res) => {
+      const id = await visiblePolicy(deps, res, req.params['policyId']);
+      const user = principalOf(res);
+      const body: PolicyRunResponse = { run: deps.policies.runNow(id, { id: user.userId, name: user.userName }) };
+      res.status(202).json(body);
+    }),
+  );
+
+  return r;
+}
+
+async function visibleIds(deps: ApiDeps, res: Response): Promise<Set<string>> {
+  return new Set((await deps.auth.visibleVms(principalOf(res))).map((v) => v.id));
+}
+
+/** The policy's id if it exists and the caller may see every VM it selects; 404 otherwise. */
+async function visiblePolicy(deps: ApiDeps, res: Response, raw: unknown): Promise<string> {
+  if (typeof raw !== 'string' || !UUID.test(raw)) throw new AppError('BAD_REQUEST', `policy id ${JSON.stringify(raw)} is not a policy id (a UUID)`);
+  const id = raw.toLowerCase();
+  const p = deps.policies.get(id);
+  if (!p) throw new AppError('NOT_FOUND', `policy ${id} not found`);
+  const selected = await deps.policies.selectedVmIds(p.selection).catch(() => [] as string[]);
+  const visible = await visibleIds(deps, res);
+  if (!selected.every((v) => visible.has(v))) throw new AppError('NOT_FOUND', `policy ${id} not found`);
+  return id;
+}
+
+/** Checks a definition (cron, zone, tag, search) and that the caller may see all it selects. */
+async function checkedSelection(deps: ApiDeps, res: Response, input: PolicyInput): Promise<string[]> {
+  await deps.policies.check(input);
+  const visible = await visibleIds(deps, res);
+  const sel = input.selection;
+  if ('vmIds' in sel) {
+    const ids = sel.vmIds.map((v) => v.toLowerCase());
+    const i = ids.findIndex((id) => !visible.has(id));
+    if (i >= 0) throw new AppError('BAD_REQUEST', `request body.selection.vmIds.${i}: vm ${ids[i]} not found`);
+    sel.vmIds = ids;
+    return ids;
+  }
+  const selected = await deps.policies.selectedVmIds(sel);
+  const hidden = selected.filter((id) => !visible.has(id)).length;
+  if (hidden > 0) {
+    throw new AppError('BAD_REQUEST', `request body.selection.${'tag' in sel ? 'tag' : 'search'}: selects ${hidden} vm${hidden === 1 ? '' : 's'} you may not see; only vms you may see can be put in a policy`);
+  }
+  return selected;
+}

@@ -1,0 +1,249 @@
+import { randomBytes } from 'crypto';
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Job, PolicyDetail, PolicyRun } from '../../backend/src/api/contract';
+import * as S from '../../backend/src/api/schemas';
+import { Catalog } from '../../backend/src/catalog';
+import { EngineClient } from '../../backend/src/engine';
+import { EngineSim, type SimVm } from '../engine-sim';
+import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+
+const MiB = 1 << 20;
+const BIG = 128 * MiB;
+
+type Api = ReturnType<typeof apiClient>;
+
+/** A policy body with everything but what a test sets. */
+function body(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: `p-${randomBytes(3).toString('hex')}`,
+    // 03:00 on January 1st: never fires during a test by itself
+    schedule: '0 3 1 1 *',
+    timeZone: 'Europe/Berlin',
+    selection: { tag: 'daily' },
+    retention: { keepLast: 7, daily: 7, weekly: 4, monthly: 12, yearly: 1 },
+    lockDays: 0,
+    concurrency: 1,
+    window: null,
+    enabled: true,
+    ...over,
+  };
+}
+
+describe('backup policies through the service (engine simulator, real QEMU, a real service process)', () => {
+  let dir: string;
+  let sim: EngineSim;
+  let svc: ServiceProcess;
+  let admin: Api;
+  let user: Api;
+  let web: SimVm;
+  let db: SimVm;
+  let app: SimVm;
+  let big: SimVm;
+
+  const svcDir = (): string => path.join(dir, 'svc');
+  const start = async (): Promise<void> => {
+    svc = await startServiceProcess({ sim, dataDir: svcDir() });
+    admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
+    user = apiClient(svc.url, await ssoToken(sim, 'plain'));
+  };
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-pol-'));
+    sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: true });
+    web = sim.vmByName('web01');
+    db = sim.vmByName('db01');
+    app = sim.vmByName('app01');
+    // a VM whose backup lasts long enough to be killed in the middle
+    big = await sim.addVm({ name: 'zz-big01', disks: [{ sizeBytes: BIG, format: 'raw' }], permittedToPlainUser: false });
+    const img = await fs.open(big.disks[0]!.file, 'r+');
+    try {
+      for (let off = 0; off < BIG; off += 8 * MiB) await img.write(randomBytes(8 * MiB), 0, 8 * MiB, off);
+    } finally {
+      await img.close();
+    }
+    const engine = new EngineClient({ baseUrl: sim.baseUrl, caFile: sim.caFile, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
+    try {
+      await engine.addTag({ name: 'restart' });
+      await engine.assignTag(app.id, { name: 'restart' });
+      await engine.assignTag(big.id, { name: 'restart' });
+    } finally {
+      await engine.close();
+    }
+    await start();
+  });
+
+  afterAll(async () => {
+    await svc?.stop();
+    await sim?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function detail(id: string): Promise<PolicyDetail> {
+    const r = await admin.get(`/api/v1/policies/${id}`);
+    expect(r.status).toBe(200);
+    return S.PolicyDetail.parse(r.body);
+  }
+
+  async function runDone(policyId: string, runId: string, timeoutMs = 180_000): Promise<PolicyRun> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = (await detail(policyId)).runs.find((r) => r.id === runId);
+      if (run && !['resolving', 'running'].includes(run.state)) return run;
+      if (Date.now() > deadline) throw new Error(`run ${runId} not done: ${JSON.stringify(run)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  function jobsOfRun(runId: string): Job[] {
+    const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
+    try {
+      return c.jobs.listJobs({ limit: 500 }).jobs.filter((j) => c.jobs.jobMeta(j.id)['policyRunId'] === runId);
+    } finally {
+      c.close();
+    }
+  }
+
+  test('bad input: a bad cron, an unknown time zone, an unknown tag, an unknown field, a bad selection → 400 naming the field', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [body({ schedule: '61 * * * *' }), /^request body\.schedule: .*minute/],
+      [body({ schedule: '* * * * * *' }), /^request body\.schedule: must be a 5-field cron/],
+      [body({ timeZone: 'Mars/Olympus' }), /^request body\.timeZone: "Mars\/Olympus" is not an IANA time zone/],
+      [body({ selection: { tag: 'no-such-tag' } }), /^request body\.selection\.tag: the engine has no tag "no-such-tag"/],
+      [body({ retentionDays: 3 }), /^request body: unknown field "retentionDays"/],
+      [body({ selection: { tag: 'daily', search: 'name=web*' } }), /^request body\.selection: must be one of/],
+      [body({ concurrency: 0 }), /^request body\.concurrency: /],
+      [body({ selection: { search: 'flavour=big' } }), /^request body\.selection\.search: the engine refused the search/],
+      [body({ selection: { vmIds: ['00000000-0000-4000-8000-000000000000'] } }), /^request body\.selection\.vmIds\.0: vm .* not found/],
+    ];
+    for (const [b, msg] of cases) {
+      const r = await admin.post('/api/v1/policies', b);
+      expect([r.status, r.body?.error?.code, r.body?.error?.message]).toEqual([400, 'BAD_REQUEST', expect.stringMatching(msg)]);
+    }
+    const list = await admin.get('/api/v1/policies');
+    expect(list.body).toEqual({ policies: [] });
+  });
+
+  test('a policy by tag "daily" selects exactly the tagged vms and backs them up on "run now"; preview, overlap warning, visibility, metrics, events', async () => {
+    const created = await admin.post('/api/v1/policies', body({ name: 'nightly', concurrency: 2 }));
+    expect(created.status).toBe(201);
+    const saved = S.PolicySaveResponse.parse(created.body);
+    expect(saved.warnings).toEqual([]);
+    const p = saved.policy;
+    // the next 5 fire times, in the policy's zone: January 1st 03:00 CET = 02:00 UTC
+    expect(p.nextRuns).toHaveLength(5);
+    expect(p.nextRuns[0]).toMatchObject({ at: expect.stringMatching(/-01-01T02:00:00\.000Z$/), local: expect.stringMatching(/-01-01 03:00 GMT\+1$/) });
+
+    // a second policy selecting web01 again is saved, with the overlap reported
+    const second = await admin.post('/api/v1/policies', body({ name: 'web-only', selection: { vmIds: [web.id] } }));
+    expect(second.status).toBe(201);
+    expect(S.PolicySaveResponse.parse(second.body).warnings).toEqual([{ code: 'overlap', message: expect.stringContaining('"nightly"') }]);
+
+    // the plain user sees web01 only: the tag policy (web01 + db01) does not exist for them
+    const theirs = await user.get('/api/v1/policies');
+    expect(theirs.status).toBe(200);
+    expect(S.PolicyList.parse(theirs.body).policies.map((x) => x.name)).toEqual(['web-only']);
+    expect((await user.get(`/api/v1/policies/${p.id}`)).status).toBe(404);
+    expect((await user.post(`/api/v1/policies/${p.id}/run`)).status).toBe(404);
+    const sneaky = await user.post('/api/v1/policies', body({ name: 'sneaky' }));
+    expect([sneaky.status, sneaky.body.error.message]).toEqual([400, expect.stringMatching(/^request body\.selection\.tag: selects 1 vm you may not see/)]);
+
+    const ran = await admin.post(`/api/v1/policies/${p.id}/run`);
+    expect(ran.status).toBe(202);
+    const run = S.PolicyRunResponse.parse(ran.body).run;
+    expect(run).toMatchObject({ trigger: 'manual', scheduledAt: null, policyName: 'nightly' });
+    const again = await admin.post(`/api/v1/policies/${p.id}/run`);
+    expect([again.status, again.body.error.code]).toEqual([409, 'JOB_CONFLICT']);
+
+    const done = await runDone(p.id, run.id);
+    expect(done.state).toBe('succeeded');
+    expect(done.vms.map((v) => [v.vmName, v.state, v.attempts]).sort()).toEqual([
+      ['db01', 'succeeded', 1],
+      ['web01', 'succeeded', 1],
+    ]);
+    const jobs = jobsOfRun(run.id);
+    expect(jobs.map((j) => j.vmName).sort()).toEqual(['db01', 'web01']);
+    expect(jobs.every((j) => j.state === 'succeeded' && j.requestedBy.name === 'policy nightly')).toBe(true);
+
+    // the run's outcome in the engine's event log, and in the metrics
+    const summary = sim.events().find((e) => e.origin === 'olvm-backup' && e.description.includes('policy "nightly" (manual run) finished'));
+    expect(summary).toMatchObject({ severity: 'normal', description: expect.stringContaining('2 succeeded, 0 failed, 0 skipped') });
+    const metrics = await admin.get('/metrics');
+    expect(metrics.body).toContain('olvm_backup_policy_runs_total{policy="nightly",trigger="manual"} 1');
+    expect(metrics.body).toContain('olvm_backup_policy_vm_outcomes_total{policy="nightly",outcome="succeeded"} 2');
+
+    // PUT replaces, DELETE removes (history of runs stays in the catalog)
+    const put = await admin.raw('PUT', `/api/v1/policies/${p.id}`, body({ name: 'nightly', enabled: false, selection: { tag: 'weekly' } }));
+    expect(put.status).toBe(200);
+    const changed = S.PolicySaveResponse.parse(put.body);
+    expect(changed.policy).toMatchObject({ enabled: false, selection: { tag: 'weekly' }, nextRuns: [] });
+    expect(changed.warnings.map((w) => w.code)).toEqual(['disabled']);
+    expect((await admin.raw('DELETE', `/api/v1/policies/${p.id}`)).status).toBe(204);
+    expect((await admin.get(`/api/v1/policies/${p.id}`)).status).toBe(404);
+    expect((await admin.raw('DELETE', `/api/v1/policies/${S.PolicySaveResponse.parse(second.body).policy.id}`)).status).toBe(204);
+  });
+
+  test('SIGKILL of the service in the middle of a run: after the restart the finished vm is not repeated and the rest is backed up', async () => {
+    const created = await admin.post('/api/v1/policies', body({ name: 'restart', selection: { tag: 'restart' }, concurrency: 1 }));
+    expect(created.status).toBe(201);
+    const p = S.PolicySaveResponse.parse(created.body).policy;
+    const run = S.PolicyRunResponse.parse((await admin.post(`/api/v1/policies/${p.id}/run`)).body).run;
+    // app01 first (names in order), then zz-big01: kill while the big one is being copied
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const r = (await detail(p.id)).runs.find((x) => x.id === run.id)!;
+      const [first, second] = r.vms;
+      if (first?.state === 'succeeded' && second?.state === 'running') break;
+      if (first?.state === 'failed' || second?.state === 'succeeded' || Date.now() > deadline) throw new Error(`cannot catch the run in the middle: ${JSON.stringify(r.vms)}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await svc.kill();
+    await start();
+    const done = await runDone(p.id, run.id);
+    if (done.state !== 'succeeded') throw new Error(`${JSON.stringify(done.vms)}\n${svc.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-15).join('\n')}`);
+    expect(done.vms.map((v) => [v.vmName, v.state, v.attempts])).toEqual([
+      ['app01', 'succeeded', 1],
+      ['zz-big01', 'succeeded', 2],
+    ]);
+    const jobs = jobsOfRun(run.id);
+    expect(jobs.filter((j) => j.vmId === app.id).map((j) => j.state)).toEqual(['succeeded']);
+    expect(jobs.filter((j) => j.vmId === big.id).map((j) => j.state).sort()).toEqual(['interrupted', 'succeeded']);
+    expect(db.id).not.toBe(big.id);
+  });
+
+  test('a fire time missed while the service was down runs once at start-up, marked catch-up', async () => {
+    const created = await admin.post('/api/v1/policies', body({ name: 'missed', schedule: '0 3 * * *', timeZone: 'UTC', selection: { vmIds: [web.id] } }));
+    const p = S.PolicySaveResponse.parse(created.body).policy;
+    await svc.stop();
+    // "the last run" far in the past, as if the service had been down since
+    const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
+    try {
+      c.policies.setFiredThrough(p.id, '2026-01-01T00:00:00.000Z');
+    } finally {
+      c.close();
+    }
+    await start();
+    let runs: PolicyRun[] = [];
+    const deadline = Date.now() + 30_000;
+    while (runs.length === 0 && Date.now() < deadline) {
+      runs = (await detail(p.id)).runs;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(runs).toHaveLength(1);
+    const run = runs[0]!;
+    const now = new Date();
+    const last03 = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 3));
+    if (last03 > now) last03.setUTCDate(last03.getUTCDate() - 1);
+    expect(run).toMatchObject({ trigger: 'catch-up', scheduledAt: last03.toISOString(), missedRuns: expect.any(Number) });
+    expect(run.missedRuns).toBeGreaterThan(0);
+    const done = await runDone(p.id, run.id);
+    expect(done.vms.map((v) => [v.vmName, v.state])).toEqual([['web01', 'succeeded']]);
+    expect(sim.events().some((e) => e.severity === 'warning' && e.description.includes('policy "missed": the run due at') && e.description.includes('running it now'))).toBe(true);
+    // another restart does not run it again
+    await svc.stop();
+    await start();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await detail(p.id)).runs).toHaveLength(1);
+  });
+});
