@@ -212,6 +212,24 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     expect(db.id).not.toBe(big.id);
   });
 
+  test('a policy runs on its own at its fire time (every minute), marked schedule', async () => {
+    const b = body({ name: 'minutely', schedule: '* * * * *', timeZone: 'UTC', selection: { vmIds: [app.id] } });
+    const p = S.PolicySaveResponse.parse((await admin.post('/api/v1/policies', b)).body).policy;
+    expect(new Date(p.nextRuns[1]!.at).getTime() - new Date(p.nextRuns[0]!.at).getTime()).toBe(60_000);
+    let runs: PolicyRun[] = [];
+    const deadline = Date.now() + 75_000;
+    while (runs.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      runs = (await detail(p.id)).runs;
+    }
+    // no more fire times: the test needs one
+    expect((await admin.raw('PUT', `/api/v1/policies/${p.id}`, { ...b, enabled: false })).status).toBe(200);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ trigger: 'schedule', scheduledAt: p.nextRuns[0]!.at, missedRuns: 0 });
+    const done = await runDone(p.id, runs[0]!.id);
+    expect(done.vms.map((v) => [v.vmName, v.state])).toEqual([['app01', 'succeeded']]);
+  }, 150_000);
+
   test('a fire time missed while the service was down runs once at start-up, marked catch-up', async () => {
     const created = await admin.post('/api/v1/policies', body({ name: 'missed', schedule: '0 3 * * *', timeZone: 'UTC', selection: { vmIds: [web.id] } }));
     const p = S.PolicySaveResponse.parse(created.body).policy;
