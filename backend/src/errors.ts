@@ -73,6 +73,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
   | 'PAYLOAD_TOO_LARGE'
+  | 'RESTORE_REFUSED'
+  | 'RANGE_NOT_SATISFIABLE'
   // setup (olvm-backup setup)
   | 'SETUP_INPUT_MISSING'
   | 'SETUP_CA_UNTRUSTED'

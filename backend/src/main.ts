@@ -1,3 +1,4 @@
+import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
@@ -6,9 +7,10 @@ import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, JobQueue, settleInterruptedJobs } from './jobs';
+import { backupRunner, JobQueue, planPointRestore, planView, restoreRunner, settleInterruptedJobs, type JobRunner } from './jobs';
 import { Repository } from './repository';
-import { PolicyService, Scheduler } from './schedule';
+import { policyRetention, PolicyService, Scheduler } from './schedule';
+import { diskSize, rawImageStream, restoreToFile } from './restore';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -60,16 +62,14 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     const hosts = config.hosts.kind === 'local' ? new LocalHost({ qmpDir: config.hosts.qmpDir }) : HostDirectory.fromFile(config.hosts.directory);
     if (hosts instanceof HostDirectory) cleanups.push(() => hosts.close());
 
+    const runners: Record<'backup' | 'restore', JobRunner> = {
+      backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m) }),
+      restore: restoreRunner({ engine, repository }),
+    };
     const queue = new JobQueue({
       store: catalog.jobs,
       limits: config.limits,
-      runner: backupRunner({
-        engine,
-        repository,
-        host: hosts,
-        scratchDir: config.scratch.path,
-        onPoint: (m) => catalog.points.indexPoint(m),
-      }),
+      runner: (ctx) => runners[ctx.job.kind](ctx),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
     cleanups.push(() => queue.stop(STOP_GRACE_MS));
@@ -83,7 +83,14 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
 
     // after the queue's start and the settling of interrupted jobs (a VM one of them started is
     // stopped before a policy run's retry starts it again)
-    const scheduler = new Scheduler({ store: catalog.policies, jobs: catalog.jobs, queue, engine, log: log.child({ component: 'scheduler' }) });
+    const scheduler = new Scheduler({
+      store: catalog.policies,
+      jobs: catalog.jobs,
+      queue,
+      engine,
+      log: log.child({ component: 'scheduler' }),
+      retention: policyRetention({ repository, jobs: catalog.jobs, points: catalog.points, log }),
+    });
     cleanups.push(() => scheduler.stop());
     void settled.then(() => scheduler.start());
     const policies = new PolicyService({ store: catalog.policies, scheduler, engine, log });
@@ -97,6 +104,22 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     cleanups.push(() => auth.close());
     const apiCatalog = catalogForApi(catalog);
     const deps = {
+      restore: {
+        plan: async (pointId: string, body: Parameters<typeof planPointRestore>[2], visible: ReadonlySet<string>) => {
+          const { plan, inventory } = await planPointRestore({ engine, repository }, pointId, body);
+          return planView(plan, inventory, visible);
+        },
+      },
+      images: {
+        size: (pointId: string, device: string) => diskSize(repository, pointId, device),
+        raw: (pointId: string, device: string, start: number, end: number) => rawImageStream(repository, pointId, device, start, end),
+        qcow2: async (pointId: string, device: string) => {
+          const file = path.join(config.scratch.path, `download-${randomBytes(8).toString('hex')}.qcow2`);
+          await restoreToFile({ repository, pointId, device, out: file, format: 'qcow2' });
+          return { file, size: (await fs.stat(file)).size };
+        },
+        release: (file: string) => fs.rm(file, { force: true }),
+      },
       auth,
       catalog: apiCatalog,
       queue,

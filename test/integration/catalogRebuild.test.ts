@@ -85,6 +85,7 @@ describe('catalog rebuilt from a real repository', () => {
     catalog.jobs.insertJob({
       id: 'kept',
       kind: 'backup',
+      restore: null,
       state: 'succeeded',
       vmId: vmA.key,
       vmName: vmA.name,

@@ -55,6 +55,7 @@ function job(id: string, vmId: string, createdMinute: number, state: JobState = 
     hostId: null,
     requestedBy: { id: 'u1', name: 'admin@internal' },
     forceFull: false,
+    restore: null,
     createdAt: at(createdMinute),
     startedAt: null,
     finishedAt: null,

@@ -1,12 +1,14 @@
 import express, { type Express } from 'express';
 import { AppError, describeError } from '../errors';
 import type { ApiDeps } from './deps';
+import { Downloads } from './downloads';
 import { errorHandler, sendError } from './httpErrors';
 import { HttpCounters, renderMetrics } from './metrics';
 import { cors, requireUser, securityHeaders } from './middleware';
 import { jobsRoutes } from './routes/jobs';
 import { pointsRoutes } from './routes/points';
 import { policiesRoutes } from './routes/policies';
+import { restoreRoutes } from './routes/restore';
 import { publicRoutes, systemRoutes } from './routes/system';
 import { vmsRoutes } from './routes/vms';
 
@@ -38,13 +40,17 @@ export function createApp(deps: ApiDeps): Express {
     }
     next();
   });
+  const downloads = new Downloads(deps);
   api.use(publicRoutes(deps));
+  api.use(downloads.serveRoutes());
   api.use(requireUser(deps.auth));
   api.use(systemRoutes(deps));
   api.use(vmsRoutes(deps));
   api.use(jobsRoutes(deps));
   api.use(pointsRoutes(deps));
+  api.use(restoreRoutes(deps));
   api.use(policiesRoutes(deps));
+  api.use(downloads.issueRoutes());
   app.use('/api/v1', api);
 
   app.use((req, res) => sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${req.path}`));

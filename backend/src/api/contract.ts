@@ -5,7 +5,8 @@
  * Field names are camelCase; times are ISO 8601 UTC strings; sizes are bytes.
  */
 
-export type JobKind = 'backup';
+/** backup: a VM into the repository; restore: a point back into the engine. */
+export type JobKind = 'backup' | 'restore';
 
 /** queued → running → succeeded | failed | cancelled | interrupted (the service died under it). */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
@@ -26,7 +27,23 @@ export type FullReason =
   | 'parent-damaged'
   | 'forced';
 
-export type JobPhase = 'queued' | 'starting-vm' | 'preparing' | 'frozen' | 'copying' | 'committing' | 'stopping-vm' | 'done';
+export type JobPhase =
+  | 'queued'
+  | 'starting-vm'
+  | 'preparing'
+  | 'frozen'
+  | 'copying'
+  | 'committing'
+  | 'stopping-vm'
+  // restore
+  | 'planning'
+  | 'creating-disks'
+  | 'uploading'
+  | 'finalizing'
+  | 'creating-vm'
+  | 'attaching'
+  | 'verifying'
+  | 'done';
 
 export interface JobProgress {
   phase: JobPhase;
@@ -61,6 +78,14 @@ export interface JobResult {
   durationMs: number;
   disks: Array<{ disk: string; mode: 'full' | 'incremental'; reason: FullReason | 'incremental' }>;
   warnings: string[];
+  /** Restore jobs: what was created in the engine (bytesRead = bytes uploaded). */
+  restored?: RestoredObjects;
+}
+
+export interface RestoredObjects {
+  vmId: string | null;
+  vmName: string | null;
+  disks: Array<{ device: string; diskId: string; name: string; verified: boolean }>;
 }
 
 export interface Job {
@@ -72,8 +97,10 @@ export interface Job {
   /** Engine host the VM ran on when the job was admitted; null when it was down. */
   hostId: string | null;
   requestedBy: JobUser;
-  /** Every disk copied whole. */
+  /** Every disk copied whole (backup jobs). */
   forceFull: boolean;
+  /** Restore jobs: the point and what is restored. vmId/vmName are the source VM's. */
+  restore: { pointId: string; mode: RestoreMode; target: string | null } | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -257,12 +284,87 @@ export const WS_CLOSE = {
   shuttingDown: 1001,
 } as const;
 
+export type RestoreMode = 'vm' | 'disks';
+
+/** Body of `POST /points/:pointId/restore/plan` and `POST /points/:pointId/restore`. */
+export interface RestoreRequestBody {
+  mode: RestoreMode;
+  /** vm mode: target cluster id (default: the original's). */
+  clusterId?: string;
+  /** vm mode: name of the new VM (default: `<original>-restored`). */
+  vmName?: string;
+  /** vm mode: create the VM from the stored OVF (default true). */
+  fromOvf?: boolean;
+  /** vm mode: new VM id (default true); false brings back an absent VM with its own ids. */
+  regenerateIds?: boolean;
+  /** vm mode: new MAC addresses (default true). */
+  regenerateMacs?: boolean;
+  /** disks mode: attach the new disks to this VM (default: leave them floating). */
+  attachToVmId?: string;
+  /** Upload through the engine's imageio proxy instead of the host's daemon. */
+  useProxy?: boolean;
+  disks?: Array<{ device: string; include: boolean; name?: string; storageDomainId?: string }>;
+}
+
+export interface RestoreProblem {
+  severity: 'error' | 'warning';
+  code: string;
+  message: string;
+  subject?: string;
+}
+
+/** What a restore will do, for the dialog to show before anything is written. */
+export interface RestorePlanView {
+  pointId: string;
+  sourceVm: { id: string; name: string };
+  mode: RestoreMode;
+  vm: { name: string; clusterId: string; clusterName: string; regenerateIds: boolean; regenerateMacs: boolean; description: string; nics: Array<{ name: string; mac: string | null; network: string | null; vnicProfileId: string | null }> } | null;
+  attachToVmId: string | null;
+  useProxy: boolean;
+  disks: Array<{
+    device: string;
+    diskId: string;
+    name: string;
+    storageDomainId: string;
+    storageDomainName: string;
+    format: 'cow' | 'raw';
+    sparse: boolean;
+    provisionedSize: number;
+    dataBytes: number;
+    interface: string;
+    bootable: boolean;
+  }>;
+  problems: RestoreProblem[];
+  ok: boolean;
+  /** The choices the dialog offers. */
+  targets: {
+    clusters: Array<{ id: string; name: string }>;
+    storageDomains: Array<{ id: string; name: string; availableBytes: number | null; usable: boolean }>;
+    vms: Array<{ id: string; name: string }>;
+  };
+}
+
+export interface StartRestoreResponse {
+  job: Job;
+  plan: RestorePlanView;
+}
+
+/** A short-lived link for a browser download (no header can be set on a plain link). */
+export interface DownloadTicket {
+  url: string;
+  expiresAt: string;
+  sizeBytes: number;
+  format: 'raw' | 'qcow2';
+  fileName: string;
+}
+
 // ---- backup policies (schedule/) ----
 
 /** Which VMs a policy backs up, resolved through the engine (service account) at each run. */
 export type PolicySelection = { vmIds: string[] } | { tag: string } | { search: string };
 
-/** GFS retention: the newest `keepLast` points, plus one per day / ISO week / month / year. */
+/** GFS retention: the newest `keepLast` points, plus one per day / ISO week / month / year, in
+ *  the policy's time zone, applied to each VM a run backed up. All zero: keep everything. */
 export interface RetentionRules {
   keepLast: number;
   daily: number;

@@ -4,7 +4,8 @@ import type { JobQueue } from '../jobs';
 import type { Repository } from '../repository';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
-import type { Job, JobList, JobLogEntry, JobState, PointSummary } from './contract';
+import type { Readable } from 'stream';
+import type { Job, JobList, JobLogEntry, JobState, PointSummary, RestorePlanView, RestoreRequestBody } from './contract';
 
 /** The catalog as the API reads it (main.ts adapts the SQLite catalog to this). */
 export interface ApiCatalog {
@@ -27,7 +28,25 @@ export interface ApiCatalog {
   ping(): void;
 }
 
+/** Restore planning, as main.ts wires it (the API never sees the planner's internals). */
+export interface ApiRestore {
+  /** The plan for a point now; VMs offered as targets are those in `visibleVmIds`. */
+  plan(pointId: string, body: RestoreRequestBody, visibleVmIds: ReadonlySet<string>): Promise<RestorePlanView>;
+}
+
+/** Disk images of a point, for downloads. */
+export interface ApiImages {
+  size(pointId: string, device: string): Promise<number>;
+  /** Guest bytes start..end (inclusive). */
+  raw(pointId: string, device: string, start: number, end: number): Promise<Readable>;
+  /** A qcow2 image of the disk written to a scratch file (removed by `release`). */
+  qcow2(pointId: string, device: string): Promise<{ file: string; size: number }>;
+  release(file: string): Promise<void>;
+}
+
 export interface ApiDeps {
+  restore: ApiRestore;
+  images: ApiImages;
   auth: Authenticator;
   catalog: ApiCatalog;
   queue: JobQueue;

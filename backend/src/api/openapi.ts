@@ -2,7 +2,7 @@ import { z } from 'zod';
 import * as S from './schemas';
 
 /** One operation per route of app.ts; `tests` compare this list with the router's. */
-export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'empty' }[] }> = [
+export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'binary' | 'empty' }[] }> = [
   { method: 'get', path: '/api/v1/health', summary: 'Service health (catalog, repository, engine)', auth: false, ok: [{ status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This description', auth: false, ok: [{ status: 200, schema: 'text' }] },
   { method: 'get', path: '/api/v1/whoami', summary: 'The engine user the token belongs to', auth: true, ok: [{ status: 200, schema: 'WhoAmI' }] },
@@ -13,6 +13,10 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'get', path: '/api/v1/jobs/{jobId}', summary: 'One job with its log', auth: true, ok: [{ status: 200, schema: 'JobDetail' }] },
   { method: 'post', path: '/api/v1/jobs/{jobId}/cancel', summary: 'Cancel a queued or running job', auth: true, ok: [{ status: 200, schema: 'Job' }] },
   { method: 'get', path: '/api/v1/points/{pointId}', summary: 'One restore point: disks, sizes, VM definition summary', auth: true, ok: [{ status: 200, schema: 'PointDetail' }] },
+  { method: 'post', path: '/api/v1/points/{pointId}/restore/plan', summary: 'What a restore of the point would do, and every problem found (nothing is written)', auth: true, body: 'RestoreRequestBody', ok: [{ status: 200, schema: 'RestorePlanView' }] },
+  { method: 'post', path: '/api/v1/points/{pointId}/restore', summary: 'Start a restore job (409 with the problems when the plan has errors)', auth: true, body: 'RestoreRequestBody', ok: [{ status: 202, schema: 'StartRestoreResponse' }] },
+  { method: 'post', path: '/api/v1/points/{pointId}/disks/{device}/download', summary: 'A short-lived link to download one disk image (raw or qcow2)', auth: true, body: 'DownloadRequest', ok: [{ status: 201, schema: 'DownloadTicket' }] },
+  { method: 'get', path: '/api/v1/downloads/{ticket}', summary: 'The disk image of a download link (Range supported); the link is the credential', auth: false, ok: [{ status: 200, schema: 'binary' }, { status: 206, schema: 'binary' }] },
   { method: 'get', path: '/api/v1/policies', summary: 'Backup policies whose VMs the caller may all see, with their next run', auth: true, ok: [{ status: 200, schema: 'PolicyList' }] },
   { method: 'post', path: '/api/v1/policies', summary: 'Create a policy (cron, time zone and tag checked; overlaps with other policies reported as warnings)', auth: true, body: 'PolicyInput', ok: [{ status: 201, schema: 'PolicySaveResponse' }] },
   { method: 'get', path: '/api/v1/policies/{policyId}', summary: 'One policy with its next 5 runs (in its time zone) and its recent runs', auth: true, ok: [{ status: 200, schema: 'PolicyDetail' }] },
@@ -23,7 +27,13 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
 
-const PARAMS: Record<string, string> = { vmId: 'Engine VM id (UUID)', jobId: 'Job id (UUID)', pointId: 'Restore point id' };
+const PARAMS: Record<string, string> = {
+  vmId: 'Engine VM id (UUID)',
+  jobId: 'Job id (UUID)',
+  pointId: 'Restore point id',
+  device: "A disk's name inside the point (its QEMU device id)",
+  ticket: 'Download ticket',
+};
 
 PARAMS['policyId'] = 'Policy id (UUID)';
 
@@ -67,7 +77,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
         continue;
       }
       responses[String(r.status)] =
-        r.schema === 'text'
+        r.schema === 'binary'
+          ? { description: r.status === 206 ? 'Partial content' : 'OK', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+          : r.schema === 'text'
           ? { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: { type: op.path === '/metrics' ? 'string' : 'object' } } } }
           : { description: r.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.schema}` } } } };
     }

@@ -9,7 +9,24 @@ import type * as C from './contract';
 const iso = z.string().datetime({ offset: true });
 const fullReason = z.enum(['first-backup', 'bitmap-missing', 'bitmap-inconsistent', 'bitmap-not-recording', 'bitmap-busy', 'bitmap-mismatch', 'disk-resized', 'node-changed', 'parent-missing', 'parent-damaged', 'forced']);
 const jobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']);
-const phase = z.enum(['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'done']);
+const phase = z.enum([
+  'queued',
+  'starting-vm',
+  'preparing',
+  'frozen',
+  'copying',
+  'committing',
+  'stopping-vm',
+  'planning',
+  'creating-disks',
+  'uploading',
+  'finalizing',
+  'creating-vm',
+  'attaching',
+  'verifying',
+  'done',
+]);
+const restoreMode = z.enum(['vm', 'disks']);
 const bytes = z.number().int().nonnegative();
 
 export const JobProgress = z.strictObject({
@@ -26,13 +43,14 @@ export const JobProgress = z.strictObject({
 
 export const Job = z.strictObject({
   id: z.string().uuid(),
-  kind: z.literal('backup'),
+  kind: z.enum(['backup', 'restore']),
   state: jobState,
   vmId: z.string(),
   vmName: z.string(),
   hostId: z.string().nullable(),
   requestedBy: z.strictObject({ id: z.string(), name: z.string() }),
   forceFull: z.boolean(),
+  restore: z.strictObject({ pointId: z.string(), mode: restoreMode, target: z.string().nullable() }).nullable(),
   createdAt: iso,
   startedAt: iso.nullable(),
   finishedAt: iso.nullable(),
@@ -46,6 +64,13 @@ export const Job = z.strictObject({
       durationMs: bytes,
       disks: z.array(z.strictObject({ disk: z.string(), mode: z.enum(['full', 'incremental']), reason: z.union([fullReason, z.literal('incremental')]) })),
       warnings: z.array(z.string()),
+      restored: z
+        .strictObject({
+          vmId: z.string().nullable(),
+          vmName: z.string().nullable(),
+          disks: z.array(z.strictObject({ device: z.string(), diskId: z.string(), name: z.string(), verified: z.boolean() })),
+        })
+        .optional(),
     })
     .nullable(),
   error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
@@ -153,6 +178,72 @@ export const Health = z.strictObject({
 export const WhoAmI = z.strictObject({ userId: z.string(), userName: z.string() });
 export const ApiError = z.strictObject({ error: z.strictObject({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
 
+export const RestoreRequestBody = z.strictObject({
+  mode: restoreMode,
+  clusterId: z.string().uuid().optional(),
+  vmName: z.string().trim().min(1).max(255).regex(/^[\w.-]+$/, 'may hold letters, digits, "_", "-" and "." only').optional(),
+  fromOvf: z.boolean().optional(),
+  regenerateIds: z.boolean().optional(),
+  regenerateMacs: z.boolean().optional(),
+  attachToVmId: z.string().uuid().optional(),
+  useProxy: z.boolean().optional(),
+  disks: z
+    .array(
+      z.strictObject({
+        device: z.string().min(1).max(200),
+        include: z.boolean(),
+        name: z.string().trim().min(1).max(255).regex(/^[\w.-]+$/, 'may hold letters, digits, "_", "-" and "." only').optional(),
+        storageDomainId: z.string().uuid().optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
+});
+
+export const RestorePlanView = z.strictObject({
+  pointId: z.string(),
+  sourceVm: z.strictObject({ id: z.string(), name: z.string() }),
+  mode: restoreMode,
+  vm: z
+    .strictObject({
+      name: z.string(),
+      clusterId: z.string(),
+      clusterName: z.string(),
+      regenerateIds: z.boolean(),
+      regenerateMacs: z.boolean(),
+      description: z.string(),
+      nics: z.array(z.strictObject({ name: z.string(), mac: z.string().nullable(), network: z.string().nullable(), vnicProfileId: z.string().nullable() })),
+    })
+    .nullable(),
+  attachToVmId: z.string().nullable(),
+  useProxy: z.boolean(),
+  disks: z.array(
+    z.strictObject({
+      device: z.string(),
+      diskId: z.string(),
+      name: z.string(),
+      storageDomainId: z.string(),
+      storageDomainName: z.string(),
+      format: z.enum(['cow', 'raw']),
+      sparse: z.boolean(),
+      provisionedSize: bytes,
+      dataBytes: bytes,
+      interface: z.string(),
+      bootable: z.boolean(),
+    }),
+  ),
+  problems: z.array(z.strictObject({ severity: z.enum(['error', 'warning']), code: z.string(), message: z.string(), subject: z.string().optional() })),
+  ok: z.boolean(),
+  targets: z.strictObject({
+    clusters: z.array(z.strictObject({ id: z.string(), name: z.string() })),
+    storageDomains: z.array(z.strictObject({ id: z.string(), name: z.string(), availableBytes: z.number().nullable(), usable: z.boolean() })),
+    vms: z.array(z.strictObject({ id: z.string(), name: z.string() })),
+  }),
+});
+export const StartRestoreResponse = z.strictObject({ job: Job, plan: RestorePlanView });
+export const DownloadTicket = z.strictObject({ url: z.string(), expiresAt: iso, sizeBytes: bytes, format: z.enum(['raw', 'qcow2']), fileName: z.string() });
+export const DownloadRequest = z.strictObject({ format: z.enum(['raw', 'qcow2']).optional() });
+
 /** Compile-time check that each schema's output is the contract type (and back). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const agree = <T extends true>(): T | undefined => undefined;
@@ -165,6 +256,10 @@ agree<Same<z.output<typeof VmSummary>, C.VmSummary>>();
 agree<Same<z.output<typeof RepositoryStatus>, C.RepositoryStatus>>();
 agree<Same<z.output<typeof Health>, C.Health>>();
 agree<Same<z.output<typeof StartBackupResponse>, C.StartBackupResponse>>();
+agree<Same<z.output<typeof RestorePlanView>, C.RestorePlanView>>();
+agree<Same<z.output<typeof StartRestoreResponse>, C.StartRestoreResponse>>();
+agree<Same<z.output<typeof DownloadTicket>, C.DownloadTicket>>();
+agree<Same<z.output<typeof RestoreRequestBody>, C.RestoreRequestBody>>();
 
 // ---- backup policies ----
 const count = z.number().int().min(0).max(100_000);

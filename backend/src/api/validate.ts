@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { AppError } from '../errors';
 import { isPointId } from '../repository';
-import type { JobState } from './contract';
+import type { JobState, RestoreRequestBody } from './contract';
+import { DownloadRequest, RestoreRequestBody as RestoreBodySchema } from './schemas';
 import { PolicyInput as PolicyInputSchema } from './schemas';
 
 /** Engine ids are UUIDs; anything else (a path, `..`, a name) is refused before any lookup. */
@@ -50,6 +51,21 @@ export function parseStartBackup(body: unknown): { full: boolean } {
   // no body, or an empty one, is a plain backup
   if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0)) return { full: false };
   return { full: parse(startBackupBody, body, 'request body').full ?? false };
+}
+
+export function parseRestoreBody(body: unknown): RestoreRequestBody {
+  return parse(RestoreBodySchema, body, 'request body');
+}
+
+export function parseDownloadBody(body: unknown): { format: 'raw' | 'qcow2' } {
+  if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0)) return { format: 'raw' };
+  return { format: parse(DownloadRequest, body, 'request body').format ?? 'raw' };
+}
+
+/** A disk's name inside a point is a QEMU device id: letters, digits, `-`, `_`, `.`. */
+export function deviceParam(v: unknown): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9][\w.-]{0,199}$/.test(v)) throw new AppError('BAD_REQUEST', `disk ${show(v)} is not a disk name of a restore point`);
+  return v;
 }
 
 export function parseJobsQuery(q: unknown): { vmId?: string; states?: JobState[]; limit: number; before?: string } {

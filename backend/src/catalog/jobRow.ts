@@ -18,6 +18,7 @@ export interface JobRow {
   progress: string | null;
   result: string | null;
   error: string | null;
+  restore: string | null;
 }
 
 /** The named parameters of a full row write (`meta` is written separately). */
@@ -41,6 +42,7 @@ export function jobToRow(job: Job): JobParams {
     progress: toJson(job.progress),
     result: toJson(job.result),
     error: toJson(job.error),
+    restore: toJson(job.restore),
   };
 }
 
@@ -62,6 +64,7 @@ export function rowToJob(r: JobRow): Job {
     progress: fromJson<JobProgress>(r.progress),
     result: fromJson<JobResult>(r.result),
     error: fromJson<JobError>(r.error),
+    restore: fromJson<NonNullable<Job['restore']>>(r.restore),
   };
 }
 

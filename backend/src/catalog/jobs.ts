@@ -37,7 +37,7 @@ export const INTERRUPTED_ERROR = { code: 'JOB_INTERRUPTED', message: 'the backup
 
 const COLUMNS =
   'id, kind, state, vm_id, vm_name, host_id, requested_by_id, requested_by_name, force_full, created_at, started_at, ' +
-  'finished_at, cancel_requested, progress, result, error';
+  'finished_at, cancel_requested, progress, result, error, restore';
 
 /**
  * The `jobs` and `job_log` tables: every backup job the service admitted, its outcome and its
@@ -64,7 +64,7 @@ export class JobsTable {
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
       `INSERT INTO jobs (${COLUMNS}) VALUES (@id, @kind, @state, @vm_id, @vm_name, @host_id, @requested_by_id, ` +
-        '@requested_by_name, @force_full, @created_at, @started_at, @finished_at, @cancel_requested, @progress, @result, @error)',
+        '@requested_by_name, @force_full, @created_at, @started_at, @finished_at, @cancel_requested, @progress, @result, @error, @restore)',
     );
     this.updateStmt = db.prepare(
       'UPDATE jobs SET state = @state, host_id = @host_id, started_at = @started_at, finished_at = @finished_at, ' +

@@ -68,6 +68,10 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX points_vm_created ON points (vm_id, created_at, id);
   CREATE INDEX points_created ON points (created_at, id);
   `,
+  // 2: restore jobs carry what they restore (point, mode, target)
+  `
+  ALTER TABLE jobs ADD COLUMN restore TEXT;
+  `,
   // 3: backup policies, their runs (one per fire time: a restart neither repeats nor skips one)
   // and each run's VMs (what is done, what is left)
   `

@@ -3,7 +3,7 @@ import { EventEmitter } from 'events';
 import type { Job, JobProgress, JobResult, JobUser } from '../api/contract';
 import { AppError, describeError, isAppError } from '../errors';
 import { ProgressTracker } from './progress';
-import type { JobLimits, JobRunner, JobStore, RunnerProgress, SubmitBackup } from './types';
+import type { JobLimits, JobRunner, JobStore, RunnerProgress, SubmitJob } from './types';
 
 export interface JobQueueOptions {
   store: JobStore;
@@ -59,11 +59,13 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return interrupted;
   }
 
-  /** Queues a backup, or returns the VM's queued/running one (`joined`). A full backup asked
-   *  while a plain one is pending is refused: silently joining would not give what was asked. */
-  submit(req: SubmitBackup): { job: Job; joined: boolean } {
+  /** Queues a job. A backup of a VM with a backup queued or running returns that one
+   *  (`joined`); a full backup asked while a plain one is pending is refused: silently joining
+   *  would not give what was asked. Restores never join (each has its own target). */
+  submit(req: SubmitJob): { job: Job; joined: boolean } {
     if (this.stopping) throw new AppError('SERVICE_STOPPING', 'the backup service is stopping: try again when it is back');
-    const existing = this.opts.store.activeJobs().find((j) => j.vmId === req.vmId);
+    const kind = req.kind ?? 'backup';
+    const existing = kind === 'backup' ? this.opts.store.activeJobs().find((j) => j.kind === 'backup' && j.vmId === req.vmId) : undefined;
     if (existing) {
       if (req.forceFull && !existing.forceFull) {
         throw new AppError('JOB_CONFLICT', `a backup of vm ${req.vmName} is already ${existing.state} (job ${existing.id}); ask for the full backup when it has finished`, {
@@ -74,13 +76,14 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     }
     const job: Job = {
       id: randomUUID(),
-      kind: 'backup',
+      kind,
       state: 'queued',
       vmId: req.vmId,
       vmName: req.vmName,
       hostId: req.hostId,
       requestedBy: req.requestedBy,
       forceFull: req.forceFull,
+      restore: req.restore ?? null,
       createdAt: new Date().toISOString(),
       startedAt: null,
       finishedAt: null,
@@ -90,7 +93,9 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       error: null,
     };
     this.opts.store.insertJob(job);
-    this.log(job, 'info', `${req.forceFull ? 'full backup' : 'backup'} of vm ${req.vmName} queued by ${req.requestedBy.name}`);
+    if (req.meta) this.opts.store.setJobMeta(job.id, req.meta);
+    const what = kind === 'restore' ? `restore of ${req.vmName} (point ${req.restore?.pointId ?? '?'})` : `${req.forceFull ? 'full backup' : 'backup'} of vm ${req.vmName}`;
+    this.log(job, 'info', `${what} queued by ${req.requestedBy.name}`);
     this.emit('job', job);
     this.pump();
     return { job: this.opts.store.getJob(job.id) ?? job, joined: false };
@@ -188,6 +193,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       result = await this.opts.runner({
         job: run.job,
         signal: run.controller.signal,
+        meta: store.jobMeta(run.job.id),
         progress: (p) => this.onProgress(run, p),
         log: (level, message) => this.log(run.job, level, message),
         remember: (patch) => store.setJobMeta(run.job.id, patch),
@@ -239,6 +245,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 }
 
+/** Restores load the engine's image transfers, not the source VM's host: one pool of their own. */
 function hostKey(job: Job): string {
-  return job.hostId ?? UNPLACED;
+  return job.kind === 'restore' ? 'engine-image-transfers' : (job.hostId ?? UNPLACED);
 }

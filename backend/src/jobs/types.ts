@@ -1,4 +1,4 @@
-import type { Job, JobLogEntry, JobPhase, JobResult, JobUser } from '../api/contract';
+import type { Job, JobKind, JobLogEntry, JobPhase, JobResult, JobUser } from '../api/contract';
 
 /** What the queue needs from the catalog (the catalog's jobs table satisfies it). */
 export interface JobStore {
@@ -13,13 +13,20 @@ export interface JobStore {
   markRunningInterrupted(now: string): Job[];
 }
 
-export interface SubmitBackup {
+export interface SubmitJob {
+  /** Default 'backup'. */
+  kind?: JobKind;
   vmId: string;
   vmName: string;
   /** Engine host the VM runs on now; null when it is down (the engine places it at start). */
   hostId: string | null;
   requestedBy: JobUser;
   forceFull: boolean;
+  /** Restore jobs: what is restored (shown in lists). */
+  restore?: Job['restore'];
+  /** Kept with the job for its runner (a restore's request), so a job queued before a restart
+   *  runs as asked after it. */
+  meta?: Record<string, unknown>;
 }
 
 /** Progress as a runner reports it; the queue adds rate, ETA and the time. */
@@ -37,6 +44,8 @@ export interface JobRunContext {
   /** Aborted when the job is cancelled or the service shuts down: the runner's own cleanup
    *  (`finally`) must still run before its promise settles. */
   readonly signal: AbortSignal;
+  /** What was stored with the job when it was submitted (SubmitJob.meta), and facts remembered since. */
+  readonly meta: Record<string, unknown>;
   progress(p: RunnerProgress): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Facts that must outlive this process (e.g. "the VM was started for this job"). */

@@ -1,0 +1,64 @@
+import { Router } from 'express';
+import { AppError } from '../../errors';
+import type { RestoreRequestBody, StartRestoreResponse } from '../contract';
+import type { ApiDeps } from '../deps';
+import { principalOf, route } from '../middleware';
+import { parseRestoreBody, pointIdParam } from '../validate';
+import { visibleOr404 } from './vms';
+
+/**
+ * Restore routes: the plan the dialog shows (nothing written), and the job that carries it
+ * out. The caller must see the point's VM, and the VM the disks go to; the objects are created
+ * with the service account, inside what the plan allows.
+ */
+export function restoreRoutes(deps: ApiDeps): Router {
+  const r = Router();
+
+  const prepare = async (req: Parameters<Parameters<typeof route>[0]>[0], res: Parameters<Parameters<typeof route>[0]>[1]) => {
+    const pointId = pointIdParam(req.params['pointId']);
+    const body: RestoreRequestBody = parseRestoreBody(req.body);
+    const point = deps.catalog.getPoint(pointId);
+    if (!point) throw new AppError('NOT_FOUND', `restore point ${pointId} not found`);
+    await visibleOr404(deps, res, point.vmId).catch((err: unknown) => {
+      throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('NOT_FOUND', `restore point ${pointId} not found`) : err;
+    });
+    if (body.attachToVmId) await visibleOr404(deps, res, body.attachToVmId);
+    const visible = new Set((await deps.auth.visibleVms(principalOf(res))).map((v) => v.id));
+    const plan = await deps.restore.plan(pointId, body, visible);
+    return { pointId, body, point, plan };
+  };
+
+  r.post(
+    '/points/:pointId/restore/plan',
+    route(async (req, res) => {
+      const { plan } = await prepare(req, res);
+      res.json(plan);
+    }),
+  );
+
+  r.post(
+    '/points/:pointId/restore',
+    route(async (req, res) => {
+      const { pointId, body, point, plan } = await prepare(req, res);
+      if (!plan.ok) {
+        const errors = plan.problems.filter((p) => p.severity === 'error');
+        throw new AppError('RESTORE_REFUSED', `the restore cannot go ahead: ${errors.map((p) => p.message).join('; ')}`, { details: { problems: errors } });
+      }
+      const user = principalOf(res);
+      const { job } = deps.queue.submit({
+        kind: 'restore',
+        vmId: point.vmId,
+        vmName: point.vmName,
+        hostId: null,
+        requestedBy: { id: user.userId, name: user.userName },
+        forceFull: false,
+        restore: { pointId, mode: body.mode, target: plan.vm?.name ?? plan.attachToVmId ?? null },
+        meta: { request: body },
+      });
+      deps.log.info({ jobId: job.id, vmId: point.vmId, pointId, user: user.userName }, 'restore queued');
+      const out: StartRestoreResponse = { job, plan };
+      res.status(202).json(out);
+    }),
+  );
+  return r;
+}
