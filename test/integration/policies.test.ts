@@ -264,4 +264,24 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     await new Promise((r) => setTimeout(r, 1500));
     expect((await detail(p.id)).runs).toHaveLength(1);
   });
+  test('after a run, the new point gets the policy\'s retention lock and the vm is pruned by its rules (older points of the vm go)', async () => {
+    const before = (await admin.get(`/api/v1/vms/${web.id}/points`)).body.points as Array<{ id: string }>;
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    const b = body({ name: 'keep-one', selection: { vmIds: [web.id] }, retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, lockDays: 2 });
+    const p = S.PolicySaveResponse.parse((await admin.post('/api/v1/policies', b)).body).policy;
+    const run = S.PolicyRunResponse.parse((await admin.post(`/api/v1/policies/${p.id}/run`)).body).run;
+    const done = await runDone(p.id, run.id);
+    expect(done.state).toBe('succeeded');
+    const pointId = jobsOfRun(run.id)[0]!.result!.pointId;
+    let after: Array<{ id: string; lockedUntil: string | null }> = [];
+    const deadline = Date.now() + 30_000;
+    do {
+      await new Promise((r) => setTimeout(r, 300));
+      after = (await admin.get(`/api/v1/vms/${web.id}/points`)).body.points;
+    } while ((after.length !== 1 || after[0]!.lockedUntil === null) && Date.now() < deadline);
+    expect(after.map((x) => x.id)).toEqual([pointId]);
+    const lockedFor = Date.parse(after[0]!.lockedUntil!) - Date.now();
+    expect(lockedFor).toBeGreaterThan(2 * 86_400_000 - 120_000);
+    expect(lockedFor).toBeLessThanOrEqual(2 * 86_400_000);
+  });
 });
