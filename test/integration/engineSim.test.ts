@@ -12,7 +12,7 @@ import { requireTools } from '../helpers/tools';
 // per reference/ovirt-api.md. Its VMs are real QEMU processes.
 
 const MiB = 1024 * 1024;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- wire JSON, asserted field by field
+ 
 type Json = Record<string, any>;
 
 describe('engine simulator', () => {

@@ -10,7 +10,7 @@ import { requireTools } from '../helpers/tools';
 // engine restart puts running VMs back where they ran. Its VMs are real QEMU processes.
 
 const MiB = 1024 * 1024;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- wire JSON, asserted field by field
+ 
 type Json = Record<string, any>;
 
 describe('engine simulator: several hosts', () => {

@@ -1,4 +1,4 @@
-import type { JobPhase, JobResult, RestorePlanView, RestoreRequestBody } from '../api/contract';
+import type { JobResult, RestorePlanView, RestoreRequestBody } from '../api/contract';
 import type { EngineClient } from '../engine';
 import { AppError } from '../errors';
 import type { Repository } from '../repository';
@@ -87,7 +87,7 @@ export function restoreRunner(deps: RestoreDeps): JobRunner {
       onProgress: (p) => {
         if (p.disk !== lastDisk && lastDisk !== null && p.phase === 'uploading') done = Math.min(total, done + 1);
         lastDisk = p.disk;
-        ctx.progress({ phase: p.phase as JobPhase, disk: p.disk, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, disksDone: p.phase === 'done' ? total : done, disksTotal: total });
+        ctx.progress({ phase: p.phase, disk: p.disk, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, disksDone: p.phase === 'done' ? total : done, disksTotal: total });
       },
       log: (level, msg) => ctx.log(level, msg),
     });

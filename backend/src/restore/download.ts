@@ -14,9 +14,9 @@ export async function rawImageStream(repo: Repository, pointId: string, device: 
     throw new AppError('INVALID_ARGUMENT', `range ${start}-${end} is outside disk ${device} (${index.virtualSize} bytes)`);
   }
   const cs = index.chunkSize;
-  let pos = start;
   return Readable.from(
     (async function* () {
+      let pos = start; // one generator, one reader: no concurrent updates
       while (pos <= end) {
         const i = Math.floor(pos / cs);
         const chunkStart = i * cs;
