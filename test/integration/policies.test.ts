@@ -140,6 +140,10 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     expect(second.status).toBe(201);
     expect(S.PolicySaveResponse.parse(second.body).warnings).toEqual([{ code: 'overlap', message: expect.stringContaining('"nightly"') }]);
 
+    // the VM list names each VM's policies: a VM in none is flagged by an empty list
+    const vms = S.VmList.parse((await admin.get('/api/v1/vms')).body).vms;
+    expect(Object.fromEntries(vms.map((v) => [v.name, v.policies]))).toMatchObject({ web01: ['nightly', 'web-only'], db01: ['nightly'], app01: [] });
+
     // the plain user sees web01 only: the tag policy (web01 + db01) does not exist for them
     const theirs = await user.get('/api/v1/policies');
     expect(theirs.status).toBe(200);

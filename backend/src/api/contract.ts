@@ -220,6 +220,8 @@ export interface VmSummary {
   lastJob: Job | null;
   pointCount: number;
   chain: DiskChainHealth[];
+  /** Names of the enabled policies that select this VM now; empty: it is in no policy. */
+  policies: string[];
 }
 
 export interface VmList {

@@ -152,6 +152,7 @@ export const VmSummary = z.strictObject({
       excluded: z.boolean(),
     }),
   ),
+  policies: z.array(z.string()),
 });
 export const VmList = z.strictObject({ vms: z.array(VmSummary) });
 

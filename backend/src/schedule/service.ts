@@ -19,6 +19,8 @@ export interface PolicyServiceDeps {
 export type SavedPolicy = PolicySaveResponse;
 
 const RECENT_RUNS = 20;
+/** How long the VM → policies map (engine searches, one per policy) is reused. */
+const BY_VM_CACHE_MS = 30_000;
 
 /**
  * Policy management as the API uses it: checks a definition against the engine (cron, time
@@ -27,6 +29,7 @@ const RECENT_RUNS = 20;
  */
 export class PolicyService {
   private readonly clock: () => Date;
+  private byVm: { at: number; map: Promise<Map<string, string[]>> } | undefined;
 
   constructor(private readonly d: PolicyServiceDeps) {
     this.clock = d.clock ?? (() => new Date());
@@ -55,6 +58,31 @@ export class PolicyService {
   async selectedVmIds(sel: PolicyInput['selection']): Promise<string[]> {
     if ('vmIds' in sel) return [...sel.vmIds];
     return (await selectVms(this.d.engine, sel)).vms.map((v) => v.id);
+  }
+
+  /**
+   * The names of the enabled policies selecting each VM now (the VM list shows them; a VM in
+   * none is flagged). Reused for a short while; a policy whose selection the engine cannot
+   * resolve now is left out (logged).
+   */
+  policiesByVm(): Promise<Map<string, string[]>> {
+    const now = Date.now();
+    if (this.byVm && now - this.byVm.at < BY_VM_CACHE_MS) return this.byVm.map;
+    const map = (async () => {
+      const out = new Map<string, string[]>();
+      for (const p of this.d.store.listPolicies()) {
+        if (!p.enabled) continue;
+        try {
+          for (const id of await this.selectedVmIds(p.selection)) out.set(id, [...(out.get(id) ?? []), p.name]);
+        } catch (err) {
+          this.d.log.warn({ policy: p.name, err: describeError(err) }, 'could not resolve the vms of a policy');
+        }
+      }
+      return out;
+    })();
+    this.byVm = { at: now, map };
+    map.catch(() => (this.byVm = undefined));
+    return map;
   }
 
   /** BAD_REQUEST naming the field for what the shape check cannot see. */
@@ -114,6 +142,7 @@ export class PolicyService {
     const warnings = await this.warnings(input, null, selected);
     this.d.store.insertPolicy(p);
     this.d.log.info({ policy: p.name, policyId: p.id, user: by.name }, 'policy created');
+    this.byVm = undefined;
     this.d.scheduler.policiesChanged();
     return { policy: this.detail(p.id)!, warnings };
   }
@@ -123,6 +152,7 @@ export class PolicyService {
     const warnings = await this.warnings(input, id, selected);
     this.d.store.updatePolicy(id, input, this.clock().toISOString(), by, this.d.scheduler.firedThroughNow());
     this.d.log.info({ policy: input.name, policyId: id, user: by.name }, 'policy changed');
+    this.byVm = undefined;
     this.d.scheduler.policiesChanged();
     return { policy: this.detail(id)!, warnings };
   }
@@ -132,6 +162,7 @@ export class PolicyService {
     const p = this.d.store.getPolicy(id);
     const ok = this.d.store.deletePolicy(id);
     if (ok) this.d.log.info({ policy: p?.name, policyId: id, user: by.name }, 'policy deleted');
+    this.byVm = undefined;
     this.d.scheduler.policiesChanged();
     return ok;
   }

@@ -17,6 +17,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const last = deps.catalog.lastPointByVm(ids);
       const jobs = deps.catalog.lastJobByVm(ids);
       const counts = deps.catalog.pointCountByVm(ids);
+      const policies = await deps.policies.policiesByVm();
       const out: VmSummary[] = vms.map((vm) => ({
         id: vm.id,
         name: vm.name,
@@ -27,6 +28,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
         lastJob: withLiveProgress(deps, jobs.get(vm.id)) ?? null,
         pointCount: counts.get(vm.id) ?? 0,
         chain: chainHealth(vm, last.get(vm.id)),
+        policies: policies.get(vm.id) ?? [],
       }));
       out.sort((a, b) => a.name.localeCompare(b.name));
       const body: VmList = { vms: out };
