@@ -373,6 +373,22 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     expect(catalog.policies.getRun(run.id)?.state).toBe('partial');
   });
 
+  test('runs of overlapping policies share one pending backup of a vm, and both settle when it ends', async () => {
+    const a = policy({ selection: { vmIds: [vmId(1)] } });
+    const b = policy({ selection: { vmIds: [vmId(1)] } });
+    const s = newScheduler();
+    s.start();
+    const ra = s.runNow(a.id, { id: 'u', name: 'admin' });
+    await s.idle();
+    const rb = s.runNow(b.id, { id: 'u', name: 'admin' });
+    await s.idle();
+    expect(runner.started).toEqual([vmId(1)]);
+    expect(catalog.policies.runVms(rb.id)[0]).toMatchObject({ joined: true, jobId: catalog.policies.runVms(ra.id)[0]!.jobId });
+    runner.finish(vmId(1));
+    await settle();
+    expect([catalog.policies.getRun(ra.id)?.state, catalog.policies.getRun(rb.id)?.state]).toEqual(['succeeded', 'succeeded']);
+  });
+
   test('a tag that disappeared fails the run with an error event', async () => {
     const p = policy({ selection: { tag: 'gone' } });
     const s = newScheduler();

@@ -210,9 +210,9 @@ export class PoliciesTable {
     return this.db.prepare<[string], RunVmRow>('SELECT * FROM policy_run_vms WHERE run_id = ? ORDER BY seq').all(runId).map(rowToRunVm);
   }
 
-  runVmByJob(jobId: string): StoredRunVm | undefined {
-    const row = this.db.prepare<[string], RunVmRow>('SELECT * FROM policy_run_vms WHERE job_id = ?').get(jobId);
-    return row ? rowToRunVm(row) : undefined;
+  /** Usually one; several when runs of overlapping policies joined the same pending backup. */
+  runVmsByJob(jobId: string): StoredRunVm[] {
+    return this.db.prepare<[string], RunVmRow>('SELECT * FROM policy_run_vms WHERE job_id = ?').all(jobId).map(rowToRunVm);
   }
 
   updateRunVm(runId: string, vmId: string, patch: RunVmPatch): void {

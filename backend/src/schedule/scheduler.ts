@@ -232,7 +232,7 @@ export class Scheduler {
         const { vms, missing } = await selectVms(this.d.engine, policy.selection);
         if (this.stopped) return;
         this.d.store.setRunVms(runId, [...vms.map((v) => ({ vmId: v.id, vmName: v.name, hostId: v.hostId ?? null })), ...missing.map((id) => ({ vmId: id, vmName: id, hostId: null }))]);
-        for (const id of missing) this.settleVm(policy, runId, id, id, 'skipped', 'the vm does not exist in the engine (any more)');
+        for (const id of missing) this.settleVm(policy, runId, id, id, 'skipped', 'the vm does not exist in the engine (any more)', false);
         this.d.log.info({ policy: policy.name, runId, vms: vms.map((v) => v.name) }, 'policy run selected its vms');
       } catch (err) {
         if (this.stopped) return;
@@ -339,10 +339,12 @@ export class Scheduler {
 
   private onJob(job: Job): void {
     if (this.stopped) return;
-    const vm = this.d.store.runVmByJob(job.id);
-    if (!vm || TERMINAL_VM.includes(vm.state)) return;
-    this.applyJob(vm, job);
-    if (job.state !== 'queued' && job.state !== 'running') this.advance(vm.runId);
+    // runs of overlapping policies may share one job (the second joined the first's)
+    for (const vm of this.d.store.runVmsByJob(job.id)) {
+      if (TERMINAL_VM.includes(vm.state)) continue;
+      this.applyJob(vm, job);
+      if (job.state !== 'queued' && job.state !== 'running') this.advance(vm.runId);
+    }
   }
 
   /** A child's job changed: the VM's state in its run follows. */
@@ -381,12 +383,12 @@ export class Scheduler {
   }
 
   /** A VM's outcome that the backup runner does not report: recorded and posted as an event. */
-  private settleVm(policy: StoredPolicy | undefined, runId: string, vmId: string, vmName: string, state: PolicyRunVmState, reason: string): void {
+  private settleVm(policy: StoredPolicy | undefined, runId: string, vmId: string, vmName: string, state: PolicyRunVmState, reason: string, linkVm = true): void {
     this.d.store.updateRunVm(runId, vmId, { state, reason, finishedAt: this.clock().toISOString() });
     const name = policy?.name ?? this.d.store.getRun(runId)?.policyName ?? runId;
     const verb = state === 'failed' ? 'failed' : state === 'cancelled' ? 'was cancelled' : 'was skipped';
-    const uuid = /^[0-9a-f-]{36}$/i.test(vmId);
-    this.event({ severity: state === 'failed' ? 'error' : 'warning', ...(uuid ? { vmId } : {}), description: `olvm-backup policy "${name}": backup of vm ${vmName} ${verb}: ${reason}` });
+    // the engine refuses an event linked to a VM it does not have
+    this.event({ severity: state === 'failed' ? 'error' : 'warning', ...(linkVm ? { vmId } : {}), description: `olvm-backup policy "${name}": backup of vm ${vmName} ${verb}: ${reason}` });
   }
 
   /** The engine's event log is where admins look; failing to write there fails nothing. */
