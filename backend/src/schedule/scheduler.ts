@@ -148,16 +148,21 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.clock();
-    try {
-      for (const p of this.d.store.listPolicies()) {
+    // one policy or run that fails here must not hold the others up
+    for (const p of this.d.store.listPolicies()) {
+      try {
         if (p.enabled) this.fireIfDue(p, now);
+      } catch (err) {
+        this.d.log.error({ policy: p.name, err: describeError(err) }, 'policy scheduler step failed');
       }
-      for (const run of this.d.store.activeRuns()) {
+    }
+    for (const run of this.d.store.activeRuns()) {
+      try {
         if (run.state === 'resolving') this.resolve(run.id);
         else this.advance(run.id);
+      } catch (err) {
+        this.d.log.error({ runId: run.id, err: describeError(err) }, 'policy run step failed');
       }
-    } catch (err) {
-      this.d.log.error({ err: describeError(err) }, 'policy scheduler step failed');
     }
     this.arm(now);
   }
@@ -167,8 +172,12 @@ export class Scheduler {
     let wake = now.getTime() + this.maxSleepMs;
     for (const p of this.d.store.listPolicies()) {
       if (!p.enabled) continue;
-      const next = nextFire(p, new Date(Math.max(now.getTime(), Date.parse(p.firedThrough))));
-      if (next) wake = Math.min(wake, next.getTime());
+      try {
+        const next = nextFire(p, new Date(Math.max(now.getTime(), Date.parse(p.firedThrough))));
+        if (next) wake = Math.min(wake, next.getTime());
+      } catch {
+        // reported by tick
+      }
     }
     for (const r of this.d.store.activeRuns()) {
       for (const t of [r.windowStart, r.windowEnd]) {
