@@ -168,6 +168,11 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     ]);
     const jobs = jobsOfRun(run.id);
     expect(jobs.map((j) => j.vmName).sort()).toEqual(['db01', 'web01']);
+    // the run in the list of recent runs (not for the plain user: db01 is not theirs)
+    const runs = S.PolicyRunList.parse((await admin.get('/api/v1/policy-runs?limit=10')).body).runs;
+    expect(runs.find((r) => r.id === run.id)).toMatchObject({ state: 'succeeded', policyName: 'nightly' });
+    expect(S.PolicyRunList.parse((await user.get('/api/v1/policy-runs')).body).runs.find((r) => r.id === run.id)).toBeUndefined();
+    expect((await admin.get('/api/v1/policy-runs?limit=0')).status).toBe(400);
     expect(jobs.every((j) => j.state === 'succeeded' && j.requestedBy.name === 'policy nightly')).toBe(true);
 
     // the run's outcome in the engine's event log, and in the metrics

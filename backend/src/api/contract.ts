@@ -466,6 +466,10 @@ export interface PolicySaveResponse {
   warnings: PolicyWarning[];
 }
 
+export interface PolicyRunList {
+  runs: PolicyRun[];
+}
+
 export interface PolicyRunResponse {
   run: PolicyRun;
 }

@@ -19,6 +19,7 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'get', path: '/api/v1/downloads/{ticket}', summary: 'The disk image of a download link (Range supported); the link is the credential', auth: false, ok: [{ status: 200, schema: 'binary' }, { status: 206, schema: 'binary' }] },
   { method: 'get', path: '/api/v1/policies', summary: 'Backup policies whose VMs the caller may all see, with their next run', auth: true, ok: [{ status: 200, schema: 'PolicyList' }] },
   { method: 'post', path: '/api/v1/policies', summary: 'Create a policy (cron, time zone and tag checked; overlaps with other policies reported as warnings)', auth: true, body: 'PolicyInput', ok: [{ status: 201, schema: 'PolicySaveResponse' }] },
+  { method: 'get', path: '/api/v1/policy-runs', summary: 'Recent policy runs (scheduled, catch-up, manual) with the outcome of each VM, newest first; runs of VMs the caller may all see', auth: true, ok: [{ status: 200, schema: 'PolicyRunList' }] },
   { method: 'get', path: '/api/v1/policies/{policyId}', summary: 'One policy with its next 5 runs (in its time zone) and its recent runs', auth: true, ok: [{ status: 200, schema: 'PolicyDetail' }] },
   { method: 'put', path: '/api/v1/policies/{policyId}', summary: 'Replace a policy (fire times before the change are not owed)', auth: true, body: 'PolicyInput', ok: [{ status: 200, schema: 'PolicySaveResponse' }] },
   { method: 'delete', path: '/api/v1/policies/{policyId}', summary: 'Delete a policy (a run in progress finishes; its history stays)', auth: true, ok: [{ status: 204, schema: 'empty' }] },
@@ -38,6 +39,7 @@ const PARAMS: Record<string, string> = {
 PARAMS['policyId'] = 'Policy id (UUID)';
 
 const QUERY: Record<string, Array<{ name: string; description: string; schema: Record<string, unknown> }>> = {
+  '/api/v1/policy-runs': [{ name: 'limit', description: '1–200, default 50', schema: { type: 'integer', minimum: 1, maximum: 200 } }],
   '/api/v1/jobs': [
     { name: 'vmId', description: 'Only jobs of this VM', schema: { type: 'string' } },
     { name: 'state', description: 'Comma-separated job states', schema: { type: 'string' } },

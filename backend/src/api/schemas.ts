@@ -313,6 +313,8 @@ export const PolicySaveResponse = z.strictObject({
   warnings: z.array(z.strictObject({ code: z.enum(['overlap', 'empty-selection', 'disabled']), message: z.string() })),
 });
 export const PolicyRunResponse = z.strictObject({ run: PolicyRun });
+export const PolicyRunList = z.strictObject({ runs: z.array(PolicyRun) });
+agree<Same<z.output<typeof PolicyRunList>, C.PolicyRunList>>();
 agree<Same<z.output<typeof PolicyInput>, C.PolicyInput>>();
 agree<Same<z.output<typeof Policy>, C.Policy>>();
 agree<Same<z.output<typeof PolicyRun>, C.PolicyRun>>();

@@ -206,6 +206,11 @@ export class PoliciesTable {
     return this.db.prepare<[string, number], RunRow>('SELECT * FROM policy_runs WHERE policy_id = ? ORDER BY created_at DESC, id DESC LIMIT ?').all(policyId, limit).map(rowToRun);
   }
 
+  /** Every policy's runs, newest first. */
+  recentRuns(limit: number): StoredRun[] {
+    return this.db.prepare<[number], RunRow>('SELECT * FROM policy_runs ORDER BY created_at DESC, id DESC LIMIT ?').all(limit).map(rowToRun);
+  }
+
   runVms(runId: string): StoredRunVm[] {
     return this.db.prepare<[string], RunVmRow>('SELECT * FROM policy_run_vms WHERE run_id = ? ORDER BY seq').all(runId).map(rowToRunVm);
   }

@@ -50,6 +50,11 @@ export class PolicyService {
     };
   }
 
+  /** Recent runs of every policy (deleted ones' too), newest first, with their VMs. */
+  recentRuns(limit: number): PolicyRun[] {
+    return this.d.store.recentRuns(limit).map((r) => toApiRun(r, this.d.store.runVms(r.id)));
+  }
+
   get(id: string): StoredPolicy | undefined {
     return this.d.store.getPolicy(id);
   }

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import { AppError } from '../../errors';
-import type { PolicyInput, PolicyList, PolicyRunResponse } from '../contract';
+import type { PolicyInput, PolicyList, PolicyRunList, PolicyRunResponse } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { parsePolicyInput } from '../validate';
@@ -27,6 +27,19 @@ export function policiesRoutes(deps: ApiDeps): Router {
         if (selected.every((id) => visible.has(id))) out.push(p);
       }
       const body: PolicyList = { policies: out };
+      res.json(body);
+    }),
+  );
+
+  r.get(
+    '/policy-runs',
+    route(async (req, res) => {
+      const raw = req.query['limit'];
+      const limit = raw === undefined ? 50 : Number(raw);
+      if (Object.keys(req.query).some((k) => k !== 'limit')) throw new AppError('BAD_REQUEST', `query: unknown field ${Object.keys(req.query).filter((k) => k !== 'limit').map((k) => `"${k}"`).join(', ')}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new AppError('BAD_REQUEST', 'query.limit: must be a whole number from 1 to 200');
+      const visible = await visibleIds(deps, res);
+      const body: PolicyRunList = { runs: deps.policies.recentRuns(limit).filter((run) => run.vms.every((v) => visible.has(v.vmId))) };
       res.json(body);
     }),
   );
