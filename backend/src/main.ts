@@ -2,12 +2,14 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
+import { ServiceAuditLog } from './api/auditLog';
+import { DamageView } from './api/routes/verify';
 import { Catalog, syncCatalog } from './catalog';
 import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, JobQueue, planPointRestore, planView, restoreRunner, settleInterruptedJobs, type JobRunner } from './jobs';
+import { backupRunner, JobQueue, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner, type JobRunner } from './jobs';
 import { Repository } from './repository';
 import { policyRetention, PolicyService, Scheduler } from './schedule';
 import { diskSize, rawImageStream, restoreToFile } from './restore';
@@ -62,9 +64,11 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     const hosts = config.hosts.kind === 'local' ? new LocalHost({ qmpDir: config.hosts.qmpDir }) : HostDirectory.fromFile(config.hosts.directory);
     if (hosts instanceof HostDirectory) cleanups.push(() => hosts.close());
 
-    const runners: Record<'backup' | 'restore', JobRunner> = {
+    const damage = new DamageView(() => repository.damagedPoints());
+    const runners: Record<'backup' | 'restore' | 'verify', JobRunner> = {
       backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m) }),
       restore: restoreRunner({ engine, repository }),
+      verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
     };
     const queue = new JobQueue({
       store: catalog.jobs,
@@ -126,6 +130,8 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       policies,
       repository,
       repositoryPath: config.repository.path,
+      serviceAudit: new ServiceAuditLog(path.join(config.dataDir, 'audit.log'), (msg) => log.warn(msg)),
+      damage,
       serviceEngine: engine,
       version,
       startedAt: new Date(),
@@ -175,6 +181,7 @@ function catalogForApi(c: Catalog): ApiCatalog {
     listJobs: (q) => c.jobs.listJobs(q),
     lastJobByVm: (ids) => c.jobs.lastJobByVm(ids),
     jobLog: (id) => c.jobs.jobLog(id),
+    jobMeta: (id) => c.jobs.jobMeta(id),
     jobCounts: () => c.jobs.jobCounts(),
     jobTotals: () => c.jobs.jobTotals(),
     ping: () => c.ping(),

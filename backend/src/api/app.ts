@@ -11,6 +11,8 @@ import { policiesRoutes } from './routes/policies';
 import { restoreRoutes } from './routes/restore';
 import { publicRoutes, systemRoutes } from './routes/system';
 import { vmsRoutes } from './routes/vms';
+import { auditRoutes } from './routes/audit';
+import { verifyRoutes } from './routes/verify';
 
 /** Bodies are small commands; anything bigger is a mistake or an attack. */
 const BODY_LIMIT = '16kb';
@@ -43,13 +45,19 @@ export function createApp(deps: ApiDeps): Express {
   const downloads = new Downloads(deps);
   api.use(publicRoutes(deps));
   api.use(downloads.serveRoutes());
-  api.use(requireUser(deps.auth));
+  api.use(
+    requireUser(deps.auth, (tokenKey, err, req) =>
+      deps.serviceAudit?.authFailure({ tokenKey, code: err.code, message: err.message, method: req.method, path: req.path, remote: req.socket.remoteAddress ?? null }),
+    ),
+  );
   api.use(systemRoutes(deps));
   api.use(vmsRoutes(deps));
   api.use(jobsRoutes(deps));
   api.use(pointsRoutes(deps));
   api.use(restoreRoutes(deps));
   api.use(policiesRoutes(deps));
+  api.use(verifyRoutes(deps));
+  api.use(auditRoutes(deps));
   api.use(downloads.issueRoutes());
   app.use('/api/v1', api);
 

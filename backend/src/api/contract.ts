@@ -5,8 +5,13 @@
  * Field names are camelCase; times are ISO 8601 UTC strings; sizes are bytes.
  */
 
-/** backup: a VM into the repository; restore: a point back into the engine. */
-export type JobKind = 'backup' | 'restore';
+/** backup: a VM into the repository; restore: a point back into the engine; verify: re-hash the
+ *  chunks of one point (vmId/vmName: the point's VM) or of the whole repository (vmId:
+ *  REPOSITORY_JOB_VM_ID, vmName "repository"). */
+export type JobKind = 'backup' | 'restore' | 'verify';
+
+/** The vmId of a job that concerns the whole repository (a repository verify): the nil UUID. */
+export const REPOSITORY_JOB_VM_ID = '00000000-0000-0000-0000-000000000000';
 
 /** queued → running → succeeded | failed | cancelled | interrupted (the service died under it). */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
@@ -80,6 +85,20 @@ export interface JobResult {
   warnings: string[];
   /** Restore jobs: what was created in the engine (bytesRead = bytes uploaded). */
   restored?: RestoredObjects;
+  /** Verify jobs (pointId: the point verified, "" for the repository; bytesRead = bytes
+   *  re-hashed). Of a repository verify each caller sees only the points of VMs they may see. */
+  verified?: VerifiedPoints;
+}
+
+export interface VerifiedPoints {
+  /** Points checked. */
+  points: number;
+  /** Points found damaged (marked: the next backup of their VM copies the damaged disks whole). */
+  damaged: string[];
+  /** Corrupt chunk files moved to quarantine by this verify (repository-wide count). */
+  quarantined: number;
+  /** Points marked damaged before that verified whole again (mark cleared). */
+  cleared: string[];
 }
 
 export interface RestoredObjects {
@@ -190,6 +209,9 @@ export interface PointDetail extends PointSummary {
   excludedDisks: Array<{ diskId: string; alias: string; reason: string }>;
   startedPaused: boolean;
   jobId: string | null;
+  /** A verify found a missing or corrupt chunk (or index) of this point; restoring it fails on
+   *  the damaged disks. The next backup of the VM stores fresh data for them. */
+  damaged: boolean;
 }
 
 export interface PointList {
@@ -222,6 +244,9 @@ export interface VmSummary {
   chain: DiskChainHealth[];
   /** Names of the enabled policies that select this VM now; empty: it is in no policy. */
   policies: string[];
+  /** Restore points of this VM a verify marked damaged (always sent by this service; optional
+   *  only so that older answers still type-check). */
+  damagedPoints?: number;
 }
 
 export interface VmList {
@@ -472,4 +497,45 @@ export interface PolicyRunList {
 
 export interface PolicyRunResponse {
   run: PolicyRun;
+}
+
+// ---- verify jobs and the audit log ----
+
+/** Answer of `POST /points/:pointId/verify` and `POST /repository/verify`. */
+export interface StartVerifyResponse {
+  job: Job;
+}
+
+/** What an audit entry is about: repository actions (FORMAT.md §12) and the service's
+ *  refused logins. */
+export type AuditKind =
+  | 'delete'
+  | 'delete-failed'
+  | 'prune'
+  | 'lock-extend'
+  | 'unlock'
+  | 'gc'
+  | 'damage-mark'
+  | 'damage-clear'
+  | 'chunk-quarantine'
+  | 'auth-failure';
+
+export interface AuditEntry {
+  time: string;
+  kind: AuditKind;
+  /** repository: the repository's append-only audit.log; service: the service's own audit.log
+   *  (refused tokens). */
+  source: 'repository' | 'service';
+  /** A user name, `cli:<user>@<host>`, `policy <name>`; for auth failures `token:<sha256 prefix>`
+   *  (never the token). */
+  actor: string;
+  pointId: string | null;
+  vmKey: string | null;
+  reason: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface AuditList {
+  /** Newest first. */
+  entries: AuditEntry[];
 }

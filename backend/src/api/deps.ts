@@ -4,6 +4,8 @@ import type { JobQueue } from '../jobs';
 import type { Repository } from '../repository';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
+import type { ServiceAuditLog } from './auditLog';
+import type { DamageView } from './routes/verify';
 import type { Readable } from 'stream';
 import type { Job, JobList, JobLogEntry, JobState, PointSummary, RestorePlanView, RestoreRequestBody } from './contract';
 
@@ -19,6 +21,8 @@ export interface ApiCatalog {
   listJobs(q: { vmIds?: string[]; states?: JobState[]; before?: string; limit: number }): JobList;
   lastJobByVm(vmIds: string[]): Map<string, Job>;
   jobLog(jobId: string): JobLogEntry[];
+  /** What a job's runner remembered (verify jobs: the VM of each point checked). */
+  jobMeta?(jobId: string): Record<string, unknown>;
   jobCounts(): Record<JobState, number>;
   jobTotals(): { bytesRead: number; bytesStored: number; succeeded: number; durationsMs: number[] };
   /** Policy runs' VM outcomes and runs by trigger (metrics). */
@@ -53,6 +57,10 @@ export interface ApiDeps {
   policies: PolicyService;
   repository: Repository;
   repositoryPath: string;
+  /** The service's own audit file (refused tokens). */
+  serviceAudit?: ServiceAuditLog;
+  /** Damage marks of verify, cached briefly. */
+  damage?: DamageView;
   /** The service account: what a portal user's filtered view hides (the VM's host). */
   serviceEngine: EngineClient;
   version: string;

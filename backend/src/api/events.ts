@@ -121,7 +121,7 @@ export class EventHub {
     for (const c of this.clients) {
       this.whenVisible(c, job.vmId, () => {
         send(c, { type: 'job', job });
-        if (job.state === 'succeeded' && job.result) {
+        if (job.state === 'succeeded' && job.result && job.kind !== 'verify') {
           const point = this.opts.catalog.getPoint(job.result.pointId);
           if (point) send(c, { type: 'point', point });
         }

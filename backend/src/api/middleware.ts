@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AppError } from '../errors';
+import { createHash } from 'crypto';
+import { AppError, isAppError } from '../errors';
 import type { Authenticator, Principal } from './auth';
 
 /** Express 4 does not catch rejected promises: every async handler goes through this. */
@@ -57,8 +58,9 @@ export function cors(origins: readonly string[]): RequestHandler {
   };
 }
 
-/** `Authorization: Bearer <engine SSO token>` → res.locals.principal, or 401. */
-export function requireUser(auth: Authenticator): RequestHandler {
+/** `Authorization: Bearer <engine SSO token>` → res.locals.principal, or 401. A token refused
+ *  (AUTH_INVALID) is reported to `onRefused` by its SHA-256 (the audit log's login failures). */
+export function requireUser(auth: Authenticator, onRefused?: (tokenKey: string, err: AppError, req: Request) => void): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const token = bearerToken(req.headers.authorization);
     auth.authenticate(token).then(
@@ -66,7 +68,10 @@ export function requireUser(auth: Authenticator): RequestHandler {
         res.locals['principal'] = p;
         next();
       },
-      (err: unknown) => next(err),
+      (err: unknown) => {
+        if (onRefused && isAppError(err, 'AUTH_INVALID')) onRefused(createHash('sha256').update(token).digest('hex'), err, req);
+        next(err);
+      },
     );
   };
 }

@@ -25,6 +25,9 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'delete', path: '/api/v1/policies/{policyId}', summary: 'Delete a policy (a run in progress finishes; its history stays)', auth: true, ok: [{ status: 204, schema: 'empty' }] },
   { method: 'post', path: '/api/v1/policies/{policyId}/run', summary: 'Run a policy now, outside its schedule and window (409 while a run of it is in progress)', auth: true, ok: [{ status: 202, schema: 'PolicyRunResponse' }] },
   { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
+  { method: 'post', path: '/api/v1/points/{pointId}/verify', summary: "Start a verify job: re-hash every chunk of the point; damage marks the point (the next backup heals it), nothing else changes", auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }] },
+  { method: 'post', path: '/api/v1/repository/verify', summary: 'Start a verify job of every point in the repository (any authenticated user; its result shows each caller only the points of VMs they may see); joins a pending one (200)', auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }, { status: 200, schema: 'StartVerifyResponse' }] },
+  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: repository deletions, prunes, lock changes, unlocks, damage marks, and refused logins (any authenticated user)', auth: true, ok: [{ status: 200, schema: 'AuditList' }] },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
 
@@ -39,6 +42,10 @@ const PARAMS: Record<string, string> = {
 PARAMS['policyId'] = 'Policy id (UUID)';
 
 const QUERY: Record<string, Array<{ name: string; description: string; schema: Record<string, unknown> }>> = {
+  '/api/v1/audit': [
+    { name: 'since', description: 'ISO 8601: only entries at or after it', schema: { type: 'string', format: 'date-time' } },
+    { name: 'limit', description: '1–1000, default 200', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+  ],
   '/api/v1/policy-runs': [{ name: 'limit', description: '1–200, default 50', schema: { type: 'integer', minimum: 1, maximum: 200 } }],
   '/api/v1/jobs': [
     { name: 'vmId', description: 'Only jobs of this VM', schema: { type: 'string' } },
@@ -56,7 +63,7 @@ const ERRORS: Record<string, string> = {
   '400': 'Malformed request (bad id, unknown field, invalid JSON)',
   '401': 'Missing, malformed, expired or refused engine SSO token',
   '404': 'No such object, or the caller may not see it',
-  '409': 'Conflicts with a job in progress',
+  '409': 'Conflicts with a job in progress, or with a restore point\'s retention lock (REPO_POINT_LOCKED)',
   '413': 'Request body too large',
 };
 

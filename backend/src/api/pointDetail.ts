@@ -5,7 +5,7 @@ import type { OvfSummary, PointDetail, PointSummary } from './contract';
 
 /** A point as the restore dialog needs it: the catalog's summary plus what only the manifest
  *  holds (the VM definition, the disks left out, how the backup ran). */
-export function pointDetail(summary: PointSummary, m: Manifest, warn: (msg: string) => void): PointDetail {
+export function pointDetail(summary: PointSummary, m: Manifest, warn: (msg: string) => void, damaged = false): PointDetail {
   const engine = isRecord(m.meta['engine']) ? m.meta['engine'] : {};
   const excluded = Array.isArray(engine['excluded']) ? engine['excluded'].filter(isRecord) : [];
   let ovf: OvfSummary | null = null;
@@ -32,6 +32,7 @@ export function pointDetail(summary: PointSummary, m: Manifest, warn: (msg: stri
     excludedDisks: excluded.map((e) => ({ diskId: str(e['diskId']), alias: str(e['alias']), reason: str(e['reason']) })),
     startedPaused: engine['startedPaused'] === true,
     jobId: typeof m.meta['jobId'] === 'string' ? m.meta['jobId'] : null,
+    damaged,
   };
 }
 

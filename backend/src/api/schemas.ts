@@ -43,7 +43,7 @@ export const JobProgress = z.strictObject({
 
 export const Job = z.strictObject({
   id: z.string().uuid(),
-  kind: z.enum(['backup', 'restore']),
+  kind: z.enum(['backup', 'restore', 'verify']),
   state: jobState,
   vmId: z.string(),
   vmName: z.string(),
@@ -71,6 +71,7 @@ export const Job = z.strictObject({
           disks: z.array(z.strictObject({ device: z.string(), diskId: z.string(), name: z.string(), verified: z.boolean() })),
         })
         .optional(),
+      verified: z.strictObject({ points: bytes, damaged: z.array(z.string()), quarantined: bytes, cleared: z.array(z.string()) }).optional(),
     })
     .nullable(),
   error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
@@ -132,6 +133,7 @@ export const PointDetail = PointSummary.extend({
   excludedDisks: z.array(z.strictObject({ diskId: z.string(), alias: z.string(), reason: z.string() })),
   startedPaused: z.boolean(),
   jobId: z.string().nullable(),
+  damaged: z.boolean(),
 });
 
 export const VmSummary = z.strictObject({
@@ -153,6 +155,7 @@ export const VmSummary = z.strictObject({
     }),
   ),
   policies: z.array(z.string()),
+  damagedPoints: bytes.optional(),
 });
 export const VmList = z.strictObject({ vms: z.array(VmSummary) });
 
@@ -322,3 +325,20 @@ agree<Same<z.output<typeof PolicyList>, C.PolicyList>>();
 agree<Same<z.output<typeof PolicyDetail>, C.PolicyDetail>>();
 agree<Same<z.output<typeof PolicySaveResponse>, C.PolicySaveResponse>>();
 agree<Same<z.output<typeof PolicyRunResponse>, C.PolicyRunResponse>>();
+
+// ---- verify jobs and the audit log ----
+export const StartVerifyResponse = z.strictObject({ job: Job });
+export const AuditEntry = z.strictObject({
+  time: iso,
+  kind: z.enum(['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure']),
+  source: z.enum(['repository', 'service']),
+  actor: z.string(),
+  pointId: z.string().nullable(),
+  vmKey: z.string().nullable(),
+  reason: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()).nullable(),
+});
+export const AuditList = z.strictObject({ entries: z.array(AuditEntry) });
+agree<Same<z.output<typeof StartVerifyResponse>, C.StartVerifyResponse>>();
+agree<Same<z.output<typeof AuditEntry>, C.AuditEntry>>();
+agree<Same<z.output<typeof AuditList>, C.AuditList>>();

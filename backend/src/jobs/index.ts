@@ -7,3 +7,5 @@ export { ProgressTracker } from './progress';
 export type { JobStore, JobRunner, JobRunContext, JobLimits, RunnerProgress, SubmitJob } from './types';
 export { restoreRunner, planPointRestore, planView } from './restoreRunner';
 export type { RestoreDeps } from './restoreRunner';
+export { verifyRunner } from './verifyRunner';
+export type { VerifyRunnerDeps } from './verifyRunner';

@@ -94,7 +94,12 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     };
     this.opts.store.insertJob(job);
     if (req.meta) this.opts.store.setJobMeta(job.id, req.meta);
-    const what = kind === 'restore' ? `restore of ${req.vmName} (point ${req.restore?.pointId ?? '?'})` : `${req.forceFull ? 'full backup' : 'backup'} of vm ${req.vmName}`;
+    const what =
+      kind === 'restore'
+        ? `restore of ${req.vmName} (point ${req.restore?.pointId ?? '?'})`
+        : kind === 'verify'
+          ? `verify of ${typeof req.meta?.['pointId'] === 'string' ? `point ${req.meta['pointId']} of vm ${req.vmName}` : 'the repository'}`
+          : `${req.forceFull ? 'full backup' : 'backup'} of vm ${req.vmName}`;
     this.log(job, 'info', `${what} queued by ${req.requestedBy.name}`);
     this.emit('job', job);
     this.pump();
@@ -208,7 +213,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       if (result) {
         final = store.updateJob(run.job.id, { state: 'succeeded', finishedAt, result, progress: progress && { ...progress, phase: 'done', etaSeconds: 0 } });
         for (const w of result.warnings) this.log(final, 'warn', w);
-        this.log(final, 'info', `succeeded: restore point ${result.pointId}`);
+        this.log(final, 'info', final.kind === 'verify' ? 'succeeded' : `succeeded: restore point ${result.pointId}`);
       } else {
         const reason: unknown = run.controller.signal.aborted ? run.controller.signal.reason : undefined;
         const state = isAppError(reason, 'JOB_CANCELLED') ? 'cancelled' : isAppError(reason, 'SERVICE_STOPPING') ? 'interrupted' : 'failed';
@@ -245,7 +250,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 }
 
-/** Restores load the engine's image transfers, not the source VM's host: one pool of their own. */
+/** Restores load the engine's image transfers, not the source VM's host: one pool of their own;
+ *  verifies load the repository only: another. */
 function hostKey(job: Job): string {
-  return job.kind === 'restore' ? 'engine-image-transfers' : (job.hostId ?? UNPLACED);
+  return job.kind === 'restore' ? 'engine-image-transfers' : job.kind === 'verify' ? 'repository-verify' : (job.hostId ?? UNPLACED);
 }

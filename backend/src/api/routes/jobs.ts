@@ -5,6 +5,8 @@ import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { jobIdParam, parseJobsQuery } from '../validate';
 import { visibleOr404, withLiveProgress } from './vms';
+import { isRepositoryJob, verifyJobView } from './verify';
+import { REPOSITORY_JOB_VM_ID } from '../contract';
 
 export function jobsRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -15,9 +17,11 @@ export function jobsRoutes(deps: ApiDeps): Router {
       const q = parseJobsQuery(req.query);
       // only jobs of VMs the caller may see, whatever the filter asks
       const visible = (await deps.auth.visibleVms(principalOf(res))).map((v) => v.id);
-      const vmIds = q.vmId ? visible.filter((id) => id === q.vmId) : visible;
+      // repository verifies concern every user (their results show each caller their own points)
+      const vmIds = q.vmId ? [...visible, REPOSITORY_JOB_VM_ID].filter((id) => id === q.vmId) : [...visible, REPOSITORY_JOB_VM_ID];
       const page = vmIds.length === 0 ? { jobs: [], nextBefore: null } : deps.catalog.listJobs({ ...q, vmIds });
-      const body: JobList = { jobs: page.jobs.map((j) => withLiveProgress(deps, j)), nextBefore: page.nextBefore };
+      const jobs = await Promise.all(page.jobs.map((j) => verifyJobView(deps, res, withLiveProgress(deps, j))));
+      const body: JobList = { jobs, nextBefore: page.nextBefore };
       res.json(body);
     }),
   );
@@ -26,7 +30,7 @@ export function jobsRoutes(deps: ApiDeps): Router {
     '/jobs/:jobId',
     route(async (req, res) => {
       const job = await visibleJob(deps, res, jobIdParam(req.params['jobId']));
-      const body: JobDetail = { ...withLiveProgress(deps, job), log: deps.catalog.jobLog(job.id) };
+      const body: JobDetail = { ...(await verifyJobView(deps, res, withLiveProgress(deps, job))), log: deps.catalog.jobLog(job.id) };
       res.json(body);
     }),
   );
@@ -38,7 +42,7 @@ export function jobsRoutes(deps: ApiDeps): Router {
       const user = principalOf(res);
       const after = deps.queue.cancel(job.id, { id: user.userId, name: user.userName });
       deps.log.info({ jobId: job.id, vmId: job.vmId, user: user.userName }, 'job cancel requested');
-      res.json(after);
+      res.json(await verifyJobView(deps, res, after));
     }),
   );
 
@@ -49,6 +53,7 @@ export function jobsRoutes(deps: ApiDeps): Router {
 async function visibleJob(deps: ApiDeps, res: Parameters<typeof principalOf>[0], jobId: string): Promise<Job> {
   const job = deps.catalog.getJob(jobId);
   if (!job) throw new AppError('JOB_NOT_FOUND', `job ${jobId} not found`);
+  if (isRepositoryJob(job)) return job;
   await visibleOr404(deps, res, job.vmId).catch((err: unknown) => {
     throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('JOB_NOT_FOUND', `job ${jobId} not found`) : err;
   });

@@ -18,7 +18,8 @@ export function pointsRoutes(deps: ApiDeps): Router {
         throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('NOT_FOUND', `restore point ${id} not found`) : err;
       });
       const manifest = await deps.repository.readManifest(id);
-      res.json(pointDetail(summary, manifest, (msg) => deps.log.warn({ pointId: id }, msg)));
+      const damaged = (await deps.damage?.isDamaged(id)) ?? false;
+      res.json(pointDetail(summary, manifest, (msg) => deps.log.warn({ pointId: id }, msg), damaged));
     }),
   );
   return r;

@@ -18,6 +18,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const jobs = deps.catalog.lastJobByVm(ids);
       const counts = deps.catalog.pointCountByVm(ids);
       const policies = await deps.policies.policiesByVm();
+      const damaged = (await deps.damage?.countByVm()) ?? new Map<string, number>();
       const out: VmSummary[] = vms.map((vm) => ({
         id: vm.id,
         name: vm.name,
@@ -29,6 +30,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
         pointCount: counts.get(vm.id) ?? 0,
         chain: chainHealth(vm, last.get(vm.id)),
         policies: policies.get(vm.id) ?? [],
+        damagedPoints: damaged.get(vm.id) ?? 0,
       }));
       out.sort((a, b) => a.name.localeCompare(b.name));
       const body: VmList = { vms: out };
