@@ -30,6 +30,13 @@ describe('backup client', () => {
           return send(409, { error: { code: 'RESTORE_REFUSED', message: 'the restore cannot go ahead', details: { problems } } });
         }
         if (req.url === '/api/v1/points/p1/disks/ua-1/download') return send(201, { url: '/api/v1/downloads/abc', expiresAt: '2024-01-01T00:00:00Z', sizeBytes: 1, format: 'qcow2', fileName: 'x.qcow2' });
+        if (req.url === '/api/v1/policies/p%201' && req.method === 'DELETE') {
+          res.writeHead(204);
+          return res.end();
+        }
+        if (req.url === '/api/v1/policies/p%201' && req.method === 'PUT') return send(200, { policy: { id: 'p 1' }, warnings: [] });
+        if (req.url === '/api/v1/policies' && req.method === 'POST') return send(400, { error: { code: 'BAD_REQUEST', message: 'request body.schedule: bad cron' } });
+        if (req.url === '/api/v1/policy-runs?limit=5') return send(200, { runs: [] });
         if (req.url === '/api/v1/repository') {
           res.writeHead(502);
           return res.end('<html>bad gateway</html>');
@@ -73,6 +80,17 @@ describe('backup client', () => {
     const ticket = await c.diskDownloadTicket('p1', 'ua-1', 'qcow2');
     expect(seen.at(-1)).toMatchObject({ method: 'POST', body: '{"format":"qcow2"}' });
     expect(c.downloadUrl(ticket)).toBe(`${url}/api/v1/downloads/abc`);
+  });
+
+  it('manages policies: PUT and DELETE (204, no body), a refusal naming the field', async () => {
+    const c = createBackupClient({ serviceUrl: url, token: () => 'good' });
+    const body = { name: 'n', schedule: 'x', timeZone: 'UTC', selection: { tag: 'daily' }, retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, lockDays: 0, concurrency: 1, window: null, enabled: true };
+    await expect(c.policyUpdate('p 1', body)).resolves.toEqual({ policy: { id: 'p 1' }, warnings: [] });
+    expect(seen.at(-1)).toMatchObject({ method: 'PUT', body: JSON.stringify(body) });
+    await expect(c.policyDelete('p 1')).resolves.toBeUndefined();
+    expect(seen.at(-1)).toMatchObject({ method: 'DELETE' });
+    await expect(c.policyCreate(body)).rejects.toMatchObject({ kind: 'bad-request', status: 400, message: 'request body.schedule: bad cron' });
+    await expect(c.policyRunList(5)).resolves.toEqual({ runs: [] });
   });
 
   it('says the service is unreachable when nothing answers', async () => {

@@ -7,6 +7,12 @@ import type {
   PointDetail,
   PointList,
   PointSummary,
+  PolicyDetail,
+  PolicyInput,
+  PolicyList,
+  PolicyRunList,
+  PolicyRunResponse,
+  PolicySaveResponse,
   RepositoryStatus,
   RestorePlanView,
   RestoreRequestBody,
@@ -56,6 +62,17 @@ export interface BackupClient {
   diskDownloadTicket(pointId: string, device: string, format: 'raw' | 'qcow2'): Promise<DownloadTicket>;
   /** The absolute URL of a ticket's link. */
   downloadUrl(ticket: Pick<DownloadTicket, 'url'>): string;
+  /** Backup policies the caller may see, each with its next fire time. */
+  policyList(): Promise<PolicyList>;
+  /** One policy with its next 5 runs (in its zone) and its recent runs. */
+  policyGet(policyId: string): Promise<PolicyDetail>;
+  /** 400 naming the field (`request body.schedule: …`) when the definition is refused. */
+  policyCreate(body: PolicyInput): Promise<PolicySaveResponse>;
+  policyUpdate(policyId: string, body: PolicyInput): Promise<PolicySaveResponse>;
+  policyDelete(policyId: string): Promise<void>;
+  policyRun(policyId: string): Promise<PolicyRunResponse>;
+  /** Recent runs of every policy, newest first. */
+  policyRunList(limit?: number): Promise<PolicyRunList>;
 }
 
 function errorMessage(body: unknown, fallback: string): { code: string | null; message: string; details: unknown } {
@@ -74,7 +91,7 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const doFetch = opts.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${opts.token()}` };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const ctl = new AbortController();
@@ -102,6 +119,7 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
       const { code, message, details } = errorMessage(parsed, `HTTP ${res.status}`);
       throw new ServiceError(kindOfStatus(res.status), message, res.status, code, details);
     }
+    if (res.status === 204) return undefined as T;
     if (parsed === undefined) throw new ServiceError('server', `${method} ${path}: the answer is not JSON`, res.status);
     return parsed as T;
   }
@@ -146,6 +164,13 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     restorePlan: (pointId, body) => call('POST', `/points/${enc(pointId)}/restore/plan`, body),
     restoreStart: (pointId, body) => call('POST', `/points/${enc(pointId)}/restore`, body),
     diskDownloadTicket: (pointId, device, format) => call('POST', `/points/${enc(pointId)}/disks/${enc(device)}/download`, { format }),
+    policyList: () => call('GET', '/policies'),
+    policyGet: (policyId) => call('GET', `/policies/${enc(policyId)}`),
+    policyCreate: (body) => call('POST', '/policies', body),
+    policyUpdate: (policyId, body) => call('PUT', `/policies/${enc(policyId)}`, body),
+    policyDelete: (policyId) => call('DELETE', `/policies/${enc(policyId)}`),
+    policyRun: (policyId) => call('POST', `/policies/${enc(policyId)}/run`, {}),
+    policyRunList: (limit = 50) => call('GET', `/policy-runs?limit=${limit}`),
     downloadUrl: (ticket) => `${opts.serviceUrl}${ticket.url.startsWith('/') ? '' : '/'}${ticket.url}`,
   };
 }

@@ -1,6 +1,9 @@
 import { Label } from '@patternfly/react-core';
 import type { DiskChainHealth, JobState, PointSummary } from '../../../../backend/src/api/contract';
+import LockIcon from '@patternfly/react-icons/dist/esm/icons/lock-icon';
 import { keyOf } from '../../intl/messages';
+import { formatDateTime } from '../../logic/format';
+import { isLocked } from '../../logic/policyForm';
 import { useApp } from '../AppContext';
 
 const STATE_COLOR: Record<JobState, 'blue' | 'green' | 'red' | 'orange' | 'grey'> = {
@@ -47,4 +50,16 @@ export function ChainLabel({ disk }: { disk: DiskChainHealth }) {
 export function useReasonText(): (reason: string | null) => string {
   const { t } = useApp();
   return (reason) => (reason ? t(keyOf('reason', reason)) : '');
+}
+
+/** A point's retention lock: a lock icon and "locked until <date>" while it holds; a dash after. */
+export function PointLock({ point }: { point: Pick<PointSummary, 'id' | 'lockedUntil'> }) {
+  const { t, locale } = useApp();
+  if (!isLocked(point.lockedUntil, Date.now())) return <span id={`point-lock-${point.id}`} data-locked="false">—</span>;
+  const time = formatDateTime(point.lockedUntil, locale);
+  return (
+    <span id={`point-lock-${point.id}`} data-locked="true" title={t('lockedUntilOf', { time })} aria-label={t('lockedUntilOf', { time })}>
+      <LockIcon aria-hidden="true" /> {t('lockedUntil', { time })}
+    </span>
+  );
 }

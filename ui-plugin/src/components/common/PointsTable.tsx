@@ -3,7 +3,7 @@ import type { PointSummary } from '../../../../backend/src/api/contract';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { useApp } from '../AppContext';
 import { DataTable, type DataColumn } from './DataTable';
-import { PointTypeLabel, useReasonText } from './Labels';
+import { PointLock, PointTypeLabel, useReasonText } from './Labels';
 
 /** Restore points: time, full/incremental per disk, read, stored, consistency, duration; Restore… on each when asked. */
 export function PointsTable({ id, points, showVm, onRestore }: { id: string; points: PointSummary[]; showVm: boolean; onRestore?: (p: PointSummary) => void }) {
@@ -31,7 +31,7 @@ export function PointsTable({ id, points, showVm, onRestore }: { id: string; poi
     { key: 'stored', title: t('colStored'), sortValue: (p) => p.bytesStored, render: (p) => formatBytes(p.bytesStored, locale) },
     { key: 'consistency', title: t('colConsistency'), sortValue: (p) => p.consistency, render: (p) => (p.consistency === 'filesystem' ? t('consistencyFilesystem') : t('consistencyCrash')) },
     { key: 'duration', title: t('colDuration'), sortValue: (p) => p.durationSeconds, render: (p) => formatDuration(p.durationSeconds) },
-    { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => formatDateTime(p.lockedUntil, locale) },
+    { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => <PointLock point={p} /> },
     ...(onRestore
       ? [
           {

@@ -1,4 +1,5 @@
 import {
+  Alert,
   Card,
   CardBody,
   CardTitle,
@@ -17,6 +18,7 @@ import {
 } from '@patternfly/react-core';
 import type { Job, RepositoryStatus, VmSummary } from '../../../../backend/src/api/contract';
 import { summarizeRecent, repositoryFill, vmsNextFull } from '../../logic/dashboard';
+import { vmsInNoPolicy } from '../../logic/policyForm';
 import { formatBytes, formatRatio } from '../../logic/format';
 import { isActive } from '../../logic/progress';
 import { useApp } from '../AppContext';
@@ -37,6 +39,7 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
   const running = jobs.filter(isActive);
   const day = summarizeRecent(jobs, Date.now());
   const nextFull = vms ? vmsNextFull(vms) : [];
+  const noPolicy = vms ? vmsInNoPolicy(vms) : [];
   const fill = repository ? repositoryFill(repository.usedBytes, repository.freeBytes) : null;
   return (
     <Stack hasGutter id="dashboard">
@@ -145,6 +148,27 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
                     </ListItem>
                   ))}
                 </List>
+              )}
+            </CardBody>
+          </Card>
+          <Card id="no-policy-vms" isCompact data-count={vms ? noPolicy.length : undefined}>
+            <CardTitle>{t('noPolicyTitle')}</CardTitle>
+            <CardBody>
+              {!vms ? (
+                <Spinner size="md" aria-label={t('loading')} />
+              ) : noPolicy.length === 0 ? (
+                <span id="no-policy-empty">{t('noPolicyEmpty')}</span>
+              ) : (
+                <>
+                  <Alert id="no-policy-count" variant="warning" isInline isPlain title={t('noPolicyCount', { count: noPolicy.length })} />
+                  <List isPlain aria-label={t('noPolicyTitle')}>
+                    {noPolicy.map((v) => (
+                      <ListItem key={v.id} id={`no-policy-vm-${v.id}`}>
+                        {v.name}
+                      </ListItem>
+                    ))}
+                  </List>
+                </>
               )}
             </CardBody>
           </Card>

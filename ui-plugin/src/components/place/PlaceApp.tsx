@@ -10,9 +10,10 @@ import { JobsTable } from '../common/JobsTable';
 import { PointsTable } from '../common/PointsTable';
 import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
 import { Dashboard } from './Dashboard';
+import { PoliciesTab } from './PoliciesTab';
 import { VmsTable } from './VmsTable';
 
-/** The Backup primary place: dashboard, restore points, jobs, VMs. */
+/** The Backup primary place: dashboard, restore points, jobs, policies, VMs. */
 export function PlaceApp() {
   const ctx = useApp();
   const { client, t } = ctx;
@@ -55,6 +56,9 @@ export function PlaceApp() {
             </Tab>
             <Tab eventKey="jobs" id="tab-jobs" title={<TabTitleText>{t('tabJobs')}</TabTitleText>}>
               <JobsTable id="jobs-table" jobs={history.jobs} showVm onCancel={onCancel} onLoadOlder={history.loadOlder} />
+            </Tab>
+            <Tab eventKey="policies" id="tab-policies" title={<TabTitleText>{t('tabPolicies')}</TabTitleText>}>
+              <PoliciesTab vms={vms.data?.vms ?? []} refresh={refresh} onChanged={vms.reload} />
             </Tab>
             <Tab eventKey="vms" id="tab-vms" title={<TabTitleText>{t('tabVms')}</TabTitleText>}>
               <VmsTable vms={vms.data?.vms ?? []} />

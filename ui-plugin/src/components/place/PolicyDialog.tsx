@@ -1,0 +1,254 @@
+import {
+  Alert,
+  Button,
+  Checkbox,
+  Form,
+  FormGroup,
+  FormHelperText,
+  FormSelect,
+  FormSelectOption,
+  Grid,
+  GridItem,
+  HelperText,
+  HelperTextItem,
+  List,
+  ListItem,
+  Modal,
+  ModalBody,
+  ModalFooter,
+  ModalHeader,
+  Radio,
+  Switch,
+  TextInput,
+} from '@patternfly/react-core';
+import { useEffect, useMemo, useState, type ReactNode } from 'react';
+import type { Policy, PolicyDetail, PolicyWarning, VmSummary } from '../../../../backend/src/api/contract';
+import type { MessageKey } from '../../intl/messages';
+import { errorReason } from '../../logic/errorText';
+import { formatDateTime } from '../../logic/format';
+import { browserTimeZone, cronText, emptyPolicyForm, fieldError, formToPolicy, policyToForm, timeZones, type PolicyField, type PolicyForm } from '../../logic/policyForm';
+import { useApp } from '../AppContext';
+
+interface Props {
+  /** null: create a new policy. */
+  policy: Policy | null;
+  vms: VmSummary[];
+  onClose: () => void;
+  onSaved: (policy: PolicyDetail) => void;
+}
+
+type Errors = Partial<Record<PolicyField, string>>;
+
+/** Create or edit a policy; the service validates, its refusals show at the field they name. */
+export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
+  const { client, t, locale, bridge } = useApp();
+  const [form, setForm] = useState<PolicyForm>(() => (policy ? policyToForm(policy) : emptyPolicyForm(browserTimeZone())));
+  const [policyId, setPolicyId] = useState<string | null>(policy?.id ?? null);
+  const [errors, setErrors] = useState<Errors>({});
+  const [general, setGeneral] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [detail, setDetail] = useState<PolicyDetail | null>(null);
+  const [savedNow, setSavedNow] = useState(false);
+  const [warnings, setWarnings] = useState<PolicyWarning[]>([]);
+  const zones = useMemo(() => timeZones(form.timeZone), [form.timeZone]);
+
+  useEffect(() => {
+    if (!policy) return;
+    let live = true;
+    client.policyGet(policy.id).then(
+      (d) => live && setDetail(d),
+      () => undefined, // the next runs are a preview: the form works without them
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, policy]);
+
+  const set = <K extends keyof PolicyForm>(key: K, value: PolicyForm[K]): void => {
+    setForm((f) => ({ ...f, [key]: value }));
+    setSavedNow(false);
+  };
+
+  const save = (): void => {
+    setSaving(true);
+    setGeneral(null);
+    setErrors({});
+    const body = formToPolicy(form);
+    (policyId ? client.policyUpdate(policyId, body) : client.policyCreate(body)).then(
+      (res) => {
+        setSaving(false);
+        setPolicyId(res.policy.id);
+        setDetail(res.policy);
+        setWarnings(res.warnings);
+        setSavedNow(true);
+        bridge.toast('success', t('policySaved', { name: res.policy.name }));
+        onSaved(res.policy);
+      },
+      (err: unknown) => {
+        setSaving(false);
+        const msg = errorReason(err);
+        const fe = (err as { kind?: string }).kind === 'bad-request' ? fieldError(msg) : null;
+        if (fe) setErrors({ [fe.field]: fe.message });
+        else setGeneral(t('policySaveFailed', { reason: msg }));
+      },
+    );
+  };
+
+  const human = cronText(form.schedule, t, locale);
+  const title = policy || policyId ? t('policyEditTitle', { name: detail?.name ?? policy?.name ?? form.name }) : t('policyCreateTitle');
+
+  const field = (name: PolicyField, label: string, input: ReactNode, help?: string, required = false): ReactNode => (
+    <FormGroup label={label} fieldId={`policy-${fieldIdOf(name)}`} isRequired={required}>
+      {input}
+      {errors[name] || help ? (
+        <FormHelperText>
+          <HelperText>
+            {errors[name] ? (
+              <HelperTextItem variant="error" id={`policy-${fieldIdOf(name)}-error`}>
+                {errors[name]}
+              </HelperTextItem>
+            ) : (
+              <HelperTextItem>{help}</HelperTextItem>
+            )}
+          </HelperText>
+        </FormHelperText>
+      ) : null}
+    </FormGroup>
+  );
+  const numberInput = (name: 'keepLast' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'lockDays' | 'concurrency' | 'windowDurationMinutes', label: MessageKey): ReactNode =>
+    field(
+      name,
+      t(label),
+      <TextInput id={`policy-${fieldIdOf(name)}`} type="number" min={0} value={form[name]} onChange={(_e, v) => set(name, v)} validated={errors[name] ? 'error' : 'default'} aria-invalid={Boolean(errors[name])} />,
+    );
+
+  return (
+    <Modal id="policy-dialog" isOpen variant="medium" onClose={onClose} aria-labelledby="policy-dialog-title">
+      <ModalHeader title={title} labelId="policy-dialog-title" />
+      <ModalBody>
+        {general ? <Alert id="policy-error" variant="danger" isInline title={general} /> : null}
+        <Form id="policy-form" onSubmit={(e) => e.preventDefault()}>
+          {field('name', t('fieldName'), <TextInput id="policy-name" isRequired value={form.name} onChange={(_e, v) => set('name', v)} validated={errors.name ? 'error' : 'default'} aria-invalid={Boolean(errors.name)} />, undefined, true)}
+          {field(
+            'schedule',
+            t('fieldSchedule'),
+            <TextInput id="policy-schedule" isRequired value={form.schedule} onChange={(_e, v) => set('schedule', v)} validated={errors.schedule ? 'error' : 'default'} aria-invalid={Boolean(errors.schedule)} aria-describedby="policy-schedule-text" />,
+            t('fieldScheduleHelp'),
+            true,
+          )}
+          <div id="policy-schedule-text" aria-live="polite">
+            {human ?? ''}
+          </div>
+          {field(
+            'timeZone',
+            t('fieldTimeZone'),
+            <FormSelect id="policy-timezone" value={form.timeZone} onChange={(_e, v) => set('timeZone', v)} validated={errors.timeZone ? 'error' : 'default'} aria-label={t('fieldTimeZone')}>
+              {zones.map((z) => (
+                <FormSelectOption key={z} value={z} label={z} />
+              ))}
+            </FormSelect>,
+          )}
+          <NextRuns detail={detail} savedNow={savedNow} warnings={warnings} />
+          <FormGroup label={t('fieldSelection')} role="radiogroup" fieldId="policy-selection" isInline>
+            <Radio id="policy-selection-tag" name="policy-selection" label={t('selectionKindTag')} isChecked={form.selectionKind === 'tag'} onChange={() => set('selectionKind', 'tag')} />
+            <Radio id="policy-selection-search" name="policy-selection" label={t('selectionKindSearch')} isChecked={form.selectionKind === 'search'} onChange={() => set('selectionKind', 'search')} />
+            <Radio id="policy-selection-vms" name="policy-selection" label={t('selectionKindVms')} isChecked={form.selectionKind === 'vms'} onChange={() => set('selectionKind', 'vms')} />
+          </FormGroup>
+          {errors.selection ? <Alert id="policy-selection-error" variant="danger" isInline isPlain title={errors.selection} /> : null}
+          {form.selectionKind === 'tag'
+            ? field('tag', t('fieldTag'), <TextInput id="policy-tag" value={form.tag} onChange={(_e, v) => set('tag', v)} validated={errors.tag ? 'error' : 'default'} aria-invalid={Boolean(errors.tag)} />, t('fieldTagHelp'))
+            : form.selectionKind === 'search'
+              ? field('search', t('fieldSearch'), <TextInput id="policy-search" value={form.search} onChange={(_e, v) => set('search', v)} validated={errors.search ? 'error' : 'default'} aria-invalid={Boolean(errors.search)} />, t('fieldSearchHelp'))
+              : field(
+                  'vmIds',
+                  t('fieldVms'),
+                  <div id="policy-vmids" style={{ maxHeight: 160, overflowY: 'auto' }} role="group" aria-label={t('fieldVms')}>
+                    {vms.map((v) => (
+                      <Checkbox
+                        key={v.id}
+                        id={`policy-vm-${v.id}`}
+                        label={v.name}
+                        aria-label={t('policyVmOf', { vm: v.name })}
+                        isChecked={form.vmIds.includes(v.id)}
+                        onChange={(_e, on) => set('vmIds', on ? [...form.vmIds, v.id] : form.vmIds.filter((id) => id !== v.id))}
+                      />
+                    ))}
+                  </div>,
+                )}
+          <FormGroup label={t('fieldRetention')} fieldId="policy-keeplast">
+            <Grid hasGutter md={2}>
+              <GridItem>{numberInput('keepLast', 'fieldKeepLast')}</GridItem>
+              <GridItem>{numberInput('daily', 'fieldDaily')}</GridItem>
+              <GridItem>{numberInput('weekly', 'fieldWeekly')}</GridItem>
+              <GridItem>{numberInput('monthly', 'fieldMonthly')}</GridItem>
+              <GridItem>{numberInput('yearly', 'fieldYearly')}</GridItem>
+            </Grid>
+            <FormHelperText>
+              <HelperText>
+                <HelperTextItem>{errors.retention ?? t('fieldRetentionHelp')}</HelperTextItem>
+              </HelperText>
+            </FormHelperText>
+          </FormGroup>
+          <Grid hasGutter md={6}>
+            <GridItem>{numberInput('lockDays', 'fieldLockDays')}</GridItem>
+            <GridItem>{numberInput('concurrency', 'fieldConcurrency')}</GridItem>
+          </Grid>
+          <FormGroup label={t('fieldWindow')} fieldId="policy-window-enabled">
+            <Switch id="policy-window-enabled" label={t('fieldWindowEnabled')} isChecked={form.windowEnabled} onChange={(_e, on) => set('windowEnabled', on)} />
+          </FormGroup>
+          {errors.window ? <Alert id="policy-window-error" variant="danger" isInline isPlain title={errors.window} /> : null}
+          {form.windowEnabled ? (
+            <Grid hasGutter md={6}>
+              <GridItem>
+                {field('windowStart', t('fieldWindowStart'), <TextInput id="policy-windowstart" placeholder="22:00" value={form.windowStart} onChange={(_e, v) => set('windowStart', v)} validated={errors.windowStart ? 'error' : 'default'} aria-invalid={Boolean(errors.windowStart)} />, t('fieldWindowStartHelp'))}
+              </GridItem>
+              <GridItem>{numberInput('windowDurationMinutes', 'fieldWindowDuration')}</GridItem>
+            </Grid>
+          ) : null}
+          <Switch id="policy-enabled" label={t('fieldEnabled')} isChecked={form.enabled} onChange={(_e, on) => set('enabled', on)} />
+        </Form>
+      </ModalBody>
+      <ModalFooter>
+        <Button id="policy-save" variant="primary" onClick={save} isLoading={saving} isDisabled={saving}>
+          {t('save')}
+        </Button>
+        <Button id="policy-cancel" variant="link" onClick={onClose}>
+          {savedNow ? t('close') : t('cancel')}
+        </Button>
+      </ModalFooter>
+    </Modal>
+  );
+}
+
+function fieldIdOf(f: PolicyField): string {
+  return f === 'timeZone' ? 'timezone' : f.toLowerCase();
+}
+
+/** The next runs as the service computes them (in the policy's zone, and in the admin's own). */
+function NextRuns({ detail, savedNow, warnings }: { detail: PolicyDetail | null; savedNow: boolean; warnings: PolicyWarning[] }) {
+  const { t, locale } = useApp();
+  if (!detail) return null;
+  return (
+    <div id="policy-next-runs-box" data-saved={savedNow ? 'true' : 'false'}>
+      <strong>{savedNow ? t('nextRunsSaved') : t('nextRunsTitle')}</strong>
+      {detail.nextRuns.length === 0 ? (
+        <div id="policy-next-runs-none">{t('nextRunsNone')}</div>
+      ) : (
+        <List id="policy-next-runs" isPlain>
+          {detail.nextRuns.map((r) => (
+            <ListItem key={r.at}>{t('nextRunLocal', { local: r.local, mine: formatDateTime(r.at, locale) })}</ListItem>
+          ))}
+        </List>
+      )}
+      {savedNow && warnings.length > 0 ? (
+        <Alert id="policy-warnings" variant="warning" isInline isPlain title={t('policyWarnings')}>
+          <List>
+            {warnings.map((w) => (
+              <ListItem key={w.code + w.message}>{w.message}</ListItem>
+            ))}
+          </List>
+        </Alert>
+      ) : null}
+    </div>
+  );
+}
