@@ -12,6 +12,10 @@ export type ErrorCode =
   | 'QMP_TIMEOUT'
   | 'QMP_ABORTED'
   | 'QMP_JOB_FAILED'
+  // qga (the QEMU guest agent channel)
+  | 'QGA_UNAVAILABLE'
+  | 'QGA_TIMEOUT'
+  | 'QGA_COMMAND_FAILED'
   // nbd
   | 'NBD_CONNECT_FAILED'
   | 'NBD_PROTOCOL_ERROR'

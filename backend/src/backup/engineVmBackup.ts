@@ -17,6 +17,11 @@ export interface EngineVmBackupRequest {
   scratchDir: string;
   forceFull?: boolean;
   transientBitmaps?: boolean;
+  /** `auto` (default): freeze the guest filesystems through the guest agent when it answers;
+   *  `crash`: never (a policy's opt-out). */
+  consistency?: 'auto' | 'crash';
+  /** Guest agent timeouts (ms), as in `BackupRequest`. */
+  guestAgentTimeouts?: { pingMs?: number; freezeMs?: number; thawMs?: number };
   /** How long a VM that is down may take to come up paused; default 120 s. */
   startTimeoutMs?: number;
   /** Stored in the point's manifest `meta` beside the engine facts (the service's job id...). */
@@ -100,6 +105,9 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       devices: mapping.mapped.map((m) => m.device.deviceId),
       ...(req.forceFull ? { forceFull: true } : {}),
       ...(req.transientBitmaps ? { transientBitmaps: true } : {}),
+      consistency: req.consistency ?? 'auto',
+      guestAgent: () => link.openGuestAgent(vm, { timeoutMs: 5000, ...call }),
+      ...(req.guestAgentTimeouts ? { guestAgentTimeouts: req.guestAgentTimeouts } : {}),
       vmDefinition: vm.configuration ? { kind: 'ovf', content: vm.configuration.data } : null,
       diskMeta,
       meta: {
@@ -143,7 +151,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
     vm,
     'normal',
     `olvm-backup: backup of VM ${vm.name} finished in ${(result.durationMs / 1000).toFixed(1)} s (${modes}); ` +
-      `read ${mib(read)} MiB, stored ${mib(stored)} MiB new; restore point ${result.manifest.pointId}`,
+      `read ${mib(read)} MiB, stored ${mib(stored)} MiB new; ${consistencyText(result.manifest)}; restore point ${result.manifest.pointId}`,
   );
   return result;
 }
@@ -162,6 +170,11 @@ async function hostOf(req: EngineVmBackupRequest, vm: Vm): Promise<{ link: VmHos
 function namingVm(err: unknown, vmName: string): AppError {
   if (err instanceof AppError && err.message.includes(vmName)) return err;
   return new AppError(err instanceof AppError ? err.code : 'BACKUP_FAILED', `backup of vm ${vmName} failed`, { cause: err });
+}
+
+function consistencyText(m: Manifest): string {
+  const why = typeof m.meta['consistencyReason'] === 'string' ? ` (${m.meta['consistencyReason']})` : '';
+  return `${m.consistency === 'filesystem' ? 'filesystem-consistent' : 'crash-consistent'}${why}`;
 }
 
 function mib(n: number): string {

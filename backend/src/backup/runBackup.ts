@@ -5,6 +5,7 @@ import { BlockApi, type BlockDevice, type BitmapSource } from '../qmp';
 import { newPointId, type DiskIndex, type ManifestDiskInput, type PointWriter, type Repository } from '../repository';
 import { bitmapRun, dropStale, rollbackActions, transactionActions, type BitmapRun } from './bitmaps';
 import { planDisk, type DiskPlan } from './chainCheck';
+import { freezeGuest } from './consistency';
 import { copyDisk } from './diskCopy';
 import { FleeceSet } from './fleece';
 import { recoverInterruptedRun } from './recovery';
@@ -40,6 +41,8 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   let transactionDone = false;
   let committed = false;
   let failure: AppError | undefined;
+  let consistency: { consistency: 'filesystem' | 'crash'; reason: string } = { consistency: 'crash', reason: 'not frozen' };
+  let thawProblem: string | undefined;
   const progress: BackupProgress = { phase: 'preparing', device: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 };
   const report = (patch: Partial<BackupProgress>): void => {
     Object.assign(progress, patch);
@@ -60,8 +63,23 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     throwIfAborted(req.signal);
 
     fleece.watchJobs();
-    await api.transaction([...disks.flatMap((d) => transactionActions(d.bitmaps)), ...fleece.jobActions()]);
-    transactionDone = true;
+    const guest = await freezeGuest({
+      mode: req.consistency ?? 'auto',
+      openAgent: req.guestAgent,
+      pingTimeoutMs: req.guestAgentTimeouts?.pingMs,
+      freezeTimeoutMs: req.guestAgentTimeouts?.freezeMs,
+      thawTimeoutMs: req.guestAgentTimeouts?.thawMs,
+      signal: req.signal,
+    });
+    consistency = { consistency: guest.consistency, reason: guest.reason };
+    try {
+      await api.transaction([...disks.flatMap((d) => transactionActions(d.bitmaps)), ...fleece.jobActions()]);
+      transactionDone = true;
+    } finally {
+      // right after the transaction, whatever it did: the guest is never left frozen
+      thawProblem = await guest.release();
+      if (thawProblem) warnings.push(thawProblem);
+    }
     report({ phase: 'frozen' });
     await req.onFrozen?.();
 
@@ -84,9 +102,9 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     fleece = undefined;
     const manifest = await writer.commit({
       disks: disks.map((d) => manifestDisk(d, req.diskMeta?.[d.device.deviceId])),
-      consistency: 'crash',
+      consistency: consistency.consistency,
       vmDefinition: req.vmDefinition ?? null,
-      meta: { ...req.meta, tool: 'olvm-backup' },
+      meta: { ...req.meta, tool: 'olvm-backup', consistencyReason: consistency.reason },
     });
     committed = true;
     warnings.push(...(await dropStale(api, disks.map((d) => ({ device: d.device.deviceId, bitmaps: d.bitmaps })))));
@@ -103,7 +121,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       await writer.abort().catch((e: unknown) => problems.push(e as Error));
       // Secondary to the failure being thrown, but the operator must see what is left behind.
       const list = failure?.details?.['cleanupProblems'];
-      if (Array.isArray(list)) list.push(...problems.map(describeError));
+      if (Array.isArray(list)) list.push(...(thawProblem ? [thawProblem] : []), ...problems.map(describeError));
     }
     if (scratchDir) await req.host.removeDir(scratchDir).catch(() => undefined);
   }

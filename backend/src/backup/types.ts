@@ -1,5 +1,5 @@
 import type { HostLink } from '../hosts';
-import type { QmpSession } from '../qmp';
+import type { GuestAgent, QmpSession } from '../qmp';
 import type { Manifest, Repository, VmIdentity } from '../repository';
 
 export interface BackupProgress {
@@ -32,6 +32,13 @@ export interface BackupRequest {
   meta?: Record<string, unknown>;
   /** Manager data stored with each disk in the manifest (engine disk id, alias...), by device. */
   diskMeta?: Record<string, Record<string, unknown>>;
+  /** `auto` (default): freeze the guest filesystems through the guest agent around the
+   *  transaction when the agent answers, so the point is filesystem-consistent; `crash`: never. */
+  consistency?: 'auto' | 'crash';
+  /** Opens the VM's guest agent channel (`VmHostLink.openGuestAgent`); absent = no agent known. */
+  guestAgent?: () => Promise<GuestAgent>;
+  /** Guest agent timeouts (ms): ping 2 s, freeze 30 s, each thaw attempt 10 s. */
+  guestAgentTimeouts?: { pingMs?: number; freezeMs?: number; thawMs?: number };
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   /** Called right after the transaction fixed the point in time, before any data is read. */
@@ -40,6 +47,7 @@ export interface BackupRequest {
 
 export interface BackupResult {
   manifest: Manifest;
-  /** Cleanup steps that failed after the point was committed (the point is still good). */
+  /** Cleanup steps that failed after the point was committed (the point is still good), and a
+   *  guest thaw that failed (the guest may still be frozen). */
   warnings: string[];
 }

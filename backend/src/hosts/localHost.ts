@@ -2,7 +2,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
 import { NbdClient, type NbdConnectOptions } from '../nbd';
-import { QmpClient, type QmpSession } from '../qmp';
+import { GuestAgentClient, QmpClient, type GuestAgent, type QmpSession } from '../qmp';
 import { sleep } from '../util/abort';
 import { runTool } from '../util/exec';
 import type { VmHostLink } from './vmHost';
@@ -10,13 +10,23 @@ import type { VmHostLink } from './vmHost';
 /**
  * The VM's QEMU runs on this machine. With `qmpDir`, a VM's monitor is the unix socket
  * `<qmpDir>/<vm id>.qmp` (how the engine simulator, and a QEMU started with
- * `-qmp unix:<dir>/<id>.qmp,server=on,wait=off`, expose it).
+ * `-qmp unix:<dir>/<id>.qmp,server=on,wait=off`, expose it), and its guest agent channel the
+ * unix socket `<qmpDir>/<vm id>.qga` (`-chardev socket,path=…,server=on,wait=off,id=qga0` with
+ * `-device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0`), or `guestAgentSocket(vm)`.
  */
 export class LocalHost implements VmHostLink {
   readonly name = 'local';
   readonly nbdConnections = 1;
 
-  constructor(private readonly opts: { qmpDir?: string } = {}) {}
+  constructor(private readonly opts: { qmpDir?: string; guestAgentSocket?: (vm: { id: string; name: string }) => string } = {}) {}
+
+  async openGuestAgent(vm: { id: string; name: string }, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<GuestAgent> {
+    let socket: string;
+    if (this.opts.guestAgentSocket) socket = this.opts.guestAgentSocket(vm);
+    else if (this.opts.qmpDir) socket = path.join(this.opts.qmpDir, `${vm.id}.qga`);
+    else throw new AppError('QGA_UNAVAILABLE', `no qmp directory configured to find vm ${vm.name}'s guest agent channel`);
+    return GuestAgentClient.connectUnix(socket, { label: `guest agent of vm ${vm.name} (${socket})`, ...o });
+  }
 
   /** Waits (default 30 s) for the socket to appear: a VM just started takes a moment. */
   async openQmp(vm: { id: string; name: string }, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpSession> {

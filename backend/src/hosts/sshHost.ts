@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { AppError } from '../errors';
 import { NbdClient, type NbdConnectOptions } from '../nbd';
-import { QmpClient, VirshSession, type QmpSession } from '../qmp';
+import { GuestAgentClient, QmpClient, VirshGuestAgent, VirshSession, type GuestAgent, type QmpSession } from '../qmp';
 import { SshConnectionPool, type SshConnection, type SshHostConfig } from './sshConnection';
 import type { VmHostLink } from './vmHost';
 
@@ -45,6 +45,7 @@ abstract class SshHostBase implements VmHostLink {
   }
 
   abstract openQmp(vm: { id: string; name: string }, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<QmpSession>;
+  abstract openGuestAgent(vm: { id: string; name: string }, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<GuestAgent>;
 
   async createScratchImage(file: string, virtualSize: number, signal?: AbortSignal): Promise<void> {
     checkPath(file, 'scratch image');
@@ -132,11 +133,25 @@ export class SshLibvirtHost extends SshHostBase {
     }
     throw named(last, vm.name, this.hostLabel);
   }
+
+  /** libvirt holds the agent channel: `virsh qemu-agent-command`, domain by id then by name. */
+  openGuestAgent(vm: { id: string; name: string }): Promise<GuestAgent> {
+    const lo = this.opts as SshLibvirtHostOptions;
+    return Promise.resolve(
+      new VirshGuestAgent(this.conn, {
+        ...(lo.libvirtUri ? { uri: lo.libvirtUri } : {}),
+        domains: [...new Set([vm.id, vm.name].filter((x) => x !== ''))],
+        vmLabel: vm.name,
+      }),
+    );
+  }
 }
 
 export interface SshQmpSocketHostOptions extends SshHostOptions {
   /** The VM's QMP socket on the host; default `<qmpDir>/<vm id>.qmp`. */
   qmpSocket?: (vm: { id: string; name: string }) => string;
+  /** The VM's guest agent channel on the host; default `<qmpDir>/<vm id>.qga`. */
+  guestAgentSocket?: (vm: { id: string; name: string }) => string;
   qmpDir?: string;
 }
 
@@ -167,6 +182,20 @@ export class SshQmpSocketHost extends SshHostBase {
     } catch (err) {
       throw named(err, vm.name, this.hostLabel);
     }
+  }
+
+  /** The agent channel's unix socket, forwarded over SSH like the monitor's. */
+  async openGuestAgent(vm: { id: string; name: string }): Promise<GuestAgent> {
+    const so = this.opts as SshQmpSocketHostOptions;
+    let socket: string;
+    if (so.guestAgentSocket) socket = so.guestAgentSocket(vm);
+    else if (so.qmpDir) socket = path.posix.join(so.qmpDir, `${vm.id}.qga`);
+    else throw new AppError('QGA_UNAVAILABLE', `no guest agent socket configured for vm ${vm.name} on host ${this.hostLabel}`);
+    const label = `guest agent of vm ${vm.name} on host ${this.hostLabel} (${socket})`;
+    const stream = await this.conn.openUnixSocket(socket).catch((err: unknown) => {
+      throw new AppError('QGA_UNAVAILABLE', `${label}: cannot connect`, { cause: err, details: { host: this.hostLabel } });
+    });
+    return new GuestAgentClient(stream, label);
   }
 }
 

@@ -8,3 +8,6 @@ export { BlockApi, deviceIdFromQdev, overlayFileNode } from './blockApi';
 export type { BlockAction, BlockDevice, DirtyBitmap, BitmapSource } from './blockApi';
 export { VirshSession } from './virshSession';
 export type { RemoteCommandRunner, RemoteCommandResult, VirshSessionOptions } from './virshSession';
+export { GuestAgentClient } from './guestAgent';
+export type { GuestAgent, QgaCallOptions } from './guestAgent';
+export { VirshGuestAgent } from './virshGuestAgent';
