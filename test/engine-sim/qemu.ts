@@ -21,6 +21,14 @@ export interface QemuLaunch {
   productQmp: string;
   /** the simulator's own monitor */
   privateQmp: string;
+  /**
+   * Adds the guest agent channel as vdsm/libvirt configure it: a virtio-serial controller and a
+   * `virtserialport` named `org.qemu.guest_agent.0` whose host end is this unix socket
+   * (QEMU listens). No guest OS runs, so nothing answers on it: a client connects and waits.
+   * Off by default: a fake agent (test/helpers/fakeGuestAgent.ts) can then sit at
+   * `<qmpDir>/<vmId>.qga`, where the product's LocalHost looks for the channel.
+   */
+  guestAgentSocket?: string;
   logFile: string;
   scratchDir: string;
   /** called once when the process ends; `requested` = after quit()/kill() */
@@ -49,7 +57,7 @@ export class SimQemu {
   }
 
   static async launch(p: QemuLaunch): Promise<SimQemu> {
-    for (const sock of [p.productQmp, p.privateQmp]) {
+    for (const sock of [p.productQmp, p.privateQmp, ...(p.guestAgentSocket ? [p.guestAgentSocket] : [])]) {
       if (Buffer.byteLength(sock) > 100) throw new Error(`unix socket path too long for qemu: ${sock}`);
       await fs.rm(sock, { force: true });
     }
@@ -68,6 +76,11 @@ export class SimQemu {
     args.push('-display', 'none', '-accel', 'tcg', '-no-user-config');
     args.push('-qmp', `unix:${p.productQmp},server=on,wait=off`, '-qmp', `unix:${p.privateQmp},server=on,wait=off`);
     p.disks.forEach((d, i) => args.push(...diskArgs(d, p.disks.length - i)));
+    if (p.guestAgentSocket) {
+      args.push('-device', 'virtio-serial-pci,id=virtio-serial0');
+      args.push('-chardev', `socket,id=charchannel0,path=${p.guestAgentSocket},server=on,wait=off`);
+      args.push('-device', 'virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,name=org.qemu.guest_agent.0');
+    }
     const log = await fs.open(p.logFile, 'a');
     this.logOffset = (await log.stat()).size;
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', log.fd, log.fd] });
@@ -81,7 +94,7 @@ export class SimQemu {
       for (const w of this.exitWaiters.splice(0)) w();
     });
     try {
-      await waitForSockets([p.productQmp, p.privateQmp], () => (this.exited ? this.readLog().trim() : undefined));
+      await waitForSockets([p.productQmp, p.privateQmp, ...(p.guestAgentSocket ? [p.guestAgentSocket] : [])], () => (this.exited ? this.readLog().trim() : undefined));
     } catch (err) {
       if (!this.exited) child.kill('SIGKILL');
       throw new Error(`vm ${p.name}: ${(err as Error).message}`);
