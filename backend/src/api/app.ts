@@ -47,7 +47,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(downloads.serveRoutes());
   api.use(
     requireUser(deps.auth, (tokenKey, err, req) =>
-      deps.serviceAudit?.authFailure({ tokenKey, code: err.code, message: err.message, method: req.method, path: req.path, remote: req.socket.remoteAddress ?? null }),
+      deps.serviceAudit?.authFailure({ tokenKey, code: err.code, message: err.message, method: req.method, path: req.baseUrl + req.path, remote: req.socket.remoteAddress ?? null }),
     ),
   );
   api.use(systemRoutes(deps));
