@@ -26,6 +26,8 @@ export class FakeGuestAgent {
   behaviour: FakeAgentBehaviour = 'ok';
   filesystems = 3;
   staleBytes: Buffer | undefined;
+  /** Called with each command before it is answered (tests act at that moment). */
+  onCommand: ((command: string) => void) | undefined;
   private readonly sockets = new Set<net.Socket>();
 
   private constructor(readonly socketPath: string, private readonly server: net.Server, readonly log: AgentLogEntry[]) {}
@@ -84,6 +86,7 @@ export class FakeGuestAgent {
     }
     const cmd = msg.execute ?? '?';
     this.log.push({ source: 'qga', what: cmd, at: Date.now() });
+    this.onCommand?.(cmd);
     if (this.behaviour === 'silent') return;
     const reply = (r: unknown): void => {
       s.write(JSON.stringify({ return: r }) + '\n');

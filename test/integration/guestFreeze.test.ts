@@ -165,6 +165,31 @@ describe('guest filesystem freeze around the backup transaction (fake guest agen
     agent.frozen = false;
   });
 
+  test('a guest someone else froze is not thawed by the backup, and the result says it is frozen', async () => {
+    agent.frozen = true;
+    const res = await backup();
+    expect(res.manifest.consistency).toBe('crash');
+    expect(res.manifest.meta['consistencyReason']).toBe('guest filesystems were already frozen by someone else');
+    expect(res.warnings).toEqual(['guest filesystems were frozen before the backup, not by it, and were left frozen']);
+    expect(agent.commands().filter((c) => c === 'guest-fsfreeze-thaw' || c === 'guest-fsfreeze-freeze')).toEqual([]);
+    expect(agent.frozen).toBe(true);
+    agent.frozen = false;
+  });
+
+  test('an aborted backup between freeze and transaction still thaws', async () => {
+    const ctl = new AbortController();
+    agent.onCommand = (cmd) => {
+      if (cmd === 'guest-fsfreeze-freeze') ctl.abort(new Error('stop'));
+    };
+    try {
+      await expect(backup({ signal: ctl.signal })).rejects.toMatchObject({ code: 'BACKUP_ABORTED' });
+    } finally {
+      agent.onCommand = undefined;
+    }
+    expect(qmpAndFreeze()).toEqual(['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
+    expect(agent.frozen).toBe(false);
+  });
+
   test("consistency 'crash' opts out: the agent is not even asked", async () => {
     const res = await backup({ consistency: 'crash' });
     expect(res.manifest.consistency).toBe('crash');

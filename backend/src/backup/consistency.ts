@@ -56,11 +56,14 @@ export async function freezeGuest(opts: ConsistencyOptions): Promise<FrozenGuest
   let frozen: number | undefined;
   let reason: string;
   let mayBeFrozen = true;
+  let foreignFreeze = false;
   try {
     const status = await ga.fsfreezeStatus(call(pingMs)).catch(() => undefined);
     if (status === 'frozen') {
-      // someone else froze it: thawing under their feet is not ours to do
+      // someone else froze it (another tool's snapshot, an admin): thawing under their feet
+      // is not ours to do, but whoever reads the result must know the guest is frozen
       mayBeFrozen = false;
+      foreignFreeze = true;
       reason = 'guest filesystems were already frozen by someone else';
     } else {
       frozen = await ga.fsfreezeFreeze(call(opts.freezeTimeoutMs ?? 30_000));
@@ -75,7 +78,11 @@ export async function freezeGuest(opts: ConsistencyOptions): Promise<FrozenGuest
     reason,
     release: () => {
       released ??= (async () => {
-        const problem = mayBeFrozen ? await thaw(ga, opts.thawTimeoutMs ?? 10_000) : undefined;
+        const problem = mayBeFrozen
+          ? await thaw(ga, opts.thawTimeoutMs ?? 10_000)
+          : foreignFreeze
+            ? 'guest filesystems were frozen before the backup, not by it, and were left frozen'
+            : undefined;
         await ga.close().catch(() => undefined);
         return problem;
       })();

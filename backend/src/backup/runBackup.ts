@@ -73,6 +73,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     });
     consistency = { consistency: guest.consistency, reason: guest.reason };
     try {
+      throwIfAborted(req.signal);
       await api.transaction([...disks.flatMap((d) => transactionActions(d.bitmaps)), ...fleece.jobActions()]);
       transactionDone = true;
     } finally {
