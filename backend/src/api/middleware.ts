@@ -48,7 +48,7 @@ export function cors(origins: readonly string[]): RequestHandler {
         res.status(403).json({ error: { code: 'CORS_REFUSED', message: `origin ${origin ?? '(none)'} is not allowed to call this service` } });
         return;
       }
-      res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
+      res.setHeader('Access-Control-Allow-Methods', 'GET, POST, PUT, DELETE');
       res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
       res.setHeader('Access-Control-Max-Age', '600');
       res.status(204).end();
