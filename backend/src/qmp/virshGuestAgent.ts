@@ -85,10 +85,9 @@ export class VirshGuestAgent implements GuestAgent {
       if (/domain not found|failed to get domain/i.test(text)) {
         throw new AppError('QGA_UNAVAILABLE', `${this.label}: no domain ${domain}: ${text}`, { details: { reason: 'DOMAIN_NOT_FOUND' } });
       }
-      if (/not connected|not responding|not configured|not running|timed? ?out/i.test(text)) {
-        const code = /timed? ?out|not responding/i.test(text) ? 'QGA_TIMEOUT' : 'QGA_UNAVAILABLE';
-        throw new AppError(code, `${this.label}: ${command}: ${text}`);
-      }
+      // "Guest agent is not responding: QEMU guest agent is not connected" = no agent in the guest
+      if (/not connected|not configured|not running|not available/i.test(text)) throw new AppError('QGA_UNAVAILABLE', `${this.label}: ${command}: ${text}`);
+      if (/not responding|timed? ?out/i.test(text)) throw new AppError('QGA_TIMEOUT', `${this.label}: ${command}: ${text}`);
       throw new AppError('QGA_COMMAND_FAILED', `${this.label}: ${command}: ${text}`);
     }
     try {
