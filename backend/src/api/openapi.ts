@@ -27,7 +27,7 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
   { method: 'post', path: '/api/v1/points/{pointId}/verify', summary: "Start a verify job: re-hash every chunk of the point; damage marks the point (the next backup heals it), nothing else changes", auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }] },
   { method: 'post', path: '/api/v1/repository/verify', summary: 'Start a verify job of every point in the repository (any authenticated user; its result shows each caller only the points of VMs they may see); joins a pending one (200)', auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }, { status: 200, schema: 'StartVerifyResponse' }] },
-  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: repository deletions, prunes, lock changes, unlocks, damage marks, and refused logins (any authenticated user)', auth: true, ok: [{ status: 200, schema: 'AuditList' }] },
+  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: repository deletions, prunes, lock changes, unlocks, damage marks, and refused logins (any authenticated user; records about engine VMs the caller may not see are left out)', auth: true, ok: [{ status: 200, schema: 'AuditList' }] },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
 

@@ -8,7 +8,7 @@ export interface VerifyRunnerDeps {
   onVerified?: () => void;
 }
 
-/** Most per-point warnings a job lists (a repository full of damage stays readable). */
+/** Most per-point warnings a job lists. */
 const MAX_WARNINGS = 50;
 
 /**
@@ -46,9 +46,15 @@ export function verifyRunner(deps: VerifyRunnerDeps): JobRunner {
     const vmKeys: Record<string, string> = {};
     for (const p of report.points) if (p.vmKey) vmKeys[p.pointId] = p.vmKey;
     ctx.remember({ verifiedVmKeys: vmKeys });
-    for (const p of damaged.slice(0, MAX_WARNINGS)) ctx.log('error', `point ${p.pointId}: ${p.problems} problem(s)${p.damagedDevices ? ` on disk(s) ${p.damagedDevices.join(', ')}` : ' (its manifest cannot be read)'}`);
-    for (const id of report.cleared) ctx.log('info', `point ${id} verified whole again: its damage mark is cleared`);
-    ctx.log('info', `${report.pointsChecked} point(s), ${report.chunksChecked} chunk(s) checked: ${damaged.length} damaged, ${report.quarantined.length} chunk file(s) quarantined`);
+    if (pointId) {
+      for (const p of damaged) ctx.log('error', `point ${p.pointId}: ${p.problems} problem(s)${p.damagedDevices ? ` on disk(s) ${p.damagedDevices.join(', ')}` : ' (its manifest cannot be read)'}`);
+      for (const id of report.cleared) ctx.log('info', `point ${id} verified whole again: its damage mark is cleared`);
+      ctx.log('info', `${report.chunksChecked} chunk(s) checked: ${damaged.length > 0 ? 'damaged' : 'whole'}, ${report.quarantined.length} chunk file(s) quarantined`);
+    } else {
+      // a repository verify's log is read by every user: it names no point (the result, filtered
+      // per caller, does)
+      ctx.log('info', `${report.chunksChecked} chunk(s) checked, ${report.quarantined.length} chunk file(s) quarantined; the result lists the damaged points of your VMs`);
+    }
     const result: JobResult = {
       pointId: pointId ?? '',
       // verify reads the repository, not a VM: it does not count in the backup byte totals
@@ -56,7 +62,8 @@ export function verifyRunner(deps: VerifyRunnerDeps): JobRunner {
       bytesStored: 0,
       durationMs: Date.now() - started,
       disks: [],
-      warnings: damaged.slice(0, MAX_WARNINGS).map((p) => `point ${p.pointId} is damaged (${p.problems} problem(s))`),
+      // (the queue copies warnings into the job's log: none for a repository verify, see above)
+      warnings: pointId ? damaged.slice(0, MAX_WARNINGS).map((p) => `point ${p.pointId} is damaged (${p.problems} problem(s))`) : [],
       verified: {
         points: report.points.length,
         damaged: damaged.map((p) => p.pointId),

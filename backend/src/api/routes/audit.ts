@@ -3,14 +3,17 @@ import { AppError } from '../../errors';
 import { repositoryEntry } from '../auditLog';
 import type { AuditList } from '../contract';
 import type { ApiDeps } from '../deps';
-import { route } from '../middleware';
+import { principalOf, route } from '../middleware';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The audit log: the repository's records (deletions, prunes, lock changes, unlocks, damage
  * marks, quarantined chunks, gc) and the service's refused logins, newest first. Any
- * authenticated portal user may read it (it names points and VM ids, never data or tokens);
- * limiting it to engine SuperUsers would be better and needs a permission check on the engine's
- * system object that the service does not make yet.
+ * authenticated portal user may read it (it names points and VM ids, never data or tokens),
+ * except the records about an engine VM they may not see; limiting it to engine SuperUsers would
+ * be better and needs a permission check on the engine's system object that the service does
+ * not make yet.
  */
 export function auditRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -19,7 +22,9 @@ export function auditRoutes(deps: ApiDeps): Router {
     route(async (req, res) => {
       const { since, limit } = parseAuditQuery(req.query);
       const [repo, service] = await Promise.all([deps.repository.auditLog(since ? { since } : {}), deps.serviceAudit ? deps.serviceAudit.read(since ? { since } : {}) : Promise.resolve([])]);
-      const entries = [...repo.map(repositoryEntry), ...service];
+      const visible = new Set((await deps.auth.visibleVms(principalOf(res))).map((v) => v.id));
+      // a record about an engine VM (its key is the VM's id) only for those who may see the VM
+      const entries = [...repo.map(repositoryEntry), ...service].filter((e) => e.vmKey === null || !UUID.test(e.vmKey) || visible.has(e.vmKey));
       // stable: records of one write share a time and keep their order, reversed
       const indexed = entries.map((e, i) => ({ e, i, t: Date.parse(e.time) }));
       indexed.sort((a, b) => b.t - a.t || b.i - a.i);
