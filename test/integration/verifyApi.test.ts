@@ -7,7 +7,7 @@ import * as S from '../../backend/src/api/schemas';
 import { Repository } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
-import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 
 const MiB = 1 << 20;
 const DATA_AT = 3 * MiB;
@@ -128,8 +128,16 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
     await corrupt(webPoint, web.disks[0]!.deviceId);
     await corrupt(appPoint, app.disks[0]!.deviceId);
 
-    // the plain user may start it; the result shows them web01's point only
+    // the plain user may start it; the result shows them web01's point only (also on their WebSocket)
+    const ws = await EventsClient.open(svc.url, await ssoToken(sim, 'plain'));
     const job = await verify(user, '/api/v1/repository/verify');
+    try {
+      const m = await ws.waitFor((x) => x.type === 'job' && x.job.id === job.id && x.job.state === 'succeeded');
+      expect(m).toMatchObject({ job: { result: { verified: { points: 1, damaged: [webPoint] } } } });
+      expect(JSON.stringify(ws.messages)).not.toContain(appPoint);
+    } finally {
+      ws.close();
+    }
     expect(job).toMatchObject({ vmName: 'repository', vmId: '00000000-0000-0000-0000-000000000000', result: { pointId: '', verified: { points: 1, damaged: [webPoint], quarantined: 2, cleared: [] } } });
     expect(JSON.stringify(job)).not.toContain(appPoint);
     const asAdmin = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${job.id}`)).body);

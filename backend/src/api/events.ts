@@ -5,8 +5,9 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { describeError } from '../errors';
 import type { JobQueue } from '../jobs';
 import type { Authenticator, Principal } from './auth';
-import { WS_CLOSE, type ClientMessage, type Job, type JobProgress, type ServerMessage } from './contract';
+import { REPOSITORY_JOB_VM_ID, WS_CLOSE, type ClientMessage, type Job, type JobProgress, type ServerMessage } from './contract';
 import type { ApiCatalog } from './deps';
+import { isRepositoryJob, repositoryJobFor } from './routes/verify';
 
 export const EVENTS_PATH = '/api/v1/events';
 
@@ -109,18 +110,23 @@ export class EventHub {
       else send(client, { type: 'error', code: 'BAD_MESSAGE', message: 'only {"type":"ping"} is expected after auth' });
     });
     send(client, { type: 'ready', user: { userId: principal.userId, userName: principal.userName }, heartbeatSeconds: Math.round((this.opts.heartbeatMs ?? 30_000) / 1000) });
-    const ids = [...client.visible];
+    // repository verifies concern everyone (with the points of their own VMs only)
+    const ids = [...client.visible, REPOSITORY_JOB_VM_ID];
     const active = this.opts.queue.runningJobs().concat(this.opts.catalog.listJobs({ vmIds: ids, states: ['queued'], limit: 500 }).jobs);
-    const recent = ids.length > 0 ? this.opts.catalog.listJobs({ vmIds: ids, limit: SNAPSHOT_RECENT }).jobs : [];
+    const recent = this.opts.catalog.listJobs({ vmIds: ids, limit: SNAPSHOT_RECENT }).jobs;
     const byId = new Map<string, Job>();
-    for (const j of [...recent, ...active]) if (client.visible.has(j.vmId)) byId.set(j.id, withProgress(j, this.opts.queue.progressOf(j.id)));
+    for (const j of [...recent, ...active]) {
+      if (isRepositoryJob(j)) byId.set(j.id, withProgress(repositoryJobFor(this.opts.catalog, j, client.visible), this.opts.queue.progressOf(j.id)));
+      else if (client.visible.has(j.vmId)) byId.set(j.id, withProgress(j, this.opts.queue.progressOf(j.id)));
+    }
     send(client, { type: 'snapshot', jobs: [...byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt)) });
   }
 
   private broadcastJob(job: Job): void {
     for (const c of this.clients) {
       this.whenVisible(c, job.vmId, () => {
-        send(c, { type: 'job', job });
+        // a repository verify goes to everyone, with the points of their own VMs only
+        send(c, { type: 'job', job: isRepositoryJob(job) ? repositoryJobFor(this.opts.catalog, job, c.visible) : job });
         if (job.state === 'succeeded' && job.result && job.kind !== 'verify') {
           const point = this.opts.catalog.getPoint(job.result.pointId);
           if (point) send(c, { type: 'point', point });
@@ -138,7 +144,7 @@ export class EventHub {
 
   /** Known VMs go out at once; a VM this client has not seen yet is checked with the engine. */
   private whenVisible(c: Client, vmId: string, fn: () => void): void {
-    if (c.visible.has(vmId)) {
+    if (c.visible.has(vmId) || vmId === REPOSITORY_JOB_VM_ID) {
       c.chain = c.chain.then(fn);
       return;
     }

@@ -110,13 +110,19 @@ export function verifyRoutes(deps: ApiDeps): Router {
 
 /** A repository verify job as this caller may see it: counts and point ids of visible VMs only. */
 export async function verifyJobView(deps: ApiDeps, res: Response, job: Job): Promise<Job> {
-  const v = job.result?.verified;
-  if (job.kind !== 'verify' || job.vmId !== REPOSITORY_JOB_VM_ID || !job.result || !v) return job;
+  if (!isRepositoryJob(job) || !job.result?.verified) return job;
   const visible = new Set((await deps.auth.visibleVms(principalOf(res))).map((x) => x.id));
-  const stored = deps.catalog.jobMeta?.(job.id)['verifiedVmKeys'];
+  return repositoryJobFor(deps.catalog, job, visible);
+}
+
+/** A repository verify job with only the points of the VMs in `visible`. */
+export function repositoryJobFor(catalog: Pick<ApiDeps['catalog'], 'jobMeta' | 'getPoint'>, job: Job, visible: ReadonlySet<string>): Job {
+  const v = job.result?.verified;
+  if (!isRepositoryJob(job) || !job.result || !v) return job;
+  const stored = catalog.jobMeta?.(job.id)['verifiedVmKeys'];
   const vmKeys: Record<string, string> = typeof stored === 'object' && stored !== null ? (stored as Record<string, string>) : {};
   const mine = (id: string): boolean => {
-    const vm = vmKeys[id] ?? deps.catalog.getPoint(id)?.vmId;
+    const vm = vmKeys[id] ?? catalog.getPoint(id)?.vmId;
     return vm !== undefined && visible.has(vm);
   };
   const damaged = v.damaged.filter(mine);
