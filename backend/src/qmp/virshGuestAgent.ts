@@ -85,9 +85,10 @@ export class VirshGuestAgent implements GuestAgent {
       if (/domain not found|failed to get domain/i.test(text)) {
         throw new AppError('QGA_UNAVAILABLE', `${this.label}: no domain ${domain}: ${text}`, { details: { reason: 'DOMAIN_NOT_FOUND' } });
       }
-      // "Guest agent is not responding: QEMU guest agent is not connected" = no agent in the guest
-      if (/not connected|not configured|not running|not available/i.test(text)) throw new AppError('QGA_UNAVAILABLE', `${this.label}: ${command}: ${text}`);
-      if (/not responding|timed? ?out/i.test(text)) throw new AppError('QGA_TIMEOUT', `${this.label}: ${command}: ${text}`);
+      // "Guest agent is not responding: QEMU guest agent is not connected" = no agent in the guest;
+      // "…: Guest agent not available for now" = libvirt's own --timeout ran out
+      if (/not connected|not configured|not running/i.test(text)) throw new AppError('QGA_UNAVAILABLE', `${this.label}: ${command}: ${text}`);
+      if (/not responding|not available|timed? ?out/i.test(text)) throw new AppError('QGA_TIMEOUT', `${this.label}: ${command}: ${text}`);
       throw new AppError('QGA_COMMAND_FAILED', `${this.label}: ${command}: ${text}`);
     }
     try {
