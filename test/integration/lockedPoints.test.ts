@@ -332,6 +332,20 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatchObject({ source: 'service', actor: expect.stringMatching(/^token:[0-9a-f]{16}$/), details: { code: 'AUTH_INVALID', method: 'GET', path: '/api/v1/vms' } });
     expect(JSON.stringify(entries)).not.toContain(bad);
+    // what users did through the service: restores, policy changes, runs by hand
+    const service = entries.filter((e) => e.source === 'service' && e.kind !== 'auth-failure').map((e) => [e.kind, e.details?.['name'] ?? e.pointId]);
+    expect(service.reverse()).toEqual([
+      ['policy-create', 'locking'],
+      ['policy-run', 'locking'],
+      ['restore', locked],
+      ['policy-create', 'prune-hard'],
+      ['policy-update', 'prune-hard'],
+      ['policy-update', 'locking'],
+      ['policy-run', 'prune-hard'],
+      ['policy-delete', 'prune-hard'],
+      ['policy-delete', 'locking'],
+    ]);
+    expect(entries.find((e) => e.kind === 'policy-update' && e.details?.['name'] === 'locking')).toMatchObject({ actor: expect.stringContaining('admin'), details: { lockDays: 0, before: { lockDays: 30 } } });
     expect(await fs.readFile(path.join(dir, 'svc', 'audit.log'), 'utf8')).not.toContain(bad);
 
     // since and limit

@@ -18,10 +18,16 @@ export interface AuthFailure {
   remote: string | null;
 }
 
+/** What the service records itself (the repository records deletions, locks, damage). */
+export type ServiceAuditKind = 'auth-failure' | 'restore' | 'policy-create' | 'policy-update' | 'policy-delete' | 'policy-run';
+const SERVICE_KINDS: readonly string[] = ['auth-failure', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run'] satisfies ServiceAuditKind[];
+
 /**
- * `<dataDir>/audit.log`: JSON lines the service appends (O_APPEND, one write per record) when it
- * refuses a token (401 with a token). Never the token itself: the first 16 hex digits of its
- * SHA-256, enough to tell tokens apart. The file is never rewritten; it stops growing at 8 MiB.
+ * `<dataDir>/audit.log`: JSON lines the service appends (O_APPEND, one write per record): a
+ * refused token (401 with a token), a restore started, a policy created, changed, deleted or run
+ * by hand. Never a token itself: the first 16 hex digits of its SHA-256, enough to tell tokens
+ * apart. The file is never rewritten; refused tokens stop being recorded once it holds 8 MiB
+ * (a flood of bad tokens must not fill the disk), the other records are always written.
  */
 export class ServiceAuditLog {
   private readonly recent = new Map<string, number>();
@@ -50,7 +56,18 @@ export class ServiceAuditLog {
       reason: f.message,
       details: { code: f.code, method: f.method, path: f.path, remote: f.remote },
     };
-    this.writing = this.writing.then(() => this.append(entry)).catch((err: unknown) => this.warn(`writing the service audit log ${this.file} failed: ${String(err)}`));
+    this.enqueue(entry, true);
+  }
+
+  /** Records a user's action (in the background, in call order; a failure is logged). Records
+   *  about VMs name them in `vmKey` or `details.vmIds`: the audit route shows them only to
+   *  those who may see those VMs. */
+  record(kind: Exclude<ServiceAuditKind, 'auth-failure'>, e: { actor: string; pointId?: string | null; vmKey?: string | null; reason?: string | null; details?: Record<string, unknown> }): void {
+    this.enqueue({ time: new Date().toISOString(), kind, source: 'service', actor: e.actor, pointId: e.pointId ?? null, vmKey: e.vmKey ?? null, reason: e.reason ?? null, details: e.details ?? null }, false);
+  }
+
+  private enqueue(entry: AuditEntry, capped: boolean): void {
+    this.writing = this.writing.then(() => this.append(entry, capped)).catch((err: unknown) => this.warn(`writing the service audit log ${this.file} failed: ${String(err)}`));
   }
 
   /** Entries oldest first (`since`: at or after). Lines that are not records are skipped. */
@@ -69,7 +86,7 @@ export class ServiceAuditLog {
       if (line.trim() === '') continue;
       try {
         const e = JSON.parse(line) as AuditEntry;
-        if (typeof e?.time !== 'string' || e.kind !== 'auth-failure') continue;
+        if (typeof e?.time !== 'string' || !SERVICE_KINDS.includes(e.kind)) continue;
         if (since !== undefined && !(Date.parse(e.time) >= since)) continue;
         out.push(e);
       } catch {
@@ -79,12 +96,13 @@ export class ServiceAuditLog {
     return out;
   }
 
-  private async append(entry: AuditEntry): Promise<void> {
-    const size = await fs.stat(this.file).then((s) => s.size, () => 0);
+  private async append(entry: AuditEntry, capped: boolean): Promise<void> {
+    const size = capped ? await fs.stat(this.file).then((s) => s.size, () => 0) : 0;
     if (size >= MAX_FILE_BYTES) return;
     const fh = await fs.open(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
     try {
       await fh.write(JSON.stringify(entry) + '\n');
+      if (!capped) await fh.sync();
     } finally {
       await fh.close();
     }

@@ -518,13 +518,18 @@ export type AuditKind =
   | 'damage-mark'
   | 'damage-clear'
   | 'chunk-quarantine'
-  | 'auth-failure';
+  | 'auth-failure'
+  | 'restore'
+  | 'policy-create'
+  | 'policy-update'
+  | 'policy-delete'
+  | 'policy-run';
 
 export interface AuditEntry {
   time: string;
   kind: AuditKind;
   /** repository: the repository's append-only audit.log; service: the service's own audit.log
-   *  (refused tokens). */
+   *  (refused tokens, restores, policy changes and "run now"). */
   source: 'repository' | 'service';
   /** A user name, `cli:<user>@<host>`, `policy <name>`; for auth failures `token:<sha256 prefix>`
    *  (never the token). */

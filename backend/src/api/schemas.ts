@@ -330,7 +330,7 @@ agree<Same<z.output<typeof PolicyRunResponse>, C.PolicyRunResponse>>();
 export const StartVerifyResponse = z.strictObject({ job: Job });
 export const AuditEntry = z.strictObject({
   time: iso,
-  kind: z.enum(['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure']),
+  kind: z.enum(['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run']),
   source: z.enum(['repository', 'service']),
   actor: z.string(),
   pointId: z.string().nullable(),

@@ -24,7 +24,8 @@ export function auditRoutes(deps: ApiDeps): Router {
       const [repo, service] = await Promise.all([deps.repository.auditLog(since ? { since } : {}), deps.serviceAudit ? deps.serviceAudit.read(since ? { since } : {}) : Promise.resolve([])]);
       const visible = new Set((await deps.auth.visibleVms(principalOf(res))).map((v) => v.id));
       // a record about an engine VM (its key is the VM's id) only for those who may see the VM
-      const entries = [...repo.map(repositoryEntry), ...service].filter((e) => e.vmKey === null || !UUID.test(e.vmKey) || visible.has(e.vmKey));
+      const sees = (vm: unknown): boolean => typeof vm !== 'string' || !UUID.test(vm) || visible.has(vm);
+      const entries = [...repo.map(repositoryEntry), ...service].filter((e) => sees(e.vmKey) && (!Array.isArray(e.details?.['vmIds']) || e.details['vmIds'].every(sees)));
       // stable: records of one write share a time and keep their order, reversed
       const indexed = entries.map((e, i) => ({ e, i, t: Date.parse(e.time) }));
       indexed.sort((a, b) => b.t - a.t || b.i - a.i);

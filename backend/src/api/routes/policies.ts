@@ -51,6 +51,7 @@ export function policiesRoutes(deps: ApiDeps): Router {
       const selected = await checkedSelection(deps, res, input);
       const user = principalOf(res);
       const body = await deps.policies.create(input, { id: user.userId, name: user.userName }, selected);
+      deps.serviceAudit?.record('policy-create', { actor: user.userName, details: { policyId: body.policy.id, name: body.policy.name, vmIds: selected, lockDays: input.lockDays, retention: input.retention } });
       res.status(201).json(body);
     }),
   );
@@ -70,7 +71,10 @@ export function policiesRoutes(deps: ApiDeps): Router {
       const input = parsePolicyInput(req.body);
       const selected = await checkedSelection(deps, res, input);
       const user = principalOf(res);
-      res.json(await deps.policies.update(id, input, { id: user.userId, name: user.userName }, selected));
+      const before = deps.policies.get(id);
+      const body = await deps.policies.update(id, input, { id: user.userId, name: user.userName }, selected);
+      deps.serviceAudit?.record('policy-update', { actor: user.userName, details: { policyId: id, name: body.policy.name, vmIds: selected, lockDays: input.lockDays, retention: input.retention, ...(before ? { before: { name: before.name, lockDays: before.lockDays, retention: before.retention, enabled: before.enabled } } : {}) } });
+      res.json(body);
     }),
   );
 
@@ -79,7 +83,9 @@ export function policiesRoutes(deps: ApiDeps): Router {
     route(async (req, res) => {
       const id = await visiblePolicy(deps, res, req.params['policyId']);
       const user = principalOf(res);
+      const before = deps.policies.get(id);
       deps.policies.remove(id, { id: user.userId, name: user.userName });
+      deps.serviceAudit?.record('policy-delete', { actor: user.userName, details: { policyId: id, name: before?.name ?? null, vmIds: await deps.policies.selectedVmIds(before?.selection ?? { vmIds: [] }).catch(() => []) } });
       res.status(204).end();
     }),
   );
@@ -90,6 +96,9 @@ export function policiesRoutes(deps: ApiDeps): Router {
       const id = await visiblePolicy(deps, res, req.params['policyId']);
       const user = principalOf(res);
       const body: PolicyRunResponse = { run: deps.policies.runNow(id, { id: user.userId, name: user.userName }) };
+      const policy = deps.policies.get(id);
+      const vmIds = policy ? await deps.policies.selectedVmIds(policy.selection).catch(() => [] as string[]) : [];
+      deps.serviceAudit?.record('policy-run', { actor: user.userName, details: { policyId: id, runId: body.run.id, name: body.run.policyName, vmIds } });
       res.status(202).json(body);
     }),
   );

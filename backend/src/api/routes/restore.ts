@@ -56,6 +56,7 @@ export function restoreRoutes(deps: ApiDeps): Router {
         meta: { request: body },
       });
       deps.log.info({ jobId: job.id, vmId: point.vmId, pointId, user: user.userName }, 'restore queued');
+      deps.serviceAudit?.record('restore', { actor: user.userName, pointId, vmKey: point.vmId, details: { jobId: job.id, mode: body.mode, target: job.restore?.target ?? null, ...(body.attachToVmId ? { vmIds: [body.attachToVmId] } : {}) } });
       const out: StartRestoreResponse = { job, plan };
       res.status(202).json(out);
     }),
