@@ -3,9 +3,10 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runBackup } from '../../backend/src/backup';
-import { SshConnectionPool, SshLibvirtHost } from '../../backend/src/hosts';
+import { SshConnectionPool, SshLibvirtHost, SshQmpSocketHost } from '../../backend/src/hosts';
 import { Repository } from '../../backend/src/repository';
 import { runTool } from '../../backend/src/util/exec';
+import { FakeGuestAgent } from '../helpers/fakeGuestAgent';
 import { startHostServices, virsh, type HostServices } from '../helpers/hostLab';
 
 jest.setTimeout(180_000);
@@ -80,6 +81,22 @@ describe('guest agent of a libvirt domain (virsh qemu-agent-command over ssh)', 
     expect(res.manifest.consistency).toBe('crash');
     expect(res.manifest.meta['consistencyReason']).toMatch(/^guest agent not answering: guest agent of vm .* on host .*QEMU guest agent is not connected/);
     expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
+  test('a qmp-socket host forwards the agent socket over ssh: sync, ping, freeze, thaw', async () => {
+    const agent = await FakeGuestAgent.start(path.join(work, 'vm.qga'));
+    const link = new SshQmpSocketHost({ ssh: { host: '127.0.0.1', port: svc.sshPort, username: 'root', privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000 }, pool, qmpDir: work });
+    try {
+      const ga = await link.openGuestAgent({ id: 'vm', name: 'vm' });
+      await ga.ping({ timeoutMs: 2000 });
+      expect(await ga.fsfreezeFreeze()).toBe(3);
+      expect(await ga.fsfreezeThaw()).toBe(3);
+      await ga.close();
+      expect(agent.commands()).toEqual(['guest-sync-delimited', 'guest-ping', 'guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
+      await expect(link.openGuestAgent({ id: 'absent', name: 'absent' })).rejects.toMatchObject({ code: 'QGA_UNAVAILABLE' });
+    } finally {
+      await agent.stop();
+    }
   });
 
   test('no agent channel: "not configured"; a paused domain: "not running"', async () => {
