@@ -99,9 +99,13 @@ export class ServiceAuditLog {
   private async append(entry: AuditEntry, capped: boolean): Promise<void> {
     const size = capped ? await fs.stat(this.file).then((s) => s.size, () => 0) : 0;
     if (size >= MAX_FILE_BYTES) return;
-    const fh = await fs.open(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
+    const fh = await fs.open(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o640);
     try {
-      await fh.write(JSON.stringify(entry) + '\n');
+      // a line a crash cut short must not swallow this record
+      const end = (await fh.stat()).size;
+      const last = Buffer.alloc(1);
+      const cut = end > 0 && (await fh.read(last, 0, 1, end - 1)).bytesRead === 1 && last[0] !== 0x0a;
+      await fh.write((cut ? '\n' : '') + JSON.stringify(entry) + '\n');
       if (!capped) await fh.sync();
     } finally {
       await fh.close();
