@@ -143,7 +143,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     queue.on('job', (job) => {
       if (job.state === 'succeeded') auth.forgetVmLists();
     });
-    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log });
+    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: deps.serviceAudit });
     const server = await listen(createApp(deps), hub, {
       host: config.listen.host,
       port: config.listen.port,

@@ -9,7 +9,7 @@ import * as S from '../../backend/src/api/schemas';
 import { Repository } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
-import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 
 const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 const MiB = 1 << 20;
@@ -308,6 +308,9 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     // the service refuses a token the engine does not know: recorded by its hash only
     const bad = `bogus-${randomBytes(12).toString('hex')}`;
     expect((await apiClient(svc.url, bad).get('/api/v1/vms')).status).toBe(401);
+    const badWs = `bogus-ws-${randomBytes(12).toString('hex')}`;
+    const ws = await EventsClient.open(svc.url, badWs);
+    expect(await ws.waitClosed()).toBe(4401);
 
     const un = await cli('points', 'unlock', '--repo', repoDir(), '--point', locked, '--reason', 'ticket 4711: customer asked', '--operator', 'support-alice');
     expect([un.code, un.stderr]).toEqual([0, expect.stringContaining('support intervention')]);
@@ -328,10 +331,13 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     ]);
     expect(mine).toContainEqual(['lock-extend', 'policy locking']);
     expect(entries.find((e) => e.kind === 'unlock')).toMatchObject({ source: 'repository', reason: 'ticket 4711: customer asked', details: { from: lockedUntil } });
-    const refused = entries.filter((e) => e.kind === 'auth-failure');
-    expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatchObject({ source: 'service', actor: expect.stringMatching(/^token:[0-9a-f]{16}$/), details: { code: 'AUTH_INVALID', method: 'GET', path: '/api/v1/vms' } });
+    const refused = entries.filter((e) => e.kind === 'auth-failure').reverse();
+    expect(refused).toEqual([
+      expect.objectContaining({ source: 'service', actor: expect.stringMatching(/^token:[0-9a-f]{16}$/), details: expect.objectContaining({ code: 'AUTH_INVALID', method: 'GET', path: '/api/v1/vms' }) }),
+      expect.objectContaining({ source: 'service', actor: expect.stringMatching(/^token:[0-9a-f]{16}$/), details: expect.objectContaining({ code: 'AUTH_INVALID', method: 'WEBSOCKET', path: '/api/v1/events' }) }),
+    ]);
     expect(JSON.stringify(entries)).not.toContain(bad);
+    expect(JSON.stringify(entries)).not.toContain(badWs);
     // what users did through the service: restores, policy changes, runs by hand
     const service = entries.filter((e) => e.source === 'service' && e.kind !== 'auth-failure').map((e) => [e.kind, e.details?.['name'] ?? e.pointId]);
     expect(service.reverse()).toEqual([

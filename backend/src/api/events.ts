@@ -2,11 +2,13 @@ import type { IncomingMessage } from 'http';
 import type { Duplex } from 'stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { describeError } from '../errors';
+import { createHash } from 'crypto';
+import { describeError, isAppError } from '../errors';
 import type { JobQueue } from '../jobs';
 import type { Authenticator, Principal } from './auth';
 import { REPOSITORY_JOB_VM_ID, WS_CLOSE, type ClientMessage, type Job, type JobProgress, type ServerMessage } from './contract';
 import type { ApiCatalog } from './deps';
+import type { ServiceAuditLog } from './auditLog';
 import { isRepositoryJob, repositoryJobFor } from './routes/verify';
 
 export const EVENTS_PATH = '/api/v1/events';
@@ -19,6 +21,8 @@ export interface EventHubOptions {
   log: Logger;
   heartbeatMs?: number;
   authTimeoutMs?: number;
+  /** Refused tokens go to the audit log (by their hash). */
+  audit?: Pick<ServiceAuditLog, 'authFailure'>;
 }
 
 interface Client {
@@ -87,8 +91,12 @@ export class EventHub {
         ws.close(WS_CLOSE.badMessage, 'the first message must be {"type":"auth","token":…}');
         return;
       }
-      this.login(ws, msg.token).catch((err: unknown) => {
+      const token = msg.token;
+      this.login(ws, token).catch((err: unknown) => {
         this.opts.log.info({ err: describeError(err) }, 'websocket refused');
+        if (isAppError(err, 'AUTH_INVALID')) {
+          this.opts.audit?.authFailure({ tokenKey: createHash('sha256').update(token).digest('hex'), code: err.code, message: err.message, method: 'WEBSOCKET', path: EVENTS_PATH, remote: null });
+        }
         ws.close(WS_CLOSE.unauthorized, 'token refused by the engine');
       });
     });
