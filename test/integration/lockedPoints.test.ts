@@ -315,6 +315,8 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     const un = await cli('points', 'unlock', '--repo', repoDir(), '--point', locked, '--reason', 'ticket 4711: customer asked', '--operator', 'support-alice');
     expect([un.code, un.stderr]).toEqual([0, expect.stringContaining('support intervention')]);
     expect((await withRepo((r) => r.readManifest(locked))).lockedUntil).toBeNull();
+    // the point's detail reads the lock from the manifest: the change from the shell shows at once
+    expect(S.PointDetail.parse((await admin.get(`/api/v1/points/${locked}`)).body).lockedUntil).toBeNull();
     const del = await cli('points', 'delete', '--repo', repoDir(), '--point', locked, '--reason', 'ticket 4711', '--operator', 'support-alice');
     expect(del.code).toBe(0);
     await expect(withRepo((r) => r.readManifest(locked))).rejects.toMatchObject({ code: 'REPO_POINT_NOT_FOUND' });

@@ -19,7 +19,9 @@ export function pointsRoutes(deps: ApiDeps): Router {
       });
       const manifest = await deps.repository.readManifest(id);
       const damaged = (await deps.damage?.isDamaged(id)) ?? false;
-      res.json(pointDetail(summary, manifest, (msg) => deps.log.warn({ pointId: id }, msg), damaged));
+      // the manifest has the lock as it is now (an operator may have changed it from the shell)
+      const current = manifest.lockedUntil === summary.lockedUntil ? summary : { ...summary, lockedUntil: manifest.lockedUntil };
+      res.json(pointDetail(current, manifest, (msg) => deps.log.warn({ pointId: id }, msg), damaged));
     }),
   );
   return r;
