@@ -47,7 +47,11 @@ export function PlaceApp() {
           <ServiceErrorAlert error={error} onRetry={retry} />
         </StackItem>
         <StackItem>
-          <Tabs id="backup-tabs" activeKey={tab} onSelect={(_e, k) => setTab(k)} aria-label={t('pluginPlaceLabel')} mountOnEnter>
+          <Tabs id="backup-tabs" activeKey={tab} onSelect={(_e, k) => {
+              setTab(k);
+              // points change without an event of their own (a policy's retention locks or prunes them)
+              if (k === 'points') points.reload();
+            }} aria-label={t('pluginPlaceLabel')} mountOnEnter>
             <Tab eventKey="dashboard" id="tab-dashboard" title={<TabTitleText>{t('tabDashboard')}</TabTitleText>}>
               <Dashboard jobs={history.jobs} jobsLoaded={history.loaded} vms={vms.data?.vms ?? null} repository={repository.data} onCancel={onCancel} />
             </Tab>

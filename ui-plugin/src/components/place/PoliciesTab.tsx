@@ -1,5 +1,5 @@
 import { Button, Card, CardBody, CardTitle, Label, List, ListItem, Modal, ModalBody, ModalFooter, ModalHeader, Stack, StackItem, ToolbarItem } from '@patternfly/react-core';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { Policy, PolicyList, PolicyRun, PolicyRunState, VmSummary } from '../../../../backend/src/api/contract';
 import { useLoader } from '../../hooks/useLoader';
 import { keyOf } from '../../intl/messages';
@@ -24,6 +24,7 @@ const RUN_COLOR: Record<PolicyRunState, 'blue' | 'green' | 'red' | 'orange' | 'g
 
 /** Polling period of the runs while one is going (runs have no live event of their own). */
 const RUN_POLL_MS = 1500;
+const RETENTION_SETTLE_MS = 3000;
 
 /** The Policies tab: the policies with their schedule in words, create/edit/delete, run now, recent runs. */
 export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; refresh: unknown[]; onChanged: () => void }) {
@@ -34,6 +35,21 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
   const [deleting, setDeleting] = useState<Policy | null>(null);
   const [busy, setBusy] = useState<Record<string, boolean>>({});
   const active = (runs.data?.runs ?? []).some((r) => isRunActive(r.state));
+
+  // a run that ended changed points (new ones, their locks, pruned ones) and VMs' last backups
+  // (retention runs just after the run ends: look again a little later for its locks and prunes)
+  const finished = (runs.data?.runs ?? []).filter((r) => !isRunActive(r.state)).map((r) => r.id).join(',');
+  const lastFinished = useRef<string | null>(null);
+  const runsLoaded = runs.data !== null;
+  useEffect(() => {
+    if (!runsLoaded) return;
+    const before = lastFinished.current;
+    lastFinished.current = finished;
+    if (before === null || before === finished) return;
+    onChanged();
+    const later = setTimeout(onChanged, RETENTION_SETTLE_MS);
+    return () => clearTimeout(later);
+  }, [finished, runsLoaded, onChanged]);
 
   useEffect(() => {
     if (!active) return;

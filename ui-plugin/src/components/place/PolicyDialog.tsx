@@ -104,8 +104,8 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
         <FormHelperText>
           <HelperText>
             {errors[name] ? (
-              <HelperTextItem variant="error" id={`policy-${fieldIdOf(name)}-error`}>
-                {errors[name]}
+              <HelperTextItem variant="error">
+                <span id={`policy-${fieldIdOf(name)}-error`}>{errors[name]}</span>
               </HelperTextItem>
             ) : (
               <HelperTextItem>{help}</HelperTextItem>

@@ -1,0 +1,269 @@
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Frame, FrameLocator, Page } from 'playwright-core';
+import type { PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList } from '../../backend/src/api/contract';
+import { requireTools } from '../helpers/tools';
+import { startStack, type Stack } from '../ui-harness/stack';
+import { launchChromium } from './browser';
+
+// Backup policies in the Backup place, driven in Chromium through the WebAdmin harness against
+// the real service and the engine simulator's QEMU VMs (web01 and db01 carry the engine tag
+// `daily`, app01 none): create a policy by tag, read its next runs, run it now and watch the run
+// finish, see app01 flagged as in no policy, and a bad cron refused at its field.
+
+const OUT = process.env.E2E_OUTPUT_DIR ?? path.resolve(__dirname, '../../test-output/e2e');
+const PLACE = 'olvm-backup';
+const TAB = 'olvm-backup-vm';
+
+describe('Backup policies in the portal', () => {
+  let dir: string;
+  let stack: Stack;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  let page: Page;
+  let adminToken: string;
+  let vm: Record<'web01' | 'db01' | 'app01', string>;
+  let policyId: string;
+  const pointsBefore: Record<string, number> = {};
+  const newPoints: Record<string, string> = {};
+
+  async function ssoToken(user: { name: string; password: string }): Promise<string> {
+    const res = await fetch(`${stack.sim.baseUrl}/sso/oauth/token`, {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', scope: 'ovirt-app-api', username: user.name, password: user.password }).toString(),
+    });
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  async function api<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${stack.service.url}/api/v1${p}`, {
+      method,
+      headers: { Authorization: `Bearer ${adminToken}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await fn();
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function harness<T>(expr: string): Promise<T> {
+    return page.evaluate<T>(`JSON.parse(JSON.stringify(window.__harness.${expr}))`);
+  }
+
+  function frameOf(urlPart: string): Promise<Frame> {
+    return until(`a frame loading ${urlPart}`, () => Promise.resolve(page.frames().find((f) => f.url().includes(urlPart))), 30_000);
+  }
+
+  function place(): FrameLocator {
+    return page.frameLocator(`#place-frame-${PLACE}`);
+  }
+
+  async function screenshot(name: string): Promise<void> {
+    const file = path.join(OUT, `${name}.png`);
+    await page.waitForTimeout(400); // PatternFly's tab and modal transitions
+    await page.screenshot({ path: file, fullPage: true });
+    process.stdout.write(`e2e screenshot: ${file}\n`);
+  }
+
+  async function noPluginFailures(): Promise<void> {
+    expect(await harness<unknown[]>('failures')).toEqual([]);
+    expect(await harness<unknown[]>('buttonErrors')).toEqual([]);
+    expect(await page.evaluate(`window.__harness.state('${PLACE}')`)).toBe('IN_USE');
+  }
+
+  beforeAll(async () => {
+    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
+    mkdirSync(OUT, { recursive: true });
+    process.stdout.write(`e2e output (screenshots, service log): ${OUT}\n`);
+    browser = await launchChromium();
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    dir = mkdtempSync(path.join(os.tmpdir(), 'olvm-e2e-policies-'));
+    stack = await startStack({ dir, tls: false });
+    vm = { web01: stack.sim.vmByName('web01').id, db01: stack.sim.vmByName('db01').id, app01: stack.sim.vmByName('app01').id };
+    adminToken = await ssoToken(stack.sim.users.admin);
+    for (const id of Object.values(vm)) pointsBefore[id] = (await api<PointList>('GET', `/vms/${id}/points`)).body.points.length;
+
+    await page.goto(stack.harness.url);
+    await page.fill('#login-username', stack.sim.users.admin.name);
+    await page.fill('#login-password', stack.sim.users.admin.password);
+    await page.click('#login-submit');
+    await page.waitForSelector(`#nav-${PLACE}`, { timeout: 30_000 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    if (stack) {
+      await stack.close();
+      copyFileSync(path.join(dir, 'service.log'), path.join(OUT, 'policies-service.log'));
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('creates a policy by the engine tag daily and shows its next runs', async () => {
+    await page.click(`#nav-${PLACE}`);
+    await place().locator('#dashboard').waitFor({ timeout: 30_000 });
+    await place().getByRole('tab', { name: 'Policies' }).click();
+    await place().locator('#policies-table-empty').waitFor({ timeout: 30_000 });
+
+    await place().locator('#policy-create').click();
+    await place().locator('#policy-dialog').waitFor();
+    // the time zone defaults to the browser's
+    const browserZone = await page.evaluate<string>('Intl.DateTimeFormat().resolvedOptions().timeZone');
+    expect(await place().locator('#policy-timezone').inputValue()).toBe(browserZone);
+    await place().locator('#policy-name').fill('nightly');
+    await place().locator('#policy-schedule').fill('30 1 * * *');
+    expect(await place().locator('#policy-schedule-text').textContent()).toBe('Every day at 01:30');
+    await place().locator('#policy-selection-tag').check();
+    await place().locator('#policy-tag').fill('daily');
+    await place().locator('#policy-lockdays').fill('7');
+    await place().locator('#policy-save').click();
+
+    // the next runs as the service computed them for the saved policy
+    await place().locator('#policy-next-runs-box[data-saved="true"] #policy-next-runs li').nth(4).waitFor({ timeout: 30_000 });
+    expect(await place().locator('#policy-next-runs li').count()).toBe(5);
+    const list = (await api<PolicyList>('GET', '/policies')).body.policies;
+    expect(list.map((p) => p.name)).toEqual(['nightly']);
+    policyId = list[0]?.id ?? '';
+    const detail = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
+    expect(detail).toMatchObject({ schedule: '30 1 * * *', timeZone: browserZone, selection: { tag: 'daily' }, lockDays: 7, enabled: true });
+    const shown = await place().locator('#policy-next-runs li').allTextContents();
+    detail.nextRuns.forEach((r, i) => expect(shown[i]).toContain(r.local));
+    await screenshot('policy-dialog-saved');
+
+    await place().locator('#policy-cancel').click();
+    await place().locator('#policy-dialog').waitFor({ state: 'detached' });
+    const row = place().locator(`#policy-row-${policyId}`);
+    await row.waitFor();
+    expect(await place().locator(`#policy-schedule-${policyId}`).textContent()).toContain('Every day at 01:30');
+    expect(await row.textContent()).toContain('Tag daily');
+    expect(await row.textContent()).toContain('7 days');
+    await noPluginFailures();
+  }, 120_000);
+
+  it('shows the service’s refusal of a bad cron at the schedule field', async () => {
+    await place().locator(`#policy-edit-${policyId}`).click();
+    await place().locator('#policy-dialog').waitFor();
+    expect(await place().locator('#policy-name').inputValue()).toBe('nightly');
+    await place().locator('#policy-schedule').fill('61 25 * * *');
+    await place().locator('#policy-save').click();
+    await place().locator('#policy-schedule-error').waitFor({ timeout: 30_000 });
+
+    // the same words the service answers to this body
+    const body = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
+    const input: PolicyInput = { name: body.name, schedule: '61 25 * * *', timeZone: body.timeZone, selection: body.selection, retention: body.retention, lockDays: body.lockDays, concurrency: body.concurrency, window: body.window, enabled: body.enabled };
+    const refused = await api<{ error: { message: string } }>('PUT', `/policies/${policyId}`, input);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toMatch(/^request body\.schedule: /);
+    expect(await place().locator('#policy-schedule-error').textContent()).toBe(refused.body.error.message.replace(/^request body\.schedule: /, ''));
+    expect(await place().locator('#policy-schedule').getAttribute('aria-invalid')).toBe('true');
+    expect(await place().locator('#policy-error').count()).toBe(0);
+    await screenshot('policy-dialog-bad-cron');
+
+    await place().locator('#policy-cancel').click();
+    await place().locator('#policy-dialog').waitFor({ state: 'detached' });
+    expect((await api<PolicyDetail>('GET', `/policies/${policyId}`)).body.schedule).toBe('30 1 * * *');
+    await noPluginFailures();
+  }, 60_000);
+
+  it('runs the policy now: the run finishes in the recent runs and web01 and db01 get new, locked points', async () => {
+    await place().locator(`#policy-run-${policyId}`).click();
+    await until('the "started" toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Policy nightly started.'), 30_000);
+    const runId = await until('the run in the recent runs', async () => (await api<PolicyRunList>('GET', '/policy-runs')).body.runs[0]?.id, 30_000);
+    const state = place().locator(`#policy-run-state-${runId}`);
+    await state.waitFor({ timeout: 30_000 });
+    await until(
+      'the run to finish on the page',
+      async () => {
+        const s = await state.getAttribute('data-state');
+        return s !== null && s !== 'resolving' && s !== 'running';
+      },
+      300_000,
+    );
+    expect(await state.getAttribute('data-state')).toBe('succeeded');
+    const run = (await api<PolicyRunList>('GET', '/policy-runs')).body.runs.find((r) => r.id === runId);
+    expect(run?.trigger).toBe('manual');
+    expect(run?.vms.map((v) => v.vmName).sort()).toEqual(['db01', 'web01']);
+    for (const v of run?.vms ?? []) {
+      expect(v.state).toBe('succeeded');
+      expect(await place().locator(`#policy-run-${runId}-vm-${v.vmId}`).getAttribute('data-state')).toBe('succeeded');
+    }
+    expect(await place().locator(`#policy-run-row-${runId}`).textContent()).toContain('2 of 2 done');
+
+    for (const name of ['web01', 'db01'] as const) {
+      const points = (await api<PointList>('GET', `/vms/${vm[name]}/points`)).body.points;
+      expect(points.length).toBe((pointsBefore[vm[name]] ?? 0) + 1);
+      const newest = points[0];
+      expect(newest?.lockedUntil).not.toBeNull();
+      expect(Date.parse(newest?.lockedUntil ?? '') - Date.now()).toBeGreaterThan(6 * 86_400_000);
+      newPoints[name] = newest?.id ?? '';
+    }
+    expect((await api<PointList>('GET', `/vms/${vm.app01}/points`)).body.points.length).toBe(pointsBefore[vm.app01]);
+    await screenshot('backup-place-policies');
+    await noPluginFailures();
+  }, 360_000);
+
+  it('shows the lock of the new points in the place and in the VM’s Backups tab', async () => {
+    await place().getByRole('tab', { name: 'Restore points' }).click();
+    for (const name of ['web01', 'db01'] as const) {
+      const lock = place().locator(`#point-lock-${newPoints[name] ?? ''}`);
+      await lock.waitFor({ timeout: 30_000 });
+      // the lock is set when the run applies retention, after the point appeared
+      await until(`the lock of ${name}'s new point`, async () => (await lock.getAttribute('data-locked')) === 'true', 30_000);
+      expect(await lock.textContent()).toMatch(/locked until .+/);
+      expect(await lock.locator('> svg').count()).toBe(1); // the icon (its inner svgs are its variants)
+    }
+    await screenshot('backup-place-points-locked');
+
+    await page.click('#nav-vms');
+    await page.check(`#vm-select-${vm.web01}`);
+    await page.click(`#detail-tab-${TAB}`);
+    const tab = await frameOf(`vm-tab.html?vmId=${vm.web01}`);
+    const lock = `#point-lock-${newPoints.web01 ?? ''}`;
+    await tab.waitForSelector(lock, { timeout: 30_000 });
+    expect(await tab.getAttribute(lock, 'data-locked')).toBe('true');
+    expect(await tab.textContent(lock)).toMatch(/locked until .+/);
+    await page.uncheck(`#vm-select-${vm.web01}`);
+    await noPluginFailures();
+  }, 120_000);
+
+  it('flags app01 on the dashboard as in no policy', async () => {
+    await page.click(`#nav-${PLACE}`);
+    await place().getByRole('tab', { name: 'Dashboard' }).click();
+    await place().locator('#dashboard').waitFor({ timeout: 30_000 });
+    await place().locator(`#no-policy-vm-${vm.app01}`).waitFor({ timeout: 30_000 });
+    expect(await place().locator(`#no-policy-vm-${vm.app01}`).textContent()).toBe('app01');
+    expect(await place().locator(`#no-policy-vm-${vm.web01}`).count()).toBe(0);
+    expect(await place().locator(`#no-policy-vm-${vm.db01}`).count()).toBe(0);
+    expect(await place().locator('#no-policy-vms').getAttribute('data-count')).toBe('1');
+    expect(await place().locator('#no-policy-count').textContent()).toContain('1 VM(s)');
+    await screenshot('backup-place-dashboard-no-policy');
+    await noPluginFailures();
+  }, 60_000);
+
+  it('deletes the policy after a confirmation; then every VM is in no policy', async () => {
+    await place().getByRole('tab', { name: 'Policies' }).click();
+    await place().locator(`#policy-delete-${policyId}`).click();
+    await place().locator('#policy-delete-dialog').waitFor();
+    await place().locator('#policy-delete-cancel').click();
+    await place().locator('#policy-delete-dialog').waitFor({ state: 'detached' });
+    expect((await api('GET', `/policies/${policyId}`)).status).toBe(200);
+    await place().locator(`#policy-delete-${policyId}`).click();
+    await place().locator('#policy-delete-confirm').click();
+    await place().locator(`#policy-row-${policyId}`).waitFor({ state: 'detached', timeout: 30_000 });
+    expect((await api('GET', `/policies/${policyId}`)).status).toBe(404);
+    await place().getByRole('tab', { name: 'Dashboard' }).click();
+    await place().locator(`#no-policy-vm-${vm.web01}`).waitFor({ timeout: 30_000 });
+    expect(await place().locator('#no-policy-vms').getAttribute('data-count')).toBe('3');
+    await noPluginFailures();
+  }, 60_000);
+});
