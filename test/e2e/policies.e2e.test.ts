@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
-import type { PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList } from '../../backend/src/api/contract';
+import type { AuditList, Job, JobList, PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList } from '../../backend/src/api/contract';
 import { requireTools } from '../helpers/tools';
 import { startStack, type Stack } from '../ui-harness/stack';
 import { launchChromium } from './browser';
@@ -235,6 +235,39 @@ describe('Backup policies in the portal', () => {
     await page.uncheck(`#vm-select-${vm.web01}`);
     await noPluginFailures();
   }, 120_000);
+
+  it('verifies a point on demand: the verify job ends in a toast and the jobs list', async () => {
+    await page.click(`#nav-${PLACE}`);
+    await place().getByRole('tab', { name: 'Restore points' }).click();
+    const pointId = newPoints.web01 ?? '';
+    await place().locator(`#point-verify-${pointId}`).click();
+    await until('the "verify started" toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Verify of web01 started.'), 30_000);
+    const job = await until(
+      'the verify job to end',
+      async () => {
+        const j = (await api<JobList>('GET', `/jobs?vmId=${vm.web01}&limit=20`)).body.jobs.find((x: Job) => x.kind === 'verify');
+        return j && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
+      },
+      120_000,
+    );
+    expect(job.state).toBe('succeeded');
+    expect(job.result?.verified).toMatchObject({ points: 1, damaged: [] });
+    await until('the verify toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Verify of web01 finished: 1 restore point(s) checked, every chunk whole.'), 30_000);
+    await place().getByRole('tab', { name: 'Jobs' }).click();
+    await place().locator(`#job-kind-${job.id}`).waitFor({ timeout: 30_000 });
+    expect(await place().locator(`#job-kind-${job.id}`).textContent()).toBe('Verify');
+    await noPluginFailures();
+  }, 180_000);
+
+  it('shows the audit log as the service has it', async () => {
+    await place().getByRole('tab', { name: 'Audit' }).click();
+    await place().locator('#audit-table').waitFor({ timeout: 30_000 });
+    const entries = (await api<AuditList>('GET', '/audit?limit=500')).body.entries;
+    await until('the audit rows', async () => (await place().locator('#audit-table tbody tr').count()) === Math.min(20, entries.length), 30_000);
+    if (entries.length === 0) await place().locator('#audit-table-empty').waitFor();
+    await screenshot('backup-place-audit');
+    await noPluginFailures();
+  }, 60_000);
 
   it('flags app01 on the dashboard as in no policy', async () => {
     await page.click(`#nav-${PLACE}`);

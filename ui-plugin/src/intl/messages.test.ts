@@ -4,9 +4,10 @@ describe('messages', () => {
   const en = messagesFor('en-US');
 
   it('has a text for every contract value the UI names', () => {
-    const values: Array<['phase' | 'reason' | 'state' | 'runState' | 'trigger', string[]]> = [
+    const values: Array<['phase' | 'reason' | 'state' | 'runState' | 'trigger' | 'auditKind', string[]]> = [
       ['runState', ['resolving', 'running', 'succeeded', 'partial', 'failed', 'skipped']],
       ['trigger', ['schedule', 'catch-up', 'manual']],
+      ['auditKind', ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure']],
       ['state', ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']],
       ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'planning', 'creating-disks', 'uploading', 'finalizing', 'creating-vm', 'attaching', 'verifying', 'done']],
       [

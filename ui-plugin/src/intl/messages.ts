@@ -342,6 +342,37 @@ const enUS = {
   noPolicyEmpty: 'Every VM is in a policy.',
   lockedUntil: 'locked until {time}',
   lockedUntilOf: 'Restore point locked until {time}: it cannot be deleted',
+  toastVerifyOk: 'Verify of {vm} finished: {points} restore point(s) checked, every chunk whole.',
+  toastVerifyDamaged: 'Verify of {vm} found {damaged} damaged restore point(s) of {points} checked; the next backup stores fresh data for them.',
+  toastVerifyCancelled: 'Verify of {vm} was cancelled.',
+  toastVerifyFailed: 'Verify of {vm} failed: {reason}',
+  toastVerifyStarted: 'Verify of {vm} started.',
+  toastVerifyStartFailed: 'Verify of {vm} could not be started: {reason}',
+  verifyButton: 'Verify now',
+  verifyPointOf: 'Verify the restore point of {vm} of {time} now',
+  verifyRepository: 'Verify the whole repository',
+  jobKindVerify: 'Verify',
+  pointDamaged: 'Damaged',
+  pointDamagedHelp: 'A verify found missing or corrupt data in this point; restoring the damaged disks fails. The next backup stores fresh data.',
+  damagedPointsTitle: 'Damaged restore points',
+  tabAudit: 'Audit',
+  auditTitle: 'Audit log',
+  noAudit: 'No audit records.',
+  colSource: 'Source',
+  colKind: 'Action',
+  colActor: 'By',
+  colPoint: 'Restore point',
+  colDetails: 'Details',
+  auditKindDelete: 'Deleted',
+  'auditKindDelete-failed': 'Deletion failed',
+  auditKindPrune: 'Pruned',
+  'auditKindLock-extend': 'Lock extended',
+  auditKindUnlock: 'Unlocked (server shell)',
+  auditKindGc: 'Garbage collection',
+  'auditKindDamage-mark': 'Marked damaged',
+  'auditKindDamage-clear': 'Damage mark cleared',
+  'auditKindChunk-quarantine': 'Chunk quarantined',
+  'auditKindAuth-failure': 'Login refused',
   virtualSize: 'Size',
   format: 'Format',
 } as const;
@@ -372,7 +403,7 @@ export function translator(messages: Messages): Translate {
 }
 
 /** `phaseCopying`, `reasonFirst-backup`, `stateRunning`: keys built from contract values. */
-export function keyOf(prefix: 'phase' | 'reason' | 'state' | 'runState' | 'trigger', value: string): MessageKey {
+export function keyOf(prefix: 'phase' | 'reason' | 'state' | 'runState' | 'trigger' | 'auditKind', value: string): MessageKey {
   return `${prefix}${value.charAt(0).toUpperCase()}${value.slice(1)}` as MessageKey;
 }
 

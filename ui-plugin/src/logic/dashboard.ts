@@ -8,12 +8,12 @@ export interface DaySummary {
   bytesStored: number;
 }
 
-/** Backup jobs that finished within `hours` before `now` (restores are not backups). 'interrupted' counts as failed. */
+/** Backup jobs that finished within `hours` before `now` (restores and verifies are not backups). 'interrupted' counts as failed. */
 export function summarizeRecent(jobs: Job[], now: number, hours = 24): DaySummary {
   const since = now - hours * 3600_000;
   const s: DaySummary = { succeeded: 0, failed: 0, cancelled: 0, bytesStored: 0 };
   for (const j of jobs) {
-    if (!j.finishedAt || j.kind === 'restore') continue;
+    if (!j.finishedAt || j.kind !== 'backup') continue;
     const t = Date.parse(j.finishedAt);
     if (Number.isNaN(t) || t < since || t > now + 60_000) continue;
     if (j.state === 'succeeded') {

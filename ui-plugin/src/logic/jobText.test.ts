@@ -35,6 +35,15 @@ describe('toasts for finished jobs', () => {
   });
 });
 
+describe('toasts for finished verify jobs', () => {
+  const verified = (damaged: string[]) => ({ pointId: 'p1', bytesRead: 5, bytesStored: 0, durationMs: 1, disks: [], warnings: [], verified: { points: 3, damaged, quarantined: damaged.length, cleared: [] } });
+  it('says whether the points were whole, never that a backup finished', () => {
+    expect(finishedJobToast(makeJob({ id: 'v1', kind: 'verify', state: 'succeeded', result: verified([]) }), t, 'en-US')).toEqual({ severity: 'success', text: 'Verify of web01 finished: 3 restore point(s) checked, every chunk whole.' });
+    expect(finishedJobToast(makeJob({ id: 'v2', kind: 'verify', state: 'succeeded', result: verified(['p1']) }), t, 'en-US').severity).toBe('danger');
+    expect(finishedJobToast(makeJob({ id: 'v3', kind: 'verify', state: 'failed', error: { code: 'X', message: 'boom' } }), t, 'en-US').text).toBe('Verify of web01 failed: boom');
+  });
+});
+
 describe('WebAdmin VM search', () => {
   it('searches a VM by name, quoting what is not a plain name', () => {
     expect(vmSearch('web01-copy')).toBe('Vms: name = web01-copy');

@@ -15,6 +15,15 @@ export function restoredDiskNames(job: Pick<Job, 'result'>): string {
  */
 export function finishedJobToast(job: Job, t: Translate, locale: string): { severity: ToastSeverity; text: string } {
   const vm = job.vmName;
+  if (job.kind === 'verify') {
+    const v = job.result?.verified;
+    if (job.state === 'succeeded' && v) {
+      if (v.damaged.length > 0) return { severity: 'danger', text: t('toastVerifyDamaged', { vm, points: v.points, damaged: v.damaged.length }) };
+      return { severity: 'success', text: t('toastVerifyOk', { vm, points: v.points }) };
+    }
+    if (job.state === 'cancelled') return { severity: 'warning', text: t('toastVerifyCancelled', { vm }) };
+    return { severity: 'danger', text: t('toastVerifyFailed', { vm, reason: job.error?.message ?? job.state }) };
+  }
   if (job.kind === 'restore') {
     const restored = job.result?.restored;
     if (job.state === 'succeeded') {

@@ -1,4 +1,5 @@
 import type {
+  AuditList,
   DownloadTicket,
   Job,
   JobDetail,
@@ -18,6 +19,7 @@ import type {
   RestoreRequestBody,
   StartBackupResponse,
   StartRestoreResponse,
+  StartVerifyResponse,
   VmList,
   WhoAmI,
 } from '../../../backend/src/api/contract';
@@ -73,6 +75,12 @@ export interface BackupClient {
   policyRun(policyId: string): Promise<PolicyRunResponse>;
   /** Recent runs of every policy, newest first. */
   policyRunList(limit?: number): Promise<PolicyRunList>;
+  /** Queues a verify job that re-hashes every chunk of the point (202). */
+  pointVerify(pointId: string): Promise<StartVerifyResponse>;
+  /** Queues a verify of every point (or joins the pending one). */
+  repositoryVerify(): Promise<StartVerifyResponse>;
+  /** The audit log, newest first. */
+  auditList(limit?: number): Promise<AuditList>;
 }
 
 function errorMessage(body: unknown, fallback: string): { code: string | null; message: string; details: unknown } {
@@ -171,6 +179,9 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     policyDelete: (policyId) => call('DELETE', `/policies/${enc(policyId)}`),
     policyRun: (policyId) => call('POST', `/policies/${enc(policyId)}/run`, {}),
     policyRunList: (limit = 50) => call('GET', `/policy-runs?limit=${limit}`),
+    pointVerify: (pointId) => call('POST', `/points/${enc(pointId)}/verify`, {}),
+    repositoryVerify: () => call('POST', '/repository/verify', {}),
+    auditList: (limit = 200) => call('GET', `/audit?limit=${limit}`),
     downloadUrl: (ticket) => `${opts.serviceUrl}${ticket.url.startsWith('/') ? '' : '/'}${ticket.url}`,
   };
 }

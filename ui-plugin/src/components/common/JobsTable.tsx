@@ -33,11 +33,11 @@ export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
       render: (j) => (
         <>
           <JobStateLabel state={j.state} id={`job-state-${j.id}`} />
-          {j.kind === 'restore' ? (
+          {j.kind !== 'backup' ? (
             <>
               {' '}
               <Label isCompact variant="outline" id={`job-kind-${j.id}`}>
-                {t('jobKindRestore')}
+                {j.kind === 'restore' ? t('jobKindRestore') : t('jobKindVerify')}
               </Label>
             </>
           ) : null}
@@ -52,6 +52,8 @@ export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
           <JobProgress job={j} onCancel={onCancel} />
         ) : j.state === 'succeeded' && j.result && j.kind === 'restore' ? (
           t('restoreResultShort', { uploaded: formatBytes(j.result.bytesRead, locale), target: j.result.restored?.vmName ?? (j.result.restored?.disks ?? []).map((d) => d.name).join(', ') })
+        ) : j.state === 'succeeded' && j.result?.verified ? (
+          j.result.verified.damaged.length > 0 ? t('toastVerifyDamaged', { vm: j.vmName, points: j.result.verified.points, damaged: j.result.verified.damaged.length }) : t('toastVerifyOk', { vm: j.vmName, points: j.result.verified.points })
         ) : j.state === 'succeeded' && j.result ? (
           `${formatBytes(j.result.bytesRead, locale)} → ${formatBytes(j.result.bytesStored, locale)}`
         ) : (

@@ -1,4 +1,6 @@
 import { Button, List, ListItem } from '@patternfly/react-core';
+import { useState } from 'react';
+import { errorReason } from '../../logic/errorText';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { useApp } from '../AppContext';
@@ -32,19 +34,20 @@ export function PointsTable({ id, points, showVm, onRestore }: { id: string; poi
     { key: 'consistency', title: t('colConsistency'), sortValue: (p) => p.consistency, render: (p) => (p.consistency === 'filesystem' ? t('consistencyFilesystem') : t('consistencyCrash')) },
     { key: 'duration', title: t('colDuration'), sortValue: (p) => p.durationSeconds, render: (p) => formatDuration(p.durationSeconds) },
     { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => <PointLock point={p} /> },
-    ...(onRestore
-      ? [
-          {
-            key: 'actions',
-            title: t('colActions'),
-            render: (p: PointSummary) => (
-              <Button id={`point-restore-${p.id}`} variant="link" isInline onClick={() => onRestore(p)} aria-label={t('restorePointOf', { vm: p.vmName, time: formatDateTime(p.completedAt, locale) })}>
-                {t('restoreButton')}
-              </Button>
-            ),
-          },
-        ]
-      : []),
+    {
+      key: 'actions',
+      title: t('colActions'),
+      render: (p: PointSummary) => (
+        <>
+          {onRestore ? (
+            <Button id={`point-restore-${p.id}`} variant="link" isInline onClick={() => onRestore(p)} aria-label={t('restorePointOf', { vm: p.vmName, time: formatDateTime(p.completedAt, locale) })}>
+              {t('restoreButton')}
+            </Button>
+          ) : null}{' '}
+          <VerifyButton point={p} />
+        </>
+      ),
+    },
   ];
   return (
     <DataTable
@@ -57,5 +60,29 @@ export function PointsTable({ id, points, showVm, onRestore }: { id: string; poi
       emptyText={t('noPoints')}
       initialSort={{ key: 'time', direction: 'desc' }}
     />
+  );
+}
+
+/** Queues a verify of one point; its job shows in the jobs list and its end in a toast. */
+function VerifyButton({ point }: { point: PointSummary }) {
+  const { client, bridge, t, locale } = useApp();
+  const [busy, setBusy] = useState(false);
+  const start = (): void => {
+    setBusy(true);
+    client.pointVerify(point.id).then(
+      () => {
+        setBusy(false);
+        bridge.toast('info', t('toastVerifyStarted', { vm: point.vmName }));
+      },
+      (err: unknown) => {
+        setBusy(false);
+        bridge.toast('danger', t('toastVerifyStartFailed', { vm: point.vmName, reason: errorReason(err) }));
+      },
+    );
+  };
+  return (
+    <Button id={`point-verify-${point.id}`} variant="link" isInline isLoading={busy} isDisabled={busy} onClick={start} aria-label={t('verifyPointOf', { vm: point.vmName, time: formatDateTime(point.completedAt, locale) })}>
+      {t('verifyButton')}
+    </Button>
   );
 }

@@ -1,5 +1,6 @@
 import {
   Alert,
+  Button,
   Card,
   CardBody,
   CardTitle,
@@ -16,9 +17,11 @@ import {
   Stack,
   StackItem,
 } from '@patternfly/react-core';
+import { useState } from 'react';
 import type { Job, RepositoryStatus, VmSummary } from '../../../../backend/src/api/contract';
 import { summarizeRecent, repositoryFill, vmsNextFull } from '../../logic/dashboard';
 import { vmsInNoPolicy } from '../../logic/policyForm';
+import { errorReason } from '../../logic/errorText';
 import { formatBytes, formatRatio } from '../../logic/format';
 import { isActive } from '../../logic/progress';
 import { useApp } from '../AppContext';
@@ -129,6 +132,7 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
                       <DescriptionListDescription>{repository.vmCount}</DescriptionListDescription>
                     </DescriptionListGroup>
                   </DescriptionList>
+                  <RepositoryVerifyButton />
                 </>
               )}
             </CardBody>
@@ -172,8 +176,49 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
               )}
             </CardBody>
           </Card>
+          {vms && vms.some((v) => (v.damagedPoints ?? 0) > 0) ? (
+            <Card id="damaged-points" isCompact>
+              <CardTitle>{t('damagedPointsTitle')}</CardTitle>
+              <CardBody>
+                <Alert variant="danger" isInline isPlain title={t('pointDamagedHelp')} />
+                <List isPlain>
+                  {vms
+                    .filter((v) => (v.damagedPoints ?? 0) > 0)
+                    .map((v) => (
+                      <ListItem key={v.id} id={`damaged-points-${v.id}`}>
+                        {v.name}: {v.damagedPoints}
+                      </ListItem>
+                    ))}
+                </List>
+              </CardBody>
+            </Card>
+          ) : null}
         </Gallery>
       </StackItem>
     </Stack>
+  );
+}
+
+/** Queues a verify of every point (the service joins a pending one); its end shows as a toast. */
+function RepositoryVerifyButton() {
+  const { client, bridge, t } = useApp();
+  const [busy, setBusy] = useState(false);
+  const start = (): void => {
+    setBusy(true);
+    client.repositoryVerify().then(
+      (res) => {
+        setBusy(false);
+        bridge.toast('info', t('toastVerifyStarted', { vm: res.job.vmName }));
+      },
+      (err: unknown) => {
+        setBusy(false);
+        bridge.toast('danger', t('toastVerifyStartFailed', { vm: 'repository', reason: errorReason(err) }));
+      },
+    );
+  };
+  return (
+    <Button id="repository-verify" variant="link" isInline isLoading={busy} isDisabled={busy} onClick={start}>
+      {t('verifyRepository')}
+    </Button>
   );
 }

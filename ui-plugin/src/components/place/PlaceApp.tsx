@@ -9,11 +9,12 @@ import { cancelJob } from '../common/cancelJob';
 import { JobsTable } from '../common/JobsTable';
 import { PointsTable } from '../common/PointsTable';
 import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
+import { AuditTab } from './AuditTab';
 import { Dashboard } from './Dashboard';
 import { PoliciesTab } from './PoliciesTab';
 import { VmsTable } from './VmsTable';
 
-/** The Backup primary place: dashboard, restore points, jobs, policies, VMs. */
+/** The Backup primary place: dashboard, restore points, jobs, policies, audit log, VMs. */
 export function PlaceApp() {
   const ctx = useApp();
   const { client, t } = ctx;
@@ -63,6 +64,9 @@ export function PlaceApp() {
             </Tab>
             <Tab eventKey="policies" id="tab-policies" title={<TabTitleText>{t('tabPolicies')}</TabTitleText>}>
               <PoliciesTab vms={vms.data?.vms ?? []} refresh={refresh} onChanged={vms.reload} />
+            </Tab>
+            <Tab eventKey="audit" id="tab-audit" title={<TabTitleText>{t('tabAudit')}</TabTitleText>}>
+              <AuditTab vms={vms.data?.vms ?? []} refresh={refresh} />
             </Tab>
             <Tab eventKey="vms" id="tab-vms" title={<TabTitleText>{t('tabVms')}</TabTitleText>}>
               <VmsTable vms={vms.data?.vms ?? []} />

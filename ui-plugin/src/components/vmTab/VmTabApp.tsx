@@ -35,8 +35,8 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
   const points = useLoader(() => client.vmPointListAll(vmId), refresh);
   const history = useJobHistory(live, vmId);
   const vm = vms.data?.vms.find((v) => v.id === vmId) ?? null;
-  // restores of this VM's points are listed with its jobs; the card follows its backups
-  const lastJob = history.jobs.find((j) => j.kind !== 'restore') ?? null;
+  // restores and verifies of this VM's points are listed with its jobs; the card follows its backups
+  const lastJob = history.jobs.find((j) => j.kind === 'backup') ?? null;
   const onCancel = cancelJob.bind(null, ctx);
   const notVisible = vms.data !== null && vm === null;
   const error = vms.error || (notVisible ? null : points.error) || history.error;
