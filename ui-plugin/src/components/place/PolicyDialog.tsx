@@ -175,7 +175,7 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
                     ))}
                   </div>,
                 )}
-          <FormGroup label={t('fieldRetention')} fieldId="policy-keeplast">
+          <FormGroup label={t('fieldRetention')} role="group" fieldId="policy-retention">
             <Grid hasGutter md={2}>
               <GridItem>{numberInput('keepLast', 'fieldKeepLast')}</GridItem>
               <GridItem>{numberInput('daily', 'fieldDaily')}</GridItem>
@@ -193,7 +193,7 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
             <GridItem>{numberInput('lockDays', 'fieldLockDays')}</GridItem>
             <GridItem>{numberInput('concurrency', 'fieldConcurrency')}</GridItem>
           </Grid>
-          <FormGroup label={t('fieldWindow')} fieldId="policy-window-enabled">
+          <FormGroup label={t('fieldWindow')} role="group" fieldId="policy-window">
             <Switch id="policy-window-enabled" label={t('fieldWindowEnabled')} isChecked={form.windowEnabled} onChange={(_e, on) => set('windowEnabled', on)} />
           </FormGroup>
           {errors.window ? <Alert id="policy-window-error" variant="danger" isInline isPlain title={errors.window} /> : null}
