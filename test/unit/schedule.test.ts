@@ -373,6 +373,23 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     expect(catalog.policies.getRun(run.id)?.state).toBe('partial');
   });
 
+  test("a policy's consistency reaches its backup jobs: crash when it opts out of freezing, auto by default", async () => {
+    const crash = policy({ name: 'no-freeze', consistency: 'crash', selection: { vmIds: [vmId(3)] } });
+    const plain = policy({ name: 'freeze', selection: { vmIds: [vmId(4)] } });
+    expect(catalog.policies.getPolicy(crash.id)?.consistency).toBe('crash');
+    const s = newScheduler();
+    s.start();
+    const a = s.runNow(crash.id, { id: 'u', name: 'admin' });
+    const b = s.runNow(plain.id, { id: 'u', name: 'admin' });
+    await s.idle();
+    const jobOf = (runId: string): string => catalog.policies.runVms(runId)[0]!.jobId!;
+    expect(catalog.jobs.jobMeta(jobOf(a.id))).toMatchObject({ consistency: 'crash' });
+    expect(catalog.jobs.jobMeta(jobOf(b.id))).toMatchObject({ consistency: 'auto' });
+    runner.finish(vmId(3));
+    runner.finish(vmId(4));
+    await settle();
+  });
+
   test('runs of overlapping policies share one pending backup of a vm, and both settle when it ends', async () => {
     const a = policy({ selection: { vmIds: [vmId(1)] } });
     const b = policy({ selection: { vmIds: [vmId(1)] } });

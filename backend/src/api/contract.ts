@@ -423,6 +423,9 @@ export interface PolicyInput {
   concurrency: number;
   window: PolicyWindow | null;
   enabled: boolean;
+  /** auto (default): freeze the guest's filesystems through its agent when one answers;
+   *  crash: never freeze (crash-consistent points). */
+  consistency?: 'auto' | 'crash';
 }
 
 export interface Policy extends PolicyInput {

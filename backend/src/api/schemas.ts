@@ -282,6 +282,7 @@ export const PolicyInput = z.strictObject({
   concurrency: z.number().int().min(1).max(100).default(2),
   window: z.strictObject({ startMinutes: z.number().int().min(0).max(1439).optional(), durationMinutes: z.number().int().min(1).max(10_080) }).nullable().default(null),
   enabled: z.boolean().default(true),
+  consistency: z.enum(['auto', 'crash']).optional(),
 });
 const jobUser = z.strictObject({ id: z.string(), name: z.string() });
 export const Policy = PolicyInput.extend({ id: z.string().uuid(), createdAt: iso, updatedAt: iso, updatedBy: jobUser });

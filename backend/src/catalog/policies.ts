@@ -290,6 +290,7 @@ export function toApiPolicy(p: StoredPolicy): Policy {
     concurrency: p.concurrency,
     window: p.window,
     enabled: p.enabled,
+    ...(p.consistency ? { consistency: p.consistency } : {}),
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
     updatedBy: p.updatedBy,
@@ -297,7 +298,16 @@ export function toApiPolicy(p: StoredPolicy): Policy {
 }
 
 function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
-  return { schedule: p.schedule, timeZone: p.timeZone, selection: p.selection, retention: p.retention, lockDays: p.lockDays, concurrency: p.concurrency, window: p.window };
+  return {
+    schedule: p.schedule,
+    timeZone: p.timeZone,
+    selection: p.selection,
+    retention: p.retention,
+    lockDays: p.lockDays,
+    concurrency: p.concurrency,
+    window: p.window,
+    ...(p.consistency ? { consistency: p.consistency } : {}),
+  };
 }
 
 function rowToPolicy(r: PolicyRow): StoredPolicy {
@@ -313,6 +323,7 @@ function rowToPolicy(r: PolicyRow): StoredPolicy {
     concurrency: d.concurrency,
     window: d.window,
     enabled: r.enabled !== 0,
+    ...(d.consistency ? { consistency: d.consistency } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     updatedBy: JSON.parse(r.updated_by) as JobUser,

@@ -25,6 +25,8 @@ export function backupRunner(deps: BackupRunnerDeps): JobRunner {
       host: deps.host,
       scratchDir: deps.scratchDir,
       forceFull: ctx.job.forceFull,
+      // a policy may ask for crash-consistent points (no guest freeze)
+      consistency: ctx.meta['consistency'] === 'crash' ? 'crash' : 'auto',
       meta: { jobId: ctx.job.id, requestedBy: ctx.job.requestedBy.name },
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(runnerProgress(p)),

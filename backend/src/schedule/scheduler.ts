@@ -310,7 +310,7 @@ export class Scheduler {
             hostId: vm.hostId,
             requestedBy: { id: `policy:${run.policyId}`, name: `policy ${run.policyName}` },
             forceFull: false,
-            meta: { policyRunId: runId, policyId: run.policyId, policyName: run.policyName, trigger: run.trigger },
+            meta: { policyRunId: runId, policyId: run.policyId, policyName: run.policyName, trigger: run.trigger, consistency: policy?.consistency ?? 'auto' },
           });
           const fresh = this.d.jobs.getJob(job.id) ?? job;
           this.d.store.updateRunVm(runId, vm.vmId, { state: fresh.state === 'running' ? 'running' : 'queued', jobId: job.id, joined, attempts: vm.attempts + 1 });
