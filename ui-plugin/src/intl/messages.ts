@@ -302,6 +302,7 @@ const enUS = {
   fieldWindowStartHelp: 'Empty: at each scheduled run.',
   fieldWindowDuration: 'Window length (minutes)',
   fieldEnabled: 'Enabled (runs on its schedule)',
+  fieldFreezeGuest: "Freeze the guest's filesystems through its agent (filesystem-consistent points; crash-consistent when no agent answers)",
   nextRunsTitle: 'Next runs (as saved)',
   nextRunsSaved: 'Saved. Next runs:',
   nextRunsNone: 'None: the policy is disabled.',

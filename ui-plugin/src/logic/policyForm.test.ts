@@ -15,15 +15,19 @@ const policy: PolicyInput = {
   concurrency: 3,
   window: { startMinutes: 22 * 60 + 5, durationMinutes: 300 },
   enabled: true,
+  consistency: 'auto',
 };
 
 describe('policy form ↔ body', () => {
   it('round-trips every field of a policy', () => {
     expect(formToPolicy(policyToForm(policy))).toEqual(policy);
-    const byVms: PolicyInput = { ...policy, selection: { vmIds: ['a', 'b'] }, window: null, enabled: false };
+    const byVms: PolicyInput = { ...policy, selection: { vmIds: ['a', 'b'] }, window: null, enabled: false, consistency: 'crash' };
     expect(formToPolicy(policyToForm(byVms))).toEqual(byVms);
     const bySearch: PolicyInput = { ...policy, selection: { search: 'cluster=prod and status=up' }, window: { durationMinutes: 60 } };
     expect(formToPolicy(policyToForm(bySearch))).toEqual(bySearch);
+    // a policy stored before the setting existed freezes (auto), as the service does
+    const { consistency: _unset, ...older } = policy;
+    expect(policyToForm(older).freezeGuest).toBe(true);
   });
 
   it('sends only the chosen kind of selection, trimmed', () => {

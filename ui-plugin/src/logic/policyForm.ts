@@ -31,9 +31,11 @@ export interface PolicyForm {
   windowStart: string;
   windowDurationMinutes: string;
   enabled: boolean;
+  /** Freeze the guest's filesystems through its agent when one answers (else crash-consistent). */
+  freezeGuest: boolean;
 }
 
-export type PolicyField = Exclude<keyof PolicyForm, 'selectionKind' | 'windowEnabled'> | 'selection' | 'window' | 'retention';
+export type PolicyField = Exclude<keyof PolicyForm, 'selectionKind' | 'windowEnabled' | 'freezeGuest'> | 'selection' | 'window' | 'retention' | 'consistency';
 
 export function emptyPolicyForm(timeZone: string): PolicyForm {
   return {
@@ -55,6 +57,7 @@ export function emptyPolicyForm(timeZone: string): PolicyForm {
     windowStart: '',
     windowDurationMinutes: '240',
     enabled: true,
+    freezeGuest: true,
   };
 }
 
@@ -83,6 +86,7 @@ export function policyToForm(p: PolicyInput): PolicyForm {
     windowStart: p.window?.startMinutes !== undefined ? hhmm(p.window.startMinutes) : '',
     windowDurationMinutes: p.window ? String(p.window.durationMinutes) : '240',
     enabled: p.enabled,
+    freezeGuest: p.consistency !== 'crash',
   };
 }
 
@@ -115,6 +119,7 @@ export function formToPolicy(f: PolicyForm): PolicyInput {
     concurrency: num(f.concurrency, 2),
     window: f.windowEnabled ? { ...(start ? { startMinutes: minutesOf(start) } : {}), durationMinutes: num(f.windowDurationMinutes, 0) } : null,
     enabled: f.enabled,
+    consistency: f.freezeGuest ? 'auto' : 'crash',
   };
 }
 
@@ -138,6 +143,7 @@ const FIELD_OF_PATH: Record<string, PolicyField> = {
   'window.startMinutes': 'windowStart',
   'window.durationMinutes': 'windowDurationMinutes',
   enabled: 'enabled',
+  consistency: 'consistency',
 };
 
 /**

@@ -205,6 +205,7 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
               <GridItem>{numberInput('windowDurationMinutes', 'fieldWindowDuration')}</GridItem>
             </Grid>
           ) : null}
+          <Switch id="policy-freeze" label={t('fieldFreezeGuest')} isChecked={form.freezeGuest} onChange={(_e, on) => set('freezeGuest', on)} />
           <Switch id="policy-enabled" label={t('fieldEnabled')} isChecked={form.enabled} onChange={(_e, on) => set('enabled', on)} />
         </Form>
       </ModalBody>
