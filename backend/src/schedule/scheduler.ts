@@ -76,6 +76,8 @@ export class Scheduler {
   private readonly resolving = new Set<string>();
   private readonly advancing = new Set<string>();
   private readonly again = new Set<string>();
+  /** Runs whose retention is being applied before they are marked finished. */
+  private readonly finishing = new Set<string>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly onJobListener = (job: Job): void => this.onJob(job);
 
@@ -335,15 +337,30 @@ export class Scheduler {
     const state = vms.length === 0 || ok === vms.length ? 'succeeded' : ok === 0 && bad > 0 ? 'failed' : 'partial';
     const message =
       vms.length === 0 ? 'the selection matched no vm' : `${ok} succeeded, ${bad} failed, ${skipped} skipped${vms.some((v) => v.fellBackToFull) ? `, ${vms.filter((v) => v.fellBackToFull).length} fell back to a full backup` : ''}`;
-    this.d.store.finishRun(run.id, state, this.clock().toISOString(), message);
-    this.d.log.info({ runId: run.id, policy: run.policyName, state }, `policy run finished: ${message}`);
-    const severity = bad > 0 ? 'error' : skipped > 0 || vms.length === 0 ? 'warning' : 'normal';
-    this.event({ severity, description: `olvm-backup policy "${run.policyName}" (${run.trigger} run) finished: ${message}` });
+    const close = (): void => {
+      this.d.store.finishRun(run.id, state, this.clock().toISOString(), message);
+      this.d.log.info({ runId: run.id, policy: run.policyName, state }, `policy run finished: ${message}`);
+      const severity = bad > 0 ? 'error' : skipped > 0 || vms.length === 0 ? 'warning' : 'normal';
+      this.event({ severity, description: `olvm-backup policy "${run.policyName}" (${run.trigger} run) finished: ${message}` });
+    };
     const hook = this.d.retention;
-    if (hook && policy && ok > 0) {
-      const done = this.d.store.getRun(run.id) ?? run;
-      this.track(hook(policy, done, vms).catch((err: unknown) => this.d.log.warn({ runId: run.id, err: describeError(err) }, 'retention after the policy run failed')));
+    if (!hook || !policy || ok === 0) {
+      close();
+      return;
     }
+    // Retention (the new points' locks, the prune) lands before the run reads as finished, so
+    // nobody sees a finished run whose points are still unlocked. A restart in between finds
+    // the run still open and applies it again (lengthening a lock and pruning are idempotent).
+    if (this.finishing.has(run.id)) return;
+    this.finishing.add(run.id);
+    this.track(
+      hook(policy, run, vms)
+        .catch((err: unknown) => this.d.log.warn({ runId: run.id, err: describeError(err) }, 'retention after the policy run failed'))
+        .then(() => {
+          if (!this.stopped) close();
+        })
+        .finally(() => this.finishing.delete(run.id)),
+    );
   }
 
   private onJob(job: Job): void {
