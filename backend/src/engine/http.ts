@@ -2,6 +2,7 @@ import { promises as fs } from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import { AppError } from '../errors';
+import { exchange, StaleSocketError } from './httpExchange';
 
 /**
  * The engine's HTTP transport: one request, the whole body back as text, connection failures
@@ -97,69 +98,19 @@ export class EngineTransport {
     return new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
   }
 
-  private once(req: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
-    const mod = req.url.protocol === 'http:' ? http : https;
-    const target = `${req.url.origin}`;
-    return new Promise<HttpResponse>((resolve, reject) => {
-      if (req.signal.aborted) {
-        reject(req.signal.reason);
-        return;
-      }
-      const headers: Record<string, string> = { ...req.headers };
-      if (req.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(req.body));
-      const r = mod.request(req.url, { method: req.method, headers, agent });
-      const onAbort = (): void => {
-        r.destroy();
-        reject(req.signal.reason);
-      };
-      req.signal.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => req.signal.removeEventListener('abort', onAbort);
-      r.on('error', (err: NodeJS.ErrnoException) => {
-        done();
-        if (req.signal.aborted) {
-          reject(req.signal.reason);
-          return;
-        }
-        const mapped = mapSocketError(err, target);
-        reject(r.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocketError(mapped) : mapped);
-      });
-      r.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > this.maxBody) {
-            done();
-            res.destroy();
-            reject(
-              new AppError('ENGINE_PROTOCOL_ERROR', `engine reply to ${req.method} ${req.url.pathname} exceeds ${this.maxBody} bytes`),
-            );
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('error', (err: NodeJS.ErrnoException) => {
-          done();
-          reject(req.signal.aborted ? req.signal.reason : mapSocketError(err, target));
-        });
-        res.on('end', () => {
-          done();
-          resolve({
-            status: res.statusCode ?? 0,
-            statusText: res.statusMessage ?? '',
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-      });
-      r.end(req.body);
+  private async once(req: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
+    const r = await exchange({
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      ...(req.body !== undefined ? { body: [Buffer.from(req.body, 'utf8')] } : {}),
+      agent,
+      signal: req.signal,
+      maxBodyBytes: this.maxBody,
+      tooLarge: () => new AppError('ENGINE_PROTOCOL_ERROR', `engine reply to ${req.method} ${req.url.pathname} exceeds ${this.maxBody} bytes`),
+      socketError: (err) => mapSocketError(err, req.url.origin),
     });
-  }
-}
-
-class StaleSocketError extends Error {
-  constructor(readonly mapped: AppError) {
-    super(mapped.message);
+    return { status: r.status, statusText: r.statusText, headers: r.headers, body: r.body.toString('utf8') };
   }
 }
 

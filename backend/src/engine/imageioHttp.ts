@@ -2,6 +2,7 @@ import { promises as fs } from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import { AppError } from '../errors';
+import { exchange, StaleSocketError } from './httpExchange';
 
 /**
  * The transport under the imageio client: one binary HTTP exchange with the daemon or proxy
@@ -78,61 +79,12 @@ export class ImageioTransport {
   }
 
   private once(req: ImageioHttpRequest, agent: http.Agent): Promise<ImageioHttpResponse> {
-    const mod = req.url.protocol === 'http:' ? http : https;
-    return new Promise<ImageioHttpResponse>((resolve, reject) => {
-      if (req.signal.aborted) {
-        reject(req.signal.reason);
-        return;
-      }
-      const headers: Record<string, string> = { ...req.headers };
-      if (req.body !== undefined) headers['Content-Length'] = String(req.body.reduce((n, b) => n + b.length, 0));
-      const r = mod.request(req.url, { method: req.method, headers, agent });
-      const onAbort = (): void => {
-        r.destroy();
-        reject(req.signal.reason);
-      };
-      req.signal.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => req.signal.removeEventListener('abort', onAbort);
-      r.on('error', (err: NodeJS.ErrnoException) => {
-        done();
-        if (req.signal.aborted) {
-          reject(req.signal.reason);
-          return;
-        }
-        const mapped = mapSocketError(err, req.url.origin);
-        reject(r.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocketError(mapped) : mapped);
-      });
-      r.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > req.maxBodyBytes) {
-            done();
-            res.destroy();
-            reject(new AppError('IMAGEIO_PROTOCOL_ERROR', `imageio ${req.method} reply exceeds ${req.maxBodyBytes} bytes`));
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('error', (err: NodeJS.ErrnoException) => {
-          done();
-          reject(req.signal.aborted ? req.signal.reason : mapSocketError(err, req.url.origin));
-        });
-        res.on('end', () => {
-          done();
-          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: Buffer.concat(chunks, size) });
-        });
-      });
-      for (const b of req.body ?? []) r.write(b);
-      r.end();
+    return exchange({
+      ...req,
+      agent,
+      tooLarge: () => new AppError('IMAGEIO_PROTOCOL_ERROR', `imageio ${req.method} reply exceeds ${req.maxBodyBytes} bytes`),
+      socketError: (err) => mapSocketError(err, req.url.origin),
     });
-  }
-}
-
-class StaleSocketError extends Error {
-  constructor(readonly mapped: AppError) {
-    super(mapped.message);
   }
 }
 
