@@ -12,7 +12,7 @@ import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, JobQueue, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner, type JobRunner } from './jobs';
 import { Repository } from './repository';
 import { policyRetention, PolicyService, Scheduler } from './schedule';
-import { diskSize, rawImageStream, restoreToFile } from './restore';
+import { rawImageStream, restoreToFile } from './restore';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -115,7 +115,6 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
         },
       },
       images: {
-        size: (pointId: string, device: string) => diskSize(repository, pointId, device),
         raw: (pointId: string, device: string, start: number, end: number) => rawImageStream(repository, pointId, device, start, end),
         qcow2: async (pointId: string, device: string) => {
           const file = path.join(config.scratch.path, `download-${randomBytes(8).toString('hex')}.qcow2`);

@@ -40,7 +40,6 @@ export interface ApiRestore {
 
 /** Disk images of a point, for downloads. */
 export interface ApiImages {
-  size(pointId: string, device: string): Promise<number>;
   /** Guest bytes start..end (inclusive). */
   raw(pointId: string, device: string, start: number, end: number): Promise<Readable>;
   /** A qcow2 image of the disk written to a scratch file (removed by `release`). */

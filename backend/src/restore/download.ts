@@ -31,10 +31,3 @@ export async function rawImageStream(repo: Repository, pointId: string, device: 
     { objectMode: false, highWaterMark: 4 },
   );
 }
-
-export async function diskSize(repo: Repository, pointId: string, device: string): Promise<number> {
-  const m = await repo.readManifest(pointId);
-  const d = m.disks.find((x) => x.device === device);
-  if (!d) throw new AppError('REPO_DISK_NOT_FOUND', `point ${pointId} has no disk ${device}`);
-  return d.virtualSize;
-}

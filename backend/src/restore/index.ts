@@ -1,6 +1,6 @@
 export { restoreToFile } from './toFile';
 export type { RestoreToFileRequest, RestoreToFileResult } from './toFile';
 export { QemuNbdServer } from './qemuNbd';
-export { rawImageStream, diskSize } from './download';
+export { rawImageStream } from './download';
 export { executeRestore } from './engine';
 export type { ExecuteDeps, RestoreResult, RestoredDisk, RestoreProgress, RestorePhase, RestoreTimeouts, UploadStats } from './engine';

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { AppError } from '../../errors';
 import type { Job, JobDetail, JobList } from '../contract';
 import type { ApiDeps } from '../deps';
@@ -50,7 +50,7 @@ export function jobsRoutes(deps: ApiDeps): Router {
 }
 
 /** A job exists for the caller only if its VM does. */
-async function visibleJob(deps: ApiDeps, res: Parameters<typeof principalOf>[0], jobId: string): Promise<Job> {
+async function visibleJob(deps: ApiDeps, res: Response, jobId: string): Promise<Job> {
   const job = deps.catalog.getJob(jobId);
   if (!job) throw new AppError('JOB_NOT_FOUND', `job ${jobId} not found`);
   if (isRepositoryJob(job)) return job;

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors';
 import type { RestoreRequestBody, StartRestoreResponse } from '../contract';
 import type { ApiDeps } from '../deps';
@@ -14,7 +14,7 @@ import { visibleOr404 } from './vms';
 export function restoreRoutes(deps: ApiDeps): Router {
   const r = Router();
 
-  const prepare = async (req: Parameters<Parameters<typeof route>[0]>[0], res: Parameters<Parameters<typeof route>[0]>[1]) => {
+  const prepare = async (req: Request, res: Response) => {
     const pointId = pointIdParam(req.params['pointId']);
     const body: RestoreRequestBody = parseRestoreBody(req.body);
     const point = deps.catalog.getPoint(pointId);

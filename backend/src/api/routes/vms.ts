@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
+import type { Vm } from '../../engine';
 import { AppError } from '../../errors';
 import { chainHealth } from '../chainHealth';
 import type { StartBackupResponse, VmList, VmSummary } from '../contract';
@@ -76,7 +77,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
 }
 
 /** The VM as the caller sees it; a VM they may not see does not exist for them (404). */
-export async function visibleOr404(deps: ApiDeps, res: Parameters<typeof principalOf>[0], vmId: string): Promise<NonNullable<Awaited<ReturnType<ApiDeps['auth']['visibleVm']>>>> {
+export async function visibleOr404(deps: ApiDeps, res: Response, vmId: string): Promise<Vm> {
   const vm = await deps.auth.visibleVm(principalOf(res), vmId);
   if (!vm) throw new AppError('NOT_FOUND', `vm ${vmId} not found`);
   return vm;
