@@ -69,12 +69,10 @@ find "$app/dist" -name '*.map' -delete
 cp package.json "$app/"
 cp packaging/config.example.yaml "$app/packaging/"
 
-# --- production dependencies only (npm's own view of the tree), without build leftovers ---
-mapfile -t deps < <(npm ls --omit=dev --parseable --all 2>/dev/null | tail -n +2 | sed "s|^$ROOT/||" | grep -E '^node_modules/(@[^/]+/)?[^/]+$' | grep -v '^node_modules/@types/' || true)
-[ "${#deps[@]}" -gt 0 ] || die "npm ls found no production dependencies: run npm ci"
-for d in $(node -p "Object.keys(require('./package.json').dependencies).join(' ')"); do
-  printf '%s\n' "${deps[@]}" | grep -qx "node_modules/$d" || die "dependency $d is not installed: run npm ci"
-done
+# --- production dependencies only (what require() finds from the service), without build leftovers ---
+deps_list=$(node packaging/prod-deps.js "$ROOT") || die "production dependencies are incomplete"
+mapfile -t deps <<<"$deps_list"
+{ [ "${#deps[@]}" -gt 0 ] && [ -n "${deps[0]}" ]; } || die "no production dependencies found: run npm ci"
 for d in "${deps[@]}"; do
   mkdir -p "$app/$(dirname "$d")"
   cp -a "$d" "$app/$d"
