@@ -215,6 +215,34 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
         },
       ],
       [
+        'post /api/v1/policies/retention-preview',
+        async () => {
+          // what "keep the newest point" would do now: the newest kept by "last", the locked
+          // one left by its lock (with its date), nothing removed here but shown as such
+          const preview = async (retention: Record<string, number>, timeZone = 'Europe/Berlin'): Promise<{ status: number; body: any }> =>
+            admin.post('/api/v1/policies/retention-preview', { selection: { vmIds: [web.id] }, retention: { keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, ...retention }, timeZone });
+          const r = await preview({ keepLast: 1 });
+          expect(r.status).toBe(200);
+          const p = S.RetentionPreview.parse(r.body);
+          const ids = (await withRepo((repo) => repo.listPoints({ vmKey: web.id }))).map((x) => x.pointId);
+          expect(ids).toHaveLength(2);
+          expect(p).toMatchObject({ keepsAll: false, timeZone: 'Europe/Berlin', totals: { keep: 1, remove: 0, locked: 1 } });
+          expect(p.vms.map((v) => [v.vmId, v.vmName])).toEqual([[web.id, 'web01']]);
+          expect(p.vms[0]!.points).toEqual([
+            { pointId: ids[1], createdAt: expect.any(String), action: 'keep', keptBy: ['last'], lockedUntil: null },
+            { pointId: locked, createdAt: expect.any(String), action: 'locked', keptBy: [], lockedUntil },
+          ]);
+          // rules all zero: a policy that never prunes
+          const all = S.RetentionPreview.parse((await preview({})).body);
+          expect(all).toMatchObject({ keepsAll: true, totals: { keep: 2, remove: 0, locked: 0 } });
+          // bad inputs: an unknown zone, a tag the engine lacks, a negative count
+          expect([(await preview({ keepLast: 1 }, 'Mars/Olympus')).body.error.message]).toEqual([expect.stringContaining('timeZone')]);
+          const noTag = await admin.post('/api/v1/policies/retention-preview', { selection: { tag: 'no-such-tag' }, retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, timeZone: 'UTC' });
+          expect([noTag.status, noTag.body.error.message]).toEqual([400, expect.stringContaining('no tag "no-such-tag"')]);
+          expect((await preview({ keepLast: -1 })).status).toBe(400);
+        },
+      ],
+      [
         'post /api/v1/policies/{policyId}/run',
         async () => {
           const r = await admin.post(`/api/v1/policies/${otherPolicy}/run`);

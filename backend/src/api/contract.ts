@@ -502,6 +502,45 @@ export interface PolicyRunResponse {
   run: PolicyRun;
 }
 
+/** What `POST /policies/retention-preview` is asked: a policy's selection, rules and zone
+ *  (the policy form's values, saved or not). */
+export interface RetentionPreviewRequest {
+  selection: PolicySelection;
+  retention: RetentionRules;
+  timeZone: string;
+}
+
+export type RetentionRule = 'last' | 'daily' | 'weekly' | 'monthly' | 'yearly';
+
+export interface RetentionPreviewPoint {
+  pointId: string;
+  createdAt: string;
+  /** keep: a rule keeps it; remove: it would go; locked: no rule keeps it, but its retention
+   *  lock does until `lockedUntil`. */
+  action: 'keep' | 'remove' | 'locked';
+  /** The rules that keep it (empty unless `keep`). */
+  keptBy: RetentionRule[];
+  lockedUntil: string | null;
+}
+
+export interface RetentionPreviewVm {
+  vmId: string;
+  vmName: string;
+  /** Newest first. */
+  points: RetentionPreviewPoint[];
+}
+
+/** What the rules would do if applied now (a run applies them after its new point). */
+export interface RetentionPreview {
+  /** Rules all zero: nothing is ever pruned. */
+  keepsAll: boolean;
+  timeZone: string;
+  /** The instant locks were judged at. */
+  at: string;
+  vms: RetentionPreviewVm[];
+  totals: { keep: number; remove: number; locked: number };
+}
+
 // ---- verify jobs and the audit log ----
 
 /** Answer of `POST /points/:pointId/verify` and `POST /repository/verify`. */

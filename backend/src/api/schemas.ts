@@ -284,6 +284,26 @@ export const PolicyInput = z.strictObject({
   enabled: z.boolean().default(true),
   consistency: z.enum(['auto', 'crash']).optional(),
 });
+export const RetentionPreviewRequest = z.strictObject({ selection: PolicySelection, retention: PolicyInput.shape.retention, timeZone: PolicyInput.shape.timeZone });
+export const RetentionPreview = z.strictObject({
+  keepsAll: z.boolean(),
+  timeZone: z.string(),
+  at: iso,
+  vms: z.array(z.strictObject({
+    vmId: z.string(),
+    vmName: z.string(),
+    points: z.array(z.strictObject({
+      pointId: z.string(),
+      createdAt: iso,
+      action: z.enum(['keep', 'remove', 'locked']),
+      keptBy: z.array(z.enum(['last', 'daily', 'weekly', 'monthly', 'yearly'])),
+      lockedUntil: iso.nullable(),
+    })),
+  })),
+  totals: z.strictObject({ keep: z.number().int(), remove: z.number().int(), locked: z.number().int() }),
+});
+agree<Same<z.output<typeof RetentionPreviewRequest>, C.RetentionPreviewRequest>>();
+agree<Same<z.output<typeof RetentionPreview>, C.RetentionPreview>>();
 const jobUser = z.strictObject({ id: z.string(), name: z.string() });
 export const Policy = PolicyInput.extend({ id: z.string().uuid(), createdAt: iso, updatedAt: iso, updatedBy: jobUser });
 export const PolicyRunVm = z.strictObject({

@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import { isPointId } from '../repository';
 import type { JobState, RestoreRequestBody } from './contract';
 import { DownloadRequest, RestoreRequestBody as RestoreBodySchema } from './schemas';
-import { PolicyInput as PolicyInputSchema } from './schemas';
+import { PolicyInput as PolicyInputSchema, RetentionPreviewRequest as RetentionPreviewSchema } from './schemas';
 
 /** Engine ids are UUIDs; anything else (a path, `..`, a name) is refused before any lookup. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -96,4 +96,8 @@ function show(v: unknown): string {
 
 export function parsePolicyInput(body: unknown): z.output<typeof PolicyInputSchema> {
   return parse(PolicyInputSchema, body, 'request body');
+}
+
+export function parseRetentionPreview(body: unknown): z.output<typeof RetentionPreviewSchema> {
+  return parse(RetentionPreviewSchema, body, 'request body');
 }

@@ -1,4 +1,4 @@
-import type { Job } from '../api/contract';
+import type { Job, RetentionPreview, RetentionRule, RetentionRules } from '../api/contract';
 import { describeError } from '../errors';
 import type { GfsRules, Manifest } from '../repository';
 import type { Logger } from '../util/log';
@@ -54,4 +54,39 @@ export function policyRetention(d: PolicyRetentionDeps): RetentionHook {
       }
     }
   };
+}
+
+/** What a preview needs of the repository (Repository satisfies it). */
+export interface PreviewRepository {
+  prune(rules: GfsRules, opts: { tz: string; vmKey: string; dryRun: true; now: Date }): Promise<{ points: Array<{ pointId: string; vmName: string; createdAt: string; action: 'keep' | 'remove' | 'locked'; keptBy: RetentionRule[]; lockedUntil: string | null }> }>;
+}
+
+/**
+ * What `rules` would do to each VM's points if a run applied them now: the same dry-run prune
+ * a run's retention makes (same repository code, same time zone), without removing anything.
+ * Points kept by a rule keep their lock shown; a point only a lock keeps is `locked`.
+ */
+export async function previewRetention(
+  repository: PreviewRepository,
+  vms: Array<{ id: string; name: string }>,
+  rules: RetentionRules,
+  timeZone: string,
+  now: Date,
+): Promise<RetentionPreview> {
+  const keepsAll = Object.values(rules).every((n) => n === 0);
+  const out: RetentionPreview = { keepsAll, timeZone, at: now.toISOString(), vms: [], totals: { keep: 0, remove: 0, locked: 0 } };
+  for (const vm of vms) {
+    let points: RetentionPreview['vms'][number]['points'];
+    if (keepsAll) {
+      // the repository refuses rules that keep nothing; "all zero" means "never prune" here
+      const all = await repository.prune({ keepLast: Number.POSITIVE_INFINITY }, { tz: timeZone, vmKey: vm.id, dryRun: true, now });
+      points = all.points.map((p) => ({ pointId: p.pointId, createdAt: p.createdAt, action: 'keep' as const, keptBy: [], lockedUntil: p.lockedUntil }));
+    } else {
+      const r = await repository.prune(rules, { tz: timeZone, vmKey: vm.id, dryRun: true, now });
+      points = r.points.map((p) => ({ pointId: p.pointId, createdAt: p.createdAt, action: p.action, keptBy: p.keptBy, lockedUntil: p.lockedUntil }));
+    }
+    for (const p of points) out.totals[p.action] += 1;
+    out.vms.push({ vmId: vm.id, vmName: vm.name, points });
+  }
+  return out;
 }

@@ -94,11 +94,19 @@ export class PolicyService {
   async check(input: PolicyInput): Promise<void> {
     const cron = checkCron(input.schedule);
     if (cron) throw new AppError('BAD_REQUEST', `request body.schedule: ${cron}`);
-    if (!isTimeZone(input.timeZone)) throw new AppError('BAD_REQUEST', `request body.timeZone: "${input.timeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
+    this.checkTimeZone(input.timeZone);
     if (input.window && input.window.startMinutes !== undefined && input.window.durationMinutes > 1440) {
       throw new AppError('BAD_REQUEST', 'request body.window.durationMinutes: a daily window (with startMinutes) lasts at most 1440 minutes');
     }
-    const sel = input.selection;
+    await this.checkSelection(input.selection);
+  }
+
+  checkTimeZone(timeZone: string): void {
+    if (!isTimeZone(timeZone)) throw new AppError('BAD_REQUEST', `request body.timeZone: "${timeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
+  }
+
+  /** The tag exists, the engine accepts the search, explicit ids are not repeated. */
+  async checkSelection(sel: PolicyInput['selection']): Promise<void> {
     if ('tag' in sel && !(await this.d.engine.findTagByName(sel.tag))) {
       throw new AppError('BAD_REQUEST', `request body.selection.tag: the engine has no tag "${sel.tag}"`);
     }

@@ -1,9 +1,10 @@
 import { Router, type Response } from 'express';
 import { AppError } from '../../errors';
-import type { PolicyInput, PolicyList, PolicyRunList, PolicyRunResponse } from '../contract';
+import { previewRetention } from '../../schedule';
+import type { PolicyInput, PolicyList, PolicyRunList, PolicyRunResponse, PolicySelection, RetentionPreview } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
-import { parsePolicyInput } from '../validate';
+import { parsePolicyInput, parseRetentionPreview } from '../validate';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -53,6 +54,27 @@ export function policiesRoutes(deps: ApiDeps): Router {
       const body = await deps.policies.create(input, { id: user.userId, name: user.userName }, selected);
       deps.serviceAudit?.record('policy-create', { actor: user.userName, details: { policyId: body.policy.id, name: body.policy.name, vmIds: selected, lockDays: input.lockDays, retention: input.retention } });
       res.status(201).json(body);
+    }),
+  );
+
+  // the dry-run prune a run's retention makes, for the form's values (saved or not)
+  r.post(
+    '/policies/retention-preview',
+    route(async (req, res) => {
+      const input = parseRetentionPreview(req.body);
+      deps.policies.checkTimeZone(input.timeZone);
+      await deps.policies.checkSelection(input.selection);
+      const visibleVms = await deps.auth.visibleVms(principalOf(res));
+      const selected = await visibleSelection(deps, input.selection, new Set(visibleVms.map((v) => v.id)));
+      const names = new Map(visibleVms.map((v) => [v.id, v.name]));
+      const body: RetentionPreview = await previewRetention(
+        deps.repository,
+        selected.map((id) => ({ id, name: names.get(id) ?? id })),
+        input.retention,
+        input.timeZone,
+        new Date(),
+      );
+      res.json(body);
     }),
   );
 
@@ -125,8 +147,11 @@ async function visiblePolicy(deps: ApiDeps, res: Response, raw: unknown): Promis
 /** Checks a definition (cron, zone, tag, search) and that the caller may see all it selects. */
 async function checkedSelection(deps: ApiDeps, res: Response, input: PolicyInput): Promise<string[]> {
   await deps.policies.check(input);
-  const visible = await visibleIds(deps, res);
-  const sel = input.selection;
+  return visibleSelection(deps, input.selection, await visibleIds(deps, res));
+}
+
+/** The VM ids a (checked) selection means now; 400 when it means a VM the caller may not see. */
+async function visibleSelection(deps: ApiDeps, sel: PolicySelection, visible: ReadonlySet<string>): Promise<string[]> {
   if ('vmIds' in sel) {
     const ids = sel.vmIds.map((v) => v.toLowerCase());
     const i = ids.findIndex((id) => !visible.has(id));
