@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
-import type { AuditList, Job, JobList, PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList } from '../../backend/src/api/contract';
+import type { AuditList, Job, JobList, PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList, RetentionPreview } from '../../backend/src/api/contract';
 import { requireTools } from '../helpers/tools';
 import { startStack, type Stack } from '../ui-harness/stack';
 import { launchChromium } from './browser';
@@ -233,6 +233,63 @@ describe('Backup policies in the portal', () => {
     expect(await tab.getAttribute(lock, 'data-locked')).toBe('true');
     expect(await tab.textContent(lock)).toMatch(/locked until .+/);
     await page.uncheck(`#vm-select-${vm.web01}`);
+    await noPluginFailures();
+  }, 120_000);
+
+  it('previews what a retention would remove, keep, or leave to a lock, without removing anything', async () => {
+    // a newer, unlocked point of web01: "keep last 1" keeps it and leaves the run's point to its lock
+    const started = await api<{ job: Job }>('POST', `/vms/${vm.web01}/backups`, {});
+    expect(started.status).toBe(202);
+    const manual = await until('the manual backup of web01', async () => {
+      const j = (await api<Job>('GET', `/jobs/${started.body.job.id}`)).body;
+      return j.state !== 'queued' && j.state !== 'running' ? j : undefined;
+    }, 180_000);
+    expect(manual.state).toBe('succeeded');
+    const manualPoint = manual.result?.pointId ?? '';
+    await page.click(`#nav-${PLACE}`);
+    await place().getByRole('tab', { name: 'Policies' }).click();
+    await place().locator(`#policy-edit-${policyId}`).click();
+    await place().locator('#policy-dialog').waitFor();
+    for (const [f, v] of [['keeplast', '1'], ['daily', '0'], ['weekly', '0'], ['monthly', '0'], ['yearly', '0']] as const) await place().locator(`#policy-${f}`).fill(v);
+    await place().locator('#retention-preview-button').click();
+    await place().locator('#retention-preview-result[data-stale="false"]').waitFor({ timeout: 30_000 });
+
+    // the page shows what the service answers for the same values
+    const zone = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body.timeZone;
+    const expected = (await api<RetentionPreview>('POST', '/policies/retention-preview', { selection: { tag: 'daily' }, retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, timeZone: zone })).body;
+    expect(expected.vms.map((v) => v.vmName).sort()).toEqual(['db01', 'web01']);
+    expect(await place().locator('#retention-preview-summary').textContent()).toBe(
+      `${expected.totals.remove} restore point(s) would be removed, ${expected.totals.keep} kept by the rules, ${expected.totals.locked} kept by their retention lock.`,
+    );
+    for (const v of expected.vms) {
+      for (const p of v.points) expect([p.pointId, await place().locator(`#retention-preview-point-${p.pointId}`).getAttribute('data-action')]).toEqual([p.pointId, p.action]);
+    }
+    // web01: the manual point kept by "last"; the run's point, locked 7 days, left to its lock;
+    // db01: the run's point kept by "last" and locked as well
+    const web = expected.vms.find((v) => v.vmName === 'web01')?.points ?? [];
+    expect(web.slice(0, 2)).toMatchObject([
+      { pointId: manualPoint, action: 'keep', keptBy: ['last'], lockedUntil: null },
+      { pointId: newPoints.web01, action: 'locked', keptBy: [] },
+    ]);
+    expect(expected.totals.locked).toBeGreaterThanOrEqual(1);
+    await place().getByRole('button', { name: /^web01: / }).click();
+    const row = (id: string | undefined): ReturnType<FrameLocator['locator']> => place().locator(`#retention-preview-point-${id ?? ''}`);
+    await row(manualPoint).waitFor();
+    expect(await row(manualPoint).textContent()).toContain('kept by last');
+    expect(await row(newPoints.web01).textContent()).toMatch(/not kept by any rule, but locked until .+/);
+    await place().getByRole('button', { name: /^db01: / }).click();
+    await row(newPoints.db01).waitFor();
+    expect(await row(newPoints.db01).textContent()).toMatch(/^.*kept by last; locked until .+/);
+    await screenshot('policy-dialog-retention-preview');
+
+    // a change to the form marks the preview as stale; closing without saving changes nothing
+    await place().locator('#policy-keeplast').fill('2');
+    await place().locator('#retention-preview-result[data-stale="true"]').waitFor();
+    await place().locator('#policy-cancel').click();
+    await place().locator('#policy-dialog').waitFor({ state: 'detached' });
+    expect((await api<PointList>('GET', `/vms/${vm.web01}/points`)).body.points.length).toBe((pointsBefore[vm.web01] ?? 0) + 2);
+    expect((await api<PointList>('GET', `/vms/${vm.db01}/points`)).body.points.length).toBe((pointsBefore[vm.db01] ?? 0) + 1);
+    expect((await api<PolicyDetail>('GET', `/policies/${policyId}`)).body.retention).not.toEqual({ keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 });
     await noPluginFailures();
   }, 120_000);
 

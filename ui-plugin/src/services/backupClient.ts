@@ -14,6 +14,8 @@ import type {
   PolicyRunList,
   PolicyRunResponse,
   PolicySaveResponse,
+  RetentionPreview,
+  RetentionPreviewRequest,
   RepositoryStatus,
   RestorePlanView,
   RestoreRequestBody,
@@ -75,6 +77,8 @@ export interface BackupClient {
   policyRun(policyId: string): Promise<PolicyRunResponse>;
   /** Recent runs of every policy, newest first. */
   policyRunList(limit?: number): Promise<PolicyRunList>;
+  /** What retention rules would keep, remove or leave to a lock if applied now (nothing removed). */
+  retentionPreview(body: RetentionPreviewRequest): Promise<RetentionPreview>;
   /** Queues a verify job that re-hashes every chunk of the point (202). */
   pointVerify(pointId: string): Promise<StartVerifyResponse>;
   /** Queues a verify of every point (or joins the pending one). */
@@ -179,6 +183,7 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     policyDelete: (policyId) => call('DELETE', `/policies/${enc(policyId)}`),
     policyRun: (policyId) => call('POST', `/policies/${enc(policyId)}/run`, {}),
     policyRunList: (limit = 50) => call('GET', `/policy-runs?limit=${limit}`),
+    retentionPreview: (body) => call('POST', '/policies/retention-preview', body),
     pointVerify: (pointId) => call('POST', `/points/${enc(pointId)}/verify`, {}),
     repositoryVerify: () => call('POST', '/repository/verify', {}),
     auditList: (limit = 200) => call('GET', `/audit?limit=${limit}`),

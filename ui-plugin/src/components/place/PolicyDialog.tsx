@@ -27,7 +27,9 @@ import type { MessageKey } from '../../intl/messages';
 import { errorReason } from '../../logic/errorText';
 import { formatDateTime } from '../../logic/format';
 import { browserTimeZone, cronText, emptyPolicyForm, fieldError, formToPolicy, policyToForm, timeZones, type PolicyField, type PolicyForm } from '../../logic/policyForm';
+import { previewRequest } from '../../logic/retentionPreview';
 import { useApp } from '../AppContext';
+import { RetentionPreviewPanel } from './RetentionPreviewPanel';
 
 interface Props {
   /** null: create a new policy. */
@@ -50,6 +52,8 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
   const [detail, setDetail] = useState<PolicyDetail | null>(null);
   const [savedNow, setSavedNow] = useState(false);
   const [warnings, setWarnings] = useState<PolicyWarning[]>([]);
+  // every change bumps it: a retention preview of older values shows as stale
+  const [formVersion, setFormVersion] = useState(0);
   const zones = useMemo(() => timeZones(form.timeZone), [form.timeZone]);
 
   useEffect(() => {
@@ -67,6 +71,7 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
   const set = <K extends keyof PolicyForm>(key: K, value: PolicyForm[K]): void => {
     setForm((f) => ({ ...f, [key]: value }));
     setSavedNow(false);
+    setFormVersion((v) => v + 1);
   };
 
   const save = (): void => {
@@ -189,6 +194,7 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
               </HelperText>
             </FormHelperText>
           </FormGroup>
+          <RetentionPreviewPanel request={() => previewRequest(form)} formVersion={formVersion} />
           <Grid hasGutter md={6}>
             <GridItem>{numberInput('lockDays', 'fieldLockDays')}</GridItem>
             <GridItem>{numberInput('concurrency', 'fieldConcurrency')}</GridItem>

@@ -1,0 +1,96 @@
+import { Alert, Button, ExpandableSection } from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import { useState } from 'react';
+import type { RetentionPreview, RetentionPreviewRequest } from '../../../../backend/src/api/contract';
+import { errorReason } from '../../logic/errorText';
+import { formatDateTime } from '../../logic/format';
+import { pointFate, previewSummary, vmCounts } from '../../logic/retentionPreview';
+import { useApp } from '../AppContext';
+
+interface Props {
+  /** The form's selection, rules and zone now. */
+  request: () => RetentionPreviewRequest;
+  /** Bumped by the dialog on every change: a preview of older values is marked stale. */
+  formVersion: number;
+}
+
+/**
+ * "Preview retention": what the rules in the form would do to the selected VMs' points if a run
+ * applied them now (the service's dry-run prune: same code, same zone). Asked on demand, never
+ * while typing: it reads every manifest of the selected VMs.
+ */
+export function RetentionPreviewPanel({ request, formVersion }: Props) {
+  const { client, t, locale } = useApp();
+  const [preview, setPreview] = useState<{ data: RetentionPreview; version: number } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+
+  const ask = (): void => {
+    setLoading(true);
+    setError(null);
+    const version = formVersion;
+    client.retentionPreview(request()).then(
+      (data) => {
+        setLoading(false);
+        setPreview({ data, version });
+      },
+      (err: unknown) => {
+        setLoading(false);
+        setPreview(null);
+        setError(t('retentionPreviewFailed', { reason: errorReason(err) }));
+      },
+    );
+  };
+
+  const p = preview?.data;
+  return (
+    <div id="retention-preview">
+      <Button id="retention-preview-button" variant="secondary" onClick={ask} isLoading={loading} isDisabled={loading}>
+        {t('retentionPreviewButton')}
+      </Button>
+      {error ? <Alert id="retention-preview-error" variant="danger" isInline isPlain title={error} /> : null}
+      {p ? (
+        <Alert
+          id="retention-preview-result"
+          variant={p.totals.remove > 0 ? 'warning' : 'info'}
+          isInline
+          title={t('retentionPreviewTitle')}
+          data-stale={preview.version !== formVersion ? 'true' : 'false'}
+        >
+          <p id="retention-preview-summary" aria-live="polite">
+            {previewSummary(p, t)}
+          </p>
+          {preview.version !== formVersion ? <p id="retention-preview-stale">{t('retentionPreviewStale')}</p> : null}
+          <p>{t('retentionPreviewNote')}</p>
+          {p.vms.map((vm) => {
+            const c = vmCounts(vm.points);
+            return (
+              <ExpandableSection key={vm.vmId} id={`retention-preview-vm-${vm.vmId}`} toggleText={t('retentionPreviewVm', { vm: vm.vmName, ...c })} isIndented>
+                {vm.points.length === 0 ? (
+                  <div>{t('retentionPreviewNoPoints')}</div>
+                ) : (
+                  <Table aria-label={t('retentionPreviewVm', { vm: vm.vmName, ...c })} variant="compact">
+                    <Thead>
+                      <Tr>
+                        <Th>{t('colTime')}</Th>
+                        <Th>{t('colFate')}</Th>
+                      </Tr>
+                    </Thead>
+                    <Tbody>
+                      {vm.points.map((pt) => (
+                        <Tr key={pt.pointId} id={`retention-preview-point-${pt.pointId}`} data-action={pt.action}>
+                          <Td dataLabel={t('colTime')}>{formatDateTime(pt.createdAt, locale)}</Td>
+                          <Td dataLabel={t('colFate')}>{pointFate(pt, p, t, locale)}</Td>
+                        </Tr>
+                      ))}
+                    </Tbody>
+                  </Table>
+                )}
+              </ExpandableSection>
+            );
+          })}
+        </Alert>
+      ) : null}
+    </div>
+  );
+}
