@@ -410,7 +410,7 @@ describe('catalog file', () => {
     try {
       expect(userVersion(db)).toBe(MIGRATIONS.length);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      expect(tables).toEqual(['job_log', 'jobs', 'points', 'policies', 'policy_run_vms', 'policy_runs']);
+      expect(tables).toEqual(['audit', 'audit_import', 'job_log', 'jobs', 'points', 'policies', 'policy_run_vms', 'policy_runs', 'sqlite_sequence']);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(migrate(db, MIGRATIONS)).toBe(0);
       expect(migrate(db, MIGRATIONS)).toBe(0);

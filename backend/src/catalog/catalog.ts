@@ -1,3 +1,4 @@
+import { AuditTable } from './audit';
 import { openDatabase, type Db } from './db';
 import { JobsTable } from './jobs';
 import { PoliciesTable } from './policies';
@@ -5,15 +6,17 @@ import { PointsTable } from './points';
 import { MIGRATIONS } from './schema';
 
 /**
- * The service's SQLite catalog: job history and the restore point index. One connection per
- * process, used synchronously (better-sqlite3); statements are prepared once, when the tables
- * are built. Other processes may open the same file at the same time (WAL, busy timeout).
+ * The service's SQLite catalog: job history, the restore point index, policies and a copy of
+ * the audit log. One connection per process, used synchronously (better-sqlite3); statements
+ * are prepared once, when the tables are built. Other processes may open the same file at the
+ * same time (WAL, busy timeout).
  */
 export class Catalog {
   readonly file: string;
   readonly jobs: JobsTable;
   readonly points: PointsTable;
   readonly policies: PoliciesTable;
+  readonly audit: AuditTable;
 
   private constructor(
     private readonly db: Db,
@@ -23,6 +26,7 @@ export class Catalog {
     this.jobs = new JobsTable(db);
     this.points = new PointsTable(db);
     this.policies = new PoliciesTable(db);
+    this.audit = new AuditTable(db);
   }
 
   /** Creates the file (and its directory) if needed and brings its schema up to date.

@@ -9,3 +9,6 @@ export { toPointSummary, manifestVmId, manifestJobId } from './pointSummary';
 export { encodeCursor, decodeCursor } from './cursor';
 export type { Cursor } from './cursor';
 export { rebuildCatalog, syncCatalog } from './rebuild';
+export { AuditTable, auditOriginKey } from './audit';
+export type { AuditQuery, AuditRow, AuditSource, ImportMark } from './audit';
+export { AuditImporter } from './auditImport';

@@ -124,4 +124,48 @@ export const MIGRATIONS: readonly Migration[] = [
   ) WITHOUT ROWID;
   CREATE INDEX policy_run_vms_job ON policy_run_vms (job_id);
   `,
+  // 4: the audit log, a copy of the two append-only audit files (the repository's, which the
+  // CLI writes too, and the service's own) to query; the files stay the truth. origin_key names
+  // a record's line in its file (byte offset + digest), so importing a line twice adds nothing.
+  // audit_import remembers how far each file was read.
+  `
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('service', 'repository')),
+    origin_key TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    vm_key TEXT,
+    point_id TEXT,
+    reason TEXT,
+    details TEXT,
+    UNIQUE (source, origin_key)
+  );
+  -- newest first, paged by (time, seq); since / until
+  CREATE INDEX audit_time ON audit (time, seq);
+  CREATE INDEX audit_vm ON audit (vm_key, time, seq);
+  -- append-only even for this program: a bug or a hand-typed statement cannot rewrite history.
+  -- INSERT OR REPLACE deletes without firing delete triggers (recursive_triggers is off by
+  -- default), hence the two insert triggers: a record already there is skipped, not replaced
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit table is append-only: its rows are never changed'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit table is append-only: its rows are never deleted'); END;
+  CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)
+    BEGIN SELECT RAISE(ABORT, 'the audit table is append-only: its rows are never replaced'); END;
+  CREATE TRIGGER audit_once BEFORE INSERT ON audit
+    WHEN EXISTS (SELECT 1 FROM audit WHERE source = NEW.source AND origin_key = NEW.origin_key)
+    BEGIN SELECT RAISE(IGNORE); END;
+
+  CREATE TABLE audit_import (
+    source TEXT PRIMARY KEY,
+    read_to INTEGER NOT NULL,
+    head TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  // 5: a policy's verify schedule has its own fire-time watermark (null: as fired_through)
+  `
+  ALTER TABLE policies ADD COLUMN verify_fired_through TEXT;
+  `,
 ];
