@@ -11,7 +11,7 @@ import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, JobQueue, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner, type JobRunner } from './jobs';
 import { Repository } from './repository';
-import { policyRetention, PolicyService, Scheduler } from './schedule';
+import { policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { rawImageStream, restoreToFile } from './restore';
 import { childFor, type Logger } from './util/log';
 
@@ -97,7 +97,16 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     cleanups.push(() => scheduler.stop());
     void settled.then(() => scheduler.start());
-    const policies = new PolicyService({ store: catalog.policies, scheduler, engine, log });
+    const verifyScheduler = new VerifyScheduler({
+      store: catalog.policies,
+      queue,
+      verifyPending: (vmId) => catalog.jobs.listJobs({ vmIds: [vmId], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'verify'),
+      engine,
+      log: log.child({ component: 'verify-scheduler' }),
+    });
+    cleanups.push(() => verifyScheduler.stop());
+    void settled.then(() => verifyScheduler.start());
+    const policies = new PolicyService({ store: catalog.policies, scheduler, verifyScheduler, engine, log });
 
     const auth = new Authenticator({
       engineBaseUrl: config.engine.url,

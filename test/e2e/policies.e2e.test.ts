@@ -126,6 +126,8 @@ describe('Backup policies in the portal', () => {
     await place().locator('#policy-selection-tag').check();
     await place().locator('#policy-tag').fill('daily');
     await place().locator('#policy-lockdays').fill('7');
+    await place().locator('#policy-verifyschedule').fill('0 4 * * 0');
+    expect(await place().locator('#policy-verifyschedule-text').textContent()).toBe('Every Sunday at 04:00');
     await place().locator('#policy-save').click();
 
     // the next runs as the service computed them for the saved policy
@@ -135,7 +137,8 @@ describe('Backup policies in the portal', () => {
     expect(list.map((p) => p.name)).toEqual(['nightly']);
     policyId = list[0]?.id ?? '';
     const detail = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
-    expect(detail).toMatchObject({ schedule: '30 1 * * *', timeZone: browserZone, selection: { tag: 'daily' }, lockDays: 7, enabled: true });
+    expect(detail).toMatchObject({ schedule: '30 1 * * *', verifySchedule: '0 4 * * 0', timeZone: browserZone, selection: { tag: 'daily' }, lockDays: 7, enabled: true });
+    expect(await place().locator('#policy-next-verify').textContent()).toBe(`Next verify: ${detail.nextVerify?.local}`);
     const shown = await place().locator('#policy-next-runs li').allTextContents();
     detail.nextRuns.forEach((r, i) => expect(shown[i]).toContain(r.local));
     await screenshot('policy-dialog-saved');
@@ -147,6 +150,7 @@ describe('Backup policies in the portal', () => {
     expect(await place().locator(`#policy-schedule-${policyId}`).textContent()).toContain('Every day at 01:30');
     expect(await row.textContent()).toContain('Tag daily');
     expect(await row.textContent()).toContain('7 days');
+    expect(await place().locator(`#policy-verify-${policyId}`).textContent()).toBe('Every Sunday at 04:00');
     await noPluginFailures();
   }, 120_000);
 

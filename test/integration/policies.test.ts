@@ -109,6 +109,7 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [body({ schedule: '61 * * * *' }), /^request body\.schedule: .*minute/],
       [body({ schedule: '* * * * * *' }), /^request body\.schedule: must be a 5-field cron/],
+      [body({ verifySchedule: '0 4 * * 8' }), /^request body\.verifySchedule: /],
       [body({ timeZone: 'Mars/Olympus' }), /^request body\.timeZone: "Mars\/Olympus" is not an IANA time zone/],
       [body({ selection: { tag: 'no-such-tag' } }), /^request body\.selection\.tag: the engine has no tag "no-such-tag"/],
       [body({ retentionDays: 3 }), /^request body: unknown field "retentionDays"/],
@@ -238,6 +239,30 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     const done = await runDone(p.id, runs[0]!.id);
     expect(done.vms.map((v) => [v.vmName, v.state])).toEqual([['app01', 'succeeded']]);
   }, 150_000);
+
+  test("a policy's verify schedule verifies every point of its vms on its own (every minute): a verify job per vm, an engine event", async () => {
+    const pointsOfApp = S.PointList.parse((await admin.get(`/api/v1/vms/${app.id}/points`)).body).points.length;
+    expect(pointsOfApp).toBeGreaterThan(0); // from the test before
+    const b = body({ name: 'verifier', schedule: '0 3 1 1 *', verifySchedule: '* * * * *', timeZone: 'UTC', selection: { vmIds: [app.id] } });
+    const p = S.PolicySaveResponse.parse((await admin.post('/api/v1/policies', b)).body).policy;
+    expect(p.verifySchedule).toBe('* * * * *');
+    expect(Date.parse(p.nextVerify!.at) - Date.now()).toBeLessThanOrEqual(60_000);
+    let job: Job | undefined;
+    const deadline = Date.now() + 150_000;
+    while (Date.now() < deadline) {
+      const jobs = S.JobList.parse((await admin.get(`/api/v1/jobs?vmId=${app.id}&limit=50`)).body).jobs;
+      job = jobs.find((j) => j.kind === 'verify' && j.requestedBy.name === 'the verify scheduler' && !['queued', 'running'].includes(j.state));
+      if (job) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect((await admin.raw('PUT', `/api/v1/policies/${p.id}`, { ...b, enabled: false })).status).toBe(200);
+    expect(job).toMatchObject({ state: 'succeeded', vmId: app.id, result: { verified: { points: pointsOfApp, damaged: [] } } });
+    const log = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${job!.id}`)).body).log.map((l) => l.message);
+    expect(log).toContain('verifying every chunk of every restore point of app01');
+    const deadlineEv = Date.now() + 10_000;
+    while (!sim.events().some((e) => e.description.includes('policy "verifier": scheduled verify of vm app01')) && Date.now() < deadlineEv) await new Promise((r) => setTimeout(r, 200));
+    expect(sim.events().filter((e) => e.description.includes('policy "verifier": scheduled verify of vm app01')).map((e) => [e.severity, e.description])).toContainEqual(['normal', `olvm-backup policy "verifier": scheduled verify of vm app01: ${pointsOfApp} restore point(s) checked, every chunk whole`]);
+  }, 200_000);
 
   test('a fire time missed while the service was down runs once at start-up, marked catch-up', async () => {
     const created = await admin.post('/api/v1/policies', body({ name: 'missed', schedule: '0 3 * * *', timeZone: 'UTC', selection: { vmIds: [web.id] } }));

@@ -8,7 +8,7 @@ import type { NewEvent, Tag, Vm } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { JobQueue, type JobRunContext } from '../../backend/src/jobs';
 import { MISSED_COUNT_CAP } from '../../backend/src/schedule/plan';
-import { checkCron, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, windowState, type SchedulerEngine } from '../../backend/src/schedule';
+import { checkCron, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
 
 const iso = (d: Date | null | undefined): string | undefined => d?.toISOString();
 const at = (s: string): Date => new Date(s);
@@ -120,6 +120,14 @@ class ManualRunner {
   running(): string[] {
     return [...this.pending.keys()];
   }
+  /** Ends the job of `vm` with this result, or fails it with `error`. */
+  settle(vm: string, outcome: JobResult | Error): void {
+    const p = this.pending.get(vm);
+    if (!p) throw new Error(`no running job for ${vm}`);
+    this.pending.delete(vm);
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
+  }
   finish(vm: string, full = false): void {
     const p = this.pending.get(vm);
     if (!p) throw new Error(`no running job for ${vm}`);
@@ -162,10 +170,10 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
   let queue: JobQueue;
   let engine: FakeEngine;
   let now: Date;
-  const scheds: Scheduler[] = [];
+  const scheds: Array<{ stop(): unknown }> = [];
   const log = pino({ level: 'silent' });
 
-  const policy = (over: Partial<PolicyInput> & { firedThrough?: string } = {}): StoredPolicy => {
+  const policy = (over: Partial<PolicyInput> & { firedThrough?: string; verifyFiredThrough?: string } = {}): StoredPolicy => {
     const p: StoredPolicy = {
       id: vmId(900 + scheds.length + Math.floor(Math.random() * 1000)),
       name: `p${Math.random()}`,
@@ -181,6 +189,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
       updatedAt: '2026-03-01T00:00:00.000Z',
       updatedBy: { id: 'u', name: 'admin' },
       firedThrough: '2026-03-30T03:00:00.000Z',
+      verifyFiredThrough: '2026-03-30T03:00:00.000Z',
       ...over,
     };
     catalog.policies.insertPolicy(p);
@@ -414,5 +423,78 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     await s.idle();
     expect(catalog.policies.getRun(run.id)).toMatchObject({ state: 'failed', message: expect.stringContaining('no tag "gone"') });
     expect(engine.events.at(-1)?.severity).toBe('error');
+  });
+
+  const newVerifyScheduler = (): VerifyScheduler => {
+    const v = new VerifyScheduler({
+      store: catalog.policies,
+      queue,
+      verifyPending: (id) => catalog.jobs.listJobs({ vmIds: [id], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'verify'),
+      engine,
+      log,
+      clock: () => now,
+      maxSleepMs: 3_600_000,
+    });
+    scheds.push(v);
+    return v;
+  };
+  const verified = (points: number, damaged: string[]): JobResult => ({ pointId: '', bytesRead: 0, bytesStored: 0, durationMs: 1, disks: [], warnings: [], verified: { points, damaged, quarantined: 0, cleared: [] } });
+  const verifyJobs = (): Array<{ vmId: string; state: string; meta: Record<string, unknown> }> =>
+    catalog.jobs
+      .listJobs({ limit: 100 })
+      .jobs.filter((j) => j.kind === 'verify')
+      .map((j) => ({ vmId: j.vmId, state: j.state, meta: catalog.jobs.jobMeta(j.id) }))
+      .sort((a, b) => a.vmId.localeCompare(b.vmId));
+
+  test('a verify schedule: one verify job per selected vm at each fire time, never doubled while one is pending; outcomes as engine events', async () => {
+    // Sundays 04:00 UTC; the backup schedule is not running here
+    const p = policy({ verifySchedule: '0 4 * * 0' });
+    const v = newVerifyScheduler();
+    v.start();
+    await v.idle();
+    expect(verifyJobs()).toEqual([]); // Monday noon: nothing due
+    now = at('2026-04-05T04:00:00.500Z');
+    v.tick();
+    await v.idle();
+    await settle();
+    expect(verifyJobs()).toEqual([1, 2, 3].map((n) => ({ vmId: vmId(n), state: 'running', meta: { vmKey: vmId(n), policyId: p.id, verifyScheduledAt: '2026-04-05T04:00:00.000Z', trigger: 'schedule' } })));
+    expect(catalog.jobs.listJobs({ limit: 100 }).jobs.every((j) => j.requestedBy.id === VERIFY_SCHEDULER.id)).toBe(true);
+    expect(catalog.policies.getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-05T04:00:00.000Z');
+    // the same fire time never runs again; the next one finds every vm's verify still running
+    v.tick();
+    now = at('2026-04-12T04:00:00.500Z');
+    v.tick();
+    await v.idle();
+    expect(verifyJobs()).toHaveLength(3);
+    expect(catalog.policies.getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-12T04:00:00.000Z');
+
+    runner.settle(vmId(1), verified(4, []));
+    runner.settle(vmId(2), verified(4, ['pt-a']));
+    runner.settle(vmId(3), new Error('repository unreadable'));
+    await settle();
+    await v.idle();
+    expect(engine.events.map((e) => [e.severity, e.vmId, e.description])).toEqual([
+      ['normal', vmId(1), `olvm-backup policy "${p.name}": scheduled verify of vm vm01: 4 restore point(s) checked, every chunk whole`],
+      ['error', vmId(2), `olvm-backup policy "${p.name}": scheduled verify of vm vm02: 1 of 4 restore point(s) damaged (pt-a); the next backup stores fresh data for them`],
+      ['error', vmId(3), expect.stringMatching(/scheduled verify of vm vm03 failed: .*repository unreadable/)],
+    ]);
+  });
+
+  test('a verify missed while the service was down runs once at start-up (a warning event); a restart does not repeat it; a disabled policy or one without a verify schedule never verifies', async () => {
+    const p = policy({ verifySchedule: '30 4 * * *', verifyFiredThrough: '2026-01-01T00:00:00.000Z' });
+    policy({ verifySchedule: '30 4 * * *', verifyFiredThrough: '2026-01-01T00:00:00.000Z', enabled: false, selection: { vmIds: [vmId(4)] } });
+    policy({ verifyFiredThrough: '2026-01-01T00:00:00.000Z', selection: { vmIds: [vmId(4)] } });
+    const v = newVerifyScheduler();
+    v.start();
+    await v.idle();
+    expect(verifyJobs().map((j) => [j.vmId, j.meta['trigger'], j.meta['verifyScheduledAt']])).toEqual([1, 2, 3].map((n) => [vmId(n), 'catch-up', '2026-03-30T04:30:00.000Z']));
+    expect(engine.events).toEqual([{ severity: 'warning', description: expect.stringContaining(`policy "${p.name}": the verify due at 2026-03-30 04:30 UTC was missed while the backup service was down (and `) }]);
+    v.stop();
+    for (const n of [1, 2, 3]) runner.settle(vmId(n), verified(1, []));
+    await settle();
+    const again = newVerifyScheduler();
+    again.start();
+    await again.idle();
+    expect(verifyJobs()).toHaveLength(3);
   });
 });

@@ -426,6 +426,9 @@ export interface PolicyInput {
   /** auto (default): freeze the guest's filesystems through its agent when one answers;
    *  crash: never freeze (crash-consistent points). */
   consistency?: 'auto' | 'crash';
+  /** 5-field cron (in `timeZone`) of the policy's verify: each selected VM's points re-hashed
+   *  (damage marked, healed by the next backup). Absent: verified on demand only. */
+  verifySchedule?: string;
 }
 
 export interface Policy extends PolicyInput {
@@ -480,6 +483,8 @@ export interface PolicyList {
 export interface PolicyDetail extends Policy {
   /** The next 5 fire times; `local` in the policy's time zone. */
   nextRuns: Array<{ at: string; local: string }>;
+  /** The next scheduled verify (null: none, or the policy is disabled). */
+  nextVerify: { at: string; local: string } | null;
   /** Newest first. */
   runs: PolicyRun[];
 }

@@ -283,6 +283,7 @@ export const PolicyInput = z.strictObject({
   window: z.strictObject({ startMinutes: z.number().int().min(0).max(1439).optional(), durationMinutes: z.number().int().min(1).max(10_080) }).nullable().default(null),
   enabled: z.boolean().default(true),
   consistency: z.enum(['auto', 'crash']).optional(),
+  verifySchedule: z.string().trim().min(1).max(200).optional(),
 });
 export const RetentionPreviewRequest = z.strictObject({ selection: PolicySelection, retention: PolicyInput.shape.retention, timeZone: PolicyInput.shape.timeZone });
 export const RetentionPreview = z.strictObject({
@@ -331,7 +332,7 @@ export const PolicyRun = z.strictObject({
   vms: z.array(PolicyRunVm),
 });
 export const PolicyList = z.strictObject({ policies: z.array(Policy.extend({ nextRun: iso.nullable() })) });
-export const PolicyDetail = Policy.extend({ nextRuns: z.array(z.strictObject({ at: iso, local: z.string() })), runs: z.array(PolicyRun) });
+export const PolicyDetail = Policy.extend({ nextRuns: z.array(z.strictObject({ at: iso, local: z.string() })), nextVerify: z.strictObject({ at: iso, local: z.string() }).nullable(), runs: z.array(PolicyRun) });
 export const PolicySaveResponse = z.strictObject({
   policy: PolicyDetail,
   warnings: z.array(z.strictObject({ code: z.enum(['overlap', 'empty-selection', 'disabled']), message: z.string() })),

@@ -12,6 +12,7 @@ interface PolicyRow {
   updated_at: string;
   updated_by: string;
   fired_through: string;
+  verify_fired_through: string | null;
 }
 
 interface RunRow {
@@ -50,6 +51,8 @@ interface RunVmRow {
 export interface StoredPolicy extends Policy {
   /** Every fire time at or before this instant has been handled (run, or counted as missed). */
   firedThrough: string;
+  /** The same for the verify schedule. */
+  verifyFiredThrough: string;
 }
 
 /** A run as the scheduler works on it (more than the API shows). */
@@ -107,19 +110,19 @@ export class PoliciesTable {
   insertPolicy(p: StoredPolicy): void {
     try {
       this.db
-        .prepare('INSERT INTO policies (id, name, definition, enabled, created_at, updated_at, updated_by, fired_through) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(p.id, p.name, JSON.stringify(definitionOf(p)), p.enabled ? 1 : 0, p.createdAt, p.updatedAt, JSON.stringify(p.updatedBy), p.firedThrough);
+        .prepare('INSERT INTO policies (id, name, definition, enabled, created_at, updated_at, updated_by, fired_through, verify_fired_through) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(p.id, p.name, JSON.stringify(definitionOf(p)), p.enabled ? 1 : 0, p.createdAt, p.updatedAt, JSON.stringify(p.updatedBy), p.firedThrough, p.verifyFiredThrough);
     } catch (err) {
       throw nameTaken(err, p.name);
     }
   }
 
-  /** Replaces the definition; the watermark is kept unless given. NOT_FOUND if none. */
+  /** Replaces the definition; the watermarks (backup and verify) are kept unless given. NOT_FOUND if none. */
   updatePolicy(id: string, input: PolicyInput, at: string, by: JobUser, firedThrough?: string): StoredPolicy {
     try {
       const r = this.db
-        .prepare('UPDATE policies SET name = ?, definition = ?, enabled = ?, updated_at = ?, updated_by = ?, fired_through = coalesce(?, fired_through) WHERE id = ?')
-        .run(input.name, JSON.stringify(definitionOf(input)), input.enabled ? 1 : 0, at, JSON.stringify(by), firedThrough ?? null, id);
+        .prepare('UPDATE policies SET name = ?, definition = ?, enabled = ?, updated_at = ?, updated_by = ?, fired_through = coalesce(?, fired_through), verify_fired_through = coalesce(?, verify_fired_through) WHERE id = ?')
+        .run(input.name, JSON.stringify(definitionOf(input)), input.enabled ? 1 : 0, at, JSON.stringify(by), firedThrough ?? null, firedThrough ?? null, id);
       if (r.changes === 0) throw new AppError('NOT_FOUND', `policy ${id} not found`);
     } catch (err) {
       throw nameTaken(err, input.name);
@@ -134,6 +137,10 @@ export class PoliciesTable {
 
   setFiredThrough(id: string, at: string): void {
     this.db.prepare('UPDATE policies SET fired_through = ? WHERE id = ?').run(at, id);
+  }
+
+  setVerifyFiredThrough(id: string, at: string): void {
+    this.db.prepare('UPDATE policies SET verify_fired_through = ? WHERE id = ?').run(at, id);
   }
 
   /**
@@ -291,6 +298,7 @@ export function toApiPolicy(p: StoredPolicy): Policy {
     window: p.window,
     enabled: p.enabled,
     ...(p.consistency ? { consistency: p.consistency } : {}),
+    ...(p.verifySchedule ? { verifySchedule: p.verifySchedule } : {}),
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
     updatedBy: p.updatedBy,
@@ -307,6 +315,7 @@ function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
     concurrency: p.concurrency,
     window: p.window,
     ...(p.consistency ? { consistency: p.consistency } : {}),
+    ...(p.verifySchedule ? { verifySchedule: p.verifySchedule } : {}),
   };
 }
 
@@ -324,10 +333,13 @@ function rowToPolicy(r: PolicyRow): StoredPolicy {
     window: d.window,
     enabled: r.enabled !== 0,
     ...(d.consistency ? { consistency: d.consistency } : {}),
+    ...(d.verifySchedule ? { verifySchedule: d.verifySchedule } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     updatedBy: JSON.parse(r.updated_by) as JobUser,
     firedThrough: r.fired_through,
+    // policies from before migration 5 owe no verify from before it
+    verifyFiredThrough: r.verify_fired_through ?? r.fired_through,
   };
 }
 

@@ -12,8 +12,8 @@ export interface VerifyRunnerDeps {
 const MAX_WARNINGS = 50;
 
 /**
- * Runs a verify job: re-hashes every chunk of one point (meta.pointId) or of the whole
- * repository (no pointId), with repair: corrupt chunk files go to quarantine, damaged points are
+ * Runs a verify job: re-hashes every chunk of one point (meta.pointId), of every point of one VM
+ * (meta.vmKey: a policy's scheduled verify) or of the whole repository, with repair: corrupt chunk files go to quarantine, damaged points are
  * marked (the next backup of their VM copies the damaged disks whole), points whole again lose
  * their mark; each change is in the repository's audit log, naming the user who asked. Nothing
  * else changes: no manifest, lock or point is touched.
@@ -24,14 +24,16 @@ const MAX_WARNINGS = 50;
 export function verifyRunner(deps: VerifyRunnerDeps): JobRunner {
   return async (ctx) => {
     const pointId = typeof ctx.meta['pointId'] === 'string' ? ctx.meta['pointId'] : undefined;
+    // a policy's scheduled verify: every point of one VM
+    const vmKey = !pointId && typeof ctx.meta['vmKey'] === 'string' ? ctx.meta['vmKey'] : undefined;
     const started = Date.now();
     const chunk = deps.repository.chunkSize;
     ctx.progress({ phase: 'verifying', disk: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 });
-    ctx.log('info', pointId ? `verifying every chunk of restore point ${pointId}` : 'verifying every chunk of every restore point in the repository');
+    ctx.log('info', pointId ? `verifying every chunk of restore point ${pointId}` : vmKey ? `verifying every chunk of every restore point of ${ctx.job.vmName}` : 'verifying every chunk of every restore point in the repository');
     let report: VerifyReport;
     try {
       report = await deps.repository.verify({
-        ...(pointId ? { pointId } : {}),
+        ...(pointId ? { pointId } : vmKey ? { vmKey } : {}),
         repair: true,
         actor: `service:${ctx.job.requestedBy.name}`,
         signal: ctx.signal,
@@ -46,7 +48,7 @@ export function verifyRunner(deps: VerifyRunnerDeps): JobRunner {
     const vmKeys: Record<string, string> = {};
     for (const p of report.points) if (p.vmKey) vmKeys[p.pointId] = p.vmKey;
     ctx.remember({ verifiedVmKeys: vmKeys });
-    if (pointId) {
+    if (pointId || vmKey) {
       for (const p of damaged) ctx.log('error', `point ${p.pointId}: ${p.problems} problem(s)${p.damagedDevices ? ` on disk(s) ${p.damagedDevices.join(', ')}` : ' (its manifest cannot be read)'}`);
       for (const id of report.cleared) ctx.log('info', `point ${id} verified whole again: its damage mark is cleared`);
       ctx.log('info', `${report.chunksChecked} chunk(s) checked: ${damaged.length > 0 ? 'damaged' : 'whole'}, ${report.quarantined.length} chunk file(s) quarantined`);
@@ -63,7 +65,7 @@ export function verifyRunner(deps: VerifyRunnerDeps): JobRunner {
       durationMs: Date.now() - started,
       disks: [],
       // (the queue copies warnings into the job's log: none for a repository verify, see above)
-      warnings: pointId ? damaged.slice(0, MAX_WARNINGS).map((p) => `point ${p.pointId} is damaged (${p.problems} problem(s))`) : [],
+      warnings: pointId || vmKey ? damaged.slice(0, MAX_WARNINGS).map((p) => `point ${p.pointId} is damaged (${p.problems} problem(s))`) : [],
       verified: {
         points: report.points.length,
         damaged: damaged.map((p) => p.pointId),

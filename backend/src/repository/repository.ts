@@ -189,7 +189,8 @@ export class Repository {
   }
 
   /**
-   * Re-hashes every chunk of every point (or of `opts.pointId`) and reports per point. With
+   * Re-hashes every chunk of every point (or of `opts.pointId`, or of `opts.vmKey`'s points) and
+   * reports per point. With
    * `repair` (default true): corrupt chunk files go to quarantine/ (so the next backup reading
    * that content stores it again), damaged points get a mark (damaged/<id>.json, see
    * damagedPoints), and points found whole again lose theirs; each change is audited.
@@ -197,7 +198,7 @@ export class Repository {
   async verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
     const report = await verifyRepository(
       {
-        pointDirs: () => this.pointDirs(),
+        pointDirs: opts.vmKey !== undefined && opts.pointId === undefined ? async () => (await this.listPoints({ vmKey: opts.vmKey })).map((p) => p.pointId) : () => this.pointDirs(),
         pointPath: (id) => pointDir(this.dir, id),
         readManifest: (id) => this.readManifest(id),
         readIndex: (m, device) => this.indexOf(m, device),

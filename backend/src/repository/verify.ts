@@ -20,6 +20,8 @@ export interface VerifySource {
 
 export interface VerifyOptions {
   pointId?: string;
+  /** Every point of this VM (ignored with pointId). */
+  vmKey?: string;
   /** Default true: mark damaged points, clear the marks of points found whole again, and move
    *  corrupt chunk files to quarantine/ (Repository.verify; FORMAT.md §11). */
   repair?: boolean;

@@ -7,3 +7,5 @@ export { policyRetention, previewRetention } from './retention';
 export type { PolicyRetentionDeps, RetentionRepository, PreviewRepository } from './retention';
 export { PolicyService } from './service';
 export type { PolicyServiceDeps, SavedPolicy } from './service';
+export { VerifyScheduler, VERIFY_SCHEDULER } from './verifyScheduler';
+export type { VerifySchedulerDeps, VerifyJobRequest } from './verifyScheduler';

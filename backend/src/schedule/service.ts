@@ -12,6 +12,8 @@ export interface PolicyServiceDeps {
   scheduler: Scheduler;
   /** The service account. */
   engine: SchedulerEngine;
+  /** Told of every change, like `scheduler`. */
+  verifyScheduler?: { policiesChanged(): void };
   log: Logger;
   clock?: () => Date;
 }
@@ -46,6 +48,7 @@ export class PolicyService {
     return {
       ...toApiPolicy(p),
       nextRuns: p.enabled ? nextRuns(p.schedule, p.timeZone, this.clock(), 5).map((d) => ({ at: d.toISOString(), local: localTime(d, p.timeZone) })) : [],
+      nextVerify: p.enabled && p.verifySchedule ? (nextRuns(p.verifySchedule, p.timeZone, this.clock(), 1).map((d) => ({ at: d.toISOString(), local: localTime(d, p.timeZone) }))[0] ?? null) : null,
       runs: this.d.store.runsOf(id, RECENT_RUNS).map((r) => toApiRun(r, this.d.store.runVms(r.id))),
     };
   }
@@ -94,6 +97,8 @@ export class PolicyService {
   async check(input: PolicyInput): Promise<void> {
     const cron = checkCron(input.schedule);
     if (cron) throw new AppError('BAD_REQUEST', `request body.schedule: ${cron}`);
+    const verifyCron = input.verifySchedule === undefined ? undefined : checkCron(input.verifySchedule);
+    if (verifyCron) throw new AppError('BAD_REQUEST', `request body.verifySchedule: ${verifyCron}`);
     this.checkTimeZone(input.timeZone);
     if (input.window && input.window.startMinutes !== undefined && input.window.durationMinutes > 1440) {
       throw new AppError('BAD_REQUEST', 'request body.window.durationMinutes: a daily window (with startMinutes) lasts at most 1440 minutes');
@@ -151,12 +156,13 @@ export class PolicyService {
 
   async create(input: PolicyInput, by: JobUser, selected: string[]): Promise<PolicySaveResponse> {
     const at = this.clock().toISOString();
-    const p: StoredPolicy = { ...input, id: randomUUID(), createdAt: at, updatedAt: at, updatedBy: by, firedThrough: this.d.scheduler.firedThroughNow() };
+    const firedThrough = this.d.scheduler.firedThroughNow();
+    const p: StoredPolicy = { ...input, id: randomUUID(), createdAt: at, updatedAt: at, updatedBy: by, firedThrough, verifyFiredThrough: firedThrough };
     const warnings = await this.warnings(input, null, selected);
     this.d.store.insertPolicy(p);
     this.d.log.info({ policy: p.name, policyId: p.id, user: by.name }, 'policy created');
     this.byVm = undefined;
-    this.d.scheduler.policiesChanged();
+    this.policiesChanged();
     return { policy: this.detail(p.id)!, warnings };
   }
 
@@ -166,7 +172,7 @@ export class PolicyService {
     this.d.store.updatePolicy(id, input, this.clock().toISOString(), by, this.d.scheduler.firedThroughNow());
     this.d.log.info({ policy: input.name, policyId: id, user: by.name }, 'policy changed');
     this.byVm = undefined;
-    this.d.scheduler.policiesChanged();
+    this.policiesChanged();
     return { policy: this.detail(id)!, warnings };
   }
 
@@ -176,8 +182,13 @@ export class PolicyService {
     const ok = this.d.store.deletePolicy(id);
     if (ok) this.d.log.info({ policy: p?.name, policyId: id, user: by.name }, 'policy deleted');
     this.byVm = undefined;
-    this.d.scheduler.policiesChanged();
+    this.policiesChanged();
     return ok;
+  }
+
+  private policiesChanged(): void {
+    this.d.scheduler.policiesChanged();
+    this.d.verifyScheduler?.policiesChanged();
   }
 
   runNow(id: string, by: JobUser): PolicyRun {

@@ -16,11 +16,17 @@ const policy: PolicyInput = {
   window: { startMinutes: 22 * 60 + 5, durationMinutes: 300 },
   enabled: true,
   consistency: 'auto',
+  verifySchedule: '0 4 * * 0',
 };
 
 describe('policy form ↔ body', () => {
   it('round-trips every field of a policy', () => {
     expect(formToPolicy(policyToForm(policy))).toEqual(policy);
+    // no verify schedule: the field is left out, not sent empty
+    const { verifySchedule: _verify, ...onDemand } = policy;
+    expect(policyToForm(onDemand).verifySchedule).toBe('');
+    expect(Object.keys(formToPolicy(policyToForm(onDemand)))).not.toContain('verifySchedule');
+    expect(fieldError('request body.verifySchedule: must be a 5-field cron expression')).toEqual({ field: 'verifySchedule', message: 'must be a 5-field cron expression' });
     const byVms: PolicyInput = { ...policy, selection: { vmIds: ['a', 'b'] }, window: null, enabled: false, consistency: 'crash' };
     expect(formToPolicy(policyToForm(byVms))).toEqual(byVms);
     const bySearch: PolicyInput = { ...policy, selection: { search: 'cluster=prod and status=up' }, window: { durationMinutes: 60 } };

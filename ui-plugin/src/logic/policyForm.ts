@@ -33,6 +33,8 @@ export interface PolicyForm {
   enabled: boolean;
   /** Freeze the guest's filesystems through its agent when one answers (else crash-consistent). */
   freezeGuest: boolean;
+  /** Cron of the scheduled verify; empty: verify on demand only. */
+  verifySchedule: string;
 }
 
 export type PolicyField = Exclude<keyof PolicyForm, 'selectionKind' | 'windowEnabled' | 'freezeGuest'> | 'selection' | 'window' | 'retention' | 'consistency';
@@ -58,6 +60,7 @@ export function emptyPolicyForm(timeZone: string): PolicyForm {
     windowDurationMinutes: '240',
     enabled: true,
     freezeGuest: true,
+    verifySchedule: '',
   };
 }
 
@@ -87,6 +90,7 @@ export function policyToForm(p: PolicyInput): PolicyForm {
     windowDurationMinutes: p.window ? String(p.window.durationMinutes) : '240',
     enabled: p.enabled,
     freezeGuest: p.consistency !== 'crash',
+    verifySchedule: p.verifySchedule ?? '',
   };
 }
 
@@ -120,6 +124,7 @@ export function formToPolicy(f: PolicyForm): PolicyInput {
     window: f.windowEnabled ? { ...(start ? { startMinutes: minutesOf(start) } : {}), durationMinutes: num(f.windowDurationMinutes, 0) } : null,
     enabled: f.enabled,
     consistency: f.freezeGuest ? 'auto' : 'crash',
+    ...(f.verifySchedule.trim() ? { verifySchedule: f.verifySchedule.trim() } : {}),
   };
 }
 
@@ -144,6 +149,7 @@ const FIELD_OF_PATH: Record<string, PolicyField> = {
   'window.durationMinutes': 'windowDurationMinutes',
   enabled: 'enabled',
   consistency: 'consistency',
+  verifySchedule: 'verifySchedule',
 };
 
 /**

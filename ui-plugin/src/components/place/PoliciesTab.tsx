@@ -104,6 +104,12 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
         </span>
       ),
     },
+    {
+      key: 'verify',
+      title: t('colVerify'),
+      filterText: (p) => (p.verifySchedule ? `${p.verifySchedule} ${cronText(p.verifySchedule, t, locale) ?? ''}` : ''),
+      render: (p) => <span id={`policy-verify-${p.id}`}>{p.verifySchedule ? (cronText(p.verifySchedule, t, locale) ?? p.verifySchedule) : t('verifyScheduleNone')}</span>,
+    },
     { key: 'next', title: t('colNextRun'), sortValue: (p) => (p.nextRun ? Date.parse(p.nextRun) : null), render: (p) => <span id={`policy-next-${p.id}`}>{formatDateTime(p.nextRun, locale)}</span> },
     { key: 'selection', title: t('colSelection'), filterText: (p) => selectionText(p.selection, vms, t), render: (p) => selectionText(p.selection, vms, t) },
     { key: 'retention', title: t('colRetention'), render: (p) => retentionSummary(p.retention, t) },

@@ -145,6 +145,16 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
             {human ?? ''}
           </div>
           {field(
+            'verifySchedule',
+            t('fieldVerifySchedule'),
+            <TextInput id="policy-verifyschedule" value={form.verifySchedule} placeholder="0 4 * * 0" onChange={(_e, v) => set('verifySchedule', v)} validated={errors.verifySchedule ? 'error' : 'default'} aria-invalid={Boolean(errors.verifySchedule)} aria-describedby="policy-verifyschedule-text" />,
+            t('fieldVerifyScheduleHelp'),
+          )}
+          <div id="policy-verifyschedule-text" aria-live="polite">
+            {form.verifySchedule.trim() ? (cronText(form.verifySchedule, t, locale) ?? '') : ''}
+            {detail?.nextVerify ? <div id="policy-next-verify">{t('nextVerify', { local: detail.nextVerify.local })}</div> : null}
+          </div>
+          {field(
             'timeZone',
             t('fieldTimeZone'),
             <FormSelect id="policy-timezone" value={form.timeZone} onChange={(_e, v) => set('timeZone', v)} validated={errors.timeZone ? 'error' : 'default'} aria-label={t('fieldTimeZone')}>
