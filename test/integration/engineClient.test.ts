@@ -5,7 +5,7 @@ import type { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { AppError } from '../../backend/src/errors';
-import { EngineClient, mapDisks, parseOvf, type EngineAuth } from '../../backend/src/engine';
+import { EngineClient, mapDisks, parseOvf, SUPER_USER_ROLE_ID, type EngineAuth } from '../../backend/src/engine';
 import { EngineSim } from '../engine-sim';
 
 async function failure(p: Promise<unknown>): Promise<AppError> {
@@ -485,7 +485,11 @@ describe('engine client against the engine simulator', () => {
     const err = await failure(portal.getVm(app01.id));
     expect(err.code).toBe('ENGINE_NOT_FOUND');
     expect(err.details).toMatchObject({ status: 404, method: 'GET', path: `/ovirt-engine/api/vms/${app01.id}` });
-    expect((await portal.getCurrentUser()).userName).toMatch(/^user1@internal/);
+    const me = await portal.getCurrentUser();
+    expect(me.userName).toMatch(/^user1@internal/);
+    // system roles (ovirt-ui-plugin.md §5.9 item 3): user1 holds UserRole, the admin SuperUser
+    expect(await portal.listSystemRoles(me.id)).toEqual([{ id: '00000000-0000-0000-0001-000000000001', name: 'UserRole' }]);
+    expect(await admin.listSystemRoles((await admin.getCurrentUser()).id)).toEqual([{ id: SUPER_USER_ROLE_ID, name: 'SuperUser' }]);
 
     sim.expireTokens(sim.users.plain.name);
     const expired = await failure(portal.listVms());

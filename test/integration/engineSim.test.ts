@@ -106,6 +106,26 @@ describe('engine simulator', () => {
     expect(au['href']).toBe(`/ovirt-engine/api/users/${au['id']}`);
     const u = await call('GET', `/users/${au['id']}`);
     expect(u.body['principal']).toBe('admin');
+    // system roles: id and name only, under the user (PermissionMapper, Permission → Role)
+    const roles = await call('GET', `/users/${au['id']}/roles`);
+    expect(roles.body).toEqual({
+      role: [
+        {
+          href: `/ovirt-engine/api/users/${au['id']}/roles/00000000-0000-0000-0000-000000000001`,
+          id: '00000000-0000-0000-0000-000000000001',
+          name: 'SuperUser',
+          link: [{ href: `/ovirt-engine/api/users/${au['id']}/roles/00000000-0000-0000-0000-000000000001/permits`, rel: 'permits' }],
+          user: { href: `/ovirt-engine/api/users/${au['id']}`, id: au['id'] },
+        },
+      ],
+    });
+    expect((await call('GET', '/users/00000000-0000-0000-0000-00000000dead/roles')).body).toEqual({});
+    const plainToken = String((await login(sim.users.plain.name, sim.users.plain.password)).body['access_token']);
+    const plainId = String(((await call('GET', '', { token: plainToken })).body['authenticated_user'] as Json)['id']);
+    const namesOf = async (id: string): Promise<string[]> => ((await call('GET', `/users/${id}/roles`, { token: plainToken })).body['role'] as Json[]).map((x) => String(x['name']));
+    expect(await namesOf(plainId)).toEqual(['UserRole']);
+    // the engine's filter does not keep a user from reading another user's system roles
+    expect(await namesOf(String(au['id']))).toEqual(['SuperUser']);
     expect(r.body['summary']['vms']).toEqual({ active: '1', total: '3' });
     const hosts = await call('GET', '/hosts');
     const hwId = (hosts.body['host'] as Json[])[0]?.['hardware_information']['uuid'] as string;

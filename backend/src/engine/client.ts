@@ -29,6 +29,7 @@ import type {
   Network,
   Nic,
   StorageDomain,
+  SystemRole,
   Tag,
   User,
   Vm,
@@ -75,6 +76,11 @@ export class EngineClient {
 
   findUsers(search: string, opts?: EngineCallOptions): Promise<User[]> {
     return system.findUsers(this.connection, search, opts);
+  }
+
+  /** The roles the user holds on the whole system (the caller's own: with their groups'). */
+  listSystemRoles(userId: string, opts?: EngineCallOptions): Promise<SystemRole[]> {
+    return system.listSystemRoles(this.connection, userId, opts);
   }
 
   getVm(id: string, opts?: vms.GetVmOptions): Promise<Vm> {

@@ -10,7 +10,7 @@ export { parseOvf } from './ovf';
 export type { OvfSummary, OvfDisk, OvfNic } from './ovf';
 export { mapDisks, isExcludedFromBackup, diskIdFromAlias } from './diskMapping';
 export type { DiskMapping, MappedDisk, ExcludedDisk, UnmappedDevice, QemuDiskDevice } from './diskMapping';
-export { VM_STATUSES, HOST_STATUSES, DISK_INTERFACES } from './types';
+export { VM_STATUSES, HOST_STATUSES, DISK_INTERFACES, SUPER_USER_ROLE_ID } from './types';
 export type * from './types';
 export type { NewDisk } from './diskLifecycle';
 export type { NewImageTransfer } from './imageTransfers';

@@ -2,8 +2,9 @@ import { AppError } from '../errors';
 import { seg, type EngineCallOptions, type EngineConnection } from './connection';
 import { parseApiInfo } from './parse/api';
 import { entityOf } from './parse/fields';
+import { parseSystemRoles } from './parse/role';
 import { parseUser, parseUsers } from './parse/user';
-import type { ApiInfo, User } from './types';
+import type { ApiInfo, SystemRole, User } from './types';
 
 /** `GET /api`: product version and who the token belongs to (reference §1.1). */
 export async function getApiInfo(conn: EngineConnection, opts: EngineCallOptions = {}): Promise<ApiInfo> {
@@ -28,4 +29,13 @@ export async function getUser(conn: EngineConnection, id: string, opts: EngineCa
 /** `GET /users?search=...`, e.g. `usrname=admin@internal-authz`. */
 export async function findUsers(conn: EngineConnection, search: string, opts: EngineCallOptions = {}): Promise<User[]> {
   return parseUsers(await conn.request({ ...opts, method: 'GET', path: '/users', query: { search, case_sensitive: false } }));
+}
+
+/**
+ * `GET /users/{id}/roles`: the roles the user holds on the system object (ovirt-ui-plugin.md
+ * §5.9 item 3). For the caller's own id the engine adds the system roles of the groups of the
+ * caller's session (GetPermissionsByAdElementId), so a SuperUser through an LDAP group counts.
+ */
+export async function listSystemRoles(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<SystemRole[]> {
+  return parseSystemRoles(await conn.request({ ...opts, method: 'GET', path: `/users/${seg(userId)}/roles` }));
 }

@@ -262,6 +262,19 @@ export interface User {
   email: string | undefined;
 }
 
+/**
+ * A role a user holds on the whole system (`GET /users/{id}/roles`). The engine lists only
+ * system-level permissions there, for the user and, when the id is the caller's own, the
+ * groups of the caller's session; it names each role by id and name only (no `administrative`).
+ */
+export interface SystemRole {
+  id: string;
+  name: string | undefined;
+}
+
+/** The predefined SuperUser role (PredefinedRoles.SUPER_USER): every permission everywhere. */
+export const SUPER_USER_ROLE_ID = '00000000-0000-0000-0000-000000000001';
+
 export type EventSeverity = 'normal' | 'warning' | 'error' | 'alert';
 
 export interface EngineEvent {

@@ -1,14 +1,16 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { adminOnly, isFiltered, sendList, userOf, wrap, type SimContext } from '../context';
 import { notFound } from '../faults';
+import { assignedRoleView, systemRolesOf } from '../roles';
 import type { Fields } from '../search';
 import { clusterView, dataCenterView, hostView, networkView, storageDomainView, userView, vnicProfileView } from '../views';
-import { send, type Wire } from '../wire';
+import { collection, send, type Wire } from '../wire';
 
 /**
  * Read-only inventory (reference §3.3, §3.5): one data center, one cluster, its hosts (all this
  * machine, 127.0.0.1), one storage domain per local directory, the management network and its vNIC
- * profile, the users. A filtered non-admin sees no hosts or storage domains and only himself.
+ * profile, the users and their system roles. A filtered non-admin sees no hosts or storage
+ * domains and only himself.
  */
 export function inventoryRouter(ctx: SimContext): Router {
   const r = express.Router();
@@ -78,6 +80,21 @@ export function inventoryRouter(ctx: SimContext): Router {
     (req, res) => (isFiltered(req, res) && !userOf(res).admin ? [userOf(res)] : st.data.users),
     { name: (u) => u.name, usrname: (u) => `${u.name}@internal-authz`, id: (u) => u.id },
     (u) => userView(u),
+  );
+
+  /**
+   * A user's system roles (ovirt-ui-plugin.md §5.9 item 3). As the engine's query
+   * (GetPermissionsByAdElementId) does: the filter only asks that the caller holds some
+   * permission, so a filtered user may read another user's system roles too; an unknown user
+   * has none (`{}`, not 404: the sub-collection does not look the user up).
+   */
+  r.get(
+    '/users/:id/roles',
+    wrap((req, res) => {
+      isFiltered(req, res); // a non-admin asking for filter=false is refused, as everywhere
+      const u = st.user(String(req.params['id']));
+      send(req, res, 200, 'roles', collection('role', u ? systemRolesOf(u).map((role) => assignedRoleView(u.id, role)) : []));
+    }),
   );
 
   resource('networks', 'network', () => [{ id: st.data.networkId }], { name: () => 'ovirtmgmt', id: (n) => n.id, datacenter: () => 'Default' }, () => networkView(st));
