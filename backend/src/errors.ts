@@ -74,6 +74,7 @@ export type ErrorCode =
   | 'SERVICE_STOPPING'
   | 'AUTH_REQUIRED'
   | 'AUTH_INVALID'
+  | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
   | 'PAYLOAD_TOO_LARGE'

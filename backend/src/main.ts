@@ -4,7 +4,7 @@ import * as path from 'path';
 import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
 import { ServiceAuditLog } from './api/auditLog';
 import { DamageView } from './api/routes/verify';
-import { Catalog, syncCatalog } from './catalog';
+import { AuditImporter, auditOriginKey, Catalog, syncCatalog } from './catalog';
 import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
@@ -52,6 +52,25 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     cleanups.push(() => catalog.close());
     const synced = await syncCatalog(catalog, repository);
     log.info({ ...synced }, 'catalog in step with the repository');
+    // the audit files are the truth, the catalog's table their copy to query: a service record
+    // goes to its file, then to the table; the repository's (also written by the CLI, even while
+    // the service is down) and any service record the table missed are imported
+    const serviceAudit = new ServiceAuditLog(
+      path.join(config.dataDir, 'audit.log'),
+      (msg) => log.warn(msg),
+      (entry, at) => catalog.audit.add([{ ...entry, originKey: auditOriginKey(at.offset, at.line) }]),
+    );
+    const auditImports = [new AuditImporter(catalog.audit, 'repository', repository.auditFile), new AuditImporter(catalog.audit, 'service', serviceAudit.file)];
+    const importAudit = async (): Promise<number> => {
+      let added = 0;
+      for (const i of auditImports) added += await i.run();
+      return added;
+    };
+    await importAudit().then(
+      (added) => log.info({ added }, 'audit log copied into the catalog'),
+      // not fatal: the audit route tries again, and fails with the cause, on every read
+      (err: unknown) => log.warn({ err: describeError(err) }, 'copying the audit log into the catalog failed'),
+    );
 
     const engine = new EngineClient({
       baseUrl: config.engine.url,
@@ -138,7 +157,15 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       policies,
       repository,
       repositoryPath: config.repository.path,
-      serviceAudit: new ServiceAuditLog(path.join(config.dataDir, 'audit.log'), (msg) => log.warn(msg)),
+      serviceAudit,
+      audit: {
+        // what the CLI appended since the last read shows at once
+        list: async (q: Parameters<typeof catalog.audit.list>[0]) => {
+          await serviceAudit.flushed();
+          await importAudit();
+          return catalog.audit.list(q);
+        },
+      },
       damage,
       serviceEngine: engine,
       version,
@@ -151,7 +178,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     queue.on('job', (job) => {
       if (job.state === 'succeeded') auth.forgetVmLists();
     });
-    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: deps.serviceAudit });
+    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: serviceAudit });
     const server = await listen(createApp(deps), hub, {
       host: config.listen.host,
       port: config.listen.port,

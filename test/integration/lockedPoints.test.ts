@@ -349,7 +349,9 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     expect(del.code).toBe(0);
     await expect(withRepo((r) => r.readManifest(locked))).rejects.toMatchObject({ code: 'REPO_POINT_NOT_FOUND' });
 
-    const r = await user.get('/api/v1/audit?limit=100');
+    // only engine SuperUsers read the audit log
+    expect((await user.get('/api/v1/audit?limit=100')).status).toBe(403);
+    const r = await admin.get('/api/v1/audit?limit=100');
     expect(r.status).toBe(200);
     const entries = S.AuditList.parse(r.body).entries;
     const times = entries.map((e) => Date.parse(e.time));

@@ -2,7 +2,9 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ServiceAuditLog } from '../../backend/src/api/auditLog';
+import { ServiceAuditLog, type WrittenLine } from '../../backend/src/api/auditLog';
+import type { AuditEntry } from '../../backend/src/api/contract';
+import { AuditImporter, auditOriginKey, Catalog } from '../../backend/src/catalog';
 
 describe("the service's audit log", () => {
   let dir: string;
@@ -13,9 +15,10 @@ describe("the service's audit log", () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  test('refused tokens: by a hash prefix only, once a minute per token; user actions always; JSON lines read back oldest first', async () => {
+  test('refused tokens: by a hash prefix only, once a minute per token; user actions always; each line handed on where it was written', async () => {
     const file = path.join(dir, 'audit.log');
-    const log = new ServiceAuditLog(file);
+    const written: Array<[AuditEntry, WrittenLine]> = [];
+    const log = new ServiceAuditLog(file, undefined, (e, at) => written.push([e, at]));
     const token = 'secret-token-value';
     const key = createHash('sha256').update(token).digest('hex');
     const refusal = { tokenKey: key, code: 'AUTH_INVALID', message: 'refused', method: 'GET', path: '/api/v1/vms', remote: '127.0.0.1' };
@@ -23,8 +26,8 @@ describe("the service's audit log", () => {
     log.authFailure(refusal); // the same token again within the minute: not recorded again
     log.record('policy-create', { actor: 'admin@internal', details: { policyId: 'p', name: 'nightly', vmIds: [] } });
     log.authFailure({ ...refusal, tokenKey: createHash('sha256').update('other').digest('hex') });
-    const entries = await log.read();
-    expect(entries.map((e) => [e.kind, e.actor])).toEqual([
+    await log.flushed();
+    expect(written.map(([e]) => [e.kind, e.actor])).toEqual([
       ['auth-failure', `token:${key.slice(0, 16)}`],
       ['policy-create', 'admin@internal'],
       ['auth-failure', expect.stringMatching(/^token:[0-9a-f]{16}$/)],
@@ -32,13 +35,37 @@ describe("the service's audit log", () => {
     const text = await fs.readFile(file, 'utf8');
     expect(text).not.toContain(token);
     expect(text).not.toContain(key); // only its prefix
-    expect(text.trim().split('\n').map((l) => JSON.parse(l) as { kind: string }).map((e) => e.kind)).toEqual(['auth-failure', 'policy-create', 'auth-failure']);
-    // since, and a line cut short by a crash is skipped
+    // each offset and text is the line as it is in the file
+    for (const [e, at] of written) expect(text.slice(at.offset, at.offset + at.line.length + 1)).toBe(`${JSON.stringify(e)}\n`);
+
+    // a line cut short by a crash: the next record starts on a line of its own, at the offset it says
     await fs.appendFile(file, '{"time":"2030-01-01T00:00:00.000Z","kind":"resto');
-    expect(await log.read({ since: new Date(Date.now() + 60_000) })).toEqual([]);
-    // the next record starts on a line of its own
     log.record('restore', { actor: 'admin@internal', pointId: 'pt', vmKey: 'vm' });
-    expect((await log.read()).map((e) => e.kind)).toEqual(['auth-failure', 'policy-create', 'auth-failure', 'restore']);
-    expect(await new ServiceAuditLog(path.join(dir, 'none.log')).read()).toEqual([]);
+    await log.flushed();
+    const [last, at] = written[written.length - 1]!;
+    expect((await fs.readFile(file, 'utf8')).slice(at.offset)).toBe(`${JSON.stringify(last)}\n`);
+
+    // the catalog's import of the file finds the same records under the same keys: what the
+    // service handed on is not added again; what it did not hand on (a crash) is
+    const catalog = Catalog.open(path.join(dir, 'catalog.db'));
+    try {
+      catalog.audit.add(written.slice(0, 2).map(([e, w]) => ({ ...e, originKey: auditOriginKey(w.offset, w.line) })));
+      expect(await new AuditImporter(catalog.audit, 'service', file).run()).toBe(2);
+      expect(catalog.audit.list({ limit: 10 }).entries.map((e) => e.kind).sort()).toEqual(['auth-failure', 'auth-failure', 'policy-create', 'restore']);
+    } finally {
+      catalog.close();
+    }
+  });
+
+  test('a failure to hand a written record on is logged, not thrown; the record stays in the file', async () => {
+    const file = path.join(dir, 'audit2.log');
+    const warnings: string[] = [];
+    const log = new ServiceAuditLog(file, (m) => warnings.push(m), () => {
+      throw new Error('database is locked');
+    });
+    log.record('policy-delete', { actor: 'admin@internal' });
+    await log.flushed();
+    expect(warnings).toEqual([expect.stringContaining('not in the catalog yet')]);
+    expect(await fs.readFile(file, 'utf8')).toContain('"policy-delete"');
   });
 });

@@ -1,5 +1,4 @@
 import { constants, promises as fs } from 'fs';
-import type { AuditRecord } from '../repository';
 import type { AuditEntry } from './contract';
 
 /** The service's own audit file stops growing here (a flood of bad tokens must not fill the
@@ -20,7 +19,12 @@ export interface AuthFailure {
 
 /** What the service records itself (the repository records deletions, locks, damage). */
 export type ServiceAuditKind = 'auth-failure' | 'restore' | 'policy-create' | 'policy-update' | 'policy-delete' | 'policy-run';
-const SERVICE_KINDS: readonly string[] = ['auth-failure', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run'] satisfies ServiceAuditKind[];
+
+/** Where a record's line went: its byte offset in the file and its text (without the newline). */
+export interface WrittenLine {
+  offset: number;
+  line: string;
+}
 
 /**
  * `<dataDir>/audit.log`: JSON lines the service appends (O_APPEND, one write per record): a
@@ -28,6 +32,10 @@ const SERVICE_KINDS: readonly string[] = ['auth-failure', 'restore', 'policy-cre
  * by hand. Never a token itself: the first 16 hex digits of its SHA-256, enough to tell tokens
  * apart. The file is never rewritten; refused tokens stop being recorded once it holds 8 MiB
  * (a flood of bad tokens must not fill the disk), the other records are always written.
+ *
+ * The file is the truth: a record is written there first, then handed to `onWritten` (main.ts:
+ * the catalog's audit table). A record the table missed (a crash between the two) is read back
+ * from the file by the catalog's import.
  */
 export class ServiceAuditLog {
   private readonly recent = new Map<string, number>();
@@ -36,6 +44,7 @@ export class ServiceAuditLog {
   constructor(
     readonly file: string,
     private readonly warn: (msg: string) => void = () => undefined,
+    private readonly onWritten: (entry: AuditEntry, at: WrittenLine) => void = () => undefined,
   ) {}
 
   /** Records a refused token (in the background; a failure to write is logged, not thrown). */
@@ -60,8 +69,7 @@ export class ServiceAuditLog {
   }
 
   /** Records a user's action (in the background, in call order; a failure is logged). Records
-   *  about VMs name them in `vmKey` or `details.vmIds`: the audit route shows them only to
-   *  those who may see those VMs. */
+   *  about VMs name them in `vmKey` or `details.vmIds` (what the audit's VM filter matches). */
   record(kind: Exclude<ServiceAuditKind, 'auth-failure'>, e: { actor: string; pointId?: string | null; vmKey?: string | null; reason?: string | null; details?: Record<string, unknown> }): void {
     this.enqueue({ time: new Date().toISOString(), kind, source: 'service', actor: e.actor, pointId: e.pointId ?? null, vmKey: e.vmKey ?? null, reason: e.reason ?? null, details: e.details ?? null }, false);
   }
@@ -70,59 +78,33 @@ export class ServiceAuditLog {
     this.writing = this.writing.then(() => this.append(entry, capped)).catch((err: unknown) => this.warn(`writing the service audit log ${this.file} failed: ${String(err)}`));
   }
 
-  /** Entries oldest first (`since`: at or after). Lines that are not records are skipped. */
-  async read(opts: { since?: Date } = {}): Promise<AuditEntry[]> {
-    await this.writing;
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-    const since = opts.since?.getTime();
-    const out: AuditEntry[] = [];
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        const e = JSON.parse(line) as AuditEntry;
-        if (typeof e?.time !== 'string' || !SERVICE_KINDS.includes(e.kind)) continue;
-        if (since !== undefined && !(Date.parse(e.time) >= since)) continue;
-        out.push(e);
-      } catch {
-        continue;
-      }
-    }
-    return out;
+  /** Resolves once every record asked for so far is written (or its failure logged). */
+  flushed(): Promise<void> {
+    return this.writing;
   }
 
   private async append(entry: AuditEntry, capped: boolean): Promise<void> {
     const size = capped ? await fs.stat(this.file).then((s) => s.size, () => 0) : 0;
     if (size >= MAX_FILE_BYTES) return;
     const fh = await fs.open(this.file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o640);
+    let written: WrittenLine;
     try {
       // a line a crash cut short must not swallow this record
       const end = (await fh.stat()).size;
       const last = Buffer.alloc(1);
       const cut = end > 0 && (await fh.read(last, 0, 1, end - 1)).bytesRead === 1 && last[0] !== 0x0a;
-      await fh.write((cut ? '\n' : '') + JSON.stringify(entry) + '\n');
+      const line = JSON.stringify(entry);
+      // O_APPEND and one writer (this object, one write at a time): the line lands at `end`
+      await fh.write((cut ? '\n' : '') + line + '\n');
       if (!capped) await fh.sync();
+      written = { offset: end + (cut ? 1 : 0), line };
     } finally {
       await fh.close();
     }
+    try {
+      this.onWritten(entry, written);
+    } catch (err) {
+      this.warn(`a record of the service audit log ${this.file} is in the file but not in the catalog yet (the next import adds it): ${String(err)}`);
+    }
   }
-}
-
-/** A repository audit record as the API shows it. */
-export function repositoryEntry(r: AuditRecord): AuditEntry {
-  return {
-    time: r.time,
-    kind: r.action,
-    source: 'repository',
-    actor: r.actor,
-    pointId: r.pointId ?? null,
-    vmKey: r.vmKey ?? null,
-    reason: r.reason ?? null,
-    details: r.details ?? null,
-  };
 }

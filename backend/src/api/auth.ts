@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import { AppError, isAppError } from '../errors';
-import { EngineClient, type Vm } from '../engine';
+import { EngineClient, SUPER_USER_ROLE_ID, type Vm } from '../engine';
 import { TtlCache } from './ttlCache';
 
 /** A portal user, as the engine knows them from the SSO token the plugin sent. */
@@ -35,6 +35,8 @@ export class Authenticator {
   private readonly refused = new TtlCache<AppError>(10_000);
   private readonly vmAccess = new TtlCache<Vm | null>(50_000);
   private readonly vmLists = new TtlCache<Vm[]>(5_000);
+  /** Per engine user id: whether they hold SuperUser on the system. */
+  private readonly superUsers = new TtlCache<boolean>(5_000);
   private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: AuthenticatorOptions) {
@@ -108,6 +110,35 @@ export class Authenticator {
     });
   }
 
+  /**
+   * FORBIDDEN unless the caller holds the SuperUser role on the whole system
+   * (ovirt-ui-plugin.md §5.9 item 3): for what names every VM and every user's actions, such as
+   * the audit log. Not "any administrative role": every WebAdmin user holds one (the portal
+   * admits no one else), so that would admit every portal user. The answer is kept per user as
+   * long as an identity.
+   */
+  async requireSuperUser(p: Principal, purpose: string): Promise<void> {
+    if (await this.isSuperUser(p)) return;
+    throw new AppError('FORBIDDEN', `only an engine SuperUser may ${purpose}: ${p.userName} holds no SuperUser role on the system`, {
+      details: { requiredRole: 'SuperUser' },
+    });
+  }
+
+  private async isSuperUser(p: Principal): Promise<boolean> {
+    const cached = this.superUsers.get(p.userId);
+    if (cached !== undefined) return cached;
+    return this.once(`su:${p.userId}`, async () => {
+      const roles = await p.engine.listSystemRoles(p.userId).catch((err: unknown) => {
+        // an engine that will not show the user their own roles has not made them SuperUser
+        if (isAppError(err, 'ENGINE_NOT_FOUND') || (isAppError(err, 'ENGINE_HTTP_ERROR') && err.details?.['status'] === 403)) return [];
+        throw this.mapAuth(p, err);
+      });
+      const yes = roles.some((r) => r.id === SUPER_USER_ROLE_ID);
+      this.superUsers.set(p.userId, yes, this.opts.cacheMs);
+      return yes;
+    });
+  }
+
   /** Forgets a VM list after a change the user should see at once (a new VM, a backup). */
   forgetVmLists(): void {
     this.vmLists.clear();
@@ -117,6 +148,7 @@ export class Authenticator {
     this.principals.clear();
     this.vmLists.clear();
     this.vmAccess.clear();
+    this.superUsers.clear();
   }
 
   /** A token that expires while cached is noticed on the next engine call. */

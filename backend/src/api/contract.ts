@@ -553,8 +553,8 @@ export interface StartVerifyResponse {
   job: Job;
 }
 
-/** What an audit entry is about: repository actions (FORMAT.md §12) and the service's
- *  refused logins. */
+/** What an audit entry is about: repository actions (FORMAT.md §12) and the service's own
+ *  records (refused logins, restores, policy changes and runs by hand). */
 export type AuditKind =
   | 'delete'
   | 'delete-failed'
@@ -587,7 +587,10 @@ export interface AuditEntry {
   details: Record<string, unknown> | null;
 }
 
+/** Answer of `GET /audit` (engine SuperUsers only). */
 export interface AuditList {
-  /** Newest first. */
+  /** Newest first (by time; records written together keep their order, reversed). */
   entries: AuditEntry[];
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
 }

@@ -7,7 +7,7 @@ import type { Authenticator } from './auth';
 import type { ServiceAuditLog } from './auditLog';
 import type { DamageView } from './routes/verify';
 import type { Readable } from 'stream';
-import type { Job, JobList, JobLogEntry, JobState, PointSummary, RestorePlanView, RestoreRequestBody } from './contract';
+import type { AuditKind, AuditList, Job, JobList, JobLogEntry, JobState, PointSummary, RestorePlanView, RestoreRequestBody } from './contract';
 
 /** The catalog as the API reads it (main.ts adapts the SQLite catalog to this). */
 export interface ApiCatalog {
@@ -47,6 +47,22 @@ export interface ApiImages {
   release(file: string): Promise<void>;
 }
 
+/** What `GET /audit` asks for (times as ISO 8601 UTC; `until` excluded). */
+export interface ApiAuditQuery {
+  since?: string;
+  until?: string;
+  actions?: AuditKind[];
+  vmKey?: string;
+  cursor?: string;
+  limit: number;
+}
+
+/** The audit log as the API reads it (main.ts: the catalog's table, brought up to date with the
+ *  audit files first). */
+export interface ApiAudit {
+  list(q: ApiAuditQuery): Promise<AuditList>;
+}
+
 export interface ApiDeps {
   restore: ApiRestore;
   images: ApiImages;
@@ -56,8 +72,10 @@ export interface ApiDeps {
   policies: PolicyService;
   repository: Repository;
   repositoryPath: string;
-  /** The service's own audit file (refused tokens). */
+  /** The service's own audit file (refused tokens, restores, policy changes), written to. */
   serviceAudit?: ServiceAuditLog;
+  /** The whole audit log, read. */
+  audit: ApiAudit;
   /** Damage marks of verify, cached briefly. */
   damage?: DamageView;
   /** The service account: what a portal user's filtered view hides (the VM's host). */

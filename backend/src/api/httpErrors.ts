@@ -6,6 +6,7 @@ import type { ApiErrorBody } from './contract';
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
+  FORBIDDEN: 403,
   BAD_REQUEST: 400,
   INVALID_ARGUMENT: 400,
   NOT_FOUND: 404,

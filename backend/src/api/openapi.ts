@@ -2,7 +2,7 @@ import { z } from 'zod';
 import * as S from './schemas';
 
 /** One operation per route of app.ts; `tests` compare this list with the router's. */
-export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'binary' | 'empty' }[] }> = [
+export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'binary' | 'empty' }[]; errors?: Record<string, string> }> = [
   { method: 'get', path: '/api/v1/health', summary: 'Service health (catalog, repository, engine)', auth: false, ok: [{ status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This description', auth: false, ok: [{ status: 200, schema: 'text' }] },
   { method: 'get', path: '/api/v1/whoami', summary: 'The engine user the token belongs to', auth: true, ok: [{ status: 200, schema: 'WhoAmI' }] },
@@ -28,7 +28,7 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
   { method: 'post', path: '/api/v1/points/{pointId}/verify', summary: "Start a verify job: re-hash every chunk of the point; damage marks the point (the next backup heals it), nothing else changes", auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }] },
   { method: 'post', path: '/api/v1/repository/verify', summary: 'Start a verify job of every point in the repository (any authenticated user; its result shows each caller only the points of VMs they may see); joins a pending one (200)', auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }, { status: 200, schema: 'StartVerifyResponse' }] },
-  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: repository deletions, prunes, lock changes, unlocks, damage marks, and refused logins (any authenticated user; records about engine VMs the caller may not see are left out)', auth: true, ok: [{ status: 200, schema: 'AuditList' }] },
+  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: deletions, prunes, lock changes and unlocks (also those made with the CLI), damage marks, gc, restores, policy changes and runs by hand, refused logins (engine SuperUsers only)', auth: true, ok: [{ status: 200, schema: 'AuditList' }], errors: { '403': 'The caller holds no SuperUser role on the engine (FORBIDDEN)' } },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
 
@@ -45,7 +45,11 @@ PARAMS['policyId'] = 'Policy id (UUID)';
 const QUERY: Record<string, Array<{ name: string; description: string; schema: Record<string, unknown> }>> = {
   '/api/v1/audit': [
     { name: 'since', description: 'ISO 8601: only entries at or after it', schema: { type: 'string', format: 'date-time' } },
+    { name: 'until', description: 'ISO 8601: only entries before it', schema: { type: 'string', format: 'date-time' } },
+    { name: 'action', description: 'Comma-separated kinds (delete, unlock, restore, policy-update, auth-failure, …)', schema: { type: 'string' } },
+    { name: 'vmId', description: 'Only entries about this VM (its key, or among the VMs a policy entry names)', schema: { type: 'string' } },
     { name: 'limit', description: '1–1000, default 200', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+    { name: 'cursor', description: 'Cursor: nextCursor of the previous page', schema: { type: 'string' } },
   ],
   '/api/v1/policy-runs': [{ name: 'limit', description: '1–200, default 50', schema: { type: 'integer', minimum: 1, maximum: 200 } }],
   '/api/v1/jobs': [
@@ -93,7 +97,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           ? { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: { type: op.path === '/metrics' ? 'string' : 'object' } } } }
           : { description: r.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.schema}` } } } };
     }
-    for (const [status, description] of Object.entries(ERRORS)) {
+    for (const [status, description] of Object.entries({ ...ERRORS, ...op.errors })) {
       if (!op.auth && status === '401') continue;
       if (op.path.startsWith('/api/v1/') && op.auth) responses[status] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } } };
     }

@@ -360,7 +360,7 @@ export const AuditEntry = z.strictObject({
   reason: z.string().nullable(),
   details: z.record(z.string(), z.unknown()).nullable(),
 });
-export const AuditList = z.strictObject({ entries: z.array(AuditEntry) });
+export const AuditList = z.strictObject({ entries: z.array(AuditEntry), nextCursor: z.string().nullable() });
 agree<Same<z.output<typeof StartVerifyResponse>, C.StartVerifyResponse>>();
 agree<Same<z.output<typeof AuditEntry>, C.AuditEntry>>();
 agree<Same<z.output<typeof AuditList>, C.AuditList>>();

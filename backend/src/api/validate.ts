@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { AppError } from '../errors';
 import { isPointId } from '../repository';
 import type { JobState, RestoreRequestBody } from './contract';
-import { DownloadRequest, RestoreRequestBody as RestoreBodySchema } from './schemas';
+import type { ApiAuditQuery } from './deps';
+import { AuditEntry, DownloadRequest, RestoreRequestBody as RestoreBodySchema } from './schemas';
 import { PolicyInput as PolicyInputSchema, RetentionPreviewRequest as RetentionPreviewSchema } from './schemas';
 
 /** Engine ids are UUIDs; anything else (a path, `..`, a name) is refused before any lookup. */
@@ -47,6 +48,32 @@ const pointsQuery = z
   })
   .strict();
 
+const isoTime = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date-time')
+  .transform((s) => new Date(s).toISOString());
+
+const auditQuery = z
+  .object({
+    since: isoTime.optional(),
+    until: isoTime.optional(),
+    action: z
+      .string()
+      .transform((s) => s.split(','))
+      .pipe(z.array(AuditEntry.shape.kind))
+      .optional(),
+    // an engine VM's key is its id; other keys (a libvirt VM's) are taken as they are
+    vmId: z
+      .string()
+      .min(1)
+      .max(200)
+      .transform((s) => (UUID.test(s) ? s.toLowerCase() : s))
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    cursor: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
 export function parseStartBackup(body: unknown): { full: boolean } {
   // no body, or an empty one, is a plain backup
   if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0)) return { full: false };
@@ -76,6 +103,18 @@ export function parseJobsQuery(q: unknown): { vmId?: string; states?: JobState[]
 export function parsePointsQuery(q: unknown): { limit: number; before?: string } {
   const v = parse(pointsQuery, q, 'query');
   return { limit: v.limit ?? 200, ...(v.before ? { before: v.before } : {}) };
+}
+
+export function parseAuditQuery(q: unknown): ApiAuditQuery {
+  const v = parse(auditQuery, q, 'query');
+  return {
+    ...(v.since ? { since: v.since } : {}),
+    ...(v.until ? { until: v.until } : {}),
+    ...(v.action ? { actions: v.action } : {}),
+    ...(v.vmId ? { vmKey: v.vmId } : {}),
+    ...(v.cursor ? { cursor: v.cursor } : {}),
+    limit: v.limit ?? 200,
+  };
 }
 
 /** zod's first issue as one sentence naming the field: `query.limit: must be ≤ 500`. */

@@ -7,6 +7,7 @@ import { newConfig, readConfig, writeConfig, type RepoConfig } from './config';
 import { digestToHex, sha256Hex, ZERO_DIGEST_HEX } from './digest';
 import { DiskIndex } from './diskIndex';
 import {
+  AUDIT_FILE,
   CHUNK_TMP_DIR,
   CHUNKS_DIR,
   CONFIG_FILE,
@@ -324,6 +325,12 @@ export class Repository {
       },
       opts,
     );
+  }
+
+  /** Where the audit log is: JSON lines, only ever appended to (FORMAT.md §12), also by the
+   *  CLI while the service runs. */
+  get auditFile(): string {
+    return path.join(this.dir, AUDIT_FILE);
   }
 
   /** The audit log (audit.log), oldest first. */
