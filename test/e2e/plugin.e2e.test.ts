@@ -244,12 +244,20 @@ describe('WebAdmin plugin end to end', () => {
     await place.locator(`#vm-row-${vm.web01}`).waitFor();
     expect(await place.locator(`#vm-row-${vm.app01}`).count()).toBe(0);
     expect(await place.locator(`#backup-now-${vm.app01}`).count()).toBe(0);
+    // the audit log is for engine SuperUsers: he is told so in a sentence, not shown a failure
+    await place.getByRole('tab', { name: 'Audit' }).click();
+    await place.locator('#audit-forbidden').waitFor({ timeout: 30_000 });
+    expect(await place.locator('#audit-forbidden').textContent()).toContain('Only an engine SuperUser may read the audit log');
+    expect(await place.locator('#audit-error').count()).toBe(0);
+    expect(await place.locator('#audit-table').count()).toBe(0);
+    await screenshot('backup-place-audit-forbidden');
 
     // and the service itself refuses him, whatever a page would send
     const token = await page.evaluate<string>("JSON.parse(sessionStorage.getItem('harness-user')).ssoToken");
     expect([403, 404]).toContain((await api('POST', `/vms/${vm.app01}/backups`, token, {})).status);
     const points = await api<PointList>('GET', `/vms/${vm.app01}/points`, token);
     expect(points.status === 404 || points.body.points.length === 0).toBe(true);
+    expect((await api('GET', '/audit', token)).status).toBe(403);
     await noPluginFailures();
   }, 300_000);
 

@@ -7,7 +7,7 @@ describe('messages', () => {
     const values: Array<['phase' | 'reason' | 'state' | 'runState' | 'trigger' | 'auditKind', string[]]> = [
       ['runState', ['resolving', 'running', 'succeeded', 'partial', 'failed', 'skipped']],
       ['trigger', ['schedule', 'catch-up', 'manual']],
-      ['auditKind', ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure']],
+      ['auditKind', ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run']],
       ['state', ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']],
       ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'planning', 'creating-disks', 'uploading', 'finalizing', 'creating-vm', 'attaching', 'verifying', 'done']],
       [

@@ -400,6 +400,13 @@ const enUS = {
   'auditKindDamage-clear': 'Damage mark cleared',
   'auditKindChunk-quarantine': 'Chunk quarantined',
   'auditKindAuth-failure': 'Login refused',
+  auditKindRestore: 'Restore started',
+  'auditKindPolicy-create': 'Policy created',
+  'auditKindPolicy-update': 'Policy changed',
+  'auditKindPolicy-delete': 'Policy deleted',
+  'auditKindPolicy-run': 'Policy run by hand',
+  auditForbidden: "Only an engine SuperUser may read the audit log (it lists every VM's deletions, unlocks and restores and every user's policy changes).",
+  auditOlder: 'Show older entries',
   virtualSize: 'Size',
   format: 'Format',
 } as const;

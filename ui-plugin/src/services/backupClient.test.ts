@@ -37,6 +37,7 @@ describe('backup client', () => {
         if (req.url === '/api/v1/policies/p%201' && req.method === 'PUT') return send(200, { policy: { id: 'p 1' }, warnings: [] });
         if (req.url === '/api/v1/policies' && req.method === 'POST') return send(400, { error: { code: 'BAD_REQUEST', message: 'request body.schedule: bad cron' } });
         if (req.url === '/api/v1/policy-runs?limit=5') return send(200, { runs: [] });
+        if (req.url?.startsWith('/api/v1/audit')) return send(403, { error: { code: 'FORBIDDEN', message: 'only an engine SuperUser may read the audit log: user1 holds no SuperUser role on the system' } });
         if (req.url === '/api/v1/repository') {
           res.writeHead(502);
           return res.end('<html>bad gateway</html>');
@@ -69,6 +70,15 @@ describe('backup client', () => {
     await expect(c.vmBackupStart('gone')).rejects.toMatchObject({ kind: 'not-found', code: 'VM_NOT_FOUND' });
     await expect(c.repositoryGet()).rejects.toMatchObject({ kind: 'server', status: 502, message: 'HTTP 502' });
     await expect(c.pointGet('x')).rejects.toBeInstanceOf(ServiceError);
+  });
+
+  it('asks for an audit page with its filters; a caller who is not SuperUser gets a forbidden error', async () => {
+    const c = createBackupClient({ serviceUrl: url, token: () => 'good' });
+    const refused = await c.auditList({ limit: 50, cursor: '2030-01-01T00:00:00.000Z|7', action: 'unlock,delete', vmId: 'v1' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ kind: 'forbidden', status: 403, code: 'FORBIDDEN', message: expect.stringContaining('SuperUser') });
+    expect(seen.at(-1)?.url).toBe('/api/v1/audit?limit=50&cursor=2030-01-01T00%3A00%3A00.000Z%7C7&action=unlock%2Cdelete&vmId=v1');
+    await c.auditList().catch(() => undefined);
+    expect(seen.at(-1)?.url).toBe('/api/v1/audit');
   });
 
   it('plans and starts restores, keeps a refusal\'s problems, and gets download links', async () => {

@@ -44,6 +44,20 @@ export interface JobQuery {
   before?: string;
 }
 
+/** `GET /audit`'s filters (engine SuperUsers only; others get a `forbidden` ServiceError). */
+export interface AuditQuery {
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  /** Comma-separated kinds. */
+  action?: string;
+  vmId?: string;
+  /** ISO 8601: at or after. */
+  since?: string;
+  /** ISO 8601: before. */
+  until?: string;
+}
+
 /** The backup service's REST API (`/api/v1`), one function per resource and verb. */
 export interface BackupClient {
   readonly serviceUrl: string;
@@ -83,8 +97,8 @@ export interface BackupClient {
   pointVerify(pointId: string): Promise<StartVerifyResponse>;
   /** Queues a verify of every point (or joins the pending one). */
   repositoryVerify(): Promise<StartVerifyResponse>;
-  /** The audit log, newest first. */
-  auditList(limit?: number): Promise<AuditList>;
+  /** The audit log, newest first, a page at a time. */
+  auditList(q?: AuditQuery): Promise<AuditList>;
 }
 
 function errorMessage(body: unknown, fallback: string): { code: string | null; message: string; details: unknown } {
@@ -186,7 +200,12 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     retentionPreview: (body) => call('POST', '/policies/retention-preview', body),
     pointVerify: (pointId) => call('POST', `/points/${enc(pointId)}/verify`, {}),
     repositoryVerify: () => call('POST', '/repository/verify', {}),
-    auditList: (limit = 200) => call('GET', `/audit?limit=${limit}`),
+    auditList: (q = {}) => {
+      const p = new URLSearchParams();
+      for (const k of ['limit', 'cursor', 'action', 'vmId', 'since', 'until'] as const) if (q[k] !== undefined) p.set(k, String(q[k]));
+      const qs = p.toString();
+      return call('GET', `/audit${qs ? `?${qs}` : ''}`);
+    },
     downloadUrl: (ticket) => `${opts.serviceUrl}${ticket.url.startsWith('/') ? '' : '/'}${ticket.url}`,
   };
 }
