@@ -86,6 +86,22 @@ describe('retention locks, deletion, prune and the audit log', () => {
     expect((await repo.deletePoint(old.pointId, { reason: 'expired', actor: 'x' })).deferred).toBe(false);
   });
 
+  test('a line of the audit log a crash cut short does not swallow the next record', async () => {
+    const repo = await newRepo();
+    const m = await writePoint(repo, vmA, [{ device: 'vda', image: randomBytes(CS) }], { lockedUntil: null });
+    await repo.extendLock(m.pointId, FUTURE, { actor: 'first', reason: 'before the crash' });
+    // the crash: half a record, no newline
+    await fs.appendFile(path.join(repo.dir, 'audit.log'), '{"time":"2026-11-26T10:00:00.000Z","actor":"torn","act');
+    await repo.unlockPoint(m.pointId, { reason: 'after the crash', operator: 'cli:root@backup' });
+    expect((await repo.auditLog()).map((r) => [r.action, r.reason])).toEqual([
+      ['lock-extend', 'before the crash'],
+      ['unlock', 'after the crash'],
+    ]);
+    const lines = (await fs.readFile(path.join(repo.dir, 'audit.log'), 'utf8')).split('\n');
+    expect(lines[1]).toMatch(/"actor":"torn","act$/);
+    expect(JSON.parse(lines[2]!)).toMatchObject({ action: 'unlock' });
+  });
+
   test('prune keeps what the GFS rules keep per VM, skips locked points, and gc keeps exactly what the kept points need', async () => {
     const repo = await newRepo();
     // VM a: one point a day for 10 days, each an incremental changing one chunk; VM b: 3 points

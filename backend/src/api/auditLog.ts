@@ -1,5 +1,6 @@
 import { constants, promises as fs } from 'fs';
 import type { AuditEntry } from './contract';
+import { appendPosition } from '../util/appendLine';
 
 /** The service's own audit file stops growing here (a flood of bad tokens must not fill the
  *  disk); the repository's audit log is not affected. */
@@ -90,9 +91,7 @@ export class ServiceAuditLog {
     let written: WrittenLine;
     try {
       // a line a crash cut short must not swallow this record
-      const end = (await fh.stat()).size;
-      const last = Buffer.alloc(1);
-      const cut = end > 0 && (await fh.read(last, 0, 1, end - 1)).bytesRead === 1 && last[0] !== 0x0a;
+      const { end, cut } = await appendPosition(fh);
       const line = JSON.stringify(entry);
       // O_APPEND and one writer (this object, one write at a time): the line lands at `end`
       await fh.write((cut ? '\n' : '') + line + '\n');

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { fsyncDir, isErrno } from './atomicFile';
 import { AUDIT_FILE } from './layout';
+import { appendPosition } from '../util/appendLine';
 
 /** What an audit record is about (FORMAT.md §12). */
 export type AuditAction =
@@ -72,15 +73,18 @@ export async function appendAudit(root: string, inputs: readonly AuditInput[]): 
   const file = path.join(root, AUDIT_FILE);
   let fh: fs.FileHandle;
   try {
-    fh = await fs.open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
+    fh = await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o640);
   } catch (err) {
     throw new AppError('REPO_IO_ERROR', `opening the audit log ${file} failed`, { cause: err });
   }
   let created = false;
   try {
-    await fh.write(data, 0, data.length);
+    // a line a crash cut short (here or in another writer, e.g. the CLI) must not swallow these
+    const { end, cut } = await appendPosition(fh);
+    const out = cut ? Buffer.concat([Buffer.from('\n'), data]) : data;
+    await fh.write(out, 0, out.length);
     await fh.sync();
-    created = (await fh.stat()).size === data.length;
+    created = end === 0;
   } catch (err) {
     throw new AppError('REPO_IO_ERROR', `writing the audit log ${file} failed`, { cause: err });
   } finally {
