@@ -4,7 +4,7 @@ import * as path from 'path';
 import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
 import { ServiceAuditLog } from './api/auditLog';
 import { DamageView } from './api/routes/verify';
-import { AuditImporter, auditOriginKey, Catalog, syncCatalog } from './catalog';
+import { AuditImporter, auditOriginKey, Catalog, PointFollower, syncCatalog } from './catalog';
 import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
@@ -24,6 +24,8 @@ export interface RunningService {
 
 /** How long a stop waits for running jobs' cleanup (QEMU teardown, bitmap merge-back). */
 const STOP_GRACE_MS = 60_000;
+/** How often the audit files are looked at for records the service did not write (the CLI's). */
+const AUDIT_FOLLOW_MS = 10_000;
 
 /**
  * The only place where concrete parts meet (DESIGN.md §3): catalog, repository, the service
@@ -61,9 +63,13 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       (entry, at) => catalog.audit.add([{ ...entry, originKey: auditOriginKey(at.offset, at.line) }]),
     );
     const auditImports = [new AuditImporter(catalog.audit, 'repository', repository.auditFile), new AuditImporter(catalog.audit, 'service', serviceAudit.file)];
+    // lock changes and deletions the operator CLI made (also while the service was down) reach
+    // the point index through the records imported
+    const follower = new PointFollower(catalog, repository);
     const importAudit = async (): Promise<number> => {
       let added = 0;
       for (const i of auditImports) added += await i.run();
+      if (added > 0) await follower.apply();
       return added;
     };
     await importAudit().then(
@@ -134,6 +140,16 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       cacheMs: config.auth.cacheSeconds * 1000,
     });
     cleanups.push(() => auth.close());
+    // the operator CLI writes no catalog: its records are looked for now and then, so a point it
+    // unlocked or deleted shows so in the portal within this time
+    const follow = setInterval(() => {
+      importAudit().then(
+        (added) => added > 0 && auth.forgetVmLists(),
+        (err: unknown) => log.warn({ err: describeError(err) }, 'copying the audit log into the catalog failed'),
+      );
+    }, AUDIT_FOLLOW_MS);
+    follow.unref();
+    cleanups.push(() => clearInterval(follow));
     const apiCatalog = catalogForApi(catalog);
     const deps = {
       restore: {

@@ -345,9 +345,14 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     expect((await withRepo((r) => r.readManifest(locked))).lockedUntil).toBeNull();
     // the point's detail reads the lock from the manifest: the change from the shell shows at once
     expect(S.PointDetail.parse((await admin.get(`/api/v1/points/${locked}`)).body).lockedUntil).toBeNull();
+    // the lists read the catalog, which follows the CLI's audit records (no restart needed)
+    const listed = async (): Promise<Array<{ id: string; lockedUntil: string | null }>> => S.PointList.parse((await admin.get(`/api/v1/vms/${web.id}/points`)).body).points;
+    await eventually(async () => ((await listed()).find((p) => p.id === locked)?.lockedUntil === null ? true : undefined), 30_000);
     const del = await cli('points', 'delete', '--repo', repoDir(), '--point', locked, '--reason', 'ticket 4711', '--operator', 'support-alice');
     expect(del.code).toBe(0);
     await expect(withRepo((r) => r.readManifest(locked))).rejects.toMatchObject({ code: 'REPO_POINT_NOT_FOUND' });
+    await eventually(async () => ((await listed()).some((p) => p.id === locked) ? undefined : true), 30_000);
+    expect((await admin.get(`/api/v1/points/${locked}`)).status).toBe(404);
 
     // only engine SuperUsers read the audit log
     expect((await user.get('/api/v1/audit?limit=100')).status).toBe(403);

@@ -95,6 +95,22 @@ export class AuditTable {
       .immediate();
   }
 
+  /** The newest row's sequence number (0: none); rows added later have larger ones. */
+  lastSeq(): number {
+    return this.db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM audit').get()?.seq ?? 0;
+  }
+
+  /** The repository's records about points (lock changes, deletions, prunes) added after `seq`,
+   *  oldest first, with their sequence numbers. */
+  repositoryChangesAfter(seq: number): Array<{ seq: number; action: string; pointId: string | null; details: Record<string, unknown> | null }> {
+    return this.db
+      .prepare<[number], Pick<Row, 'seq' | 'action' | 'point_id' | 'details'>>(
+        "SELECT seq, action, point_id, details FROM audit WHERE seq > ? AND source = 'repository' AND action IN ('lock-extend', 'unlock', 'delete', 'prune') ORDER BY seq",
+      )
+      .all(seq)
+      .map((r) => ({ seq: r.seq, action: r.action, pointId: r.point_id, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) }));
+  }
+
   importMark(source: AuditSource): ImportMark | undefined {
     const r = this.markStmt.get(source);
     return r ? { readTo: r.read_to, head: r.head } : undefined;

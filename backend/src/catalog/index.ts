@@ -12,3 +12,4 @@ export { rebuildCatalog, syncCatalog } from './rebuild';
 export { AuditTable, auditOriginKey } from './audit';
 export type { AuditQuery, AuditRow, AuditSource, ImportMark } from './audit';
 export { AuditImporter } from './auditImport';
+export { PointFollower } from './pointFollower';
