@@ -6,6 +6,7 @@ import { AppError, describeError, isAppError } from '../errors';
 import type { Logger } from '../util/log';
 import { localTime } from './cron';
 import { dueFire, freeSlots, nextFire, runWindow, triggerFor, windowState } from './plan';
+import { BackgroundWork } from './background';
 
 /** What the scheduler asks of the engine, as the service account (never a portal user). */
 export interface SchedulerEngine {
@@ -78,11 +79,12 @@ export class Scheduler {
   private readonly again = new Set<string>();
   /** Runs whose retention is being applied before they are marked finished. */
   private readonly finishing = new Set<string>();
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly work: BackgroundWork;
   private readonly onJobListener = (job: Job): void => this.onJob(job);
 
   constructor(private readonly d: SchedulerDeps) {
     this.clock = d.clock ?? (() => new Date());
+    this.work = new BackgroundWork(d.engine, d.log);
     this.maxSleepMs = d.maxSleepMs ?? 60_000;
   }
 
@@ -114,7 +116,7 @@ export class Scheduler {
     this.d.queue.off('job', this.onJobListener);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await Promise.allSettled([...this.pending]);
+    await this.work.idle();
   }
 
   /** A policy was created or changed: its timer may need to move. */
@@ -204,7 +206,7 @@ export class Scheduler {
       const at = now.toISOString();
       if (this.d.store.insertRun({ id, policy: p, trigger, scheduledAt, missedRuns: due.missed, createdAt: at, windowStart: null, windowEnd: null, requestedBy: SYSTEM_USER, state: 'skipped', message, finishedAt: at })) {
         this.d.log.warn({ policy: p.name, runId: id }, message);
-        this.event({ severity: 'warning', description: `olvm-backup policy "${p.name}": ${message}` });
+        this.work.event({ severity: 'warning', description: `olvm-backup policy "${p.name}": ${message}` });
       }
       return;
     }
@@ -225,7 +227,7 @@ export class Scheduler {
     this.d.log.info({ policy: p.name, runId: id, trigger, scheduledAt, missed: due.missed }, trigger === 'catch-up' ? 'policy run missed while the service was down: running it now (catch-up)' : 'policy run started');
     if (trigger === 'catch-up') {
       const missed = due.missed > 0 ? ` (${due.missed} earlier fire time${due.missed === 1 ? '' : 's'} also missed, not run)` : '';
-      this.event({ severity: 'warning', description: `olvm-backup policy "${p.name}": the run due at ${localTime(due.fireAt, p.timeZone)} was missed while the backup service was down; running it now${missed}` });
+      this.work.event({ severity: 'warning', description: `olvm-backup policy "${p.name}": the run due at ${localTime(due.fireAt, p.timeZone)} was missed while the backup service was down; running it now${missed}` });
     }
     this.resolve(id);
   }
@@ -250,14 +252,14 @@ export class Scheduler {
         const message = `selecting the vms failed: ${describeError(err)}`;
         this.d.store.finishRun(runId, 'failed', this.clock().toISOString(), message);
         this.d.log.error({ runId, policy: run.policyName }, message);
-        this.event({ severity: 'error', description: `olvm-backup policy "${run.policyName}": ${message}` });
+        this.work.event({ severity: 'error', description: `olvm-backup policy "${run.policyName}": ${message}` });
         return;
       }
       this.advance(runId);
     })()
       .catch((err: unknown) => this.d.log.error({ runId, err: describeError(err) }, 'policy run failed to start'))
       .finally(() => this.resolving.delete(runId));
-    this.track(work);
+    this.work.track(work);
   }
 
   /** Moves a run on: window, cap, submissions, the end. Synchronous (no await): the queue's
@@ -341,7 +343,7 @@ export class Scheduler {
       this.d.store.finishRun(run.id, state, this.clock().toISOString(), message);
       this.d.log.info({ runId: run.id, policy: run.policyName, state }, `policy run finished: ${message}`);
       const severity = bad > 0 ? 'error' : skipped > 0 || vms.length === 0 ? 'warning' : 'normal';
-      this.event({ severity, description: `olvm-backup policy "${run.policyName}" (${run.trigger} run) finished: ${message}` });
+      this.work.event({ severity, description: `olvm-backup policy "${run.policyName}" (${run.trigger} run) finished: ${message}` });
     };
     const hook = this.d.retention;
     if (!hook || !policy || ok === 0) {
@@ -353,7 +355,7 @@ export class Scheduler {
     // the run still open and applies it again (lengthening a lock and pruning are idempotent).
     if (this.finishing.has(run.id)) return;
     this.finishing.add(run.id);
-    this.track(
+    this.work.track(
       hook(policy, run, vms)
         .catch((err: unknown) => this.d.log.warn({ runId: run.id, err: describeError(err) }, 'retention after the policy run failed'))
         .then(() => {
@@ -387,7 +389,7 @@ export class Scheduler {
         this.d.store.updateRunVm(vm.runId, vm.vmId, { state: 'succeeded', fellBackToFull: fulls.length > 0, finishedAt: job.finishedAt ?? this.clock().toISOString(), reason: null });
         if (fulls.length > 0) {
           const why = fulls.map((d) => `${d.disk}: ${d.reason}`).join(', ');
-          this.event({ severity: 'warning', vmId: vm.vmId, description: `olvm-backup policy "${policy?.name ?? vm.runId}": vm ${vm.vmName} fell back to a full backup (${why})` });
+          this.work.event({ severity: 'warning', vmId: vm.vmId, description: `olvm-backup policy "${policy?.name ?? vm.runId}": vm ${vm.vmName} fell back to a full backup (${why})` });
         }
         return;
       }
@@ -414,22 +416,12 @@ export class Scheduler {
     const name = policy?.name ?? this.d.store.getRun(runId)?.policyName ?? runId;
     const verb = state === 'failed' ? 'failed' : state === 'cancelled' ? 'was cancelled' : 'was skipped';
     // the engine refuses an event linked to a VM it does not have
-    this.event({ severity: state === 'failed' ? 'error' : 'warning', ...(linkVm ? { vmId } : {}), description: `olvm-backup policy "${name}": backup of vm ${vmName} ${verb}: ${reason}` });
-  }
-
-  /** The engine's event log is where admins look; failing to write there fails nothing. */
-  private event(ev: NewEvent): void {
-    this.track(this.d.engine.addEvent({ ...ev, description: ev.description.slice(0, 4000) }).catch((err: unknown) => this.d.log.warn({ err: describeError(err) }, 'could not post an engine event')));
-  }
-
-  private track(p: Promise<unknown>): void {
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+    this.work.event({ severity: state === 'failed' ? 'error' : 'warning', ...(linkVm ? { vmId } : {}), description: `olvm-backup policy "${name}": backup of vm ${vmName} ${verb}: ${reason}` });
   }
 
   /** For tests: settles when background work (selection, events) started so far is done. */
   async idle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await this.work.idle();
   }
 }
 

@@ -1,11 +1,11 @@
 import type { Job, JobUser } from '../api/contract';
 import type { StoredPolicy } from '../catalog/policies';
-import type { NewEvent } from '../engine';
 import { describeError } from '../errors';
 import type { Logger } from '../util/log';
 import { localTime } from './cron';
 import { dueFire, nextFire, triggerFor } from './plan';
 import { selectVms, type SchedulerEngine } from './scheduler';
+import { BackgroundWork } from './background';
 
 /** A verify job the scheduler asks the queue for (jobs/types.ts SubmitJob's verify part). */
 export interface VerifyJobRequest {
@@ -58,11 +58,12 @@ export class VerifyScheduler {
   private readonly resolving = new Set<string>();
   /** Our jobs → the policy that asked, for the events (lost on restart: then the job's own name says it). */
   private readonly ours = new Map<string, string>();
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly work: BackgroundWork;
   private readonly onJobListener = (job: Job): void => this.onJob(job);
 
   constructor(private readonly d: VerifySchedulerDeps) {
     this.clock = d.clock ?? (() => new Date());
+    this.work = new BackgroundWork(d.engine, d.log);
     this.maxSleepMs = d.maxSleepMs ?? 60_000;
   }
 
@@ -73,11 +74,13 @@ export class VerifyScheduler {
     this.tick();
   }
 
-  stop(): void {
+  /** Stops the timer; waits for what is in flight (VM resolution, events). */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.d.queue.off('job', this.onJobListener);
+    await this.work.idle();
   }
 
   policiesChanged(): void {
@@ -130,18 +133,18 @@ export class VerifyScheduler {
         }
         this.d.log.info({ policy: p.name, trigger, fireAt: fireAt.toISOString(), missed, vms: queued }, 'scheduled verify queued');
         if (trigger === 'catch-up') {
-          this.event({ severity: 'warning', description: `olvm-backup policy "${p.name}": the verify due at ${localTime(fireAt, p.timeZone)} was missed while the backup service was down${missed > 0 ? ` (and ${missed} earlier)` : ''}; running it now` });
+          this.work.event({ severity: 'warning', description: `olvm-backup policy "${p.name}": the verify due at ${localTime(fireAt, p.timeZone)} was missed while the backup service was down${missed > 0 ? ` (and ${missed} earlier)` : ''}; running it now` });
         }
       } catch (err) {
         this.d.log.error({ policy: p.name, err: describeError(err) }, 'scheduled verify: the vms could not be resolved');
-        this.event({ severity: 'error', description: `olvm-backup policy "${p.name}": the scheduled verify could not start: ${describeError(err)}` });
+        this.work.event({ severity: 'error', description: `olvm-backup policy "${p.name}": the scheduled verify could not start: ${describeError(err)}` });
       } finally {
         // handled, whatever the outcome: the next fire time is the next chance
         this.d.store.setVerifyFiredThrough(p.id, fireAt.toISOString());
         this.resolving.delete(p.id);
       }
     })();
-    this.track(work);
+    this.work.track(work);
   }
 
   private onJob(job: Job): void {
@@ -152,26 +155,16 @@ export class VerifyScheduler {
     const who = `olvm-backup${policy ? ` policy "${policy}"` : ''}: scheduled verify of vm ${job.vmName}`;
     const v = job.result?.verified;
     if (job.state === 'succeeded' && v && v.damaged.length === 0) {
-      this.event({ severity: 'normal', vmId: job.vmId, description: `${who}: ${v.points} restore point(s) checked, every chunk whole` });
+      this.work.event({ severity: 'normal', vmId: job.vmId, description: `${who}: ${v.points} restore point(s) checked, every chunk whole` });
     } else if (job.state === 'succeeded' && v) {
-      this.event({ severity: 'error', vmId: job.vmId, description: `${who}: ${v.damaged.length} of ${v.points} restore point(s) damaged (${v.damaged.join(', ')}); the next backup stores fresh data for them` });
+      this.work.event({ severity: 'error', vmId: job.vmId, description: `${who}: ${v.damaged.length} of ${v.points} restore point(s) damaged (${v.damaged.join(', ')}); the next backup stores fresh data for them` });
     } else if (job.state === 'failed') {
-      this.event({ severity: 'error', vmId: job.vmId, description: `${who} failed: ${job.error?.message ?? 'unknown error'}` });
+      this.work.event({ severity: 'error', vmId: job.vmId, description: `${who} failed: ${job.error?.message ?? 'unknown error'}` });
     }
-  }
-
-  /** The engine's event log is where admins look; failing to write there fails nothing. */
-  private event(ev: NewEvent): void {
-    this.track(this.d.engine.addEvent({ ...ev, description: ev.description.slice(0, 4000) }).catch((err: unknown) => this.d.log.warn({ err: describeError(err) }, 'could not post an engine event')));
-  }
-
-  private track(p: Promise<unknown>): void {
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
   }
 
   /** For tests: settles when background work started so far is done. */
   async idle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await this.work.idle();
   }
 }
