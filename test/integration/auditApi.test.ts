@@ -1,4 +1,3 @@
-import { execFile } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -9,20 +8,13 @@ import { Repository } from '../../backend/src/repository';
 import { EngineSim } from '../engine-sim';
 import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 import { writePoint } from './retentionFixture';
+import { runCli, type CliRun } from '../helpers/cli';
 
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 const VM_KEY = 'f3c1a0de-5b6e-4c2a-9d1f-0a1b2c3d4e5f';
 
 type Api = ReturnType<typeof apiClient>;
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 /**
  * The audit log through the service (issue: "an audit log (append-only file + catalog table) of

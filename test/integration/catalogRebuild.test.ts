@@ -1,23 +1,15 @@
-import { execFile } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Catalog, rebuildCatalog, syncCatalog, toPointSummary } from '../../backend/src/catalog';
 import { newPointId, Repository, type DiskIndex, type Manifest, type VmIdentity } from '../../backend/src/repository';
+import { runCli, type CliRun } from '../helpers/cli';
 
 const KiB = 1024;
 const CS = 256 * KiB;
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 const vmA: VmIdentity = { key: '6a1c0d2e-0000-4000-8000-00000000000a', name: 'web1', id: '6a1c0d2e-0000-4000-8000-00000000000a' };
 const vmB: VmIdentity = { key: 'db1', name: 'db1' };

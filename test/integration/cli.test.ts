@@ -1,29 +1,16 @@
-import { execFile } from 'child_process';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TestVm } from '../helpers/qemuVm';
+import { runCli, type CliRun } from '../helpers/cli';
 
 const MiB = 1 << 20;
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 /** A failure is one line on stderr, naming the problem, and a non-zero exit. */
-function expectOneLineError(r: Run, pattern: RegExp): void {
+function expectOneLineError(r: CliRun, pattern: RegExp): void {
   expect(r.code).not.toBe(0);
   const lines = r.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);

@@ -1,4 +1,3 @@
-import { execFile } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -10,9 +9,9 @@ import { LocalHost } from '../../backend/src/hosts';
 import { Repository } from '../../backend/src/repository';
 import { EngineSim } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { runCli, type CliRun } from '../helpers/cli';
 
 const MiB = 1 << 20;
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 
 describe('engine-aware backup against the engine simulator (real QEMU VMs)', () => {
   let dir: string;
@@ -222,10 +221,4 @@ function swap(args: string[], flag: string, value: string): string[] {
   return out;
 }
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]): Promise<CliRun> => runCli(args);

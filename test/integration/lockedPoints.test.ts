@@ -1,4 +1,3 @@
-import { execFile } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -10,21 +9,14 @@ import { Repository } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { runCli, type CliRun } from '../helpers/cli';
 
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 const MiB = 1 << 20;
 const DAY_MS = 86_400_000;
 
 type Api = ReturnType<typeof apiClient>;
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 /** Polls `probe` until it gives a value (30 s at most). */
 async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {

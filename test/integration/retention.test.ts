@@ -1,24 +1,16 @@
-import { execFile } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Repository, type Manifest, type VmIdentity } from '../../backend/src/repository';
 import { ageChunks, chunkFiles, CS, expectCode, mutate, readImage, writePoint } from './retentionFixture';
+import { runCli, type CliRun } from '../helpers/cli';
 
-const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 const vmA: VmIdentity = { key: 'vm-a', name: 'alpha' };
 const vmB: VmIdentity = { key: 'vm-b', name: 'beta' };
 const FUTURE = '2099-01-01T00:00:00.000Z';
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 describe('retention locks, deletion, prune and the audit log', () => {
   let dir: string;
