@@ -5,6 +5,7 @@ import { AppError } from '../errors';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { Db } from './db';
 import { jsonList } from './sqlite';
+import { StatementCache } from './statementCache';
 
 export type AuditSource = AuditEntry['source'];
 
@@ -65,9 +66,10 @@ export class AuditTable {
   private readonly insertStmt: Statement<[Record<string, unknown>]>;
   private readonly markStmt: Statement<[string], { read_to: number; head: string }>;
   private readonly setMarkStmt: Statement<[string, number, string]>;
-  private readonly listStmts = new Map<string, Statement<unknown[], Row>>();
+  private readonly listStmts: StatementCache<Row>;
 
   constructor(private readonly db: Db) {
+    this.listStmts = new StatementCache(db, (where) => `SELECT seq, time, source, actor, action, vm_key, point_id, reason, details FROM audit ${where} ORDER BY time DESC, seq DESC LIMIT ?`);
     this.insertStmt = db.prepare(
       'INSERT INTO audit (time, source, origin_key, actor, action, vm_key, point_id, reason, details) ' +
         'VALUES (@time, @source, @origin_key, @actor, @action, @vm_key, @point_id, @reason, @details) ON CONFLICT (source, origin_key) DO NOTHING',
@@ -144,7 +146,7 @@ export class AuditTable {
       params.push(c.time, c.seq);
     }
     params.push(q.limit + 1); // one more tells whether there is a next page
-    const rows = this.listStatement(where).all(...params);
+    const rows = this.listStmts.get(where).all(...params);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return { entries: page.map(toEntry), nextCursor: rows.length > q.limit && last ? encodeCursor({ createdAt: last.time, id: String(last.seq) }) : null };
@@ -167,19 +169,6 @@ export class AuditTable {
       added += res.changes;
     }
     return added;
-  }
-
-  private listStatement(where: string[]): Statement<unknown[], Row> {
-    const key = where.join(' AND ');
-    let stmt = this.listStmts.get(key);
-    if (!stmt) {
-      stmt = this.db.prepare<unknown[], Row>(
-        'SELECT seq, time, source, actor, action, vm_key, point_id, reason, details FROM audit ' +
-          `${where.length > 0 ? `WHERE ${key}` : ''} ORDER BY time DESC, seq DESC LIMIT ?`,
-      );
-      this.listStmts.set(key, stmt);
-    }
-    return stmt;
   }
 }
 

@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from './cursor';
 import type { Db } from './db';
 import { jobToRow, rowToJob, type JobParams, type JobRow } from './jobRow';
 import { jsonList, sqliteCode } from './sqlite';
+import { StatementCache } from './statementCache';
 
 export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'finishedAt' | 'cancelRequested' | 'progress' | 'result' | 'error' | 'hostId'>>;
 
@@ -59,9 +60,10 @@ export class JobsTable {
   private readonly totalsStmt: Statement<[], { bytes_read: number; bytes_stored: number; succeeded: number }>;
   private readonly durationsStmt: Statement<[number], { ms: number | null }>;
   /** listJobs' statements, one per combination of filters, prepared on first use. */
-  private readonly listStmts = new Map<string, Statement<unknown[], JobRow>>();
+  private readonly listStmts: StatementCache<JobRow>;
 
   constructor(private readonly db: Db) {
+    this.listStmts = new StatementCache(db, (where) => `SELECT ${COLUMNS} FROM jobs ${where} ORDER BY created_at DESC, id DESC LIMIT ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO jobs (${COLUMNS}) VALUES (@id, @kind, @state, @vm_id, @vm_name, @host_id, @requested_by_id, ` +
         '@requested_by_name, @force_full, @created_at, @started_at, @finished_at, @cancel_requested, @progress, @result, @error, @restore)',
@@ -151,7 +153,7 @@ export class JobsTable {
       params.push(c.createdAt, c.id);
     }
     params.push(q.limit + 1); // one more tells whether there is a next page
-    const rows = this.listStatement(where).all(...params);
+    const rows = this.listStmts.get(where).all(...params);
     const jobs = rows.slice(0, q.limit).map(rowToJob);
     const last = jobs[jobs.length - 1];
     return { jobs, nextBefore: rows.length > q.limit && last ? encodeCursor(last) : null };
@@ -242,18 +244,6 @@ export class JobsTable {
     const job = this.getJob(id);
     if (!job) throw notFound(id);
     return job;
-  }
-
-  private listStatement(where: string[]): Statement<unknown[], JobRow> {
-    const key = where.join(' AND ');
-    let stmt = this.listStmts.get(key);
-    if (!stmt) {
-      stmt = this.db.prepare<unknown[], JobRow>(
-        `SELECT ${COLUMNS} FROM jobs ${where.length > 0 ? `WHERE ${key}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      );
-      this.listStmts.set(key, stmt);
-    }
-    return stmt;
   }
 }
 

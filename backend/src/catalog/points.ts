@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor } from './cursor';
 import type { Db } from './db';
 import { manifestJobId, toPointSummary } from './pointSummary';
 import { jsonList } from './sqlite';
+import { StatementCache } from './statementCache';
 
 export interface PointQuery {
   vmId?: string;
@@ -66,9 +67,10 @@ export class PointsTable {
   private readonly countByVmStmt: Statement<[string], { vm_id: string; n: number }>;
   private readonly totalsStmt: Statement<[], Omit<RepositoryTotals, 'chunkSize'>>;
   private readonly chunkSizeStmt: Statement<[], { chunk_size: number }>;
-  private readonly listStmts = new Map<string, Statement<unknown[], { summary: string; created_at: string; id: string }>>();
+  private readonly listStmts: StatementCache<{ summary: string; created_at: string; id: string }>;
 
   constructor(private readonly db: Db) {
+    this.listStmts = new StatementCache(db, (where) => `SELECT summary, created_at, id FROM points ${where} ORDER BY created_at DESC, id DESC LIMIT ?`);
     const assign = COLUMNS.split(', ')
       .filter((c) => c !== 'id')
       .map((c) => `${c} = excluded.${c}`)
@@ -131,7 +133,7 @@ export class PointsTable {
       params.push(c.createdAt, c.id);
     }
     params.push(q.limit ?? -1); // LIMIT -1: no limit
-    const rows = this.listStatement(where).all(...params);
+    const rows = this.listStmts.get(where).all(...params);
     const last = rows.length > 0 && rows.length === q.limit ? rows[rows.length - 1] : undefined;
     return { rows: rows.map((r) => r.summary), nextBefore: last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null };
   }
@@ -176,18 +178,6 @@ export class PointsTable {
   repositoryTotals(): RepositoryTotals {
     const t = this.totalsStmt.get() ?? { pointCount: 0, vmCount: 0, chunkCount: 0, usedBytes: 0, logicalBytes: 0, referencedBytes: 0 };
     return { ...t, chunkSize: this.chunkSizeStmt.get()?.chunk_size ?? 0 };
-  }
-
-  private listStatement(where: string[]): Statement<unknown[], { summary: string; created_at: string; id: string }> {
-    const key = where.join(' AND ');
-    let stmt = this.listStmts.get(key);
-    if (!stmt) {
-      stmt = this.db.prepare<unknown[], { summary: string; created_at: string; id: string }>(
-        `SELECT summary, created_at, id FROM points ${where.length > 0 ? `WHERE ${key}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      );
-      this.listStmts.set(key, stmt);
-    }
-    return stmt;
   }
 }
 
