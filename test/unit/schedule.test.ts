@@ -489,7 +489,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     await v.idle();
     expect(verifyJobs().map((j) => [j.vmId, j.meta['trigger'], j.meta['verifyScheduledAt']])).toEqual([1, 2, 3].map((n) => [vmId(n), 'catch-up', '2026-03-30T04:30:00.000Z']));
     expect(engine.events).toEqual([{ severity: 'warning', description: expect.stringContaining(`policy "${p.name}": the verify due at 2026-03-30 04:30 UTC was missed while the backup service was down (and `) }]);
-    v.stop();
+    await v.stop();
     for (const n of [1, 2, 3]) runner.settle(vmId(n), verified(1, []));
     await settle();
     const again = newVerifyScheduler();
