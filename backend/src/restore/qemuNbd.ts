@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'child_process';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
+import { NbdClient } from '../nbd';
 import { sleep } from '../util/abort';
 
 /**
@@ -46,6 +47,26 @@ export class QemuNbdServer {
       if (Date.now() > deadline) {
         await server.stop();
         throw new AppError('TOOL_FAILED', `qemu-nbd for ${p.file} did not open its socket in time`);
+      }
+    }
+  }
+
+  /**
+   * The one client this server takes. The socket file appears at bind(), before listen(): a
+   * connection in between is refused (seen on a loaded CI machine), so refusals are retried while
+   * qemu-nbd lives, until the deadline. (A readiness probe is not possible: qemu-nbd exits after
+   * its first client disconnects.)
+   */
+  async connect(exportName: string, timeoutMs = 15_000): Promise<NbdClient> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await NbdClient.connectUnix(this.socketPath, { exportName });
+      } catch (err) {
+        const refused = isAppError(err, 'NBD_CONNECT_FAILED') && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
+        const alive = this.child.exitCode === null && this.child.signalCode === null;
+        if (!refused || !alive || Date.now() > deadline) throw err;
+        await sleep(20);
       }
     }
   }

@@ -75,7 +75,7 @@ async function writeQcow2(req: RestoreToFileRequest, index: DiskIndex, tmp: stri
   const server = await QemuNbdServer.start({ file: tmp, format: 'qcow2', exportName: 'restore' });
   let nbd: NbdClient | undefined;
   try {
-    nbd = await NbdClient.connectUnix(server.socketPath, { exportName: 'restore' });
+    nbd = await server.connect('restore');
     const client = nbd;
     const written = await forEachChunk(req, index, async (offset, data) => {
       let n = 0;
