@@ -6,6 +6,7 @@ import { NbdClient } from '../../backend/src/nbd';
 import { sleep } from '../../backend/src/util/abort';
 import { qemuFormat } from './images';
 import type { SimDiskRecord, SimState } from './state';
+import { waitForSockets } from '../helpers/waitForSockets';
 
 export type TransferPhase =
   | 'initializing'
@@ -177,17 +178,8 @@ export class Transfers {
       let stderr = '';
       proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
       this.backends.set(t.id, { proc, sock });
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        if (proc.exitCode !== null) throw new Error(`qemu-nbd exited: ${stderr.trim()}`);
-        try {
-          await fs.stat(sock);
-          break;
-        } catch {
-          if (Date.now() > deadline) throw new Error('qemu-nbd did not create its socket');
-          await sleep(20);
-        }
-      }
+      // --persistent: the readiness probe's connection does not end it
+      await waitForSockets([sock], () => (proc.exitCode !== null ? `qemu-nbd: ${stderr.trim()}` : undefined), 10_000);
       t.nbd = await NbdClient.connectUnix(sock, { exportName: 'sim', metaContexts: ['base:allocation'] });
       t.size = t.nbd.size;
       await sleep(this.initDelayMs);
