@@ -1,109 +1,32 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Job, PointList } from '../../backend/src/api/contract';
-import { requireTools } from '../helpers/tools';
-import { startStack, type Stack } from '../ui-harness/stack';
-import { launchChromium } from './browser';
+import type { Stack } from '../ui-harness/stack';
+import { PLACE, Portal, TAB, until } from './portal';
 
 // The built plugin, unmodified, in the WebAdmin harness, against the real backup service and the
 // engine simulator's real QEMU VMs, driven in Debian's Chromium. Selectors are the plugin's
 // stable ids (backup-now-<vmId>, job-progress-<jobId>, point-row-<pointId> …) and the harness'
 // WebAdmin ids (ActionPanel_<button id>, vm-select-<vmId>, detail-tab-<token> …).
 
-const OUT = process.env.E2E_OUTPUT_DIR ?? path.resolve(__dirname, '../../test-output/e2e');
-const PLACE = 'olvm-backup';
-const TAB = 'olvm-backup-vm';
 
 describe('WebAdmin plugin end to end', () => {
-  let dir: string;
+  let portal: Portal;
   let stack: Stack;
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
-  let adminToken: string;
   let vm: Record<'web01' | 'db01' | 'app01', string>;
   let app01Backup: Promise<Job>;
 
-  async function ssoToken(user: { name: string; password: string }): Promise<string> {
-    const res = await fetch(`${stack.sim.baseUrl}/sso/oauth/token`, {
-      method: 'POST',
-      headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', scope: 'ovirt-app-api', username: user.name, password: user.password }).toString(),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
-
-  async function api<T>(method: string, p: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${stack.service.url}/api/v1${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as T };
-  }
-
-  async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async function harness<T>(expr: string): Promise<T> {
-    return page.evaluate<T>(`JSON.parse(JSON.stringify(window.__harness.${expr}))`);
-  }
-
-  async function login(user: { name: string; password: string }): Promise<void> {
-    await page.goto(stack.harness.url);
-    await page.fill('#login-username', user.name);
-    await page.fill('#login-password', user.password);
-    await page.click('#login-submit');
-    await page.waitForSelector(`#nav-${PLACE}`, { timeout: 30_000 });
-  }
-
-  async function logout(): Promise<void> {
-    await page.click('#harness-logout');
-    await page.waitForSelector('#login-submit');
-  }
-
-  function frameOf(urlPart: string): Promise<Frame> {
-    return until(`a frame loading ${urlPart}`, () => Promise.resolve(page.frames().find((f) => f.url().includes(urlPart))), 30_000);
-  }
-
-  async function screenshot(name: string): Promise<void> {
-    const file = path.join(OUT, `${name}.png`);
-    await page.waitForTimeout(400); // PatternFly's tab and progress transitions
-    await page.screenshot({ path: file, fullPage: true });
-    process.stdout.write(`e2e screenshot: ${file}\n`);
-  }
-
-  async function noPluginFailures(): Promise<void> {
-    expect(await harness<unknown[]>('failures')).toEqual([]);
-    expect(await harness<unknown[]>('buttonErrors')).toEqual([]);
-    expect(await page.evaluate(`window.__harness.state('${PLACE}')`)).toBe('IN_USE');
-  }
-
   beforeAll(async () => {
-    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
-    mkdirSync(OUT, { recursive: true });
-    process.stdout.write(`e2e output (screenshots, service log): ${OUT}\n`);
-    browser = await launchChromium();
-    page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    dir = mkdtempSync(path.join(os.tmpdir(), 'olvm-e2e-'));
-    stack = await startStack({ dir, tls: false });
+    portal = await Portal.open('plugin');
+    ({ stack, page } = portal);
     vm = { web01: stack.sim.vmByName('web01').id, db01: stack.sim.vmByName('db01').id, app01: stack.sim.vmByName('app01').id };
-    adminToken = await ssoToken(stack.sim.users.admin);
     // app01 (down, not visible to user1) gets a point of its own, backed up by the admin meanwhile
-    app01Backup = api<{ job: Job }>('POST', `/vms/${vm.app01}/backups`, adminToken, {}).then(async (r) => {
+    app01Backup = portal.api<{ job: Job }>('POST', `/vms/${vm.app01}/backups`, {}).then(async (r) => {
       if (r.status !== 202 && r.status !== 200) throw new Error(`backup of app01 refused: ${r.status} ${JSON.stringify(r.body)}`);
       return until(
         'the backup of app01',
         async () => {
-          const j = (await api<Job>('GET', `/jobs/${r.body.job.id}`, adminToken)).body;
+          const j = (await portal.api<Job>('GET', `/jobs/${r.body.job.id}`)).body;
           return j.state === 'queued' || j.state === 'running' ? undefined : j;
         },
         240_000,
@@ -113,31 +36,25 @@ describe('WebAdmin plugin end to end', () => {
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close().catch(() => undefined);
-    if (stack) {
-      await stack.close();
-      // keep the service's log beside the screenshots, for a failed run
-      copyFileSync(path.join(dir, 'service.log'), path.join(OUT, 'service.log'));
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await portal?.close('service.log');
   }, 120_000);
 
   it('logs in and shows the Backup place without taking over the landing page', async () => {
-    await login(stack.sim.users.admin);
+    await portal.login(stack.sim.users.admin);
     await until('the plugin in use', async () => (await page.evaluate(`window.__harness.state('${PLACE}')`)) === 'IN_USE', 30_000);
-    expect(await harness<string>('currentPlace()')).toBe('dashboard-main');
+    expect(await portal.harness<string>('currentPlace()')).toBe('dashboard-main');
     // the quirk: our addPrimaryMenuPlace made Backup WebAdmin's default place; a URL naming no
     // place must still land where WebAdmin landed, not on Backup
-    expect(await harness<string>('defaultPlace()')).toBe(PLACE);
+    expect(await portal.harness<string>('defaultPlace()')).toBe(PLACE);
     await page.click('#harness-home');
-    await until('the landing page again', async () => (await harness<string>('currentPlace()')) === 'dashboard-main', 10_000);
+    await until('the landing page again', async () => (await portal.harness<string>('currentPlace()')) === 'dashboard-main', 10_000);
 
     await page.click(`#nav-${PLACE}`);
     const place = page.frameLocator(`#place-frame-${PLACE}`);
     await place.locator('#dashboard').waitFor({ timeout: 30_000 });
     await place.locator('#repo-points').waitFor({ timeout: 30_000 });
     await expect(place.locator(`#next-full-${vm.web01}`).textContent()).resolves.toContain('web01');
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 120_000);
 
   it('backs up a selected VM: live progress to 100% without reload, the new point in its Backups tab', async () => {
@@ -151,11 +68,11 @@ describe('WebAdmin plugin end to end', () => {
     await page.uncheck(`#vm-select-${vm.db01}`);
 
     await page.click(`#detail-tab-${TAB}`);
-    const tab = await frameOf(`vm-tab.html?vmId=${vm.web01}`);
+    const tab = await portal.frameOf(`vm-tab.html?vmId=${vm.web01}`);
     await tab.waitForSelector(`#vm-backups-${vm.web01}`, { timeout: 30_000 });
     await tab.waitForSelector('#vm-points-table', { timeout: 30_000 });
     await tab.evaluate('window.__notReloaded = true');
-    const pointsBefore = (await api<PointList>('GET', `/vms/${vm.web01}/points`, adminToken)).body.points.length;
+    const pointsBefore = (await portal.api<PointList>('GET', `/vms/${vm.web01}/points`)).body.points.length;
 
     // progress as the page shows it, sampled while the backup runs
     const seen: number[] = [];
@@ -169,11 +86,11 @@ describe('WebAdmin plugin end to end', () => {
     })();
 
     await page.click('#ActionPanel_OlvmBackupNow');
-    await until('the "started" toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Backup of web01 started.'), 30_000);
+    await until('the "started" toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Backup of web01 started.'), 30_000);
     const job = await until(
       'the job to succeed',
       async () => {
-        const list = (await api<{ jobs: Job[] }>('GET', `/jobs?vmId=${vm.web01}&limit=1`, adminToken)).body.jobs;
+        const list = (await portal.api<{ jobs: Job[] }>('GET', `/jobs?vmId=${vm.web01}&limit=1`)).body.jobs;
         const j = list[0];
         return j && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
       },
@@ -195,26 +112,26 @@ describe('WebAdmin plugin end to end', () => {
     const pointId = job.result?.pointId ?? '';
     await tab.waitForSelector(`#point-row-${pointId}`, { timeout: 30_000 });
     expect(await tab.locator('#vm-points-table tbody tr').count()).toBe(pointsBefore + 1);
-    await until('the success toast', async () => (await harness<Array<{ type: string; message: string }>>('toasts')).some((t) => t.type === 'success' && t.message.startsWith('Backup of web01 finished')), 30_000);
+    await until('the success toast', async () => (await portal.harness<Array<{ type: string; message: string }>>('toasts')).some((t) => t.type === 'success' && t.message.startsWith('Backup of web01 finished')), 30_000);
     await tab.waitForSelector(`#chain-${stack.sim.vmByName('web01').disks[0]?.id ?? ''}`);
-    await screenshot('vm-backups-tab');
-    await noPluginFailures();
+    await portal.screenshot('vm-backups-tab');
+    await portal.noPluginFailures();
   }, 300_000);
 
   it('opens Restore… on exactly one VM with the point’s disks, OVF summary and a plan', async () => {
     await page.click('#ActionPanel_OlvmRestore');
     await page.waitForSelector('#dialog-olvm-backup-restore');
-    const dialog = await frameOf(`restore.html?vmId=${vm.web01}`);
+    const dialog = await portal.frameOf(`restore.html?vmId=${vm.web01}`);
     await dialog.waitForSelector('#restore-disks tbody tr', { timeout: 30_000 });
     expect(await dialog.locator('#restore-disks tbody tr').count()).toBe(stack.sim.vmByName('web01').disks.filter((d) => !/backup=0/.test(d.description)).length);
     expect(await dialog.textContent('#restore-ovf-name')).toBe('web01');
     // the dialog plans the default restore (restore.e2e.test.ts drives it to the end)
     await dialog.waitForSelector('#restore-problems[data-state="ready"][data-ok="true"]', { timeout: 30_000 });
     expect(await dialog.getAttribute('#restore-submit', 'aria-disabled')).not.toBe('true');
-    await screenshot('restore-dialog-opened');
+    await portal.screenshot('restore-dialog-opened');
     await page.click('#dialog-olvm-backup-restore-button-0');
     await page.waitForSelector('#dialog-olvm-backup-restore', { state: 'detached' });
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 120_000);
 
   it('shows a user no points of a VM he has no rights on, and lets him not back it up', async () => {
@@ -225,10 +142,10 @@ describe('WebAdmin plugin end to end', () => {
     await adminPlace.getByRole('tab', { name: 'Restore points' }).click();
     await adminPlace.locator('#points-table tbody tr').first().waitFor({ timeout: 30_000 });
     await until('app01 among the admin\'s points', async () => ((await adminPlace.locator('#points-table').textContent()) ?? '').includes('app01'), 30_000);
-    await screenshot('backup-place-points-admin');
-    await logout();
+    await portal.screenshot('backup-place-points-admin');
+    await portal.logout();
 
-    await login(stack.sim.users.plain);
+    await portal.login(stack.sim.users.plain);
     await page.click('#nav-vms');
     await page.waitForSelector(`#vm-row-${vm.web01}`);
     expect(await page.locator(`#vm-row-${vm.app01}`).count()).toBe(0);
@@ -250,22 +167,22 @@ describe('WebAdmin plugin end to end', () => {
     expect(await place.locator('#audit-forbidden').textContent()).toContain('Only an engine SuperUser may read the audit log');
     expect(await place.locator('#audit-error').count()).toBe(0);
     expect(await place.locator('#audit-table').count()).toBe(0);
-    await screenshot('backup-place-audit-forbidden');
+    await portal.screenshot('backup-place-audit-forbidden');
 
     // and the service itself refuses him, whatever a page would send
     const token = await page.evaluate<string>("JSON.parse(sessionStorage.getItem('harness-user')).ssoToken");
-    expect([403, 404]).toContain((await api('POST', `/vms/${vm.app01}/backups`, token, {})).status);
-    const points = await api<PointList>('GET', `/vms/${vm.app01}/points`, token);
+    expect([403, 404]).toContain((await portal.api('POST', `/vms/${vm.app01}/backups`, {}, token)).status);
+    const points = await portal.api<PointList>('GET', `/vms/${vm.app01}/points`, undefined, token);
     expect(points.status === 404 || points.body.points.length === 0).toBe(true);
-    expect((await api('GET', '/audit', token)).status).toBe(403);
-    await noPluginFailures();
+    expect((await portal.api('GET', '/audit', undefined, token)).status).toBe(403);
+    await portal.noPluginFailures();
   }, 300_000);
 
   it('says clearly when the service is down and recovers by itself when it is back', async () => {
     const place = page.frameLocator(`#place-frame-${PLACE}`);
     await place.getByRole('tab', { name: 'Dashboard' }).click();
     await place.locator('#repo-points').waitFor();
-    await screenshot('backup-place-dashboard');
+    await portal.screenshot('backup-place-dashboard');
 
     await stack.service.stop();
     await place.locator('#live-status').waitFor({ timeout: 30_000 });
@@ -276,12 +193,12 @@ describe('WebAdmin plugin end to end', () => {
     await again.locator('#service-error').waitFor({ timeout: 30_000 });
     expect(await again.locator('#service-error').getAttribute('data-kind')).toBe('unreachable');
     expect(await again.locator('#service-error').textContent()).toContain('cannot be reached');
-    await screenshot('backup-place-service-down');
+    await portal.screenshot('backup-place-service-down');
 
     await stack.service.start(); // same port, same data
     await again.locator('#service-error').waitFor({ state: 'detached', timeout: 60_000 });
     await again.locator('#live-status').waitFor({ state: 'detached', timeout: 60_000 });
     await again.locator('#repo-points').waitFor({ timeout: 30_000 });
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 180_000);
 });

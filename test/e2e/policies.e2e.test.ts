@@ -1,112 +1,36 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import type { Frame, FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Page } from 'playwright-core';
 import type { AuditList, Job, JobList, PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList, RetentionPreview } from '../../backend/src/api/contract';
-import { requireTools } from '../helpers/tools';
-import { startStack, type Stack } from '../ui-harness/stack';
-import { launchChromium } from './browser';
+import type { Stack } from '../ui-harness/stack';
+import { PLACE, Portal, TAB, until } from './portal';
 
 // Backup policies in the Backup place, driven in Chromium through the WebAdmin harness against
 // the real service and the engine simulator's QEMU VMs (web01 and db01 carry the engine tag
 // `daily`, app01 none): create a policy by tag, read its next runs, run it now and watch the run
 // finish, see app01 flagged as in no policy, and a bad cron refused at its field.
 
-const OUT = process.env.E2E_OUTPUT_DIR ?? path.resolve(__dirname, '../../test-output/e2e');
-const PLACE = 'olvm-backup';
-const TAB = 'olvm-backup-vm';
-
 describe('Backup policies in the portal', () => {
-  let dir: string;
+  let portal: Portal;
   let stack: Stack;
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
-  let adminToken: string;
   let vm: Record<'web01' | 'db01' | 'app01', string>;
   let policyId: string;
   const pointsBefore: Record<string, number> = {};
   const newPoints: Record<string, string> = {};
 
-  async function ssoToken(user: { name: string; password: string }): Promise<string> {
-    const res = await fetch(`${stack.sim.baseUrl}/sso/oauth/token`, {
-      method: 'POST',
-      headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', scope: 'ovirt-app-api', username: user.name, password: user.password }).toString(),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
-
-  async function api<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${stack.service.url}/api/v1${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${adminToken}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-  }
-
-  async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async function harness<T>(expr: string): Promise<T> {
-    return page.evaluate<T>(`JSON.parse(JSON.stringify(window.__harness.${expr}))`);
-  }
-
-  function frameOf(urlPart: string): Promise<Frame> {
-    return until(`a frame loading ${urlPart}`, () => Promise.resolve(page.frames().find((f) => f.url().includes(urlPart))), 30_000);
-  }
-
   function place(): FrameLocator {
     return page.frameLocator(`#place-frame-${PLACE}`);
   }
 
-  async function screenshot(name: string): Promise<void> {
-    const file = path.join(OUT, `${name}.png`);
-    await page.waitForTimeout(400); // PatternFly's tab and modal transitions
-    await page.screenshot({ path: file, fullPage: true });
-    process.stdout.write(`e2e screenshot: ${file}\n`);
-  }
-
-  async function noPluginFailures(): Promise<void> {
-    expect(await harness<unknown[]>('failures')).toEqual([]);
-    expect(await harness<unknown[]>('buttonErrors')).toEqual([]);
-    expect(await page.evaluate(`window.__harness.state('${PLACE}')`)).toBe('IN_USE');
-  }
-
   beforeAll(async () => {
-    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
-    mkdirSync(OUT, { recursive: true });
-    process.stdout.write(`e2e output (screenshots, service log): ${OUT}\n`);
-    browser = await launchChromium();
-    page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    dir = mkdtempSync(path.join(os.tmpdir(), 'olvm-e2e-policies-'));
-    stack = await startStack({ dir, tls: false });
+    portal = await Portal.open('policies');
+    ({ stack, page } = portal);
     vm = { web01: stack.sim.vmByName('web01').id, db01: stack.sim.vmByName('db01').id, app01: stack.sim.vmByName('app01').id };
-    adminToken = await ssoToken(stack.sim.users.admin);
-    for (const id of Object.values(vm)) pointsBefore[id] = (await api<PointList>('GET', `/vms/${id}/points`)).body.points.length;
-
-    await page.goto(stack.harness.url);
-    await page.fill('#login-username', stack.sim.users.admin.name);
-    await page.fill('#login-password', stack.sim.users.admin.password);
-    await page.click('#login-submit');
-    await page.waitForSelector(`#nav-${PLACE}`, { timeout: 30_000 });
+    for (const id of Object.values(vm)) pointsBefore[id] = (await portal.api<PointList>('GET', `/vms/${id}/points`)).body.points.length;
+    await portal.login(stack.sim.users.admin);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close().catch(() => undefined);
-    if (stack) {
-      await stack.close();
-      copyFileSync(path.join(dir, 'service.log'), path.join(OUT, 'policies-service.log'));
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await portal?.close('policies-service.log');
   }, 120_000);
 
   it('creates a policy by the engine tag daily and shows its next runs', async () => {
@@ -133,15 +57,15 @@ describe('Backup policies in the portal', () => {
     // the next runs as the service computed them for the saved policy
     await place().locator('#policy-next-runs-box[data-saved="true"] #policy-next-runs li').nth(4).waitFor({ timeout: 30_000 });
     expect(await place().locator('#policy-next-runs li').count()).toBe(5);
-    const list = (await api<PolicyList>('GET', '/policies')).body.policies;
+    const list = (await portal.api<PolicyList>('GET', '/policies')).body.policies;
     expect(list.map((p) => p.name)).toEqual(['nightly']);
     policyId = list[0]?.id ?? '';
-    const detail = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
+    const detail = (await portal.api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
     expect(detail).toMatchObject({ schedule: '30 1 * * *', verifySchedule: '0 4 * * 0', timeZone: browserZone, selection: { tag: 'daily' }, lockDays: 7, enabled: true });
     expect(await place().locator('#policy-next-verify').textContent()).toBe(`Next verify: ${detail.nextVerify?.local}`);
     const shown = await place().locator('#policy-next-runs li').allTextContents();
     detail.nextRuns.forEach((r, i) => expect(shown[i]).toContain(r.local));
-    await screenshot('policy-dialog-saved');
+    await portal.screenshot('policy-dialog-saved');
 
     await place().locator('#policy-cancel').click();
     await place().locator('#policy-dialog').waitFor({ state: 'detached' });
@@ -151,7 +75,7 @@ describe('Backup policies in the portal', () => {
     expect(await row.textContent()).toContain('Tag daily');
     expect(await row.textContent()).toContain('7 days');
     expect(await place().locator(`#policy-verify-${policyId}`).textContent()).toBe('Every Sunday at 04:00');
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 120_000);
 
   it('shows the service’s refusal of a bad cron at the schedule field', async () => {
@@ -163,26 +87,26 @@ describe('Backup policies in the portal', () => {
     await place().locator('#policy-schedule-error').waitFor({ timeout: 30_000 });
 
     // the same words the service answers to this body
-    const body = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
+    const body = (await portal.api<PolicyDetail>('GET', `/policies/${policyId}`)).body;
     const input: PolicyInput = { name: body.name, schedule: '61 25 * * *', timeZone: body.timeZone, selection: body.selection, retention: body.retention, lockDays: body.lockDays, concurrency: body.concurrency, window: body.window, enabled: body.enabled };
-    const refused = await api<{ error: { message: string } }>('PUT', `/policies/${policyId}`, input);
+    const refused = await portal.api<{ error: { message: string } }>('PUT', `/policies/${policyId}`, input);
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toMatch(/^request body\.schedule: /);
     expect(await place().locator('#policy-schedule-error').textContent()).toBe(refused.body.error.message.replace(/^request body\.schedule: /, ''));
     expect(await place().locator('#policy-schedule').getAttribute('aria-invalid')).toBe('true');
     expect(await place().locator('#policy-error').count()).toBe(0);
-    await screenshot('policy-dialog-bad-cron');
+    await portal.screenshot('policy-dialog-bad-cron');
 
     await place().locator('#policy-cancel').click();
     await place().locator('#policy-dialog').waitFor({ state: 'detached' });
-    expect((await api<PolicyDetail>('GET', `/policies/${policyId}`)).body.schedule).toBe('30 1 * * *');
-    await noPluginFailures();
+    expect((await portal.api<PolicyDetail>('GET', `/policies/${policyId}`)).body.schedule).toBe('30 1 * * *');
+    await portal.noPluginFailures();
   }, 60_000);
 
   it('runs the policy now: the run finishes in the recent runs and web01 and db01 get new, locked points', async () => {
     await place().locator(`#policy-run-${policyId}`).click();
-    await until('the "started" toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Policy nightly started.'), 30_000);
-    const runId = await until('the run in the recent runs', async () => (await api<PolicyRunList>('GET', '/policy-runs')).body.runs[0]?.id, 30_000);
+    await until('the "started" toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Policy nightly started.'), 30_000);
+    const runId = await until('the run in the recent runs', async () => (await portal.api<PolicyRunList>('GET', '/policy-runs')).body.runs[0]?.id, 30_000);
     const state = place().locator(`#policy-run-state-${runId}`);
     await state.waitFor({ timeout: 30_000 });
     await until(
@@ -194,7 +118,7 @@ describe('Backup policies in the portal', () => {
       300_000,
     );
     expect(await state.getAttribute('data-state')).toBe('succeeded');
-    const run = (await api<PolicyRunList>('GET', '/policy-runs')).body.runs.find((r) => r.id === runId);
+    const run = (await portal.api<PolicyRunList>('GET', '/policy-runs')).body.runs.find((r) => r.id === runId);
     expect(run?.trigger).toBe('manual');
     expect(run?.vms.map((v) => v.vmName).sort()).toEqual(['db01', 'web01']);
     for (const v of run?.vms ?? []) {
@@ -204,16 +128,16 @@ describe('Backup policies in the portal', () => {
     expect(await place().locator(`#policy-run-row-${runId}`).textContent()).toContain('2 of 2 done');
 
     for (const name of ['web01', 'db01'] as const) {
-      const points = (await api<PointList>('GET', `/vms/${vm[name]}/points`)).body.points;
+      const points = (await portal.api<PointList>('GET', `/vms/${vm[name]}/points`)).body.points;
       expect(points.length).toBe((pointsBefore[vm[name]] ?? 0) + 1);
       const newest = points[0];
       expect(newest?.lockedUntil).not.toBeNull();
       expect(Date.parse(newest?.lockedUntil ?? '') - Date.now()).toBeGreaterThan(6 * 86_400_000);
       newPoints[name] = newest?.id ?? '';
     }
-    expect((await api<PointList>('GET', `/vms/${vm.app01}/points`)).body.points.length).toBe(pointsBefore[vm.app01]);
-    await screenshot('backup-place-policies');
-    await noPluginFailures();
+    expect((await portal.api<PointList>('GET', `/vms/${vm.app01}/points`)).body.points.length).toBe(pointsBefore[vm.app01]);
+    await portal.screenshot('backup-place-policies');
+    await portal.noPluginFailures();
   }, 360_000);
 
   it('shows the lock of the new points in the place and in the VM’s Backups tab', async () => {
@@ -226,26 +150,26 @@ describe('Backup policies in the portal', () => {
       expect(await lock.textContent()).toMatch(/locked until .+/);
       expect(await lock.locator('> svg').count()).toBe(1); // the icon (its inner svgs are its variants)
     }
-    await screenshot('backup-place-points-locked');
+    await portal.screenshot('backup-place-points-locked');
 
     await page.click('#nav-vms');
     await page.check(`#vm-select-${vm.web01}`);
     await page.click(`#detail-tab-${TAB}`);
-    const tab = await frameOf(`vm-tab.html?vmId=${vm.web01}`);
+    const tab = await portal.frameOf(`vm-tab.html?vmId=${vm.web01}`);
     const lock = `#point-lock-${newPoints.web01 ?? ''}`;
     await tab.waitForSelector(lock, { timeout: 30_000 });
     expect(await tab.getAttribute(lock, 'data-locked')).toBe('true');
     expect(await tab.textContent(lock)).toMatch(/locked until .+/);
     await page.uncheck(`#vm-select-${vm.web01}`);
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 120_000);
 
   it('previews what a retention would remove, keep, or leave to a lock, without removing anything', async () => {
     // a newer, unlocked point of web01: "keep last 1" keeps it and leaves the run's point to its lock
-    const started = await api<{ job: Job }>('POST', `/vms/${vm.web01}/backups`, {});
+    const started = await portal.api<{ job: Job }>('POST', `/vms/${vm.web01}/backups`, {});
     expect(started.status).toBe(202);
     const manual = await until('the manual backup of web01', async () => {
-      const j = (await api<Job>('GET', `/jobs/${started.body.job.id}`)).body;
+      const j = (await portal.api<Job>('GET', `/jobs/${started.body.job.id}`)).body;
       return j.state !== 'queued' && j.state !== 'running' ? j : undefined;
     }, 180_000);
     expect(manual.state).toBe('succeeded');
@@ -259,8 +183,8 @@ describe('Backup policies in the portal', () => {
     await place().locator('#retention-preview-result[data-stale="false"]').waitFor({ timeout: 30_000 });
 
     // the page shows what the service answers for the same values
-    const zone = (await api<PolicyDetail>('GET', `/policies/${policyId}`)).body.timeZone;
-    const expected = (await api<RetentionPreview>('POST', '/policies/retention-preview', { selection: { tag: 'daily' }, retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, timeZone: zone })).body;
+    const zone = (await portal.api<PolicyDetail>('GET', `/policies/${policyId}`)).body.timeZone;
+    const expected = (await portal.api<RetentionPreview>('POST', '/policies/retention-preview', { selection: { tag: 'daily' }, retention: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, timeZone: zone })).body;
     expect(expected.vms.map((v) => v.vmName).sort()).toEqual(['db01', 'web01']);
     expect(await place().locator('#retention-preview-summary').textContent()).toBe(
       `${expected.totals.remove} restore point(s) would be removed, ${expected.totals.keep} kept by the rules, ${expected.totals.locked} kept by their retention lock.`,
@@ -284,17 +208,17 @@ describe('Backup policies in the portal', () => {
     await place().getByRole('button', { name: /^db01: / }).click();
     await row(newPoints.db01).waitFor();
     expect(await row(newPoints.db01).textContent()).toMatch(/^.*kept by last; locked until .+/);
-    await screenshot('policy-dialog-retention-preview');
+    await portal.screenshot('policy-dialog-retention-preview');
 
     // a change to the form marks the preview as stale; closing without saving changes nothing
     await place().locator('#policy-keeplast').fill('2');
     await place().locator('#retention-preview-result[data-stale="true"]').waitFor();
     await place().locator('#policy-cancel').click();
     await place().locator('#policy-dialog').waitFor({ state: 'detached' });
-    expect((await api<PointList>('GET', `/vms/${vm.web01}/points`)).body.points.length).toBe((pointsBefore[vm.web01] ?? 0) + 2);
-    expect((await api<PointList>('GET', `/vms/${vm.db01}/points`)).body.points.length).toBe((pointsBefore[vm.db01] ?? 0) + 1);
-    expect((await api<PolicyDetail>('GET', `/policies/${policyId}`)).body.retention).not.toEqual({ keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 });
-    await noPluginFailures();
+    expect((await portal.api<PointList>('GET', `/vms/${vm.web01}/points`)).body.points.length).toBe((pointsBefore[vm.web01] ?? 0) + 2);
+    expect((await portal.api<PointList>('GET', `/vms/${vm.db01}/points`)).body.points.length).toBe((pointsBefore[vm.db01] ?? 0) + 1);
+    expect((await portal.api<PolicyDetail>('GET', `/policies/${policyId}`)).body.retention).not.toEqual({ keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 });
+    await portal.noPluginFailures();
   }, 120_000);
 
   it('verifies a point on demand: the verify job ends in a toast and the jobs list', async () => {
@@ -302,32 +226,32 @@ describe('Backup policies in the portal', () => {
     await place().getByRole('tab', { name: 'Restore points' }).click();
     const pointId = newPoints.web01 ?? '';
     await place().locator(`#point-verify-${pointId}`).click();
-    await until('the "verify started" toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Verify of web01 started.'), 30_000);
+    await until('the "verify started" toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Verify of web01 started.'), 30_000);
     const job = await until(
       'the verify job to end',
       async () => {
-        const j = (await api<JobList>('GET', `/jobs?vmId=${vm.web01}&limit=20`)).body.jobs.find((x: Job) => x.kind === 'verify');
+        const j = (await portal.api<JobList>('GET', `/jobs?vmId=${vm.web01}&limit=20`)).body.jobs.find((x: Job) => x.kind === 'verify');
         return j && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
       },
       120_000,
     );
     expect(job.state).toBe('succeeded');
     expect(job.result?.verified).toMatchObject({ points: 1, damaged: [] });
-    await until('the verify toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Verify of web01 finished: 1 restore point(s) checked, every chunk whole.'), 30_000);
+    await until('the verify toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Verify of web01 finished: 1 restore point(s) checked, every chunk whole.'), 30_000);
     await place().getByRole('tab', { name: 'Jobs' }).click();
     await place().locator(`#job-kind-${job.id}`).waitFor({ timeout: 30_000 });
     expect(await place().locator(`#job-kind-${job.id}`).textContent()).toBe('Verify');
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 180_000);
 
   it('shows the audit log as the service has it', async () => {
     await place().getByRole('tab', { name: 'Audit' }).click();
     await place().locator('#audit-table').waitFor({ timeout: 30_000 });
-    const entries = (await api<AuditList>('GET', '/audit?limit=500')).body.entries;
+    const entries = (await portal.api<AuditList>('GET', '/audit?limit=500')).body.entries;
     await until('the audit rows', async () => (await place().locator('#audit-table tbody tr').count()) === Math.min(20, entries.length), 30_000);
     if (entries.length === 0) await place().locator('#audit-table-empty').waitFor();
-    await screenshot('backup-place-audit');
-    await noPluginFailures();
+    await portal.screenshot('backup-place-audit');
+    await portal.noPluginFailures();
   }, 60_000);
 
   it('flags app01 on the dashboard as in no policy', async () => {
@@ -340,8 +264,8 @@ describe('Backup policies in the portal', () => {
     expect(await place().locator(`#no-policy-vm-${vm.db01}`).count()).toBe(0);
     expect(await place().locator('#no-policy-vms').getAttribute('data-count')).toBe('1');
     expect(await place().locator('#no-policy-count').textContent()).toContain('1 VM(s)');
-    await screenshot('backup-place-dashboard-no-policy');
-    await noPluginFailures();
+    await portal.screenshot('backup-place-dashboard-no-policy');
+    await portal.noPluginFailures();
   }, 60_000);
 
   it('deletes the policy after a confirmation; then every VM is in no policy', async () => {
@@ -350,14 +274,14 @@ describe('Backup policies in the portal', () => {
     await place().locator('#policy-delete-dialog').waitFor();
     await place().locator('#policy-delete-cancel').click();
     await place().locator('#policy-delete-dialog').waitFor({ state: 'detached' });
-    expect((await api('GET', `/policies/${policyId}`)).status).toBe(200);
+    expect((await portal.api('GET', `/policies/${policyId}`)).status).toBe(200);
     await place().locator(`#policy-delete-${policyId}`).click();
     await place().locator('#policy-delete-confirm').click();
     await place().locator(`#policy-row-${policyId}`).waitFor({ state: 'detached', timeout: 30_000 });
-    expect((await api('GET', `/policies/${policyId}`)).status).toBe(404);
+    expect((await portal.api('GET', `/policies/${policyId}`)).status).toBe(404);
     await place().getByRole('tab', { name: 'Dashboard' }).click();
     await place().locator(`#no-policy-vm-${vm.web01}`).waitFor({ timeout: 30_000 });
     expect(await place().locator('#no-policy-vms').getAttribute('data-count')).toBe('3');
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 60_000);
 });

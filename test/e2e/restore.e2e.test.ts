@@ -1,11 +1,9 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'fs';
-import * as os from 'os';
+import { readFileSync, statSync } from 'fs';
 import * as path from 'path';
 import type { Frame, Page } from 'playwright-core';
 import type { Job, PointDetail, PointList, RestorePlanView } from '../../backend/src/api/contract';
-import { requireTools } from '../helpers/tools';
-import { startStack, type Stack } from '../ui-harness/stack';
-import { launchChromium } from './browser';
+import type { Stack } from '../ui-harness/stack';
+import { PLACE, Portal, TAB, until } from './portal';
 
 // The Restore… dialog end to end: the built plugin in the WebAdmin harness, the real backup
 // service, the engine simulator's QEMU VMs, Debian's Chromium. web01 is backed up from its
@@ -13,9 +11,6 @@ import { launchChromium } from './browser';
 // another storage domain, and the result is checked in the engine. Selectors are the dialog's
 // stable ids (restore-vm-name, restore-disk-sd-<device>, restore-submit, restore-problems …).
 
-const OUT = process.env.E2E_OUTPUT_DIR ?? path.resolve(__dirname, '../../test-output/e2e');
-const PLACE = 'olvm-backup';
-const TAB = 'olvm-backup-vm';
 const NEW_NAME = 'web01-e2e';
 
 interface EngineDisk {
@@ -26,12 +21,10 @@ interface EngineDisk {
 }
 
 describe('Restore dialog end to end', () => {
-  let dir: string;
+  let portal: Portal;
   let stack: Stack;
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
   let dialog: Frame;
-  let adminToken: string;
   let web01: string;
   let point: PointDetail;
   let data2: { id: string; name: string };
@@ -40,60 +33,11 @@ describe('Restore dialog end to end', () => {
   /** device → engine alias of web01's disks in the point */
   let devices: string[];
 
-  async function ssoToken(user: { name: string; password: string }): Promise<string> {
-    const res = await fetch(`${stack.sim.baseUrl}/sso/oauth/token`, {
-      method: 'POST',
-      headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', scope: 'ovirt-app-api', username: user.name, password: user.password }).toString(),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
-
-  async function api<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${stack.service.url}/api/v1${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${adminToken}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as T };
-  }
-
   /** The engine's REST API as the admin sees it (JSON). */
   async function engine<T>(p: string): Promise<T> {
-    const res = await fetch(`${stack.sim.baseUrl}/api${p}`, { headers: { Authorization: `Bearer ${adminToken}`, Accept: 'application/json' } });
+    const res = await fetch(`${stack.sim.baseUrl}/api${p}`, { headers: { Authorization: `Bearer ${portal.adminToken}`, Accept: 'application/json' } });
     if (res.status !== 200) throw new Error(`engine GET ${p}: ${res.status}`);
     return (await res.json()) as T;
-  }
-
-  async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async function harness<T>(expr: string): Promise<T> {
-    return page.evaluate<T>(`JSON.parse(JSON.stringify(window.__harness.${expr}))`);
-  }
-
-  function frameOf(urlPart: string): Promise<Frame> {
-    return until(`a frame loading ${urlPart}`, () => Promise.resolve(page.frames().find((f) => f.url().includes(urlPart))), 30_000);
-  }
-
-  async function screenshot(name: string): Promise<void> {
-    const file = path.join(OUT, `${name}.png`);
-    await page.waitForTimeout(400); // PatternFly's transitions
-    await page.screenshot({ path: file, fullPage: true });
-    process.stdout.write(`e2e screenshot: ${file}\n`);
-  }
-
-  async function noPluginFailures(): Promise<void> {
-    expect(await harness<unknown[]>('failures')).toEqual([]);
-    expect(await harness<unknown[]>('buttonErrors')).toEqual([]);
-    expect(await page.evaluate(`window.__harness.state('${PLACE}')`)).toBe('IN_USE');
   }
 
   /** The plan for the form as it is now has arrived (data-state=ready) and says ok or not. */
@@ -114,38 +58,23 @@ describe('Restore dialog end to end', () => {
   }
 
   beforeAll(async () => {
-    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
-    mkdirSync(OUT, { recursive: true });
-    process.stdout.write(`e2e output (screenshots, service log): ${OUT}\n`);
-    browser = await launchChromium();
-    page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    dir = mkdtempSync(path.join(os.tmpdir(), 'olvm-e2e-restore-'));
-    stack = await startStack({ dir, tls: false });
+    portal = await Portal.open('restore');
+    ({ stack, page } = portal);
     web01 = stack.sim.vmByName('web01').id;
-    adminToken = await ssoToken(stack.sim.users.admin);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close().catch(() => undefined);
-    if (stack) {
-      await stack.close();
-      copyFileSync(path.join(dir, 'service.log'), path.join(OUT, 'restore-service.log'));
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await portal?.close('restore-service.log');
   }, 120_000);
 
   it('backs up web01 from its Backups tab, full then incremental', async () => {
-    await page.goto(stack.harness.url);
-    await page.fill('#login-username', stack.sim.users.admin.name);
-    await page.fill('#login-password', stack.sim.users.admin.password);
-    await page.click('#login-submit');
-    await page.waitForSelector(`#nav-${PLACE}`, { timeout: 30_000 });
+    await portal.login(stack.sim.users.admin);
     await until('the plugin in use', async () => (await page.evaluate(`window.__harness.state('${PLACE}')`)) === 'IN_USE', 30_000);
 
     await page.click('#nav-vms');
     await page.check(`#vm-select-${web01}`);
     await page.click(`#detail-tab-${TAB}`);
-    const tab = await frameOf(`vm-tab.html?vmId=${web01}`);
+    const tab = await portal.frameOf(`vm-tab.html?vmId=${web01}`);
     const jobs: Job[] = [];
     for (let i = 0; i < 2; i++) {
       await tab.waitForSelector(`#backup-now-${web01}:not([disabled])`);
@@ -153,7 +82,7 @@ describe('Restore dialog end to end', () => {
       const job = await until(
         'the backup of web01',
         async () => {
-          const j = (await api<{ jobs: Job[] }>('GET', `/jobs?vmId=${web01}&limit=1`)).body.jobs[0];
+          const j = (await portal.api<{ jobs: Job[] }>('GET', `/jobs?vmId=${web01}&limit=1`)).body.jobs[0];
           return j && !jobs.some((x) => x.id === j.id) && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
         },
         180_000,
@@ -162,17 +91,17 @@ describe('Restore dialog end to end', () => {
       jobs.push(job);
     }
     expect(jobs[1]?.result?.disks.map((d) => d.mode)).toEqual(['incremental', 'incremental']);
-    const points = (await api<PointList>('GET', `/vms/${web01}/points`)).body.points;
+    const points = (await portal.api<PointList>('GET', `/vms/${web01}/points`)).body.points;
     expect(points.map((p) => p.id).sort()).toEqual(jobs.map((j) => j.result?.pointId).sort());
     olderPoint = jobs[0]?.result?.pointId ?? '';
     await tab.waitForSelector(`#point-restore-${olderPoint}`, { timeout: 30_000 });
     // the newest point (the incremental) is the one the VM list's action restores
     const job = jobs[1]!;
-    point = (await api<PointDetail>('GET', `/points/${job.result?.pointId ?? ''}`)).body;
+    point = (await portal.api<PointDetail>('GET', `/points/${job.result?.pointId ?? ''}`)).body;
     devices = point.disks.map((d) => d.device);
     expect(devices).toHaveLength(2);
     // the domains the dialog will offer, as the service plans them
-    const plan = (await api<RestorePlanView>('POST', `/points/${point.id}/restore/plan`, { mode: 'vm' })).body;
+    const plan = (await portal.api<RestorePlanView>('POST', `/points/${point.id}/restore/plan`, { mode: 'vm' })).body;
     const other = plan.targets.storageDomains.find((s) => s.usable && s.id !== plan.disks[1]?.storageDomainId);
     if (!other) throw new Error(`no second usable storage domain in ${JSON.stringify(plan.targets.storageDomains)}`);
     data2 = other;
@@ -184,7 +113,7 @@ describe('Restore dialog end to end', () => {
     if (!(await page.isChecked(`#vm-select-${web01}`))) await page.check(`#vm-select-${web01}`);
     await page.click('#ActionPanel_OlvmRestore');
     await page.waitForSelector('#dialog-olvm-backup-restore');
-    dialog = await frameOf(`restore.html?vmId=${web01}`);
+    dialog = await portal.frameOf(`restore.html?vmId=${web01}`);
     await dialog.waitForSelector('#restore-disks tbody tr', { timeout: 30_000 });
     await planSettled(true);
     expect(await dialog.inputValue('#restore-point')).toBe(point.id);
@@ -204,7 +133,7 @@ describe('Restore dialog end to end', () => {
     expect(await dialog.textContent(`#restore-disk-sd-${devices[1]}`)).toMatch(/free/);
     expect(await submitBlocked()).toBe(false);
     expect(await dialog.textContent('#restore-plan-ready')).toContain('web01-restored');
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 120_000);
 
   it('shows a name conflict while an existing VM name is typed, and lets it go again; a MAC conflict likewise', async () => {
@@ -214,7 +143,7 @@ describe('Restore dialog end to end', () => {
     expect(await submitBlocked()).toBe(true);
     expect(await dialog.getAttribute('#restore-vm-name', 'aria-invalid')).toBe('true');
     expect(await dialog.textContent('#restore-vm-name-problems')).toContain('db01');
-    await screenshot('restore-dialog-conflict');
+    await portal.screenshot('restore-dialog-conflict');
 
     // a name the engine would refuse is caught before asking
     await dialog.fill('#restore-vm-name', 'web 01');
@@ -247,7 +176,7 @@ describe('Restore dialog end to end', () => {
     expect(await dialog.inputValue(`#restore-disk-name-${first}`)).toBe(`${NEW_NAME}-boot`);
     // what the dialog sends is what the service plans
     const plan = (
-      await api<RestorePlanView>('POST', `/points/${point.id}/restore/plan`, {
+      await portal.api<RestorePlanView>('POST', `/points/${point.id}/restore/plan`, {
         mode: 'vm',
         vmName: NEW_NAME,
         disks: [
@@ -261,7 +190,7 @@ describe('Restore dialog end to end', () => {
       [`${NEW_NAME}_Disk2`, data2.name],
     ]);
     await dialog.locator('#restore-submit').scrollIntoViewIfNeeded();
-    await screenshot('restore-dialog');
+    await portal.screenshot('restore-dialog');
   }, 120_000);
 
   it('restores: live progress to done in the dialog, a toast naming the new VM, the VM and its disks in the engine', async () => {
@@ -277,7 +206,7 @@ describe('Restore dialog end to end', () => {
     await dialog.click('#restore-submit');
     await dialog.waitForSelector('#restore-progress', { timeout: 30_000 });
     const jobId = (await dialog.getAttribute('#restore-progress', 'data-job')) ?? '';
-    await until('the started toast', async () => (await harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Restore of web01 started.'), 30_000);
+    await until('the started toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Restore of web01 started.'), 30_000);
     // while it runs, the form is locked
     await dialog.waitForSelector('#restore-progress[data-state="succeeded"]', { timeout: 240_000 });
     sampling = false;
@@ -292,12 +221,12 @@ describe('Restore dialog end to end', () => {
     expect(await dialog.getAttribute('#restore-result', 'data-vm-name')).toBe(NEW_NAME);
     expect(await dialog.textContent('#restore-result')).toContain(`${NEW_NAME}-boot`);
 
-    const job = (await api<Job>('GET', `/jobs/${jobId}`)).body;
+    const job = (await portal.api<Job>('GET', `/jobs/${jobId}`)).body;
     expect(job).toMatchObject({ kind: 'restore', state: 'succeeded', restore: { pointId: point.id, mode: 'vm', target: NEW_NAME } });
     expect(job.result?.restored?.disks.every((d) => d.verified)).toBe(true);
     const toast = await until(
       'the success toast',
-      async () => (await harness<Array<{ type: string; message: string }>>('toasts')).find((t) => t.type === 'success' && t.message.startsWith('Restore of web01 finished')),
+      async () => (await portal.harness<Array<{ type: string; message: string }>>('toasts')).find((t) => t.type === 'success' && t.message.startsWith('Restore of web01 finished')),
       30_000,
     );
     expect(toast.message).toContain(`VM ${NEW_NAME} created`);
@@ -324,35 +253,35 @@ describe('Restore dialog end to end', () => {
     expect(await codes()).toContain('VM_NAME_EXISTS');
     expect(await submitBlocked()).toBe(true);
     await dialog.locator('#restore-progress').scrollIntoViewIfNeeded();
-    await screenshot('restore-dialog-done');
-    await noPluginFailures();
+    await portal.screenshot('restore-dialog-done');
+    await portal.noPluginFailures();
   }, 300_000);
 
   it('downloads a disk image of the point, raw and qcow2', async () => {
     const disk = point.disks[0]!;
     const [raw] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), dialog.click(`#restore-download-${disk.device}-raw`)]);
     expect(raw.suggestedFilename()).toMatch(/\.img$/);
-    const rawFile = path.join(dir, 'download.img');
+    const rawFile = path.join(portal.dir, 'download.img');
     await raw.saveAs(rawFile);
     expect(statSync(rawFile).size).toBe(disk.virtualSize);
     await dialog.waitForSelector(`#restore-download-link-${disk.device}`);
 
     const [qcow2] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), dialog.click(`#restore-download-${disk.device}-qcow2`)]);
     expect(qcow2.suggestedFilename()).toMatch(/\.qcow2$/);
-    const qFile = path.join(dir, 'download.qcow2');
+    const qFile = path.join(portal.dir, 'download.qcow2');
     await qcow2.saveAs(qFile);
     expect(readFileSync(qFile).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
     // the dialog is still there (the download did not navigate it away)
     expect(await dialog.isVisible('#restore-submit')).toBe(true);
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 240_000);
 
   it('leads to the new VM in WebAdmin\'s VM list', async () => {
     await dialog.click('#restore-show-vm');
     await page.waitForSelector('#dialog-olvm-backup-restore', { state: 'detached' });
-    expect(await harness<string>('currentPlace()')).toBe('vms');
-    expect(await harness<string>('search')).toBe(`Vms: name = ${NEW_NAME}`);
-    await noPluginFailures();
+    expect(await portal.harness<string>('currentPlace()')).toBe('vms');
+    expect(await portal.harness<string>('search')).toBe(`Vms: name = ${NEW_NAME}`);
+    await portal.noPluginFailures();
   }, 60_000);
 
   it('opens Restore… on the point chosen in the Backups tab, and plans a disk-only restore', async () => {
@@ -360,10 +289,10 @@ describe('Restore dialog end to end', () => {
     await page.waitForSelector(`#vm-select-${web01}`);
     if (!(await page.isChecked(`#vm-select-${web01}`))) await page.check(`#vm-select-${web01}`);
     await page.click(`#detail-tab-${TAB}`);
-    const tab = await frameOf(`vm-tab.html?vmId=${web01}`);
+    const tab = await portal.frameOf(`vm-tab.html?vmId=${web01}`);
     await tab.click(`#point-restore-${olderPoint}`);
     await page.waitForSelector('#dialog-olvm-backup-restore');
-    dialog = await frameOf(`pointId=${olderPoint}`);
+    dialog = await portal.frameOf(`pointId=${olderPoint}`);
     await dialog.waitForSelector('#restore-disks tbody tr', { timeout: 30_000 });
     await planSettled(true);
     expect(await dialog.inputValue('#restore-point')).toBe(olderPoint);
@@ -378,6 +307,6 @@ describe('Restore dialog end to end', () => {
     expect(await dialog.getAttribute(`#restore-disk-name-${devices[0]}`, 'placeholder')).toBe('web01-restored_Disk1');
     await page.click('#dialog-olvm-backup-restore-button-0');
     await page.waitForSelector('#dialog-olvm-backup-restore', { state: 'detached' });
-    await noPluginFailures();
+    await portal.noPluginFailures();
   }, 60_000);
 });
