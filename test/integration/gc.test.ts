@@ -4,7 +4,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { newPointId, Repository, type Manifest, type VmIdentity } from '../../backend/src/repository';
-import { ageChunks, chunkFiles, CS, expectCode, mutate, readImage, writePoint } from './retentionFixture';
+import { ageChunks, chunkFiles, CS, expectCode, mutate, readImage, scratchRepositories, writePoint } from './retentionFixture';
 
 const HOUR = 3600_000;
 const vmA: VmIdentity = { key: 'vm-a', name: 'alpha' };
@@ -12,21 +12,7 @@ const vmB: VmIdentity = { key: 'vm-b', name: 'beta' };
 const vmG: VmIdentity = { key: 'vm-g', name: 'garbage' };
 
 describe('garbage collection', () => {
-  let dir: string;
-  const repos: Repository[] = [];
-  async function newRepo(): Promise<Repository> {
-    const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { chunkSize: CS, workers: 2 });
-    repos.push(r);
-    return r;
-  }
-
-  beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-gc-'));
-  });
-  afterAll(async () => {
-    await Promise.all(repos.map((r) => r.close()));
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const newRepo = scratchRepositories('olvm-gc-');
 
   /** A point of vm-g, deleted at once: its 8 chunks are garbage. Returns its image. */
   async function garbage(repo: Repository): Promise<Buffer> {
@@ -167,7 +153,7 @@ describe('garbage collection', () => {
   test('gc running again and again while a backup in another process writes: the new point restores exactly', async () => {
     const repo = await newRepo();
     await backupUnderGc(repo, async (parent, expected, hooks) => {
-      const expectedFile = path.join(dir, `expected-${Date.now()}.raw`);
+      const expectedFile = path.join(path.dirname(repo.dir), `expected-${Date.now()}.raw`);
       await fs.writeFile(expectedFile, expected);
       const modulePath = path.join(__dirname, '..', '..', 'backend', 'src', 'repository');
       const script = `

@@ -1,9 +1,8 @@
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { Repository, type Manifest, type VmIdentity } from '../../backend/src/repository';
-import { ageChunks, chunkFiles, CS, expectCode, mutate, readImage, writePoint } from './retentionFixture';
+import type { Manifest, VmIdentity } from '../../backend/src/repository';
+import { ageChunks, chunkFiles, CS, expectCode, mutate, readImage, scratchRepositories, writePoint } from './retentionFixture';
 import { runCli, type CliRun } from '../helpers/cli';
 
 const vmA: VmIdentity = { key: 'vm-a', name: 'alpha' };
@@ -13,21 +12,7 @@ const FUTURE = '2099-01-01T00:00:00.000Z';
 const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 describe('retention locks, deletion, prune and the audit log', () => {
-  let dir: string;
-  const repos: Repository[] = [];
-  async function newRepo(): Promise<Repository> {
-    const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { chunkSize: CS, workers: 2 });
-    repos.push(r);
-    return r;
-  }
-
-  beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-retention-'));
-  });
-  afterAll(async () => {
-    await Promise.all(repos.map((r) => r.close()));
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const newRepo = scratchRepositories('olvm-retention-');
 
   test('a locked point cannot be deleted; a lock can only be extended; unlock is audited, then delete works', async () => {
     const repo = await newRepo();

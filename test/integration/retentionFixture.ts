@@ -6,9 +6,10 @@
  */
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { isAppError, type ErrorCode } from '../../backend/src/errors';
-import { newPointId, type DiskIndex, type FullReason, type Manifest, type Repository, type VmIdentity } from '../../backend/src/repository';
+import { newPointId, Repository, type DiskIndex, type FullReason, type Manifest, type VmIdentity } from '../../backend/src/repository';
 
 export const KiB = 1024;
 export const CS = 256 * KiB;
@@ -109,4 +110,23 @@ export async function expectCode<T>(p: Promise<T>, code: ErrorCode): Promise<Err
     throw new Error(`expected ${code}, got ${String(err)}`);
   }
   throw new Error(`expected ${code}, but it succeeded`);
+}
+
+/** For one describe block: fresh repositories (chunk size CS) in a temporary directory, all
+ *  closed and removed after the block. */
+export function scratchRepositories(prefix: string): () => Promise<Repository> {
+  let dir: string;
+  const repos: Repository[] = [];
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await Promise.all(repos.map((r) => r.close()));
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  return async () => {
+    const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { chunkSize: CS, workers: 2 });
+    repos.push(r);
+    return r;
+  };
 }
