@@ -10,6 +10,7 @@ import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 import { runCli, type CliRun } from '../helpers/cli';
+import { eventually, jobDone as jobDoneOf, policyRunDone, withRepository } from '../helpers/serviceWaits';
 
 const MiB = 1 << 20;
 const DAY_MS = 86_400_000;
@@ -18,16 +19,6 @@ type Api = ReturnType<typeof apiClient>;
 
 const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
-/** Polls `probe` until it gives a value (30 s at most). */
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((res) => setTimeout(res, 200));
-  }
-}
 
 function policyBody(over: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -64,37 +55,10 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
   const atBackup = new Map<string, Buffer>();
 
   const repoDir = (): string => path.join(dir, 'svc', 'repository');
-  async function withRepo<T>(fn: (r: Repository) => Promise<T>): Promise<T> {
-    const r = await Repository.open(repoDir());
-    try {
-      return await fn(r);
-    } finally {
-      await r.close();
-    }
-  }
+  const withRepo = <T>(fn: (r: Repository) => Promise<T>): Promise<T> => withRepository(repoDir(), fn);
 
-  async function jobDone(jobId: string, timeoutMs = 240_000): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await admin.get(`/api/v1/jobs/${jobId}`);
-      expect(r.status).toBe(200);
-      const job = S.JobDetail.parse(r.body);
-      if (!['queued', 'running'].includes(job.state)) return job;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} not done: ${JSON.stringify(job)}`);
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  }
-
-  async function runDone(policyId: string, runId: string, timeoutMs = 240_000): Promise<PolicyRun> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await admin.get(`/api/v1/policies/${policyId}`);
-      const run = S.PolicyDetail.parse(r.body).runs.find((x) => x.id === runId);
-      if (run && !['resolving', 'running'].includes(run.state)) return run;
-      if (Date.now() > deadline) throw new Error(`run ${runId} not done: ${JSON.stringify(run)}`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
-  }
+  const jobDone = (jobId: string): Promise<Job> => jobDoneOf(admin, jobId);
+  const runDone = (policyId: string, runId: string): Promise<PolicyRun> => policyRunDone(admin, policyId, runId);
 
   /** The point is there, through the API and in its manifest, with the same lock. */
   async function stillLocked(after: string): Promise<void> {

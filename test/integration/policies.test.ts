@@ -8,6 +8,7 @@ import { Catalog } from '../../backend/src/catalog';
 import { EngineClient } from '../../backend/src/engine';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { policyRunDone } from '../helpers/serviceWaits';
 
 const MiB = 1 << 20;
 const BIG = 128 * MiB;
@@ -86,15 +87,7 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     return S.PolicyDetail.parse(r.body);
   }
 
-  async function runDone(policyId: string, runId: string, timeoutMs = 180_000): Promise<PolicyRun> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const run = (await detail(policyId)).runs.find((r) => r.id === runId);
-      if (run && !['resolving', 'running'].includes(run.state)) return run;
-      if (Date.now() > deadline) throw new Error(`run ${runId} not done: ${JSON.stringify(run)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  const runDone = (policyId: string, runId: string): Promise<PolicyRun> => policyRunDone(admin, policyId, runId, 180_000);
 
   function jobsOfRun(runId: string): Job[] {
     const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));

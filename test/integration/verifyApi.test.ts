@@ -8,6 +8,7 @@ import { Repository } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { jobDone, withRepository } from '../helpers/serviceWaits';
 
 const MiB = 1 << 20;
 const DATA_AT = 3 * MiB;
@@ -32,26 +33,7 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
   const webAtBackup = new Map<string, Buffer>();
 
   const repoDir = (): string => path.join(dir, 'svc', 'repository');
-  async function withRepo<T>(fn: (r: Repository) => Promise<T>): Promise<T> {
-    const r = await Repository.open(repoDir());
-    try {
-      return await fn(r);
-    } finally {
-      await r.close();
-    }
-  }
-
-  async function jobDone(api: Api, jobId: string, timeoutMs = 240_000): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await api.get(`/api/v1/jobs/${jobId}`);
-      expect(r.status).toBe(200);
-      const job = S.JobDetail.parse(r.body);
-      if (!['queued', 'running'].includes(job.state)) return job;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} not done: ${JSON.stringify(job)}`);
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  }
+  const withRepo = <T>(fn: (r: Repository) => Promise<T>): Promise<T> => withRepository(repoDir(), fn);
 
   async function backup(vmId: string): Promise<Job> {
     const r = await admin.post(`/api/v1/vms/${vmId}/backups`);
