@@ -1,5 +1,5 @@
 import { AppError, isAppError } from '../../errors';
-import type { EngineClient, ImageioCapabilities, ImageioClient, ImageTransfer, ImageTransferDirection, ImageTransferPhase } from '../../engine';
+import { IMAGE_TRANSFER_PHASES, type EngineClient, type ImageioCapabilities, type ImageioClient, type ImageTransfer, type ImageTransferDirection, type ImageTransferPhase } from '../../engine';
 
 /** Phases in which a transfer is over for good. */
 const FINISHED: readonly ImageTransferPhase[] = ['finished_success', 'finished_failure', 'finished_cleanup'];
@@ -8,20 +8,8 @@ const ENDED: readonly ImageTransferPhase[] = ['finished_success', 'finished_fail
 /** Phases after `finalize` that need no more waiting: over, or stuck (the engine failed). */
 const AFTER_FINALIZE: readonly ImageTransferPhase[] = [...ENDED, 'paused_system', 'paused_user'];
 /** Anything but the phases a new transfer passes through on its way to `transferring`. */
-const SETTLED: readonly ImageTransferPhase[] = [
-  'transferring',
-  'paused_system',
-  'paused_user',
-  'cancelled',
-  'cancelled_system',
-  'cancelled_user',
-  'finalizing_success',
-  'finalizing_failure',
-  'finished_success',
-  'finished_failure',
-  'finalizing_cleanup',
-  'finished_cleanup',
-];
+const ON_THE_WAY: readonly ImageTransferPhase[] = ['unknown', 'initializing', 'resuming'];
+const SETTLED: readonly ImageTransferPhase[] = IMAGE_TRANSFER_PHASES.filter((p) => !ON_THE_WAY.includes(p));
 
 export interface OpenedTransfer {
   transfer: ImageTransfer;
