@@ -286,23 +286,11 @@ export function toApiRun(r: StoredRun, vms: StoredRunVm[]): PolicyRun {
 }
 
 export function toApiPolicy(p: StoredPolicy): Policy {
-  return {
-    id: p.id,
-    name: p.name,
-    schedule: p.schedule,
-    timeZone: p.timeZone,
-    selection: p.selection,
-    retention: p.retention,
-    lockDays: p.lockDays,
-    concurrency: p.concurrency,
-    window: p.window,
-    enabled: p.enabled,
-    ...(p.consistency ? { consistency: p.consistency } : {}),
-    ...(p.verifySchedule ? { verifySchedule: p.verifySchedule } : {}),
-    createdAt: p.createdAt,
-    updatedAt: p.updatedAt,
-    updatedBy: p.updatedBy,
-  };
+  // the watermarks are the scheduler's own
+  const policy: Policy & Partial<Pick<StoredPolicy, 'firedThrough' | 'verifyFiredThrough'>> = { ...p };
+  delete policy.firedThrough;
+  delete policy.verifyFiredThrough;
+  return policy;
 }
 
 function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
