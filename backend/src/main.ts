@@ -9,9 +9,9 @@ import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, JobQueue, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner, type JobRunner } from './jobs';
+import { backupRunner, JobQueue, JobsTable, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner, type JobRunner } from './jobs';
 import { Repository } from './repository';
-import { policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { rawImageStream, restoreToFile } from './restore';
 import { childFor, type Logger } from './util/log';
 
@@ -52,6 +52,8 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     cleanups.push(() => repository.close());
     const catalog = Catalog.open(config.catalog.path);
     cleanups.push(() => catalog.close());
+    const jobs = new JobsTable(catalog.db);
+    const policyStore = new PoliciesTable(catalog.db);
     const synced = await syncCatalog(catalog, repository);
     log.info({ ...synced }, 'catalog in step with the repository');
     // the audit files are the truth, the catalog's table their copy to query: a service record
@@ -96,7 +98,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
     };
     const queue = new JobQueue({
-      store: catalog.jobs,
+      store: jobs,
       limits: config.limits,
       runner: (ctx) => runners[ctx.job.kind](ctx),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
@@ -107,31 +109,31 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     if (interrupted.length > 0) {
       log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
       // in the background: the service must answer while the engine is slow
-      settled = settleInterruptedJobs(interrupted, catalog.jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
+      settled = settleInterruptedJobs(interrupted, jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
     }
 
     // after the queue's start and the settling of interrupted jobs (a VM one of them started is
     // stopped before a policy run's retry starts it again)
     const scheduler = new Scheduler({
-      store: catalog.policies,
-      jobs: catalog.jobs,
+      store: policyStore,
+      jobs: jobs,
       queue,
       engine,
       log: log.child({ component: 'scheduler' }),
-      retention: policyRetention({ repository, jobs: catalog.jobs, points: catalog.points, log }),
+      retention: policyRetention({ repository, jobs: jobs, points: catalog.points, log }),
     });
     cleanups.push(() => scheduler.stop());
     void settled.then(() => scheduler.start());
     const verifyScheduler = new VerifyScheduler({
-      store: catalog.policies,
+      store: policyStore,
       queue,
-      verifyPending: (vmId) => catalog.jobs.listJobs({ vmIds: [vmId], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'verify'),
+      verifyPending: (vmId) => jobs.listJobs({ vmIds: [vmId], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'verify'),
       engine,
       log: log.child({ component: 'verify-scheduler' }),
     });
     cleanups.push(() => verifyScheduler.stop());
     void settled.then(() => verifyScheduler.start());
-    const policies = new PolicyService({ store: catalog.policies, scheduler, verifyScheduler, engine, log });
+    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, engine, log });
 
     const auth = new Authenticator({
       engineBaseUrl: config.engine.url,
@@ -150,7 +152,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     }, AUDIT_FOLLOW_MS);
     follow.unref();
     cleanups.push(() => clearInterval(follow));
-    const apiCatalog = catalogForApi(catalog);
+    const apiCatalog = catalogForApi(catalog, jobs, policyStore);
     const deps = {
       restore: {
         plan: async (pointId: string, body: Parameters<typeof planPointRestore>[2], visible: ReadonlySet<string>) => {
@@ -221,22 +223,22 @@ async function openOrInitRepository(dir: string, log: Logger): Promise<Repositor
   return Repository.open(dir);
 }
 
-function catalogForApi(c: Catalog): ApiCatalog {
+function catalogForApi(c: Catalog, jobs: JobsTable, policies: PoliciesTable): ApiCatalog {
   return {
     listPointsJson: (q) => c.points.listPointsJson(q),
     getPoint: (id) => c.points.getPoint(id),
     lastPointByVm: (ids) => c.points.lastPointByVm(ids),
     pointCountByVm: (ids) => c.points.pointCountByVm(ids),
     repositoryTotals: () => c.points.repositoryTotals(),
-    getJob: (id) => c.jobs.getJob(id),
-    listJobs: (q) => c.jobs.listJobs(q),
-    lastJobByVm: (ids) => c.jobs.lastJobByVm(ids),
-    jobLog: (id) => c.jobs.jobLog(id),
-    jobMeta: (id) => c.jobs.jobMeta(id),
-    jobCounts: () => c.jobs.jobCounts(),
-    jobTotals: () => c.jobs.jobTotals(),
+    getJob: (id) => jobs.getJob(id),
+    listJobs: (q) => jobs.listJobs(q),
+    lastJobByVm: (ids) => jobs.lastJobByVm(ids),
+    jobLog: (id) => jobs.jobLog(id),
+    jobMeta: (id) => jobs.jobMeta(id),
+    jobCounts: () => jobs.jobCounts(),
+    jobTotals: () => jobs.jobTotals(),
     ping: () => c.ping(),
-    policyOutcomes: () => c.policies.outcomeCounts(),
-    policyRuns: () => c.policies.runCounts(),
+    policyOutcomes: () => policies.outcomeCounts(),
+    policyRuns: () => policies.runCounts(),
   };
 }

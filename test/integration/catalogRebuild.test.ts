@@ -3,6 +3,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Catalog, rebuildCatalog, syncCatalog, toPointSummary } from '../../backend/src/catalog';
+import { jobsOf } from '../helpers/stores';
 import { newPointId, Repository, type DiskIndex, type Manifest, type VmIdentity } from '../../backend/src/repository';
 import { runCli, type CliRun } from '../helpers/cli';
 
@@ -74,7 +75,7 @@ describe('catalog rebuilt from a real repository', () => {
   });
 
   test('rebuild indexes every point with the numbers of its manifest, and is idempotent', async () => {
-    catalog.jobs.insertJob({
+    jobsOf(catalog).insertJob({
       id: 'kept',
       kind: 'backup',
       restore: null,
@@ -118,7 +119,7 @@ describe('catalog rebuilt from a real repository', () => {
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
     expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map(toPointSummary));
     expect(catalog.points.repositoryTotals()).toEqual(totals);
-    expect(catalog.jobs.getJob('kept')).toBeDefined(); // job history is not the repository's
+    expect(jobsOf(catalog).getJob('kept')).toBeDefined(); // job history is not the repository's
   });
 
   test('sync adds missing points and drops rows whose point is gone', async () => {

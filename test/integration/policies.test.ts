@@ -5,6 +5,7 @@ import * as path from 'path';
 import type { Job, PolicyDetail, PolicyRun } from '../../backend/src/api/contract';
 import * as S from '../../backend/src/api/schemas';
 import { Catalog } from '../../backend/src/catalog';
+import { jobsOf, policiesOf } from '../helpers/stores';
 import { EngineClient } from '../../backend/src/engine';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
@@ -92,7 +93,7 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
   function jobsOfRun(runId: string): Job[] {
     const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
     try {
-      return c.jobs.listJobs({ limit: 500 }).jobs.filter((j) => c.jobs.jobMeta(j.id)['policyRunId'] === runId);
+      return jobsOf(c).listJobs({ limit: 500 }).jobs.filter((j) => jobsOf(c).jobMeta(j.id)['policyRunId'] === runId);
     } finally {
       c.close();
     }
@@ -264,7 +265,7 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     // "the last run" far in the past, as if the service had been down since
     const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
     try {
-      c.policies.setFiredThrough(p.id, '2026-01-01T00:00:00.000Z');
+      policiesOf(c).setFiredThrough(p.id, '2026-01-01T00:00:00.000Z');
     } finally {
       c.close();
     }

@@ -3,7 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import Database from 'better-sqlite3';
 import type { Job, JobState } from '../../backend/src/api/contract';
-import { Catalog, encodeCursor, INTERRUPTED_ERROR, toPointSummary, type JobPatch } from '../../backend/src/catalog';
+import { Catalog, encodeCursor, toPointSummary } from '../../backend/src/catalog';
+import { INTERRUPTED_ERROR, type JobPatch } from '../../backend/src/jobs';
+import { jobsOf } from '../helpers/stores';
 import { migrate, openDatabase, userVersion } from '../../backend/src/catalog/db';
 import { MIGRATIONS } from '../../backend/src/catalog/schema';
 import { AppError, type ErrorCode } from '../../backend/src/errors';
@@ -123,10 +125,10 @@ describe('catalog jobs', () => {
   test('insert, get, update; unknown and duplicate jobs are refused', () => {
     const { catalog } = newCatalog();
     const j = job('j1', 'vm1', 0);
-    catalog.jobs.insertJob(j);
-    expect(catalog.jobs.getJob('j1')).toEqual(j);
-    expect(catalog.jobs.getJob('nope')).toBeUndefined();
-    expectCode(() => catalog.jobs.insertJob(j), 'INVALID_ARGUMENT');
+    jobsOf(catalog).insertJob(j);
+    expect(jobsOf(catalog).getJob('j1')).toEqual(j);
+    expect(jobsOf(catalog).getJob('nope')).toBeUndefined();
+    expectCode(() => jobsOf(catalog).insertJob(j), 'INVALID_ARGUMENT');
 
     const progress = {
       phase: 'copying' as const,
@@ -139,18 +141,18 @@ describe('catalog jobs', () => {
       etaSeconds: 18,
       updatedAt: at(1),
     };
-    const running = catalog.jobs.updateJob('j1', { state: 'running', startedAt: at(1), hostId: 'h1', progress, cancelRequested: true });
+    const running = jobsOf(catalog).updateJob('j1', { state: 'running', startedAt: at(1), hostId: 'h1', progress, cancelRequested: true });
     expect(running).toEqual({ ...j, state: 'running', startedAt: at(1), hostId: 'h1', progress, cancelRequested: true });
-    expect(catalog.jobs.getJob('j1')).toEqual(running);
+    expect(jobsOf(catalog).getJob('j1')).toEqual(running);
     // undefined leaves a field alone, null clears it
-    const cleared = catalog.jobs.updateJob('j1', { progress: null, hostId: undefined, error: { code: 'X', message: 'y' } });
+    const cleared = jobsOf(catalog).updateJob('j1', { progress: null, hostId: undefined, error: { code: 'X', message: 'y' } });
     expect(cleared).toEqual({ ...running, progress: null, error: { code: 'X', message: 'y' } });
 
     // fields outside the patchable ones are ignored, even when the object carries them
     const sneaky = { state: 'failed', vmId: 'other', id: 'j2' } as unknown as JobPatch;
-    expect(catalog.jobs.updateJob('j1', sneaky)).toEqual({ ...cleared, state: 'failed' });
+    expect(jobsOf(catalog).updateJob('j1', sneaky)).toEqual({ ...cleared, state: 'failed' });
 
-    const err = expectCode(() => catalog.jobs.updateJob('ghost', { state: 'failed' }), 'INVALID_ARGUMENT');
+    const err = expectCode(() => jobsOf(catalog).updateJob('ghost', { state: 'failed' }), 'INVALID_ARGUMENT');
     expect(err.message).toContain('ghost');
   });
 
@@ -160,7 +162,7 @@ describe('catalog jobs', () => {
     for (let i = 0; i < 25; i++) {
       // pairs share a creation time: the id breaks the tie
       const j = job(`job-${String(i).padStart(2, '0')}`, i % 2 === 0 ? 'vm-even' : 'vm-odd', Math.floor(i / 2), i < 3 ? 'running' : 'succeeded');
-      catalog.jobs.insertJob(j);
+      jobsOf(catalog).insertJob(j);
       all.push(j);
     }
     const newestFirst = [...all].sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1));
@@ -168,7 +170,7 @@ describe('catalog jobs', () => {
     const pages: Job[][] = [];
     let before: string | undefined;
     for (;;) {
-      const page = catalog.jobs.listJobs({ limit: 10, ...(before !== undefined ? { before } : {}) });
+      const page = jobsOf(catalog).listJobs({ limit: 10, ...(before !== undefined ? { before } : {}) });
       pages.push(page.jobs);
       if (page.nextBefore === null) break;
       before = page.nextBefore;
@@ -176,24 +178,24 @@ describe('catalog jobs', () => {
     expect(pages.map((p) => p.length)).toEqual([10, 10, 5]);
     expect(pages.flat()).toEqual(newestFirst);
     // exactly full last page: no dangling empty page
-    expect(catalog.jobs.listJobs({ limit: 25 }).nextBefore).toBeNull();
+    expect(jobsOf(catalog).listJobs({ limit: 25 }).nextBefore).toBeNull();
 
-    expect(catalog.jobs.listJobs({ limit: 100, states: ['running'] }).jobs.map((j) => j.id)).toEqual(['job-02', 'job-01', 'job-00']);
-    expect(catalog.jobs.listJobs({ limit: 100, states: [] }).jobs).toEqual([]);
+    expect(jobsOf(catalog).listJobs({ limit: 100, states: ['running'] }).jobs.map((j) => j.id)).toEqual(['job-02', 'job-01', 'job-00']);
+    expect(jobsOf(catalog).listJobs({ limit: 100, states: [] }).jobs).toEqual([]);
 
     const many = Array.from({ length: 2000 }, (_, i) => `other-vm-${i}`);
     many.splice(1234, 0, 'vm-odd');
-    const odd = catalog.jobs.listJobs({ limit: 100, vmIds: many });
+    const odd = jobsOf(catalog).listJobs({ limit: 100, vmIds: many });
     expect(odd.jobs.map((j) => j.id)).toEqual(newestFirst.filter((j) => j.vmId === 'vm-odd').map((j) => j.id));
-    const oddRunning = catalog.jobs.listJobs({ limit: 1, vmIds: many, states: ['running'] });
+    const oddRunning = jobsOf(catalog).listJobs({ limit: 1, vmIds: many, states: ['running'] });
     expect(oddRunning.jobs.map((j) => j.id)).toEqual(['job-01']);
     expect(oddRunning.nextBefore).toBeNull();
-    expect(catalog.jobs.listJobs({ limit: 10, vmIds: [] }).jobs).toEqual([]);
+    expect(jobsOf(catalog).listJobs({ limit: 10, vmIds: [] }).jobs).toEqual([]);
 
-    expectCode(() => catalog.jobs.listJobs({ limit: 10, before: 'garbage' }), 'INVALID_ARGUMENT');
-    expectCode(() => catalog.jobs.listJobs({ limit: 0 }), 'INVALID_ARGUMENT');
+    expectCode(() => jobsOf(catalog).listJobs({ limit: 10, before: 'garbage' }), 'INVALID_ARGUMENT');
+    expectCode(() => jobsOf(catalog).listJobs({ limit: 0 }), 'INVALID_ARGUMENT');
 
-    const last = catalog.jobs.lastJobByVm(['vm-even', 'vm-odd', 'vm-none']);
+    const last = jobsOf(catalog).lastJobByVm(['vm-even', 'vm-odd', 'vm-none']);
     expect([...last.keys()].sort()).toEqual(['vm-even', 'vm-odd']);
     expect(last.get('vm-even')?.id).toBe('job-24');
     expect(last.get('vm-odd')?.id).toBe('job-23');
@@ -201,65 +203,65 @@ describe('catalog jobs', () => {
 
   test('active jobs oldest first; markRunningInterrupted leaves queued jobs queued', () => {
     const { catalog } = newCatalog();
-    catalog.jobs.insertJob(job('q2', 'vm1', 5, 'queued'));
-    catalog.jobs.insertJob(job('r1', 'vm2', 1, 'running'));
-    catalog.jobs.insertJob(job('q1', 'vm3', 3, 'queued'));
-    catalog.jobs.insertJob(job('done', 'vm4', 0, 'failed'));
-    expect(catalog.jobs.activeJobs().map((j) => j.id)).toEqual(['r1', 'q1', 'q2']);
+    jobsOf(catalog).insertJob(job('q2', 'vm1', 5, 'queued'));
+    jobsOf(catalog).insertJob(job('r1', 'vm2', 1, 'running'));
+    jobsOf(catalog).insertJob(job('q1', 'vm3', 3, 'queued'));
+    jobsOf(catalog).insertJob(job('done', 'vm4', 0, 'failed'));
+    expect(jobsOf(catalog).activeJobs().map((j) => j.id)).toEqual(['r1', 'q1', 'q2']);
 
     const now = at(60);
-    const changed = catalog.jobs.markRunningInterrupted(now);
+    const changed = jobsOf(catalog).markRunningInterrupted(now);
     expect(changed).toEqual([{ ...job('r1', 'vm2', 1, 'running'), state: 'interrupted', finishedAt: now, error: { ...INTERRUPTED_ERROR } }]);
     expect(changed[0]?.error).toEqual({ code: 'JOB_INTERRUPTED', message: 'the backup service stopped while this job ran' });
-    expect(catalog.jobs.getJob('r1')).toEqual(changed[0]);
-    expect(catalog.jobs.jobLog('r1')).toEqual([{ at: now, level: 'error', message: expect.stringContaining('service stopped') as unknown }]);
-    expect(catalog.jobs.activeJobs().map((j) => j.id)).toEqual(['q1', 'q2']);
-    expect(catalog.jobs.markRunningInterrupted(at(61))).toEqual([]);
+    expect(jobsOf(catalog).getJob('r1')).toEqual(changed[0]);
+    expect(jobsOf(catalog).jobLog('r1')).toEqual([{ at: now, level: 'error', message: expect.stringContaining('service stopped') as unknown }]);
+    expect(jobsOf(catalog).activeJobs().map((j) => j.id)).toEqual(['q1', 'q2']);
+    expect(jobsOf(catalog).markRunningInterrupted(at(61))).toEqual([]);
   });
 
   test('log lines come back oldest first; the limit keeps the newest', () => {
     const { catalog } = newCatalog();
-    catalog.jobs.insertJob(job('j', 'vm', 0));
-    catalog.jobs.insertJob(job('k', 'vm', 1));
+    jobsOf(catalog).insertJob(job('j', 'vm', 0));
+    jobsOf(catalog).insertJob(job('k', 'vm', 1));
     for (let i = 0; i < 5; i++) {
-      catalog.jobs.appendLog('j', { at: at(i), level: i === 4 ? 'error' : 'info', message: `line ${i}` });
-      catalog.jobs.appendLog('k', { at: at(i), level: 'warn', message: `other ${i}` });
+      jobsOf(catalog).appendLog('j', { at: at(i), level: i === 4 ? 'error' : 'info', message: `line ${i}` });
+      jobsOf(catalog).appendLog('k', { at: at(i), level: 'warn', message: `other ${i}` });
     }
-    expect(catalog.jobs.jobLog('j').map((e) => e.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
-    expect(catalog.jobs.jobLog('j', 2)).toEqual([
+    expect(jobsOf(catalog).jobLog('j').map((e) => e.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+    expect(jobsOf(catalog).jobLog('j', 2)).toEqual([
       { at: at(3), level: 'info', message: 'line 3' },
       { at: at(4), level: 'error', message: 'line 4' },
     ]);
-    expect(catalog.jobs.jobLog('nobody')).toEqual([]);
-    expect(expectCode(() => catalog.jobs.appendLog('nobody', { at: at(0), level: 'info', message: 'x' }), 'INVALID_ARGUMENT').message).toContain('nobody');
+    expect(jobsOf(catalog).jobLog('nobody')).toEqual([]);
+    expect(expectCode(() => jobsOf(catalog).appendLog('nobody', { at: at(0), level: 'info', message: 'x' }), 'INVALID_ARGUMENT').message).toContain('nobody');
   });
 
   test('meta merges shallowly and is not part of the job', () => {
     const { catalog } = newCatalog();
     const j = job('j', 'vm', 0);
-    catalog.jobs.insertJob(j);
-    expect(catalog.jobs.jobMeta('j')).toEqual({});
-    catalog.jobs.setJobMeta('j', { vmStartedByJob: true, host: { id: 'h1' } });
-    catalog.jobs.setJobMeta('j', { host: { name: 'kvm1' }, note: 'x' });
-    catalog.jobs.setJobMeta('j', { note: undefined });
-    expect(catalog.jobs.jobMeta('j')).toEqual({ vmStartedByJob: true, host: { name: 'kvm1' } });
-    expect(catalog.jobs.getJob('j')).toEqual(j);
-    expectCode(() => catalog.jobs.jobMeta('ghost'), 'INVALID_ARGUMENT');
-    expectCode(() => catalog.jobs.setJobMeta('ghost', { a: 1 }), 'INVALID_ARGUMENT');
+    jobsOf(catalog).insertJob(j);
+    expect(jobsOf(catalog).jobMeta('j')).toEqual({});
+    jobsOf(catalog).setJobMeta('j', { vmStartedByJob: true, host: { id: 'h1' } });
+    jobsOf(catalog).setJobMeta('j', { host: { name: 'kvm1' }, note: 'x' });
+    jobsOf(catalog).setJobMeta('j', { note: undefined });
+    expect(jobsOf(catalog).jobMeta('j')).toEqual({ vmStartedByJob: true, host: { name: 'kvm1' } });
+    expect(jobsOf(catalog).getJob('j')).toEqual(j);
+    expectCode(() => jobsOf(catalog).jobMeta('ghost'), 'INVALID_ARGUMENT');
+    expectCode(() => jobsOf(catalog).setJobMeta('ghost', { a: 1 }), 'INVALID_ARGUMENT');
   });
 
   test('counts by state and totals of succeeded jobs', () => {
     const { catalog } = newCatalog();
-    expect(catalog.jobs.jobCounts()).toEqual({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, interrupted: 0 });
-    expect(catalog.jobs.jobTotals()).toEqual({ bytesRead: 0, bytesStored: 0, succeeded: 0, durationsMs: [] });
+    expect(jobsOf(catalog).jobCounts()).toEqual({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, interrupted: 0 });
+    expect(jobsOf(catalog).jobTotals()).toEqual({ bytesRead: 0, bytesStored: 0, succeeded: 0, durationsMs: [] });
 
-    catalog.jobs.insertJob(job('q', 'vm', 0, 'queued'));
-    catalog.jobs.insertJob(job('r', 'vm', 0, 'running'));
-    catalog.jobs.insertJob({ ...job('f', 'vm', 0, 'failed'), error: { code: 'E', message: 'm' } });
-    catalog.jobs.insertJob(succeeded(job('s1', 'vm', 1), 100, 40, 1500, 10));
-    catalog.jobs.insertJob(succeeded(job('s2', 'vm', 2), 7 * MiB, 3 * MiB, 2500, 12));
-    expect(catalog.jobs.jobCounts()).toEqual({ queued: 1, running: 1, succeeded: 2, failed: 1, cancelled: 0, interrupted: 0 });
-    expect(catalog.jobs.jobTotals()).toEqual({ bytesRead: 100 + 7 * MiB, bytesStored: 40 + 3 * MiB, succeeded: 2, durationsMs: [2500, 1500] });
+    jobsOf(catalog).insertJob(job('q', 'vm', 0, 'queued'));
+    jobsOf(catalog).insertJob(job('r', 'vm', 0, 'running'));
+    jobsOf(catalog).insertJob({ ...job('f', 'vm', 0, 'failed'), error: { code: 'E', message: 'm' } });
+    jobsOf(catalog).insertJob(succeeded(job('s1', 'vm', 1), 100, 40, 1500, 10));
+    jobsOf(catalog).insertJob(succeeded(job('s2', 'vm', 2), 7 * MiB, 3 * MiB, 2500, 12));
+    expect(jobsOf(catalog).jobCounts()).toEqual({ queued: 1, running: 1, succeeded: 2, failed: 1, cancelled: 0, interrupted: 0 });
+    expect(jobsOf(catalog).jobTotals()).toEqual({ bytesRead: 100 + 7 * MiB, bytesStored: 40 + 3 * MiB, succeeded: 2, durationsMs: [2500, 1500] });
   });
 });
 
@@ -376,9 +378,9 @@ describe('catalog file', () => {
     const j = succeeded(job('j', 'vm', 0), 1, 2, 3, 4);
     const m = manifest(vmA, 0);
     catalog.transaction(() => {
-      catalog.jobs.insertJob(j);
-      catalog.jobs.appendLog('j', { at: at(0), level: 'info', message: 'hello' });
-      catalog.jobs.setJobMeta('j', { vmStartedByJob: true });
+      jobsOf(catalog).insertJob(j);
+      jobsOf(catalog).appendLog('j', { at: at(0), level: 'info', message: 'hello' });
+      jobsOf(catalog).setJobMeta('j', { vmStartedByJob: true });
       catalog.points.indexPoint(m);
     });
     catalog.close();
@@ -386,9 +388,9 @@ describe('catalog file', () => {
 
     const again = Catalog.open(file);
     open.push(again);
-    expect(again.jobs.getJob('j')).toEqual(j);
-    expect(again.jobs.jobLog('j')).toEqual([{ at: at(0), level: 'info', message: 'hello' }]);
-    expect(again.jobs.jobMeta('j')).toEqual({ vmStartedByJob: true });
+    expect(jobsOf(again).getJob('j')).toEqual(j);
+    expect(jobsOf(again).jobLog('j')).toEqual([{ at: at(0), level: 'info', message: 'hello' }]);
+    expect(jobsOf(again).jobMeta('j')).toEqual({ vmStartedByJob: true });
     expect(again.points.getPoint(m.pointId)).toEqual(toPointSummary(m));
     expect(() => again.ping()).not.toThrow();
   });
@@ -397,11 +399,11 @@ describe('catalog file', () => {
     const { catalog } = newCatalog();
     expect(() =>
       catalog.transaction(() => {
-        catalog.jobs.insertJob(job('j', 'vm', 0));
+        jobsOf(catalog).insertJob(job('j', 'vm', 0));
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(catalog.jobs.getJob('j')).toBeUndefined();
+    expect(jobsOf(catalog).getJob('j')).toBeUndefined();
   });
 
   test('migrations run once: a second run is a no-op', () => {

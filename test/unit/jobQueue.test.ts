@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Job, JobResult } from '../../backend/src/api/contract';
 import { Catalog } from '../../backend/src/catalog';
+import { jobsOf } from '../helpers/stores';
 import { AppError } from '../../backend/src/errors';
 import { JobQueue, ProgressTracker, type JobRunContext } from '../../backend/src/jobs';
 
@@ -67,7 +68,7 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
   });
 
   function queue(runner: ManualRunner, limits = { global: 2, perHost: 1 }): JobQueue {
-    const q = new JobQueue({ store: catalog.jobs, runner: runner.run, limits, progressIntervalMs: 1000 });
+    const q = new JobQueue({ store: jobsOf(catalog), runner: runner.run, limits, progressIntervalMs: 1000 });
     q.start();
     return q;
   }
@@ -91,8 +92,8 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     await until(() => r.started.length === 4, 'fourth started');
     r.finish(vm(2));
     r.finish(vm(4));
-    await until(() => catalog.jobs.jobCounts().succeeded === 4, 'all succeeded');
-    const log = catalog.jobs.jobLog(catalog.jobs.listJobs({ vmIds: [vm(2)], limit: 1 }).jobs[0]!.id).map((l) => l.message);
+    await until(() => jobsOf(catalog).jobCounts().succeeded === 4, 'all succeeded');
+    const log = jobsOf(catalog).jobLog(jobsOf(catalog).listJobs({ vmIds: [vm(2)], limit: 1 }).jobs[0]!.id).map((l) => l.message);
     expect(log).toEqual([expect.stringMatching(/^backup of vm vm2 queued by admin/), 'started', 'succeeded: restore point p-' + vm(2)]);
   });
 
@@ -104,7 +105,7 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     const b = submit(q, 1, 'h1');
     expect(b).toMatchObject({ joined: true, job: { id: a.job.id } });
     expect(() => submit(q, 1, 'h1', true)).toThrow(expect.objectContaining({ code: 'JOB_CONFLICT' }));
-    expect(catalog.jobs.activeJobs()).toHaveLength(1);
+    expect(jobsOf(catalog).activeJobs()).toHaveLength(1);
   });
 
   test('cancel: a queued job ends at once and never runs; a running one is aborted and ends cancelled after its cleanup', async () => {
@@ -117,8 +118,8 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     const running = q.cancel(a.id, user);
     expect(running).toMatchObject({ state: 'running', cancelRequested: true });
     expect(r.ctx(vm(1)).signal.aborted).toBe(true);
-    await until(() => catalog.jobs.getJob(a.id)?.state === 'cancelled', 'running job cancelled');
-    expect(catalog.jobs.getJob(a.id)?.error?.message).toMatch(/cancelled by admin/);
+    await until(() => jobsOf(catalog).getJob(a.id)?.state === 'cancelled', 'running job cancelled');
+    expect(jobsOf(catalog).getJob(a.id)?.error?.message).toMatch(/cancelled by admin/);
     expect(r.started).toEqual([vm(1)]);
     expect(() => q.cancel(a.id, user)).toThrow(expect.objectContaining({ code: 'JOB_NOT_CANCELLABLE' }));
     expect(() => q.cancel('nope', user)).toThrow(expect.objectContaining({ code: 'JOB_NOT_FOUND' }));
@@ -130,8 +131,8 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     const a = submit(q, 1, 'h1').job;
     await until(() => r.started.length === 1, 'started');
     r.fail(vm(1), new AppError('BACKUP_VM_NO_DISKS', 'vm vm1 has nothing to back up'));
-    await until(() => catalog.jobs.getJob(a.id)?.state === 'failed', 'failed');
-    expect(catalog.jobs.getJob(a.id)?.error).toEqual({ code: 'BACKUP_VM_NO_DISKS', message: 'vm vm1 has nothing to back up' });
+    await until(() => jobsOf(catalog).getJob(a.id)?.state === 'failed', 'failed');
+    expect(jobsOf(catalog).getJob(a.id)?.error).toEqual({ code: 'BACKUP_VM_NO_DISKS', message: 'vm vm1 has nothing to back up' });
   });
 
   test('stop interrupts running jobs after their cleanup and keeps queued ones; the next start runs them', async () => {
@@ -141,8 +142,8 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     const b = submit(q, 2, 'h2').job;
     await until(() => r.started.length === 1, 'started');
     await q.stop(5_000);
-    expect(catalog.jobs.getJob(a.id)).toMatchObject({ state: 'interrupted', error: { code: 'JOB_INTERRUPTED' } });
-    expect(catalog.jobs.getJob(b.id)?.state).toBe('queued');
+    expect(jobsOf(catalog).getJob(a.id)).toMatchObject({ state: 'interrupted', error: { code: 'JOB_INTERRUPTED' } });
+    expect(jobsOf(catalog).getJob(b.id)?.state).toBe('queued');
     expect(() => submit(q, 3, 'h1')).toThrow(expect.objectContaining({ code: 'SERVICE_STOPPING' }));
 
     const r2 = new ManualRunner();
@@ -150,7 +151,7 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     await until(() => r2.started.length === 1, 'queued job runs after restart');
     expect(r2.started).toEqual([vm(2)]);
     r2.finish(vm(2));
-    await until(() => catalog.jobs.getJob(b.id)?.state === 'succeeded', 'succeeded');
+    await until(() => jobsOf(catalog).getJob(b.id)?.state === 'succeeded', 'succeeded');
   });
 
   test('a process that died with a job running: the next start marks it interrupted and does not run it again', async () => {
@@ -159,13 +160,13 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     const a = submit(q, 1, 'h1').job;
     await until(() => r.started.length === 1, 'started');
     // no stop(): as after SIGKILL, the catalog still says running
-    expect(catalog.jobs.getJob(a.id)?.state).toBe('running');
+    expect(jobsOf(catalog).getJob(a.id)?.state).toBe('running');
     const r2 = new ManualRunner();
-    const q2 = new JobQueue({ store: catalog.jobs, runner: r2.run, limits: { global: 1, perHost: 1 } });
+    const q2 = new JobQueue({ store: jobsOf(catalog), runner: r2.run, limits: { global: 1, perHost: 1 } });
     expect(q2.start().map((j) => j.id)).toEqual([a.id]);
     await tick();
     expect(r2.started).toEqual([]);
-    expect(catalog.jobs.getJob(a.id)?.state).toBe('interrupted');
+    expect(jobsOf(catalog).getJob(a.id)?.state).toBe('interrupted');
   });
 
   test('progress: phase changes go out at once, byte counters at most every interval; rate and ETA follow the bytes', () => {

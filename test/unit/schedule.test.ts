@@ -3,12 +3,13 @@ import * as os from 'os';
 import * as path from 'path';
 import pino from 'pino';
 import type { JobResult, PolicyInput } from '../../backend/src/api/contract';
-import { Catalog, type StoredPolicy } from '../../backend/src/catalog';
+import { Catalog } from '../../backend/src/catalog';
+import { jobsOf, policiesOf } from '../helpers/stores';
 import type { NewEvent, Tag, Vm } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { JobQueue, type JobRunContext } from '../../backend/src/jobs';
 import { MISSED_COUNT_CAP } from '../../backend/src/schedule/plan';
-import { checkCron, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
+import { type StoredPolicy, checkCron, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
 
 const iso = (d: Date | null | undefined): string | undefined => d?.toISOString();
 const at = (s: string): Date => new Date(s);
@@ -192,19 +193,19 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
       verifyFiredThrough: '2026-03-30T03:00:00.000Z',
       ...over,
     };
-    catalog.policies.insertPolicy(p);
+    policiesOf(catalog).insertPolicy(p);
     return p;
   };
 
   const newScheduler = (): Scheduler => {
-    const s = new Scheduler({ store: catalog.policies, jobs: catalog.jobs, queue, engine, log, clock: () => now, maxSleepMs: 3_600_000 });
+    const s = new Scheduler({ store: policiesOf(catalog), jobs: jobsOf(catalog), queue, engine, log, clock: () => now, maxSleepMs: 3_600_000 });
     scheds.push(s);
     return s;
   };
 
   const newQueue = (): JobQueue => {
     runner = new ManualRunner();
-    return new JobQueue({ store: catalog.jobs, runner: runner.run, limits: { global: 10, perHost: 10 } });
+    return new JobQueue({ store: jobsOf(catalog), runner: runner.run, limits: { global: 10, perHost: 10 } });
   };
 
   beforeEach(async () => {
@@ -227,25 +228,25 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     const p = policy({ concurrency: 2 });
     const s = newScheduler();
     s.start();
-    expect(catalog.policies.runsOf(p.id, 5)).toEqual([]); // nothing due at noon
+    expect(policiesOf(catalog).runsOf(p.id, 5)).toEqual([]); // nothing due at noon
     now = at('2026-03-31T03:00:00.500Z');
     s.tick();
     await s.idle();
-    const [run] = catalog.policies.runsOf(p.id, 5);
+    const [run] = policiesOf(catalog).runsOf(p.id, 5);
     expect(run).toMatchObject({ trigger: 'schedule', scheduledAt: '2026-03-31T03:00:00.000Z', state: 'running' });
     expect(runner.running()).toEqual([vmId(1), vmId(2)]);
     runner.finish(vmId(1), true);
     await settle();
     expect(runner.running()).toEqual([vmId(2), vmId(3)]);
     // the job carries the run in its meta
-    const vms = catalog.policies.runVms(run!.id);
-    expect(catalog.jobs.jobMeta(vms[0]!.jobId!)).toMatchObject({ policyRunId: run!.id, policyId: p.id });
+    const vms = policiesOf(catalog).runVms(run!.id);
+    expect(jobsOf(catalog).jobMeta(vms[0]!.jobId!)).toMatchObject({ policyRunId: run!.id, policyId: p.id });
     runner.finish(vmId(2));
     runner.finish(vmId(3));
     await settle();
     await s.idle();
-    expect(catalog.policies.getRun(run!.id)).toMatchObject({ state: 'succeeded', message: expect.stringContaining('3 succeeded') });
-    expect(catalog.policies.runVms(run!.id).map((v) => [v.vmName, v.state, v.fellBackToFull])).toEqual([
+    expect(policiesOf(catalog).getRun(run!.id)).toMatchObject({ state: 'succeeded', message: expect.stringContaining('3 succeeded') });
+    expect(policiesOf(catalog).runVms(run!.id).map((v) => [v.vmName, v.state, v.fellBackToFull])).toEqual([
       ['vm01', 'succeeded', true],
       ['vm02', 'succeeded', false],
       ['vm03', 'succeeded', false],
@@ -254,7 +255,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     expect(engine.events[0]).toMatchObject({ vmId: vmId(1), description: expect.stringContaining('fell back to a full backup (d1: bitmap-missing)') });
     // the same fire time never runs again
     s.tick();
-    expect(catalog.policies.runsOf(p.id, 5)).toHaveLength(1);
+    expect(policiesOf(catalog).runsOf(p.id, 5)).toHaveLength(1);
   });
 
   test('a fire time missed while the service was down runs once at start-up, marked catch-up, with the count of the others', async () => {
@@ -263,7 +264,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     const s = newScheduler();
     s.start();
     await s.idle();
-    const runs = catalog.policies.runsOf(p.id, 5);
+    const runs = policiesOf(catalog).runsOf(p.id, 5);
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ trigger: 'catch-up', scheduledAt: '2026-03-30T12:00:00.000Z', missedRuns: MISSED_COUNT_CAP });
     expect(engine.events[0]).toMatchObject({ severity: 'warning', description: expect.stringContaining('missed while the backup service was down') });
@@ -272,11 +273,11 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     const again = newScheduler();
     again.start();
     await again.idle();
-    expect(catalog.policies.runsOf(p.id, 5)).toHaveLength(1);
+    expect(policiesOf(catalog).runsOf(p.id, 5)).toHaveLength(1);
     // the next minute is a regular run, skipped while the catch-up is still in progress
     now = at('2026-03-30T12:01:00.100Z');
     again.tick();
-    const next = catalog.policies.runsOf(p.id, 5);
+    const next = policiesOf(catalog).runsOf(p.id, 5);
     expect(next[0]).toMatchObject({ trigger: 'schedule', state: 'skipped', message: expect.stringContaining('still in progress') });
   });
 
@@ -287,7 +288,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     now = at('2026-03-31T03:00:01Z');
     s.tick();
     await s.idle();
-    const [run] = catalog.policies.runsOf(p.id, 1);
+    const [run] = policiesOf(catalog).runsOf(p.id, 1);
     expect(run?.windowEnd).toBe('2026-03-31T04:00:00.000Z');
     runner.finish(vmId(1));
     await settle();
@@ -296,23 +297,23 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     s.tick();
     await s.idle();
     // vm02 was running: it goes on; vm03 never started: skipped
-    expect(catalog.policies.runVms(run!.id).map((v) => [v.vmName, v.state])).toEqual([
+    expect(policiesOf(catalog).runVms(run!.id).map((v) => [v.vmName, v.state])).toEqual([
       ['vm01', 'succeeded'],
       ['vm02', 'running'],
       ['vm03', 'skipped'],
     ]);
-    expect(catalog.policies.runVms(run!.id)[2]!.reason).toMatch(/backup window closed at 2026-03-31 04:00 UTC/);
+    expect(policiesOf(catalog).runVms(run!.id)[2]!.reason).toMatch(/backup window closed at 2026-03-31 04:00 UTC/);
     runner.finish(vmId(2));
     await settle();
     await s.idle();
-    expect(catalog.policies.getRun(run!.id)).toMatchObject({ state: 'partial', message: '2 succeeded, 0 failed, 1 skipped' });
+    expect(policiesOf(catalog).getRun(run!.id)).toMatchObject({ state: 'partial', message: '2 succeeded, 0 failed, 1 skipped' });
     const warnings = engine.events.filter((e) => e.severity === 'warning').map((e) => e.description);
     expect(warnings.some((w) => /vm vm03 was skipped/.test(w))).toBe(true);
   });
 
   test('a queued child at the window end is cancelled and skipped', async () => {
     await queue.stop(100);
-    queue = new JobQueue({ store: catalog.jobs, runner: (runner = new ManualRunner()).run, limits: { global: 1, perHost: 1 } });
+    queue = new JobQueue({ store: jobsOf(catalog), runner: (runner = new ManualRunner()).run, limits: { global: 1, perHost: 1 } });
     queue.start();
     const p = policy({ concurrency: 3, window: { durationMinutes: 30 } });
     const s = newScheduler();
@@ -320,13 +321,13 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     now = at('2026-03-31T03:00:01Z');
     s.tick();
     await s.idle();
-    const [run] = catalog.policies.runsOf(p.id, 1);
-    expect(catalog.policies.runVms(run!.id).map((v) => v.state)).toEqual(['running', 'queued', 'queued']);
+    const [run] = policiesOf(catalog).runsOf(p.id, 1);
+    expect(policiesOf(catalog).runVms(run!.id).map((v) => v.state)).toEqual(['running', 'queued', 'queued']);
     now = at('2026-03-31T03:30:00Z');
     s.tick();
-    const after = catalog.policies.runVms(run!.id);
+    const after = policiesOf(catalog).runVms(run!.id);
     expect(after.map((v) => v.state)).toEqual(['running', 'skipped', 'skipped']);
-    expect(catalog.jobs.getJob(after[1]!.jobId!)?.state).toBe('cancelled');
+    expect(jobsOf(catalog).getJob(after[1]!.jobId!)?.state).toBe('cancelled');
   });
 
   test('a restart in the middle of a run: finished vms are not repeated, the interrupted one and the rest run', async () => {
@@ -336,7 +337,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     now = at('2026-03-31T03:00:01Z');
     s.tick();
     await s.idle();
-    const [run] = catalog.policies.runsOf(p.id, 1);
+    const [run] = policiesOf(catalog).runsOf(p.id, 1);
     runner.finish(vmId(1));
     await settle();
     expect(runner.running()).toEqual([vmId(2)]);
@@ -356,13 +357,13 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     expect(runner.running()).toEqual([vmId(3)]);
     runner.finish(vmId(3));
     await settle();
-    const vms = catalog.policies.runVms(run!.id);
+    const vms = policiesOf(catalog).runVms(run!.id);
     expect(vms.map((v) => [v.vmName, v.state, v.attempts])).toEqual([
       ['vm01', 'succeeded', 1],
       ['vm02', 'succeeded', 2],
       ['vm03', 'succeeded', 1],
     ]);
-    expect(catalog.policies.getRun(run!.id)?.state).toBe('succeeded');
+    expect(policiesOf(catalog).getRun(run!.id)?.state).toBe('succeeded');
   });
 
   test('run now: a manual run outside the schedule; a second one while it runs is refused', async () => {
@@ -373,27 +374,27 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     expect(run).toMatchObject({ trigger: 'manual', scheduledAt: null });
     expect(() => s.runNow(p.id, { id: 'u', name: 'admin' })).toThrow(/run in progress/);
     await s.idle();
-    expect(catalog.policies.runVms(run.id).map((v) => [v.vmId, v.state])).toEqual([
+    expect(policiesOf(catalog).runVms(run.id).map((v) => [v.vmId, v.state])).toEqual([
       [vmId(4), 'running'],
       [vmId(77), 'skipped'],
     ]);
     runner.finish(vmId(4));
     await settle();
-    expect(catalog.policies.getRun(run.id)?.state).toBe('partial');
+    expect(policiesOf(catalog).getRun(run.id)?.state).toBe('partial');
   });
 
   test("a policy's consistency reaches its backup jobs: crash when it opts out of freezing, auto by default", async () => {
     const crash = policy({ name: 'no-freeze', consistency: 'crash', selection: { vmIds: [vmId(3)] } });
     const plain = policy({ name: 'freeze', selection: { vmIds: [vmId(4)] } });
-    expect(catalog.policies.getPolicy(crash.id)?.consistency).toBe('crash');
+    expect(policiesOf(catalog).getPolicy(crash.id)?.consistency).toBe('crash');
     const s = newScheduler();
     s.start();
     const a = s.runNow(crash.id, { id: 'u', name: 'admin' });
     const b = s.runNow(plain.id, { id: 'u', name: 'admin' });
     await s.idle();
-    const jobOf = (runId: string): string => catalog.policies.runVms(runId)[0]!.jobId!;
-    expect(catalog.jobs.jobMeta(jobOf(a.id))).toMatchObject({ consistency: 'crash' });
-    expect(catalog.jobs.jobMeta(jobOf(b.id))).toMatchObject({ consistency: 'auto' });
+    const jobOf = (runId: string): string => policiesOf(catalog).runVms(runId)[0]!.jobId!;
+    expect(jobsOf(catalog).jobMeta(jobOf(a.id))).toMatchObject({ consistency: 'crash' });
+    expect(jobsOf(catalog).jobMeta(jobOf(b.id))).toMatchObject({ consistency: 'auto' });
     runner.finish(vmId(3));
     runner.finish(vmId(4));
     await settle();
@@ -409,10 +410,10 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     const rb = s.runNow(b.id, { id: 'u', name: 'admin' });
     await s.idle();
     expect(runner.started).toEqual([vmId(1)]);
-    expect(catalog.policies.runVms(rb.id)[0]).toMatchObject({ joined: true, jobId: catalog.policies.runVms(ra.id)[0]!.jobId });
+    expect(policiesOf(catalog).runVms(rb.id)[0]).toMatchObject({ joined: true, jobId: policiesOf(catalog).runVms(ra.id)[0]!.jobId });
     runner.finish(vmId(1));
     await settle();
-    expect([catalog.policies.getRun(ra.id)?.state, catalog.policies.getRun(rb.id)?.state]).toEqual(['succeeded', 'succeeded']);
+    expect([policiesOf(catalog).getRun(ra.id)?.state, policiesOf(catalog).getRun(rb.id)?.state]).toEqual(['succeeded', 'succeeded']);
   });
 
   test('a tag that disappeared fails the run with an error event', async () => {
@@ -421,15 +422,15 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     s.start();
     const run = s.runNow(p.id, { id: 'u', name: 'admin' });
     await s.idle();
-    expect(catalog.policies.getRun(run.id)).toMatchObject({ state: 'failed', message: expect.stringContaining('no tag "gone"') });
+    expect(policiesOf(catalog).getRun(run.id)).toMatchObject({ state: 'failed', message: expect.stringContaining('no tag "gone"') });
     expect(engine.events.at(-1)?.severity).toBe('error');
   });
 
   const newVerifyScheduler = (): VerifyScheduler => {
     const v = new VerifyScheduler({
-      store: catalog.policies,
+      store: policiesOf(catalog),
       queue,
-      verifyPending: (id) => catalog.jobs.listJobs({ vmIds: [id], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'verify'),
+      verifyPending: (id) => jobsOf(catalog).listJobs({ vmIds: [id], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'verify'),
       engine,
       log,
       clock: () => now,
@@ -440,10 +441,10 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
   };
   const verified = (points: number, damaged: string[]): JobResult => ({ pointId: '', bytesRead: 0, bytesStored: 0, durationMs: 1, disks: [], warnings: [], verified: { points, damaged, quarantined: 0, cleared: [] } });
   const verifyJobs = (): Array<{ vmId: string; state: string; meta: Record<string, unknown> }> =>
-    catalog.jobs
+    jobsOf(catalog)
       .listJobs({ limit: 100 })
       .jobs.filter((j) => j.kind === 'verify')
-      .map((j) => ({ vmId: j.vmId, state: j.state, meta: catalog.jobs.jobMeta(j.id) }))
+      .map((j) => ({ vmId: j.vmId, state: j.state, meta: jobsOf(catalog).jobMeta(j.id) }))
       .sort((a, b) => a.vmId.localeCompare(b.vmId));
 
   test('a verify schedule: one verify job per selected vm at each fire time, never doubled while one is pending; outcomes as engine events', async () => {
@@ -458,15 +459,15 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     await v.idle();
     await settle();
     expect(verifyJobs()).toEqual([1, 2, 3].map((n) => ({ vmId: vmId(n), state: 'running', meta: { vmKey: vmId(n), policyId: p.id, verifyScheduledAt: '2026-04-05T04:00:00.000Z', trigger: 'schedule' } })));
-    expect(catalog.jobs.listJobs({ limit: 100 }).jobs.every((j) => j.requestedBy.id === VERIFY_SCHEDULER.id)).toBe(true);
-    expect(catalog.policies.getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-05T04:00:00.000Z');
+    expect(jobsOf(catalog).listJobs({ limit: 100 }).jobs.every((j) => j.requestedBy.id === VERIFY_SCHEDULER.id)).toBe(true);
+    expect(policiesOf(catalog).getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-05T04:00:00.000Z');
     // the same fire time never runs again; the next one finds every vm's verify still running
     v.tick();
     now = at('2026-04-12T04:00:00.500Z');
     v.tick();
     await v.idle();
     expect(verifyJobs()).toHaveLength(3);
-    expect(catalog.policies.getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-12T04:00:00.000Z');
+    expect(policiesOf(catalog).getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-12T04:00:00.000Z');
 
     runner.settle(vmId(1), verified(4, []));
     runner.settle(vmId(2), verified(4, ['pt-a']));

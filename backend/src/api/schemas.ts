@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { SERVICE_AUDIT_KINDS } from '../catalog';
+import { JOB_STATES } from '../jobs';
+import { AUDIT_ACTIONS, FULL_REASONS, GFS_RULES } from '../repository';
 import type * as C from './contract';
 
 /**
@@ -7,8 +10,8 @@ import type * as C from './contract';
  * not name fails), so description, types and routes cannot drift apart unnoticed.
  */
 const iso = z.string().datetime({ offset: true });
-const fullReason = z.enum(['first-backup', 'bitmap-missing', 'bitmap-inconsistent', 'bitmap-not-recording', 'bitmap-busy', 'bitmap-mismatch', 'disk-resized', 'node-changed', 'parent-missing', 'parent-damaged', 'forced']);
-const jobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']);
+const fullReason = z.enum(FULL_REASONS);
+const jobState = z.enum(JOB_STATES);
 const phase = z.enum([
   'queued',
   'starting-vm',
@@ -297,7 +300,7 @@ export const RetentionPreview = z.strictObject({
       pointId: z.string(),
       createdAt: iso,
       action: z.enum(['keep', 'remove', 'locked']),
-      keptBy: z.array(z.enum(['last', 'daily', 'weekly', 'monthly', 'yearly'])),
+      keptBy: z.array(z.enum(GFS_RULES)),
       lockedUntil: iso.nullable(),
     })),
   })),
@@ -352,7 +355,7 @@ agree<Same<z.output<typeof PolicyRunResponse>, C.PolicyRunResponse>>();
 export const StartVerifyResponse = z.strictObject({ job: Job });
 export const AuditEntry = z.strictObject({
   time: iso,
-  kind: z.enum(['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'auth-failure', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run']),
+  kind: z.enum([...AUDIT_ACTIONS, ...SERVICE_AUDIT_KINDS]),
   source: z.enum(['repository', 'service']),
   actor: z.string(),
   pointId: z.string().nullable(),

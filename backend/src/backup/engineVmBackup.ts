@@ -65,7 +65,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
   let failure: AppError | undefined;
   const warnings: string[] = [];
   // The engine-side phases keep the copy's counters, so a progress bar never jumps back.
-  const last: BackupProgress = { phase: 'preparing', device: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 };
+  const last: BackupProgress = { phase: 'preparing', disk: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 };
   const report = (p: Partial<BackupProgress>): void => {
     Object.assign(last, p);
     req.onProgress?.({ ...last });
@@ -123,7 +123,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       },
       ...(req.signal ? { signal: req.signal } : {}),
       // people know a disk by its engine alias, not by its qemu device id
-      onProgress: (p) => report({ ...p, device: p.device === null ? null : (aliases.get(p.device) ?? p.device) }),
+      onProgress: (p) => report({ ...p, disk: p.disk === null ? null : (aliases.get(p.disk) ?? p.disk) }),
     });
     warnings.push(...w);
     result = { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused, durationMs: 0, warnings };
@@ -132,7 +132,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
   } finally {
     await qmp?.close().catch(() => undefined);
     if (startedPaused) {
-      report({ phase: 'stopping-vm', device: null });
+      report({ phase: 'stopping-vm', disk: null });
       await stopAgain(req.engine, vm, warnings);
     }
   }

@@ -5,3 +5,5 @@ export { planChunks } from './chunkPlan';
 export { planDisk } from './chainCheck';
 export { engineVmBackup } from './engineVmBackup';
 export type { EngineVmBackupRequest, EngineVmBackupResult } from './engineVmBackup';
+export { chainHealth } from './chainForecast';
+export type { LastPoint } from './chainForecast';

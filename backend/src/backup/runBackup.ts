@@ -43,7 +43,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   let failure: AppError | undefined;
   let consistency: { consistency: 'filesystem' | 'crash'; reason: string } = { consistency: 'crash', reason: 'not frozen' };
   let thawProblem: string | undefined;
-  const progress: BackupProgress = { phase: 'preparing', device: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 };
+  const progress: BackupProgress = { phase: 'preparing', disk: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 };
   const report = (patch: Partial<BackupProgress>): void => {
     Object.assign(progress, patch);
     req.onProgress?.({ ...progress });
@@ -91,13 +91,13 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     await fleece.export(exportBitmaps);
     report({ phase: 'copying' });
     for (const d of disks) {
-      report({ device: d.device.deviceId });
+      report({ disk: d.device.deviceId });
       d.bytesRead = await copyOne(req, fleece, d, writer, progress, report);
       fleece.checkJobs();
       report({ disksDone: progress.disksDone + 1 });
     }
 
-    report({ phase: 'committing', device: null });
+    report({ phase: 'committing', disk: null });
     // The views were verified intact after each disk; what teardown cannot undo only warns.
     warnings.push(...(await fleece.teardown()).map(describeError));
     fleece = undefined;

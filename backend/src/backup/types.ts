@@ -1,18 +1,14 @@
 import type { HostLink } from '../hosts';
+import type { Progress } from '../util/progress';
 import type { GuestAgent, QmpSession } from '../qmp';
 import type { Manifest, Repository, VmIdentity } from '../repository';
 
-export interface BackupProgress {
-  /** starting-vm / stopping-vm: a VM that was down is started paused for the backup and
-   *  stopped again (engine-aware backups only). */
-  phase: 'starting-vm' | 'preparing' | 'frozen' | 'copying' | 'committing' | 'stopping-vm' | 'done';
-  device: string | null;
-  bytesDone: number;
-  /** grows as each disk's extents are known */
-  bytesTotal: number;
-  disksDone: number;
-  disksTotal: number;
-}
+/** starting-vm / stopping-vm: a VM that was down is started paused for the backup and stopped
+ *  again (engine-aware backups only). */
+export type BackupPhase = 'starting-vm' | 'preparing' | 'frozen' | 'copying' | 'committing' | 'stopping-vm' | 'done';
+
+/** `disk`: the device id (runBackup) or the engine alias (engineVmBackup) being copied. */
+export type BackupProgress = Progress<BackupPhase>;
 
 export interface BackupRequest {
   vm: VmIdentity;

@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import type { Statement } from 'better-sqlite3';
-import type { AuditEntry, AuditKind } from '../api/contract';
+import type { AuditEntry, AuditKind } from './model';
 import { AppError } from '../errors';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { Db } from './db';

@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
-import type { AuditEntry } from '../api/contract';
+import type { AuditEntry } from './model';
 import { AppError } from '../errors';
 import { auditOriginKey, type AuditRow, type AuditSource, type AuditTable, type ImportMark } from './audit';
 import { parseAuditLine } from './auditLines';

@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditKind } from '../api/contract';
+import type { AuditEntry, AuditKind } from './model';
 import type { AuditSource } from './audit';
 
 /**

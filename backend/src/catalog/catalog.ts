@@ -1,31 +1,28 @@
 import { AuditTable } from './audit';
 import { openDatabase, type Db } from './db';
-import { JobsTable } from './jobs';
-import { PoliciesTable } from './policies';
 import { PointsTable } from './points';
 import { MIGRATIONS } from './schema';
 
 /**
- * The service's SQLite catalog: job history, the restore point index, policies and a copy of
- * the audit log. One connection per process, used synchronously (better-sqlite3); statements
- * are prepared once, when the tables are built. Other processes may open the same file at the
- * same time (WAL, busy timeout).
+ * The service's SQLite catalog: one file holding the restore point index and the copy of the
+ * audit log (owned here), and the tables of the layers above that keep their state in it — job
+ * history (jobs/JobsTable) and policies with their runs (schedule/PoliciesTable), which open
+ * their tables on `db`. The schema of the whole file is one migration list (schema.ts). One
+ * connection per process, used synchronously (better-sqlite3). Other processes may open the
+ * same file at the same time (WAL, busy timeout).
  */
 export class Catalog {
   readonly file: string;
-  readonly jobs: JobsTable;
   readonly points: PointsTable;
-  readonly policies: PoliciesTable;
   readonly audit: AuditTable;
 
   private constructor(
-    private readonly db: Db,
+    /** For the tables of jobs/ and schedule/; nothing else writes through it. */
+    readonly db: Db,
     file: string,
   ) {
     this.file = file;
-    this.jobs = new JobsTable(db);
     this.points = new PointsTable(db);
-    this.policies = new PoliciesTable(db);
     this.audit = new AuditTable(db);
   }
 

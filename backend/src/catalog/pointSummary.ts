@@ -1,4 +1,4 @@
-import type { PointDisk, PointSummary } from '../api/contract';
+import type { PointDisk, PointSummary } from './model';
 import type { Manifest, ManifestDisk } from '../repository';
 
 /**

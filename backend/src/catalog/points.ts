@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { PointSummary } from '../api/contract';
+import type { PointSummary } from './model';
 import { AppError } from '../errors';
 import type { Manifest } from '../repository';
 import { decodeCursor, encodeCursor } from './cursor';

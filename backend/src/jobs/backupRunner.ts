@@ -1,5 +1,5 @@
-import type { JobResult } from '../api/contract';
-import { engineVmBackup, type BackupProgress } from '../backup';
+import type { JobResult } from './model';
+import { engineVmBackup } from '../backup';
 import type { EngineClient } from '../engine';
 import type { HostDirectory, VmHostLink } from '../hosts';
 import type { Manifest, Repository } from '../repository';
@@ -29,7 +29,7 @@ export function backupRunner(deps: BackupRunnerDeps): JobRunner {
       consistency: ctx.meta['consistency'] === 'crash' ? 'crash' : 'auto',
       meta: { jobId: ctx.job.id, requestedBy: ctx.job.requestedBy.name },
       signal: ctx.signal,
-      onProgress: (p) => ctx.progress(runnerProgress(p)),
+      onProgress: (p) => ctx.progress(p),
       onVmStarting: () => {
         ctx.remember({ vmStartedByJob: true });
         ctx.log('info', `vm ${ctx.job.vmName} is down: starting it paused for the backup`);
@@ -50,10 +50,6 @@ export function backupRunner(deps: BackupRunnerDeps): JobRunner {
     for (const d of result.disks) ctx.log('info', `disk ${d.disk}: ${d.mode}${d.mode === 'full' ? ` (${d.reason})` : ''}`);
     return result;
   };
-}
-
-function runnerProgress(p: BackupProgress): Parameters<Parameters<JobRunner>[0]['progress']>[0] {
-  return { phase: p.phase, disk: p.device, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, disksDone: p.disksDone, disksTotal: p.disksTotal };
 }
 
 function aliasOf(d: Manifest['disks'][number]): string {

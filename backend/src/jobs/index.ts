@@ -1,11 +1,15 @@
 export { JobQueue } from './queue';
 export type { JobQueueOptions, JobQueueEvents } from './queue';
+export { JobsTable, INTERRUPTED_ERROR } from './jobsTable';
+export type { JobQuery, JobTotals } from './jobsTable';
 export { backupRunner } from './backupRunner';
 export type { BackupRunnerDeps } from './backupRunner';
 export { settleInterruptedJobs } from './interrupted';
 export { ProgressTracker } from './progress';
-export type { JobStore, JobRunner, JobRunContext, JobLimits, RunnerProgress, SubmitJob } from './types';
+export type { JobStore, JobPatch, JobRunner, JobRunContext, JobLimits, SubmitJob } from './types';
 export { restoreRunner, planPointRestore, planView } from './restoreRunner';
 export type { RestoreDeps } from './restoreRunner';
 export { verifyRunner } from './verifyRunner';
 export type { VerifyRunnerDeps } from './verifyRunner';
+export type * from './model';
+export { JOB_STATES, TERMINAL_JOB_STATES, REPOSITORY_JOB_VM_ID } from './model';

@@ -1,4 +1,4 @@
-import type { Job } from '../api/contract';
+import type { Job } from './model';
 import { describeError } from '../errors';
 import type { EngineClient } from '../engine';
 import type { JobStore } from './types';

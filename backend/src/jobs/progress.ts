@@ -1,5 +1,4 @@
-import type { JobProgress } from '../api/contract';
-import type { RunnerProgress } from './types';
+import type { JobProgress, RunnerProgress } from './model';
 
 /** Rate is measured over this window: long enough to smooth chunk bursts, short enough to
  *  follow a slowdown. */

@@ -1,9 +1,9 @@
 import { randomUUID } from 'crypto';
 import { EventEmitter } from 'events';
-import type { Job, JobProgress, JobResult, JobUser } from '../api/contract';
+import type { Job, JobProgress, JobResult, JobUser, RunnerProgress } from './model';
 import { AppError, describeError, isAppError } from '../errors';
 import { ProgressTracker } from './progress';
-import type { JobLimits, JobRunner, JobStore, RunnerProgress, SubmitJob } from './types';
+import type { JobLimits, JobRunner, JobStore, SubmitJob } from './types';
 
 export interface JobQueueOptions {
   store: JobStore;

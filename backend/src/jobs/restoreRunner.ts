@@ -1,4 +1,5 @@
-import type { JobResult, RestorePlanView, RestoreRequestBody } from '../api/contract';
+import type { JobResult } from './model';
+import type { RestorePlanView, RestoreRequestBody } from '../restore';
 import type { EngineClient } from '../engine';
 import { AppError } from '../errors';
 import type { Repository } from '../repository';

@@ -1,9 +1,12 @@
-import type { Job, JobKind, JobLogEntry, JobPhase, JobResult, JobUser } from '../api/contract';
+import type { Job, JobKind, JobLogEntry, JobResult, JobUser, RunnerProgress } from './model';
 
-/** What the queue needs from the catalog (the catalog's jobs table satisfies it). */
+/** The fields of a job that change after it is queued. */
+export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'finishedAt' | 'cancelRequested' | 'progress' | 'result' | 'error' | 'hostId'>>;
+
+/** What the queue needs from its store (JobsTable, in the catalog's file, satisfies it). */
 export interface JobStore {
   insertJob(job: Job): void;
-  updateJob(id: string, patch: Partial<Pick<Job, 'state' | 'startedAt' | 'finishedAt' | 'cancelRequested' | 'progress' | 'result' | 'error' | 'hostId'>>): Job;
+  updateJob(id: string, patch: JobPatch): Job;
   getJob(id: string): Job | undefined;
   /** queued + running, oldest first */
   activeJobs(): Job[];
@@ -27,16 +30,6 @@ export interface SubmitJob {
   /** Kept with the job for its runner (a restore's request), so a job queued before a restart
    *  runs as asked after it. */
   meta?: Record<string, unknown>;
-}
-
-/** Progress as a runner reports it; the queue adds rate, ETA and the time. */
-export interface RunnerProgress {
-  phase: JobPhase;
-  disk: string | null;
-  bytesDone: number;
-  bytesTotal: number;
-  disksDone: number;
-  disksTotal: number;
 }
 
 export interface JobRunContext {

@@ -1,4 +1,4 @@
-import type { JobResult } from '../api/contract';
+import type { JobResult } from './model';
 import type { Repository, VerifyReport } from '../repository';
 import type { JobRunner } from './types';
 

@@ -4,19 +4,10 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { fsyncDir, isErrno } from './atomicFile';
 import { AUDIT_FILE } from './layout';
+import type { AuditAction } from './model';
 import { appendPosition } from '../util/appendLine';
 
-/** What an audit record is about (FORMAT.md §12). */
-export type AuditAction =
-  | 'delete'
-  | 'delete-failed'
-  | 'prune'
-  | 'lock-extend'
-  | 'unlock'
-  | 'gc'
-  | 'damage-mark'
-  | 'damage-clear'
-  | 'chunk-quarantine';
+export type { AuditAction } from './model';
 
 /** One line of `audit.log`. */
 export interface AuditRecord {

@@ -1,4 +1,5 @@
 import { AppError } from '../errors';
+import { GFS_RULES, type GfsRule } from './model';
 
 /**
  * Grandfather-father-son retention as a pure function: which restore points a set of rules
@@ -28,10 +29,7 @@ export interface GfsRules {
   yearly?: number;
 }
 
-export type GfsRule = 'last' | 'daily' | 'weekly' | 'monthly' | 'yearly';
-
-/** Rule order in results (`keptBy` lists rules in this order). */
-export const GFS_RULES: readonly GfsRule[] = ['last', 'daily', 'weekly', 'monthly', 'yearly'];
+export { GFS_RULES, type GfsRule } from './model';
 
 const RULE_FIELD: Record<GfsRule, keyof GfsRules> = {
   last: 'keepLast',

@@ -14,3 +14,4 @@ export type { GfsRules, GfsRule, GfsPoint, GfsDecision, LocalPeriods } from './g
 export type { AuditRecord, AuditAction } from './audit';
 export type { PruneOptions } from './retention';
 export type { GcOptions } from './gc';
+export { FULL_REASONS, AUDIT_ACTIONS } from './model';

@@ -1,4 +1,4 @@
-import type { GfsRule } from './gfs';
+import type { FullReason, GfsRule } from './model';
 
 /**
  * The repository's public data types. The on-disk encoding of these is specified in FORMAT.md
@@ -13,20 +13,7 @@ export interface VmIdentity {
   id?: string;
 }
 
-/** Why a disk was copied whole instead of incrementally. */
-export type FullReason =
-  | 'first-backup'
-  | 'bitmap-missing'
-  | 'bitmap-inconsistent'
-  | 'bitmap-not-recording'
-  | 'bitmap-busy'
-  | 'bitmap-mismatch'
-  | 'disk-resized'
-  | 'node-changed'
-  | 'parent-missing'
-  /** verify marked the disk of the VM's previous point damaged: a full stores fresh chunks */
-  | 'parent-damaged'
-  | 'forced';
+export type { FullReason } from './model';
 
 export interface ManifestDisk {
   /** qdev id of the guest device (e.g. `virtio-disk0`); the disk's name inside a point. */

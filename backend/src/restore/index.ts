@@ -4,3 +4,5 @@ export { QemuNbdServer } from './qemuNbd';
 export { rawImageStream } from './download';
 export { executeRestore } from './engine';
 export type { ExecuteDeps, RestoreResult, RestoredDisk, RestoreProgress, RestorePhase, RestoreTimeouts, UploadStats } from './engine';
+export type * from './model';
+export { RESTORE_PROBLEM_CODES } from './model';

@@ -9,3 +9,6 @@ export { PolicyService } from './service';
 export type { PolicyServiceDeps, SavedPolicy } from './service';
 export { VerifyScheduler, VERIFY_SCHEDULER } from './verifyScheduler';
 export type { VerifySchedulerDeps, VerifyJobRequest } from './verifyScheduler';
+export { PoliciesTable, toApiPolicy, toApiRun } from './policiesTable';
+export type { StoredPolicy, StoredRun, StoredRunVm, NewRun, RunVmPatch } from './policiesTable';
+export type * from './model';

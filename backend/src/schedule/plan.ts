@@ -1,4 +1,4 @@
-import type { PolicyRunTrigger, PolicyWindow } from '../api/contract';
+import type { PolicyRunTrigger, PolicyWindow } from './model';
 import { CronSchedule } from './cron';
 
 /** The scheduling decisions, as pure functions of the policy, the watermark and the time. */

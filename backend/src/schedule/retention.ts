@@ -1,7 +1,8 @@
-import type { Job, RetentionPreview, RetentionRule, RetentionRules } from '../api/contract';
+import type { Job } from '../jobs';
 import { describeError } from '../errors';
 import type { GfsRules, Manifest } from '../repository';
 import type { Logger } from '../util/log';
+import type { RetentionPreview, RetentionRule, RetentionRules } from './model';
 import type { RetentionHook } from './scheduler';
 
 /** What policy retention needs of the repository (Repository satisfies it). */

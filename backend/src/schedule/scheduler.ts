@@ -1,6 +1,7 @@
 import { randomUUID } from 'crypto';
-import type { Job, JobUser, PolicyInput, PolicyRunVmState } from '../api/contract';
-import type { PoliciesTable, StoredPolicy, StoredRun, StoredRunVm } from '../catalog/policies';
+import type { Job, JobUser } from '../jobs';
+import type { PolicyInput, PolicyRunVmState } from './model';
+import type { PoliciesTable, StoredPolicy, StoredRun, StoredRunVm } from './policiesTable';
 import type { NewEvent, Tag, Vm } from '../engine';
 import { AppError, describeError, isAppError } from '../errors';
 import type { Logger } from '../util/log';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'crypto';
-import type { JobUser, Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from '../api/contract';
-import { toApiPolicy, toApiRun, type PoliciesTable, type StoredPolicy } from '../catalog/policies';
+import type { JobUser } from '../jobs';
+import type { Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from './model';
+import { toApiPolicy, toApiRun, type PoliciesTable, type StoredPolicy } from './policiesTable';
 import { AppError, describeError, isAppError } from '../errors';
 import type { Logger } from '../util/log';
 import { checkCron, isTimeZone, localTime, nextRuns } from './cron';

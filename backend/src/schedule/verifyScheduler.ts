@@ -1,5 +1,5 @@
-import type { Job, JobUser } from '../api/contract';
-import type { StoredPolicy } from '../catalog/policies';
+import type { Job, JobUser } from '../jobs';
+import type { StoredPolicy } from './policiesTable';
 import { describeError } from '../errors';
 import type { Logger } from '../util/log';
 import { localTime } from './cron';

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { Vm } from '../../engine';
 import { AppError } from '../../errors';
-import { chainHealth } from '../chainHealth';
+import { chainHealth } from '../../backup';
 import type { StartBackupResponse, VmList, VmSummary } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';

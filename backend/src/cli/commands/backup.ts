@@ -54,7 +54,7 @@ export function registerBackup(program: Command): void {
       else if (!o.qmp || !o.vm) throw new AppError('INVALID_ARGUMENT', 'give --qmp and --vm, or --engine with --vm-id (see --help)');
       const repository = await Repository.open(o.repo);
       const bar = ProgressBar.forStderr(o.json === true);
-      const onProgress = (p: BackupProgress): void => bar.update(p.bytesDone, p.bytesTotal, p.device ?? p.phase);
+      const onProgress = (p: BackupProgress): void => bar.update(p.bytesDone, p.bytesTotal, p.disk ?? p.phase);
       try {
         if (engineMode) await backupThroughEngine(o, repository, onProgress, bar);
         else await backupBySocket(o, repository, onProgress, bar);

@@ -52,7 +52,7 @@ export class RestoreRun {
     this.t = { ...DEFAULT_TIMEOUTS, engineRequestMs: deps.engine.connection.timeoutMs, ...deps.timeouts };
     this.transferTimeouts = { engineRequestMs: this.t.engineRequestMs, imageioRequestMs: this.t.imageioRequestMs, transferPhaseMs: this.t.transferPhaseMs };
     this.call = { signal, timeoutMs: this.t.engineRequestMs };
-    this.progress = new ProgressReporter(deps.onProgress);
+    this.progress = new ProgressReporter(deps.onProgress, plan.disks.map((d) => d.name));
     this.total = plan.disks.reduce((n, d) => n + this.index(d).virtualSize, 0);
   }
 

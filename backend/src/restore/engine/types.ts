@@ -1,16 +1,12 @@
 import type { EngineClient } from '../../engine';
 import type { Repository } from '../../repository';
+import type { Progress } from '../../util/progress';
 
 export type RestorePhase = 'creating-disks' | 'uploading' | 'finalizing' | 'creating-vm' | 'attaching' | 'verifying' | 'done';
 
-export interface RestoreProgress {
-  phase: RestorePhase;
-  /** The disk being worked on (its new name), or null for whole-restore steps. */
-  disk: string | null;
-  /** Guest bytes done in this phase over every disk (data sent + zero ranges). */
-  bytesDone: number;
-  bytesTotal: number;
-}
+/** `disk`: the new disk's name, or null for whole-restore steps; bytes are guest bytes done in
+ *  this phase over every disk (data sent + zero ranges). */
+export type RestoreProgress = Progress<RestorePhase>;
 
 /** Bounds of every wait; defaults fit a real engine. */
 export interface RestoreTimeouts {

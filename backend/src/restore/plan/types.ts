@@ -1,41 +1,12 @@
 /**
  * A restore into the engine, decided before anything is written: what the user asked
- * (`RestoreRequest`), what the engine looks like now (`RestoreInventory`), and the outcome of
- * planning (`RestorePlan`: the disks to create, the OVF to submit, every problem found). The
- * executor does exactly what a plan without blocking problems says.
+ * (`RestoreRequest`, in ../model.ts), what the engine looks like now (`RestoreInventory`), and
+ * the outcome of planning (`RestorePlan`: the disks to create, the OVF to submit, every problem
+ * found). The executor does exactly what a plan without blocking problems says.
  */
+import type { RestoreMode, RestoreProblem } from '../model';
 
-export type RestoreMode = 'vm' | 'disks';
-
-export interface RestoreDiskChoice {
-  /** The disk inside the point (QEMU device id, as in the manifest). */
-  device: string;
-  include: boolean;
-  /** Name of the new disk; default: the original alias (+ the VM name suffix for a new VM). */
-  name?: string;
-  /** Target storage domain id; default: the original's domain when it exists, else the first data domain with room. */
-  storageDomainId?: string;
-}
-
-export interface RestoreRequest {
-  pointId: string;
-  mode: RestoreMode;
-  /** vm mode: the target cluster (id); default: the original's cluster. */
-  clusterId?: string;
-  /** vm mode: the new VM's name; default `<original>-restored`. */
-  vmName?: string;
-  /** vm mode: create the VM from the stored OVF (default true); false = disks only, floating. */
-  fromOvf?: boolean;
-  /** vm mode: new VM id (default true). False only when the original VM no longer exists. */
-  regenerateIds?: boolean;
-  /** vm mode: new MAC addresses from the cluster's pool (default true). */
-  regenerateMacs?: boolean;
-  /** disks mode: attach the new disks to this VM; absent = leave them floating. */
-  attachToVmId?: string;
-  /** Upload through the engine's imageio proxy instead of the host's daemon. */
-  useProxy?: boolean;
-  disks?: RestoreDiskChoice[];
-}
+export type { RestoreDiskChoice, RestoreMode, RestoreProblem, RestoreRequest, ProblemSeverity } from '../model';
 
 /** What the planner needs to know about the engine, read just before planning. */
 export interface RestoreInventory {
@@ -47,31 +18,6 @@ export interface RestoreInventory {
   diskIds: string[];
   /** vNIC profiles usable in each cluster (by network), for the OVF's NICs. */
   vnicProfiles: Array<{ id: string; name: string; networkName: string; clusterIds: string[] }>;
-}
-
-export type ProblemSeverity = 'error' | 'warning';
-
-export interface RestoreProblem {
-  severity: ProblemSeverity;
-  code:
-    | 'POINT_NOT_RESTORABLE'
-    | 'NO_OVF'
-    | 'NO_DISKS'
-    | 'VM_NAME_EXISTS'
-    | 'VM_ID_EXISTS'
-    | 'MAC_IN_USE'
-    | 'VNIC_PROFILE_MISSING'
-    | 'CLUSTER_NOT_FOUND'
-    | 'STORAGE_DOMAIN_NOT_FOUND'
-    | 'STORAGE_DOMAIN_NOT_USABLE'
-    | 'STORAGE_DOMAIN_FULL'
-    | 'DISK_ID_EXISTS'
-    | 'DISK_FORMAT_CHANGED'
-    | 'TARGET_VM_NOT_FOUND'
-    | 'UNKNOWN_DISK';
-  message: string;
-  /** What it is about: a disk device, a NIC name, a storage domain id... */
-  subject?: string;
 }
 
 export interface PlannedDisk {

@@ -1,5 +1,11 @@
 import { isExcludedFromBackup, type Vm } from '../engine';
-import type { DiskChainHealth, PointSummary } from './contract';
+import type { DiskChainHealth } from './model';
+
+/** What the forecast needs of the VM's last restore point (the catalog's summary has it). */
+export interface LastPoint {
+  createdAt: string;
+  disks: ReadonlyArray<{ diskId: string | null; virtualSize: number; bitmapPersistent: boolean }>;
+}
 
 /**
  * What the next backup of each of a VM's disks will be, foreseen from the engine's view of the
@@ -10,7 +16,7 @@ import type { DiskChainHealth, PointSummary } from './contract';
  * - a bitmap kept in QEMU's memory only (raw disks, qcow2 v2) whose QEMU has stopped or
  *   restarted since the point → the bitmap is gone.
  */
-export function chainHealth(vm: Vm, last: PointSummary | undefined): DiskChainHealth[] {
+export function chainHealth(vm: Vm, last: LastPoint | undefined): DiskChainHealth[] {
   const out: DiskChainHealth[] = [];
   for (const a of vm.diskAttachments ?? []) {
     const disk = a.disk;

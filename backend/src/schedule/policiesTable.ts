@@ -1,7 +1,7 @@
-import type { JobUser, Policy, PolicyInput, PolicyRun, PolicyRunState, PolicyRunTrigger, PolicyRunVm, PolicyRunVmState } from '../api/contract';
+import { sqliteCode, type Db } from '../catalog';
 import { AppError } from '../errors';
-import type { Db } from './db';
-import { sqliteCode } from './sqlite';
+import type { JobUser } from '../jobs/model';
+import type { Policy, PolicyInput, PolicyRun, PolicyRunState, PolicyRunTrigger, PolicyRunVm, PolicyRunVmState } from './model';
 
 interface PolicyRow {
   id: string;

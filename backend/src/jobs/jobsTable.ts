@@ -1,13 +1,9 @@
 import type { Statement } from 'better-sqlite3';
-import type { Job, JobLogEntry, JobState } from '../api/contract';
+import { decodeCursor, encodeCursor, jsonList, sqliteCode, StatementCache, type Db } from '../catalog';
 import { AppError } from '../errors';
-import { decodeCursor, encodeCursor } from './cursor';
-import type { Db } from './db';
 import { jobToRow, rowToJob, type JobParams, type JobRow } from './jobRow';
-import { jsonList, sqliteCode } from './sqlite';
-import { StatementCache } from './statementCache';
-
-export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'finishedAt' | 'cancelRequested' | 'progress' | 'result' | 'error' | 'hostId'>>;
+import { JOB_STATES, type Job, type JobLogEntry, type JobState } from './model';
+import type { JobPatch, JobStore } from './types';
 
 export interface JobQuery {
   /** Only jobs of these VMs; an empty list matches no job. Any length (bound as one JSON value). */
@@ -31,7 +27,6 @@ export interface JobTotals {
 const PATCHABLE = ['state', 'startedAt', 'finishedAt', 'cancelRequested', 'progress', 'result', 'error', 'hostId'] as const satisfies ReadonlyArray<
   keyof JobPatch
 >;
-const ALL_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'];
 const DURATION_SAMPLE = 1000;
 
 export const INTERRUPTED_ERROR = { code: 'JOB_INTERRUPTED', message: 'the backup service stopped while this job ran' } as const;
@@ -41,11 +36,11 @@ const COLUMNS =
   'finished_at, cancel_requested, progress, result, error, restore';
 
 /**
- * The `jobs` and `job_log` tables: every backup job the service admitted, its outcome and its
+ * The job queue's store in the catalog's SQLite file, the `jobs` and `job_log` tables: every backup job the service admitted, its outcome and its
  * log, so that history survives restarts and a restart can tell which jobs it interrupted.
  * All methods are synchronous (better-sqlite3); each write is one transaction.
  */
-export class JobsTable {
+export class JobsTable implements JobStore {
   private readonly insertStmt: Statement<[JobParams]>;
   private readonly updateStmt: Statement<[JobParams]>;
   private readonly getStmt: Statement<[string], JobRow>;
@@ -225,7 +220,7 @@ export class JobsTable {
 
   /** Every state present, 0 when no job is in it. */
   jobCounts(): Record<JobState, number> {
-    const counts = Object.fromEntries(ALL_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     for (const r of this.countsStmt.all()) if (r.state in counts) counts[r.state as JobState] = r.n;
     return counts;
   }

@@ -1,4 +1,4 @@
-import type { Job, JobError, JobProgress, JobResult } from '../api/contract';
+import type { Job, JobError, JobProgress, JobResult } from './model';
 
 /** A `jobs` row as SQLite returns it (booleans are 0/1, objects are JSON text). */
 export interface JobRow {

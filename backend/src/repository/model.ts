@@ -1,0 +1,30 @@
+/**
+ * The repository's values that upper layers and the UI name: why a disk was copied whole, what
+ * an audit record is about, the retention rules. Browser-safe (no Node): the UI plugin reads
+ * them through api/contract.ts with `import type`.
+ */
+
+/** Why a disk was copied whole instead of incrementally (a manifest disk's `reason`). */
+export const FULL_REASONS = [
+  'first-backup',
+  'bitmap-missing',
+  'bitmap-inconsistent',
+  'bitmap-not-recording',
+  'bitmap-busy',
+  'bitmap-mismatch',
+  'disk-resized',
+  'node-changed',
+  'parent-missing',
+  /** verify marked the disk of the VM's previous point damaged: a full stores fresh chunks */
+  'parent-damaged',
+  'forced',
+] as const;
+export type FullReason = (typeof FULL_REASONS)[number];
+
+/** What a record of the repository's audit log is about (FORMAT.md §12). */
+export const AUDIT_ACTIONS = ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** GFS retention rules, in the order results list them (`keptBy`). */
+export const GFS_RULES = ['last', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+export type GfsRule = (typeof GFS_RULES)[number];
