@@ -1,18 +1,15 @@
-import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
-import { ServiceAuditLog } from './api/auditLog';
-import { DamageView } from './api/routes/verify';
-import { AuditImporter, auditOriginKey, Catalog, PointFollower, syncCatalog } from './catalog';
+import { AuditSync, Catalog, DamageView, syncCatalog } from './catalog';
 import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, JobQueue, JobsTable, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner, type JobRunner } from './jobs';
+import { backupRunner, byKind, JobQueue, JobsTable, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
+import { PointImages } from './restore';
 import { PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
-import { rawImageStream, restoreToFile } from './restore';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -28,9 +25,10 @@ const STOP_GRACE_MS = 60_000;
 const AUDIT_FOLLOW_MS = 10_000;
 
 /**
- * The only place where concrete parts meet (DESIGN.md §3): catalog, repository, the service
- * account's engine client, the host links, the job queue and its backup runner, the HTTP API
- * and its WebSocket hub.
+ * The only place where concrete parts meet (README, "The house"): catalog, repository, the
+ * service account's engine client, the host links, the job queue and its runners, the
+ * schedulers, the HTTP API and its WebSocket hub. It builds and connects them; what each does
+ * is in its own module.
  */
 export async function startService(config: ServiceConfig, log: Logger, version: string): Promise<RunningService> {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -56,25 +54,9 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     const policyStore = new PoliciesTable(catalog.db);
     const synced = await syncCatalog(catalog, repository);
     log.info({ ...synced }, 'catalog in step with the repository');
-    // the audit files are the truth, the catalog's table their copy to query: a service record
-    // goes to its file, then to the table; the repository's (also written by the CLI, even while
-    // the service is down) and any service record the table missed are imported
-    const serviceAudit = new ServiceAuditLog(
-      path.join(config.dataDir, 'audit.log'),
-      (msg) => log.warn(msg),
-      (entry, at) => catalog.audit.add([{ ...entry, originKey: auditOriginKey(at.offset, at.line) }]),
-    );
-    const auditImports = [new AuditImporter(catalog.audit, 'repository', repository.auditFile), new AuditImporter(catalog.audit, 'service', serviceAudit.file)];
-    // lock changes and deletions the operator CLI made (also while the service was down) reach
-    // the point index through the records imported
-    const follower = new PointFollower(catalog, repository);
-    const importAudit = async (): Promise<number> => {
-      let added = 0;
-      for (const i of auditImports) added += await i.run();
-      if (added > 0) await follower.apply();
-      return added;
-    };
-    await importAudit().then(
+    const audit = new AuditSync(catalog, repository, path.join(config.dataDir, 'audit.log'), (msg, err) => log.warn(err === undefined ? {} : { err: describeError(err) }, msg));
+    cleanups.push(() => audit.stop());
+    await audit.run().then(
       (added) => log.info({ added }, 'audit log copied into the catalog'),
       // not fatal: the audit route tries again, and fails with the cause, on every read
       (err: unknown) => log.warn({ err: describeError(err) }, 'copying the audit log into the catalog failed'),
@@ -92,15 +74,14 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     if (hosts instanceof HostDirectory) cleanups.push(() => hosts.close());
 
     const damage = new DamageView(() => repository.damagedPoints());
-    const runners: Record<'backup' | 'restore' | 'verify', JobRunner> = {
-      backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m) }),
-      restore: restoreRunner({ engine, repository }),
-      verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
-    };
     const queue = new JobQueue({
       store: jobs,
       limits: config.limits,
-      runner: (ctx) => runners[ctx.job.kind](ctx),
+      runner: byKind({
+        backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m) }),
+        restore: restoreRunner({ engine, repository }),
+        verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
+      }),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
     cleanups.push(() => queue.stop(STOP_GRACE_MS));
@@ -116,11 +97,11 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     // stopped before a policy run's retry starts it again)
     const scheduler = new Scheduler({
       store: policyStore,
-      jobs: jobs,
+      jobs,
       queue,
       engine,
       log: log.child({ component: 'scheduler' }),
-      retention: policyRetention({ repository, jobs: jobs, points: catalog.points, log }),
+      retention: policyRetention({ repository, jobs, points: catalog.points, log }),
     });
     cleanups.push(() => scheduler.stop());
     void settled.then(() => scheduler.start());
@@ -136,54 +117,35 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, engine, log });
 
     const auth = new Authenticator({
-      engineBaseUrl: config.engine.url,
-      engineCaFile: config.engine.caFile,
-      engineTimeoutMs: config.engine.timeoutSeconds * 1000,
+      engineFor: (token) =>
+        new EngineClient({ baseUrl: config.engine.url, caFile: config.engine.caFile, timeoutMs: config.engine.timeoutSeconds * 1000, auth: { kind: 'bearer', token }, filter: true }),
       cacheMs: config.auth.cacheSeconds * 1000,
     });
     cleanups.push(() => auth.close());
-    // the operator CLI writes no catalog: its records are looked for now and then, so a point it
-    // unlocked or deleted shows so in the portal within this time
-    const follow = setInterval(() => {
-      importAudit().then(
-        (added) => added > 0 && auth.forgetVmLists(),
-        (err: unknown) => log.warn({ err: describeError(err) }, 'copying the audit log into the catalog failed'),
-      );
-    }, AUDIT_FOLLOW_MS);
-    follow.unref();
-    cleanups.push(() => clearInterval(follow));
+    // the operator CLI writes no catalog: a point it unlocked or deleted shows so in the portal
+    // within this time
+    audit.follow(AUDIT_FOLLOW_MS, () => auth.forgetVmLists());
+    // a finished backup changes what the VM list shows
+    queue.on('job', (job) => {
+      if (job.state === 'succeeded') auth.forgetVmLists();
+    });
     const apiCatalog = catalogForApi(catalog, jobs, policyStore);
-    const deps = {
+    const app = createApp({
       restore: {
-        plan: async (pointId: string, body: Parameters<typeof planPointRestore>[2], visible: ReadonlySet<string>) => {
+        plan: async (pointId, body, visible) => {
           const { plan, inventory } = await planPointRestore({ engine, repository }, pointId, body);
           return planView(plan, inventory, visible);
         },
       },
-      images: {
-        raw: (pointId: string, device: string, start: number, end: number) => rawImageStream(repository, pointId, device, start, end),
-        qcow2: async (pointId: string, device: string) => {
-          const file = path.join(config.scratch.path, `download-${randomBytes(8).toString('hex')}.qcow2`);
-          await restoreToFile({ repository, pointId, device, out: file, format: 'qcow2' });
-          return { file, size: (await fs.stat(file)).size };
-        },
-        release: (file: string) => fs.rm(file, { force: true }),
-      },
+      images: new PointImages(repository, config.scratch.path),
       auth,
       catalog: apiCatalog,
       queue,
       policies,
       repository,
       repositoryPath: config.repository.path,
-      serviceAudit,
-      audit: {
-        // what the CLI appended since the last read shows at once
-        list: async (q: Parameters<typeof catalog.audit.list>[0]) => {
-          await serviceAudit.flushed();
-          await importAudit();
-          return catalog.audit.list(q);
-        },
-      },
+      serviceAudit: audit.serviceAudit,
+      audit,
       damage,
       serviceEngine: engine,
       version,
@@ -191,13 +153,9 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       corsOrigins: config.cors.origins,
       tls: config.listen.tls !== undefined,
       log,
-    };
-    // a finished backup changes what the VM list shows
-    queue.on('job', (job) => {
-      if (job.state === 'succeeded') auth.forgetVmLists();
     });
-    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: serviceAudit });
-    const server = await listen(createApp(deps), hub, {
+    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: audit.serviceAudit });
+    const server = await listen(app, hub, {
       host: config.listen.host,
       port: config.listen.port,
       ...(config.listen.tls ? { tlsCert: config.listen.tls.cert, tlsKey: config.listen.tls.key } : {}),
@@ -223,6 +181,7 @@ async function openOrInitRepository(dir: string, log: Logger): Promise<Repositor
   return Repository.open(dir);
 }
 
+/** The API's read view of the catalog file: the point index, job history, policy counts. */
 function catalogForApi(c: Catalog, jobs: JobsTable, policies: PoliciesTable): ApiCatalog {
   return {
     listPointsJson: (q) => c.points.listPointsJson(q),
@@ -234,7 +193,7 @@ function catalogForApi(c: Catalog, jobs: JobsTable, policies: PoliciesTable): Ap
     listJobs: (q) => jobs.listJobs(q),
     lastJobByVm: (ids) => jobs.lastJobByVm(ids),
     jobLog: (id) => jobs.jobLog(id),
-    jobMeta: (id) => jobs.jobMeta(id),
+    jobFacts: (id) => jobs.jobFacts(id),
     jobCounts: () => jobs.jobCounts(),
     jobTotals: () => jobs.jobTotals(),
     ping: () => c.ping(),

@@ -75,7 +75,8 @@ describe('catalog rebuilt from a real repository', () => {
   });
 
   test('rebuild indexes every point with the numbers of its manifest, and is idempotent', async () => {
-    jobsOf(catalog).insertJob({
+    jobsOf(catalog).insertJob(
+      {
       id: 'kept',
       kind: 'backup',
       restore: null,
@@ -92,7 +93,9 @@ describe('catalog rebuilt from a real repository', () => {
       progress: null,
       result: null,
       error: null,
-    });
+      },
+      { v: 1, kind: 'backup', forceFull: false, consistency: 'auto', origin: null },
+    );
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
 
     const [a1, b1, a2] = manifests as [Manifest, Manifest, Manifest];

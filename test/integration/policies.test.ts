@@ -93,7 +93,7 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
   function jobsOfRun(runId: string): Job[] {
     const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
     try {
-      return jobsOf(c).listJobs({ limit: 500 }).jobs.filter((j) => jobsOf(c).jobMeta(j.id)['policyRunId'] === runId);
+      return jobsOf(c).listJobs({ limit: 500 }).jobs.filter((j) => { const spec = jobsOf(c).jobSpec(j.id); return spec.kind === 'backup' && spec.origin?.runId === runId; });
     } finally {
       c.close();
     }

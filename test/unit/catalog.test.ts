@@ -47,6 +47,11 @@ function expectCode(fn: () => unknown, code: ErrorCode): AppError {
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString();
 
+/** Inserts a job with the spec its fields imply (a plain backup). */
+function insert(c: Catalog, j: Job): void {
+  jobsOf(c).insertJob(j, { v: 1, kind: 'backup', forceFull: j.forceFull, consistency: 'auto', origin: null });
+}
+
 function job(id: string, vmId: string, createdMinute: number, state: JobState = 'queued'): Job {
   return {
     id,
@@ -125,10 +130,10 @@ describe('catalog jobs', () => {
   test('insert, get, update; unknown and duplicate jobs are refused', () => {
     const { catalog } = newCatalog();
     const j = job('j1', 'vm1', 0);
-    jobsOf(catalog).insertJob(j);
+    insert(catalog, j);
     expect(jobsOf(catalog).getJob('j1')).toEqual(j);
     expect(jobsOf(catalog).getJob('nope')).toBeUndefined();
-    expectCode(() => jobsOf(catalog).insertJob(j), 'INVALID_ARGUMENT');
+    expectCode(() => insert(catalog, j), 'INVALID_ARGUMENT');
 
     const progress = {
       phase: 'copying' as const,
@@ -162,7 +167,7 @@ describe('catalog jobs', () => {
     for (let i = 0; i < 25; i++) {
       // pairs share a creation time: the id breaks the tie
       const j = job(`job-${String(i).padStart(2, '0')}`, i % 2 === 0 ? 'vm-even' : 'vm-odd', Math.floor(i / 2), i < 3 ? 'running' : 'succeeded');
-      jobsOf(catalog).insertJob(j);
+      insert(catalog, j);
       all.push(j);
     }
     const newestFirst = [...all].sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1));
@@ -203,10 +208,10 @@ describe('catalog jobs', () => {
 
   test('active jobs oldest first; markRunningInterrupted leaves queued jobs queued', () => {
     const { catalog } = newCatalog();
-    jobsOf(catalog).insertJob(job('q2', 'vm1', 5, 'queued'));
-    jobsOf(catalog).insertJob(job('r1', 'vm2', 1, 'running'));
-    jobsOf(catalog).insertJob(job('q1', 'vm3', 3, 'queued'));
-    jobsOf(catalog).insertJob(job('done', 'vm4', 0, 'failed'));
+    insert(catalog, job('q2', 'vm1', 5, 'queued'));
+    insert(catalog, job('r1', 'vm2', 1, 'running'));
+    insert(catalog, job('q1', 'vm3', 3, 'queued'));
+    insert(catalog, job('done', 'vm4', 0, 'failed'));
     expect(jobsOf(catalog).activeJobs().map((j) => j.id)).toEqual(['r1', 'q1', 'q2']);
 
     const now = at(60);
@@ -221,8 +226,8 @@ describe('catalog jobs', () => {
 
   test('log lines come back oldest first; the limit keeps the newest', () => {
     const { catalog } = newCatalog();
-    jobsOf(catalog).insertJob(job('j', 'vm', 0));
-    jobsOf(catalog).insertJob(job('k', 'vm', 1));
+    insert(catalog, job('j', 'vm', 0));
+    insert(catalog, job('k', 'vm', 1));
     for (let i = 0; i < 5; i++) {
       jobsOf(catalog).appendLog('j', { at: at(i), level: i === 4 ? 'error' : 'info', message: `line ${i}` });
       jobsOf(catalog).appendLog('k', { at: at(i), level: 'warn', message: `other ${i}` });
@@ -236,18 +241,21 @@ describe('catalog jobs', () => {
     expect(expectCode(() => jobsOf(catalog).appendLog('nobody', { at: at(0), level: 'info', message: 'x' }), 'INVALID_ARGUMENT').message).toContain('nobody');
   });
 
-  test('meta merges shallowly and is not part of the job', () => {
+  test('facts merge shallowly and are not part of the job; the spec comes back as stored', () => {
     const { catalog } = newCatalog();
     const j = job('j', 'vm', 0);
-    jobsOf(catalog).insertJob(j);
-    expect(jobsOf(catalog).jobMeta('j')).toEqual({});
-    jobsOf(catalog).setJobMeta('j', { vmStartedByJob: true, host: { id: 'h1' } });
-    jobsOf(catalog).setJobMeta('j', { host: { name: 'kvm1' }, note: 'x' });
-    jobsOf(catalog).setJobMeta('j', { note: undefined });
-    expect(jobsOf(catalog).jobMeta('j')).toEqual({ vmStartedByJob: true, host: { name: 'kvm1' } });
-    expect(jobsOf(catalog).getJob('j')).toEqual(j);
-    expectCode(() => jobsOf(catalog).jobMeta('ghost'), 'INVALID_ARGUMENT');
-    expectCode(() => jobsOf(catalog).setJobMeta('ghost', { a: 1 }), 'INVALID_ARGUMENT');
+    const spec = { v: 1, kind: 'restore', pointId: 'p1', request: { mode: 'vm', vmName: 'x' }, target: 'x' } as const;
+    jobsOf(catalog).insertJob({ ...j, kind: 'restore' }, spec);
+    expect(jobsOf(catalog).jobFacts('j')).toEqual({});
+    jobsOf(catalog).rememberFacts('j', { vmStartedByJob: true, verifiedVmKeys: { a: 'vm1' } });
+    jobsOf(catalog).rememberFacts('j', { verifiedVmKeys: { b: 'vm2' } });
+    jobsOf(catalog).rememberFacts('j', { vmStoppedAgain: true });
+    expect(jobsOf(catalog).jobFacts('j')).toEqual({ vmStartedByJob: true, vmStoppedAgain: true, verifiedVmKeys: { b: 'vm2' } });
+    expect(jobsOf(catalog).getJob('j')).toEqual({ ...j, kind: 'restore' });
+    expect(jobsOf(catalog).jobSpec('j')).toEqual(spec);
+    expectCode(() => jobsOf(catalog).jobFacts('ghost'), 'INVALID_ARGUMENT');
+    expectCode(() => jobsOf(catalog).jobSpec('ghost'), 'INVALID_ARGUMENT');
+    expectCode(() => jobsOf(catalog).rememberFacts('ghost', { vmStoppedAgain: true }), 'INVALID_ARGUMENT');
   });
 
   test('counts by state and totals of succeeded jobs', () => {
@@ -255,11 +263,11 @@ describe('catalog jobs', () => {
     expect(jobsOf(catalog).jobCounts()).toEqual({ queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, interrupted: 0 });
     expect(jobsOf(catalog).jobTotals()).toEqual({ bytesRead: 0, bytesStored: 0, succeeded: 0, durationsMs: [] });
 
-    jobsOf(catalog).insertJob(job('q', 'vm', 0, 'queued'));
-    jobsOf(catalog).insertJob(job('r', 'vm', 0, 'running'));
-    jobsOf(catalog).insertJob({ ...job('f', 'vm', 0, 'failed'), error: { code: 'E', message: 'm' } });
-    jobsOf(catalog).insertJob(succeeded(job('s1', 'vm', 1), 100, 40, 1500, 10));
-    jobsOf(catalog).insertJob(succeeded(job('s2', 'vm', 2), 7 * MiB, 3 * MiB, 2500, 12));
+    insert(catalog, job('q', 'vm', 0, 'queued'));
+    insert(catalog, job('r', 'vm', 0, 'running'));
+    insert(catalog, { ...job('f', 'vm', 0, 'failed'), error: { code: 'E', message: 'm' } });
+    insert(catalog, succeeded(job('s1', 'vm', 1), 100, 40, 1500, 10));
+    insert(catalog, succeeded(job('s2', 'vm', 2), 7 * MiB, 3 * MiB, 2500, 12));
     expect(jobsOf(catalog).jobCounts()).toEqual({ queued: 1, running: 1, succeeded: 2, failed: 1, cancelled: 0, interrupted: 0 });
     expect(jobsOf(catalog).jobTotals()).toEqual({ bytesRead: 100 + 7 * MiB, bytesStored: 40 + 3 * MiB, succeeded: 2, durationsMs: [2500, 1500] });
   });
@@ -378,9 +386,9 @@ describe('catalog file', () => {
     const j = succeeded(job('j', 'vm', 0), 1, 2, 3, 4);
     const m = manifest(vmA, 0);
     catalog.transaction(() => {
-      jobsOf(catalog).insertJob(j);
+      insert(catalog, j);
       jobsOf(catalog).appendLog('j', { at: at(0), level: 'info', message: 'hello' });
-      jobsOf(catalog).setJobMeta('j', { vmStartedByJob: true });
+      jobsOf(catalog).rememberFacts('j', { vmStartedByJob: true });
       catalog.points.indexPoint(m);
     });
     catalog.close();
@@ -390,7 +398,7 @@ describe('catalog file', () => {
     open.push(again);
     expect(jobsOf(again).getJob('j')).toEqual(j);
     expect(jobsOf(again).jobLog('j')).toEqual([{ at: at(0), level: 'info', message: 'hello' }]);
-    expect(jobsOf(again).jobMeta('j')).toEqual({ vmStartedByJob: true });
+    expect(jobsOf(again).jobFacts('j')).toEqual({ vmStartedByJob: true });
     expect(again.points.getPoint(m.pointId)).toEqual(toPointSummary(m));
     expect(() => again.ping()).not.toThrow();
   });
@@ -399,7 +407,7 @@ describe('catalog file', () => {
     const { catalog } = newCatalog();
     expect(() =>
       catalog.transaction(() => {
-        jobsOf(catalog).insertJob(job('j', 'vm', 0));
+        insert(catalog, job('j', 'vm', 0));
         throw new Error('boom');
       }),
     ).toThrow('boom');
@@ -434,6 +442,38 @@ describe('catalog file', () => {
     const err = expectCode(() => Catalog.open(file), 'CATALOG_ERROR');
     expect(err.message).toContain(file);
     expect(err.message).toContain('newer');
+  });
+
+  test('migration 6 turns the loose specs older versions kept in meta into typed specs', () => {
+    const file = path.join(dir, 'migrate6', 'm.db');
+    const db = openDatabase(file, MIGRATIONS.slice(0, 5));
+    const insert = db.prepare(
+      'INSERT INTO jobs (id, kind, state, vm_id, vm_name, requested_by_id, requested_by_name, force_full, created_at, meta, restore) ' +
+        "VALUES (?, ?, 'succeeded', 'vm', 'vm', 'u', 'admin', ?, '2026-01-01T00:00:00.000Z', ?, ?)",
+    );
+    const request = { mode: 'vm', vmName: 'web01-copy', regenerateIds: true };
+    insert.run('b-plain', 'backup', 1, '{"vmStartedByJob":true}', null);
+    insert.run('b-policy', 'backup', 0, JSON.stringify({ policyRunId: 'r1', policyId: 'p1', policyName: 'nightly', trigger: 'catch-up', consistency: 'crash', vmStoppedAgain: true }), null);
+    insert.run('r', 'restore', 0, JSON.stringify({ request }), JSON.stringify({ pointId: 'pt1', mode: 'vm', target: 'web01-copy' }));
+    insert.run('v-point', 'verify', 0, '{"pointId":"pt2"}', null);
+    insert.run('v-vm', 'verify', 0, JSON.stringify({ vmKey: 'vm9', policyId: 'p2', verifyScheduledAt: '2026-01-01T04:00:00.000Z', trigger: 'schedule' }), null);
+    insert.run('v-repo', 'verify', 0, JSON.stringify({ verifiedVmKeys: { pt3: 'vm3' } }), null);
+    db.close();
+
+    const catalog = Catalog.open(file);
+    open.push(catalog);
+    const jobs = jobsOf(catalog);
+    expect(jobs.jobSpec('b-plain')).toEqual({ v: 1, kind: 'backup', forceFull: true, consistency: 'auto', origin: null });
+    expect(jobs.jobSpec('b-policy')).toEqual({ v: 1, kind: 'backup', forceFull: false, consistency: 'crash', origin: { policyId: 'p1', policyName: 'nightly', runId: 'r1', trigger: 'catch-up', scheduledAt: null } });
+    expect(jobs.jobSpec('r')).toEqual({ v: 1, kind: 'restore', pointId: 'pt1', request, target: 'web01-copy' });
+    expect(jobs.jobSpec('v-point')).toEqual({ v: 1, kind: 'verify', target: { pointId: 'pt2' }, origin: null });
+    expect(jobs.jobSpec('v-vm')).toEqual({ v: 1, kind: 'verify', target: { vmKey: 'vm9' }, origin: { policyId: 'p2', policyName: '', runId: null, trigger: 'schedule', scheduledAt: '2026-01-01T04:00:00.000Z' } });
+    expect(jobs.jobSpec('v-repo')).toEqual({ v: 1, kind: 'verify', target: { repository: true }, origin: null });
+    // the facts stay where they were; the old spec keys are not facts
+    expect(jobs.jobFacts('b-plain')).toEqual({ vmStartedByJob: true });
+    expect(jobs.jobFacts('b-policy')).toEqual({ vmStoppedAgain: true });
+    expect(jobs.jobFacts('v-repo')).toEqual({ verifiedVmKeys: { pt3: 'vm3' } });
+    expect(jobs.jobFacts('r')).toEqual({});
   });
 
   test('a file that is not a database is CATALOG_ERROR naming the file', async () => {

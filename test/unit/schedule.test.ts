@@ -7,7 +7,7 @@ import { Catalog } from '../../backend/src/catalog';
 import { jobsOf, policiesOf } from '../helpers/stores';
 import type { NewEvent, Tag, Vm } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
-import { JobQueue, type JobRunContext } from '../../backend/src/jobs';
+import { JobQueue, type JobRunContext, type JobSpec } from '../../backend/src/jobs';
 import { MISSED_COUNT_CAP } from '../../backend/src/schedule/plan';
 import { type StoredPolicy, checkCron, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
 
@@ -238,9 +238,9 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     runner.finish(vmId(1), true);
     await settle();
     expect(runner.running()).toEqual([vmId(2), vmId(3)]);
-    // the job carries the run in its meta
+    // the job carries the run in its spec
     const vms = policiesOf(catalog).runVms(run!.id);
-    expect(jobsOf(catalog).jobMeta(vms[0]!.jobId!)).toMatchObject({ policyRunId: run!.id, policyId: p.id });
+    expect(jobsOf(catalog).jobSpec(vms[0]!.jobId!)).toMatchObject({ kind: 'backup', origin: { runId: run!.id, policyId: p.id } });
     runner.finish(vmId(2));
     runner.finish(vmId(3));
     await settle();
@@ -393,8 +393,8 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     const b = s.runNow(plain.id, { id: 'u', name: 'admin' });
     await s.idle();
     const jobOf = (runId: string): string => policiesOf(catalog).runVms(runId)[0]!.jobId!;
-    expect(jobsOf(catalog).jobMeta(jobOf(a.id))).toMatchObject({ consistency: 'crash' });
-    expect(jobsOf(catalog).jobMeta(jobOf(b.id))).toMatchObject({ consistency: 'auto' });
+    expect(jobsOf(catalog).jobSpec(jobOf(a.id))).toMatchObject({ consistency: 'crash' });
+    expect(jobsOf(catalog).jobSpec(jobOf(b.id))).toMatchObject({ consistency: 'auto' });
     runner.finish(vmId(3));
     runner.finish(vmId(4));
     await settle();
@@ -440,11 +440,11 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     return v;
   };
   const verified = (points: number, damaged: string[]): JobResult => ({ pointId: '', bytesRead: 0, bytesStored: 0, durationMs: 1, disks: [], warnings: [], verified: { points, damaged, quarantined: 0, cleared: [] } });
-  const verifyJobs = (): Array<{ vmId: string; state: string; meta: Record<string, unknown> }> =>
+  const verifyJobs = (): Array<{ vmId: string; state: string; spec: JobSpec }> =>
     jobsOf(catalog)
       .listJobs({ limit: 100 })
       .jobs.filter((j) => j.kind === 'verify')
-      .map((j) => ({ vmId: j.vmId, state: j.state, meta: jobsOf(catalog).jobMeta(j.id) }))
+      .map((j) => ({ vmId: j.vmId, state: j.state, spec: jobsOf(catalog).jobSpec(j.id) }))
       .sort((a, b) => a.vmId.localeCompare(b.vmId));
 
   test('a verify schedule: one verify job per selected vm at each fire time, never doubled while one is pending; outcomes as engine events', async () => {
@@ -458,7 +458,13 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     v.tick();
     await v.idle();
     await settle();
-    expect(verifyJobs()).toEqual([1, 2, 3].map((n) => ({ vmId: vmId(n), state: 'running', meta: { vmKey: vmId(n), policyId: p.id, verifyScheduledAt: '2026-04-05T04:00:00.000Z', trigger: 'schedule' } })));
+    expect(verifyJobs()).toEqual(
+      [1, 2, 3].map((n) => ({
+        vmId: vmId(n),
+        state: 'running',
+        spec: { v: 1, kind: 'verify', target: { vmKey: vmId(n) }, origin: { policyId: p.id, policyName: p.name, runId: null, scheduledAt: '2026-04-05T04:00:00.000Z', trigger: 'schedule' } },
+      })),
+    );
     expect(jobsOf(catalog).listJobs({ limit: 100 }).jobs.every((j) => j.requestedBy.id === VERIFY_SCHEDULER.id)).toBe(true);
     expect(policiesOf(catalog).getPolicy(p.id)?.verifyFiredThrough).toBe('2026-04-05T04:00:00.000Z');
     // the same fire time never runs again; the next one finds every vm's verify still running
@@ -488,7 +494,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     const v = newVerifyScheduler();
     v.start();
     await v.idle();
-    expect(verifyJobs().map((j) => [j.vmId, j.meta['trigger'], j.meta['verifyScheduledAt']])).toEqual([1, 2, 3].map((n) => [vmId(n), 'catch-up', '2026-03-30T04:30:00.000Z']));
+    expect(verifyJobs().map((j) => [j.vmId, j.spec.kind === 'verify' && j.spec.origin?.trigger, j.spec.kind === 'verify' && j.spec.origin?.scheduledAt])).toEqual([1, 2, 3].map((n) => [vmId(n), 'catch-up', '2026-03-30T04:30:00.000Z']));
     expect(engine.events).toEqual([{ severity: 'warning', description: expect.stringContaining(`policy "${p.name}": the verify due at 2026-03-30 04:30 UTC was missed while the backup service was down (and `) }]);
     await v.stop();
     for (const n of [1, 2, 3]) runner.settle(vmId(n), verified(1, []));

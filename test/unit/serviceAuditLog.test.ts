@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ServiceAuditLog, type WrittenLine } from '../../backend/src/api/auditLog';
+import { ServiceAuditLog, type WrittenLine } from '../../backend/src/catalog';
 import type { AuditEntry } from '../../backend/src/api/contract';
 import { AuditImporter, auditOriginKey, Catalog } from '../../backend/src/catalog';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import { AppError, isAppError } from '../errors';
-import { EngineClient, SUPER_USER_ROLE_ID, type Vm } from '../engine';
+import { SUPER_USER_ROLE_ID, type EngineClient, type Vm } from '../engine';
 import { TtlCache } from './ttlCache';
 
 /** A portal user, as the engine knows them from the SSO token the plugin sent. */
@@ -15,9 +15,9 @@ export interface Principal {
 }
 
 export interface AuthenticatorOptions {
-  engineBaseUrl: string;
-  engineCaFile?: string;
-  engineTimeoutMs: number;
+  /** The engine as the holder of `token` sees it: bearer token, `Filter: true` (main.ts builds it
+   *  from the engine settings; tests point it elsewhere). */
+  engineFor(token: string): EngineClient;
   /** How long an identity (and a permission answer) is reused. */
   cacheMs: number;
   /** How long the list of VMs a user may see is reused. */
@@ -53,13 +53,7 @@ export class Authenticator {
     const refused = this.refused.get(key);
     if (refused) throw refused;
     return this.once(`who:${key}`, async () => {
-      const engine = new EngineClient({
-        baseUrl: this.opts.engineBaseUrl,
-        caFile: this.opts.engineCaFile,
-        timeoutMs: this.opts.engineTimeoutMs,
-        auth: { kind: 'bearer', token },
-        filter: true,
-      });
+      const engine = this.opts.engineFor(token);
       try {
         // A user without rights on their own user entity still gets their id from /api.
         const info = await engine.getApiInfo();

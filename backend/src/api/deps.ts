@@ -1,15 +1,19 @@
+import type { Readable } from 'stream';
 import type { Logger } from 'pino';
+import type { AuditList, AuditQuery, DamageView, PointSummary, ServiceAuditLog } from '../catalog';
 import type { EngineClient } from '../engine';
-import type { JobQueue } from '../jobs';
+import type { Job, JobFacts, JobList, JobLogEntry, JobQueue, JobState } from '../jobs';
 import type { Repository } from '../repository';
+import type { RestorePlanView, RestoreRequestBody } from '../restore';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
-import type { ServiceAuditLog } from './auditLog';
-import type { DamageView } from './routes/verify';
-import type { Readable } from 'stream';
-import type { AuditKind, AuditList, Job, JobList, JobLogEntry, JobState, PointSummary, RestorePlanView, RestoreRequestBody } from './contract';
 
-/** The catalog as the API reads it (main.ts adapts the SQLite catalog to this). */
+/**
+ * What the HTTP and WebSocket side is given by main.ts: the parts it calls, each as the
+ * narrowest interface it uses, so a route cannot reach what it has no business with.
+ */
+
+/** The catalog as the API reads it: the point index, job history, policy run counts. */
 export interface ApiCatalog {
   /** Newest first; each point as the JSON text of a PointSummary, and the next page's cursor. */
   listPointsJson(q: { vmId?: string; limit?: number; before?: string }): { rows: string[]; nextBefore: string | null };
@@ -22,45 +26,29 @@ export interface ApiCatalog {
   lastJobByVm(vmIds: string[]): Map<string, Job>;
   jobLog(jobId: string): JobLogEntry[];
   /** What a job's runner remembered (verify jobs: the VM of each point checked). */
-  jobMeta?(jobId: string): Record<string, unknown>;
+  jobFacts(jobId: string): JobFacts;
   jobCounts(): Record<JobState, number>;
   jobTotals(): { bytesRead: number; bytesStored: number; succeeded: number; durationsMs: number[] };
   /** Policy runs' VM outcomes and runs by trigger (metrics). */
-  policyOutcomes?(): Array<{ policy: string; state: string; n: number }>;
-  policyRuns?(): Array<{ policy: string; trigger: string; n: number }>;
+  policyOutcomes(): Array<{ policy: string; state: string; n: number }>;
+  policyRuns(): Array<{ policy: string; trigger: string; n: number }>;
   /** Throws when the database cannot answer (health check). */
   ping(): void;
 }
 
-/** Restore planning, as main.ts wires it (the API never sees the planner's internals). */
+/** Restore planning (restore/ owns it). */
 export interface ApiRestore {
   /** The plan for a point now; VMs offered as targets are those in `visibleVmIds`. */
   plan(pointId: string, body: RestoreRequestBody, visibleVmIds: ReadonlySet<string>): Promise<RestorePlanView>;
 }
 
-/** Disk images of a point, for downloads. */
+/** Disk images of a point, for downloads (restore/ owns them). */
 export interface ApiImages {
   /** Guest bytes start..end (inclusive). */
   raw(pointId: string, device: string, start: number, end: number): Promise<Readable>;
   /** A qcow2 image of the disk written to a scratch file (removed by `release`). */
   qcow2(pointId: string, device: string): Promise<{ file: string; size: number }>;
   release(file: string): Promise<void>;
-}
-
-/** What `GET /audit` asks for (times as ISO 8601 UTC; `until` excluded). */
-export interface ApiAuditQuery {
-  since?: string;
-  until?: string;
-  actions?: AuditKind[];
-  vmKey?: string;
-  cursor?: string;
-  limit: number;
-}
-
-/** The audit log as the API reads it (main.ts: the catalog's table, brought up to date with the
- *  audit files first). */
-export interface ApiAudit {
-  list(q: ApiAuditQuery): Promise<AuditList>;
 }
 
 export interface ApiDeps {
@@ -74,8 +62,8 @@ export interface ApiDeps {
   repositoryPath: string;
   /** The service's own audit file (refused tokens, restores, policy changes), written to. */
   serviceAudit?: ServiceAuditLog;
-  /** The whole audit log, read. */
-  audit: ApiAudit;
+  /** The whole audit log, read (the catalog's table, brought up to date with the files first). */
+  audit: { list(q: AuditQuery): Promise<AuditList> };
   /** Damage marks of verify, cached briefly. */
   damage?: DamageView;
   /** The service account: what a portal user's filtered view hides (the VM's host). */

@@ -5,7 +5,7 @@ import type { DownloadTicket } from './contract';
 import type { ApiDeps } from './deps';
 import { principalOf, route } from './middleware';
 import { deviceParam, parseDownloadBody, pointIdParam } from './validate';
-import { visibleOr404 } from './routes/vms';
+import { visiblePointOr404 } from './visibility';
 
 interface Ticket {
   pointId: string;
@@ -47,11 +47,7 @@ export class Downloads {
         const pointId = pointIdParam(req.params['pointId']);
         const device = deviceParam(req.params['device']);
         const { format } = parseDownloadBody(req.body);
-        const point = this.deps.catalog.getPoint(pointId);
-        if (!point) throw new AppError('NOT_FOUND', `restore point ${pointId} not found`);
-        await visibleOr404(this.deps, res, point.vmId).catch((err: unknown) => {
-          throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('NOT_FOUND', `restore point ${pointId} not found`) : err;
-        });
+        const point = await visiblePointOr404(this.deps, res, pointId);
         const disk = point.disks.find((d) => d.device === device);
         if (!disk) throw new AppError('NOT_FOUND', `restore point ${pointId} has no disk ${device}`);
         const id = randomBytes(24).toString('hex');

@@ -6,10 +6,11 @@ import { createHash } from 'crypto';
 import { describeError, isAppError } from '../errors';
 import type { JobQueue } from '../jobs';
 import type { Authenticator, Principal } from './auth';
-import { REPOSITORY_JOB_VM_ID, WS_CLOSE, type ClientMessage, type Job, type JobProgress, type ServerMessage } from './contract';
+import type { ServiceAuditLog } from '../catalog';
+import { REPOSITORY_JOB_VM_ID, type Job, type JobProgress } from '../jobs';
+import { WS_CLOSE, type ClientMessage, type ServerMessage } from './contract';
 import type { ApiCatalog } from './deps';
-import type { ServiceAuditLog } from './auditLog';
-import { isRepositoryJob, repositoryJobFor } from './routes/verify';
+import { isRepositoryJob, repositoryJobFor } from './jobViews';
 
 export const EVENTS_PATH = '/api/v1/events';
 

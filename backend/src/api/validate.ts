@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { AppError } from '../errors';
 import { isPointId } from '../repository';
-import type { JobState, RestoreRequestBody } from './contract';
-import type { ApiAuditQuery } from './deps';
+import { JOB_STATES, type JobState } from '../jobs';
+import type { RestoreRequestBody } from '../restore';
+import type { AuditQuery } from '../catalog';
 import { AuditEntry, DownloadRequest, RestoreRequestBody as RestoreBodySchema } from './schemas';
 import { PolicyInput as PolicyInputSchema, RetentionPreviewRequest as RetentionPreviewSchema } from './schemas';
 
@@ -23,8 +24,6 @@ export function pointIdParam(v: unknown): string {
   if (typeof v !== 'string' || !isPointId(v)) throw new AppError('BAD_REQUEST', `point id ${show(v)} is not a restore point id`);
   return v;
 }
-
-const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
 
 const startBackupBody = z.object({ full: z.boolean().optional() }).strict();
 
@@ -105,7 +104,7 @@ export function parsePointsQuery(q: unknown): { limit: number; before?: string }
   return { limit: v.limit ?? 200, ...(v.before ? { before: v.before } : {}) };
 }
 
-export function parseAuditQuery(q: unknown): ApiAuditQuery {
+export function parseAuditQuery(q: unknown): AuditQuery {
   const v = parse(auditQuery, q, 'query');
   return {
     ...(v.since ? { since: v.since } : {}),

@@ -2,7 +2,7 @@ import { AppError, describeError } from '../errors';
 import { mapDisks, type EngineClient, type ExcludedDisk, type UnmappedDevice, type Vm } from '../engine';
 import { HostDirectory, type VmHostLink } from '../hosts';
 import { BlockApi, type BlockDevice, type QmpSession } from '../qmp';
-import type { Manifest, Repository } from '../repository';
+import { diskLabel, readPointMeta, type DiskMeta, type Manifest, type PointMeta, type Repository } from '../repository';
 import { runBackup } from './runBackup';
 import type { BackupProgress } from './types';
 
@@ -25,7 +25,7 @@ export interface EngineVmBackupRequest {
   /** How long a VM that is down may take to come up paused; default 120 s. */
   startTimeoutMs?: number;
   /** Stored in the point's manifest `meta` beside the engine facts (the service's job id...). */
-  meta?: Record<string, unknown>;
+  meta?: Omit<PointMeta, 'engine'>;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   /** The VM was down and is being started paused for the backup: a caller that may die before
@@ -90,7 +90,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       const why = mapping.excluded.length > 0 ? 'every disk is excluded (backup=0)' : 'no qemu device matches a disk of the vm';
       throw new AppError('BACKUP_VM_NO_DISKS', `vm ${vm.name} has nothing to back up: ${why}`);
     }
-    const diskMeta: Record<string, Record<string, unknown>> = {};
+    const diskMeta: Record<string, DiskMeta> = {};
     const aliases = new Map<string, string>();
     for (const m of mapping.mapped) {
       diskMeta[m.device.deviceId] = { diskId: m.disk.disk.id, alias: m.disk.disk.alias, description: m.disk.disk.description };
@@ -145,7 +145,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
   result.durationMs = Date.now() - started;
   const read = result.manifest.disks.reduce((n, d) => n + d.bytesRead, 0);
   const stored = result.manifest.disks.reduce((n, d) => n + d.bytesStored, 0);
-  const modes = result.manifest.disks.map((d) => `${typeof d.meta?.['alias'] === 'string' ? d.meta['alias'] : d.device}: ${d.mode}`).join(', ');
+  const modes = result.manifest.disks.map((d) => `${diskLabel(d)}: ${d.mode}`).join(', ');
   await postEvent(
     req.engine,
     vm,
@@ -173,7 +173,8 @@ function namingVm(err: unknown, vmName: string): AppError {
 }
 
 function consistencyText(m: Manifest): string {
-  const why = typeof m.meta['consistencyReason'] === 'string' ? ` (${m.meta['consistencyReason']})` : '';
+  const reason = readPointMeta(m).consistencyReason;
+  const why = reason ? ` (${reason})` : '';
   return `${m.consistency === 'filesystem' ? 'filesystem-consistent' : 'crash-consistent'}${why}`;
 }
 

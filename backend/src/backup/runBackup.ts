@@ -2,7 +2,7 @@ import { randomBytes } from 'crypto';
 import { AppError, describeError } from '../errors';
 import type { NbdClient } from '../nbd';
 import { BlockApi, type BlockDevice, type BitmapSource } from '../qmp';
-import { newPointId, type DiskIndex, type ManifestDiskInput, type PointWriter, type Repository } from '../repository';
+import { newPointId, type DiskIndex, type DiskMeta, type ManifestDiskInput, type PointMeta, type PointWriter, type Repository } from '../repository';
 import { bitmapRun, dropStale, rollbackActions, transactionActions, type BitmapRun } from './bitmaps';
 import { planDisk, type DiskPlan } from './chainCheck';
 import { freezeGuest } from './consistency';
@@ -105,7 +105,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       disks: disks.map((d) => manifestDisk(d, req.diskMeta?.[d.device.deviceId])),
       consistency: consistency.consistency,
       vmDefinition: req.vmDefinition ?? null,
-      meta: { ...req.meta, tool: 'olvm-backup', consistencyReason: consistency.reason },
+      meta: { ...req.meta, tool: 'olvm-backup', consistencyReason: consistency.reason } satisfies PointMeta,
     });
     committed = true;
     warnings.push(...(await dropStale(api, disks.map((d) => ({ device: d.device.deviceId, bitmaps: d.bitmaps })))));
@@ -201,7 +201,7 @@ async function copyOne(
   }
 }
 
-function manifestDisk(d: DiskRun, meta: Record<string, unknown> | undefined): ManifestDiskInput {
+function manifestDisk(d: DiskRun, meta: DiskMeta | undefined): ManifestDiskInput {
   return {
     ...(meta ? { meta } : {}),
     device: d.device.deviceId,

@@ -1,7 +1,7 @@
 import type { HostLink } from '../hosts';
 import type { Progress } from '../util/progress';
 import type { GuestAgent, QmpSession } from '../qmp';
-import type { Manifest, Repository, VmIdentity } from '../repository';
+import type { DiskMeta, Manifest, PointMeta, Repository, VmIdentity } from '../repository';
 
 /** starting-vm / stopping-vm: a VM that was down is started paused for the backup and stopped
  *  again (engine-aware backups only). */
@@ -25,9 +25,10 @@ export interface BackupRequest {
   transientBitmaps?: boolean;
   forceFull?: boolean;
   vmDefinition?: Manifest['vmDefinition'];
-  meta?: Record<string, unknown>;
+  /** Stored in the manifest's `meta` (repository/pointMeta.ts: the one writer/reader pair). */
+  meta?: PointMeta;
   /** Manager data stored with each disk in the manifest (engine disk id, alias...), by device. */
-  diskMeta?: Record<string, Record<string, unknown>>;
+  diskMeta?: Record<string, DiskMeta>;
   /** `auto` (default): freeze the guest filesystems through the guest agent around the
    *  transaction when the agent answers, so the point is filesystem-consistent; `crash`: never. */
   consistency?: 'auto' | 'crash';

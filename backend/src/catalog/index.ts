@@ -14,3 +14,8 @@ export { AuditImporter } from './auditImport';
 export { PointFollower } from './pointFollower';
 export type * from './model';
 export { SERVICE_AUDIT_KINDS } from './model';
+export { AuditSync } from './auditSync';
+export { ServiceAuditLog } from './serviceAudit';
+export type { AuthFailure, WrittenLine } from './serviceAudit';
+export { DamageView } from './damageView';
+export { pointDetail } from './pointDetail';

@@ -1,5 +1,5 @@
 import type { PointDisk, PointSummary } from './model';
-import type { Manifest, ManifestDisk } from '../repository';
+import { readDiskMeta, readPointMeta, type Manifest, type ManifestDisk } from '../repository';
 
 /**
  * Manifest → the contract's PointSummary. Pure, so the API can show a point it read straight
@@ -33,16 +33,16 @@ export function manifestVmId(m: Manifest): string {
 
 /** The service job that wrote the point; null for points made by the CLI. */
 export function manifestJobId(m: Manifest): string | null {
-  const id = m.meta['jobId'];
-  return typeof id === 'string' ? id : null;
+  return readPointMeta(m).jobId ?? null;
 }
 
 function toPointDisk(d: ManifestDisk): PointDisk {
+  // Engine-aware backups record the engine's disk; plain QMP backups have no such thing.
+  const meta = readDiskMeta(d);
   return {
     device: d.device,
-    // Engine-aware backups record the engine's disk; plain QMP backups have no such thing.
-    diskId: metaString(d, 'diskId'),
-    alias: metaString(d, 'alias'),
+    diskId: meta.diskId ?? null,
+    alias: meta.alias ?? null,
     format: d.format,
     virtualSize: d.virtualSize,
     mode: d.mode,
@@ -54,9 +54,4 @@ function toPointDisk(d: ManifestDisk): PointDisk {
     chunksReused: d.chunksReused,
     chunksZero: d.chunksZero,
   };
-}
-
-function metaString(d: ManifestDisk, key: string): string | null {
-  const v = d.meta?.[key];
-  return typeof v === 'string' ? v : null;
 }

@@ -168,4 +168,39 @@ export const MIGRATIONS: readonly Migration[] = [
   `
   ALTER TABLE policies ADD COLUMN verify_fired_through TEXT;
   `,
+  // 6: a job's spec (what it was asked to do: jobs/spec.ts, typed and versioned) gets a column of
+  // its own; `meta` keeps only the facts runners remember. Rows of older versions carried their
+  // spec in meta under loose keys: converted here once.
+  `
+  ALTER TABLE jobs ADD COLUMN spec TEXT;
+  UPDATE jobs SET spec = CASE kind
+    WHEN 'backup' THEN json_object(
+      'v', 1, 'kind', 'backup',
+      'forceFull', json(CASE WHEN force_full != 0 THEN 'true' ELSE 'false' END),
+      'consistency', CASE WHEN json_extract(meta, '$.consistency') = 'crash' THEN 'crash' ELSE 'auto' END,
+      'origin', CASE WHEN json_extract(meta, '$.policyId') IS NULL THEN NULL ELSE json_object(
+        'policyId', json_extract(meta, '$.policyId'),
+        'policyName', coalesce(json_extract(meta, '$.policyName'), ''),
+        'runId', json_extract(meta, '$.policyRunId'),
+        'trigger', coalesce(json_extract(meta, '$.trigger'), 'schedule'),
+        'scheduledAt', NULL) END)
+    WHEN 'restore' THEN json_object(
+      'v', 1, 'kind', 'restore',
+      'pointId', json_extract(restore, '$.pointId'),
+      'request', json(coalesce(json_extract(meta, '$.request'), json_object('mode', json_extract(restore, '$.mode')))),
+      'target', json_extract(restore, '$.target'))
+    WHEN 'verify' THEN json_object(
+      'v', 1, 'kind', 'verify',
+      'target', CASE
+        WHEN json_extract(meta, '$.pointId') IS NOT NULL THEN json_object('pointId', json_extract(meta, '$.pointId'))
+        WHEN json_extract(meta, '$.vmKey') IS NOT NULL THEN json_object('vmKey', json_extract(meta, '$.vmKey'))
+        ELSE json_object('repository', json('true')) END,
+      'origin', CASE WHEN json_extract(meta, '$.policyId') IS NULL THEN NULL ELSE json_object(
+        'policyId', json_extract(meta, '$.policyId'),
+        'policyName', '',
+        'runId', NULL,
+        'trigger', coalesce(json_extract(meta, '$.trigger'), 'schedule'),
+        'scheduledAt', json_extract(meta, '$.verifyScheduledAt')) END)
+  END;
+  `,
 ];

@@ -2,7 +2,8 @@ import type { JobResult } from './model';
 import { engineVmBackup } from '../backup';
 import type { EngineClient } from '../engine';
 import type { HostDirectory, VmHostLink } from '../hosts';
-import type { Manifest, Repository } from '../repository';
+import { diskLabel, type Manifest, type Repository } from '../repository';
+import type { BackupSpec } from './spec';
 import type { JobRunner } from './types';
 
 export interface BackupRunnerDeps {
@@ -16,7 +17,7 @@ export interface BackupRunnerDeps {
 }
 
 /** Runs a backup job: the engine-aware backup of the job's VM, its progress and outcome. */
-export function backupRunner(deps: BackupRunnerDeps): JobRunner {
+export function backupRunner(deps: BackupRunnerDeps): JobRunner<BackupSpec> {
   return async (ctx) => {
     const r = await engineVmBackup({
       engine: deps.engine,
@@ -24,9 +25,9 @@ export function backupRunner(deps: BackupRunnerDeps): JobRunner {
       repository: deps.repository,
       host: deps.host,
       scratchDir: deps.scratchDir,
-      forceFull: ctx.job.forceFull,
+      forceFull: ctx.spec.forceFull,
       // a policy may ask for crash-consistent points (no guest freeze)
-      consistency: ctx.meta['consistency'] === 'crash' ? 'crash' : 'auto',
+      consistency: ctx.spec.consistency,
       meta: { jobId: ctx.job.id, requestedBy: ctx.job.requestedBy.name },
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(p),
@@ -44,15 +45,10 @@ export function backupRunner(deps: BackupRunnerDeps): JobRunner {
       bytesRead: m.disks.reduce((n, d) => n + d.bytesRead, 0),
       bytesStored: m.disks.reduce((n, d) => n + d.bytesStored, 0),
       durationMs: r.durationMs,
-      disks: m.disks.map((d) => ({ disk: aliasOf(d), mode: d.mode, reason: d.reason })),
+      disks: m.disks.map((d) => ({ disk: diskLabel(d), mode: d.mode, reason: d.reason })),
       warnings: r.warnings,
     };
     for (const d of result.disks) ctx.log('info', `disk ${d.disk}: ${d.mode}${d.mode === 'full' ? ` (${d.reason})` : ''}`);
     return result;
   };
-}
-
-function aliasOf(d: Manifest['disks'][number]): string {
-  const alias = d.meta?.['alias'];
-  return typeof alias === 'string' ? alias : d.device;
 }

@@ -11,8 +11,8 @@ import type { JobStore } from './types';
  */
 export async function settleInterruptedJobs(jobs: Job[], store: JobStore, engine: EngineClient): Promise<void> {
   for (const job of jobs) {
-    const meta = store.jobMeta(job.id);
-    if (meta['vmStartedByJob'] !== true || meta['vmStoppedAgain'] === true) continue;
+    const facts = store.jobFacts(job.id);
+    if (!facts.vmStartedByJob || facts.vmStoppedAgain) continue;
     const note = (level: 'info' | 'warn', message: string): void => store.appendLog(job.id, { at: new Date().toISOString(), level, message });
     try {
       const vm = await engine.getVm(job.vmId);
@@ -23,7 +23,7 @@ export async function settleInterruptedJobs(jobs: Job[], store: JobStore, engine
       } else {
         note('info', `vm ${vm.name} had been started for this job and is now ${vm.status}: left as it is`);
       }
-      store.setJobMeta(job.id, { vmStoppedAgain: true });
+      store.rememberFacts(job.id, { vmStoppedAgain: true });
     } catch (err) {
       note('warn', `could not stop vm ${job.vmName} that was started for this job: ${describeError(err)}`);
     }

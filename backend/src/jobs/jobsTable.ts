@@ -3,6 +3,7 @@ import { decodeCursor, encodeCursor, jsonList, sqliteCode, StatementCache, type 
 import { AppError } from '../errors';
 import { jobToRow, rowToJob, type JobParams, type JobRow } from './jobRow';
 import { JOB_STATES, type Job, type JobLogEntry, type JobState } from './model';
+import { parseFacts, parseSpec, type JobFacts, type JobSpec } from './spec';
 import type { JobPatch, JobStore } from './types';
 
 export interface JobQuery {
@@ -49,8 +50,9 @@ export class JobsTable implements JobStore {
   private readonly lastByVmStmt: Statement<[string], JobRow>;
   private readonly appendLogStmt: Statement<[{ job_id: string; at: string; level: string; message: string }]>;
   private readonly logStmt: Statement<[string, number], JobLogEntry>;
-  private readonly metaStmt: Statement<[string], { meta: string }>;
+  private readonly metaStmt: Statement<[string], { meta: string; kind: string; spec: string | null }>;
   private readonly setMetaStmt: Statement<[string, string]>;
+  private readonly setSpecStmt: Statement<[string, string]>;
   private readonly countsStmt: Statement<[], { state: string; n: number }>;
   private readonly totalsStmt: Statement<[], { bytes_read: number; bytes_stored: number; succeeded: number }>;
   private readonly durationsStmt: Statement<[number], { ms: number | null }>;
@@ -83,8 +85,9 @@ export class JobsTable implements JobStore {
     this.logStmt = db.prepare(
       'SELECT at, level, message FROM (SELECT seq, at, level, message FROM job_log WHERE job_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
     );
-    this.metaStmt = db.prepare('SELECT meta FROM jobs WHERE id = ?');
+    this.metaStmt = db.prepare('SELECT meta, kind, spec FROM jobs WHERE id = ?');
     this.setMetaStmt = db.prepare('UPDATE jobs SET meta = ? WHERE id = ?');
+    this.setSpecStmt = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
     this.countsStmt = db.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state');
     this.totalsStmt = db.prepare(
       "SELECT coalesce(sum(json_extract(result, '$.bytesRead')), 0) AS bytes_read, " +
@@ -96,10 +99,14 @@ export class JobsTable implements JobStore {
     );
   }
 
-  /** INVALID_ARGUMENT if a job with this id exists already. */
-  insertJob(job: Job): void {
+  /** The job and what it was asked to do, in one transaction. INVALID_ARGUMENT if a job with
+   *  this id exists already. */
+  insertJob(job: Job, spec: JobSpec): void {
     try {
-      this.insertStmt.run(jobToRow(job));
+      this.db.transaction(() => {
+        this.insertStmt.run(jobToRow(job));
+        this.setSpecStmt.run(JSON.stringify(spec), job.id);
+      }).immediate();
     } catch (err) {
       if (sqliteCode(err)?.startsWith('SQLITE_CONSTRAINT')) {
         throw new AppError('INVALID_ARGUMENT', `job ${job.id} already exists in the catalog`, { cause: err });
@@ -184,20 +191,29 @@ export class JobsTable implements JobStore {
     return this.logStmt.all(jobId, limit).map((r) => ({ at: r.at, level: r.level, message: r.message }));
   }
 
-  /** Merges `patch` into the job's free-form facts (shallow; an undefined value removes the
-   *  key). INVALID_ARGUMENT when the job does not exist. */
-  setJobMeta(jobId: string, patch: Record<string, unknown>): void {
+  /** Merges `patch` into the job's facts (shallow). INVALID_ARGUMENT when the job does not exist. */
+  rememberFacts(jobId: string, patch: JobFacts): void {
     this.db.transaction(() => {
-      const merged = { ...this.jobMeta(jobId), ...patch };
+      const row = this.metaStmt.get(jobId);
+      if (!row) throw notFound(jobId);
+      // older versions kept other keys in this column: they stay, unread
+      const merged = { ...(JSON.parse(row.meta) as Record<string, unknown>), ...patch };
       this.setMetaStmt.run(JSON.stringify(merged), jobId);
     }).immediate();
   }
 
   /** INVALID_ARGUMENT when the job does not exist. */
-  jobMeta(jobId: string): Record<string, unknown> {
+  jobFacts(jobId: string): JobFacts {
     const row = this.metaStmt.get(jobId);
     if (!row) throw notFound(jobId);
-    return JSON.parse(row.meta) as Record<string, unknown>;
+    return parseFacts(row.meta);
+  }
+
+  /** What the job was asked to do. INVALID_ARGUMENT when the job does not exist. */
+  jobSpec(jobId: string): JobSpec {
+    const row = this.metaStmt.get(jobId);
+    if (!row) throw notFound(jobId);
+    return parseSpec(jobId, row.kind as Job['kind'], row.spec);
   }
 
   /**

@@ -3,6 +3,7 @@ import { EventEmitter } from 'events';
 import type { Job, JobProgress, JobResult, JobUser, RunnerProgress } from './model';
 import { AppError, describeError, isAppError } from '../errors';
 import { ProgressTracker } from './progress';
+import type { JobSpec } from './spec';
 import type { JobLimits, JobRunner, JobStore, SubmitJob } from './types';
 
 export interface JobQueueOptions {
@@ -64,10 +65,12 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
    *  would not give what was asked. Restores never join (each has its own target). */
   submit(req: SubmitJob): { job: Job; joined: boolean } {
     if (this.stopping) throw new AppError('SERVICE_STOPPING', 'the backup service is stopping: try again when it is back');
-    const kind = req.kind ?? 'backup';
+    const spec = req.spec;
+    const kind = spec.kind;
+    const forceFull = spec.kind === 'backup' && spec.forceFull;
     const existing = kind === 'backup' ? this.opts.store.activeJobs().find((j) => j.kind === 'backup' && j.vmId === req.vmId) : undefined;
     if (existing) {
-      if (req.forceFull && !existing.forceFull) {
+      if (forceFull && !existing.forceFull) {
         throw new AppError('JOB_CONFLICT', `a backup of vm ${req.vmName} is already ${existing.state} (job ${existing.id}); ask for the full backup when it has finished`, {
           details: { jobId: existing.id },
         });
@@ -82,8 +85,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       vmName: req.vmName,
       hostId: req.hostId,
       requestedBy: req.requestedBy,
-      forceFull: req.forceFull,
-      restore: req.restore ?? null,
+      forceFull,
+      restore: spec.kind === 'restore' ? { pointId: spec.pointId, mode: spec.request.mode, target: spec.target } : null,
       createdAt: new Date().toISOString(),
       startedAt: null,
       finishedAt: null,
@@ -92,15 +95,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       result: null,
       error: null,
     };
-    this.opts.store.insertJob(job);
-    if (req.meta) this.opts.store.setJobMeta(job.id, req.meta);
-    const what =
-      kind === 'restore'
-        ? `restore of ${req.vmName} (point ${req.restore?.pointId ?? '?'})`
-        : kind === 'verify'
-          ? `verify of ${typeof req.meta?.['pointId'] === 'string' ? `point ${req.meta['pointId']} of vm ${req.vmName}` : 'the repository'}`
-          : `${req.forceFull ? 'full backup' : 'backup'} of vm ${req.vmName}`;
-    this.log(job, 'info', `${what} queued by ${req.requestedBy.name}`);
+    this.opts.store.insertJob(job, spec);
+    this.log(job, 'info', `${describeSpec(spec, req.vmName)} queued by ${req.requestedBy.name}`);
     this.emit('job', job);
     this.pump();
     return { job: this.opts.store.getJob(job.id) ?? job, joined: false };
@@ -197,11 +193,12 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     try {
       result = await this.opts.runner({
         job: run.job,
+        spec: store.jobSpec(run.job.id),
+        facts: store.jobFacts(run.job.id),
         signal: run.controller.signal,
-        meta: store.jobMeta(run.job.id),
         progress: (p) => this.onProgress(run, p),
         log: (level, message) => this.log(run.job, level, message),
-        remember: (patch) => store.setJobMeta(run.job.id, patch),
+        remember: (patch) => store.rememberFacts(run.job.id, patch),
       });
     } catch (err) {
       failure = err;
@@ -247,6 +244,18 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   private log(job: Job, level: 'info' | 'warn' | 'error', message: string): void {
     this.opts.store.appendLog(job.id, { at: new Date().toISOString(), level, message });
     this.opts.onLog?.(job, level, message);
+  }
+}
+
+/** The job as its first log line names it. */
+function describeSpec(spec: JobSpec, vmName: string): string {
+  switch (spec.kind) {
+    case 'restore':
+      return `restore of ${vmName} (point ${spec.pointId})`;
+    case 'verify':
+      return 'pointId' in spec.target ? `verify of point ${spec.target.pointId} of vm ${vmName}` : 'vmKey' in spec.target ? `verify of every point of vm ${vmName}` : 'verify of the repository';
+    case 'backup':
+      return `${spec.forceFull ? 'full backup' : 'backup'} of vm ${vmName}`;
   }
 }
 

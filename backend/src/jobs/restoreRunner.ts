@@ -5,6 +5,7 @@ import { AppError } from '../errors';
 import type { Repository } from '../repository';
 import { executeRestore } from '../restore/engine/execute';
 import { planRestore, pointDataBytes, readInventory, type RestoreInventory, type RestorePlan } from '../restore/plan';
+import type { RestoreSpec } from './spec';
 import type { JobRunner } from './types';
 
 export interface RestoreDeps {
@@ -66,11 +67,10 @@ export function planView(plan: RestorePlan, inventory: RestoreInventory, visible
  * Runs a restore job: plans again with the engine as it is when the job starts (a job may have
  * waited in the queue, or across a restart), refuses if the plan has errors now, then executes.
  */
-export function restoreRunner(deps: RestoreDeps): JobRunner {
+export function restoreRunner(deps: RestoreDeps): JobRunner<RestoreSpec> {
   return async (ctx) => {
-    const body = ctx.meta['request'] as RestoreRequestBody | undefined;
-    const pointId = ctx.job.restore?.pointId;
-    if (!body || !pointId) throw new AppError('RESTORE_FAILED', `job ${ctx.job.id} carries no restore request`);
+    const body = ctx.spec.request;
+    const pointId = ctx.spec.pointId;
     ctx.progress({ phase: 'planning', disk: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 });
     const { plan } = await planPointRestore(deps, pointId, body, ctx.signal);
     for (const p of plan.problems) ctx.log(p.severity === 'error' ? 'error' : 'warn', p.message);

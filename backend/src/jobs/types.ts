@@ -1,51 +1,70 @@
+/**
+ * The job queue's seams: the store it keeps jobs in, what a submitter gives it, and what a
+ * runner (the code of one job kind) receives and returns.
+ */
 import type { Job, JobKind, JobLogEntry, JobResult, JobUser, RunnerProgress } from './model';
+import type { JobFacts, JobSpec, SpecOf } from './spec';
 
 /** The fields of a job that change after it is queued. */
 export type JobPatch = Partial<Pick<Job, 'state' | 'startedAt' | 'finishedAt' | 'cancelRequested' | 'progress' | 'result' | 'error' | 'hostId'>>;
 
 /** What the queue needs from its store (JobsTable, in the catalog's file, satisfies it). */
 export interface JobStore {
-  insertJob(job: Job): void;
+  /** The job and its spec, in one write. */
+  insertJob(job: Job, spec: JobSpec): void;
   updateJob(id: string, patch: JobPatch): Job;
   getJob(id: string): Job | undefined;
   /** queued + running, oldest first */
   activeJobs(): Job[];
   appendLog(jobId: string, entry: JobLogEntry): void;
-  setJobMeta(jobId: string, patch: Record<string, unknown>): void;
-  jobMeta(jobId: string): Record<string, unknown>;
+  jobSpec(jobId: string): JobSpec;
+  jobFacts(jobId: string): JobFacts;
+  /** Merges the facts (shallow). */
+  rememberFacts(jobId: string, patch: JobFacts): void;
   markRunningInterrupted(now: string): Job[];
 }
 
 export interface SubmitJob {
-  /** Default 'backup'. */
-  kind?: JobKind;
   vmId: string;
   vmName: string;
   /** Engine host the VM runs on now; null when it is down (the engine places it at start). */
   hostId: string | null;
   requestedBy: JobUser;
-  forceFull: boolean;
-  /** Restore jobs: what is restored (shown in lists). */
-  restore?: Job['restore'];
-  /** Kept with the job for its runner (a restore's request), so a job queued before a restart
-   *  runs as asked after it. */
-  meta?: Record<string, unknown>;
+  spec: JobSpec;
 }
 
-export interface JobRunContext {
+export interface JobRunContext<S extends JobSpec = JobSpec> {
   readonly job: Job;
+  readonly spec: S;
+  /** Facts remembered by an earlier run of this job (none: it ran in no earlier process). */
+  readonly facts: JobFacts;
   /** Aborted when the job is cancelled or the service shuts down: the runner's own cleanup
    *  (`finally`) must still run before its promise settles. */
   readonly signal: AbortSignal;
-  /** What was stored with the job when it was submitted (SubmitJob.meta), and facts remembered since. */
-  readonly meta: Record<string, unknown>;
   progress(p: RunnerProgress): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Facts that must outlive this process (e.g. "the VM was started for this job"). */
-  remember(patch: Record<string, unknown>): void;
+  remember(patch: JobFacts): void;
 }
 
-export type JobRunner = (ctx: JobRunContext) => Promise<JobResult>;
+export type JobRunner<S extends JobSpec = JobSpec> = (ctx: JobRunContext<S>) => Promise<JobResult>;
+
+/** One runner per kind, each given its own kind of spec. */
+export type KindRunners = { [K in JobKind]: JobRunner<SpecOf<K>> };
+
+export function byKind(runners: KindRunners): JobRunner {
+  return (ctx) => {
+    const spec = ctx.spec;
+    switch (spec.kind) {
+      case 'backup':
+        return runners.backup({ ...ctx, spec });
+      case 'restore':
+        return runners.restore({ ...ctx, spec });
+      case 'verify':
+        return runners.verify({ ...ctx, spec });
+    }
+  };
+}
 
 export interface JobLimits {
   /** Running jobs in all. */

@@ -1,5 +1,6 @@
 import type { JobResult } from './model';
 import type { Repository, VerifyReport } from '../repository';
+import type { VerifySpec } from './spec';
 import type { JobRunner } from './types';
 
 export interface VerifyRunnerDeps {
@@ -12,20 +13,21 @@ export interface VerifyRunnerDeps {
 const MAX_WARNINGS = 50;
 
 /**
- * Runs a verify job: re-hashes every chunk of one point (meta.pointId), of every point of one VM
- * (meta.vmKey: a policy's scheduled verify) or of the whole repository, with repair: corrupt chunk files go to quarantine, damaged points are
+ * Runs a verify job: re-hashes every chunk of one point, of every point of one VM (a policy's
+ * scheduled verify) or of the whole repository (the spec's target), with repair: corrupt chunk files go to quarantine, damaged points are
  * marked (the next backup of their VM copies the damaged disks whole), points whole again lose
  * their mark; each change is in the repository's audit log, naming the user who asked. Nothing
  * else changes: no manifest, lock or point is touched.
  *
- * The per-point verdicts are remembered with the job (meta.verifiedVmKeys, meta.damagedVmKeys)
+ * The per-point verdicts are remembered with the job (facts.verifiedVmKeys)
  * so that the API can show each caller only the points of VMs they may see.
  */
-export function verifyRunner(deps: VerifyRunnerDeps): JobRunner {
+export function verifyRunner(deps: VerifyRunnerDeps): JobRunner<VerifySpec> {
   return async (ctx) => {
-    const pointId = typeof ctx.meta['pointId'] === 'string' ? ctx.meta['pointId'] : undefined;
+    const target = ctx.spec.target;
+    const pointId = 'pointId' in target ? target.pointId : undefined;
     // a policy's scheduled verify: every point of one VM
-    const vmKey = !pointId && typeof ctx.meta['vmKey'] === 'string' ? ctx.meta['vmKey'] : undefined;
+    const vmKey = 'vmKey' in target ? target.vmKey : undefined;
     const started = Date.now();
     const chunk = deps.repository.chunkSize;
     ctx.progress({ phase: 'verifying', disk: null, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 0 });

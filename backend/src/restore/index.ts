@@ -6,3 +6,4 @@ export { executeRestore } from './engine';
 export type { ExecuteDeps, RestoreResult, RestoredDisk, RestoreProgress, RestorePhase, RestoreTimeouts, UploadStats } from './engine';
 export type * from './model';
 export { RESTORE_PROBLEM_CODES } from './model';
+export { PointImages } from './images';

@@ -1,7 +1,8 @@
 import { sqliteCode, type Db } from '../catalog';
 import { AppError } from '../errors';
-import type { JobUser } from '../jobs/model';
-import type { Policy, PolicyInput, PolicyRun, PolicyRunState, PolicyRunTrigger, PolicyRunVm, PolicyRunVmState } from './model';
+import type { JobUser } from '../jobs';
+import type { Policy, PolicyInput, PolicyRun, PolicyRunState, PolicyRunTrigger, PolicyRunVmState } from './model';
+import type { NewRun, PolicyStore, StoredPolicy, StoredRun, StoredRunVm } from './store';
 
 interface PolicyRow {
   id: string;
@@ -47,45 +48,6 @@ interface RunVmRow {
   finished_at: string | null;
 }
 
-/** A policy as the scheduler keeps it: the API's view plus the fire-time watermark. */
-export interface StoredPolicy extends Policy {
-  /** Every fire time at or before this instant has been handled (run, or counted as missed). */
-  firedThrough: string;
-  /** The same for the verify schedule. */
-  verifyFiredThrough: string;
-}
-
-/** A run as the scheduler works on it (more than the API shows). */
-export interface StoredRun extends Omit<PolicyRun, 'vms'> {
-  windowStart: string | null;
-  concurrency: number;
-}
-
-export interface StoredRunVm extends PolicyRunVm {
-  runId: string;
-  hostId: string | null;
-  /** The job is someone else's (a backup of this VM was pending when the run asked). */
-  joined: boolean;
-  finishedAt: string | null;
-}
-
-export interface NewRun {
-  id: string;
-  policy: StoredPolicy;
-  trigger: PolicyRunTrigger;
-  scheduledAt: string | null;
-  missedRuns: number;
-  createdAt: string;
-  windowStart: string | null;
-  windowEnd: string | null;
-  requestedBy: JobUser;
-  state?: PolicyRunState;
-  message?: string | null;
-  finishedAt?: string | null;
-}
-
-export type RunVmPatch = Partial<Pick<StoredRunVm, 'state' | 'jobId' | 'joined' | 'attempts' | 'reason' | 'fellBackToFull' | 'finishedAt'>>;
-
 const ACTIVE_RUN_STATES = ['resolving', 'running'];
 
 /**
@@ -94,7 +56,7 @@ const ACTIVE_RUN_STATES = ['resolving', 'running'];
  * time), so a crash can neither lose a fire time nor run it twice; each VM of a run carries its
  * state and its latest job, so a restart resumes exactly the VMs not done.
  */
-export class PoliciesTable {
+export class PoliciesTable implements PolicyStore {
   constructor(private readonly db: Db) {}
 
   listPolicies(): StoredPolicy[] {
@@ -181,21 +143,6 @@ export class PoliciesTable {
       .immediate();
   }
 
-  /** Records the VMs a run resolved to (state pending) and marks it running, in one transaction. */
-  setRunVms(runId: string, vms: Array<{ vmId: string; vmName: string; hostId: string | null }>, message: string | null = null): void {
-    this.db
-      .transaction(() => {
-        const ins = this.db.prepare('INSERT OR IGNORE INTO policy_run_vms (run_id, seq, vm_id, vm_name, host_id, state) VALUES (?, ?, ?, ?, ?, ?)');
-        vms.forEach((v, i) => ins.run(runId, i, v.vmId, v.vmName, v.hostId, 'pending'));
-        this.db.prepare("UPDATE policy_runs SET state = 'running', message = ? WHERE id = ?").run(message, runId);
-      })
-      .immediate();
-  }
-
-  finishRun(runId: string, state: PolicyRunState, at: string, message: string | null): void {
-    this.db.prepare('UPDATE policy_runs SET state = ?, finished_at = ?, message = ? WHERE id = ?').run(state, at, message, runId);
-  }
-
   getRun(id: string): StoredRun | undefined {
     const row = this.db.prepare<[string], RunRow>('SELECT * FROM policy_runs WHERE id = ?').get(id);
     return row ? rowToRun(row) : undefined;
@@ -227,26 +174,23 @@ export class PoliciesTable {
     return this.db.prepare<[string], RunVmRow>('SELECT * FROM policy_run_vms WHERE job_id = ?').all(jobId).map(rowToRunVm);
   }
 
-  updateRunVm(runId: string, vmId: string, patch: RunVmPatch): void {
-    const sets: string[] = [];
-    const params: unknown[] = [];
-    const col: Record<keyof RunVmPatch, string> = {
-      state: 'state',
-      jobId: 'job_id',
-      joined: 'joined',
-      attempts: 'attempts',
-      reason: 'reason',
-      fellBackToFull: 'fell_back_to_full',
-      finishedAt: 'finished_at',
-    };
-    for (const [k, c] of Object.entries(col) as Array<[keyof RunVmPatch, string]>) {
-      const v = patch[k];
-      if (v === undefined) continue;
-      sets.push(`${c} = ?`);
-      params.push(typeof v === 'boolean' ? (v ? 1 : 0) : v);
-    }
-    if (sets.length === 0) return;
-    this.db.prepare(`UPDATE policy_run_vms SET ${sets.join(', ')} WHERE run_id = ? AND vm_id = ?`).run(...params, runId, vmId);
+  /** Writes a run as the run machine left it — its state and every VM's — in one transaction
+   *  (VMs are added the first time, updated after). */
+  saveRun(run: StoredRun, vms: readonly StoredRunVm[]): void {
+    this.db
+      .transaction(() => {
+        this.db.prepare('UPDATE policy_runs SET state = ?, finished_at = ?, message = ? WHERE id = ?').run(run.state, run.finishedAt, run.message, run.id);
+        const put = this.db.prepare(
+          'INSERT INTO policy_run_vms (run_id, seq, vm_id, vm_name, host_id, state, job_id, joined, attempts, reason, fell_back_to_full, finished_at) ' +
+            'VALUES (@runId, @seq, @vmId, @vmName, @hostId, @state, @jobId, @joined, @attempts, @reason, @fellBackToFull, @finishedAt) ' +
+            'ON CONFLICT (run_id, vm_id) DO UPDATE SET state = excluded.state, job_id = excluded.job_id, joined = excluded.joined, attempts = excluded.attempts, ' +
+            'reason = excluded.reason, fell_back_to_full = excluded.fell_back_to_full, finished_at = excluded.finished_at',
+        );
+        vms.forEach((v, seq) =>
+          put.run({ runId: run.id, seq, vmId: v.vmId, vmName: v.vmName, hostId: v.hostId, state: v.state, jobId: v.jobId, joined: v.joined ? 1 : 0, attempts: v.attempts, reason: v.reason, fellBackToFull: v.fellBackToFull ? 1 : 0, finishedAt: v.finishedAt }),
+        );
+      })
+      .immediate();
   }
 
   /** Settled VM outcomes of policy runs by policy name and state (metrics: they only grow). */

@@ -1,12 +1,14 @@
 import { randomUUID } from 'crypto';
 import type { JobUser } from '../jobs';
 import type { Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from './model';
-import { toApiPolicy, toApiRun, type PoliciesTable, type StoredPolicy } from './policiesTable';
+import { toApiPolicy, toApiRun, type PoliciesTable } from './policiesTable';
+import type { StoredPolicy } from './store';
 import { AppError, describeError, isAppError } from '../errors';
 import type { Logger } from '../util/log';
 import { checkCron, isTimeZone, localTime, nextRuns } from './cron';
 import { nextFire } from './plan';
-import { selectVms, type Scheduler, type SchedulerEngine } from './scheduler';
+import type { Scheduler } from './scheduler';
+import { selectVms, type SchedulerEngine } from './selection';
 
 export interface PolicyServiceDeps {
   store: PoliciesTable;

@@ -1,22 +1,11 @@
-import type { Job, JobUser } from '../jobs';
-import type { StoredPolicy } from './policiesTable';
+import type { Job, JobUser, SubmitJob } from '../jobs';
+import type { StoredPolicy } from './store';
 import { describeError } from '../errors';
 import type { Logger } from '../util/log';
 import { localTime } from './cron';
 import { dueFire, nextFire, triggerFor } from './plan';
-import { selectVms, type SchedulerEngine } from './scheduler';
+import { selectVms, type SchedulerEngine } from './selection';
 import { BackgroundWork } from './background';
-
-/** A verify job the scheduler asks the queue for (jobs/types.ts SubmitJob's verify part). */
-export interface VerifyJobRequest {
-  kind: 'verify';
-  vmId: string;
-  vmName: string;
-  hostId: null;
-  requestedBy: JobUser;
-  forceFull: false;
-  meta: Record<string, unknown>;
-}
 
 export interface VerifySchedulerDeps {
   store: {
@@ -24,7 +13,7 @@ export interface VerifySchedulerDeps {
     setVerifyFiredThrough(id: string, at: string): void;
   };
   queue: {
-    submit(req: VerifyJobRequest): { job: Job; joined: boolean };
+    submit(req: SubmitJob): { job: Job; joined: boolean };
     on(event: 'job', fn: (job: Job) => void): unknown;
     off(event: 'job', fn: (job: Job) => void): unknown;
   };
@@ -120,13 +109,11 @@ export class VerifyScheduler {
         for (const vm of vms) {
           if (this.d.verifyPending(vm.id)) continue;
           const { job } = this.d.queue.submit({
-            kind: 'verify',
             vmId: vm.id,
             vmName: vm.name,
             hostId: null,
             requestedBy: VERIFY_SCHEDULER,
-            forceFull: false,
-            meta: { vmKey: vm.id, policyId: p.id, verifyScheduledAt: fireAt.toISOString(), trigger },
+            spec: { v: 1, kind: 'verify', target: { vmKey: vm.id }, origin: { policyId: p.id, policyName: p.name, runId: null, trigger, scheduledAt: fireAt.toISOString() } },
           });
           this.ours.set(job.id, p.name);
           queued.push(vm.name);

@@ -1,12 +1,13 @@
 import { Router, type Response } from 'express';
 import { AppError } from '../../errors';
-import type { Job, JobDetail, JobList } from '../contract';
+import type { Job, JobList } from '../../jobs';
+import type { JobDetail } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { jobIdParam, parseJobsQuery } from '../validate';
-import { visibleOr404, withLiveProgress } from './vms';
-import { isRepositoryJob, verifyJobView } from './verify';
-import { REPOSITORY_JOB_VM_ID } from '../contract';
+import { isRepositoryJob, verifyJobView, withLiveProgress } from '../jobViews';
+import { visibleOr404 } from '../visibility';
+import { REPOSITORY_JOB_VM_ID } from '../../jobs';
 
 export function jobsRoutes(deps: ApiDeps): Router {
   const r = Router();

@@ -1,10 +1,9 @@
 import { Router } from 'express';
-import { AppError } from '../../errors';
-import { pointDetail } from '../pointDetail';
+import { pointDetail } from '../../catalog';
 import type { ApiDeps } from '../deps';
 import { route } from '../middleware';
 import { pointIdParam } from '../validate';
-import { visibleOr404 } from './vms';
+import { visiblePointOr404 } from '../visibility';
 
 export function pointsRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -12,11 +11,7 @@ export function pointsRoutes(deps: ApiDeps): Router {
     '/points/:pointId',
     route(async (req, res) => {
       const id = pointIdParam(req.params['pointId']);
-      const summary = deps.catalog.getPoint(id);
-      if (!summary) throw new AppError('NOT_FOUND', `restore point ${id} not found`);
-      await visibleOr404(deps, res, summary.vmId).catch((err: unknown) => {
-        throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('NOT_FOUND', `restore point ${id} not found`) : err;
-      });
+      const summary = await visiblePointOr404(deps, res, id);
       const manifest = await deps.repository.readManifest(id);
       const damaged = (await deps.damage?.isDamaged(id)) ?? false;
       // the manifest has the lock as it is now (an operator may have changed it from the shell)

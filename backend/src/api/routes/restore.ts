@@ -1,10 +1,11 @@
 import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors';
-import type { RestoreRequestBody, StartRestoreResponse } from '../contract';
+import type { RestoreRequestBody } from '../../restore';
+import type { StartRestoreResponse } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { parseRestoreBody, pointIdParam } from '../validate';
-import { visibleOr404 } from './vms';
+import { visibleOr404, visiblePointOr404 } from '../visibility';
 
 /**
  * Restore routes: the plan the dialog shows (nothing written), and the job that carries it
@@ -17,11 +18,7 @@ export function restoreRoutes(deps: ApiDeps): Router {
   const prepare = async (req: Request, res: Response) => {
     const pointId = pointIdParam(req.params['pointId']);
     const body: RestoreRequestBody = parseRestoreBody(req.body);
-    const point = deps.catalog.getPoint(pointId);
-    if (!point) throw new AppError('NOT_FOUND', `restore point ${pointId} not found`);
-    await visibleOr404(deps, res, point.vmId).catch((err: unknown) => {
-      throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('NOT_FOUND', `restore point ${pointId} not found`) : err;
-    });
+    const point = await visiblePointOr404(deps, res, pointId);
     if (body.attachToVmId) await visibleOr404(deps, res, body.attachToVmId);
     const visible = new Set((await deps.auth.visibleVms(principalOf(res))).map((v) => v.id));
     const plan = await deps.restore.plan(pointId, body, visible);
@@ -46,14 +43,11 @@ export function restoreRoutes(deps: ApiDeps): Router {
       }
       const user = principalOf(res);
       const { job } = deps.queue.submit({
-        kind: 'restore',
         vmId: point.vmId,
         vmName: point.vmName,
         hostId: null,
         requestedBy: { id: user.userId, name: user.userName },
-        forceFull: false,
-        restore: { pointId, mode: body.mode, target: plan.vm?.name ?? plan.attachToVmId ?? null },
-        meta: { request: body },
+        spec: { v: 1, kind: 'restore', pointId, request: body, target: plan.vm?.name ?? plan.attachToVmId ?? null },
       });
       deps.log.info({ jobId: job.id, vmId: point.vmId, pointId, user: user.userName }, 'restore queued');
       deps.serviceAudit?.record('restore', { actor: user.userName, pointId, vmKey: point.vmId, details: { jobId: job.id, mode: body.mode, target: job.restore?.target ?? null, ...(body.attachToVmId ? { vmIds: [body.attachToVmId] } : {}) } });

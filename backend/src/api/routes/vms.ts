@@ -1,11 +1,11 @@
-import { Router, type Response } from 'express';
-import type { Vm } from '../../engine';
-import { AppError } from '../../errors';
+import { Router } from 'express';
 import { chainHealth } from '../../backup';
 import type { StartBackupResponse, VmList, VmSummary } from '../contract';
 import type { ApiDeps } from '../deps';
+import { withLiveProgress } from '../jobViews';
 import { principalOf, route } from '../middleware';
 import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
+import { visibleOr404 } from '../visibility';
 
 export function vmsRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -65,7 +65,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
         vmName: vm.name,
         hostId: placed.hostId ?? null,
         requestedBy: { id: user.userId, name: user.userName },
-        forceFull: full,
+        spec: { v: 1, kind: 'backup', forceFull: full, consistency: 'auto', origin: null },
       });
       deps.log.info({ jobId: job.id, vmId, user: user.userName, joined }, joined ? 'backup request joined a pending job' : 'backup queued');
       const body: StartBackupResponse = { job, joined };
@@ -74,18 +74,4 @@ export function vmsRoutes(deps: ApiDeps): Router {
   );
 
   return r;
-}
-
-/** The VM as the caller sees it; a VM they may not see does not exist for them (404). */
-export async function visibleOr404(deps: ApiDeps, res: Response, vmId: string): Promise<Vm> {
-  const vm = await deps.auth.visibleVm(principalOf(res), vmId);
-  if (!vm) throw new AppError('NOT_FOUND', `vm ${vmId} not found`);
-  return vm;
-}
-
-/** A running job's progress in the catalog lags by up to a couple of seconds: use the live one. */
-export function withLiveProgress<T extends { id: string; state: string; progress: unknown } | undefined>(deps: ApiDeps, job: T): T {
-  if (!job || job.state !== 'running') return job;
-  const live = deps.queue.progressOf(job.id);
-  return live ? { ...job, progress: live } : job;
 }

@@ -6,7 +6,7 @@ import { EngineClient } from '../../engine';
 import { AppError } from '../../errors';
 import { HostDirectory, LocalHost } from '../../hosts';
 import { QmpClient } from '../../qmp';
-import { Repository, type Manifest } from '../../repository';
+import { readDiskMeta, Repository, type Manifest } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
 import { vmFromName } from '../vmIdentity';
@@ -148,7 +148,7 @@ function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra:
     mode: d.mode,
     reason: d.reason,
     bytesRead: d.bytesRead,
-    ...(extra.vmId ? { diskId: d.meta?.['diskId'] ?? null, alias: d.meta?.['alias'] ?? null } : {}),
+    ...(extra.vmId ? { diskId: readDiskMeta(d).diskId ?? null, alias: readDiskMeta(d).alias ?? null } : {}),
   }));
   if (o.json) {
     printJson({ point: manifest.pointId, vm: manifest.vm.name, ...(extra.vmId ? { vmId: extra.vmId } : {}), disks: [...disks, ...(extra.excluded ?? [])] });
@@ -156,7 +156,8 @@ function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra:
   }
   printLine(`point ${manifest.pointId} of vm ${manifest.vm.name}`);
   for (const d of manifest.disks) {
-    const name = typeof d.meta?.['alias'] === 'string' ? `${d.meta['alias']} (${d.device})` : d.device;
+    const alias = readDiskMeta(d).alias;
+    const name = alias ? `${alias} (${d.device})` : d.device;
     printLine(`  ${name}: ${d.mode} (${d.reason}), read ${formatBytes(d.bytesRead)}, stored ${formatBytes(d.bytesStored)} new`);
   }
   for (const e of (extra.excluded ?? []) as Array<{ alias: string; reason: string }>) printLine(`  ${e.alias}: excluded (${e.reason})`);

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository } from '../../repository';
-import { processActor } from '../../repository/audit';
+import { processActor, Repository } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
 import { formatBytes } from '../progressBar';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository } from '../../repository';
+import { readDiskMeta, Repository } from '../../repository';
 import { restoreToFile } from '../../restore';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
@@ -35,7 +35,7 @@ export function registerRestore(program: Command): void {
       try {
         const manifest = await repository.readManifest(o.point);
         // a disk is named by its device id, or by what the engine calls it (disk id, alias)
-        const disk = manifest.disks.find((d) => d.device === o.disk || d.meta?.['diskId'] === o.disk || d.meta?.['alias'] === o.disk);
+        const disk = manifest.disks.find((d) => d.device === o.disk || readDiskMeta(d).diskId === o.disk || readDiskMeta(d).alias === o.disk);
         if (!disk) {
           throw new AppError(
             'REPO_DISK_NOT_FOUND',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'crypto';
 import { describeError } from '../../errors';
 import { parseOvf, type OvfSummary } from '../../engine';
-import type { Manifest, ManifestDisk } from '../../repository';
+import { readDiskMeta, readPointMeta, type Manifest, type ManifestDisk } from '../../repository';
 import { rewriteOvf } from './ovfRewrite';
 import type { PlannedDisk, PlannedNic, RestoreInventory, RestorePlan, RestoreProblem, RestoreRequest } from './types';
 
@@ -29,7 +29,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   const error = (code: RestoreProblem['code'], message: string, subject?: string): void => void problems.push({ severity: 'error', code, message, ...(subject ? { subject } : {}) });
   const warn = (code: RestoreProblem['code'], message: string, subject?: string): void => void problems.push({ severity: 'warning', code, message, ...(subject ? { subject } : {}) });
   const sourceVm = { id: m.vm.id ?? m.vm.key, name: m.vm.name };
-  const engineMeta = (typeof m.meta['engine'] === 'object' && m.meta['engine'] !== null ? m.meta['engine'] : {}) as Record<string, unknown>;
+  const engineMeta = readPointMeta(m).engine;
 
   let ovf: OvfSummary | undefined;
   if (m.vmDefinition?.kind === 'ovf') {
@@ -48,7 +48,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     error('VM_ID_EXISTS', `vm ${sourceVm.name} still exists: a restore with the original ids needs it gone; regenerate the ids to restore beside it`, sourceVm.id);
   }
 
-  const clusterId = req.clusterId ?? (typeof engineMeta['clusterId'] === 'string' ? engineMeta['clusterId'] : undefined) ?? inv.clusters[0]?.id;
+  const clusterId = req.clusterId ?? engineMeta?.clusterId ?? inv.clusters[0]?.id;
   const cluster = inv.clusters.find((c) => c.id === clusterId);
   if (mode === 'vm' && fromOvf && !cluster) error('CLUSTER_NOT_FOUND', `cluster ${clusterId ?? '(none)'} not found`, clusterId);
   const vmName = req.vmName?.trim() || `${sourceVm.name}-restored`;
@@ -128,8 +128,9 @@ interface DiskContext {
 
 function planDisk(d: ManifestDisk, choice: { name?: string; storageDomainId?: string } | undefined, c: DiskContext): PlannedDisk | undefined {
   const o = ovfDiskOf(c.ovf, d);
-  const originalId = typeof d.meta?.['diskId'] === 'string' ? d.meta['diskId'] : undefined;
-  const alias = (typeof d.meta?.['alias'] === 'string' ? d.meta['alias'] : undefined) ?? o?.alias ?? d.device;
+  const meta = readDiskMeta(d);
+  const originalId = meta.diskId;
+  const alias = meta.alias ?? o?.alias ?? d.device;
   if (c.fromOvf && !o) {
     c.error('NO_OVF', `disk ${alias} is not in the stored vm definition`, d.device);
     return undefined;
@@ -214,7 +215,7 @@ function planNics(
 }
 
 function ovfDiskOf(ovf: OvfSummary | undefined, d: ManifestDisk | undefined): OvfSummary['disks'][number] | undefined {
-  const id = d && typeof d.meta?.['diskId'] === 'string' ? d.meta['diskId'] : undefined;
+  const id = d ? readDiskMeta(d).diskId : undefined;
   return id ? ovf?.disks.find((o) => o.diskId === id && o.imageId !== undefined) : undefined;
 }
 

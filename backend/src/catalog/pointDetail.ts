@@ -1,13 +1,12 @@
-import { describeError } from '../errors';
 import { parseOvf } from '../engine';
-import type { Manifest } from '../repository';
-import type { OvfSummary, PointDetail, PointSummary } from './contract';
+import { describeError } from '../errors';
+import { readPointMeta, type Manifest } from '../repository';
+import type { OvfSummary, PointDetail, PointSummary } from './model';
 
 /** A point as the restore dialog needs it: the catalog's summary plus what only the manifest
  *  holds (the VM definition, the disks left out, how the backup ran). */
 export function pointDetail(summary: PointSummary, m: Manifest, warn: (msg: string) => void, damaged = false): PointDetail {
-  const engine = isRecord(m.meta['engine']) ? m.meta['engine'] : {};
-  const excluded = Array.isArray(engine['excluded']) ? engine['excluded'].filter(isRecord) : [];
+  const meta = readPointMeta(m);
   let ovf: OvfSummary | null = null;
   if (m.vmDefinition?.kind === 'ovf') {
     try {
@@ -29,17 +28,9 @@ export function pointDetail(summary: PointSummary, m: Manifest, warn: (msg: stri
     ...summary,
     ovfAvailable: m.vmDefinition?.kind === 'ovf',
     ovf,
-    excludedDisks: excluded.map((e) => ({ diskId: str(e['diskId']), alias: str(e['alias']), reason: str(e['reason']) })),
-    startedPaused: engine['startedPaused'] === true,
-    jobId: typeof m.meta['jobId'] === 'string' ? m.meta['jobId'] : null,
+    excludedDisks: meta.engine?.excluded ?? [],
+    startedPaused: meta.engine?.startedPaused ?? false,
+    jobId: meta.jobId ?? null,
     damaged,
   };
-}
-
-function str(v: unknown): string {
-  return typeof v === 'string' ? v : '';
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,6 +1,6 @@
 import { constants, promises as fs } from 'fs';
-import type { AuditEntry } from './contract';
 import { appendPosition } from '../util/appendLine';
+import type { AuditEntry, ServiceAuditKind } from './model';
 
 /** The service's own audit file stops growing here (a flood of bad tokens must not fill the
  *  disk); the repository's audit log is not affected. */
@@ -18,9 +18,6 @@ export interface AuthFailure {
   remote: string | null;
 }
 
-/** What the service records itself (the repository records deletions, locks, damage). */
-export type ServiceAuditKind = 'auth-failure' | 'restore' | 'policy-create' | 'policy-update' | 'policy-delete' | 'policy-run';
-
 /** Where a record's line went: its byte offset in the file and its text (without the newline). */
 export interface WrittenLine {
   offset: number;
@@ -34,7 +31,7 @@ export interface WrittenLine {
  * apart. The file is never rewritten; refused tokens stop being recorded once it holds 8 MiB
  * (a flood of bad tokens must not fill the disk), the other records are always written.
  *
- * The file is the truth: a record is written there first, then handed to `onWritten` (main.ts:
+ * The file is the truth: a record is written there first, then handed to `onWritten` (AuditSync:
  * the catalog's audit table). A record the table missed (a crash between the two) is read back
  * from the file by the catalog's import.
  */

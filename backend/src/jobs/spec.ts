@@ -1,0 +1,85 @@
+/**
+ * What a job is asked to do, stored with it when it is queued, so a job queued before a restart
+ * runs as asked after it (one typed, versioned spec per kind); and the facts its runner
+ * remembers while it runs, which must outlive the process (a VM the backup started). The one
+ * reader of both is here: rows written by older versions are converted by catalog migration 6.
+ */
+import { AppError } from '../errors';
+import type { RestoreRequestBody } from '../restore/model';
+import type { JobKind } from './model';
+
+/** A scheduled job's policy and run, for lists and logs (the scheduler finds its jobs by id). */
+export interface JobOrigin {
+  policyId: string;
+  policyName: string;
+  /** The policy run (backups); null for a scheduled verify. */
+  runId: string | null;
+  /** The run's trigger: schedule, catch-up or manual. */
+  trigger: string;
+  /** The fire time it is for (null for a manual run). */
+  scheduledAt: string | null;
+}
+
+export interface BackupSpec {
+  v: 1;
+  kind: 'backup';
+  /** Every disk copied whole even when its chain is healthy. */
+  forceFull: boolean;
+  /** auto: freeze the guest's filesystems when its agent answers; crash: never. */
+  consistency: 'auto' | 'crash';
+  origin: JobOrigin | null;
+}
+
+export interface RestoreSpec {
+  v: 1;
+  kind: 'restore';
+  pointId: string;
+  request: RestoreRequestBody;
+  /** What the plan named as the target when the job was queued (shown in lists). */
+  target: string | null;
+}
+
+/** One point, every point of one VM (a policy's scheduled verify), or the whole repository. */
+export type VerifyTarget = { pointId: string } | { vmKey: string } | { repository: true };
+
+export interface VerifySpec {
+  v: 1;
+  kind: 'verify';
+  target: VerifyTarget;
+  origin: JobOrigin | null;
+}
+
+export type JobSpec = BackupSpec | RestoreSpec | VerifySpec;
+export type SpecOf<K extends JobKind> = Extract<JobSpec, { kind: K }>;
+
+/** Facts a runner remembers while the job runs (merged, never replaced). */
+export interface JobFacts {
+  /** A VM that was down was started (paused) for the backup. */
+  vmStartedByJob?: boolean;
+  /** ...and was stopped again (nothing is left to settle after a crash). */
+  vmStoppedAgain?: boolean;
+  /** Verify jobs: the VM key of each point checked (callers see only their VMs' points). */
+  verifiedVmKeys?: Record<string, string>;
+}
+
+/** A stored spec: written by `JSON.stringify(spec)` of this version, or converted to it by
+ *  migration 6. CATALOG_ERROR for anything else (a newer program's spec, a hand-edited row). */
+export function parseSpec(jobId: string, kind: JobKind, json: string | null): JobSpec {
+  const v = json === null ? undefined : (JSON.parse(json) as Partial<JobSpec> | null);
+  if (!v || v.v !== 1 || v.kind !== kind) throw new AppError('CATALOG_ERROR', `job ${jobId}: its stored spec is not a version-1 ${kind} spec (${json ?? 'none'})`);
+  return v as JobSpec;
+}
+
+/** Only the known facts, with their types checked: the column also holds keys older versions
+ *  stored there (their specs, since moved to the spec column). */
+export function parseFacts(json: string): JobFacts {
+  const o = JSON.parse(json) as Record<string, unknown>;
+  const facts: JobFacts = {};
+  if (typeof o['vmStartedByJob'] === 'boolean') facts.vmStartedByJob = o['vmStartedByJob'];
+  if (typeof o['vmStoppedAgain'] === 'boolean') facts.vmStoppedAgain = o['vmStoppedAgain'];
+  const keys = o['verifiedVmKeys'];
+  if (typeof keys === 'object' && keys !== null && !Array.isArray(keys)) {
+    facts.verifiedVmKeys = Object.fromEntries(Object.entries(keys).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+  return facts;
+}
