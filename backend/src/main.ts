@@ -6,9 +6,9 @@ import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { describeError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, byKind, JobQueue, JobsTable, planPointRestore, planView, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
+import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
-import { PointImages } from './restore';
+import { PointImages, PointRestorer } from './restore';
 import { PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
@@ -74,12 +74,13 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     if (hosts instanceof HostDirectory) cleanups.push(() => hosts.close());
 
     const damage = new DamageView(() => repository.damagedPoints());
+    const restorer = new PointRestorer({ engine, repository });
     const queue = new JobQueue({
       store: jobs,
       limits: config.limits,
       runner: byKind({
         backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m) }),
-        restore: restoreRunner({ engine, repository }),
+        restore: restoreRunner(restorer),
         verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
       }),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
@@ -131,12 +132,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     const apiCatalog = catalogForApi(catalog, jobs, policyStore);
     const app = createApp({
-      restore: {
-        plan: async (pointId, body, visible) => {
-          const { plan, inventory } = await planPointRestore({ engine, repository }, pointId, body);
-          return planView(plan, inventory, visible);
-        },
-      },
+      restore: restorer,
       images: new PointImages(repository, config.scratch.path),
       auth,
       catalog: apiCatalog,

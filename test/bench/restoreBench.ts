@@ -26,7 +26,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { EngineClient } from '../../backend/src/engine';
 import { newPointId, Repository, type Manifest } from '../../backend/src/repository';
-import { executeRestore, restoreToFile, type RestorePhase, type RestoreResult } from '../../backend/src/restore';
+import { executeRestore, openPoint, restoreToFile, type RestorePhase, type RestoreResult } from '../../backend/src/restore';
 import type { RestorePlan } from '../../backend/src/restore/plan/types';
 import { runTool } from '../../backend/src/util/exec';
 import { arg, timed } from './common';
@@ -173,14 +173,15 @@ async function restoreOnce(engine: EngineClient, repo: Repository, p: RestorePla
   const phases: Partial<Record<RestorePhase, number>> = {};
   let last: RestorePhase | undefined;
   const t0 = Date.now();
+  const point = await openPoint(repo, p.pointId, 'restore', 'restore bench');
   const result = await executeRestore(p, {
     engine,
-    repository: repo,
+    point,
     maxInFlight: inFlight,
     onProgress: (e) => {
       if (e.phase !== last) phases[(last = e.phase)] = Date.now();
     },
-  });
+  }).finally(() => point.release());
   return { result, phases, wall: (Date.now() - t0) / 1000 };
 }
 

@@ -7,7 +7,7 @@ import { EngineClient } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { LocalHost } from '../../backend/src/hosts';
 import { Repository, type Manifest } from '../../backend/src/repository';
-import { executeRestore, type ExecuteDeps, type RestoreProgress } from '../../backend/src/restore';
+import { executeRestore, openPoint, type ExecuteDeps, type PointSource, type RestoreProgress, type RestoreResult } from '../../backend/src/restore';
 import { planRestore, pointDataBytes, readInventory, type PlannedDisk, type RestorePlan } from '../../backend/src/restore/plan';
 import { dataRanges } from '../../backend/src/restore/sparse';
 import { EngineSim } from '../engine-sim';
@@ -61,6 +61,17 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
+  /** The executor on a point opened (and released) as the restore job opens it. */
+  async function withPoint<T>(pointId: string, fn: (point: PointSource) => Promise<T>): Promise<T> {
+    const point = await openPoint(repo, pointId, 'restore', 'restoreEngine test');
+    try {
+      return await fn(point);
+    } finally {
+      await point.release();
+    }
+  }
+  const restoreWith = (plan: RestorePlan, deps: Omit<ExecuteDeps, 'engine' | 'point'>): Promise<RestoreResult> => withPoint(plan.pointId, (point) => executeRestore(plan, { engine, point, ...deps }));
+
   const timeouts: ExecuteDeps['timeouts'] = { diskReadyMs: 30_000, transferPhaseMs: 30_000, imageioRequestMs: 30_000, cleanupMs: 30_000 };
 
   /** What the engine holds, to prove a failed restore left nothing behind. */
@@ -77,7 +88,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const web = sim.vmByName('web01');
     const plan = planFor(incremental, { mode: 'vm', name: 'web01-restored', storageDomain, cluster });
     const phases: string[] = [];
-    const result = await executeRestore(plan, { engine, repository: repo, timeouts, onProgress: (p: RestoreProgress) => phases.at(-1) !== p.phase && phases.push(p.phase) });
+    const result = await restoreWith(plan, { timeouts, onProgress: (p: RestoreProgress) => phases.at(-1) !== p.phase && phases.push(p.phase) });
 
     expect(phases).toEqual(['creating-disks', 'uploading', 'finalizing', 'uploading', 'finalizing', 'verifying', 'creating-vm', 'done']);
     expect(result.vmId).not.toBeNull();
@@ -123,12 +134,12 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const web = sim.vmByName('web01');
     const plan = planRestore({
       manifest: incremental,
-      dataBytes: await pointDataBytes(repo, incremental),
+      dataBytes: await withPoint(incremental.pointId, (point) => pointDataBytes(point)),
       request: { pointId: incremental.pointId, mode: 'vm', vmName: 'web01-planned' },
       inventory: await readInventory(engine),
     });
     expect(plan.problems.filter((p) => p.severity === 'error')).toEqual([]);
-    const result = await executeRestore(plan, { engine, repository: repo, timeouts });
+    const result = await restoreWith(plan, { timeouts });
     const vm = sim.vmById(result.vmId as string);
     expect(vm.name).toBe('web01-planned');
     expect(vm.disks.map((d) => d.id).sort()).toEqual(plan.disks.map((d) => d.diskId).sort());
@@ -147,7 +158,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const raw = incremental.disks.find((d) => d.format === 'raw');
     if (!raw) throw new Error('no raw disk in the point');
     const plan = planFor(incremental, { mode: 'disks', attachToVmId: db.id, storageDomain, cluster, devices: [raw.device], useProxy: true });
-    const result = await executeRestore(plan, { engine, repository: repo, timeouts });
+    const result = await restoreWith(plan, { timeouts });
     expect(result.vmId).toBeNull();
     const pd = plan.disks[0] as PlannedDisk;
     const attached = (await engine.listDiskAttachments(db.id)).find((a) => a.diskId === pd.diskId);
@@ -161,9 +172,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const before = await engineState();
     const plan = planFor(incremental, { mode: 'vm', name: 'web01-hang', storageDomain, cluster });
     let armed = false;
-    const err = await executeRestore(plan, {
-      engine,
-      repository: repo,
+    const err = await restoreWith(plan, {
       timeouts: { ...timeouts, imageioRequestMs: 3000 },
       onProgress: (p) => {
         // after 16 MiB of the first disk, the next PUT never gets an answer
@@ -188,7 +197,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const before = await engineState();
     const plan = planFor(incremental, { mode: 'vm', name: 'web01-fail', storageDomain, cluster, useProxy: true });
     sim.failNext({ method: 'PATCH', pathPrefix: '/images/', status: 500 });
-    const err = await executeRestore(plan, { engine, repository: repo, timeouts }).catch((e: unknown) => e);
+    const err = await restoreWith(plan, { timeouts }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('RESTORE_FAILED');
     expect((err as AppError).message).toMatch(/upload of disk web01-fail_Disk1 failed at \d+(\.\d)? MiB: imageio PATCH zero failed with 500/);
     const after = await engineState();
@@ -201,9 +210,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const before = await engineState();
     const plan = planFor(incremental, { mode: 'vm', name: 'web01-abort', storageDomain, cluster });
     const ctl = new AbortController();
-    const err = await executeRestore(plan, {
-      engine,
-      repository: repo,
+    const err = await restoreWith(plan, {
       timeouts,
       signal: ctl.signal,
       // abort during the second disk, when the first is already uploaded and finalized
@@ -227,9 +234,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const plan = planFor(incremental, { mode: 'disks', storageDomain, cluster, devices: [raw.device] });
     const diskId = (plan.disks[0] as PlannedDisk).diskId;
     let damaged = false;
-    const err = await executeRestore(plan, {
-      engine,
-      repository: repo,
+    const err = await restoreWith(plan, {
       timeouts,
       onProgress: (p) => {
         // between the upload and the read-back, one byte of the (raw) image changes behind the engine's back
@@ -257,7 +262,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     plan.vm.ovf = plan.vm.ovf.split(second.diskId).join(randomUUID());
     sim.failNext({ method: 'POST', pathPrefix: '/vms/', status: 500 });
     const logs: string[] = [];
-    const err = await executeRestore(plan, { engine, repository: repo, timeouts, log: (level, msg) => logs.push(`${level} ${msg}`) }).catch((e: unknown) => e);
+    const err = await restoreWith(plan, { timeouts, log: (level, msg) => logs.push(`${level} ${msg}`) }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('RESTORE_FAILED');
     expect((err as AppError).message).toMatch(/failed: creating vm web01-attach from the ovf: engine POST \/ovirt-engine\/api\/vms\/[0-9a-f-]+\/diskattachments failed with 500/);
     expect(logs).toContain(`warn the engine did not attach ${second.name} from the ovf; attached explicitly`);
@@ -272,7 +277,7 @@ describe('restore into the engine (simulator, real QEMU)', () => {
     const plan = planFor(incremental, { mode: 'vm', name: 'web01', storageDomain, cluster });
     plan.ok = false;
     plan.problems.push({ severity: 'error', code: 'VM_NAME_EXISTS', message: 'a vm named web01 exists' });
-    const err = await executeRestore(plan, { engine, repository: repo, timeouts }).catch((e: unknown) => e);
+    const err = await restoreWith(plan, { timeouts }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('RESTORE_FAILED');
     expect((err as AppError).message).toContain('a vm named web01 exists');
     expect(await engineState()).toEqual(before);

@@ -4,7 +4,7 @@ import type { AuditList, AuditQuery, DamageView, PointSummary, ServiceAuditLog }
 import type { EngineClient } from '../engine';
 import type { Job, JobFacts, JobList, JobLogEntry, JobQueue, JobState } from '../jobs';
 import type { Repository } from '../repository';
-import type { RestorePlanView, RestoreRequestBody } from '../restore';
+import type { PointRestorer } from '../restore';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
 
@@ -36,11 +36,6 @@ export interface ApiCatalog {
   ping(): void;
 }
 
-/** Restore planning (restore/ owns it). */
-export interface ApiRestore {
-  /** The plan for a point now; VMs offered as targets are those in `visibleVmIds`. */
-  plan(pointId: string, body: RestoreRequestBody, visibleVmIds: ReadonlySet<string>): Promise<RestorePlanView>;
-}
 
 /** Disk images of a point, for downloads (restore/ owns them). */
 export interface ApiImages {
@@ -52,7 +47,8 @@ export interface ApiImages {
 }
 
 export interface ApiDeps {
-  restore: ApiRestore;
+  /** Restore planning (restore/ owns it; the job runs it). */
+  restore: Pick<PointRestorer, 'planView'>;
   images: ApiImages;
   auth: Authenticator;
   catalog: ApiCatalog;

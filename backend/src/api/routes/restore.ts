@@ -21,7 +21,7 @@ export function restoreRoutes(deps: ApiDeps): Router {
     const point = await visiblePointOr404(deps, res, pointId);
     if (body.attachToVmId) await visibleOr404(deps, res, body.attachToVmId);
     const visible = new Set((await deps.auth.visibleVms(principalOf(res))).map((v) => v.id));
-    const plan = await deps.restore.plan(pointId, body, visible);
+    const plan = await deps.restore.planView(pointId, body, visible, principalOf(res).userName);
     return { pointId, body, point, plan };
   };
 

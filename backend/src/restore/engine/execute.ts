@@ -47,10 +47,11 @@ function checkPlan(plan: RestorePlan): void {
 
 async function readPoint(plan: RestorePlan, deps: ExecuteDeps): Promise<{ manifest: Manifest; indexes: Map<string, DiskIndex> }> {
   try {
-    const manifest = await deps.repository.readManifest(plan.pointId);
+    const manifest = deps.point.manifest;
+    if (manifest.pointId !== plan.pointId) throw new AppError('RESTORE_FAILED', `the plan is for point ${plan.pointId}, the point opened is ${manifest.pointId}`);
     const indexes = new Map<string, DiskIndex>();
     for (const d of plan.disks) {
-      const index = await deps.repository.readIndex(plan.pointId, d.device);
+      const index = await deps.point.index(d.device);
       if (index.virtualSize > d.provisionedSize) {
         throw new AppError('RESTORE_FAILED', `disk ${d.name} is planned with ${d.provisionedSize} bytes but the point's ${d.device} has ${index.virtualSize}`);
       }

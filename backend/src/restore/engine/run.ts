@@ -136,7 +136,7 @@ export class RestoreRun {
       }),
     );
     const inFlight = Math.max(1, Math.min(this.maxInFlight(), opened.capabilities.maxWriters));
-    const stream = new PointStream(this.deps.repository, index, DEFAULT_LIMITS, this.signal);
+    const stream = new PointStream(this.deps.point, index, DEFAULT_LIMITS, this.signal);
     const t0 = Date.now();
     let counters;
     try {

@@ -1,5 +1,6 @@
 import { AppError } from '../../errors';
-import type { DiskIndex, Repository } from '../../repository';
+import type { DiskIndex } from '../../repository';
+import type { PointSource } from '../pointSource';
 import { dataRanges } from '../sparse';
 import { StreamHash } from './streamHash';
 
@@ -29,7 +30,7 @@ export class PointStream {
   position = 0;
 
   constructor(
-    private readonly repository: Repository,
+    private readonly source: Pick<PointSource, 'readChunk'>,
     private readonly index: DiskIndex,
     private readonly limits: SegmentLimits = DEFAULT_LIMITS,
     private readonly signal?: AbortSignal,
@@ -58,7 +59,7 @@ export class PointStream {
       while (pending.size < this.limits.readAhead && ahead < index.count) {
         const i = ahead++;
         if (index.isZero(i)) continue;
-        const p = this.repository.readChunk(index.digest(i), index.chunkLength(i));
+        const p = this.source.readChunk(index.digest(i), index.chunkLength(i));
         p.catch(() => undefined); // awaited in order below; a failure ahead must not go unhandled
         pending.set(i, p);
       }

@@ -1,6 +1,6 @@
 import type { EngineClient } from '../../engine';
-import type { Repository } from '../../repository';
 import type { Progress } from '../../util/progress';
+import type { PointSource } from '../pointSource';
 
 export type RestorePhase = 'creating-disks' | 'uploading' | 'finalizing' | 'creating-vm' | 'attaching' | 'verifying' | 'done';
 
@@ -25,7 +25,8 @@ export interface RestoreTimeouts {
 export interface ExecuteDeps {
   /** The service account: creating disks, transfers and VMs needs admin rights. */
   engine: EngineClient;
-  repository: Repository;
+  /** The point, open for reading (its manifest and indexes read once). */
+  point: PointSource;
   signal?: AbortSignal;
   onProgress?: (p: RestoreProgress) => void;
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void;

@@ -4,3 +4,4 @@ export { rewriteOvf } from './ovfRewrite';
 export type { OvfRewrite, OvfDiskRewrite } from './ovfRewrite';
 export { readInventory, pointDataBytes } from './inventory';
 export type * from './types';
+export { planView } from './view';

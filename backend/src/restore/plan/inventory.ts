@@ -1,5 +1,5 @@
 import type { EngineClient } from '../../engine';
-import type { Manifest, Repository } from '../../repository';
+import type { PointSource } from '../pointSource';
 import type { RestoreInventory } from './types';
 
 /**
@@ -44,10 +44,10 @@ export async function readInventory(engine: EngineClient, signal?: AbortSignal):
 }
 
 /** Non-zero bytes of each disk of a point, from its indexes (what an upload will send). */
-export async function pointDataBytes(repo: Repository, m: Manifest): Promise<Record<string, number>> {
+export async function pointDataBytes(point: Pick<PointSource, 'manifest' | 'index'>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const d of m.disks) {
-    const index = await repo.readIndex(m.pointId, d.device);
+  for (const d of point.manifest.disks) {
+    const index = await point.index(d.device);
     let bytes = 0;
     for (let i = 0; i < index.count; i++) if (!index.isZero(i)) bytes += index.chunkLength(i);
     out[d.device] = bytes;
