@@ -1,3 +1,5 @@
+/** The service's face: HTTP routes (Express) and the WebSocket hub, who is calling (engine SSO)
+ *  and what they may see, errors as HTTP statuses, OpenAPI, and the contract the UI reads. */
 export { createApp } from './app';
 export { Authenticator } from './auth';
 export type { Principal, AuthenticatorOptions } from './auth';

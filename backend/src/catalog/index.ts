@@ -1,3 +1,5 @@
+/** The service's SQLite file (schema and migrations), the restore point index, the audit table
+ *  and its sync with the audit files, verify's damage view. Rebuildable from the repository. */
 export { Catalog } from './catalog';
 export type { Db } from './db';
 export { PointsTable } from './points';

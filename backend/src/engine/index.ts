@@ -1,3 +1,4 @@
+/** The oVirt/OLVM engine's REST API and imageio: one file per resource, parsing at the edge. */
 export { EngineClient } from './client';
 export type { EngineClientOptions } from './client';
 export type { EngineAuth } from './auth';

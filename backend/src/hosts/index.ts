@@ -1,3 +1,4 @@
+/** How the QEMU of a VM is reached: on this machine, or on a KVM host over SSH (HOSTS.md). */
 export type { HostLink } from './hostLink';
 export type { VmHostLink } from './vmHost';
 export { LocalHost } from './localHost';

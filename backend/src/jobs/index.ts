@@ -1,3 +1,5 @@
+/** The job queue: limits, persistence (JobsTable), progress, cancellation, typed job specs, and
+ *  the runners of each kind of job. */
 export { JobQueue } from './queue';
 export type { JobQueueOptions, JobQueueEvents } from './queue';
 export { JobsTable, INTERRUPTED_ERROR } from './jobsTable';

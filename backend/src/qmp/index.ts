@@ -1,3 +1,5 @@
+/** QEMU's monitor (QMP, no third-party library): connection, the typed command catalog, the
+ *  block-layer API, block jobs, the guest agent. */
 export { QmpClient, qmpErrorClass, waitForEvent } from './client';
 export type { QmpConnectOptions, QmpGreeting } from './client';
 export type { QmpSession, QmpCallOptions } from './session';

@@ -1,3 +1,5 @@
+/** The repository of restore points (FORMAT.md): chunks, indexes, manifests, locks, retention,
+ *  garbage collection, verify, the audit log. */
 export { Repository } from './repository';
 export { PointWriter } from './pointWriter';
 export type { CommitParams } from './pointWriter';

@@ -1,3 +1,4 @@
+/** "Restore this point": into the engine (plan, execute), to a file, as a download. */
 export { restoreToFile } from './toFile';
 export type { RestoreToFileRequest, RestoreToFileResult } from './toFile';
 export { QemuNbdServer } from './qemuNbd';

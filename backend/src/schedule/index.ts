@@ -1,3 +1,5 @@
+/** Backup policies: cron fire times, windows, retention, the policy run's state machine and the
+ *  scheduler that drives it, scheduled verify. */
 export { CronSchedule, checkCron, isTimeZone, nextRuns, localTime } from './cron';
 export { dueFire, triggerFor, nextFire, runWindow, windowState, freeSlots } from './plan';
 export type { DueFire, WindowSpan } from './plan';

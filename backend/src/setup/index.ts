@@ -1,3 +1,4 @@
+/** `olvm-backup setup`: the engine CA, host keys, account checks, the config file. */
 export { runSetup } from './runSetup';
 export type { HostsKind, SetupIo, SetupOptions, SetupResult } from './runSetup';
 export { linePrompter } from './prompt';
