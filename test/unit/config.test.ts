@@ -70,14 +70,15 @@ describe('loadConfig', () => {
         caFile: undefined,
         timeoutSeconds: 60,
       },
-      repository: { path: path.join(dir, 'repository') },
+      repository: { path: path.join(dir, 'repository'), gcSchedule: '0 4 * * 0', gcTimeZone: 'UTC' },
       catalog: { path: path.join(dir, 'catalog.sqlite') },
       scratch: { path: path.join(dir, 'scratch') },
       listen: { host: '127.0.0.1', port: 8780, tls: undefined },
       cors: { origins: ['https://engine.example.com'] },
       limits: { global: 4, perHost: 2 },
       hosts: { kind: 'local', qmpDir: '/run/qmp' },
-      auth: { cacheSeconds: 60 },
+      auth: { cacheSeconds: 60, permitCacheSeconds: 30, backupAdmins: [], scrapeToken: undefined },
+      protection: { minLockDays: 7 },
       log: { level: 'info' },
       warnings: [],
     });
@@ -85,6 +86,7 @@ describe('loadConfig', () => {
 
   test('a full file, every key set', async () => {
     for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'hosts.json']) await writeFile(path.join(dir, f), 'x');
+    await writeFile(path.join(dir, 'scrape-token'), 'scrape me\n', { mode: 0o600 });
     const file = await configFile(`
 dataDir: ${dir}/data
 engine:
@@ -93,7 +95,7 @@ engine:
   passwordFile: ${dir}/engine-password
   caFile: ${dir}/ca.pem
   timeoutSeconds: 30
-repository: { path: /srv/backup/repository }
+repository: { path: /srv/backup/repository, gcSchedule: "30 2 * * *", gcTimeZone: Europe/Berlin }
 catalog: { path: /srv/backup/catalog.sqlite }
 scratch: { path: /var/tmp/olvm-scratch }
 listen: { host: 0.0.0.0, port: 8443, tlsCert: ${dir}/cert.pem, tlsKey: ${dir}/key.pem }
@@ -101,7 +103,8 @@ cors: { origins: [https://engine.example.com:8443, "http://Other.example.com:808
 limits: { global: 8, perHost: 3 }
 hosts:
   directory: ${dir}/hosts.json
-auth: { cacheSeconds: 120 }
+auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: [olvm-backup-admins, ops@internal], scrapeTokenFile: ${dir}/scrape-token }
+protection: { minLockDays: 0 }
 log: { level: debug }
 `);
     const c = await loadConfig({ file, env: {} });
@@ -116,14 +119,15 @@ log: { level: debug }
         caFile: `${dir}/ca.pem`,
         timeoutSeconds: 30,
       },
-      repository: { path: '/srv/backup/repository' },
+      repository: { path: '/srv/backup/repository', gcSchedule: '30 2 * * *', gcTimeZone: 'Europe/Berlin' },
       catalog: { path: '/srv/backup/catalog.sqlite' },
       scratch: { path: '/var/tmp/olvm-scratch' },
       listen: { host: '0.0.0.0', port: 8443, tls: { cert: `${dir}/cert.pem`, key: `${dir}/key.pem` } },
       cors: { origins: ['https://engine.example.com:8443', 'http://other.example.com:8080'] },
       limits: { global: 8, perHost: 3 },
       hosts: { kind: 'directory', directory: `${dir}/hosts.json` },
-      auth: { cacheSeconds: 120 },
+      auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: ['olvm-backup-admins', 'ops@internal'], scrapeToken: 'scrape me' },
+      protection: { minLockDays: 0 },
       log: { level: 'debug' },
       warnings: [],
     });
@@ -199,6 +203,10 @@ log: { level: debug }
       ['a TLS file that cannot be read', `${MINIMAL}listen: { tlsCert: nope.pem, tlsKey: nope.key }\n`, /: listen\.tlsCert: cannot read .*nope\.pem \(ENOENT\); listen\.tlsKey: cannot read/],
       ['a YAML syntax error', `${MINIMAL}log: level: info\n`, /config .*config\.yaml: invalid YAML: nested mappings are not allowed .* at line 8, column 6$/i],
       ['a top level that is a list', '- a\n- b\n', /config .*config\.yaml: must be a mapping of keys \(got a list\)$/],
+      ['a permit cache longer than a minute', `${MINIMAL}auth: { permitCacheSeconds: 300 }\n`, /: auth\.permitCacheSeconds: .* \(got 300\)$/],
+      ['a negative minimum lock', `${MINIMAL}protection: { minLockDays: -1 }\n`, /: protection\.minLockDays: .* \(got -1\)$/],
+      ['backup admins that are not a list', `${MINIMAL}auth: { backupAdmins: ops }\n`, /: auth\.backupAdmins: must be a list of names \(got "ops"\)$/],
+      ['a scrape token file that cannot be read', `${MINIMAL}auth: { scrapeTokenFile: nope-token }\n`, /: auth\.scrapeTokenFile: cannot read .*nope-token \(ENOENT\)$/],
     ];
     test.each(cases)('%s', async (_what, yaml, expected) => {
       const file = await configFile(yaml);

@@ -4,7 +4,7 @@ import type { ApiDeps } from './deps';
 import { Downloads } from './downloads';
 import { errorHandler, sendError } from './httpErrors';
 import { HttpCounters, renderMetrics } from './metrics';
-import { cors, requireUser, securityHeaders } from './middleware';
+import { cors, requireUser, route, securityHeaders } from './middleware';
 import { jobsRoutes } from './routes/jobs';
 import { pointsRoutes } from './routes/points';
 import { policiesRoutes } from './routes/policies';
@@ -28,9 +28,13 @@ export function createApp(deps: ApiDeps): Express {
   app.use(securityHeaders(deps.tls));
   app.use(cors(deps.corsOrigins));
 
-  app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(renderMetrics(deps.catalog, http, Math.round((Date.now() - deps.startedAt.getTime()) / 1000)));
-  });
+  app.get(
+    '/metrics',
+    route(async (req, res) => {
+      await deps.scrape.require(req);
+      res.type('text/plain; version=0.0.4').send(renderMetrics(deps.catalog, http, Math.round((Date.now() - deps.startedAt.getTime()) / 1000)));
+    }),
+  );
 
   const api = express.Router();
   api.use(express.json({ limit: BODY_LIMIT, strict: true }));

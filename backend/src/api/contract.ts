@@ -100,6 +100,12 @@ export interface RepositoryStatus {
   freeBytes: number | null;
 }
 
+/** What `GET /health` tells anyone: up or down. */
+export interface HealthStatus {
+  status: 'ok' | 'degraded';
+}
+
+/** What it tells a caller with the scrape token or a portal user's token. */
 export interface Health {
   status: 'ok' | 'degraded';
   version: string;

@@ -7,6 +7,7 @@ import type { Repository } from '../repository';
 import type { PointRestorer } from '../restore';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
+import type { ScrapeAccess } from './scrape';
 
 /**
  * What the HTTP and WebSocket side is given by main.ts: the parts it calls, each as the
@@ -51,6 +52,8 @@ export interface ApiDeps {
   restore: Pick<PointRestorer, 'planView'>;
   images: ApiImages;
   auth: Authenticator;
+  /** Who may read /metrics and the details of /health. */
+  scrape: Pick<ScrapeAccess, 'allows' | 'require'>;
   catalog: ApiCatalog;
   queue: JobQueue;
   policies: PolicyService;

@@ -1,8 +1,9 @@
 import type { ServiceConfig } from './schema';
 
-/** The resolved configuration for the start-up log line: everything but the secret. */
+/** The config as it may be logged: the engine password and the scrape token replaced by whether they are set. */
 export function describeConfig(c: ServiceConfig): Record<string, unknown> {
-  const { engine, ...rest } = c;
+  const { engine, auth, ...rest } = c;
   const { password, ...engineRest } = engine;
-  return { ...rest, engine: { ...engineRest, password: password ? '<set>' : '<missing>' } };
+  const { scrapeToken, ...authRest } = auth;
+  return { ...rest, engine: { ...engineRest, password: password ? '<set>' : '<missing>' }, auth: { ...authRest, scrapeToken: scrapeToken ? '<set>' : '<none>' } };
 }

@@ -69,19 +69,20 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ServiceC
   const envPassword = env[ENV_PASSWORD] || undefined;
   if (envPassword !== undefined && env[ENV_PASSWORD_FILE]) problems.push(`${ENV_PASSWORD} and ${ENV_PASSWORD_FILE}: set only one of them`);
   const passwordFile = envPassword !== undefined && !overridesPasswordFile ? undefined : v.engine.passwordFile;
-  const password = passwordFile === undefined ? envPassword : await readPassword(passwordFile, problems, warnings);
+  const password = passwordFile === undefined ? envPassword : await readSecret('engine.passwordFile', passwordFile, problems, warnings);
   if (password === undefined && passwordFile === undefined) problems.push(`engine.passwordFile: the engine password is missing: set engine.passwordFile or ${ENV_PASSWORD}`);
   for (const key of FILES_TO_READ) {
     const p = getKey(v, key);
     if (typeof p === 'string') await access(p, constants.R_OK).catch((err) => problems.push(`${key}: cannot read ${p} (${errCode(err)})`));
   }
+  const scrapeToken = v.auth?.scrapeTokenFile === undefined ? undefined : await readSecret('auth.scrapeTokenFile', v.auth.scrapeTokenFile, problems, warnings);
   if (problems.length > 0 || password === undefined) throw invalid(where, problems);
-  return resolved(v, { file, env, password, passwordFile, warnings });
+  return resolved(v, { file, env, password, passwordFile, scrapeToken, warnings });
 }
 
 function resolved(
   v: ParsedConfigFile,
-  r: { file: string | undefined; env: NodeJS.ProcessEnv; password: string; passwordFile: string | undefined; warnings: string[] },
+  r: { file: string | undefined; env: NodeJS.ProcessEnv; password: string; passwordFile: string | undefined; scrapeToken: string | undefined; warnings: string[] },
 ): ServiceConfig {
   const dataDir = v.dataDir ?? defaultDataDir(r.env);
   const url = v.engine.url.replace(/\/+$/, '');
@@ -99,7 +100,11 @@ function resolved(
       caFile: v.engine.caFile,
       timeoutSeconds: v.engine.timeoutSeconds ?? DEFAULTS.engineTimeoutSeconds,
     },
-    repository: { path: v.repository?.path ?? nodePath.join(dataDir, 'repository') },
+    repository: {
+      path: v.repository?.path ?? nodePath.join(dataDir, 'repository'),
+      gcSchedule: (v.repository?.gcSchedule ?? DEFAULTS.gcSchedule) === 'off' ? null : (v.repository?.gcSchedule ?? DEFAULTS.gcSchedule),
+      gcTimeZone: v.repository?.gcTimeZone ?? DEFAULTS.gcTimeZone,
+    },
     catalog: { path: v.catalog?.path ?? nodePath.join(dataDir, 'catalog.sqlite') },
     scratch: { path: v.scratch?.path ?? nodePath.join(dataDir, 'scratch') },
     listen: {
@@ -110,7 +115,13 @@ function resolved(
     cors: { origins: [...new Set(origins)] },
     limits: { global, perHost: v.limits?.perHost ?? Math.min(DEFAULTS.limits.perHost, global) },
     hosts: v.hosts.qmpDir !== undefined ? { kind: 'local', qmpDir: v.hosts.qmpDir } : { kind: 'directory', directory: v.hosts.directory ?? '' },
-    auth: { cacheSeconds: v.auth?.cacheSeconds ?? DEFAULTS.authCacheSeconds },
+    auth: {
+      cacheSeconds: v.auth?.cacheSeconds ?? DEFAULTS.authCacheSeconds,
+      permitCacheSeconds: v.auth?.permitCacheSeconds ?? DEFAULTS.permitCacheSeconds,
+      backupAdmins: v.auth?.backupAdmins ?? [],
+      scrapeToken: r.scrapeToken,
+    },
+    protection: { minLockDays: v.protection?.minLockDays ?? DEFAULTS.minLockDays },
     log: { level: v.log?.level ?? DEFAULTS.logLevel },
     warnings: r.warnings,
   };
@@ -158,21 +169,23 @@ function envLayer(env: NodeJS.ProcessEnv, sources: Map<string, string>): Tree {
   return withAbsolutePaths(layer, process.cwd());
 }
 
-async function readPassword(file: string, problems: string[], warnings: string[]): Promise<string | undefined> {
+/** A secret kept in a file of its own (the engine password, the scrape token): its text without
+ *  trailing newlines; a problem for a missing or empty file, a warning for one others may read. */
+async function readSecret(key: string, file: string, problems: string[], warnings: string[]): Promise<string | undefined> {
   try {
     const st = await stat(file);
     if (!st.isFile()) {
-      problems.push(`engine.passwordFile: ${file} is not a file`);
+      problems.push(`${key}: ${file} is not a file`);
       return undefined;
     }
     if ((st.mode & 0o044) !== 0) {
-      warnings.push(`engine.passwordFile: ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
+      warnings.push(`${key}: ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`);
     }
-    const password = (await readFile(file, 'utf8')).replace(/(\r?\n)+$/, '');
-    if (password === '') problems.push(`engine.passwordFile: ${file} is empty`);
-    return password === '' ? undefined : password;
+    const secret = (await readFile(file, 'utf8')).replace(/(\r?\n)+$/, '');
+    if (secret === '') problems.push(`${key}: ${file} is empty`);
+    return secret === '' ? undefined : secret;
   } catch (err) {
-    problems.push(`engine.passwordFile: cannot read ${file} (${errCode(err)})`);
+    problems.push(`${key}: cannot read ${file} (${errCode(err)})`);
     return undefined;
   }
 }

@@ -16,6 +16,13 @@ export const DEFAULTS = {
   authCacheSeconds: 60,
   logLevel: 'info' as LogLevel,
   engineTimeoutSeconds: 60,
+  /** How long a user's permits on one object are reused (the issue's bound: at most 60 s). */
+  permitCacheSeconds: 30,
+  /** Every point's retention lock at least this long (0: none), Backup now's too. */
+  minLockDays: 7,
+  /** Garbage collection: weekly, Sunday 04:00, in the repository's time zone. */
+  gcSchedule: '0 4 * * 0',
+  gcTimeZone: 'UTC',
 } as const;
 
 /** The message for a present-but-wrong value; a missing required key says so instead. */
@@ -108,14 +115,29 @@ export const configFileSchema = z.strictObject(
   {
     dataDir: path.optional(),
     engine,
-    repository: section({ path: path.optional() }),
+    repository: section({
+      path: path.optional(),
+      // 5-field cron of the scheduled garbage collection; "off": only `olvm-backup gc` by hand
+      gcSchedule: z.string({ error: says('must be a 5-field cron expression or "off"') }).min(1).optional(),
+      gcTimeZone: z.string({ error: says('must be an IANA time zone name') }).min(1).optional(),
+    }),
     catalog: section({ path: path.optional() }),
     scratch: section({ path: path.optional() }),
     listen: listen.optional(),
     cors: section({ origins: z.array(origin, { error: says('must be a list of origins') }).optional() }),
     limits: limits.optional(),
     hosts,
-    auth: section({ cacheSeconds: positiveInt.optional() }),
+    auth: section({
+      cacheSeconds: positiveInt.optional(),
+      permitCacheSeconds: z.number({ error: says('must be a whole number of seconds from 1 to 60') }).int().min(1).max(60).optional(),
+      // engine users (user@domain) and groups (their name) who administer backups like a SuperUser
+      backupAdmins: z.array(z.string({ error: says('must be an engine user or group name') }).min(1), { error: says('must be a list of names') }).optional(),
+      // a file holding the bearer token Prometheus sends for /metrics and /health details
+      scrapeTokenFile: path.optional(),
+    }),
+    protection: section({
+      minLockDays: z.number({ error: says('must be a whole number of days (0: no minimum)') }).int().min(0).max(36500).optional(),
+    }),
     log: section({ level: z.enum(LOG_LEVELS, { error: says(`must be one of ${LOG_LEVELS.join(', ')}`) }).optional() }),
   },
   mapping,
@@ -137,6 +159,7 @@ export const PATH_KEYS = [
   'listen.tlsKey',
   'hosts.qmpDir',
   'hosts.directory',
+  'auth.scrapeTokenFile',
 ] as const;
 
 /** The configuration the service runs with: every default filled, every path absolute. */
@@ -155,7 +178,8 @@ export interface ServiceConfig {
     caFile: string | undefined;
     timeoutSeconds: number;
   };
-  repository: { path: string };
+  /** gcSchedule: a 5-field cron in gcTimeZone, or null ("off"). */
+  repository: { path: string; gcSchedule: string | null; gcTimeZone: string };
   catalog: { path: string };
   scratch: { path: string };
   listen: { host: string; port: number; tls: { cert: string; key: string } | undefined };
@@ -163,7 +187,15 @@ export interface ServiceConfig {
   cors: { origins: string[] };
   limits: { global: number; perHost: number };
   hosts: { kind: 'local'; qmpDir: string } | { kind: 'directory'; directory: string };
-  auth: { cacheSeconds: number };
+  auth: {
+    cacheSeconds: number;
+    permitCacheSeconds: number;
+    /** Engine user and group names, compared without case. */
+    backupAdmins: string[];
+    /** The scrape token itself (read from scrapeTokenFile): never log it. */
+    scrapeToken: string | undefined;
+  };
+  protection: { minLockDays: number };
   log: { level: LogLevel };
   /** things worth a warning at start-up (e.g. a password file readable by others) */
   warnings: string[];

@@ -1,13 +1,14 @@
 import { promises as fs } from 'fs';
 import { Router } from 'express';
 import { describeError } from '../../errors';
-import type { Health, RepositoryStatus, WhoAmI } from '../contract';
+import type { Health, HealthStatus, RepositoryStatus, WhoAmI } from '../contract';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { openApiDocument } from '../openapi';
 
 /** Routes anyone may call: the health check (load balancers, systemd, the plugin's "is the
- *  service there" check) and the API description. */
+ *  service there" check: up or down only, unless the caller shows a scrape token or a portal
+ *  user's token) and the API description. */
 export function publicRoutes(deps: ApiDeps): Router {
   const r = Router();
   const engineCheck = cachedCheck(30_000, async () => {
@@ -17,7 +18,8 @@ export function publicRoutes(deps: ApiDeps): Router {
 
   r.get(
     '/health',
-    route(async (_req, res) => {
+    route(async (req, res) => {
+      const detailed = await deps.scrape.allows(req, 'any-user');
       const checks: Health['checks'] = [];
       try {
         deps.catalog.ping();
@@ -32,13 +34,10 @@ export function publicRoutes(deps: ApiDeps): Router {
         checks.push({ name: 'repository', ok: false, message: describeError(err) });
       }
       checks.push({ name: 'engine', ...(await engineCheck()) });
-      const body: Health = {
-        status: checks.every((c) => c.ok) ? 'ok' : 'degraded',
-        version: deps.version,
-        uptimeSeconds: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
-        checks,
-      };
-      res.status(body.status === 'ok' ? 200 : 503).json(body);
+      const status = checks.every((c) => c.ok) ? 'ok' : 'degraded';
+      // the version, the uptime and what failed help an attacker as much as an operator
+      const body: Health | HealthStatus = detailed ? { status, version: deps.version, uptimeSeconds: Math.round((Date.now() - deps.startedAt.getTime()) / 1000), checks } : { status };
+      res.status(status === 'ok' ? 200 : 503).json(body);
     }),
   );
 
