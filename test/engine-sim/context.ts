@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { hasPermit, seesVm, type ObjectRef } from './access';
 import { EngineFault, operationFailed } from './faults';
 import type { VmPower } from './power';
 import type { TokenStore } from './sso';
@@ -16,7 +17,10 @@ export interface SimContext {
   /** origin of the engine ('http(s)://127.0.0.1:PORT'), the imageio daemon and proxy */
   urls(): { engine: string; daemon: string; proxy: string };
   createDisk(p: { id?: string; imageId?: string; alias: string; description: string; format: DiskFormat; sparse: boolean; backup: 'none' | 'incremental'; provisionedSize: number; storageDomainId: string }): Promise<SimDiskRecord>;
+  /** Deletes the disk's image and record, and the permissions on it. */
   deleteDisk(disk: SimDiskRecord): Promise<void>;
+  /** RemoveVm's effect: the VM gone with its permissions, its disks too unless `detachOnly`. */
+  removeVm(vm: SimVmRecord, o: { detachOnly: boolean }): Promise<void>;
 }
 
 export type Handler = (req: Request, res: Response) => Promise<void> | void;
@@ -36,50 +40,62 @@ export function userOf(res: Response): SimUserRecord {
   return res.locals['user'] as SimUserRecord;
 }
 
+/** Whether the caller is an engine admin (any ADMIN role anywhere); set by apiAuth per request. */
+export function adminOf(res: Response): boolean {
+  return res.locals['admin'] === true;
+}
+
 /**
  * Whether the request runs filtered by the user's permissions (reference §1.4): the `filter`
  * parameter (query, matrix or `Filter` header); when absent, non-admins are filtered by default
- * (ENGINE_API_FILTER_BY_DEFAULT). A non-admin asking for unfiltered results is refused.
+ * (ENGINE_API_FILTER_BY_DEFAULT) and admins are not (BaseBackendResource.isFiltered). A non-admin
+ * asking for unfiltered results is refused (QueriesCommandBase.validatePermissions).
  */
 export function isFiltered(req: Request, res: Response): boolean {
-  const user = userOf(res);
+  const admin = adminOf(res);
   const f = boolParam(req, 'filter');
-  if (f === false && !user.admin) throw operationFailed(403, 'query execution failed due to insufficient permissions.');
-  return f ?? !user.admin;
+  if (f === false && !admin) throw queryRefused();
+  return f ?? !admin;
 }
 
-export function canSeeVm(user: SimUserRecord, filtered: boolean, vm: SimVmRecord): boolean {
-  return !filtered || user.admin || vm.permittedUserIds.includes(user.id);
+/** A query the caller may not run (an admin-only query filtered, or a user query unfiltered by a non-admin). */
+export const queryRefused = (): EngineFault => operationFailed(403, 'query execution failed due to insufficient permissions.');
+
+/** A command's permission check failed (CommandBase: USER_NOT_AUTHORIZED_TO_PERFORM_ACTION). */
+export const notAuthorized = (): EngineFault => operationFailed(403, 'User is not authorized to perform this action.');
+
+/** The command's permission subject: `permit` on `object` (or an ancestor), else 403. */
+export function requirePermit(ctx: SimContext, res: Response, permit: string, object: ObjectRef): void {
+  if (!hasPermit(ctx.state, userOf(res), permit, object)) throw notAuthorized();
+}
+
+/** Unfiltered queries show everything (only admins get to run them); filtered ones what the views allow. */
+export function canSeeVm(ctx: SimContext, res: Response, filtered: boolean, vm: SimVmRecord): boolean {
+  return !filtered || seesVm(ctx.state, userOf(res), vm);
 }
 
 export function visibleVms(ctx: SimContext, req: Request, res: Response): SimVmRecord[] {
   const filtered = isFiltered(req, res);
-  const user = userOf(res);
-  return ctx.state.data.vms.filter((v) => canSeeVm(user, filtered, v));
+  return ctx.state.data.vms.filter((v) => canSeeVm(ctx, res, filtered, v));
 }
 
 /** A VM for a GET: unknown or not visible -> the engine's bare 404. */
 export function getVm(ctx: SimContext, req: Request, res: Response, id: string): SimVmRecord {
   const vm = ctx.state.vm(id);
-  if (!vm || !canSeeVm(userOf(res), isFiltered(req, res), vm)) throw new EngineFault(404, 'Not Found', '', false);
+  if (!vm || !canSeeVm(ctx, res, isFiltered(req, res), vm)) throw new EngineFault(404, 'Not Found', '', false);
   return vm;
 }
 
 /**
- * A VM for an action: the command checks permissions first (a user without a role on it,
- * existing or not: 403), then validates (an admin naming a VM that does not exist: 400).
+ * A VM for an action: the command checks permissions first (the action's permit on the VM,
+ * VmCommand.getPermissionCheckSubjects; a user without it gets 403 whether or not the VM exists),
+ * then validates (an admin naming a VM that does not exist: 400).
  */
-export function actVm(ctx: SimContext, res: Response, id: string, action: string): SimVmRecord {
+export function actVm(ctx: SimContext, res: Response, id: string, action: string, permit: string): SimVmRecord {
+  requirePermit(ctx, res, permit, { kind: 'vm', id });
   const vm = ctx.state.vm(id);
-  const user = userOf(res);
-  if (!user.admin && (!vm || !vm.permittedUserIds.includes(user.id))) throw operationFailed(403, 'User is not authorized to perform this action.');
   if (!vm) throw operationFailed(400, `Cannot ${action} VM. VM not found`);
   return vm;
-}
-
-/** Admin-only inventory (hosts, storage domains...): a filtered non-admin sees none of it. */
-export function adminOnly(req: Request, res: Response): boolean {
-  return !isFiltered(req, res) || userOf(res).admin;
 }
 
 export function allContent(req: Request): boolean {

@@ -8,11 +8,15 @@ import { VmPower } from './power';
 import { createVm, seedEngine } from './seed';
 import { closeListener, engineApp, listen, proxyApp, type Listener } from './server';
 import { TokenStore } from './sso';
-import { SimState, type DiskFormat, type SimDiskRecord, type SimEvent, type VmStatus } from './state';
+import { dropPermissionsOn, grant, revoke, SYSTEM } from './access';
+import { ensureAccounts, grantSeedRoles, SEED_USER_KEYS, seedUserName, type SimUserKey } from './accounts';
+import { role } from './roles';
+import { SimState, type DiskFormat, type SimDiskRecord, type SimEvent, type SimVmRecord, type VmStatus } from './state';
 import { ensurePki, type SimPki } from './tls';
 import { Transfers } from './transfers';
 
 export type { SimEvent } from './state';
+export type { SimUserKey } from './accounts';
 
 export interface EngineSimOptions {
   /** state: disk images, qemu logs, sockets */
@@ -62,7 +66,29 @@ export interface SimHost {
   name: string;
 }
 
-type Users = { admin: { name: 'admin@internal'; password: string }; plain: { name: 'user1@internal'; password: string } };
+/** A seeded account: the login name (`viewer@internal`) and its password. */
+export interface SimCredentials {
+  name: string;
+  password: string;
+}
+
+/**
+ * The seeded accounts by role in the tests (README.md "Users and permissions"): admin
+ * (SuperUser on System), plain (user1: UserRole on web01 only), viewer, operator, creator,
+ * diskop, grpop, backupadmin, roadmin.
+ */
+export type SimUsers = Record<SimUserKey, SimCredentials>;
+
+/** What a permission is on: the same shape as the backend's PermitObject. */
+export type SimObject = { kind: 'vm' | 'cluster' | 'datacenter' | 'storagedomain' | 'disk' | 'template'; id: string } | { kind: 'system' };
+
+export interface SimPermission {
+  id: string;
+  roleId: string;
+  roleName: string;
+  principal: { kind: 'user' | 'group'; id: string };
+  object: SimObject;
+}
 
 /**
  * An oVirt engine simulator for tests and the demo: the engine's REST API (JSON and XML), SSO,
@@ -74,7 +100,7 @@ export class EngineSim {
     readonly baseUrl: string,
     readonly caFile: string | undefined,
     readonly qmpDir: string,
-    readonly users: Users,
+    readonly users: SimUsers,
     private readonly ctx: SimContext,
     private readonly faults: FaultInjector,
     private readonly listeners: Listener[],
@@ -95,8 +121,18 @@ export class EngineSim {
     const deleteDisk = async (disk: SimDiskRecord): Promise<void> => {
       for (const vm of state.data.vms) vm.attachments = vm.attachments.filter((a) => a.diskId !== disk.id);
       state.data.disks = state.data.disks.filter((d) => d !== disk);
-      state.save();
+      dropPermissionsOn(state, disk.id);
       await fs.rm(path.dirname(state.abs(disk.file)), { recursive: true, force: true });
+    };
+    const removeVm = async (vm: SimVmRecord, o: { detachOnly: boolean }): Promise<void> => {
+      state.data.vms = state.data.vms.filter((v) => v !== vm);
+      dropPermissionsOn(state, vm.id);
+      if (!o.detachOnly) {
+        for (const a of vm.attachments) {
+          const d = state.disk(a.diskId);
+          if (d) await deleteDisk(d);
+        }
+      }
     };
     const transfers = new Transfers(state, path.join(dataDir, 'run'), deleteDisk);
 
@@ -107,6 +143,7 @@ export class EngineSim {
       tokens,
       urls: () => origins,
       deleteDisk,
+      removeVm,
       createDisk: (p) => {
         const sd = state.storageDomain(p.storageDomainId);
         if (!sd) return Promise.reject(new Error(`no storage domain ${p.storageDomainId}`));
@@ -144,7 +181,11 @@ export class EngineSim {
       },
     };
 
+    // accounts first (a fresh engine, or one from an older simulator), their grants once the
+    // objects they name exist
+    const newAccounts = ensureAccounts(state);
     if (state.fresh && opts.seed !== false) await seedEngine(ctx);
+    grantSeedRoles(state, newAccounts);
     // after an engine restart on the same data dir, the VMs that were running run again
     if (!state.fresh) {
       for (const d of state.data.disks) if (d.status === 'locked') d.status = 'ok'; // transfers died with the engine
@@ -162,9 +203,12 @@ export class EngineSim {
     const main = await listen(engineApp(ctx, faults, pki), opts.port ?? 0, pki);
     const proxy = await listen(proxyApp(ctx, faults), 0, pki);
     origins = { engine: `${scheme}://127.0.0.1:${main.port}`, daemon: `${scheme}://127.0.0.1:${main.port}`, proxy: `${scheme}://127.0.0.1:${proxy.port}` };
-    const admin = state.data.users.find((u) => u.admin);
-    const plain = state.data.users.find((u) => !u.admin);
-    const users: Users = { admin: { name: 'admin@internal', password: admin?.password ?? '' }, plain: { name: 'user1@internal', password: plain?.password ?? '' } };
+    const users = Object.fromEntries(
+      SEED_USER_KEYS.map((key) => {
+        const name = seedUserName(key);
+        return [key, { name, password: state.userByName(name)?.password ?? '' }];
+      }),
+    ) as SimUsers;
     return new EngineSim(`${origins.engine}/ovirt-engine`, pki?.caFile, qmpDir, users, ctx, faults, [main, proxy]);
   }
 
@@ -191,6 +235,7 @@ export class EngineSim {
    * A new VM with fresh disks and one NIC. `running`: started as `POST /vms/{id}/start` would
    * (placed on its pinned host, else the least busy one). `host` (name or id) pins it.
    */
+  /** `permittedToPlainUser`: user1@internal gets UserRole on it (as on web01). */
   async addVm(p: { name: string; disks: Array<{ sizeBytes: number; format: 'cow' | 'raw'; description?: string }>; running?: boolean; permittedToPlainUser?: boolean; host?: string }): Promise<SimVm> {
     const vm = await createVm(this.ctx, p);
     if (p.running) await this.ctx.power.start(vm, false);
@@ -236,6 +281,66 @@ export class EngineSim {
     await this.ctx.power.crash(vmId);
   }
 
+  /** The engine id of a user ('viewer@internal'). */
+  userId(userName: string): string {
+    const u = this.ctx.state.userByName(userName);
+    if (!u) throw new Error(`engine simulator has no user ${userName}`);
+    return u.id;
+  }
+
+  /** The engine id of a group ('backup-operators', 'Everyone'). */
+  groupId(name: string): string {
+    const g = this.ctx.state.groupByName(name);
+    if (!g) throw new Error(`engine simulator has no group ${name}`);
+    return g.id;
+  }
+
+  /** The one data center, the one cluster and the storage domains (data1, data2). */
+  inventory(): { dataCenterId: string; clusterId: string; storageDomains: Array<{ id: string; name: string }> } {
+    const d = this.ctx.state.data;
+    return { dataCenterId: d.dataCenterId, clusterId: d.clusterId, storageDomains: d.storageDomains.map((sd) => ({ id: sd.id, name: sd.name })) };
+  }
+
+  /**
+   * Grants a role (name or id) to a user (login name or id) or a group (name or id) on an object,
+   * as AddPermission stores one (test set-up: nobody's rights are checked). Returns its id; the
+   * same grant twice is one permission.
+   */
+  grant(p: { role: string; to: string; on: SimObject }): string {
+    const st = this.ctx.state;
+    return grant(st, { roleId: role(p.role).id, principalId: this.principal(p.to), object: p.on.kind === 'system' ? SYSTEM : p.on }).id;
+  }
+
+  /** Removes a permission by id, or every grant of that role to that principal on that object; returns how many went. */
+  revoke(p: string | { role: string; to: string; on: SimObject }): number {
+    const st = this.ctx.state;
+    const ids =
+      typeof p === 'string'
+        ? [p]
+        : st.data.permissions.filter((x) => x.roleId === role(p.role).id && x.principalId === this.principal(p.to) && x.objectId === (p.on.kind === 'system' ? SYSTEM.id : p.on.id)).map((x) => x.id);
+    return ids.filter((id) => revoke(st, id)).length;
+  }
+
+  /** Every permission the engine holds, as stored (not rewritten, whatever the role's app mode). */
+  permissions(): SimPermission[] {
+    const st = this.ctx.state;
+    return st.data.permissions.map((x) => ({
+      id: x.id,
+      roleId: x.roleId,
+      roleName: role(x.roleId).name,
+      principal: { kind: st.user(x.principalId) ? 'user' : 'group', id: x.principalId },
+      object: x.objectKind === 'system' ? { kind: 'system' } : { kind: x.objectKind as Exclude<SimObject['kind'], 'system'>, id: x.objectId },
+    }));
+  }
+
+  /** The VM is gone, as after `DELETE /vms/{id}` (stopped first if it runs): its disks and permissions too. */
+  async deleteVm(vmId: string): Promise<void> {
+    const vm = this.ctx.state.vm(vmId);
+    if (!vm) throw new Error(`engine simulator has no vm ${vmId}`);
+    if (vm.status !== 'down') await this.ctx.power.stop(vm);
+    await this.ctx.removeVm(vm, { detachOnly: false });
+  }
+
   /** Stops every QEMU (quit) and qemu-nbd, then the listeners. */
   async close(): Promise<void> {
     this.faults.releaseAll();
@@ -243,6 +348,13 @@ export class EngineSim {
     await this.ctx.power.closeAll();
     this.ctx.state.save();
     for (const l of this.listeners) await closeListener(l);
+  }
+
+  private principal(nameOrId: string): string {
+    const st = this.ctx.state;
+    const id = (st.userByName(nameOrId) ?? st.user(nameOrId) ?? st.groupByName(nameOrId) ?? st.group(nameOrId))?.id;
+    if (!id) throw new Error(`engine simulator has no user or group ${nameOrId}`);
+    return id;
   }
 
   private simVm(id: string): SimVm {

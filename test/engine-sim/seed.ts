@@ -1,5 +1,8 @@
 import { randomUUID } from 'crypto';
+import { grant } from './access';
+import { seedUserName } from './accounts';
 import { seedImage } from './images';
+import { role } from './roles';
 import type { SimContext } from './context';
 import type { DiskFormat, SimVmRecord } from './state';
 
@@ -9,6 +12,7 @@ export interface NewVm {
   name: string;
   disks: Array<{ sizeBytes: number; format: DiskFormat; description?: string }>;
   running?: boolean;
+  /** user1@internal gets UserRole on the VM (as the seed gives it on web01) */
   permittedToPlainUser?: boolean;
   /** pins the VM to this host (name or id) */
   host?: string;
@@ -35,7 +39,6 @@ export async function createVm(ctx: SimContext, p: NewVm): Promise<SimVmRecord> 
     attachments: [],
     nics: [{ id: randomUUID(), name: 'nic1', interface: 'virtio', mac: st.nextMac(), linked: true, plugged: true }],
     tagIds: [],
-    permittedUserIds: p.permittedToPlainUser ? st.data.users.filter((u) => !u.admin).map((u) => u.id) : [],
   };
   if (pinned) vm.pinnedHostId = pinned.id;
   const sd = st.data.storageDomains[0];
@@ -55,6 +58,8 @@ export async function createVm(ctx: SimContext, p: NewVm): Promise<SimVmRecord> 
   }
   st.data.vms.push(vm);
   st.save();
+  const plain = st.userByName(seedUserName('plain'));
+  if (p.permittedToPlainUser && plain) grant(st, { roleId: role('UserRole').id, principalId: plain.id, object: { kind: 'vm', id: vm.id } });
   return vm;
 }
 
@@ -62,6 +67,7 @@ export async function createVm(ctx: SimContext, p: NewVm): Promise<SimVmRecord> 
  * First start of an engine: tags `daily` / `weekly`, and three VMs with real data on every disk
  * (a few MiB of random data at several offsets, so a backup has something to read):
  * - web01: up, qcow2 (incremental backup) + raw disks, tagged daily, visible to user1;
+ *   (the other seed users' grants on these VMs follow in accounts.ts grantSeedRoles)
  * - db01: down, qcow2 + a raw scratch disk described `backup=0`, tagged daily and weekly;
  * - app01: down, one raw disk, no tags, not visible to user1.
  */

@@ -11,6 +11,7 @@ import { disksRouter } from './routes/disks';
 import { eventsRouter } from './routes/events';
 import { imageTransfersRouter } from './routes/imagetransfers';
 import { inventoryRouter } from './routes/inventory';
+import { permissionsRouter } from './routes/permissions';
 import { tagsRouter } from './routes/tags';
 import { vmsRouter } from './routes/vms';
 import { apiAuth, ssoRouter } from './sso';
@@ -50,6 +51,7 @@ export function engineApp(ctx: SimContext, faults: FaultInjector, pki: SimPki | 
   api.use(vmsRouter(ctx));
   api.use(disksRouter(ctx));
   api.use(inventoryRouter(ctx));
+  api.use(permissionsRouter(ctx));
   api.use(tagsRouter(ctx));
   api.use(eventsRouter(ctx));
   api.use(imageTransfersRouter(ctx));

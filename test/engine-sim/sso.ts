@@ -1,5 +1,6 @@
 import { randomBytes } from 'crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import { isAdmin } from './access';
 import type { SimState, SimUserRecord } from './state';
 
 /**
@@ -59,6 +60,17 @@ export class TokenStore {
 
   revoke(token: string): void {
     this.tokens.delete(token);
+  }
+
+  /** Users with a live session (engine_sessions): audit-log filtering looks at their permissions. */
+  liveUserIds(): Set<string> {
+    const now = Date.now();
+    return new Set([...this.tokens.values()].filter((t) => now < t.validTo && now - t.lastUsed <= this.idleTimeoutMs).map((t) => t.userId));
+  }
+
+  /** Whether the user is an admin, as a new engine session would record it. */
+  isAdmin(user: SimUserRecord): boolean {
+    return isAdmin(this.state, user);
   }
 
   /** Test hook: every token (or every token of one user) stops working now. */
@@ -173,6 +185,8 @@ export function apiAuth(tokens: TokenStore): RequestHandler {
       return;
     }
     res.locals['user'] = user;
+    // the session's admin flag (CreateUserSessionCommand); read per request, so grants count at once
+    res.locals['admin'] = tokens.isAdmin(user);
     next();
   };
 }

@@ -1,6 +1,7 @@
-import { randomBytes, randomUUID } from 'crypto';
+import { randomUUID } from 'crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'fs';
 import * as path from 'path';
+import { migrateState } from './migrate';
 
 /**
  * The engine's database, as far as the simulator needs one: plain records, saved as JSON in the
@@ -19,7 +20,38 @@ export interface SimUserRecord {
   name: string; // 'admin'
   userName: string; // 'admin@internal'
   password: string;
-  admin: boolean;
+  /** the user's id in the directory (aaa-jdbc), what `domain_entry_id` encodes */
+  externalId: string;
+  /** engine ids of the directory groups the user is a member of (Everyone is implicit) */
+  groupIds: string[];
+}
+
+/**
+ * A directory group imported into the engine (table ad_groups): the engine's own id, and the
+ * directory's (`external_id`, shown hex-encoded as `domain_entry_id`). Everyone is one, built in,
+ * with no directory (data/00200_insert_ad_groups.sql).
+ */
+export interface SimGroupRecord {
+  id: string;
+  name: string;
+  externalId: string;
+  /** authz name ('internal-authz'); '' for Everyone */
+  domain: string;
+}
+
+/** What a permission is granted on (VdcObjectType); ids are unique across kinds, as in the engine. */
+export type SimObjectKind = 'system' | 'datacenter' | 'cluster' | 'host' | 'storagedomain' | 'vm' | 'disk' | 'template' | 'user' | 'vnicprofile' | 'macpool' | 'cpuprofile';
+
+/** One row of the engine's `permissions` table: a role granted to a user or group on an object. */
+export interface SimPermissionRecord {
+  id: string;
+  roleId: string;
+  /** ad_element_id: a user's or a group's id */
+  principalId: string;
+  objectKind: SimObjectKind;
+  objectId: string;
+  /** seconds since the epoch, as the engine stores creation_date */
+  creationDate: number;
 }
 
 export interface SimDiskRecord {
@@ -73,8 +105,6 @@ export interface SimVmRecord {
   attachments: SimAttachmentRecord[];
   nics: SimNicRecord[];
   tagIds: string[];
-  /** users (besides admins) with a UserRole permission on the VM */
-  permittedUserIds: string[];
   /** the host the VM runs on (the engine's run_on_vds); set while it is not down */
   runOnHostId?: string;
   /** the host it must run on (placement_policy.hosts, pinned); unset = any host of the cluster */
@@ -124,7 +154,7 @@ export interface SimStorageDomainRecord {
 }
 
 export interface PersistedState {
-  version: 2;
+  version: 3;
   instanceId: string;
   dataCenterId: string;
   clusterId: string;
@@ -133,8 +163,12 @@ export interface PersistedState {
   networkId: string;
   vnicProfileId: string;
   macPoolId: string;
+  /** the cluster's default CPU profile (Everyone may use it) */
+  cpuProfileId: string;
   storageDomains: SimStorageDomainRecord[];
   users: SimUserRecord[];
+  groups: SimGroupRecord[];
+  permissions: SimPermissionRecord[];
   vms: SimVmRecord[];
   disks: SimDiskRecord[];
   tags: SimTagRecord[];
@@ -145,6 +179,10 @@ export interface PersistedState {
 
 export const ROOT_TAG_ID = '00000000-0000-0000-0000-000000000000';
 export const BLANK_TEMPLATE_ID = '00000000-0000-0000-0000-000000000000';
+/** The system object (Guid.SYSTEM, getGlobalIds('system')): permissions on it apply everywhere. */
+export const SYSTEM_ID = 'aaa00000-0000-0000-0000-123456789aaa';
+/** The built-in group every user is a member of (Guid.EVERYONE, getGlobalIds('everyone')). */
+export const EVERYONE_ID = 'eee00000-0000-0000-0000-123456789eee';
 
 export class SimState {
   private constructor(
@@ -167,14 +205,14 @@ export class SimState {
     }
     if (text !== undefined) {
       const raw = JSON.parse(text) as Record<string, unknown>;
-      const state = new SimState(dataDir, migrate(raw), false);
+      const state = new SimState(dataDir, migrateState(raw), false);
       if (raw['version'] !== state.data.version) state.save();
       return state;
     }
     const count = o.hosts ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new Error(`engine simulator: hosts must be a whole number >= 1, not ${count}`);
     const data: PersistedState = {
-      version: 2,
+      version: 3,
       instanceId: randomUUID(),
       dataCenterId: randomUUID(),
       clusterId: randomUUID(),
@@ -182,14 +220,15 @@ export class SimState {
       networkId: randomUUID(),
       vnicProfileId: randomUUID(),
       macPoolId: randomUUID(),
+      cpuProfileId: randomUUID(),
       storageDomains: [
         { id: randomUUID(), name: 'data1', dir: 'storage/data1' },
         { id: randomUUID(), name: 'data2', dir: 'storage/data2' },
       ],
-      users: [
-        { id: randomUUID(), name: 'admin', userName: 'admin@internal', password: secret(), admin: true },
-        { id: randomUUID(), name: 'user1', userName: 'user1@internal', password: secret(), admin: false },
-      ],
+      // users, groups and their permissions: accounts.ts
+      users: [],
+      groups: [],
+      permissions: [],
       vms: [],
       disks: [],
       tags: [],
@@ -232,6 +271,14 @@ export class SimState {
 
   userByName(userName: string): SimUserRecord | undefined {
     return this.data.users.find((u) => u.userName.toLowerCase() === userName.toLowerCase());
+  }
+
+  group(id: string): SimGroupRecord | undefined {
+    return this.data.groups.find((g) => g.id === id);
+  }
+
+  groupByName(name: string): SimGroupRecord | undefined {
+    return this.data.groups.find((g) => g.name === name);
   }
 
   host(id: string): SimHostRecord | undefined {
@@ -285,26 +332,6 @@ export class SimState {
 }
 
 /** 'sim-host', 'sim-host2', 'sim-host3', ... */
-function hostName(i: number): string {
+export function hostName(i: number): string {
   return i === 0 ? 'sim-host' : `sim-host${i + 1}`;
-}
-
-/**
- * state.json as older simulators wrote it -> the current shape. Version 1 had one host
- * (`hostId`, `hostHwId`, named sim-host) and no record of where a VM runs: its running VMs ran
- * on that host.
- */
-function migrate(raw: Record<string, unknown>): PersistedState {
-  if (!Array.isArray(raw['hosts'])) {
-    const { hostId, hostHwId, ...rest } = raw;
-    const host: SimHostRecord = { id: typeof hostId === 'string' ? hostId : randomUUID(), name: hostName(0), hwId: typeof hostHwId === 'string' ? hostHwId : randomUUID() };
-    const data = { ...rest, version: 2, hosts: [host] } as unknown as PersistedState;
-    for (const vm of data.vms) if (vm.status !== 'down' && !vm.runOnHostId) vm.runOnHostId = host.id;
-    return data;
-  }
-  return raw as unknown as PersistedState;
-}
-
-function secret(): string {
-  return randomBytes(9).toString('base64url');
 }

@@ -1,6 +1,6 @@
 import { statfsSync, statSync } from 'fs';
 import { vmOvf } from './ovf';
-import { BLANK_TEMPLATE_ID, ROOT_TAG_ID, type SimAttachmentRecord, type SimDiskRecord, type SimEvent, type SimHostRecord, type SimNicRecord, type SimState, type SimStorageDomainRecord, type SimTagRecord, type SimUserRecord, type SimVmRecord } from './state';
+import { BLANK_TEMPLATE_ID, ROOT_TAG_ID, type SimAttachmentRecord, type SimDiskRecord, type SimEvent, type SimHostRecord, type SimNicRecord, type SimState, type SimStorageDomainRecord, type SimTagRecord, type SimVmRecord } from './state';
 import { API, clean, links, ref, s, type Wire } from './wire';
 
 /**
@@ -53,7 +53,7 @@ export function vmView(state: SimState, vm: SimVmRecord, o: { filtered: boolean;
     type: 'server',
     usb: { enabled: 'false' },
     cluster: ref('clusters', vm.clusterId),
-    cpu_profile: ref('cpuprofiles', state.data.clusterId),
+    cpu_profile: ref('cpuprofiles', state.data.cpuProfileId),
     quota: ref('quotas', state.data.dataCenterId),
     next_run_configuration_exists: 'false',
     numa_tune_mode: 'interleave',
@@ -269,21 +269,24 @@ export function storageDomainView(state: SimState, sd: SimStorageDomainRecord, i
   });
 }
 
-export function userView(u: SimUserRecord): Wire {
-  const base = `${API}/users/${u.id}`;
+/** The Blank template (data/01100_insert_vm_static.sql), the only one the simulator has. */
+export function templateView(): Wire {
+  const base = `${API}/templates/${BLANK_TEMPLATE_ID}`;
   return {
     href: base,
-    id: u.id,
-    name: u.name,
-    link: links(base, ['eventsubscriptions', 'groups', 'options', 'permissions', 'roles', 'sshpublickeys', 'tags']),
-    department: '',
-    domain_entry_id: Buffer.from(u.id).toString('hex').slice(0, 32),
-    email: '',
-    last_name: '',
-    namespace: '*',
-    principal: u.name,
-    user_name: `${u.name}@internal-authz`,
-    domain: { id: Buffer.from('internal-authz').toString('hex'), name: 'internal-authz' },
+    id: BLANK_TEMPLATE_ID,
+    name: 'Blank',
+    description: 'Blank template',
+    comment: '',
+    link: links(base, ['cdroms', 'diskattachments', 'graphicsconsoles', 'nics', 'permissions', 'tags', 'watchdogs']),
+    cpu: { architecture: 'undefined', topology: { cores: '1', sockets: '1', threads: '1' } },
+    creation_time: Date.UTC(2008, 3, 1),
+    memory: '1073741824',
+    os: { boot: { devices: { device: ['hd'] } }, type: 'other' },
+    stateless: 'false',
+    type: 'server',
+    status: 'ok',
+    version: { version_name: 'base version', version_number: '1' },
   };
 }
 

@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import type { ServerMessage } from '../../backend/src/api/contract';
 import { EngineTransport } from '../../backend/src/engine/http';
 import { passwordGrant } from '../../backend/src/engine/sso';
-import type { EngineSim } from '../engine-sim';
+import type { EngineSim, SimUserKey } from '../engine-sim';
 
 const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 
@@ -95,7 +95,7 @@ export async function startServiceProcess(o: ServiceProcessOptions): Promise<Ser
 }
 
 /** An SSO token for a simulator user, by password grant (what WebAdmin's login gives). */
-export async function ssoToken(sim: EngineSim, who: 'admin' | 'plain'): Promise<string> {
+export async function ssoToken(sim: EngineSim, who: SimUserKey): Promise<string> {
   const u = sim.users[who];
   const transport = new EngineTransport({ caFile: sim.caFile });
   try {

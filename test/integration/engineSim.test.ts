@@ -106,26 +106,28 @@ describe('engine simulator', () => {
     expect(au['href']).toBe(`/ovirt-engine/api/users/${au['id']}`);
     const u = await call('GET', `/users/${au['id']}`);
     expect(u.body['principal']).toBe('admin');
-    // system roles: id and name only, under the user (PermissionMapper, Permission → Role)
+    // system roles: id and name only, under the user (PermissionMapper, Permission → Role): his
+    // SuperUser and Everyone's UserProfileEditor (GetPermissionsByAdElementIdAndGroupIds)
     const roles = await call('GET', `/users/${au['id']}/roles`);
-    expect(roles.body).toEqual({
-      role: [
-        {
-          href: `/ovirt-engine/api/users/${au['id']}/roles/00000000-0000-0000-0000-000000000001`,
-          id: '00000000-0000-0000-0000-000000000001',
-          name: 'SuperUser',
-          link: [{ href: `/ovirt-engine/api/users/${au['id']}/roles/00000000-0000-0000-0000-000000000001/permits`, rel: 'permits' }],
-          user: { href: `/ovirt-engine/api/users/${au['id']}`, id: au['id'] },
-        },
-      ],
+    const superUser = (roles.body['role'] as Json[]).find((x) => x['name'] === 'SuperUser');
+    expect(superUser).toEqual({
+      href: `/ovirt-engine/api/users/${au['id']}/roles/00000000-0000-0000-0000-000000000001`,
+      id: '00000000-0000-0000-0000-000000000001',
+      name: 'SuperUser',
+      link: [{ href: `/ovirt-engine/api/users/${au['id']}/roles/00000000-0000-0000-0000-000000000001/permits`, rel: 'permits' }],
+      user: { href: `/ovirt-engine/api/users/${au['id']}`, id: au['id'] },
     });
-    expect((await call('GET', '/users/00000000-0000-0000-0000-00000000dead/roles')).body).toEqual({});
+    expect((roles.body['role'] as Json[]).map((x) => String(x['name'])).sort()).toEqual(['SuperUser', 'UserProfileEditor']);
+    // any id gets Everyone's system roles: the query does not look the user up
+    const dead = await call('GET', '/users/00000000-0000-0000-0000-00000000dead/roles');
+    expect((dead.body['role'] as Json[]).map((x) => String(x['name']))).toEqual(['UserProfileEditor']);
     const plainToken = String((await login(sim.users.plain.name, sim.users.plain.password)).body['access_token']);
     const plainId = String(((await call('GET', '', { token: plainToken })).body['authenticated_user'] as Json)['id']);
-    const namesOf = async (id: string): Promise<string[]> => ((await call('GET', `/users/${id}/roles`, { token: plainToken })).body['role'] as Json[]).map((x) => String(x['name']));
-    expect(await namesOf(plainId)).toEqual(['UserRole']);
-    // the engine's filter does not keep a user from reading another user's system roles
-    expect(await namesOf(String(au['id']))).toEqual(['SuperUser']);
+    const namesOf = async (id: string): Promise<string[]> => (((await call('GET', `/users/${id}/roles`, { token: plainToken })).body['role'] as Json[] | undefined) ?? []).map((x) => String(x['name']));
+    // user1's UserRole is on web01, not on the system object
+    expect(await namesOf(plainId)).toEqual(['UserProfileEditor']);
+    // filtered, a user reads only his own system roles
+    expect(await namesOf(String(au['id']))).toEqual([]);
     expect(r.body['summary']['vms']).toEqual({ active: '1', total: '3' });
     const hosts = await call('GET', '/hosts');
     const hwId = (hosts.body['host'] as Json[])[0]?.['hardware_information']['uuid'] as string;
@@ -182,8 +184,10 @@ describe('engine simulator', () => {
     expect(start.status).toBe(403);
     const me = await call('GET', '', { token: t, headers: { Filter: 'true' } });
     expect(me.body['summary']).toBeUndefined();
+    // filtered, only USER-type roles show VMs: the admin's SuperUser (ADMIN) shows none
     const all = await call('GET', '/vms', { headers: { Filter: 'true' } });
-    expect(all.body['vm']).toHaveLength(3);
+    expect(all.body).toEqual({});
+    expect((await call('GET', '/vms')).body['vm']).toHaveLength(3);
   });
 
   test('start pause=true runs QEMU with a live QMP socket; stop quits it', async () => {

@@ -10,7 +10,7 @@ export interface Principal {
   /** SHA-256 of the token: the key of everything cached for this caller; the token itself is
    *  kept only inside `engine`, never logged nor stored. */
   tokenKey: string;
-  /** The engine as this user sees it: bearer token, `Filter: true`. */
+  /** The engine as this user sees it: bearer token, `Filter: true` unless the user is an engine admin. */
   engine: EngineClient;
 }
 
@@ -59,6 +59,10 @@ export class Authenticator {
         const info = await engine.getApiInfo();
         const userId = info.authenticatedUserId;
         if (!userId) throw new AppError('ENGINE_PROTOCOL_ERROR', 'the engine did not name the user of the token');
+        // an engine admin reads unfiltered, as WebAdmin and the VM Portal do: filtered, the engine
+        // shows only what USER-type roles make visible, so a SuperUser would see no VM at all
+        // (reference ovirt-permissions.md §1, §5)
+        if (await engine.isEngineAdmin()) engine.connection.filter = false;
         const user = await engine.getUser(userId).catch(() => undefined);
         const principal: Principal = { userId, userName: user?.userName ?? userId, tokenKey: key, engine };
         this.principals.set(key, principal, this.opts.cacheMs);

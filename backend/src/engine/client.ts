@@ -9,6 +9,7 @@ import { ImageioClient } from './imageio';
 import * as imageTransfers from './imageTransfers';
 import * as networks from './networks';
 import * as nics from './nics';
+import * as permissions from './permissions';
 import * as storageDomains from './storageDomains';
 import * as system from './system';
 import type { PollOptions } from './poll';
@@ -28,6 +29,8 @@ import type {
   ImageTransferPhase,
   Network,
   Nic,
+  PermissionEntry,
+  PermitObject,
   StorageDomain,
   SystemRole,
   Tag,
@@ -78,9 +81,27 @@ export class EngineClient {
     return system.findUsers(this.connection, search, opts);
   }
 
-  /** The roles the user holds on the whole system (the caller's own: with their groups'). */
+  /** The roles the user holds on the whole system: his, his groups' and Everyone's. */
   listSystemRoles(userId: string, opts?: EngineCallOptions): Promise<SystemRole[]> {
     return system.listSystemRoles(this.connection, userId, opts);
+  }
+
+  /**
+   * An object's permissions with their roles' permits (`follow=role.permits`), as this client's
+   * `Filter` shows them; pick the user's with `permitsOf` (reference ovirt-permissions.md §3.1, §5).
+   */
+  listPermissions(obj: PermitObject, opts?: EngineCallOptions): Promise<PermissionEntry[]> {
+    return permissions.listPermissions(this.connection, obj, opts);
+  }
+
+  /** The engine group ids of the user's directory groups, plus Everyone (Everyone only if the engine will not say). */
+  listUserGroupIds(userId: string, opts?: EngineCallOptions): Promise<string[]> {
+    return permissions.listUserGroupIds(this.connection, userId, opts);
+  }
+
+  /** Whether the token's user holds an ADMIN-type role anywhere (the VM Portal's `Filter: false` probe). */
+  isEngineAdmin(opts?: EngineCallOptions): Promise<boolean> {
+    return permissions.isEngineAdmin(this.connection, opts);
   }
 
   getVm(id: string, opts?: vms.GetVmOptions): Promise<Vm> {

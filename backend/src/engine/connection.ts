@@ -20,6 +20,8 @@ export interface EngineRequest extends EngineCallOptions {
   query?: Record<string, QueryValue>;
   /** Serialized as JSON; booleans and numbers are sent as strings, as the engine sends them. */
   body?: unknown;
+  /** This request's `Filter`, sent even when false; default the connection's setting. */
+  filter?: boolean;
 }
 
 export interface ConnectionOptions {
@@ -43,7 +45,11 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 export class EngineConnection {
   readonly baseUrl: string;
   readonly apiRoot: URL;
-  readonly filter: boolean;
+  /**
+   * Send `Filter: true`. Settable once the caller knows who the token belongs to: an engine admin
+   * reads unfiltered, as WebAdmin and the VM Portal do (see EngineClient.isEngineAdmin).
+   */
+  filter: boolean;
   readonly timeoutMs: number;
   private readonly transport: EngineTransport;
   private readonly tokens: TokenSource;
@@ -123,7 +129,9 @@ export class EngineConnection {
       Authorization: `Bearer ${token}`,
       'User-Agent': this.userAgent,
     };
-    if (this.filter) headers.Filter = 'true';
+    const filter = req.filter ?? this.filter;
+    if (filter) headers.Filter = 'true';
+    else if (req.filter === false) headers.Filter = 'false';
     let body: string | undefined;
     if (req.body !== undefined) {
       headers['Content-Type'] = 'application/json';

@@ -33,8 +33,9 @@ export async function findUsers(conn: EngineConnection, search: string, opts: En
 
 /**
  * `GET /users/{id}/roles`: the roles the user holds on the system object (ovirt-ui-plugin.md
- * §5.9 item 3). For the caller's own id the engine adds the system roles of the groups of the
- * caller's session (GetPermissionsByAdElementId), so a SuperUser through an LDAP group counts.
+ * §5.9 item 3): his own, his directory groups' (so a SuperUser through an LDAP group counts) and
+ * Everyone's (GetPermissionsOnBehalfByAdElementIdQuery). A filtered caller gets an answer only
+ * about himself; asking about someone else answers an empty list.
  */
 export async function listSystemRoles(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<SystemRole[]> {
   return parseSystemRoles(await conn.request({ ...opts, method: 'GET', path: `/users/${seg(userId)}/roles` }));

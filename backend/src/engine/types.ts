@@ -264,8 +264,9 @@ export interface User {
 
 /**
  * A role a user holds on the whole system (`GET /users/{id}/roles`). The engine lists only
- * system-level permissions there, for the user and, when the id is the caller's own, the
- * groups of the caller's session; it names each role by id and name only (no `administrative`).
+ * system-level permissions there: the user's, his directory groups' and Everyone's
+ * (GetPermissionsOnBehalfByAdElementIdQuery); a filtered caller gets an answer about himself
+ * only. It names each role by id and name only (no `administrative`).
  */
 export interface SystemRole {
   id: string;
@@ -274,6 +275,47 @@ export interface SystemRole {
 
 /** The predefined SuperUser role (PredefinedRoles.SUPER_USER): every permission everywhere. */
 export const SUPER_USER_ROLE_ID = '00000000-0000-0000-0000-000000000001';
+
+/**
+ * An object permissions are granted on (reference ovirt-permissions.md §1): one of the kinds
+ * `GET /{objects}/{id}/permissions` serves, or the whole system (`GET /permissions`).
+ */
+export type PermitObject = { kind: 'vm' | 'cluster' | 'datacenter' | 'storagedomain' | 'disk' | 'template'; id: string } | { kind: 'system' };
+
+/**
+ * One entry of an object's permission list, with its role's permits (`follow=role.permits`). The
+ * engine lists grants inherited from ancestors as if made on the object itself, and may list
+ * other principals' grants even to a filtered caller: match `principal` before using an entry
+ * (reference §3.1, §5; see permitsOf).
+ */
+export interface PermissionEntry {
+  id: string;
+  roleId: string;
+  roleName: string;
+  /** The role is ADMIN-type (granting it makes its holders engine admins). */
+  administrative: boolean;
+  /** Permit names (`create_vm`, `backup_disk`, ...). */
+  permits: string[];
+  /** Ids are lower case. */
+  principal: { kind: 'user' | 'group'; id: string };
+}
+
+/** An engine group (`GET /groups`): the engine's id and the directory's, as the engine encodes it. */
+export interface EngineGroup {
+  id: string;
+  name: string;
+  /** Hex-encoded directory id (upper case), what `GET /users/{id}/groups` calls `id`. */
+  domainEntryId: string | undefined;
+  domainName: string | undefined;
+}
+
+/** A directory group of a user (`GET /users/{id}/groups`). */
+export interface DirectoryGroup {
+  /** Hex-encoded directory id, not an engine id. */
+  id: string;
+  name: string | undefined;
+  domainName: string | undefined;
+}
 
 export type EventSeverity = 'normal' | 'warning' | 'error' | 'alert';
 

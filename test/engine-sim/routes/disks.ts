@@ -1,7 +1,9 @@
 import express, { type Router } from 'express';
-import { isFiltered, sendCreated, sendList, userOf, visibleVms, wrap, type SimContext } from '../context';
+import { grant, seesDisk } from '../access';
+import { isFiltered, requirePermit, sendCreated, sendList, userOf, wrap, type SimContext } from '../context';
 import { incomplete, invalidEnum, notFound, operationFailed } from '../faults';
 import type { SimDiskRecord } from '../state';
+import { role } from '../roles';
 import { diskView } from '../views';
 import { body, bool, int, list, send, str } from '../wire';
 
@@ -14,9 +16,8 @@ export function disksRouter(ctx: SimContext): Router {
   const st = ctx.state;
 
   const visibleDisks = (req: express.Request, res: express.Response): SimDiskRecord[] => {
-    if (!isFiltered(req, res) || userOf(res).admin) return st.data.disks;
-    const ids = new Set(visibleVms(ctx, req, res).flatMap((v) => v.attachments.map((a) => a.diskId)));
-    return st.data.disks.filter((d) => ids.has(d.id));
+    if (!isFiltered(req, res)) return st.data.disks;
+    return st.data.disks.filter((d) => seesDisk(st, userOf(res), d));
   };
 
   r.get(
@@ -38,9 +39,8 @@ export function disksRouter(ctx: SimContext): Router {
   r.post(
     '/disks',
     wrap(async (req, res) => {
-      if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
       const blocking = (req.get('expect') ?? '').toLowerCase().includes('201-created');
-      const disk = await createDiskFromBody(ctx, body(req), blocking);
+      const disk = await createDiskFromBody(ctx, res, body(req), blocking);
       sendCreated(ctx, req, res, 'disk', diskView(st, disk), blocking ? 201 : 202);
     }),
   );
@@ -48,9 +48,11 @@ export function disksRouter(ctx: SimContext): Router {
   r.delete(
     '/disks/:id',
     wrap(async (req, res) => {
-      if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
-      const d = st.disk(String(req.params['id']));
+      // BackendDiskResource.remove reads the disk first (the caller's filter: 404), then
+      // RemoveDisk checks delete_disk on it
+      const d = visibleDisks(req, res).find((x) => x.id === req.params['id']);
       if (!d) throw notFound();
+      requirePermit(ctx, res, 'delete_disk', { kind: 'disk', id: d.id });
       if (d.status === 'locked') throw operationFailed(409, `Cannot remove Virtual Disk: The following disks are locked: ${d.alias}. Please try again in a few minutes.`);
       const vm = st.vmOfDisk(d.id);
       if (vm && vm.status !== 'down') throw operationFailed(409, 'Cannot remove Virtual Disk. VM is running.');
@@ -62,8 +64,14 @@ export function disksRouter(ctx: SimContext): Router {
   return r;
 }
 
-/** Validates a disk body as BackendDisksResource / ImagesHandler do and creates the image. */
-export async function createDiskFromBody(ctx: SimContext, b: Record<string, unknown>, waitReady: boolean): Promise<SimDiskRecord> {
+/**
+ * AddDisk from a REST body: the REST layer's mandatory fields (BackendDisksResource), the
+ * command's permission subject (create_disk on the storage domain, AddDiskCommand), then its
+ * validation (ImagesHandler), the image, and the caller made DiskOperator of the new disk
+ * (AddDiskCommand.addDiskPermissions). The VM-level subject of a disk added through a VM
+ * (configure_vm_storage) is the caller's to check first.
+ */
+export async function createDiskFromBody(ctx: SimContext, res: express.Response, b: Record<string, unknown>, waitReady: boolean): Promise<SimDiskRecord> {
   const st = ctx.state;
   const sds = list(b, 'storage_domains', 'storage_domain');
   const missing = [str(b, 'provisioned_size') ? '' : 'provisionedSize', str(b, 'format') ? '' : 'format', sds.length ? '' : 'storageDomains.storageDomain.id|name'].filter(Boolean);
@@ -72,6 +80,7 @@ export async function createDiskFromBody(ctx: SimContext, b: Record<string, unkn
   if (format !== 'cow' && format !== 'raw') throw invalidEnum(format, 'DiskFormat', ['cow', 'raw']);
   const sdRef = sds[0] ?? {};
   const sd = st.data.storageDomains.find((s) => s.id === str(sdRef, 'id') || s.name === str(sdRef, 'name'));
+  requirePermit(ctx, res, 'create_disk', { kind: 'storagedomain', id: sd?.id ?? str(sdRef, 'id') ?? '' });
   if (!sd) throw operationFailed(400, 'Cannot add Virtual Disk. Storage Domain does not exist.');
   const size = int(b, 'provisioned_size') ?? 0;
   if (size <= 0) throw operationFailed(400, 'Cannot add Virtual Disk. Disk size must be greater than zero.');
@@ -86,6 +95,8 @@ export async function createDiskFromBody(ctx: SimContext, b: Record<string, unkn
   const alias = str(b, 'alias') ?? str(b, 'name') ?? `disk-${Date.now()}`;
   const create = ctx.createDisk({ id, imageId: str(b, 'image_id'), alias, description: str(b, 'description') ?? '', format, sparse, backup, provisionedSize: size, storageDomainId: sd.id });
   const disk = await create;
+  const user = userOf(res);
+  grant(st, { roleId: role('DiskOperator').id, principalId: user.id, object: { kind: 'disk', id: disk.id } });
   if (waitReady) {
     while (st.disk(disk.id)?.status === 'locked') await new Promise((r) => setTimeout(r, 20));
   }

@@ -1,7 +1,8 @@
 import express, { type Router } from 'express';
-import { isFiltered, sendCreated, sendList, userOf, wrap, type SimContext } from '../context';
+import { principalIds, seesCluster, seesDataCenter, seesHost, seesStorageDomain, seesTemplate, seesVm, SYSTEM, type ObjectRef } from '../access';
+import { isFiltered, requirePermit, sendCreated, sendList, userOf, wrap, type SimContext } from '../context';
 import { EngineFault, incomplete, invalidEnum, notFound, operationFailed } from '../faults';
-import type { Severity } from '../state';
+import { EVERYONE_ID, type Severity, type SimEvent, type SimUserRecord } from '../state';
 import { eventView } from '../views';
 import { body, int, param, refId, send, str } from '../wire';
 
@@ -22,12 +23,11 @@ export function eventsRouter(ctx: SimContext): Router {
     '/events',
     wrap((req, res) => {
       const from = int({ from: param(req, 'from') }, 'from');
-      const user = userOf(res);
-      const filtered = isFiltered(req, res) && !user.admin;
-      const visibleVm = (id: string | undefined): boolean => id !== undefined && (st.vm(id)?.permittedUserIds.includes(user.id) ?? false);
+      const filtered = isFiltered(req, res);
+      const shown = filtered ? eventFilter(ctx, userOf(res)) : () => true;
       const items = st.data.events
         .filter((e) => from === undefined || e.index > from)
-        .filter((e) => !filtered || visibleVm(e.vmId))
+        .filter(shown)
         .sort((a, b) => b.index - a.index);
       sendList(
         req,
@@ -76,6 +76,14 @@ export function eventsRouter(ctx: SimContext): Router {
         throw operationFailed(400, 'Cannot add External Event. An event with the same custom id and origin already exists.');
       }
       const vmId = refId(b, 'vm');
+      // AddExternalEvent (ExternalEventCommandBase.getPermissionList): inject_external_events on
+      // each object the event names, on System for a global event
+      const keys = [['storagedomain', 'storage_domain'], ['datacenter', 'data_center'], ['user', 'user'], ['cluster', 'cluster'], ['vm', 'vm'], ['template', 'template'], ['host', 'host']] as const;
+      const named = keys.flatMap(([kind, key]): ObjectRef[] => {
+        const id = refId(b, key);
+        return id === undefined ? [] : [{ kind, id }];
+      });
+      for (const object of named.length ? named : [SYSTEM]) requirePermit(ctx, res, 'inject_external_events', object);
       if (vmId && !st.vm(vmId)) throw operationFailed(400, 'Cannot add External Event. VM not found.');
       const correlation = req.get('correlation-id') ?? param(req, 'correlation_id');
       const event = st.addEvent({
@@ -99,4 +107,35 @@ export function eventsRouter(ctx: SimContext): Router {
   );
 
   return r;
+}
+
+/**
+ * What a filtered GET /events shows (audit_log_sp.sql GetAllFromAuditLog): an event whose VM,
+ * template, host, data center, storage domain or cluster the caller sees, and on which some
+ * logged-in user (or a group of his) holds a direct permission (user_object_permissions_view,
+ * which ignores Everyone's grants and is not limited to the caller).
+ */
+function eventFilter(ctx: SimContext, user: SimUserRecord): (e: SimEvent) => boolean {
+  const st = ctx.state;
+  const sessions = new Set([user.id, ...ctx.tokens.liveUserIds()]);
+  const granted = new Set<string>();
+  for (const id of sessions) {
+    const u = st.user(id);
+    if (u) for (const p of principalIds(st, u)) if (p !== EVERYONE_ID) granted.add(p);
+  }
+  const direct = new Set(st.data.permissions.filter((p) => granted.has(p.principalId)).map((p) => p.objectId));
+  const ok = (id: string | undefined, sees: (id: string) => boolean): boolean => id !== undefined && direct.has(id) && sees(id);
+  return (e) =>
+    ok(e.vmId, (id) => {
+      const vm = st.vm(id);
+      return vm !== undefined && seesVm(st, user, vm);
+    }) ||
+    ok(e.templateId, (id) => seesTemplate(st, user, id)) ||
+    ok(e.hostId, (id) => {
+      const h = st.host(id);
+      return h !== undefined && seesHost(st, user, h);
+    }) ||
+    ok(e.dataCenterId, (id) => seesDataCenter(st, user, id)) ||
+    ok(e.storageDomainId, (id) => seesStorageDomain(st, user, id)) ||
+    ok(e.clusterId, (id) => seesCluster(st, user, id));
 }

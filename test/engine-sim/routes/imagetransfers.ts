@@ -1,5 +1,6 @@
 import express, { type Router } from 'express';
-import { sendAction, sendCreated, sendList, userOf, wrap, type SimContext } from '../context';
+import { seesDisk, SYSTEM } from '../access';
+import { isFiltered, queryRefused, requirePermit, sendAction, sendCreated, sendList, userOf, wrap, type SimContext } from '../context';
 import { invalidEnum, notFound, operationFailed } from '../faults';
 import type { SimTransfer } from '../transfers';
 import { API, body, bool, clean, int, ref, refId, s, send, str, type Wire } from '../wire';
@@ -37,14 +38,11 @@ export function imageTransfersRouter(ctx: SimContext): Router {
     });
   };
 
-  const admin = (res: express.Response): void => {
-    if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
-  };
-
+  // GetAllImageTransfers is an admin query: refused when filtered (QueriesCommandBase)
   r.get(
     '/imagetransfers',
     wrap((req, res) => {
-      admin(res);
+      if (isFiltered(req, res)) throw queryRefused();
       sendList(req, res, 'image_transfers', 'image_transfer', ctx.transfers.list(), { id: (t) => t.id, phase: (t) => t.phase }, view);
     }),
   );
@@ -52,8 +50,10 @@ export function imageTransfersRouter(ctx: SimContext): Router {
   r.get(
     '/imagetransfers/:id',
     wrap((req, res) => {
+      // GetImageTransferById, filtered: only transfers of disks the caller sees (image_transfers_sp.sql)
       const t = ctx.transfers.get(String(req.params['id']));
-      if (!t || !userOf(res).admin) throw notFound();
+      const disk = t ? st.disk(t.diskId) : undefined;
+      if (!t || (isFiltered(req, res) && !(disk && seesDisk(st, userOf(res), disk)))) throw notFound();
       send(req, res, 200, 'image_transfer', view(t));
     }),
   );
@@ -61,12 +61,13 @@ export function imageTransfersRouter(ctx: SimContext): Router {
   r.post(
     '/imagetransfers',
     wrap((req, res) => {
-      admin(res);
       const b = body(req);
       if (refId(b, 'snapshot')) throw operationFailed(400, 'Cannot transfer Virtual Disk. Transfers of disk snapshots are not simulated.');
       if (refId(b, 'backup')) throw operationFailed(400, 'Cannot transfer Virtual Disk. The engine backup API (VM backups) is not simulated.');
       const diskId = refId(b, 'disk') ?? refId(b, 'image');
       if (!diskId) throw operationFailed(400, 'Cannot transfer Virtual Disk. A disk or a snapshot is required.');
+      // TransferDiskImage with a disk given: edit_disk_properties on it
+      requirePermit(ctx, res, 'edit_disk_properties', { kind: 'disk', id: diskId });
       const disk = st.disk(diskId);
       if (!disk) throw operationFailed(400, 'Cannot transfer Virtual Disk. The specified disk does not exist.');
       const direction = str(b, 'direction') ?? 'upload';
@@ -95,7 +96,8 @@ export function imageTransfersRouter(ctx: SimContext): Router {
     r.post(
       `/imagetransfers/:id/${name}`,
       wrap((req, res) => {
-        admin(res);
+        // TransferImageStatus: create_disk on the first of disk / domain / System that is set; REST sets neither
+        requirePermit(ctx, res, 'create_disk', SYSTEM);
         const b = body(req);
         const t = ctx.transfers.get(String(req.params['id']));
         if (!t) throw operationFailed(404, `Entity not found: ${String(req.params['id'])}`);

@@ -1,16 +1,20 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { adminOnly, isFiltered, sendList, userOf, wrap, type SimContext } from '../context';
+import { seesCluster, seesDataCenter, seesHost, seesStorageDomain, seesTemplate } from '../access';
+import { adminOf, isFiltered, sendList, userOf, wrap, type SimContext } from '../context';
 import { notFound } from '../faults';
-import { assignedRoleView, systemRolesOf } from '../roles';
 import type { Fields } from '../search';
-import { clusterView, dataCenterView, hostView, networkView, storageDomainView, userView, vnicProfileView } from '../views';
-import { collection, send, type Wire } from '../wire';
+import { BLANK_TEMPLATE_ID } from '../state';
+import { clusterView, dataCenterView, hostView, networkView, storageDomainView, templateView, vnicProfileView } from '../views';
+import { userView } from '../permissionViews';
+import { send, type Wire } from '../wire';
 
 /**
  * Read-only inventory (reference §3.3, §3.5): one data center, one cluster, its hosts (all this
- * machine, 127.0.0.1), one storage domain per local directory, the management network and its vNIC
- * profile, the users and their system roles. A filtered non-admin sees no hosts or storage
- * domains and only himself.
+ * machine, 127.0.0.1), one storage domain per local directory, the Blank template, the management
+ * network and its vNIC profile, the users. Filtered queries show what create_views.sql's
+ * user_*_permissions_view allow (access.ts); since every user holds Everyone's UserProfileEditor
+ * on System (a USER role), that is every host, cluster, data center and storage domain, until that
+ * grant is revoked. A filtered non-admin sees only himself among users (GetAllDbUsersQuery).
  */
 export function inventoryRouter(ctx: SimContext): Router {
   const r = express.Router();
@@ -34,7 +38,7 @@ export function inventoryRouter(ctx: SimContext): Router {
   resource(
     'hosts',
     'host',
-    (req, res) => (adminOnly(req, res) ? st.data.hosts : []),
+    (req, res) => (isFiltered(req, res) ? st.data.hosts.filter((h) => seesHost(st, userOf(res), h)) : st.data.hosts),
     {
       name: (h) => h.name,
       id: (h) => h.id,
@@ -48,12 +52,12 @@ export function inventoryRouter(ctx: SimContext): Router {
     (h) => hostView(st, h),
   );
 
-  resource('clusters', 'cluster', () => [{ id: st.data.clusterId }], { name: () => 'Default', id: (c) => c.id, datacenter: () => 'Default' }, () => clusterView(st));
+  resource('clusters', 'cluster', (req, res) => [{ id: st.data.clusterId }].filter((c) => !isFiltered(req, res) || seesCluster(st, userOf(res), c.id)), { name: () => 'Default', id: (c) => c.id, datacenter: () => 'Default' }, () => clusterView(st));
 
   resource(
     'datacenters',
     'data_center',
-    () => [{ id: st.data.dataCenterId }],
+    (req, res) => [{ id: st.data.dataCenterId }].filter((c) => !isFiltered(req, res) || seesDataCenter(st, userOf(res), c.id)),
     { name: () => 'Default', id: (d) => d.id, status: () => 'up', 'storage.name': () => st.data.storageDomains.map((s) => s.name), storage: () => st.data.storageDomains.map((s) => s.name) },
     () => dataCenterView(st),
   );
@@ -61,7 +65,8 @@ export function inventoryRouter(ctx: SimContext): Router {
   r.get(
     '/datacenters/:id/storagedomains',
     wrap((req, res) => {
-      const list = req.params['id'] === st.data.dataCenterId && adminOnly(req, res) ? st.data.storageDomains.map((s) => storageDomainView(st, s, true)) : [];
+      const filtered = isFiltered(req, res);
+      const list = req.params['id'] === st.data.dataCenterId ? st.data.storageDomains.filter((s) => !filtered || seesStorageDomain(st, userOf(res), s.id)).map((s) => storageDomainView(st, s, true)) : [];
       send(req, res, 200, 'storage_domains', list.length ? { storage_domain: list } : {});
     }),
   );
@@ -69,7 +74,7 @@ export function inventoryRouter(ctx: SimContext): Router {
   resource(
     'storagedomains',
     'storage_domain',
-    (req, res) => (adminOnly(req, res) ? st.data.storageDomains : []),
+    (req, res) => (isFiltered(req, res) ? st.data.storageDomains.filter((s) => seesStorageDomain(st, userOf(res), s.id)) : st.data.storageDomains),
     { name: (s) => s.name, id: (s) => s.id, type: () => 'data', datacenter: () => 'Default', status: () => 'active' },
     (s) => storageDomainView(st, s),
   );
@@ -77,25 +82,12 @@ export function inventoryRouter(ctx: SimContext): Router {
   resource(
     'users',
     'user',
-    (req, res) => (isFiltered(req, res) && !userOf(res).admin ? [userOf(res)] : st.data.users),
+    (req, res) => (isFiltered(req, res) && !adminOf(res) ? [userOf(res)] : st.data.users),
     { name: (u) => u.name, usrname: (u) => `${u.name}@internal-authz`, id: (u) => u.id },
     (u) => userView(u),
   );
 
-  /**
-   * A user's system roles (ovirt-ui-plugin.md §5.9 item 3). As the engine's query
-   * (GetPermissionsByAdElementId) does: the filter only asks that the caller holds some
-   * permission, so a filtered user may read another user's system roles too; an unknown user
-   * has none (`{}`, not 404: the sub-collection does not look the user up).
-   */
-  r.get(
-    '/users/:id/roles',
-    wrap((req, res) => {
-      isFiltered(req, res); // a non-admin asking for filter=false is refused, as everywhere
-      const u = st.user(String(req.params['id']));
-      send(req, res, 200, 'roles', collection('role', u ? systemRolesOf(u).map((role) => assignedRoleView(u.id, role)) : []));
-    }),
-  );
+  resource('templates', 'template', (req, res) => [{ id: BLANK_TEMPLATE_ID }].filter((t) => !isFiltered(req, res) || seesTemplate(st, userOf(res), t.id)), { name: () => 'Blank', id: (t) => t.id }, () => templateView());
 
   resource('networks', 'network', () => [{ id: st.data.networkId }], { name: () => 'ovirtmgmt', id: (n) => n.id, datacenter: () => 'Default' }, () => networkView(st));
   resource('vnicprofiles', 'vnic_profile', () => [{ id: st.data.vnicProfileId }], { name: () => 'ovirtmgmt', id: (n) => n.id }, () => vnicProfileView(st));

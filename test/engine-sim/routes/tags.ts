@@ -1,12 +1,16 @@
 import { randomUUID } from 'crypto';
 import express, { type Router } from 'express';
-import { sendCreated, sendList, userOf, wrap, type SimContext } from '../context';
+import { SYSTEM } from '../access';
+import { requirePermit, sendCreated, sendList, wrap, type SimContext } from '../context';
 import { incomplete, notFound, operationFailed } from '../faults';
 import { ROOT_TAG_ID, type SimTagRecord } from '../state';
 import { tagView } from '../views';
 import { body, obj, send, str } from '../wire';
 
-/** Tags (reference §9): the root tag, tags under it (or under another tag), unique names. */
+/**
+ * Tags (reference §9): the root tag, tags under it (or under another tag), unique names. Adding
+ * and removing tags needs tag_management on System (TagsCommandBase).
+ */
 export function tagsRouter(ctx: SimContext): Router {
   const r = express.Router();
   const st = ctx.state;
@@ -31,7 +35,7 @@ export function tagsRouter(ctx: SimContext): Router {
   r.post(
     '/tags',
     wrap((req, res) => {
-      if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
+      requirePermit(ctx, res, 'tag_management', SYSTEM); // TagsCommandBase
       const b = body(req);
       const tagName = str(b, 'name');
       if (!tagName) throw incomplete('Tag', ['name']);
@@ -53,7 +57,7 @@ export function tagsRouter(ctx: SimContext): Router {
   r.delete(
     '/tags/:id',
     wrap((req, res) => {
-      if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
+      requirePermit(ctx, res, 'tag_management', SYSTEM); // TagsCommandBase
       const t = st.tag(String(req.params['id']));
       if (!t) throw notFound();
       st.data.tags = st.data.tags.filter((x) => x !== t);

@@ -1,8 +1,10 @@
 import { randomUUID } from 'crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import { actVm, allContent, followPaths, getVm, isFiltered, sendAction, sendCreated, sendList, userOf, visibleVms, wrap, type SimContext } from '../context';
+import { grant, hasPermit, SYSTEM } from '../access';
+import { actVm, allContent, followPaths, getVm, isFiltered, requirePermit, sendAction, sendCreated, sendList, userOf, visibleVms, wrap, type SimContext } from '../context';
 import { EngineFault, incomplete, notFound, operationFailed } from '../faults';
 import { parseOvf, vmOvf } from '../ovf';
+import { role } from '../roles';
 import type { Fields } from '../search';
 import type { SimAttachmentRecord, SimNicRecord, SimVmRecord } from '../state';
 import { activeSnapshotView, attachmentView, clusterView, diskView, hostView, nicView, tagView, vmView } from '../views';
@@ -30,6 +32,15 @@ export function vmFields(ctx: SimContext): Fields<SimVmRecord> {
 export function vmsRouter(ctx: SimContext): Router {
   const r = express.Router();
   const st = ctx.state;
+
+  /**
+   * AddVm / ImportVm addVmPermission: the creator gets UserVmManager on the new VM unless he
+   * already holds manipulate_permissions on it (through its cluster, data center or System).
+   */
+  const makeOwner = (res: Response, vm: SimVmRecord): void => {
+    const user = userOf(res);
+    if (!hasPermit(st, user, 'manipulate_permissions', { kind: 'vm', id: vm.id })) grant(st, { roleId: role('UserVmManager').id, principalId: user.id, object: { kind: 'vm', id: vm.id } });
+  };
 
   const fullVm = (req: Request, res: Response, vm: SimVmRecord): Wire => {
     const filtered = isFiltered(req, res);
@@ -79,19 +90,25 @@ export function vmsRouter(ctx: SimContext): Router {
     '/vms',
     wrap((req, res) => {
       const b = body(req);
-      if (!userOf(res).admin) throw operationFailed(403, 'User is not authorized to perform this action.');
       const config = obj(obj(b, 'initialization') ?? {}, 'configuration');
       const cluster = refId(b, 'cluster') ?? (str(obj(b, 'cluster'), 'name') === 'Default' ? st.data.clusterId : undefined);
       if (config) {
         const missing = [str(config, 'type') ? '' : 'initialization.configuration.type', str(config, 'data') ? '' : 'initialization.configuration.data', obj(b, 'cluster') ? '' : 'cluster.id|name'].filter(Boolean);
         if (missing.length) throw incomplete('Vm', missing);
+        // ImportVmFromConfiguration (ImportVmCommandBase, ImportVmCommand): create_vm on the cluster,
+        // then import_export_vm on the source domain, which REST leaves empty: only System matches
+        if (cluster) requirePermit(ctx, res, 'create_vm', { kind: 'cluster', id: cluster });
+        requirePermit(ctx, res, 'import_export_vm', SYSTEM);
         if (cluster !== st.data.clusterId) throw operationFailed(400, 'Cannot import VM. Cluster does not exist.');
         const vm = importFromOvf(ctx, str(config, 'data') ?? '', { name: str(b, 'name'), regenerateIds: bool(obj(b, 'initialization'), 'regenerate_ids') ?? false });
+        makeOwner(res, vm);
         sendCreated(ctx, req, res, 'vm', fullVm(req, res, vm));
         return;
       }
       const missing = [str(b, 'name') ? '' : 'name', obj(b, 'cluster') ? '' : 'cluster.id|name', obj(b, 'template') ? '' : 'template.id|name'].filter(Boolean);
       if (missing.length) throw incomplete('Vm', missing);
+      // AddVmFromScratch (Blank template): create_vm on the cluster
+      if (cluster) requirePermit(ctx, res, 'create_vm', { kind: 'cluster', id: cluster });
       if (cluster !== st.data.clusterId) throw operationFailed(400, 'Cannot add VM. Cluster does not exist.');
       const name = str(b, 'name') ?? '';
       if (st.data.vms.some((v) => v.name === name)) throw operationFailed(409, 'Cannot add VM. The chosen name is already in use by a VM.');
@@ -114,11 +131,11 @@ export function vmsRouter(ctx: SimContext): Router {
         attachments: [],
         nics: [],
         tagIds: [],
-        permittedUserIds: [],
       };
       if (pinned) vm.pinnedHostId = pinned.id;
       st.data.vms.push(vm);
       st.save();
+      makeOwner(res, vm);
       sendCreated(ctx, req, res, 'vm', fullVm(req, res, vm));
     }),
   );
@@ -126,17 +143,12 @@ export function vmsRouter(ctx: SimContext): Router {
   r.delete(
     '/vms/:id',
     wrap(async (req, res) => {
-      const vm = actVm(ctx, res, String(req.params['id']), 'remove');
+      // BackendVmResource.remove reads the VM first (the caller's filter: 404), then RemoveVm:
+      // delete_vm on the VM; its disks go with it, unchecked (internal RemoveDisk)
+      const vm = getVm(ctx, req, res, String(req.params['id']));
+      requirePermit(ctx, res, 'delete_vm', { kind: 'vm', id: vm.id });
       if (vm.status !== 'down') throw operationFailed(409, 'Cannot remove VM. VM is running.');
-      const detachOnly = boolParam(req, 'detach_only') ?? false;
-      st.data.vms = st.data.vms.filter((v) => v !== vm);
-      if (!detachOnly) {
-        for (const a of vm.attachments) {
-          const d = st.disk(a.diskId);
-          if (d) await ctx.deleteDisk(d);
-        }
-      }
-      st.save();
+      await ctx.removeVm(vm, { detachOnly: boolParam(req, 'detach_only') ?? false });
       res.status(200).end();
     }),
   );
@@ -147,7 +159,7 @@ export function vmsRouter(ctx: SimContext): Router {
     '/vms/:id/start',
     wrap(async (req, res) => {
       const b = body(req);
-      const vm = actVm(ctx, res, String(req.params['id']), 'run');
+      const vm = actVm(ctx, res, String(req.params['id']), 'run', 'run_vm');
       await ctx.power.start(vm, bool(b, 'pause') ?? false);
       sendAction(req, res, b);
     }),
@@ -158,7 +170,7 @@ export function vmsRouter(ctx: SimContext): Router {
       `/vms/:id/${action}`,
       wrap(async (req, res) => {
         const b = body(req);
-        const vm = actVm(ctx, res, String(req.params['id']), action === 'stop' ? 'stop' : 'shutdown');
+        const vm = actVm(ctx, res, String(req.params['id']), action, action === 'stop' ? 'stop_vm' : 'shut_down_vm');
         await ctx.power.stop(vm, str(b, 'reason'));
         sendAction(req, res, b);
       }),
@@ -202,15 +214,21 @@ export function vmsRouter(ctx: SimContext): Router {
     '/vms/:id/diskattachments',
     wrap(async (req, res) => {
       const b = body(req);
-      const vm = actVm(ctx, res, String(req.params['id']), 'attach');
+      const vmId = String(req.params['id']);
       const iface = str(b, 'interface');
       const diskBody = obj(b, 'disk');
       const missing = [iface ? '' : 'interface', diskBody ? '' : 'disk'].filter(Boolean);
       if (missing.length) throw incomplete('DiskAttachment', missing);
+      const givenId = str(diskBody, 'id');
+      const existing = givenId !== undefined && !str(diskBody, 'provisioned_size');
+      // AttachDiskToVm / AddDisk: configure_vm_storage on the VM first, then attach_disk on the
+      // disk, or create_disk on the new disk's storage domain (in createDiskFromBody)
+      const vm = actVm(ctx, res, vmId, 'attach', 'configure_vm_storage');
+      if (existing) requirePermit(ctx, res, 'attach_disk', { kind: 'disk', id: givenId });
       if (!['virtio', 'virtio_scsi', 'sata', 'ide'].includes(iface ?? '')) throw operationFailed(400, `Cannot attach Virtual Disk. Disk interface '${iface}' is not supported.`);
-      let disk = str(diskBody, 'id') ? st.disk(str(diskBody, 'id') ?? '') : undefined;
-      if (str(diskBody, 'id') && !disk && !str(diskBody, 'provisioned_size')) throw operationFailed(400, 'Cannot attach Virtual Disk. The specified disk does not exist.');
-      if (!disk) disk = await createDiskFromBody(ctx, diskBody ?? {}, true);
+      let disk = givenId ? st.disk(givenId) : undefined;
+      if (existing && !disk) throw operationFailed(400, 'Cannot attach Virtual Disk. The specified disk does not exist.');
+      if (!disk) disk = await createDiskFromBody(ctx, res, diskBody ?? {}, true);
       const owner = st.vmOfDisk(disk.id);
       if (owner) throw operationFailed(409, `Cannot attach Virtual Disk. The disk is already attached to VM ${owner.name}.`);
       if (disk.status === 'locked' && vm.status !== 'down') throw operationFailed(409, `Cannot attach Virtual Disk: The following disks are locked: ${disk.alias}. Please try again in a few minutes.`);
@@ -233,13 +251,18 @@ export function vmsRouter(ctx: SimContext): Router {
   r.delete(
     '/vms/:id/diskattachments/:diskId',
     wrap(async (req, res) => {
-      const vm = actVm(ctx, res, String(req.params['id']), 'detach');
-      const a = vm.attachments.find((x) => x.diskId === req.params['diskId']);
-      if (!a) throw notFound();
+      // detach_only=false runs RemoveDisk (delete_disk on the disk), else DetachDiskFromVm
+      // (configure_vm_storage on the VM)
+      const diskId = String(req.params['diskId']);
+      const remove = boolParam(req, 'detach_only') === false;
+      if (remove) requirePermit(ctx, res, 'delete_disk', { kind: 'disk', id: diskId });
+      const vm = remove ? st.vm(String(req.params['id'])) : actVm(ctx, res, String(req.params['id']), 'detach', 'configure_vm_storage');
+      const a = vm?.attachments.find((x) => x.diskId === diskId);
+      if (!vm || !a) throw notFound();
       if (a.active && vm.status !== 'down') throw operationFailed(409, 'Cannot detach Virtual Disk. Disk is plugged to a running VM; deactivate it first.');
       vm.attachments = vm.attachments.filter((x) => x !== a);
       const d = st.disk(a.diskId);
-      if (boolParam(req, 'detach_only') === false && d) await ctx.deleteDisk(d);
+      if (remove && d) await ctx.deleteDisk(d);
       st.save();
       res.status(200).end();
     }),
@@ -270,7 +293,7 @@ export function vmsRouter(ctx: SimContext): Router {
     '/vms/:id/nics',
     wrap((req, res) => {
       const b = body(req);
-      const vm = actVm(ctx, res, String(req.params['id']), 'add');
+      const vm = actVm(ctx, res, String(req.params['id']), 'add', 'configure_vm_network');
       const name = str(b, 'name');
       if (!name) throw incomplete('Nic', ['name']);
       if (vm.nics.some((n) => n.name === name)) throw operationFailed(409, 'Cannot add Interface. The VM already has an interface with that name.');
@@ -306,7 +329,10 @@ export function vmsRouter(ctx: SimContext): Router {
     '/vms/:id/tags',
     wrap((req, res) => {
       const b = body(req);
-      const vm = actVm(ctx, res, String(req.params['id']), 'attach');
+      // AttachVmsToTag (TagsCommandBase): tag_management on System, then the VM must exist
+      requirePermit(ctx, res, 'tag_management', SYSTEM);
+      const vm = st.vm(String(req.params['id']));
+      if (!vm) throw operationFailed(400, 'Cannot attach Tag. VM not found');
       const id = str(b, 'id');
       const name = str(b, 'name');
       if (!id && !name) throw incomplete('Tag', ['id|name']);
@@ -321,8 +347,9 @@ export function vmsRouter(ctx: SimContext): Router {
   r.delete(
     '/vms/:id/tags/:tagId',
     wrap((req, res) => {
-      const vm = actVm(ctx, res, String(req.params['id']), 'detach');
-      if (!vm.tagIds.includes(String(req.params['tagId']))) throw notFound();
+      requirePermit(ctx, res, 'tag_management', SYSTEM); // DetachVmFromTag (TagsCommandBase)
+      const vm = st.vm(String(req.params['id']));
+      if (!vm || !vm.tagIds.includes(String(req.params['tagId']))) throw notFound();
       vm.tagIds = vm.tagIds.filter((t) => t !== req.params['tagId']);
       st.save();
       res.status(200).end();
@@ -344,7 +371,7 @@ export function vmsRouter(ctx: SimContext): Router {
     }),
   );
 
-  for (const sub of ['backups', 'checkpoints', 'permissions', 'cdroms', 'statistics']) {
+  for (const sub of ['backups', 'checkpoints', 'cdroms', 'statistics']) {
     r.get(
       `/vms/:id/${sub}`,
       wrap((req, res) => {
@@ -393,7 +420,6 @@ function importFromOvf(ctx: SimContext, xml: string, o: { name?: string; regener
     attachments: [],
     nics,
     tagIds: [],
-    permittedUserIds: [],
   };
   const failed: string[] = [];
   for (const d of ovf.disks) {

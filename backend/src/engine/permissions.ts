@@ -1,0 +1,92 @@
+import { isAppError } from '../errors';
+import { seg, type EngineCallOptions, type EngineConnection } from './connection';
+import { parseDirectoryGroups, parseEngineGroups } from './parse/group';
+import { parsePermissions } from './parse/permission';
+import type { PermissionEntry, PermitObject } from './types';
+
+/**
+ * What the engine lets a user do to an object, read the way the VM Portal reads it (reference
+ * ovirt-permissions.md §5): the object's permission list with each role's permits, the user's
+ * engine groups, and the permits of the entries that are the user's, his groups' or Everyone's.
+ * The engine itself checks the same permit on the same object (or an ancestor) when the user runs
+ * a command (§4); this is how the product asks the question before acting for him.
+ */
+
+/** The built-in group every user belongs to (Guid.EVERYONE); not listed among a user's groups. */
+export const EVERYONE_GROUP_ID = 'eee00000-0000-0000-0000-123456789eee';
+
+const COLLECTIONS: Record<Exclude<PermitObject['kind'], 'system'>, string> = {
+  vm: 'vms',
+  cluster: 'clusters',
+  datacenter: 'datacenters',
+  storagedomain: 'storagedomains',
+  disk: 'disks',
+  template: 'templates',
+};
+
+/**
+ * `GET /{objects}/{id}/permissions?follow=role.permits` (or `GET /permissions` for the system),
+ * with the connection's `Filter`. Inherited grants come back as if made on the object. Filtered,
+ * the list holds the caller's (groups', Everyone's) grants and, when he holds one directly on the
+ * object, everyone else's direct ones too; unfiltered (an admin), every principal's.
+ */
+export async function listPermissions(conn: EngineConnection, obj: PermitObject, opts: EngineCallOptions = {}): Promise<PermissionEntry[]> {
+  const path = obj.kind === 'system' ? '/permissions' : `/${COLLECTIONS[obj.kind]}/${seg(obj.id)}/permissions`;
+  return parsePermissions(await conn.request({ ...opts, method: 'GET', path, query: { follow: 'role.permits' } }));
+}
+
+/**
+ * The engine group ids a user's grants may come through: the engine groups whose directory id
+ * is among the user's directory groups (`GET /users/{id}/groups` × `GET /groups`
+ * `domain_entry_id`, the VM Portal's sagas/base-data.js fetchUserGroups), plus Everyone. Both
+ * are user-level queries any caller may run; an engine that refuses them anyway (403) or does not
+ * know the user (404) leaves Everyone only: fail closed, the user's own grants still count.
+ */
+export async function listUserGroupIds(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<string[]> {
+  try {
+    const directory = parseDirectoryGroups(await conn.request({ ...opts, method: 'GET', path: `/users/${seg(userId)}/groups` }));
+    if (directory.length === 0) return [EVERYONE_GROUP_ID];
+    const engineGroups = parseEngineGroups(await conn.request({ ...opts, method: 'GET', path: '/groups' }));
+    // a directory id is unique within its directory: match the directory's name too when both sides give it
+    const ids = engineGroups
+      .filter((g) => directory.some((d) => d.id === g.domainEntryId && (d.domainName === undefined || g.domainName === undefined || d.domainName === g.domainName)))
+      .map((g) => g.id);
+    return [...new Set([...ids, EVERYONE_GROUP_ID])];
+  } catch (err) {
+    if (isRefusal(err)) return [EVERYONE_GROUP_ID];
+    throw err;
+  }
+}
+
+/**
+ * The permit names of the entries whose principal is one of `principalIds` (the user's id, his
+ * engine groups, Everyone: see listUserGroupIds). Other entries are ignored: a filtered list
+ * shows other users' direct grants too.
+ */
+export function permitsOf(entries: readonly PermissionEntry[], principalIds: ReadonlySet<string>): Set<string> {
+  const mine = new Set([...principalIds].map((id) => id.toLowerCase()));
+  const out = new Set<string>();
+  for (const e of entries) if (mine.has(e.principal.id)) for (const p of e.permits) out.add(p);
+  return out;
+}
+
+/**
+ * Whether the token's user is an engine admin (any ADMIN-type role anywhere): the VM Portal asks
+ * `GET /permissions` with `Filter: false`, which the engine refuses to a non-admin (403, "Query
+ * execution failed due to insufficient permissions"; reference §1, §5). An admin should read
+ * unfiltered: filtered, the engine shows only what USER-type roles make visible, so a SuperUser
+ * would see no VM at all.
+ */
+export async function isEngineAdmin(conn: EngineConnection, opts: EngineCallOptions = {}): Promise<boolean> {
+  try {
+    await conn.request({ ...opts, method: 'GET', path: '/permissions', filter: false });
+    return true;
+  } catch (err) {
+    if (isAppError(err, 'ENGINE_HTTP_ERROR') && err.details?.['status'] === 403) return false;
+    throw err;
+  }
+}
+
+function isRefusal(err: unknown): boolean {
+  return isAppError(err, 'ENGINE_NOT_FOUND') || (isAppError(err, 'ENGINE_HTTP_ERROR') && err.details?.['status'] === 403);
+}
