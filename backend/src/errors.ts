@@ -80,6 +80,7 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'RESTORE_REFUSED'
   | 'RANGE_NOT_SATISFIABLE'
+  | 'TOO_MANY_REQUESTS'
   // setup (olvm-backup setup)
   | 'SETUP_INPUT_MISSING'
   | 'SETUP_CA_UNTRUSTED'

@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { Authenticator, createApp, EventHub, listen, type ApiCatalog } from './api';
+import { Authenticator, createApp, DeletedVms, EventHub, listen, Permits, ScrapeAccess, type ApiCatalog } from './api';
 import { AuditSync, Catalog, DamageView, syncCatalog } from './catalog';
 import { describeConfig, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
@@ -9,7 +9,7 @@ import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { PointImages, PointRestorer } from './restore';
-import { PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { ownerMayBackUp, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -103,6 +103,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       engine,
       log: log.child({ component: 'scheduler' }),
       retention: policyRetention({ repository, jobs, points: catalog.points, log }),
+      authorize: (policy, vmId) => ownerMayBackUp(engine, policy, vmId, config.auth.backupAdmins),
     });
     cleanups.push(() => scheduler.stop());
     void settled.then(() => scheduler.start());
@@ -123,6 +124,8 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       cacheMs: config.auth.cacheSeconds * 1000,
     });
     cleanups.push(() => auth.close());
+    const permits = new Permits({ auth, cacheMs: config.auth.permitCacheSeconds * 1000, backupAdmins: config.auth.backupAdmins });
+    const scrape = new ScrapeAccess(config.auth.scrapeToken, auth, async (token) => permits.isBackupAdmin(await auth.authenticate(token)));
     // the operator CLI writes no catalog: a point it unlocked or deleted shows so in the portal
     // within this time
     audit.follow(AUDIT_FOLLOW_MS, () => auth.forgetVmLists());
@@ -135,6 +138,9 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       restore: restorer,
       images: new PointImages(repository, config.scratch.path),
       auth,
+      permits,
+      scrape,
+      deleted: new DeletedVms({ serviceEngine: engine, catalog: apiCatalog, repository, permits, log }),
       catalog: apiCatalog,
       queue,
       policies,
@@ -184,6 +190,7 @@ function catalogForApi(c: Catalog, jobs: JobsTable, policies: PoliciesTable): Ap
     getPoint: (id) => c.points.getPoint(id),
     lastPointByVm: (ids) => c.points.lastPointByVm(ids),
     pointCountByVm: (ids) => c.points.pointCountByVm(ids),
+    vmsWithPoints: () => c.points.vmsWithPoints(),
     repositoryTotals: () => c.points.repositoryTotals(),
     getJob: (id) => jobs.getJob(id),
     listJobs: (q) => jobs.listJobs(q),

@@ -107,6 +107,17 @@ describe('restore planning (pure)', () => {
     expect(parseOvf(p.vm!.ovf).nics.map((n) => n.mac)).toEqual(['56:6f:1a:2b:00:01', '56:6f:1a:2b:00:02']);
   });
 
+  test('a MAC in use by a vm other than the original does not name that vm (users see plans of vms they may not see)', () => {
+    const inv = inventory();
+    const p = plan({ regenerateMacs: false, vmName: 'web01-copy' }, { ...inv, vms: inv.vms.map((v) => (v.name === 'web01' ? { ...v, id: 'someone-else', name: 'secret-vm' } : v)) });
+    const messages = p.problems.filter((x) => x.code === 'MAC_IN_USE').map((x) => x.message);
+    expect(messages).toHaveLength(2);
+    for (const m of messages) {
+      expect(m).toContain('in use by another vm');
+      expect(m).not.toContain('secret-vm');
+    }
+  });
+
   test('a vNIC profile the target cluster lacks is a warning; a taken name and a present original with kept ids are errors', () => {
     const p = plan({ vmName: 'web01', regenerateIds: false }, inventory({ vnicProfiles: [{ id: 'p1', name: 'ovirtmgmt', networkName: 'ovirtmgmt', clusterIds: [CLUSTER] }] }));
     const codes = p.problems.map((x) => `${x.severity}:${x.code}`);

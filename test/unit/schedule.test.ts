@@ -189,6 +189,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
       createdAt: '2026-03-01T00:00:00.000Z',
       updatedAt: '2026-03-01T00:00:00.000Z',
       updatedBy: { id: 'u', name: 'admin' },
+      owner: { id: 'u', name: 'admin', groupIds: [], groupNames: [] },
       firedThrough: '2026-03-30T03:00:00.000Z',
       verifyFiredThrough: '2026-03-30T03:00:00.000Z',
       ...over,

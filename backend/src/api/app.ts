@@ -62,6 +62,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(policiesRoutes(deps));
   api.use(verifyRoutes(deps));
   api.use(auditRoutes(deps));
+  api.use(deps.deleted.routes());
   api.use(downloads.issueRoutes());
   app.use('/api/v1', api);
 

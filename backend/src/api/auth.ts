@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import { AppError, isAppError } from '../errors';
-import { SUPER_USER_ROLE_ID, type EngineClient, type Vm } from '../engine';
+import type { EngineClient, Vm } from '../engine';
 import { TtlCache } from './ttlCache';
 
 /** A portal user, as the engine knows them from the SSO token the plugin sent. */
@@ -18,26 +18,29 @@ export interface AuthenticatorOptions {
   /** The engine as the holder of `token` sees it: bearer token, `Filter: true` (main.ts builds it
    *  from the engine settings; tests point it elsewhere). */
   engineFor(token: string): EngineClient;
-  /** How long an identity (and a permission answer) is reused. */
+  /** How long an identity (and a VM's visibility) is reused. */
   cacheMs: number;
   /** How long the list of VMs a user may see is reused. */
   vmListMs?: number;
+  /** How long a token the engine refused is refused without asking it again. */
+  refusedMs?: number;
 }
 
+/** A flood of made-up tokens costs the engine one question per token per this period. */
+const REFUSED_MS = 60_000;
+
 /**
- * Who is calling, and what they may see, decided by the engine itself (DESIGN.md §5): the
- * token is the user's WebAdmin SSO token, `GET /api` names its user, and a VM the user has no
- * permission on answers 404 under `Filter: true`. Answers are cached per token hash for a short
- * time. The token is never revoked here: it is the user's portal session.
+ * Who is calling, and what they may see, decided by the engine itself: the token is the user's
+ * WebAdmin SSO token, `GET /api` names its user, and a VM the user may not see answers 404.
+ * Answers are cached per token hash for a short time; so are refusals, so a flood of bogus
+ * tokens cannot turn into a flood of engine requests. The token is never revoked here: it is
+ * the user's portal session. What the user may *do* is Permits' question (permits.ts).
  */
 export class Authenticator {
   private readonly principals: TtlCache<Principal>;
-  private readonly refused = new TtlCache<AppError>(10_000);
+  private readonly refused = new TtlCache<AppError>(50_000);
   private readonly vmAccess = new TtlCache<Vm | null>(50_000);
   private readonly vmLists = new TtlCache<Vm[]>(5_000);
-  /** Per engine user id: whether they hold SuperUser on the system. */
-  private readonly superUsers = new TtlCache<boolean>(5_000);
-  private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: AuthenticatorOptions) {
     this.principals = new TtlCache<Principal>(5_000, (p) => void p.engine.close().catch(() => undefined));
@@ -47,12 +50,10 @@ export class Authenticator {
     if (token.length === 0 || token.length > 4096 || /[\s\u0000-\u001f]/.test(token)) {
       throw new AppError('AUTH_INVALID', 'the bearer token is malformed');
     }
-    const key = createHash('sha256').update(token).digest('hex');
-    const known = this.principals.get(key);
-    if (known) return known;
+    const key = tokenKeyOf(token);
     const refused = this.refused.get(key);
     if (refused) throw refused;
-    return this.once(`who:${key}`, async () => {
+    return this.principals.load(key, this.opts.cacheMs, async () => {
       const engine = this.opts.engineFor(token);
       try {
         // A user without rights on their own user entity still gets their id from /api.
@@ -64,14 +65,12 @@ export class Authenticator {
         // (reference ovirt-permissions.md §1, §5)
         if (await engine.isEngineAdmin()) engine.connection.filter = false;
         const user = await engine.getUser(userId).catch(() => undefined);
-        const principal: Principal = { userId, userName: user?.userName ?? userId, tokenKey: key, engine };
-        this.principals.set(key, principal, this.opts.cacheMs);
-        return principal;
+        return { userId, userName: user?.userName ?? userId, tokenKey: key, engine };
       } catch (err) {
         await engine.close().catch(() => undefined);
         if (isAppError(err, 'ENGINE_AUTH_FAILED')) {
           const e = new AppError('AUTH_INVALID', 'the engine does not accept this token (expired or logged out): log in to the portal again', { cause: err });
-          this.refused.set(key, e, 5_000);
+          this.refused.set(key, e, this.opts.refusedMs ?? REFUSED_MS);
           throw e;
         }
         throw err;
@@ -81,60 +80,23 @@ export class Authenticator {
 
   /** The VM if the user may see it; null otherwise (callers answer 404 either way). */
   async visibleVm(p: Principal, vmId: string): Promise<Vm | null> {
-    const key = `${p.tokenKey}:${vmId}`;
-    const cached = this.vmAccess.get(key);
-    if (cached !== undefined) return cached;
-    return this.once(`vm:${key}`, async () => {
-      const vm = await p.engine.getVm(vmId).catch((err: unknown) => {
+    return this.vmAccess.load(`${p.tokenKey}:${vmId}`, this.opts.cacheMs, () =>
+      p.engine.getVm(vmId).catch((err: unknown) => {
         if (isAppError(err, 'ENGINE_NOT_FOUND')) return null;
-        throw this.mapAuth(p, err);
-      });
-      this.vmAccess.set(key, vm, this.opts.cacheMs);
-      return vm;
-    });
+        throw this.tokenRefused(p, err);
+      }),
+    );
   }
 
   /** Every VM the user may see, with its disks. */
   async visibleVms(p: Principal): Promise<Vm[]> {
-    const cached = this.vmLists.get(p.tokenKey);
-    if (cached) return cached;
-    return this.once(`vms:${p.tokenKey}`, async () => {
-      const vms = await p.engine.listVms({ withDisks: true }).catch((err: unknown) => {
-        throw this.mapAuth(p, err);
-      });
-      this.vmLists.set(p.tokenKey, vms, this.opts.vmListMs ?? 5_000);
-      for (const vm of vms) this.vmAccess.set(`${p.tokenKey}:${vm.id}`, vm, this.opts.cacheMs);
-      return vms;
-    });
-  }
-
-  /**
-   * FORBIDDEN unless the caller holds the SuperUser role on the whole system
-   * (ovirt-ui-plugin.md §5.9 item 3): for what names every VM and every user's actions, such as
-   * the audit log. Not "any administrative role": every WebAdmin user holds one (the portal
-   * admits no one else), so that would admit every portal user. The answer is kept per user as
-   * long as an identity.
-   */
-  async requireSuperUser(p: Principal, purpose: string): Promise<void> {
-    if (await this.isSuperUser(p)) return;
-    throw new AppError('FORBIDDEN', `only an engine SuperUser may ${purpose}: ${p.userName} holds no SuperUser role on the system`, {
-      details: { requiredRole: 'SuperUser' },
-    });
-  }
-
-  private async isSuperUser(p: Principal): Promise<boolean> {
-    const cached = this.superUsers.get(p.userId);
-    if (cached !== undefined) return cached;
-    return this.once(`su:${p.userId}`, async () => {
-      const roles = await p.engine.listSystemRoles(p.userId).catch((err: unknown) => {
-        // an engine that will not show the user their own roles has not made them SuperUser
-        if (isAppError(err, 'ENGINE_NOT_FOUND') || (isAppError(err, 'ENGINE_HTTP_ERROR') && err.details?.['status'] === 403)) return [];
-        throw this.mapAuth(p, err);
-      });
-      const yes = roles.some((r) => r.id === SUPER_USER_ROLE_ID);
-      this.superUsers.set(p.userId, yes, this.opts.cacheMs);
-      return yes;
-    });
+    const vms = await this.vmLists.load(p.tokenKey, this.opts.vmListMs ?? 5_000, () =>
+      p.engine.listVms({ withDisks: true }).catch((err: unknown) => {
+        throw this.tokenRefused(p, err);
+      }),
+    );
+    for (const vm of vms) this.vmAccess.set(`${p.tokenKey}:${vm.id}`, vm, this.opts.cacheMs);
+    return vms;
   }
 
   /** Forgets a VM list after a change the user should see at once (a new VM, a backup). */
@@ -142,26 +104,22 @@ export class Authenticator {
     this.vmLists.clear();
   }
 
-  close(): void {
-    this.principals.clear();
-    this.vmLists.clear();
-    this.vmAccess.clear();
-    this.superUsers.clear();
-  }
-
-  /** A token that expires while cached is noticed on the next engine call. */
-  private mapAuth(p: Principal, err: unknown): unknown {
+  /** An engine error met with the user's token: a token the engine stopped accepting (it expired
+   *  while cached) becomes AUTH_INVALID and the identity is forgotten; others stay as they are. */
+  tokenRefused(p: Principal, err: unknown): unknown {
     if (!isAppError(err, 'ENGINE_AUTH_FAILED')) return err;
     this.principals.delete(p.tokenKey);
     return new AppError('AUTH_INVALID', 'the engine no longer accepts this token: log in to the portal again', { cause: err });
   }
 
-  /** Concurrent requests of one caller share one engine round trip. */
-  private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const running = this.pending.get(key) as Promise<T> | undefined;
-    if (running) return running;
-    const p = fn().finally(() => this.pending.delete(key));
-    this.pending.set(key, p);
-    return p;
+  close(): void {
+    this.principals.clear();
+    this.vmLists.clear();
+    this.vmAccess.clear();
   }
+}
+
+/** The key everything about a token is cached and logged under: its SHA-256, never the token. */
+export function tokenKeyOf(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }

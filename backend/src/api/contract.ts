@@ -7,7 +7,7 @@
  * Field names are camelCase; times are ISO 8601 UTC strings; sizes are bytes.
  */
 import type { DiskChainHealth } from '../backup/model';
-import type { PointSummary } from '../catalog/model';
+import type { OvfSummary, PointSummary } from '../catalog/model';
 import type { Job, JobLogEntry, JobProgress } from '../jobs/model';
 import type { Policy, PolicyRun } from '../schedule/model';
 import type { RestorePlanView } from '../restore/model';
@@ -75,10 +75,39 @@ export interface VmSummary {
   /** Restore points of this VM a verify marked damaged (always sent by this service; optional
    *  only so that older answers still type-check). */
   damagedPoints?: number;
+  /** What the caller may do to this VM's backups (the engine's permits; README, "Who may do
+   *  what"): the portal disables what is false and says which permit is missing. */
+  access: VmAccess;
+}
+
+/** Each flag: the caller holds the permits the action needs on the VM. */
+export interface VmAccess {
+  /** Backup now, Verify a point, cancel one's own backup: `backup_disk`. */
+  backup: boolean;
+  /** Download a disk image of a point: `backup_disk` and `edit_disk_properties`. */
+  download: boolean;
+  /** Restore disks attached to this VM: `configure_vm_storage` (and `create_disk` on the
+   *  storage domain, checked with the plan). */
+  restoreInto: boolean;
 }
 
 export interface VmList {
   vms: VmSummary[];
+}
+
+/** A VM the engine no longer has, whose points the repository still holds (backup admins only). */
+export interface DeletedVm {
+  id: string;
+  /** Its name in its newest point. */
+  name: string;
+  pointCount: number;
+  lastPoint: PointSummary;
+  /** The VM definition stored in that point, summarized (null: none, or unreadable). */
+  ovf: OvfSummary | null;
+}
+
+export interface DeletedVmList {
+  vms: DeletedVm[];
 }
 
 export interface RepositoryStatus {
@@ -116,6 +145,8 @@ export interface Health {
 export interface WhoAmI {
   userId: string;
   userName: string;
+  /** An engine SuperUser, or named in auth.backupAdmins: may manage what concerns every VM. */
+  backupAdmin: boolean;
 }
 
 export interface ApiErrorBody {
@@ -127,7 +158,7 @@ export type ClientMessage = { type: 'auth'; token: string } | { type: 'ping' };
 
 /** Messages the service sends on `/api/v1/events`. */
 export type ServerMessage =
-  | { type: 'ready'; user: WhoAmI; heartbeatSeconds: number }
+  | { type: 'ready'; user: Pick<WhoAmI, 'userId' | 'userName'>; heartbeatSeconds: number }
   /** Sent once after `ready`, and again after a reconnect: the jobs queued, running, or
    *  finished recently on VMs the caller may see. */
   | { type: 'snapshot'; jobs: Job[] }

@@ -7,6 +7,8 @@ import type { Repository } from '../repository';
 import type { PointRestorer } from '../restore';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
+import type { DeletedVms } from './deletedVms';
+import type { Permits } from './permits';
 import type { ScrapeAccess } from './scrape';
 
 /**
@@ -21,6 +23,7 @@ export interface ApiCatalog {
   getPoint(id: string): PointSummary | undefined;
   lastPointByVm(vmIds: string[]): Map<string, PointSummary>;
   pointCountByVm(vmIds: string[]): Map<string, number>;
+  vmsWithPoints(): Map<string, number>;
   repositoryTotals(): { pointCount: number; vmCount: number; chunkCount: number; usedBytes: number; logicalBytes: number; referencedBytes: number; chunkSize: number };
   getJob(id: string): Job | undefined;
   listJobs(q: { vmIds?: string[]; states?: JobState[]; before?: string; limit: number }): JobList;
@@ -52,6 +55,8 @@ export interface ApiDeps {
   restore: Pick<PointRestorer, 'planView'>;
   images: ApiImages;
   auth: Authenticator;
+  /** What the caller may do: engine permits on objects, backup admins. */
+  permits: Permits;
   /** Who may read /metrics and the details of /health. */
   scrape: Pick<ScrapeAccess, 'allows' | 'require'>;
   catalog: ApiCatalog;
@@ -63,6 +68,8 @@ export interface ApiDeps {
   serviceAudit?: ServiceAuditLog;
   /** The whole audit log, read (the catalog's table, brought up to date with the files first). */
   audit: { list(q: AuditQuery): Promise<AuditList> };
+  /** VMs the engine no longer has (their points are for backup admins). */
+  deleted: DeletedVms;
   /** Damage marks of verify, cached briefly. */
   damage?: DamageView;
   /** The service account: what a portal user's filtered view hides (the VM's host). */

@@ -5,22 +5,32 @@ import type { DownloadTicket } from './contract';
 import type { ApiDeps } from './deps';
 import { principalOf, route } from './middleware';
 import { deviceParam, parseDownloadBody, pointIdParam } from './validate';
+import type { Principal } from './auth';
 import { visiblePointOr404 } from './visibility';
 
 interface Ticket {
   pointId: string;
+  vmId: string;
+  vmName: string;
   device: string;
+  diskId: string | null;
   format: 'raw' | 'qcow2';
   fileName: string;
   size: number;
+  /** Absolute: a link is not extended by using it. */
   expires: number;
+  /** Who asked (in memory only): each use checks that the engine still accepts their token and
+   *  still grants them the permits. */
+  principal: Principal;
   /** qcow2: the image built on first use, shared by the ranges that follow. */
   qcow2?: Promise<{ file: string; size: number }>;
 }
 
-/** A ticket lives this long after its last use: long enough to resume a broken download. */
-const TICKET_TTL_MS = 30 * 60_000;
+/** A link works this long after it was issued, long enough to resume a broken download. */
+const TICKET_TTL_MS = 60 * 60_000;
 const MAX_TICKETS = 200;
+/** Open links one user may hold. */
+const MAX_PER_USER = 4;
 
 /**
  * Disk image downloads. A browser cannot send a bearer token with a plain link, so an
@@ -50,13 +60,27 @@ export class Downloads {
         const point = await visiblePointOr404(this.deps, res, pointId);
         const disk = point.disks.find((d) => d.device === device);
         if (!disk) throw new AppError('NOT_FOUND', `restore point ${pointId} has no disk ${device}`);
-        const id = randomBytes(24).toString('hex');
-        const base = `${point.vmName}-${disk.alias ?? device}-${point.createdAt.replace(/[:.]/g, '')}`.replace(/[^\w.-]/g, '_');
-        const ticket: Ticket = { pointId, device, format, fileName: `${base}.${format === 'raw' ? 'img' : 'qcow2'}`, size: disk.virtualSize, expires: Date.now() + TICKET_TTL_MS };
+        const principal = principalOf(res);
+        const ticket: Ticket = {
+          pointId,
+          vmId: point.vmId,
+          vmName: point.vmName,
+          device,
+          diskId: disk.diskId,
+          format,
+          fileName: `${`${point.vmName}-${disk.alias ?? device}-${point.createdAt.replace(/[:.]/g, '')}`.replace(/[^\w.-]/g, '_')}.${format === 'raw' ? 'img' : 'qcow2'}`,
+          size: disk.virtualSize,
+          expires: Date.now() + TICKET_TTL_MS,
+          principal,
+        };
+        await this.mayDownload(ticket);
         await this.sweep(Date.now());
-        if (this.tickets.size >= MAX_TICKETS) throw new AppError('SERVICE_STOPPING', 'too many downloads are open: try again later');
+        const mine = [...this.tickets.values()].filter((t) => t.principal.userId === principal.userId).length;
+        if (mine >= MAX_PER_USER) throw new AppError('TOO_MANY_REQUESTS', `${principal.userName} has ${mine} download links open already (at most ${MAX_PER_USER}): use one or wait until one expires`);
+        if (this.tickets.size >= MAX_TICKETS) throw new AppError('TOO_MANY_REQUESTS', 'too many downloads are open: try again later');
+        const id = randomBytes(24).toString('hex');
         this.tickets.set(id, ticket);
-        this.deps.log.info({ pointId, device, format, user: principalOf(res).userName }, 'download ticket issued');
+        this.deps.log.info({ pointId, device, format, user: principal.userName }, 'download ticket issued');
         const body: DownloadTicket = { url: `/api/v1/downloads/${id}`, expiresAt: new Date(ticket.expires).toISOString(), sizeBytes: disk.virtualSize, format, fileName: ticket.fileName };
         res.status(201).json(body);
       }),
@@ -73,7 +97,11 @@ export class Downloads {
         const id = String(req.params['ticket']);
         const t = /^[0-9a-f]{48}$/.test(id) ? this.tickets.get(id) : undefined;
         if (!t || t.expires < Date.now()) throw new AppError('NOT_FOUND', 'download link unknown or expired: start the download again');
-        t.expires = Date.now() + TICKET_TTL_MS;
+        // the link is the user's: it stops working when they log out or lose the permits
+        await this.mayDownload(t).catch((err: unknown) => {
+          this.tickets.delete(id);
+          throw err;
+        });
         res.setHeader('Content-Disposition', `attachment; filename="${t.fileName}"`);
         if (t.format === 'qcow2') {
           t.qcow2 ??= this.deps.images.qcow2(t.pointId, t.device);
@@ -113,6 +141,24 @@ export class Downloads {
       }),
     );
     return r;
+  }
+
+  /**
+   * `backup_disk` on the VM and `edit_disk_properties` on the disk (what the engine itself demands
+   * for a download of a disk's data). A disk the engine no longer has — or a point made outside
+   * the engine — has nobody holding permits on it: then only backup admins may download it.
+   */
+  private async mayDownload(t: Ticket): Promise<void> {
+    const p = t.principal;
+    if (await this.deps.permits.isBackupAdmin(p)) return;
+    const what = `download a disk of vm ${t.vmName}`;
+    if (t.diskId === null) await this.deps.permits.requireBackupAdmin(p, `${what} (its point names no engine disk)`);
+    else {
+      await this.deps.permits.require(p, what, [
+        { obj: { kind: 'vm', id: t.vmId }, permits: ['backup_disk'], label: `vm ${t.vmName}` },
+        { obj: { kind: 'disk', id: t.diskId }, permits: ['edit_disk_properties'], label: `disk ${t.device} of vm ${t.vmName}` },
+      ]);
+    }
   }
 
   async close(): Promise<void> {

@@ -159,6 +159,7 @@ export const VmSummary = z.strictObject({
   ),
   policies: z.array(z.string()),
   damagedPoints: bytes.optional(),
+  access: z.strictObject({ backup: z.boolean(), download: z.boolean(), restoreInto: z.boolean() }),
 });
 export const VmList = z.strictObject({ vms: z.array(VmSummary) });
 
@@ -182,7 +183,8 @@ export const Health = z.strictObject({
   checks: z.array(z.strictObject({ name: z.enum(['catalog', 'repository', 'engine']), ok: z.boolean(), message: z.string() })),
 });
 
-export const WhoAmI = z.strictObject({ userId: z.string(), userName: z.string() });
+export const WhoAmI = z.strictObject({ userId: z.string(), userName: z.string(), backupAdmin: z.boolean() });
+export const HealthStatus = z.strictObject({ status: z.enum(['ok', 'degraded']) });
 export const ApiError = z.strictObject({ error: z.strictObject({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
 
 export const RestoreRequestBody = z.strictObject({
@@ -262,6 +264,8 @@ agree<Same<z.output<typeof PointDetail>, C.PointDetail>>();
 agree<Same<z.output<typeof VmSummary>, C.VmSummary>>();
 agree<Same<z.output<typeof RepositoryStatus>, C.RepositoryStatus>>();
 agree<Same<z.output<typeof Health>, C.Health>>();
+agree<Same<z.output<typeof HealthStatus>, C.HealthStatus>>();
+agree<Same<z.output<typeof WhoAmI>, C.WhoAmI>>();
 agree<Same<z.output<typeof StartBackupResponse>, C.StartBackupResponse>>();
 agree<Same<z.output<typeof RestorePlanView>, C.RestorePlanView>>();
 agree<Same<z.output<typeof StartRestoreResponse>, C.StartRestoreResponse>>();

@@ -5,6 +5,7 @@
  */
 export class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expires: number }>();
+  private readonly loading = new Map<string, Promise<V>>();
 
   constructor(
     private readonly maxEntries: number,
@@ -27,6 +28,23 @@ export class TtlCache<V> {
     this.entries.delete(key); // re-inserted last: Map order is the eviction order
     this.entries.set(key, { value, expires: now + ttlMs });
     if (this.entries.size > this.maxEntries) this.sweep(now);
+  }
+
+  /** The cached value, or `load`'s (kept `ttlMs`; a failure is not kept). Concurrent callers of
+   *  one key share one load: a page's parallel requests cost the engine one round trip. */
+  async load(key: string, ttlMs: number, load: () => Promise<V>): Promise<V> {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = load().then((v) => {
+        this.set(key, v, ttlMs);
+        return v;
+      });
+      this.loading.set(key, pending);
+      void pending.catch(() => undefined).finally(() => this.loading.delete(key));
+    }
+    return pending;
   }
 
   delete(key: string): void {

@@ -17,13 +17,13 @@ export async function visibleOr404(deps: Pick<ApiDeps, 'auth'>, res: Response, v
   return vm;
 }
 
-/** The point (from the catalog) if its VM is visible to the caller; NOT_FOUND naming the point
- *  otherwise, whether it is missing or hidden. */
-export async function visiblePointOr404(deps: Pick<ApiDeps, 'auth' | 'catalog'>, res: Response, pointId: string): Promise<PointSummary> {
+/** The point (from the catalog) if its VM is visible to the caller — or deleted from the engine
+ *  and the caller a backup admin; NOT_FOUND naming the point otherwise, whether it is missing or
+ *  hidden. */
+export async function visiblePointOr404(deps: Pick<ApiDeps, 'auth' | 'catalog' | 'deleted'>, res: Response, pointId: string): Promise<PointSummary> {
   const point = deps.catalog.getPoint(pointId);
-  const vm = point ? await deps.auth.visibleVm(principalOf(res), point.vmId) : null;
-  if (!point || !vm) throw new AppError('NOT_FOUND', `restore point ${pointId} not found`);
-  return point;
+  if (point && ((await deps.auth.visibleVm(principalOf(res), point.vmId)) || (await deps.deleted.adminSeesDeleted(res, point.vmId)))) return point;
+  throw new AppError('NOT_FOUND', `restore point ${pointId} not found`);
 }
 
 /** Ids of every VM the caller may see. */

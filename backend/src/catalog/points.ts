@@ -155,6 +155,13 @@ export class PointsTable {
     return out;
   }
 
+  /** Every VM that has points, with how many (the deleted-VM view starts from these). */
+  vmsWithPoints(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const row of this.db.prepare<[], { vm_id: string; n: number }>('SELECT vm_id, count(*) AS n FROM points GROUP BY vm_id').all()) out.set(row.vm_id, row.n);
+    return out;
+  }
+
   /** Every asked VM is in the map, with 0 when it has no point. */
   pointCountByVm(vmIds: readonly string[]): Map<string, number> {
     const out = new Map<string, number>(vmIds.map((id) => [id, 0]));

@@ -99,6 +99,11 @@ export class EngineClient {
     return permissions.listUserGroupIds(this.connection, userId, opts);
   }
 
+  /** The same, with the groups' names. */
+  listUserGroups(userId: string, opts?: EngineCallOptions): Promise<Array<{ id: string; name: string }>> {
+    return permissions.listUserGroups(this.connection, userId, opts);
+  }
+
   /** Whether the token's user holds an ADMIN-type role anywhere (the VM Portal's `Filter: false` probe). */
   isEngineAdmin(opts?: EngineCallOptions): Promise<boolean> {
     return permissions.isEngineAdmin(this.connection, opts);

@@ -43,17 +43,23 @@ export async function listPermissions(conn: EngineConnection, obj: PermitObject,
  * know the user (404) leaves Everyone only: fail closed, the user's own grants still count.
  */
 export async function listUserGroupIds(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<string[]> {
+  return (await listUserGroups(conn, userId, opts)).map((g) => g.id);
+}
+
+/** The same groups with their names (a directory group the engine does not know has no id and
+ *  grants nothing: it is left out). Everyone last. */
+export async function listUserGroups(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<Array<{ id: string; name: string }>> {
+  const everyone = { id: EVERYONE_GROUP_ID, name: 'Everyone' };
   try {
     const directory = parseDirectoryGroups(await conn.request({ ...opts, method: 'GET', path: `/users/${seg(userId)}/groups` }));
-    if (directory.length === 0) return [EVERYONE_GROUP_ID];
+    if (directory.length === 0) return [everyone];
     const engineGroups = parseEngineGroups(await conn.request({ ...opts, method: 'GET', path: '/groups' }));
     // a directory id is unique within its directory: match the directory's name too when both sides give it
-    const ids = engineGroups
-      .filter((g) => directory.some((d) => d.id === g.domainEntryId && (d.domainName === undefined || g.domainName === undefined || d.domainName === g.domainName)))
-      .map((g) => g.id);
-    return [...new Set([...ids, EVERYONE_GROUP_ID])];
+    const mine = engineGroups.filter((g) => directory.some((d) => d.id === g.domainEntryId && (d.domainName === undefined || g.domainName === undefined || d.domainName === g.domainName)));
+    const byId = new Map(mine.map((g) => [g.id, { id: g.id, name: g.name }]));
+    return [...byId.values(), everyone];
   } catch (err) {
-    if (isRefusal(err)) return [EVERYONE_GROUP_ID];
+    if (isRefusal(err)) return [everyone];
     throw err;
   }
 }

@@ -2,7 +2,7 @@ import { sqliteCode, type Db } from '../catalog';
 import { AppError } from '../errors';
 import type { JobUser } from '../jobs';
 import type { Policy, PolicyInput, PolicyRun, PolicyRunState, PolicyRunTrigger, PolicyRunVmState } from './model';
-import type { NewRun, PolicyStore, StoredPolicy, StoredRun, StoredRunVm } from './store';
+import type { NewRun, PolicyOwner, PolicyStore, StoredPolicy, StoredRun, StoredRunVm } from './store';
 
 interface PolicyRow {
   id: string;
@@ -73,14 +73,14 @@ export class PoliciesTable implements PolicyStore {
     try {
       this.db
         .prepare('INSERT INTO policies (id, name, definition, enabled, created_at, updated_at, updated_by, fired_through, verify_fired_through) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(p.id, p.name, JSON.stringify(definitionOf(p)), p.enabled ? 1 : 0, p.createdAt, p.updatedAt, JSON.stringify(p.updatedBy), p.firedThrough, p.verifyFiredThrough);
+        .run(p.id, p.name, JSON.stringify(definitionOf(p)), p.enabled ? 1 : 0, p.createdAt, p.updatedAt, JSON.stringify(p.owner), p.firedThrough, p.verifyFiredThrough);
     } catch (err) {
       throw nameTaken(err, p.name);
     }
   }
 
   /** Replaces the definition; the watermarks (backup and verify) are kept unless given. NOT_FOUND if none. */
-  updatePolicy(id: string, input: PolicyInput, at: string, by: JobUser, firedThrough?: string): StoredPolicy {
+  updatePolicy(id: string, input: PolicyInput, at: string, by: PolicyOwner, firedThrough?: string): StoredPolicy {
     try {
       const r = this.db
         .prepare('UPDATE policies SET name = ?, definition = ?, enabled = ?, updated_at = ?, updated_by = ?, fired_through = coalesce(?, fired_through), verify_fired_through = coalesce(?, verify_fired_through) WHERE id = ?')
@@ -230,11 +230,16 @@ export function toApiRun(r: StoredRun, vms: StoredRunVm[]): PolicyRun {
 }
 
 export function toApiPolicy(p: StoredPolicy): Policy {
-  // the watermarks are the scheduler's own
-  const policy: Policy & Partial<Pick<StoredPolicy, 'firedThrough' | 'verifyFiredThrough'>> = { ...p };
-  delete policy.firedThrough;
-  delete policy.verifyFiredThrough;
+  // the watermarks and the owner's groups are the scheduler's own
+  const { firedThrough: _f, verifyFiredThrough: _v, owner: _o, ...policy } = p;
   return policy;
+}
+
+/** `updated_by` holds the owner (older rows: the user only, whose groups are then unknown). */
+function ownerFrom(json: string): { owner: PolicyOwner; updatedBy: JobUser } {
+  const o = JSON.parse(json) as Partial<PolicyOwner> & JobUser;
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  return { owner: { id: o.id, name: o.name, groupIds: strings(o.groupIds), groupNames: strings(o.groupNames) }, updatedBy: { id: o.id, name: o.name } };
 }
 
 function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
@@ -268,7 +273,7 @@ function rowToPolicy(r: PolicyRow): StoredPolicy {
     ...(d.verifySchedule ? { verifySchedule: d.verifySchedule } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
-    updatedBy: JSON.parse(r.updated_by) as JobUser,
+    ...ownerFrom(r.updated_by),
     firedThrough: r.fired_through,
     // policies from before migration 5 owe no verify from before it
     verifyFiredThrough: r.verify_fired_through ?? r.fired_through,

@@ -43,7 +43,8 @@ export interface ChildJob {
 export type RunEvent =
   /** The clock moved, or the run is looked at again (start-up, a policy change). */
   | { type: 'tick' }
-  | { type: 'resolved'; vms: Array<{ vmId: string; vmName: string; hostId: string | null }>; missing: string[] }
+  /** `denied`: VMs the policy's owner may no longer back up (skipped, with the reason). */
+  | { type: 'resolved'; vms: Array<{ vmId: string; vmName: string; hostId: string | null }>; missing: string[]; denied?: Array<{ vmId: string; reason: string }> }
   | { type: 'resolve-failed'; message: string }
   /** The queue took (or joined) the backup a `submit` effect asked for. */
   | { type: 'submitted'; vmId: string; job: ChildJob; joined: boolean }
@@ -96,7 +97,7 @@ class Transition {
         else this.advance();
         return;
       case 'resolved':
-        if (state === 'resolving') this.resolved(e.vms, e.missing);
+        if (state === 'resolving') this.resolved(e.vms, e.missing, e.denied ?? []);
         return;
       case 'resolve-failed':
         if (state === 'resolving') this.resolveFailed(e.message);
@@ -132,7 +133,7 @@ class Transition {
     this.effects.push({ type: 'resolve' });
   }
 
-  private resolved(vms: Array<{ vmId: string; vmName: string; hostId: string | null }>, missing: string[]): void {
+  private resolved(vms: Array<{ vmId: string; vmName: string; hostId: string | null }>, missing: string[], denied: Array<{ vmId: string; reason: string }>): void {
     const r = this.s.run;
     this.s.resolving = false;
     this.s.vms = [...vms, ...missing.map((id) => ({ vmId: id, vmName: id, hostId: null }))].map((v) => ({
@@ -153,6 +154,11 @@ class Transition {
     // the engine refuses an event linked to a VM it does not have
     const gone = new Set(missing);
     for (const vm of this.s.vms) if (gone.has(vm.vmId)) this.settle(vm, 'skipped', 'the vm does not exist in the engine (any more)', false);
+    // fail closed: what the owner may not back up any more is not backed up in their name
+    for (const d of denied) {
+      const vm = this.s.vms.find((v) => v.vmId === d.vmId && v.state === 'pending');
+      if (vm) this.settle(vm, 'skipped', d.reason);
+    }
     this.effects.push({ type: 'log', level: 'info', message: 'policy run selected its vms', fields: { vms: vms.map((v) => v.vmName) } });
     this.advance();
   }

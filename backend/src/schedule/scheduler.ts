@@ -33,6 +33,8 @@ export interface SchedulerDeps {
    *  most this). */
   maxSleepMs?: number;
   retention?: RetentionHook;
+  /** null when the run may back the VM up in the policy owner's name, else why not (owner.ts). */
+  authorize?: (policy: StoredPolicy, vmId: string) => Promise<string | null>;
 }
 
 const SYSTEM_USER: JobUser = { id: 'olvm-backup-scheduler', name: 'the policy scheduler' };
@@ -299,7 +301,12 @@ export class Scheduler {
         try {
           if (!policy) throw new AppError('NOT_FOUND', 'the policy was deleted before its run started');
           const { vms, missing } = await selectVms(this.d.engine, policy.selection);
-          e = { type: 'resolved', vms: vms.map((v) => ({ vmId: v.id, vmName: v.name, hostId: v.hostId ?? null })), missing };
+          const denied: Array<{ vmId: string; reason: string }> = [];
+          for (const vm of vms) {
+            const reason = (await this.d.authorize?.(policy, vm.id)) ?? null;
+            if (reason !== null) denied.push({ vmId: vm.id, reason });
+          }
+          e = { type: 'resolved', vms: vms.map((v) => ({ vmId: v.id, vmName: v.name, hostId: v.hostId ?? null })), missing, denied };
         } catch (err) {
           e = { type: 'resolve-failed', message: describeError(err) };
         }

@@ -2,7 +2,7 @@ import { randomUUID } from 'crypto';
 import type { JobUser } from '../jobs';
 import type { Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from './model';
 import { toApiPolicy, toApiRun, type PoliciesTable } from './policiesTable';
-import type { StoredPolicy } from './store';
+import type { PolicyOwner, StoredPolicy } from './store';
 import { AppError, describeError, isAppError } from '../errors';
 import type { Logger } from '../util/log';
 import { checkCron, isTimeZone, localTime, nextRuns } from './cron';
@@ -157,10 +157,10 @@ export class PolicyService {
     return out;
   }
 
-  async create(input: PolicyInput, by: JobUser, selected: string[]): Promise<PolicySaveResponse> {
+  async create(input: PolicyInput, by: PolicyOwner, selected: string[]): Promise<PolicySaveResponse> {
     const at = this.clock().toISOString();
     const firedThrough = this.d.scheduler.firedThroughNow();
-    const p: StoredPolicy = { ...input, id: randomUUID(), createdAt: at, updatedAt: at, updatedBy: by, firedThrough, verifyFiredThrough: firedThrough };
+    const p: StoredPolicy = { ...input, id: randomUUID(), createdAt: at, updatedAt: at, updatedBy: { id: by.id, name: by.name }, owner: by, firedThrough, verifyFiredThrough: firedThrough };
     const warnings = await this.warnings(input, null, selected);
     this.d.store.insertPolicy(p);
     this.d.log.info({ policy: p.name, policyId: p.id, user: by.name }, 'policy created');
@@ -170,7 +170,7 @@ export class PolicyService {
   }
 
   /** A changed policy owes no fire time from before the change. */
-  async update(id: string, input: PolicyInput, by: JobUser, selected: string[]): Promise<PolicySaveResponse> {
+  async update(id: string, input: PolicyInput, by: PolicyOwner, selected: string[]): Promise<PolicySaveResponse> {
     const warnings = await this.warnings(input, id, selected);
     this.d.store.updatePolicy(id, input, this.clock().toISOString(), by, this.d.scheduler.firedThroughNow());
     this.d.log.info({ policy: input.name, policyId: id, user: by.name }, 'policy changed');

@@ -5,8 +5,16 @@
 import type { JobUser } from '../jobs';
 import type { Policy, PolicyRun, PolicyRunState, PolicyRunTrigger, PolicyRunVm } from './model';
 
-/** A policy as the scheduler keeps it: the API's view plus the fire-time watermark. */
+/** Who last saved a policy, with the engine groups they were in then: a scheduled run backs up
+ *  in their name only what these rights still allow (their token is long gone by then). */
+export interface PolicyOwner extends JobUser {
+  groupIds: string[];
+  groupNames: string[];
+}
+
+/** A policy as the scheduler keeps it: the API's view plus its owner and the fire-time watermarks. */
 export interface StoredPolicy extends Policy {
+  owner: PolicyOwner;
   /** Every fire time at or before this instant has been handled (run, or counted as missed). */
   firedThrough: string;
   /** The same for the verify schedule. */

@@ -6,6 +6,7 @@ import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import { jobIdParam, parseJobsQuery } from '../validate';
 import { isRepositoryJob, verifyJobView, withLiveProgress } from '../jobViews';
+import { NEEDS } from '../access';
 import { visibleOr404 } from '../visibility';
 import { REPOSITORY_JOB_VM_ID } from '../../jobs';
 
@@ -41,6 +42,7 @@ export function jobsRoutes(deps: ApiDeps): Router {
     route(async (req, res) => {
       const job = await visibleJob(deps, res, jobIdParam(req.params['jobId']));
       const user = principalOf(res);
+      await mayCancel(deps, res, job);
       const after = deps.queue.cancel(job.id, { id: user.userId, name: user.userName });
       deps.log.info({ jobId: job.id, vmId: job.vmId, user: user.userName }, 'job cancel requested');
       res.json(await verifyJobView(deps, res, after));
@@ -48,6 +50,22 @@ export function jobsRoutes(deps: ApiDeps): Router {
   );
 
   return r;
+}
+
+/**
+ * One's own backup or verify may be cancelled with `backup_disk` on its VM (what it took to
+ * start it), one's own restore always; anyone else's job, and any repository-wide one, only by a
+ * backup admin (a viewer must not stop an admin's verify).
+ */
+async function mayCancel(deps: ApiDeps, res: Response, job: Job): Promise<void> {
+  const user = principalOf(res);
+  const own = job.requestedBy.id === user.userId;
+  if (own && job.kind === 'restore') return;
+  if (own && !isRepositoryJob(job)) {
+    await deps.permits.require(user, `cancel the ${job.kind} of vm ${job.vmName}`, [{ obj: { kind: 'vm', id: job.vmId }, permits: NEEDS.backup, label: `vm ${job.vmName}` }]);
+    return;
+  }
+  await deps.permits.requireBackupAdmin(user, own ? 'cancel a repository verify' : `cancel a job ${job.requestedBy.name} started`);
 }
 
 /** A job exists for the caller only if its VM does. */

@@ -50,11 +50,14 @@ export function publicRoutes(deps: ApiDeps): Router {
 export function systemRoutes(deps: ApiDeps): Router {
   const r = Router();
 
-  r.get('/whoami', (_req, res) => {
-    const p = principalOf(res);
-    const body: WhoAmI = { userId: p.userId, userName: p.userName };
-    res.json(body);
-  });
+  r.get(
+    '/whoami',
+    route(async (_req, res) => {
+      const p = principalOf(res);
+      const body: WhoAmI = { userId: p.userId, userName: p.userName, backupAdmin: await deps.permits.isBackupAdmin(p) };
+      res.json(body);
+    }),
+  );
 
   r.get(
     '/repository',

@@ -6,13 +6,13 @@ import type { ApiDeps } from '../deps';
 import { verifyJobView } from '../jobViews';
 import { principalOf, route } from '../middleware';
 import { pointIdParam } from '../validate';
+import { NEEDS } from '../access';
 import { visiblePointOr404 } from '../visibility';
 
 /**
- * Verify jobs on demand. A point's verify: the caller must see the point's VM. The repository's
- * verify: any authenticated user may start it (damage to a chunk shared by several VMs' points
- * concerns everyone, and a verify changes nothing but damage marks and quarantined chunk files),
- * but the job's result shows each caller only the points of VMs they may see.
+ * Verify jobs on demand. A point's verify: `backup_disk` on the point's VM. The repository's
+ * verify: backup admins (it reads every VM's points); its job is shown to every user, with the
+ * points of the VMs each may see only (damage to a chunk shared by several VMs concerns all).
  */
 export function verifyRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -24,6 +24,7 @@ export function verifyRoutes(deps: ApiDeps): Router {
       emptyBody(req.body);
       const point = await visiblePointOr404(deps, res, pointId);
       const user = principalOf(res);
+      await deps.permits.require(user, `verify a restore point of vm ${point.vmName}`, [{ obj: { kind: 'vm', id: point.vmId }, permits: NEEDS.backup, label: `vm ${point.vmName}` }]);
       const { job } = deps.queue.submit({
         vmId: point.vmId,
         vmName: point.vmName,
@@ -40,8 +41,10 @@ export function verifyRoutes(deps: ApiDeps): Router {
   r.post(
     '/repository/verify',
     route(async (req, res) => {
-      emptyBody(req.body);
       const user = principalOf(res);
+      // who asks first: a caller who may not verify learns nothing from the body's check
+      await deps.permits.requireBackupAdmin(user, 'verify the whole repository');
+      emptyBody(req.body);
       // one repository verify at a time: a second request joins the pending one
       const pending = deps.catalog.listJobs({ vmIds: [REPOSITORY_JOB_VM_ID], states: ['queued', 'running'], limit: 1 }).jobs.find((j) => j.kind === 'verify');
       if (pending) {

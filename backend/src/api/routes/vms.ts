@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { chainHealth } from '../../backup';
 import type { StartBackupResponse, VmList, VmSummary } from '../contract';
 import type { ApiDeps } from '../deps';
+import { NEEDS, requireOnVm, vmAccess } from '../access';
 import { withLiveProgress } from '../jobViews';
 import { principalOf, route } from '../middleware';
 import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
@@ -20,7 +21,8 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const counts = deps.catalog.pointCountByVm(ids);
       const policies = await deps.policies.policiesByVm();
       const damaged = (await deps.damage?.countByVm()) ?? new Map<string, number>();
-      const out: VmSummary[] = vms.map((vm) => ({
+      const access = await Promise.all(vms.map((vm) => vmAccess(deps, res, vm)));
+      const out: VmSummary[] = vms.map((vm, i) => ({
         id: vm.id,
         name: vm.name,
         description: vm.description,
@@ -32,6 +34,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
         chain: chainHealth(vm, last.get(vm.id)),
         policies: policies.get(vm.id) ?? [],
         damagedPoints: damaged.get(vm.id) ?? 0,
+        access: access[i]!,
       }));
       out.sort((a, b) => a.name.localeCompare(b.name));
       const body: VmList = { vms: out };
@@ -44,7 +47,8 @@ export function vmsRoutes(deps: ApiDeps): Router {
     route(async (req, res) => {
       const vmId = vmIdParam(req.params['vmId']);
       const q = parsePointsQuery(req.query);
-      await visibleOr404(deps, res, vmId);
+      // a deleted VM's points are the backup admins' to see
+      if (!(await deps.auth.visibleVm(principalOf(res), vmId)) && !(await deps.deleted.adminSeesDeleted(res, vmId))) await visibleOr404(deps, res, vmId);
       // PointList, assembled from the PointSummary JSON the catalog stores
       const { rows, nextBefore } = deps.catalog.listPointsJson({ vmId, ...q });
       res.type('application/json').send(`{"points":[${rows.join(',')}],"nextBefore":${JSON.stringify(nextBefore)}}`);
@@ -58,6 +62,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const { full } = parseStartBackup(req.body);
       const user = principalOf(res);
       const vm = await visibleOr404(deps, res, vmId);
+      await requireOnVm(deps, res, vm, NEEDS.backup, `back up vm ${vm.name}`);
       // a portal user's filtered view never shows the host: the service account's does
       const placed = await deps.serviceEngine.getVm(vmId);
       const { job, joined } = deps.queue.submit({

@@ -208,7 +208,8 @@ function planNics(
     const mac = regenerateMacs ? null : (n.mac ?? null);
     if (mac) {
       const user = inv.vms.find((v) => v.macs.some((x) => x.toLowerCase() === mac.toLowerCase()));
-      if (user) error('MAC_IN_USE', `nic ${n.name}: mac ${mac} is in use by vm ${user.name}${user.id === sourceVmId ? ' (the original)' : ''}; regenerate the mac addresses`, n.name);
+      // only the original is named: the plan is shown to users who may not see the other vms
+      if (user) error('MAC_IN_USE', `nic ${n.name}: mac ${mac} is in use by ${user.id === sourceVmId ? `vm ${user.name} (the original)` : 'another vm'}; regenerate the mac addresses`, n.name);
     }
     return { name: n.name, mac, network: n.network ?? null, vnicProfileId: profile?.id ?? null };
   });

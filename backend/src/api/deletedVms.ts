@@ -1,0 +1,75 @@
+import { Router, type Response } from 'express';
+import { pointDetail, type PointSummary } from '../catalog';
+import { isAppError } from '../errors';
+import type { DeletedVm, DeletedVmList } from './contract';
+import type { ApiDeps } from './deps';
+import { principalOf, route } from './middleware';
+import { TtlCache } from './ttlCache';
+
+/** How long "the engine has no such VM" is believed (the service account is asked again after). */
+const GONE_TTL_MS = 30_000;
+
+/**
+ * VMs the engine no longer has, whose points the repository still holds: the disaster-recovery
+ * case. Only backup admins see them (nobody else holds a permit on a VM that no longer exists):
+ * a "Deleted VMs" list, and their points through the same routes as any point — restore as a
+ * new VM, or back under the original ids when nothing in the engine uses them.
+ */
+export class DeletedVms {
+  private readonly gone = new TtlCache<boolean>(10_000);
+
+  constructor(private readonly deps: Pick<ApiDeps, 'serviceEngine' | 'catalog' | 'repository' | 'permits' | 'log'>) {}
+
+  /** Whether the engine (the service account, which sees every VM) has no VM of this id. */
+  isDeleted(vmId: string): Promise<boolean> {
+    return this.gone.load(vmId, GONE_TTL_MS, () =>
+      this.deps.serviceEngine.getVm(vmId).then(
+        () => false,
+        (err: unknown) => {
+          if (isAppError(err, 'ENGINE_NOT_FOUND')) return true;
+          throw err;
+        },
+      ),
+    );
+  }
+
+  /** The caller is a backup admin and the VM is gone: its points are theirs to see. */
+  async adminSeesDeleted(res: Response, vmId: string): Promise<boolean> {
+    return (await this.deps.permits.isBackupAdmin(principalOf(res))) && (await this.isDeleted(vmId));
+  }
+
+  routes(): Router {
+    const r = Router();
+    r.get(
+      '/deleted-vms',
+      route(async (_req, res) => {
+        await this.deps.permits.requireBackupAdmin(principalOf(res), 'see the deleted vms');
+        const present = new Set((await this.deps.serviceEngine.listVms()).map((v) => v.id));
+        const counts = this.deps.catalog.vmsWithPoints();
+        const ids = [...counts.keys()].filter((id) => !present.has(id));
+        const last = this.deps.catalog.lastPointByVm(ids);
+        const vms: DeletedVm[] = [];
+        for (const id of ids) {
+          const point = last.get(id);
+          if (!point) continue;
+          vms.push({ id, name: point.vmName, pointCount: counts.get(id) ?? 0, lastPoint: point, ovf: await this.ovfOf(point) });
+          this.gone.set(id, true, GONE_TTL_MS);
+        }
+        vms.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+        const body: DeletedVmList = { vms };
+        res.json(body);
+      }),
+    );
+    return r;
+  }
+
+  private async ovfOf(point: PointSummary): Promise<DeletedVm['ovf']> {
+    try {
+      return pointDetail(point, await this.deps.repository.readManifest(point.id), (msg) => this.deps.log.warn({ pointId: point.id }, msg)).ovf;
+    } catch (err) {
+      // listed all the same: its points are the point of the view
+      this.deps.log.warn({ pointId: point.id, err: String(err) }, 'the last point of a deleted vm cannot be read');
+      return null;
+    }
+  }
+}
