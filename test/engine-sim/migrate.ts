@@ -37,12 +37,15 @@ function fromVersion2(raw: Record<string, unknown>): Record<string, unknown> {
   for (const u of users) {
     if (u['admin'] === true) permissions.push({ id: randomUUID(), roleId: SUPER_USER_ROLE_ID, principalId: String(u['id']), objectKind: 'system', objectId: SYSTEM_ID, creationDate: now });
     delete u['admin'];
-    Object.assign(u, { externalId: randomUUID(), groupIds: [] });
+    u['externalId'] ??= randomUUID();
+    u['groupIds'] ??= [];
   }
   for (const vm of vms) {
     const ids = Array.isArray(vm['permittedUserIds']) ? (vm['permittedUserIds'] as unknown[]).map(String) : [];
     for (const userId of ids) permissions.push({ id: randomUUID(), roleId: USER_ROLE_ID, principalId: userId, objectKind: 'vm', objectId: String(vm['id']), creationDate: now });
     delete vm['permittedUserIds'];
   }
-  return { ...raw, version: 3, cpuProfileId: randomUUID(), groups: [], permissions };
+  // what a file already has of the newer shape is kept (tests write old shapes from new files)
+  const kept = Array.isArray(raw['permissions']) ? (raw['permissions'] as SimPermissionRecord[]) : [];
+  return { ...raw, version: 3, cpuProfileId: raw['cpuProfileId'] ?? randomUUID(), groups: raw['groups'] ?? [], permissions: [...kept, ...permissions] };
 }

@@ -7,6 +7,7 @@ import type { SimContext } from './context';
 import { EngineFault, type FaultInjector } from './faults';
 import { imageioRouter } from './imageio';
 import { apiRootRouter } from './routes/api';
+import { diskAttachmentsRouter } from './routes/diskAttachments';
 import { disksRouter } from './routes/disks';
 import { eventsRouter } from './routes/events';
 import { imageTransfersRouter } from './routes/imagetransfers';
@@ -49,6 +50,7 @@ export function engineApp(ctx: SimContext, faults: FaultInjector, pki: SimPki | 
   });
   api.use(apiRootRouter(ctx));
   api.use(vmsRouter(ctx));
+  api.use(diskAttachmentsRouter(ctx));
   api.use(disksRouter(ctx));
   api.use(inventoryRouter(ctx));
   api.use(permissionsRouter(ctx));

@@ -487,9 +487,13 @@ describe('engine client against the engine simulator', () => {
     expect(err.details).toMatchObject({ status: 404, method: 'GET', path: `/ovirt-engine/api/vms/${app01.id}` });
     const me = await portal.getCurrentUser();
     expect(me.userName).toMatch(/^user1@internal/);
-    // system roles (ovirt-ui-plugin.md §5.9 item 3): user1 holds UserRole, the admin SuperUser
-    expect(await portal.listSystemRoles(me.id)).toEqual([{ id: '00000000-0000-0000-0001-000000000001', name: 'UserRole' }]);
-    expect(await admin.listSystemRoles((await admin.getCurrentUser()).id)).toEqual([{ id: SUPER_USER_ROLE_ID, name: 'SuperUser' }]);
+    // system roles (ovirt-ui-plugin.md §5.9 item 3): user1's UserRole is on web01, so he has only
+    // Everyone's UserProfileEditor there; the admin SuperUser too
+    const upe = { id: 'def00021-0000-0000-0000-def000000015', name: 'UserProfileEditor' };
+    expect(await portal.listSystemRoles(me.id)).toEqual([upe]);
+    const adminRoles = await admin.listSystemRoles((await admin.getCurrentUser()).id);
+    expect(adminRoles).toHaveLength(2);
+    expect(adminRoles).toEqual(expect.arrayContaining([{ id: SUPER_USER_ROLE_ID, name: 'SuperUser' }, upe]));
 
     sim.expireTokens(sim.users.plain.name);
     const expired = await failure(portal.listVms());

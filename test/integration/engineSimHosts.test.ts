@@ -207,7 +207,7 @@ describe('engine simulator: several hosts', () => {
         await client.close().catch(() => undefined);
       }
       const migrated = JSON.parse(await fs.readFile(file, 'utf8')) as Json;
-      expect(migrated).toMatchObject({ version: 2, hosts: [{ id: hostId, name: 'sim-host', hwId: host['hwId'] }] });
+      expect(migrated).toMatchObject({ version: 3, hosts: [{ id: hostId, name: 'sim-host', hwId: host['hwId'] }] });
       expect(migrated['hostId']).toBeUndefined();
     } finally {
       await old.close();
