@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
-import { AppError, describeError } from '../errors';
+import { AppError, describeError, isAppError } from '../errors';
+import type { Principal } from './auth';
 import type { ApiDeps } from './deps';
 import { Downloads } from './downloads';
 import { errorHandler, sendError } from './httpErrors';
@@ -13,6 +14,7 @@ import { publicRoutes, systemRoutes } from './routes/system';
 import { vmsRoutes } from './routes/vms';
 import { auditRoutes } from './routes/audit';
 import { verifyRoutes } from './routes/verify';
+import { deletedVmsRoutes } from './routes/deletedVms';
 
 /** Bodies are small commands; anything bigger is a mistake or an attack. */
 const BODY_LIMIT = '16kb';
@@ -62,14 +64,18 @@ export function createApp(deps: ApiDeps): Express {
   api.use(policiesRoutes(deps));
   api.use(verifyRoutes(deps));
   api.use(auditRoutes(deps));
-  api.use(deps.deleted.routes());
+  api.use(deletedVmsRoutes(deps));
   api.use(downloads.issueRoutes());
   app.use('/api/v1', api);
 
   app.use((req, res) => sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${req.path}`));
   app.use(
-    errorHandler((err, status) => {
+    errorHandler((err, status, req, res) => {
       if (status >= 500) deps.log.error({ err: describeError(err) }, 'request failed');
+      // a refused action is in the audit log, with who tried it (a hostile user's attempts are
+      // what an admin most needs to see)
+      const p = res.locals['principal'] as Principal | undefined;
+      if (isAppError(err, 'FORBIDDEN') && p) deps.serviceAudit?.accessDenied({ actor: p.userName, reason: err.message, method: req.method, path: req.baseUrl + req.path });
     }),
   );
   return app;

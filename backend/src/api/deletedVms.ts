@@ -1,9 +1,12 @@
-import { Router, type Response } from 'express';
+import type { Response } from 'express';
 import { pointDetail, type PointSummary } from '../catalog';
 import { isAppError } from '../errors';
-import type { DeletedVm, DeletedVmList } from './contract';
-import type { ApiDeps } from './deps';
-import { principalOf, route } from './middleware';
+import type { DeletedVm } from './contract';
+import type { Logger } from 'pino';
+import type { EngineClient } from '../engine';
+import type { Repository } from '../repository';
+import type { Permits } from './permits';
+import { principalOf } from './middleware';
 import { TtlCache } from './ttlCache';
 
 /** How long "the engine has no such VM" is believed (the service account is asked again after). */
@@ -12,13 +15,23 @@ const GONE_TTL_MS = 30_000;
 /**
  * VMs the engine no longer has, whose points the repository still holds: the disaster-recovery
  * case. Only backup admins see them (nobody else holds a permit on a VM that no longer exists):
- * a "Deleted VMs" list, and their points through the same routes as any point — restore as a
- * new VM, or back under the original ids when nothing in the engine uses them.
+ * a "Deleted VMs" list (routes/deletedVms.ts), and their points through the same routes as any
+ * point — restore as a new VM, or back under the original ids when nothing in the engine uses
+ * them.
  */
+export interface DeletedVmsDeps {
+  /** The service account: it sees every VM the engine has. */
+  serviceEngine: Pick<EngineClient, 'getVm' | 'listVms'>;
+  catalog: { vmsWithPoints(): Map<string, number>; lastPointByVm(vmIds: string[]): Map<string, PointSummary> };
+  repository: Pick<Repository, 'readManifest'>;
+  permits: Pick<Permits, 'isBackupAdmin' | 'requireBackupAdmin'>;
+  log: Logger;
+}
+
 export class DeletedVms {
   private readonly gone = new TtlCache<boolean>(10_000);
 
-  constructor(private readonly deps: Pick<ApiDeps, 'serviceEngine' | 'catalog' | 'repository' | 'permits' | 'log'>) {}
+  constructor(private readonly deps: DeletedVmsDeps) {}
 
   /** Whether the engine (the service account, which sees every VM) has no VM of this id. */
   isDeleted(vmId: string): Promise<boolean> {
@@ -38,29 +51,20 @@ export class DeletedVms {
     return (await this.deps.permits.isBackupAdmin(principalOf(res))) && (await this.isDeleted(vmId));
   }
 
-  routes(): Router {
-    const r = Router();
-    r.get(
-      '/deleted-vms',
-      route(async (_req, res) => {
-        await this.deps.permits.requireBackupAdmin(principalOf(res), 'see the deleted vms');
-        const present = new Set((await this.deps.serviceEngine.listVms()).map((v) => v.id));
-        const counts = this.deps.catalog.vmsWithPoints();
-        const ids = [...counts.keys()].filter((id) => !present.has(id));
-        const last = this.deps.catalog.lastPointByVm(ids);
-        const vms: DeletedVm[] = [];
-        for (const id of ids) {
-          const point = last.get(id);
-          if (!point) continue;
-          vms.push({ id, name: point.vmName, pointCount: counts.get(id) ?? 0, lastPoint: point, ovf: await this.ovfOf(point) });
-          this.gone.set(id, true, GONE_TTL_MS);
-        }
-        vms.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-        const body: DeletedVmList = { vms };
-        res.json(body);
-      }),
-    );
-    return r;
+  /** Every VM with points that the engine no longer has, newest point and VM definition each. */
+  async list(): Promise<DeletedVm[]> {
+    const present = new Set((await this.deps.serviceEngine.listVms()).map((v) => v.id));
+    const counts = this.deps.catalog.vmsWithPoints();
+    const ids = [...counts.keys()].filter((id) => !present.has(id));
+    const last = this.deps.catalog.lastPointByVm(ids);
+    const vms: DeletedVm[] = [];
+    for (const id of ids) {
+      const point = last.get(id);
+      if (!point) continue;
+      vms.push({ id, name: point.vmName, pointCount: counts.get(id) ?? 0, lastPoint: point, ovf: await this.ovfOf(point) });
+      this.gone.set(id, true, GONE_TTL_MS);
+    }
+    return vms.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   }
 
   private async ovfOf(point: PointSummary): Promise<DeletedVm['ovf']> {

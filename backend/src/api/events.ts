@@ -168,7 +168,8 @@ export class EventHub {
   }
 
   /** Pings every client; one that did not answer the last ping is gone. A token the engine
-   *  no longer accepts (the user logged out) closes its socket. */
+   *  no longer accepts (the user logged out) closes its socket. What the user may see is asked
+   *  again: events of a VM they lost stop at once (not only once an event is checked). */
   private beat(): void {
     for (const c of this.clients) {
       if (!c.alive) {
@@ -178,7 +179,17 @@ export class EventHub {
       }
       c.alive = false;
       c.ws.ping();
-      this.opts.auth.authenticate(c.token).catch(() => c.ws.close(WS_CLOSE.unauthorized, 'token no longer valid'));
+      this.opts.auth
+        .authenticate(c.token)
+        .then(async (p) => {
+          c.principal = p;
+          c.visible = new Set((await this.opts.auth.visibleVms(p)).map((v) => v.id));
+        })
+        .catch((err: unknown) => {
+          if (isAppError(err, 'AUTH_INVALID')) c.ws.close(WS_CLOSE.unauthorized, 'token no longer valid');
+          // an engine that cannot answer now: keep what was known, ask again at the next beat
+          else this.opts.log.warn({ err: describeError(err) }, 'websocket: visibility not refreshed');
+        });
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import { AppError, describeError, type ErrorCode } from '../errors';
 import type { ApiErrorBody } from './contract';
 
@@ -42,8 +42,8 @@ export function sendError(res: Response, status: number, code: string, message: 
  * Last handler: coded errors with their status; body-parser's own failures (bad JSON, too
  * large) as the client's fault; anything else a 500 that says only that, the cause logged.
  */
-export function errorHandler(log: (err: unknown, status: number) => void): ErrorRequestHandler {
-  return (err: unknown, _req, res, next) => {
+export function errorHandler(log: (err: unknown, status: number, req: Request, res: Response) => void): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
@@ -54,7 +54,7 @@ export function errorHandler(log: (err: unknown, status: number) => void): Error
       return;
     }
     const status = statusOf(err);
-    log(err, status);
+    log(err, status, req, res);
     if (status === 500 || !(err instanceof AppError)) {
       sendError(res, 500, 'INTERNAL', 'the backup service failed to answer this request; its log has the cause');
       return;

@@ -3,10 +3,11 @@ import * as S from './schemas';
 
 /** One operation per route of app.ts; `tests` compare this list with the router's. */
 export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'binary' | 'empty' }[]; errors?: Record<string, string> }> = [
-  { method: 'get', path: '/api/v1/health', summary: 'Service health (catalog, repository, engine)', auth: false, ok: [{ status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
+  { method: 'get', path: '/api/v1/health', summary: 'Up or down (HealthStatus); with the scrape token or a portal user\'s token, the version and each check (catalog, repository, engine) (Health)', auth: false, ok: [{ status: 200, schema: 'HealthStatus' }, { status: 503, schema: 'HealthStatus' }, { status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This description', auth: false, ok: [{ status: 200, schema: 'text' }] },
   { method: 'get', path: '/api/v1/whoami', summary: 'The engine user the token belongs to', auth: true, ok: [{ status: 200, schema: 'WhoAmI' }] },
-  { method: 'get', path: '/api/v1/vms', summary: 'VMs the caller may see, with their backup state', auth: true, ok: [{ status: 200, schema: 'VmList' }] },
+  { method: 'get', path: '/api/v1/vms', summary: 'VMs the caller may see, with their backup state and what the caller may do to their backups (engine permits)', auth: true, ok: [{ status: 200, schema: 'VmList' }] },
+  { method: 'get', path: '/api/v1/deleted-vms', summary: 'VMs the engine no longer has whose points the repository holds (backup admins only)', auth: true, ok: [{ status: 200, schema: 'DeletedVmList' }], errors: { '403': 'The caller is no backup admin (FORBIDDEN)' } },
   { method: 'get', path: '/api/v1/vms/{vmId}/points', summary: "A VM's restore points, newest first", auth: true, ok: [{ status: 200, schema: 'PointList' }] },
   { method: 'post', path: '/api/v1/vms/{vmId}/backups', summary: 'Start a backup of a VM (or join the pending one)', auth: true, body: 'StartBackupRequest', ok: [{ status: 202, schema: 'StartBackupResponse' }, { status: 200, schema: 'StartBackupResponse' }] },
   { method: 'get', path: '/api/v1/jobs', summary: 'Jobs of VMs the caller may see, newest first', auth: true, ok: [{ status: 200, schema: 'JobList' }] },
@@ -27,9 +28,9 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'post', path: '/api/v1/policies/{policyId}/run', summary: 'Run a policy now, outside its schedule and window (409 while a run of it is in progress)', auth: true, ok: [{ status: 202, schema: 'PolicyRunResponse' }] },
   { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
   { method: 'post', path: '/api/v1/points/{pointId}/verify', summary: "Start a verify job: re-hash every chunk of the point; damage marks the point (the next backup heals it), nothing else changes", auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }] },
-  { method: 'post', path: '/api/v1/repository/verify', summary: 'Start a verify job of every point in the repository (any authenticated user; its result shows each caller only the points of VMs they may see); joins a pending one (200)', auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }, { status: 200, schema: 'StartVerifyResponse' }] },
-  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: deletions, prunes, lock changes and unlocks (also those made with the CLI), damage marks, gc, restores, policy changes and runs by hand, refused logins (engine SuperUsers only)', auth: true, ok: [{ status: 200, schema: 'AuditList' }], errors: { '403': 'The caller holds no SuperUser role on the engine (FORBIDDEN)' } },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format)', auth: false, ok: [{ status: 200, schema: 'text' }] },
+  { method: 'post', path: '/api/v1/repository/verify', summary: 'Start a verify job of every point in the repository (backup admins; its result shows each caller only the points of VMs they may see); joins a pending one (200)', auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }, { status: 200, schema: 'StartVerifyResponse' }] },
+  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: deletions, prunes, lock changes and unlocks (also those made with the CLI), damage marks, gc, restores, policy changes and runs by hand, refused logins and refused actions (backup admins only)', auth: true, ok: [{ status: 200, schema: 'AuditList' }], errors: { '403': 'The caller is no backup admin (FORBIDDEN)' } },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format); Authorization: Bearer <scrape token>, or a backup admin\'s SSO token', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
 
 const PARAMS: Record<string, string> = {

@@ -120,19 +120,19 @@ export const PointSummary = z.strictObject({
 });
 export const PointList = z.strictObject({ points: z.array(PointSummary), nextBefore: z.string().nullable() });
 
+const OvfSummary = z.strictObject({
+  name: z.string().nullable(),
+  description: z.string().nullable(),
+  memoryMiB: z.number().nullable(),
+  cpus: z.number().nullable(),
+  osType: z.string().nullable(),
+  nics: z.array(z.strictObject({ name: z.string(), mac: z.string().nullable(), network: z.string().nullable() })),
+  disks: z.array(z.strictObject({ diskId: z.string(), alias: z.string().nullable(), sizeBytes: z.number().nullable() })),
+});
+
 export const PointDetail = PointSummary.extend({
   ovfAvailable: z.boolean(),
-  ovf: z
-    .strictObject({
-      name: z.string().nullable(),
-      description: z.string().nullable(),
-      memoryMiB: z.number().nullable(),
-      cpus: z.number().nullable(),
-      osType: z.string().nullable(),
-      nics: z.array(z.strictObject({ name: z.string(), mac: z.string().nullable(), network: z.string().nullable() })),
-      disks: z.array(z.strictObject({ diskId: z.string(), alias: z.string().nullable(), sizeBytes: z.number().nullable() })),
-    })
-    .nullable(),
+  ovf: OvfSummary.nullable(),
   excludedDisks: z.array(z.strictObject({ diskId: z.string(), alias: z.string(), reason: z.string() })),
   startedPaused: z.boolean(),
   jobId: z.string().nullable(),
@@ -162,6 +162,8 @@ export const VmSummary = z.strictObject({
   access: z.strictObject({ backup: z.boolean(), download: z.boolean(), restoreInto: z.boolean() }),
 });
 export const VmList = z.strictObject({ vms: z.array(VmSummary) });
+export const DeletedVm = z.strictObject({ id: z.string(), name: z.string(), pointCount: z.number().int().nonnegative(), lastPoint: PointSummary, ovf: OvfSummary.nullable() });
+export const DeletedVmList = z.strictObject({ vms: z.array(DeletedVm) });
 
 export const RepositoryStatus = z.strictObject({
   chunkSize: bytes,
@@ -266,6 +268,7 @@ agree<Same<z.output<typeof RepositoryStatus>, C.RepositoryStatus>>();
 agree<Same<z.output<typeof Health>, C.Health>>();
 agree<Same<z.output<typeof HealthStatus>, C.HealthStatus>>();
 agree<Same<z.output<typeof WhoAmI>, C.WhoAmI>>();
+agree<Same<z.output<typeof DeletedVmList>, C.DeletedVmList>>();
 agree<Same<z.output<typeof StartBackupResponse>, C.StartBackupResponse>>();
 agree<Same<z.output<typeof RestorePlanView>, C.RestorePlanView>>();
 agree<Same<z.output<typeof StartRestoreResponse>, C.StartRestoreResponse>>();

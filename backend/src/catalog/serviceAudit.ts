@@ -7,6 +7,10 @@ import type { AuditEntry, ServiceAuditKind } from './model';
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
 /** One token refused again and again is recorded once per this period. */
 const REPEAT_MS = 60_000;
+/** Refused tokens recorded one by one per minute; more are counted into one record a minute. */
+const FAILURES_PER_MINUTE = 100;
+/** One user's refused actions recorded per minute (the rest counted, as above). */
+const DENIALS_PER_MINUTE = 30;
 
 export interface AuthFailure {
   /** SHA-256 of the token, hex: only a prefix is written. */
@@ -37,6 +41,13 @@ export interface WrittenLine {
  */
 export class ServiceAuditLog {
   private readonly recent = new Map<string, number>();
+  private readonly denials = new Map<string, MinuteBudget>();
+  private readonly failures = new MinuteBudget(FAILURES_PER_MINUTE, (n, minute) =>
+    this.enqueue(
+      { time: new Date().toISOString(), kind: 'auth-failure', source: 'service', actor: 'token:*', pointId: null, vmKey: null, reason: `${n} more refused token(s) in the minute from ${new Date(minute).toISOString()} were not recorded one by one`, details: { suppressed: n } },
+      true,
+    ),
+  );
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -53,6 +64,9 @@ export class ServiceAuditLog {
     if (last !== undefined && now - last < REPEAT_MS) return;
     this.recent.set(key, now);
     if (this.recent.size > 10_000) for (const [k, t] of this.recent) if (now - t >= REPEAT_MS) this.recent.delete(k);
+    // a flood of made-up tokens becomes one record a minute with its count, not a file full of
+    // them: the other records (refused actions, restores, policy changes) are never crowded out
+    if (!this.failures.take(now)) return;
     const entry: AuditEntry = {
       time: new Date(now).toISOString(),
       kind: 'auth-failure',
@@ -64,6 +78,18 @@ export class ServiceAuditLog {
       details: { code: f.code, method: f.method, path: f.path, remote: f.remote },
     };
     this.enqueue(entry, true);
+  }
+
+  /** Records an action the service refused a user (403), at most DENIALS_PER_MINUTE a minute
+   *  per user (the rest counted into the next record). */
+  accessDenied(d: { actor: string; reason: string; method: string; path: string; vmKey?: string | null; pointId?: string | null }): void {
+    const now = Date.now();
+    let bucket = this.denials.get(d.actor);
+    if (!bucket) this.denials.set(d.actor, (bucket = new MinuteBudget(DENIALS_PER_MINUTE, () => undefined)));
+    if (this.denials.size > 10_000) this.denials.clear();
+    const skipped = bucket.skippedBefore(now);
+    if (!bucket.take(now)) return;
+    this.record('access-denied', { actor: d.actor, reason: d.reason, pointId: d.pointId ?? null, vmKey: d.vmKey ?? null, details: { method: d.method, path: d.path, ...(skipped > 0 ? { notRecordedBefore: skipped } : {}) } });
   }
 
   /** Records a user's action (in the background, in call order; a failure is logged). Records
@@ -102,5 +128,50 @@ export class ServiceAuditLog {
     } catch (err) {
       this.warn(`a record of the service audit log ${this.file} is in the file but not in the catalog yet (the next import adds it): ${String(err)}`);
     }
+  }
+}
+
+/**
+ * At most `perMinute` records in each calendar minute; what is refused is counted and reported
+ * once the next minute begins (`onSkipped`), so nothing is lost silently.
+ */
+class MinuteBudget {
+  private minute = 0;
+  private used = 0;
+  private skipped = 0;
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly onSkipped: (n: number, minute: number) => void,
+  ) {}
+
+  take(now: number): boolean {
+    this.roll(now);
+    if (this.used < this.perMinute) {
+      this.used++;
+      return true;
+    }
+    this.skipped++;
+    return false;
+  }
+
+  /** How many were refused in the minute before `now`'s (read once: a record carries it). */
+  skippedBefore(now: number): number {
+    const m = Math.floor(now / 60_000) * 60_000;
+    if (m === this.minute) return 0;
+    const n = this.skipped;
+    this.minute = m;
+    this.used = 0;
+    this.skipped = 0;
+    return n;
+  }
+
+  private roll(now: number): void {
+    const m = Math.floor(now / 60_000) * 60_000;
+    if (m === this.minute) return;
+    if (this.skipped > 0) this.onSkipped(this.skipped, this.minute);
+    this.minute = m;
+    this.used = 0;
+    this.skipped = 0;
   }
 }

@@ -1,24 +1,19 @@
-import { promises as fs } from 'fs';
 import * as os from 'os';
 import type { Command } from 'commander';
 import { engineVmBackup, runBackup, type BackupProgress } from '../../backup';
-import { EngineClient } from '../../engine';
 import { AppError } from '../../errors';
 import { HostDirectory, LocalHost } from '../../hosts';
 import { QmpClient } from '../../qmp';
 import { readDiskMeta, Repository, type Manifest } from '../../repository';
+import { engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
 import { vmFromName } from '../vmIdentity';
 
-interface BackupOptions {
+interface BackupOptions extends EngineOptions {
   repo: string;
   qmp?: string;
   vm?: string;
-  engine?: string;
-  engineUser?: string;
-  enginePasswordFile?: string;
-  engineCa?: string;
   vmId?: string;
   qmpDir?: string;
   hosts?: string;
@@ -66,12 +61,7 @@ export function registerBackup(program: Command): void {
 }
 
 function validateEngineOptions(o: BackupOptions): void {
-  const missing: string[] = (['engine', 'engineUser', 'enginePasswordFile', 'vmId'] as const).filter((k) => !o[k]);
-  if (!o.qmpDir && !o.hosts) missing.push('qmpDir');
-  if (missing.length > 0) {
-    const flags = missing.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-    throw new AppError('INVALID_ARGUMENT', `an engine backup also needs ${flags.join(', ')}${o.qmpDir || o.hosts ? '' : ' (or --hosts)'}`);
-  }
+  requireEngineOptions(o, `an engine backup${o.qmpDir || o.hosts ? '' : ' (with --qmp-dir or --hosts)'}`, { vmId: o.vmId, ...(o.hosts ? {} : { qmpDir: o.qmpDir }) });
   if (o.qmpDir && o.hosts) throw new AppError('INVALID_ARGUMENT', 'give --qmp-dir or --hosts, not both');
   if (o.qmp || o.vm || o.disk) throw new AppError('INVALID_ARGUMENT', '--qmp, --vm and --disk do not apply to an engine backup (the engine names the vm and its disks)');
 }
@@ -99,12 +89,7 @@ async function backupBySocket(o: BackupOptions, repository: Repository, onProgre
 }
 
 async function backupThroughEngine(o: BackupOptions, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
-  const password = await readPassword(o.enginePasswordFile as string);
-  const engine = new EngineClient({
-    baseUrl: o.engine as string,
-    ...(o.engineCa ? { caFile: o.engineCa } : {}),
-    auth: { kind: 'password', user: o.engineUser as string, password },
-  });
+  const engine = await engineFromOptions(o);
   const hosts = o.hosts ? HostDirectory.fromFile(o.hosts) : undefined;
   try {
     const r = await engineVmBackup({
@@ -132,13 +117,6 @@ async function backupThroughEngine(o: BackupOptions, repository: Repository, onP
   }
 }
 
-async function readPassword(file: string): Promise<string> {
-  try {
-    return (await fs.readFile(file, 'utf8')).replace(/\r?\n$/, '');
-  } catch (err) {
-    throw new AppError('INVALID_ARGUMENT', `cannot read the engine password file ${file}`, { cause: err });
-  }
-}
 
 function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra: { vmId?: string; excluded?: object[] }): void {
   for (const w of warnings) process.stderr.write(`olvm-backup: warning: ${w}\n`);
