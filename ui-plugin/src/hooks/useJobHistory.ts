@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
-import { useApp } from '../components/AppContext';
+import { useApp } from '../context/appContext';
 import { jobsSorted } from '../logic/jobsState';
 import type { Live } from './useLive';
 

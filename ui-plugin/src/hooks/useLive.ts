@@ -1,6 +1,6 @@
 import { useEffect, useReducer, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
-import { useApp } from '../components/AppContext';
+import { useApp } from '../context/appContext';
 import { initialJobsState, jobsReducer, type JobsState } from '../logic/jobsState';
 import { isTerminal } from '../logic/progress';
 import type { StreamStatus } from '../services/eventStream';

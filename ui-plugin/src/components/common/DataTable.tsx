@@ -2,7 +2,7 @@ import { EmptyState, EmptyStateBody, Pagination, SearchInput, Toolbar, ToolbarCo
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useState, type ReactNode } from 'react';
 import { applyQuery, type Column, type SortDirection, type TableQuery } from '../../logic/tableQuery';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 export interface DataColumn<T> extends Column<T> {
   title: string;
@@ -27,7 +27,7 @@ interface Props<T> {
 
 /** A PatternFly table that sorts by any column with a sortValue, filters on free text, and paginates. */
 export function DataTable<T>(p: Props<T>) {
-  const { t } = useApp();
+  const { t } = useTexts();
   const [q, setQ] = useState<TableQuery>({ sortKey: p.initialSort?.key ?? null, direction: p.initialSort?.direction ?? 'asc', filter: '', page: 1, perPage: p.perPage ?? 10 });
   const res = applyQuery(p.rows, p.columns, q, p.extraFilter);
   const sortIndex = p.columns.findIndex((c) => c.key === q.sortKey);
