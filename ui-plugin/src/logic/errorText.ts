@@ -19,7 +19,8 @@ const KEYS: Record<string, MessageKey> = {
 
 /** A translated sentence for an error from the service, naming the service URL when unreachable. */
 export function errorText(err: unknown, t: Translate, serviceUrl: string): string {
-  const e: ErrorLike = err instanceof Error ? (err as Error & { kind?: string }) : { message: String(err) };
+  // a ServiceError is an Error with a `kind`: read structurally, logic imports no services
+  const e: ErrorLike = err instanceof Error ? err : { message: String(err) };
   const key = (e.kind && KEYS[e.kind]) || 'errServer';
   return t(key, { url: serviceUrl, message: e.message });
 }
