@@ -1,3 +1,4 @@
+// Entry of the Restore… dialog's page (restore.html); the VM and point come in its URL.
 import '@patternfly/react-core/dist/styles/base.css';
 import { mountPage } from './mountPage';
 import { RestoreDialogApp } from '../components/restore/RestoreDialogApp';

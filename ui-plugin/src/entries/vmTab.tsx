@@ -1,3 +1,4 @@
+// Entry of the VMs' Backups tab page (vm-tab.html).
 import '@patternfly/react-core/dist/styles/base.css';
 import { mountPage } from './mountPage';
 import { VmTabApp } from '../components/vmTab/VmTabApp';

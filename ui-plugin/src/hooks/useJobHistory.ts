@@ -1,3 +1,4 @@
+// The job history of a page (REST pages merged into the live state), refetched when the socket reconnects.
 import { useCallback, useEffect, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';

@@ -1,3 +1,4 @@
+// The page's live view of jobs from the event stream (logic/jobsState.ts's reducer) and the versions loaders refetch on.
 import { useEffect, useReducer, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';

@@ -1,3 +1,4 @@
+// The Restore… dialog's plan, asked of the service on every change of the body (debounced, newest answer wins).
 import { useEffect, useRef, useState } from 'react';
 import type { RestorePlanView, RestoreRequestBody } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';

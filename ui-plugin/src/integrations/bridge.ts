@@ -1,3 +1,4 @@
+// What a content page needs of WebAdmin (token, locale, config, toasts, dialogs, navigation) over pluginApi.
 import { FALLBACK_PLACE } from '../constants';
 import { vmSearch } from '../logic/search';
 import { serviceUrlFromConfig, type ServiceUrlResult } from '../logic/serviceConfig';

@@ -1,3 +1,4 @@
+// Getting WebAdmin's pluginApi object, logging to its ui.log, and guarding callbacks WebAdmin would swallow.
 import { PLUGIN_NAME } from '../constants';
 import { errorReason } from '../logic/errorText';
 import type { OvirtPluginApi } from './pluginApiTypes';

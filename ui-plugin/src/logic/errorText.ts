@@ -1,3 +1,4 @@
+// Service errors in words: a sentence for the page's alert, a short reason for toasts.
 import type { MessageKey, Translate } from '../intl/messages';
 
 /** The shape of services' ServiceError the pages need (kept structural: logic imports no services). */

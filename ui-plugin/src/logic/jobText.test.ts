@@ -1,3 +1,4 @@
+// Unit tests of the texts of finished-job toasts.
 import { messagesFor, translator } from '../intl/messages';
 import { finishedJobToast, restoredDiskNames } from './jobText';
 import { vmSearch } from './search';

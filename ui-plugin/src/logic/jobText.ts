@@ -1,3 +1,4 @@
+// Texts about jobs: the toast of a finished job, the disks a restore created.
 import type { Job } from '../../../backend/src/api/contract';
 import type { Translate } from '../intl/messages';
 import { formatBytes, formatDateTime } from './format';

@@ -1,3 +1,4 @@
+// Unit tests of the policy form's mapping, schedule and retention texts, and field errors.
 import type { PolicyInput } from '../../../backend/src/api/contract';
 import { messagesFor, translator } from '../intl/messages';
 import { cronText, emptyPolicyForm, fieldError, formToPolicy, isLocked, minutesOf, policyToForm, retentionSummary, selectionText, timeZones, vmsInNoPolicy } from './policyForm';

@@ -1,3 +1,4 @@
+// Unit tests of the Restore… dialog's form: defaults, reducer, body, local problems, grouping, when Restore may start.
 import type { RestoreProblem } from '../../../backend/src/api/contract';
 import { messagesFor, translator } from '../intl/messages';
 import {

@@ -1,11 +1,10 @@
-import type { PointSummary, RestorePlanView, RestoreProblem, RestoreRequestBody } from '../../../backend/src/api/contract';
-import type { Translate } from '../intl/messages';
-
 /**
  * The Restore dialog's form, pure: its state and reducer, the request body the plan and
  * restore routes get from it, the checks made before asking the service, how the plan's
  * problems map onto the fields, and when Restore may be pressed. No DOM, no React.
  */
+import type { PointSummary, RestorePlanView, RestoreProblem, RestoreRequestBody } from '../../../backend/src/api/contract';
+import type { Translate } from '../intl/messages';
 
 /** What the service appends to the original's name by default (contract: `<original>-restored`). */
 export const RESTORED_SUFFIX = '-restored';

@@ -1,3 +1,4 @@
+// The plugin's one table: sort, free-text filter and pagination (logic/tableQuery.ts decides), PatternFly rendering.
 import { EmptyState, EmptyStateBody, Pagination, SearchInput, Toolbar, ToolbarContent, ToolbarItem } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useState, type ReactNode } from 'react';

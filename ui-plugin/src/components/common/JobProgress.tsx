@@ -1,3 +1,4 @@
+// One job's progress bar, backup or restore (percent and ETA from logic/progress.ts), with Cancel while active.
 import { Button, Flex, FlexItem, Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
 import type { Job } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';

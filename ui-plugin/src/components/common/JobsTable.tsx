@@ -1,3 +1,4 @@
+// The jobs table of the place and the VM tab: state filter, live progress of active jobs, older pages on demand.
 import { Button, FormSelect, FormSelectOption, Label, ToolbarItem } from '@patternfly/react-core';
 import { useState } from 'react';
 import type { Job, JobState } from '../../../../backend/src/api/contract';

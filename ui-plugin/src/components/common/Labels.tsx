@@ -1,3 +1,4 @@
+// Small labels shared by the tables: job state, point type, chain health, full-backup reason, retention lock.
 import { Label } from '@patternfly/react-core';
 import type { DiskChainHealth, JobState, PointSummary } from '../../../../backend/src/api/contract';
 import LockIcon from '@patternfly/react-icons/dist/esm/icons/lock-icon';

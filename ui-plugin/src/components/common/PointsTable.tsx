@@ -1,3 +1,4 @@
+// The restore points table of the place and the VM tab, with Restore… and Verify now on each point.
 import { Button, List, ListItem } from '@patternfly/react-core';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useVerifyPoint } from '../../hooks/useJobActions';

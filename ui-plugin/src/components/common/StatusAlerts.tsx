@@ -1,3 +1,4 @@
+// The page-level alerts: a failed load with a retry, and the live stream down or refused.
 import { Alert, AlertActionLink } from '@patternfly/react-core';
 import type { StreamStatus } from '../../services/eventStream';
 import { useTexts } from '../../context/appContext';

@@ -1,3 +1,4 @@
+// The Policies tab's rendering: policies table, recent runs, delete confirmation (data and actions: hooks/usePolicies.ts).
 import { Button, Card, CardBody, CardTitle, Label, List, ListItem, Modal, ModalBody, ModalFooter, ModalHeader, Stack, StackItem, ToolbarItem } from '@patternfly/react-core';
 import type { PolicyRun, PolicyRunState, VmSummary } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';

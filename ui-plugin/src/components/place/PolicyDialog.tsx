@@ -1,3 +1,4 @@
+// The policy editor's rendering: the form, its field errors, next runs and retention preview (state and save: hooks/usePolicyEditor.ts).
 import {
   Alert,
   Button,

@@ -1,3 +1,4 @@
+// The policy editor's retention preview panel (asked through hooks/useRetentionPreview.ts, worded by logic/retentionPreview.ts).
 import { Alert, Button, ExpandableSection } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import type { RetentionPreviewRequest } from '../../../../backend/src/api/contract';

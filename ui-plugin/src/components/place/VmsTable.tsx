@@ -1,3 +1,4 @@
+// The place's VMs tab: every VM the user may see, its last backup and chain, Backup now.
 import type { VmSummary } from '../../../../backend/src/api/contract';
 import { formatDateTime } from '../../logic/format';
 import { useTexts } from '../../context/appContext';

@@ -1,3 +1,4 @@
+// The Restore… dialog page's layout (data, form, plan and start: hooks/useRestoreDialog.ts).
 import { Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';

@@ -1,3 +1,4 @@
+// The Restore… dialog's disks: include, name, storage domain, their problems, and image downloads.
 import { Alert, Button, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useEffect, useState, type Dispatch } from 'react';

@@ -1,3 +1,4 @@
+// The Restore… dialog's target options: a new VM from the OVF (name, cluster, ids, MACs) or disks only.
 import { Checkbox, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, Switch, TextInput } from '@patternfly/react-core';
 import type { Dispatch } from 'react';
 import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';

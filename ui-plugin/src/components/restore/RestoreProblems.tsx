@@ -1,3 +1,4 @@
+// The Restore… dialog's plan status: checking, the problems that block or warn, what will be created.
 import { Alert, List, ListItem, Spinner } from '@patternfly/react-core';
 import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';
 import { formatBytes } from '../../logic/format';

@@ -1,3 +1,4 @@
+// The Restore… dialog's running restore: live progress, then what it created.
 import { Alert, AlertActionLink, Card, CardBody, CardTitle } from '@patternfly/react-core';
 import type { Job } from '../../../../backend/src/api/contract';
 import { restoredDiskNames } from '../../logic/jobText';

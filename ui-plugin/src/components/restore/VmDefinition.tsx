@@ -1,3 +1,4 @@
+// The Restore… dialog's view of the stored VM definition (OVF) and the new VM's NICs.
 import { Alert, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, List, ListItem, Title } from '@patternfly/react-core';
 import type { PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
 import { formatBytes } from '../../logic/format';

@@ -1,3 +1,4 @@
+// The VMs' Backups tab page: last job, chain health, points, jobs (data and actions: hooks/useVmBackups.ts).
 import { Alert, Card, CardBody, CardTitle, EmptyState, EmptyStateBody, Flex, FlexItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useTexts } from '../../context/appContext';
