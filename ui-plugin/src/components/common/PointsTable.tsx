@@ -4,6 +4,7 @@ import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useVerifyPoint } from '../../hooks/useJobActions';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { useTexts } from '../../context/appContext';
+import { ActionButton } from './ActionButton';
 import { DataTable, type DataColumn } from './DataTable';
 import { PointLock, PointTypeLabel, useReasonText } from './Labels';
 
@@ -68,8 +69,8 @@ function VerifyButton({ point }: { point: PointSummary }) {
   const { t, locale } = useTexts();
   const verify = useVerifyPoint(point);
   return (
-    <Button id={`point-verify-${point.id}`} variant="link" isInline isLoading={verify.busy} isDisabled={verify.busy} onClick={verify.run} aria-label={t('verifyPointOf', { vm: point.vmName, time: formatDateTime(point.completedAt, locale) })}>
+    <ActionButton id={`point-verify-${point.id}`} variant="link" isInline action={verify} aria-label={t('verifyPointOf', { vm: point.vmName, time: formatDateTime(point.completedAt, locale) })}>
       {t('verifyButton')}
-    </Button>
+    </ActionButton>
   );
 }

@@ -5,7 +5,6 @@
  */
 import {
   Alert,
-  Button,
   Card,
   CardBody,
   CardTitle,
@@ -29,6 +28,7 @@ import { formatBytes, formatRatio } from '../../logic/format';
 import { isActive } from '../../logic/progress';
 import { useTexts } from '../../context/appContext';
 import { useVerifyRepository } from '../../hooks/useJobActions';
+import { ActionButton } from '../common/ActionButton';
 import { JobProgress } from '../common/JobProgress';
 import { useReasonText } from '../common/Labels';
 
@@ -208,8 +208,8 @@ function RepositoryVerifyButton() {
   const { t } = useTexts();
   const verify = useVerifyRepository();
   return (
-    <Button id="repository-verify" variant="link" isInline isLoading={verify.busy} isDisabled={verify.busy} onClick={verify.run}>
+    <ActionButton id="repository-verify" variant="link" isInline action={verify}>
       {t('verifyRepository')}
-    </Button>
+    </ActionButton>
   );
 }

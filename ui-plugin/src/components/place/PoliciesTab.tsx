@@ -7,6 +7,7 @@ import { usePolicies, type PolicyRow } from '../../hooks/usePolicies';
 import { keyOf } from '../../intl/messages';
 import { formatDateTime } from '../../logic/format';
 import { cronText, retentionSummary, selectionText } from '../../logic/policyForm';
+import { ActionButton } from '../common/ActionButton';
 import { DataTable, type DataColumn } from '../common/DataTable';
 import { ServiceErrorAlert } from '../common/StatusAlerts';
 import { PolicyDialog } from './PolicyDialog';
@@ -133,9 +134,9 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
 function RunNowButton({ policy: p, action }: { policy: PolicyRow; action: ActionState }) {
   const { t } = useTexts();
   return (
-    <Button id={`policy-run-${p.id}`} variant="link" isInline onClick={action.run} isLoading={action.busy} isDisabled={action.busy} aria-label={t('policyRunNowOf', { name: p.name })}>
+    <ActionButton id={`policy-run-${p.id}`} variant="link" isInline action={action} aria-label={t('policyRunNowOf', { name: p.name })}>
       {t('policyRunNow')}
-    </Button>
+    </ActionButton>
   );
 }
 
