@@ -5,7 +5,7 @@
  * followed live. The decisions (body, problems, grouping, may it start) are logic/restoreForm's.
  */
 import { useEffect, useMemo, useReducer, useState, type Dispatch } from 'react';
-import type { Job, PointDetail, PointSummary, RestorePlanView, RestoreProblem } from '../../../backend/src/api/contract';
+import type { Job, PointDetail, PointSummary, RestorePlanView } from '../../../backend/src/api/contract';
 import { TOKENS } from '../constants';
 import { useApp } from '../context/appContext';
 import { isActive } from '../logic/progress';
@@ -20,8 +20,10 @@ import {
   pointsNewestFirst,
   refusedProblems,
   restoreBody,
+  shownProblems,
   type FormAction,
   type ProblemGroups,
+  type Refusal,
   type RestoreForm,
 } from '../logic/restoreForm';
 import { ServiceError } from '../services/serviceError';
@@ -91,7 +93,7 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
   // the restore started from here
   const [jobId, setJobId] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
-  const [refused, setRefused] = useState<{ key: string; problems: RestoreProblem[]; plan: typeof plan } | null>(null);
+  const [refused, setRefused] = useState<Refusal<RestorePlanView> | null>(null);
   const [startError, setStartError] = useState<unknown>(null);
   const job: Job | null = jobId ? (live.jobs.byId[jobId] ?? null) : null;
   const jobActive = job !== null && isActive(job);
@@ -108,11 +110,8 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
     if (jobState && !isActive({ state: jobState })) planned.refresh();
   }, [jobState]);
 
-  // a refusal stands for its body until a newer plan arrives
-  const refusedNow = refused && refused.key === bodyKey && refused.plan === plan ? refused.problems : null;
-  const problems: RestoreProblem[] = local.length > 0 ? local : (refusedNow ?? (plan?.problems ?? []));
+  const { problems, planOk } = shownProblems({ local, refused, bodyKey, plan });
   const groups = groupProblems(problems, { devices, domainOf: plannedDomains(plan) });
-  const planOk = local.length === 0 && refusedNow === null && (plan?.ok ?? false);
   const submittable = canSubmit({ planStatus: planned.status, planCurrent: planned.current, planOk, submitting, jobActive });
 
   const submit = (): void => {

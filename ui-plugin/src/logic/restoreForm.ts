@@ -243,3 +243,21 @@ export function refusedProblems(details: unknown): RestoreProblem[] {
       typeof p === 'object' && p !== null && ((p as RestoreProblem).severity === 'error' || (p as RestoreProblem).severity === 'warning') && typeof (p as RestoreProblem).code === 'string' && typeof (p as RestoreProblem).message === 'string',
   );
 }
+
+/** A restore the service refused (409): its problems, for the body (`key`) and plan they were about. */
+export interface Refusal<P> {
+  key: string;
+  problems: RestoreProblem[];
+  plan: P | null;
+}
+
+/**
+ * The problems the dialog shows, and whether the plan lets Restore be pressed: the form's own
+ * problems first (the plan is not asked for then); else a refusal of the body as it is now,
+ * standing until a newer plan arrives; else the plan's.
+ */
+export function shownProblems<P extends Pick<RestorePlanView, 'ok' | 'problems'>>(s: { local: RestoreProblem[]; refused: Refusal<P> | null; bodyKey: string; plan: P | null }): { problems: RestoreProblem[]; planOk: boolean } {
+  const refusedNow = s.refused && s.refused.key === s.bodyKey && s.refused.plan === s.plan ? s.refused.problems : null;
+  const problems = s.local.length > 0 ? s.local : (refusedNow ?? s.plan?.problems ?? []);
+  return { problems, planOk: s.local.length === 0 && refusedNow === null && (s.plan?.ok ?? false) };
+}

@@ -4,6 +4,7 @@ import type { DiskChainHealth, JobState, PointSummary } from '../../../../backen
 import LockIcon from '@patternfly/react-icons/dist/esm/icons/lock-icon';
 import { keyOf } from '../../intl/messages';
 import { formatDateTime } from '../../logic/format';
+import { pointTypeKey } from '../../logic/jobText';
 import { isLocked } from '../../logic/policyForm';
 import { useTexts } from '../../context/appContext';
 
@@ -28,11 +29,10 @@ export function JobStateLabel({ state, id }: { state: JobState; id?: string }) {
 /** Full / incremental / mixed, from the point's disks. */
 export function PointTypeLabel({ point }: { point: PointSummary }) {
   const { t } = useTexts();
-  const modes = new Set(point.disks.map((d) => d.mode));
-  const text = modes.size > 1 ? t('typeMixed') : modes.has('full') ? t('typeFull') : t('typeIncremental');
+  const full = point.disks.some((d) => d.mode === 'full');
   return (
-    <Label color={modes.has('full') ? 'purple' : 'teal'} isCompact>
-      {text}
+    <Label color={full ? 'purple' : 'teal'} isCompact>
+      {t(pointTypeKey(point))}
     </Label>
   );
 }

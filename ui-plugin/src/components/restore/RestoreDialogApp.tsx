@@ -1,10 +1,9 @@
 // The Restore… dialog page's layout (data, form, plan and start: hooks/useRestoreDialog.ts).
 import { Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
-import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';
 import { useRestoreDialog } from '../../hooks/useRestoreDialog';
-import type { Translate } from '../../intl/messages';
 import { formatBytes, formatDateTime } from '../../logic/format';
+import { pointTypeKey } from '../../logic/jobText';
 import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
 import { RestoreDisksTable } from './RestoreDisksTable';
 import { RestoreOptions } from './RestoreOptions';
@@ -38,7 +37,7 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint }: { vmId:
             <FormGroup label={t('restoreChoosePoint')} fieldId="restore-point">
               <FormSelect id="restore-point" value={form.pointId ?? ''} isDisabled={locked} onChange={(_e, v) => dispatch({ type: 'point', pointId: v })}>
                 {d.points.map((p) => (
-                  <FormSelectOption key={p.id} value={p.id} label={t('restorePointOption', { time: formatDateTime(p.completedAt, locale), type: pointType(p, t), stored: formatBytes(p.bytesStored, locale) })} />
+                  <FormSelectOption key={p.id} value={p.id} label={t('restorePointOption', { time: formatDateTime(p.completedAt, locale), type: t(pointTypeKey(p)), stored: formatBytes(p.bytesStored, locale) })} />
                 ))}
               </FormSelect>
             </FormGroup>
@@ -80,9 +79,4 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint }: { vmId:
       </Stack>
     </PageSection>
   );
-}
-
-function pointType(p: PointSummary, t: Translate): string {
-  const modes = new Set(p.disks.map((d) => d.mode));
-  return modes.size > 1 ? t('typeMixed') : modes.has('full') ? t('typeFull') : t('typeIncremental');
 }
