@@ -1,6 +1,7 @@
+// Entry of the Restore… dialog's page (restore.html); the VM and point come in its URL.
 import '@patternfly/react-core/dist/styles/base.css';
-import { mountPage } from '../components/mountPage';
+import { mountPage } from './mountPage';
 import { RestoreDialogApp } from '../components/restore/RestoreDialogApp';
-import { pageParam } from '../pageContext';
+import { pageParam } from '../context/pageContext';
 
 mountPage(() => <RestoreDialogApp vmId={pageParam('vmId')} vmName={pageParam('vmName') ?? ''} pointId={pageParam('pointId')} />);

@@ -1,6 +1,7 @@
+// The job history of a page (REST pages merged into the live state), refetched when the socket reconnects.
 import { useCallback, useEffect, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
-import { useApp } from '../components/AppContext';
+import { useApp } from '../context/appContext';
 import { jobsSorted } from '../logic/jobsState';
 import type { Live } from './useLive';
 

@@ -1,6 +1,7 @@
+// The page's live view of jobs from the event stream (logic/jobsState.ts's reducer) and the versions loaders refetch on.
 import { useEffect, useReducer, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
-import { useApp } from '../components/AppContext';
+import { useApp } from '../context/appContext';
 import { initialJobsState, jobsReducer, type JobsState } from '../logic/jobsState';
 import { isTerminal } from '../logic/progress';
 import type { StreamStatus } from '../services/eventStream';

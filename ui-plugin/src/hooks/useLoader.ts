@@ -1,3 +1,4 @@
+// The generic load-on-deps hook every data hook builds on: data, error, loading, reload; the newest load wins.
 import { useCallback, useEffect, useRef, useState } from 'react';
 
 export interface Loaded<T> {

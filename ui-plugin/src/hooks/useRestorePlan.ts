@@ -1,6 +1,7 @@
+// The Restore… dialog's plan, asked of the service on every change of the body (debounced, newest answer wins).
 import { useEffect, useRef, useState } from 'react';
 import type { RestorePlanView, RestoreRequestBody } from '../../../backend/src/api/contract';
-import { useApp } from '../components/AppContext';
+import { useApp } from '../context/appContext';
 import type { PlanStatus } from '../logic/restoreForm';
 
 /** Quiet time after the last change before the plan is asked for (typing a name). */

@@ -1,3 +1,4 @@
+// What a content page needs of WebAdmin (token, locale, config, toasts, dialogs, navigation) over pluginApi.
 import { FALLBACK_PLACE } from '../constants';
 import { vmSearch } from '../logic/search';
 import { serviceUrlFromConfig, type ServiceUrlResult } from '../logic/serviceConfig';
@@ -11,16 +12,18 @@ import type { Severity } from './pluginApiTypes';
  * pluginApi object as the host page. Only this folder touches pluginApi.
  */
 export interface PageBridge {
-  token(): string;
+  // functions as properties, not methods: they close over pluginApi and are handed around unbound
+  /** WebAdmin's SSO token, read at each use (WebAdmin may renew it). */
+  token: () => string;
   locale: string;
   userName: string;
   service: ServiceUrlResult;
-  toast(severity: Severity, message: string): void;
-  closeDialog(token: string): void;
+  toast: (severity: Severity, message: string) => void;
+  closeDialog: (token: string) => void;
   /** The Restore… dialog of a VM, opened on one of its points. */
-  openRestore(vm: { id: string; name: string }, pointId: string, t: Translate): void;
+  openRestore: (vm: { id: string; name: string }, pointId: string, t: Translate) => void;
   /** WebAdmin's VM list searched for one VM by name (what a restore created), the dialog closed. */
-  showVm(name: string, dialogToken: string): void;
+  showVm: (name: string, dialogToken: string) => void;
 }
 
 /** WebAdmin's VM list (the place FALLBACK_PLACE names). */

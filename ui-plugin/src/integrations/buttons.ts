@@ -1,3 +1,4 @@
+// The VM list's Backup now and Restore… buttons in WebAdmin.
 import { BUTTON_IDS, VM_ENTITY } from '../constants';
 import type { Translate } from '../intl/messages';
 import { errorReason } from '../logic/errorText';

@@ -1,3 +1,4 @@
+// Opening the Restore… dialog through WebAdmin's showDialog.
 import { RESTORE_DIALOG_SIZE, restoreDialogUrl, TOKENS } from '../constants';
 import type { Translate } from '../intl/messages';
 import { guard } from './pluginApi';

@@ -1,3 +1,4 @@
+// The hidden host page: plugin registration and lifecycle, places, buttons, toasts for finished jobs.
 import { API_PREFIX } from '../constants';
 import { messagesFor, translator } from '../intl/messages';
 import { toSelectedVms } from '../logic/selection';

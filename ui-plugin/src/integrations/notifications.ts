@@ -1,3 +1,4 @@
+// The host page's toasts for finished jobs, from its own event stream.
 import type { Job, WhoAmI } from '../../../backend/src/api/contract';
 import { finishedJobToast } from '../logic/jobText';
 import { finishedJobs, initialJobsState, jobsReducer, type JobsState } from '../logic/jobsState';

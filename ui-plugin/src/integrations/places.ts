@@ -1,3 +1,4 @@
+// The Backup place and the VMs' Backups tab in WebAdmin, and keeping WebAdmin's landing page its own.
 import { FALLBACK_PLACE, PAGES, TOKENS, VM_ENTITY } from '../constants';
 import type { Translate } from '../intl/messages';
 import { guard, logError } from './pluginApi';

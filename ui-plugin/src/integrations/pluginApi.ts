@@ -1,4 +1,6 @@
+// Getting WebAdmin's pluginApi object, logging to its ui.log, and guarding callbacks WebAdmin would swallow.
 import { PLUGIN_NAME } from '../constants';
+import { errorReason } from '../logic/errorText';
 import type { OvirtPluginApi } from './pluginApiTypes';
 
 let api: OvirtPluginApi | undefined;
@@ -23,7 +25,7 @@ export function getPluginApi(): OvirtPluginApi {
 
 /** Logs through WebAdmin's ui.log when the engine has it (4.4.7+), else the console. */
 export function logError(message: string, err?: unknown): void {
-  const detail = err instanceof Error ? `${message}: ${err.message}` : err === undefined ? message : `${message}: ${String(err)}`;
+  const detail = err === undefined ? message : `${message}: ${errorReason(err)}`;
   try {
     const logger = api?.logger?.();
     if (logger) {

@@ -1,4 +1,9 @@
-import { keyOf, messagesFor, translator, type MessageKey } from './messages';
+// The catalogs: every contract value named, every key in one area and in every locale with the
+// English placeholders, placeholders well formed; and t()'s filling and fallback.
+import { AREAS, keyOf, messagesFor, supportedLocales, translator, type MessageKey } from './messages';
+
+/** `{name}` placeholders of a text, sorted. */
+const placeholders = (text: string): string[] => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1] ?? '').sort();
 
 describe('messages', () => {
   const en = messagesFor('en-US');
@@ -33,5 +38,26 @@ describe('messages', () => {
 
   it('has no empty texts', () => {
     for (const k of Object.keys(en) as MessageKey[]) expect(en[k].trim()).not.toBe('');
+  });
+
+  it('keeps every key in exactly one area (a key in two would silently take the later text)', () => {
+    const perArea = Object.values(AREAS).flatMap((area) => Object.keys(area));
+    expect(perArea.filter((k, i) => perArea.indexOf(k) !== i)).toEqual([]);
+    expect([...perArea].sort()).toEqual(Object.keys(en).sort());
+  });
+
+  it('has every key in every locale, with the placeholders of the English text', () => {
+    const keys = Object.keys(en) as MessageKey[];
+    for (const locale of supportedLocales) {
+      const catalog = messagesFor(locale);
+      expect(Object.keys(catalog).sort()).toEqual([...keys].sort());
+      const differing = keys.filter((k) => placeholders(catalog[k]).join() !== placeholders(en[k]).join());
+      expect({ locale, differing }).toEqual({ locale, differing: [] });
+    }
+  });
+
+  it('writes placeholders as {name} only (a stray brace would show on screen)', () => {
+    const stray = Object.entries(en).filter(([, text]) => /[{}]/.test(text.replace(/\{\w+\}/g, ''))).map(([k]) => k);
+    expect(stray).toEqual([]);
   });
 });

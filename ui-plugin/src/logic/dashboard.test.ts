@@ -1,3 +1,4 @@
+// Unit tests of the dashboard's sums: last 24 hours, next full backups, repository fill.
 import { repositoryFill, summarizeRecent, vmsNextFull } from './dashboard';
 import { makeJob, makeVm } from './testJobs';
 

@@ -1,3 +1,4 @@
+// The dashboard's pure sums and choices: the last 24 hours, the VMs whose next backup is full, repository fill.
 import type { DiskChainHealth, FullReason, Job, VmSummary } from '../../../backend/src/api/contract';
 
 export interface DaySummary {

@@ -1,3 +1,4 @@
+// Unit tests of the shipped ui-plugins descriptor (static/olvm-backup.json).
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { PAGES, PLUGIN_NAME } from '../constants';

@@ -1,3 +1,4 @@
+// Service errors in words: a sentence for the page's alert, a short reason for toasts.
 import type { MessageKey, Translate } from '../intl/messages';
 
 /** The shape of services' ServiceError the pages need (kept structural: logic imports no services). */
@@ -19,7 +20,8 @@ const KEYS: Record<string, MessageKey> = {
 
 /** A translated sentence for an error from the service, naming the service URL when unreachable. */
 export function errorText(err: unknown, t: Translate, serviceUrl: string): string {
-  const e: ErrorLike = err instanceof Error ? (err as Error & { kind?: string }) : { message: String(err) };
+  // a ServiceError is an Error with a `kind`: read structurally, logic imports no services
+  const e: ErrorLike = err instanceof Error ? err : { message: String(err) };
   const key = (e.kind && KEYS[e.kind]) || 'errServer';
   return t(key, { url: serviceUrl, message: e.message });
 }

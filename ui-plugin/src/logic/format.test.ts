@@ -1,3 +1,4 @@
+// Unit tests of the number, size, duration and date formats.
 import { formatBytes, formatDateTime, formatDuration, formatPercent, formatRatio } from './format';
 
 describe('format', () => {

@@ -1,5 +1,6 @@
+// Unit tests of the texts of finished-job toasts.
 import { messagesFor, translator } from '../intl/messages';
-import { finishedJobToast, restoredDiskNames } from './jobText';
+import { finishedJobToast, pointTypeKey, restoredDiskNames } from './jobText';
 import { vmSearch } from './search';
 import { makeJob } from './testJobs';
 
@@ -48,5 +49,13 @@ describe('WebAdmin VM search', () => {
   it('searches a VM by name, quoting what is not a plain name', () => {
     expect(vmSearch('web01-copy')).toBe('Vms: name = web01-copy');
     expect(vmSearch('odd "name"')).toBe('Vms: name = "odd \\"name\\""');
+  });
+});
+
+describe('point types', () => {
+  it('is full or incremental when every disk is, mixed otherwise', () => {
+    expect(pointTypeKey({ disks: [{ mode: 'full' }, { mode: 'full' }] })).toBe('typeFull');
+    expect(pointTypeKey({ disks: [{ mode: 'incremental' }] })).toBe('typeIncremental');
+    expect(pointTypeKey({ disks: [{ mode: 'incremental' }, { mode: 'full' }] })).toBe('typeMixed');
   });
 });

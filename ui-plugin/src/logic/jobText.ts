@@ -1,8 +1,15 @@
-import type { Job } from '../../../backend/src/api/contract';
-import type { Translate } from '../intl/messages';
+// Texts about jobs and their points: the toast of a finished job, the disks a restore created, a point's type.
+import type { Job, PointSummary } from '../../../backend/src/api/contract';
+import type { MessageKey, Translate } from '../intl/messages';
 import { formatBytes, formatDateTime } from './format';
 
 export type ToastSeverity = 'info' | 'success' | 'warning' | 'danger';
+
+/** Full, incremental, or both (a point's disks may differ: one got a full copy, why is per disk). */
+export function pointTypeKey(point: { disks: ReadonlyArray<Pick<PointSummary['disks'][number], 'mode'>> }): MessageKey {
+  const modes = new Set(point.disks.map((d) => d.mode));
+  return modes.size > 1 ? 'typeMixed' : modes.has('full') ? 'typeFull' : 'typeIncremental';
+}
 
 /** Names of the disks a restore created, as the engine knows them. */
 export function restoredDiskNames(job: Pick<Job, 'result'>): string {

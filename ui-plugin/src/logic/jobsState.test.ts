@@ -1,3 +1,4 @@
+// Unit tests of the live jobs state (snapshot, job and progress events, stale reports).
 import type { JobProgress } from '../../../backend/src/api/contract';
 import { finishedJobs, initialJobsState, jobsReducer, jobsSorted } from './jobsState';
 import { makeJob } from './testJobs';

@@ -1,3 +1,4 @@
+// The pure reducer of a page's live jobs state (REST lists plus the event stream).
 import type { Job, JobProgress, PointSummary, ServerMessage } from '../../../backend/src/api/contract';
 import { isTerminal } from './progress';
 

@@ -1,12 +1,11 @@
-import type { PolicyInput, PolicyRunState, PolicySelection, RetentionRules, VmSummary } from '../../../backend/src/api/contract';
-import type { Translate } from '../intl/messages';
-
 /**
  * The policy dialog's form and its mapping to and from the API's PolicyInput, the human texts
  * of the Policies tab (schedule, retention, selection), the mapping of the service's validation
  * messages (`request body.schedule: …`) to form fields, and the dashboard's VMs in no policy.
  * Pure: no DOM, no React.
  */
+import type { PolicyInput, PolicyRunState, PolicySelection, RetentionRules, VmSummary } from '../../../backend/src/api/contract';
+import type { Translate } from '../intl/messages';
 
 export type SelectionKind = 'vms' | 'tag' | 'search';
 

@@ -1,3 +1,4 @@
+// Unit tests of job progress: percent across phases, ETA, duration.
 import type { Job, JobProgress } from '../../../backend/src/api/contract';
 import { isActive, jobDurationSeconds, jobEtaSeconds, jobPercent } from './progress';
 import { reconnectDelayMs } from './backoff';

@@ -1,3 +1,4 @@
+// Job progress, pure: terminal states, the bar's percent across a restore's phases, ETA, duration.
 import type { Job, JobPhase, JobProgress, JobState } from '../../../backend/src/api/contract';
 
 /** Kept here (the UI bundles nothing of the backend): mirrors TERMINAL_JOB_STATES of the contract. */

@@ -1,3 +1,4 @@
+// Unit tests of the Restore… dialog's form: defaults, reducer, body, local problems, grouping, when Restore may start.
 import type { RestoreProblem } from '../../../backend/src/api/contract';
 import { messagesFor, translator } from '../intl/messages';
 import {
@@ -13,6 +14,7 @@ import {
   pointsNewestFirst,
   refusedProblems,
   restoreBody,
+  shownProblems,
   type RestoreForm,
   type SubmitGate,
 } from './restoreForm';
@@ -181,6 +183,20 @@ describe('problems in the dialog', () => {
     expect(refusedProblems({ problems: [e, { severity: 'fatal', code: 'X', message: 'm' }, null, 'x'] })).toEqual([e]);
     expect(refusedProblems(null)).toEqual([]);
     expect(refusedProblems({ problems: 'none' })).toEqual([]);
+  });
+
+  it('shows the form\'s own problems first, then a refusal of this body until a newer plan, then the plan\'s', () => {
+    const plan = { ok: true, problems: [p('warning', 'VNIC_PROFILE_MISSING', 'nic1')] };
+    const refusal = { key: 'body-1', problems: [p('error', 'MAC_IN_USE', 'nic1')], plan };
+    const local = [p('error', 'VM_NAME_REQUIRED')];
+    expect(shownProblems({ local: [], refused: null, bodyKey: 'body-1', plan })).toEqual({ problems: plan.problems, planOk: true });
+    expect(shownProblems({ local, refused: refusal, bodyKey: 'body-1', plan })).toEqual({ problems: local, planOk: false });
+    expect(shownProblems({ local: [], refused: refusal, bodyKey: 'body-1', plan })).toEqual({ problems: refusal.problems, planOk: false });
+    // the body changed, or a newer plan arrived for it: the refusal no longer stands
+    expect(shownProblems({ local: [], refused: refusal, bodyKey: 'body-2', plan })).toEqual({ problems: plan.problems, planOk: true });
+    expect(shownProblems({ local: [], refused: refusal, bodyKey: 'body-1', plan: { ...plan } })).toEqual({ problems: plan.problems, planOk: true });
+    expect(shownProblems({ local: [], refused: null, bodyKey: 'body-1', plan: { ok: false, problems: refusal.problems } })).toEqual({ problems: refusal.problems, planOk: false });
+    expect(shownProblems({ local: [], refused: null, bodyKey: '', plan: null })).toEqual({ problems: [], planOk: false });
   });
 });
 

@@ -1,11 +1,10 @@
-import type { PointSummary, RestorePlanView, RestoreProblem, RestoreRequestBody } from '../../../backend/src/api/contract';
-import type { Translate } from '../intl/messages';
-
 /**
  * The Restore dialog's form, pure: its state and reducer, the request body the plan and
  * restore routes get from it, the checks made before asking the service, how the plan's
  * problems map onto the fields, and when Restore may be pressed. No DOM, no React.
  */
+import type { PointSummary, RestorePlanView, RestoreProblem, RestoreRequestBody } from '../../../backend/src/api/contract';
+import type { Translate } from '../intl/messages';
 
 /** What the service appends to the original's name by default (contract: `<original>-restored`). */
 export const RESTORED_SUFFIX = '-restored';
@@ -243,4 +242,22 @@ export function refusedProblems(details: unknown): RestoreProblem[] {
     (p): p is RestoreProblem =>
       typeof p === 'object' && p !== null && ((p as RestoreProblem).severity === 'error' || (p as RestoreProblem).severity === 'warning') && typeof (p as RestoreProblem).code === 'string' && typeof (p as RestoreProblem).message === 'string',
   );
+}
+
+/** A restore the service refused (409): its problems, for the body (`key`) and plan they were about. */
+export interface Refusal<P> {
+  key: string;
+  problems: RestoreProblem[];
+  plan: P | null;
+}
+
+/**
+ * The problems the dialog shows, and whether the plan lets Restore be pressed: the form's own
+ * problems first (the plan is not asked for then); else a refusal of the body as it is now,
+ * standing until a newer plan arrives; else the plan's.
+ */
+export function shownProblems<P extends Pick<RestorePlanView, 'ok' | 'problems'>>(s: { local: RestoreProblem[]; refused: Refusal<P> | null; bodyKey: string; plan: P | null }): { problems: RestoreProblem[]; planOk: boolean } {
+  const refusedNow = s.refused && s.refused.key === s.bodyKey && s.refused.plan === s.plan ? s.refused.problems : null;
+  const problems = s.local.length > 0 ? s.local : (refusedNow ?? s.plan?.problems ?? []);
+  return { problems, planOk: s.local.length === 0 && refusedNow === null && (s.plan?.ok ?? false) };
 }

@@ -1,3 +1,4 @@
+// Unit tests of the retention preview's request and texts.
 import type { RetentionPreview } from '../../../backend/src/api/contract';
 import { messagesFor, translator } from '../intl/messages';
 import { emptyPolicyForm } from './policyForm';

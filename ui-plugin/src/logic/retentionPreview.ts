@@ -1,3 +1,4 @@
+// The retention preview, pure: the request from the policy form, and each point's fate in words.
 import type { RetentionPreview, RetentionPreviewPoint, RetentionPreviewRequest, RetentionRule } from '../../../backend/src/api/contract';
 import type { MessageKey, Translate } from '../intl/messages';
 import { formatDateTime } from './format';

@@ -1,3 +1,4 @@
+// Unit tests of reading WebAdmin's VM selection for the buttons.
 import { canBackup, canRestore, toSelectedVms } from './selection';
 import { eventsUrl, serviceUrlFromConfig } from './serviceConfig';
 

@@ -1,3 +1,4 @@
+// Unit tests of the tables' sorting, filtering and pagination.
 import { applyQuery, type Column } from './tableQuery';
 
 interface Row {

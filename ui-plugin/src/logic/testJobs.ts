@@ -1,3 +1,4 @@
+// Test data builders (jobs, VMs) for the plugin's unit tests.
 import type { Job, VmSummary } from '../../../backend/src/api/contract';
 
 /** Contract-shaped objects for the unit tests. */

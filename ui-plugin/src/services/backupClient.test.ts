@@ -1,3 +1,4 @@
+// Unit tests of the REST client against a real local HTTP server: token, errors, paging, routes.
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import { createBackupClient } from './backupClient';

@@ -1,3 +1,4 @@
+// The backup service's REST client (`/api/v1`): one function per resource and verb, errors as ServiceError.
 import type {
   AuditList,
   DownloadTicket,

@@ -1,3 +1,4 @@
+// Unit tests of the event stream against a real local WebSocket server: auth, reconnect, refused token.
 import type { AddressInfo } from 'net';
 import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
 import type { ServerMessage } from '../../../backend/src/api/contract';

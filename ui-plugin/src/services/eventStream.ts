@@ -1,3 +1,4 @@
+// The live-event WebSocket client: first-message auth, reconnect with backoff, ping.
 import type { ClientMessage, ServerMessage } from '../../../backend/src/api/contract';
 import { reconnectDelayMs } from '../logic/backoff';
 

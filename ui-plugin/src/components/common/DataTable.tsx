@@ -1,8 +1,9 @@
+// The plugin's one table: sort, free-text filter and pagination (logic/tableQuery.ts decides), PatternFly rendering.
 import { EmptyState, EmptyStateBody, Pagination, SearchInput, Toolbar, ToolbarContent, ToolbarItem } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useState, type ReactNode } from 'react';
 import { applyQuery, type Column, type SortDirection, type TableQuery } from '../../logic/tableQuery';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 export interface DataColumn<T> extends Column<T> {
   title: string;
@@ -27,7 +28,7 @@ interface Props<T> {
 
 /** A PatternFly table that sorts by any column with a sortValue, filters on free text, and paginates. */
 export function DataTable<T>(p: Props<T>) {
-  const { t } = useApp();
+  const { t } = useTexts();
   const [q, setQ] = useState<TableQuery>({ sortKey: p.initialSort?.key ?? null, direction: p.initialSort?.direction ?? 'asc', filter: '', page: 1, perPage: p.perPage ?? 10 });
   const res = applyQuery(p.rows, p.columns, q, p.extraFilter);
   const sortIndex = p.columns.findIndex((c) => c.key === q.sortKey);

@@ -1,13 +1,14 @@
+// One job's progress bar, backup or restore (percent and ETA from logic/progress.ts), with Cancel while active.
 import { Button, Flex, FlexItem, Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
 import type { Job } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';
 import { formatBytes, formatDuration } from '../../logic/format';
 import { isActive, jobEtaSeconds, jobPercent } from '../../logic/progress';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 /** One job's progress bar (backup or restore): phase, bytes, disks, rate and ETA; cancel while it is active. */
 export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job) => void }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const pct = jobPercent(job);
   const p = job.progress;
   const phase = p?.phase ?? (job.state === 'queued' ? 'queued' : 'preparing');

@@ -1,10 +1,11 @@
+// The jobs table of the place and the VM tab: state filter, live progress of active jobs, older pages on demand.
 import { Button, FormSelect, FormSelectOption, Label, ToolbarItem } from '@patternfly/react-core';
 import { useState } from 'react';
 import type { Job, JobState } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { isActive, jobDurationSeconds } from '../../logic/progress';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 import { DataTable, type DataColumn } from './DataTable';
 import { JobProgress } from './JobProgress';
 import { JobStateLabel } from './Labels';
@@ -21,7 +22,7 @@ interface Props {
 
 /** Jobs with live progress for active ones; filter by text and state; older pages on demand. */
 export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const [state, setState] = useState<JobState | ''>('');
   const columns: Array<DataColumn<Job>> = [
     { key: 'created', title: t('colStarted'), sortValue: (j) => Date.parse(j.startedAt ?? j.createdAt), filterText: (j) => j.id, render: (j) => formatDateTime(j.startedAt ?? j.createdAt, locale) },

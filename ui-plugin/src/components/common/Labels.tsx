@@ -1,10 +1,12 @@
+// Small labels shared by the tables: job state, point type, chain health, full-backup reason, retention lock.
 import { Label } from '@patternfly/react-core';
 import type { DiskChainHealth, JobState, PointSummary } from '../../../../backend/src/api/contract';
 import LockIcon from '@patternfly/react-icons/dist/esm/icons/lock-icon';
 import { keyOf } from '../../intl/messages';
 import { formatDateTime } from '../../logic/format';
+import { pointTypeKey } from '../../logic/jobText';
 import { isLocked } from '../../logic/policyForm';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 const STATE_COLOR: Record<JobState, 'blue' | 'green' | 'red' | 'orange' | 'grey'> = {
   queued: 'grey',
@@ -16,7 +18,7 @@ const STATE_COLOR: Record<JobState, 'blue' | 'green' | 'red' | 'orange' | 'grey'
 };
 
 export function JobStateLabel({ state, id }: { state: JobState; id?: string }) {
-  const { t } = useApp();
+  const { t } = useTexts();
   return (
     <Label id={id} data-state={state} color={STATE_COLOR[state]} isCompact>
       {t(keyOf('state', state))}
@@ -26,18 +28,17 @@ export function JobStateLabel({ state, id }: { state: JobState; id?: string }) {
 
 /** Full / incremental / mixed, from the point's disks. */
 export function PointTypeLabel({ point }: { point: PointSummary }) {
-  const { t } = useApp();
-  const modes = new Set(point.disks.map((d) => d.mode));
-  const text = modes.size > 1 ? t('typeMixed') : modes.has('full') ? t('typeFull') : t('typeIncremental');
+  const { t } = useTexts();
+  const full = point.disks.some((d) => d.mode === 'full');
   return (
-    <Label color={modes.has('full') ? 'purple' : 'teal'} isCompact>
-      {text}
+    <Label color={full ? 'purple' : 'teal'} isCompact>
+      {t(pointTypeKey(point))}
     </Label>
   );
 }
 
 export function ChainLabel({ disk }: { disk: DiskChainHealth }) {
-  const { t } = useApp();
+  const { t } = useTexts();
   if (disk.excluded) return <Label isCompact color="grey">{t('chainExcluded')}</Label>;
   return (
     <Label isCompact color={disk.state === 'ok' ? 'green' : 'orange'}>
@@ -48,13 +49,13 @@ export function ChainLabel({ disk }: { disk: DiskChainHealth }) {
 
 /** Human reason for a full copy (contract FullReason values). */
 export function useReasonText(): (reason: string | null) => string {
-  const { t } = useApp();
+  const { t } = useTexts();
   return (reason) => (reason ? t(keyOf('reason', reason)) : '');
 }
 
 /** A point's retention lock: a lock icon and "locked until <date>" while it holds; a dash after. */
 export function PointLock({ point }: { point: Pick<PointSummary, 'id' | 'lockedUntil'> }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   if (!isLocked(point.lockedUntil, Date.now())) return <span id={`point-lock-${point.id}`} data-locked="false">—</span>;
   const time = formatDateTime(point.lockedUntil, locale);
   return (

@@ -1,15 +1,16 @@
+// The restore points table of the place and the VM tab, with Restore… and Verify now on each point.
 import { Button, List, ListItem } from '@patternfly/react-core';
-import { useState } from 'react';
-import { errorReason } from '../../logic/errorText';
 import type { PointSummary } from '../../../../backend/src/api/contract';
+import { useVerifyPoint } from '../../hooks/useJobActions';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
+import { ActionButton } from './ActionButton';
 import { DataTable, type DataColumn } from './DataTable';
 import { PointLock, PointTypeLabel, useReasonText } from './Labels';
 
 /** Restore points: time, full/incremental per disk, read, stored, consistency, duration; Restore… on each when asked. */
 export function PointsTable({ id, points, showVm, onRestore }: { id: string; points: PointSummary[]; showVm: boolean; onRestore?: (p: PointSummary) => void }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const reason = useReasonText();
   const columns: Array<DataColumn<PointSummary>> = [
     { key: 'time', title: t('colTime'), sortValue: (p) => Date.parse(p.completedAt), filterText: (p) => p.id, render: (p) => formatDateTime(p.completedAt, locale) },
@@ -63,26 +64,13 @@ export function PointsTable({ id, points, showVm, onRestore }: { id: string; poi
   );
 }
 
-/** Queues a verify of one point; its job shows in the jobs list and its end in a toast. */
+/** Verify now for one point (useVerifyPoint queues it; its job shows in the jobs list, its end in a toast). */
 function VerifyButton({ point }: { point: PointSummary }) {
-  const { client, bridge, t, locale } = useApp();
-  const [busy, setBusy] = useState(false);
-  const start = (): void => {
-    setBusy(true);
-    client.pointVerify(point.id).then(
-      () => {
-        setBusy(false);
-        bridge.toast('info', t('toastVerifyStarted', { vm: point.vmName }));
-      },
-      (err: unknown) => {
-        setBusy(false);
-        bridge.toast('danger', t('toastVerifyStartFailed', { vm: point.vmName, reason: errorReason(err) }));
-      },
-    );
-  };
+  const { t, locale } = useTexts();
+  const verify = useVerifyPoint(point);
   return (
-    <Button id={`point-verify-${point.id}`} variant="link" isInline isLoading={busy} isDisabled={busy} onClick={start} aria-label={t('verifyPointOf', { vm: point.vmName, time: formatDateTime(point.completedAt, locale) })}>
+    <ActionButton id={`point-verify-${point.id}`} variant="link" isInline action={verify} aria-label={t('verifyPointOf', { vm: point.vmName, time: formatDateTime(point.completedAt, locale) })}>
       {t('verifyButton')}
-    </Button>
+    </ActionButton>
   );
 }

@@ -1,11 +1,11 @@
+// The page-level alerts: a failed load with a retry, and the live stream down or refused.
 import { Alert, AlertActionLink } from '@patternfly/react-core';
-import { errorText } from '../../logic/errorText';
 import type { StreamStatus } from '../../services/eventStream';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 /** A failed load: what failed in words a WebAdmin user can act on, and a retry. */
 export function ServiceErrorAlert({ error, onRetry, id = 'service-error' }: { error: unknown; onRetry: () => void; id?: string }) {
-  const { t, serviceUrl } = useApp();
+  const { t, errorText } = useTexts();
   if (!error) return null;
   const kind = (error as { kind?: string }).kind;
   return (
@@ -14,7 +14,7 @@ export function ServiceErrorAlert({ error, onRetry, id = 'service-error' }: { er
       data-kind={kind ?? 'unknown'}
       variant="danger"
       isInline
-      title={errorText(error, t, serviceUrl)}
+      title={errorText(error)}
       actionLinks={<AlertActionLink onClick={onRetry}>{t('retry')}</AlertActionLink>}
     />
   );
@@ -22,7 +22,7 @@ export function ServiceErrorAlert({ error, onRetry, id = 'service-error' }: { er
 
 /** Shown while the live-event socket is down (service stopped, network) or refuses the token. */
 export function LiveStatusAlert({ status }: { status: StreamStatus }) {
-  const { t } = useApp();
+  const { t } = useTexts();
   if (status !== 'reconnecting' && status !== 'unauthorized') return null;
   return (
     <Alert

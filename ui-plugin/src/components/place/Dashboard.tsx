@@ -1,6 +1,10 @@
+/**
+ * The place's dashboard: running jobs with live progress, the last 24 hours, the repository's
+ * usage, the VMs whose next backup is full, VMs in no policy, damaged points. Renders what
+ * usePlace loaded; the sums and choices are logic/dashboard.ts's.
+ */
 import {
   Alert,
-  Button,
   Card,
   CardBody,
   CardTitle,
@@ -17,14 +21,14 @@ import {
   Stack,
   StackItem,
 } from '@patternfly/react-core';
-import { useState } from 'react';
 import type { Job, RepositoryStatus, VmSummary } from '../../../../backend/src/api/contract';
 import { summarizeRecent, repositoryFill, vmsNextFull } from '../../logic/dashboard';
 import { vmsInNoPolicy } from '../../logic/policyForm';
-import { errorReason } from '../../logic/errorText';
 import { formatBytes, formatRatio } from '../../logic/format';
 import { isActive } from '../../logic/progress';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
+import { useVerifyRepository } from '../../hooks/useJobActions';
+import { ActionButton } from '../common/ActionButton';
 import { JobProgress } from '../common/JobProgress';
 import { useReasonText } from '../common/Labels';
 
@@ -37,7 +41,7 @@ interface Props {
 }
 
 export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const reason = useReasonText();
   const running = jobs.filter(isActive);
   const day = summarizeRecent(jobs, Date.now());
@@ -199,26 +203,13 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
   );
 }
 
-/** Queues a verify of every point (the service joins a pending one); its end shows as a toast. */
+/** Queues a verify of every point (useVerifyRepository); its end shows as a toast. */
 function RepositoryVerifyButton() {
-  const { client, bridge, t } = useApp();
-  const [busy, setBusy] = useState(false);
-  const start = (): void => {
-    setBusy(true);
-    client.repositoryVerify().then(
-      (res) => {
-        setBusy(false);
-        bridge.toast('info', t('toastVerifyStarted', { vm: res.job.vmName }));
-      },
-      (err: unknown) => {
-        setBusy(false);
-        bridge.toast('danger', t('toastVerifyStartFailed', { vm: 'repository', reason: errorReason(err) }));
-      },
-    );
-  };
+  const { t } = useTexts();
+  const verify = useVerifyRepository();
   return (
-    <Button id="repository-verify" variant="link" isInline isLoading={busy} isDisabled={busy} onClick={start}>
+    <ActionButton id="repository-verify" variant="link" isInline action={verify}>
       {t('verifyRepository')}
-    </Button>
+    </ActionButton>
   );
 }

@@ -1,17 +1,16 @@
+// The Policies tab's rendering: policies table, recent runs, delete confirmation (data and actions: hooks/usePolicies.ts).
 import { Button, Card, CardBody, CardTitle, Label, List, ListItem, Modal, ModalBody, ModalFooter, ModalHeader, Stack, StackItem, ToolbarItem } from '@patternfly/react-core';
-import { useEffect, useRef, useState } from 'react';
-import type { Policy, PolicyList, PolicyRun, PolicyRunState, VmSummary } from '../../../../backend/src/api/contract';
-import { useLoader } from '../../hooks/useLoader';
+import type { PolicyRun, PolicyRunState, VmSummary } from '../../../../backend/src/api/contract';
+import { useTexts } from '../../context/appContext';
+import type { ActionState } from '../../hooks/useAction';
+import { usePolicies, type PolicyRow } from '../../hooks/usePolicies';
 import { keyOf } from '../../intl/messages';
-import { errorReason } from '../../logic/errorText';
 import { formatDateTime } from '../../logic/format';
-import { cronText, isRunActive, retentionSummary, selectionText } from '../../logic/policyForm';
-import { useApp } from '../AppContext';
+import { cronText, retentionSummary, selectionText } from '../../logic/policyForm';
+import { ActionButton } from '../common/ActionButton';
 import { DataTable, type DataColumn } from '../common/DataTable';
 import { ServiceErrorAlert } from '../common/StatusAlerts';
 import { PolicyDialog } from './PolicyDialog';
-
-type Row = PolicyList['policies'][number];
 
 const RUN_COLOR: Record<PolicyRunState, 'blue' | 'green' | 'red' | 'orange' | 'grey'> = {
   resolving: 'blue',
@@ -22,72 +21,13 @@ const RUN_COLOR: Record<PolicyRunState, 'blue' | 'green' | 'red' | 'orange' | 'g
   skipped: 'grey',
 };
 
-/** Polling period of the runs while one is going (runs have no live event of their own). */
-const RUN_POLL_MS = 1500;
-const RETENTION_SETTLE_MS = 3000;
-
-/** The Policies tab: the policies with their schedule in words, create/edit/delete, run now, recent runs. */
+/** The Policies tab: the policies with their schedule in words, create/edit/delete, run now, recent runs (data from usePolicies). */
 export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; refresh: unknown[]; onChanged: () => void }) {
-  const { client, t, locale, bridge } = useApp();
-  const policies = useLoader(() => client.policyList(), refresh);
-  const runs = useLoader(() => client.policyRunList(50), refresh);
-  const [editing, setEditing] = useState<Policy | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<Policy | null>(null);
-  const [busy, setBusy] = useState<Record<string, boolean>>({});
-  const active = (runs.data?.runs ?? []).some((r) => isRunActive(r.state));
+  const { t, locale } = useTexts();
+  const data = usePolicies(refresh, onChanged);
+  const { deleting } = data;
 
-  // a run that ended changed points (new ones, their locks, pruned ones) and VMs' last backups
-  // (retention runs just after the run ends: look again a little later for its locks and prunes)
-  const finished = (runs.data?.runs ?? []).filter((r) => !isRunActive(r.state)).map((r) => r.id).join(',');
-  const lastFinished = useRef<string | null>(null);
-  const runsLoaded = runs.data !== null;
-  useEffect(() => {
-    if (!runsLoaded) return;
-    const before = lastFinished.current;
-    lastFinished.current = finished;
-    if (before === null || before === finished) return;
-    onChanged();
-    const later = setTimeout(onChanged, RETENTION_SETTLE_MS);
-    return () => clearTimeout(later);
-  }, [finished, runsLoaded, onChanged]);
-
-  useEffect(() => {
-    if (!active) return;
-    const timer = setInterval(() => runs.reload(), RUN_POLL_MS);
-    return () => clearInterval(timer);
-  }, [active, runs.reload]);
-
-  const runNow = (p: Policy): void => {
-    setBusy((b) => ({ ...b, [p.id]: true }));
-    client.policyRun(p.id).then(
-      () => {
-        setBusy((b) => ({ ...b, [p.id]: false }));
-        bridge.toast('info', t('policyRunStarted', { name: p.name }));
-        runs.reload();
-      },
-      (err: unknown) => {
-        setBusy((b) => ({ ...b, [p.id]: false }));
-        bridge.toast('danger', t('policyRunFailed', { name: p.name, reason: errorReason(err) }));
-      },
-    );
-  };
-
-  const remove = (p: Policy): void => {
-    client.policyDelete(p.id).then(
-      () => {
-        setDeleting(null);
-        bridge.toast('success', t('policyDeleted', { name: p.name }));
-        policies.reload();
-        onChanged();
-      },
-      (err: unknown) => {
-        setDeleting(null);
-        bridge.toast('danger', t('policyDeleteFailed', { name: p.name, reason: errorReason(err) }));
-      },
-    );
-  };
-
-  const columns: Array<DataColumn<Row>> = [
+  const columns: Array<DataColumn<PolicyRow>> = [
     { key: 'name', title: t('colName'), sortValue: (p) => p.name, filterText: (p) => p.name, render: (p) => <span id={`policy-name-${p.id}`}>{p.name}</span> },
     {
       key: 'schedule',
@@ -129,13 +69,11 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
       title: t('colActions'),
       render: (p) => (
         <>
-          <Button id={`policy-edit-${p.id}`} variant="link" isInline onClick={() => setEditing(p)} aria-label={t('policyEditOf', { name: p.name })}>
+          <Button id={`policy-edit-${p.id}`} variant="link" isInline onClick={() => data.edit(p)} aria-label={t('policyEditOf', { name: p.name })}>
             {t('policyEdit')}
           </Button>{' '}
-          <Button id={`policy-run-${p.id}`} variant="link" isInline onClick={() => runNow(p)} isLoading={busy[p.id] === true} isDisabled={busy[p.id] === true} aria-label={t('policyRunNowOf', { name: p.name })}>
-            {t('policyRunNow')}
-          </Button>{' '}
-          <Button id={`policy-delete-${p.id}`} variant="link" isInline isDanger onClick={() => setDeleting(p)} aria-label={t('policyDeleteOf', { name: p.name })}>
+          <RunNowButton policy={p} action={data.runNow(p)} />{' '}
+          <Button id={`policy-delete-${p.id}`} variant="link" isInline isDanger onClick={() => data.askDelete(p)} aria-label={t('policyDeleteOf', { name: p.name })}>
             {t('policyDelete')}
           </Button>
         </>
@@ -146,19 +84,19 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
   return (
     <Stack hasGutter id="policies">
       <StackItem>
-        <ServiceErrorAlert id="policies-error" error={policies.error || runs.error} onRetry={() => (policies.reload(), runs.reload())} />
+        <ServiceErrorAlert id="policies-error" error={data.error} onRetry={data.retry} />
         <DataTable
           id="policies-table"
           ariaLabel={t('policiesTitle')}
           columns={columns}
-          rows={policies.data?.policies ?? []}
+          rows={data.policies}
           rowKey={(p) => p.id}
           rowId={(p) => `policy-row-${p.id}`}
           emptyText={t('policyNone')}
           initialSort={{ key: 'name', direction: 'asc' }}
           toolbarExtra={
             <ToolbarItem>
-              <Button id="policy-create" variant="primary" onClick={() => setEditing('new')}>
+              <Button id="policy-create" variant="primary" onClick={() => data.edit('new')}>
                 {t('policyCreate')}
               </Button>
             </ToolbarItem>
@@ -169,30 +107,20 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
         <Card id="policy-runs" isCompact>
           <CardTitle>{t('recentRunsTitle')}</CardTitle>
           <CardBody>
-            <RunsTable runs={runs.data?.runs ?? []} />
+            <RunsTable runs={data.runs} />
           </CardBody>
         </Card>
       </StackItem>
-      {editing ? (
-        <PolicyDialog
-          policy={editing === 'new' ? null : editing}
-          vms={vms}
-          onClose={() => setEditing(null)}
-          onSaved={() => {
-            policies.reload();
-            onChanged();
-          }}
-        />
-      ) : null}
+      {data.editing ? <PolicyDialog policy={data.editing === 'new' ? null : data.editing} vms={vms} onClose={data.closeEditor} onSaved={data.saved} /> : null}
       {deleting ? (
-        <Modal id="policy-delete-dialog" isOpen variant="small" onClose={() => setDeleting(null)} aria-labelledby="policy-delete-title">
+        <Modal id="policy-delete-dialog" isOpen variant="small" onClose={data.cancelDelete} aria-labelledby="policy-delete-title">
           <ModalHeader title={t('policyDeleteTitle', { name: deleting.name })} labelId="policy-delete-title" titleIconVariant="warning" />
           <ModalBody>{t('policyDeleteBody')}</ModalBody>
           <ModalFooter>
-            <Button id="policy-delete-confirm" variant="danger" onClick={() => remove(deleting)}>
+            <Button id="policy-delete-confirm" variant="danger" onClick={data.confirmDelete}>
               {t('policyDeleteConfirm')}
             </Button>
-            <Button id="policy-delete-cancel" variant="link" onClick={() => setDeleting(null)}>
+            <Button id="policy-delete-cancel" variant="link" onClick={data.cancelDelete}>
               {t('cancel')}
             </Button>
           </ModalFooter>
@@ -202,8 +130,18 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
   );
 }
 
+/** Run now: busy while the service starts the run (its progress then shows in the runs table). */
+function RunNowButton({ policy: p, action }: { policy: PolicyRow; action: ActionState }) {
+  const { t } = useTexts();
+  return (
+    <ActionButton id={`policy-run-${p.id}`} variant="link" isInline action={action} aria-label={t('policyRunNowOf', { name: p.name })}>
+      {t('policyRunNow')}
+    </ActionButton>
+  );
+}
+
 function RunsTable({ runs }: { runs: PolicyRun[] }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const columns: Array<DataColumn<PolicyRun>> = [
     { key: 'created', title: t('colStarted'), sortValue: (r) => Date.parse(r.createdAt), filterText: (r) => r.id, render: (r) => formatDateTime(r.createdAt, locale) },
     { key: 'policy', title: t('colPolicy'), sortValue: (r) => r.policyName, filterText: (r) => r.policyName, render: (r) => r.policyName },

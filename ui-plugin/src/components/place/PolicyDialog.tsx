@@ -1,3 +1,4 @@
+// The policy editor's rendering: the form, its field errors, next runs and retention preview (state and save: hooks/usePolicyEditor.ts).
 import {
   Alert,
   Button,
@@ -21,14 +22,14 @@ import {
   Switch,
   TextInput,
 } from '@patternfly/react-core';
-import { useEffect, useMemo, useState, type ReactNode } from 'react';
+import type { ReactNode } from 'react';
 import type { Policy, PolicyDetail, PolicyWarning, VmSummary } from '../../../../backend/src/api/contract';
+import { useTexts } from '../../context/appContext';
+import { usePolicyEditor } from '../../hooks/usePolicyEditor';
 import type { MessageKey } from '../../intl/messages';
-import { errorReason } from '../../logic/errorText';
 import { formatDateTime } from '../../logic/format';
-import { browserTimeZone, cronText, emptyPolicyForm, fieldError, formToPolicy, policyToForm, timeZones, type PolicyField, type PolicyForm } from '../../logic/policyForm';
+import { cronText, type PolicyField } from '../../logic/policyForm';
 import { previewRequest } from '../../logic/retentionPreview';
-import { useApp } from '../AppContext';
 import { RetentionPreviewPanel } from './RetentionPreviewPanel';
 
 interface Props {
@@ -39,68 +40,12 @@ interface Props {
   onSaved: (policy: PolicyDetail) => void;
 }
 
-type Errors = Partial<Record<PolicyField, string>>;
-
-/** Create or edit a policy; the service validates, its refusals show at the field they name. */
+/** Create or edit a policy (state and save in usePolicyEditor); the service's refusals show at the field they name. */
 export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
-  const { client, t, locale, bridge } = useApp();
-  const [form, setForm] = useState<PolicyForm>(() => (policy ? policyToForm(policy) : emptyPolicyForm(browserTimeZone())));
-  const [policyId, setPolicyId] = useState<string | null>(policy?.id ?? null);
-  const [errors, setErrors] = useState<Errors>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
-  const [detail, setDetail] = useState<PolicyDetail | null>(null);
-  const [savedNow, setSavedNow] = useState(false);
-  const [warnings, setWarnings] = useState<PolicyWarning[]>([]);
-  // every change bumps it: a retention preview of older values shows as stale
-  const [formVersion, setFormVersion] = useState(0);
-  const zones = useMemo(() => timeZones(form.timeZone), [form.timeZone]);
-
-  useEffect(() => {
-    if (!policy) return;
-    let live = true;
-    client.policyGet(policy.id).then(
-      (d) => live && setDetail(d),
-      () => undefined, // the next runs are a preview: the form works without them
-    );
-    return () => {
-      live = false;
-    };
-  }, [client, policy]);
-
-  const set = <K extends keyof PolicyForm>(key: K, value: PolicyForm[K]): void => {
-    setForm((f) => ({ ...f, [key]: value }));
-    setSavedNow(false);
-    setFormVersion((v) => v + 1);
-  };
-
-  const save = (): void => {
-    setSaving(true);
-    setGeneral(null);
-    setErrors({});
-    const body = formToPolicy(form);
-    (policyId ? client.policyUpdate(policyId, body) : client.policyCreate(body)).then(
-      (res) => {
-        setSaving(false);
-        setPolicyId(res.policy.id);
-        setDetail(res.policy);
-        setWarnings(res.warnings);
-        setSavedNow(true);
-        bridge.toast('success', t('policySaved', { name: res.policy.name }));
-        onSaved(res.policy);
-      },
-      (err: unknown) => {
-        setSaving(false);
-        const msg = errorReason(err);
-        const fe = (err as { kind?: string }).kind === 'bad-request' ? fieldError(msg) : null;
-        if (fe) setErrors({ [fe.field]: fe.message });
-        else setGeneral(t('policySaveFailed', { reason: msg }));
-      },
-    );
-  };
-
+  const { t, locale } = useTexts();
+  const { form, set, errors, general, saving, save, detail, savedNow, warnings, formVersion, zones, editingName } = usePolicyEditor(policy, onSaved);
   const human = cronText(form.schedule, t, locale);
-  const title = policy || policyId ? t('policyEditTitle', { name: detail?.name ?? policy?.name ?? form.name }) : t('policyCreateTitle');
+  const title = editingName !== null ? t('policyEditTitle', { name: editingName }) : t('policyCreateTitle');
 
   const field = (name: PolicyField, label: string, input: ReactNode, help?: string, required = false): ReactNode => (
     <FormGroup label={label} fieldId={`policy-${fieldIdOf(name)}`} isRequired={required}>
@@ -243,7 +188,7 @@ function fieldIdOf(f: PolicyField): string {
 
 /** The next runs as the service computes them (in the policy's zone, and in the admin's own). */
 function NextRuns({ detail, savedNow, warnings }: { detail: PolicyDetail | null; savedNow: boolean; warnings: PolicyWarning[] }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   if (!detail) return null;
   return (
     <div id="policy-next-runs-box" data-saved={savedNow ? 'true' : 'false'}>

@@ -1,11 +1,12 @@
+// The policy editor's retention preview panel (asked through hooks/useRetentionPreview.ts, worded by logic/retentionPreview.ts).
 import { Alert, Button, ExpandableSection } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
-import { useState } from 'react';
-import type { RetentionPreview, RetentionPreviewRequest } from '../../../../backend/src/api/contract';
+import type { RetentionPreviewRequest } from '../../../../backend/src/api/contract';
+import { useTexts } from '../../context/appContext';
+import { useRetentionPreview } from '../../hooks/useRetentionPreview';
 import { errorReason } from '../../logic/errorText';
 import { formatDateTime } from '../../logic/format';
 import { pointFate, previewSummary, vmCounts } from '../../logic/retentionPreview';
-import { useApp } from '../AppContext';
 
 interface Props {
   /** The form's selection, rules and zone now. */
@@ -20,47 +21,26 @@ interface Props {
  * while typing: it reads every manifest of the selected VMs.
  */
 export function RetentionPreviewPanel({ request, formVersion }: Props) {
-  const { client, t, locale } = useApp();
-  const [preview, setPreview] = useState<{ data: RetentionPreview; version: number } | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
-
-  const ask = (): void => {
-    setLoading(true);
-    setError(null);
-    const version = formVersion;
-    client.retentionPreview(request()).then(
-      (data) => {
-        setLoading(false);
-        setPreview({ data, version });
-      },
-      (err: unknown) => {
-        setLoading(false);
-        setPreview(null);
-        setError(t('retentionPreviewFailed', { reason: errorReason(err) }));
-      },
-    );
-  };
-
-  const p = preview?.data;
+  const { t, locale } = useTexts();
+  const { preview: p, stale, error, loading, ask } = useRetentionPreview(request, formVersion);
   return (
     <div id="retention-preview">
       <Button id="retention-preview-button" variant="secondary" onClick={ask} isLoading={loading} isDisabled={loading}>
         {t('retentionPreviewButton')}
       </Button>
-      {error ? <Alert id="retention-preview-error" variant="danger" isInline isPlain title={error} /> : null}
+      {error ? <Alert id="retention-preview-error" variant="danger" isInline isPlain title={t('retentionPreviewFailed', { reason: errorReason(error) })} /> : null}
       {p ? (
         <Alert
           id="retention-preview-result"
           variant={p.totals.remove > 0 ? 'warning' : 'info'}
           isInline
           title={t('retentionPreviewTitle')}
-          data-stale={preview.version !== formVersion ? 'true' : 'false'}
+          data-stale={stale ? 'true' : 'false'}
         >
           <p id="retention-preview-summary" aria-live="polite">
             {previewSummary(p, t)}
           </p>
-          {preview.version !== formVersion ? <p id="retention-preview-stale">{t('retentionPreviewStale')}</p> : null}
+          {stale ? <p id="retention-preview-stale">{t('retentionPreviewStale')}</p> : null}
           <p>{t('retentionPreviewNote')}</p>
           {p.vms.map((vm) => {
             const c = vmCounts(vm.points);

@@ -1,13 +1,14 @@
+// The place's VMs tab: every VM the user may see, its last backup and chain, Backup now.
 import type { VmSummary } from '../../../../backend/src/api/contract';
 import { formatDateTime } from '../../logic/format';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 import { BackupNowButton } from '../common/BackupNowButton';
 import { DataTable, type DataColumn } from '../common/DataTable';
 import { ChainLabel, JobStateLabel } from '../common/Labels';
 
 /** The VMs the user may see, their last backup, chain state and a Backup now button each. */
 export function VmsTable({ vms }: { vms: VmSummary[] }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const columns: Array<DataColumn<VmSummary>> = [
     { key: 'name', title: t('colVm'), sortValue: (v) => v.name, filterText: (v) => v.name, render: (v) => v.name },
     { key: 'status', title: t('colStatus'), sortValue: (v) => v.status, filterText: (v) => v.status, render: (v) => v.status },

@@ -1,11 +1,13 @@
+// The Restore… dialog's disks: include, name, storage domain, their problems, and image downloads.
 import { Alert, Button, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useEffect, useState, type Dispatch } from 'react';
-import type { DownloadTicket, PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
+import type { PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
+import { useDiskDownload } from '../../hooks/useDiskDownload';
 import { errorReason } from '../../logic/errorText';
 import { formatBytes, formatDateTime } from '../../logic/format';
 import { diskChoice, type FormAction, type ProblemGroups, type RestoreForm } from '../../logic/restoreForm';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 interface Props {
   point: PointDetail;
@@ -22,7 +24,7 @@ interface Props {
  * download of its image.
  */
 export function RestoreDisksTable({ point, form, dispatch, plan, groups, disabled }: Props) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const domains = plan?.targets.storageDomains ?? [];
   // what the last plan said of each disk, kept while the disk is left out (the plan has no row then)
   const [lastPlanned, setLastPlanned] = useState<Record<string, RestorePlanView['disks'][number]>>({});
@@ -137,39 +139,10 @@ export function RestoreDisksTable({ point, form, dispatch, plan, groups, disable
   );
 }
 
-/** Starts a browser download of a URL on another origin (the service answers `attachment`). */
-function startDownload(url: string, fileName: string): void {
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.rel = 'noopener';
-  a.style.display = 'none';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-}
-
-/** raw / qcow2: asks the service for a ticket, then opens its link (and shows it, in case). */
+/** raw / qcow2 (useDiskDownload asks for a ticket and opens its link), and the link shown, in case. */
 function DiskDownload({ pointId, device, label }: { pointId: string; device: string; label: string }) {
-  const { client, t, locale } = useApp();
-  const [busy, setBusy] = useState<'raw' | 'qcow2' | null>(null);
-  const [ticket, setTicket] = useState<DownloadTicket | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const download = (format: 'raw' | 'qcow2'): void => {
-    setBusy(format);
-    setError(null);
-    client.diskDownloadTicket(pointId, device, format).then(
-      (tk) => {
-        setBusy(null);
-        setTicket(tk);
-        startDownload(client.downloadUrl(tk), tk.fileName);
-      },
-      (err: unknown) => {
-        setBusy(null);
-        setError(errorReason(err));
-      },
-    );
-  };
+  const { t, locale } = useTexts();
+  const { busy, ticket: tk, error, download } = useDiskDownload(pointId, device);
   return (
     <div id={`restore-download-${device}`}>
       <Flex spaceItems={{ default: 'spaceItemsSm' }} flexWrap={{ default: 'nowrap' }}>
@@ -189,20 +162,20 @@ function DiskDownload({ pointId, device, label }: { pointId: string; device: str
           </FlexItem>
         ))}
       </Flex>
-      {ticket ? (
+      {tk ? (
         <small>
           <a
             id={`restore-download-link-${device}`}
-            href={client.downloadUrl(ticket)}
-            download={ticket.fileName}
+            href={tk.href}
+            download={tk.ticket.fileName}
             rel="noopener"
-            title={t('restoreDownloadReady', { file: ticket.fileName, size: formatBytes(ticket.sizeBytes, locale), time: formatDateTime(ticket.expiresAt, locale) })}
+            title={t('restoreDownloadReady', { file: tk.ticket.fileName, size: formatBytes(tk.ticket.sizeBytes, locale), time: formatDateTime(tk.ticket.expiresAt, locale) })}
           >
-            {ticket.fileName}
+            {tk.ticket.fileName}
           </a>
         </small>
       ) : null}
-      {error ? <Alert id={`restore-download-error-${device}`} variant="danger" isInline isPlain title={t('restoreDownloadFailed', { disk: label, reason: error })} /> : null}
+      {error ? <Alert id={`restore-download-error-${device}`} variant="danger" isInline isPlain title={t('restoreDownloadFailed', { disk: label, reason: errorReason(error) })} /> : null}
     </div>
   );
 }

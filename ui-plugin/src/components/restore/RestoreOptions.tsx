@@ -1,8 +1,9 @@
+// The Restore… dialog's target options: a new VM from the OVF (name, cluster, ids, MACs) or disks only.
 import { Checkbox, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, Switch, TextInput } from '@patternfly/react-core';
 import type { Dispatch } from 'react';
 import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';
 import type { FormAction, ProblemGroups, RestoreForm } from '../../logic/restoreForm';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 interface Props {
   form: RestoreForm;
@@ -41,7 +42,7 @@ function Help({ text }: { text: string }) {
 
 /** Where and how: a new VM from the OVF (name, cluster, ids, MACs) or disks only (attach to). */
 export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, disabled }: Props) {
-  const { t } = useApp();
+  const { t } = useTexts();
   const asVm = form.fromOvf && ovfAvailable;
   const targets = plan?.targets;
   const clusterValue = form.clusterId ?? plan?.vm?.clusterId ?? '';

@@ -1,9 +1,9 @@
+// The Restore… dialog's plan status: checking, the problems that block or warn, what will be created.
 import { Alert, List, ListItem, Spinner } from '@patternfly/react-core';
 import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';
-import { errorText } from '../../logic/errorText';
 import { formatBytes } from '../../logic/format';
 import type { PlanStatus, ProblemGroups } from '../../logic/restoreForm';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 interface Props {
   status: PlanStatus;
@@ -32,7 +32,7 @@ function ProblemList({ problems }: { problems: RestoreProblem[] }) {
  * or what will be created. `data-state` and `data-ok` say where the plan stands, for tests.
  */
 export function RestoreProblems({ status, planError, groups, plan, local, planOk }: Props) {
-  const { t, locale, serviceUrl } = useApp();
+  const { t, locale, errorText } = useTexts();
   const upload = (plan?.disks ?? []).reduce((n, d) => n + d.dataBytes, 0);
   const count = plan?.disks.length ?? 0;
   let summary = '';
@@ -50,7 +50,7 @@ export function RestoreProblems({ status, planError, groups, plan, local, planOk
             <Spinner size="sm" aria-hidden /> {t('restorePlanning')}
           </span>
         ) : status === 'failed' ? (
-          <Alert id="restore-plan-error" variant="danger" isInline isPlain title={t('restorePlanFailed', { reason: errorText(planError, t, serviceUrl) })} />
+          <Alert id="restore-plan-error" variant="danger" isInline isPlain title={t('restorePlanFailed', { reason: errorText(planError) })} />
         ) : status === 'ready' && planOk ? (
           <Alert id="restore-plan-ready" variant="success" isInline isPlain title={`${t('restorePlanReady')} ${summary}`} />
         ) : null}

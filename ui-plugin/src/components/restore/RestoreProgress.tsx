@@ -1,14 +1,15 @@
+// The Restore… dialog's running restore: live progress, then what it created.
 import { Alert, AlertActionLink, Card, CardBody, CardTitle } from '@patternfly/react-core';
 import type { Job } from '../../../../backend/src/api/contract';
 import { restoredDiskNames } from '../../logic/jobText';
-import { useApp } from '../AppContext';
-import { cancelJob } from '../common/cancelJob';
+import { useTexts } from '../../context/appContext';
+import { useCancelJob } from '../../hooks/useJobActions';
 import { JobProgress } from '../common/JobProgress';
 
 /** The restore started from the dialog: live progress, then what it created (or why not). */
 export function RestoreProgress({ job, onShowVm }: { job: Job; onShowVm: (vmName: string) => void }) {
-  const ctx = useApp();
-  const { t } = ctx;
+  const { t } = useTexts();
+  const cancelJob = useCancelJob();
   const restored = job.result?.restored;
   const disks = restoredDiskNames(job);
   const newVm = job.restore?.mode !== 'disks' && restored?.vmName ? restored.vmName : null;
@@ -17,7 +18,7 @@ export function RestoreProgress({ job, onShowVm }: { job: Job; onShowVm: (vmName
     <Card id="restore-progress" data-job={job.id} data-state={job.state} isCompact>
       <CardTitle>{t('restoreProgressTitle')}</CardTitle>
       <CardBody>
-        <JobProgress job={job} onCancel={(j) => cancelJob(ctx, j)} />
+        <JobProgress job={job} onCancel={cancelJob} />
         {job.state === 'succeeded' ? (
           <Alert
             id="restore-result"

@@ -1,11 +1,12 @@
+// The Restore… dialog's view of the stored VM definition (OVF) and the new VM's NICs.
 import { Alert, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm, List, ListItem, Title } from '@patternfly/react-core';
 import type { PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
 import { formatBytes } from '../../logic/format';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
 
 /** The stored VM definition, and the NICs the new VM gets (MACs kept or new, vNIC profiles). */
 export function VmDefinition({ point, plan, fromOvf }: { point: PointDetail; plan: RestorePlanView | null; fromOvf: boolean }) {
-  const { t, locale } = useApp();
+  const { t, locale } = useTexts();
   const ovf = point.ovf;
   const nics = fromOvf ? (plan?.vm?.nics ?? null) : null;
   return (

@@ -1,11 +1,9 @@
+// The VMs' Backups tab page: last job, chain health, points, jobs (data and actions: hooks/useVmBackups.ts).
 import { Alert, Card, CardBody, CardTitle, EmptyState, EmptyStateBody, Flex, FlexItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
-import { useJobHistory } from '../../hooks/useJobHistory';
-import { useLive } from '../../hooks/useLive';
-import { useLoader } from '../../hooks/useLoader';
-import { useApp } from '../AppContext';
+import { useTexts } from '../../context/appContext';
+import { useVmBackups } from '../../hooks/useVmBackups';
 import { BackupNowButton } from '../common/BackupNowButton';
-import { cancelJob } from '../common/cancelJob';
 import { JobProgress } from '../common/JobProgress';
 import { JobsTable } from '../common/JobsTable';
 import { ChainLabel, useReasonText } from '../common/Labels';
@@ -14,7 +12,7 @@ import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
 
 /** The VM's Backups tab: last job with live progress, chain health per disk, points, jobs. */
 export function VmTabApp({ vmId, vmName }: { vmId: string | null; vmName: string }) {
-  const { t } = useApp();
+  const { t } = useTexts();
   if (!vmId) {
     return (
       <PageSection>
@@ -26,20 +24,9 @@ export function VmTabApp({ vmId, vmName }: { vmId: string | null; vmName: string
 }
 
 function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
-  const ctx = useApp();
-  const { client, t } = ctx;
+  const { t } = useTexts();
   const reason = useReasonText();
-  const live = useLive();
-  const refresh = [vmId, live.onlineVersion, live.jobs.pointsVersion, live.finishedVersion];
-  const vms = useLoader(() => client.vmList(), refresh);
-  const points = useLoader(() => client.vmPointListAll(vmId), refresh);
-  const history = useJobHistory(live, vmId);
-  const vm = vms.data?.vms.find((v) => v.id === vmId) ?? null;
-  // restores and verifies of this VM's points are listed with its jobs; the card follows its backups
-  const lastJob = history.jobs.find((j) => j.kind === 'backup') ?? null;
-  const onCancel = cancelJob.bind(null, ctx);
-  const notVisible = vms.data !== null && vm === null;
-  const error = vms.error || (notVisible ? null : points.error) || history.error;
+  const { status, vm, notVisible, points, pointsLoading, history, lastJob, error, retry, cancelJob, openRestore } = useVmBackups(vmId);
 
   return (
     <PageSection id={`vm-backups-${vmId}`}>
@@ -53,15 +40,8 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
           </Flex>
         </StackItem>
         <StackItem>
-          <LiveStatusAlert status={live.status} />
-          <ServiceErrorAlert
-            error={error}
-            onRetry={() => {
-              vms.reload();
-              points.reload();
-              history.reload();
-            }}
-          />
+          <LiveStatusAlert status={status} />
+          <ServiceErrorAlert error={error} onRetry={retry} />
           {notVisible ? <Alert id="vm-not-visible" variant="info" isInline title={t('vmNotVisible')} /> : null}
         </StackItem>
         {lastJob ? (
@@ -69,7 +49,7 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
             <Card id="vm-last-job" isCompact>
               <CardTitle>{t('vmTabLastJob')}</CardTitle>
               <CardBody>
-                <JobProgress job={lastJob} onCancel={onCancel} />
+                <JobProgress job={lastJob} onCancel={cancelJob} />
                 {lastJob.error ? <Alert variant="danger" isInline isPlain title={lastJob.error.message} /> : null}
               </CardBody>
             </Card>
@@ -107,14 +87,14 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
         <StackItem>
           <Card id="vm-points" isCompact>
             <CardTitle>{t('vmTabPointsTitle')}</CardTitle>
-            <CardBody>{points.data ? <PointsTable id="vm-points-table" points={points.data} showVm={false} onRestore={(p) => ctx.bridge.openRestore({ id: vmId, name: vm?.name ?? p.vmName }, p.id, t)} /> : points.loading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
+            <CardBody>{points ? <PointsTable id="vm-points-table" points={points} showVm={false} onRestore={openRestore} /> : pointsLoading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
           </Card>
         </StackItem>
         <StackItem>
           <Card id="vm-jobs" isCompact>
             <CardTitle>{t('vmTabJobsTitle')}</CardTitle>
             <CardBody>
-              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} onCancel={onCancel} onLoadOlder={history.loadOlder} />
+              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} onCancel={cancelJob} onLoadOlder={history.loadOlder} />
             </CardBody>
           </Card>
         </StackItem>

@@ -1,10 +1,14 @@
+/**
+ * The content pages' composition root: wires the page context (client, event stream, WebAdmin
+ * bridge, texts), starts the live stream for the page's lifetime and renders the page into
+ * #root, or a clear error when it cannot work (config, not in WebAdmin).
+ */
 import { Alert, PageSection } from '@patternfly/react-core';
 import type { ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { setupPage } from '../pageContext';
-import { AppContext } from './AppContext';
+import { AppContext } from '../context/appContext';
+import { setupPage } from '../context/pageContext';
 
-/** Renders a content page into #root, or a clear error when it cannot work (config, not in WebAdmin). */
 export function mountPage(page: () => ReactNode): void {
   const el = document.getElementById('root');
   if (!el) return;

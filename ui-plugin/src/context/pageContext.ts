@@ -1,11 +1,15 @@
-import { API_PREFIX } from './constants';
-import { pageBridge, type PageBridge } from './integrations/bridge';
-import { messagesFor, translator, type Translate } from './intl/messages';
-import { eventsUrl } from './logic/serviceConfig';
-import { createBackupClient, type BackupClient } from './services/backupClient';
-import { EventStream } from './services/eventStream';
+/**
+ * Everything a content page uses, wired once per page from WebAdmin's pluginApi (through
+ * integrations/bridge.ts): the backup client, the live-event stream, the texts of the user's
+ * locale. The pages' composition root; entries/mountPage.tsx provides it as React context.
+ */
+import { API_PREFIX } from '../constants';
+import { pageBridge, type PageBridge } from '../integrations/bridge';
+import { messagesFor, translator, type Translate } from '../intl/messages';
+import { eventsUrl } from '../logic/serviceConfig';
+import { createBackupClient, type BackupClient } from '../services/backupClient';
+import { EventStream } from '../services/eventStream';
 
-/** Everything a content page uses, wired once per page (the pages' composition root). */
 export interface PageContext {
   bridge: PageBridge;
   client: BackupClient;

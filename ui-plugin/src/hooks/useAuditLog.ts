@@ -1,0 +1,51 @@
+/**
+ * The audit log's data: the newest pages (one more on "Show older entries"), reloaded with the
+ * place's `refresh`. The service shows it to engine SuperUsers only; `forbidden` says the user
+ * is not one (a plain sentence, not an error with a retry).
+ */
+import { useState } from 'react';
+import type { AuditEntry, AuditList } from '../../../backend/src/api/contract';
+import { useApp } from '../context/appContext';
+import type { BackupClient } from '../services/backupClient';
+import { useLoader } from './useLoader';
+
+/** Entries per request; "Show older entries" adds a page. */
+const PAGE = 200;
+
+export interface AuditLog {
+  /** Newest first. */
+  entries: AuditEntry[];
+  forbidden: boolean;
+  error: unknown;
+  reload: () => void;
+  loading: boolean;
+  /** Another page is there; null when the oldest entry is shown. */
+  showOlder: (() => void) | null;
+}
+
+export function useAuditLog(refresh: unknown[]): AuditLog {
+  const { client } = useApp();
+  const [pages, setPages] = useState(1);
+  const audit = useLoader(() => firstPages(client, pages), [...refresh, pages]);
+  return {
+    entries: audit.data?.entries ?? [],
+    forbidden: (audit.error as { kind?: string } | null)?.kind === 'forbidden',
+    error: audit.error,
+    reload: audit.reload,
+    loading: audit.loading,
+    showOlder: audit.data?.nextCursor ? () => setPages((n) => n + 1) : null,
+  };
+}
+
+/** The newest `pages` pages, following the service's cursors. */
+async function firstPages(client: BackupClient, pages: number): Promise<AuditList> {
+  const entries: AuditEntry[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < pages; i++) {
+    const page: AuditList = await client.auditList({ limit: PAGE, ...(cursor ? { cursor } : {}) });
+    entries.push(...page.entries);
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  return { entries, nextCursor: cursor };
+}

@@ -1,0 +1,165 @@
+/**
+ * The Restore… dialog's data, state and actions: the VM's points, the chosen point's detail,
+ * the form (logic/restoreForm.ts's reducer), the plan asked for on every change
+ * (useRestorePlan), the problems that block Restore, and the restore started from here,
+ * followed live. The decisions (body, problems, grouping, may it start) are logic/restoreForm's.
+ */
+import { useEffect, useMemo, useReducer, useState, type Dispatch } from 'react';
+import type { Job, PointDetail, PointSummary, RestorePlanView } from '../../../backend/src/api/contract';
+import { TOKENS } from '../constants';
+import { useApp } from '../context/appContext';
+import { isActive } from '../logic/progress';
+import {
+  canSubmit,
+  formReducer,
+  groupProblems,
+  initialForm,
+  initialPointId,
+  localProblems,
+  plannedDomains,
+  pointsNewestFirst,
+  refusedProblems,
+  restoreBody,
+  shownProblems,
+  type FormAction,
+  type ProblemGroups,
+  type Refusal,
+  type RestoreForm,
+} from '../logic/restoreForm';
+import { ServiceError } from '../services/serviceError';
+import type { StreamStatus } from '../services/eventStream';
+import { useLive } from './useLive';
+import { useLoader } from './useLoader';
+import { useRestorePlan, type RestorePlanState } from './useRestorePlan';
+
+export interface RestoreDialog {
+  status: StreamStatus;
+  /** The VM's points, newest first. */
+  points: PointSummary[];
+  pointsLoaded: boolean;
+  pointsLoading: boolean;
+  /** The points or the chosen point's detail could not be loaded. */
+  loadError: unknown;
+  retryLoad: () => void;
+  form: RestoreForm;
+  dispatch: Dispatch<FormAction>;
+  /** The chosen point's detail, once it is the chosen one's. */
+  point: PointDetail | null;
+  pointLoading: boolean;
+  ovfAvailable: boolean;
+  planned: RestorePlanState;
+  /** The plan of the chosen point (a plan of the previous one is not shown). */
+  plan: RestorePlanView | null;
+  groups: ProblemGroups;
+  /** The problems shown are the form's own (the plan is not asked for). */
+  localOnly: boolean;
+  planOk: boolean;
+  submittable: boolean;
+  submitting: boolean;
+  /** A restore is starting or running: the form is read-only. */
+  locked: boolean;
+  /** The restore started from this dialog, live. */
+  job: Job | null;
+  startError: unknown;
+  submit: () => void;
+  /** WebAdmin's VM list searched for what the restore created; the dialog closes. */
+  showVm: (vmName: string) => void;
+}
+
+export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoint: string | null): RestoreDialog {
+  const { client, t, bridge } = useApp();
+  const live = useLive();
+  const points = useLoader(() => (vmId ? client.vmPointListAll(vmId) : Promise.resolve([])), [vmId]);
+  const list = useMemo(() => pointsNewestFirst(points.data ?? []), [points.data]);
+  const [form, dispatch] = useReducer(formReducer, vmName, (name) => initialForm(name));
+
+  // the point: the one asked for, else the newest; the VM's name from the points when the URL had none
+  useEffect(() => {
+    if (form.pointId || list.length === 0) return;
+    const id = initialPointId(list, wantedPoint);
+    if (id) dispatch({ type: 'point', pointId: id });
+    if (!vmName && list[0]) dispatch({ type: 'vmName', value: `${list[0].vmName}-restored` });
+  }, [list, form.pointId, wantedPoint, vmName]);
+
+  const detail = useLoader(() => (form.pointId ? client.pointGet(form.pointId) : Promise.resolve(null)), [form.pointId]);
+  const point = detail.data && detail.data.id === form.pointId ? detail.data : null;
+  const devices = useMemo(() => point?.disks.map((d) => d.device) ?? [], [point]);
+  const ovfAvailable = point?.ovfAvailable ?? true;
+  const body = useMemo(() => (point ? restoreBody(form, devices, ovfAvailable) : null), [form, devices, ovfAvailable, point]);
+  const local = useMemo(() => (point ? localProblems(form, devices, t, ovfAvailable) : []), [form, devices, t, ovfAvailable, point]);
+  const planned = useRestorePlan(point ? form.pointId : null, body, !point ? 'waiting' : local.length > 0 ? 'invalid' : null);
+  const plan = planned.plan && planned.plan.pointId === form.pointId ? planned.plan : null;
+
+  // the restore started from here
+  const [jobId, setJobId] = useState<string | null>(null);
+  const [submitting, setSubmitting] = useState(false);
+  const [refused, setRefused] = useState<Refusal<RestorePlanView> | null>(null);
+  const [startError, setStartError] = useState<unknown>(null);
+  const job: Job | null = jobId ? (live.jobs.byId[jobId] ?? null) : null;
+  const jobActive = job !== null && isActive(job);
+  const bodyKey = body ? JSON.stringify([form.pointId, body]) : '';
+
+  // the socket was down meanwhile: the job's state from the REST API
+  useEffect(() => {
+    if (!jobId) return;
+    client.jobGet(jobId).then((j) => live.addJobs([j]), () => undefined);
+  }, [jobId, live.onlineVersion]);
+  // after a restore the engine has changed (the name is taken now): plan again
+  const jobState = job?.state;
+  useEffect(() => {
+    if (jobState && !isActive({ state: jobState })) planned.refresh();
+  }, [jobState]);
+
+  const { problems, planOk } = shownProblems({ local, refused, bodyKey, plan });
+  const groups = groupProblems(problems, { devices, domainOf: plannedDomains(plan) });
+  const submittable = canSubmit({ planStatus: planned.status, planCurrent: planned.current, planOk, submitting, jobActive });
+
+  const submit = (): void => {
+    if (!form.pointId || !body || !submittable) return;
+    const key = bodyKey;
+    setSubmitting(true);
+    setStartError(null);
+    client.restoreStart(form.pointId, body).then(
+      (res) => {
+        setSubmitting(false);
+        live.addJobs([res.job]);
+        setJobId(res.job.id);
+        bridge.toast('info', t('toastRestoreStarted', { vm: res.job.vmName }));
+      },
+      (err: unknown) => {
+        setSubmitting(false);
+        const problemsOf = err instanceof ServiceError && err.code === 'RESTORE_REFUSED' ? refusedProblems(err.details) : [];
+        if (problemsOf.length > 0) {
+          setRefused({ key, problems: problemsOf, plan });
+          planned.refresh();
+        } else setStartError(err);
+      },
+    );
+  };
+
+  return {
+    status: live.status,
+    points: list,
+    pointsLoaded: points.data !== null,
+    pointsLoading: points.loading,
+    loadError: points.error || detail.error,
+    retryLoad: () => (points.error ? points.reload() : detail.reload()),
+    form,
+    dispatch,
+    point,
+    pointLoading: detail.loading,
+    ovfAvailable,
+    planned,
+    plan,
+    groups,
+    localOnly: local.length > 0,
+    planOk,
+    submittable,
+    submitting,
+    locked: submitting || jobActive,
+    job,
+    startError,
+    submit,
+    showVm: (name) => bridge.showVm(name, TOKENS.restoreDialog),
+  };
+}
