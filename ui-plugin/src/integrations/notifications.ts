@@ -15,7 +15,7 @@ import type { OvirtPluginApi } from './pluginApiTypes';
  */
 export class JobNotifier {
   private state: JobsState = initialJobsState;
-  private me: WhoAmI | null = null;
+  private me: Pick<WhoAmI, 'userId' | 'userName'> | null = null;
   private mine = new Set<string>();
   private unsubscribe: (() => void) | null = null;
 
