@@ -9,7 +9,7 @@ import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { PointImages, PointRestorer } from './restore';
-import { ownerMayBackUp, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { GcScheduler, ownerMayBackUp, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -117,6 +117,18 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     cleanups.push(() => verifyScheduler.stop());
     void settled.then(() => verifyScheduler.start());
     const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, engine, log });
+    if (config.repository.gcSchedule !== null) {
+      const gc = new GcScheduler({
+        repository,
+        lastGc: () => catalog.audit.lastOf('gc'),
+        engine,
+        schedule: config.repository.gcSchedule,
+        timeZone: config.repository.gcTimeZone,
+        log: log.child({ component: 'gc-scheduler' }),
+      });
+      cleanups.push(() => gc.stop());
+      gc.start();
+    }
 
     const auth = new Authenticator({
       engineFor: (token) =>

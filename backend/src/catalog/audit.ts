@@ -119,6 +119,12 @@ export class AuditTable {
   }
 
   /** Newest first (by time, then by the order the rows were added), `limit` at a time. */
+  /** When the newest record of this kind was written (null: none). */
+  lastOf(kind: AuditEntry['kind']): Date | null {
+    const row = this.db.prepare<[string], { time: string }>('SELECT time FROM audit WHERE action = ? ORDER BY time DESC, seq DESC LIMIT 1').get(kind);
+    return row ? new Date(row.time) : null;
+  }
+
   list(q: AuditQuery): { entries: AuditEntry[]; nextCursor: string | null } {
     if (!Number.isSafeInteger(q.limit) || q.limit < 1) throw new AppError('INVALID_ARGUMENT', `invalid audit list limit ${q.limit}`);
     const where: string[] = [];

@@ -11,6 +11,8 @@ export { next as nextRunState, MAX_ATTEMPTS } from './runMachine';
 export type { RunSnapshot, RunEvent, RunEffect, RunContext, ChildJob } from './runMachine';
 export type { PolicyStore, PolicyOwner } from './store';
 export { ownerMayBackUp, isBackupAdmin } from './owner';
+export { GcScheduler, GC_SCHEDULER_ACTOR } from './gcScheduler';
+export type { GcSchedulerDeps } from './gcScheduler';
 export { policyRetention, previewRetention } from './retention';
 export type { PolicyRetentionDeps, RetentionRepository, PreviewRepository } from './retention';
 export { PolicyService } from './service';

@@ -20,6 +20,10 @@ interface ServeOptions {
   limitGlobal?: string;
   limitPerHost?: string;
   logLevel?: string;
+  minLockDays?: string;
+  backupAdmin?: string[];
+  scrapeTokenFile?: string;
+  gcSchedule?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -40,6 +44,10 @@ export function registerServe(program: Command): void {
     .option('--limit-global <n>', 'backups running at once in all')
     .option('--limit-per-host <n>', 'backups running at once per KVM host')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--min-lock-days <n>', 'every restore point is committed locked at least this many days (0: no minimum)')
+    .option('--backup-admin <name...>', 'engine user (name@domain) or group name administering backups like a SuperUser')
+    .option('--scrape-token-file <file>', 'file with the bearer token for /metrics and /health details')
+    .option('--gc-schedule <cron|off>', 'when unused chunks are removed (5-field cron, or off)')
     .action(async (o: ServeOptions) => {
       const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: overridesOf(o) });
       const log = createLogger({ level: config.log.level, name: 'olvm-backup' });
@@ -143,6 +151,10 @@ function overridesOf(o: ServeOptions): ConfigOverrides {
   const limits = { global: num(o.limitGlobal), perHost: num(o.limitPerHost) };
   if (Object.values(limits).some((v) => v !== undefined)) out.limits = strip(limits);
   if (o.logLevel) out.log = { level: o.logLevel as NonNullable<ConfigOverrides['log']>['level'] };
+  if (o.minLockDays !== undefined) out.protection = { minLockDays: num(o.minLockDays) };
+  const auth = { backupAdmins: o.backupAdmin, scrapeTokenFile: o.scrapeTokenFile };
+  if (Object.values(auth).some((v) => v !== undefined)) out.auth = strip(auth);
+  if (o.gcSchedule !== undefined) out.repository = { gcSchedule: o.gcSchedule };
   return out;
 }
 
