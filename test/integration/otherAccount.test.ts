@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Repository, type VmIdentity } from '../../backend/src/repository';
 import { restoredBytes } from '../helpers/backupFixture';
-import { childSaid, otherAccount, shareWithGroup, spawnNodeAs, type Account } from '../helpers/otherAccount';
+import { CLI_MAIN, runCli, type CliRun } from '../helpers/cli';
+import { childSaid, otherAccount, runAs, shareWithGroup, spawnNodeAs, type Account } from '../helpers/otherAccount';
 import { ageChunks, chunkFiles, CS, readImage, scratchRepositories, writePoint } from './retentionFixture';
 
 const HOUR = 3600_000;
@@ -158,3 +160,93 @@ describe('a repository shared by two accounts: chunks of one account reused by t
 function digestOf(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
+
+describe('the command line in a repository that belongs to another account', () => {
+  let base: string;
+  let other: Account;
+  let rootRepo: string;
+  let otherRepo: string;
+  const asOther = (...args: string[]): Promise<CliRun> => runAs(other, [process.execPath, CLI_MAIN, ...args]);
+  const asRoot = (...args: string[]): Promise<CliRun> => runCli(args);
+
+  beforeAll(async () => {
+    other = otherAccount();
+    base = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-cli-owner-'));
+    await fs.chmod(base, 0o755);
+    rootRepo = path.join(base, 'root-repo');
+    expect((await asRoot('repo', 'init', '--repo', rootRepo, '--chunk-size', '256K')).code).toBe(0);
+    // the service account's repository, made by that account in a directory of its own
+    const otherDir = path.join(base, 'svc');
+    await fs.mkdir(otherDir);
+    await fs.chown(otherDir, other.uid, other.gid);
+    otherRepo = path.join(otherDir, 'repo');
+    const init = await asOther('repo', 'init', '--repo', otherRepo, '--chunk-size', '256K');
+    expect([init.code, init.stderr]).toEqual([0, '']);
+  });
+  afterAll(async () => {
+    await fs.rm(base, { recursive: true, force: true });
+  });
+
+  /** The one-line refusal: who owns it, who runs, and the command to run instead. */
+  function expectRefused(r: CliRun, owner: string, ownerUid: number, me: string, cmd: string): void {
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^olvm-backup: repository \\S+ belongs to ${owner} \\(uid ${ownerUid}\\) and this command runs as ${me}: `));
+    expect(lines[0]).toContain(`Run it as the owner: sudo -u ${owner} olvm-backup ${cmd}`);
+    expect(lines[0]).toContain('--allow-other-owner');
+  }
+
+  test("every command that writes refuses another account's repository; reading commands work", async () => {
+    const point = '20260101T000000Z-abcdefabcdef';
+    const writing: string[][] = [
+      ['backup', '--repo', rootRepo, '--qmp', '/nonexistent.qmp', '--vm', 'x'],
+      ['prune', '--repo', rootRepo, '--keep-last', '1'],
+      ['gc', '--repo', rootRepo, '--grace', '0'],
+      ['verify', '--repo', rootRepo],
+      ['points', 'delete', '--repo', rootRepo, '--point', point, '--reason', 'r'],
+      ['points', 'lock', '--repo', rootRepo, '--point', point, '--until', '2099-01-01'],
+      ['points', 'unlock', '--repo', rootRepo, '--point', point, '--reason', 'r'],
+    ];
+    for (const args of writing) expectRefused(await asOther(...args), 'root', 0, `${other.user} \\(uid ${other.uid}\\)`, args.join(' '));
+    // what only reads (or writes only its read leases) is not refused
+    for (const args of [['points', '--repo', rootRepo], ['prune', '--repo', rootRepo, '--keep-last', '1', '--dry-run'], ['audit', '--repo', rootRepo]]) {
+      const r = await asOther(...args);
+      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), 0, '']);
+    }
+    // and vice versa: root in the service account's repository
+    expectRefused(await asRoot('gc', '--repo', otherRepo, '--grace', '0'), other.user, other.uid, 'root \\(uid 0\\)', `gc --repo ${otherRepo} --grace 0`);
+    expectRefused(await asRoot('prune', '--repo', otherRepo, '--keep-daily', '7', '--reason', "it's late"), other.user, other.uid, 'root \\(uid 0\\)', `prune --repo ${otherRepo} --keep-daily 7 --reason 'it'\\''s late'`);
+    // unless the operator means it
+    const forced = await asRoot('gc', '--repo', otherRepo, '--grace', '0', '--allow-other-owner', '--json');
+    expect([forced.code, forced.stderr]).toEqual([0, '']);
+    expect((await asRoot('gc', '--help')).stdout).toContain('--allow-other-owner');
+  });
+
+  test("repo init into an existing directory of another account is refused; root's read leases never take leases/ from the owner", async () => {
+    const theirs = path.join(base, 'svc', 'empty');
+    await fs.mkdir(theirs);
+    await fs.chown(theirs, other.uid, other.gid);
+    const r = await asRoot('repo', 'init', '--repo', theirs);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^olvm-backup: directory ${theirs} belongs to ${other.user} \\(uid ${other.uid}\\) .*sudo -u ${other.user} olvm-backup repo init --repo ${theirs}`));
+    expect(await fs.readdir(theirs)).toEqual([]);
+    expect((await asRoot('repo', 'init', '--repo', theirs, '--allow-other-owner')).code).toBe(0);
+
+    // a point of the service account, in a repository made before leases/ existed
+    const image = randomBytes(2 * CS);
+    const imageFile = path.join(base, 'svc-image.raw');
+    await fs.writeFile(imageFile, image, { mode: 0o644 });
+    const written = (await startWriter(other, otherRepo, imageFile, { pause: false }).result) as { pointId: string };
+    await fs.rmdir(path.join(otherRepo, 'leases'));
+    // root restores from it (a reading command: allowed); the leases/ it makes is the owner's
+    const out = path.join(base, 'restored.raw');
+    const restore = await asRoot('restore', '--repo', otherRepo, '--point', written.pointId, '--disk', 'vda', '--out', out);
+    expect([restore.code, restore.stderr]).toEqual([0, '']);
+    expect((await fs.readFile(out)).equals(image)).toBe(true);
+    expect((await fs.stat(path.join(otherRepo, 'leases'))).uid).toBe(other.uid);
+    // so the service account can still take leases there
+    const verify = await asOther('verify', '--repo', otherRepo, '--json');
+    expect([verify.code, JSON.parse(verify.stdout)]).toEqual([0, expect.objectContaining({ ok: true, pointsChecked: 1 })]);
+  });
+});
