@@ -4,6 +4,7 @@ import { promises as fs, readdirSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Repository, type Lease, type VmIdentity } from '../../backend/src/repository';
+import { LeaseKeeper } from '../../backend/src/repository/leases';
 import { deleteChecked } from '../../backend/src/repository/retention';
 import { rawImageStream } from '../../backend/src/restore';
 import { CLI_MAIN, runCli, type CliRun } from '../helpers/cli';
@@ -107,6 +108,29 @@ describe('read leases', () => {
       await r.release();
     }
     expect((await repo.prune({ keepLast: 1 }, { actor: 'nightly' })).removed).toEqual([old.pointId]);
+  });
+
+  test('a holder renews its lease while it reads; a holder that stops renewing loses it at its expiry', async () => {
+    const repo = await newRepo();
+    const m = await writePoint(repo, vmA, [{ device: 'vda', image: randomBytes(CS) }]);
+    // the repository's own keeper renews every minute for ten: the same code on a short clock
+    const keeper = new LeaseKeeper(repo.dir, { ttlMs: 3_000, renewMs: 200 });
+    const lease = await keeper.take(m.pointId, 'browse', 'renewal test');
+    const first = lease.info.expiresAt;
+    await new Promise((res) => setTimeout(res, 4_000)); // longer than the lifetime
+    const now = (await repo.leases(m.pointId))[0];
+    expect(now).toMatchObject({ leaseId: lease.leaseId, purpose: 'browse', startedAt: lease.info.startedAt });
+    expect(Date.parse(now!.expiresAt)).toBeGreaterThan(Date.parse(first) + 1_500);
+    await expectCode(repo.deletePoint(m.pointId, { reason: 'r', actor: 'a' }), 'REPO_POINT_LEASED');
+    await keeper.release(lease);
+    expect(leaseFiles(repo)).toEqual([]);
+    // a lease whose holder stopped renewing (a process stopped, a host gone): dead at expiresAt
+    const stale = await plantLease(repo, m.pointId, { hostname: 'far.example', expiresAt: new Date(Date.now() + 1_000).toISOString() });
+    await expectCode(repo.deletePoint(m.pointId, { reason: 'r', actor: 'a' }), 'REPO_POINT_LEASED');
+    await new Promise((res) => setTimeout(res, 1_200));
+    expect(await repo.deletePoint(m.pointId, { reason: 'r', actor: 'a' })).toMatchObject({ deferred: false });
+    expect((await repo.gc({ graceMs: 0 })).leasesRemoved).toBe(1);
+    await expect(fs.stat(stale)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   test('leases of gone or expired readers protect nothing and gc removes them; a live one of another host does', async () => {

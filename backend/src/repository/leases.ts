@@ -44,7 +44,11 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private dirReady = false;
 
-  constructor(private readonly root: string) {}
+  /** `timing`: the defaults everywhere but in tests of renewal and expiry. */
+  constructor(
+    private readonly root: string,
+    private readonly timing: { ttlMs: number; renewMs: number } = { ttlMs: LEASE_TTL_MS, renewMs: LEASE_RENEW_MS },
+  ) {}
 
   /** Writes the lease file; the caller reads the point only after this resolved. */
   async take(pointId: string, purpose: LeasePurpose, holder: string): Promise<HeldLease> {
@@ -59,7 +63,7 @@ export class LeaseKeeper {
       hostname: os.hostname(),
       bootId: bootId(),
       startedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + LEASE_TTL_MS).toISOString(),
+      expiresAt: new Date(now + this.timing.ttlMs).toISOString(),
     };
     const lease: HeldLease = { leaseId, file: leasePath(this.root, pointId, leaseId), info, released: false, writing: Promise.resolve() };
     try {
@@ -70,7 +74,7 @@ export class LeaseKeeper {
       throw leaseWriteError(this.root, pointId, err);
     }
     this.held.add(lease);
-    this.timer ??= setInterval(() => this.renewAll(), LEASE_RENEW_MS).unref();
+    this.timer ??= setInterval(() => this.renewAll(), this.timing.renewMs).unref();
     return lease;
   }
 
@@ -100,7 +104,7 @@ export class LeaseKeeper {
 
   private renewAll(): void {
     for (const lease of this.held) {
-      lease.info = { ...lease.info, expiresAt: new Date(Date.now() + LEASE_TTL_MS).toISOString() };
+      lease.info = { ...lease.info, expiresAt: new Date(Date.now() + this.timing.ttlMs).toISOString() };
       // a failed renewal (disk full, say) is tried again at the next tick; nine may fail
       this.write(lease).catch(() => undefined);
     }

@@ -14,6 +14,9 @@ export interface RestoreToFileRequest {
   out: string;
   format: 'raw' | 'qcow2';
   overwrite?: boolean;
+  /** What the point's read lease says it is read for (default restore; an image built for a
+   *  download says download). */
+  purpose?: 'restore' | 'download';
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -33,7 +36,7 @@ const CONCURRENCY = 8;
  */
 export async function restoreToFile(req: RestoreToFileRequest): Promise<RestoreToFileResult> {
   // read under a lease: no prune, delete or gc of any process removes the point meanwhile
-  const point = await req.repository.openPoint(req.pointId, { purpose: 'restore', holder: `restore of disk ${req.device} to ${req.out}` });
+  const point = await req.repository.openPoint(req.pointId, { purpose: req.purpose ?? 'restore', holder: `restore of disk ${req.device} to ${req.out}` });
   try {
     return await restoreFrom(point, req);
   } finally {
