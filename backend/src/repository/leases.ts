@@ -69,7 +69,12 @@ export class LeaseKeeper {
     try {
       if (!this.dirReady) await ensureLeaseDir(this.root);
       this.dirReady = true;
-      await writeLeaseFile(lease.file, info);
+      await writeLeaseFile(lease.file, info).catch(async (err: unknown) => {
+        // leases/ was removed since (by hand): made again, once
+        if (!isErrno(err, 'ENOENT')) throw err;
+        await ensureLeaseDir(this.root);
+        await writeLeaseFile(lease.file, info);
+      });
     } catch (err) {
       throw leaseWriteError(this.root, pointId, err);
     }
