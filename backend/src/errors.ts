@@ -38,6 +38,12 @@ export type ErrorCode =
   | 'REPO_CORRUPT'
   | 'REPO_LOCKED'
   | 'REPO_POINT_LOCKED'
+  /** a point is being read (restore, download, verify, browse) under a read lease */
+  | 'REPO_POINT_LEASED'
+  /** a file of the repository belongs to another account and this one cannot do what it must */
+  | 'REPO_PERMISSION_DENIED'
+  /** the repository belongs to another account than the one running the command (CLI) */
+  | 'REPO_OTHER_OWNER'
   | 'REPO_IO_ERROR'
   // catalog (the service's SQLite database)
   | 'CATALOG_ERROR'

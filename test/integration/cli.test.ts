@@ -5,6 +5,7 @@ import { TestVm } from '../helpers/qemuVm';
 import { runCli, type CliRun } from '../helpers/cli';
 
 const MiB = 1 << 20;
+const DAY_MS = 86_400_000;
 
 
 const cli = (...args: string[]): Promise<CliRun> => runCli(args);
@@ -90,7 +91,25 @@ describe('olvm-backup command line', () => {
     expect(human.stdout).toMatch(/DAMAGED/);
   });
 
+  test('backup --lock-days N: the point is written locked for N days; delete refuses it; points shows the lock', async () => {
+    const before = Date.now();
+    const r = await cli('backup', '--repo', repo, '--qmp', vm.productQmp, '--vm', 'web1', '--scratch', dir, '--lock-days', '3', '--json');
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const p = JSON.parse(r.stdout) as { point: string; lockedUntil: string };
+    const lockedFor = Date.parse(p.lockedUntil) - before;
+    expect(lockedFor).toBeGreaterThanOrEqual(3 * DAY_MS);
+    expect(lockedFor).toBeLessThan(3 * DAY_MS + 120_000);
+    expect((JSON.parse((await cli('show', '--repo', repo, '--point', p.point, '--json')).stdout) as { lockedUntil: string }).lockedUntil).toBe(p.lockedUntil);
+    expectOneLineError(await cli('points', 'delete', '--repo', repo, '--point', p.point, '--reason', 'tidy'), new RegExp(`locked until ${p.lockedUntil}`));
+    const table = (await cli('points', '--repo', repo)).stdout.split('\n');
+    expect(table[0]).toMatch(/LOCKED UNTIL +BEING READ$/);
+    expect(table.find((l) => l.startsWith(p.point))).toMatch(new RegExp(`${p.lockedUntil} +-$`));
+    // the lock came with the point: no lock change was recorded
+    expect((await cli('audit', '--repo', repo)).stdout).not.toContain('lock-extend');
+  });
+
   test.each([
+    ['a bad --lock-days', ['backup', '--repo', 'REPO', '--qmp', 'QMP', '--vm', 'x', '--lock-days', 'two'], /--lock-days: 'two' is not a whole number/],
     ['backup with no such socket', ['backup', '--repo', 'REPO', '--qmp', '/nonexistent/qmp.sock', '--vm', 'x'], /qmp socket \/nonexistent\/qmp.sock/],
     ['backup into a directory that is not a repository', ['backup', '--repo', '/tmp', '--qmp', 'QMP', '--vm', 'x'], /not a repository|no repository|not found/i],
     ['restore of an unknown point', ['restore', '--repo', 'REPO', '--point', '20990101T000000Z-000000', '--disk', 'virtio-disk0', '--out', '/tmp/x.raw'], /20990101T000000Z-000000/],

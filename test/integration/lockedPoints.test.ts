@@ -5,12 +5,13 @@ import * as path from 'path';
 import type { Job, PolicyRun } from '../../backend/src/api/contract';
 import { OPERATIONS } from '../../backend/src/api/openapi';
 import * as S from '../../backend/src/api/schemas';
-import { Repository } from '../../backend/src/repository';
+import { newPointId, Repository, type VmIdentity } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 import { runCli, type CliRun } from '../helpers/cli';
 import { eventually, jobDone as jobDoneOf, policyRunDone, withRepository } from '../helpers/serviceWaits';
+import { CS, expectCode, scratchRepositories, writePoint } from './retentionFixture';
 
 const MiB = 1 << 20;
 const DAY_MS = 86_400_000;
@@ -355,5 +356,88 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     expect((await admin.get('/api/v1/audit?limit=0')).status).toBe(400);
     expect((await admin.get('/api/v1/audit?actor=x')).status).toBe(400);
     expect((await apiClient(svc.url).get('/api/v1/audit')).status).toBe(401);
+  });
+});
+
+/**
+ * The repository itself: a point's retention lock is in the manifest it is committed with, so
+ * there is no instant at which the point exists unlocked — no listing, prune or deletion, in
+ * this process or another, ever sees it so.
+ */
+describe('a point committed with its retention lock (the repository, no service)', () => {
+  const newRepo = scratchRepositories('olvm-lock-at-commit-');
+  const vm: VmIdentity = { key: 'vm-l', name: 'locked-from-birth' };
+
+  test('a deleter racing the commit finds it locked at its first listing; prune skips it; the CLI cannot delete it either', async () => {
+    const repo = await newRepo();
+    const unlocked = await writePoint(repo, vm, [{ device: 'vda', image: randomBytes(CS) }]);
+    // deletes every point of the VM the moment a listing shows it, as fast as it can
+    const outcome = new Map<string, string>();
+    let stop = false;
+    const deleter = (async () => {
+      while (!stop) {
+        for (const p of await repo.listPoints({ vmKey: vm.key })) {
+          if (outcome.has(p.pointId)) continue;
+          const r = await repo.deletePoint(p.pointId, { reason: 'racing', actor: 'test' }).then(
+            () => 'deleted',
+            (err: Error & { code?: string }) => err.code ?? err.message,
+          );
+          outcome.set(p.pointId, r);
+        }
+        await new Promise((res) => setImmediate(res));
+      }
+    })();
+    const until = new Date(Date.now() + 7 * DAY_MS);
+    let locked;
+    try {
+      locked = await writePoint(repo, vm, [{ device: 'vda', image: randomBytes(4 * CS) }], { lockedUntil: until, slowMs: 20 });
+      const id = locked.pointId;
+      await eventually(() => Promise.resolve(outcome.has(id) ? true : undefined), 10_000);
+    } finally {
+      stop = true;
+      await deleter;
+    }
+    expect(outcome.get(unlocked.pointId)).toBe('deleted');
+    expect(outcome.get(locked.pointId)).toBe('REPO_POINT_LOCKED');
+    expect(locked.lockedUntil).toBe(until.toISOString());
+    expect((await repo.readManifest(locked.pointId)).lockedUntil).toBe(until.toISOString());
+    expect((await repo.listPoints({ vmKey: vm.key }))[0]).toMatchObject({ pointId: locked.pointId, lockedUntil: until.toISOString() });
+
+    // prune by rules that would remove it (a newer point is the one kept): skipped, locked
+    const newer = await writePoint(repo, vm, [{ device: 'vda', image: randomBytes(CS) }]);
+    expect(await repo.prune({ keepLast: 1 }, { vmKey: vm.key, actor: 'test' })).toMatchObject({ removed: [], locked: [locked.pointId] });
+    // nor from another process
+    const del = await runCli(['points', 'delete', '--repo', repo.dir, '--point', locked.pointId, '--reason', 'now']);
+    expect([del.code, del.stderr]).toEqual([1, expect.stringContaining(`is locked until ${until.toISOString()}`)]);
+    const pruned = JSON.parse((await runCli(['prune', '--repo', repo.dir, '--keep-last', '1', '--json'])).stdout) as { locked: string[]; removed: string[] };
+    expect(pruned).toMatchObject({ removed: [], locked: [locked.pointId] });
+    expect((await repo.listPoints({ vmKey: vm.key })).map((p) => p.pointId)).toEqual([locked.pointId, newer.pointId]);
+    // no lock change was ever needed: the audit log has none
+    expect((await repo.auditLog()).filter((a) => a.action === 'lock-extend')).toEqual([]);
+  });
+
+  test('commit takes the lock as a Date or an ISO string; anything else fails the commit and no point appears', async () => {
+    const repo = await newRepo();
+    const at = new Date();
+    const w = await repo.beginPoint({ vm, pointId: newPointId(at), createdAt: at, parentPointId: null });
+    try {
+      const dw = w.beginDisk({ device: 'vda', virtualSize: CS });
+      await dw.putChunk(0, randomBytes(CS));
+      await dw.finish();
+      const commit = (lockedUntil: unknown): Promise<unknown> =>
+        w.commit({
+          disks: [{ device: 'vda', node: 'n', format: 'raw', mode: 'full', reason: 'first-backup', bitmap: 'b', bitmapPersistent: false, bytesRead: CS }],
+          consistency: 'crash',
+          vmDefinition: null,
+          lockedUntil: lockedUntil as Date,
+        });
+      await expectCode(commit('next tuesday'), 'INVALID_ARGUMENT');
+      await expectCode(commit(new Date(Number.NaN)), 'INVALID_ARGUMENT');
+      expect(await repo.listPoints()).toEqual([]);
+      expect(await commit('2099-01-01')).toMatchObject({ lockedUntil: '2099-01-01T00:00:00.000Z' });
+    } finally {
+      await w.abort();
+    }
+    await expectCode(repo.deletePoint(w.pointId, { reason: 'r', actor: 'a' }), 'REPO_POINT_LOCKED');
   });
 });

@@ -230,6 +230,7 @@ describe('writing and reading points', () => {
         pointId: w.pointId,
         vm: vmA,
         createdAt: at.toISOString(),
+        lockedUntil: null,
         disks: [{ device: 'virtio-disk0', mode: 'full', reason: 'first-backup', virtualSize: image.length, bytesRead: 0, bytesStored: m.disks[0]!.bytesStored }],
       },
     ]);

@@ -34,7 +34,7 @@ export async function writePoint(
   repo: Repository,
   vm: VmIdentity,
   disks: DiskImage[],
-  opts: { at?: Date; parent?: Manifest; lockedUntil?: string | null; slowMs?: number } = {},
+  opts: { at?: Date; parent?: Manifest; lockedUntil?: Date | string | null; slowMs?: number } = {},
 ): Promise<Manifest> {
   const at = opts.at ?? tick();
   const w = await repo.beginPoint({ vm, pointId: newPointId(at), createdAt: at, parentPointId: opts.parent?.pointId ?? null });

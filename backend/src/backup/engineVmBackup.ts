@@ -3,7 +3,7 @@ import { mapDisks, type EngineClient, type ExcludedDisk, type UnmappedDevice, ty
 import { HostDirectory, type VmHostLink } from '../hosts';
 import { BlockApi, type BlockDevice, type QmpSession } from '../qmp';
 import { diskLabel, readPointMeta, type DiskMeta, type Manifest, type PointMeta, type Repository } from '../repository';
-import { runBackup } from './runBackup';
+import { checkLockDays, runBackup } from './runBackup';
 import type { BackupProgress } from './types';
 
 export interface EngineVmBackupRequest {
@@ -17,6 +17,8 @@ export interface EngineVmBackupRequest {
   scratchDir: string;
   forceFull?: boolean;
   transientBitmaps?: boolean;
+  /** Days the new point is locked, from its commit (BackupRequest.lockDays). */
+  lockDays?: number;
   /** `auto` (default): freeze the guest filesystems through the guest agent when it answers;
    *  `crash`: never (a policy's opt-out). */
   consistency?: 'auto' | 'crash';
@@ -54,6 +56,7 @@ const RUNNING = ['up', 'paused', 'powering_up', 'reboot_in_progress', 'powering_
  * are left out. The outcome goes to the engine's event log.
  */
 export async function engineVmBackup(req: EngineVmBackupRequest): Promise<EngineVmBackupResult> {
+  checkLockDays(req.lockDays); // before a VM that is down is started for nothing
   const started = Date.now();
   const call = req.signal ? { signal: req.signal } : {};
   const vm = await req.engine.getVm(req.vmId, { allContent: true, withDisks: true, ...call }).catch((err: unknown) => {
@@ -104,6 +107,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       scratchDir,
       devices: mapping.mapped.map((m) => m.device.deviceId),
       ...(req.forceFull ? { forceFull: true } : {}),
+      ...(req.lockDays !== undefined ? { lockDays: req.lockDays } : {}),
       ...(req.transientBitmaps ? { transientBitmaps: true } : {}),
       consistency: req.consistency ?? 'auto',
       guestAgent: () => link.openGuestAgent(vm, { timeoutMs: 5000, ...call }),

@@ -27,6 +27,7 @@ interface DiskRun {
  * back into the chain bitmap, so the next incremental still sees every write.
  */
 export async function runBackup(req: BackupRequest): Promise<BackupResult> {
+  checkLockDays(req.lockDays);
   const api = new BlockApi(req.qmp);
   const repo = req.repository;
   const createdAt = new Date();
@@ -106,6 +107,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       consistency: consistency.consistency,
       vmDefinition: req.vmDefinition ?? null,
       meta: { ...req.meta, tool: 'olvm-backup', consistencyReason: consistency.reason } satisfies PointMeta,
+      lockedUntil: req.lockDays ? new Date(Date.now() + req.lockDays * DAY_MS) : null,
     });
     committed = true;
     warnings.push(...(await dropStale(api, disks.map((d) => ({ device: d.device.deviceId, bitmaps: d.bitmaps })))));
@@ -125,6 +127,18 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       if (Array.isArray(list)) list.push(...(thawProblem ? [thawProblem] : []), ...problems.map(describeError));
     }
     if (scratchDir) await req.host.removeDir(scratchDir).catch(() => undefined);
+  }
+}
+
+const DAY_MS = 86_400_000;
+/** A hundred years: the longest lock a backup sets (as a policy's lockDays). */
+const MAX_LOCK_DAYS = 36_500;
+
+/** INVALID_ARGUMENT unless `days` is absent or a whole number of days a backup may lock for. */
+export function checkLockDays(days: number | undefined): void {
+  if (days === undefined) return;
+  if (!Number.isInteger(days) || days < 0 || days > MAX_LOCK_DAYS) {
+    throw new AppError('INVALID_ARGUMENT', `lock days must be a whole number from 0 to ${MAX_LOCK_DAYS} (got ${String(days)})`);
   }
 }
 

@@ -24,6 +24,10 @@ export interface BackupRequest {
    *  on these disks (DESIGN.md §2 "Coexistence"). */
   transientBitmaps?: boolean;
   forceFull?: boolean;
+  /** Days the point is under a retention lock, counted from its commit (default 0: none). The
+   *  lock is in the manifest the point appears with, so no prune or deletion can ever see the
+   *  point unlocked. */
+  lockDays?: number;
   vmDefinition?: Manifest['vmDefinition'];
   /** Stored in the manifest's `meta` (repository/pointMeta.ts: the one writer/reader pair). */
   meta?: PointMeta;

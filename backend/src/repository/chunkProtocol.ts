@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../errors';
+
 /**
  * Messages between the chunk worker pool (main thread) and each chunk worker. Plain data only:
  * they cross the thread boundary by structured clone, chunk bytes by transfer.
@@ -36,4 +38,5 @@ export interface ReadResult {
 
 export type WorkerReply =
   | { id: number; ok: true; result: PutResult | ReadResult | null }
-  | { id: number; ok: false; error: { message: string; errno?: string } };
+  /** `code`/`details`: a coded failure (AppError) raised in the worker, passed on as such. */
+  | { id: number; ok: false; error: { message: string; errno?: string; code?: ErrorCode; details?: Record<string, unknown> } };

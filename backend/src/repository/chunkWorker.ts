@@ -10,6 +10,8 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, promises as fs, re
 import * as path from 'path';
 import { parentPort, threadId, workerData } from 'worker_threads';
 import * as zstd from 'zstd-napi/binding';
+import { AppError, isAppError } from '../errors';
+import { accountName, describeAccount, effectiveUid } from '../util/accounts';
 import type { PutResult, ReadResult, WorkerInit, WorkerReply, WorkerRequest } from './chunkProtocol';
 import { INCOMPRESSIBLE_RATIO, SAMPLE_BYTES, writeRawFrame } from './zstdFrame';
 
@@ -74,21 +76,53 @@ function exists(file: string): boolean {
 /**
  * A chunk that is already stored gets reused: its mtime is set to now first, so that garbage
  * collection, which only removes unreferenced chunks older than its cutoff and re-checks the
- * mtime after moving a chunk aside, cannot remove it under this writer (FORMAT.md §13). False
- * if the chunk does not exist (then it must be written).
+ * mtime after moving a chunk aside, cannot remove it under this writer (FORMAT.md §9, §14).
+ * `absent`: it must be written. `foreign`: it exists but this account may not set its times
+ * (another account's file): the writer stores its own copy over it (see put).
  */
-function touchIfExists(file: string): boolean {
+function refresh(file: string): 'refreshed' | 'absent' | 'foreign' {
   const now = new Date();
   try {
     utimesSync(file, now, now);
-    return true;
+    return 'refreshed';
   } catch (err) {
     const code = errnoOf(err);
-    if (code === 'ENOENT') return false;
-    // Not ours to touch (written by another user) or a read-only mount: reuse it untouched.
-    if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') return exists(file);
+    if (code === 'ENOENT') return 'absent';
+    if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') return exists(file) ? 'foreign' : 'absent';
     throw err;
   }
+}
+
+/**
+ * Puts our copy of a chunk (same content, fsynced, fresh mtime) in place of another account's
+ * file by one rename: a reader opens either the old file or ours, both whole and identical, and
+ * garbage collection sees our mtime in any order of its scan, rename aside and re-check.
+ */
+function replace(tmp: string, final: string): void {
+  try {
+    renameSync(tmp, final);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw notReplaceable(final, err);
+    throw err;
+  }
+}
+
+function notReplaceable(file: string, cause: unknown): AppError {
+  let ownerUid: number | null = null;
+  try {
+    ownerUid = statSync(file).uid;
+  } catch {
+    // gone meanwhile: the message still names the file
+  }
+  const owner = ownerUid === null ? 'another account' : describeAccount(ownerUid);
+  const runAs = ownerUid === null ? 'the account that owns the repository' : accountName(ownerUid);
+  return new AppError(
+    'REPO_PERMISSION_DENIED',
+    `chunk file ${file} belongs to ${owner}: this writer (${describeAccount(effectiveUid())}) can neither refresh its modification time nor replace it ` +
+      `with its own copy, so garbage collection could remove it under this backup; run backups as ${runAs} (sudo -u ${runAs} …), or let both accounts write the chunk directories`,
+    { cause, details: { file, ownerUid, owner } },
+  );
 }
 
 /** mkdir that records which parent got a new entry, so that parent is fsynced too. */
@@ -135,8 +169,9 @@ function put(data: Buffer, tmpDir: string): PutResult {
   const digest = createHash('sha256').update(data).digest('hex');
   const dir = chunkDir(digest);
   const final = path.join(dir, digest);
+  const found = refresh(final);
   // Even a chunk someone else stored gets its directory fsynced before our manifest refers to it.
-  if (touchIfExists(final)) {
+  if (found === 'refreshed') {
     dirtyDirs.add(dir);
     return { zero: false, digest, stored: false, bytes: 0 };
   }
@@ -160,7 +195,13 @@ function put(data: Buffer, tmpDir: string): PutResult {
   let stored: boolean;
   try {
     ensureChunkDir(dir);
-    stored = publish(tmp, final, dir);
+    if (found === 'foreign') {
+      // the content was already stored: not new, but the file is ours from now on
+      replace(tmp, final);
+      stored = false;
+    } else {
+      stored = publish(tmp, final, dir);
+    }
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -267,7 +308,8 @@ async function handle(req: WorkerRequest): Promise<void> {
         process.exit(70);
     }
   } catch (err) {
-    reply({ id: req.id, ok: false, error: { message: (err as Error).message ?? String(err), ...(errnoOf(err) ? { errno: errnoOf(err) } : {}) } });
+    const coded = isAppError(err) ? { code: err.code, ...(err.details ? { details: err.details } : {}) } : {};
+    reply({ id: req.id, ok: false, error: { message: (err as Error).message ?? String(err), ...(errnoOf(err) ? { errno: errnoOf(err) } : {}), ...coded } });
   }
 }
 

@@ -154,7 +154,8 @@ export class ChunkWorkerPool {
     }
     else {
       const cause = Object.assign(new Error(msg.error.message), msg.error.errno ? { code: msg.error.errno } : {});
-      p.reject(new AppError('REPO_IO_ERROR', `${p.what} failed: ${msg.error.message}`, { cause, details: { errno: msg.error.errno } }));
+      if (msg.error.code) p.reject(new AppError(msg.error.code, `${p.what}: ${msg.error.message}`, { cause, ...(msg.error.details ? { details: msg.error.details } : {}) }));
+      else p.reject(new AppError('REPO_IO_ERROR', `${p.what} failed: ${msg.error.message}`, { cause, details: { errno: msg.error.errno } }));
     }
   }
 

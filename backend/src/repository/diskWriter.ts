@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { writeFileAtomic } from './atomicFile';
 import type { ChunkStore } from './chunkStore';
 import { DIGEST_LENGTH, sha256Hex, ZERO_DIGEST } from './digest';
@@ -173,7 +173,9 @@ export class DiskWriter {
   private async doFinish(): Promise<void> {
     await this.settled();
     if (this.failure !== undefined) {
-      throw new AppError('REPO_IO_ERROR', `disk ${this.device}: a chunk could not be stored, the index is incomplete`, { cause: this.failure });
+      // a chunk file of another account this writer cannot rely on keeps its code (and its owner's name)
+      const code = isAppError(this.failure, 'REPO_PERMISSION_DENIED') ? 'REPO_PERMISSION_DENIED' : 'REPO_IO_ERROR';
+      throw new AppError(code, `disk ${this.device}: a chunk could not be stored, the index is incomplete`, { cause: this.failure });
     }
     const reason = this.ctx.closedReason();
     if (reason) throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: ${reason}`);

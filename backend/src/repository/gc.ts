@@ -5,10 +5,11 @@ import { appendAudit } from './audit';
 import { fsyncDir, isErrno } from './atomicFile';
 import { DiskIndex } from './diskIndex';
 import { DIGEST_LENGTH } from './digest';
-import { chunkPath, CHUNKS_DIR, GC_LOCK_FILE, GC_PENDING_DIR, isHexDigest, LOCKS_DIR, MANIFEST_FILE, POINTS_DIR, TMP_DIR, TRASH_DIR } from './layout';
-import { acquireRepoLock, liveVmLocks, type LiveVmLock } from './locks';
+import { chunkPath, CHUNKS_DIR, GC_LOCK_FILE, GC_PENDING_DIR, isHexDigest, LOCKS_DIR, POINTS_DIR, TMP_DIR, TRASH_DIR } from './layout';
+import { liveLeases, removeDeadLeases } from './leases';
+import { acquireRepoLock, liveVmLocks } from './locks';
 import { isPointId } from './pointId';
-import { TRASH_MARKER, type TrashMarker } from './retention';
+import { purgeTrash } from './trash';
 import type { GcReport } from './types';
 
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
@@ -60,12 +61,14 @@ class Marks {
  *    writer stores or reuses has an mtime after its lock's start (writers set the mtime of a
  *    chunk they reuse), and every writer starting later writes after now − grace.
  * 3. Mark: the open writers of this process (in memory), then every index under points/, then
- *    trash/ (deleted points a running writer may still build on), then the finished indexes in
- *    every staging directory under tmp/.
+ *    trash/ (deleted points a running writer may still build on, or a reader still reads under
+ *    its lease — those counted apart), then the finished indexes in every staging directory
+ *    under tmp/.
  * 4. Sweep each unreferenced chunk older than the cutoff: rename it into gc-pending/ (from then
  *    on a writer no longer finds it and stores the content again), re-read its mtime — if a
  *    writer reused it meanwhile, put it back —, else unlink it.
- * 5. Remove trash/ entries no running writer can still be using.
+ * 5. Remove trash/ entries no running writer and no reader can still be using, and the lease
+ *    files of readers that are gone.
  */
 export async function collectGarbage(ctx: GcContext, opts: GcOptions = {}): Promise<GcReport> {
   const graceMs = opts.graceMs ?? DEFAULT_GC_GRACE_MS;
@@ -85,31 +88,40 @@ export async function collectGarbage(ctx: GcContext, opts: GcOptions = {}): Prom
     const cutoffMs = Math.min(startMs - graceMs, ...live.map((l) => l.startedAtMs)) - CLOCK_SLACK_MS;
 
     const marks = new Marks();
+    // Deleted points kept in trash/ only for a reader (FORMAT.md §15): their chunks are kept
+    // just the same, and counted apart. A lease taken later cannot open a deleted point.
+    const leasedPoints = [...new Set((await liveLeases(root)).map((l) => l.pointId))].sort();
+    const leased = new Set(leasedPoints);
+    const leaseMarks = new Marks();
+    const trashMarks = (id: string): Marks => (leased.has(id) ? leaseMarks : marks);
     ctx.collectLiveWriters(marks.add);
     let pointsMarked = 0;
     for (const id of await listIds(path.join(root, POINTS_DIR))) {
-      // Deleted since the listing: it went to trash/ (marked below) or no writer can need it.
-      const where = (await markDir(path.join(root, POINTS_DIR, id), marks, true)) ? 'points' : (await markDir(path.join(root, TRASH_DIR, id), marks, false)) ? 'trash' : null;
+      // Deleted since the listing: it went to trash/ (marked below) or nothing can need it.
+      const where = (await markDir(path.join(root, POINTS_DIR, id), marks, true)) ? 'points' : (await markDir(path.join(root, TRASH_DIR, id), trashMarks(id), false)) ? 'trash' : null;
       if (where) pointsMarked++;
     }
-    for (const id of await listIds(path.join(root, TRASH_DIR))) await markDir(path.join(root, TRASH_DIR, id), marks, false);
+    for (const id of await listIds(path.join(root, TRASH_DIR))) await markDir(path.join(root, TRASH_DIR, id), trashMarks(id), false);
     for (const vm of await listNames(path.join(root, TMP_DIR))) {
       for (const id of await listIds(path.join(root, TMP_DIR, vm))) await markDir(path.join(root, TMP_DIR, vm, id), marks, false);
     }
 
-    const sweep = await sweepChunks(root, marks.set, cutoffMs, dryRun);
+    const sweep = await sweepChunks(root, marks.set, leaseMarks.set, cutoffMs, dryRun);
     const trash = await purgeTrash(root, dryRun);
+    const leasesRemoved = dryRun ? 0 : await removeDeadLeases(root);
     const report: GcReport = {
       dryRun,
       graceMs,
       cutoff: new Date(cutoffMs).toISOString(),
       liveWriters: live.length,
       pointsMarked,
-      chunksReferenced: marks.set.size,
+      chunksReferenced: marks.set.size + [...leaseMarks.set].filter((k) => !marks.set.has(k)).length,
       ...sweep,
       leftoversRestored,
       trashPurged: trash.purged,
       trashKept: trash.kept,
+      leasedPoints,
+      leasesRemoved,
       seconds: (Date.now() - t0) / 1000,
     };
     if (!dryRun) {
@@ -118,7 +130,13 @@ export async function collectGarbage(ctx: GcContext, opts: GcOptions = {}): Prom
           actor: opts.actor ?? 'gc',
           action: 'gc',
           reason: null,
-          details: { chunksRemoved: report.chunksRemoved, bytesRemoved: report.bytesRemoved, trashPurged: report.trashPurged, graceMs },
+          details: {
+            chunksRemoved: report.chunksRemoved,
+            bytesRemoved: report.bytesRemoved,
+            trashPurged: report.trashPurged,
+            graceMs,
+            ...(report.chunksKeptForLeases > 0 ? { chunksKeptForLeases: report.chunksKeptForLeases, leasedPoints } : {}),
+          },
         },
       ]);
     }
@@ -181,10 +199,11 @@ async function markDir(dir: string, marks: Marks, strict: boolean): Promise<bool
 async function sweepChunks(
   root: string,
   marked: ReadonlySet<string>,
+  leaseMarked: ReadonlySet<string>,
   cutoffMs: number,
   dryRun: boolean,
-): Promise<Pick<GcReport, 'chunksScanned' | 'chunksRemoved' | 'bytesRemoved' | 'chunksKeptYoung' | 'chunksPutBack'>> {
-  const out = { chunksScanned: 0, chunksRemoved: 0, bytesRemoved: 0, chunksKeptYoung: 0, chunksPutBack: 0 };
+): Promise<Pick<GcReport, 'chunksScanned' | 'chunksRemoved' | 'bytesRemoved' | 'chunksKeptYoung' | 'chunksPutBack' | 'chunksKeptForLeases'>> {
+  const out = { chunksScanned: 0, chunksRemoved: 0, bytesRemoved: 0, chunksKeptYoung: 0, chunksPutBack: 0, chunksKeptForLeases: 0 };
   const chunksDir = path.join(root, CHUNKS_DIR);
   const pending = path.join(root, GC_PENDING_DIR);
   if (!dryRun) await fs.mkdir(pending, { recursive: true });
@@ -196,7 +215,12 @@ async function sweepChunks(
       for (const hex of await listNames(dir)) {
         if (!isHexDigest(hex) || !hex.startsWith(a + b)) continue;
         out.chunksScanned++;
-        if (marked.has(Buffer.from(hex, 'hex').toString('latin1'))) continue;
+        const key = Buffer.from(hex, 'hex').toString('latin1');
+        if (marked.has(key)) continue;
+        if (leaseMarked.has(key)) {
+          out.chunksKeptForLeases++;
+          continue;
+        }
         const file = path.join(dir, hex);
         const st = await fs.stat(file).catch((err: unknown) => {
           if (isErrno(err, 'ENOENT')) return undefined;
@@ -267,50 +291,4 @@ async function restoreLeftovers(root: string): Promise<number> {
     n++;
   }
   return n;
-}
-
-/** A trash/ entry can go once no VM lock that was live at its deletion is still held. */
-async function purgeTrash(root: string, dryRun: boolean): Promise<{ purged: string[]; kept: string[] }> {
-  const purged: string[] = [];
-  const kept: string[] = [];
-  const ids = await listIds(path.join(root, TRASH_DIR));
-  if (ids.length === 0) return { purged, kept };
-  const live: LiveVmLock[] = await liveVmLocks(path.join(root, LOCKS_DIR));
-  for (const id of ids) {
-    const dir = path.join(root, TRASH_DIR, id);
-    const { vmKey, deletedAtMs } = await trashInfo(dir);
-    const blocking = live.some((l) => (vmKey === null || l.vmKey === vmKey) && l.startedAtMs <= deletedAtMs);
-    if (blocking) {
-      kept.push(id);
-      continue;
-    }
-    if (!dryRun) await fs.rm(dir, { recursive: true, force: true });
-    purged.push(id);
-  }
-  return { purged, kept };
-}
-
-async function trashInfo(dir: string): Promise<{ vmKey: string | null; deletedAtMs: number }> {
-  let deletedAtMs = Number.NaN;
-  let vmKey: string | null = null;
-  try {
-    const marker = JSON.parse(await fs.readFile(path.join(dir, TRASH_MARKER), 'utf8')) as Partial<TrashMarker>;
-    if (typeof marker.vmKey === 'string') vmKey = marker.vmKey;
-    if (typeof marker.deletedAt === 'string') deletedAtMs = Date.parse(marker.deletedAt);
-  } catch {
-    // no marker (crash right after the rename): the manifest and the directory's ctime tell
-  }
-  if (vmKey === null) {
-    try {
-      const m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as { vm?: { key?: unknown } };
-      if (typeof m.vm?.key === 'string') vmKey = m.vm.key;
-    } catch {
-      // unknown VM: every live writer counts
-    }
-  }
-  if (Number.isNaN(deletedAtMs)) {
-    const st = await fs.stat(dir).catch(() => undefined);
-    deletedAtMs = st ? st.ctimeMs : Date.now();
-  }
-  return { vmKey, deletedAtMs };
 }

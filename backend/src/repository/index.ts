@@ -2,6 +2,8 @@
  *  garbage collection, verify, the audit log. */
 export { Repository } from './repository';
 export { PointWriter } from './pointWriter';
+export { PointReader } from './pointReader';
+export type { OpenPointOptions } from './pointReader';
 export type { CommitParams } from './pointWriter';
 export { DiskWriter } from './diskWriter';
 export type { DiskStats } from './diskWriter';
@@ -17,6 +19,7 @@ export { processActor } from './audit';
 export type { AuditRecord, AuditAction } from './audit';
 export type { PruneOptions } from './retention';
 export type { GcOptions } from './gc';
-export { FULL_REASONS, AUDIT_ACTIONS } from './model';
+export { FULL_REASONS, AUDIT_ACTIONS, LEASE_PURPOSES } from './model';
+export type { LeasePurpose } from './model';
 export { readPointMeta, readDiskMeta, diskLabel } from './pointMeta';
 export type { PointMeta, DiskMeta, EngineVmMeta } from './pointMeta';

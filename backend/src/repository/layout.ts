@@ -14,7 +14,6 @@ export const MANIFEST_FILE = 'manifest.json';
 /** Inside a staging directory: chunk files being written before they are linked into chunks/. */
 export const CHUNK_TMP_DIR = 'chunk-tmp';
 
-export const LAYOUT_DIRS = [CHUNKS_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR] as const;
 
 // Added in document revision 2 (retention, GC, verify marks). Created when first needed, so
 // repositories made before them stay valid; readers that do not know them ignore them.
@@ -28,6 +27,13 @@ export const GC_PENDING_DIR = 'gc-pending';
 export const DAMAGED_DIR = 'damaged';
 /** Chunk files verify found corrupt, moved out of chunks/ so the content can be stored again. */
 export const QUARANTINE_DIR = 'quarantine';
+// Added in document revision 3 (read leases). Created when first needed, like revision 2's.
+/** `leases/<pointId>.<leaseId>.json`: points being read (restore, download, verify, browse). */
+export const LEASES_DIR = 'leases';
+
+/** Made by init; a repository made before a directory was added gets it when first needed. */
+export const LAYOUT_DIRS = [CHUNKS_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR, LEASES_DIR] as const;
+
 /** Repository-wide locks in locks/: point deletions and lock changes; garbage collection. */
 export const ADMIN_LOCK_FILE = 'admin.lock';
 export const GC_LOCK_FILE = 'gc.lock';
@@ -74,6 +80,16 @@ export function lockPath(root: string, vmKey: string): string {
 export function vmKeyOfLockFile(name: string): string | undefined {
   const m = /^vm-(.+)\.lock$/.exec(name);
   return m && isSafeName(m[1]) ? m[1] : undefined;
+}
+
+export function leasePath(root: string, pointId: string, leaseId: string): string {
+  return path.join(root, LEASES_DIR, `${pointId}.${leaseId}.json`);
+}
+
+/** Point id and lease id of a `leases/` file name, or undefined for any other name. */
+export function parseLeaseFileName(name: string): { pointId: string; leaseId: string } | undefined {
+  const m = /^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,32})\.([0-9a-f]{16})\.json$/.exec(name);
+  return m ? { pointId: m[1] as string, leaseId: m[2] as string } : undefined;
 }
 
 export function trashDir(root: string, pointId: string): string {

@@ -23,7 +23,8 @@ export interface LockInfo {
 const EMPTY_LOCK_GRACE_MS = 10_000;
 
 let cachedBootId: string | null | undefined;
-function bootId(): string | null {
+/** This machine's boot id (`/proc/sys/kernel/random/boot_id`), null where there is none. */
+export function bootId(): string | null {
   if (cachedBootId === undefined) {
     try {
       cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
@@ -43,12 +44,21 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** A holder on this host whose process is gone (or whose machine rebooted since) cannot come back. */
-export function isStale(info: LockInfo): boolean {
-  if (info.hostname !== os.hostname()) return false;
+/** The process that wrote a lock or a lease (FORMAT.md §8, §15). */
+export type Holder = Pick<LockInfo, 'pid' | 'hostname' | 'bootId'>;
+
+/** A holder on this host whose process is gone (or whose machine rebooted since) cannot come
+ *  back; of a holder on another host nothing can be told from here (false). */
+export function holderGone(h: Holder): boolean {
+  if (h.hostname !== os.hostname()) return false;
   const boot = bootId();
-  if (boot !== null && info.bootId !== null && info.bootId !== boot) return true;
-  return !pidAlive(info.pid);
+  if (boot !== null && h.bootId !== null && h.bootId !== boot) return true;
+  return !pidAlive(h.pid);
+}
+
+/** A lock whose holder is gone: a new writer may take it over. */
+export function isStale(info: LockInfo): boolean {
+  return holderGone(info);
 }
 
 function parseLock(text: string): LockInfo | undefined {

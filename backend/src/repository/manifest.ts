@@ -138,6 +138,7 @@ export function summarize(m: Manifest): PointSummary {
     pointId: m.pointId,
     vm: m.vm,
     createdAt: m.createdAt,
+    lockedUntil: m.lockedUntil,
     disks: m.disks.map((d: ManifestDisk) => ({
       device: d.device,
       mode: d.mode,

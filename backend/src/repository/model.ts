@@ -28,3 +28,7 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** GFS retention rules, in the order results list them (`keptBy`). */
 export const GFS_RULES = ['last', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 export type GfsRule = (typeof GFS_RULES)[number];
+
+/** What a reader holds a point for (a read lease, FORMAT.md §15); refusals of a deletion name it. */
+export const LEASE_PURPOSES = ['restore', 'download', 'verify', 'browse'] as const;
+export type LeasePurpose = (typeof LEASE_PURPOSES)[number];

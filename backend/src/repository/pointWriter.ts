@@ -5,8 +5,10 @@ import { fsyncDir, writeFileAtomic } from './atomicFile';
 import type { ChunkStore } from './chunkStore';
 import type { DiskIndex } from './diskIndex';
 import { DiskWriter } from './diskWriter';
-import { indexFileName, MANIFEST_FILE, CHUNK_TMP_DIR } from './layout';
-import type { VmLock } from './locks';
+import { CHUNK_TMP_DIR, indexFileName, isSafeName, LOCKS_DIR, lockPath, MANIFEST_FILE, pointDir, POINTS_DIR, stagingDir, TMP_DIR, vmStagingRoot } from './layout';
+import { acquireVmLock, type VmLock } from './locks';
+import { isPointId } from './pointId';
+import { pathExists } from './points';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestProblems, serializeManifest } from './manifest';
 import type { Manifest, ManifestDisk, ManifestDiskInput, VmIdentity } from './types';
 
@@ -31,7 +33,64 @@ export interface CommitParams {
   consistency: 'crash' | 'filesystem';
   vmDefinition: Manifest['vmDefinition'];
   meta?: Record<string, unknown>;
-  lockedUntil?: string | null;
+  /** The point's retention lock (FORMAT.md §13), written in the manifest the point appears
+   *  with: from its first listing on it cannot be deleted or pruned before this date. A Date
+   *  or an ISO 8601 string; null or absent: not locked. */
+  lockedUntil?: Date | string | null;
+}
+
+/** @internal What beginPoint needs from the repository. */
+export interface BeginPointContext {
+  root: string;
+  store: ChunkStore;
+  chunkSize: number;
+  /** The open writers of the repository object (garbage collection asks them what they hold). */
+  writers: Set<PointWriter>;
+}
+
+/** Takes the VM's lock (REPO_LOCKED), removes what crashed writers of this VM left in staging,
+ *  and returns the writer of the new point (FORMAT.md §9). */
+export async function beginPoint(
+  ctx: BeginPointContext,
+  params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null },
+): Promise<PointWriter> {
+  const { vm, pointId, createdAt, parentPointId } = params;
+  if (!vm || !isSafeName(vm.key) || typeof vm.name !== 'string') {
+    throw new AppError('INVALID_ARGUMENT', `vm key ${JSON.stringify(vm?.key)} is not a directory-safe name`);
+  }
+  if (!isPointId(pointId)) throw new AppError('INVALID_ARGUMENT', `point id ${JSON.stringify(pointId)} is not valid (use newPointId)`);
+  if (!(createdAt instanceof Date) || Number.isNaN(createdAt.getTime())) throw new AppError('INVALID_ARGUMENT', `point ${pointId}: invalid createdAt`);
+  if (parentPointId !== null && !isPointId(parentPointId)) {
+    throw new AppError('INVALID_ARGUMENT', `point ${pointId}: invalid parent point id ${JSON.stringify(parentPointId)}`);
+  }
+  const finalDir = pointDir(ctx.root, pointId);
+  if (await pathExists(finalDir)) throw new AppError('INVALID_ARGUMENT', `point ${pointId} already exists`);
+  for (const d of [POINTS_DIR, TMP_DIR, LOCKS_DIR]) await fs.mkdir(path.join(ctx.root, d), { recursive: true });
+
+  const lock = await acquireVmLock(lockPath(ctx.root, vm.key), vm.key, pointId);
+  try {
+    // We hold the VM's lock: whatever is in its staging area belongs to a writer that died.
+    await fs.rm(vmStagingRoot(ctx.root, vm.key), { recursive: true, force: true });
+    const staging = stagingDir(ctx.root, vm.key, pointId);
+    await fs.mkdir(path.join(staging, CHUNK_TMP_DIR), { recursive: true });
+    const writer: PointWriter = new PointWriter({
+      store: ctx.store,
+      chunkSize: ctx.chunkSize,
+      vm: { ...vm },
+      pointId,
+      createdAt,
+      parentPointId,
+      stagingDir: staging,
+      finalDir,
+      lock,
+      onClose: () => ctx.writers.delete(writer),
+    });
+    ctx.writers.add(writer);
+    return writer;
+  } catch (err) {
+    await lock.release().catch(() => undefined);
+    throw new AppError('REPO_IO_ERROR', `preparing point ${pointId} of vm ${vm.key} failed`, { cause: err });
+  }
 }
 
 type State = 'open' | 'committing' | 'committed' | 'aborted';
@@ -155,6 +214,13 @@ export class PointWriter {
     if (reason) throw new AppError('INVALID_ARGUMENT', reason);
   }
 
+  private lockDate(until: CommitParams['lockedUntil']): string | null {
+    if (until === undefined || until === null) return null;
+    const d = until instanceof Date ? until : typeof until === 'string' ? new Date(until) : new Date(NaN);
+    if (Number.isNaN(d.getTime())) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: retention lock ${JSON.stringify(until)} is not a date`);
+    return d.toISOString();
+  }
+
   private buildManifest(params: CommitParams): Manifest {
     const inputs = params.disks;
     if (!Array.isArray(inputs) || inputs.length === 0) {
@@ -185,7 +251,7 @@ export class PointWriter {
       chunkSize: this.ctx.chunkSize,
       disks,
       vmDefinition: params.vmDefinition,
-      lockedUntil: params.lockedUntil ?? null,
+      lockedUntil: this.lockDate(params.lockedUntil),
       meta: params.meta ?? {},
     };
     const problems = manifestProblems(JSON.parse(JSON.stringify(manifest)) as unknown);

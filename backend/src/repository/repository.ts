@@ -1,49 +1,32 @@
+/**
+ * The Repository facade: the one object other layers use (imported from `../repository`). It
+ * owns the repository's configuration, its chunk worker pool, its open writers and its read
+ * leases, and hands each operation to the module that owns it: points.ts (reading), pointReader.ts
+ * (reading under a lease), pointWriter.ts (writing), verify.ts + verifyRepairs.ts, retention.ts
+ * (locks, deletion, prune), gc.ts, leases.ts, locks.ts, audit.ts, damage.ts.
+ */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { AppError, isAppError } from '../errors';
+import { AppError } from '../errors';
 import { isErrno } from './atomicFile';
+import { processActor, readAudit, type AuditRecord } from './audit';
 import { ChunkStore } from './chunkStore';
 import { newConfig, readConfig, writeConfig, type RepoConfig } from './config';
-import { digestToHex, sha256Hex, ZERO_DIGEST_HEX } from './digest';
-import { DiskIndex } from './diskIndex';
-import {
-  AUDIT_FILE,
-  CHUNK_TMP_DIR,
-  CHUNKS_DIR,
-  CONFIG_FILE,
-  isSafeName,
-  LAYOUT_DIRS,
-  LOCKS_DIR,
-  lockPath,
-  pointDir,
-  POINTS_DIR,
-  stagingDir,
-  TMP_DIR,
-  vmStagingRoot,
-} from './layout';
-import { acquireVmLock, breakVmLock, readLock, type LockInfo } from './locks';
-import { appendAudit, processActor, readAudit, type AuditInput, type AuditRecord } from './audit';
-import { clearDamageMark, MAX_MARK_PROBLEMS, quarantineChunk, readDamageMark, readDamageMarks, writeDamageMark } from './damage';
+import { readDamageMark, readDamageMarks } from './damage';
+import type { DiskIndex } from './diskIndex';
 import { collectGarbage, type GcOptions } from './gc';
 import type { GfsRules } from './gfs';
-import { readManifestFile, summarize } from './manifest';
-import { isPointId } from './pointId';
-import { PointWriter } from './pointWriter';
+import { AUDIT_FILE, CHUNKS_DIR, CONFIG_FILE, isSafeName, LAYOUT_DIRS, lockPath, pointDir } from './layout';
+import { LeaseKeeper, liveLeases } from './leases';
+import { breakVmLock, readLock, type LockInfo } from './locks';
+import { summarize } from './manifest';
+import { openPoint, type OpenPointOptions, type PointReader } from './pointReader';
+import { listManifests, pathExists, pointIds, readChunk, readManifest, readPointIndex } from './points';
+import { beginPoint, type PointWriter } from './pointWriter';
 import * as retention from './retention';
-import type {
-  DamageMark,
-  DeleteResult,
-  GcReport,
-  Manifest,
-  PointSummary,
-  PruneReport,
-  VerifyReport,
-  VmIdentity,
-} from './types';
+import type { DamageMark, DeleteResult, GcReport, Lease, Manifest, PointSummary, PruneReport, VerifyReport, VmIdentity } from './types';
 import { verifyRepository, type VerifyOptions } from './verify';
-
-/** Manifests read at once by listPoints. */
-const LIST_CONCURRENCY = 32;
+import { applyVerifyRepairs } from './verifyRepairs';
 
 /**
  * A chunk repository in a local directory (format: FORMAT.md beside this file). Safe for any
@@ -56,12 +39,14 @@ export class Repository {
   readonly config: Readonly<RepoConfig>;
   private readonly store: ChunkStore;
   private readonly writers = new Set<PointWriter>();
+  private readonly leaseKeeper: LeaseKeeper;
 
   private constructor(dir: string, config: RepoConfig, opts: { workers?: number }) {
     this.dir = dir;
     this.config = config;
     this.chunkSize = config.chunkSize;
     this.store = new ChunkStore(path.join(dir, CHUNKS_DIR), config.zstdLevel, opts.workers);
+    this.leaseKeeper = new LeaseKeeper(dir);
   }
 
   /** Creates a repository in `dir` (created if needed, must be empty). REPO_EXISTS if it is
@@ -95,31 +80,13 @@ export class Repository {
 
   /** Complete points only (those with a readable manifest), oldest first. */
   async listPoints(filter: { vmKey?: string } = {}): Promise<PointSummary[]> {
-    return (await this.listManifests(filter.vmKey)).map(summarize);
+    return (await listManifests(this.dir, filter.vmKey)).map(summarize);
   }
 
-  /** Manifests of the complete points (optionally one VM's), oldest first. */
-  private async listManifests(vmKey?: string): Promise<Manifest[]> {
-    const ids = await this.pointDirs();
-    const out: Manifest[] = [];
-    for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
-      const batch = await Promise.all(
-        ids.slice(i, i + LIST_CONCURRENCY).map((id) =>
-          this.readManifest(id).catch((err: unknown) => {
-            // Incomplete or damaged points are not listed (verify reports the damaged ones).
-            if (isAppError(err, 'REPO_POINT_NOT_FOUND') || isAppError(err, 'REPO_CORRUPT')) return undefined;
-            throw err;
-          }),
-        ),
-      );
-      for (const m of batch) if (m && (vmKey === undefined || m.vm.key === vmKey)) out.push(m);
-    }
-    return out.sort((a, b) => compareStr(a.createdAt, b.createdAt) || compareStr(a.pointId, b.pointId));
-  }
-
+  /** The manifest alone, without a lease: for listings and for a quick look. A reader that goes
+   *  on to read indexes and chunks uses openPoint. */
   async readManifest(pointId: string): Promise<Manifest> {
-    if (!isPointId(pointId)) throw new AppError('REPO_POINT_NOT_FOUND', `restore point ${String(pointId)} not found (not a point id)`);
-    return readManifestFile(pointDir(this.dir, pointId), pointId);
+    return readManifest(this.dir, pointId);
   }
 
   async latestPoint(vmKey: string): Promise<Manifest | undefined> {
@@ -128,137 +95,60 @@ export class Repository {
     return last ? this.readManifest(last.pointId) : undefined;
   }
 
+  /**
+   * Opens a point for reading under a read lease (FORMAT.md §15): from the lease's creation on,
+   * deleting the point is refused (REPO_POINT_LEASED), prune leaves it for later, and gc keeps
+   * its chunks — in every process sharing the repository. The lease is renewed while the reader
+   * is open; call release() in a finally. REPO_POINT_NOT_FOUND if there is no such point.
+   */
+  async openPoint(pointId: string, opts: OpenPointOptions): Promise<PointReader> {
+    return openPoint({ root: this.dir, store: this.store, chunkSize: this.chunkSize, leases: this.leaseKeeper }, pointId, opts);
+  }
+
+  /** The live read leases of every point (or one point), oldest first: who reads what since when. */
+  async leases(pointId?: string): Promise<Lease[]> {
+    return liveLeases(this.dir, pointId);
+  }
+
+  /** The index of a disk without a lease: for a writer's parent point, which its VM lock
+   *  protects (FORMAT.md §13). Other readers use openPoint. */
   async readIndex(pointId: string, device: string): Promise<DiskIndex> {
-    return this.indexOf(await this.readManifest(pointId), device);
+    return readPointIndex(this.dir, await this.readManifest(pointId), device);
   }
 
   /** Plain content of a chunk. The zero digest gives zeros without I/O; otherwise the chunk
    *  is decompressed and re-hashed, REPO_CORRUPT naming it if it is missing or damaged. */
   async readChunk(digest: Buffer | string, expectedLength: number): Promise<Buffer> {
-    const hex = digestToHex(digest);
-    if (!Number.isInteger(expectedLength) || expectedLength < 0 || expectedLength > this.chunkSize) {
-      throw new AppError('INVALID_ARGUMENT', `chunk length ${expectedLength} is outside 0..${this.chunkSize}`);
-    }
-    if (hex === ZERO_DIGEST_HEX) return Buffer.alloc(expectedLength);
-    return this.store.read(hex, expectedLength);
+    return readChunk(this.store, this.chunkSize, digest, expectedLength);
   }
 
   /** Takes the VM's lock (REPO_LOCKED), removes what crashed writers of this VM left in
-   *  staging, and returns the writer of the new point. */
+   *  staging, and returns the writer of the new point. Its retention lock is given to commit. */
   async beginPoint(params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null }): Promise<PointWriter> {
-    const { vm, pointId, createdAt, parentPointId } = params;
-    if (!vm || !isSafeName(vm.key) || typeof vm.name !== 'string') {
-      throw new AppError('INVALID_ARGUMENT', `vm key ${JSON.stringify(vm?.key)} is not a directory-safe name`);
-    }
-    if (!isPointId(pointId)) throw new AppError('INVALID_ARGUMENT', `point id ${JSON.stringify(pointId)} is not valid (use newPointId)`);
-    if (!(createdAt instanceof Date) || Number.isNaN(createdAt.getTime())) throw new AppError('INVALID_ARGUMENT', `point ${pointId}: invalid createdAt`);
-    if (parentPointId !== null && !isPointId(parentPointId)) {
-      throw new AppError('INVALID_ARGUMENT', `point ${pointId}: invalid parent point id ${JSON.stringify(parentPointId)}`);
-    }
-    const finalDir = pointDir(this.dir, pointId);
-    if (await pathExists(finalDir)) throw new AppError('INVALID_ARGUMENT', `point ${pointId} already exists`);
-    for (const d of [POINTS_DIR, TMP_DIR, LOCKS_DIR]) await fs.mkdir(path.join(this.dir, d), { recursive: true });
-
-    const lock = await acquireVmLock(lockPath(this.dir, vm.key), vm.key, pointId);
-    try {
-      const vmTmp = vmStagingRoot(this.dir, vm.key);
-      // We hold the VM's lock: whatever is in its staging area belongs to a writer that died.
-      await fs.rm(vmTmp, { recursive: true, force: true });
-      const staging = stagingDir(this.dir, vm.key, pointId);
-      await fs.mkdir(path.join(staging, CHUNK_TMP_DIR), { recursive: true });
-      let writer: PointWriter | undefined = undefined;
-      writer = new PointWriter({
-        store: this.store,
-        chunkSize: this.chunkSize,
-        vm: { ...vm },
-        pointId,
-        createdAt,
-        parentPointId,
-        stagingDir: staging,
-        finalDir,
-        lock,
-        onClose: () => {
-          if (writer) this.writers.delete(writer);
-        },
-      });
-      this.writers.add(writer);
-      return writer;
-    } catch (err) {
-      await lock.release().catch(() => undefined);
-      throw new AppError('REPO_IO_ERROR', `preparing point ${pointId} of vm ${vm.key} failed`, { cause: err });
-    }
+    return beginPoint({ root: this.dir, store: this.store, chunkSize: this.chunkSize, writers: this.writers }, params);
   }
 
   /**
-   * Re-hashes every chunk of every point (or of `opts.pointId`, or of `opts.vmKey`'s points) and
-   * reports per point. With
-   * `repair` (default true): corrupt chunk files go to quarantine/ (so the next backup reading
-   * that content stores it again), damaged points get a mark (damaged/<id>.json, see
-   * damagedPoints), and points found whole again lose theirs; each change is audited.
+   * Re-hashes every chunk of every point (or of `opts.pointId`, or of `opts.vmKey`'s points),
+   * each point under a read lease while it is verified, and reports per point. With `repair`
+   * (default true): corrupt chunk files go to quarantine/ (so the next backup reading that
+   * content stores it again), damaged points get a mark (damaged/<id>.json, see damagedPoints),
+   * and points found whole again lose theirs; each change is audited.
    */
   async verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
+    const actor = opts.actor ?? processActor('verify');
     const report = await verifyRepository(
       {
-        pointDirs: opts.vmKey !== undefined && opts.pointId === undefined ? async () => (await this.listPoints({ vmKey: opts.vmKey })).map((p) => p.pointId) : () => this.pointDirs(),
-        pointPath: (id) => pointDir(this.dir, id),
-        readManifest: (id) => this.readManifest(id),
-        readIndex: (m, device) => this.indexOf(m, device),
+        pointIds: opts.vmKey !== undefined && opts.pointId === undefined ? async () => (await this.listPoints({ vmKey: opts.vmKey })).map((p) => p.pointId) : () => pointIds(this.dir),
+        pointExists: (id) => pathExists(pointDir(this.dir, id)),
+        open: (id) => this.openPoint(id, { purpose: 'verify', holder: actor }),
         checkChunk: (hex, length) => this.store.check(hex, length),
         parallelism: this.store.parallelism,
       },
       opts,
     );
     if (opts.repair === false) return report;
-    return this.applyVerifyRepairs(report, opts.actor ?? processActor('verify'));
-  }
-
-  private async applyVerifyRepairs(report: VerifyReport, actor: string): Promise<VerifyReport> {
-    const audit: AuditInput[] = [];
-    const quarantined: string[] = [];
-    const corrupt = new Set(report.problems.filter((p) => p.kind === 'chunk-corrupt' && p.chunk !== null).map((p) => p.chunk as string));
-    for (const hex of [...corrupt].sort()) {
-      const name = await quarantineChunk(this.dir, hex);
-      if (name === null) continue;
-      quarantined.push(hex);
-      audit.push({ actor, action: 'chunk-quarantine', reason: 'verify: chunk content does not match its digest', details: { chunk: hex, file: name } });
-    }
-    const marked: string[] = [];
-    const cleared: string[] = [];
-    const now = new Date().toISOString();
-    for (const r of report.points) {
-      if (r.status === 'ok') {
-        if (await clearDamageMark(this.dir, r.pointId)) {
-          cleared.push(r.pointId);
-          audit.push({ actor, action: 'damage-clear', pointId: r.pointId, vmKey: r.vmKey, reason: 'verify: every chunk is present and intact again' });
-        }
-        continue;
-      }
-      if (!(await pathExists(pointDir(this.dir, r.pointId)))) continue; // deleted while verify ran
-      const prev = await readDamageMark(this.dir, r.pointId);
-      const problems = report.problems.filter((p) => p.pointId === r.pointId);
-      const mark: DamageMark = {
-        pointId: r.pointId,
-        vmKey: r.vmKey,
-        markedAt: prev?.markedAt || now,
-        verifiedAt: now,
-        devices: r.damagedDevices,
-        problems: problems.slice(0, MAX_MARK_PROBLEMS).map((p) => ({ device: p.device, chunk: p.chunk, offset: p.offset, kind: p.kind })),
-      };
-      await writeDamageMark(this.dir, mark);
-      if (!prev) {
-        marked.push(r.pointId);
-        audit.push({
-          actor,
-          action: 'damage-mark',
-          pointId: r.pointId,
-          vmKey: r.vmKey,
-          reason: `verify: ${problems.length} problem(s)`,
-          details: { devices: mark.devices, kinds: [...new Set(problems.map((p) => p.kind))] },
-        });
-      }
-    }
-    await appendAudit(this.dir, audit);
-    return { ...report, quarantined, marked, cleared };
+    return applyVerifyRepairs(this.dir, report, actor);
   }
 
   /** Points verify marked damaged (and that still exist), in id order. */
@@ -276,10 +166,11 @@ export class Repository {
   }
 
   /**
-   * Deletes a restore point, refusing (REPO_POINT_LOCKED, naming the point and the date) while
-   * its retention lock runs. The point leaves points/ by one rename, so it vanishes for every
-   * reader at once; the deletion is in the audit log before it happens. Its chunks stay until
-   * gc(). REPO_POINT_NOT_FOUND for an unknown point.
+   * Deletes a restore point, refusing while its retention lock runs (REPO_POINT_LOCKED, naming
+   * the date) or while it is being read (REPO_POINT_LEASED, naming what reads it and since
+   * when). The point leaves points/ by one rename, so it vanishes for every new reader at once;
+   * the deletion is in the audit log before it happens. Its chunks stay until gc().
+   * REPO_POINT_NOT_FOUND for an unknown point.
    */
   async deletePoint(pointId: string, opts: { reason: string; actor: string }): Promise<DeleteResult> {
     return retention.deletePoint(this.retentionContext(), pointId, opts);
@@ -288,6 +179,7 @@ export class Repository {
   /**
    * Sets the point's retention lock to `until`. A lock can only be lengthened: an earlier date
    * than the current lock is REPO_POINT_LOCKED; a date in the past INVALID_ARGUMENT. Audited.
+   * A new point gets its lock at commit (CommitParams.lockedUntil), not from this.
    */
   async extendLock(pointId: string, until: Date | string, opts: { actor?: string; reason?: string } = {}): Promise<Manifest> {
     return retention.extendLock(this.retentionContext(), pointId, until, { actor: opts.actor ?? processActor(), ...(opts.reason ? { reason: opts.reason } : {}) });
@@ -306,15 +198,16 @@ export class Repository {
 
   /**
    * Applies GFS retention (gfs.ts) to each VM's points and deletes those no rule keeps, except
-   * points under a retention lock (reported as `locked`). `dryRun` only reports. Chunks are
-   * freed by gc() afterwards.
+   * points under a retention lock (reported as `locked`) and points being read (reported as
+   * `leased`, left for a later prune). `dryRun` only reports. Chunks are freed by gc().
    */
   async prune(rules: GfsRules, opts: retention.PruneOptions = {}): Promise<PruneReport> {
     return retention.prune(this.retentionContext(), rules, opts);
   }
 
   /** Garbage collection (gc.ts): removes chunks no point references, older than the grace
-   *  period and than every running writer. Safe while backups write. */
+   *  period and than every running writer; keeps deleted points readers still read. Safe while
+   *  backups write and readers read, in any process. */
   async gc(opts: GcOptions = {}): Promise<GcReport> {
     return collectGarbage(
       {
@@ -339,7 +232,7 @@ export class Repository {
   }
 
   private retentionContext(): retention.RetentionContext {
-    return { root: this.dir, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => this.listManifests(vmKey) };
+    return { root: this.dir, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey) };
   }
 
   /** Who holds the VM's write lock, if anyone. */
@@ -355,63 +248,16 @@ export class Repository {
     return breakVmLock(lockPath(this.dir, vmKey));
   }
 
-  /** Aborts writers still open, then stops the worker pool (restarted if used again). */
+  /** Aborts writers still open, ends the leases of readers still open, then stops the worker
+   *  pool (restarted if used again). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.writers].map((w) => w.abort()));
+    await this.leaseKeeper.releaseAll();
     await this.store.close();
   }
 
   /** @internal Test hook: one chunk worker exits as if it crashed. */
   crashWorkerForTest(): Promise<unknown> {
     return this.store.crashOneWorker();
-  }
-
-  /** Names under points/ that look like point ids (complete or not). */
-  private async pointDirs(): Promise<string[]> {
-    try {
-      return (await fs.readdir(path.join(this.dir, POINTS_DIR))).filter(isPointId).sort();
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw new AppError('REPO_IO_ERROR', `listing points in ${this.dir} failed`, { cause: err });
-    }
-  }
-
-  private async indexOf(manifest: Manifest, device: string): Promise<DiskIndex> {
-    const pointId = manifest.pointId;
-    const disk = manifest.disks.find((d) => d.device === device);
-    if (!disk) throw new AppError('REPO_DISK_NOT_FOUND', `point ${pointId} has no disk ${device}`);
-    const what = `index of disk ${device} in point ${pointId}`;
-    let buf: Buffer;
-    try {
-      buf = await fs.readFile(path.join(pointDir(this.dir, pointId), disk.index.file));
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) throw new AppError('REPO_CORRUPT', `${what} is missing`, { cause: err, details: { kind: 'index-missing' } });
-      throw new AppError('REPO_IO_ERROR', `reading ${what} failed`, { cause: err });
-    }
-    const actual = sha256Hex(buf);
-    if (actual !== disk.index.sha256) {
-      throw new AppError('REPO_CORRUPT', `${what} is damaged (sha256 ${actual}, manifest says ${disk.index.sha256})`, {
-        details: { kind: 'index-corrupt' },
-      });
-    }
-    const index = DiskIndex.parse(buf, what);
-    if (index.virtualSize !== disk.virtualSize || index.chunkSize !== manifest.chunkSize || index.count !== disk.index.chunkCount) {
-      throw new AppError('REPO_CORRUPT', `${what} does not match its manifest entry`, { details: { kind: 'index-corrupt' } });
-    }
-    return index;
-  }
-}
-
-function compareStr(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-async function pathExists(p: string): Promise<boolean> {
-  try {
-    await fs.stat(p);
-    return true;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return false;
-    throw err;
   }
 }

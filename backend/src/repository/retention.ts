@@ -6,24 +6,14 @@ import { fsyncDir, isErrno, writeFileAtomic } from './atomicFile';
 import { clearDamageMark } from './damage';
 import { gfsPrune, normalizeRules, rulesKeepSomething, checkTimeZone, type GfsRules } from './gfs';
 import { ADMIN_LOCK_FILE, LOCKS_DIR, MANIFEST_FILE, pointDir, POINTS_DIR, TRASH_DIR, trashDir } from './layout';
-import { acquireRepoLock, liveVmLocks } from './locks';
+import { leasedError, liveLeases } from './leases';
+import { acquireRepoLock } from './locks';
 import { serializeManifest } from './manifest';
-import type { DeleteResult, Manifest, PruneDecision, PruneReport } from './types';
+import { TRASH_MARKER, trashUsers, type TrashMarker } from './trash';
+import type { DeleteResult, Lease, Manifest, PruneDecision, PruneReport } from './types';
 
 /** How long a deletion, lock change or prune waits for another one to finish. */
 const ADMIN_LOCK_WAIT_MS = 60_000;
-
-/** Written into `trash/<pointId>/` once the point has left points/ (FORMAT.md §13). */
-export const TRASH_MARKER = 'deleted.json';
-
-export interface TrashMarker {
-  pointId: string;
-  vmKey: string;
-  /** After the rename out of points/: a writer whose lock started later cannot hold the point. */
-  deletedAt: string;
-  actor: string;
-  reason: string;
-}
 
 /** @internal What the retention operations need from the repository. */
 export interface RetentionContext {
@@ -60,10 +50,12 @@ export async function withAdminLock<T>(root: string, fn: () => Promise<T>): Prom
 }
 
 /**
- * Removes one point; the caller holds the admin lock and has checked its retention lock. Order:
- * audit record, rename `points/<id>` → `trash/<id>` (the point is gone for every reader at once),
- * then the directory is removed — unless a writer of the same VM holds its lock, which may have
- * read this point's index as the base of an incremental: then it waits in trash/ for GC.
+ * Removes one point; the caller holds the admin lock and has checked its retention lock and its
+ * leases. Order: audit record, rename `points/<id>` → `trash/<id>` (the point is gone for every
+ * new reader at once), then the directory is removed — unless a writer of the same VM holds its
+ * lock, which may have read this point's index as the base of an incremental, or a reader took
+ * its lease between the caller's check and the rename (it may have read the manifest): then it
+ * waits in trash/ for GC, which removes it once neither is left.
  */
 export async function deleteChecked(root: string, m: Manifest, who: { actor: string; reason: string }): Promise<DeleteResult> {
   const { pointId } = m;
@@ -82,9 +74,9 @@ export async function deleteChecked(root: string, m: Manifest, who: { actor: str
   }
   await fsyncDir(path.join(root, POINTS_DIR));
   const deletedAt = new Date().toISOString();
-  // Checked after the rename: a writer that takes the VM's lock from now on cannot read it.
-  const writing = (await liveVmLocks(path.join(root, LOCKS_DIR))).some((l) => l.vmKey === vmKey);
-  if (writing) {
+  const users = await trashUsers(root, vmKey, pointId);
+  const kept = users.writing || users.leases.length > 0;
+  if (kept) {
     const marker: TrashMarker = { pointId, vmKey, deletedAt, actor: who.actor, reason: who.reason };
     await writeFileAtomic(path.join(trash, TRASH_MARKER), Buffer.from(JSON.stringify(marker) + '\n'));
     await fsyncDir(path.join(root, TRASH_DIR));
@@ -93,7 +85,7 @@ export async function deleteChecked(root: string, m: Manifest, who: { actor: str
     await fs.rm(trash, { recursive: true, force: true });
   }
   await clearDamageMark(root, pointId);
-  return { pointId, vmKey, deferred: writing };
+  return { pointId, vmKey, deferred: kept };
 }
 
 export async function deletePoint(ctx: RetentionContext, pointId: string, opts: { reason: string; actor: string; now?: Date }): Promise<DeleteResult> {
@@ -102,6 +94,8 @@ export async function deletePoint(ctx: RetentionContext, pointId: string, opts: 
   return withAdminLock(ctx.root, async () => {
     const m = await ctx.readManifest(pointId);
     if (isLocked(m, opts.now ?? new Date())) throw lockedError(m, 'cannot delete');
+    const leases = await liveLeases(ctx.root, pointId);
+    if (leases.length > 0) throw leasedError('cannot delete', { pointId, vmKey: m.vm.key, vmName: m.vm.name }, leases);
     return deleteChecked(ctx.root, m, { actor, reason });
   });
 }
@@ -190,6 +184,8 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
 
   const plan = async (): Promise<PruneDecision[]> => {
     const manifests = await ctx.listManifests(opts.vmKey);
+    const leases = new Map<string, Lease>();
+    for (const l of await liveLeases(ctx.root)) if (!leases.has(l.pointId)) leases.set(l.pointId, l);
     const byVm = new Map<string, Manifest[]>();
     for (const m of manifests) {
       const list = byVm.get(m.vm.key);
@@ -202,14 +198,17 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
       const byId = new Map(list.map((m) => [m.pointId, m]));
       for (const d of gfsPrune(list.map((m) => ({ id: m.pointId, time: new Date(m.createdAt) })), rules, { timeZone })) {
         const m = byId.get(d.id) as Manifest;
+        const action = d.keep ? 'keep' : isLocked(m, now) ? 'locked' : 'remove';
+        const lease = action === 'remove' ? leases.get(m.pointId) : undefined;
         decisions.push({
           pointId: m.pointId,
           vmKey,
           vmName: m.vm.name,
           createdAt: m.createdAt,
-          action: d.keep ? 'keep' : isLocked(m, now) ? 'locked' : 'remove',
+          action,
           keptBy: d.keptBy,
           lockedUntil: m.lockedUntil,
+          ...(lease ? { leased: { purpose: lease.purpose, since: lease.startedAt } } : {}),
         });
       }
     }
@@ -222,9 +221,10 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
     now: now.toISOString(),
     rules: { keepLast: counts.last, daily: counts.daily, weekly: counts.weekly, monthly: counts.monthly, yearly: counts.yearly },
     points: decisions,
-    removed: decisions.filter((d) => d.action === 'remove').map((d) => d.pointId),
+    removed: decisions.filter((d) => d.action === 'remove' && !d.leased).map((d) => d.pointId),
     deferred,
     locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
+    leased: decisions.filter((d) => d.action === 'remove' && d.leased).map((d) => d.pointId),
     kept: decisions.filter((d) => d.action === 'keep').length,
   });
 
@@ -233,7 +233,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
   return withAdminLock(ctx.root, async () => {
     // Planned under the lock: no lock change or deletion can slip in between plan and action.
     const decisions = await plan();
-    const toRemove = decisions.filter((d) => d.action === 'remove');
+    const toRemove = decisions.filter((d) => d.action === 'remove' && !d.leased);
     const reason = opts.reason ?? `prune ${JSON.stringify(rules)} in ${timeZone}`;
     await appendAudit(ctx.root, [
       {
@@ -246,6 +246,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
           timeZone,
           remove: toRemove.map((d) => d.pointId),
           locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
+          leased: decisions.filter((d) => d.leased).map((d) => d.pointId),
           kept: decisions.filter((d) => d.action === 'keep').length,
         },
       },
@@ -262,6 +263,12 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
       if (isLocked(m, now)) {
         d.action = 'locked';
         d.lockedUntil = m.lockedUntil;
+        continue;
+      }
+      // a reader may have taken its lease since the plan: it is left for a later prune
+      const [lease] = await liveLeases(ctx.root, d.pointId);
+      if (lease) {
+        d.leased = { purpose: lease.purpose, since: lease.startedAt };
         continue;
       }
       const r = await deleteChecked(ctx.root, m, { actor, reason });

@@ -1,4 +1,4 @@
-import type { FullReason, GfsRule } from './model';
+import type { FullReason, GfsRule, LeasePurpose } from './model';
 
 /**
  * The repository's public data types. The on-disk encoding of these is specified in FORMAT.md
@@ -79,6 +79,8 @@ export interface PointSummary {
   pointId: string;
   vm: VmIdentity;
   createdAt: string;
+  /** The point's retention lock (Manifest.lockedUntil). */
+  lockedUntil: string | null;
   disks: Array<Pick<ManifestDisk, 'device' | 'mode' | 'reason' | 'virtualSize' | 'bytesRead' | 'bytesStored'>>;
 }
 
@@ -134,6 +136,26 @@ export interface DamageMark {
   problems: Array<Pick<VerifyProblem, 'device' | 'chunk' | 'offset' | 'kind'>>;
 }
 
+/** `leases/<pointId>.<leaseId>.json` (FORMAT.md §15): a point being read. */
+export interface LeaseInfo {
+  pointId: string;
+  /** The point's VM; null until the holder has read the manifest (just after taking the lease). */
+  vmKey: string | null;
+  purpose: LeasePurpose;
+  /** Who reads, in the holder's words (a job, a user, `cli:<user>@<host>`); refusals do not show it. */
+  holder: string;
+  pid: number;
+  hostname: string;
+  bootId: string | null;
+  startedAt: string;
+  /** Renewed by the holder while it reads; a lease past it is dead, whoever holds it. */
+  expiresAt: string;
+}
+
+export interface Lease extends LeaseInfo {
+  leaseId: string;
+}
+
 export interface DeleteResult {
   pointId: string;
   vmKey: string;
@@ -152,6 +174,9 @@ export interface PruneDecision {
   action: 'keep' | 'remove' | 'locked';
   keptBy: GfsRule[];
   lockedUntil: string | null;
+  /** `remove` decisions only: the point is being read (a live read lease), so it stays until a
+   *  later prune; what reads it and since when. Absent otherwise. */
+  leased?: { purpose: LeasePurpose; since: string };
 }
 
 export interface PruneReport {
@@ -168,6 +193,9 @@ export interface PruneReport {
   deferred: string[];
   /** Not kept by any rule but locked: skipped. */
   locked: string[];
+  /** Not kept by any rule, but being read under a read lease: left for a later prune (not in
+   *  `removed`). */
+  leased: string[];
   kept: number;
 }
 
@@ -193,7 +221,13 @@ export interface GcReport {
   leftoversRestored: number;
   /** Deleted points removed from trash/ (their writers are gone). */
   trashPurged: string[];
-  /** Deleted points still waiting in trash/ for a running writer. */
+  /** Deleted points still waiting in trash/ for a running writer or a reader's lease. */
   trashKept: string[];
+  /** Points (in points/ or trash/) with a live read lease when the collection started. */
+  leasedPoints: string[];
+  /** Chunks kept only because a deleted point that is still being read references them. */
+  chunksKeptForLeases: number;
+  /** Lease files of readers that are gone (or expired), removed. */
+  leasesRemoved: number;
   seconds: number;
 }

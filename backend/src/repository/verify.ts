@@ -1,7 +1,9 @@
-import { promises as fs } from 'fs';
-import * as path from 'path';
+/**
+ * Verification (FORMAT.md §10): every chunk the selected points reference re-read and re-hashed
+ * once, indexes and manifests checked, one verdict per point. Read-only; the repairs that follow
+ * (quarantine, damage marks) are verifyRepairs.ts.
+ */
 import { AppError, isAppError } from '../errors';
-import { isErrno } from './atomicFile';
 import type { ChunkStatus } from './chunkProtocol';
 import type { DiskIndex } from './diskIndex';
 import { MANIFEST_FILE } from './layout';
@@ -9,13 +11,22 @@ import type { Manifest, VerifyPointResult, VerifyProblem, VerifyReport } from '.
 
 /** What verify needs from the repository. */
 export interface VerifySource {
-  pointDirs(): Promise<string[]>;
-  pointPath(pointId: string): string;
-  readManifest(pointId: string): Promise<Manifest>;
-  /** Index of one disk of an already-read manifest (checked against its sha256). */
-  readIndex(manifest: Manifest, device: string): Promise<DiskIndex>;
+  /** The points to check, by id (complete or not). */
+  pointIds(): Promise<string[]>;
+  /** Whether `points/<id>` exists: one without a readable manifest is damage, none a deletion. */
+  pointExists(pointId: string): Promise<boolean>;
+  /** The point under a read lease (FORMAT.md §15); fails as Repository.readManifest does. */
+  open(pointId: string): Promise<VerifiedPoint>;
   checkChunk(hex: string, length: number): Promise<{ status: ChunkStatus; message?: string }>;
   parallelism: number;
+}
+
+/** A point held for verification (a PointReader). */
+export interface VerifiedPoint {
+  readonly manifest: Manifest;
+  /** The index read afresh, checked against the manifest (REPO_CORRUPT otherwise). */
+  readIndex(device: string): Promise<DiskIndex>;
+  release(): Promise<void>;
 }
 
 export interface VerifyOptions {
@@ -25,8 +36,9 @@ export interface VerifyOptions {
   /** Default true: mark damaged points, clear the marks of points found whole again, and move
    *  corrupt chunk files to quarantine/ (Repository.verify; FORMAT.md §11). */
   repair?: boolean;
-  /** Recorded in the audit log for marks, clears and quarantines. */
+  /** Recorded in the audit log for marks, clears and quarantines, and as the leases' holder. */
   actor?: string;
+  /** `done` of `total` distinct chunks; `total` grows as each batch of points is opened. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -36,93 +48,129 @@ interface BadChunk {
   message: string;
 }
 
+/** Points held under a lease at once: bounds the lease files (and their renewals) of a verify
+ *  of the whole repository, while every point is leased from its manifest to its last chunk. */
+const BATCH_POINTS = 32;
+
 /**
- * Pass 1 reads every selected manifest and index (reporting their damage) and collects the
- * distinct chunks they reference; pass 2 re-hashes each distinct chunk once in the worker pool;
- * pass 3, only if some are bad, names every (point, disk) that references a bad chunk with the
- * disk offset of its first occurrence.
+ * Points are verified in batches, each point under a read lease from before its manifest is
+ * read until its last chunk is checked, so that no prune or gc removes what is being verified
+ * (a point deleted before its turn is skipped, not reported). Per batch: pass 1 reads the
+ * manifests and indexes (reporting their damage) and collects the chunks no earlier batch
+ * checked; pass 2 re-hashes each of them once in the worker pool; pass 3, only if some chunk is
+ * bad, names every (point, disk) of the batch that references a bad chunk with the disk offset
+ * of its first occurrence.
  */
 export async function verifyRepository(src: VerifySource, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const { signal } = opts;
+  const explicit = opts.pointId !== undefined;
   const problems: VerifyProblem[] = [];
-  const pointIds = opts.pointId !== undefined ? [opts.pointId] : await src.pointDirs();
+  const ids = explicit ? [opts.pointId as string] : await src.pointIds();
+  const checkedIds: string[] = [];
   const readable: Manifest[] = [];
-  // Distinct chunks, keyed by the 32 raw digest bytes as a latin1 string (compact); value = length.
-  const chunks = new Map<string, number>();
+  // Every distinct chunk checked so far, keyed by its 32 raw digest bytes as a latin1 string
+  // (compact): null when intact.
+  const seen = new Map<string, BadChunk | null>();
+  const progress = { done: 0, total: 0, bytes: 0, bad: 0 };
+  opts.onProgress?.(0, 0);
 
-  for (const pointId of pointIds) {
+  for (let b = 0; b < ids.length; b += BATCH_POINTS) {
     throwIfAborted(signal);
-    const manifest = await loadManifest(src, pointId, opts.pointId !== undefined, problems);
-    if (!manifest) continue;
-    readable.push(manifest);
-    for (const disk of manifest.disks) {
-      const index = await loadIndex(src, manifest, disk.device, problems);
-      if (!index) continue;
-      for (let i = 0; i < index.count; i++) {
-        if (index.isZero(i)) continue;
-        const key = index.digest(i).toString('latin1');
-        if (!chunks.has(key)) chunks.set(key, index.chunkLength(i));
-      }
-    }
-  }
-
-  const bad = new Map<string, BadChunk>();
-  const total = chunks.size;
-  let done = 0;
-  let bytesChecked = 0;
-  opts.onProgress?.(0, total);
-  const entries = chunks.entries();
-  const lane = async (): Promise<void> => {
-    for (let next = entries.next(); !next.done; next = entries.next()) {
-      if (signal?.aborted) return;
-      const [key, length] = next.value;
-      const hex = Buffer.from(key, 'latin1').toString('hex');
-      const r = await src.checkChunk(hex, length);
-      if (r.status !== 'ok') bad.set(key, { status: r.status, message: r.message ?? `chunk ${hex} is ${r.status}` });
-      bytesChecked += length;
-      done++;
-      opts.onProgress?.(done, total);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, src.parallelism * 4) }, lane));
-  throwIfAborted(signal);
-
-  if (bad.size > 0) {
-    for (const manifest of readable) {
-      for (const disk of manifest.disks) {
-        const index = await src.readIndex(manifest, disk.device).catch(() => undefined);
-        if (!index) continue;
-        const reported = new Set<string>();
-        for (let i = 0; i < index.count; i++) {
-          if (index.isZero(i)) continue;
-          const key = index.digest(i).toString('latin1');
-          const b = bad.get(key);
-          if (!b || reported.has(key)) continue;
-          reported.add(key);
-          problems.push({
-            pointId: manifest.pointId,
-            device: disk.device,
-            chunk: index.digestHex(i),
-            offset: i * index.chunkSize,
-            kind: b.status === 'missing' ? 'chunk-missing' : 'chunk-corrupt',
-            message: `point ${manifest.pointId} disk ${disk.device} at offset ${i * index.chunkSize}: ${b.message}`,
-          });
+    const open: VerifiedPoint[] = [];
+    try {
+      const fresh = new Map<string, number>();
+      for (const pointId of ids.slice(b, b + BATCH_POINTS)) {
+        const point = await openForVerify(src, pointId, explicit, problems);
+        if (point === 'deleted') continue;
+        checkedIds.push(pointId);
+        if (!point) continue;
+        open.push(point);
+        readable.push(point.manifest);
+        for (const disk of point.manifest.disks) {
+          const index = await loadIndex(point, disk.device, problems);
+          if (!index) continue;
+          for (let i = 0; i < index.count; i++) {
+            if (index.isZero(i)) continue;
+            const key = index.digest(i).toString('latin1');
+            if (!seen.has(key) && !fresh.has(key)) fresh.set(key, index.chunkLength(i));
+          }
         }
       }
+      await checkChunks(src, fresh, seen, progress, opts);
+      if (progress.bad > 0) await reportBadChunks(open, seen, problems);
+    } finally {
+      await Promise.allSettled(open.map((p) => p.release()));
     }
   }
 
   return {
-    pointsChecked: pointIds.length,
-    chunksChecked: done,
-    bytesChecked,
+    pointsChecked: checkedIds.length,
+    chunksChecked: progress.done,
+    bytesChecked: progress.bytes,
     problems,
     ok: problems.length === 0,
-    points: pointResults(pointIds, readable, problems),
+    points: pointResults(checkedIds, readable, problems),
     quarantined: [],
     marked: [],
     cleared: [],
   };
+}
+
+async function checkChunks(
+  src: VerifySource,
+  fresh: Map<string, number>,
+  seen: Map<string, BadChunk | null>,
+  progress: { done: number; total: number; bytes: number; bad: number },
+  opts: VerifyOptions,
+): Promise<void> {
+  progress.total += fresh.size;
+  opts.onProgress?.(progress.done, progress.total);
+  const entries = fresh.entries();
+  const lane = async (): Promise<void> => {
+    for (let next = entries.next(); !next.done; next = entries.next()) {
+      if (opts.signal?.aborted) return;
+      const [key, length] = next.value;
+      const hex = Buffer.from(key, 'latin1').toString('hex');
+      const r = await src.checkChunk(hex, length);
+      if (r.status === 'ok') seen.set(key, null);
+      else {
+        seen.set(key, { status: r.status, message: r.message ?? `chunk ${hex} is ${r.status}` });
+        progress.bad++;
+      }
+      progress.bytes += length;
+      progress.done++;
+      opts.onProgress?.(progress.done, progress.total);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, src.parallelism * 4) }, lane));
+  throwIfAborted(opts.signal);
+}
+
+/** Each bad chunk once per (point, disk) that references it, at its first offset. */
+async function reportBadChunks(open: readonly VerifiedPoint[], seen: ReadonlyMap<string, BadChunk | null>, problems: VerifyProblem[]): Promise<void> {
+  for (const point of open) {
+    const manifest = point.manifest;
+    for (const disk of manifest.disks) {
+      const index = await point.readIndex(disk.device).catch(() => undefined);
+      if (!index) continue;
+      const reported = new Set<string>();
+      for (let i = 0; i < index.count; i++) {
+        if (index.isZero(i)) continue;
+        const key = index.digest(i).toString('latin1');
+        const b = seen.get(key);
+        if (!b || reported.has(key)) continue;
+        reported.add(key);
+        problems.push({
+          pointId: manifest.pointId,
+          device: disk.device,
+          chunk: index.digestHex(i),
+          offset: i * index.chunkSize,
+          kind: b.status === 'missing' ? 'chunk-missing' : 'chunk-corrupt',
+          message: `point ${manifest.pointId} disk ${disk.device} at offset ${i * index.chunkSize}: ${b.message}`,
+        });
+      }
+    }
+  }
 }
 
 /** One verdict per checked point, from the problems found. */
@@ -148,15 +196,21 @@ function pointResults(pointIds: readonly string[], readable: readonly Manifest[]
   });
 }
 
-async function loadManifest(src: VerifySource, pointId: string, explicit: boolean, problems: VerifyProblem[]): Promise<Manifest | undefined> {
+/** The point under its lease; undefined when its manifest is damaged (reported); `deleted`
+ *  when it went since the listing. */
+async function openForVerify(src: VerifySource, pointId: string, explicit: boolean, problems: VerifyProblem[]): Promise<VerifiedPoint | undefined | 'deleted'> {
   try {
-    return await src.readManifest(pointId);
+    return await src.open(pointId);
   } catch (err) {
     if (isAppError(err, 'REPO_POINT_NOT_FOUND')) {
-      // Asked for by name: it does not exist. Found as a directory: its manifest was lost.
-      if (explicit && !(await exists(src.pointPath(pointId)))) throw err;
-      problems.push(problem(pointId, null, 'manifest-corrupt', `point ${pointId}: ${MANIFEST_FILE} is missing`));
-      return undefined;
+      // Its directory without a manifest: the manifest was lost. No directory: deleted (by a
+      // prune, say) before its lease was taken, or, asked for by name, it does not exist.
+      if (await src.pointExists(pointId)) {
+        problems.push(problem(pointId, null, 'manifest-corrupt', `point ${pointId}: ${MANIFEST_FILE} is missing`));
+        return undefined;
+      }
+      if (explicit) throw err;
+      return 'deleted';
     }
     if (isAppError(err, 'REPO_CORRUPT')) {
       problems.push(problem(pointId, null, 'manifest-corrupt', err.message));
@@ -166,10 +220,10 @@ async function loadManifest(src: VerifySource, pointId: string, explicit: boolea
   }
 }
 
-async function loadIndex(src: VerifySource, manifest: Manifest, device: string, problems: VerifyProblem[]): Promise<DiskIndex | undefined> {
-  const pointId = manifest.pointId;
+async function loadIndex(point: VerifiedPoint, device: string, problems: VerifyProblem[]): Promise<DiskIndex | undefined> {
+  const pointId = point.manifest.pointId;
   try {
-    return await src.readIndex(manifest, device);
+    return await point.readIndex(device);
   } catch (err) {
     if (isAppError(err, 'REPO_CORRUPT')) {
       const kind = err.details?.['kind'] === 'index-missing' ? 'index-missing' : 'index-corrupt';
@@ -182,16 +236,6 @@ async function loadIndex(src: VerifySource, manifest: Manifest, device: string, 
 
 function problem(pointId: string, device: string | null, kind: VerifyProblem['kind'], message: string): VerifyProblem {
   return { pointId, device, chunk: null, offset: null, kind, message };
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.stat(path.join(p));
-    return true;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
-    throw err;
-  }
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

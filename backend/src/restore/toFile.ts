@@ -2,7 +2,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import { AppError } from '../errors';
 import { NbdClient } from '../nbd';
-import type { DiskIndex, Repository } from '../repository';
+import type { DiskIndex, PointReader, Repository } from '../repository';
 import { runTool } from '../util/exec';
 import { QemuNbdServer } from './qemuNbd';
 import { dataRanges } from './sparse';
@@ -14,6 +14,9 @@ export interface RestoreToFileRequest {
   out: string;
   format: 'raw' | 'qcow2';
   overwrite?: boolean;
+  /** What the point's read lease says it is read for (default restore; an image built for a
+   *  download says download). */
+  purpose?: 'restore' | 'download';
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -32,14 +35,24 @@ const CONCURRENCY = 8;
  * aborted restore never leaves a file that looks complete.
  */
 export async function restoreToFile(req: RestoreToFileRequest): Promise<RestoreToFileResult> {
-  const index = await req.repository.readIndex(req.pointId, req.device);
+  // read under a lease: no prune, delete or gc of any process removes the point meanwhile
+  const point = await req.repository.openPoint(req.pointId, { purpose: req.purpose ?? 'restore', holder: `restore of disk ${req.device} to ${req.out}` });
+  try {
+    return await restoreFrom(point, req);
+  } finally {
+    await point.release();
+  }
+}
+
+async function restoreFrom(point: PointReader, req: RestoreToFileRequest): Promise<RestoreToFileResult> {
+  const index = await point.index(req.device);
   if (!req.overwrite && (await pathExists(req.out))) {
     throw new AppError('INVALID_ARGUMENT', `${req.out} already exists (choose another path or allow overwriting)`);
   }
   const tmp = `${req.out}.partial-${randomBytes(4).toString('hex')}`;
   let done = false;
   try {
-    const written = req.format === 'raw' ? await writeRaw(req, index, tmp) : await writeQcow2(req, index, tmp);
+    const written = req.format === 'raw' ? await writeRaw(req, point, index, tmp) : await writeQcow2(req, point, index, tmp);
     await fs.rename(tmp, req.out);
     done = true;
     return { virtualSize: index.virtualSize, bytesWritten: written };
@@ -51,11 +64,11 @@ export async function restoreToFile(req: RestoreToFileRequest): Promise<RestoreT
   }
 }
 
-async function writeRaw(req: RestoreToFileRequest, index: DiskIndex, tmp: string): Promise<number> {
+async function writeRaw(req: RestoreToFileRequest, point: PointReader, index: DiskIndex, tmp: string): Promise<number> {
   const fh = await fs.open(tmp, 'wx', 0o600);
   try {
     await fh.truncate(index.virtualSize);
-    const written = await forEachChunk(req, index, async (offset, data) => {
+    const written = await forEachChunk(req, point, index, async (offset, data) => {
       let n = 0;
       for (const [s, e] of dataRanges(data)) {
         await fh.write(data, s, e - s, offset + s);
@@ -70,14 +83,14 @@ async function writeRaw(req: RestoreToFileRequest, index: DiskIndex, tmp: string
   }
 }
 
-async function writeQcow2(req: RestoreToFileRequest, index: DiskIndex, tmp: string): Promise<number> {
+async function writeQcow2(req: RestoreToFileRequest, point: PointReader, index: DiskIndex, tmp: string): Promise<number> {
   await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, String(index.virtualSize)], { timeoutMs: 30_000 });
   const server = await QemuNbdServer.start({ file: tmp, format: 'qcow2', exportName: 'restore' });
   let nbd: NbdClient | undefined;
   try {
     nbd = await server.connect('restore');
     const client = nbd;
-    const written = await forEachChunk(req, index, async (offset, data) => {
+    const written = await forEachChunk(req, point, index, async (offset, data) => {
       let n = 0;
       for (const [s, e] of dataRanges(data)) {
         await client.write(offset + s, data.subarray(s, e), req.signal ? { signal: req.signal } : {});
@@ -97,6 +110,7 @@ async function writeQcow2(req: RestoreToFileRequest, index: DiskIndex, tmp: stri
 /** Reads every stored chunk (checked against its digest) with a few in flight. */
 async function forEachChunk(
   req: RestoreToFileRequest,
+  point: PointReader,
   index: DiskIndex,
   write: (offset: number, data: Buffer) => Promise<number>,
 ): Promise<number> {
@@ -111,7 +125,7 @@ async function forEachChunk(
       if (req.signal?.aborted) throw new AppError('ABORTED', 'restore aborted', { cause: req.signal.reason });
       const i = todo[next++];
       if (i === undefined) return;
-      const data = await req.repository.readChunk(index.digest(i), index.chunkLength(i));
+      const data = await point.readChunk(index.digest(i), index.chunkLength(i));
       const n = await write(i * index.chunkSize, data); // not `written += await`: that reads `written` before the await
       written += n;
       req.onProgress?.(++doneChunks, todo.length);

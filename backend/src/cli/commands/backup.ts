@@ -4,10 +4,11 @@ import { engineVmBackup, runBackup, type BackupProgress } from '../../backup';
 import { AppError } from '../../errors';
 import { HostDirectory, LocalHost } from '../../hosts';
 import { QmpClient } from '../../qmp';
-import { readDiskMeta, Repository, type Manifest } from '../../repository';
+import { readDiskMeta, type Manifest, type Repository } from '../../repository';
 import { engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
 import { vmFromName } from '../vmIdentity';
 
 interface BackupOptions extends EngineOptions {
@@ -21,6 +22,8 @@ interface BackupOptions extends EngineOptions {
   disk?: string[];
   full?: boolean;
   transientBitmaps?: boolean;
+  lockDays: string;
+  allowOtherOwner?: boolean;
   json?: boolean;
 }
 
@@ -42,22 +45,30 @@ export function registerBackup(program: Command): void {
     .option('--disk <device...>', 'back up only these device ids (with --qmp)')
     .option('--full', 'copy every disk whole even if an incremental is possible')
     .option('--transient-bitmaps', 'keep bitmaps in QEMU memory only (when another backup product uses the disks)')
+    .option('--lock-days <n>', 'retention lock: the point cannot be deleted or pruned for n days (set in the point as it is written)', '0')
+    .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as one JSON object')
     .action(async (o: BackupOptions) => {
       const engineMode = o.engine !== undefined || o.vmId !== undefined;
       if (engineMode) validateEngineOptions(o);
       else if (!o.qmp || !o.vm) throw new AppError('INVALID_ARGUMENT', 'give --qmp and --vm, or --engine with --vm-id (see --help)');
-      const repository = await Repository.open(o.repo);
+      const lockDays = parseLockDays(o.lockDays);
+      const repository = await openForWriting(o.repo, o);
       const bar = ProgressBar.forStderr(o.json === true);
       const onProgress = (p: BackupProgress): void => bar.update(p.bytesDone, p.bytesTotal, p.disk ?? p.phase);
       try {
-        if (engineMode) await backupThroughEngine(o, repository, onProgress, bar);
-        else await backupBySocket(o, repository, onProgress, bar);
+        if (engineMode) await backupThroughEngine(o, lockDays, repository, onProgress, bar);
+        else await backupBySocket(o, lockDays, repository, onProgress, bar);
       } finally {
         bar.finish();
         await repository.close();
       }
     });
+}
+
+function parseLockDays(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new AppError('INVALID_ARGUMENT', `--lock-days: '${text}' is not a whole number of days`);
+  return Number(text.trim());
 }
 
 function validateEngineOptions(o: BackupOptions): void {
@@ -66,7 +77,7 @@ function validateEngineOptions(o: BackupOptions): void {
   if (o.qmp || o.vm || o.disk) throw new AppError('INVALID_ARGUMENT', '--qmp, --vm and --disk do not apply to an engine backup (the engine names the vm and its disks)');
 }
 
-async function backupBySocket(o: BackupOptions, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
+async function backupBySocket(o: BackupOptions, lockDays: number, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
   const vm = vmFromName(o.vm as string);
   const qmp = await QmpClient.connectUnix(o.qmp as string);
   try {
@@ -78,6 +89,7 @@ async function backupBySocket(o: BackupOptions, repository: Repository, onProgre
       scratchDir: o.scratch,
       ...(o.disk ? { devices: o.disk } : {}),
       forceFull: o.full === true,
+      lockDays,
       transientBitmaps: o.transientBitmaps === true,
       onProgress,
     });
@@ -88,7 +100,7 @@ async function backupBySocket(o: BackupOptions, repository: Repository, onProgre
   }
 }
 
-async function backupThroughEngine(o: BackupOptions, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
+async function backupThroughEngine(o: BackupOptions, lockDays: number, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
   const engine = await engineFromOptions(o);
   const hosts = o.hosts ? HostDirectory.fromFile(o.hosts) : undefined;
   try {
@@ -99,6 +111,7 @@ async function backupThroughEngine(o: BackupOptions, repository: Repository, onP
       host: hosts ?? new LocalHost({ qmpDir: o.qmpDir as string }),
       scratchDir: o.scratch,
       forceFull: o.full === true,
+      lockDays,
       transientBitmaps: o.transientBitmaps === true,
       onProgress,
     });
@@ -129,10 +142,10 @@ function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra:
     ...(extra.vmId ? { diskId: readDiskMeta(d).diskId ?? null, alias: readDiskMeta(d).alias ?? null } : {}),
   }));
   if (o.json) {
-    printJson({ point: manifest.pointId, vm: manifest.vm.name, ...(extra.vmId ? { vmId: extra.vmId } : {}), disks: [...disks, ...(extra.excluded ?? [])] });
+    printJson({ point: manifest.pointId, vm: manifest.vm.name, ...(extra.vmId ? { vmId: extra.vmId } : {}), lockedUntil: manifest.lockedUntil, disks: [...disks, ...(extra.excluded ?? [])] });
     return;
   }
-  printLine(`point ${manifest.pointId} of vm ${manifest.vm.name}`);
+  printLine(`point ${manifest.pointId} of vm ${manifest.vm.name}${manifest.lockedUntil ? `, locked until ${manifest.lockedUntil}` : ''}`);
   for (const d of manifest.disks) {
     const alias = readDiskMeta(d).alias;
     const name = alias ? `${alias} (${d.device})` : d.device;

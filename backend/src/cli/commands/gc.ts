@@ -3,6 +3,7 @@ import { AppError } from '../../errors';
 import { Repository } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes } from '../progressBar';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
 import { cliActor } from './points';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -22,10 +23,12 @@ export function registerGc(program: Command): void {
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--grace <duration>', 'keep unreferenced chunks younger than this', '1h')
     .option('--dry-run', 'only count what would be removed')
+    .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
-    .action(async (o: { repo: string; grace: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (o: { repo: string; grace: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
       const graceMs = parseDuration(o.grace, '--grace');
-      const repository = await Repository.open(o.repo);
+      // a dry run writes nothing but its lock file, which it removes
+      const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
       try {
         const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor() });
         if (o.json) {
@@ -37,6 +40,8 @@ export function registerGc(program: Command): void {
             `${r.chunksReferenced} referenced by ${r.pointsMarked} points and running backups, ${r.chunksKeptYoung} unreferenced kept (younger than ${r.cutoff})` +
             (r.chunksPutBack ? `, ${r.chunksPutBack} put back (reused by a backup meanwhile)` : '') +
             (r.trashPurged.length || r.trashKept.length ? `; deleted points purged ${r.trashPurged.length}, waiting ${r.trashKept.length}` : '') +
+            (r.leasedPoints.length ? `; ${r.leasedPoints.length} point(s) being read (restore, download, verify)` : '') +
+            (r.chunksKeptForLeases ? `, ${r.chunksKeptForLeases} chunks kept only for them` : '') +
             ` in ${r.seconds.toFixed(1)} s`,
         );
       } finally {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { processActor, Repository } from '../../repository';
+import { processActor, Repository, type Lease } from '../../repository';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
 import { printJson, printLine, printTable } from '../output';
 import { formatBytes } from '../progressBar';
 
@@ -10,8 +11,10 @@ export function cliActor(operator?: string): string {
   return operator ? `cli:${operator}` : processActor('cli');
 }
 
-async function withRepo<T>(dir: string, fn: (r: Repository) => Promise<T>): Promise<T> {
-  const repository = await Repository.open(dir);
+/** For the subcommands that write (delete, lock, unlock): refused in another account's
+ *  repository unless --allow-other-owner (repoOwner.ts). */
+async function withRepo<T>(o: { repo: string; allowOtherOwner?: boolean }, fn: (r: Repository) => Promise<T>): Promise<T> {
+  const repository = await openForWriting(o.repo, o);
   try {
     return await fn(repository);
   } finally {
@@ -34,12 +37,16 @@ export function registerPoints(program: Command): void {
       const repository = await Repository.open(o.repo);
       try {
         const points = await repository.listPoints(o.vm ? { vmKey: o.vm } : undefined);
+        // who reads what now (restores, downloads, verifies): those points cannot be deleted meanwhile
+        const leases = new Map<string, Lease[]>();
+        for (const l of await repository.leases()) leases.set(l.pointId, [...(leases.get(l.pointId) ?? []), l]);
         if (o.json) {
-          printJson(points);
+          printJson(points.map((p) => ({ ...p, leases: (leases.get(p.pointId) ?? []).map(({ purpose, holder, startedAt, expiresAt }) => ({ purpose, holder, startedAt, expiresAt })) })));
           return;
         }
+        const now = Date.now();
         printTable(
-          ['POINT', 'VM', 'CREATED', 'DISKS', 'READ', 'STORED'],
+          ['POINT', 'VM', 'CREATED', 'DISKS', 'READ', 'STORED', 'LOCKED UNTIL', 'BEING READ'],
           points.map((p) => [
             p.pointId,
             p.vm.name,
@@ -47,6 +54,8 @@ export function registerPoints(program: Command): void {
             p.disks.map((d) => `${d.device}:${d.mode}`).join(','),
             formatBytes(p.disks.reduce((n, d) => n + d.bytesRead, 0)),
             formatBytes(p.disks.reduce((n, d) => n + d.bytesStored, 0)),
+            p.lockedUntil && Date.parse(p.lockedUntil) > now ? p.lockedUntil : '-',
+            (leases.get(p.pointId) ?? []).map((l) => `${l.purpose} by ${l.holder} since ${l.startedAt} (lease until ${l.expiresAt})`).join('; ') || '-',
           ]),
         );
       } finally {
@@ -56,17 +65,18 @@ export function registerPoints(program: Command): void {
 
   points
     .command('delete')
-    .description('delete a restore point (refused while its retention lock runs); audited')
+    .description('delete a restore point (refused while its retention lock runs or while it is being read); audited')
     .requiredOption('--repo <dir>', 'repository directory')
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
+    .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; reason: string; operator?: string; json?: boolean }) => {
-      await withRepo(o.repo, async (r) => {
+    .action(async (o: { repo: string; point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+      await withRepo(o, async (r) => {
         const res = await r.deletePoint(o.point, { reason: o.reason, actor: cliActor(o.operator) });
         if (o.json) printJson(res);
-        else printLine(`deleted point ${res.pointId} of vm ${res.vmKey}${res.deferred ? ' (its files wait in trash/ for the running backup of that vm; gc removes them)' : ''}; run gc to free its chunks`);
+        else printLine(`deleted point ${res.pointId} of vm ${res.vmKey}${res.deferred ? ' (its files wait in trash/ for the running backup of that vm or a reader that opened it just before; gc removes them)' : ''}; run gc to free its chunks`);
       });
     });
 
@@ -78,11 +88,12 @@ export function registerPoints(program: Command): void {
     .requiredOption('--until <date>', 'ISO 8601 date or date-time (e.g. 2027-01-31 or 2027-01-31T00:00:00Z)')
     .option('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
+    .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; until: string; reason?: string; operator?: string; json?: boolean }) => {
+    .action(async (o: { repo: string; point: string; until: string; reason?: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
       const until = new Date(o.until);
       if (Number.isNaN(until.getTime())) throw new AppError('INVALID_ARGUMENT', `--until: '${o.until}' is not a date (use ISO 8601, e.g. 2027-01-31)`);
-      await withRepo(o.repo, async (r) => {
+      await withRepo(o, async (r) => {
         const m = await r.extendLock(o.point, until, { actor: cliActor(o.operator), ...(o.reason ? { reason: o.reason } : {}) });
         if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil });
         else printLine(`point ${m.pointId} is locked until ${m.lockedUntil}`);
@@ -96,13 +107,14 @@ export function registerPoints(program: Command): void {
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who does it (default: the login user)')
+    .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; reason: string; operator?: string; json?: boolean }) => {
-      process.stderr.write(
-        'olvm-backup: WARNING: unlocking a retention-locked restore point is a support intervention. ' +
-          'It is recorded in the repository audit log with your name and reason; the point can then be deleted.\n',
-      );
-      await withRepo(o.repo, async (r) => {
+    .action(async (o: { repo: string; point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+      await withRepo(o, async (r) => {
+        process.stderr.write(
+          'olvm-backup: WARNING: unlocking a retention-locked restore point is a support intervention. ' +
+            'It is recorded in the repository audit log with your name and reason; the point can then be deleted.\n',
+        );
         const before = await r.readManifest(o.point);
         const m = await r.unlockPoint(o.point, { reason: o.reason, operator: cliActor(o.operator) });
         if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil, previousLockedUntil: before.lockedUntil });
@@ -116,7 +128,8 @@ export function registerPoints(program: Command): void {
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--json', 'print a JSON array')
     .action(async (o: { repo: string; json?: boolean }) => {
-      await withRepo(o.repo, async (r) => {
+      const r = await Repository.open(o.repo);
+      try {
         const marks = await r.damagedPoints();
         if (o.json) {
           printJson(marks);
@@ -126,6 +139,8 @@ export function registerPoints(program: Command): void {
           ['POINT', 'VM', 'MARKED', 'LAST VERIFIED', 'DISKS', 'PROBLEMS'],
           marks.map((m) => [m.pointId, m.vmKey ?? '?', m.markedAt, m.verifiedAt, m.devices === null ? '(whole point)' : m.devices.join(','), String(m.problems.length)]),
         );
-      });
+      } finally {
+        await r.close();
+      }
     });
 }

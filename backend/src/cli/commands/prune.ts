@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import { Repository, type GfsRules } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
 import { cliActor } from './points';
 
 /** "7" → 7; "unlimited" → Infinity (every period). */
@@ -24,6 +25,7 @@ interface PruneFlags {
   dryRun?: boolean;
   reason?: string;
   operator?: string;
+  allowOtherOwner?: boolean;
   json?: boolean;
 }
 
@@ -42,6 +44,7 @@ export function registerPrune(program: Command): void {
     .option('--dry-run', 'only print what would be removed')
     .option('--reason <text>', 'written to the audit log')
     .option('--operator <name>', 'who asks (default: the login user)')
+    .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
     .action(async (o: PruneFlags) => {
       const rules: GfsRules = {};
@@ -54,7 +57,7 @@ export function registerPrune(program: Command): void {
       set('weekly', o.keepWeekly, '--keep-weekly');
       set('monthly', o.keepMonthly, '--keep-monthly');
       set('yearly', o.keepYearly, '--keep-yearly');
-      const repository = await Repository.open(o.repo);
+      const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
       try {
         const report = await repository.prune(rules, {
           ...(o.tz ? { tz: o.tz } : {}),
@@ -73,14 +76,20 @@ export function registerPrune(program: Command): void {
             p.pointId,
             p.vmName,
             p.createdAt,
-            p.action === 'remove' ? (report.dryRun ? 'would remove' : 'removed') : p.action === 'locked' ? 'skipped' : 'keep',
-            p.action === 'keep' ? `kept by ${p.keptBy.join(', ')}` : p.action === 'locked' ? `locked until ${p.lockedUntil}` : 'no rule keeps it',
+            p.leased ? 'deferred' : p.action === 'remove' ? (report.dryRun ? 'would remove' : 'removed') : p.action === 'locked' ? 'skipped' : 'keep',
+            p.leased
+              ? `no rule keeps it, but it is being read (${p.leased.purpose} since ${p.leased.since}): a later prune removes it`
+              : p.action === 'keep'
+                ? `kept by ${p.keptBy.join(', ')}`
+                : p.action === 'locked'
+                  ? `locked until ${p.lockedUntil}`
+                  : 'no rule keeps it',
           ]),
         );
         printLine(
           `${report.dryRun ? 'dry run: ' : ''}${report.kept} kept, ${report.removed.length} ${report.dryRun ? 'would be removed' : 'removed'}` +
             `${report.deferred.length ? ` (${report.deferred.length} wait in trash/ for a running backup)` : ''}, ` +
-            `${report.locked.length} locked and skipped (time zone ${report.timeZone})` +
+            `${report.locked.length} locked and skipped${report.leased.length ? `, ${report.leased.length} being read and deferred` : ''} (time zone ${report.timeZone})` +
             (report.dryRun || report.removed.length === 0 ? '' : '; run gc to free their chunks'),
         );
       } finally {

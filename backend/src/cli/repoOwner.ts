@@ -1,0 +1,51 @@
+/**
+ * Which account may write into a repository from the command line: the one that owns it
+ * (config.json's owner). A command run as root — or as anyone else — in the service account's
+ * repository would leave files and directories the service cannot change or remove (a chunk
+ * directory, trash/, a damage mark), so the commands that write refuse, naming the owner and the
+ * command to run instead, unless --allow-other-owner is given.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { AppError } from '../errors';
+import { Repository } from '../repository';
+import { accountName, describeAccount, effectiveUid } from '../util/accounts';
+
+export const ALLOW_OTHER_OWNER = '--allow-other-owner';
+export const ALLOW_OTHER_OWNER_HELP = 'write even though the repository belongs to another account (what this run creates belongs to you)';
+
+/** Opens the repository in `dir` for a command that writes into it (see the module comment). */
+export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean }): Promise<Repository> {
+  await checkOwner(path.join(path.resolve(dir), 'config.json'), `repository ${path.resolve(dir)}`, o.allowOtherOwner === true);
+  return Repository.open(dir);
+}
+
+/** `repo init` into a directory that exists already: it must be this account's too. */
+export async function checkInitTarget(dir: string, o: { allowOtherOwner?: boolean }): Promise<void> {
+  await checkOwner(path.resolve(dir), `directory ${path.resolve(dir)}`, o.allowOtherOwner === true);
+}
+
+async function checkOwner(file: string, what: string, allowed: boolean): Promise<void> {
+  let uid: number;
+  try {
+    uid = (await fs.stat(file)).uid;
+  } catch {
+    return; // nothing there yet (or not readable): opening it reports that
+  }
+  const me = effectiveUid();
+  if (uid === me || allowed) return;
+  const owner = accountName(uid);
+  throw new AppError(
+    'REPO_OTHER_OWNER',
+    `${what} belongs to ${describeAccount(uid)} and this command runs as ${describeAccount(me)}: what it writes would belong to ` +
+      `${accountName(me)} instead of the owner, and the backup service, which runs as the owner, might not be able to change or remove it. ` +
+      `Run it as the owner: sudo -u ${owner} ${commandLine()} — or add ${ALLOW_OTHER_OWNER} if you mean it`,
+    { details: { ownerUid: uid, owner, uid: me } },
+  );
+}
+
+/** This process's command line as the operator typed it, quoted for a shell. */
+function commandLine(): string {
+  const quote = (a: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['olvm-backup', ...process.argv.slice(2).map(quote)].join(' ');
+}
