@@ -79,7 +79,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       store: jobs,
       limits: config.limits,
       runner: byKind({
-        backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m) }),
+        backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m), minLockDays: config.protection.minLockDays }),
         restore: restoreRunner(restorer),
         verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
       }),
@@ -102,7 +102,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       queue,
       engine,
       log: log.child({ component: 'scheduler' }),
-      retention: policyRetention({ repository, jobs, points: catalog.points, log }),
+      retention: policyRetention({ repository, points: catalog.points, log }),
       authorize: (policy, vmId) => ownerMayBackUp(engine, policy, vmId, config.auth.backupAdmins),
     });
     cleanups.push(() => scheduler.stop());

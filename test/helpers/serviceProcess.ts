@@ -26,6 +26,8 @@ export interface ServiceProcessOptions {
   corsOrigins?: string[];
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** protection.minLockDays (default here 0, so tests that prune can; the product's default is 7). */
+  minLockDays?: number;
 }
 
 /** `olvm-backup serve` as a real child process against the engine simulator, on a free port. */
@@ -52,6 +54,11 @@ export async function startServiceProcess(o: ServiceProcessOptions): Promise<Ser
     '--port',
     '0',
     ...(o.corsOrigins ? ['--cors-origin', ...o.corsOrigins] : []),
+    '--min-lock-days',
+    String(o.minLockDays ?? 0),
+    // a collection on its own schedule would race what a test counts
+    '--gc-schedule',
+    'off',
     ...(o.extraArgs ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

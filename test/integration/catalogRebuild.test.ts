@@ -94,7 +94,7 @@ describe('catalog rebuilt from a real repository', () => {
       result: null,
       error: null,
       },
-      { v: 1, kind: 'backup', forceFull: false, consistency: 'auto', origin: null },
+      { v: 1, kind: 'backup', forceFull: false, consistency: 'auto', lockDays: 0, origin: null },
     );
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
 

@@ -49,7 +49,7 @@ const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOStr
 
 /** Inserts a job with the spec its fields imply (a plain backup). */
 function insert(c: Catalog, j: Job): void {
-  jobsOf(c).insertJob(j, { v: 1, kind: 'backup', forceFull: j.forceFull, consistency: 'auto', origin: null });
+  jobsOf(c).insertJob(j, { v: 1, kind: 'backup', forceFull: j.forceFull, consistency: 'auto', lockDays: 0, origin: null });
 }
 
 function job(id: string, vmId: string, createdMinute: number, state: JobState = 'queued'): Job {
@@ -463,8 +463,8 @@ describe('catalog file', () => {
     const catalog = Catalog.open(file);
     open.push(catalog);
     const jobs = jobsOf(catalog);
-    expect(jobs.jobSpec('b-plain')).toEqual({ v: 1, kind: 'backup', forceFull: true, consistency: 'auto', origin: null });
-    expect(jobs.jobSpec('b-policy')).toEqual({ v: 1, kind: 'backup', forceFull: false, consistency: 'crash', origin: { policyId: 'p1', policyName: 'nightly', runId: 'r1', trigger: 'catch-up', scheduledAt: null } });
+    expect(jobs.jobSpec('b-plain')).toEqual({ v: 1, kind: 'backup', forceFull: true, consistency: 'auto', lockDays: 0, origin: null });
+    expect(jobs.jobSpec('b-policy')).toEqual({ v: 1, kind: 'backup', forceFull: false, consistency: 'crash', lockDays: 0, origin: { policyId: 'p1', policyName: 'nightly', runId: 'r1', trigger: 'catch-up', scheduledAt: null } });
     expect(jobs.jobSpec('r')).toEqual({ v: 1, kind: 'restore', pointId: 'pt1', request, target: 'web01-copy' });
     expect(jobs.jobSpec('v-point')).toEqual({ v: 1, kind: 'verify', target: { pointId: 'pt2' }, origin: null });
     expect(jobs.jobSpec('v-vm')).toEqual({ v: 1, kind: 'verify', target: { vmKey: 'vm9' }, origin: { policyId: 'p2', policyName: '', runId: null, trigger: 'schedule', scheduledAt: '2026-01-01T04:00:00.000Z' } });

@@ -74,7 +74,7 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
   }
 
   const submit = (q: JobQueue, n: number, hostId: string | null, forceFull = false): { job: Job; joined: boolean } =>
-    q.submit({ vmId: vm(n), vmName: `vm${n}`, hostId, requestedBy: user, spec: { v: 1, kind: 'backup', forceFull, consistency: 'auto', origin: null } });
+    q.submit({ vmId: vm(n), vmName: `vm${n}`, hostId, requestedBy: user, spec: { v: 1, kind: 'backup', forceFull, consistency: 'auto', lockDays: 0, origin: null } });
 
   test('admits in arrival order under the global and per-host limits; a finished job lets the next in', async () => {
     const r = new ManualRunner();

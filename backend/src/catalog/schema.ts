@@ -178,6 +178,7 @@ export const MIGRATIONS: readonly Migration[] = [
       'v', 1, 'kind', 'backup',
       'forceFull', json(CASE WHEN force_full != 0 THEN 'true' ELSE 'false' END),
       'consistency', CASE WHEN json_extract(meta, '$.consistency') = 'crash' THEN 'crash' ELSE 'auto' END,
+      'lockDays', 0,
       'origin', CASE WHEN json_extract(meta, '$.policyId') IS NULL THEN NULL ELSE json_object(
         'policyId', json_extract(meta, '$.policyId'),
         'policyName', coalesce(json_extract(meta, '$.policyName'), ''),

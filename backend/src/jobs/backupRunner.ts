@@ -14,6 +14,8 @@ export interface BackupRunnerDeps {
   scratchDir: string;
   /** A new restore point exists (index it before the job is reported done). */
   onPoint: (manifest: Manifest) => void;
+  /** Every point is committed locked at least this many days (protection.minLockDays). */
+  minLockDays: number;
 }
 
 /** Runs a backup job: the engine-aware backup of the job's VM, its progress and outcome. */
@@ -28,6 +30,8 @@ export function backupRunner(deps: BackupRunnerDeps): JobRunner<BackupSpec> {
       forceFull: ctx.spec.forceFull,
       // a policy may ask for crash-consistent points (no guest freeze)
       consistency: ctx.spec.consistency,
+      // locked from the instant the point exists: nothing can delete it before the lock is set
+      lockDays: Math.max(ctx.spec.lockDays, deps.minLockDays),
       meta: { jobId: ctx.job.id, requestedBy: ctx.job.requestedBy.name },
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(p),

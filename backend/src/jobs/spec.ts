@@ -27,6 +27,9 @@ export interface BackupSpec {
   forceFull: boolean;
   /** auto: freeze the guest's filesystems when its agent answers; crash: never. */
   consistency: 'auto' | 'crash';
+  /** The retention lock the point is committed with, in days (a policy's; the service's minimum
+   *  applies on top when the job runs). */
+  lockDays: number;
   origin: JobOrigin | null;
 }
 

@@ -26,7 +26,7 @@ export class PointImages {
   async qcow2(pointId: string, device: string): Promise<{ file: string; size: number }> {
     const file = path.join(this.scratchDir, `download-${randomBytes(8).toString('hex')}.qcow2`);
     try {
-      await restoreToFile({ repository: this.repository, pointId, device, out: file, format: 'qcow2' });
+      await restoreToFile({ repository: this.repository, pointId, device, out: file, format: 'qcow2', purpose: 'download' });
       return { file, size: (await fs.stat(file)).size };
     } catch (err) {
       await fs.rm(file, { force: true });

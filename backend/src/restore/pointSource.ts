@@ -1,11 +1,11 @@
-import type { DiskIndex, Manifest, Repository } from '../repository';
+import type { DiskIndex, LeasePurpose, Manifest, Repository } from '../repository';
 
 /**
  * A restore point opened for reading: its manifest read once, each disk's index read once, its
- * chunks read and checked. Everything that reads a point to restore, download or browse it
- * takes one of these, so a restore reads the manifest once however many steps use it; the
- * repository's read lease (Repository.openPoint) is what keeps the point and its chunks from
- * being deleted while it is open.
+ * chunks read and checked, all under a read lease (Repository.openPoint) that keeps the point
+ * and its chunks from being deleted — by prune, a deletion or gc, in this process or another —
+ * until it is released. Everything that reads a point to restore, download or browse it takes
+ * one of these, so a restore reads the manifest once however many steps use it.
  */
 export interface PointSource {
   readonly manifest: Manifest;
@@ -16,26 +16,9 @@ export interface PointSource {
 }
 
 /** Why a point is open (shown to whoever is refused a deletion meanwhile). */
-export type ReadPurpose = 'restore' | 'download' | 'verify' | 'browse';
+export type ReadPurpose = LeasePurpose;
 
-/** Opens a point for reading. REPO_POINT_NOT_FOUND when it does not exist. */
-export async function openPoint(repository: Repository, pointId: string, purpose: ReadPurpose, holder: string): Promise<PointSource> {
-  void purpose;
-  void holder;
-  const manifest = await repository.readManifest(pointId);
-  const indexes = new Map<string, Promise<DiskIndex>>();
-  return {
-    manifest,
-    index: (device) => {
-      let p = indexes.get(device);
-      if (!p) {
-        p = repository.readIndex(pointId, device);
-        indexes.set(device, p);
-        p.catch(() => indexes.delete(device));
-      }
-      return p;
-    },
-    readChunk: (digest, length) => repository.readChunk(digest, length),
-    release: () => Promise.resolve(),
-  };
+/** Opens a point for reading, leased. REPO_POINT_NOT_FOUND when it does not exist. */
+export function openPoint(repository: Pick<Repository, 'openPoint'>, pointId: string, purpose: ReadPurpose, holder: string): Promise<PointSource> {
+  return repository.openPoint(pointId, { purpose, holder });
 }

@@ -1,51 +1,34 @@
-import type { Job } from '../jobs';
 import { describeError } from '../errors';
-import type { GfsRules, Manifest } from '../repository';
+import type { GfsRules } from '../repository';
 import type { Logger } from '../util/log';
 import type { RetentionPreview, RetentionRule, RetentionRules } from './model';
 import type { RetentionHook } from './scheduler';
 
 /** What policy retention needs of the repository (Repository satisfies it). */
 export interface RetentionRepository {
-  /** Only ever lengthens a lock (the repository refuses to shorten one). */
-  extendLock(pointId: string, until: Date, opts: { actor: string; reason: string }): Promise<Manifest>;
   prune(rules: GfsRules, opts: { tz: string; vmKey: string; actor: string; reason: string }): Promise<{ removed: string[]; deferred: string[]; locked: string[] }>;
 }
 
 export interface PolicyRetentionDeps {
   repository: RetentionRepository;
-  jobs: { getJob(id: string): Job | undefined };
   /** The catalog's point index, kept in step with the repository. */
-  points: { indexPoint(m: Manifest): void; removePoint(id: string): boolean };
+  points: { removePoint(id: string): boolean };
   log: Logger;
-  clock?: () => Date;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
- * After a run: each point it made gets the policy's retention lock, then each VM it backed up
- * is pruned by the policy's GFS rules in the policy's time zone. A VM whose backup failed keeps
- * all its points; rules that are all zero mean "keep everything" (no prune). Locked points are
- * never removed: the repository itself refuses (they are reported as `locked`).
+ * After a run: each VM it backed up is pruned by the policy's GFS rules in the policy's time
+ * zone (the new points were committed already locked: a point's lock is in the manifest it is
+ * committed with, never set afterwards). A VM whose backup failed keeps all its points; rules
+ * that are all zero mean "keep everything" (no prune). Locked and leased points are never
+ * removed: the repository itself refuses (they are reported as `locked` or left for later).
  */
 export function policyRetention(d: PolicyRetentionDeps): RetentionHook {
-  const clock = d.clock ?? (() => new Date());
   return async (policy, run, vms) => {
     const actor = `policy ${policy.name}`;
-    const keepsAll = Object.values(policy.retention).every((n) => n === 0);
+    if (Object.values(policy.retention).every((n) => n === 0)) return;
     for (const vm of vms) {
       if (vm.state !== 'succeeded' || !vm.jobId) continue;
-      const pointId = d.jobs.getJob(vm.jobId)?.result?.pointId;
-      if (policy.lockDays > 0 && pointId) {
-        try {
-          const m = await d.repository.extendLock(pointId, new Date(clock().getTime() + policy.lockDays * DAY_MS), { actor, reason: `retention lock of policy "${policy.name}" (${policy.lockDays} days), run ${run.id}` });
-          d.points.indexPoint(m);
-        } catch (err) {
-          d.log.warn({ runId: run.id, pointId, err: describeError(err) }, 'could not set the retention lock of a new point');
-        }
-      }
-      if (keepsAll) continue;
       try {
         const r = await d.repository.prune(policy.retention, { tz: policy.timeZone, vmKey: vm.vmId, actor, reason: `retention of policy "${policy.name}" after run ${run.id}` });
         for (const id of [...r.removed, ...r.deferred]) d.points.removePoint(id);

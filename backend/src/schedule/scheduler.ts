@@ -328,6 +328,7 @@ export class Scheduler {
           kind: 'backup',
           forceFull: false,
           consistency: policy?.consistency ?? 'auto',
+          lockDays: policy?.lockDays ?? 0,
           origin: { policyId: run.policyId, policyName: run.policyName, runId: run.id, trigger: run.trigger, scheduledAt: run.scheduledAt },
         },
       });

@@ -70,7 +70,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
         vmName: vm.name,
         hostId: placed.hostId ?? null,
         requestedBy: { id: user.userId, name: user.userName },
-        spec: { v: 1, kind: 'backup', forceFull: full, consistency: 'auto', origin: null },
+        spec: { v: 1, kind: 'backup', forceFull: full, consistency: 'auto', lockDays: 0, origin: null },
       });
       deps.log.info({ jobId: job.id, vmId, user: user.userName, joined }, joined ? 'backup request joined a pending job' : 'backup queued');
       const body: StartBackupResponse = { job, joined };
