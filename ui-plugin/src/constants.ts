@@ -21,10 +21,18 @@ export const TOKENS = {
   restoreDialog: 'olvm-backup-restore',
 } as const;
 
+/** How the Restore dialog is opened beyond its VM and point. */
+export interface RestoreDialogOptions {
+  /** The engine no longer has the VM (the Deleted VMs view): the dialog offers bringing it back
+   *  under its original ids, and knows not to look for it in the VM list. */
+  deleted?: boolean;
+}
+
 /** The Restore dialog's page for a VM, opened on one of its points (else on the newest). */
-export function restoreDialogUrl(vm: { id: string; name: string }, pointId?: string): string {
+export function restoreDialogUrl(vm: { id: string; name: string }, pointId?: string, opts: RestoreDialogOptions = {}): string {
   const q = new URLSearchParams({ vmId: vm.id, vmName: vm.name });
   if (pointId) q.set('pointId', pointId);
+  if (opts.deleted) q.set('deleted', '1');
   return `${PAGES.restore}?${q.toString()}`;
 }
 

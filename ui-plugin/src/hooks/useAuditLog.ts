@@ -1,6 +1,6 @@
 /**
  * The audit log's data: the newest pages (one more on "Show older entries"), reloaded with the
- * place's `refresh`. The service shows it to engine SuperUsers only; `forbidden` says the user
+ * place's `refresh`. The service shows it to backup admins only; `forbidden` says the user
  * is not one (a plain sentence, not an error with a retry).
  */
 import { useState } from 'react';

@@ -1,11 +1,12 @@
 /**
  * A restore point's disk image as a browser download (raw or qcow2): asks the service for a
  * short-lived ticket, starts the download of its link and keeps the link to show (in case the
- * browser held the download back).
+ * browser held the download back). Not offered (with the reason) to a user without the permits.
  */
 import { useState } from 'react';
 import type { DownloadTicket } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
+import type { ActionState } from './useAction';
 
 export type ImageFormat = 'raw' | 'qcow2';
 
@@ -15,15 +16,18 @@ export interface DiskDownload {
   /** The last ticket and its absolute link. */
   ticket: { ticket: DownloadTicket; href: string } | null;
   error: unknown;
-  download: (format: ImageFormat) => void;
+  /** The button of a format: busy while its ticket is asked for; `disabledReason` when the user
+   *  may not download (the other format waits while one is asked for). */
+  action: (format: ImageFormat) => ActionState;
 }
 
-export function useDiskDownload(pointId: string, device: string): DiskDownload {
+export function useDiskDownload(pointId: string, device: string, disabledReason?: string): DiskDownload {
   const { client } = useApp();
   const [busy, setBusy] = useState<ImageFormat | null>(null);
   const [ticket, setTicket] = useState<DownloadTicket | null>(null);
   const [error, setError] = useState<unknown>(null);
   const download = (format: ImageFormat): void => {
+    if (disabledReason || busy !== null) return;
     setBusy(format);
     setError(null);
     client.diskDownloadTicket(pointId, device, format).then(
@@ -38,7 +42,8 @@ export function useDiskDownload(pointId: string, device: string): DiskDownload {
       },
     );
   };
-  return { busy, ticket: ticket ? { ticket, href: client.downloadUrl(ticket) } : null, error, download };
+  const action = (format: ImageFormat): ActionState => ({ run: () => download(format), busy: busy === format, ...(disabledReason ? { disabledReason } : {}) });
+  return { busy, ticket: ticket ? { ticket, href: client.downloadUrl(ticket) } : null, error, action };
 }
 
 /** Starts a browser download of a URL on another origin (the service answers `attachment`). */

@@ -1,16 +1,20 @@
 /**
  * The Backup place's data: the live stream, the VMs, the repository's status, every VM's
  * points and the job history, refetched when the socket comes back, a point is added or a job
- * ends; and the place-wide actions (cancel a job, open the Restore… dialog on a point).
- * The tabs' own data (policies, audit) is loaded by their hooks on the same `refresh` versions.
+ * ends; who the user is (whoami: a backup admin or not); and the place-wide actions (cancel a
+ * job, open the Restore… dialog on a point). The tabs' own data (policies, audit, deleted VMs)
+ * is loaded by their hooks on the same `refresh` versions.
  */
-import type { Job, PointSummary, RepositoryStatus, VmSummary } from '../../../backend/src/api/contract';
+import { useCallback, useMemo } from 'react';
+import type { Job, PointSummary, RepositoryStatus, VmSummary, WhoAmI } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
 import type { StreamStatus } from '../services/eventStream';
+import type { ActionState } from './useAction';
 import { useCancelJob } from './useJobActions';
 import { useJobHistory, type JobHistory } from './useJobHistory';
 import { useLive } from './useLive';
 import { useLoader } from './useLoader';
+import { useWhoAmI } from './useWhoAmI';
 
 export interface PlaceData {
   status: StreamStatus;
@@ -28,7 +32,11 @@ export interface PlaceData {
   reloadVms: () => void;
   /** Points change without an event of their own (a policy's retention locks or prunes them). */
   reloadPoints: () => void;
-  cancelJob: (job: Job) => void;
+  /** The user as the service knows them; null until whoami answered. */
+  me: WhoAmI | null;
+  /** A VM of the list by id (its access flags); undefined when the list does not name it. */
+  vmOf: (vmId: string) => VmSummary | undefined;
+  cancelJob: (job: Job) => ActionState;
   openRestore: (point: PointSummary) => void;
 }
 
@@ -44,7 +52,10 @@ export function usePlace(): PlaceData {
     return all.flat();
   }, [vms.data]);
   const history = useJobHistory(live);
-  const cancelJob = useCancelJob();
+  const me = useWhoAmI();
+  const byId = useMemo(() => new Map((vms.data?.vms ?? []).map((v) => [v.id, v])), [vms.data]);
+  const vmOf = useCallback((id: string) => byId.get(id), [byId]);
+  const cancelJob = useCancelJob(me, vmOf);
   return {
     status: live.status,
     refresh,
@@ -60,6 +71,8 @@ export function usePlace(): PlaceData {
     },
     reloadVms: vms.reload,
     reloadPoints: points.reload,
+    me,
+    vmOf,
     cancelJob,
     openRestore: (p) => bridge.openRestore({ id: p.vmId, name: p.vmName }, p.id, t),
   };

@@ -1,15 +1,17 @@
 /**
  * The Policies tab's data and actions: the policies and their recent runs (polled while a run
- * is going: runs have no live event of their own), Run now, delete (with its confirmation
- * state) and the editor's open state. A run that ends, and every save or delete, tells the
- * place through `onChanged` that VMs' summaries may have changed.
+ * is going: runs have no live event of their own), create, edit, Run now, delete (with its
+ * confirmation state) and the editor's open state — each disabled with its reason when the user
+ * may not do it (logic/access.ts). A run that ends, and every save or delete, tells the place
+ * through `onChanged` that VMs' summaries may have changed.
  */
 import { useEffect, useRef, useState } from 'react';
 import type { Policy, PolicyList, PolicyRun } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
+import { deniedText, policyCreateDenial, policyManageDenial, type Caller, type VmRef } from '../logic/access';
 import { errorReason } from '../logic/errorText';
 import { isRunActive } from '../logic/policyForm';
-import { useKeyedAction, type ActionState } from './useAction';
+import { localAction, useKeyedAction, type ActionState } from './useAction';
 import { useLoader } from './useLoader';
 
 /** Polling period of the runs while one is going. */
@@ -25,21 +27,26 @@ export interface PoliciesData {
   error: unknown;
   retry: () => void;
   runNow: (p: Policy) => ActionState;
+  /** Open the editor on a new policy. */
+  create: ActionState;
+  /** Open the editor on a policy. */
+  edit: (p: Policy) => ActionState;
+  /** Ask to delete a policy (a confirmation first). */
+  remove: (p: Policy) => ActionState;
   /** The policy in the editor ('new': a policy being created), null when it is closed. */
   editing: Policy | 'new' | null;
-  edit: (p: Policy | 'new') => void;
   closeEditor: () => void;
   /** The editor saved a policy (it stays open, showing the next runs). */
   saved: () => void;
   /** The policy whose deletion waits for confirmation. */
   deleting: Policy | null;
-  askDelete: (p: Policy) => void;
   cancelDelete: () => void;
   confirmDelete: () => void;
 }
 
-/** `onChanged` must be stable (a timer after a run's end depends on it). */
-export function usePolicies(refresh: unknown[], onChanged: () => void): PoliciesData {
+/** `onChanged` must be stable (a timer after a run's end depends on it); `me` and `vms` say what
+ *  the user may manage. */
+export function usePolicies(refresh: unknown[], onChanged: () => void, me: Caller, vms: readonly VmRef[]): PoliciesData {
   const { client, bridge, t } = useApp();
   const policies = useLoader(() => client.policyList(), refresh);
   const runs = useLoader(() => client.policyRunList(50), refresh);
@@ -68,6 +75,7 @@ export function usePolicies(refresh: unknown[], onChanged: () => void): Policies
     return () => clearInterval(timer);
   }, [active, runs.reload]);
 
+  const manageReason = (p: Policy): string | undefined => deniedText(t, policyManageDenial(p, me, vms));
   const runNow = useKeyedAction(
     (p: Policy) => p.id,
     (p) => client.policyRun(p.id),
@@ -76,6 +84,7 @@ export function usePolicies(refresh: unknown[], onChanged: () => void): Policies
       runs.reload();
     },
     (p, err) => bridge.toast('danger', t('policyRunFailed', { name: p.name, reason: errorReason(err) })),
+    manageReason,
   );
 
   const confirmDelete = (): void => {
@@ -104,15 +113,16 @@ export function usePolicies(refresh: unknown[], onChanged: () => void): Policies
       runs.reload();
     },
     runNow,
+    create: localAction(() => setEditing('new'), deniedText(t, policyCreateDenial(me, vms))),
+    edit: (p) => localAction(() => setEditing(p), manageReason(p)),
+    remove: (p) => localAction(() => setDeleting(p), manageReason(p)),
     editing,
-    edit: setEditing,
     closeEditor: () => setEditing(null),
     saved: () => {
       policies.reload();
       onChanged();
     },
     deleting,
-    askDelete: setDeleting,
     cancelDelete: () => setDeleting(null),
     confirmDelete,
   };

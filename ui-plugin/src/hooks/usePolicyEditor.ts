@@ -8,7 +8,8 @@ import { useEffect, useMemo, useState } from 'react';
 import type { Policy, PolicyDetail, PolicyWarning } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
 import { errorReason } from '../logic/errorText';
-import { browserTimeZone, emptyPolicyForm, fieldError, formToPolicy, policyToForm, timeZones, type PolicyField, type PolicyForm } from '../logic/policyForm';
+import type { Caller } from '../logic/access';
+import { browserTimeZone, emptyPolicyForm, fieldError, formToPolicy, policyToForm, restrictedPolicyForm, timeZones, type PolicyField, type PolicyForm } from '../logic/policyForm';
 
 export type PolicyErrors = Partial<Record<PolicyField, string>>;
 
@@ -33,10 +34,15 @@ export interface PolicyEditor {
   editingName: string | null;
 }
 
-/** `policy` null: create a new policy (after the first save the editor edits it). */
-export function usePolicyEditor(policy: Policy | null, onSaved: (policy: PolicyDetail) => void): PolicyEditor {
+/** `policy` null: create a new policy (after the first save the editor edits it). A user who is
+ *  not a backup admin starts from what they may save (chosen VMs, every point kept, no lock). */
+export function usePolicyEditor(policy: Policy | null, onSaved: (policy: PolicyDetail) => void, me: Caller): PolicyEditor {
   const { client, t, bridge } = useApp();
-  const [form, setForm] = useState<PolicyForm>(() => (policy ? policyToForm(policy) : emptyPolicyForm(browserTimeZone())));
+  const [form, setForm] = useState<PolicyForm>(() => {
+    if (policy) return policyToForm(policy);
+    const empty = emptyPolicyForm(browserTimeZone());
+    return me && !me.backupAdmin ? restrictedPolicyForm(empty) : empty;
+  });
   const [policyId, setPolicyId] = useState<string | null>(policy?.id ?? null);
   const [errors, setErrors] = useState<PolicyErrors>({});
   const [general, setGeneral] = useState<string | null>(null);

@@ -1,13 +1,16 @@
 /**
  * The Restore… dialog's data, state and actions: the VM's points, the chosen point's detail,
  * the form (logic/restoreForm.ts's reducer), the plan asked for on every change
- * (useRestorePlan), the problems that block Restore, and the restore started from here,
- * followed live. The decisions (body, problems, grouping, may it start) are logic/restoreForm's.
+ * (useRestorePlan), the problems that block Restore, what the user may not do here and why
+ * (original ids, the plan's clusters and domains, attaching, downloads: logic/access.ts), and
+ * the restore started from here, followed live. The decisions (body, problems, grouping, may it
+ * start) are logic/restoreForm's and logic/access's.
  */
-import { useEffect, useMemo, useReducer, useState, type Dispatch } from 'react';
-import type { Job, PointDetail, PointSummary, RestorePlanView } from '../../../backend/src/api/contract';
+import { useCallback, useEffect, useMemo, useReducer, useState, type Dispatch } from 'react';
+import type { Job, PointDetail, PointSummary, RestorePlanView, WhoAmI } from '../../../backend/src/api/contract';
 import { TOKENS } from '../constants';
 import { useApp } from '../context/appContext';
+import { adminDenial, deniedText, downloadDenial, restoreDenial, restoreIntoDenial, type VmRef } from '../logic/access';
 import { isActive } from '../logic/progress';
 import {
   canSubmit,
@@ -31,6 +34,7 @@ import type { StreamStatus } from '../services/eventStream';
 import { useLive } from './useLive';
 import { useLoader } from './useLoader';
 import { useRestorePlan, type RestorePlanState } from './useRestorePlan';
+import { useWhoAmI } from './useWhoAmI';
 
 export interface RestoreDialog {
   status: StreamStatus;
@@ -64,22 +68,43 @@ export interface RestoreDialog {
   submit: () => void;
   /** WebAdmin's VM list searched for what the restore created; the dialog closes. */
   showVm: (vmName: string) => void;
+  me: WhoAmI | null;
+  /** The VM's name as it was backed up (the original's, for "under its original ids"). */
+  originalName: string;
+  /** Why the user may not start the restore the plan describes; undefined: they may. */
+  submitReason: string | undefined;
+  /** Why the user may not restore under the original ids (not a backup admin). */
+  originalIdsReason: string | undefined;
+  /** Why the user may not attach the disks to a VM (configure_vm_storage). */
+  attachReason: (vmId: string) => string | undefined;
+  /** Why the user may not download the point's disks. */
+  downloadReason: string | undefined;
 }
 
-export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoint: string | null): RestoreDialog {
+/**
+ * `deleted`: the engine no longer has the VM (opened from the Deleted VMs view): the form starts
+ * on bringing it back under its original ids, and the VM is not looked for in the VM list.
+ */
+export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoint: string | null, deleted = false): RestoreDialog {
   const { client, t, bridge } = useApp();
   const live = useLive();
+  const me = useWhoAmI();
   const points = useLoader(() => (vmId ? client.vmPointListAll(vmId) : Promise.resolve([])), [vmId]);
+  // the VMs' access flags: attaching to one, downloading this one's disks
+  const vms = useLoader(() => client.vmList(), [client]);
+  const byId = useMemo(() => new Map((vms.data?.vms ?? []).map((v) => [v.id, v])), [vms.data]);
+  const vmOf = useCallback((id: string): VmRef | undefined => byId.get(id), [byId]);
   const list = useMemo(() => pointsNewestFirst(points.data ?? []), [points.data]);
-  const [form, dispatch] = useReducer(formReducer, vmName, (name) => initialForm(name));
+  const [form, dispatch] = useReducer(formReducer, vmName, (name) => initialForm(name, null, deleted ? 'original' : 'new'));
+  const originalName = vmName || list[0]?.vmName || '';
 
   // the point: the one asked for, else the newest; the VM's name from the points when the URL had none
   useEffect(() => {
     if (form.pointId || list.length === 0) return;
     const id = initialPointId(list, wantedPoint);
     if (id) dispatch({ type: 'point', pointId: id });
-    if (!vmName && list[0]) dispatch({ type: 'vmName', value: `${list[0].vmName}-restored` });
-  }, [list, form.pointId, wantedPoint, vmName]);
+    if (!vmName && list[0]) dispatch({ type: 'vmName', value: deleted ? list[0].vmName : `${list[0].vmName}-restored` });
+  }, [list, form.pointId, wantedPoint, vmName, deleted]);
 
   const detail = useLoader(() => (form.pointId ? client.pointGet(form.pointId) : Promise.resolve(null)), [form.pointId]);
   const point = detail.data && detail.data.id === form.pointId ? detail.data : null;
@@ -112,7 +137,8 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
 
   const { problems, planOk } = shownProblems({ local, refused, bodyKey, plan });
   const groups = groupProblems(problems, { devices, domainOf: plannedDomains(plan) });
-  const submittable = canSubmit({ planStatus: planned.status, planCurrent: planned.current, planOk, submitting, jobActive });
+  const submitReason = deniedText(t, restoreDenial(plan, body, me, vmOf));
+  const submittable = canSubmit({ planStatus: planned.status, planCurrent: planned.current, planOk, submitting, jobActive }) && !submitReason;
 
   const submit = (): void => {
     if (!form.pointId || !body || !submittable) return;
@@ -161,5 +187,11 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
     startError,
     submit,
     showVm: (name) => bridge.showVm(name, TOKENS.restoreDialog),
+    me,
+    originalName,
+    submitReason,
+    originalIdsReason: deniedText(t, adminDenial(me, 'deniedOriginalIds')),
+    attachReason: (id) => deniedText(t, restoreIntoDenial(vmOf(id))),
+    downloadReason: vmId ? deniedText(t, downloadDenial(vmOf(vmId), me)) : undefined,
   };
 }

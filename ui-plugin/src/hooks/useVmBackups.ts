@@ -1,15 +1,18 @@
 /**
  * A VM's Backups tab data: the live stream, the VM's summary (chain health, visibility to this
  * user), its points and its job history, refetched when the socket comes back, a point is
- * added or a job ends; and the tab's actions (cancel a job, open Restore… on a point).
+ * added or a job ends; and the tab's actions (cancel a job — disabled with the reason when it is
+ * not the user's —, open Restore… on a point).
  */
 import type { Job, PointSummary, VmSummary } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
 import type { StreamStatus } from '../services/eventStream';
+import type { ActionState } from './useAction';
 import { useCancelJob } from './useJobActions';
 import { useJobHistory, type JobHistory } from './useJobHistory';
 import { useLive } from './useLive';
 import { useLoader } from './useLoader';
+import { useWhoAmI } from './useWhoAmI';
 
 export interface VmBackups {
   status: StreamStatus;
@@ -24,7 +27,7 @@ export interface VmBackups {
   lastJob: Job | null;
   error: unknown;
   retry: () => void;
-  cancelJob: (job: Job) => void;
+  cancelJob: (job: Job) => ActionState;
   openRestore: (point: PointSummary) => void;
 }
 
@@ -35,8 +38,8 @@ export function useVmBackups(vmId: string): VmBackups {
   const vms = useLoader(() => client.vmList(), refresh);
   const points = useLoader(() => client.vmPointListAll(vmId), refresh);
   const history = useJobHistory(live, vmId);
-  const cancelJob = useCancelJob();
   const vm = vms.data?.vms.find((v) => v.id === vmId) ?? null;
+  const cancelJob = useCancelJob(useWhoAmI(), (id) => (vm && vm.id === id ? vm : undefined));
   const notVisible = vms.data !== null && vm === null;
   return {
     status: live.status,

@@ -1,5 +1,5 @@
 // What a content page needs of WebAdmin (token, locale, config, toasts, dialogs, navigation) over pluginApi.
-import { FALLBACK_PLACE } from '../constants';
+import { FALLBACK_PLACE, type RestoreDialogOptions } from '../constants';
 import { vmSearch } from '../logic/search';
 import { serviceUrlFromConfig, type ServiceUrlResult } from '../logic/serviceConfig';
 import type { Translate } from '../intl/messages';
@@ -20,8 +20,8 @@ export interface PageBridge {
   service: ServiceUrlResult;
   toast: (severity: Severity, message: string) => void;
   closeDialog: (token: string) => void;
-  /** The Restore… dialog of a VM, opened on one of its points. */
-  openRestore: (vm: { id: string; name: string }, pointId: string, t: Translate) => void;
+  /** The Restore… dialog of a VM, opened on one of its points (`deleted`: a VM the engine no longer has). */
+  openRestore: (vm: { id: string; name: string }, pointId: string, t: Translate, opts?: RestoreDialogOptions) => void;
   /** WebAdmin's VM list searched for one VM by name (what a restore created), the dialog closed. */
   showVm: (name: string, dialogToken: string) => void;
 }
@@ -50,9 +50,9 @@ export function pageBridge(): PageBridge {
         logError('closeDialog failed', err);
       }
     },
-    openRestore: (vm, pointId, t) => {
+    openRestore: (vm, pointId, t, opts) => {
       try {
-        openRestoreDialog(api, t, vm, pointId);
+        openRestoreDialog(api, t, vm, pointId, opts);
       } catch (err) {
         logError('cannot open the restore dialog', err);
       }

@@ -1,4 +1,5 @@
-// The hidden host page: plugin registration and lifecycle, places, buttons, toasts for finished jobs.
+// The hidden host page: plugin registration and lifecycle, places, buttons (with what the user
+// may do to each VM), toasts for finished jobs.
 import { API_PREFIX } from '../constants';
 import { messagesFor, translator } from '../intl/messages';
 import { toSelectedVms } from '../logic/selection';
@@ -9,6 +10,7 @@ import { addButtons } from './buttons';
 import { JobNotifier } from './notifications';
 import { addPlaces, pointVmTab } from './places';
 import { getPluginApi, guard, logError } from './pluginApi';
+import { VmAccessWatch } from './vmAccess';
 
 /**
  * The hidden host page's whole job (reference §1.6): get the API, register the handlers, call
@@ -29,6 +31,7 @@ export function startHost(): void {
   const locale = guard('currentLocale', () => plugin.currentLocale() || 'en-US', 'en-US')();
   const t = translator(messagesFor(locale));
   let notifier: JobNotifier | null = null;
+  let access: VmAccessWatch | null = null;
 
   plugin.register({
     UiInit: guard(
@@ -40,11 +43,13 @@ export function startHost(): void {
           const token = (): string => plugin.ssoToken() ?? '';
           client = createBackupClient({ serviceUrl: service.url, token });
           notifier = new JobNotifier(plugin, new EventStream({ url: eventsUrl(service.url, API_PREFIX), token }), t, locale);
+          access = new VmAccessWatch(client);
+          void access.refresh();
         } else {
           logError(service.problem);
         }
         addPlaces(plugin, t, landing);
-        addButtons(plugin, t, client, notifier, service.ok ? null : service.problem);
+        addButtons(plugin, t, client, notifier, service.ok ? null : service.problem, access);
         notifier?.start();
       },
       undefined,
@@ -53,6 +58,7 @@ export function startHost(): void {
       'VirtualMachineSelectionChange',
       (items: unknown) => {
         const vms = toSelectedVms(items);
+        access?.selected(vms.map((v) => v.id));
         pointVmTab(plugin, vms.length === 1 && vms[0] ? vms[0] : null);
       },
       undefined,

@@ -1,11 +1,12 @@
 /**
  * Every text the plugin shows, ready for translation, and the one `t()` over them. The English
- * texts are split by area (intl/en-US/: common, jobs, place, policies, restore; each key in
+ * texts are split by area (intl/en-US/: access, common, jobs, place, policies, restore; each key in
  * exactly one); a translation is a catalog with the same keys and the same `{name}`
  * placeholders (messages.test checks both), added to `catalogs`. WebAdmin's locale comes from
  * `currentLocale()` (e.g. `en-US`, `fr-FR`); unknown locales fall back to English text while
  * numbers and dates still follow the user's locale.
  */
+import { access } from './en-US/access';
 import { common } from './en-US/common';
 import { jobs } from './en-US/jobs';
 import { place } from './en-US/place';
@@ -13,9 +14,9 @@ import { policies } from './en-US/policies';
 import { restore } from './en-US/restore';
 
 /** The English texts by area. */
-export const AREAS = { common, jobs, place, policies, restore } as const;
+export const AREAS = { access, common, jobs, place, policies, restore } as const;
 
-const enUS = { ...common, ...jobs, ...place, ...policies, ...restore };
+const enUS = { ...access, ...common, ...jobs, ...place, ...policies, ...restore };
 
 export type MessageKey = keyof typeof enUS;
 export type Messages = Record<MessageKey, string>;

@@ -63,6 +63,14 @@ export function emptyPolicyForm(timeZone: string): PolicyForm {
   };
 }
 
+/**
+ * The form as a user who is not a backup admin may send it: chosen VMs, retention that keeps
+ * every point, no lock of its own (the service refuses anything else with 403).
+ */
+export function restrictedPolicyForm(f: PolicyForm): PolicyForm {
+  return { ...f, selectionKind: 'vms', keepLast: '0', daily: '0', weekly: '0', monthly: '0', yearly: '0', lockDays: '0' };
+}
+
 function hhmm(minutes: number): string {
   return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 }

@@ -7,6 +7,7 @@ import {
   diskChoice,
   formReducer,
   groupProblems,
+  identityOf,
   initialForm,
   initialPointId,
   localProblems,
@@ -28,6 +29,23 @@ const DB01 = '44444444-4444-4444-4444-444444444444';
 function apply(form: RestoreForm, ...actions: Parameters<typeof formReducer>[1][]): RestoreForm {
   return actions.reduce(formReducer, form);
 }
+
+describe('restore form identity: a new VM or the original under its own ids', () => {
+  it('starts a deleted VM on its original ids, name and MACs, and sends them so', () => {
+    const f = initialForm('web01', 'p1', 'original');
+    expect([f.vmName, f.regenerateIds, f.regenerateMacs, identityOf(f)]).toEqual(['web01', false, false, 'original']);
+    expect(restoreBody(f, DEVICES)).toMatchObject({ mode: 'vm', vmName: 'web01', regenerateIds: false, regenerateMacs: false });
+  });
+
+  it('switches both ways, setting name, ids and MACs together, and keeps a MAC choice made after', () => {
+    const orig = apply(initialForm('web01'), { type: 'identity', value: 'original', originalVmName: 'web01' });
+    expect([orig.vmName, orig.regenerateIds, orig.regenerateMacs]).toEqual(['web01', false, false]);
+    const macs = apply(orig, { type: 'flag', flag: 'regenerateMacs', value: true }, { type: 'identity', value: 'original', originalVmName: 'web01' });
+    expect(macs.regenerateMacs).toBe(true); // choosing what is chosen already changes nothing
+    const back = apply(macs, { type: 'identity', value: 'new', originalVmName: 'web01' });
+    expect([back.vmName, back.regenerateIds, back.regenerateMacs, identityOf(back)]).toEqual(['web01-restored', true, true, 'new']);
+  });
+});
 
 describe('restore form defaults', () => {
   it('restores a new VM named <original>-restored with new ids and MACs, straight to the host, every disk', () => {

@@ -43,18 +43,32 @@ export function defaultVmName(original: string): string {
   return `${original}${RESTORED_SUFFIX}`;
 }
 
-export function initialForm(originalVmName: string, pointId: string | null = null): RestoreForm {
+/** What the restored VM is: a new VM (new ids, `<name>-restored`), or the original brought back
+ *  under its own ids, name and MAC addresses (a VM the engine no longer has). */
+export type Identity = 'new' | 'original';
+
+/** The form's fields an identity sets. */
+function identityFields(identity: Identity, originalVmName: string): Pick<RestoreForm, 'vmName' | 'regenerateIds' | 'regenerateMacs'> {
+  return identity === 'original'
+    ? { vmName: originalVmName, regenerateIds: false, regenerateMacs: false }
+    : { vmName: defaultVmName(originalVmName), regenerateIds: true, regenerateMacs: true };
+}
+
+export function initialForm(originalVmName: string, pointId: string | null = null, identity: Identity = 'new'): RestoreForm {
   return {
     pointId,
     fromOvf: true,
-    vmName: defaultVmName(originalVmName),
+    ...identityFields(identity, originalVmName),
     clusterId: null,
-    regenerateIds: true,
-    regenerateMacs: true,
     useProxy: false,
     attachToVmId: null,
     disks: {},
   };
+}
+
+/** The identity the form restores under (its ids decide; the name and MACs may be changed after). */
+export function identityOf(form: Pick<RestoreForm, 'regenerateIds'>): Identity {
+  return form.regenerateIds ? 'new' : 'original';
 }
 
 /** Points newest first (by completion). */
@@ -74,6 +88,7 @@ export type FormAction =
   | { type: 'vmName'; value: string }
   | { type: 'cluster'; value: string | null }
   | { type: 'flag'; flag: 'regenerateIds' | 'regenerateMacs' | 'useProxy'; value: boolean }
+  | { type: 'identity'; value: Identity; originalVmName: string }
   | { type: 'attachTo'; value: string | null }
   | { type: 'disk'; device: string; change: Partial<DiskChoice> };
 
@@ -90,6 +105,8 @@ export function formReducer(form: RestoreForm, a: FormAction): RestoreForm {
       return { ...form, clusterId: a.value || null };
     case 'flag':
       return { ...form, [a.flag]: a.value };
+    case 'identity':
+      return identityOf(form) === a.value ? form : { ...form, ...identityFields(a.value, a.originalVmName) };
     case 'attachTo':
       return { ...form, attachToVmId: a.value || null };
     case 'disk': {
@@ -169,7 +186,7 @@ export interface ProblemGroups {
   vmName: RestoreProblem[];
   cluster: RestoreProblem[];
   attachTo: RestoreProblem[];
-  /** At "regenerate UUID": the original VM still exists. */
+  /** At the identity choice: the original VM (or one of its disks) still exists. */
   ids: RestoreProblem[];
   /** At "regenerate MAC addresses": a kept MAC is in use. */
   macs: RestoreProblem[];

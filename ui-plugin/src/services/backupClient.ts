@@ -1,6 +1,7 @@
 // The backup service's REST client (`/api/v1`): one function per resource and verb, errors as ServiceError.
 import type {
   AuditList,
+  DeletedVmList,
   DownloadTicket,
   Job,
   JobDetail,
@@ -45,7 +46,7 @@ export interface JobQuery {
   before?: string;
 }
 
-/** `GET /audit`'s filters (engine SuperUsers only; others get a `forbidden` ServiceError). */
+/** `GET /audit`'s filters (backup admins only; others get a `forbidden` ServiceError). */
 export interface AuditQuery {
   limit?: number;
   /** `nextCursor` of the previous page. */
@@ -64,6 +65,8 @@ export interface BackupClient {
   readonly serviceUrl: string;
   whoamiGet(): Promise<WhoAmI>;
   vmList(): Promise<VmList>;
+  /** VMs the engine no longer has whose points the repository holds (backup admins; others: forbidden). */
+  deletedVmList(): Promise<DeletedVmList>;
   vmPointList(vmId: string, q?: { limit?: number; before?: string }): Promise<PointList>;
   /** Every point of a VM, newest first, following `nextBefore` (at most `maxPages` pages). */
   vmPointListAll(vmId: string, maxPages?: number): Promise<PointSummary[]>;
@@ -156,6 +159,7 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     serviceUrl: opts.serviceUrl,
     whoamiGet: () => call('GET', '/whoami'),
     vmList: () => call('GET', '/vms'),
+    deletedVmList: () => call('GET', '/deleted-vms'),
     vmPointList: (vmId, q = {}) => {
       const p = new URLSearchParams();
       if (q.limit) p.set('limit', String(q.limit));

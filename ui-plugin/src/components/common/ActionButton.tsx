@@ -1,9 +1,20 @@
-// A PatternFly button bound to a hook's ActionState: spinner and disabled while its call runs.
-// Every button that starts something on the service renders through here, so what an action
-// may add (a reason it is not allowed, say) is drawn in one place.
-import { Button, type ButtonProps } from '@patternfly/react-core';
+// A PatternFly button bound to a hook's ActionState: spinner and disabled while its call runs,
+// and, when the user may not do it, disabled with the reason as its tooltip. Every button that
+// starts something on the service renders through here, so the reason is drawn in one place.
+import { Button, Tooltip, type ButtonProps } from '@patternfly/react-core';
 import type { ActionState } from '../../hooks/useAction';
 
-export function ActionButton({ action, ...props }: { action: ActionState } & Omit<ButtonProps, 'action' | 'onClick' | 'isLoading' | 'isDisabled'>) {
-  return <Button {...props} isLoading={action.busy} isDisabled={action.busy} onClick={action.run} />;
+/**
+ * A disabled button says why: `isAriaDisabled` keeps it focusable and hoverable (a plain
+ * `disabled` button gets no pointer events, so no tooltip), PatternFly ignores its clicks, and
+ * the tooltip (`<id>-reason`) shows on hover and on keyboard focus.
+ */
+export function ActionButton({ action, ...props }: { action: ActionState } & Omit<ButtonProps, 'action' | 'onClick' | 'isLoading' | 'isDisabled' | 'isAriaDisabled'>) {
+  const reason = action.disabledReason;
+  if (!reason) return <Button {...props} isLoading={action.busy} isDisabled={action.busy} onClick={action.run} />;
+  return (
+    <Tooltip content={reason} id={props.id ? `${props.id}-reason` : undefined}>
+      <Button {...props} isAriaDisabled data-disabled-reason={reason} />
+    </Tooltip>
+  );
 }

@@ -1,9 +1,11 @@
-/** Backup now for one VM from inside a page (useBackupNow starts it; the WebAdmin toast says what happened). */
+/** Backup now for one VM from inside a page (useBackupNow starts it — or says which permit is
+ *  missing —; the WebAdmin toast says what happened). */
 import { useTexts } from '../../context/appContext';
 import { useBackupNow } from '../../hooks/useJobActions';
+import type { VmRef } from '../../logic/access';
 import { ActionButton } from './ActionButton';
 
-export function BackupNowButton({ vm, variant = 'secondary' }: { vm: { id: string; name: string }; variant?: 'primary' | 'secondary' | 'link' }) {
+export function BackupNowButton({ vm, variant = 'secondary' }: { vm: VmRef; variant?: 'primary' | 'secondary' | 'link' }) {
   const { t } = useTexts();
   const backup = useBackupNow(vm);
   return (

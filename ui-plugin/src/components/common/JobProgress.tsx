@@ -1,13 +1,16 @@
 // One job's progress bar, backup or restore (percent and ETA from logic/progress.ts), with Cancel while active.
-import { Button, Flex, FlexItem, Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
+import { Flex, FlexItem, Progress, ProgressMeasureLocation, ProgressVariant } from '@patternfly/react-core';
 import type { Job } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';
 import { formatBytes, formatDuration } from '../../logic/format';
 import { isActive, jobEtaSeconds, jobPercent } from '../../logic/progress';
 import { useTexts } from '../../context/appContext';
+import type { ActionState } from '../../hooks/useAction';
+import { ActionButton } from './ActionButton';
 
-/** One job's progress bar (backup or restore): phase, bytes, disks, rate and ETA; cancel while it is active. */
-export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job) => void }) {
+/** One job's progress bar (backup or restore): phase, bytes, disks, rate and ETA; cancel while it is active
+ *  (disabled with the reason when the job is not the user's to cancel). */
+export function JobProgress({ job, cancel }: { job: Job; cancel?: (job: Job) => ActionState }) {
   const { t, locale } = useTexts();
   const pct = jobPercent(job);
   const p = job.progress;
@@ -45,11 +48,11 @@ export function JobProgress({ job, onCancel }: { job: Job; onCancel?: (job: Job)
           aria-label={t(restore ? 'restoreProgressLabel' : 'progressLabel', { vm: job.vmName })}
         />
       </FlexItem>
-      {onCancel && isActive(job) && !job.cancelRequested ? (
+      {cancel && isActive(job) && !job.cancelRequested ? (
         <FlexItem>
-          <Button id={`job-cancel-${job.id}`} variant="link" isInline onClick={() => onCancel(job)} aria-label={t('cancelJobLabel', { vm: job.vmName })}>
+          <ActionButton id={`job-cancel-${job.id}`} variant="link" isInline action={cancel(job)} aria-label={t('cancelJobLabel', { vm: job.vmName })}>
             {t('cancelJob')}
-          </Button>
+          </ActionButton>
         </FlexItem>
       ) : null}
     </Flex>

@@ -6,6 +6,7 @@ import { keyOf } from '../../intl/messages';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { isActive, jobDurationSeconds } from '../../logic/progress';
 import { useTexts } from '../../context/appContext';
+import type { ActionState } from '../../hooks/useAction';
 import { DataTable, type DataColumn } from './DataTable';
 import { JobProgress } from './JobProgress';
 import { JobStateLabel } from './Labels';
@@ -16,12 +17,12 @@ interface Props {
   id: string;
   jobs: Job[];
   showVm: boolean;
-  onCancel: (job: Job) => void;
+  cancel: (job: Job) => ActionState;
   onLoadOlder?: () => void;
 }
 
 /** Jobs with live progress for active ones; filter by text and state; older pages on demand. */
-export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
+export function JobsTable({ id, jobs, showVm, cancel, onLoadOlder }: Props) {
   const { t, locale } = useTexts();
   const [state, setState] = useState<JobState | ''>('');
   const columns: Array<DataColumn<Job>> = [
@@ -50,7 +51,7 @@ export function JobsTable({ id, jobs, showVm, onCancel, onLoadOlder }: Props) {
       title: t('colResult'),
       render: (j) =>
         isActive(j) ? (
-          <JobProgress job={j} onCancel={onCancel} />
+          <JobProgress job={j} cancel={cancel} />
         ) : j.state === 'succeeded' && j.result && j.kind === 'restore' ? (
           t('restoreResultShort', { uploaded: formatBytes(j.result.bytesRead, locale), target: j.result.restored?.vmName ?? (j.result.restored?.disks ?? []).map((d) => d.name).join(', ') })
         ) : j.state === 'succeeded' && j.result?.verified ? (

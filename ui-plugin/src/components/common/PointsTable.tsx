@@ -2,14 +2,24 @@
 import { Button, List, ListItem } from '@patternfly/react-core';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useVerifyPoint } from '../../hooks/useJobActions';
+import type { VmRef } from '../../logic/access';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { useTexts } from '../../context/appContext';
 import { ActionButton } from './ActionButton';
 import { DataTable, type DataColumn } from './DataTable';
 import { PointLock, PointTypeLabel, useReasonText } from './Labels';
 
+interface Props {
+  id: string;
+  points: PointSummary[];
+  showVm: boolean;
+  onRestore?: (p: PointSummary) => void;
+  /** The point's VM as the list names it (its access flags: Verify needs backup_disk). */
+  vmOf: (vmId: string) => VmRef | undefined;
+}
+
 /** Restore points: time, full/incremental per disk, read, stored, consistency, duration; Restore… on each when asked. */
-export function PointsTable({ id, points, showVm, onRestore }: { id: string; points: PointSummary[]; showVm: boolean; onRestore?: (p: PointSummary) => void }) {
+export function PointsTable({ id, points, showVm, onRestore, vmOf }: Props) {
   const { t, locale } = useTexts();
   const reason = useReasonText();
   const columns: Array<DataColumn<PointSummary>> = [
@@ -45,7 +55,7 @@ export function PointsTable({ id, points, showVm, onRestore }: { id: string; poi
               {t('restoreButton')}
             </Button>
           ) : null}{' '}
-          <VerifyButton point={p} />
+          <VerifyButton point={p} vm={vmOf(p.vmId)} />
         </>
       ),
     },
@@ -65,9 +75,9 @@ export function PointsTable({ id, points, showVm, onRestore }: { id: string; poi
 }
 
 /** Verify now for one point (useVerifyPoint queues it; its job shows in the jobs list, its end in a toast). */
-function VerifyButton({ point }: { point: PointSummary }) {
+function VerifyButton({ point, vm }: { point: PointSummary; vm: VmRef | undefined }) {
   const { t, locale } = useTexts();
-  const verify = useVerifyPoint(point);
+  const verify = useVerifyPoint(point, vm);
   return (
     <ActionButton id={`point-verify-${point.id}`} variant="link" isInline action={verify} aria-label={t('verifyPointOf', { vm: point.vmName, time: formatDateTime(point.completedAt, locale) })}>
       {t('verifyButton')}

@@ -1,25 +1,42 @@
 /**
  * The audit log (deletions, prunes, lock changes, server-shell unlocks, damage, restores,
- * policy changes, refused logins), newest first, as useAuditLog loads it. Anyone but an engine
- * SuperUser gets a plain sentence saying the log is not theirs to read.
+ * policy changes, refused logins and refused actions), newest first, as useAuditLog loads it.
+ * It is a backup admin's to read: anyone else gets a plain sentence saying why, and the log is
+ * not asked for (a 403 from the service, should whoami not have answered, says the same).
  */
 import { Alert, Button } from '@patternfly/react-core';
 import type { AuditEntry, VmSummary } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';
 import { useAuditLog } from '../../hooks/useAuditLog';
-import { keyOf } from '../../intl/messages';
+import { keyOf, type Translate } from '../../intl/messages';
+import { adminDenial, deniedText, type Caller } from '../../logic/access';
 import { formatDateTime } from '../../logic/format';
 import { DataTable, type DataColumn } from '../common/DataTable';
 import { ServiceErrorAlert } from '../common/StatusAlerts';
 
 type Row = AuditEntry & { seq: number };
 
-export function AuditTab({ vms, refresh }: { vms: VmSummary[]; refresh: unknown[] }) {
+export function AuditTab({ vms, refresh, me }: { vms: VmSummary[]; refresh: unknown[]; me: Caller }) {
+  const { t } = useTexts();
+  const denied = deniedText(t, adminDenial(me, 'deniedAudit'));
+  if (denied) return <Alert id="audit-forbidden" variant="info" isInline title={denied} />;
+  return <AuditLog vms={vms} refresh={refresh} />;
+}
+
+/** What an entry's reason column says: a refused action names the request it refused. */
+function reasonOf(e: AuditEntry, t: Translate): string {
+  if (e.kind === 'access-denied' && e.details && typeof e.details['method'] === 'string' && typeof e.details['path'] === 'string') {
+    return t('auditAccessDeniedReason', { reason: e.reason ?? '', method: e.details['method'], path: e.details['path'] });
+  }
+  return e.reason ?? '—';
+}
+
+function AuditLog({ vms, refresh }: { vms: VmSummary[]; refresh: unknown[] }) {
   const { t, locale } = useTexts();
   const audit = useAuditLog(refresh);
   const names = new Map(vms.map((v) => [v.id, v.name]));
   if (audit.forbidden) {
-    return <Alert id="audit-forbidden" variant="info" isInline title={t('auditForbidden')} />;
+    return <Alert id="audit-forbidden" variant="info" isInline title={t('deniedAudit')} />;
   }
   const rows: Row[] = audit.entries.map((e, seq) => ({ ...e, seq }));
   const vmOf = (e: Row): string => (e.vmKey ? (names.get(e.vmKey) ?? e.vmKey) : '—');
@@ -29,7 +46,7 @@ export function AuditTab({ vms, refresh }: { vms: VmSummary[]; refresh: unknown[
     { key: 'actor', title: t('colActor'), sortValue: (e) => e.actor, filterText: (e) => e.actor, render: (e) => e.actor },
     { key: 'vm', title: t('colVm'), sortValue: (e) => vmOf(e), filterText: (e) => vmOf(e), render: (e) => vmOf(e) },
     { key: 'point', title: t('colPoint'), filterText: (e) => e.pointId ?? '', render: (e) => (e.pointId ? <code>{e.pointId}</code> : '—') },
-    { key: 'reason', title: t('colReason'), filterText: (e) => e.reason ?? '', render: (e) => e.reason ?? '—' },
+    { key: 'reason', title: t('colReason'), filterText: (e) => reasonOf(e, t), render: (e) => reasonOf(e, t) },
     { key: 'source', title: t('colSource'), sortValue: (e) => e.source, render: (e) => e.source },
   ];
   return (

@@ -27,7 +27,9 @@ import { vmsInNoPolicy } from '../../logic/policyForm';
 import { formatBytes, formatRatio } from '../../logic/format';
 import { isActive } from '../../logic/progress';
 import { useTexts } from '../../context/appContext';
+import type { ActionState } from '../../hooks/useAction';
 import { useVerifyRepository } from '../../hooks/useJobActions';
+import type { Caller } from '../../logic/access';
 import { ActionButton } from '../common/ActionButton';
 import { JobProgress } from '../common/JobProgress';
 import { useReasonText } from '../common/Labels';
@@ -37,10 +39,12 @@ interface Props {
   jobsLoaded: boolean;
   vms: VmSummary[] | null;
   repository: RepositoryStatus | null;
-  onCancel: (job: Job) => void;
+  cancel: (job: Job) => ActionState;
+  /** Who asks (the repository verify is a backup admin's); null until known. */
+  me: Caller;
 }
 
-export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props) {
+export function Dashboard({ jobs, jobsLoaded, vms, repository, cancel, me }: Props) {
   const { t, locale } = useTexts();
   const reason = useReasonText();
   const running = jobs.filter(isActive);
@@ -60,7 +64,7 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
               <Stack hasGutter>
                 {running.map((j) => (
                   <StackItem key={j.id}>
-                    <JobProgress job={j} onCancel={onCancel} />
+                    <JobProgress job={j} cancel={cancel} />
                   </StackItem>
                 ))}
               </Stack>
@@ -136,7 +140,7 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
                       <DescriptionListDescription>{repository.vmCount}</DescriptionListDescription>
                     </DescriptionListGroup>
                   </DescriptionList>
-                  <RepositoryVerifyButton />
+                  <RepositoryVerifyButton me={me} />
                 </>
               )}
             </CardBody>
@@ -203,10 +207,10 @@ export function Dashboard({ jobs, jobsLoaded, vms, repository, onCancel }: Props
   );
 }
 
-/** Queues a verify of every point (useVerifyRepository); its end shows as a toast. */
-function RepositoryVerifyButton() {
+/** Queues a verify of every point (useVerifyRepository; backup admins only); its end shows as a toast. */
+function RepositoryVerifyButton({ me }: { me: Caller }) {
   const { t } = useTexts();
-  const verify = useVerifyRepository();
+  const verify = useVerifyRepository(me);
   return (
     <ActionButton id="repository-verify" variant="link" isInline action={verify}>
       {t('verifyRepository')}

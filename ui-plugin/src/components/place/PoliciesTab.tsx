@@ -1,6 +1,7 @@
 // The Policies tab's rendering: policies table, recent runs, delete confirmation (data and actions: hooks/usePolicies.ts).
 import { Button, Card, CardBody, CardTitle, Label, List, ListItem, Modal, ModalBody, ModalFooter, ModalHeader, Stack, StackItem, ToolbarItem } from '@patternfly/react-core';
 import type { PolicyRun, PolicyRunState, VmSummary } from '../../../../backend/src/api/contract';
+import type { Caller } from '../../logic/access';
 import { useTexts } from '../../context/appContext';
 import type { ActionState } from '../../hooks/useAction';
 import { usePolicies, type PolicyRow } from '../../hooks/usePolicies';
@@ -21,10 +22,11 @@ const RUN_COLOR: Record<PolicyRunState, 'blue' | 'green' | 'red' | 'orange' | 'g
   skipped: 'grey',
 };
 
-/** The Policies tab: the policies with their schedule in words, create/edit/delete, run now, recent runs (data from usePolicies). */
-export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; refresh: unknown[]; onChanged: () => void }) {
+/** The Policies tab: the policies with their schedule in words, create/edit/delete, run now,
+ *  recent runs (data and who may do what: usePolicies). */
+export function PoliciesTab({ vms, refresh, onChanged, me }: { vms: VmSummary[]; refresh: unknown[]; onChanged: () => void; me: Caller }) {
   const { t, locale } = useTexts();
-  const data = usePolicies(refresh, onChanged);
+  const data = usePolicies(refresh, onChanged, me, vms);
   const { deleting } = data;
 
   const columns: Array<DataColumn<PolicyRow>> = [
@@ -69,13 +71,13 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
       title: t('colActions'),
       render: (p) => (
         <>
-          <Button id={`policy-edit-${p.id}`} variant="link" isInline onClick={() => data.edit(p)} aria-label={t('policyEditOf', { name: p.name })}>
+          <ActionButton id={`policy-edit-${p.id}`} variant="link" isInline action={data.edit(p)} aria-label={t('policyEditOf', { name: p.name })}>
             {t('policyEdit')}
-          </Button>{' '}
+          </ActionButton>{' '}
           <RunNowButton policy={p} action={data.runNow(p)} />{' '}
-          <Button id={`policy-delete-${p.id}`} variant="link" isInline isDanger onClick={() => data.askDelete(p)} aria-label={t('policyDeleteOf', { name: p.name })}>
+          <ActionButton id={`policy-delete-${p.id}`} variant="link" isInline isDanger action={data.remove(p)} aria-label={t('policyDeleteOf', { name: p.name })}>
             {t('policyDelete')}
-          </Button>
+          </ActionButton>
         </>
       ),
     },
@@ -96,9 +98,9 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
           initialSort={{ key: 'name', direction: 'asc' }}
           toolbarExtra={
             <ToolbarItem>
-              <Button id="policy-create" variant="primary" onClick={() => data.edit('new')}>
+              <ActionButton id="policy-create" variant="primary" action={data.create}>
                 {t('policyCreate')}
-              </Button>
+              </ActionButton>
             </ToolbarItem>
           }
         />
@@ -111,7 +113,7 @@ export function PoliciesTab({ vms, refresh, onChanged }: { vms: VmSummary[]; ref
           </CardBody>
         </Card>
       </StackItem>
-      {data.editing ? <PolicyDialog policy={data.editing === 'new' ? null : data.editing} vms={vms} onClose={data.closeEditor} onSaved={data.saved} /> : null}
+      {data.editing ? <PolicyDialog policy={data.editing === 'new' ? null : data.editing} vms={vms} me={me} onClose={data.closeEditor} onSaved={data.saved} /> : null}
       {deleting ? (
         <Modal id="policy-delete-dialog" isOpen variant="small" onClose={data.cancelDelete} aria-labelledby="policy-delete-title">
           <ModalHeader title={t('policyDeleteTitle', { name: deleting.name })} labelId="policy-delete-title" titleIconVariant="warning" />

@@ -27,6 +27,7 @@ import type { Policy, PolicyDetail, PolicyWarning, VmSummary } from '../../../..
 import { useTexts } from '../../context/appContext';
 import { usePolicyEditor } from '../../hooks/usePolicyEditor';
 import type { MessageKey } from '../../intl/messages';
+import { deniedText, policyFieldDenials, policyVmDenial, type Caller } from '../../logic/access';
 import { formatDateTime } from '../../logic/format';
 import { cronText, type PolicyField } from '../../logic/policyForm';
 import { previewRequest } from '../../logic/retentionPreview';
@@ -36,14 +37,19 @@ interface Props {
   /** null: create a new policy. */
   policy: Policy | null;
   vms: VmSummary[];
+  /** Who edits: a user who is not a backup admin may choose VMs only, keep every point and set no lock. */
+  me: Caller;
   onClose: () => void;
   onSaved: (policy: PolicyDetail) => void;
 }
 
-/** Create or edit a policy (state and save in usePolicyEditor); the service's refusals show at the field they name. */
-export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
+/** Create or edit a policy (state and save in usePolicyEditor); the service's refusals show at
+ *  the field they name; what only a backup admin may set is disabled, its reason under it. */
+export function PolicyDialog({ policy, vms, me, onClose, onSaved }: Props) {
   const { t, locale } = useTexts();
-  const { form, set, errors, general, saving, save, detail, savedNow, warnings, formVersion, zones, editingName } = usePolicyEditor(policy, onSaved);
+  const { form, set, errors, general, saving, save, detail, savedNow, warnings, formVersion, zones, editingName } = usePolicyEditor(policy, onSaved, me);
+  const denials = policyFieldDenials(me);
+  const denied = { selection: deniedText(t, denials.selection), retention: deniedText(t, denials.retention), lock: deniedText(t, denials.lock) };
   const human = cronText(form.schedule, t, locale);
   const title = editingName !== null ? t('policyEditTitle', { name: editingName }) : t('policyCreateTitle');
 
@@ -65,11 +71,20 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
       ) : null}
     </FormGroup>
   );
-  const numberInput = (name: 'keepLast' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'lockDays' | 'concurrency' | 'windowDurationMinutes', label: MessageKey): ReactNode =>
+  const numberInput = (name: 'keepLast' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'lockDays' | 'concurrency' | 'windowDurationMinutes', label: MessageKey, disabled = false): ReactNode =>
     field(
       name,
       t(label),
-      <TextInput id={`policy-${fieldIdOf(name)}`} type="number" min={0} value={form[name]} onChange={(_e, v) => set(name, v)} validated={errors[name] ? 'error' : 'default'} aria-invalid={Boolean(errors[name])} />,
+      <TextInput
+        id={`policy-${fieldIdOf(name)}`}
+        type="number"
+        min={0}
+        value={form[name]}
+        isDisabled={disabled}
+        onChange={(_e, v) => set(name, v)}
+        validated={errors[name] ? 'error' : 'default'}
+        aria-invalid={Boolean(errors[name])}
+      />,
     );
 
   return (
@@ -110,9 +125,10 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
           )}
           <NextRuns detail={detail} savedNow={savedNow} warnings={warnings} />
           <FormGroup label={t('fieldSelection')} role="radiogroup" fieldId="policy-selection" isInline>
-            <Radio id="policy-selection-tag" name="policy-selection" label={t('selectionKindTag')} isChecked={form.selectionKind === 'tag'} onChange={() => set('selectionKind', 'tag')} />
-            <Radio id="policy-selection-search" name="policy-selection" label={t('selectionKindSearch')} isChecked={form.selectionKind === 'search'} onChange={() => set('selectionKind', 'search')} />
+            <Radio id="policy-selection-tag" name="policy-selection" label={t('selectionKindTag')} isChecked={form.selectionKind === 'tag'} isDisabled={Boolean(denied.selection)} onChange={() => set('selectionKind', 'tag')} />
+            <Radio id="policy-selection-search" name="policy-selection" label={t('selectionKindSearch')} isChecked={form.selectionKind === 'search'} isDisabled={Boolean(denied.selection)} onChange={() => set('selectionKind', 'search')} />
             <Radio id="policy-selection-vms" name="policy-selection" label={t('selectionKindVms')} isChecked={form.selectionKind === 'vms'} onChange={() => set('selectionKind', 'vms')} />
+            {denied.selection ? <Reason id="policy-selection-reason" text={denied.selection} /> : null}
           </FormGroup>
           {errors.selection ? <Alert id="policy-selection-error" variant="danger" isInline isPlain title={errors.selection} /> : null}
           {form.selectionKind === 'tag'
@@ -123,35 +139,48 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
                   'vmIds',
                   t('fieldVms'),
                   <div id="policy-vmids" style={{ maxHeight: 160, overflowY: 'auto' }} role="group" aria-label={t('fieldVms')}>
-                    {vms.map((v) => (
-                      <Checkbox
-                        key={v.id}
-                        id={`policy-vm-${v.id}`}
-                        label={v.name}
-                        aria-label={t('policyVmOf', { vm: v.name })}
-                        isChecked={form.vmIds.includes(v.id)}
-                        onChange={(_e, on) => set('vmIds', on ? [...form.vmIds, v.id] : form.vmIds.filter((id) => id !== v.id))}
-                      />
-                    ))}
+                    {vms.map((v) => {
+                      const vmDenied = deniedText(t, policyVmDenial(v, me));
+                      return (
+                        <Checkbox
+                          key={v.id}
+                          id={`policy-vm-${v.id}`}
+                          label={v.name}
+                          aria-label={t('policyVmOf', { vm: v.name })}
+                          isChecked={form.vmIds.includes(v.id)}
+                          // a VM already in the policy stays removable
+                          isDisabled={Boolean(vmDenied) && !form.vmIds.includes(v.id)}
+                          description={vmDenied}
+                          onChange={(_e, on) => set('vmIds', on ? [...form.vmIds, v.id] : form.vmIds.filter((id) => id !== v.id))}
+                        />
+                      );
+                    })}
                   </div>,
                 )}
           <FormGroup label={t('fieldRetention')} role="group" fieldId="policy-retention">
             <Grid hasGutter md={2}>
-              <GridItem>{numberInput('keepLast', 'fieldKeepLast')}</GridItem>
-              <GridItem>{numberInput('daily', 'fieldDaily')}</GridItem>
-              <GridItem>{numberInput('weekly', 'fieldWeekly')}</GridItem>
-              <GridItem>{numberInput('monthly', 'fieldMonthly')}</GridItem>
-              <GridItem>{numberInput('yearly', 'fieldYearly')}</GridItem>
+              <GridItem>{numberInput('keepLast', 'fieldKeepLast', Boolean(denied.retention))}</GridItem>
+              <GridItem>{numberInput('daily', 'fieldDaily', Boolean(denied.retention))}</GridItem>
+              <GridItem>{numberInput('weekly', 'fieldWeekly', Boolean(denied.retention))}</GridItem>
+              <GridItem>{numberInput('monthly', 'fieldMonthly', Boolean(denied.retention))}</GridItem>
+              <GridItem>{numberInput('yearly', 'fieldYearly', Boolean(denied.retention))}</GridItem>
             </Grid>
-            <FormHelperText>
-              <HelperText>
-                <HelperTextItem>{errors.retention ?? t('fieldRetentionHelp')}</HelperTextItem>
-              </HelperText>
-            </FormHelperText>
+            {denied.retention ? (
+              <Reason id="policy-retention-reason" text={denied.retention} />
+            ) : (
+              <FormHelperText>
+                <HelperText>
+                  <HelperTextItem>{errors.retention ?? t('fieldRetentionHelp')}</HelperTextItem>
+                </HelperText>
+              </FormHelperText>
+            )}
           </FormGroup>
           <RetentionPreviewPanel request={() => previewRequest(form)} formVersion={formVersion} />
           <Grid hasGutter md={6}>
-            <GridItem>{numberInput('lockDays', 'fieldLockDays')}</GridItem>
+            <GridItem>
+              {numberInput('lockDays', 'fieldLockDays', Boolean(denied.lock))}
+              {denied.lock ? <Reason id="policy-lockdays-reason" text={denied.lock} /> : null}
+            </GridItem>
             <GridItem>{numberInput('concurrency', 'fieldConcurrency')}</GridItem>
           </Grid>
           <FormGroup label={t('fieldWindow')} role="group" fieldId="policy-window">
@@ -179,6 +208,19 @@ export function PolicyDialog({ policy, vms, onClose, onSaved }: Props) {
         </Button>
       </ModalFooter>
     </Modal>
+  );
+}
+
+/** Why a field is disabled, under it. */
+function Reason({ id, text }: { id: string; text: string }) {
+  return (
+    <FormHelperText>
+      <HelperText>
+        <HelperTextItem id={id} variant="indeterminate">
+          {text}
+        </HelperTextItem>
+      </HelperText>
+    </FormHelperText>
   );
 }
 

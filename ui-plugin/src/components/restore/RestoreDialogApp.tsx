@@ -1,5 +1,5 @@
 // The Restore… dialog page's layout (data, form, plan and start: hooks/useRestoreDialog.ts).
-import { Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
+import { Alert, Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title, Tooltip } from '@patternfly/react-core';
 import { useTexts } from '../../context/appContext';
 import { useRestoreDialog } from '../../hooks/useRestoreDialog';
 import { formatBytes, formatDateTime } from '../../logic/format';
@@ -14,12 +14,14 @@ import { VmDefinition } from './VmDefinition';
 /**
  * The Restore… dialog (a WebAdmin dialog iframe): a point of the VM, where and how to restore
  * it, its disks. Every change asks the service for the plan again (debounced); its problems
- * show above Restore, errors block it. Restore starts the job, whose progress shows here; the
- * host page's notifier toasts its end (the dialog may be closed by then).
+ * show above Restore, errors block it, and so does a permit the user lacks (said above Restore
+ * and in its tooltip). Restore starts the job, whose progress shows here; the host page's
+ * notifier toasts its end (the dialog may be closed by then). `deleted`: a VM the engine no
+ * longer has (the Deleted VMs view), offered back under its original ids.
  */
-export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint }: { vmId: string | null; vmName: string; pointId: string | null }) {
+export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint, deleted = false }: { vmId: string | null; vmName: string; pointId: string | null; deleted?: boolean }) {
   const { t, locale } = useTexts();
-  const d = useRestoreDialog(vmId, vmName, wantedPoint);
+  const d = useRestoreDialog(vmId, vmName, wantedPoint, deleted);
   const { form, dispatch, point, plan, planned, groups, locked, job } = d;
 
   if (!vmId) return <EmptyState id="restore-no-vm" titleText={t('vmTabNoVm')} headingLevel="h3" />;
@@ -49,7 +51,17 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint }: { vmId:
             <StackItem id={`restore-detail-${point.id}`}>
               <Grid hasGutter>
                 <GridItem md={7}>
-                  <RestoreOptions form={form} dispatch={dispatch} plan={plan} groups={groups} ovfAvailable={d.ovfAvailable} disabled={locked} />
+                  <RestoreOptions
+                    form={form}
+                    dispatch={dispatch}
+                    plan={plan}
+                    groups={groups}
+                    ovfAvailable={d.ovfAvailable}
+                    disabled={locked}
+                    originalName={d.originalName}
+                    originalIdsReason={d.originalIdsReason}
+                    attachReason={d.attachReason}
+                  />
                 </GridItem>
                 <GridItem md={5}>
                   <VmDefinition point={point} plan={plan} fromOvf={form.fromOvf && d.ovfAvailable} />
@@ -58,7 +70,7 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint }: { vmId:
             </StackItem>
             <StackItem>
               <Title headingLevel="h3">{t('restoreDisksTitle')}</Title>
-              <RestoreDisksTable point={point} form={form} dispatch={dispatch} plan={plan} groups={groups} disabled={locked} />
+              <RestoreDisksTable point={point} form={form} dispatch={dispatch} plan={plan} groups={groups} disabled={locked} downloadReason={d.downloadReason} />
             </StackItem>
             {job ? (
               <StackItem>
@@ -69,14 +81,30 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint }: { vmId:
               <RestoreProblems status={planned.status} planError={planned.error} groups={groups} plan={plan} local={d.localOnly} planOk={d.planOk} />
             </StackItem>
             <StackItem>
-              <Button id="restore-submit" variant="primary" isAriaDisabled={!d.submittable} isLoading={d.submitting} onClick={d.submit}>
-                {t('restoreAction')}
-              </Button>
+              {d.submitReason && !job ? <Alert id="restore-denied" variant="warning" isInline isPlain title={d.submitReason} /> : null}
+              <SubmitButton reason={d.submitReason} submittable={d.submittable} submitting={d.submitting} onSubmit={d.submit} />
               {d.startError ? <ServiceErrorAlert id="restore-start-error" error={d.startError} onRetry={d.submit} /> : null}
             </StackItem>
           </>
         ) : null}
       </Stack>
     </PageSection>
+  );
+}
+
+/** Restore: aria-disabled until the plan allows it; when a permit is missing, the reason is its tooltip. */
+function SubmitButton({ reason, submittable, submitting, onSubmit }: { reason: string | undefined; submittable: boolean; submitting: boolean; onSubmit: () => void }) {
+  const { t } = useTexts();
+  const button = (
+    <Button id="restore-submit" variant="primary" isAriaDisabled={!submittable} isLoading={submitting} onClick={onSubmit} data-disabled-reason={reason}>
+      {t('restoreAction')}
+    </Button>
+  );
+  return reason ? (
+    <Tooltip content={reason} id="restore-submit-reason">
+      {button}
+    </Tooltip>
+  ) : (
+    button
   );
 }

@@ -1,5 +1,5 @@
 // The Restore… dialog's disks: include, name, storage domain, their problems, and image downloads.
-import { Alert, Button, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from '@patternfly/react-core';
+import { Alert, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { useEffect, useState, type Dispatch } from 'react';
 import type { PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
@@ -8,6 +8,7 @@ import { errorReason } from '../../logic/errorText';
 import { formatBytes, formatDateTime } from '../../logic/format';
 import { diskChoice, type FormAction, type ProblemGroups, type RestoreForm } from '../../logic/restoreForm';
 import { useTexts } from '../../context/appContext';
+import { ActionButton } from '../common/ActionButton';
 
 interface Props {
   point: PointDetail;
@@ -16,6 +17,8 @@ interface Props {
   plan: RestorePlanView | null;
   groups: ProblemGroups;
   disabled: boolean;
+  /** Why the user may not download the disks (backup_disk + edit_disk_properties); undefined: they may. */
+  downloadReason: string | undefined;
 }
 
 /**
@@ -23,7 +26,7 @@ interface Props {
  * one is typed) and target storage domain (with free space), the problems of each disk, and a
  * download of its image.
  */
-export function RestoreDisksTable({ point, form, dispatch, plan, groups, disabled }: Props) {
+export function RestoreDisksTable({ point, form, dispatch, plan, groups, disabled, downloadReason }: Props) {
   const { t, locale } = useTexts();
   const domains = plan?.targets.storageDomains ?? [];
   // what the last plan said of each disk, kept while the disk is left out (the plan has no row then)
@@ -129,7 +132,7 @@ export function RestoreDisksTable({ point, form, dispatch, plan, groups, disable
                 ) : null}
               </Td>
               <Td dataLabel={t('colDownload')}>
-                <DiskDownload pointId={point.id} device={disk.device} label={label} />
+                <DiskDownload pointId={point.id} device={disk.device} label={label} deniedReason={downloadReason} />
               </Td>
             </Tr>
           );
@@ -140,25 +143,17 @@ export function RestoreDisksTable({ point, form, dispatch, plan, groups, disable
 }
 
 /** raw / qcow2 (useDiskDownload asks for a ticket and opens its link), and the link shown, in case. */
-function DiskDownload({ pointId, device, label }: { pointId: string; device: string; label: string }) {
+function DiskDownload({ pointId, device, label, deniedReason }: { pointId: string; device: string; label: string; deniedReason: string | undefined }) {
   const { t, locale } = useTexts();
-  const { busy, ticket: tk, error, download } = useDiskDownload(pointId, device);
+  const { ticket: tk, error, action } = useDiskDownload(pointId, device, deniedReason);
   return (
     <div id={`restore-download-${device}`}>
       <Flex spaceItems={{ default: 'spaceItemsSm' }} flexWrap={{ default: 'nowrap' }}>
         {(['raw', 'qcow2'] as const).map((f) => (
           <FlexItem key={f}>
-            <Button
-              id={`restore-download-${device}-${f}`}
-              variant="link"
-              isInline
-              isLoading={busy === f}
-              isDisabled={busy !== null}
-              aria-label={t('restoreDownloadOf', { disk: label, format: f })}
-              onClick={() => download(f)}
-            >
+            <ActionButton id={`restore-download-${device}-${f}`} variant="link" isInline action={action(f)} aria-label={t('restoreDownloadOf', { disk: label, format: f })}>
               {t(f === 'raw' ? 'restoreDownloadRaw' : 'restoreDownloadQcow2')}
-            </Button>
+            </ActionButton>
           </FlexItem>
         ))}
       </Flex>

@@ -1,8 +1,9 @@
-// The Restore… dialog's target options: a new VM from the OVF (name, cluster, ids, MACs) or disks only.
-import { Checkbox, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, Switch, TextInput } from '@patternfly/react-core';
+// The Restore… dialog's target options: a VM from the OVF (new, or the original under its own
+// ids; name, cluster, MACs) or disks only (attached to a VM the user may configure, or not).
+import { Checkbox, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, Radio, Switch, TextInput } from '@patternfly/react-core';
 import type { Dispatch } from 'react';
 import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';
-import type { FormAction, ProblemGroups, RestoreForm } from '../../logic/restoreForm';
+import { identityOf, type FormAction, type ProblemGroups, type RestoreForm } from '../../logic/restoreForm';
 import { useTexts } from '../../context/appContext';
 
 interface Props {
@@ -12,6 +13,12 @@ interface Props {
   groups: ProblemGroups;
   ovfAvailable: boolean;
   disabled: boolean;
+  /** The VM's name in the point: what "under its original ids" brings back. */
+  originalName: string;
+  /** Set: the user may not restore under the original ids (said under the choice). */
+  originalIdsReason: string | undefined;
+  /** Why disks may not be attached to a VM (its option is disabled); undefined: they may. */
+  attachReason: (vmId: string) => string | undefined;
 }
 
 /** The problems about one field, under it. */
@@ -40,14 +47,16 @@ function Help({ text }: { text: string }) {
   );
 }
 
-/** Where and how: a new VM from the OVF (name, cluster, ids, MACs) or disks only (attach to). */
-export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, disabled }: Props) {
+/** Where and how: a VM from the OVF — new, or the original under its own ids — (name, cluster,
+ *  MACs) or disks only (attach to). */
+export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, disabled, originalName, originalIdsReason, attachReason }: Props) {
   const { t } = useTexts();
   const asVm = form.fromOvf && ovfAvailable;
   const targets = plan?.targets;
   const clusterValue = form.clusterId ?? plan?.vm?.clusterId ?? '';
   const originalCluster = plan?.vm && !form.clusterId ? plan.vm.clusterId : null;
-  const flag = (f: 'regenerateIds' | 'regenerateMacs' | 'useProxy') => (_e: unknown, value: boolean) => dispatch({ type: 'flag', flag: f, value });
+  const flag = (f: 'regenerateMacs' | 'useProxy') => (_e: unknown, value: boolean) => dispatch({ type: 'flag', flag: f, value });
+  const identity = identityOf(form);
   const nameError = groups.vmName.some((p) => p.severity === 'error');
 
   return (
@@ -69,6 +78,27 @@ export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, dis
       </FormGroup>
       {asVm ? (
         <>
+          <FormGroup fieldId="restore-identity" label={t('restoreIdentity')} role="radiogroup" isStack>
+            <Radio
+              id="restore-as-new"
+              name="restore-identity"
+              label={t('restoreAsNew')}
+              description={t('restoreAsNewHelp')}
+              isChecked={identity === 'new'}
+              isDisabled={disabled}
+              onChange={() => dispatch({ type: 'identity', value: 'new', originalVmName: originalName })}
+            />
+            <Radio
+              id="restore-as-original"
+              name="restore-identity"
+              label={t('restoreAsOriginal', { vm: originalName })}
+              description={originalIdsReason ?? t('restoreAsOriginalHelp')}
+              isChecked={identity === 'original'}
+              isDisabled={disabled || (Boolean(originalIdsReason) && identity !== 'original')}
+              onChange={() => dispatch({ type: 'identity', value: 'original', originalVmName: originalName })}
+            />
+            <FieldProblems problems={groups.ids} id="restore-identity-problems" />
+          </FormGroup>
           <FormGroup fieldId="restore-vm-name" label={t('restoreVmName')} isRequired>
             <TextInput
               id="restore-vm-name"
@@ -96,16 +126,7 @@ export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, dis
             </FormSelect>
             <FieldProblems problems={groups.cluster} />
           </FormGroup>
-          <FormGroup fieldId="restore-regenerate-ids" isStack>
-            <Checkbox
-              id="restore-regenerate-ids"
-              label={t('restoreRegenerateIds')}
-              description={t('restoreRegenerateIdsHelp')}
-              isChecked={form.regenerateIds}
-              isDisabled={disabled}
-              onChange={flag('regenerateIds')}
-            />
-            <FieldProblems problems={groups.ids} id="restore-regenerate-ids-problems" />
+          <FormGroup fieldId="restore-regenerate-macs" isStack>
             <Checkbox
               id="restore-regenerate-macs"
               label={t('restoreRegenerateMacs')}
@@ -121,9 +142,11 @@ export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, dis
         <FormGroup fieldId="restore-attach-vm" label={t('restoreAttachTo')}>
           <FormSelect id="restore-attach-vm" value={form.attachToVmId ?? ''} isDisabled={disabled} onChange={(_e, v) => dispatch({ type: 'attachTo', value: v })}>
             <FormSelectOption value="" label={t('restoreAttachNone')} />
-            {(targets?.vms ?? []).map((v) => (
-              <FormSelectOption key={v.id} value={v.id} label={v.name} />
-            ))}
+            {(targets?.vms ?? []).map((v) => {
+              const denied = attachReason(v.id);
+              // a VM the user may not configure stays listed, disabled, so they know why it cannot be chosen
+              return <FormSelectOption key={v.id} value={v.id} label={denied ? t('restoreAttachOptionDenied', { vm: v.name }) : v.name} isDisabled={Boolean(denied) && form.attachToVmId !== v.id} />;
+            })}
           </FormSelect>
           <FieldProblems problems={groups.attachTo} />
         </FormGroup>

@@ -9,7 +9,8 @@ import { JobProgress } from '../common/JobProgress';
 /** The restore started from the dialog: live progress, then what it created (or why not). */
 export function RestoreProgress({ job, onShowVm }: { job: Job; onShowVm: (vmName: string) => void }) {
   const { t } = useTexts();
-  const cancelJob = useCancelJob();
+  // a restore is its requester's to cancel; anyone else's is refused by the service
+  const cancelJob = useCancelJob(null, () => undefined);
   const restored = job.result?.restored;
   const disks = restoredDiskNames(job);
   const newVm = job.restore?.mode !== 'disks' && restored?.vmName ? restored.vmName : null;
@@ -18,7 +19,7 @@ export function RestoreProgress({ job, onShowVm }: { job: Job; onShowVm: (vmName
     <Card id="restore-progress" data-job={job.id} data-state={job.state} isCompact>
       <CardTitle>{t('restoreProgressTitle')}</CardTitle>
       <CardBody>
-        <JobProgress job={job} onCancel={cancelJob} />
+        <JobProgress job={job} cancel={cancelJob} />
         {job.state === 'succeeded' ? (
           <Alert
             id="restore-result"

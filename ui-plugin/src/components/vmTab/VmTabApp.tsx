@@ -36,7 +36,7 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
             <FlexItem>
               <Title headingLevel="h2">{vm?.name ?? vmName}</Title>
             </FlexItem>
-            <FlexItem>{notVisible ? null : <BackupNowButton vm={{ id: vmId, name: vm?.name ?? vmName }} variant="primary" />}</FlexItem>
+            <FlexItem>{notVisible ? null : <BackupNowButton vm={{ id: vmId, name: vm?.name ?? vmName, access: vm?.access ?? null }} variant="primary" />}</FlexItem>
           </Flex>
         </StackItem>
         <StackItem>
@@ -49,7 +49,7 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
             <Card id="vm-last-job" isCompact>
               <CardTitle>{t('vmTabLastJob')}</CardTitle>
               <CardBody>
-                <JobProgress job={lastJob} onCancel={cancelJob} />
+                <JobProgress job={lastJob} cancel={cancelJob} />
                 {lastJob.error ? <Alert variant="danger" isInline isPlain title={lastJob.error.message} /> : null}
               </CardBody>
             </Card>
@@ -87,14 +87,14 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
         <StackItem>
           <Card id="vm-points" isCompact>
             <CardTitle>{t('vmTabPointsTitle')}</CardTitle>
-            <CardBody>{points ? <PointsTable id="vm-points-table" points={points} showVm={false} onRestore={openRestore} /> : pointsLoading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
+            <CardBody>{points ? <PointsTable id="vm-points-table" points={points} showVm={false} onRestore={openRestore} vmOf={(id) => (vm && vm.id === id ? vm : undefined)} /> : pointsLoading ? <Spinner size="md" aria-label={t('loading')} /> : <EmptyStateBody>{t('noPoints')}</EmptyStateBody>}</CardBody>
           </Card>
         </StackItem>
         <StackItem>
           <Card id="vm-jobs" isCompact>
             <CardTitle>{t('vmTabJobsTitle')}</CardTitle>
             <CardBody>
-              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} onCancel={cancelJob} onLoadOlder={history.loadOlder} />
+              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} cancel={cancelJob} onLoadOlder={history.loadOlder} />
             </CardBody>
           </Card>
         </StackItem>

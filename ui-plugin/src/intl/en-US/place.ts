@@ -1,4 +1,4 @@
-/** English texts of the Backup place (tabs, dashboard, audit log) and the VMs' Backups tab. */
+/** English texts of the Backup place (tabs, dashboard, audit log, deleted VMs) and the VMs' Backups tab. */
 export const place = {
   tabDashboard: 'Dashboard',
   tabPoints: 'Restore points',
@@ -57,6 +57,16 @@ export const place = {
   'auditKindPolicy-update': 'Policy changed',
   'auditKindPolicy-delete': 'Policy deleted',
   'auditKindPolicy-run': 'Policy run by hand',
-  auditForbidden: "Only an engine SuperUser may read the audit log (it lists every VM's deletions, unlocks and restores and every user's policy changes).",
+  'auditKindAccess-denied': 'Action refused (missing permit)',
+  auditAccessDeniedReason: '{reason} ({method} {path})',
   auditOlder: 'Show older entries',
+  tabDeletedVms: 'Deleted VMs',
+  deletedVmsHelp: 'Virtual machines the engine no longer has, whose restore points this repository still holds. Restore… brings one back: as a new VM, or under its original ids.',
+  noDeletedVms: 'The repository holds no restore points of a VM the engine no longer has.',
+  colVmId: 'VM id',
+  colDefinition: 'VM definition (newest point)',
+  deletedOvfCompute: '{cpus} CPU(s), {memory} memory',
+  deletedOvfDisks: '{count} disk(s): {disks}',
+  deletedOvfNics: '{count} network interface(s): {nics}',
+  restoreDeletedOf: 'Restore the deleted VM {vm}',
 } as const;
