@@ -161,10 +161,10 @@ describe('WebAdmin plugin end to end', () => {
     await place.locator(`#vm-row-${vm.web01}`).waitFor();
     expect(await place.locator(`#vm-row-${vm.app01}`).count()).toBe(0);
     expect(await place.locator(`#backup-now-${vm.app01}`).count()).toBe(0);
-    // the audit log is for engine SuperUsers: he is told so in a sentence, not shown a failure
+    // the audit log is for backup admins: he is told so in a sentence, not shown a failure
     await place.getByRole('tab', { name: 'Audit' }).click();
     await place.locator('#audit-forbidden').waitFor({ timeout: 30_000 });
-    expect(await place.locator('#audit-forbidden').textContent()).toContain('Only an engine SuperUser may read the audit log');
+    expect(await place.locator('#audit-forbidden').textContent()).toContain('Only a backup admin (an engine SuperUser, or a user or group named in auth.backupAdmins) may read the audit log');
     expect(await place.locator('#audit-error').count()).toBe(0);
     expect(await place.locator('#audit-table').count()).toBe(0);
     await portal.screenshot('backup-place-audit-forbidden');

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Frame, Page } from 'playwright-core';
 import { requireTools } from '../helpers/tools';
-import { startStack, type Stack } from '../ui-harness/stack';
+import { startStack, type Stack, type StackServiceOptions } from '../ui-harness/stack';
 import { launchChromium } from './browser';
 
 /** Screenshots and service logs of the browser tests. */
@@ -40,7 +40,8 @@ export class Portal {
     private readonly browser: Awaited<ReturnType<typeof launchChromium>>,
   ) {}
 
-  static async open(name: string): Promise<Portal> {
+  /** `service`: flags of `olvm-backup serve` the test needs (backup admins, minimum lock). */
+  static async open(name: string, service: StackServiceOptions = {}): Promise<Portal> {
     requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
     mkdirSync(OUT, { recursive: true });
     process.stdout.write(`e2e output (screenshots, service log): ${OUT}\n`);
@@ -49,7 +50,7 @@ export class Portal {
     try {
       const page = browser.context.pages()[0] ?? (await browser.context.newPage());
       dir = mkdtempSync(path.join(os.tmpdir(), `olvm-e2e-${name}-`));
-      const stack = await startStack({ dir, tls: false });
+      const stack = await startStack({ dir, tls: false, service });
       const token = await ssoTokenOf(stack, stack.sim.users.admin);
       return new Portal(stack, page, dir, token, browser);
     } catch (err) {

@@ -119,7 +119,8 @@ describe('Restore dialog end to end', () => {
     expect(await dialog.inputValue('#restore-point')).toBe(point.id);
     expect(await dialog.inputValue('#restore-vm-name')).toBe('web01-restored');
     expect(await dialog.isChecked('#restore-from-ovf')).toBe(true);
-    expect(await dialog.isChecked('#restore-regenerate-ids')).toBe(true);
+    expect(await dialog.isChecked('#restore-as-new')).toBe(true);
+    expect(await dialog.isChecked('#restore-as-original')).toBe(false);
     expect(await dialog.isChecked('#restore-regenerate-macs')).toBe(true);
     expect(await dialog.isChecked('#restore-use-proxy')).toBe(false);
     expect(await dialog.textContent('#restore-ovf-name')).toBe('web01');

@@ -16,6 +16,11 @@ export interface ServiceOptions {
   port?: number;
   /** The service's pino lines go here (appended). */
   logFile: string;
+  /** `--min-lock-days`: points are committed locked at least this long (the service's default
+   *  is 7; a test that prunes passes 0). */
+  minLockDays?: number;
+  /** `--backup-admin`: engine users or groups administering backups like a SuperUser. */
+  backupAdmins?: string[];
   startTimeoutMs?: number;
 }
 
@@ -51,6 +56,8 @@ export class ServiceProcess {
       '--listen-host', '127.0.0.1',
       '--port', String(this.port),
       '--cors-origin', o.corsOrigin,
+      ...(o.minLockDays !== undefined ? ['--min-lock-days', String(o.minLockDays)] : []),
+      ...(o.backupAdmins && o.backupAdmins.length > 0 ? ['--backup-admin', ...o.backupAdmins] : []),
     ];
     this.log ??= createWriteStream(o.logFile, { flags: 'a' });
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -2,7 +2,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EngineSim } from '../engine-sim';
 import { WebAdminHarness } from './server';
-import { ServiceProcess } from './serviceProcess';
+import { ServiceProcess, type ServiceOptions } from './serviceProcess';
 
 /** Where `npm run build` puts the plugin (the folder the engine's ui-plugins dir gets). */
 export const PLUGIN_DIST = path.resolve(__dirname, '../../../ui-plugin/dist');
@@ -22,7 +22,10 @@ export interface Stack {
  * serviceUrl pointing at the service. The harness starts first: the service needs its origin
  * for CORS, the harness learns the service URL after.
  */
-export async function startStack(o: { dir: string; tls?: boolean; harnessPort?: number; servicePort?: number }): Promise<Stack> {
+/** The service's own options a test may set (ServiceOptions: minimum lock, backup admins). */
+export type StackServiceOptions = Pick<ServiceOptions, 'minLockDays' | 'backupAdmins'>;
+
+export async function startStack(o: { dir: string; tls?: boolean; harnessPort?: number; servicePort?: number; service?: StackServiceOptions }): Promise<Stack> {
   const descriptor = path.join(PLUGIN_DIST, 'olvm-backup.json');
   if (!(await fs.stat(descriptor).catch(() => null))) throw new Error(`the plugin is not built (${descriptor} missing): run npm run build`);
   await fs.mkdir(o.dir, { recursive: true });
@@ -44,6 +47,7 @@ export async function startStack(o: { dir: string; tls?: boolean; harnessPort?: 
       corsOrigin: harness.origin,
       port: o.servicePort,
       logFile: path.join(o.dir, 'service.log'),
+      ...o.service,
     });
     harness.setServiceUrl(await service.start());
     const h = harness;

@@ -15,6 +15,11 @@ import { ServiceErrorAlert } from '../common/StatusAlerts';
 export function DeletedVmsTab({ refresh }: { refresh: unknown[] }) {
   const { t, locale } = useTexts();
   const deleted = useDeletedVms(refresh);
+  // a disk's size: as backed up in the newest point, else as the definition gives it (when it does)
+  const diskText = (v: DeletedVm, d: NonNullable<DeletedVm['ovf']>['disks'][number]): string => {
+    const size = v.lastPoint.disks.find((p) => p.diskId === d.diskId)?.virtualSize ?? (d.sizeBytes ? d.sizeBytes : null);
+    return `${d.alias ?? d.diskId}${size !== null ? ` (${formatBytes(size, locale)})` : ''}`;
+  };
   const columns: Array<DataColumn<DeletedVm>> = [
     { key: 'name', title: t('colVm'), sortValue: (v) => v.name, filterText: (v) => `${v.name} ${v.id}`, render: (v) => <span id={`deleted-vm-name-${v.id}`}>{v.name}</span> },
     { key: 'id', title: t('colVmId'), render: (v) => <code>{v.id}</code> },
@@ -30,7 +35,7 @@ export function DeletedVmsTab({ refresh }: { refresh: unknown[] }) {
             <ListItem>
               {t('deletedOvfDisks', {
                 count: v.ovf.disks.length,
-                disks: v.ovf.disks.map((d) => `${d.alias ?? d.diskId}${d.sizeBytes !== null ? ` (${formatBytes(d.sizeBytes, locale)})` : ''}`).join(', ') || '—',
+                disks: v.ovf.disks.map((d) => diskText(v, d)).join(', ') || '—',
               })}
             </ListItem>
             <ListItem>{t('deletedOvfNics', { count: v.ovf.nics.length, nics: v.ovf.nics.map((n) => `${n.name}${n.mac ? ` ${n.mac}` : ''}`).join(', ') || '—' })}</ListItem>

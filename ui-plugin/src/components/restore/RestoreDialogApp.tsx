@@ -1,5 +1,5 @@
 // The Restore… dialog page's layout (data, form, plan and start: hooks/useRestoreDialog.ts).
-import { Alert, Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title, Tooltip } from '@patternfly/react-core';
+import { Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title, Tooltip } from '@patternfly/react-core';
 import { useTexts } from '../../context/appContext';
 import { useRestoreDialog } from '../../hooks/useRestoreDialog';
 import { formatBytes, formatDateTime } from '../../logic/format';
@@ -78,10 +78,9 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint, deleted =
               </StackItem>
             ) : null}
             <StackItem>
-              <RestoreProblems status={planned.status} planError={planned.error} groups={groups} plan={plan} local={d.localOnly} planOk={d.planOk} />
+              <RestoreProblems status={planned.status} planError={planned.error} groups={groups} plan={plan} local={d.localOnly} planOk={d.planOk} denied={job ? undefined : d.submitReason} />
             </StackItem>
             <StackItem>
-              {d.submitReason && !job ? <Alert id="restore-denied" variant="warning" isInline isPlain title={d.submitReason} /> : null}
               <SubmitButton reason={d.submitReason} submittable={d.submittable} submitting={d.submitting} onSubmit={d.submit} />
               {d.startError ? <ServiceErrorAlert id="restore-start-error" error={d.startError} onRetry={d.submit} /> : null}
             </StackItem>

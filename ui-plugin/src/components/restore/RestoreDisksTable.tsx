@@ -105,7 +105,8 @@ export function RestoreDisksTable({ point, form, dispatch, plan, groups, disable
                   validated={sdProblem ? 'error' : 'default'}
                   onChange={(_e, v) => dispatch({ type: 'disk', device: disk.device, change: { storageDomainId: v || null } })}
                 >
-                  {domains.length === 0 || !sdValue ? <FormSelectOption value="" label={domains.length === 0 ? t('loading') : '—'} isPlaceholder /> : null}
+                  {/* no plan yet: loading; a plan offering no domain: none the user may create disks on */}
+                  {domains.length === 0 || !sdValue ? <FormSelectOption value="" label={!plan ? t('loading') : '—'} isPlaceholder /> : null}
                   {domains.map((sd) => (
                     <FormSelectOption
                       key={sd.id}

@@ -78,7 +78,7 @@ export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, dis
       </FormGroup>
       {asVm ? (
         <>
-          <FormGroup fieldId="restore-identity" label={t('restoreIdentity')} role="radiogroup" isStack>
+          <FormGroup id="restore-identity-group" fieldId="restore-identity" label={t('restoreIdentity')} role="radiogroup" isStack>
             <Radio
               id="restore-as-new"
               name="restore-identity"
@@ -119,7 +119,7 @@ export function RestoreOptions({ form, dispatch, plan, groups, ovfAvailable, dis
               validated={groups.cluster.length > 0 ? 'error' : 'default'}
               onChange={(_e, v) => dispatch({ type: 'cluster', value: v })}
             >
-              {!targets ? <FormSelectOption value="" label={t('loading')} isPlaceholder /> : null}
+              {!targets ? <FormSelectOption value="" label={t('loading')} isPlaceholder /> : targets.clusters.length === 0 ? <FormSelectOption value="" label="—" isPlaceholder /> : null}
               {(targets?.clusters ?? []).map((c) => (
                 <FormSelectOption key={c.id} value={c.id} label={c.id === originalCluster ? t('restoreClusterDefault', { name: c.name }) : c.name} />
               ))}

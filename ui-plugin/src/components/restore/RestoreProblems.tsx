@@ -13,6 +13,8 @@ interface Props {
   /** The problems are the form's own (the plan is not asked for). */
   local: boolean;
   planOk: boolean;
+  /** The plan is fine but not the user's to carry out (a missing permit): said instead of "ready". */
+  denied: string | undefined;
 }
 
 function ProblemList({ problems }: { problems: RestoreProblem[] }) {
@@ -29,9 +31,10 @@ function ProblemList({ problems }: { problems: RestoreProblem[] }) {
 
 /**
  * What the plan says, above Restore: checking…, the problems (errors block, warnings inform),
- * or what will be created. `data-state` and `data-ok` say where the plan stands, for tests.
+ * what will be created, or why the user may not create it. `data-state` and `data-ok` say where
+ * the plan stands, for tests.
  */
-export function RestoreProblems({ status, planError, groups, plan, local, planOk }: Props) {
+export function RestoreProblems({ status, planError, groups, plan, local, planOk, denied }: Props) {
   const { t, locale, errorText } = useTexts();
   const upload = (plan?.disks ?? []).reduce((n, d) => n + d.dataBytes, 0);
   const count = plan?.disks.length ?? 0;
@@ -51,6 +54,10 @@ export function RestoreProblems({ status, planError, groups, plan, local, planOk
           </span>
         ) : status === 'failed' ? (
           <Alert id="restore-plan-error" variant="danger" isInline isPlain title={t('restorePlanFailed', { reason: errorText(planError) })} />
+        ) : status === 'ready' && planOk && denied ? (
+          <Alert id="restore-denied" variant="warning" isInline isPlain title={denied}>
+            {summary}
+          </Alert>
         ) : status === 'ready' && planOk ? (
           <Alert id="restore-plan-ready" variant="success" isInline isPlain title={`${t('restorePlanReady')} ${summary}`} />
         ) : null}
