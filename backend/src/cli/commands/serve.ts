@@ -24,6 +24,7 @@ interface ServeOptions {
   backupAdmin?: string[];
   scrapeTokenFile?: string;
   gcSchedule?: string;
+  permitCacheSeconds?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -48,6 +49,7 @@ export function registerServe(program: Command): void {
     .option('--backup-admin <name...>', 'engine user (name@domain) or group name administering backups like a SuperUser')
     .option('--scrape-token-file <file>', 'file with the bearer token for /metrics and /health details')
     .option('--gc-schedule <cron|off>', 'when unused chunks are removed (5-field cron, or off)')
+    .option('--permit-cache-seconds <n>', "how long a user's permits on one object are reused (1-60)")
     .action(async (o: ServeOptions) => {
       const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: overridesOf(o) });
       const log = createLogger({ level: config.log.level, name: 'olvm-backup' });
@@ -152,7 +154,7 @@ function overridesOf(o: ServeOptions): ConfigOverrides {
   if (Object.values(limits).some((v) => v !== undefined)) out.limits = strip(limits);
   if (o.logLevel) out.log = { level: o.logLevel as NonNullable<ConfigOverrides['log']>['level'] };
   if (o.minLockDays !== undefined) out.protection = { minLockDays: num(o.minLockDays) };
-  const auth = { backupAdmins: o.backupAdmin, scrapeTokenFile: o.scrapeTokenFile };
+  const auth = { backupAdmins: o.backupAdmin, scrapeTokenFile: o.scrapeTokenFile, permitCacheSeconds: num(o.permitCacheSeconds) };
   if (Object.values(auth).some((v) => v !== undefined)) out.auth = strip(auth);
   if (o.gcSchedule !== undefined) out.repository = { gcSchedule: o.gcSchedule };
   return out;
