@@ -1,8 +1,10 @@
 export type { HostLink } from './hostLink';
 export type { VmHostLink } from './vmHost';
 export { LocalHost } from './localHost';
-export { SshConnection, SshConnectionPool, shellQuote, shellCommand, sha256Fingerprint } from './sshConnection';
-export type { SshHostConfig } from './sshConnection';
+export { SshConnection, SshConnectionPool } from './sshConnection';
+export { shellQuote, shellCommand } from './shellQuote';
+export { sha256Fingerprint } from './hostKeyPin';
+export type { SshHostConfig } from './sshLogin';
 export { SshLibvirtHost, SshQmpSocketHost } from './sshHost';
 export type { SshHostOptions, SshLibvirtHostOptions, SshQmpSocketHostOptions } from './sshHost';
 export { HostDirectory } from './hostDirectory';
