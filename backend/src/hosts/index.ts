@@ -9,3 +9,5 @@ export { SshLibvirtHost, SshQmpSocketHost } from './sshHost';
 export type { SshHostOptions, SshLibvirtHostOptions, SshQmpSocketHostOptions } from './sshHost';
 export { HostDirectory } from './hostDirectory';
 export type { HostEntry, HostsConfig, ResolvedHost } from './hostDirectory';
+export { authorizedKeysLine, groupOf, hostAccessFiles, KEY_OPTIONS, sshdMatchBlock, sudoersDropIn } from './hostAccess';
+export type { HostAccessFiles, HostAccessOptions, SudoSyntax } from './hostAccess';
