@@ -96,7 +96,7 @@ export function sudoRefusal(r: RemoteCommandResult): string | undefined {
 export function sudoRefusedError(hostLabel: string, what: string, refusal: string): AppError {
   return new AppError(
     'HOST_SUDO_REFUSED',
-    `sudo on host ${hostLabel} refused ${what} (${refusal}): install the sudoers rule \`olvm-backup host-access\` prints for this host (backend/src/hosts/HOSTS.md)`,
+    `sudo on host ${hostLabel} refused ${what} (${refusal}): install the sudoers rule \`olvm-backup host-access\` prints for this host (HOSTS.md, a restricted account)`,
     { details: { host: hostLabel, reason: 'SUDO_REFUSED' } },
   );
 }
