@@ -1,8 +1,8 @@
-// Host links over SSH against real components: a private sshd on 127.0.0.1 (test/hosts/up.sh,
-// its own host key and client key), a real libvirtd running TCG domains, and a plain QEMU
-// reached through its QMP socket. The libvirt links log in as the restricted account (virsh
-// through sudo, HOSTS.md); root still works (guest writes, the name fallback, the plain QEMU,
-// which runs as root here). A missing tool fails these tests; they never skip.
+// Host links over SSH against real components: a private sshd on 127.0.0.1 (test/hosts/up.sh),
+// a real libvirtd running TCG domains, and a plain QEMU reached through its QMP socket. The
+// libvirt links log in as the restricted account (virsh through sudo, HOSTS.md); root still
+// works (guest writes, the name fallback, the plain QEMU, which runs as root here). A missing
+// tool fails these tests; they never skip.
 import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -29,9 +29,7 @@ function sshConfig(over: Partial<SshHostConfig> = {}): SshHostConfig {
   return { host: '127.0.0.1', port: svc.sshPort, username: svc.account, privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000, ...over };
 }
 
-function rootConfig(over: Partial<SshHostConfig> = {}): SshHostConfig {
-  return sshConfig({ username: 'root', ...over });
-}
+const rootConfig = (over: Partial<SshHostConfig> = {}): SshHostConfig => sshConfig({ username: 'root', ...over });
 
 function fingerprintOf(pub: string): string {
   const blob = pub.split(/\s+/)[1] ?? '';
@@ -139,9 +137,7 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
   }
 
   async function checkAllPoints(): Promise<void> {
-    for (const e of expected) {
-      for (const [alias, image] of e.images) expectSameBytes(await restoredBytes(repo, e.pointId, alias), image, `point ${e.pointId} disk ${alias}`);
-    }
+    for (const e of expected) for (const [alias, image] of e.images) expectSameBytes(await restoredBytes(repo, e.pointId, alias), image, `point ${e.pointId} disk ${alias}`);
   }
 
   beforeAll(async () => {
@@ -174,9 +170,8 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
     // an id libvirt does not know: root's link falls back to the name, quoted intact
     const unknownId = '00000000-0000-4000-8000-000000000000';
     const byName = await rootHost.openQmp({ id: unknownId, name: vmName });
-    const st = await byName.execute('query-status', {});
+    expect(['prelaunch', 'paused']).toContain((await byName.execute('query-status', {})).status);
     await byName.close();
-    expect(['prelaunch', 'paused']).toContain(st.status);
     // through sudo such a name cannot be asked for: the id alone is tried, and not found
     await expectRejects(host.openQmp({ id: unknownId, name: vmName }), (e) => {
       expect(e.code).toBe('HOST_DOMAIN_NOT_FOUND');
@@ -336,7 +331,7 @@ describe('plain qemu over ssh (forwarded qmp socket)', () => {
       { id: D0, format: 'qcow2', size: 32 * MiB },
       { id: D1, format: 'raw', size: 16 * MiB },
     ]);
-    // this QEMU runs as root with its socket in root's private directory: root's link
+    // this QEMU runs as root, its socket in root's private directory: root's link
     host = new SshQmpSocketHost({ ssh: rootConfig(), pool, qmpSocket: () => f.vm.productQmp });
   });
   afterAll(async () => f?.dispose());
