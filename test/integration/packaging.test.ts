@@ -196,6 +196,7 @@ describe('packaging: npm run package → tarball and RPMs', () => {
       '/usr/lib/firewalld/services/olvm-backup.xml': '-rw-r--r-- root:root',
       '/usr/lib/olvm-backup': 'drwxr-xr-x root:root',
       '/usr/lib/systemd/system/olvm-backup.service': '-rw-r--r-- root:root',
+      '/usr/share/doc/olvm-backup-server/HOSTS.md': '-rw-r--r-- root:root d',
       '/usr/share/doc/olvm-backup-server/README.md': '-rw-r--r-- root:root d',
       '/usr/share/doc/olvm-backup-server/install.md': '-rw-r--r-- root:root d',
       '/var/lib/olvm-backup': 'drwxr-x--- olvm-backup:olvm-backup',
