@@ -3,7 +3,6 @@
 // sends through virsh: hosts/hostAccess.ts renders the sudoers rule from these lists, so the
 // rule and the code cannot drift apart.
 import { AppError } from '../errors';
-import type { RemoteCommandResult } from './virshSession';
 
 /** Absolute paths: sudo matches the command it runs by path, and stdbuf execs its argument as given. */
 export const VIRSH_PATH = '/usr/bin/virsh';
@@ -84,7 +83,7 @@ export function commandJson(command: string, args?: Record<string, unknown>): st
 }
 
 /** sudo's own complaint when it ran nothing (no rule for this command line, no sudo at all); undefined otherwise. */
-export function sudoRefusal(r: RemoteCommandResult): string | undefined {
+export function sudoRefusal(r: { code: number | null; stderr: string }): string | undefined {
   if (r.code === 0) return undefined;
   const text = r.stderr.trim();
   if (/^sudo: /m.test(text)) return text.split('\n').find((l) => l.startsWith('sudo: ')) ?? text;
