@@ -215,11 +215,14 @@ describe('a hostile user against the service: engine permits decide every action
     expect([hidden.status, hidden.body.error.code, hidden.body.error.message.replace(db.id, 'X')]).toEqual([nobody.status, nobody.body.error.code, nobody.body.error.message.replace(UUID_NOBODY, 'X')]);
     const ok = await api.operator.post('/api/v1/policies', policy({ vmIds: [web.id] }));
     expect(ok.status).toBe(201);
-    // an admin's tag policy is not the operator's to change, run or delete
+    // an admin's tag policy is not a viewer's to change, run or delete (the viewer sees its VMs);
+    // for the operator, who does not see db01, it does not exist
     const admins = await api.admin.post('/api/v1/policies', policy({ tag: 'daily' }, { retention: { keepLast: 5, daily: 0, weekly: 0, monthly: 0, yearly: 0 } }));
     expect(admins.status).toBe(201);
-    await refused(() => api.operator.post(`/api/v1/policies/${admins.body.policy.id}/run`), /backup admin/);
-    await refused(() => api.operator.raw('DELETE', `/api/v1/policies/${admins.body.policy.id}`), /backup admin/);
+    await refused(() => api.viewer.post(`/api/v1/policies/${admins.body.policy.id}/run`), /backup admin/);
+    await refused(() => api.viewer.raw('DELETE', `/api/v1/policies/${admins.body.policy.id}`), /backup admin/);
+    await refused(() => api.viewer.raw('PUT', `/api/v1/policies/${admins.body.policy.id}`, policy({ vmIds: [web.id] })), /backup admin/);
+    expect((await api.operator.post(`/api/v1/policies/${admins.body.policy.id}/run`)).status).toBe(404);
     expect((await api.admin.raw('DELETE', `/api/v1/policies/${admins.body.policy.id}`)).status).toBe(204);
   });
 
