@@ -4,7 +4,7 @@ import * as path from 'path';
 import type { Job } from '../../backend/src/api/contract';
 import * as S from '../../backend/src/api/schemas';
 import { EngineSim, type SimUserKey, type SimVm } from '../engine-sim';
-import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 import { eventually, jobDone, policyRunDone } from '../helpers/serviceWaits';
 
 /**
@@ -33,7 +33,7 @@ describe('a hostile user against the service: engine permits decide every action
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: false });
     // one job at a time: a second one stays queued, so cancels are deterministic; backup admins
     // by group; permits asked again after 1 s (revocations are seen at once)
-    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), minLockDays: 7, extraArgs: ['--limit-global', '1', '--limit-per-host', '1', '--backup-admin', 'olvm-backup-admins', '--permit-cache-seconds', '1'] });
+    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), minLockDays: 7, extraArgs: ['--limit-global', '1', '--limit-per-host', '1', '--backup-admin', 'olvm-backup-admins', '--permit-cache-seconds', '1', '--heartbeat-seconds', '5'] });
     for (const who of ['admin', 'plain', 'viewer', 'operator', 'creator', 'diskop', 'grpop', 'backupadmin', 'roadmin'] as const) api[who] = apiClient(svc.url, await ssoToken(sim, who));
     web = sim.vmByName('web01');
     db = sim.vmByName('db01');
@@ -268,6 +268,28 @@ describe('a hostile user against the service: engine permits decide every action
     // anyone may ask whether the service is up, and learns nothing more
     expect(S.HealthStatus.parse((await apiClient(svc.url).get('/api/v1/health')).body)).toEqual({ status: 'ok' });
     expect(S.Health.parse((await api.viewer.get('/api/v1/health')).body).version).toBeTruthy();
+  });
+
+  test('a WebSocket asks again what its user may see at each heartbeat: events of a VM the user lost stop', async () => {
+    const ws = await EventsClient.open(svc.url, await ssoToken(sim, 'plain'));
+    try {
+      const first = await api.admin.post(`/api/v1/vms/${web.id}/backups`);
+      await ws.waitFor((m) => m.type === 'job' && m.job.id === first.body.job.id && m.job.state === 'succeeded', 240_000);
+      // user1 loses UserRole on web01; two heartbeats later the socket knows
+      const grant = sim.permissions().find((p) => p.principal.id === sim.userId('user1@internal') && 'id' in p.object && p.object.id === web.id)!;
+      sim.revoke(grant.id);
+      try {
+        await new Promise((r) => setTimeout(r, 11_000));
+        const second = await api.admin.post(`/api/v1/vms/${web.id}/backups`);
+        await jobDone(api.admin, second.body.job.id);
+        await new Promise((r) => setTimeout(r, 1_000));
+        expect(ws.messages.filter((m) => (m.type === 'job' && m.job.id === second.body.job.id) || (m.type === 'progress' && m.jobId === second.body.job.id))).toEqual([]);
+      } finally {
+        sim.grant({ role: 'UserRole', to: 'user1@internal', on: { kind: 'vm', id: web.id } });
+      }
+    } finally {
+      ws.close();
+    }
   });
 
   test('a permission lookup the engine fails denies (fail closed), it never allows', async () => {

@@ -25,6 +25,7 @@ interface ServeOptions {
   scrapeTokenFile?: string;
   gcSchedule?: string;
   permitCacheSeconds?: string;
+  heartbeatSeconds?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -50,6 +51,7 @@ export function registerServe(program: Command): void {
     .option('--scrape-token-file <file>', 'file with the bearer token for /metrics and /health details')
     .option('--gc-schedule <cron|off>', 'when unused chunks are removed (5-field cron, or off)')
     .option('--permit-cache-seconds <n>', "how long a user's permits on one object are reused (1-60)")
+    .option('--heartbeat-seconds <n>', 'WebSocket pings and re-checks of what each user may see (5-60)')
     .action(async (o: ServeOptions) => {
       const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: overridesOf(o) });
       const log = createLogger({ level: config.log.level, name: 'olvm-backup' });
@@ -145,7 +147,7 @@ function overridesOf(o: ServeOptions): ConfigOverrides {
   if (o.dataDir) out.dataDir = o.dataDir;
   const engine = { url: o.engineUrl, user: o.engineUser, passwordFile: o.enginePasswordFile, caFile: o.engineCa };
   if (Object.values(engine).some((v) => v !== undefined)) out.engine = strip(engine);
-  const listen = { host: o.listenHost, port: num(o.port) };
+  const listen = { host: o.listenHost, port: num(o.port), heartbeatSeconds: num(o.heartbeatSeconds) };
   if (Object.values(listen).some((v) => v !== undefined)) out.listen = strip(listen);
   if (o.corsOrigin) out.cors = { origins: o.corsOrigin };
   if (o.qmpDir) out.hosts = { qmpDir: o.qmpDir };
