@@ -2,6 +2,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { Job } from '../../backend/src/api/contract';
 import * as S from '../../backend/src/api/schemas';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes } from '../helpers/backupFixture';
@@ -58,12 +59,12 @@ describe('prune and gc while a download and a restore read the point (engine sim
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function backup(): Promise<{ result: { pointId: string } | null }> {
+  async function backup(): Promise<Job> {
     const r = await admin.post(`/api/v1/vms/${web.id}/backups`);
     expect(r.status).toBe(202);
     const job = await jobDone(admin, r.body.job.id);
     expect(job.state).toBe('succeeded');
-    return job as { result: { pointId: string } | null };
+    return job;
   }
 
   test('a download paused half-way survives prune and gc of its point, and completes byte-exact', async () => {

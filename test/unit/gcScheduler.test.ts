@@ -18,15 +18,15 @@ describe('scheduled garbage collection', () => {
     const events: string[] = [];
     const s = new GcScheduler({
       repository: {
-        gc: async ({ actor }) => {
+        gc: ({ actor }) => {
           runs.push(`${now.toISOString()} ${actor}`);
-          if (o.fail) throw new Error('disk on fire');
+          if (o.fail) return Promise.reject(new Error('disk on fire'));
           last = now;
-          return report;
+          return Promise.resolve(report);
         },
       },
       lastGc: () => last,
-      engine: { addEvent: async (ev) => void events.push(`${ev.severity}: ${ev.description}`) },
+      engine: { addEvent: (ev) => Promise.resolve(void events.push(`${ev.severity}: ${ev.description}`)) },
       schedule: '0 4 * * 0',
       timeZone: 'Europe/Berlin',
       log,
@@ -69,7 +69,7 @@ describe('scheduled garbage collection', () => {
   });
 
   test('a bad schedule or time zone is a config error naming the key', () => {
-    const base = { repository: { gc: async () => report }, lastGc: () => null, engine: { addEvent: async () => undefined }, log };
+    const base = { repository: { gc: () => Promise.resolve(report) }, lastGc: () => null, engine: { addEvent: () => Promise.resolve() }, log };
     expect(() => new GcScheduler({ ...base, schedule: 'weekly', timeZone: 'UTC' })).toThrow(/repository\.gcSchedule/);
     expect(() => new GcScheduler({ ...base, schedule: '0 4 * * 0', timeZone: 'Mars/Base' })).toThrow(/repository\.gcTimeZone/);
   });
