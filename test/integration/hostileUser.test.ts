@@ -176,6 +176,21 @@ describe('a hostile user against the service: engine permits decide every action
     await refused(() => api.operator.post(`/api/v1/points/${point}/restore`, { ...body, disks: disks.map((d) => ({ ...d, storageDomainId: sim.inventory().storageDomains.find((s) => s.name === 'data2')!.id })) }), /create_disk on storage domain data2/);
   });
 
+  test('a restore plan is no oracle: a VM the caller may not see as a target is not found, as one nobody has; its points do not exist for them', async () => {
+    const plan = (vm: string) => api.plain.post(`/api/v1/points/${point}/restore/plan`, { mode: 'disks', attachToVmId: vm });
+    const hidden = await plan(db.id);
+    const nobody = await plan(UUID_NOBODY);
+    expect([hidden.status, hidden.body.error.code, hidden.body.error.message.replace(db.id, 'X')]).toEqual([nobody.status, nobody.body.error.code, nobody.body.error.message.replace(UUID_NOBODY, 'X')]);
+    expect(hidden.status).toBe(404);
+    // the targets it offers are the VMs the caller sees (user1: web01), never db01 or app01
+    const own = S.RestorePlanView.parse((await api.plain.post(`/api/v1/points/${point}/restore/plan`, { mode: 'disks' })).body);
+    expect(own.targets.vms.map((v) => v.name)).toEqual(['web01']);
+    expect(JSON.stringify(own)).not.toMatch(/db01|app01/);
+    const dbPoints = (await api.admin.get(`/api/v1/vms/${db.id}/points`)).body.points as Array<{ id: string }>;
+    expect(dbPoints.length).toBeGreaterThan(0);
+    for (const path of [`/api/v1/points/${dbPoints[0]!.id}`, `/api/v1/vms/${db.id}/points`]) expect((await api.plain.get(path)).status).toBe(404);
+  });
+
   const policy = (selection: unknown, extra: Record<string, unknown> = {}) => ({
     name: `p-${Math.random().toString(36).slice(2, 8)}`,
     schedule: '0 3 * * *',

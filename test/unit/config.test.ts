@@ -152,15 +152,15 @@ log: { level: debug }
     const env = { OLVM_BACKUP_LISTEN_PORT: '9100', OLVM_BACKUP_CORS_ORIGINS: 'https://a.example.com, https://b.example.com:444' };
 
     const fromFile = await loadConfig({ file, env: {} });
-    expect(fromFile.listen).toEqual({ host: '10.0.0.1', port: 9000, tls: undefined });
+    expect(fromFile.listen).toEqual({ host: '10.0.0.1', port: 9000, heartbeatSeconds: 30, tls: undefined });
     expect(fromFile.limits).toEqual({ global: 6, perHost: 2 });
 
     const fromEnv = await loadConfig({ file, env });
-    expect(fromEnv.listen).toEqual({ host: '10.0.0.1', port: 9100, tls: undefined });
+    expect(fromEnv.listen).toEqual({ host: '10.0.0.1', port: 9100, heartbeatSeconds: 30, tls: undefined });
     expect(fromEnv.cors.origins).toEqual(['https://a.example.com', 'https://b.example.com:444']);
 
     const fromFlags = await loadConfig({ file, env, overrides: { listen: { port: 9200 }, limits: { global: 1 } } });
-    expect(fromFlags.listen).toEqual({ host: '10.0.0.1', port: 9200, tls: undefined });
+    expect(fromFlags.listen).toEqual({ host: '10.0.0.1', port: 9200, heartbeatSeconds: 30, tls: undefined });
     expect(fromFlags.limits).toEqual({ global: 1, perHost: 1 });
   });
 
