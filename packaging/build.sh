@@ -106,7 +106,7 @@ install -D -m 0755 packaging/olvm-backup.sh "$top/bin/olvm-backup"
 mkdir -p "$top/packaging" "$top/docs"
 cp packaging/olvm-backup.sh packaging/olvm-backup.service packaging/config.example.yaml packaging/olvm-backup-proxy.conf \
   packaging/olvm-backup-config.json packaging/olvm-backup.firewalld.xml "$top/packaging/"
-cp docs/install.md "$top/docs/"
+cp docs/install.md backend/src/hosts/HOSTS.md "$top/docs/"
 cp README.md "$top/"
 tarball=olvm-backup-$version-$release.tar.gz
 for spec in olvm-backup-server olvm-backup-ui-plugin; do

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'HOST_KEY_MISMATCH'
   | 'HOST_AUTH_FAILED'
   | 'HOST_DOMAIN_NOT_FOUND'
+  | 'HOST_SUDO_REFUSED'
   // repository
   | 'REPO_NOT_FOUND'
   | 'REPO_EXISTS'

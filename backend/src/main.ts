@@ -168,7 +168,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       tls: config.listen.tls !== undefined,
       log,
     });
-    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: audit.serviceAudit });
+    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: audit.serviceAudit, heartbeatMs: config.listen.heartbeatSeconds * 1000 });
     const server = await listen(app, hub, {
       host: config.listen.host,
       port: config.listen.port,

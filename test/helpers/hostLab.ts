@@ -11,8 +11,17 @@ export interface HostServices {
   sshPort: number;
   hostKeyPub: string;
   otherKeyPub: string;
+  /** the service's key: root logs in with it, and so does `account` (from 127.0.0.1 only) */
   clientKey: string;
   clientKeyFile: string;
+  /** the restricted account (not root, in QEMU's group, virsh through sudo; HOSTS.md) */
+  account: string;
+  /** a key the account accepts only from 192.0.2.1, never from here */
+  elsewhereKey: string;
+  /** the sudoers rule up.sh installed, as `olvm-backup host-access` rendered it */
+  sudoersFile: string;
+  /** the files `olvm-backup host-access` wrote for the account (authorized_keys, sudoers, …) */
+  accessDir: string;
 }
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -22,7 +31,7 @@ const REPO_ROOT = path.resolve(__dirname, '../../..');
  * tool fails loudly: these tests never skip.
  */
 export function startHostServices(): HostServices {
-  requireTools('virsh', 'libvirtd', 'virtlogd', '/usr/sbin/sshd', 'ssh-keygen', 'qemu-img', 'qemu-system-x86_64', 'stdbuf');
+  requireTools('virsh', 'libvirtd', 'virtlogd', '/usr/sbin/sshd', 'ssh-keygen', 'qemu-img', 'qemu-system-x86_64', 'stdbuf', '/usr/bin/sudo', 'visudo');
   const script = path.join(REPO_ROOT, 'test/hosts/up.sh');
   let out: string;
   try {
@@ -48,6 +57,10 @@ export function startHostServices(): HostServices {
     otherKeyPub: readFileSync(get('SSH_OTHER_KEY_PUB'), 'utf8').trim(),
     clientKey: readFileSync(get('SSH_CLIENT_KEY'), 'utf8'),
     clientKeyFile: get('SSH_CLIENT_KEY'),
+    account: get('SSH_ACCOUNT'),
+    elsewhereKey: readFileSync(get('SSH_ELSEWHERE_KEY'), 'utf8'),
+    sudoersFile: get('SSH_ACCOUNT_SUDOERS'),
+    accessDir: get('SSH_ACCOUNT_ACCESS'),
   };
 }
 

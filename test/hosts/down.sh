@@ -1,6 +1,7 @@
 #!/bin/bash
 # Stops what up.sh started, by pid file (never by name): sshd always; libvirtd and virtlogd
 # only when up.sh started them. Domains named olvm-test-* are destroyed and undefined first.
+# The restricted account's sudo rule goes; the account itself stays (like the packages).
 set -u
 DIR=${OLVM_TEST_HOSTS_DIR:-/tmp/olvm-test-hosts}
 S=$DIR/ssh
@@ -15,6 +16,7 @@ stop_pidfile() {
   rm -f "$1"
 }
 stop_pidfile "$S/sshd.pid"
+rm -f /etc/sudoers.d/olvm-backup-test
 if command -v virsh >/dev/null && virsh -c qemu:///system version >/dev/null 2>&1; then
   virsh -c qemu:///system list --all --uuid 2>/dev/null | while read -r u; do
     [ -n "$u" ] || continue

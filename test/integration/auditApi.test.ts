@@ -19,7 +19,7 @@ const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 /**
  * The audit log through the service (issue: "an audit log (append-only file + catalog table) of
  * every deletion, unlock, policy change, restore and login failure, viewable by admins"): only
- * engine SuperUsers read it; the repository's file (written by the CLI while the service runs)
+ * backup admins read it; the repository's file (written by the CLI while the service runs)
  * and the service's own are copied into the catalog incrementally, never twice, also across
  * restarts; filters and pages. No VM runs: points are written through the repository API.
  */
@@ -61,16 +61,18 @@ describe('the audit log through the service (engine simulator, a real service pr
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  test('only an engine SuperUser reads it: a plain portal user gets 403 saying so, whatever the query', async () => {
+  test('only a backup admin reads it: a plain portal user gets 403 saying so, whatever the query (and each refusal is audited)', async () => {
     for (const q of ['', '?limit=0', '?bogus=1']) {
       const r = await user.get(`/api/v1/audit${q}`);
       expect([q, r.status]).toEqual([q, 403]);
-      expect(r.body).toEqual({ error: { code: 'FORBIDDEN', message: expect.stringMatching(/^only an engine SuperUser may read the audit log: user1@internal\S* holds no SuperUser role/), details: { requiredRole: 'SuperUser' } } });
+      expect(r.body).toEqual({ error: { code: 'FORBIDDEN', message: expect.stringMatching(/^only a backup admin .* may read the audit log/), details: { required: 'backup admin' } } });
     }
     expect((await apiClient(svc.url).get('/api/v1/audit')).status).toBe(401);
     const r = await admin.get('/api/v1/audit');
     expect(r.status).toBe(200);
-    expect(S.AuditList.parse(r.body)).toEqual({ entries: [], nextCursor: null });
+    const entries = S.AuditList.parse(r.body).entries;
+    expect(entries.map((e) => [e.kind, e.source, e.details?.['path']])).toEqual([0, 1, 2].map(() => ['access-denied', 'service', '/api/v1/audit']));
+    expect(entries.every((e) => e.actor.startsWith('user1@internal'))).toBe(true);
   });
 
   test("the service's records (a refused login, a policy change) and the CLI's unlock, written while the service runs, all show", async () => {
@@ -95,7 +97,8 @@ describe('the audit log through the service (engine simulator, a real service pr
     const un = await cli('points', 'unlock', '--repo', repoDir(), '--point', pointId, '--reason', 'ticket 99', '--operator', 'support-bob');
     expect([un.code, un.stderr]).toEqual([0, expect.stringContaining('support intervention')]);
 
-    const entries = await all();
+    // (the refusals of the test before are in the log too, as access-denied)
+    const entries = (await all()).filter((e) => e.kind !== 'access-denied');
     expect(entries.map((e) => [e.source, e.kind, e.actor])).toEqual([
       ['repository', 'unlock', 'cli:support-bob'],
       ['service', 'policy-create', expect.stringContaining('admin')],

@@ -59,7 +59,9 @@ describe('guest agent of a libvirt domain (virsh qemu-agent-command over ssh)', 
   beforeAll(async () => {
     svc = startHostServices();
     pool = new SshConnectionPool();
-    host = new SshLibvirtHost({ ssh: { host: '127.0.0.1', port: svc.sshPort, username: 'root', privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000 }, pool });
+    // the restricted account: virsh qemu-agent-command through sudo
+    host = new SshLibvirtHost({ ssh: { host: '127.0.0.1', port: svc.sshPort, username: svc.account, privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000 }, pool });
+    await fs.rm(SCRATCH, { recursive: true, force: true });
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-qga-libvirt-'));
     repo = await Repository.init(path.join(work, 'repo'));
   });
@@ -85,6 +87,7 @@ describe('guest agent of a libvirt domain (virsh qemu-agent-command over ssh)', 
 
   test('a qmp-socket host forwards the agent socket over ssh: sync, ping, freeze, thaw', async () => {
     const agent = await FakeGuestAgent.start(path.join(work, 'vm.qga'));
+    // the fake agent's socket is in root's private directory: root's link
     const link = new SshQmpSocketHost({ ssh: { host: '127.0.0.1', port: svc.sshPort, username: 'root', privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000 }, pool, qmpDir: work });
     try {
       const ga = await link.openGuestAgent({ id: 'vm', name: 'vm' });

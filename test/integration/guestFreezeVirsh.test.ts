@@ -65,4 +65,18 @@ describe('guest agent through virsh qemu-agent-command (libvirt hosts)', () => {
     );
     await expect(hung.fsfreezeThaw({ timeoutMs: 100 })).rejects.toMatchObject({ code: 'QGA_TIMEOUT' });
   });
+
+  test('a restricted account: virsh through sudo -n, only names the sudoers rule admits, a refusal is HOST_SUDO_REFUSED', async () => {
+    const r = runner(() => ok('{"return":{}}'));
+    const ga = new VirshGuestAgent(r, { domains: ["web 01's", 'web01'], vmLabel: 'web01', sudo: true });
+    await ga.ping({ timeoutMs: 3000 });
+    // the name with a space and a quote is never asked for: sudo's rule could not admit it
+    expect(r.calls).toEqual([['sudo', '-n', '/usr/bin/virsh', '-q', '-c', 'qemu:///system', 'qemu-agent-command', 'web01', '{"execute":"guest-ping"}', '--timeout', '3']]);
+    const refused = new VirshGuestAgent(
+      runner(() => ({ code: 1, stdout: '', stderr: 'sudo: a password is required\n' })),
+      { domains: ['web01'], vmLabel: 'web01', sudo: true },
+    );
+    await expect(refused.fsfreezeFreeze()).rejects.toMatchObject({ code: 'HOST_SUDO_REFUSED', details: { host: 'kvm1', reason: 'SUDO_REFUSED' } });
+    await expect(refused.fsfreezeFreeze()).rejects.toThrow(/sudo on host kvm1 refused virsh qemu-agent-command \(guest-fsfreeze-freeze\).*a password is required/);
+  });
 });

@@ -1,6 +1,8 @@
-// Host links over SSH against real components: a private sshd on 127.0.0.1 (test/hosts/up.sh,
-// its own host key and client key), a real libvirtd running TCG domains, and a plain QEMU
-// reached through its QMP socket. A missing tool fails these tests; they never skip.
+// Host links over SSH against real components: a private sshd on 127.0.0.1 (test/hosts/up.sh),
+// a real libvirtd running TCG domains, and a plain QEMU reached through its QMP socket. The
+// libvirt links log in as the restricted account (virsh through sudo, HOSTS.md); root still
+// works (guest writes, the name fallback, the plain QEMU, which runs as root here). A missing
+// tool fails these tests; they never skip.
 import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -22,9 +24,12 @@ let svc: HostServices;
 let pool: SshConnectionPool;
 let work: string;
 
+/** The restricted account up.sh made (not root, in QEMU's group, virsh through sudo). */
 function sshConfig(over: Partial<SshHostConfig> = {}): SshHostConfig {
-  return { host: '127.0.0.1', port: svc.sshPort, username: 'root', privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000, ...over };
+  return { host: '127.0.0.1', port: svc.sshPort, username: svc.account, privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000, ...over };
 }
+
+const rootConfig = (over: Partial<SshHostConfig> = {}): SshHostConfig => sshConfig({ username: 'root', ...over });
 
 function fingerprintOf(pub: string): string {
   const blob = pub.split(/\s+/)[1] ?? '';
@@ -93,6 +98,8 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
   let vm: LibvirtTestVm;
   let repo: Repository;
   let host: SshLibvirtHost;
+  /** root's link: guest writes go through HMP, which the restricted account may not send */
+  let rootHost: SshLibvirtHost;
   let nodes: string[] = [];
   const expected: Array<{ pointId: string; images: Map<string, Buffer> }> = [];
 
@@ -108,9 +115,9 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
     }
   }
 
-  /** Guest-like writes through the same virsh path: HMP qemu-io on the device backend. */
+  /** Guest-like writes through root's virsh path: HMP qemu-io on the device backend. */
   async function guestWrite(alias: string, offset: number, length: number, pattern: number): Promise<void> {
-    const qmp = await host.openQmp(vmRef());
+    const qmp = await rootHost.openQmp(vmRef());
     try {
       const api = new BlockApi(qmp);
       const dev = (await api.listDevices()).find((d) => d.deviceId === alias);
@@ -130,9 +137,7 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
   }
 
   async function checkAllPoints(): Promise<void> {
-    for (const e of expected) {
-      for (const [alias, image] of e.images) expectSameBytes(await restoredBytes(repo, e.pointId, alias), image, `point ${e.pointId} disk ${alias}`);
-    }
+    for (const e of expected) for (const [alias, image] of e.images) expectSameBytes(await restoredBytes(repo, e.pointId, alias), image, `point ${e.pointId} disk ${alias}`);
   }
 
   beforeAll(async () => {
@@ -141,6 +146,9 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
     repo = await Repository.init(path.join(work, 'repo-libvirt'));
     // pinned by fingerprint here; by public key elsewhere
     host = new SshLibvirtHost({ ssh: sshConfig({ hostKey: fingerprintOf(svc.hostKeyPub) }), pool });
+    rootHost = new SshLibvirtHost({ ssh: rootConfig(), pool });
+    // a scratch parent left by an earlier run as root would not be the account's to write in
+    await fs.rm(SCRATCH, { recursive: true, force: true });
   });
 
   afterAll(async () => {
@@ -149,7 +157,8 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
     await fs.rm(SCRATCH, { recursive: true, force: true });
   });
 
-  test('the domain is found by uuid or by a name full of shell metacharacters; node names are discovered', async () => {
+  test('the domain is found by uuid or (as root) by a name full of shell metacharacters; node names are discovered', async () => {
+    expect([host.sudo, rootHost.sudo]).toEqual([true, false]);
     const byUuid = await host.openQmp(vmRef());
     const devices = await new BlockApi(byUuid).listDevices();
     await byUuid.close();
@@ -158,18 +167,23 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
     // libvirt numbers nodes itself; whatever it chose is what we use
     expect(nodes.every((n) => /^libvirt-\d+-format$/.test(n))).toBe(true);
 
-    // an id libvirt does not know: the link falls back to the name, quoted intact
-    const byName = await host.openQmp({ id: '00000000-0000-4000-8000-000000000000', name: vmName });
-    const st = await byName.execute('query-status', {});
+    // an id libvirt does not know: root's link falls back to the name, quoted intact
+    const unknownId = '00000000-0000-4000-8000-000000000000';
+    const byName = await rootHost.openQmp({ id: unknownId, name: vmName });
+    expect(['prelaunch', 'paused']).toContain((await byName.execute('query-status', {})).status);
     await byName.close();
-    expect(['prelaunch', 'paused']).toContain(st.status);
+    // through sudo such a name cannot be asked for: the id alone is tried, and not found
+    await expectRejects(host.openQmp({ id: unknownId, name: vmName }), (e) => {
+      expect(e.code).toBe('HOST_DOMAIN_NOT_FOUND');
+      expect(e.message).toContain(vmName);
+    });
     expect(canaryTouched()).toBe(false);
   });
 
   test('qemu refusing a command is a QMP_COMMAND_FAILED with its class and text, though virsh exits 0', async () => {
     const qmp = await host.openQmp(vmRef());
     try {
-      await expectRejects(qmp.execute('block-dirty-bitmap-add', { node: 'no-such-node', name: 'x' }), (e) => {
+      await expectRejects(qmp.execute('block-dirty-bitmap-remove', { node: 'no-such-node', name: 'x' }), (e) => {
         expect(e.code).toBe('QMP_COMMAND_FAILED');
         expect(e.details?.['qmpClass']).toBe('GenericError');
         expect(e.message).toContain('no-such-node');
@@ -317,7 +331,8 @@ describe('plain qemu over ssh (forwarded qmp socket)', () => {
       { id: D0, format: 'qcow2', size: 32 * MiB },
       { id: D1, format: 'raw', size: 16 * MiB },
     ]);
-    host = new SshQmpSocketHost({ ssh: sshConfig(), pool, qmpSocket: () => f.vm.productQmp });
+    // this QEMU runs as root, its socket in root's private directory: root's link
+    host = new SshQmpSocketHost({ ssh: rootConfig(), pool, qmpSocket: () => f.vm.productQmp });
   });
   afterAll(async () => f?.dispose());
 
@@ -348,7 +363,7 @@ describe('plain qemu over ssh (forwarded qmp socket)', () => {
   });
 
   test('a missing qmp socket on the host is a clear error', async () => {
-    const h = new SshQmpSocketHost({ ssh: sshConfig(), pool, qmpSocket: () => '/nonexistent/vm.qmp' });
+    const h = new SshQmpSocketHost({ ssh: rootConfig(), pool, qmpSocket: () => '/nonexistent/vm.qmp' });
     await expectRejects(h.openQmp({ id: 'x', name: 'ghost-vm' }), (e) => {
       expect(e.code).toBe('QMP_CONNECT_FAILED');
       expect(e.message).toContain('ghost-vm');

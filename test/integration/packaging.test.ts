@@ -118,6 +118,9 @@ function unitSettings(text: string): Map<string, string[]> {
   return m;
 }
 
+/** What the packaged service's scrape token file holds in these tests. */
+const SCRAPE_TOKEN = 'packaging-test-scrape-token';
+
 describe('packaging: npm run package → tarball and RPMs', () => {
   let dir: string;
   let out: string;
@@ -196,6 +199,7 @@ describe('packaging: npm run package → tarball and RPMs', () => {
       '/usr/lib/firewalld/services/olvm-backup.xml': '-rw-r--r-- root:root',
       '/usr/lib/olvm-backup': 'drwxr-xr-x root:root',
       '/usr/lib/systemd/system/olvm-backup.service': '-rw-r--r-- root:root',
+      '/usr/share/doc/olvm-backup-server/HOSTS.md': '-rw-r--r-- root:root d',
       '/usr/share/doc/olvm-backup-server/README.md': '-rw-r--r-- root:root d',
       '/usr/share/doc/olvm-backup-server/install.md': '-rw-r--r-- root:root d',
       '/var/lib/olvm-backup': 'drwxr-x--- olvm-backup:olvm-backup',
@@ -328,9 +332,12 @@ describe('packaging: npm run package → tarball and RPMs', () => {
     const sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
     const pw = path.join(dir, 'pw');
     await fs.writeFile(pw, `${sim.users.admin.password}\n`, { mode: 0o600 });
+    // the health check's details (the version) are for a caller with the scrape token
+    const scrape = path.join(dir, 'scrape-token');
+    await fs.writeFile(scrape, `${SCRAPE_TOKEN}\n`, { mode: 0o600 });
     const proc = spawn(
       path.join(payload, 'usr/bin/olvm-backup'),
-      ['serve', '--data-dir', path.join(dir, 'data'), '--engine-url', sim.baseUrl, '--engine-user', sim.users.admin.name, '--engine-password-file', pw, '--qmp-dir', sim.qmpDir, '--listen-host', '127.0.0.1', '--port', '0'],
+      ['serve', '--data-dir', path.join(dir, 'data'), '--engine-url', sim.baseUrl, '--engine-user', sim.users.admin.name, '--engine-password-file', pw, '--qmp-dir', sim.qmpDir, '--listen-host', '127.0.0.1', '--port', '0', '--scrape-token-file', scrape],
       { env: { ...process.env, OLVM_BACKUP_NODE: process.execPath }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -351,7 +358,8 @@ describe('packaging: npm run package → tarball and RPMs', () => {
           reject(new Error(`the packaged service exited (${c}):\n${output}`));
         });
       });
-      const health = (await (await fetch(`${url}/api/v1/health`)).json()) as { status: string; version: string };
+      expect(await (await fetch(`${url}/api/v1/health`)).json()).toEqual({ status: 'ok' });
+      const health = (await (await fetch(`${url}/api/v1/health`, { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } })).json()) as { status: string; version: string };
       expect(health).toMatchObject({ status: 'ok', version: buildInfo.stamp });
       await throughApache(url, sim);
     } finally {
@@ -395,7 +403,7 @@ describe('packaging: npm run package → tarball and RPMs', () => {
       const base = `http://127.0.0.1:${port}/olvm-backup`;
       let health: { version?: string } = {};
       for (let i = 0; i < 100 && health.version === undefined; i++) {
-        health = await fetch(`${base}/api/v1/health`).then(
+        health = await fetch(`${base}/api/v1/health`, { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } }).then(
           async (r) => (r.ok ? ((await r.json()) as { version: string }) : {}),
           () => new Promise((r) => setTimeout(() => r({}), 100)),
         );

@@ -172,8 +172,11 @@ describe('restore through the service API into the engine simulator (real QEMU, 
     const raw = path.join(dir, 'dl.raw');
     await runTool('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qfile, raw], { timeoutMs: 60_000 });
     expectSameBytes(await fs.readFile(raw), expected, 'qcow2 download');
-    // tickets are for callers who may see the VM
-    expect((await user.post(`/api/v1/points/${incremental}/disks/${device}/download`)).status).toBe(201);
+    // tickets are for callers holding backup_disk on the VM and edit_disk_properties on the disk:
+    // seeing the VM (user1: UserRole on web01) is not enough
+    const seen = await user.post(`/api/v1/points/${incremental}/disks/${device}/download`);
+    expect([seen.status, seen.body.error.code, seen.body.error.message]).toEqual([403, 'FORBIDDEN', expect.stringMatching(/backup_disk on vm web01.*edit_disk_properties/)]);
+    expect((await apiClient(svc.url, await ssoToken(sim, 'operator')).post(`/api/v1/points/${incremental}/disks/${device}/download`)).status).toBe(201);
     const app = sim.vmByName('app01');
     expect(app).toBeDefined();
     expect((await admin.post(`/api/v1/points/${incremental}/disks/..%2F..%2Fx/download`)).status).toBe(400);

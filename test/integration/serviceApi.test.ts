@@ -297,14 +297,19 @@ describe('backup service: REST + WebSocket against the engine simulator (real QE
     expect(repo.dedupRatio).toBeGreaterThan(1); // incrementals reference what earlier points stored
     expect(repo.usedBytes).toBeGreaterThan(0);
     expect(repo.logicalBytes).toBeGreaterThan(repo.referencedBytes);
-    const metrics = await apiClient(svc.url).get('/metrics');
+    // the metrics name every policy: for the scrape token or a backup admin, not for anyone
+    expect((await apiClient(svc.url).get('/metrics')).status).toBe(401);
+    const metrics = await admin.get('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/olvm_backup_jobs\{state="succeeded"\} [1-9]/);
     expect(metrics.body).toMatch(/olvm_backup_jobs\{state="cancelled"\} 1/);
     expect(metrics.body).toMatch(/olvm_backup_read_bytes_total [1-9]/);
     expect(metrics.body).toMatch(/olvm_backup_job_duration_seconds_count [1-9]/);
-    const health = await apiClient(svc.url).get('/api/v1/health');
+    // anyone learns up or down; a caller with a token, the version and each check
+    const up = await apiClient(svc.url).get('/api/v1/health');
+    expect([up.status, S.HealthStatus.parse(up.body)]).toEqual([200, { status: 'ok' }]);
+    const health = await admin.get('/api/v1/health');
     expect(health.status).toBe(200);
     expect(S.Health.parse(health.body).checks.every((c) => c.ok)).toBe(true);
     expect(health.headers.get('x-content-type-options')).toBe('nosniff');

@@ -203,7 +203,9 @@ describe('olvm-backup setup against the engine simulator', () => {
     const { serve, url } = await Serve.start(file);
     try {
       const token = await ssoToken(sim, 'admin');
-      const health = (await apiClient(url).get('/api/v1/health')).body as { status: string; version: string };
+      // the version is for callers with a token (anyone else learns up or down)
+      expect((await apiClient(url).get('/api/v1/health')).body).toEqual({ status: 'ok' });
+      const health = (await apiClient(url, token).get('/api/v1/health')).body as { status: string; version: string };
       expect(health.status).toBe('ok');
       expect(health.version).toMatch(/^\d+\.\d+\.\d+\+g[0-9a-f]{7,}(\.dirty)?$/);
       const job = await backupOnce(url, token, web);
@@ -247,7 +249,7 @@ describe('olvm-backup setup against the engine simulator', () => {
     const etc = path.join(dir, 'etc2');
     const file = path.join(etc, 'config.yaml');
     const presented = sha256Fingerprint(Buffer.from(lab.hostKeyPub.split(/\s+/)[1] as string, 'base64'));
-    const answers = [sim.baseUrl, 'admin@internal', sim.users.admin.password, 'y', 'qmp-socket', 'y', path.join(dir, 'etc2-data'), ''].join('\n');
+    const answers = [sim.baseUrl, 'admin@internal', sim.users.admin.password, 'y', 'qmp-socket', '', 'y', path.join(dir, 'etc2-data'), ''].join('\n');
     const r = await cli(
       ['setup', '--interactive', '--config', file, '--ssh-port', String(lab.sshPort), '--ssh-key', lab.clientKeyFile, '--host-qmp-dir', sim.qmpDir, '--host-scratch-dir', path.join(dir, 'remote-scratch'), '--port', '0'],
       `${answers}\n`,
@@ -255,6 +257,7 @@ describe('olvm-backup setup against the engine simulator', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('is this the engine CA? [y/N]: y');
+    expect(r.stdout).toMatch(/SSH user on the KVM hosts .*\[root\]: \n/);
     expect(r.stdout).not.toContain(sim.users.admin.password); // the password is not echoed
     expect(r.stdout).toMatch(new RegExp(`sim-host +127\\.0\\.0\\.1:${lab.sshPort} +ssh-ed25519 ${presented.replace(/[+/]/g, '\\$&')} +pinned after confirmation, login ok`));
 
@@ -290,5 +293,50 @@ describe('olvm-backup setup against the engine simulator', () => {
     expect(fixed.code).toBe(0);
     expect(fixed.stdout).toMatch(/key changed; new key pinned as given, login ok/);
     expect(await fs.readFile(path.join(etc, 'hosts.json'), 'utf8')).toBe(hostsText);
+  });
+
+  test('a restricted account on libvirt hosts: setup checks its login and its sudo rule, and writes the files the host must grant it', async () => {
+    const presented = sha256Fingerprint(Buffer.from(lab.hostKeyPub.split(/\s+/)[1] as string, 'base64'));
+    const accessDir = path.join(dir, 'host-access');
+    const args = (etc: string, over: string[] = []): string[] => [
+      ...localArgs(etc).filter((a, i, all) => a !== '--qmp-dir' && all[i - 1] !== '--qmp-dir'),
+      '--hosts-kind', 'libvirt', '--ssh-user', lab.account, '--ssh-port', String(lab.sshPort), '--ssh-key', lab.clientKeyFile,
+      '--host-key', `127.0.0.1=${presented}`, '--qemu-owner', 'libvirt-qemu:libvirt-qemu', '--host-scratch-dir', '/var/tmp/olvm-setup-scratch',
+      ...over,
+    ];
+    const r = await cli(args('etc3', ['--host-access-dir', accessDir]));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/sim-host +127\.0\.0\.1:\d+ .*pinned as given, login ok, sudo rule ok/);
+    const hosts = JSON.parse(await fs.readFile(path.join(dir, 'etc3', 'hosts.json'), 'utf8')) as { hosts: Array<Record<string, unknown>> };
+    expect(hosts.hosts).toEqual([
+      {
+        match: '127.0.0.1',
+        kind: 'libvirt',
+        ssh: { port: lab.sshPort, user: lab.account, privateKeyFile: lab.clientKeyFile, hostKey: presented },
+        scratchDir: '/var/tmp/olvm-setup-scratch',
+        qemuOwner: 'libvirt-qemu:libvirt-qemu',
+        sudo: true,
+      },
+    ]);
+    // the files for the host are what the lab installed, rendered by the same code (the key's
+    // comment aside: setup names the key after this machine); nothing is left to do there
+    const mine = path.join(accessDir, '127.0.0.1');
+    const read = (f: string): Promise<string> => fs.readFile(f, 'utf8');
+    expect(await read(path.join(mine, 'sudoers'))).toBe(await read(lab.sudoersFile));
+    expect(await read(path.join(mine, 'sshd_config.match'))).toBe(await read(path.join(lab.accessDir, 'sshd_config.match')));
+    const withoutComment = (line: string): string => line.trim().split(' ').slice(0, -1).join(' ');
+    expect(withoutComment(await read(path.join(mine, 'authorized_keys')))).toBe(withoutComment(await read(path.join(lab.accessDir, 'authorized_keys'))));
+    expect(await read(path.join(mine, 'create-account.sh'))).toContain('install -d -m 0711 -o olvmbackup -g olvmbackup /var/tmp/olvm-setup-scratch');
+    expect(r.stdout).not.toContain('give the service');
+
+    // another libvirt URI than the installed rule names: sudo refuses, setup says so and prints the steps
+    const other = await cli(args('etc4', ['--libvirt-uri', 'qemu:///system?mode=legacy']));
+    expect(other.code).toBe(0);
+    expect(other.stdout).toMatch(/login ok, sudo rule missing: not allowed: .*qemu-monitor-command/);
+    expect(other.stdout).toMatch(/on sim-host: give the service's restricted account what it needs/);
+    expect(other.stdout).toContain(`from="127.0.0.1",restrict,port-forwarding`);
+    expect(other.stdout).toContain('/usr/bin/virsh ^-q -c qemu:///system\\?mode=legacy qemu-monitor-command');
+    expect(other.stdout).toContain(`Match User ${lab.account}`);
   });
 });

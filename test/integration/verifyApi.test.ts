@@ -16,9 +16,9 @@ const DATA_AT = 3 * MiB;
 type Api = ReturnType<typeof apiClient>;
 
 /**
- * Verify jobs through the service: a point's verify (the caller must see its VM), the
- * repository's (any user; each sees only their points in the result), damage shown on the point
- * and in the VM list, and the next backup healing it.
+ * Verify jobs through the service: a point's verify (backup_disk on its VM), the repository's
+ * (backup admins start it; each user sees only their points in the result), damage shown on the
+ * point and in the VM list, and the next backup healing it.
  */
 describe('verify jobs through the service (engine simulator, real QEMU, a real service process)', () => {
   let dir: string;
@@ -72,8 +72,9 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: true });
     svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc') });
     admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
-    user = apiClient(svc.url, await ssoToken(sim, 'plain'));
-    web = sim.vmByName('web01'); // the plain user's
+    // the operator: UserVmManager on web01 (sees it, may back it up and verify it), nothing on app01
+    user = apiClient(svc.url, await ssoToken(sim, 'operator'));
+    web = sim.vmByName('web01'); // the operator's
     app = sim.vmByName('app01'); // not theirs, down, one raw disk
     // data of their own at DATA_AT: a chunk only this VM's point holds
     await sim.guestWrite(web.id, web.disks[0]!.id, DATA_AT, randomBytes(MiB));
@@ -94,7 +95,10 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  test("a point's verify: the caller must see its VM; a whole point verifies clean; the job is the VM's", async () => {
+  test("a point's verify: backup_disk on its VM; a whole point verifies clean; the job is the VM's", async () => {
+    // seeing the VM is not enough: user1 holds UserRole on web01 only
+    const plain = await apiClient(svc.url, await ssoToken(sim, 'plain')).post(`/api/v1/points/${webPoint}/verify`);
+    expect([plain.status, plain.body.error.message]).toEqual([403, expect.stringContaining('backup_disk on vm web01')]);
     const job = await verify(user, `/api/v1/points/${webPoint}/verify`);
     expect(job).toMatchObject({ vmId: web.id, vmName: 'web01', requestedBy: { name: expect.any(String) }, result: { pointId: webPoint, verified: { points: 1, damaged: [], quarantined: 0, cleared: [] } } });
     const listed = S.JobList.parse((await user.get(`/api/v1/jobs?vmId=${web.id}`)).body).jobs;
@@ -110,9 +114,12 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
     await corrupt(webPoint, web.disks[0]!.deviceId);
     await corrupt(appPoint, app.disks[0]!.deviceId);
 
-    // the plain user may start it; the result shows them web01's point only (also on their WebSocket)
-    const ws = await EventsClient.open(svc.url, await ssoToken(sim, 'plain'));
-    const job = await verify(user, '/api/v1/repository/verify');
+    // a backup admin starts it (the operator may not); the operator sees web01's point only in its
+    // result (also on their WebSocket)
+    expect((await user.post('/api/v1/repository/verify')).status).toBe(403);
+    const ws = await EventsClient.open(svc.url, await ssoToken(sim, 'operator'));
+    const started = await verify(admin, '/api/v1/repository/verify');
+    const job = S.JobDetail.parse((await user.get(`/api/v1/jobs/${started.id}`)).body);
     try {
       const m = await ws.waitFor((x) => x.type === 'job' && x.job.id === job.id && x.job.state === 'succeeded');
       expect(m).toMatchObject({ job: { result: { verified: { points: 1, damaged: [webPoint] } } } });
@@ -136,7 +143,7 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
     expect(audit.filter((e) => e.kind === 'damage-mark').map((e) => e.pointId).sort()).toEqual([webPoint, appPoint].sort());
     expect(audit.filter((e) => e.kind === 'chunk-quarantine')).toHaveLength(2);
     expect(audit.find((e) => e.kind === 'damage-mark')?.actor).toMatch(/^service:/);
-    // the audit log names every VM: only engine SuperUsers read it, not the plain user
+    // the audit log names every VM: only backup admins read it, not the operator
     const theirAudit = await user.get('/api/v1/audit');
     expect([theirAudit.status, theirAudit.body?.error?.code]).toEqual([403, 'FORBIDDEN']);
     expect(JSON.stringify(theirAudit.body)).not.toContain(appPoint);

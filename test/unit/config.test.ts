@@ -73,7 +73,7 @@ describe('loadConfig', () => {
       repository: { path: path.join(dir, 'repository'), gcSchedule: '0 4 * * 0', gcTimeZone: 'UTC' },
       catalog: { path: path.join(dir, 'catalog.sqlite') },
       scratch: { path: path.join(dir, 'scratch') },
-      listen: { host: '127.0.0.1', port: 8780, tls: undefined },
+      listen: { host: '127.0.0.1', port: 8780, heartbeatSeconds: 30, tls: undefined },
       cors: { origins: ['https://engine.example.com'] },
       limits: { global: 4, perHost: 2 },
       hosts: { kind: 'local', qmpDir: '/run/qmp' },
@@ -122,7 +122,7 @@ log: { level: debug }
       repository: { path: '/srv/backup/repository', gcSchedule: '30 2 * * *', gcTimeZone: 'Europe/Berlin' },
       catalog: { path: '/srv/backup/catalog.sqlite' },
       scratch: { path: '/var/tmp/olvm-scratch' },
-      listen: { host: '0.0.0.0', port: 8443, tls: { cert: `${dir}/cert.pem`, key: `${dir}/key.pem` } },
+      listen: { host: '0.0.0.0', port: 8443, heartbeatSeconds: 30, tls: { cert: `${dir}/cert.pem`, key: `${dir}/key.pem` } },
       cors: { origins: ['https://engine.example.com:8443', 'http://other.example.com:8080'] },
       limits: { global: 8, perHost: 3 },
       hosts: { kind: 'directory', directory: `${dir}/hosts.json` },
@@ -152,15 +152,15 @@ log: { level: debug }
     const env = { OLVM_BACKUP_LISTEN_PORT: '9100', OLVM_BACKUP_CORS_ORIGINS: 'https://a.example.com, https://b.example.com:444' };
 
     const fromFile = await loadConfig({ file, env: {} });
-    expect(fromFile.listen).toEqual({ host: '10.0.0.1', port: 9000, tls: undefined });
+    expect(fromFile.listen).toEqual({ host: '10.0.0.1', port: 9000, heartbeatSeconds: 30, tls: undefined });
     expect(fromFile.limits).toEqual({ global: 6, perHost: 2 });
 
     const fromEnv = await loadConfig({ file, env });
-    expect(fromEnv.listen).toEqual({ host: '10.0.0.1', port: 9100, tls: undefined });
+    expect(fromEnv.listen).toEqual({ host: '10.0.0.1', port: 9100, heartbeatSeconds: 30, tls: undefined });
     expect(fromEnv.cors.origins).toEqual(['https://a.example.com', 'https://b.example.com:444']);
 
     const fromFlags = await loadConfig({ file, env, overrides: { listen: { port: 9200 }, limits: { global: 1 } } });
-    expect(fromFlags.listen).toEqual({ host: '10.0.0.1', port: 9200, tls: undefined });
+    expect(fromFlags.listen).toEqual({ host: '10.0.0.1', port: 9200, heartbeatSeconds: 30, tls: undefined });
     expect(fromFlags.limits).toEqual({ global: 1, perHost: 1 });
   });
 

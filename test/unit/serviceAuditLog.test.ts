@@ -57,6 +57,27 @@ describe("the service's audit log", () => {
     }
   });
 
+  test('a flood of made-up tokens is recorded 100 a minute, the rest counted in one record; refused actions are never crowded out', async () => {
+    const file = path.join(dir, 'flood.log');
+    const written: AuditEntry[] = [];
+    const log = new ServiceAuditLog(file, undefined, (e) => written.push(e));
+    for (let i = 0; i < 1000; i++) {
+      log.authFailure({ tokenKey: createHash('sha256').update(`bogus-${i}`).digest('hex'), code: 'AUTH_INVALID', message: 'refused', method: 'GET', path: '/api/v1/vms', remote: null });
+    }
+    log.accessDenied({ actor: 'viewer@internal', reason: 'viewer@internal may not back up vm web01', method: 'POST', path: '/api/v1/vms/x/backups' });
+    await log.flushed();
+    const failures = written.filter((e) => e.kind === 'auth-failure');
+    // within one minute (a flood straddling the minute's end gives one more batch)
+    expect(failures.length).toBeGreaterThanOrEqual(100);
+    expect(failures.length).toBeLessThanOrEqual(201);
+    expect(written.filter((e) => e.kind === 'access-denied').map((e) => [e.actor, e.details])).toEqual([['viewer@internal', { method: 'POST', path: '/api/v1/vms/x/backups' }]]);
+    // one user's refusals: 30 a minute, the next record says how many were not recorded
+    for (let i = 0; i < 50; i++) log.accessDenied({ actor: 'mallory@internal', reason: 'no', method: 'GET', path: '/api/v1/audit' });
+    await log.flushed();
+    expect(written.filter((e) => e.actor === 'mallory@internal').length).toBeLessThanOrEqual(60);
+    expect(written.filter((e) => e.actor === 'mallory@internal').length).toBeGreaterThanOrEqual(30);
+  });
+
   test('a failure to hand a written record on is logged, not thrown; the record stays in the file', async () => {
     const file = path.join(dir, 'audit2.log');
     const warnings: string[] = [];

@@ -46,8 +46,10 @@ export class DeletedVms {
     );
   }
 
-  /** The caller is a backup admin and the VM is gone: its points are theirs to see. */
+  /** The caller is a backup admin and the VM, whose points the repository holds, is gone from
+   *  the engine: its points are theirs to see. (An id nobody ever backed up is no deleted VM.) */
   async adminSeesDeleted(res: Response, vmId: string): Promise<boolean> {
+    if (!this.deps.catalog.vmsWithPoints().has(vmId)) return false;
     return (await this.deps.permits.isBackupAdmin(principalOf(res))) && (await this.isDeleted(vmId));
   }
 

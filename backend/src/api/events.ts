@@ -32,6 +32,9 @@ interface Client {
   /** Kept in memory only, to notice a logout while the socket stays open. */
   token: string;
   visible: Set<string>;
+  /** VMs the last refresh took away: their events are dropped without asking the engine (whose
+   *  per-VM answer may still be cached from before) until a refresh shows them again. */
+  lost: Set<string>;
   /** Events go out in order even when a visibility check has to ask the engine. */
   chain: Promise<void>;
   alive: boolean;
@@ -109,7 +112,7 @@ export class EventHub {
     const principal = await this.opts.auth.authenticate(token);
     const vms = await this.opts.auth.visibleVms(principal);
     if (ws.readyState !== WebSocket.OPEN) return;
-    const client: Client = { ws, principal, token, visible: new Set(vms.map((v) => v.id)), chain: Promise.resolve(), alive: true };
+    const client: Client = { ws, principal, token, visible: new Set(vms.map((v) => v.id)), lost: new Set(), chain: Promise.resolve(), alive: true };
     this.clients.add(client);
     ws.on('close', () => this.clients.delete(client));
     ws.on('pong', () => (client.alive = true));
@@ -157,6 +160,7 @@ export class EventHub {
       c.chain = c.chain.then(fn);
       return;
     }
+    if (c.lost.has(vmId)) return;
     c.chain = c.chain
       .then(() => this.opts.auth.visibleVm(c.principal, vmId))
       .then((vm) => {
@@ -183,7 +187,10 @@ export class EventHub {
         .authenticate(c.token)
         .then(async (p) => {
           c.principal = p;
-          c.visible = new Set((await this.opts.auth.visibleVms(p)).map((v) => v.id));
+          const now = new Set((await this.opts.auth.visibleVms(p)).map((v) => v.id));
+          for (const id of c.visible) if (!now.has(id)) c.lost.add(id);
+          for (const id of now) c.lost.delete(id);
+          c.visible = now;
         })
         .catch((err: unknown) => {
           if (isAppError(err, 'AUTH_INVALID')) c.ws.close(WS_CLOSE.unauthorized, 'token no longer valid');

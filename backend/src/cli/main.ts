@@ -8,6 +8,7 @@ import { registerAudit } from './commands/audit';
 import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
 import { registerGc } from './commands/gc';
+import { registerHostAccess } from './commands/hostAccess';
 import { registerPoints } from './commands/points';
 import { registerPrune } from './commands/prune';
 import { registerRepo } from './commands/repo';
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<void> {
   registerVerify(program);
   registerServe(program);
   registerSetup(program);
+  registerHostAccess(program);
   registerCatalog(program);
   registerPrune(program);
   registerGc(program);

@@ -110,6 +110,7 @@ function resolved(
     listen: {
       host: v.listen?.host ?? DEFAULTS.listen.host,
       port: v.listen?.port ?? DEFAULTS.listen.port,
+      heartbeatSeconds: v.listen?.heartbeatSeconds ?? 30,
       tls: tlsCert !== undefined && tlsKey !== undefined ? { cert: tlsCert, key: tlsKey } : undefined,
     },
     cors: { origins: [...new Set(origins)] },

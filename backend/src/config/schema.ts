@@ -75,6 +75,8 @@ const listen = z
     {
       host: z.string({ error: says('must be a host name or address') }).min(1, { error: 'must not be empty' }).optional(),
       port: z.number({ error: says('must be a port number (0-65535)') }).int().min(0).max(65535).optional(),
+      // WebSocket pings (and the re-check of what each user may see): below a proxy's idle timeout
+      heartbeatSeconds: z.number({ error: says('must be a whole number of seconds from 5 to 60') }).int().min(5).max(60).optional(),
       tlsCert: path.optional(),
       tlsKey: path.optional(),
     },
@@ -182,7 +184,7 @@ export interface ServiceConfig {
   repository: { path: string; gcSchedule: string | null; gcTimeZone: string };
   catalog: { path: string };
   scratch: { path: string };
-  listen: { host: string; port: number; tls: { cert: string; key: string } | undefined };
+  listen: { host: string; port: number; heartbeatSeconds: number; tls: { cert: string; key: string } | undefined };
   /** exact origins (`scheme://host[:port]`); default: the engine URL's origin */
   cors: { origins: string[] };
   limits: { global: number; perHost: number };

@@ -11,6 +11,7 @@ import type { VmHostLink } from './vmHost';
  *  - `local`: QEMU runs on this machine, its monitor at `<qmpDir>/<vm id>.qmp`;
  *  - `libvirt`: SSH, QMP through `virsh qemu-monitor-command` (OLVM/oVirt, plain libvirt);
  *  - `qmp-socket`: SSH, the VM's own QMP socket `<qmpDir>/<vm id>.qmp` forwarded.
+ * A non-root `ssh.user` on a libvirt host runs virsh through `sudo -n` (HOSTS.md).
  * `scratchDir` is on that host: fleece images must sit beside QEMU.
  */
 export interface HostEntry {
@@ -21,6 +22,8 @@ export interface HostEntry {
   ssh?: { port?: number; user: string; privateKeyFile: string; hostKey: string };
   libvirtUri?: string;
   qemuOwner?: string;
+  /** libvirt hosts: virsh through `sudo -n` (default: when ssh.user is not root; HOSTS.md) */
+  sudo?: boolean;
 }
 
 export interface HostsConfig {
@@ -72,7 +75,13 @@ export class HostDirectory {
     if (e.kind === 'local') return new LocalHost(e.qmpDir ? { qmpDir: e.qmpDir } : {});
     const ssh = sshConfig(e, address);
     if (e.kind === 'libvirt') {
-      return new SshLibvirtHost({ ssh, pool: this.pool, ...(e.libvirtUri ? { libvirtUri: e.libvirtUri } : {}), ...(e.qemuOwner ? { qemuOwner: e.qemuOwner } : {}) });
+      return new SshLibvirtHost({
+        ssh,
+        pool: this.pool,
+        ...(e.libvirtUri ? { libvirtUri: e.libvirtUri } : {}),
+        ...(e.qemuOwner ? { qemuOwner: e.qemuOwner } : {}),
+        ...(e.sudo !== undefined ? { sudo: e.sudo } : {}),
+      });
     }
     return new SshQmpSocketHost({ ssh, pool: this.pool, ...(e.qmpDir ? { qmpDir: e.qmpDir } : {}), ...(e.qemuOwner ? { qemuOwner: e.qemuOwner } : {}) });
   }
@@ -99,4 +108,7 @@ function validate(e: HostEntry): void {
     }
   }
   if (e.kind === 'qmp-socket' && !e.qmpDir) throw new AppError('INVALID_ARGUMENT', `${where}: a qmp-socket host needs qmpDir`);
+  if (e.sudo !== undefined && (typeof e.sudo !== 'boolean' || e.kind !== 'libvirt')) {
+    throw new AppError('INVALID_ARGUMENT', `${where}: "sudo" is true or false, and only for libvirt hosts (it is how virsh is run)`);
+  }
 }

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { AppError } from '../errors';
 import { NbdClient, type NbdConnectOptions } from '../nbd';
-import { GuestAgentClient, QmpClient, VirshGuestAgent, VirshSession, type GuestAgent, type QmpSession } from '../qmp';
+import { GuestAgentClient, QmpClient, sudoAdmitsDomain, VirshGuestAgent, VirshSession, type GuestAgent, type QmpSession } from '../qmp';
 import { SshConnectionPool, type SshConnection, type SshHostConfig } from './sshConnection';
 import type { VmHostLink } from './vmHost';
 
@@ -12,7 +12,10 @@ export interface SshHostOptions {
   /**
    * `user:group` QEMU runs as on the host (libvirt: `libvirt-qemu:libvirt-qemu` on Debian and
    * Ubuntu, `qemu:qemu` on EL/oVirt/OLVM). Scratch directories and fleece images are given to
-   * it so QEMU can open them and bind its NBD socket there. Absent: files stay the SSH user's.
+   * it so QEMU can open them and bind its NBD socket there: with `chown` when the SSH user is
+   * root; otherwise they stay the SSH user's and get QEMU's group (`chgrp`, the account must be
+   * a member of it), which also lets the account reach the NBD socket QEMU creates there.
+   * Absent: files stay the SSH user's.
    */
   qemuOwner?: string;
 }
@@ -47,12 +50,22 @@ abstract class SshHostBase implements VmHostLink {
   abstract openQmp(vm: { id: string; name: string }, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<QmpSession>;
   abstract openGuestAgent(vm: { id: string; name: string }, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<GuestAgent>;
 
+  /** `chown user:group` as root; a non-root account can only hand its files to a group it is in. */
+  private giveToQemu(p: string): string[] | undefined {
+    const owner = this.opts.qemuOwner;
+    if (!owner) return undefined;
+    if (this.opts.ssh.username === 'root') return ['chown', owner, '--', p];
+    const group = owner.includes(':') ? owner.slice(owner.indexOf(':') + 1) : owner;
+    return ['chgrp', group, '--', p];
+  }
+
   async createScratchImage(file: string, virtualSize: number, signal?: AbortSignal): Promise<void> {
     checkPath(file, 'scratch image');
     const call = { timeoutMs: 60_000, ...(signal ? { signal } : {}) };
     await this.conn.check(['qemu-img', 'create', '-q', '-f', 'qcow2', file, String(virtualSize)], { ...call, what: `creating ${file}` });
-    if (this.opts.qemuOwner) {
-      await this.conn.check(['chown', this.opts.qemuOwner, '--', file], { ...call, what: `giving ${file} to ${this.opts.qemuOwner}` });
+    const give = this.giveToQemu(file);
+    if (give) {
+      await this.conn.check(give, { ...call, what: `giving ${file} to ${this.opts.qemuOwner ?? ''}` });
       await this.conn.check(['chmod', '0660', '--', file], { ...call, what: `chmod of ${file}` });
     }
   }
@@ -70,8 +83,9 @@ abstract class SshHostBase implements VmHostLink {
     await this.conn.check(['mkdir', '-p', '-m', '0711', '--', parent], { ...call, what: `creating ${parent}` });
     const dir = (await this.conn.check(['mktemp', '-d', '-p', parent, `${prefix}XXXXXXXX`], { ...call, what: `creating a scratch dir in ${parent}` })).trim();
     checkPath(dir, 'scratch dir');
-    if (this.opts.qemuOwner) {
-      await this.conn.check(['chown', this.opts.qemuOwner, '--', dir], { ...call, what: `giving ${dir} to ${this.opts.qemuOwner}` });
+    const give = this.giveToQemu(dir);
+    if (give) {
+      await this.conn.check(give, { ...call, what: `giving ${dir} to ${this.opts.qemuOwner ?? ''}` });
       await this.conn.check(['chmod', '0770', '--', dir], { ...call, what: `chmod of ${dir}` });
     }
     return dir;
@@ -100,6 +114,11 @@ export interface SshLibvirtHostOptions extends SshHostOptions {
   libvirtUri?: string;
   /** Follow events through `virsh qemu-monitor-event` (default true). */
   events?: boolean;
+  /**
+   * Run virsh through `sudo -n` with the sudoers rule of HOSTS.md. Default: when the SSH user
+   * is not root (false for an account allowed to use libvirt directly, e.g. in group libvirt).
+   */
+  sudo?: boolean;
 }
 
 /**
@@ -108,8 +127,17 @@ export interface SshLibvirtHostOptions extends SshHostOptions {
  * the VM's id first (oVirt/OLVM use the engine's VM id as the libvirt UUID), then by name.
  */
 export class SshLibvirtHost extends SshHostBase {
+  /** whether virsh runs through sudo on this host */
+  readonly sudo: boolean;
+
   constructor(opts: SshLibvirtHostOptions) {
     super({ qemuOwner: 'libvirt-qemu:libvirt-qemu', ...opts });
+    this.sudo = opts.sudo ?? opts.ssh.username !== 'root';
+  }
+
+  /** The VM's id (oVirt/OLVM: the domain's UUID), then its name; through sudo only what the rule admits. */
+  private domains(vm: { id: string; name: string }): string[] {
+    return [...new Set([vm.id, vm.name].filter((x) => x !== '' && (!this.sudo || sudoAdmitsDomain(x))))];
   }
 
   async openQmp(vm: { id: string; name: string }, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpSession> {
@@ -118,10 +146,16 @@ export class SshLibvirtHost extends SshHostBase {
       ...(lo.libvirtUri ? { uri: lo.libvirtUri } : {}),
       vmLabel: vm.name,
       events: lo.events !== false,
+      sudo: this.sudo,
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     };
-    const candidates = [...new Set([vm.id, vm.name].filter((x) => x !== ''))];
+    const candidates = this.domains(vm);
+    if (candidates.length === 0) {
+      throw new AppError('HOST_DOMAIN_NOT_FOUND', `vm ${vm.name} on host ${this.hostLabel}: neither its id nor its name can be asked for through sudo (characters the sudoers rule does not admit)`, {
+        details: { host: this.hostLabel, reason: 'DOMAIN_NOT_FOUND' },
+      });
+    }
     let last: unknown;
     for (const domain of candidates) {
       try {
@@ -140,8 +174,9 @@ export class SshLibvirtHost extends SshHostBase {
     return Promise.resolve(
       new VirshGuestAgent(this.conn, {
         ...(lo.libvirtUri ? { uri: lo.libvirtUri } : {}),
-        domains: [...new Set([vm.id, vm.name].filter((x) => x !== ''))],
+        domains: this.domains(vm),
         vmLabel: vm.name,
+        sudo: this.sudo,
       }),
     );
   }

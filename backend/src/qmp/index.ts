@@ -13,3 +13,15 @@ export type { RemoteCommandRunner, RemoteCommandResult, VirshSessionOptions } fr
 export { GuestAgentClient } from './guestAgent';
 export type { GuestAgent, QgaCallOptions } from './guestAgent';
 export { VirshGuestAgent } from './virshGuestAgent';
+export {
+  commandJson,
+  DEFAULT_LIBVIRT_URI,
+  STDBUF_PATH,
+  SUDO_DOMAIN_PATTERN,
+  sudoAdmitsDomain,
+  VIRSH_PATH,
+  VIRSH_QGA_COMMANDS,
+  VIRSH_QMP_COMMANDS,
+  virshArgv,
+} from './virshCommand';
+export type { VirshAccess } from './virshCommand';

@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
 import type { GuestAgent, QgaCallOptions } from './guestAgent';
+import { commandJson, DEFAULT_LIBVIRT_URI, sudoAdmitsDomain, sudoRefusal, sudoRefusedError, virshArgv } from './virshCommand';
 import type { RemoteCommandRunner } from './virshSession';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -16,7 +17,7 @@ export class VirshGuestAgent implements GuestAgent {
 
   constructor(
     private readonly runner: RemoteCommandRunner,
-    private readonly opts: { uri?: string; domains: string[]; vmLabel: string },
+    private readonly opts: { uri?: string; domains: string[]; vmLabel: string; sudo?: boolean },
   ) {}
 
   private get label(): string {
@@ -53,7 +54,8 @@ export class VirshGuestAgent implements GuestAgent {
 
   private async execute(command: string, o: QgaCallOptions): Promise<unknown> {
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const candidates = this.domain ? [this.domain] : this.opts.domains;
+    // through sudo, only the names the sudoers rule admits can be asked for
+    const candidates = this.domain ? [this.domain] : this.opts.domains.filter((d) => !this.opts.sudo || sudoAdmitsDomain(d));
     let last: AppError | undefined;
     for (const domain of candidates) {
       try {
@@ -70,7 +72,8 @@ export class VirshGuestAgent implements GuestAgent {
 
   private async once(domain: string, command: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-    const argv = ['virsh', '-q', '-c', this.opts.uri ?? 'qemu:///system', 'qemu-agent-command', domain, JSON.stringify({ execute: command }), '--timeout', seconds];
+    const access = { uri: this.opts.uri ?? DEFAULT_LIBVIRT_URI, sudo: this.opts.sudo === true };
+    const argv = virshArgv(access, 'qemu-agent-command', domain, commandJson(command), '--timeout', seconds);
     let r;
     try {
       // virsh's own timeout comes first; the SSH bound only catches a virsh that hangs
@@ -81,6 +84,8 @@ export class VirshGuestAgent implements GuestAgent {
       throw new AppError('QGA_UNAVAILABLE', `${this.label}: ${command}: cannot reach the host`, { cause: err });
     }
     const text = (r.stderr || r.stdout).trim();
+    const refusal = access.sudo ? sudoRefusal(r) : undefined;
+    if (refusal !== undefined) throw sudoRefusedError(this.runner.hostLabel, `virsh qemu-agent-command (${command}) for the ${this.label}`, refusal);
     if (r.code !== 0) {
       if (/domain not found|failed to get domain/i.test(text)) {
         throw new AppError('QGA_UNAVAILABLE', `${this.label}: no domain ${domain}: ${text}`, { details: { reason: 'DOMAIN_NOT_FOUND' } });

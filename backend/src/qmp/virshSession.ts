@@ -4,6 +4,17 @@ import type { QmpArgs, QmpCommandName, QmpResult } from './commands';
 import type { QmpEvent, QmpEventListener } from './events';
 import type { QmpCallOptions, QmpSession } from './session';
 import { SessionSubscribers } from './subscribers';
+import {
+  commandJson,
+  DEFAULT_LIBVIRT_URI,
+  monitorEventArgv,
+  sudoAdmitsDomain,
+  sudoRefusal,
+  sudoRefusedError,
+  VIRSH_QMP_COMMANDS,
+  virshArgv,
+  type VirshAccess,
+} from './virshCommand';
 
 /** The result of one command run on the VM's host. */
 export interface RemoteCommandResult {
@@ -38,6 +49,8 @@ export interface VirshSessionOptions {
   events?: boolean;
   /** Time given to the event listener to register after its channel opened; default 300 ms. */
   eventSettleMs?: number;
+  /** Run virsh through `sudo -n` (a non-root SSH account; HOSTS.md has the sudoers rule). */
+  sudo?: boolean;
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
@@ -61,15 +74,22 @@ export class VirshSession implements QmpSession {
   private readonly deletedExports = new Set<string>();
   readonly label: string;
   readonly uri: string;
+  private readonly access: VirshAccess;
 
   private constructor(private readonly runner: RemoteCommandRunner, private readonly opts: VirshSessionOptions) {
-    this.uri = opts.uri ?? 'qemu:///system';
+    this.uri = opts.uri ?? DEFAULT_LIBVIRT_URI;
+    this.access = { uri: this.uri, sudo: opts.sudo === true };
     this.label = `vm ${opts.vmLabel ?? opts.domain} on host ${runner.hostLabel}`;
   }
 
   /** Checks the domain exists and its QEMU answers, then starts following events. */
   static async open(runner: RemoteCommandRunner, opts: VirshSessionOptions & { timeoutMs?: number; signal?: AbortSignal }): Promise<VirshSession> {
     const s = new VirshSession(runner, opts);
+    if (s.access.sudo && !sudoAdmitsDomain(opts.domain)) {
+      throw new AppError('HOST_DOMAIN_NOT_FOUND', `vm ${opts.vmLabel ?? opts.domain} on host ${runner.hostLabel}: the domain name ${JSON.stringify(opts.domain)} has characters the sudoers rule does not admit; look it up by its uuid`, {
+        details: { host: runner.hostLabel, domain: opts.domain, reason: 'DOMAIN_NOT_FOUND' },
+      });
+    }
     try {
       await s.execute('query-status', {}, { timeoutMs: opts.timeoutMs ?? 30_000, ...(opts.signal ? { signal: opts.signal } : {}) });
       // the transport is up now: its loss ends the session
@@ -96,8 +116,10 @@ export class VirshSession implements QmpSession {
       throw new AppError('QMP_DISCONNECTED', `cannot run ${name}: session with ${this.label} is closed`, { cause: this.subs.closedReason });
     }
     if (opts.signal?.aborted) throw new AppError('QMP_ABORTED', `${name} aborted before it was sent`);
-    const wireArgs = Object.keys(args).length > 0 ? { arguments: args } : {};
-    const json = JSON.stringify({ execute: name, ...wireArgs });
+    if (this.access.sudo && !(VIRSH_QMP_COMMANDS as readonly string[]).includes(name)) {
+      throw sudoRefusedError(this.runner.hostLabel, `qmp command ${name} for ${this.label}`, 'not one of the commands the sudoers rule allows');
+    }
+    const json = commandJson(name, args);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     let r: RemoteCommandResult;
     try {
@@ -154,16 +176,12 @@ export class VirshSession implements QmpSession {
   }
 
   private virsh(...rest: string[]): string[] {
-    return ['virsh', '-q', '-c', this.uri, ...rest];
+    return virshArgv(this.access, ...rest);
   }
 
   private async startEvents(): Promise<void> {
-    // virsh's stdout is a pipe here: without stdbuf it is block-buffered and events arrive late.
-    // The listener must not outlive us: it runs in the background of a tiny script that kills
-    // it when our end of the channel closes (stdin EOF), e.g. when the connection drops. The
-    // URI and the domain are positional parameters, never part of the script text.
-    const script = 'stdbuf -oL virsh -q -c "$1" qemu-monitor-event --domain "$2" --loop & p=$!; cat >/dev/null; kill "$p" 2>/dev/null; wait "$p"';
-    const argv = ['sh', '-c', script, 'olvm-events', this.uri, this.opts.domain];
+    // The listener must not outlive us (virshCommand.ts says how it ends with our channel).
+    const argv = monitorEventArgv(this.access, this.opts.domain);
     this.eventStream = await this.runner.stream(
       argv,
       (line) => this.onEventLine(line),
@@ -229,6 +247,8 @@ export class VirshSession implements QmpSession {
   }
 
   private virshFailure(name: string, r: RemoteCommandResult): AppError {
+    const refusal = this.access.sudo ? sudoRefusal(r) : undefined;
+    if (refusal !== undefined) return sudoRefusedError(this.runner.hostLabel, `virsh qemu-monitor-command (${name}) for ${this.label}`, clip(refusal));
     const text = clip(r.stderr || r.stdout);
     if (r.code === null) {
       const e = new AppError('QMP_DISCONNECTED', `${name} on ${this.label}: virsh did not finish (${text || 'killed'})`);

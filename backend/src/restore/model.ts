@@ -75,20 +75,31 @@ export interface RestoreProblem {
  *  add some), so the wire type is a string. */
 export type RestoreProblemView = Omit<RestoreProblem, 'code'> & { code: string };
 
+export interface PlannedNic {
+  name: string;
+  /** The MAC kept (not regenerating) or null (a new one from the pool). */
+  mac: string | null;
+  network: string | null;
+  vnicProfileId: string | null;
+}
+
+/** The VM a restore creates (vm mode from the stored OVF), as planned. */
+export interface PlannedVm {
+  name: string;
+  clusterId: string;
+  clusterName: string;
+  regenerateIds: boolean;
+  regenerateMacs: boolean;
+  description: string;
+  nics: PlannedNic[];
+}
+
 /** What a restore will do, for the dialog to show before anything is written (no OVF text). */
 export interface RestorePlanView {
   pointId: string;
   sourceVm: { id: string; name: string };
   mode: RestoreMode;
-  vm: {
-    name: string;
-    clusterId: string;
-    clusterName: string;
-    regenerateIds: boolean;
-    regenerateMacs: boolean;
-    description: string;
-    nics: Array<{ name: string; mac: string | null; network: string | null; vnicProfileId: string | null }>;
-  } | null;
+  vm: PlannedVm | null;
   attachToVmId: string | null;
   useProxy: boolean;
   disks: Array<{

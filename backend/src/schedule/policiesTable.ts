@@ -231,7 +231,10 @@ export function toApiRun(r: StoredRun, vms: StoredRunVm[]): PolicyRun {
 
 export function toApiPolicy(p: StoredPolicy): Policy {
   // the watermarks and the owner's groups are the scheduler's own
-  const { firedThrough: _f, verifyFiredThrough: _v, owner: _o, ...policy } = p;
+  const policy: Policy & Partial<Pick<StoredPolicy, 'firedThrough' | 'verifyFiredThrough' | 'owner'>> = { ...p };
+  delete policy.firedThrough;
+  delete policy.verifyFiredThrough;
+  delete policy.owner;
   return policy;
 }
 

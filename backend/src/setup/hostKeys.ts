@@ -1,12 +1,16 @@
+import * as net from 'net';
 import { Client, utils as sshUtils, type ParsedKey } from 'ssh2';
 import { AppError, describeError } from '../errors';
-import { sha256Fingerprint, SshConnection } from '../hosts';
+import { sha256Fingerprint, shellCommand, SshConnection } from '../hosts';
+import { commandJson, DEFAULT_LIBVIRT_URI, STDBUF_PATH, VIRSH_QGA_COMMANDS, VIRSH_QMP_COMMANDS, virshArgv } from '../qmp';
 
 export interface ScannedHostKey {
   /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `rsa-sha2-512`… */
   type: string;
   /** `SHA256:…` as `ssh-keygen -lf` prints it */
   fingerprint: string;
+  /** this machine's address on the connection: what the host sees (its from="…") */
+  localAddress: string | undefined;
 }
 
 /**
@@ -18,16 +22,23 @@ export function scanHostKey(address: string, port: number, timeoutMs = 10_000): 
     const client = new Client();
     let key: Buffer | undefined;
     let settled = false;
+    let localAddress: string | undefined;
+    const sock = net.createConnection({ host: address, port });
+    sock.once('connect', () => {
+      localAddress = sock.localAddress?.replace(/^::ffff:/, '');
+    });
     const finish = (err: Error | undefined): void => {
       if (settled) return;
       settled = true;
       client.end();
-      if (key) resolve({ type: keyType(key), fingerprint: sha256Fingerprint(key) });
+      sock.destroy();
+      if (key) resolve({ type: keyType(key), fingerprint: sha256Fingerprint(key), localAddress });
       else reject(err ?? new AppError('HOST_UNREACHABLE', `host ${address}:${port} presented no host key`));
     };
     client.on('error', (err) => finish(new AppError('HOST_UNREACHABLE', `cannot read the ssh host key of ${address}:${port}`, { cause: err })));
     client.on('close', () => finish(undefined));
     client.connect({
+      sock,
       host: address,
       port,
       username: 'olvm-backup-setup',
@@ -54,6 +65,32 @@ export async function checkSshLogin(o: { address: string; port: number; user: st
   try {
     await conn.connectNow();
     return undefined;
+  } catch (err) {
+    return describeError(err);
+  } finally {
+    conn.closeNow();
+  }
+}
+
+/**
+ * Whether sudo on the host lets the account run every virsh command line the product sends
+ * (`sudo -n -l` of each, one exec); undefined when it does, else what sudo said.
+ */
+export async function checkSudoRule(o: { address: string; port: number; user: string; privateKey: string; hostKey: string; libvirtUri: string | undefined }): Promise<string | undefined> {
+  const uri = o.libvirtUri ?? DEFAULT_LIBVIRT_URI;
+  const probe = 'olvm-setup-probe';
+  const virsh = (...rest: string[]): string[] => ['sudo', '-n', '-l', ...virshArgv({ uri, sudo: true }, ...rest).slice(2)];
+  const lines = [
+    ...VIRSH_QMP_COMMANDS.map((c) => virsh('qemu-monitor-command', '--domain', probe, '--cmd', commandJson(c, c === 'query-named-block-nodes' ? { flat: true } : undefined))),
+    ...VIRSH_QGA_COMMANDS.map((c) => virsh('qemu-agent-command', probe, commandJson(c), '--timeout', '10')),
+    ['sudo', '-n', '-l', STDBUF_PATH, '-oL', ...virshArgv({ uri, sudo: true }, 'qemu-monitor-event', '--domain', probe, '--loop').slice(2)],
+  ];
+  // one exec; the first command sudo would not run is named
+  const script = lines.map((argv) => `${shellCommand(argv)} >/dev/null || { echo ${shellCommand([`not allowed: ${argv.slice(3).join(' ')}`])} >&2; exit 1; }`).join('\n');
+  const conn = new SshConnection({ host: o.address, port: o.port, username: o.user, privateKey: o.privateKey, hostKey: o.hostKey, connectTimeoutMs: 10_000 });
+  try {
+    const r = await conn.run(['sh', '-c', script], { timeoutMs: 60_000 });
+    return r.code === 0 ? undefined : (r.stderr.trim().split('\n').slice(-2).join(' ') || `exit status ${String(r.code)}`);
   } catch (err) {
     return describeError(err);
   } finally {

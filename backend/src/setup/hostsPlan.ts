@@ -1,11 +1,22 @@
 import * as os from 'os';
 import * as path from 'path';
 import { AppError } from '../errors';
-import type { HostEntry, HostsConfig } from '../hosts';
+import { groupOf, hostAccessFiles, type HostAccessFiles, type HostEntry, type HostsConfig } from '../hosts';
 import { decidePin } from './hostKeyPins';
-import { checkSshLogin, newClientKey, publicKeyOf, scanHostKey } from './hostKeys';
+import { checkSshLogin, checkSudoRule, newClientKey, publicKeyOf, scanHostKey } from './hostKeys';
 import type { HostsKind, SetupIo, SetupOptions, SetupResult } from './types';
 import { readText } from './util';
+
+/** What a host must grant a restricted (non-root) account, and whether it does yet. */
+export interface HostAccessPlan {
+  name: string;
+  address: string;
+  user: string;
+  /** undefined when the host could not be reached (no address for from="…" known) */
+  files: HostAccessFiles | undefined;
+  /** login refused, or sudo not allowing every command line: the admin has to install these */
+  needed: boolean;
+}
 
 /** The hosts file to write, the service's SSH key, and what was decided per host. */
 export interface HostsPlan {
@@ -13,6 +24,7 @@ export interface HostsPlan {
   config: HostsConfig;
   key: { file: string; privateKey: string; publicKey: string; create: boolean };
   report: SetupResult['hosts'];
+  access: HostAccessPlan[];
 }
 
 /**
@@ -27,9 +39,10 @@ export async function planHosts(o: SetupOptions, file: string, kind: HostsKind, 
   const comment = `olvm-backup@${os.hostname()}`;
   const oldKey = await readText(keyFile);
   const key = oldKey !== undefined ? { privateKey: oldKey, publicKey: publicKeyOf(oldKey, comment), create: false } : { ...newClientKey(comment), create: true };
-  const user = o.sshUser ?? 'root';
+  const user = await sshUser(o, existing, engineHosts, io);
 
   const report: HostsPlan['report'] = [];
+  const access: HostAccessPlan[] = [];
   const hosts = [...existing.hosts];
   io.say(engineHosts.length > 0 ? 'hosts:' : 'hosts: the engine lists none');
   for (const h of engineHosts) {
@@ -41,6 +54,7 @@ export async function planHosts(o: SetupOptions, file: string, kind: HostsKind, 
       { acceptAll: o.acceptHostKeys === true, prompter: io.prompter },
     );
     let login: string | undefined;
+    let sudo: string | undefined;
     if (decision.kind !== 'skip') {
       const entry = prior ? updatedEntry(prior, o, keyFile, decision.hostKey) : newEntry(o, kind, h.address, port, user, keyFile, decision.hostKey);
       if (prior) hosts[hosts.indexOf(prior)] = entry;
@@ -50,11 +64,44 @@ export async function planHosts(o: SetupOptions, file: string, kind: HostsKind, 
       if (!scanned) login = 'host unreachable';
       else if (privateKey === undefined) login = `cannot read ${ssh.privateKeyFile}`;
       else login = await checkSshLogin({ address: h.address, port, user: ssh.user, privateKey, hostKey: decision.hostKey });
+      if (ssh.user !== 'root') {
+        // a restricted account: what the host must grant it, and (logged in) whether sudo does
+        const sudoNeeded = entry.kind === 'libvirt' && entry.sudo !== false;
+        if (sudoNeeded && login === undefined && privateKey !== undefined) {
+          sudo = (await checkSudoRule({ address: h.address, port, user: ssh.user, privateKey, hostKey: decision.hostKey, libvirtUri: entry.libvirtUri })) ?? 'ok';
+        }
+        const from = o.sshFrom ?? (scanned?.localAddress ? [scanned.localAddress] : undefined);
+        const files = from
+          ? hostAccessFiles({
+              user: ssh.user,
+              publicKey: key.publicKey,
+              from,
+              kind: entry.kind === 'libvirt' ? 'libvirt' : 'qmp-socket',
+              ...(entry.libvirtUri ? { libvirtUri: entry.libvirtUri } : {}),
+              ...(groupOf(entry.qemuOwner) ? { qemuGroup: groupOf(entry.qemuOwner) } : {}),
+              ...(entry.scratchDir ? { scratchDir: entry.scratchDir } : {}),
+              ...(o.sudoSyntax ? { sudoSyntax: o.sudoSyntax } : {}),
+            })
+          : undefined;
+        access.push({ name: h.name, address: h.address, user: ssh.user, files, needed: login !== undefined || (sudo !== undefined && sudo !== 'ok') });
+      }
     }
-    io.say(`  ${h.name}  ${h.address}:${port}  ${scanned ? `${scanned.type} ${scanned.fingerprint}` : '(no answer)'}  ${decision.note}${login === undefined ? (decision.kind === 'skip' ? '' : ', login ok') : `, login failed: ${login}`}`);
-    report.push({ name: h.name, address: h.address, fingerprint: scanned?.fingerprint, decision: decision.kind, note: decision.note, login });
+    const sudoNote = sudo === undefined ? '' : sudo === 'ok' ? ', sudo rule ok' : `, sudo rule missing: ${sudo}`;
+    io.say(`  ${h.name}  ${h.address}:${port}  ${scanned ? `${scanned.type} ${scanned.fingerprint}` : '(no answer)'}  ${decision.note}${login === undefined ? (decision.kind === 'skip' ? '' : ', login ok') : `, login failed: ${login}`}${sudoNote}`);
+    report.push({ name: h.name, address: h.address, fingerprint: scanned?.fingerprint, decision: decision.kind, note: decision.note, login, ...(sudo !== undefined ? { sudo: sudo === 'ok' ? undefined : sudo } : {}) });
   }
-  return { file, config: { hosts }, key: { file: keyFile, ...key }, report };
+  return { file, config: { hosts }, key: { file: keyFile, ...key }, report, access };
+}
+
+/** --ssh-user, else the user of the hosts already in the file, else asked (interactive), else root. */
+async function sshUser(o: SetupOptions, existing: HostsConfig, engineHosts: Array<{ address: string }>, io: SetupIo): Promise<string> {
+  if (o.sshUser) return o.sshUser;
+  const known = existing.hosts.find((h) => h.ssh?.user)?.ssh?.user;
+  if (known) return known;
+  const newHosts = engineHosts.some((h) => !existing.hosts.some((e) => e.match === h.address));
+  if (!io.prompter || !newHosts) return 'root';
+  const a = await io.prompter.ask('SSH user on the KVM hosts (root, or a restricted account such as olvm-backup: setup prints what each host must grant it)', { default: 'root' });
+  return a === '' ? 'root' : a;
 }
 
 function newEntry(o: SetupOptions, kind: HostsKind, address: string, port: number, user: string, keyFile: string, hostKey: string): HostEntry {
@@ -67,6 +114,8 @@ function newEntry(o: SetupOptions, kind: HostsKind, address: string, port: numbe
   if (kind === 'libvirt') {
     if (o.libvirtUri) entry.libvirtUri = o.libvirtUri;
     entry.qemuOwner = o.qemuOwner ?? 'qemu:qemu';
+    // said explicitly for whoever reads the hosts file (it is the default for a non-root user)
+    if (user !== 'root') entry.sudo = true;
   } else {
     entry.qmpDir = o.hostQmpDir ?? '/var/run/olvm-backup/qmp';
     if (o.qemuOwner) entry.qemuOwner = o.qemuOwner;

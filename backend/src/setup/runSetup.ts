@@ -8,6 +8,7 @@ import { decideCa, tempCa } from './caTrust';
 import { applySettings, corsOriginsFor, readExisting, type ConfigSettings } from './configDoc';
 import { checkServiceAccount } from './engineAccount';
 import { ensureDir, writeFileSafely, type ServiceOwner, type WriteResult } from './files';
+import { formatHostAccess, hostAccessTexts } from './hostAccessOut';
 import { planHosts, readHostsFile, type HostsPlan } from './hostsPlan';
 import type { Prompter } from './prompt';
 import type { HostsKind, SetupIo, SetupOptions, SetupResult } from './types';
@@ -101,6 +102,16 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
       written[`${hostsPlan.key.file}.pub`] = await writeFileSafely(`${hostsPlan.key.file}.pub`, hostsPlan.key.publicKey, 'config', o.owner);
     }
     written[hostsPlan.file] = await writeFileSafely(hostsPlan.file, `${JSON.stringify(hostsPlan.config, null, 2)}\n`, 'config', o.owner);
+    // a restricted account's files, to copy to its host (HOSTS.md)
+    if (o.hostAccessDir !== undefined) {
+      for (const a of hostsPlan.access) {
+        if (!a.files) continue;
+        for (const [name, text] of hostAccessTexts(a.files)) {
+          const f = path.join(path.resolve(o.hostAccessDir), a.address, name);
+          written[f] = await writeFileSafely(f, text, 'config', o.owner);
+        }
+      }
+    }
   }
   const repo = await ensureRepository(dataDir, repositoryPath, o.owner, io);
   await validateConfig(newConfigText, configDir);
@@ -108,7 +119,7 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
   for (const [file, r] of Object.entries(written)) io.say(`${r === 'unchanged' ? 'kept' : r}: ${file}`);
 
   const listenUrl = `${settings.listen.host.includes(':') ? `[${settings.listen.host}]` : settings.listen.host}:${listenPort}`;
-  for (const line of nextSteps({ engineUrl, listenUrl, hostsPlan, configFile })) io.say(line);
+  for (const line of nextSteps({ engineUrl, listenUrl, hostsPlan, configFile, hostAccessDir: o.hostAccessDir })) io.say(line);
   return {
     configFile,
     written,
@@ -182,13 +193,15 @@ async function validateConfig(text: string, configDir: string): Promise<void> {
   }
 }
 
-function nextSteps(s: { engineUrl: string; listenUrl: string; hostsPlan: HostsPlan | undefined; configFile: string }): string[] {
+function nextSteps(s: { engineUrl: string; listenUrl: string; hostsPlan: HostsPlan | undefined; configFile: string; hostAccessDir: string | undefined }): string[] {
   const lines = ['', 'next steps:'];
-  const refused = s.hostsPlan?.report.filter((h) => h.login !== undefined && h.decision !== 'skip') ?? [];
+  const restricted = new Set(s.hostsPlan?.access.map((a) => a.address) ?? []);
+  const refused = s.hostsPlan?.report.filter((h) => h.login !== undefined && h.decision !== 'skip' && !restricted.has(h.address)) ?? [];
   if (s.hostsPlan && refused.length > 0) {
     lines.push(`  - let the service log in to ${refused.map((h) => h.name).join(', ')}: add this line to ~root/.ssh/authorized_keys there:`);
     lines.push(`      ${s.hostsPlan.key.publicKey.trim()}`);
   }
+  lines.push(...restrictedAccountSteps(s.hostsPlan, s.hostAccessDir));
   lines.push('  - start the service:  systemctl enable --now olvm-backup   (already running: systemctl restart olvm-backup)');
   lines.push(`  - check it:           curl -s http://${s.listenUrl}/api/v1/health`);
   if (!/^(127\.|localhost|\[::1\])/.test(s.listenUrl)) lines.push('  - open the port:      firewall-cmd --permanent --add-service=olvm-backup && firewall-cmd --reload');
@@ -197,6 +210,30 @@ function nextSteps(s: { engineUrl: string; listenUrl: string; hostsPlan: HostsPl
   lines.push('  - on the engine machine: dnf install olvm-backup-ui-plugin; in /etc/httpd/conf.d/olvm-backup-proxy.conf point');
   lines.push(`    /olvm-backup/ at http://${s.listenUrl}/ and reload httpd; in /etc/ovirt-engine/ui-plugins/olvm-backup-config.json set`);
   lines.push(`    {"config": {"serviceUrl": "${engine.protocol}//${engine.host}/olvm-backup"}}; reload the admin portal (docs/install.md)`);
+  return lines;
+}
+
+/** For hosts whose restricted account cannot log in or run virsh yet: what to install, hosts with the same texts together. */
+function restrictedAccountSteps(plan: HostsPlan | undefined, dir: string | undefined): string[] {
+  const groups = new Map<string, { names: string[]; text: string[] }>();
+  const unknown: string[] = [];
+  for (const a of plan?.access.filter((x) => x.needed) ?? []) {
+    if (!a.files) {
+      unknown.push(a.name);
+      continue;
+    }
+    const text = formatHostAccess(a.files, a.user);
+    const key = text.join('\n');
+    const g = groups.get(key) ?? { names: [], text };
+    g.names.push(dir !== undefined ? `${a.name} (${path.join(path.resolve(dir), a.address)})` : a.name);
+    groups.set(key, g);
+  }
+  const lines: string[] = [];
+  for (const g of groups.values()) {
+    lines.push(`  - on ${g.names.join(', ')}: give the service's restricted account what it needs (HOSTS.md explains each part):`);
+    for (const l of g.text) lines.push(l === '' ? '' : `      ${l}`);
+  }
+  if (unknown.length > 0) lines.push(`  - ${unknown.join(', ')}: unreachable now; run setup again (or olvm-backup host-access --from <this server's address>) for the restricted account's files`);
   return lines;
 }
 

@@ -1,3 +1,4 @@
+import type { SudoSyntax } from '../hosts';
 import type { ServiceOwner, WriteResult } from './files';
 import type { PinDecision } from './hostKeyPins';
 import type { Prompter } from './prompt';
@@ -25,6 +26,11 @@ export interface SetupOptions {
   qmpDir?: string;
   hostsKind?: HostsKind;
   sshUser?: string;
+  /** the backup server's address(es) for a restricted account's from="…" (default: the address each host sees) */
+  sshFrom?: string[];
+  /** write each restricted account's files (authorized_keys, sudoers, sshd block) into <dir>/<host address>/ */
+  hostAccessDir?: string;
+  sudoSyntax?: SudoSyntax;
   sshKey?: string;
   sshPort?: number;
   /** qmp-socket hosts: where the VMs' QMP sockets are on the host */
@@ -48,7 +54,16 @@ export interface SetupResult {
   configFile: string;
   written: Record<string, WriteResult>;
   engineUser: string;
-  hosts: Array<{ name: string; address: string; fingerprint: string | undefined; decision: PinDecision['kind']; note: string; login: string | undefined }>;
+  hosts: Array<{
+    name: string;
+    address: string;
+    fingerprint: string | undefined;
+    decision: PinDecision['kind'];
+    note: string;
+    login: string | undefined;
+    /** a restricted account on a libvirt host: undefined when sudo allows every virsh command line, else why not */
+    sudo?: string | undefined;
+  }>;
   repository: { path: string; created: boolean };
   listenUrl: string;
 }

@@ -24,6 +24,8 @@ interface ServeOptions {
   backupAdmin?: string[];
   scrapeTokenFile?: string;
   gcSchedule?: string;
+  permitCacheSeconds?: string;
+  heartbeatSeconds?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -48,6 +50,8 @@ export function registerServe(program: Command): void {
     .option('--backup-admin <name...>', 'engine user (name@domain) or group name administering backups like a SuperUser')
     .option('--scrape-token-file <file>', 'file with the bearer token for /metrics and /health details')
     .option('--gc-schedule <cron|off>', 'when unused chunks are removed (5-field cron, or off)')
+    .option('--permit-cache-seconds <n>', "how long a user's permits on one object are reused (1-60)")
+    .option('--heartbeat-seconds <n>', 'WebSocket pings and re-checks of what each user may see (5-60)')
     .action(async (o: ServeOptions) => {
       const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: overridesOf(o) });
       const log = createLogger({ level: config.log.level, name: 'olvm-backup' });
@@ -143,7 +147,7 @@ function overridesOf(o: ServeOptions): ConfigOverrides {
   if (o.dataDir) out.dataDir = o.dataDir;
   const engine = { url: o.engineUrl, user: o.engineUser, passwordFile: o.enginePasswordFile, caFile: o.engineCa };
   if (Object.values(engine).some((v) => v !== undefined)) out.engine = strip(engine);
-  const listen = { host: o.listenHost, port: num(o.port) };
+  const listen = { host: o.listenHost, port: num(o.port), heartbeatSeconds: num(o.heartbeatSeconds) };
   if (Object.values(listen).some((v) => v !== undefined)) out.listen = strip(listen);
   if (o.corsOrigin) out.cors = { origins: o.corsOrigin };
   if (o.qmpDir) out.hosts = { qmpDir: o.qmpDir };
@@ -152,7 +156,7 @@ function overridesOf(o: ServeOptions): ConfigOverrides {
   if (Object.values(limits).some((v) => v !== undefined)) out.limits = strip(limits);
   if (o.logLevel) out.log = { level: o.logLevel as NonNullable<ConfigOverrides['log']>['level'] };
   if (o.minLockDays !== undefined) out.protection = { minLockDays: num(o.minLockDays) };
-  const auth = { backupAdmins: o.backupAdmin, scrapeTokenFile: o.scrapeTokenFile };
+  const auth = { backupAdmins: o.backupAdmin, scrapeTokenFile: o.scrapeTokenFile, permitCacheSeconds: num(o.permitCacheSeconds) };
   if (Object.values(auth).some((v) => v !== undefined)) out.auth = strip(auth);
   if (o.gcSchedule !== undefined) out.repository = { gcSchedule: o.gcSchedule };
   return out;

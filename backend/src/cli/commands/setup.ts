@@ -19,6 +19,9 @@ interface SetupFlags {
   qmpDir?: string;
   hostsKind?: string;
   sshUser?: string;
+  sshFrom?: string[];
+  hostAccessDir?: string;
+  sudoSyntax?: string;
   sshKey?: string;
   sshPort?: string;
   hostQmpDir?: string;
@@ -51,7 +54,10 @@ export function registerSetup(program: Command): void {
     .option('--cors-origin <origin...>', 'browser origins allowed to call the service (default the engine\'s)')
     .option('--qmp-dir <dir>', 'the VMs run on this machine: a VM\'s QMP socket is <dir>/<vm id>.qmp (no hosts file)')
     .option('--hosts-kind <kind>', 'how new hosts are reached: libvirt (OLVM hosts, default) or qmp-socket')
-    .option('--ssh-user <user>', 'SSH user on the hosts (default root)')
+    .option('--ssh-user <user>', 'SSH user on the hosts (default root); another account gets its authorized_keys line, sudoers rule and sshd block printed (HOSTS.md)')
+    .option('--ssh-from <address...>', "this server's address(es) in a restricted account's from=\"…\" (default: the address each host sees)")
+    .option('--host-access-dir <dir>', "write each restricted account's files into <dir>/<host address>/ to copy to the host")
+    .option('--sudo-syntax <syntax>', 'the sudoers rule for sudo 1.9.10 or later (regex, default) or older sudo (glob)')
     .option('--ssh-key <file>', 'the service\'s SSH private key (default <config dir>/ssh/id_ed25519, created if missing)')
     .option('--ssh-port <port>', 'SSH port of the hosts (default 22)')
     .option('--host-qmp-dir <dir>', 'qmp-socket hosts: directory of the VMs\' QMP sockets on the host')
@@ -84,6 +90,9 @@ export function registerSetup(program: Command): void {
               qmpDir: f.qmpDir,
               hostsKind: hostsKind(f.hostsKind),
               sshUser: f.sshUser,
+              sshFrom: f.sshFrom?.flatMap((a) => a.split(',')).filter((a) => a !== ''),
+              hostAccessDir: f.hostAccessDir,
+              sudoSyntax: sudoSyntax(f.sudoSyntax),
               sshKey: f.sshKey,
               sshPort: port(f.sshPort, '--ssh-port'),
               hostQmpDir: f.hostQmpDir,
@@ -117,6 +126,12 @@ function port(v: string | undefined, flag: string): number | undefined {
 function hostsKind(v: string | undefined): HostsKind | undefined {
   if (v === undefined) return undefined;
   if (v !== 'libvirt' && v !== 'qmp-socket') throw new AppError('INVALID_ARGUMENT', `--hosts-kind must be libvirt or qmp-socket (got ${v})`);
+  return v;
+}
+
+function sudoSyntax(v: string | undefined): 'regex' | 'glob' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'regex' && v !== 'glob') throw new AppError('INVALID_ARGUMENT', `--sudo-syntax must be regex or glob (got ${v})`);
   return v;
 }
 

@@ -4,9 +4,9 @@
  * the outcome of planning (`RestorePlan`: the disks to create, the OVF to submit, every problem
  * found). The executor does exactly what a plan without blocking problems says.
  */
-import type { RestoreMode, RestoreProblem } from '../model';
+import type { PlannedVm, RestoreMode, RestoreProblem } from '../model';
 
-export type { RestoreDiskChoice, RestoreMode, RestoreProblem, RestoreRequest, ProblemSeverity } from '../model';
+export type { PlannedNic, PlannedVm, RestoreDiskChoice, RestoreMode, RestoreProblem, RestoreRequest, ProblemSeverity } from '../model';
 
 /** What the planner needs to know about the engine, read just before planning. */
 export interface RestoreInventory {
@@ -45,30 +45,13 @@ export interface PlannedDisk {
   bootable: boolean;
 }
 
-export interface PlannedNic {
-  name: string;
-  /** The MAC kept (not regenerating) or null (a new one from the pool). */
-  mac: string | null;
-  network: string | null;
-  vnicProfileId: string | null;
-}
-
 export interface RestorePlan {
   pointId: string;
   sourceVm: { id: string; name: string };
   mode: RestoreMode;
-  /** vm mode with fromOvf: the VM to create; null otherwise. */
-  vm: {
-    name: string;
-    clusterId: string;
-    clusterName: string;
-    regenerateIds: boolean;
-    regenerateMacs: boolean;
-    description: string;
-    /** The OVF to submit, rewritten (new disk ids, name, MACs cleared when regenerating). */
-    ovf: string;
-    nics: PlannedNic[];
-  } | null;
+  /** vm mode with fromOvf: the VM to create, with the OVF to submit (rewritten: new disk ids,
+   *  name, MACs cleared when regenerating); null otherwise. */
+  vm: (PlannedVm & { ovf: string }) | null;
   attachToVmId: string | null;
   useProxy: boolean;
   disks: PlannedDisk[];
