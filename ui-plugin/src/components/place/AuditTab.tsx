@@ -2,9 +2,10 @@
  * The audit log (deletions, prunes, lock changes, server-shell unlocks, damage, restores,
  * policy changes, refused logins and refused actions), newest first, as useAuditLog loads it.
  * It is a backup admin's to read: anyone else gets a plain sentence saying why, and the log is
- * not asked for (a 403 from the service, should whoami not have answered, says the same).
+ * not asked for — not before whoami has answered either: a refused read would be audited as a
+ * denied action of theirs. (A 403 all the same says the same sentence.)
  */
-import { Alert, Button } from '@patternfly/react-core';
+import { Alert, Button, Spinner } from '@patternfly/react-core';
 import type { AuditEntry, VmSummary } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';
 import { useAuditLog } from '../../hooks/useAuditLog';
@@ -18,6 +19,7 @@ type Row = AuditEntry & { seq: number };
 
 export function AuditTab({ vms, refresh, me }: { vms: VmSummary[]; refresh: unknown[]; me: Caller }) {
   const { t } = useTexts();
+  if (!me) return <Spinner size="md" aria-label={t('loading')} />;
   const denied = deniedText(t, adminDenial(me, 'deniedAudit'));
   if (denied) return <Alert id="audit-forbidden" variant="info" isInline title={denied} />;
   return <AuditLog vms={vms} refresh={refresh} />;
