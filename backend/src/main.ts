@@ -146,13 +146,14 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       if (job.state === 'succeeded') auth.forgetVmLists();
     });
     const apiCatalog = catalogForApi(catalog, jobs, policyStore);
+    const deleted = new DeletedVms({ serviceEngine: engine, catalog: apiCatalog, repository, permits, log });
     const app = createApp({
       restore: restorer,
       images: new PointImages(repository, config.scratch.path),
       auth,
       permits,
       scrape,
-      deleted: new DeletedVms({ serviceEngine: engine, catalog: apiCatalog, repository, permits, log }),
+      deleted,
       catalog: apiCatalog,
       queue,
       policies,
@@ -168,7 +169,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       tls: config.listen.tls !== undefined,
       log,
     });
-    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: audit.serviceAudit, heartbeatMs: config.listen.heartbeatSeconds * 1000 });
+    const hub = new EventHub({ auth, queue, catalog: apiCatalog, corsOrigins: config.cors.origins, log, audit: audit.serviceAudit, deleted, heartbeatMs: config.listen.heartbeatSeconds * 1000 });
     const server = await listen(app, hub, {
       host: config.listen.host,
       port: config.listen.port,

@@ -7,7 +7,7 @@ import { EngineClient } from '../../backend/src/engine';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { runCli } from '../helpers/cli';
-import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
+import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 import { jobDone, withRepository } from '../helpers/serviceWaits';
 
 const MiB = 1 << 20;
@@ -25,6 +25,7 @@ describe('restore of a VM the engine no longer has (engine simulator, real QEMU,
   let svc: ServiceProcess;
   let web: SimVm;
   let point: string;
+  let backupJob: string;
   let pw: string;
   let macs: string[];
   const repoDir = (): string => path.join(dir, 'svc', 'repository');
@@ -50,7 +51,8 @@ describe('restore of a VM the engine no longer has (engine simulator, real QEMU,
     const admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
     const r = await admin.post(`/api/v1/vms/${web.id}/backups`);
     expect(r.status).toBe(202);
-    point = (await jobDone(admin, r.body.job.id)).result!.pointId;
+    backupJob = r.body.job.id;
+    point = (await jobDone(admin, backupJob)).result!.pointId;
   });
 
   afterAll(async () => {
@@ -80,6 +82,27 @@ describe('restore of a VM the engine no longer has (engine simulator, real QEMU,
     const plain = apiClient(svc.url, await ssoToken(sim, 'plain'));
     expect((await plain.get(`/api/v1/points/${point}`)).status).toBe(404);
     expect((await plain.get('/api/v1/deleted-vms')).status).toBe(403);
+    // its jobs stay the admins' to follow; for the user they went with the VM
+    expect((await admin.get(`/api/v1/jobs/${backupJob}`)).status).toBe(200);
+    expect(S.JobList.parse((await admin.get(`/api/v1/jobs?vmId=${web.id}`)).body).jobs.map((j) => j.id)).toEqual([backupJob]);
+    expect((await plain.get(`/api/v1/jobs/${backupJob}`)).status).toBe(404);
+    expect(S.JobList.parse((await plain.get(`/api/v1/jobs?vmId=${web.id}`)).body).jobs).toEqual([]);
+  });
+
+  test('a backup admin verifies a deleted VM\'s point and follows the job live; a user who saw the VM is refused as for any unknown point', async () => {
+    const admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
+    const ws = await EventsClient.open(svc.url, await ssoToken(sim, 'admin'));
+    try {
+      await ws.waitFor((m) => m.type === 'snapshot');
+      const r = await admin.post(`/api/v1/points/${point}/verify`);
+      expect(r.status).toBe(202);
+      const done = await ws.waitFor((m) => m.type === 'job' && m.job.id === r.body.job.id && m.job.state === 'succeeded', 120_000);
+      expect(done).toMatchObject({ job: { vmId: web.id, kind: 'verify' } });
+    } finally {
+      ws.close();
+    }
+    const plain = apiClient(svc.url, await ssoToken(sim, 'plain'));
+    expect((await plain.post(`/api/v1/points/${point}/verify`)).status).toBe(404);
   });
 
   test('with the service stopped, the CLI brings it back under its own ids: the plan first, then a VM that starts, disks byte-identical to the point', async () => {

@@ -7,6 +7,7 @@ import type { EngineClient } from '../engine';
 import type { Repository } from '../repository';
 import type { Permits } from './permits';
 import { principalOf } from './middleware';
+import type { Principal } from './auth';
 import { TtlCache } from './ttlCache';
 
 /** How long "the engine has no such VM" is believed (the service account is asked again after). */
@@ -48,9 +49,24 @@ export class DeletedVms {
 
   /** The caller is a backup admin and the VM, whose points the repository holds, is gone from
    *  the engine: its points are theirs to see. (An id nobody ever backed up is no deleted VM.) */
-  async adminSeesDeleted(res: Response, vmId: string): Promise<boolean> {
+  adminSeesDeleted(res: Response, vmId: string): Promise<boolean> {
+    return this.seenBy(principalOf(res), vmId);
+  }
+
+  /** The same for a principal without a request (the live channel). */
+  async seenBy(principal: Principal, vmId: string): Promise<boolean> {
     if (!this.deps.catalog.vmsWithPoints().has(vmId)) return false;
-    return (await this.deps.permits.isBackupAdmin(principalOf(res))) && (await this.isDeleted(vmId));
+    return (await this.deps.permits.isBackupAdmin(principal)) && (await this.isDeleted(vmId));
+  }
+
+  /** Of the VMs with points outside `visible`, those the engine no longer has — for a backup
+   *  admin (their jobs, e.g. the restore bringing one back, are theirs to follow); none for
+   *  anyone else. */
+  async idsSeenBy(principal: Principal, visible: ReadonlySet<string>): Promise<string[]> {
+    if (!(await this.deps.permits.isBackupAdmin(principal))) return [];
+    const ids: string[] = [];
+    for (const id of this.deps.catalog.vmsWithPoints().keys()) if (!visible.has(id) && (await this.isDeleted(id))) ids.push(id);
+    return ids;
   }
 
   /** Every VM with points that the engine no longer has, newest point and VM definition each. */

@@ -24,6 +24,9 @@ export interface EventHubOptions {
   authTimeoutMs?: number;
   /** Refused tokens go to the audit log (by their hash). */
   audit?: Pick<ServiceAuditLog, 'authFailure'>;
+  /** Whether the VM is gone from the engine and the principal a backup admin: the events of its
+   *  jobs (the restore bringing it back) are theirs too. */
+  deleted?: { seenBy(principal: Principal, vmId: string): Promise<boolean> };
 }
 
 interface Client {
@@ -35,6 +38,10 @@ interface Client {
   /** VMs the last refresh took away: their events are dropped without asking the engine (whose
    *  per-VM answer may still be cached from before) until a refresh shows them again. */
   lost: Set<string>;
+  /** Deleted VMs this backup admin follows. Kept until a refresh shows the VM (a restore brought
+   *  it back: its last events must not fall between "deleted" and "visible") or finds it is no
+   *  longer theirs to follow. */
+  deleted: Set<string>;
   /** Events go out in order even when a visibility check has to ask the engine. */
   chain: Promise<void>;
   alive: boolean;
@@ -112,7 +119,7 @@ export class EventHub {
     const principal = await this.opts.auth.authenticate(token);
     const vms = await this.opts.auth.visibleVms(principal);
     if (ws.readyState !== WebSocket.OPEN) return;
-    const client: Client = { ws, principal, token, visible: new Set(vms.map((v) => v.id)), lost: new Set(), chain: Promise.resolve(), alive: true };
+    const client: Client = { ws, principal, token, visible: new Set(vms.map((v) => v.id)), lost: new Set(), deleted: new Set(), chain: Promise.resolve(), alive: true };
     this.clients.add(client);
     ws.on('close', () => this.clients.delete(client));
     ws.on('pong', () => (client.alive = true));
@@ -160,13 +167,22 @@ export class EventHub {
       c.chain = c.chain.then(fn);
       return;
     }
-    if (c.lost.has(vmId)) return;
+    if (c.deleted.has(vmId)) {
+      c.chain = c.chain.then(fn);
+      return;
+    }
+    const lost = c.lost.has(vmId);
     c.chain = c.chain
-      .then(() => this.opts.auth.visibleVm(c.principal, vmId))
-      .then((vm) => {
-        if (!vm) return;
-        c.visible.add(vmId);
-        fn();
+      .then(async () => {
+        // a VM the last refresh took away is not asked again (the engine's per-VM answer may be
+        // cached from before); a deleted one is, of the service account
+        if (!lost && (await this.opts.auth.visibleVm(c.principal, vmId))) {
+          c.visible.add(vmId);
+          fn();
+        } else if (await this.opts.deleted?.seenBy(c.principal, vmId)) {
+          c.deleted.add(vmId);
+          fn();
+        }
       })
       .catch(() => undefined);
   }
@@ -191,6 +207,7 @@ export class EventHub {
           for (const id of c.visible) if (!now.has(id)) c.lost.add(id);
           for (const id of now) c.lost.delete(id);
           c.visible = now;
+          for (const id of c.deleted) if (now.has(id) || !(await this.opts.deleted?.seenBy(p, id))) c.deleted.delete(id);
         })
         .catch((err: unknown) => {
           if (isAppError(err, 'AUTH_INVALID')) c.ws.close(WS_CLOSE.unauthorized, 'token no longer valid');

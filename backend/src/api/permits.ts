@@ -1,5 +1,5 @@
 import { AppError, isAppError } from '../errors';
-import { permitsOf, SUPER_USER_ROLE_ID, type PermitObject } from '../engine';
+import { permitsOf, principalNames, SUPER_USER_ROLE_ID, type PermitObject } from '../engine';
 import type { Authenticator, Principal } from './auth';
 import { TtlCache } from './ttlCache';
 
@@ -18,7 +18,7 @@ export interface PermitsOptions {
   auth: Authenticator;
   /** How long one answer is reused (at most 60 s). */
   cacheMs: number;
-  /** Engine user names (`name@domain`) and group names, compared without case. */
+  /** Engine user names (`name@profile` or `name@authz`) and group names, compared without case. */
   backupAdmins: readonly string[];
 }
 
@@ -35,10 +35,10 @@ export class Permits {
   private readonly answers = new TtlCache<ReadonlySet<string>>(20_000);
   private readonly groups = new TtlCache<Array<{ id: string; name: string }>>(5_000);
   private readonly admins = new TtlCache<boolean>(5_000);
-  private readonly adminNames: Set<string>;
+  private readonly adminName: (name: string) => boolean;
 
   constructor(private readonly opts: PermitsOptions) {
-    this.adminNames = new Set(opts.backupAdmins.map((n) => n.toLowerCase()));
+    this.adminName = principalNames(opts.backupAdmins);
   }
 
   /** The caller's permits on `obj`; none on an object the engine does not show the caller. */
@@ -75,8 +75,8 @@ export class Permits {
    *  auth.backupAdmins. */
   async isBackupAdmin(p: Principal): Promise<boolean> {
     return this.admins.load(p.tokenKey, this.opts.cacheMs, async () => {
-      if (this.adminNames.has(p.userName.toLowerCase())) return true;
-      if ((await this.groupsOf(p)).some((g) => this.adminNames.has(g.name.toLowerCase()))) return true;
+      if (this.adminName(p.userName)) return true;
+      if ((await this.groupsOf(p)).some((g) => this.adminName(g.name))) return true;
       const roles = await p.engine.listSystemRoles(p.userId).catch((err: unknown) => {
         // an engine that will not show the user their own roles has not made them SuperUser
         if (isAppError(err, 'ENGINE_NOT_FOUND') || (isAppError(err, 'ENGINE_HTTP_ERROR') && err.details?.['status'] === 403)) return [];

@@ -77,6 +77,22 @@ export function permitsOf(entries: readonly PermissionEntry[], principalIds: Rea
 }
 
 /**
+ * A matcher for user and group names as an operator lists them (auth.backupAdmins). Case does
+ * not matter, and a user may be written with the profile one logs in with (`ops@internal`) or
+ * with the authz name the engine's API gives (`ops@internal-authz`): both name the same user.
+ */
+export function principalNames(names: readonly string[]): (name: string) => boolean {
+  const wanted = new Set(names.map(canonicalName));
+  return (name) => wanted.has(canonicalName(name));
+}
+
+function canonicalName(name: string): string {
+  const lower = name.trim().toLowerCase();
+  const at = lower.lastIndexOf('@');
+  return at > 0 && lower.endsWith('-authz') ? lower.slice(0, -'-authz'.length) : lower;
+}
+
+/**
  * Whether the token's user is an engine admin (any ADMIN-type role anywhere): the VM Portal asks
  * `GET /permissions` with `Filter: false`, which the engine refuses to a non-admin (403, "Query
  * execution failed due to insufficient permissions"; reference §1, §5). An admin should read

@@ -7,7 +7,7 @@
  * reason.
  */
 import { describeError } from '../errors';
-import { permitsOf, SUPER_USER_ROLE_ID, type PermissionEntry, type PermitObject } from '../engine';
+import { permitsOf, principalNames, SUPER_USER_ROLE_ID, type PermissionEntry, type PermitObject } from '../engine';
 import type { PolicyOwner, StoredPolicy } from './store';
 
 export interface OwnerEngine {
@@ -31,8 +31,8 @@ export async function ownerMayBackUp(engine: OwnerEngine, policy: Pick<StoredPol
 
 /** A SuperUser on the system (through the user or a group), or named in auth.backupAdmins. */
 export async function isBackupAdmin(engine: OwnerEngine, owner: PolicyOwner, backupAdmins: readonly string[]): Promise<boolean> {
-  const names = new Set(backupAdmins.map((n) => n.toLowerCase()));
-  if (names.has(owner.name.toLowerCase()) || owner.groupNames.some((g) => names.has(g.toLowerCase()))) return true;
+  const named = principalNames(backupAdmins);
+  if (named(owner.name) || owner.groupNames.some(named)) return true;
   const ids = principalIds(owner);
   return (await engine.listPermissions({ kind: 'system' })).some((e) => e.roleId === SUPER_USER_ROLE_ID && ids.has(e.principal.id));
 }

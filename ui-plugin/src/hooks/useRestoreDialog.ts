@@ -36,9 +36,6 @@ import { useLoader } from './useLoader';
 import { useRestorePlan, type RestorePlanState } from './useRestorePlan';
 import { useWhoAmI } from './useWhoAmI';
 
-/** How often the dialog asks for its restore's state besides the live stream. */
-const JOB_POLL_MS = 3000;
-
 export interface RestoreDialog {
   status: StreamStatus;
   /** The VM's points, newest first. */
@@ -132,14 +129,6 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
     if (!jobId) return;
     client.jobGet(jobId).then((j) => live.addJobs([j]), () => undefined);
   }, [jobId, live.onlineVersion]);
-  // and while it runs, now and then: the live stream sends a job's events only for VMs the user
-  // sees in the engine, which a VM brought back from the deleted ones is not until it exists
-  // again (the REST answer is 404 until then: nothing to add)
-  useEffect(() => {
-    if (!jobId || !jobActive) return undefined;
-    const timer = setInterval(() => client.jobGet(jobId).then((j) => live.addJobs([j]), () => undefined), JOB_POLL_MS);
-    return () => clearInterval(timer);
-  }, [jobId, jobActive]);
   // after a restore the engine has changed (the name is taken now): plan again
   const jobState = job?.state;
   useEffect(() => {

@@ -7,7 +7,7 @@ import { principalOf, route } from '../middleware';
 import { jobIdParam, parseJobsQuery } from '../validate';
 import { isRepositoryJob, verifyJobView, withLiveProgress } from '../jobViews';
 import { NEEDS } from '../access';
-import { visibleOr404 } from '../visibility';
+import { visibleIds } from '../visibility';
 import { REPOSITORY_JOB_VM_ID } from '../../jobs';
 
 export function jobsRoutes(deps: ApiDeps): Router {
@@ -18,9 +18,11 @@ export function jobsRoutes(deps: ApiDeps): Router {
     route(async (req, res) => {
       const q = parseJobsQuery(req.query);
       // only jobs of VMs the caller may see, whatever the filter asks
-      const visible = (await deps.auth.visibleVms(principalOf(res))).map((v) => v.id);
+      const visible = await visibleIds(deps, res);
+      // a backup admin follows the jobs of deleted VMs too (the restore bringing one back);
       // repository verifies concern every user (their results show each caller their own points)
-      const vmIds = q.vmId ? [...visible, REPOSITORY_JOB_VM_ID].filter((id) => id === q.vmId) : [...visible, REPOSITORY_JOB_VM_ID];
+      const all = [...visible, ...(await deps.deleted.idsSeenBy(principalOf(res), visible)), REPOSITORY_JOB_VM_ID];
+      const vmIds = q.vmId ? all.filter((id) => id === q.vmId) : all;
       const page = vmIds.length === 0 ? { jobs: [], nextBefore: null } : deps.catalog.listJobs({ ...q, vmIds });
       const jobs = await Promise.all(page.jobs.map((j) => verifyJobView(deps, res, withLiveProgress(deps, j))));
       const body: JobList = { jobs, nextBefore: page.nextBefore };
@@ -68,13 +70,11 @@ async function mayCancel(deps: ApiDeps, res: Response, job: Job): Promise<void> 
   await deps.permits.requireBackupAdmin(user, own ? 'cancel a repository verify' : `cancel a job ${job.requestedBy.name} started`);
 }
 
-/** A job exists for the caller only if its VM does. */
+/** A job exists for the caller only if its VM does — or, for a backup admin, did. */
 async function visibleJob(deps: ApiDeps, res: Response, jobId: string): Promise<Job> {
   const job = deps.catalog.getJob(jobId);
   if (!job) throw new AppError('JOB_NOT_FOUND', `job ${jobId} not found`);
   if (isRepositoryJob(job)) return job;
-  await visibleOr404(deps, res, job.vmId).catch((err: unknown) => {
-    throw err instanceof AppError && err.code === 'NOT_FOUND' ? new AppError('JOB_NOT_FOUND', `job ${jobId} not found`) : err;
-  });
-  return job;
+  if ((await deps.auth.visibleVm(principalOf(res), job.vmId)) || (await deps.deleted.adminSeesDeleted(res, job.vmId))) return job;
+  throw new AppError('JOB_NOT_FOUND', `job ${jobId} not found`);
 }
