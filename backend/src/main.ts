@@ -102,7 +102,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       queue,
       engine,
       log: log.child({ component: 'scheduler' }),
-      retention: policyRetention({ repository, points: catalog.points, log }),
+      retention: policyRetention({ repository, jobs, points: catalog.points, log }),
       authorize: (policy, vmId) => ownerMayBackUp(engine, policy, vmId, config.auth.backupAdmins),
     });
     cleanups.push(() => scheduler.stop());

@@ -9,7 +9,8 @@ import type { NewEvent, Tag, Vm } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { JobQueue, type JobRunContext, type JobSpec } from '../../backend/src/jobs';
 import { MISSED_COUNT_CAP } from '../../backend/src/schedule/plan';
-import { type StoredPolicy, checkCron, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
+import type { Manifest } from '../../backend/src/repository';
+import { type RetentionHook, type StoredPolicy, checkCron, policyRetention, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
 
 const iso = (d: Date | null | undefined): string | undefined => d?.toISOString();
 const at = (s: string): Date => new Date(s);
@@ -198,8 +199,8 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     return p;
   };
 
-  const newScheduler = (): Scheduler => {
-    const s = new Scheduler({ store: policiesOf(catalog), jobs: jobsOf(catalog), queue, engine, log, clock: () => now, maxSleepMs: 3_600_000 });
+  const newScheduler = (retention?: RetentionHook): Scheduler => {
+    const s = new Scheduler({ store: policiesOf(catalog), jobs: jobsOf(catalog), queue, engine, log, clock: () => now, maxSleepMs: 3_600_000, ...(retention ? { retention } : {}) });
     scheds.push(s);
     return s;
   };
@@ -415,6 +416,58 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     runner.finish(vmId(1));
     await settle();
     expect([policiesOf(catalog).getRun(ra.id)?.state, policiesOf(catalog).getRun(rb.id)?.state]).toEqual(['succeeded', 'succeeded']);
+  });
+
+  test("a run that joins another's backup gets its policy's lock: a queued job takes the longer lock, a running one's point is lengthened after the run", async () => {
+    const locks: Array<{ pointId: string; until: string; actor: string }> = [];
+    const repository = {
+      extendLock: (pointId: string, until: Date, o: { actor: string }) => {
+        locks.push({ pointId, until: until.toISOString(), actor: o.actor });
+        return Promise.resolve({ pointId } as Manifest);
+      },
+      prune: () => Promise.resolve({ removed: [], deferred: [], locked: [] }),
+    };
+    const hook = policyRetention({ repository, jobs: jobsOf(catalog), points: { indexPoint: () => undefined, removePoint: () => false }, log, clock: () => now });
+    // running: the short-lock policy's job has started when the long-lock policy joins it
+    const short = policy({ name: 'short', lockDays: 0, selection: { vmIds: [vmId(1)] } });
+    const long = policy({ name: 'long', lockDays: 30, selection: { vmIds: [vmId(1)] } });
+    const s = newScheduler(hook);
+    s.start();
+    s.runNow(short.id, { id: 'u', name: 'admin' });
+    await s.idle();
+    const rl = s.runNow(long.id, { id: 'u', name: 'admin' });
+    await s.idle();
+    const jobId = policiesOf(catalog).runVms(rl.id)[0]!.jobId!;
+    expect(policiesOf(catalog).runVms(rl.id)[0]).toMatchObject({ joined: true });
+    expect(jobsOf(catalog).jobSpec(jobId)).toMatchObject({ lockDays: 0 }); // a running job's spec is read already
+    runner.finish(vmId(1));
+    await settle();
+    await s.idle();
+    const finishedAt = Date.parse(jobsOf(catalog).getJob(jobId)!.finishedAt!);
+    expect(locks).toEqual([{ pointId: `p-${vmId(1)}`, until: new Date(finishedAt + 30 * 86_400_000).toISOString(), actor: 'policy long' }]);
+
+    // queued: another vm holds the only slot, so the short-lock job waits; the joiner raises it
+    locks.length = 0;
+    await queue.stop(100);
+    queue = new JobQueue({ store: jobsOf(catalog), runner: (runner = new ManualRunner()).run, limits: { global: 1, perHost: 1 } });
+    queue.start();
+    queue.submit({ vmId: vmId(4), vmName: 'vm04', hostId: null, requestedBy: { id: 'u', name: 'admin' }, spec: { v: 1, kind: 'backup', forceFull: false, consistency: 'auto', lockDays: 0, origin: null } });
+    const s2 = newScheduler(hook);
+    s2.start();
+    s2.runNow(short.id, { id: 'u', name: 'admin' });
+    await s2.idle();
+    const rl2 = s2.runNow(long.id, { id: 'u', name: 'admin' });
+    await s2.idle();
+    const queued = policiesOf(catalog).runVms(rl2.id)[0]!;
+    expect(queued).toMatchObject({ joined: true, state: 'queued' });
+    expect(jobsOf(catalog).jobSpec(queued.jobId!)).toMatchObject({ lockDays: 30 });
+    expect(jobsOf(catalog).jobLog(queued.jobId!).map((l) => l.message)).toContain('retention lock raised from 0 to 30 days: policy long joined this backup');
+    runner.finish(vmId(4));
+    await settle();
+    runner.finish(vmId(1));
+    await settle();
+    await s2.idle();
+    expect(locks).toEqual([]); // committed with the policy's lock already
   });
 
   test('a tag that disappeared fails the run with an error event', async () => {

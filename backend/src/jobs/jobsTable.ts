@@ -53,6 +53,7 @@ export class JobsTable implements JobStore {
   private readonly metaStmt: Statement<[string], { meta: string; kind: string; spec: string | null }>;
   private readonly setMetaStmt: Statement<[string, string]>;
   private readonly setSpecStmt: Statement<[string, string]>;
+  private readonly setQueuedSpecStmt: Statement<[string, string]>;
   private readonly countsStmt: Statement<[], { state: string; n: number }>;
   private readonly totalsStmt: Statement<[], { bytes_read: number; bytes_stored: number; succeeded: number }>;
   private readonly durationsStmt: Statement<[number], { ms: number | null }>;
@@ -88,6 +89,7 @@ export class JobsTable implements JobStore {
     this.metaStmt = db.prepare('SELECT meta, kind, spec FROM jobs WHERE id = ?');
     this.setMetaStmt = db.prepare('UPDATE jobs SET meta = ? WHERE id = ?');
     this.setSpecStmt = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
+    this.setQueuedSpecStmt = db.prepare("UPDATE jobs SET spec = ? WHERE id = ? AND state = 'queued'");
     this.countsStmt = db.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state');
     this.totalsStmt = db.prepare(
       "SELECT coalesce(sum(json_extract(result, '$.bytesRead')), 0) AS bytes_read, " +
@@ -214,6 +216,11 @@ export class JobsTable implements JobStore {
     const row = this.metaStmt.get(jobId);
     if (!row) throw notFound(jobId);
     return parseSpec(jobId, row.kind as Job['kind'], row.spec);
+  }
+
+  /** The runner reads the spec when the job starts: until then it may still change. */
+  updateQueuedSpec(jobId: string, spec: JobSpec): boolean {
+    return this.setQueuedSpecStmt.run(JSON.stringify(spec), jobId).changes === 1;
   }
 
   /**

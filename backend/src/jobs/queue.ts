@@ -3,7 +3,7 @@ import { EventEmitter } from 'events';
 import type { Job, JobProgress, JobResult, JobUser, RunnerProgress } from './model';
 import { AppError, describeError, isAppError } from '../errors';
 import { ProgressTracker } from './progress';
-import type { JobSpec } from './spec';
+import type { JobSpec, SpecOf } from './spec';
 import type { JobLimits, JobRunner, JobStore, SubmitJob } from './types';
 
 export interface JobQueueOptions {
@@ -62,7 +62,10 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
 
   /** Queues a job. A backup of a VM with a backup queued or running returns that one
    *  (`joined`); a full backup asked while a plain one is pending is refused: silently joining
-   *  would not give what was asked. Restores never join (each has its own target). */
+   *  would not give what was asked. Restores never join (each has its own target). A joined job
+   *  that is still queued takes the longer of both locks; one already running keeps its own (the
+   *  joiner lengthens the point's lock afterwards, see schedule/retention.ts). Its consistency
+   *  stays the first asker's: neither choice is a superset of the other. */
   submit(req: SubmitJob): { job: Job; joined: boolean } {
     if (this.stopping) throw new AppError('SERVICE_STOPPING', 'the backup service is stopping: try again when it is back');
     const spec = req.spec;
@@ -75,6 +78,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
           details: { jobId: existing.id },
         });
       }
+      if (spec.kind === 'backup' && existing.state === 'queued') this.raiseLock(existing, spec, req.requestedBy);
       return { job: existing, joined: true };
     }
     const job: Job = {
@@ -100,6 +104,16 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     this.emit('job', job);
     this.pump();
     return { job: this.opts.store.getJob(job.id) ?? job, joined: false };
+  }
+
+  /** The point a joined backup makes is the joiner's point too: it is committed with the longer
+   *  lock. Only before the job starts (the runner reads its spec then). */
+  private raiseLock(existing: Job, joiner: SpecOf<'backup'>, by: JobUser): void {
+    const current = this.opts.store.jobSpec(existing.id);
+    if (current.kind !== 'backup' || joiner.lockDays <= current.lockDays) return;
+    if (this.opts.store.updateQueuedSpec(existing.id, { ...current, lockDays: joiner.lockDays })) {
+      this.log(existing, 'info', `retention lock raised from ${current.lockDays} to ${joiner.lockDays} days: ${by.name} joined this backup`);
+    }
   }
 
   /** A queued job ends at once; a running one is aborted and ends when its cleanup is done. */

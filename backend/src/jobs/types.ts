@@ -18,6 +18,9 @@ export interface JobStore {
   activeJobs(): Job[];
   appendLog(jobId: string, entry: JobLogEntry): void;
   jobSpec(jobId: string): JobSpec;
+  /** Replaces the spec of a job that is still queued (nothing has read it yet); false when the
+   *  job has started or ended meanwhile. */
+  updateQueuedSpec(jobId: string, spec: JobSpec): boolean;
   jobFacts(jobId: string): JobFacts;
   /** Merges the facts (shallow). */
   rememberFacts(jobId: string, patch: JobFacts): void;

@@ -45,8 +45,8 @@ export class GcScheduler {
     if (!isTimeZone(d.timeZone)) throw new AppError('CONFIG_INVALID', `repository.gcTimeZone: "${d.timeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
     this.clock = d.clock ?? (() => new Date());
     this.work = new BackgroundWork(d.engine, d.log);
-    // never collected: owed from a week back at most (the first start of a new install waits
-    // for its first fire time rather than collecting an empty repository at once)
+    // never collected: nothing is owed from before this start (a new install waits for its
+    // first fire time rather than collecting an empty repository at once)
     this.firedThrough = d.lastGc() ?? this.clock();
   }
 

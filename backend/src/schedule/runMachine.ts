@@ -251,8 +251,9 @@ class Transition {
   private finish(): void {
     const ok = this.s.vms.filter((v) => v.state === 'succeeded').length;
     if (this.ctx.retention && this.ctx.policy && ok > 0) {
-      // the new points' locks and the prune land before the run reads as finished; a restart in
-      // between finds the run open and applies them again (both are idempotent)
+      // the prune (and the policy's lock on the point of a backup the run joined) lands before
+      // the run reads as finished; a restart in between finds the run open and applies it again
+      // (idempotent: a lock only lengthens, a pruned point is gone)
       this.s.finishing = true;
       this.effects.push({ type: 'apply-retention', vms: this.s.vms.map((v) => ({ ...v })) });
       return;
