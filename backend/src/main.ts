@@ -9,7 +9,7 @@ import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { PointImages, PointRestorer } from './restore';
-import { GcScheduler, ownerMayBackUp, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -103,7 +103,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       engine,
       log: log.child({ component: 'scheduler' }),
       retention: policyRetention({ repository, jobs, points: catalog.points, log }),
-      authorize: (policy, vmId) => ownerMayBackUp(engine, policy, vmId, config.auth.backupAdmins),
+      authorize: (policy) => ownerCheck(engine, policy, config.auth.backupAdmins),
     });
     cleanups.push(() => scheduler.stop());
     void settled.then(() => scheduler.start());

@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { EngineClient, EVERYONE_GROUP_ID, permitsOf, type PermitObject } from '../../backend/src/engine';
+import { EngineClient, EVERYONE_GROUP_ID, permitsOf, principalIds, type PermitObject } from '../../backend/src/engine';
 import { EngineSim, type SimUserKey } from '../engine-sim';
 import { ssoToken } from '../helpers/serviceProcess';
 import { requireTools } from '../helpers/tools';
@@ -55,8 +55,8 @@ describe('engine permissions', () => {
   const permits = async (who: SimUserKey, obj: PermitObject): Promise<Set<string>> => {
     const c = await as(who);
     const userId = sim.userId(sim.users[who].name);
-    const own = permitsOf(await c.listPermissions(obj), new Set([userId, ...(await c.listUserGroupIds(userId))]));
-    const seen = permitsOf(await admin.listPermissions(obj), new Set([userId, ...(await admin.listUserGroupIds(userId))]));
+    const own = permitsOf(await c.listPermissions(obj), principalIds(userId, (await c.listUserGroups(userId)).map((g) => g.id)));
+    const seen = permitsOf(await admin.listPermissions(obj), principalIds(userId, (await admin.listUserGroups(userId)).map((g) => g.id)));
     expect([...own].sort()).toEqual([...seen].sort());
     return own;
   };
@@ -137,9 +137,13 @@ describe('engine permissions', () => {
     expect(await (await as('admin')).isEngineAdmin()).toBe(true);
     expect(await (await as('operator')).isEngineAdmin()).toBe(false);
     const grpop = sim.userId('grpop@internal');
-    expect((await (await as('grpop')).listUserGroupIds(grpop)).sort()).toEqual([sim.groupId('backup-operators'), EVERYONE_GROUP_ID].sort());
-    expect(await admin.listUserGroupIds(sim.userId('backupadmin@internal'))).toEqual([sim.groupId('olvm-backup-admins'), EVERYONE_GROUP_ID]);
-    expect(await admin.listUserGroupIds(sim.userId('user1@internal'))).toEqual([EVERYONE_GROUP_ID]);
+    const groupIds = async (c: EngineClient, userId: string): Promise<string[]> => (await c.listUserGroups(userId)).map((g) => g.id);
+    expect((await groupIds(await as('grpop'), grpop)).sort()).toEqual([sim.groupId('backup-operators'), EVERYONE_GROUP_ID].sort());
+    expect(await admin.listUserGroups(sim.userId('backupadmin@internal'))).toEqual([
+      { id: sim.groupId('olvm-backup-admins'), name: 'olvm-backup-admins' },
+      { id: EVERYONE_GROUP_ID, name: 'Everyone' },
+    ]);
+    expect(await groupIds(admin, sim.userId('user1@internal'))).toEqual([EVERYONE_GROUP_ID]);
     // /users/{id}/groups names directory ids (hex), /groups engine ids with domain_entry_id
     const dirGroups = await call('grpop', 'GET', `/users/${grpop}/groups`);
     const groups = await call('grpop', 'GET', '/groups');
@@ -149,7 +153,7 @@ describe('engine permissions', () => {
     expect(engineGroup['domain_entry_id']).toMatch(/^[0-9A-F]+$/);
     // an engine that will not list its groups leaves Everyone only (fail closed)
     sim.failNext({ method: 'GET', pathPrefix: '/groups', status: 403 });
-    expect(await (await as('grpop')).listUserGroupIds(grpop)).toEqual([EVERYONE_GROUP_ID]);
+    expect(await groupIds(await as('grpop'), grpop)).toEqual([EVERYONE_GROUP_ID]);
   });
 
   test('a filtered list shows other users\' direct grants to a caller holding one there: only principal matching gives his permits', async () => {

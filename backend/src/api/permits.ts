@@ -1,5 +1,5 @@
 import { AppError, isAppError } from '../errors';
-import { permitsOf, principalNames, SUPER_USER_ROLE_ID, type PermitObject } from '../engine';
+import { permitsOf, principalIds, principalNames, SUPER_USER_ROLE_ID, type PermitObject } from '../engine';
 import type { Authenticator, Principal } from './auth';
 import { TtlCache } from './ttlCache';
 
@@ -45,7 +45,7 @@ export class Permits {
   async on(p: Principal, obj: PermitObject): Promise<ReadonlySet<string>> {
     const key = `${p.tokenKey}:${obj.kind}:${'id' in obj ? obj.id : ''}`;
     return this.answers.load(key, this.opts.cacheMs, async () => {
-      const ids = new Set([p.userId.toLowerCase(), ...(await this.groupsOf(p)).map((g) => g.id)]);
+      const ids = principalIds(p.userId, (await this.groupsOf(p)).map((g) => g.id));
       const entries = await p.engine.listPermissions(obj).catch((err: unknown) => {
         if (isAppError(err, 'ENGINE_NOT_FOUND')) return [];
         throw this.mapAuth(p, err);

@@ -94,12 +94,8 @@ export class EngineClient {
     return permissions.listPermissions(this.connection, obj, opts);
   }
 
-  /** The engine group ids of the user's directory groups, plus Everyone (Everyone only if the engine will not say). */
-  listUserGroupIds(userId: string, opts?: EngineCallOptions): Promise<string[]> {
-    return permissions.listUserGroupIds(this.connection, userId, opts);
-  }
-
-  /** The same, with the groups' names. */
+  /** The engine groups of the user's directory groups, with their names, plus Everyone (Everyone
+   *  only if the engine will not say). */
   listUserGroups(userId: string, opts?: EngineCallOptions): Promise<Array<{ id: string; name: string }>> {
     return permissions.listUserGroups(this.connection, userId, opts);
   }

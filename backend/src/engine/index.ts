@@ -12,7 +12,7 @@ export type { OvfSummary, OvfDisk, OvfNic } from './ovf';
 export { mapDisks, isExcludedFromBackup, diskIdFromAlias } from './diskMapping';
 export type { DiskMapping, MappedDisk, ExcludedDisk, UnmappedDevice, QemuDiskDevice } from './diskMapping';
 export { VM_STATUSES, HOST_STATUSES, DISK_INTERFACES, SUPER_USER_ROLE_ID } from './types';
-export { EVERYONE_GROUP_ID, permitsOf, principalNames } from './permissions';
+export { EVERYONE_GROUP_ID, EVERYONE_GROUP_NAME, permitsOf, principalIds, principalNames } from './permissions';
 export type * from './types';
 export type { NewDisk } from './diskLifecycle';
 export type { NewImageTransfer } from './imageTransfers';

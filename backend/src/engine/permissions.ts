@@ -12,8 +12,19 @@ import type { PermissionEntry, PermitObject } from './types';
  * a command (§4); this is how the product asks the question before acting for him.
  */
 
-/** The built-in group every user belongs to (Guid.EVERYONE); not listed among a user's groups. */
+/** The built-in group every user belongs to (Guid.EVERYONE); the engine does not list it among a
+ *  user's groups (listUserGroups adds it). */
 export const EVERYONE_GROUP_ID = 'eee00000-0000-0000-0000-123456789eee';
+export const EVERYONE_GROUP_NAME = 'Everyone';
+
+/**
+ * The principal ids a user's grants come through, for permitsOf: the user's own, the user's
+ * engine groups' and always Everyone's (whether `groupIds` names it or not). The one place both
+ * a request's check (the caller's groups now) and a policy run's (its owner's, as saved) build it.
+ */
+export function principalIds(userId: string, groupIds: readonly string[]): Set<string> {
+  return new Set([userId, ...groupIds, EVERYONE_GROUP_ID].map((id) => id.toLowerCase()));
+}
 
 const COLLECTIONS: Record<Exclude<PermitObject['kind'], 'system'>, string> = {
   vm: 'vms',
@@ -36,20 +47,15 @@ export async function listPermissions(conn: EngineConnection, obj: PermitObject,
 }
 
 /**
- * The engine group ids a user's grants may come through: the engine groups whose directory id
- * is among the user's directory groups (`GET /users/{id}/groups` × `GET /groups`
- * `domain_entry_id`, the VM Portal's sagas/base-data.js fetchUserGroups), plus Everyone. Both
- * are user-level queries any caller may run; an engine that refuses them anyway (403) or does not
- * know the user (404) leaves Everyone only: fail closed, the user's own grants still count.
+ * The engine groups a user's grants may come through, with their names: the engine groups whose
+ * directory id is among the user's directory groups (`GET /users/{id}/groups` × `GET /groups`
+ * `domain_entry_id`, the VM Portal's sagas/base-data.js fetchUserGroups), plus Everyone, last. A
+ * directory group the engine does not know has no id and grants nothing: it is left out. Both
+ * are user-level queries any caller may run; an engine that refuses them anyway (403) or does
+ * not know the user (404) leaves Everyone only: fail closed, the user's own grants still count.
  */
-export async function listUserGroupIds(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<string[]> {
-  return (await listUserGroups(conn, userId, opts)).map((g) => g.id);
-}
-
-/** The same groups with their names (a directory group the engine does not know has no id and
- *  grants nothing: it is left out). Everyone last. */
 export async function listUserGroups(conn: EngineConnection, userId: string, opts: EngineCallOptions = {}): Promise<Array<{ id: string; name: string }>> {
-  const everyone = { id: EVERYONE_GROUP_ID, name: 'Everyone' };
+  const everyone = { id: EVERYONE_GROUP_ID, name: EVERYONE_GROUP_NAME };
   try {
     const directory = parseDirectoryGroups(await conn.request({ ...opts, method: 'GET', path: `/users/${seg(userId)}/groups` }));
     if (directory.length === 0) return [everyone];
@@ -66,7 +72,7 @@ export async function listUserGroups(conn: EngineConnection, userId: string, opt
 
 /**
  * The permit names of the entries whose principal is one of `principalIds` (the user's id, his
- * engine groups, Everyone: see listUserGroupIds). Other entries are ignored: a filtered list
+ * engine groups, Everyone: see principalIds). Other entries are ignored: a filtered list
  * shows other users' direct grants too.
  */
 export function permitsOf(entries: readonly PermissionEntry[], principalIds: ReadonlySet<string>): Set<string> {

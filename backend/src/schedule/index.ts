@@ -10,7 +10,7 @@ export type { SchedulerEngine } from './selection';
 export { next as nextRunState, MAX_ATTEMPTS } from './runMachine';
 export type { RunSnapshot, RunEvent, RunEffect, RunContext, ChildJob } from './runMachine';
 export type { PolicyStore, PolicyOwner } from './store';
-export { ownerMayBackUp, isBackupAdmin } from './owner';
+export { ownerCheck, isBackupAdmin, type OwnerCheck, type OwnerEngine } from './owner';
 export { GcScheduler, GC_SCHEDULER_ACTOR } from './gcScheduler';
 export type { GcSchedulerDeps } from './gcScheduler';
 export { policyRetention, previewRetention } from './retention';

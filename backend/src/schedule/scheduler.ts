@@ -33,8 +33,9 @@ export interface SchedulerDeps {
    *  most this). */
   maxSleepMs?: number;
   retention?: RetentionHook;
-  /** null when the run may back the VM up in the policy owner's name, else why not (owner.ts). */
-  authorize?: (policy: StoredPolicy, vmId: string) => Promise<string | null>;
+  /** Once per run: the check of each VM, null when the run may back it up in the policy owner's
+   *  name, else why not (owner.ts). */
+  authorize?: (policy: StoredPolicy) => Promise<(vmId: string) => Promise<string | null>>;
 }
 
 const SYSTEM_USER: JobUser = { id: 'olvm-backup-scheduler', name: 'the policy scheduler' };
@@ -302,8 +303,9 @@ export class Scheduler {
           if (!policy) throw new AppError('NOT_FOUND', 'the policy was deleted before its run started');
           const { vms, missing } = await selectVms(this.d.engine, policy.selection);
           const denied: Array<{ vmId: string; reason: string }> = [];
+          const mayBackUp = await this.d.authorize?.(policy);
           for (const vm of vms) {
-            const reason = (await this.d.authorize?.(policy, vm.id)) ?? null;
+            const reason = mayBackUp ? await mayBackUp(vm.id) : null;
             if (reason !== null) denied.push({ vmId: vm.id, reason });
           }
           e = { type: 'resolved', vms: vms.map((v) => ({ vmId: v.id, vmName: v.name, hostId: v.hostId ?? null })), missing, denied };

@@ -1,5 +1,6 @@
 import { Router, type Response } from 'express';
 import { AppError } from '../../errors';
+import { EVERYONE_GROUP_ID } from '../../engine';
 import { previewRetention, type PolicyInput, type PolicyOwner, type PolicySelection, type RetentionRules, type StoredPolicy } from '../../schedule';
 import type { PolicyList, PolicyRunList, PolicyRunResponse, RetentionPreview } from '../contract';
 import type { ApiDeps } from '../deps';
@@ -141,7 +142,8 @@ export function policiesRoutes(deps: ApiDeps): Router {
 /** The caller as a policy's owner: their id, name and engine groups now. */
 async function ownerOf(deps: ApiDeps, res: Response): Promise<PolicyOwner> {
   const user = principalOf(res);
-  const groups = (await deps.permits.groupsOf(user)).filter((g) => g.name !== 'Everyone');
+  // Everyone is implied (principalIds adds it when a run checks the owner): not stored
+  const groups = (await deps.permits.groupsOf(user)).filter((g) => g.id.toLowerCase() !== EVERYONE_GROUP_ID);
   return { id: user.userId, name: user.userName, groupIds: groups.map((g) => g.id), groupNames: groups.map((g) => g.name) };
 }
 
@@ -175,7 +177,7 @@ async function mayManage(deps: ApiDeps, res: Response, p: StoredPolicy, verb: 'c
   if (await deps.permits.isBackupAdmin(user)) return;
   const parts = adminParts(p);
   if (parts.length > 0) await deps.permits.requireBackupAdmin(user, `${verb} policy "${p.name}" (it has what only backup admins set: ${parts.join(', ')})`);
-  if ('vmIds' in p.selection) await requireBackupOnAll(deps, res, p.selection.vmIds, verb === 'change' ? 'change' : verb);
+  if ('vmIds' in p.selection) await requireBackupOnAll(deps, res, p.selection.vmIds, verb);
 }
 
 /** `backup_disk` on every VM (all of them visible to the caller: checked before). */
