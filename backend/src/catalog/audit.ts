@@ -66,6 +66,9 @@ export class AuditTable {
   private readonly insertStmt: Statement<[Record<string, unknown>]>;
   private readonly markStmt: Statement<[string], { read_to: number; head: string }>;
   private readonly setMarkStmt: Statement<[string, number, string]>;
+  private readonly lastSeqStmt: Statement<[], { seq: number | null }>;
+  private readonly changesAfterStmt: Statement<[number], Pick<Row, 'seq' | 'action' | 'point_id' | 'details'>>;
+  private readonly lastOfStmt: Statement<[string], { time: string }>;
   private readonly listStmts: StatementCache<Row>;
 
   constructor(private readonly db: Db) {
@@ -78,6 +81,11 @@ export class AuditTable {
     this.setMarkStmt = db.prepare(
       'INSERT INTO audit_import (source, read_to, head) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET read_to = excluded.read_to, head = excluded.head',
     );
+    this.lastSeqStmt = db.prepare('SELECT max(seq) AS seq FROM audit');
+    this.changesAfterStmt = db.prepare(
+      "SELECT seq, action, point_id, details FROM audit WHERE seq > ? AND source = 'repository' AND action IN ('lock-extend', 'unlock', 'delete', 'prune') ORDER BY seq",
+    );
+    this.lastOfStmt = db.prepare('SELECT time FROM audit WHERE action = ? ORDER BY time DESC, seq DESC LIMIT 1');
   }
 
   /** Adds the rows not there yet, in one transaction; how many it added. */
@@ -99,16 +107,13 @@ export class AuditTable {
 
   /** The newest row's sequence number (0: none); rows added later have larger ones. */
   lastSeq(): number {
-    return this.db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM audit').get()?.seq ?? 0;
+    return this.lastSeqStmt.get()?.seq ?? 0;
   }
 
   /** The repository's records about points (lock changes, deletions, prunes) added after `seq`,
    *  oldest first, with their sequence numbers. */
   repositoryChangesAfter(seq: number): Array<{ seq: number; action: string; pointId: string | null; details: Record<string, unknown> | null }> {
-    return this.db
-      .prepare<[number], Pick<Row, 'seq' | 'action' | 'point_id' | 'details'>>(
-        "SELECT seq, action, point_id, details FROM audit WHERE seq > ? AND source = 'repository' AND action IN ('lock-extend', 'unlock', 'delete', 'prune') ORDER BY seq",
-      )
+    return this.changesAfterStmt
       .all(seq)
       .map((r) => ({ seq: r.seq, action: r.action, pointId: r.point_id, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) }));
   }
@@ -118,13 +123,13 @@ export class AuditTable {
     return r ? { readTo: r.read_to, head: r.head } : undefined;
   }
 
-  /** Newest first (by time, then by the order the rows were added), `limit` at a time. */
   /** When the newest record of this kind was written (null: none). */
   lastOf(kind: AuditEntry['kind']): Date | null {
-    const row = this.db.prepare<[string], { time: string }>('SELECT time FROM audit WHERE action = ? ORDER BY time DESC, seq DESC LIMIT 1').get(kind);
+    const row = this.lastOfStmt.get(kind);
     return row ? new Date(row.time) : null;
   }
 
+  /** Newest first (by time, then by the order the rows were added), `limit` at a time. */
   list(q: AuditQuery): { entries: AuditEntry[]; nextCursor: string | null } {
     if (!Number.isSafeInteger(q.limit) || q.limit < 1) throw new AppError('INVALID_ARGUMENT', `invalid audit list limit ${q.limit}`);
     const where: string[] = [];

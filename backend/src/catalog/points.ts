@@ -65,6 +65,7 @@ export class PointsTable {
   private readonly idsStmt: Statement<[], { id: string }>;
   private readonly lastByVmStmt: Statement<[string], { vm_id: string; summary: string }>;
   private readonly countByVmStmt: Statement<[string], { vm_id: string; n: number }>;
+  private readonly countAllVmsStmt: Statement<[], { vm_id: string; n: number }>;
   private readonly totalsStmt: Statement<[], Omit<RepositoryTotals, 'chunkSize'>>;
   private readonly chunkSizeStmt: Statement<[], { chunk_size: number }>;
   private readonly listStmts: StatementCache<{ summary: string; created_at: string; id: string }>;
@@ -90,6 +91,7 @@ export class PointsTable {
     this.countByVmStmt = db.prepare(
       'SELECT vm_id, count(*) AS n FROM points WHERE vm_id IN (SELECT value FROM json_each(?)) GROUP BY vm_id',
     );
+    this.countAllVmsStmt = db.prepare('SELECT vm_id, count(*) AS n FROM points GROUP BY vm_id');
     this.totalsStmt = db.prepare(
       'SELECT count(*) AS pointCount, count(DISTINCT vm_id) AS vmCount, coalesce(sum(chunks_new), 0) AS chunkCount, ' +
         'coalesce(sum(bytes_stored), 0) AS usedBytes, coalesce(sum(virtual_size), 0) AS logicalBytes, ' +
@@ -158,7 +160,7 @@ export class PointsTable {
   /** Every VM that has points, with how many (the deleted-VM view starts from these). */
   vmsWithPoints(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const row of this.db.prepare<[], { vm_id: string; n: number }>('SELECT vm_id, count(*) AS n FROM points GROUP BY vm_id').all()) out.set(row.vm_id, row.n);
+    for (const row of this.countAllVmsStmt.all()) out.set(row.vm_id, row.n);
     return out;
   }
 
