@@ -62,7 +62,8 @@ describe('read leases', () => {
       const [file] = leaseFiles(repo);
       expect(file).toMatch(new RegExp(`^${m.pointId}\\.[0-9a-f]{16}\\.json$`));
       const lease = JSON.parse(await fs.readFile(path.join(repo.dir, 'leases', file!), 'utf8')) as Lease;
-      expect(lease).toMatchObject({ pointId: m.pointId, vmKey: 'vm-a', purpose: 'restore', holder: 'job 17 (admin@internal)', pid: process.pid, hostname: os.hostname() });
+      expect(lease).toMatchObject({ pointId: m.pointId, purpose: 'restore', holder: 'job 17 (admin@internal)', pid: process.pid, hostname: os.hostname() });
+      expect(Object.keys(lease).sort()).toEqual(['bootId', 'expiresAt', 'holder', 'hostname', 'pid', 'pointId', 'purpose', 'startedAt']); // written once, whole
       expect(Date.parse(lease.expiresAt) - Date.parse(lease.startedAt)).toBe(600_000);
       expect(await repo.leases()).toEqual([{ ...lease, leaseId: file!.split('.')[1] }]);
       // the index is read once and checked; the same object the next time
@@ -80,7 +81,7 @@ describe('read leases', () => {
     await expectCode(repo.openPoint('20200101T000000Z-abcdef', { purpose: 'restore', holder: 'x' }), 'REPO_POINT_NOT_FOUND');
     await expectCode(repo.openPoint('../../etc', { purpose: 'restore', holder: 'x' }), 'REPO_POINT_NOT_FOUND');
     await expectCode(repo.openPoint(m.pointId, { purpose: 'copy' as 'restore', holder: 'x' }), 'INVALID_ARGUMENT');
-    await expectCode(repo.openPoint(m.pointId, { purpose: 'browse', holder: ' ' }), 'INVALID_ARGUMENT');
+    await expectCode(repo.openPoint(m.pointId, { purpose: 'verify', holder: ' ' }), 'INVALID_ARGUMENT');
     expect(leaseFiles(repo)).toEqual([]);
   });
 
@@ -115,11 +116,11 @@ describe('read leases', () => {
     const m = await writePoint(repo, vmA, [{ device: 'vda', image: randomBytes(CS) }]);
     // the repository's own keeper renews every minute for ten: the same code on a short clock
     const keeper = new LeaseKeeper(repo.dir, { ttlMs: 3_000, renewMs: 200 });
-    const lease = await keeper.take(m.pointId, 'browse', 'renewal test');
+    const lease = await keeper.take(m.pointId, 'verify', 'renewal test');
     const first = lease.info.expiresAt;
     await new Promise((res) => setTimeout(res, 4_000)); // longer than the lifetime
     const now = (await repo.leases(m.pointId))[0];
-    expect(now).toMatchObject({ leaseId: lease.leaseId, purpose: 'browse', startedAt: lease.info.startedAt });
+    expect(now).toMatchObject({ leaseId: lease.leaseId, purpose: 'verify', startedAt: lease.info.startedAt });
     expect(Date.parse(now!.expiresAt)).toBeGreaterThan(Date.parse(first) + 1_500);
     await expectCode(repo.deletePoint(m.pointId, { reason: 'r', actor: 'a' }), 'REPO_POINT_LEASED');
     await keeper.release(lease);
@@ -152,6 +153,23 @@ describe('read leases', () => {
     expect(leaseFiles(repo)).toEqual([path.basename(far)]);
   });
 
+  test('a lease a newer program took for a purpose this one does not know protects its point all the same; one without a purpose is no lease', async () => {
+    const repo = await newRepo();
+    const a = await writePoint(repo, vmA, [{ device: 'vda', image: randomBytes(CS) }]);
+    await writePoint(repo, vmA, [{ device: 'vda', image: randomBytes(CS) }]);
+    // a live reader of another host, and fields this program does not know (vmKey: earlier programs)
+    const newer = await plantLease(repo, a.pointId, { hostname: 'far.example', pid: 1, purpose: 'index-search', vmKey: 'vm-a', shard: 3 } as Partial<Lease>);
+    await plantLease(repo, a.pointId, { hostname: 'far.example', pid: 1, purpose: ' ' });
+    const leases = await repo.leases(a.pointId);
+    expect(leases).toEqual([expect.objectContaining({ pointId: a.pointId, purpose: 'index-search', holder: 'someone else' })]);
+    expect(leases[0]).not.toHaveProperty('vmKey');
+    const refused = await expectCode(repo.deletePoint(a.pointId, { reason: 'r', actor: 'a' }), 'REPO_POINT_LEASED');
+    expect(refused.message).toContain('being read (index-search since');
+    expect(await repo.prune({ keepLast: 1 }, { actor: 'nightly' })).toMatchObject({ removed: [], leased: [a.pointId] });
+    expect(await repo.gc({ graceMs: HOUR })).toMatchObject({ leasesRemoved: 1, leasedPoints: [a.pointId] });
+    expect(leaseFiles(repo)).toEqual([path.basename(newer)]);
+  });
+
   test('a deletion that slipped in between the lease and the manifest read: the point waits in trash/ for the reader; gc of another process keeps its chunks', async () => {
     const repo = await newRepo();
     const image = randomBytes(6 * CS);
@@ -165,7 +183,7 @@ describe('read leases', () => {
       expect((await repo.listPoints()).map((p) => p.pointId)).toEqual([]);
       expect(await fs.readdir(path.join(repo.dir, 'trash', m.pointId))).toContain('deleted.json');
       // a new reader does not find it
-      await expectCode(repo.openPoint(m.pointId, { purpose: 'browse', holder: 'late' }), 'REPO_POINT_NOT_FOUND');
+      await expectCode(repo.openPoint(m.pointId, { purpose: 'download', holder: 'late' }), 'REPO_POINT_NOT_FOUND');
 
       await ageChunks(repo.dir, 2 * HOUR);
       const gc = await cli('gc', '--repo', repo.dir, '--grace', '0', '--json');

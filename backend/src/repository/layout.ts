@@ -28,7 +28,7 @@ export const DAMAGED_DIR = 'damaged';
 /** Chunk files verify found corrupt, moved out of chunks/ so the content can be stored again. */
 export const QUARANTINE_DIR = 'quarantine';
 // Added in document revision 3 (read leases). Created when first needed, like revision 2's.
-/** `leases/<pointId>.<leaseId>.json`: points being read (restore, download, verify, browse). */
+/** `leases/<pointId>.<leaseId>.json`: points being read (a restore, a download, a verify). */
 export const LEASES_DIR = 'leases';
 
 /** Made by init; a repository made before a directory was added gets it when first needed. */

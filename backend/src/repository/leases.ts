@@ -1,5 +1,5 @@
 /**
- * Read leases (FORMAT.md §15): while a restore, a download, a verify or a browse reads a point,
+ * Read leases (FORMAT.md §15): while a restore, a download or a verify reads a point,
  * `leases/<pointId>.<leaseId>.json` says so to every process sharing the repository. Deletion
  * refuses a leased point, prune defers it, and gc keeps a deleted point's directory in trash/
  * (and so its chunks) while a live lease names it. This module owns the file protocol: taking,
@@ -14,7 +14,7 @@ import { describeAccount, effectiveUid } from '../util/accounts';
 import { isErrno } from './atomicFile';
 import { LEASES_DIR, leasePath, parseLeaseFileName } from './layout';
 import { bootId, holderGone } from './locks';
-import { LEASE_PURPOSES, type LeasePurpose } from './model';
+import type { LeasePurpose } from './model';
 import type { Lease, LeaseInfo } from './types';
 
 /** A lease not renewed for this long is dead, whoever holds it (a holder on another host, or a
@@ -30,7 +30,7 @@ export interface HeldLease {
   readonly file: string;
   info: LeaseInfo;
   released: boolean;
-  /** Every write of this lease's file, one after the other (renewals, updates, the release). */
+  /** Every write of this lease's file, one after the other (renewals, the release). */
   writing: Promise<void>;
 }
 
@@ -56,7 +56,6 @@ export class LeaseKeeper {
     const now = Date.now();
     const info: LeaseInfo = {
       pointId,
-      vmKey: null,
       purpose,
       holder,
       pid: process.pid,
@@ -81,12 +80,6 @@ export class LeaseKeeper {
     this.held.add(lease);
     this.timer ??= setInterval(() => this.renewAll(), this.timing.renewMs).unref();
     return lease;
-  }
-
-  /** Adds what the holder learnt after taking the lease (the point's VM, from its manifest). */
-  async update(lease: HeldLease, patch: Pick<LeaseInfo, 'vmKey'>): Promise<void> {
-    lease.info = { ...lease.info, ...patch };
-    await this.write(lease);
   }
 
   /** Idempotent, never fails: a lease file that cannot be removed only delays deletions of its
@@ -210,18 +203,33 @@ export function leasedError(what: string, point: { pointId: string; vmKey: strin
   );
 }
 
+/**
+ * Any non-empty purpose is a lease's: what protects the point is that its holder is live, so a
+ * lease a newer program took for a purpose this one does not know still defers deletions and
+ * is not removed as dead. Fields this program does not know are left out.
+ */
 function parseLease(text: string, pointId: string): LeaseInfo | undefined {
   try {
-    const v = JSON.parse(text) as Partial<LeaseInfo>;
+    const v = JSON.parse(text) as Partial<Record<keyof LeaseInfo, unknown>>;
     if (
       v.pointId === pointId &&
       typeof v.pid === 'number' &&
       typeof v.hostname === 'string' &&
       typeof v.startedAt === 'string' &&
       typeof v.expiresAt === 'string' &&
-      (LEASE_PURPOSES as readonly unknown[]).includes(v.purpose)
+      typeof v.purpose === 'string' &&
+      v.purpose.trim() !== ''
     ) {
-      return { vmKey: null, holder: '', bootId: null, ...v } as LeaseInfo;
+      return {
+        pointId,
+        purpose: v.purpose,
+        holder: typeof v.holder === 'string' ? v.holder : '',
+        pid: v.pid,
+        hostname: v.hostname,
+        bootId: typeof v.bootId === 'string' ? v.bootId : null,
+        startedAt: v.startedAt,
+        expiresAt: v.expiresAt,
+      };
     }
   } catch {
     // not one of ours

@@ -29,6 +29,8 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export const GFS_RULES = ['last', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 export type GfsRule = (typeof GFS_RULES)[number];
 
-/** What a reader holds a point for (a read lease, FORMAT.md §15); refusals of a deletion name it. */
-export const LEASE_PURPOSES = ['restore', 'download', 'verify', 'browse'] as const;
+/** What this program reads a point for (a read lease, FORMAT.md §15); refusals of a deletion name
+ *  it. Only taking a lease checks it: a lease a newer program took for another purpose is read,
+ *  and protects its point, all the same. */
+export const LEASE_PURPOSES = ['restore', 'download', 'verify'] as const;
 export type LeasePurpose = (typeof LEASE_PURPOSES)[number];

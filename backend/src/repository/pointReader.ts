@@ -1,6 +1,6 @@
 /**
  * PointReader: one point opened for reading under a read lease (FORMAT.md §15), the way every
- * reader that must not lose the point under it (restore, download, verify, browse) reads it.
+ * reader that must not lose the point under it (restore, download, verify) reads it.
  * The lease file exists before the manifest is read; from then on a deletion is refused, prune
  * leaves the point, and a deletion that slipped in between keeps the point in trash/ with its
  * chunks until the lease ends. The reader therefore reads indexes from trash/ too.
@@ -42,9 +42,7 @@ export async function openPoint(ctx: PointReaderContext, pointId: string, opts: 
   if (!isPointId(pointId)) throw new AppError('REPO_POINT_NOT_FOUND', `restore point ${String(pointId)} not found (not a point id)`);
   const lease = await ctx.leases.take(pointId, opts.purpose, opts.holder.trim());
   try {
-    const manifest = await readManifest(ctx.root, pointId);
-    await ctx.leases.update(lease, { vmKey: manifest.vm.key }).catch(() => undefined); // informational
-    return new PointReader(ctx, lease, manifest);
+    return new PointReader(ctx, lease, await readManifest(ctx.root, pointId), opts.purpose);
   } catch (err) {
     await ctx.leases.release(lease);
     throw err;
@@ -64,10 +62,11 @@ export class PointReader {
     private readonly ctx: PointReaderContext,
     private readonly lease: HeldLease,
     manifest: Manifest,
+    purpose: LeasePurpose,
   ) {
     this.manifest = manifest;
     this.pointId = manifest.pointId;
-    this.purpose = lease.info.purpose;
+    this.purpose = purpose;
   }
 
   get released(): boolean {
@@ -79,18 +78,12 @@ export class PointReader {
     if (this.releasing) return Promise.reject(this.releasedError());
     let p = this.indexes.get(device);
     if (!p) {
-      p = this.readIndex(device);
+      p = readPointIndex(this.ctx.root, this.manifest, device, { trashToo: true });
       this.indexes.set(device, p);
       // a failed read is not remembered: the next call reads again
       p.catch(() => this.indexes.delete(device));
     }
     return p;
-  }
-
-  /** @internal The index read afresh (not cached): for verify, which holds many points. */
-  async readIndex(device: string): Promise<DiskIndex> {
-    if (this.releasing) throw this.releasedError();
-    return readPointIndex(this.ctx.root, this.manifest, device, { trashToo: true });
   }
 
   /** A chunk's plain content, checked against its digest (REPO_CORRUPT otherwise). */

@@ -1,4 +1,4 @@
-import type { FullReason, GfsRule, LeasePurpose } from './model';
+import type { FullReason, GfsRule } from './model';
 
 /**
  * The repository's public data types. The on-disk encoding of these is specified in FORMAT.md
@@ -139,9 +139,9 @@ export interface DamageMark {
 /** `leases/<pointId>.<leaseId>.json` (FORMAT.md §15): a point being read. */
 export interface LeaseInfo {
   pointId: string;
-  /** The point's VM; null until the holder has read the manifest (just after taking the lease). */
-  vmKey: string | null;
-  purpose: LeasePurpose;
+  /** One of LEASE_PURPOSES when this program took the lease; any non-empty text when a newer
+   *  one did (FORMAT.md §15). */
+  purpose: string;
   /** Who reads, in the holder's words (a job, a user, `cli:<user>@<host>`); refusals do not show it. */
   holder: string;
   pid: number;
@@ -176,7 +176,7 @@ export interface PruneDecision {
   lockedUntil: string | null;
   /** `remove` decisions only: the point is being read (a live read lease), so it stays until a
    *  later prune; what reads it and since when. Absent otherwise. */
-  leased?: { purpose: LeasePurpose; since: string };
+  leased?: { purpose: string; since: string };
 }
 
 export interface PruneReport {

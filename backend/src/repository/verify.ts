@@ -24,8 +24,8 @@ export interface VerifySource {
 /** A point held for verification (a PointReader). */
 export interface VerifiedPoint {
   readonly manifest: Manifest;
-  /** The index read afresh, checked against the manifest (REPO_CORRUPT otherwise). */
-  readIndex(device: string): Promise<DiskIndex>;
+  /** The disk's index, checked against the manifest (REPO_CORRUPT otherwise). */
+  index(device: string): Promise<DiskIndex>;
   release(): Promise<void>;
 }
 
@@ -59,7 +59,8 @@ const BATCH_POINTS = 32;
  * manifests and indexes (reporting their damage) and collects the chunks no earlier batch
  * checked; pass 2 re-hashes each of them once in the worker pool; pass 3, only if some chunk is
  * bad, names every (point, disk) of the batch that references a bad chunk with the disk offset
- * of its first occurrence.
+ * of its first occurrence, from the indexes pass 1 read (a batch's indexes are held until its
+ * leases end, so a batch is at most BATCH_POINTS points' indexes in memory).
  */
 export async function verifyRepository(src: VerifySource, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const { signal } = opts;
@@ -77,6 +78,7 @@ export async function verifyRepository(src: VerifySource, opts: VerifyOptions = 
   for (let b = 0; b < ids.length; b += BATCH_POINTS) {
     throwIfAborted(signal);
     const open: VerifiedPoint[] = [];
+    const indexed: IndexedDisk[] = [];
     try {
       const fresh = new Map<string, number>();
       for (const pointId of ids.slice(b, b + BATCH_POINTS)) {
@@ -89,6 +91,7 @@ export async function verifyRepository(src: VerifySource, opts: VerifyOptions = 
         for (const disk of point.manifest.disks) {
           const index = await loadIndex(point, disk.device, problems);
           if (!index) continue;
+          indexed.push({ pointId, device: disk.device, index });
           for (let i = 0; i < index.count; i++) {
             if (index.isZero(i)) continue;
             const key = index.digest(i).toString('latin1');
@@ -97,7 +100,7 @@ export async function verifyRepository(src: VerifySource, opts: VerifyOptions = 
         }
       }
       await checkChunks(src, fresh, seen, progress, opts);
-      if (progress.bad > 0) await reportBadChunks(open, seen, problems);
+      if (progress.bad > 0) reportBadChunks(indexed, seen, problems);
     } finally {
       await Promise.allSettled(open.map((p) => p.release()));
     }
@@ -146,29 +149,31 @@ async function checkChunks(
   throwIfAborted(opts.signal);
 }
 
+/** A disk of a point of the batch whose index pass 1 read whole. */
+interface IndexedDisk {
+  pointId: string;
+  device: string;
+  index: DiskIndex;
+}
+
 /** Each bad chunk once per (point, disk) that references it, at its first offset. */
-async function reportBadChunks(open: readonly VerifiedPoint[], seen: ReadonlyMap<string, BadChunk | null>, problems: VerifyProblem[]): Promise<void> {
-  for (const point of open) {
-    const manifest = point.manifest;
-    for (const disk of manifest.disks) {
-      const index = await point.readIndex(disk.device).catch(() => undefined);
-      if (!index) continue;
-      const reported = new Set<string>();
-      for (let i = 0; i < index.count; i++) {
-        if (index.isZero(i)) continue;
-        const key = index.digest(i).toString('latin1');
-        const b = seen.get(key);
-        if (!b || reported.has(key)) continue;
-        reported.add(key);
-        problems.push({
-          pointId: manifest.pointId,
-          device: disk.device,
-          chunk: index.digestHex(i),
-          offset: i * index.chunkSize,
-          kind: b.status === 'missing' ? 'chunk-missing' : 'chunk-corrupt',
-          message: `point ${manifest.pointId} disk ${disk.device} at offset ${i * index.chunkSize}: ${b.message}`,
-        });
-      }
+function reportBadChunks(indexed: readonly IndexedDisk[], seen: ReadonlyMap<string, BadChunk | null>, problems: VerifyProblem[]): void {
+  for (const { pointId, device, index } of indexed) {
+    const reported = new Set<string>();
+    for (let i = 0; i < index.count; i++) {
+      if (index.isZero(i)) continue;
+      const key = index.digest(i).toString('latin1');
+      const b = seen.get(key);
+      if (!b || reported.has(key)) continue;
+      reported.add(key);
+      problems.push({
+        pointId,
+        device,
+        chunk: index.digestHex(i),
+        offset: i * index.chunkSize,
+        kind: b.status === 'missing' ? 'chunk-missing' : 'chunk-corrupt',
+        message: `point ${pointId} disk ${device} at offset ${i * index.chunkSize}: ${b.message}`,
+      });
     }
   }
 }
@@ -223,7 +228,7 @@ async function openForVerify(src: VerifySource, pointId: string, explicit: boole
 async function loadIndex(point: VerifiedPoint, device: string, problems: VerifyProblem[]): Promise<DiskIndex | undefined> {
   const pointId = point.manifest.pointId;
   try {
-    return await point.readIndex(device);
+    return await point.index(device);
   } catch (err) {
     if (isAppError(err, 'REPO_CORRUPT')) {
       const kind = err.details?.['kind'] === 'index-missing' ? 'index-missing' : 'index-corrupt';
