@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SERVICE_AUDIT_KINDS } from '../catalog';
+import { MAX_LOCK_DAYS } from '../config';
 import { JOB_STATES } from '../jobs';
 import { AUDIT_ACTIONS, FULL_REASONS, GFS_RULES } from '../repository';
 import type * as C from './contract';
@@ -288,7 +289,7 @@ export const PolicyInput = z.strictObject({
   timeZone: z.string().min(1).max(100),
   selection: PolicySelection,
   retention: z.strictObject({ keepLast: count, daily: count, weekly: count, monthly: count, yearly: count }),
-  lockDays: z.number().int().min(0).max(36_500).default(0),
+  lockDays: z.number().int().min(0).max(MAX_LOCK_DAYS).default(0),
   concurrency: z.number().int().min(1).max(100).default(2),
   window: z.strictObject({ startMinutes: z.number().int().min(0).max(1439).optional(), durationMinutes: z.number().int().min(1).max(10_080) }).nullable().default(null),
   enabled: z.boolean().default(true),

@@ -1,5 +1,6 @@
 import { randomBytes } from 'crypto';
 import { AppError, describeError } from '../errors';
+import { MAX_LOCK_DAYS } from '../config';
 import type { NbdClient } from '../nbd';
 import { BlockApi, type BlockDevice, type BitmapSource } from '../qmp';
 import { newPointId, type DiskIndex, type DiskMeta, type ManifestDiskInput, type PointMeta, type PointWriter, type Repository } from '../repository';
@@ -131,8 +132,6 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
 }
 
 const DAY_MS = 86_400_000;
-/** A hundred years: the longest lock a backup sets (as a policy's lockDays). */
-const MAX_LOCK_DAYS = 36_500;
 
 /** INVALID_ARGUMENT unless `days` is absent or a whole number of days a backup may lock for. */
 export function checkLockDays(days: number | undefined): void {

@@ -1,4 +1,4 @@
 /** The service's configuration: the YAML file (zod), environment and flags, checked at start-up. */
 export { describeConfig } from './describe';
 export { loadConfig, type ConfigOverrides, type DeepPartial, type LoadConfigOptions } from './load';
-export { configFileSchema, DEFAULTS, LOG_LEVELS, type ConfigFile, type LogLevel, type ServiceConfig } from './schema';
+export { configFileSchema, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, type ConfigFile, type LogLevel, type ServiceConfig } from './schema';

@@ -7,6 +7,13 @@ import { z } from 'zod';
  * the admin and prefixed with the key's dotted path by the loader.
  */
 
+/**
+ * The longest retention lock, in days (a hundred years): protection.minLockDays here, a policy's
+ * lockDays (api/), what a backup commits a point with (backup/). Stated here because config/ is
+ * below every layer that checks it and may import nothing above itself.
+ */
+export const MAX_LOCK_DAYS = 36_500;
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -138,7 +145,7 @@ export const configFileSchema = z.strictObject(
       scrapeTokenFile: path.optional(),
     }),
     protection: section({
-      minLockDays: z.number({ error: says('must be a whole number of days (0: no minimum)') }).int().min(0).max(36500).optional(),
+      minLockDays: z.number({ error: says('must be a whole number of days (0: no minimum)') }).int().min(0).max(MAX_LOCK_DAYS).optional(),
     }),
     log: section({ level: z.enum(LOG_LEVELS, { error: says(`must be one of ${LOG_LEVELS.join(', ')}`) }).optional() }),
   },

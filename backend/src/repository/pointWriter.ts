@@ -10,6 +10,7 @@ import { acquireVmLock, type VmLock } from './locks';
 import { isPointId } from './pointId';
 import { pathExists } from './points';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestProblems, serializeManifest } from './manifest';
+import { parseLockDate } from './retention';
 import type { Manifest, ManifestDisk, ManifestDiskInput, VmIdentity } from './types';
 
 /** @internal What a PointWriter gets from the repository. */
@@ -214,13 +215,6 @@ export class PointWriter {
     if (reason) throw new AppError('INVALID_ARGUMENT', reason);
   }
 
-  private lockDate(until: CommitParams['lockedUntil']): string | null {
-    if (until === undefined || until === null) return null;
-    const d = until instanceof Date ? until : typeof until === 'string' ? new Date(until) : new Date(NaN);
-    if (Number.isNaN(d.getTime())) throw new AppError('INVALID_ARGUMENT', `point ${this.pointId}: retention lock ${JSON.stringify(until)} is not a date`);
-    return d.toISOString();
-  }
-
   private buildManifest(params: CommitParams): Manifest {
     const inputs = params.disks;
     if (!Array.isArray(inputs) || inputs.length === 0) {
@@ -251,7 +245,7 @@ export class PointWriter {
       chunkSize: this.ctx.chunkSize,
       disks,
       vmDefinition: params.vmDefinition,
-      lockedUntil: this.lockDate(params.lockedUntil),
+      lockedUntil: params.lockedUntil === undefined || params.lockedUntil === null ? null : parseLockDate(params.lockedUntil, `point ${this.pointId}`).toISOString(),
       meta: params.meta ?? {},
     };
     const problems = manifestProblems(JSON.parse(JSON.stringify(manifest)) as unknown);

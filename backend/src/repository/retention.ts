@@ -100,9 +100,11 @@ export async function deletePoint(ctx: RetentionContext, pointId: string, opts: 
   });
 }
 
-function parseUntil(until: Date | string): Date {
+/** A retention lock's end as callers give it (a Date or ISO text); INVALID_ARGUMENT naming
+ *  `what` when it is no date. */
+export function parseLockDate(until: unknown, what: string): Date {
   const d = until instanceof Date ? until : typeof until === 'string' ? new Date(until) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new AppError('INVALID_ARGUMENT', `lock date ${JSON.stringify(until)} is not a date`);
+  if (Number.isNaN(d.getTime())) throw new AppError('INVALID_ARGUMENT', `${what}: retention lock ${JSON.stringify(until)} is not a date`);
   return d;
 }
 
@@ -116,7 +118,7 @@ export async function extendLock(
   until: Date | string,
   opts: { actor: string; reason?: string; now?: Date },
 ): Promise<Manifest> {
-  const target = parseUntil(until);
+  const target = parseLockDate(until, `locking point ${pointId}`);
   const actor = requireText(opts.actor, `locking point ${pointId}: the actor`);
   return withAdminLock(ctx.root, async () => {
     const m = await ctx.readManifest(pointId);
