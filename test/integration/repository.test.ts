@@ -13,6 +13,7 @@ import {
   type PointWriter,
   type VmIdentity,
 } from '../../backend/src/repository';
+import { readImage, withPoint } from '../helpers/leasedRead';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -78,13 +79,6 @@ function begin(repo: Repository, vm: VmIdentity = vmA, parentPointId: string | n
   return repo.beginPoint({ vm, pointId: newPointId(at), createdAt: at, parentPointId });
 }
 
-/** Reads a whole disk image of a point back through the public API. */
-async function readImage(repo: Repository, pointId: string, device: string): Promise<Buffer> {
-  const idx = await repo.readIndex(pointId, device);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < idx.count; i++) parts.push(await repo.readChunk(idx.digest(i), idx.chunkLength(i)));
-  return Buffer.concat(parts);
-}
 
 /** Puts every non-zero chunk of `image` (zero chunks via putChunk too, to exercise detection). */
 async function putImage(w: ReturnType<PointWriter['beginDisk']>, image: Buffer, chunkSize: number): Promise<void> {
@@ -221,8 +215,10 @@ describe('writing and reading points', () => {
     expect(idx.digest(0).equals(idx.digest(3))).toBe(true);
     expect((await readImage(repo, w.pointId, 'virtio-disk0')).equals(image)).toBe(true);
     // the zero digest reads without I/O, any length
-    expect((await repo.readChunk(ZERO_DIGEST, 100)).equals(Buffer.alloc(100))).toBe(true);
-    expect((await repo.readChunk(idx.digest(0).toString('hex'), CS)).equals(r1)).toBe(true);
+    await withPoint(repo, w.pointId, async (r) => {
+      expect((await r.readChunk(ZERO_DIGEST, 100)).equals(Buffer.alloc(100))).toBe(true);
+      expect((await r.readChunk(idx.digest(0).toString('hex'), CS)).equals(r1)).toBe(true);
+    });
 
     const list = await repo.listPoints();
     expect(list).toEqual([
@@ -320,7 +316,7 @@ describe('writing and reading points', () => {
     expect(idx.chunkLength(3)).toBe(12345);
     expect(idx.chunkLength(2)).toBe(CS);
     expect((await readImage(repo, m.pointId, 'vda')).equals(image)).toBe(true);
-    await expectCode(repo.readChunk(idx.digest(3), CS), 'REPO_CORRUPT'); // wrong expected length
+    await expectCode(withPoint(repo, m.pointId, (r) => r.readChunk(idx.digest(3), CS)), 'REPO_CORRUPT'); // wrong expected length
   });
 
   test('puts completing out of order land at their index; the last put of a chunk wins', async () => {
@@ -512,14 +508,14 @@ describe('crash safety and locks', () => {
     const dw = w.beginDisk({ device: 'vda', virtualSize: CS });
     await dw.putChunk(0, randomBytes(CS));
     await dw.finish();
-    await commit(w, ['vda']);
+    const m = await commit(w, ['vda']);
     expect(await fs.readdir(path.join(repo.dir, 'tmp', 'vm-a'))).toEqual([]);
     // every chunk file that exists is whole (chunks are fsynced and linked, never partial)
     const report = await repo.verify();
     expect(report.ok).toBe(true);
     for (const f of await chunkFiles(repo)) {
       const hex = path.basename(f);
-      await repo.readChunk(hex, CS);
+      await withPoint(repo, m.pointId, (r) => r.readChunk(hex, CS));
     }
   });
 });
@@ -569,8 +565,8 @@ describe('verify and corruption', () => {
     raw[raw.length >> 1]! ^= 0x01;
     await fs.writeFile(flipped, raw);
     await fs.rm(chunkFile(repo, idx1.digest(3)));
-    await expectCode(repo.readChunk(idx1.digest(1), CS), 'REPO_CORRUPT');
-    const missing = await expectCode(repo.readChunk(idx1.digest(3), CS), 'REPO_CORRUPT');
+    await expectCode(withPoint(repo, m1.pointId, (r) => r.readChunk(idx1.digest(1), CS)), 'REPO_CORRUPT');
+    const missing = await expectCode(withPoint(repo, m1.pointId, (r) => r.readChunk(idx1.digest(3), CS)), 'REPO_CORRUPT');
     expect(missing.message).toContain(idx1.digestHex(3));
 
     // repair: false keeps the corrupt file in place (with repair it goes to quarantine/)

@@ -41,9 +41,10 @@ describe('restore into the engine: parts', () => {
       consistency: 'crash',
       vmDefinition: null,
     });
-    const index = await repo.readIndex(m.pointId, 'd0');
+    const point = await repo.openPoint(m.pointId, { purpose: 'restore', holder: 'test' });
+    const index = await point.index('d0');
 
-    const stream = new PointStream(repo, index, { maxData: 2 * MiB, maxZero: 1 << 30, readAhead: 3 });
+    const stream = new PointStream(point, index, { maxData: 2 * MiB, maxZero: 1 << 30, readAhead: 3 });
     const segs: Segment[] = [];
     for await (const s of stream.segments()) segs.push(s);
     const shape = segs.map((s) => `${s.kind} ${s.offset / KiB}+${s.length / KiB}`);
@@ -75,6 +76,7 @@ describe('restore into the engine: parts', () => {
     for (let i = 1; i < segs.length; i++) expect(segs[i]?.kind === 'zero' && segs[i - 1]?.kind === 'zero').toBe(false);
     expect(segs.filter((s) => s.kind === 'zero').map((s) => s.length)).toEqual([2 * MiB, 256 * KiB, MiB / 2]);
     expect(await stream.sha256()).toBe(createHash('sha256').update(image).digest('hex'));
+    await point.release();
   });
 
   test('the VM description goes into the Content element, not the OS section', () => {

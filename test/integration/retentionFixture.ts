@@ -71,12 +71,7 @@ export async function writePoint(
 }
 
 /** Reads a disk of a point back through the repository, every chunk checked. */
-export async function readImage(repo: Repository, pointId: string, device: string): Promise<Buffer> {
-  const index = await repo.readIndex(pointId, device);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < index.count; i++) parts.push(await repo.readChunk(index.digest(i), index.chunkLength(i)));
-  return Buffer.concat(parts);
-}
+export { readImage } from '../helpers/leasedRead';
 
 /** A copy of `image` with the given chunks replaced by random data. */
 export function mutate(image: Buffer, chunks: number[]): Buffer {

@@ -55,8 +55,12 @@ describe('the repository picks raw frames only for data that does not compress',
       expect(sizes[1]).toBeLessThan(1 << 16);
       expect(sizes[2]).toBeLessThan((1 << 20) * 0.6);
       for (const [i, data] of [random, text, mixed].entries()) {
-        const idx = await repo.readIndex(m.pointId, `d${i}`);
-        expect((await repo.readChunk(idx.digest(0), 1 << 20)).equals(data)).toBe(true);
+        const r = await repo.openPoint(m.pointId, { purpose: 'verify', holder: 'test' });
+        try {
+          expect((await r.readChunk((await r.index(`d${i}`)).digest(0), 1 << 20)).equals(data)).toBe(true);
+        } finally {
+          await r.release();
+        }
       }
       expect((await repo.verify()).ok).toBe(true);
     } finally {

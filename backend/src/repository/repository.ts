@@ -21,7 +21,7 @@ import { LeaseKeeper, liveLeases } from './leases';
 import { breakVmLock, readLock, type LockInfo } from './locks';
 import { summarize } from './manifest';
 import { openPoint, type OpenPointOptions, type PointReader } from './pointReader';
-import { listManifests, pathExists, pointIds, readChunk, readManifest, readPointIndex } from './points';
+import { listManifests, pathExists, pointIds, readManifest, readPointIndex } from './points';
 import { beginPoint, type PointWriter } from './pointWriter';
 import * as retention from './retention';
 import type { DamageMark, DeleteResult, GcReport, Lease, Manifest, PointSummary, PruneReport, VerifyReport, VmIdentity } from './types';
@@ -114,12 +114,6 @@ export class Repository {
    *  protects (FORMAT.md §13). Other readers use openPoint. */
   async readIndex(pointId: string, device: string): Promise<DiskIndex> {
     return readPointIndex(this.dir, await this.readManifest(pointId), device);
-  }
-
-  /** Plain content of a chunk. The zero digest gives zeros without I/O; otherwise the chunk
-   *  is decompressed and re-hashed, REPO_CORRUPT naming it if it is missing or damaged. */
-  async readChunk(digest: Buffer | string, expectedLength: number): Promise<Buffer> {
-    return readChunk(this.store, this.chunkSize, digest, expectedLength);
   }
 
   /** Takes the VM's lock (REPO_LOCKED), removes what crashed writers of this VM left in

@@ -1,6 +1,7 @@
 import { Readable } from 'stream';
 import { AppError } from '../errors';
 import type { DiskIndex, Repository } from '../repository';
+import { openPoint } from './pointSource';
 
 /**
  * The guest-visible bytes [start, end] (inclusive, as HTTP ranges are) of one disk of a point,
@@ -10,7 +11,7 @@ import type { DiskIndex, Repository } from '../repository';
  */
 export async function rawImageStream(repo: Repository, pointId: string, device: string, start: number, end: number): Promise<Readable> {
   // read under a lease, released when the stream closes (ended, failed or destroyed)
-  const point = await repo.openPoint(pointId, { purpose: 'download', holder: `download of disk ${device}, bytes ${start}-${end}` });
+  const point = await openPoint(repo, pointId, 'download', `download of disk ${device}, bytes ${start}-${end}`);
   let index: DiskIndex;
   try {
     index = await point.index(device);

@@ -2,7 +2,8 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import { AppError } from '../errors';
 import { NbdClient } from '../nbd';
-import type { DiskIndex, PointReader, Repository } from '../repository';
+import type { DiskIndex, Repository } from '../repository';
+import { openPoint, type PointSource } from './pointSource';
 import { runTool } from '../util/exec';
 import { QemuNbdServer } from './qemuNbd';
 import { dataRanges } from './sparse';
@@ -36,7 +37,7 @@ const CONCURRENCY = 8;
  */
 export async function restoreToFile(req: RestoreToFileRequest): Promise<RestoreToFileResult> {
   // read under a lease: no prune, delete or gc of any process removes the point meanwhile
-  const point = await req.repository.openPoint(req.pointId, { purpose: req.purpose ?? 'restore', holder: `restore of disk ${req.device} to ${req.out}` });
+  const point = await openPoint(req.repository, req.pointId, req.purpose ?? 'restore', `restore of disk ${req.device} to ${req.out}`);
   try {
     return await restoreFrom(point, req);
   } finally {
@@ -44,7 +45,7 @@ export async function restoreToFile(req: RestoreToFileRequest): Promise<RestoreT
   }
 }
 
-async function restoreFrom(point: PointReader, req: RestoreToFileRequest): Promise<RestoreToFileResult> {
+async function restoreFrom(point: PointSource, req: RestoreToFileRequest): Promise<RestoreToFileResult> {
   const index = await point.index(req.device);
   if (!req.overwrite && (await pathExists(req.out))) {
     throw new AppError('INVALID_ARGUMENT', `${req.out} already exists (choose another path or allow overwriting)`);
@@ -64,7 +65,7 @@ async function restoreFrom(point: PointReader, req: RestoreToFileRequest): Promi
   }
 }
 
-async function writeRaw(req: RestoreToFileRequest, point: PointReader, index: DiskIndex, tmp: string): Promise<number> {
+async function writeRaw(req: RestoreToFileRequest, point: PointSource, index: DiskIndex, tmp: string): Promise<number> {
   const fh = await fs.open(tmp, 'wx', 0o600);
   try {
     await fh.truncate(index.virtualSize);
@@ -83,7 +84,7 @@ async function writeRaw(req: RestoreToFileRequest, point: PointReader, index: Di
   }
 }
 
-async function writeQcow2(req: RestoreToFileRequest, point: PointReader, index: DiskIndex, tmp: string): Promise<number> {
+async function writeQcow2(req: RestoreToFileRequest, point: PointSource, index: DiskIndex, tmp: string): Promise<number> {
   await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, String(index.virtualSize)], { timeoutMs: 30_000 });
   const server = await QemuNbdServer.start({ file: tmp, format: 'qcow2', exportName: 'restore' });
   let nbd: NbdClient | undefined;
@@ -110,7 +111,7 @@ async function writeQcow2(req: RestoreToFileRequest, point: PointReader, index: 
 /** Reads every stored chunk (checked against its digest) with a few in flight. */
 async function forEachChunk(
   req: RestoreToFileRequest,
-  point: PointReader,
+  point: PointSource,
   index: DiskIndex,
   write: (offset: number, data: Buffer) => Promise<number>,
 ): Promise<number> {
