@@ -99,9 +99,10 @@ describe('read leases', () => {
 
       const dry = await repo.prune({ keepLast: 1 }, { dryRun: true });
       expect(dry).toMatchObject({ removed: [], leased: [old.pointId] });
+      expect(dry.points.find((p) => p.pointId === old.pointId)).toMatchObject({ action: 'leased', leased: { purpose: 'download', since } });
       const real = await repo.prune({ keepLast: 1 }, { actor: 'nightly' });
       expect(real).toMatchObject({ removed: [], leased: [old.pointId], deferred: [] });
-      expect(real.points.find((p) => p.pointId === old.pointId)).toMatchObject({ action: 'remove', leased: { purpose: 'download', since } });
+      expect(real.points.find((p) => p.pointId === old.pointId)).toMatchObject({ action: 'leased', leased: { purpose: 'download', since } });
       expect((await repo.listPoints()).map((p) => p.pointId)).toContain(old.pointId);
       const audit = (await repo.auditLog()).filter((a) => a.action === 'prune');
       expect(audit[0]!.details).toMatchObject({ remove: [], leased: [old.pointId] });
@@ -243,7 +244,9 @@ describe('read leases', () => {
     expect(prune.code).toBe(0);
     expect(JSON.parse(prune.stdout)).toMatchObject({ removed: [], leased: [m.pointId] });
     const table = await cli('prune', '--repo', repo.dir, '--keep-last', '1', '--vm', 'vm-a');
-    expect(table.stdout).toMatch(new RegExp(`${m.pointId} .* deferred .*being read \\(download since`));
+    expect(table.stdout).toMatch(new RegExp(`${m.pointId} .* being read .*no rule keeps it, but it is being read \\(download since`));
+    expect(table.stdout).toContain('1 being read and left for a later prune');
+    expect(table.stdout).not.toContain('deferred');
     const del = await cli('points', 'delete', '--repo', repo.dir, '--point', m.pointId, '--reason', 'now');
     expect(del.code).toBe(1);
     expect(del.stderr).toMatch(/^olvm-backup: cannot delete: restore point \S+ of vm alpha is being read \(download since \S+\); try again once it is done\n$/);

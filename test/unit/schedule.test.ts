@@ -425,7 +425,7 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
         locks.push({ pointId, until: until.toISOString(), actor: o.actor });
         return Promise.resolve({ pointId } as Manifest);
       },
-      prune: () => Promise.resolve({ removed: [], deferred: [], locked: [] }),
+      prune: () => Promise.resolve({ removed: [], locked: [], leased: [] }),
     };
     const hook = policyRetention({ repository, jobs: jobsOf(catalog), points: { indexPoint: () => undefined, removePoint: () => false }, log, clock: () => now });
     // running: the short-lock policy's job has started when the long-lock policy joins it

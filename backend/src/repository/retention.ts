@@ -200,14 +200,13 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
       const byId = new Map(list.map((m) => [m.pointId, m]));
       for (const d of gfsPrune(list.map((m) => ({ id: m.pointId, time: new Date(m.createdAt) })), rules, { timeZone })) {
         const m = byId.get(d.id) as Manifest;
-        const action = d.keep ? 'keep' : isLocked(m, now) ? 'locked' : 'remove';
-        const lease = action === 'remove' ? leases.get(m.pointId) : undefined;
+        const lease = d.keep || isLocked(m, now) ? undefined : leases.get(m.pointId);
         decisions.push({
           pointId: m.pointId,
           vmKey,
           vmName: m.vm.name,
           createdAt: m.createdAt,
-          action,
+          action: d.keep ? 'keep' : isLocked(m, now) ? 'locked' : lease ? 'leased' : 'remove',
           keptBy: d.keptBy,
           lockedUntil: m.lockedUntil,
           ...(lease ? { leased: { purpose: lease.purpose, since: lease.startedAt } } : {}),
@@ -223,10 +222,10 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
     now: now.toISOString(),
     rules: { keepLast: counts.last, daily: counts.daily, weekly: counts.weekly, monthly: counts.monthly, yearly: counts.yearly },
     points: decisions,
-    removed: decisions.filter((d) => d.action === 'remove' && !d.leased).map((d) => d.pointId),
+    removed: decisions.filter((d) => d.action === 'remove').map((d) => d.pointId),
     deferred,
     locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
-    leased: decisions.filter((d) => d.action === 'remove' && d.leased).map((d) => d.pointId),
+    leased: decisions.filter((d) => d.action === 'leased').map((d) => d.pointId),
     kept: decisions.filter((d) => d.action === 'keep').length,
   });
 
@@ -235,7 +234,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
   return withAdminLock(ctx.root, async () => {
     // Planned under the lock: no lock change or deletion can slip in between plan and action.
     const decisions = await plan();
-    const toRemove = decisions.filter((d) => d.action === 'remove' && !d.leased);
+    const toRemove = decisions.filter((d) => d.action === 'remove');
     const reason = opts.reason ?? `prune ${JSON.stringify(rules)} in ${timeZone}`;
     await appendAudit(ctx.root, [
       {
@@ -248,7 +247,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
           timeZone,
           remove: toRemove.map((d) => d.pointId),
           locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
-          leased: decisions.filter((d) => d.leased).map((d) => d.pointId),
+          leased: decisions.filter((d) => d.action === 'leased').map((d) => d.pointId),
           kept: decisions.filter((d) => d.action === 'keep').length,
         },
       },
@@ -270,6 +269,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
       // a reader may have taken its lease since the plan: it is left for a later prune
       const [lease] = await liveLeases(ctx.root, d.pointId);
       if (lease) {
+        d.action = 'leased';
         d.leased = { purpose: lease.purpose, since: lease.startedAt };
         continue;
       }

@@ -170,12 +170,12 @@ export interface PruneDecision {
   vmName: string;
   createdAt: string;
   /** keep: a rule keeps it; remove: no rule does (removed unless dry run); locked: no rule
-   *  keeps it but its retention lock does (skipped). */
-  action: 'keep' | 'remove' | 'locked';
+   *  keeps it but its retention lock does (skipped); leased: no rule or lock keeps it, but it is
+   *  being read (a live read lease), so it stays until a later prune. */
+  action: 'keep' | 'remove' | 'locked' | 'leased';
   keptBy: GfsRule[];
   lockedUntil: string | null;
-  /** `remove` decisions only: the point is being read (a live read lease), so it stays until a
-   *  later prune; what reads it and since when. Absent otherwise. */
+  /** `leased` decisions only: what reads the point and since when. */
   leased?: { purpose: string; since: string };
 }
 
@@ -189,11 +189,12 @@ export interface PruneReport {
   points: PruneDecision[];
   /** Removed (or, in a dry run, to be removed). */
   removed: string[];
-  /** Removed but waiting in trash/ for a running writer of the same VM (see DeleteResult). */
+  /** Of `removed`: gone from points/, but waiting in trash/ for a running writer of the same
+   *  VM or a reader that opened it just before (see DeleteResult). */
   deferred: string[];
   /** Not kept by any rule but locked: skipped. */
   locked: string[];
-  /** Not kept by any rule, but being read under a read lease: left for a later prune (not in
+  /** The `leased` decisions: being read under a read lease, left for a later prune (not in
    *  `removed`). */
   leased: string[];
   kept: number;

@@ -10,7 +10,7 @@ import type { StoredPolicy, StoredRun, StoredRunVm } from './store';
 export interface RetentionRepository {
   /** Only ever lengthens a lock (REPO_POINT_LOCKED when it would shorten one). */
   extendLock(pointId: string, until: Date, opts: { actor: string; reason: string }): Promise<Manifest>;
-  prune(rules: GfsRules, opts: { tz: string; vmKey: string; actor: string; reason: string }): Promise<{ removed: string[]; deferred: string[]; locked: string[] }>;
+  prune(rules: GfsRules, opts: { tz: string; vmKey: string; actor: string; reason: string }): Promise<{ removed: string[]; locked: string[]; leased: string[] }>;
 }
 
 export interface PolicyRetentionDeps {
@@ -44,8 +44,9 @@ export function policyRetention(d: PolicyRetentionDeps): RetentionHook {
       if (vm.state !== 'succeeded' || !vm.jobId) continue;
       try {
         const r = await d.repository.prune(policy.retention, { tz: policy.timeZone, vmKey: vm.vmId, actor, reason: `retention of policy "${policy.name}" after run ${run.id}` });
-        for (const id of [...r.removed, ...r.deferred]) d.points.removePoint(id);
-        d.log.info({ runId: run.id, vm: vm.vmName, removed: r.removed.length + r.deferred.length, locked: r.locked.length }, 'policy retention applied');
+        // `removed` includes the points whose files wait in trash/: gone from points/ all the same
+        for (const id of r.removed) d.points.removePoint(id);
+        d.log.info({ runId: run.id, vm: vm.vmName, removed: r.removed.length, locked: r.locked.length, beingRead: r.leased.length }, 'policy retention applied');
       } catch (err) {
         d.log.warn({ runId: run.id, vm: vm.vmName, err: describeError(err) }, 'policy retention failed for a vm');
       }
@@ -73,13 +74,16 @@ async function lockJoined(d: PolicyRetentionDeps, policy: StoredPolicy, run: Sto
 
 /** What a preview needs of the repository (Repository satisfies it). */
 export interface PreviewRepository {
-  prune(rules: GfsRules, opts: { tz: string; vmKey: string; dryRun: true; now: Date }): Promise<{ points: Array<{ pointId: string; vmName: string; createdAt: string; action: 'keep' | 'remove' | 'locked'; keptBy: RetentionRule[]; lockedUntil: string | null }> }>;
+  prune(rules: GfsRules, opts: { tz: string; vmKey: string; dryRun: true; now: Date }): Promise<{ points: Array<{ pointId: string; vmName: string; createdAt: string; action: 'keep' | 'remove' | 'locked' | 'leased'; keptBy: RetentionRule[]; lockedUntil: string | null }> }>;
 }
 
 /**
  * What `rules` would do to each VM's points if a run applied them now: the same dry-run prune
  * a run's retention makes (same repository code, same time zone), without removing anything.
- * Points kept by a rule keep their lock shown; a point only a lock keeps is `locked`.
+ * Points kept by a rule keep their lock shown; a point only a lock keeps is `locked`. A point no
+ * rule or lock keeps that is being read at this instant is `remove`: the preview is of the rules,
+ * and a read lease lasts only while a restore, download or verify reads (the prune's own report
+ * says `leased`; the run after the read removes it).
  */
 export async function previewRetention(
   repository: PreviewRepository,
@@ -98,7 +102,7 @@ export async function previewRetention(
       points = all.points.map((p) => ({ pointId: p.pointId, createdAt: p.createdAt, action: 'keep' as const, keptBy: [], lockedUntil: p.lockedUntil }));
     } else {
       const r = await repository.prune(rules, { tz: timeZone, vmKey: vm.id, dryRun: true, now });
-      points = r.points.map((p) => ({ pointId: p.pointId, createdAt: p.createdAt, action: p.action, keptBy: p.keptBy, lockedUntil: p.lockedUntil }));
+      points = r.points.map((p) => ({ pointId: p.pointId, createdAt: p.createdAt, action: p.action === 'leased' ? 'remove' : p.action, keptBy: p.keptBy, lockedUntil: p.lockedUntil }));
     }
     for (const p of points) out.totals[p.action] += 1;
     out.vms.push({ vmId: vm.id, vmName: vm.name, points });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository, type GfsRules } from '../../repository';
+import { Repository, type GfsRules, type PruneDecision } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
 import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
 import { cliActor } from './points';
@@ -12,6 +12,15 @@ function parseCount(text: string | undefined, flag: string): number | undefined 
   if (!/^\d+$/.test(text.trim())) throw new AppError('INVALID_ARGUMENT', `${flag}: '${text}' is not a whole number >= 0 (or "unlimited")`);
   return Number(text.trim());
 }
+
+/** The ACTION column: `leased` says so, not "deferred" (the report's `deferred` are removed
+ *  points whose files wait in trash/). */
+const ACTION_WORDS: Record<PruneDecision['action'], (dryRun: boolean) => string> = {
+  keep: () => 'keep',
+  remove: (dryRun) => (dryRun ? 'would remove' : 'removed'),
+  locked: () => 'skipped',
+  leased: () => 'being read',
+};
 
 interface PruneFlags {
   repo: string;
@@ -76,9 +85,9 @@ export function registerPrune(program: Command): void {
             p.pointId,
             p.vmName,
             p.createdAt,
-            p.leased ? 'deferred' : p.action === 'remove' ? (report.dryRun ? 'would remove' : 'removed') : p.action === 'locked' ? 'skipped' : 'keep',
-            p.leased
-              ? `no rule keeps it, but it is being read (${p.leased.purpose} since ${p.leased.since}): a later prune removes it`
+            ACTION_WORDS[p.action](report.dryRun),
+            p.action === 'leased'
+              ? `no rule keeps it, but it is being read (${p.leased?.purpose ?? '?'} since ${p.leased?.since ?? '?'}): a later prune removes it`
               : p.action === 'keep'
                 ? `kept by ${p.keptBy.join(', ')}`
                 : p.action === 'locked'
@@ -89,7 +98,7 @@ export function registerPrune(program: Command): void {
         printLine(
           `${report.dryRun ? 'dry run: ' : ''}${report.kept} kept, ${report.removed.length} ${report.dryRun ? 'would be removed' : 'removed'}` +
             `${report.deferred.length ? ` (${report.deferred.length} wait in trash/ for a running backup)` : ''}, ` +
-            `${report.locked.length} locked and skipped${report.leased.length ? `, ${report.leased.length} being read and deferred` : ''} (time zone ${report.timeZone})` +
+            `${report.locked.length} locked and skipped${report.leased.length ? `, ${report.leased.length} being read and left for a later prune` : ''} (time zone ${report.timeZone})` +
             (report.dryRun || report.removed.length === 0 ? '' : '; run gc to free their chunks'),
         );
       } finally {
