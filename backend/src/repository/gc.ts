@@ -8,7 +8,7 @@ import { DIGEST_LENGTH } from './digest';
 import { chunkPath, CHUNKS_DIR, GC_LOCK_FILE, GC_PENDING_DIR, isHexDigest, LOCKS_DIR, POINTS_DIR, TMP_DIR, TRASH_DIR } from './layout';
 import { liveLeases, removeDeadLeases } from './leases';
 import { acquireRepoLock, liveVmLocks } from './locks';
-import { isPointId } from './pointId';
+import { listPointIds } from './points';
 import { purgeTrash } from './trash';
 import type { GcReport } from './types';
 
@@ -96,14 +96,14 @@ export async function collectGarbage(ctx: GcContext, opts: GcOptions = {}): Prom
     const trashMarks = (id: string): Marks => (leased.has(id) ? leaseMarks : marks);
     ctx.collectLiveWriters(marks.add);
     let pointsMarked = 0;
-    for (const id of await listIds(path.join(root, POINTS_DIR))) {
+    for (const id of await listPointIds(path.join(root, POINTS_DIR))) {
       // Deleted since the listing: it went to trash/ (marked below) or nothing can need it.
       const where = (await markDir(path.join(root, POINTS_DIR, id), marks, true)) ? 'points' : (await markDir(path.join(root, TRASH_DIR, id), trashMarks(id), false)) ? 'trash' : null;
       if (where) pointsMarked++;
     }
-    for (const id of await listIds(path.join(root, TRASH_DIR))) await markDir(path.join(root, TRASH_DIR, id), trashMarks(id), false);
+    for (const id of await listPointIds(path.join(root, TRASH_DIR))) await markDir(path.join(root, TRASH_DIR, id), trashMarks(id), false);
     for (const vm of await listNames(path.join(root, TMP_DIR))) {
-      for (const id of await listIds(path.join(root, TMP_DIR, vm))) await markDir(path.join(root, TMP_DIR, vm, id), marks, false);
+      for (const id of await listPointIds(path.join(root, TMP_DIR, vm))) await markDir(path.join(root, TMP_DIR, vm, id), marks, false);
     }
 
     const sweep = await sweepChunks(root, marks.set, leaseMarks.set, cutoffMs, dryRun);
@@ -153,10 +153,6 @@ async function listNames(dir: string): Promise<string[]> {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
     throw new AppError('REPO_IO_ERROR', `gc: listing ${dir} failed`, { cause: err });
   }
-}
-
-async function listIds(dir: string): Promise<string[]> {
-  return (await listNames(dir)).filter(isPointId).sort();
 }
 
 /**

@@ -21,11 +21,17 @@ const LIST_CONCURRENCY = 32;
 
 /** Names under points/ that look like point ids (complete or not), sorted. */
 export async function pointIds(root: string): Promise<string[]> {
+  return listPointIds(path.join(root, POINTS_DIR));
+}
+
+/** The names in `dir` that are point ids, sorted (points/, trash/, a VM's staging directory):
+ *  none when `dir` is not there. Anything else in it (temp files, strays) is not listed. */
+export async function listPointIds(dir: string): Promise<string[]> {
   try {
-    return (await fs.readdir(path.join(root, POINTS_DIR))).filter(isPointId).sort();
+    return (await fs.readdir(dir)).filter(isPointId).sort();
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw new AppError('REPO_IO_ERROR', `listing points in ${root} failed`, { cause: err });
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
+    throw new AppError('REPO_IO_ERROR', `listing the points in ${dir} failed`, { cause: err });
   }
 }
 

@@ -7,9 +7,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { AppError } from '../errors';
-import { isErrno } from './atomicFile';
-import { isPointId } from './pointId';
+import { listPointIds } from './points';
 import { LOCKS_DIR, MANIFEST_FILE, TRASH_DIR } from './layout';
 import { liveLeases } from './leases';
 import { liveVmLocks, type LiveVmLock } from './locks';
@@ -42,7 +40,7 @@ export async function trashUsers(root: string, vmKey: string, pointId: string): 
 export async function purgeTrash(root: string, dryRun: boolean): Promise<{ purged: string[]; kept: string[] }> {
   const purged: string[] = [];
   const kept: string[] = [];
-  const ids = (await trashIds(root)).filter(isPointId).sort();
+  const ids = await listPointIds(path.join(root, TRASH_DIR));
   if (ids.length === 0) return { purged, kept };
   const live: LiveVmLock[] = await liveVmLocks(path.join(root, LOCKS_DIR));
   const leased = new Set((await liveLeases(root)).map((l) => l.pointId));
@@ -58,15 +56,6 @@ export async function purgeTrash(root: string, dryRun: boolean): Promise<{ purge
     purged.push(id);
   }
   return { purged, kept };
-}
-
-async function trashIds(root: string): Promise<string[]> {
-  try {
-    return await fs.readdir(path.join(root, TRASH_DIR));
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw new AppError('REPO_IO_ERROR', `listing ${path.join(root, TRASH_DIR)} failed`, { cause: err });
-  }
 }
 
 async function trashInfo(dir: string): Promise<{ vmKey: string | null; deletedAtMs: number }> {
