@@ -150,8 +150,16 @@ describe('a hostile user against the service: engine permits decide every action
     const body = { mode: 'vm', vmName: 'web01-by-creator' };
     const viewerPlan = S.RestorePlanView.parse((await api.viewer.post(`/api/v1/points/${point}/restore/plan`, body)).body);
     expect(viewerPlan.targets).toMatchObject({ clusters: [], storageDomains: [] });
-    await refused(() => api.viewer.post(`/api/v1/points/${point}/restore`, body), /create_vm on cluster .*create_disk on storage domain/);
-    await refused(() => api.operator.post(`/api/v1/points/${point}/restore`, body), /create_vm on cluster/);
+    // the plan of a user who may create nowhere names no cluster or domain of the engine's
+    expect(viewerPlan).toMatchObject({ ok: false, vm: null, disks: [] });
+    expect(JSON.stringify(viewerPlan)).not.toMatch(/Default|data1|data2/);
+    await refused(() => api.viewer.post(`/api/v1/points/${point}/restore`, body), /no create_vm on any cluster, create_disk on any storage domain$/);
+    await refused(() => api.operator.post(`/api/v1/points/${point}/restore`, body), /no create_vm on any cluster$/);
+    // the operator may create disks on data1 only: their plan puts every disk there and names no other domain
+    const operatorPlan = S.RestorePlanView.parse((await api.operator.post(`/api/v1/points/${point}/restore/plan`, { mode: 'disks', attachToVmId: web.id })).body);
+    expect(operatorPlan.targets.storageDomains.map((s) => s.name)).toEqual(['data1']);
+    expect(operatorPlan.disks.map((d) => d.storageDomainName)).toEqual(operatorPlan.disks.map(() => 'data1'));
+    expect(JSON.stringify(operatorPlan)).not.toMatch(/data2/);
     const creatorPlan = S.RestorePlanView.parse((await api.creator.post(`/api/v1/points/${point}/restore/plan`, body)).body);
     expect(creatorPlan.targets.clusters.length).toBe(1);
     expect(creatorPlan.targets.storageDomains.map((s) => s.name).sort()).toEqual(['data1', 'data2']);

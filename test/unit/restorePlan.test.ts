@@ -2,7 +2,7 @@ import { readFileSync } from 'fs';
 import * as path from 'path';
 import { parseOvf } from '../../backend/src/engine';
 import type { Manifest, ManifestDisk } from '../../backend/src/repository';
-import { planRestore, type RestoreInventory, type RestoreRequest } from '../../backend/src/restore/plan';
+import { planRestore, planView, type RestoreInventory, type RestoreRequest, type UsableTargets } from '../../backend/src/restore/plan';
 
 const OVF = readFileSync(path.resolve(__dirname, '../../../test/fixtures/ovf/web01.ovf'), 'utf8');
 const GiB = 1024 ** 3;
@@ -47,7 +47,7 @@ const manifest: Manifest = {
   disks: [disk(`ua-${DISK1}`, DISK1, 'web01_Disk1', 'qcow2', 20 * GiB), disk(`ua-${DISK2}`, DISK2, 'web01_scratch', 'raw', 10 * GiB)],
   vmDefinition: { kind: 'ovf', content: OVF },
   lockedUntil: null,
-  meta: { engine: { clusterId: CLUSTER } },
+  meta: { engine: { vmId: VM_ID, clusterId: CLUSTER } },
 };
 
 function inventory(p: Partial<RestoreInventory> = {}): RestoreInventory {
@@ -71,8 +71,8 @@ function inventory(p: Partial<RestoreInventory> = {}): RestoreInventory {
 let seq = 0;
 const newId = (): string => `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`;
 
-function plan(request: Partial<RestoreRequest>, inv = inventory()) {
-  return planRestore({ manifest, dataBytes: { [`ua-${DISK1}`]: 2 * GiB, [`ua-${DISK2}`]: 512 << 20 }, request: { pointId: manifest.pointId, mode: 'vm', ...request }, inventory: inv, newId });
+function plan(request: Partial<RestoreRequest>, inv = inventory(), usable?: UsableTargets) {
+  return planRestore({ manifest, dataBytes: { [`ua-${DISK1}`]: 2 * GiB, [`ua-${DISK2}`]: 512 << 20 }, request: { pointId: manifest.pointId, mode: 'vm', ...request }, inventory: inv, newId, ...(usable ? { usable } : {}) });
 }
 
 describe('restore planning (pure)', () => {
@@ -143,6 +143,43 @@ describe('restore planning (pure)', () => {
     expect(block.disks[1]).toMatchObject({ format: 'raw', sparse: false, initialSize: null });
     const unknown = plan({ disks: [{ device: 'nope', include: true }] });
     expect(unknown.problems.map((x) => x.code)).toContain('UNKNOWN_DISK');
+  });
+
+  test("a user's plan: only the clusters and domains they may use are picked, named or offered; the hidden originals are 'not available to you', unnamed", () => {
+    const MINE = 'c0000000-0000-4000-8000-000000000002';
+    // the disks' original domains (the OVF's StorageId) exist, but this user may not create there
+    const ovfDomains = parseOvf(OVF).disks.map((d) => d.storageDomainId!);
+    const inv = inventory({
+      clusters: [{ id: CLUSTER, name: 'Secret-cluster' }, { id: MINE, name: 'mine' }],
+      storageDomains: [...inventory().storageDomains, ...ovfDomains.map((id, i) => ({ id, name: `secret-sd${i}`, type: 'data' as const, status: 'active' as const, isBlock: false, availableBytes: 100 * GiB }))],
+      vnicProfiles: inventory().vnicProfiles.map((v) => ({ ...v, clusterIds: [CLUSTER, MINE] })),
+    });
+    const admin = plan({}, inv); // the originals
+    expect([admin.vm?.clusterName, admin.disks.map((d) => d.storageDomainName)]).toEqual(['Secret-cluster', ['secret-sd0', 'secret-sd1']]);
+    const usable = { clusterIds: new Set([MINE]), storageDomainIds: new Set([SD1]) };
+    const p = plan({}, inv, usable);
+    expect(p.ok).toBe(true);
+    expect(p.vm).toMatchObject({ clusterId: MINE, clusterName: 'mine' });
+    expect(p.disks.map((d) => d.storageDomainName)).toEqual(['data1', 'data1']);
+    expect(p.problems.map((x) => [x.severity, x.code])).toEqual([
+      ['warning', 'CLUSTER_NOT_FOUND'],
+      ['warning', 'STORAGE_DOMAIN_NOT_USABLE'],
+      ['warning', 'STORAGE_DOMAIN_NOT_USABLE'],
+    ]);
+    expect(p.problems.every((x) => x.message.includes('not available to you'))).toBe(true);
+    const view = planView(p, inv, new Set(), usable);
+    expect([view.targets.clusters.map((c) => c.name), view.targets.storageDomains.map((d) => d.name)]).toEqual([['mine'], ['data1']]);
+    expect(JSON.stringify(view)).not.toMatch(/Secret-cluster|secret-sd|data2|iscsi1/);
+    // asking for a hidden cluster or domain by id: not found or not yours, by the id asked
+    const asked = plan({ clusterId: CLUSTER, disks: [{ device: `ua-${DISK1}`, include: true, storageDomainId: SD2 }] }, inv, usable);
+    expect(asked.problems.filter((x) => x.severity === 'error').map((x) => x.message)).toEqual([
+      `cluster ${CLUSTER} not found or not available to you`,
+      `storage domain ${SD2} not found or not available to you`,
+    ]);
+    // nothing usable at all: said so, nothing named
+    const none = plan({}, inv, { clusterIds: new Set(), storageDomainIds: new Set() });
+    expect(none.problems.filter((x) => x.severity === 'error').map((x) => x.code)).toEqual(['CLUSTER_NOT_FOUND', 'STORAGE_DOMAIN_NOT_FOUND', 'STORAGE_DOMAIN_NOT_FOUND', 'NO_DISKS']);
+    expect(JSON.stringify(planView(none, inv, new Set(), { clusterIds: new Set(), storageDomainIds: new Set() }))).not.toMatch(/Secret-cluster|mine|secret-sd|data1|data2|iscsi1/);
   });
 
   test('a disk left out is neither created nor named in the OVF; disks-only restores attach to an existing VM or fail clearly', () => {

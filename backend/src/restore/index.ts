@@ -8,9 +8,9 @@ export type { ExecuteDeps, RestoreResult, RestoredDisk, RestoreProgress, Restore
 export type * from './model';
 export { RESTORE_PROBLEM_CODES } from './model';
 export { PointImages } from './images';
-export { PointRestorer } from './pointRestore';
-export type { PointRestoreDeps, RestoreRunOptions } from './pointRestore';
+export { OpenRestore, PointRestorer } from './pointRestore';
+export type { PlanViewOptions, PointRestoreDeps, RestoreRunOptions } from './pointRestore';
 export { openPoint } from './pointSource';
 export type { PointSource, ReadPurpose } from './pointSource';
 export { planRestore, planView, pointDataBytes, readInventory } from './plan';
-export type { RestorePlan, RestoreInventory, PlannedDisk, PlannedNic } from './plan';
+export type { RestorePlan, RestoreInventory, PlannedDisk, PlannedNic, UsableTargets } from './plan';

@@ -1,8 +1,9 @@
 import { Router, type Request, type Response } from 'express';
 import type { PermitObject } from '../../engine';
 import { AppError } from '../../errors';
-import type { RestorePlanView, RestoreRequestBody } from '../../restore';
+import type { RestoreInventory, RestorePlanView, RestoreRequestBody, UsableTargets } from '../../restore';
 import type { StartRestoreResponse } from '../contract';
+import { NEEDS } from '../access';
 import type { ApiDeps } from '../deps';
 import { principalOf, route } from '../middleware';
 import type { Needed } from '../permits';
@@ -14,9 +15,10 @@ import { visibleOr404, visibleIds, visiblePointOr404 } from '../visibility';
  * The caller must see the point's VM (a backup admin also the points of a VM the engine no longer
  * has), and hold what the engine itself would demand of them for what the restore creates:
  * `create_vm` on the target cluster and `create_disk` on each target storage domain; to attach
- * the disks to a VM, `configure_vm_storage` on it. The plan offers only the clusters and domains
- * the caller may use. Bringing a VM back under its original ids is for backup admins. The objects
- * are then created with the service account, inside what the plan allows.
+ * the disks to a VM, `configure_vm_storage` on it. A user's plan is made from the clusters and
+ * domains they may use: it picks, names and offers only those. Bringing a VM back under its
+ * original ids is for backup admins. The objects are then created with the service account,
+ * inside what the plan allows.
  */
 export function restoreRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -27,9 +29,15 @@ export function restoreRoutes(deps: ApiDeps): Router {
     const point = await visiblePointOr404(deps, res, pointId);
     if (body.attachToVmId) await visibleOr404(deps, res, body.attachToVmId);
     const user = principalOf(res);
-    const full = await deps.restore.planView(pointId, body, await visibleIds(deps, res), user.userName);
-    const plan = (await deps.permits.isBackupAdmin(user)) ? full : await usableTargets(deps, res, full);
-    return { pointId, body, point, plan };
+    // a user's plan is made from what they may use: it names no cluster or domain of others
+    let usable: UsableTargets | undefined;
+    const admin = await deps.permits.isBackupAdmin(user);
+    const plan = await deps.restore.planView(pointId, body, {
+      visibleVmIds: await visibleIds(deps, res),
+      holder: user.userName,
+      ...(admin ? {} : { usable: async (inv: RestoreInventory) => (usable = await usableIn(deps, res, inv)) }),
+    });
+    return { pointId, body, point, plan, usable };
   };
 
   r.post(
@@ -43,9 +51,9 @@ export function restoreRoutes(deps: ApiDeps): Router {
   r.post(
     '/points/:pointId/restore',
     route(async (req, res) => {
-      const { pointId, body, point, plan } = await prepare(req, res);
+      const { pointId, body, point, plan, usable } = await prepare(req, res);
       const user = principalOf(res);
-      await mayRestore(deps, res, plan, body);
+      await mayRestore(deps, res, plan, body, usable);
       if (!plan.ok) {
         const errors = plan.problems.filter((p) => p.severity === 'error');
         throw new AppError('RESTORE_REFUSED', `the restore cannot go ahead: ${errors.map((p) => p.message).join('; ')}`, { details: { problems: errors } });
@@ -66,31 +74,46 @@ export function restoreRoutes(deps: ApiDeps): Router {
   return r;
 }
 
-/** FORBIDDEN naming each permit the caller lacks for what this plan creates. */
-async function mayRestore(deps: ApiDeps, res: Response, plan: RestorePlanView, body: RestoreRequestBody): Promise<void> {
+/** What creating a VM and its disks takes, as the engine itself checks it. */
+const CREATE_VM = ['create_vm'] as const;
+const CREATE_DISK = ['create_disk'] as const;
+
+/**
+ * FORBIDDEN naming each permit the caller lacks for what this plan creates. The plan of a user
+ * (`usable` given) only picks what they may use; when nothing is usable at all, the refusal says
+ * so without naming the engine's clusters or domains.
+ */
+async function mayRestore(deps: ApiDeps, res: Response, plan: RestorePlanView, body: RestoreRequestBody, usable: UsableTargets | undefined): Promise<void> {
   const user = principalOf(res);
   if (body.regenerateIds === false) {
     await deps.permits.requireBackupAdmin(user, 'restore a vm under its original ids');
     return;
   }
+  const wantsVm = body.mode === 'vm' && body.fromOvf !== false;
+  const none: Array<{ permit: string; object: string }> = [];
+  if (usable && wantsVm && usable.clusterIds.size === 0) none.push({ permit: CREATE_VM[0], object: 'any cluster' });
+  if (usable && usable.storageDomainIds.size === 0) none.push({ permit: CREATE_DISK[0], object: 'any storage domain' });
+  if (none.length > 0) {
+    const what = none.map((m) => `${m.permit} on ${m.object}`).join(', ');
+    throw new AppError('FORBIDDEN', `${user.userName} may not ${wantsVm ? 'restore a vm' : 'restore disks'}: the engine grants ${user.userName} no ${what}`, { details: { missing: none } });
+  }
   const needs: Needed[] = [];
-  if (plan.vm) needs.push({ obj: { kind: 'cluster', id: plan.vm.clusterId }, permits: ['create_vm'], label: `cluster ${plan.vm.clusterName}` });
+  if (plan.vm) needs.push({ obj: { kind: 'cluster', id: plan.vm.clusterId }, permits: CREATE_VM, label: `cluster ${plan.vm.clusterName}` });
   for (const sd of new Map(plan.disks.map((d) => [d.storageDomainId, d.storageDomainName]))) {
-    needs.push({ obj: { kind: 'storagedomain', id: sd[0] }, permits: ['create_disk'], label: `storage domain ${sd[1]}` });
+    needs.push({ obj: { kind: 'storagedomain', id: sd[0] }, permits: CREATE_DISK, label: `storage domain ${sd[1]}` });
   }
   if (plan.attachToVmId) {
     const target = plan.targets.vms.find((v) => v.id === plan.attachToVmId);
-    needs.push({ obj: { kind: 'vm', id: plan.attachToVmId }, permits: ['configure_vm_storage'], label: `vm ${target?.name ?? plan.attachToVmId}` });
+    needs.push({ obj: { kind: 'vm', id: plan.attachToVmId }, permits: NEEDS.restoreInto, label: `vm ${target?.name ?? plan.attachToVmId}` });
   }
   await deps.permits.require(user, plan.vm ? `restore a vm into cluster ${plan.vm.clusterName}` : 'restore disks', needs);
 }
 
-/** The plan's choices limited to the clusters and storage domains the caller may create in: a
- *  user is never shown the names of others. */
-async function usableTargets(deps: ApiDeps, res: Response, plan: RestorePlanView): Promise<RestorePlanView> {
+/** The clusters and storage domains of the engine the caller may create in. */
+async function usableIn(deps: ApiDeps, res: Response, inv: RestoreInventory): Promise<UsableTargets> {
   const user = principalOf(res);
-  const may = (obj: PermitObject, permit: string): Promise<boolean> => deps.permits.has(user, { obj, permits: [permit] });
-  const clusters = await Promise.all(plan.targets.clusters.map(async (c) => ((await may({ kind: 'cluster', id: c.id }, 'create_vm')) ? c : null)));
-  const domains = await Promise.all(plan.targets.storageDomains.map(async (s) => ((await may({ kind: 'storagedomain', id: s.id }, 'create_disk')) ? s : null)));
-  return { ...plan, targets: { ...plan.targets, clusters: clusters.filter((c) => c !== null), storageDomains: domains.filter((s) => s !== null) } };
+  const may = (obj: PermitObject, permits: readonly string[]): Promise<boolean> => deps.permits.has(user, { obj, permits });
+  const clusters = await Promise.all(inv.clusters.map(async (c) => ((await may({ kind: 'cluster', id: c.id }, CREATE_VM)) ? [c.id] : [])));
+  const domains = await Promise.all(inv.storageDomains.map(async (s) => ((await may({ kind: 'storagedomain', id: s.id }, CREATE_DISK)) ? [s.id] : [])));
+  return { clusterIds: new Set(clusters.flat()), storageDomainIds: new Set(domains.flat()) };
 }

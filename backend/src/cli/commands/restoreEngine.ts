@@ -1,6 +1,6 @@
 import { AppError } from '../../errors';
-import { processActor, type Repository } from '../../repository';
-import { PointRestorer, type RestorePlan, type RestoreRequestBody } from '../../restore';
+import { processActor, type Manifest, type Repository } from '../../repository';
+import { PointRestorer, type OpenRestore, type RestorePlan, type RestoreRequestBody } from '../../restore';
 import { engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
@@ -28,18 +28,20 @@ export async function restoreIntoEngine(o: EngineRestoreOptions, repository: Rep
   if ((o.asNewVm === undefined) === (o.originalIds !== true)) throw new AppError('INVALID_ARGUMENT', 'give one of --as-new-vm NAME (a new vm beside anything there) and --original-ids (the vm back as it was)');
   const engine = await engineFromOptions(o);
   const bar = ProgressBar.forStderr(o.json === true);
+  // the point is read once and held open (leased) from the plan to the end of the restore: the
+  // plan printed is the plan executed
+  let restore: OpenRestore | undefined;
   try {
-    const request = await requestFrom(o, repository, engine);
-    const restorer = new PointRestorer({ engine, repository });
-    const holder = processActor('cli');
-    const plan = await restorer.dryRun(o.point, request, holder);
+    restore = await new PointRestorer({ engine, repository }).open(o.point, processActor('cli'));
+    const request = await requestFrom(o, restore.manifest, engine);
+    const { plan } = await restore.plan(request);
     if (!o.json || o.dryRun) printPlan(plan, o.json === true);
     if (o.dryRun) {
       if (!plan.ok) process.exitCode = 3;
       return;
     }
-    const { result } = await restorer.run(o.point, request, {
-      holder,
+    // refuses a plan with errors before anything is written
+    const result = await restore.execute(plan, {
       onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal, `${p.phase}${p.disk ? ` ${p.disk}` : ''}`),
     });
     bar.finish();
@@ -52,12 +54,12 @@ export async function restoreIntoEngine(o: EngineRestoreOptions, repository: Rep
     for (const d of result.disks) printLine(`  ${d.name} (${d.diskId}): ${d.verified ? 'read back and identical' : 'not read back'}`);
   } finally {
     bar.finish();
+    await restore?.release();
     await engine.close();
   }
 }
 
-async function requestFrom(o: EngineRestoreOptions, repository: Repository, engine: Awaited<ReturnType<typeof engineFromOptions>>): Promise<RestoreRequestBody> {
-  const manifest = await repository.readManifest(o.point);
+async function requestFrom(o: EngineRestoreOptions, manifest: Manifest, engine: Awaited<ReturnType<typeof engineFromOptions>>): Promise<RestoreRequestBody> {
   const byName = async <T extends { id: string; name: string }>(list: Promise<T[]>, wanted: string, what: string): Promise<string> => {
     const all = await list;
     const hit = all.find((x) => x.id === wanted || x.name === wanted);

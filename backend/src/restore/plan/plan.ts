@@ -3,7 +3,7 @@ import { describeError } from '../../errors';
 import { parseOvf, type OvfSummary } from '../../engine';
 import { readDiskMeta, readPointMeta, type Manifest, type ManifestDisk } from '../../repository';
 import { rewriteOvf } from './ovfRewrite';
-import type { PlannedDisk, PlannedNic, RestoreInventory, RestorePlan, RestoreProblem, RestoreRequest } from './types';
+import type { PlannedDisk, PlannedNic, RestoreInventory, RestorePlan, RestoreProblem, RestoreRequest, UsableTargets } from './types';
 
 const MiB = 1 << 20;
 
@@ -13,6 +13,9 @@ export interface PlanInput {
   dataBytes: Record<string, number>;
   request: RestoreRequest;
   inventory: RestoreInventory;
+  /** Only these clusters and domains are chosen or named (a portal user's restore); absent:
+   *  every one the inventory has (a backup admin, the operator's CLI). */
+  usable?: UsableTargets;
   /** New ids come from here (tests pass a predictable source). */
   newId?: () => string;
 }
@@ -48,9 +51,20 @@ export function planRestore(input: PlanInput): RestorePlan {
     error('VM_ID_EXISTS', `vm ${sourceVm.name} still exists: a restore with the original ids needs it gone; regenerate the ids to restore beside it`, sourceVm.id);
   }
 
-  const clusterId = req.clusterId ?? engineMeta?.clusterId ?? inv.clusters[0]?.id;
-  const cluster = inv.clusters.find((c) => c.id === clusterId);
-  if (mode === 'vm' && fromOvf && !cluster) error('CLUSTER_NOT_FOUND', `cluster ${clusterId ?? '(none)'} not found`, clusterId);
+  const { usable } = input;
+  const clusters = usable ? inv.clusters.filter((c) => usable.clusterIds.has(c.id)) : inv.clusters;
+  const domains = usable ? inv.storageDomains.filter((s) => usable.storageDomainIds.has(s.id)) : inv.storageDomains;
+  const notYours = usable ? ' or not available to you' : '';
+  // a user's restore goes elsewhere than a cluster hidden from them, without naming it
+  const original = engineMeta?.clusterId;
+  const originalHidden = usable !== undefined && original !== undefined && !clusters.some((c) => c.id === original) && inv.clusters.some((c) => c.id === original);
+  const clusterId = req.clusterId ?? (originalHidden ? clusters[0]?.id : (original ?? clusters[0]?.id));
+  const cluster = clusters.find((c) => c.id === clusterId);
+  if (mode === 'vm' && fromOvf && !cluster) {
+    error('CLUSTER_NOT_FOUND', clusterId === undefined && usable ? 'no cluster is available to you to create the vm in' : `cluster ${clusterId ?? '(none)'} not found${notYours}`, clusterId);
+  } else if (mode === 'vm' && fromOvf && cluster && originalHidden && req.clusterId === undefined) {
+    warn('CLUSTER_NOT_FOUND', `the vm's original cluster is not available to you: it is restored into cluster ${cluster.name}`, cluster.id);
+  }
   const vmName = req.vmName?.trim() || `${sourceVm.name}-restored`;
   if (fromOvf && inv.vms.some((v) => v.name === vmName)) error('VM_NAME_EXISTS', `a vm named ${vmName} already exists: choose another name`, vmName);
   const attachTo = mode === 'disks' && req.attachToVmId ? req.attachToVmId : null;
@@ -65,7 +79,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   for (const d of m.disks) {
     const choice = req.disks?.find((c) => c.device === d.device);
     if (choice && !choice.include) continue;
-    const planned = planDisk(d, choice, { ovf, m, inv, mode, fromOvf, regenerateIds, vmName, newId, dataBytes: input.dataBytes[d.device] ?? d.virtualSize, error, warn });
+    const planned = planDisk(d, choice, { ovf, m, inv, domains, notYours, mode, fromOvf, regenerateIds, vmName, newId, dataBytes: input.dataBytes[d.device] ?? d.virtualSize, error, warn });
     if (!planned) continue;
     disks.push(planned);
     need.set(planned.storageDomainId, (need.get(planned.storageDomainId) ?? 0) + spaceNeeded(planned));
@@ -116,6 +130,10 @@ interface DiskContext {
   ovf: OvfSummary | undefined;
   m: Manifest;
   inv: RestoreInventory;
+  /** The domains the disk may go to (the usable ones of the inventory). */
+  domains: RestoreInventory['storageDomains'];
+  /** ' or not available to you' when some domains are hidden from the caller, else ''. */
+  notYours: string;
   mode: RestoreRequest['mode'];
   fromOvf: boolean;
   regenerateIds: boolean;
@@ -141,20 +159,23 @@ function planDisk(d: ManifestDisk, choice: { name?: string; storageDomainId?: st
   const name = choice?.name?.trim() || renamed(alias, c.m.vm.name, c.mode === 'vm' ? c.vmName : `${c.m.vm.name}-restored`);
 
   const sdId = choice?.storageDomainId ?? o?.storageDomainId;
-  let sd = c.inv.storageDomains.find((s) => s.id === sdId);
+  let sd = c.domains.find((s) => s.id === sdId);
   if (choice?.storageDomainId && !sd) {
-    c.error('STORAGE_DOMAIN_NOT_FOUND', `storage domain ${choice.storageDomainId} not found`, d.device);
+    c.error('STORAGE_DOMAIN_NOT_FOUND', `storage domain ${choice.storageDomainId} not found${c.notYours}`, d.device);
     return undefined;
   }
   if (sd && (sd.type !== 'data' || sd.status !== 'active')) {
     if (choice?.storageDomainId) c.error('STORAGE_DOMAIN_NOT_USABLE', `storage domain ${sd.name} is not an active data domain`, d.device);
     sd = undefined;
   }
-  sd ??= c.inv.storageDomains.find((s) => s.type === 'data' && s.status === 'active' && (s.availableBytes === null || s.availableBytes >= c.dataBytes));
+  // the original domain hidden from the caller: another one, and its name is not said
+  const originalHidden = c.notYours !== '' && !choice?.storageDomainId && sdId !== undefined && !c.domains.some((s) => s.id === sdId) && c.inv.storageDomains.some((s) => s.id === sdId);
+  sd ??= c.domains.find((s) => s.type === 'data' && s.status === 'active' && (s.availableBytes === null || s.availableBytes >= c.dataBytes));
   if (!sd) {
-    c.error('STORAGE_DOMAIN_NOT_FOUND', `no active data storage domain with room for disk ${alias}`, d.device);
+    c.error('STORAGE_DOMAIN_NOT_FOUND', `no active data storage domain${c.notYours ? ' available to you' : ''} with room for disk ${alias}`, d.device);
     return undefined;
   }
+  if (originalHidden) c.warn('STORAGE_DOMAIN_NOT_USABLE', `disk ${alias}: its original storage domain is not available to you; it is restored on ${sd.name}`, d.device);
 
   const format: 'cow' | 'raw' = o?.format ?? (d.format === 'qcow2' ? 'cow' : 'raw');
   let sparse = o?.sparse ?? true;

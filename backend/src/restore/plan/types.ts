@@ -20,6 +20,16 @@ export interface RestoreInventory {
   vnicProfiles: Array<{ id: string; name: string; networkName: string; clusterIds: string[] }>;
 }
 
+/**
+ * The clusters and storage domains a caller may create in (a portal user's restore): the planner
+ * picks, names and offers only these, and says of any other it meets (the VM's original cluster,
+ * a disk's original domain) only that it is not available to them — not its name.
+ */
+export interface UsableTargets {
+  clusterIds: ReadonlySet<string>;
+  storageDomainIds: ReadonlySet<string>;
+}
+
 export interface PlannedDisk {
   device: string;
   /** Id the disk gets in the engine (the original's when restoring an absent VM with its ids). */

@@ -1,9 +1,10 @@
 import type { RestorePlanView } from '../model';
-import type { RestoreInventory, RestorePlan } from './types';
+import type { RestoreInventory, RestorePlan, UsableTargets } from './types';
 
-/** The plan as the restore dialog shows it (no OVF text) with the choices it offers; the VMs
- *  offered as targets are limited to those the user may see. */
-export function planView(plan: RestorePlan, inventory: RestoreInventory, visibleVmIds: ReadonlySet<string>): RestorePlanView {
+/** The plan as the restore dialog shows it (no OVF text) with the choices it offers: the VMs the
+ *  user may see as attach targets, and (with `usable`) only the clusters and storage domains
+ *  they may create in. */
+export function planView(plan: RestorePlan, inventory: RestoreInventory, visibleVmIds: ReadonlySet<string>, usable?: UsableTargets): RestorePlanView {
   return {
     pointId: plan.pointId,
     sourceVm: plan.sourceVm,
@@ -35,8 +36,8 @@ export function planView(plan: RestorePlan, inventory: RestoreInventory, visible
     problems: plan.problems,
     ok: plan.ok,
     targets: {
-      clusters: inventory.clusters,
-      storageDomains: inventory.storageDomains.map((s) => ({ id: s.id, name: s.name, availableBytes: s.availableBytes, usable: s.type === 'data' && s.status === 'active' })),
+      clusters: usable ? inventory.clusters.filter((c) => usable.clusterIds.has(c.id)) : inventory.clusters,
+      storageDomains: (usable ? inventory.storageDomains.filter((s) => usable.storageDomainIds.has(s.id)) : inventory.storageDomains).map((s) => ({ id: s.id, name: s.name, availableBytes: s.availableBytes, usable: s.type === 'data' && s.status === 'active' })),
       vms: inventory.vms.filter((v) => visibleVmIds.has(v.id)).map((v) => ({ id: v.id, name: v.name })),
     },
   };
