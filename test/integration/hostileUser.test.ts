@@ -175,13 +175,15 @@ describe('a hostile user against the service: engine permits decide every action
     const data1 = sim.inventory().storageDomains.find((s) => s.name === 'data1')!.id;
     const disks = S.PointDetail.parse((await api.admin.get(`/api/v1/points/${point}`)).body).disks.map((d) => ({ device: d.device, include: true, storageDomainId: data1 }));
     const body = { mode: 'disks', attachToVmId: web.id, disks };
-    await refused(() => api.viewer.post(`/api/v1/points/${point}/restore`, body), /configure_vm_storage on vm web01/);
+    // a domain asked for by id that the caller may not use is named by that id, not its name
+    await refused(() => api.viewer.post(`/api/v1/points/${point}/restore`, body), new RegExp(`no create_disk on storage domain ${data1}, configure_vm_storage on vm web01$`));
     await refused(() => api.creator.post(`/api/v1/points/${point}/restore`, body), /configure_vm_storage on vm web01/);
     const started = await api.operator.post(`/api/v1/points/${point}/restore`, body);
     expect(started.status).toBe(202);
     expect((await jobDone(api.operator, started.body.job.id)).state).toBe('succeeded');
     // the same into data2, where the operator may not create disks
-    await refused(() => api.operator.post(`/api/v1/points/${point}/restore`, { ...body, disks: disks.map((d) => ({ ...d, storageDomainId: sim.inventory().storageDomains.find((s) => s.name === 'data2')!.id })) }), /create_disk on storage domain data2/);
+    const data2 = sim.inventory().storageDomains.find((s) => s.name === 'data2')!.id;
+    await refused(() => api.operator.post(`/api/v1/points/${point}/restore`, { ...body, disks: disks.map((d) => ({ ...d, storageDomainId: data2 })) }), new RegExp(`no create_disk on storage domain ${data2}$`));
   });
 
   test('a restore plan is no oracle: a VM the caller may not see as a target is not found, as one nobody has; its points do not exist for them', async () => {

@@ -80,8 +80,9 @@ const CREATE_DISK = ['create_disk'] as const;
 
 /**
  * FORBIDDEN naming each permit the caller lacks for what this plan creates. The plan of a user
- * (`usable` given) only picks what they may use; when nothing is usable at all, the refusal says
- * so without naming the engine's clusters or domains.
+ * (`usable` given) only picks what they may use: a cluster or domain they asked for by id and may
+ * not use is named by that id, and when nothing is usable at all the refusal says "on any
+ * cluster" / "on any storage domain" — never the engine's names.
  */
 async function mayRestore(deps: ApiDeps, res: Response, plan: RestorePlanView, body: RestoreRequestBody, usable: UsableTargets | undefined): Promise<void> {
   const user = principalOf(res);
@@ -89,13 +90,15 @@ async function mayRestore(deps: ApiDeps, res: Response, plan: RestorePlanView, b
     await deps.permits.requireBackupAdmin(user, 'restore a vm under its original ids');
     return;
   }
+  const missing: Array<{ permit: string; object: string }> = [];
   const wantsVm = body.mode === 'vm' && body.fromOvf !== false;
-  const none: Array<{ permit: string; object: string }> = [];
-  if (usable && wantsVm && usable.clusterIds.size === 0) none.push({ permit: CREATE_VM[0], object: 'any cluster' });
-  if (usable && usable.storageDomainIds.size === 0) none.push({ permit: CREATE_DISK[0], object: 'any storage domain' });
-  if (none.length > 0) {
-    const what = none.map((m) => `${m.permit} on ${m.object}`).join(', ');
-    throw new AppError('FORBIDDEN', `${user.userName} may not ${wantsVm ? 'restore a vm' : 'restore disks'}: the engine grants ${user.userName} no ${what}`, { details: { missing: none } });
+  if (usable) {
+    // what the caller asked for by id and may not use: named by that id, as they sent it
+    if (wantsVm && body.clusterId !== undefined && !usable.clusterIds.has(body.clusterId)) missing.push({ permit: CREATE_VM[0], object: `cluster ${body.clusterId}` });
+    else if (wantsVm && usable.clusterIds.size === 0) missing.push({ permit: CREATE_VM[0], object: 'any cluster' });
+    const asked = new Set((body.disks ?? []).flatMap((d) => (d.include && d.storageDomainId !== undefined && !usable.storageDomainIds.has(d.storageDomainId) ? [d.storageDomainId] : [])));
+    for (const id of asked) missing.push({ permit: CREATE_DISK[0], object: `storage domain ${id}` });
+    if (usable.storageDomainIds.size === 0 && asked.size === 0) missing.push({ permit: CREATE_DISK[0], object: 'any storage domain' });
   }
   const needs: Needed[] = [];
   if (plan.vm) needs.push({ obj: { kind: 'cluster', id: plan.vm.clusterId }, permits: CREATE_VM, label: `cluster ${plan.vm.clusterName}` });
@@ -106,7 +109,17 @@ async function mayRestore(deps: ApiDeps, res: Response, plan: RestorePlanView, b
     const target = plan.targets.vms.find((v) => v.id === plan.attachToVmId);
     needs.push({ obj: { kind: 'vm', id: plan.attachToVmId }, permits: NEEDS.restoreInto, label: `vm ${target?.name ?? plan.attachToVmId}` });
   }
-  await deps.permits.require(user, plan.vm ? `restore a vm into cluster ${plan.vm.clusterName}` : 'restore disks', needs);
+  const action = plan.vm ? `restore a vm into cluster ${plan.vm.clusterName}` : wantsVm ? 'restore a vm' : 'restore disks';
+  if (missing.length === 0) {
+    await deps.permits.require(user, action, needs);
+    return;
+  }
+  // the same refusal Permits.require makes, with the "any" lines first
+  for (const n of needs) {
+    const held = await deps.permits.on(user, n.obj);
+    for (const permit of n.permits) if (!held.has(permit)) missing.push({ permit, object: n.label });
+  }
+  throw new AppError('FORBIDDEN', `${user.userName} may not ${action}: the engine grants ${user.userName} no ${missing.map((m) => `${m.permit} on ${m.object}`).join(', ')}`, { details: { missing } });
 }
 
 /** The clusters and storage domains of the engine the caller may create in. */
