@@ -4,6 +4,7 @@ import * as path from 'path';
 import { promisify } from 'util';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
 import type { DeletedVmList, Job, PointDetail } from '../../backend/src/api/contract';
+import { messagesFor, translator } from '../../ui-plugin/src/intl/messages';
 import type { Stack } from '../ui-harness/stack';
 import { PLACE, Portal, TAB, until } from './portal';
 
@@ -20,10 +21,12 @@ import { PLACE, Portal, TAB, until } from './portal';
 const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 const run = promisify(execFile);
 
-const NO_BACKUP = 'You need the backup_disk permit on web01 (UserVmManager or DiskOperator role) to back it up.';
-const NO_VERIFY = 'You need the backup_disk permit on web01 (UserVmManager or DiskOperator role) to verify its restore points.';
-const NO_DOWNLOAD = 'You need the backup_disk and edit_disk_properties permits on web01 (UserVmManager or DiskOperator role) to download its disks.';
-const ADMINS = 'Only a backup admin (an engine SuperUser, or a user or group named in auth.backupAdmins)';
+// the reasons as the plugin's catalog words them: what is checked is that each button names the
+// right reason and VM, not the English text once more
+const t = translator(messagesFor('en-US'));
+const NO_BACKUP = t('deniedBackup', { vm: 'web01' });
+const NO_VERIFY = t('deniedVerify', { vm: 'web01' });
+const NO_DOWNLOAD = t('deniedDownload', { vm: 'web01' });
 
 interface EngineVm {
   id: string;
@@ -45,28 +48,6 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
 
   function place(): FrameLocator {
     return page.frameLocator(`#place-frame-${PLACE}`);
-  }
-
-  /** The engine's REST API as the admin. */
-  async function engine<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${stack.sim.baseUrl}/api${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${portal.adminToken}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-  }
-
-  async function finished(jobId: string, timeoutMs = 240_000): Promise<Job> {
-    return until(
-      `job ${jobId} to end`,
-      async () => {
-        const j = (await portal.api<Job>('GET', `/jobs/${jobId}`)).body;
-        return j.state === 'queued' || j.state === 'running' ? undefined : j;
-      },
-      timeoutMs,
-    );
   }
 
   /** Logs in, waiting for the host page's first VM list (the access flags WebAdmin's buttons use). */
@@ -125,7 +106,7 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     // the admin's point of web01 (the viewer's buttons act on it)
     const started = await portal.api<{ job: Job }>('POST', `/vms/${web01.id}/backups`, {});
     expect(started.status).toBe(202);
-    const job = await finished(started.body.job.id);
+    const job = await portal.jobDone(started.body.job.id);
     expect([job.state, job.error]).toEqual(['succeeded', null]);
     adminPoint = job.result?.pointId ?? '';
   }, 400_000);
@@ -168,7 +149,7 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     expect(await dialog.textContent('#restore-denied')).toContain(denied);
     await disabledWith(dialog, 'restore-submit', denied);
     expect(await dialog.isDisabled('#restore-as-original')).toBe(true);
-    expect(await dialog.textContent('#restore-identity-group')).toContain(`${ADMINS} may restore a VM under its original ids.`);
+    expect(await dialog.textContent('#restore-identity-group')).toContain(t('deniedOriginalIds'));
     await dialog.click('#restore-submit', { force: true });
     await portal.screenshot('access-viewer-restore');
     await page.click('#dialog-olvm-backup-restore-button-0');
@@ -177,17 +158,17 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     // the Backup place: repository verify and policies are not his; the audit log explains; no deleted VMs
     await page.click(`#nav-${PLACE}`);
     await place().locator('#repo-points').waitFor({ timeout: 30_000 });
-    await disabledWith(place(), 'repository-verify', `${ADMINS} may verify the whole repository.`);
+    await disabledWith(place(), 'repository-verify', t('deniedVerifyRepository'));
     await place().getByRole('tab', { name: 'Policies' }).click();
-    await disabledWith(place(), 'policy-create', 'You need the backup_disk permit on at least one VM (UserVmManager or DiskOperator role) to create a policy.');
+    await disabledWith(place(), 'policy-create', t('deniedPolicyCreate'));
     await place().getByRole('tab', { name: 'Audit' }).click();
-    expect(await place().locator('#audit-forbidden').textContent()).toContain(`${ADMINS} may read the audit log`);
+    expect(await place().locator('#audit-forbidden').textContent()).toContain(t('deniedAudit'));
     expect(await place().locator('#tab-deleted').count()).toBe(0);
 
     // nothing started: no job, no "started" toast
     await page.waitForTimeout(1000);
     expect((await portal.api<{ jobs: Job[] }>('GET', `/jobs?vmId=${web01.id}`)).body.jobs.length).toBe(jobsBefore);
-    expect((await portal.harness<Array<{ message: string }>>('toasts')).filter((t) => /started/.test(t.message))).toEqual([]);
+    expect((await portal.harness<Array<{ message: string }>>('toasts')).filter((toast) => /started/.test(toast.message))).toEqual([]);
     // and the service refuses him whatever a page would send, naming the permit (audited)
     const token = await page.evaluate<string>("JSON.parse(sessionStorage.getItem('harness-user')).ssoToken");
     const refused = await portal.api<{ error: { code: string; message: string } }>('POST', `/vms/${web01.id}/backups`, {}, token);
@@ -201,15 +182,15 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     await loginAs(stack.sim.users.operator);
     await selectOnly(db01);
     expect(await page.isEnabled('#ActionPanel_OlvmBackupNow')).toBe(false);
-    await until('the reason on WebAdmin\'s button', async () => (await page.getAttribute('#ActionPanel_OlvmBackupNow', 'title')) === 'You need the backup_disk permit on db01 (UserVmManager or DiskOperator role) to back it up.', 10_000);
+    await until('the reason on WebAdmin\'s button', async () => (await page.getAttribute('#ActionPanel_OlvmBackupNow', 'title')) === t('deniedBackup', { vm: 'db01' }), 10_000);
 
     await selectOnly(web01.id);
     expect(await page.isEnabled('#ActionPanel_OlvmBackupNow')).toBe(true);
     await until('no reason on the enabled button', async () => (await page.getAttribute('#ActionPanel_OlvmBackupNow', 'title')) === null, 10_000);
     await page.click('#ActionPanel_OlvmBackupNow');
-    await until('the "started" toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((t) => t.message === 'Backup of web01 started.'), 30_000);
+    await until('the "started" toast', async () => (await portal.harness<Array<{ message: string }>>('toasts')).some((toast) => toast.message === 'Backup of web01 started.'), 30_000);
     const job = await until('the operator\'s job', async () => (await portal.api<{ jobs: Job[] }>('GET', `/jobs?vmId=${web01.id}&limit=1`)).body.jobs.find((j) => j.requestedBy.name.startsWith('operator@internal')), 30_000);
-    const done = await finished(job.id);
+    const done = await portal.jobDone(job.id);
     expect([done.state, done.error]).toEqual(['succeeded', null]);
     operatorPoint = done.result?.pointId ?? '';
     expect(operatorPoint).not.toBe('');
@@ -223,13 +204,13 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     expect(await place().locator('#policy-selection-vms').isChecked()).toBe(true);
     expect(await place().locator('#policy-selection-tag').isDisabled()).toBe(true);
     expect(await place().locator('#policy-selection-search').isDisabled()).toBe(true);
-    expect(await place().locator('#policy-selection-reason').textContent()).toContain(`${ADMINS} may select VMs by engine tag or search`);
+    expect(await place().locator('#policy-selection-reason').textContent()).toContain(t('deniedPolicySelection'));
     for (const f of ['keeplast', 'daily', 'weekly', 'monthly', 'yearly', 'lockdays']) {
       expect(await place().locator(`#policy-${f}`).isDisabled()).toBe(true);
       expect(await place().locator(`#policy-${f}`).inputValue()).toBe('0');
     }
-    expect(await place().locator('#policy-retention-reason').textContent()).toContain('retention rules that delete restore points');
-    expect(await place().locator('#policy-lockdays-reason').textContent()).toContain('retention lock of its own');
+    expect(await place().locator('#policy-retention-reason').textContent()).toContain(t('deniedPolicyRetention'));
+    expect(await place().locator('#policy-lockdays-reason').textContent()).toContain(t('deniedPolicyLock'));
     expect(await place().locator(`#policy-vm-${db01}`).isDisabled()).toBe(true);
     expect(await place().locator(`#policy-vm-${web01.id}`).isDisabled()).toBe(false);
     await portal.screenshot('access-operator-policy');
@@ -239,10 +220,10 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
   }, 400_000);
 
   it('shows a backup admin by configuration (no permit) the deleted web01 and the audit log with the viewer\'s refusal, and no backup', async () => {
-    originalNics = (await engine<{ nic?: Array<{ name: string; mac: { address: string } }> }>('GET', `/vms/${web01.id}/nics`)).body.nic ?? [];
+    originalNics = (await portal.engine<{ nic?: Array<{ name: string; mac: { address: string } }> }>('GET', `/vms/${web01.id}/nics`)).body.nic ?? [];
     expect(originalNics.length).toBeGreaterThan(0);
     await stack.sim.deleteVm(web01.id);
-    expect((await engine('GET', `/vms/${web01.id}`)).status).toBe(404);
+    expect((await portal.engine('GET', `/vms/${web01.id}`)).status).toBe(404);
     const listed = await until('web01 among the deleted VMs', async () => (await portal.api<DeletedVmList>('GET', '/deleted-vms')).body.vms.find((v) => v.id === web01.id), 60_000);
     expect(listed).toMatchObject({ name: 'web01', pointCount: 2, lastPoint: { id: operatorPoint } });
 
@@ -260,7 +241,7 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     expect(await place().locator('#audit-table').textContent()).toContain('viewer@internal');
     // but a VM's backup takes the VM's permit, which he does not hold
     await place().getByRole('tab', { name: 'Virtual machines' }).click();
-    await disabledWith(place(), `backup-now-${db01}`, 'You need the backup_disk permit on db01 (UserVmManager or DiskOperator role) to back it up.');
+    await disabledWith(place(), `backup-now-${db01}`, t('deniedBackup', { vm: 'db01' }));
     await portal.noPluginFailures();
     await portal.logout();
   }, 180_000);
@@ -303,13 +284,13 @@ describe('Permits in the portal, and a deleted VM brought back', () => {
     const back = stack.sim.vmById(web01.id);
     expect(back.name).toBe('web01');
     expect(back.disks.map((d) => d.id).sort()).toEqual([...web01.diskIds].sort());
-    const nics = (await engine<{ nic?: Array<{ name: string; mac: { address: string } }> }>('GET', `/vms/${web01.id}/nics`)).body.nic ?? [];
+    const nics = (await portal.engine<{ nic?: Array<{ name: string; mac: { address: string } }> }>('GET', `/vms/${web01.id}/nics`)).body.nic ?? [];
     expect(nics.map((n) => [n.name, n.mac.address])).toEqual(originalNics.map((n) => [n.name, n.mac.address]));
     expect((await portal.api<DeletedVmList>('GET', '/deleted-vms')).body.vms.some((v) => v.id === web01.id)).toBe(false);
 
     // it starts
-    expect((await engine('POST', `/vms/${web01.id}/start`, {})).status).toBeLessThan(300);
-    await until('web01 up', async () => (await engine<EngineVm>('GET', `/vms/${web01.id}`)).body.status === 'up', 60_000);
+    expect((await portal.engine('POST', `/vms/${web01.id}/start`, {})).status).toBeLessThan(300);
+    await until('web01 up', async () => (await portal.engine<EngineVm>('GET', `/vms/${web01.id}`)).body.status === 'up', 60_000);
 
     // and each disk holds exactly the point's bytes, as the repository restores them to a file
     const point = (await portal.api<PointDetail>('GET', `/points/${operatorPoint}`)).body;

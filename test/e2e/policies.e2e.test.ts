@@ -1,4 +1,4 @@
-import type { FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Page, Request } from 'playwright-core';
 import type { AuditList, Job, JobList, PointList, PolicyDetail, PolicyInput, PolicyList, PolicyRunList, RetentionPreview } from '../../backend/src/api/contract';
 import type { Stack } from '../ui-harness/stack';
 import { PLACE, Portal, TAB, until } from './portal';
@@ -270,7 +270,7 @@ describe('Backup policies in the portal', () => {
     await portal.noPluginFailures();
   }, 60_000);
 
-  it('deletes the policy after a confirmation; then every VM is in no policy', async () => {
+  it('deletes the policy after a confirmation, once however often it is clicked; then every VM is in no policy', async () => {
     await place().getByRole('tab', { name: 'Policies' }).click();
     await place().locator(`#policy-delete-${policyId}`).click();
     await place().locator('#policy-delete-dialog').waitFor();
@@ -278,8 +278,18 @@ describe('Backup policies in the portal', () => {
     await place().locator('#policy-delete-dialog').waitFor({ state: 'detached' });
     expect((await portal.api('GET', `/policies/${policyId}`)).status).toBe(200);
     await place().locator(`#policy-delete-${policyId}`).click();
-    await place().locator('#policy-delete-confirm').click();
-    await place().locator(`#policy-row-${policyId}`).waitFor({ state: 'detached', timeout: 30_000 });
+    // a double click on the confirmation deletes once: one DELETE, no "could not be deleted" toast
+    const deletes: string[] = [];
+    const onRequest = (r: Request): void => void (r.method() === 'DELETE' && deletes.push(r.url()));
+    page.on('request', onRequest);
+    try {
+      await place().locator('#policy-delete-confirm').dblclick();
+      await place().locator(`#policy-row-${policyId}`).waitFor({ state: 'detached', timeout: 30_000 });
+    } finally {
+      page.off('request', onRequest);
+    }
+    expect(deletes).toEqual([expect.stringMatching(new RegExp(`/policies/${policyId}$`))]);
+    expect((await portal.harness<Array<{ message: string }>>('toasts')).filter((t) => t.message.includes('could not be deleted'))).toEqual([]);
     expect((await portal.api('GET', `/policies/${policyId}`)).status).toBe(404);
     await place().getByRole('tab', { name: 'Dashboard' }).click();
     await place().locator(`#no-policy-vm-${vm.web01}`).waitFor({ timeout: 30_000 });

@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame, Page } from 'playwright-core';
+import type { Job } from '../../backend/src/api/contract';
 import { requireTools } from '../helpers/tools';
 import { startStack, type Stack, type StackServiceOptions } from '../ui-harness/stack';
 import { launchChromium } from './browser';
@@ -84,6 +85,29 @@ export class Portal {
     });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  /** The engine's REST API (the simulator's) as the admin; an empty body is null. */
+  async engine<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.stack.sim.baseUrl}/api${p}`, {
+      method,
+      headers: { Authorization: `Bearer ${this.adminToken}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  /** The job once it has ended (neither queued nor running), read through the service's API. */
+  jobDone(jobId: string, timeoutMs = 240_000): Promise<Job> {
+    return until(
+      `job ${jobId} to end`,
+      async () => {
+        const j = (await this.api<Job>('GET', `/jobs/${jobId}`)).body;
+        return j.state === 'queued' || j.state === 'running' ? undefined : j;
+      },
+      timeoutMs,
+    );
   }
 
   /** What the harness recorded (toasts, failures, places), as plain JSON. */

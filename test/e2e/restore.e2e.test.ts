@@ -33,13 +33,6 @@ describe('Restore dialog end to end', () => {
   /** device → engine alias of web01's disks in the point */
   let devices: string[];
 
-  /** The engine's REST API as the admin sees it (JSON). */
-  async function engine<T>(p: string): Promise<T> {
-    const res = await fetch(`${stack.sim.baseUrl}/api${p}`, { headers: { Authorization: `Bearer ${portal.adminToken}`, Accept: 'application/json' } });
-    if (res.status !== 200) throw new Error(`engine GET ${p}: ${res.status}`);
-    return (await res.json()) as T;
-  }
-
   /** The plan for the form as it is now has arrived (data-state=ready) and says ok or not. */
   async function planSettled(ok: boolean): Promise<void> {
     await dialog.waitForSelector(`#restore-problems[data-state="ready"][data-ok="${String(ok)}"]`, { timeout: 30_000 });
@@ -79,14 +72,15 @@ describe('Restore dialog end to end', () => {
     for (let i = 0; i < 2; i++) {
       await tab.waitForSelector(`#backup-now-${web01}:not([disabled])`);
       await tab.click(`#backup-now-${web01}`);
-      const job = await until(
+      const started = await until(
         'the backup of web01',
         async () => {
           const j = (await portal.api<{ jobs: Job[] }>('GET', `/jobs?vmId=${web01}&limit=1`)).body.jobs[0];
-          return j && !jobs.some((x) => x.id === j.id) && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
+          return j && !jobs.some((x) => x.id === j.id) ? j : undefined;
         },
-        180_000,
+        30_000,
       );
+      const job = await portal.jobDone(started.id, 180_000);
       expect([job.state, job.error]).toEqual(['succeeded', null]);
       jobs.push(job);
     }
@@ -234,14 +228,22 @@ describe('Restore dialog end to end', () => {
     expect(toast.message).toContain(`${NEW_NAME}-boot`);
 
     // the engine: a new VM, down, described, with the disks named and placed as chosen
-    const vms = (await engine<{ vm?: Array<{ id: string; name: string; status: string; description: string }> }>(`/vms?search=${encodeURIComponent(`name=${NEW_NAME}`)}`)).vm ?? [];
+    const found = await portal.engine<{ vm?: Array<{ id: string; name: string; status: string; description: string }> }>('GET', `/vms?search=${encodeURIComponent(`name=${NEW_NAME}`)}`);
+    expect(found.status).toBe(200);
+    const vms = found.body.vm ?? [];
     expect(vms).toHaveLength(1);
     const vm = vms[0]!;
     expect(vm.id).toBe(job.result?.restored?.vmId);
     expect(vm.id).not.toBe(web01);
     expect(vm.status).toBe('down');
     expect(vm.description).toMatch(/^Restored by olvm-backup from web01 at /);
-    const disks = await Promise.all((job.result?.restored?.disks ?? []).map((d) => engine<EngineDisk>(`/disks/${d.diskId}`)));
+    const disks = await Promise.all(
+      (job.result?.restored?.disks ?? []).map(async (d) => {
+        const r = await portal.engine<EngineDisk>('GET', `/disks/${d.diskId}`);
+        expect(r.status).toBe(200);
+        return r.body;
+      }),
+    );
     const byAlias = new Map(disks.map((d) => [d.alias, d]));
     expect([...byAlias.keys()].sort()).toEqual([`${NEW_NAME}-boot`, `${NEW_NAME}_Disk2`]);
     expect(byAlias.get(`${NEW_NAME}_Disk2`)?.storage_domains.storage_domain[0]?.id).toBe(data2.id);

@@ -37,11 +37,20 @@ interface Injection {
   status?: number;
   remaining: number;
   hang: boolean;
+  /** holdNext: the request waits for this before it is served as usual */
+  hold?: { arrived: () => void; released: Promise<void> };
+}
+
+/** A request held by holdNext: `held` resolves once one waits; `release()` lets it through. */
+export interface HeldRequest {
+  held: Promise<void>;
+  release: () => void;
 }
 
 /**
  * Test hooks: the next requests matching a method and a path prefix answer a fault with the
- * given status (failNext) or never answer (hangNext). The prefix is matched against the full
+ * given status (failNext), never answer (hangNext), or wait until the test lets them through
+ * (holdNext: a caller mid-way, as long as the test needs). The prefix is matched against the full
  * path ('/ovirt-engine/api/vms/...', '/images/...') and also against the path below the API root
  * ('/vms/...'), so both spellings work.
  */
@@ -57,6 +66,15 @@ export class FaultInjector {
     this.injections.push({ method: p.method.toUpperCase(), pathPrefix: p.pathPrefix, remaining: 1, hang: true });
   }
 
+  holdNext(p: { method: string; pathPrefix: string }): HeldRequest {
+    let arrived!: () => void;
+    let release!: () => void;
+    const held = new Promise<void>((res) => (arrived = res));
+    const released = new Promise<void>((res) => (release = res));
+    this.injections.push({ method: p.method.toUpperCase(), pathPrefix: p.pathPrefix, remaining: 1, hang: false, hold: { arrived, released } });
+    return { held, release };
+  }
+
   middleware(): RequestHandler {
     return (req: Request, res: Response, next: NextFunction) => {
       const full = req.path;
@@ -70,6 +88,17 @@ export class FaultInjector {
         return;
       }
       if (--inj.remaining <= 0) this.injections.splice(i, 1);
+      if (inj.hold) {
+        const { arrived, released } = inj.hold;
+        this.hung.add(res); // a shutdown meanwhile ends it like a hung one
+        res.on('close', () => this.hung.delete(res));
+        arrived();
+        void released.then(() => {
+          this.hung.delete(res);
+          if (!res.destroyed) next();
+        });
+        return;
+      }
       if (inj.hang) {
         this.hung.add(res);
         res.on('close', () => this.hung.delete(res));

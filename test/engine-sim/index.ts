@@ -2,7 +2,7 @@ import { randomUUID } from 'crypto';
 import { promises as fs, mkdirSync } from 'fs';
 import * as path from 'path';
 import type { SimContext } from './context';
-import { FaultInjector } from './faults';
+import { FaultInjector, type HeldRequest } from './faults';
 import { createImage } from './images';
 import { VmPower } from './power';
 import { createVm, seedEngine } from './seed';
@@ -264,6 +264,12 @@ export class EngineSim {
 
   hangNext(p: { method: string; pathPrefix: string }): void {
     this.faults.hangNext(p);
+  }
+
+  /** The next matching request waits until `release()`, then is served as usual; `held`
+   *  resolves once one waits (a restore held mid-upload, say). */
+  holdNext(p: { method: string; pathPrefix: string }): HeldRequest {
+    return this.faults.holdNext(p);
   }
 
   /** Every SSO token (or every token of one user, 'admin@internal') stops working now. */

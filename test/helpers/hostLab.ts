@@ -3,6 +3,7 @@ import { randomUUID } from 'crypto';
 import { promises as fs, readFileSync } from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import type { SshHostConfig } from '../../backend/src/hosts';
 import { runTool } from '../../backend/src/util/exec';
 import { requireTools } from './tools';
 
@@ -62,6 +63,12 @@ export function startHostServices(): HostServices {
     sudoersFile: get('SSH_ACCOUNT_SUDOERS'),
     accessDir: get('SSH_ACCOUNT_ACCESS'),
   };
+}
+
+/** The product's SSH settings for the lab's sshd, logging in as `username` (the restricted
+ *  `account`, or root) with the service's key and the pinned host key. */
+export function sshHostConfig(svc: HostServices, username: string, over: Partial<SshHostConfig> = {}): SshHostConfig {
+  return { host: '127.0.0.1', port: svc.sshPort, username, privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000, ...over };
 }
 
 export const LIBVIRT_URI = 'qemu:///system';

@@ -29,6 +29,15 @@ export async function jobDone(api: Api, jobId: string, timeoutMs = 240_000): Pro
   }
 }
 
+/** Backup now of a VM through the API, waited for: the job, which must have succeeded. */
+export async function backupDone(api: Api, vmId: string, timeoutMs = 240_000): Promise<Job> {
+  const r = await api.post(`/api/v1/vms/${vmId}/backups`);
+  expect(r.status).toBe(202);
+  const job = await jobDone(api, S.StartBackupResponse.parse(r.body).job.id, timeoutMs);
+  expect([job.state, job.error]).toEqual(['succeeded', null]);
+  return job;
+}
+
 /** A policy's run once it has ended, read through the API. */
 export async function policyRunDone(api: Api, policyId: string, runId: string, timeoutMs = 240_000): Promise<PolicyRun> {
   const deadline = Date.now() + timeoutMs;

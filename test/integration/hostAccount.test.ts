@@ -11,20 +11,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { BaseAgent, Client, type ClientChannel, type ExecOptions } from 'ssh2';
 import { AppError } from '../../backend/src/errors';
-import { authorizedKeysLine, sshdMatchBlock, SshConnection, SshConnectionPool, SshLibvirtHost, sudoersDropIn, type SshHostConfig } from '../../backend/src/hosts';
+import { authorizedKeysLine, sshdMatchBlock, SshConnection, SshConnectionPool, SshLibvirtHost, sudoersDropIn } from '../../backend/src/hosts';
 import { BlockApi, commandJson, VIRSH_PATH } from '../../backend/src/qmp';
 import { publicKeyOf } from '../../backend/src/setup';
-import { LibvirtTestVm, startHostServices, type HostServices } from '../helpers/hostLab';
+import { LibvirtTestVm, sshHostConfig, startHostServices, type HostServices } from '../helpers/hostLab';
 
 jest.setTimeout(120_000);
 
 const MiB = 1 << 20;
 let svc: HostServices;
 let work: string;
-
-function config(username: string, over: Partial<SshHostConfig> = {}): SshHostConfig {
-  return { host: '127.0.0.1', port: svc.sshPort, username, privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000, ...over };
-}
 
 /** An agent with no keys: enough for the client to ask the server to forward one. */
 class EmptyAgent extends BaseAgent {
@@ -167,14 +163,14 @@ test('ssh: the one forwarding the links use (a unix socket of the host, as for N
 });
 
 test('from=: a key the account accepts only from another address is refused from here', async () => {
-  const conn = new SshConnection(config(svc.account, { privateKey: svc.elsewhereKey }));
+  const conn = new SshConnection(sshHostConfig(svc, svc.account, { privateKey: svc.elsewhereKey }));
   try {
     await expect(conn.connectNow()).rejects.toMatchObject({ code: 'HOST_AUTH_FAILED' });
   } finally {
     conn.closeNow();
   }
   // the same account with the key allowed from here logs in
-  const ok = new SshConnection(config(svc.account));
+  const ok = new SshConnection(sshHostConfig(svc, svc.account));
   try {
     await ok.connectNow();
   } finally {
@@ -189,7 +185,7 @@ describe('sudo: the product virsh command lines, nothing else', () => {
 
   beforeAll(async () => {
     vm = await LibvirtTestVm.create(`olvm-test-account-${process.pid}`, { qcow2: 4 * MiB, raw: MiB });
-    conn = new SshConnection(config(svc.account));
+    conn = new SshConnection(sshHostConfig(svc, svc.account));
   });
   afterAll(async () => {
     conn?.closeNow();
@@ -223,7 +219,7 @@ describe('sudo: the product virsh command lines, nothing else', () => {
     expect(r.code).toBe(0);
     expect(['prelaunch', 'paused']).toContain((JSON.parse(r.stdout) as { return: { status: string } }).return.status);
 
-    const host = new SshLibvirtHost({ ssh: config(svc.account), pool: new SshConnectionPool() });
+    const host = new SshLibvirtHost({ ssh: sshHostConfig(svc, svc.account), pool: new SshConnectionPool() });
     expect(host.sudo).toBe(true);
     const qmp = await host.openQmp({ id: vm.uuid, name: vm.name });
     try {

@@ -13,7 +13,7 @@ import { BlockApi, type QmpSession } from '../../backend/src/qmp';
 import { Repository } from '../../backend/src/repository';
 import { restoreToFile } from '../../backend/src/restore';
 import { BackupFixture, expectSameBytes } from '../helpers/backupFixture';
-import { CutProxy, LibvirtTestVm, startHostServices, type HostServices } from '../helpers/hostLab';
+import { CutProxy, LibvirtTestVm, sshHostConfig, startHostServices, type HostServices } from '../helpers/hostLab';
 
 jest.setTimeout(240_000);
 
@@ -24,12 +24,9 @@ let svc: HostServices;
 let pool: SshConnectionPool;
 let work: string;
 
-/** The restricted account up.sh made (not root, in QEMU's group, virsh through sudo). */
-function sshConfig(over: Partial<SshHostConfig> = {}): SshHostConfig {
-  return { host: '127.0.0.1', port: svc.sshPort, username: svc.account, privateKey: svc.clientKey, hostKey: svc.hostKeyPub, idleCloseMs: 2000, ...over };
-}
-
-const rootConfig = (over: Partial<SshHostConfig> = {}): SshHostConfig => sshConfig({ username: 'root', ...over });
+/** The restricted account up.sh made (not root, in QEMU's group, virsh through sudo), and root. */
+const sshConfig = (over: Partial<SshHostConfig> = {}): SshHostConfig => sshHostConfig(svc, svc.account, over);
+const rootConfig = (over: Partial<SshHostConfig> = {}): SshHostConfig => sshHostConfig(svc, 'root', over);
 
 function fingerprintOf(pub: string): string {
   const blob = pub.split(/\s+/)[1] ?? '';

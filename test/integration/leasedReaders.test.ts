@@ -2,13 +2,12 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Job } from '../../backend/src/api/contract';
 import * as S from '../../backend/src/api/schemas';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes } from '../helpers/backupFixture';
 import { runCli } from '../helpers/cli';
 import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
-import { eventually, jobDone, withRepository } from '../helpers/serviceWaits';
+import { backupDone, eventually, jobDone, withRepository } from '../helpers/serviceWaits';
 
 const MiB = 1 << 20;
 type Api = ReturnType<typeof apiClient>;
@@ -39,6 +38,16 @@ describe('prune and gc while a download and a restore read the point (engine sim
     return { prune: prune.stdout, gc: gc.stdout };
   }
 
+  /** `p`, or an error naming `what` after `ms`. */
+  async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-leased-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: false });
@@ -47,10 +56,10 @@ describe('prune and gc while a download and a restore read the point (engine sim
     web = sim.vmByName('web01');
     // the old point holds data no later point has: pruning it would free its chunks
     await sim.guestWrite(web.id, web.disks[0]!.id, 8 * MiB, randomBytes(8 * MiB));
-    old = (await backup()).result!.pointId;
+    old = (await backupDone(admin, web.id)).result!.pointId;
     for (const d of web.disks) atOld.set(d.deviceId, await sim.diskBytes(web.id, d.id));
     await sim.guestWrite(web.id, web.disks[0]!.id, 8 * MiB, randomBytes(8 * MiB));
-    await backup();
+    await backupDone(admin, web.id);
   });
 
   afterAll(async () => {
@@ -58,14 +67,6 @@ describe('prune and gc while a download and a restore read the point (engine sim
     await sim?.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
-
-  async function backup(): Promise<Job> {
-    const r = await admin.post(`/api/v1/vms/${web.id}/backups`);
-    expect(r.status).toBe(202);
-    const job = await jobDone(admin, r.body.job.id);
-    expect(job.state).toBe('succeeded');
-    return job;
-  }
 
   test('a download paused half-way survives prune and gc of its point, and completes byte-exact', async () => {
     const device = web.disks[0]!.deviceId;
@@ -94,23 +95,32 @@ describe('prune and gc while a download and a restore read the point (engine sim
   });
 
   test('a restore job of the point survives prune and gc while it uploads, and the disks it makes are the point', async () => {
-    const started = await admin.post(`/api/v1/points/${old}/restore`, { mode: 'vm', vmName: 'web01-old' });
-    expect(started.status).toBe(202);
-    const jobId = started.body.job.id as string;
-    // once it uploads, it reads the point
-    await eventually(async () => {
-      const j = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${jobId}`)).body);
-      if (j.state !== 'queued' && j.state !== 'running') throw new Error(`the restore ended before the prune: ${JSON.stringify(j.error)}`);
-      return j.progress?.phase === 'uploading' ? true : undefined;
-    }, 120_000);
-    const { prune } = await pruneAndCollect();
-    expect(JSON.parse(prune)).toMatchObject({ leased: [old] });
-    const done = await jobDone(admin, jobId);
-    expect(done.state).toBe('succeeded');
-    const vm = sim.vmById(done.result!.restored!.vmId!);
-    for (const d of done.result!.restored!.disks) {
-      const simDisk = vm.disks.find((x) => x.id === d.diskId)!;
-      expectSameBytes(await sim.diskBytes(vm.id, simDisk.id), atOld.get(d.device)!, `restored ${d.device} of the old point`);
+    // its first write to imageio waits until prune and gc have run: however fast the restore
+    // would be, it is mid-upload — reading the point, under its lease — while they run
+    const upload = sim.holdNext({ method: 'PUT', pathPrefix: '/images/' });
+    try {
+      const started = await admin.post(`/api/v1/points/${old}/restore`, { mode: 'vm', vmName: 'web01-old' });
+      expect(started.status).toBe(202);
+      const jobId = started.body.job.id as string;
+      // once it uploads, it reads the point
+      await eventually(async () => {
+        const j = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${jobId}`)).body);
+        if (j.state !== 'queued' && j.state !== 'running') throw new Error(`the restore ended before the prune: ${JSON.stringify(j.error)}`);
+        return j.progress?.phase === 'uploading' ? true : undefined;
+      }, 120_000);
+      await within(upload.held, 120_000, 'the restore\'s first write to imageio');
+      const { prune } = await pruneAndCollect();
+      expect(JSON.parse(prune)).toMatchObject({ leased: [old] });
+      upload.release();
+      const done = await jobDone(admin, jobId);
+      expect(done.state).toBe('succeeded');
+      const vm = sim.vmById(done.result!.restored!.vmId!);
+      for (const d of done.result!.restored!.disks) {
+        const simDisk = vm.disks.find((x) => x.id === d.diskId)!;
+        expectSameBytes(await sim.diskBytes(vm.id, simDisk.id), atOld.get(d.device)!, `restored ${d.device} of the old point`);
+      }
+    } finally {
+      upload.release();
     }
   });
 

@@ -4,12 +4,12 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import YAML from 'yaml';
-import type { Job } from '../../backend/src/api/contract';
 import { loadConfig } from '../../backend/src/config';
 import { sha256Fingerprint } from '../../backend/src/hosts';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { startHostServices, type HostServices } from '../helpers/hostLab';
 import { apiClient, ssoToken } from '../helpers/serviceProcess';
+import { backupDone } from '../helpers/serviceWaits';
 
 const CLI = path.resolve(__dirname, '../../backend/src/cli/main.js');
 
@@ -79,20 +79,6 @@ class Serve {
   async stop(): Promise<number | null> {
     this.proc.kill('SIGTERM');
     return this.exited;
-  }
-}
-
-async function backupOnce(url: string, token: string, vm: SimVm): Promise<Job> {
-  const api = apiClient(url, token);
-  const started = await api.post(`/api/v1/vms/${vm.id}/backups`);
-  expect(started.status).toBe(202);
-  const id = (started.body as { job: Job }).job.id;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const j = (await api.get(`/api/v1/jobs/${id}`)).body as Job;
-    if (['succeeded', 'failed', 'cancelled', 'interrupted'].includes(j.state)) return j;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${j.state}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -208,7 +194,7 @@ describe('olvm-backup setup against the engine simulator', () => {
       const health = (await apiClient(url, token).get('/api/v1/health')).body as { status: string; version: string };
       expect(health.status).toBe('ok');
       expect(health.version).toMatch(/^\d+\.\d+\.\d+\+g[0-9a-f]{7,}(\.dirty)?$/);
-      const job = await backupOnce(url, token, web);
+      const job = await backupDone(apiClient(url, token), web.id);
       expect([job.state, job.result?.disks.map((d) => d.mode)]).toEqual(['succeeded', ['full', 'full']]);
 
       // SIGHUP: the log level applies at once, the limits need a restart, the log says which
@@ -275,7 +261,7 @@ describe('olvm-backup setup against the engine simulator', () => {
 
     const { serve, url } = await Serve.start(file);
     try {
-      const job = await backupOnce(url, await ssoToken(sim, 'admin'), web);
+      const job = await backupDone(apiClient(url, await ssoToken(sim, 'admin')), web.id);
       expect(job.state).toBe('succeeded');
     } finally {
       expect(await serve.stop()).toBe(0);

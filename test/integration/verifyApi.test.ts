@@ -8,7 +8,7 @@ import { Repository } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
 import { apiClient, EventsClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
-import { jobDone, withRepository } from '../helpers/serviceWaits';
+import { backupDone, jobDone, withRepository } from '../helpers/serviceWaits';
 
 const MiB = 1 << 20;
 const DATA_AT = 3 * MiB;
@@ -34,14 +34,6 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
 
   const repoDir = (): string => path.join(dir, 'svc', 'repository');
   const withRepo = <T>(fn: (r: Repository) => Promise<T>): Promise<T> => withRepository(repoDir(), fn);
-
-  async function backup(vmId: string): Promise<Job> {
-    const r = await admin.post(`/api/v1/vms/${vmId}/backups`);
-    expect(r.status).toBe(202);
-    const job = await jobDone(admin, S.StartBackupResponse.parse(r.body).job.id);
-    expect(job.state).toBe('succeeded');
-    return job;
-  }
 
   /** Flips a byte in the middle of the stored chunk that holds the disk's bytes at DATA_AT. */
   async function corrupt(pointId: string, device: string): Promise<string> {
@@ -85,8 +77,8 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
       await img.close();
     }
     for (const d of web.disks) webAtBackup.set(d.deviceId, await sim.diskBytes(web.id, d.id));
-    webPoint = (await backup(web.id)).result!.pointId;
-    appPoint = (await backup(app.id)).result!.pointId;
+    webPoint = (await backupDone(admin, web.id)).result!.pointId;
+    appPoint = (await backupDone(admin, app.id)).result!.pointId;
   });
 
   afterAll(async () => {
@@ -150,7 +142,7 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
   });
 
   test('the next backup stores the damaged data again: it restores exactly, and the damaged point verifies whole again', async () => {
-    const job = await backup(web.id);
+    const job = await backupDone(admin, web.id);
     expect(job.result!.disks[0]).toMatchObject({ mode: 'full', reason: 'parent-damaged' });
     const now = await sim.diskBytes(web.id, web.disks[0]!.id);
     const healed = await withRepo((r) => restoredBytes(r, job.result!.pointId, web.disks[0]!.deviceId, path.join(dir, 'healed.raw')));

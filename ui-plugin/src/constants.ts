@@ -23,8 +23,8 @@ export const TOKENS = {
 
 /** How the Restore dialog is opened beyond its VM and point. */
 export interface RestoreDialogOptions {
-  /** The engine no longer has the VM (the Deleted VMs view): the dialog offers bringing it back
-   *  under its original ids, and knows not to look for it in the VM list. */
+  /** The engine no longer has the VM (the Deleted VMs view): the dialog starts on bringing it
+   *  back under its original ids (the VM list it loads, for attach targets, does not name it). */
   deleted?: boolean;
 }
 

@@ -1,5 +1,6 @@
 // The plugin's house rules that no linter checks: every module under 400 lines, opening with a
-// comment on what it owns. (Its layers are eslint.config.js's.)
+// comment on what it owns; busy and disabled-with-a-reason buttons drawn by ActionButton alone.
+// (Its layers are eslint.config.js's.)
 import { readdirSync, readFileSync } from 'fs';
 import * as path from 'path';
 
@@ -23,6 +24,11 @@ describe('the plugin house', () => {
 
   it('has no file over 400 lines', () => {
     expect(files.filter((f) => f.text.split('\n').length > 400).map((f) => f.name)).toEqual([]);
+  });
+
+  it('draws a busy or disabled-with-a-reason button only through ActionButton (README: every button that calls the service through one ActionButton)', () => {
+    const own = path.join('components', 'common', 'ActionButton.tsx');
+    expect(files.filter((f) => f.name !== own && !f.name.endsWith('.test.ts') && /\b(isLoading|isAriaDisabled)\b|data-disabled-reason/.test(f.text)).map((f) => f.name)).toEqual([]);
   });
 
   it('opens every module with a comment on what it owns', () => {

@@ -1,39 +1,63 @@
 /**
- * The shape every button that starts something on the service gets from its hook, and the
- * one-call-at-a-time helper behind it. A component renders an ActionState (busy → spinner,
- * disabled; a reason → disabled with the reason as its tooltip); the hook decides what the call
- * is, whether the user may make it (logic/access.ts) and what follows it (toasts, reloads).
+ * The shape every button that calls the service gets from its hook, and the one-call-at-a-time
+ * helper behind it. A component renders an ActionState through ActionButton (busy → spinner,
+ * disabled; a reason → disabled with the reason as its tooltip; blocked → disabled, the page
+ * says why elsewhere); the hook decides what the call is, whether the user may make it
+ * (logic/access.ts) and what follows it (toasts, reloads).
  */
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 
 export interface ActionState {
-  /** Start it (ignored by the button while busy: the button is disabled). */
+  /** Start it (does nothing while busy, blocked or denied). */
   run: () => void;
   /** Its call is in flight. */
   busy: boolean;
   /** Set: the user may not do this (a missing engine permit, not a backup admin), said in a
    *  sentence; the button is disabled and shows it, and run() does nothing. */
   disabledReason?: string;
+  /** It may not run now for what the page shows next to it (a plan with errors, a plan not yet
+   *  made for the form as it is, a job still running): aria-disabled without a tooltip, and
+   *  run() does nothing. */
+  blocked?: boolean;
 }
 
-/** One call from one button: busy until it settles, then `done` with its result or `failed`. */
-export function useAction<T>(call: () => Promise<T>, done: (res: T) => void, failed: (err: unknown) => void, disabledReason?: string): ActionState {
+/** When an action may not run: a reason the user is told in its tooltip, or blocked by what
+ *  the page shows. */
+export interface ActionGate {
+  disabledReason?: string | undefined;
+  blocked?: boolean;
+}
+
+/**
+ * One call from one button: busy until it settles, then `done` with its result or `failed`. A
+ * second run() while the call is in flight is ignored — not only through the disabled button: a
+ * double click can land before React has drawn it disabled, and a second DELETE would fail.
+ * `gate`: a string is the reason the user may not (what most callers have).
+ */
+export function useAction<T>(call: () => Promise<T>, done: (res: T) => void, failed: (err: unknown) => void, gate?: string | ActionGate): ActionState {
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false);
+  const { disabledReason, blocked = false } = typeof gate === 'string' ? { disabledReason: gate } : (gate ?? {});
   const run = (): void => {
-    if (disabledReason) return;
+    if (disabledReason || blocked || inFlight.current) return;
+    inFlight.current = true;
     setBusy(true);
+    const settle = (): void => {
+      inFlight.current = false;
+      setBusy(false);
+    };
     call().then(
       (res) => {
-        setBusy(false);
+        settle();
         done(res);
       },
       (err: unknown) => {
-        setBusy(false);
+        settle();
         failed(err);
       },
     );
   };
-  return disabledReason ? { run, busy, disabledReason } : { run, busy };
+  return { run, busy, ...(disabledReason ? { disabledReason } : {}), ...(blocked ? { blocked } : {}) };
 }
 
 /** Like useAction for a list's rows: each item (a policy …) is busy on its own, by `keyOf`;
@@ -46,6 +70,7 @@ export function useKeyedAction<I, T>(
   reasonOf?: (item: I) => string | undefined,
 ): (item: I) => ActionState {
   const [busy, setBusy] = useState<Record<string, boolean>>({});
+  const inFlight = useRef(new Set<string>());
   return (item) => {
     const key = keyOf(item);
     const disabledReason = reasonOf?.(item);
@@ -53,15 +78,20 @@ export function useKeyedAction<I, T>(
       busy: busy[key] === true,
       ...(disabledReason ? { disabledReason } : {}),
       run: () => {
-        if (disabledReason) return;
+        if (disabledReason || inFlight.current.has(key)) return;
+        inFlight.current.add(key);
         setBusy((b) => ({ ...b, [key]: true }));
+        const settle = (): void => {
+          inFlight.current.delete(key);
+          setBusy((b) => ({ ...b, [key]: false }));
+        };
         call(item).then(
           (res) => {
-            setBusy((b) => ({ ...b, [key]: false }));
+            settle();
             done(item, res);
           },
           (err: unknown) => {
-            setBusy((b) => ({ ...b, [key]: false }));
+            settle();
             failed(item, err);
           },
         );

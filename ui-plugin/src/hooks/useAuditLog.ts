@@ -7,6 +7,7 @@ import { useState } from 'react';
 import type { AuditEntry, AuditList } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
 import type { BackupClient } from '../services/backupClient';
+import type { ActionState } from './useAction';
 import { useLoader } from './useLoader';
 
 /** Entries per request; "Show older entries" adds a page. */
@@ -18,9 +19,8 @@ export interface AuditLog {
   forbidden: boolean;
   error: unknown;
   reload: () => void;
-  loading: boolean;
-  /** Another page is there; null when the oldest entry is shown. */
-  showOlder: (() => void) | null;
+  /** "Show older entries" (busy while pages load); null when the oldest entry is shown. */
+  showOlder: ActionState | null;
 }
 
 export function useAuditLog(refresh: unknown[]): AuditLog {
@@ -32,8 +32,7 @@ export function useAuditLog(refresh: unknown[]): AuditLog {
     forbidden: (audit.error as { kind?: string } | null)?.kind === 'forbidden',
     error: audit.error,
     reload: audit.reload,
-    loading: audit.loading,
-    showOlder: audit.data?.nextCursor ? () => setPages((n) => n + 1) : null,
+    showOlder: audit.data?.nextCursor ? { run: () => setPages((n) => n + 1), busy: audit.loading } : null,
   };
 }
 

@@ -1,8 +1,9 @@
 // The job history of a page (REST pages merged into the live state), refetched when the socket reconnects.
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { Job } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
 import { jobsSorted } from '../logic/jobsState';
+import { useAction, type ActionState } from './useAction';
 import type { Live } from './useLive';
 
 const PAGE = 50;
@@ -12,7 +13,8 @@ export interface JobHistory {
   /** The first page has arrived (until then counts drawn from `jobs` would be made up). */
   loaded: boolean;
   error: unknown;
-  loadOlder: (() => void) | undefined;
+  /** "Load older jobs": the next page (busy while it loads); undefined when none is left. */
+  loadOlder: ActionState | undefined;
   reload: () => void;
 }
 
@@ -48,16 +50,15 @@ export function useJobHistory(live: Live, vmId?: string): JobHistory {
     // addJobs is a new function each render; the reducer's dispatch behind it is stable
   }, [client, vmId, live.onlineVersion, tick]);
 
-  const loadOlder = useCallback(() => {
-    if (!nextBefore) return;
-    client.jobList({ vmId, limit: PAGE, before: nextBefore }).then(
-      (res) => {
-        addJobs(res.jobs);
-        setNextBefore(res.nextBefore);
-      },
-      (err: unknown) => setError(err),
-    );
-  }, [client, vmId, nextBefore, addJobs]);
+  const loadOlder = useAction(
+    async () => (nextBefore ? client.jobList({ vmId, limit: PAGE, before: nextBefore }) : null),
+    (res) => {
+      if (!res) return;
+      addJobs(res.jobs);
+      setNextBefore(res.nextBefore);
+    },
+    setError,
+  );
 
   return { jobs: jobsSorted(live.jobs, vmId), loaded, error, loadOlder: nextBefore ? loadOlder : undefined, reload: () => setTick((n) => n + 1) };
 }

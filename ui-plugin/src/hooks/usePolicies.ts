@@ -11,7 +11,7 @@ import { useApp } from '../context/appContext';
 import { deniedText, policyCreateDenial, policyManageDenial, type Caller, type VmRef } from '../logic/access';
 import { errorReason } from '../logic/errorText';
 import { isRunActive } from '../logic/policyForm';
-import { localAction, useKeyedAction, type ActionState } from './useAction';
+import { localAction, useAction, useKeyedAction, type ActionState } from './useAction';
 import { useLoader } from './useLoader';
 
 /** Polling period of the runs while one is going. */
@@ -41,7 +41,8 @@ export interface PoliciesData {
   /** The policy whose deletion waits for confirmation. */
   deleting: Policy | null;
   cancelDelete: () => void;
-  confirmDelete: () => void;
+  /** Delete the policy waiting for confirmation (once: a double click sends one DELETE). */
+  confirmDelete: ActionState;
 }
 
 /** `onChanged` must be stable (a timer after a run's end depends on it); `me` and `vms` say what
@@ -87,22 +88,26 @@ export function usePolicies(refresh: unknown[], onChanged: () => void, me: Calle
     manageReason,
   );
 
-  const confirmDelete = (): void => {
-    const p = deleting;
-    if (!p) return;
-    client.policyDelete(p.id).then(
-      () => {
-        setDeleting(null);
-        bridge.toast('success', t('policyDeleted', { name: p.name }));
-        policies.reload();
-        onChanged();
-      },
-      (err: unknown) => {
-        setDeleting(null);
-        bridge.toast('danger', t('policyDeleteFailed', { name: p.name, reason: errorReason(err) }));
-      },
-    );
-  };
+  // the policy is the one confirmed at the click: the dialog may close before the answer
+  const confirmDelete = useAction(
+    async () => {
+      const p = deleting;
+      if (!p) throw new Error('no policy waits for confirmation'); // blocked below: never reached
+      await client.policyDelete(p.id);
+      return p;
+    },
+    (p) => {
+      setDeleting(null);
+      bridge.toast('success', t('policyDeleted', { name: p.name }));
+      policies.reload();
+      onChanged();
+    },
+    (err) => {
+      setDeleting(null);
+      bridge.toast('danger', t('policyDeleteFailed', { name: deleting?.name ?? '', reason: errorReason(err) }));
+    },
+    { blocked: deleting === null },
+  );
 
   return {
     policies: policies.data?.policies ?? [],

@@ -9,6 +9,7 @@ import type { Policy, PolicyDetail, PolicyWarning } from '../../../backend/src/a
 import { useApp } from '../context/appContext';
 import { errorReason } from '../logic/errorText';
 import type { Caller } from '../logic/access';
+import { useAction, type ActionState } from './useAction';
 import { browserTimeZone, emptyPolicyForm, fieldError, formToPolicy, policyToForm, restrictedPolicyForm, timeZones, type PolicyField, type PolicyForm } from '../logic/policyForm';
 
 export type PolicyErrors = Partial<Record<PolicyField, string>>;
@@ -20,8 +21,7 @@ export interface PolicyEditor {
   errors: PolicyErrors;
   /** A refusal that names no field, as a sentence. */
   general: string | null;
-  saving: boolean;
-  save: () => void;
+  save: ActionState;
   /** The policy as the service has it (next runs, next verify); null for a new one until saved. */
   detail: PolicyDetail | null;
   /** Saved, and not changed since. */
@@ -46,7 +46,6 @@ export function usePolicyEditor(policy: Policy | null, onSaved: (policy: PolicyD
   const [policyId, setPolicyId] = useState<string | null>(policy?.id ?? null);
   const [errors, setErrors] = useState<PolicyErrors>({});
   const [general, setGeneral] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
   const [detail, setDetail] = useState<PolicyDetail | null>(null);
   const [savedNow, setSavedNow] = useState(false);
   const [warnings, setWarnings] = useState<PolicyWarning[]>([]);
@@ -71,31 +70,29 @@ export function usePolicyEditor(policy: Policy | null, onSaved: (policy: PolicyD
     setFormVersion((v) => v + 1);
   };
 
-  const save = (): void => {
-    setSaving(true);
-    setGeneral(null);
-    setErrors({});
-    const body = formToPolicy(form);
-    (policyId ? client.policyUpdate(policyId, body) : client.policyCreate(body)).then(
-      (res) => {
-        setSaving(false);
-        setPolicyId(res.policy.id);
-        setDetail(res.policy);
-        setWarnings(res.warnings);
-        setSavedNow(true);
-        bridge.toast('success', t('policySaved', { name: res.policy.name }));
-        onSaved(res.policy);
-      },
-      (err: unknown) => {
-        setSaving(false);
-        const msg = errorReason(err);
-        const fe = (err as { kind?: string }).kind === 'bad-request' ? fieldError(msg) : null;
-        if (fe) setErrors({ [fe.field]: fe.message });
-        else setGeneral(t('policySaveFailed', { reason: msg }));
-      },
-    );
-  };
+  const save = useAction(
+    () => {
+      setGeneral(null);
+      setErrors({});
+      const body = formToPolicy(form);
+      return policyId ? client.policyUpdate(policyId, body) : client.policyCreate(body);
+    },
+    (res) => {
+      setPolicyId(res.policy.id);
+      setDetail(res.policy);
+      setWarnings(res.warnings);
+      setSavedNow(true);
+      bridge.toast('success', t('policySaved', { name: res.policy.name }));
+      onSaved(res.policy);
+    },
+    (err) => {
+      const msg = errorReason(err);
+      const fe = (err as { kind?: string }).kind === 'bad-request' ? fieldError(msg) : null;
+      if (fe) setErrors({ [fe.field]: fe.message });
+      else setGeneral(t('policySaveFailed', { reason: msg }));
+    },
+  );
 
   const editingName = policy || policyId ? (detail?.name ?? policy?.name ?? form.name) : null;
-  return { form, set, errors, general, saving, save, detail, savedNow, warnings, formVersion, zones, editingName };
+  return { form, set, errors, general, save, detail, savedNow, warnings, formVersion, zones, editingName };
 }

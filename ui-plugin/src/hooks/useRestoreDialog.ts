@@ -6,7 +6,7 @@
  * the restore started from here, followed live. The decisions (body, problems, grouping, may it
  * start) are logic/restoreForm's and logic/access's.
  */
-import { useCallback, useEffect, useMemo, useReducer, useState, type Dispatch } from 'react';
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState, type Dispatch } from 'react';
 import type { Job, PointDetail, PointSummary, RestorePlanView, WhoAmI } from '../../../backend/src/api/contract';
 import { TOKENS } from '../constants';
 import { useApp } from '../context/appContext';
@@ -16,6 +16,7 @@ import {
   canSubmit,
   formReducer,
   groupProblems,
+  identityVmName,
   initialForm,
   initialPointId,
   localProblems,
@@ -25,16 +26,21 @@ import {
   restoreBody,
   shownProblems,
   type FormAction,
+  type Identity,
   type ProblemGroups,
   type Refusal,
   type RestoreForm,
 } from '../logic/restoreForm';
 import { ServiceError } from '../services/serviceError';
 import type { StreamStatus } from '../services/eventStream';
+import { useAction, type ActionState } from './useAction';
 import { useLive } from './useLive';
 import { useLoader } from './useLoader';
 import { useRestorePlan, type RestorePlanState } from './useRestorePlan';
 import { useWhoAmI } from './useWhoAmI';
+
+/** What a plan says of one disk of the point (its default name, domain, format, data size). */
+export type PlannedDisk = RestorePlanView['disks'][number];
 
 export interface RestoreDialog {
   status: StreamStatus;
@@ -54,18 +60,21 @@ export interface RestoreDialog {
   planned: RestorePlanState;
   /** The plan of the chosen point (a plan of the previous one is not shown). */
   plan: RestorePlanView | null;
+  /** What the latest plan that had the disk said of it: a disk left out has no row in the plan
+   *  now, and keeps showing its size, format and default name. */
+  plannedDisk: (device: string) => PlannedDisk | undefined;
   groups: ProblemGroups;
   /** The problems shown are the form's own (the plan is not asked for). */
   localOnly: boolean;
   planOk: boolean;
-  submittable: boolean;
-  submitting: boolean;
+  /** Restore: blocked until the plan allows it, disabled with `submitReason` when a permit is
+   *  missing, busy while the service starts the job. */
+  submit: ActionState;
   /** A restore is starting or running: the form is read-only. */
   locked: boolean;
   /** The restore started from this dialog, live. */
   job: Job | null;
   startError: unknown;
-  submit: () => void;
   /** WebAdmin's VM list searched for what the restore created; the dialog closes. */
   showVm: (vmName: string) => void;
   me: WhoAmI | null;
@@ -83,7 +92,9 @@ export interface RestoreDialog {
 
 /**
  * `deleted`: the engine no longer has the VM (opened from the Deleted VMs view): the form starts
- * on bringing it back under its original ids, and the VM is not looked for in the VM list.
+ * on bringing it back under its original ids. The VM list is loaded all the same — it says which
+ * VMs the disks may be attached to —, it just does not name this VM (its download is then the
+ * service's to refuse or allow).
  */
 export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoint: string | null, deleted = false): RestoreDialog {
   const { client, t, bridge } = useApp();
@@ -95,7 +106,8 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
   const byId = useMemo(() => new Map((vms.data?.vms ?? []).map((v) => [v.id, v])), [vms.data]);
   const vmOf = useCallback((id: string): VmRef | undefined => byId.get(id), [byId]);
   const list = useMemo(() => pointsNewestFirst(points.data ?? []), [points.data]);
-  const [form, dispatch] = useReducer(formReducer, vmName, (name) => initialForm(name, null, deleted ? 'original' : 'new'));
+  const startIdentity: Identity = deleted ? 'original' : 'new';
+  const [form, dispatch] = useReducer(formReducer, vmName, (name) => initialForm(name, null, startIdentity));
   const originalName = vmName || list[0]?.vmName || '';
 
   // the point: the one asked for, else the newest; the VM's name from the points when the URL had none
@@ -103,8 +115,8 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
     if (form.pointId || list.length === 0) return;
     const id = initialPointId(list, wantedPoint);
     if (id) dispatch({ type: 'point', pointId: id });
-    if (!vmName && list[0]) dispatch({ type: 'vmName', value: deleted ? list[0].vmName : `${list[0].vmName}-restored` });
-  }, [list, form.pointId, wantedPoint, vmName, deleted]);
+    if (!vmName && list[0]) dispatch({ type: 'vmName', value: identityVmName(startIdentity, list[0].vmName) });
+  }, [list, form.pointId, wantedPoint, vmName, startIdentity]);
 
   const detail = useLoader(() => (form.pointId ? client.pointGet(form.pointId) : Promise.resolve(null)), [form.pointId]);
   const point = detail.data && detail.data.id === form.pointId ? detail.data : null;
@@ -114,10 +126,16 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
   const local = useMemo(() => (point ? localProblems(form, devices, t, ovfAvailable) : []), [form, devices, t, ovfAvailable, point]);
   const planned = useRestorePlan(point ? form.pointId : null, body, !point ? 'waiting' : local.length > 0 ? 'invalid' : null);
   const plan = planned.plan && planned.plan.pointId === form.pointId ? planned.plan : null;
+  // every plan's disks merged by device, the newest winning: a disk left out is not in the plan
+  const lastPlanned = useRef(new Map<string, PlannedDisk>());
+  const plannedDisk = useMemo(() => {
+    for (const d of plan?.disks ?? []) lastPlanned.current.set(d.device, d);
+    const known = new Map(lastPlanned.current);
+    return (device: string): PlannedDisk | undefined => known.get(device);
+  }, [plan]);
 
   // the restore started from here
   const [jobId, setJobId] = useState<string | null>(null);
-  const [submitting, setSubmitting] = useState(false);
   const [refused, setRefused] = useState<Refusal<RestorePlanView> | null>(null);
   const [startError, setStartError] = useState<unknown>(null);
   const job: Job | null = jobId ? (live.jobs.byId[jobId] ?? null) : null;
@@ -138,30 +156,28 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
   const { problems, planOk } = shownProblems({ local, refused, bodyKey, plan });
   const groups = groupProblems(problems, { devices, domainOf: plannedDomains(plan) });
   const submitReason = deniedText(t, restoreDenial(plan, body, me, vmOf));
-  const submittable = canSubmit({ planStatus: planned.status, planCurrent: planned.current, planOk, submitting, jobActive }) && !submitReason;
-
-  const submit = (): void => {
-    if (!form.pointId || !body || !submittable) return;
-    const key = bodyKey;
-    setSubmitting(true);
-    setStartError(null);
-    client.restoreStart(form.pointId, body).then(
-      (res) => {
-        setSubmitting(false);
-        live.addJobs([res.job]);
-        setJobId(res.job.id);
-        bridge.toast('info', t('toastRestoreStarted', { vm: res.job.vmName }));
-      },
-      (err: unknown) => {
-        setSubmitting(false);
-        const problemsOf = err instanceof ServiceError && err.code === 'RESTORE_REFUSED' ? refusedProblems(err.details) : [];
-        if (problemsOf.length > 0) {
-          setRefused({ key, problems: problemsOf, plan });
-          planned.refresh();
-        } else setStartError(err);
-      },
-    );
-  };
+  const target = form.pointId && body ? { pointId: form.pointId, body } : null;
+  const submit = useAction(
+    async () => {
+      if (!target) throw new Error('nothing to restore yet'); // blocked below: never reached
+      setStartError(null);
+      return (await client.restoreStart(target.pointId, target.body)).job;
+    },
+    (started) => {
+      live.addJobs([started]);
+      setJobId(started.id);
+      bridge.toast('info', t('toastRestoreStarted', { vm: started.vmName }));
+    },
+    (err) => {
+      // the refusal is of the body and plan of the click (this render's)
+      const problemsOf = err instanceof ServiceError && err.code === 'RESTORE_REFUSED' ? refusedProblems(err.details) : [];
+      if (problemsOf.length > 0) {
+        setRefused({ key: bodyKey, problems: problemsOf, plan });
+        planned.refresh();
+      } else setStartError(err);
+    },
+    { disabledReason: submitReason, blocked: !target || !canSubmit({ planStatus: planned.status, planCurrent: planned.current, planOk, jobActive }) },
+  );
 
   return {
     status: live.status,
@@ -177,15 +193,14 @@ export function useRestoreDialog(vmId: string | null, vmName: string, wantedPoin
     ovfAvailable,
     planned,
     plan,
+    plannedDisk,
     groups,
     localOnly: local.length > 0,
     planOk,
-    submittable,
-    submitting,
-    locked: submitting || jobActive,
+    submit,
+    locked: submit.busy || jobActive,
     job,
     startError,
-    submit,
     showVm: (name) => bridge.showVm(name, TOKENS.restoreDialog),
     me,
     originalName,

@@ -6,6 +6,7 @@
 import { useState } from 'react';
 import type { RetentionPreview, RetentionPreviewRequest } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
+import { useAction, type ActionState } from './useAction';
 
 export interface RetentionPreviewState {
   preview: RetentionPreview | null;
@@ -13,8 +14,8 @@ export interface RetentionPreviewState {
   stale: boolean;
   /** Why the last ask failed (no preview is shown then). */
   error: unknown;
-  loading: boolean;
-  ask: () => void;
+  /** The "Preview retention" button: busy while the service answers. */
+  ask: ActionState;
 }
 
 /** `request` gives the form's selection, rules and zone now; `formVersion` changes with every edit. */
@@ -22,24 +23,20 @@ export function useRetentionPreview(request: () => RetentionPreviewRequest, form
   const { client } = useApp();
   const [preview, setPreview] = useState<{ data: RetentionPreview; version: number } | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(false);
 
-  const ask = (): void => {
-    setLoading(true);
-    setError(null);
-    const version = formVersion;
-    client.retentionPreview(request()).then(
-      (data) => {
-        setLoading(false);
-        setPreview({ data, version });
-      },
-      (err: unknown) => {
-        setLoading(false);
-        setPreview(null);
-        setError(err);
-      },
-    );
-  };
+  // the answer is for the form as it was when asked (its version then)
+  const ask = useAction(
+    () => {
+      setError(null);
+      const version = formVersion;
+      return client.retentionPreview(request()).then((data) => ({ data, version }));
+    },
+    (answer) => setPreview(answer),
+    (err) => {
+      setPreview(null);
+      setError(err);
+    },
+  );
 
-  return { preview: preview?.data ?? null, stale: preview !== null && preview.version !== formVersion, error, loading, ask };
+  return { preview: preview?.data ?? null, stale: preview !== null && preview.version !== formVersion, error, ask };
 }

@@ -1,7 +1,7 @@
-// The catalogs: every contract value named, every key in one area and in every locale with the
-// English placeholders, placeholders well formed; and t()'s filling and fallback.
+// The catalogs: every contract value named, every key in one area, a translation's placeholders
+// those of the English text, placeholders well formed; and t()'s filling and fallback.
 import type { AuditKind } from '../../../backend/src/api/contract';
-import { AREAS, keyOf, messagesFor, supportedLocales, translator, type MessageKey } from './messages';
+import { AREAS, keyOf, messagesFor, supportedLocales, translator, type MessageKey, type Messages } from './messages';
 
 /** Every audit kind of the contract: the compiler refuses this object when one is missing, so a
  *  kind the service adds fails the build of this test until it has a text. */
@@ -68,14 +68,13 @@ describe('messages', () => {
     expect([...perArea].sort()).toEqual(Object.keys(en).sort());
   });
 
-  it('has every key in every locale, with the placeholders of the English text', () => {
+  // every key in every locale is the compiler's (a catalog is typed Messages); the placeholders
+  // are not: a translation that drops `{vm}` would show the sentence without the VM
+  it('finds a translation whose placeholders differ from the English text, and no locale has one', () => {
     const keys = Object.keys(en) as MessageKey[];
-    for (const locale of supportedLocales) {
-      const catalog = messagesFor(locale);
-      expect(Object.keys(catalog).sort()).toEqual([...keys].sort());
-      const differing = keys.filter((k) => placeholders(catalog[k]).join() !== placeholders(en[k]).join());
-      expect({ locale, differing }).toEqual({ locale, differing: [] });
-    }
+    const drift = (catalog: Messages): MessageKey[] => keys.filter((k) => placeholders(catalog[k]).join() !== placeholders(en[k]).join());
+    expect(drift({ ...en, toastBackupStarted: 'Sauvegarde lancée.', restoreDialogTitle: 'Restaurer {vm} ({point})' }).sort()).toEqual(['restoreDialogTitle', 'toastBackupStarted']);
+    for (const locale of supportedLocales) expect({ locale, drift: drift(messagesFor(locale)) }).toEqual({ locale, drift: [] });
   });
 
   it('writes placeholders as {name} only (a stray brace would show on screen)', () => {

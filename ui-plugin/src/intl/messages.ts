@@ -1,8 +1,8 @@
 /**
  * Every text the plugin shows, ready for translation, and the one `t()` over them. The English
  * texts are split by area (intl/en-US/: access, common, jobs, place, policies, restore; each key in
- * exactly one); a translation is a catalog with the same keys and the same `{name}`
- * placeholders (messages.test checks both), added to `catalogs`. WebAdmin's locale comes from
+ * exactly one); a translation is a `Messages` catalog (the compiler wants every key) with the
+ * English text's `{name}` placeholders (messages.test checks them), added to `catalogs`. WebAdmin's locale comes from
  * `currentLocale()` (e.g. `en-US`, `fr-FR`); unknown locales fall back to English text while
  * numbers and dates still follow the user's locale.
  */

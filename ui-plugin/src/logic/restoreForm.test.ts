@@ -8,6 +8,7 @@ import {
   formReducer,
   groupProblems,
   identityOf,
+  identityVmName,
   initialForm,
   initialPointId,
   localProblems,
@@ -62,6 +63,8 @@ describe('restore form defaults', () => {
       disks: {},
     });
     expect(defaultVmName('db01')).toBe('db01-restored');
+    // the name each identity gives, before the form exists (the dialog opened without one)
+    expect([identityVmName('new', 'db01'), identityVmName('original', 'db01')]).toEqual(['db01-restored', 'db01']);
     expect(diskChoice(f, 'ua-d1')).toEqual({ include: true, name: '', storageDomainId: null });
   });
 
@@ -219,13 +222,12 @@ describe('problems in the dialog', () => {
 });
 
 describe('when Restore may be pressed', () => {
-  const ready: SubmitGate = { planStatus: 'ready', planCurrent: true, planOk: true, submitting: false, jobActive: false };
-  it('only for a current plan without errors, once at a time', () => {
+  const ready: SubmitGate = { planStatus: 'ready', planCurrent: true, planOk: true, jobActive: false };
+  it('only for a current plan without errors, not while its restore runs', () => {
     expect(canSubmit(ready)).toBe(true);
     expect(canSubmit({ ...ready, planOk: false })).toBe(false);
     expect(canSubmit({ ...ready, planCurrent: false })).toBe(false);
     for (const s of ['waiting', 'planning', 'invalid', 'failed'] as const) expect(canSubmit({ ...ready, planStatus: s })).toBe(false);
-    expect(canSubmit({ ...ready, submitting: true })).toBe(false);
     expect(canSubmit({ ...ready, jobActive: true })).toBe(false);
   });
 });

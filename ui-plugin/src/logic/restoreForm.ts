@@ -47,11 +47,15 @@ export function defaultVmName(original: string): string {
  *  under its own ids, name and MAC addresses (a VM the engine no longer has). */
 export type Identity = 'new' | 'original';
 
+/** The VM name an identity gives: the original's own, or `<original>-restored`. */
+export function identityVmName(identity: Identity, originalVmName: string): string {
+  return identity === 'original' ? originalVmName : defaultVmName(originalVmName);
+}
+
 /** The form's fields an identity sets. */
 function identityFields(identity: Identity, originalVmName: string): Pick<RestoreForm, 'vmName' | 'regenerateIds' | 'regenerateMacs'> {
-  return identity === 'original'
-    ? { vmName: originalVmName, regenerateIds: false, regenerateMacs: false }
-    : { vmName: defaultVmName(originalVmName), regenerateIds: true, regenerateMacs: true };
+  const vmName = identityVmName(identity, originalVmName);
+  return identity === 'original' ? { vmName, regenerateIds: false, regenerateMacs: false } : { vmName, regenerateIds: true, regenerateMacs: true };
 }
 
 export function initialForm(originalVmName: string, pointId: string | null = null, identity: Identity = 'new'): RestoreForm {
@@ -240,14 +244,14 @@ export interface SubmitGate {
   /** The plan shown was made for the form as it is now. */
   planCurrent: boolean;
   planOk: boolean;
-  submitting: boolean;
   /** A restore started from this dialog is queued or running. */
   jobActive: boolean;
 }
 
-/** Restore may be pressed only for a current plan without errors, once at a time. */
+/** Restore may be pressed only for a current plan without errors, and not while the restore it
+ *  started runs (a start still in flight is the button's own busy: hooks/useAction). */
 export function canSubmit(s: SubmitGate): boolean {
-  return s.planStatus === 'ready' && s.planCurrent && s.planOk && !s.submitting && !s.jobActive;
+  return s.planStatus === 'ready' && s.planCurrent && s.planOk && !s.jobActive;
 }
 
 /** The problems a 409 RESTORE_REFUSED carries in `details.problems`, or none. */

@@ -1,5 +1,5 @@
 // The jobs table of the place and the VM tab: state filter, live progress of active jobs, older pages on demand.
-import { Button, FormSelect, FormSelectOption, Label, ToolbarItem } from '@patternfly/react-core';
+import { FormSelect, FormSelectOption, Label, ToolbarItem } from '@patternfly/react-core';
 import { useState } from 'react';
 import type { Job, JobState } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';
@@ -7,6 +7,7 @@ import { formatBytes, formatDateTime, formatDuration } from '../../logic/format'
 import { isActive, jobDurationSeconds } from '../../logic/progress';
 import { useTexts } from '../../context/appContext';
 import type { ActionState } from '../../hooks/useAction';
+import { ActionButton } from './ActionButton';
 import { DataTable, type DataColumn } from './DataTable';
 import { JobProgress } from './JobProgress';
 import { JobStateLabel } from './Labels';
@@ -18,11 +19,12 @@ interface Props {
   jobs: Job[];
   showVm: boolean;
   cancel: (job: Job) => ActionState;
-  onLoadOlder?: () => void;
+  /** "Load older jobs"; absent when no older page is left. */
+  loadOlder?: ActionState | undefined;
 }
 
 /** Jobs with live progress for active ones; filter by text and state; older pages on demand. */
-export function JobsTable({ id, jobs, showVm, cancel, onLoadOlder }: Props) {
+export function JobsTable({ id, jobs, showVm, cancel, loadOlder }: Props) {
   const { t, locale } = useTexts();
   const [state, setState] = useState<JobState | ''>('');
   const columns: Array<DataColumn<Job>> = [
@@ -88,10 +90,10 @@ export function JobsTable({ id, jobs, showVm, cancel, onLoadOlder }: Props) {
       toolbarExtra={extra}
       extraFilter={state ? (j) => j.state === state : undefined}
       footer={
-        onLoadOlder ? (
-          <Button id={`${id}-older`} variant="link" onClick={onLoadOlder}>
+        loadOlder ? (
+          <ActionButton id={`${id}-older`} variant="link" action={loadOlder}>
             {t('loadOlder')}
-          </Button>
+          </ActionButton>
         ) : null
       }
     />

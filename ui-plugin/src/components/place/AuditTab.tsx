@@ -5,13 +5,14 @@
  * not asked for — not before whoami has answered either: a refused read would be audited as a
  * denied action of theirs. (A 403 all the same says the same sentence.)
  */
-import { Alert, Button, Spinner } from '@patternfly/react-core';
+import { Alert, Spinner } from '@patternfly/react-core';
 import type { AuditEntry, VmSummary } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';
 import { useAuditLog } from '../../hooks/useAuditLog';
 import { keyOf, type Translate } from '../../intl/messages';
 import { adminDenial, deniedText, type Caller } from '../../logic/access';
 import { formatDateTime } from '../../logic/format';
+import { ActionButton } from '../common/ActionButton';
 import { DataTable, type DataColumn } from '../common/DataTable';
 import { ServiceErrorAlert } from '../common/StatusAlerts';
 
@@ -56,9 +57,9 @@ function AuditLog({ vms, refresh }: { vms: VmSummary[]; refresh: unknown[] }) {
       <ServiceErrorAlert id="audit-error" error={audit.error} onRetry={audit.reload} />
       <DataTable id="audit-table" ariaLabel={t('auditTitle')} columns={columns} rows={rows} rowKey={(e) => String(e.seq)} rowId={(e) => `audit-row-${e.seq}`} emptyText={t('noAudit')} initialSort={{ key: 'time', direction: 'desc' }} perPage={20} />
       {audit.showOlder ? (
-        <Button id="audit-older" variant="link" isInline isLoading={audit.loading} isDisabled={audit.loading} onClick={audit.showOlder}>
+        <ActionButton id="audit-older" variant="link" isInline action={audit.showOlder}>
           {t('auditOlder')}
-        </Button>
+        </ActionButton>
       ) : null}
     </>
   );

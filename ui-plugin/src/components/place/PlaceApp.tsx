@@ -40,7 +40,7 @@ export function PlaceApp() {
               <PointsTable id="points-table" points={place.points ?? []} showVm onRestore={place.openRestore} vmOf={place.vmOf} />
             </Tab>
             <Tab eventKey="jobs" id="tab-jobs" title={<TabTitleText>{t('tabJobs')}</TabTitleText>}>
-              <JobsTable id="jobs-table" jobs={place.history.jobs} showVm cancel={place.cancelJob} onLoadOlder={place.history.loadOlder} />
+              <JobsTable id="jobs-table" jobs={place.history.jobs} showVm cancel={place.cancelJob} loadOlder={place.history.loadOlder} />
             </Tab>
             <Tab eventKey="policies" id="tab-policies" title={<TabTitleText>{t('tabPolicies')}</TabTitleText>}>
               <PoliciesTab vms={place.vms ?? []} refresh={place.refresh} onChanged={place.reloadVms} me={place.me} />

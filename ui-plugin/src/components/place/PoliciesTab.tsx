@@ -119,9 +119,9 @@ export function PoliciesTab({ vms, refresh, onChanged, me }: { vms: VmSummary[];
           <ModalHeader title={t('policyDeleteTitle', { name: deleting.name })} labelId="policy-delete-title" titleIconVariant="warning" />
           <ModalBody>{t('policyDeleteBody')}</ModalBody>
           <ModalFooter>
-            <Button id="policy-delete-confirm" variant="danger" onClick={data.confirmDelete}>
+            <ActionButton id="policy-delete-confirm" variant="danger" action={data.confirmDelete}>
               {t('policyDeleteConfirm')}
-            </Button>
+            </ActionButton>
             <Button id="policy-delete-cancel" variant="link" onClick={data.cancelDelete}>
               {t('cancel')}
             </Button>

@@ -31,6 +31,7 @@ import { deniedText, policyFieldDenials, policyVmDenial, type Caller } from '../
 import { formatDateTime } from '../../logic/format';
 import { cronText, type PolicyField } from '../../logic/policyForm';
 import { previewRequest } from '../../logic/retentionPreview';
+import { ActionButton } from '../common/ActionButton';
 import { RetentionPreviewPanel } from './RetentionPreviewPanel';
 
 interface Props {
@@ -47,7 +48,7 @@ interface Props {
  *  the field they name; what only a backup admin may set is disabled, its reason under it. */
 export function PolicyDialog({ policy, vms, me, onClose, onSaved }: Props) {
   const { t, locale } = useTexts();
-  const { form, set, errors, general, saving, save, detail, savedNow, warnings, formVersion, zones, editingName } = usePolicyEditor(policy, onSaved, me);
+  const { form, set, errors, general, save, detail, savedNow, warnings, formVersion, zones, editingName } = usePolicyEditor(policy, onSaved, me);
   const denials = policyFieldDenials(me);
   const denied = { selection: deniedText(t, denials.selection), retention: deniedText(t, denials.retention), lock: deniedText(t, denials.lock) };
   const human = cronText(form.schedule, t, locale);
@@ -200,9 +201,9 @@ export function PolicyDialog({ policy, vms, me, onClose, onSaved }: Props) {
         </Form>
       </ModalBody>
       <ModalFooter>
-        <Button id="policy-save" variant="primary" onClick={save} isLoading={saving} isDisabled={saving}>
+        <ActionButton id="policy-save" variant="primary" action={save}>
           {t('save')}
-        </Button>
+        </ActionButton>
         <Button id="policy-cancel" variant="link" onClick={onClose}>
           {savedNow ? t('close') : t('cancel')}
         </Button>

@@ -1,5 +1,5 @@
 // The policy editor's retention preview panel (asked through hooks/useRetentionPreview.ts, worded by logic/retentionPreview.ts).
-import { Alert, Button, ExpandableSection } from '@patternfly/react-core';
+import { Alert, ExpandableSection } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import type { RetentionPreviewRequest } from '../../../../backend/src/api/contract';
 import { useTexts } from '../../context/appContext';
@@ -7,6 +7,7 @@ import { useRetentionPreview } from '../../hooks/useRetentionPreview';
 import { errorReason } from '../../logic/errorText';
 import { formatDateTime } from '../../logic/format';
 import { pointFate, previewSummary, vmCounts } from '../../logic/retentionPreview';
+import { ActionButton } from '../common/ActionButton';
 
 interface Props {
   /** The form's selection, rules and zone now. */
@@ -22,12 +23,12 @@ interface Props {
  */
 export function RetentionPreviewPanel({ request, formVersion }: Props) {
   const { t, locale } = useTexts();
-  const { preview: p, stale, error, loading, ask } = useRetentionPreview(request, formVersion);
+  const { preview: p, stale, error, ask } = useRetentionPreview(request, formVersion);
   return (
     <div id="retention-preview">
-      <Button id="retention-preview-button" variant="secondary" onClick={ask} isLoading={loading} isDisabled={loading}>
+      <ActionButton id="retention-preview-button" variant="secondary" action={ask}>
         {t('retentionPreviewButton')}
-      </Button>
+      </ActionButton>
       {error ? <Alert id="retention-preview-error" variant="danger" isInline isPlain title={t('retentionPreviewFailed', { reason: errorReason(error) })} /> : null}
       {p ? (
         <Alert

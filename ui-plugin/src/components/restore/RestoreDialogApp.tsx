@@ -1,9 +1,10 @@
 // The Restore… dialog page's layout (data, form, plan and start: hooks/useRestoreDialog.ts).
-import { Button, EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title, Tooltip } from '@patternfly/react-core';
+import { EmptyState, FormGroup, FormSelect, FormSelectOption, Grid, GridItem, PageSection, Spinner, Stack, StackItem, Title } from '@patternfly/react-core';
 import { useTexts } from '../../context/appContext';
 import { useRestoreDialog } from '../../hooks/useRestoreDialog';
 import { formatBytes, formatDateTime } from '../../logic/format';
 import { pointTypeKey } from '../../logic/jobText';
+import { ActionButton } from '../common/ActionButton';
 import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
 import { RestoreDisksTable } from './RestoreDisksTable';
 import { RestoreOptions } from './RestoreOptions';
@@ -70,7 +71,7 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint, deleted =
             </StackItem>
             <StackItem>
               <Title headingLevel="h3">{t('restoreDisksTitle')}</Title>
-              <RestoreDisksTable point={point} form={form} dispatch={dispatch} plan={plan} groups={groups} disabled={locked} downloadReason={d.downloadReason} />
+              <RestoreDisksTable point={point} form={form} dispatch={dispatch} plan={plan} plannedDisk={d.plannedDisk} groups={groups} disabled={locked} downloadReason={d.downloadReason} />
             </StackItem>
             {job ? (
               <StackItem>
@@ -81,29 +82,15 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint, deleted =
               <RestoreProblems status={planned.status} planError={planned.error} groups={groups} plan={plan} local={d.localOnly} planOk={d.planOk} denied={job ? undefined : d.submitReason} />
             </StackItem>
             <StackItem>
-              <SubmitButton reason={d.submitReason} submittable={d.submittable} submitting={d.submitting} onSubmit={d.submit} />
-              {d.startError ? <ServiceErrorAlert id="restore-start-error" error={d.startError} onRetry={d.submit} /> : null}
+              {/* blocked until the plan allows it; when a permit is missing, the reason is its tooltip */}
+              <ActionButton id="restore-submit" variant="primary" action={d.submit}>
+                {t('restoreAction')}
+              </ActionButton>
+              {d.startError ? <ServiceErrorAlert id="restore-start-error" error={d.startError} onRetry={d.submit.run} /> : null}
             </StackItem>
           </>
         ) : null}
       </Stack>
     </PageSection>
-  );
-}
-
-/** Restore: aria-disabled until the plan allows it; when a permit is missing, the reason is its tooltip. */
-function SubmitButton({ reason, submittable, submitting, onSubmit }: { reason: string | undefined; submittable: boolean; submitting: boolean; onSubmit: () => void }) {
-  const { t } = useTexts();
-  const button = (
-    <Button id="restore-submit" variant="primary" isAriaDisabled={!submittable} isLoading={submitting} onClick={onSubmit} data-disabled-reason={reason}>
-      {t('restoreAction')}
-    </Button>
-  );
-  return reason ? (
-    <Tooltip content={reason} id="restore-submit-reason">
-      {button}
-    </Tooltip>
-  ) : (
-    button
   );
 }

@@ -1,20 +1,24 @@
 // The Restore… dialog's disks: include, name, storage domain, their problems, and image downloads.
-import { Alert, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from '@patternfly/react-core';
+import { Alert, Checkbox, Flex, FlexItem, FormSelect, FormSelectOption, TextInput } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
-import { useEffect, useState, type Dispatch } from 'react';
+import type { Dispatch } from 'react';
 import type { PointDetail, RestorePlanView } from '../../../../backend/src/api/contract';
 import { useDiskDownload } from '../../hooks/useDiskDownload';
+import type { PlannedDisk } from '../../hooks/useRestoreDialog';
 import { errorReason } from '../../logic/errorText';
 import { formatBytes, formatDateTime } from '../../logic/format';
 import { diskChoice, type FormAction, type ProblemGroups, type RestoreForm } from '../../logic/restoreForm';
 import { useTexts } from '../../context/appContext';
 import { ActionButton } from '../common/ActionButton';
+import { FieldProblems } from './FieldProblems';
 
 interface Props {
   point: PointDetail;
   form: RestoreForm;
   dispatch: Dispatch<FormAction>;
   plan: RestorePlanView | null;
+  /** What the latest plan that had the disk said of it (a disk left out is not in the plan). */
+  plannedDisk: (device: string) => PlannedDisk | undefined;
   groups: ProblemGroups;
   disabled: boolean;
   /** Why the user may not download the disks (backup_disk + edit_disk_properties); undefined: they may. */
@@ -26,16 +30,9 @@ interface Props {
  * one is typed) and target storage domain (with free space), the problems of each disk, and a
  * download of its image.
  */
-export function RestoreDisksTable({ point, form, dispatch, plan, groups, disabled, downloadReason }: Props) {
+export function RestoreDisksTable({ point, form, dispatch, plan, plannedDisk, groups, disabled, downloadReason }: Props) {
   const { t, locale } = useTexts();
   const domains = plan?.targets.storageDomains ?? [];
-  // what the last plan said of each disk, kept while the disk is left out (the plan has no row then)
-  const [lastPlanned, setLastPlanned] = useState<Record<string, RestorePlanView['disks'][number]>>({});
-  const plannedNow: Record<string, RestorePlanView['disks'][number]> = {};
-  for (const d of plan?.disks ?? []) plannedNow[d.device] = d;
-  useEffect(() => {
-    if (plan) setLastPlanned((prev) => ({ ...prev, ...Object.fromEntries(plan.disks.map((d) => [d.device, d])) }));
-  }, [plan]);
 
   return (
     <Table id="restore-disks" aria-label={t('restoreDisksTitle')} variant="compact">
@@ -61,7 +58,7 @@ export function RestoreDisksTable({ point, form, dispatch, plan, groups, disable
         {point.disks.map((disk) => {
           const label = disk.alias ?? disk.device;
           const c = diskChoice(form, disk.device);
-          const p = plannedNow[disk.device] ?? lastPlanned[disk.device];
+          const p = plannedDisk(disk.device);
           const problems = groups.byDisk[disk.device] ?? [];
           const sdValue = c.storageDomainId ?? p?.storageDomainId ?? '';
           const sdProblem = problems.some((x) => x.severity === 'error' && x.code.startsWith('STORAGE_DOMAIN'));
@@ -122,15 +119,7 @@ export function RestoreDisksTable({ point, form, dispatch, plan, groups, disable
                     />
                   ))}
                 </FormSelect>
-                {problems.length > 0 ? (
-                  <HelperText id={`restore-disk-problems-${disk.device}`}>
-                    {problems.map((x, i) => (
-                      <HelperTextItem key={`${x.code}-${i}`} variant={x.severity === 'error' ? 'error' : 'warning'} data-code={x.code}>
-                        {x.message}
-                      </HelperTextItem>
-                    ))}
-                  </HelperText>
-                ) : null}
+                <FieldProblems problems={problems} id={`restore-disk-problems-${disk.device}`} />
               </Td>
               <Td dataLabel={t('colDownload')}>
                 <DiskDownload pointId={point.id} device={disk.device} label={label} deniedReason={downloadReason} />

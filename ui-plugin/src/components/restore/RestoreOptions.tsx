@@ -2,9 +2,10 @@
 // ids; name, cluster, MACs) or disks only (attached to a VM the user may configure, or not).
 import { Checkbox, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, Radio, Switch, TextInput } from '@patternfly/react-core';
 import type { Dispatch } from 'react';
-import type { RestorePlanView, RestoreProblem } from '../../../../backend/src/api/contract';
+import type { RestorePlanView } from '../../../../backend/src/api/contract';
 import { identityOf, type FormAction, type ProblemGroups, type RestoreForm } from '../../logic/restoreForm';
 import { useTexts } from '../../context/appContext';
+import { FieldProblems } from './FieldProblems';
 
 interface Props {
   form: RestoreForm;
@@ -19,22 +20,6 @@ interface Props {
   originalIdsReason: string | undefined;
   /** Why disks may not be attached to a VM (its option is disabled); undefined: they may. */
   attachReason: (vmId: string) => string | undefined;
-}
-
-/** The problems about one field, under it. */
-export function FieldProblems({ problems, id }: { problems: RestoreProblem[]; id?: string }) {
-  if (problems.length === 0) return null;
-  return (
-    <FormHelperText>
-      <HelperText id={id}>
-        {problems.map((p, i) => (
-          <HelperTextItem key={`${p.code}-${i}`} variant={p.severity === 'error' ? 'error' : 'warning'} data-code={p.code}>
-            {p.message}
-          </HelperTextItem>
-        ))}
-      </HelperText>
-    </FormHelperText>
-  );
 }
 
 function Help({ text }: { text: string }) {

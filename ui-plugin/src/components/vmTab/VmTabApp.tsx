@@ -94,7 +94,7 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
           <Card id="vm-jobs" isCompact>
             <CardTitle>{t('vmTabJobsTitle')}</CardTitle>
             <CardBody>
-              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} cancel={cancelJob} onLoadOlder={history.loadOlder} />
+              <JobsTable id="vm-jobs-table" jobs={history.jobs} showVm={false} cancel={cancelJob} loadOlder={history.loadOlder} />
             </CardBody>
           </Card>
         </StackItem>
