@@ -107,11 +107,13 @@ describe('access: restore', () => {
     expect(restoreDenial(plan(), asVm, viewer, none)).toBeNull();
   });
 
-  it('names the cluster without create_vm and the domain without create_disk', () => {
-    const noCluster = plan({ targets: { clusters: [], storageDomains: [{ id: 'sd1', name: 'data1' }], vms: [] } as unknown as RestorePlanView['targets'] });
-    expect(deniedText(t, restoreDenial(noCluster, asVm, viewer, none))).toBe('You need the create_vm permit on cluster Default (PowerUserRole or VmCreator role) to restore a VM into it.');
+  it('says create_vm is missing when no cluster is the user\'s, create_disk when no domain is — naming none', () => {
+    const noCluster = plan({ vm: null, targets: { clusters: [], storageDomains: [{ id: 'sd1', name: 'data1' }], vms: [] } as unknown as RestorePlanView['targets'] });
+    expect(deniedText(t, restoreDenial(noCluster, asVm, viewer, none))).toBe('You need the create_vm permit on a cluster (PowerUserRole or VmCreator role) to restore a VM.');
     const noDomain = plan({ targets: { clusters: [{ id: 'c1', name: 'Default' }], storageDomains: [], vms: [] } as unknown as RestorePlanView['targets'] });
-    expect(deniedText(t, restoreDenial(noDomain, asVm, viewer, none))).toContain('create_disk permit on storage domain data1');
+    expect(deniedText(t, restoreDenial(noDomain, asVm, viewer, none))).toBe('You need the create_disk permit on a storage domain (DiskCreator or PowerUserRole role) to restore disks.');
+    // restoring disks into a VM needs no cluster
+    expect(restoreDenial(plan({ vm: null, mode: 'disks', attachToVmId: null, targets: { clusters: [], storageDomains: [{ id: 'sd1', name: 'data1' }], vms: [] } as unknown as RestorePlanView['targets'] }), { mode: 'disks' }, viewer, none)).toBeNull();
     // a backup admin's plan is not limited: nothing denied whatever it lists
     expect(restoreDenial(noCluster, asVm, admin, none)).toBeNull();
   });

@@ -93,11 +93,10 @@ export function cancelDenial(job: Pick<Job, 'kind' | 'vmId' | 'vmName' | 'reques
 export function restoreDenial(plan: RestorePlanView | null, body: RestoreRequestBody | null, me: Caller, vmOf: (id: string) => VmRef | undefined): Denial | null {
   if (!me || me.backupAdmin || !plan || !body) return null;
   if (body.mode === 'vm' && body.regenerateIds === false) return { key: 'deniedOriginalIds' };
-  const vm = plan.vm;
-  if (vm && !plan.targets.clusters.some((c) => c.id === vm.clusterId)) return { key: 'deniedCreateVm', params: { cluster: vm.clusterName } };
-  for (const d of plan.disks) {
-    if (!plan.targets.storageDomains.some((s) => s.id === d.storageDomainId)) return { key: 'deniedCreateDisk', params: { domain: d.storageDomainName } };
-  }
+  // the service plans a user's restore only within the clusters and domains they may create in,
+  // and names none they may not: an empty list is the whole refusal
+  if (body.mode === 'vm' && plan.targets.clusters.length === 0) return { key: 'deniedCreateVm' };
+  if (plan.disks.length > 0 && plan.targets.storageDomains.length === 0) return { key: 'deniedCreateDisk' };
   if (plan.attachToVmId) {
     const name = plan.targets.vms.find((v) => v.id === plan.attachToVmId)?.name ?? plan.attachToVmId;
     const target = vmOf(plan.attachToVmId);
