@@ -147,6 +147,27 @@ describe('a hostile user against the service: engine permits decide every action
     }
   });
 
+  test('a download link lives with the token it was issued to: once the engine refuses that token (logout), the link answers 401 and is forgotten', async () => {
+    const disk = S.PointDetail.parse((await api.admin.get(`/api/v1/points/${point}`)).body).disks[0]!;
+    const mine = apiClient(svc.url, await ssoToken(sim, 'operator'));
+    const ticket = await mine.post(`/api/v1/points/${point}/disks/${disk.device}/download`);
+    expect(ticket.status).toBe(201);
+    const link = `${svc.url}${ticket.body.url}`;
+    expect((await fetch(link, { headers: { Range: 'bytes=0-0' } })).status).toBe(206);
+    sim.expireTokens('operator@internal');
+    try {
+      // the service learns of the logout from the token's next request to the engine; the link,
+      // whose permits are still cached, must not go on under the identity it was issued with
+      expect((await mine.get('/api/v1/vms')).status).toBe(401);
+      const refusedLink = await fetch(link, { headers: { Range: 'bytes=0-0' } });
+      expect(refusedLink.status).toBe(401);
+      expect(((await refusedLink.json()) as { error: { code: string } }).error.code).toBe('AUTH_INVALID');
+      expect((await fetch(link, { headers: { Range: 'bytes=0-0' } })).status).toBe(404);
+    } finally {
+      api.operator = apiClient(svc.url, await ssoToken(sim, 'operator'));
+    }
+  });
+
   test('restore as a new VM needs create_vm on the cluster and create_disk on the storage domains; the plan offers a user only those', async () => {
     const body = { mode: 'vm', vmName: 'web01-by-creator' };
     const viewerPlan = S.RestorePlanView.parse((await api.viewer.post(`/api/v1/points/${point}/restore/plan`, body)).body);

@@ -84,7 +84,8 @@ export interface VmSummary {
 export interface VmAccess {
   /** Backup now, Verify a point, cancel one's own backup: `backup_disk`. */
   backup: boolean;
-  /** Download a disk image of a point: `backup_disk` and `edit_disk_properties`. */
+  /** Download a disk image of a point: `backup_disk` on the VM and `edit_disk_properties` on
+   *  each of its disks, or a backup admin (api/access.ts, the rule the download route applies). */
   download: boolean;
   /** Restore disks attached to this VM: `configure_vm_storage` (and `create_disk` on the
    *  storage domain, checked with the plan). */

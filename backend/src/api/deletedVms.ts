@@ -12,6 +12,9 @@ import { TtlCache } from './ttlCache';
 
 /** How long "the engine has no such VM" is believed (the service account is asked again after). */
 const GONE_TTL_MS = 30_000;
+/** How long the service account's list of every VM is reused by a backup admin's job list: as
+ *  long as a user's own VM list (Authenticator), so a VM deleted meanwhile joins both together. */
+const PRESENT_TTL_MS = 5_000;
 
 /**
  * VMs the engine no longer has, whose points the repository still holds: the disaster-recovery
@@ -23,7 +26,12 @@ const GONE_TTL_MS = 30_000;
 export interface DeletedVmsDeps {
   /** The service account: it sees every VM the engine has. */
   serviceEngine: Pick<EngineClient, 'getVm' | 'listVms'>;
-  catalog: { vmsWithPoints(): Map<string, number>; lastPointByVm(vmIds: string[]): Map<string, PointSummary> };
+  /** The parts of ApiCatalog (deps.ts) read here. */
+  catalog: {
+    vmsWithPoints(): Map<string, number>;
+    pointCountByVm(vmIds: string[]): Map<string, number>;
+    lastPointByVm(vmIds: string[]): Map<string, PointSummary>;
+  };
   repository: Pick<Repository, 'readManifest'>;
   permits: Pick<Permits, 'isBackupAdmin' | 'requireBackupAdmin'>;
   log: Logger;
@@ -31,6 +39,8 @@ export interface DeletedVmsDeps {
 
 export class DeletedVms {
   private readonly gone = new TtlCache<boolean>(10_000);
+  /** The ids of every VM the engine has (one entry): one listing answers for all VMs at once. */
+  private readonly present = new TtlCache<ReadonlySet<string>>(1);
 
   constructor(private readonly deps: DeletedVmsDeps) {}
 
@@ -53,26 +63,33 @@ export class DeletedVms {
     return this.seenBy(principalOf(res), vmId);
   }
 
-  /** The same for a principal without a request (the live channel). */
+  /** The same for a principal without a request (the live channel, which asks for every event of
+   *  a VM the client does not see): the cached admin answer first, then one VM's point count. */
   async seenBy(principal: Principal, vmId: string): Promise<boolean> {
-    if (!this.deps.catalog.vmsWithPoints().has(vmId)) return false;
-    return (await this.deps.permits.isBackupAdmin(principal)) && (await this.isDeleted(vmId));
+    if (!(await this.deps.permits.isBackupAdmin(principal))) return false;
+    if ((this.deps.catalog.pointCountByVm([vmId]).get(vmId) ?? 0) === 0) return false;
+    return this.isDeleted(vmId);
   }
 
   /** Of the VMs with points outside `visible`, those the engine no longer has — for a backup
    *  admin (their jobs, e.g. the restore bringing one back, are theirs to follow); none for
-   *  anyone else. */
+   *  anyone else. One listing of the engine's VMs answers for all of them (every job list of a
+   *  backup admin asks). */
   async idsSeenBy(principal: Principal, visible: ReadonlySet<string>): Promise<string[]> {
     if (!(await this.deps.permits.isBackupAdmin(principal))) return [];
-    const ids: string[] = [];
-    for (const id of this.deps.catalog.vmsWithPoints().keys()) if (!visible.has(id) && (await this.isDeleted(id))) ids.push(id);
-    return ids;
+    const withPoints = this.deps.catalog.vmsWithPoints();
+    const outside = [...withPoints.keys()].filter((id) => !visible.has(id));
+    if (outside.length === 0) return [];
+    const present = await this.present.load('all', PRESENT_TTL_MS, () => this.listPresent(withPoints.keys()));
+    return outside.filter((id) => !present.has(id));
   }
 
-  /** Every VM with points that the engine no longer has, newest point and VM definition each. */
+  /** Every VM with points that the engine no longer has, newest point and VM definition each
+   *  (the view asks the engine afresh: it is where an admin looks after deleting or restoring). */
   async list(): Promise<DeletedVm[]> {
-    const present = new Set((await this.deps.serviceEngine.listVms()).map((v) => v.id));
     const counts = this.deps.catalog.vmsWithPoints();
+    const present = await this.listPresent(counts.keys());
+    this.present.set('all', present, PRESENT_TTL_MS);
     const ids = [...counts.keys()].filter((id) => !present.has(id));
     const last = this.deps.catalog.lastPointByVm(ids);
     const vms: DeletedVm[] = [];
@@ -80,9 +97,21 @@ export class DeletedVms {
       const point = last.get(id);
       if (!point) continue;
       vms.push({ id, name: point.vmName, pointCount: counts.get(id) ?? 0, lastPoint: point, ovf: await this.ovfOf(point) });
-      this.gone.set(id, true, GONE_TTL_MS);
     }
     return vms.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  /** The ids of every VM the engine has. What the listing says of the VMs with points is what
+   *  isDeleted answers from then on: gone ones are remembered, present ones asked afresh (a
+   *  restore may just have brought one back), so one VM never looks deleted in one route and
+   *  present in the next. */
+  private async listPresent(withPoints: Iterable<string>): Promise<ReadonlySet<string>> {
+    const present = new Set((await this.deps.serviceEngine.listVms()).map((v) => v.id));
+    for (const id of withPoints) {
+      if (present.has(id)) this.gone.delete(id);
+      else this.gone.set(id, true, GONE_TTL_MS);
+    }
+    return present;
   }
 
   private async ovfOf(point: PointSummary): Promise<DeletedVm['ovf']> {

@@ -3,9 +3,9 @@ import { Router, type Response } from 'express';
 import { AppError } from '../errors';
 import type { DownloadTicket } from './contract';
 import type { ApiDeps } from './deps';
-import { principalOf, route } from './middleware';
+import { requireDownload } from './access';
+import { bearerToken, principalOf, route } from './middleware';
 import { deviceParam, parseDownloadBody, pointIdParam } from './validate';
-import type { Principal } from './auth';
 import { visiblePointOr404 } from './visibility';
 
 interface Ticket {
@@ -19,9 +19,12 @@ interface Ticket {
   size: number;
   /** Absolute: a link is not extended by using it. */
   expires: number;
-  /** Who asked (in memory only): each use checks that the engine still accepts their token and
-   *  still grants them the permits. */
-  principal: Principal;
+  /** Who asked. The token is kept in memory only, never logged: each use authenticates it again
+   *  (the Authenticator's cache answers) and checks the permits with the identity and engine
+   *  client that gives — a link outlives the cached identity it was issued under, whose client
+   *  the Authenticator closes when it drops it. */
+  token: string;
+  userId: string;
   /** qcow2: the image built on first use, shared by the ranges that follow. */
   qcow2?: Promise<{ file: string; size: number }>;
 }
@@ -71,11 +74,12 @@ export class Downloads {
           fileName: `${`${point.vmName}-${disk.alias ?? device}-${point.createdAt.replace(/[:.]/g, '')}`.replace(/[^\w.-]/g, '_')}.${format === 'raw' ? 'img' : 'qcow2'}`,
           size: disk.virtualSize,
           expires: Date.now() + TICKET_TTL_MS,
-          principal,
+          token: bearerToken(req.headers.authorization),
+          userId: principal.userId,
         };
-        await this.mayDownload(ticket);
+        await requireDownload(this.deps.permits, principal, { id: point.vmId, name: point.vmName }, { id: disk.diskId, device });
         await this.sweep(Date.now());
-        const mine = [...this.tickets.values()].filter((t) => t.principal.userId === principal.userId).length;
+        const mine = [...this.tickets.values()].filter((t) => t.userId === principal.userId).length;
         if (mine >= MAX_PER_USER) throw new AppError('TOO_MANY_REQUESTS', `${principal.userName} has ${mine} download links open already (at most ${MAX_PER_USER}): use one or wait until one expires`);
         if (this.tickets.size >= MAX_TICKETS) throw new AppError('TOO_MANY_REQUESTS', 'too many downloads are open: try again later');
         const id = randomBytes(24).toString('hex');
@@ -97,9 +101,9 @@ export class Downloads {
         const id = String(req.params['ticket']);
         const t = /^[0-9a-f]{48}$/.test(id) ? this.tickets.get(id) : undefined;
         if (!t || t.expires < Date.now()) throw new AppError('NOT_FOUND', 'download link unknown or expired: start the download again');
-        // the link is the user's: it stops working when they log out or lose the permits
-        await this.mayDownload(t).catch((err: unknown) => {
-          this.tickets.delete(id);
+        // the link is the user's: it stops working when they log out (401) or lose the permits (403)
+        await this.mayDownload(t).catch(async (err: unknown) => {
+          await this.drop(id, t);
           throw err;
         });
         res.setHeader('Content-Disposition', `attachment; filename="${t.fileName}"`);
@@ -143,22 +147,10 @@ export class Downloads {
     return r;
   }
 
-  /**
-   * `backup_disk` on the VM and `edit_disk_properties` on the disk (what the engine itself demands
-   * for a download of a disk's data). A disk the engine no longer has — or a point made outside
-   * the engine — has nobody holding permits on it: then only backup admins may download it.
-   */
+  /** The ticket's user, as the engine knows their token now, may still download its disk. */
   private async mayDownload(t: Ticket): Promise<void> {
-    const p = t.principal;
-    if (await this.deps.permits.isBackupAdmin(p)) return;
-    const what = `download a disk of vm ${t.vmName}`;
-    if (t.diskId === null) await this.deps.permits.requireBackupAdmin(p, `${what} (its point names no engine disk)`);
-    else {
-      await this.deps.permits.require(p, what, [
-        { obj: { kind: 'vm', id: t.vmId }, permits: ['backup_disk'], label: `vm ${t.vmName}` },
-        { obj: { kind: 'disk', id: t.diskId }, permits: ['edit_disk_properties'], label: `disk ${t.device} of vm ${t.vmName}` },
-      ]);
-    }
+    const p = await this.deps.auth.authenticate(t.token);
+    await requireDownload(this.deps.permits, p, { id: t.vmId, name: t.vmName }, { id: t.diskId, device: t.device });
   }
 
   async close(): Promise<void> {
@@ -167,12 +159,14 @@ export class Downloads {
   }
 
   private async sweep(now: number): Promise<void> {
-    for (const [id, t] of this.tickets) {
-      if (t.expires >= now) continue;
-      this.tickets.delete(id);
-      const img = await t.qcow2?.catch(() => undefined);
-      if (img) await this.deps.images.release(img.file).catch(() => undefined);
-    }
+    for (const [id, t] of this.tickets) if (t.expires < now) await this.drop(id, t);
+  }
+
+  /** Forgets a ticket and removes its qcow2 image, if one was built (scratch space). */
+  private async drop(id: string, t: Ticket): Promise<void> {
+    this.tickets.delete(id);
+    const img = await t.qcow2?.catch(() => undefined);
+    if (img) await this.deps.images.release(img.file).catch(() => undefined);
   }
 }
 

@@ -2,10 +2,9 @@ import type { IncomingMessage } from 'http';
 import type { Duplex } from 'stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { createHash } from 'crypto';
 import { describeError, isAppError } from '../errors';
 import type { JobQueue } from '../jobs';
-import type { Authenticator, Principal } from './auth';
+import { tokenKeyOf, type Authenticator, type Principal } from './auth';
 import type { ServiceAuditLog } from '../catalog';
 import { REPOSITORY_JOB_VM_ID, type Job, type JobProgress } from '../jobs';
 import { WS_CLOSE, type ClientMessage, type ServerMessage } from './contract';
@@ -106,7 +105,7 @@ export class EventHub {
       this.login(ws, token).catch((err: unknown) => {
         this.opts.log.info({ err: describeError(err) }, 'websocket refused');
         if (isAppError(err, 'AUTH_INVALID')) {
-          this.opts.audit?.authFailure({ tokenKey: createHash('sha256').update(token).digest('hex'), code: err.code, message: err.message, method: 'WEBSOCKET', path: EVENTS_PATH, remote: null });
+          this.opts.audit?.authFailure({ tokenKey: tokenKeyOf(token), code: err.code, message: err.message, method: 'WEBSOCKET', path: EVENTS_PATH, remote: null });
         }
         ws.close(WS_CLOSE.unauthorized, 'token refused by the engine');
       });

@@ -1,7 +1,7 @@
 /** The service's face: HTTP routes (Express) and the WebSocket hub, who is calling (engine SSO)
  *  and what they may see, errors as HTTP statuses, OpenAPI, and the contract the UI reads. */
 export { createApp } from './app';
-export { Authenticator, tokenKeyOf } from './auth';
+export { Authenticator } from './auth';
 export { Permits } from './permits';
 export type { PermitsOptions, Needed } from './permits';
 export { ScrapeAccess } from './scrape';

@@ -1,7 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { createHash } from 'crypto';
 import { AppError, isAppError } from '../errors';
-import type { Authenticator, Principal } from './auth';
+import { tokenKeyOf, type Authenticator, type Principal } from './auth';
 
 /** Express 4 does not catch rejected promises: every async handler goes through this. */
 export function route(fn: (req: Request, res: Response) => Promise<void> | void): RequestHandler {
@@ -69,7 +68,7 @@ export function requireUser(auth: Authenticator, onRefused?: (tokenKey: string, 
         next();
       },
       (err: unknown) => {
-        if (onRefused && isAppError(err, 'AUTH_INVALID')) onRefused(createHash('sha256').update(token).digest('hex'), err, req);
+        if (onRefused && isAppError(err, 'AUTH_INVALID')) onRefused(tokenKeyOf(token), err, req);
         next(err);
       },
     );

@@ -1,4 +1,5 @@
 import { promises as fs } from 'fs';
+import type { Command } from 'commander';
 import { EngineClient } from '../engine';
 import { AppError } from '../errors';
 
@@ -8,6 +9,16 @@ export interface EngineOptions {
   engineUser?: string;
   enginePasswordFile?: string;
   engineCa?: string;
+}
+
+/** Adds the four EngineOptions flags to `cmd`, in this order; `--engine`'s help says what the
+ *  command does with the engine. */
+export function addEngineOptions(cmd: Command, engineHelp: string): Command {
+  return cmd
+    .option('--engine <url>', engineHelp)
+    .option('--engine-user <user@profile>', 'engine account, e.g. admin@internal')
+    .option('--engine-password-file <file>', "file holding that account's password")
+    .option('--engine-ca <file>', "the engine's CA certificate (PEM)");
 }
 
 /** INVALID_ARGUMENT naming each missing flag (`--engine-user`...), for `what`. */

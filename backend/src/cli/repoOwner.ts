@@ -8,6 +8,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
+import { shellCommand } from '../hosts';
 import { Repository } from '../repository';
 import { accountName, describeAccount, effectiveUid } from '../util/accounts';
 
@@ -46,6 +47,5 @@ async function checkOwner(file: string, what: string, allowed: boolean): Promise
 
 /** This process's command line as the operator typed it, quoted for a shell. */
 function commandLine(): string {
-  const quote = (a: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-  return ['olvm-backup', ...process.argv.slice(2).map(quote)].join(' ');
+  return shellCommand(['olvm-backup', ...process.argv.slice(2)]);
 }

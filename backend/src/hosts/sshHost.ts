@@ -2,6 +2,7 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { NbdClient, type NbdConnectOptions } from '../nbd';
 import { GuestAgentClient, QmpClient, sudoAdmitsDomain, VirshGuestAgent, VirshSession, type GuestAgent, type QmpSession } from '../qmp';
+import { groupOf } from './hostAccess';
 import { SshConnectionPool, type SshConnection, type SshHostConfig } from './sshConnection';
 import type { VmHostLink } from './vmHost';
 
@@ -55,8 +56,8 @@ abstract class SshHostBase implements VmHostLink {
     const owner = this.opts.qemuOwner;
     if (!owner) return undefined;
     if (this.opts.ssh.username === 'root') return ['chown', owner, '--', p];
-    const group = owner.includes(':') ? owner.slice(owner.indexOf(':') + 1) : owner;
-    return ['chgrp', group, '--', p];
+    // `user:` names no group: chgrp is asked for the whole string and says what is wrong
+    return ['chgrp', groupOf(owner) ?? owner, '--', p];
   }
 
   async createScratchImage(file: string, virtualSize: number, signal?: AbortSignal): Promise<void> {

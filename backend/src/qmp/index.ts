@@ -14,11 +14,15 @@ export { GuestAgentClient } from './guestAgent';
 export type { GuestAgent, QgaCallOptions } from './guestAgent';
 export { VirshGuestAgent } from './virshGuestAgent';
 export {
+  agentCommandArgv,
   commandJson,
   DEFAULT_LIBVIRT_URI,
+  eventListenerArgv,
+  monitorCommandArgv,
   STDBUF_PATH,
   SUDO_DOMAIN_PATTERN,
   sudoAdmitsDomain,
+  sudoListArgv,
   VIRSH_PATH,
   VIRSH_QGA_COMMANDS,
   VIRSH_QMP_COMMANDS,

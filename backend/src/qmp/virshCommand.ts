@@ -53,23 +53,49 @@ export interface VirshAccess {
   sudo: boolean;
 }
 
+/** Non-interactive: a missing rule fails at once instead of waiting for a password. */
+const SUDO = ['sudo', '-n'] as const;
+
 export function virshArgv(a: VirshAccess, ...rest: string[]): string[] {
-  return a.sudo ? ['sudo', '-n', VIRSH_PATH, '-q', '-c', a.uri, ...rest] : ['virsh', '-q', '-c', a.uri, ...rest];
+  return a.sudo ? [...SUDO, VIRSH_PATH, '-q', '-c', a.uri, ...rest] : ['virsh', '-q', '-c', a.uri, ...rest];
+}
+
+/* The command lines below are the ones the product runs (VirshSession, VirshGuestAgent) and the
+ * ones `setup` asks sudo about on each host (setup/hostKeys.ts): one definition for both. */
+
+/** One QMP command (commandJson) to the domain's monitor. */
+export function monitorCommandArgv(a: VirshAccess, domain: string, json: string): string[] {
+  return virshArgv(a, 'qemu-monitor-command', '--domain', domain, '--cmd', json);
+}
+
+/** One guest-agent command (commandJson), virsh's own deadline in whole seconds (at least 1). */
+export function agentCommandArgv(a: VirshAccess, domain: string, json: string, timeoutMs: number): string[] {
+  return virshArgv(a, 'qemu-agent-command', domain, json, '--timeout', String(Math.max(1, Math.ceil(timeoutMs / 1000))));
+}
+
+/** `virsh qemu-monitor-event --loop`, line-buffered by stdbuf (virsh's stdout is a pipe here);
+ *  through sudo, stdbuf is what sudo runs (matched by its path) and it execs virsh. */
+export function eventListenerArgv(a: VirshAccess, domain: string): string[] {
+  const virsh = virshArgv(a, 'qemu-monitor-event', '--domain', domain, '--loop');
+  const at = a.sudo ? SUDO.length : 0;
+  return [...virsh.slice(0, at), a.sudo ? STDBUF_PATH : 'stdbuf', '-oL', ...virsh.slice(at)];
+}
+
+/** A command line run through sudo, as `sudo -n -l` asks whether the rule admits it (running nothing). */
+export function sudoListArgv(argv: readonly string[]): string[] {
+  if (argv[0] !== SUDO[0] || argv[1] !== SUDO[1]) throw new AppError('INVALID_ARGUMENT', `not a command line run through sudo: ${argv.join(' ')}`);
+  return [...SUDO, '-l', ...argv.slice(SUDO.length)];
 }
 
 /**
- * The event listener: `virsh qemu-monitor-event --loop` line-buffered (stdbuf: virsh's stdout
- * is a pipe here), in the background of a tiny script that kills it when our end of the channel
- * closes (stdin EOF), e.g. when the connection drops. Through sudo the user's script signals
- * sudo, which relays the signal to virsh. The URI and the domain are positional parameters,
- * never part of the script text.
+ * The event listener (eventListenerArgv) in the background of a tiny script that kills it when
+ * our end of the channel closes (stdin EOF), e.g. when the connection drops. Through sudo the
+ * user's script signals sudo, which relays the signal to virsh. The listener's argv — URI and
+ * domain included — are positional parameters, never part of the script text.
  */
 export function monitorEventArgv(a: VirshAccess, domain: string): string[] {
-  const listener = a.sudo
-    ? `sudo -n ${STDBUF_PATH} -oL ${VIRSH_PATH} -q -c "$1" qemu-monitor-event --domain "$2" --loop`
-    : 'stdbuf -oL virsh -q -c "$1" qemu-monitor-event --domain "$2" --loop';
-  const script = `${listener} & p=$!; cat >/dev/null; kill "$p" 2>/dev/null; wait "$p"`;
-  return ['sh', '-c', script, 'olvm-events', a.uri, domain];
+  const script = '"$@" & p=$!; cat >/dev/null; kill "$p" 2>/dev/null; wait "$p"';
+  return ['sh', '-c', script, 'olvm-events', ...eventListenerArgv(a, domain)];
 }
 
 /**

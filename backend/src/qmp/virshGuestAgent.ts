@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import type { GuestAgent, QgaCallOptions } from './guestAgent';
-import { commandJson, DEFAULT_LIBVIRT_URI, sudoAdmitsDomain, sudoRefusal, sudoRefusedError, virshArgv } from './virshCommand';
+import { agentCommandArgv, commandJson, DEFAULT_LIBVIRT_URI, sudoAdmitsDomain, sudoRefusal, sudoRefusedError } from './virshCommand';
 import type { RemoteCommandRunner } from './virshSession';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -71,9 +71,8 @@ export class VirshGuestAgent implements GuestAgent {
   }
 
   private async once(domain: string, command: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
-    const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
     const access = { uri: this.opts.uri ?? DEFAULT_LIBVIRT_URI, sudo: this.opts.sudo === true };
-    const argv = virshArgv(access, 'qemu-agent-command', domain, commandJson(command), '--timeout', seconds);
+    const argv = agentCommandArgv(access, domain, commandJson(command), timeoutMs);
     let r;
     try {
       // virsh's own timeout comes first; the SSH bound only catches a virsh that hangs

@@ -7,12 +7,12 @@ import { SessionSubscribers } from './subscribers';
 import {
   commandJson,
   DEFAULT_LIBVIRT_URI,
+  monitorCommandArgv,
   monitorEventArgv,
   sudoAdmitsDomain,
   sudoRefusal,
   sudoRefusedError,
   VIRSH_QMP_COMMANDS,
-  virshArgv,
   type VirshAccess,
 } from './virshCommand';
 
@@ -123,7 +123,7 @@ export class VirshSession implements QmpSession {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     let r: RemoteCommandResult;
     try {
-      r = await this.runner.run(this.virsh('qemu-monitor-command', '--domain', this.opts.domain, '--cmd', json), {
+      r = await this.runner.run(monitorCommandArgv(this.access, this.opts.domain, json), {
         timeoutMs,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
@@ -173,10 +173,6 @@ export class VirshSession implements QmpSession {
   close(): Promise<void> {
     this.shutdown(undefined);
     return Promise.resolve();
-  }
-
-  private virsh(...rest: string[]): string[] {
-    return virshArgv(this.access, ...rest);
   }
 
   private async startEvents(): Promise<void> {

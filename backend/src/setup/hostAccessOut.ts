@@ -4,7 +4,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { HostAccessFiles } from '../hosts';
 
-export const FILE_NAMES = { authorizedKeys: 'authorized_keys', sudoers: 'sudoers', sshdMatch: 'sshd_config.match', setupCommands: 'create-account.sh' } as const;
+const FILE_NAMES = { authorizedKeys: 'authorized_keys', sudoers: 'sudoers', sshdMatch: 'sshd_config.match', setupCommands: 'create-account.sh' } as const;
 
 /** The steps as the admin runs them on the host (as root), each with its text. */
 export function formatHostAccess(files: HostAccessFiles, user: string): string[] {

@@ -2,7 +2,7 @@ import * as net from 'net';
 import { Client, utils as sshUtils, type ParsedKey } from 'ssh2';
 import { AppError, describeError } from '../errors';
 import { sha256Fingerprint, shellCommand, SshConnection } from '../hosts';
-import { commandJson, DEFAULT_LIBVIRT_URI, STDBUF_PATH, VIRSH_QGA_COMMANDS, VIRSH_QMP_COMMANDS, virshArgv } from '../qmp';
+import { agentCommandArgv, commandJson, DEFAULT_LIBVIRT_URI, eventListenerArgv, monitorCommandArgv, sudoListArgv, VIRSH_QGA_COMMANDS, VIRSH_QMP_COMMANDS } from '../qmp';
 
 export interface ScannedHostKey {
   /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `rsa-sha2-512`… */
@@ -77,14 +77,15 @@ export async function checkSshLogin(o: { address: string; port: number; user: st
  * (`sudo -n -l` of each, one exec); undefined when it does, else what sudo said.
  */
 export async function checkSudoRule(o: { address: string; port: number; user: string; privateKey: string; hostKey: string; libvirtUri: string | undefined }): Promise<string | undefined> {
-  const uri = o.libvirtUri ?? DEFAULT_LIBVIRT_URI;
+  const access = { uri: o.libvirtUri ?? DEFAULT_LIBVIRT_URI, sudo: true };
   const probe = 'olvm-setup-probe';
-  const virsh = (...rest: string[]): string[] => ['sudo', '-n', '-l', ...virshArgv({ uri, sudo: true }, ...rest).slice(2)];
+  // built by the functions the links run them with; a command with arguments stands for those
+  // that take some (the rule admits an "arguments" object)
   const lines = [
-    ...VIRSH_QMP_COMMANDS.map((c) => virsh('qemu-monitor-command', '--domain', probe, '--cmd', commandJson(c, c === 'query-named-block-nodes' ? { flat: true } : undefined))),
-    ...VIRSH_QGA_COMMANDS.map((c) => virsh('qemu-agent-command', probe, commandJson(c), '--timeout', '10')),
-    ['sudo', '-n', '-l', STDBUF_PATH, '-oL', ...virshArgv({ uri, sudo: true }, 'qemu-monitor-event', '--domain', probe, '--loop').slice(2)],
-  ];
+    ...VIRSH_QMP_COMMANDS.map((c) => monitorCommandArgv(access, probe, commandJson(c, c === 'query-named-block-nodes' ? { flat: true } : undefined))),
+    ...VIRSH_QGA_COMMANDS.map((c) => agentCommandArgv(access, probe, commandJson(c), 10_000)),
+    eventListenerArgv(access, probe),
+  ].map(sudoListArgv);
   // one exec; the first command sudo would not run is named
   const script = lines.map((argv) => `${shellCommand(argv)} >/dev/null || { echo ${shellCommand([`not allowed: ${argv.slice(3).join(' ')}`])} >&2; exit 1; }`).join('\n');
   const conn = new SshConnection({ host: o.address, port: o.port, username: o.user, privateKey: o.privateKey, hostKey: o.hostKey, connectTimeoutMs: 10_000 });

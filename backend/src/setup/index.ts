@@ -5,5 +5,5 @@ export { linePrompter } from './prompt';
 export type { Prompter } from './prompt';
 export { lookupUser } from './files';
 export type { ServiceOwner } from './files';
-export { formatHostAccess, writeHostAccess, FILE_NAMES as HOST_ACCESS_FILES } from './hostAccessOut';
+export { formatHostAccess, writeHostAccess } from './hostAccessOut';
 export { publicKeyOf } from './hostKeys';

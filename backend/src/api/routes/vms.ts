@@ -6,7 +6,11 @@ import { NEEDS, requireOnVm, vmAccess } from '../access';
 import { withLiveProgress } from '../jobViews';
 import { principalOf, route } from '../middleware';
 import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
+import { mapLimit } from '../../util/mapLimit';
 import { visibleOr404 } from '../visibility';
+
+/** Engine requests one VM list may have in flight for the access flags. */
+const ACCESS_LOOKUPS_IN_FLIGHT = 8;
 
 export function vmsRoutes(deps: ApiDeps): Router {
   const r = Router();
@@ -21,7 +25,8 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const counts = deps.catalog.pointCountByVm(ids);
       const policies = await deps.policies.policiesByVm();
       const damaged = (await deps.damage?.countByVm()) ?? new Map<string, number>();
-      const access = await Promise.all(vms.map((vm) => vmAccess(deps, res, vm)));
+      // one permission lookup per VM the cache does not answer: a few at a time, not hundreds at once
+      const access = await mapLimit(vms, ACCESS_LOOKUPS_IN_FLIGHT, (vm) => vmAccess(deps, res, vm));
       const out: VmSummary[] = vms.map((vm, i) => ({
         id: vm.id,
         name: vm.name,

@@ -5,7 +5,7 @@ import { AppError } from '../../errors';
 import { HostDirectory, LocalHost } from '../../hosts';
 import { QmpClient } from '../../qmp';
 import { readDiskMeta, type Manifest, type Repository } from '../../repository';
-import { engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
+import { addEngineOptions, engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
 import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
@@ -28,16 +28,13 @@ interface BackupOptions extends EngineOptions {
 }
 
 export function registerBackup(program: Command): void {
-  program
+  const cmd = program
     .command('backup')
     .description('back up a VM: by its QMP socket (--qmp, --vm) or by its engine id (--engine ... --vm-id)')
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--qmp <socket>', "the VM's QMP unix socket (a monitor no other client is attached to)")
-    .option('--vm <name>', 'the name restore points are filed under (with --qmp)')
-    .option('--engine <url>', "the engine's base URL, https://<fqdn>/ovirt-engine")
-    .option('--engine-user <user@profile>', 'engine account, e.g. admin@internal')
-    .option('--engine-password-file <file>', "file holding that account's password")
-    .option('--engine-ca <file>', "the engine's CA certificate (PEM)")
+    .option('--vm <name>', 'the name restore points are filed under (with --qmp)');
+  addEngineOptions(cmd, "the engine's base URL, https://<fqdn>/ovirt-engine")
     .option('--vm-id <id>', "the VM's engine id (with --engine)")
     .option('--qmp-dir <dir>', 'where running VMs expose their monitor as <dir>/<vm id>.qmp (with --engine, VMs on this machine)')
     .option('--hosts <file>', 'how to reach each KVM host by its engine address: local, ssh+libvirt or ssh+qmp-socket (JSON, see backend/src/hosts/HOSTS.md)')

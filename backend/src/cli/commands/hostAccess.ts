@@ -3,7 +3,7 @@
 import { promises as fs } from 'fs';
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { hostAccessFiles } from '../../hosts';
+import { hostAccessFiles, type SudoSyntax } from '../../hosts';
 import { formatHostAccess, publicKeyOf, writeHostAccess } from '../../setup';
 import { printLine } from '../output';
 
@@ -36,14 +36,14 @@ export function registerHostAccess(program: Command): void {
     .option('--out <dir>', 'write the files into this directory instead of printing them')
     .action(async (f: Flags) => {
       if (f.kind !== 'libvirt' && f.kind !== 'qmp-socket') throw new AppError('INVALID_ARGUMENT', `--kind must be libvirt or qmp-socket (got ${f.kind})`);
-      if (f.sudoSyntax !== 'regex' && f.sudoSyntax !== 'glob') throw new AppError('INVALID_ARGUMENT', `--sudo-syntax must be regex or glob (got ${f.sudoSyntax})`);
+      const sudoSyntax = parseSudoSyntax(f.sudoSyntax);
       const publicKey = await readKey(f);
       const files = hostAccessFiles({
         user: f.user,
         publicKey,
-        from: f.from.flatMap((a) => a.split(',')).filter((a) => a !== ''),
+        from: addressList(f.from),
         kind: f.kind,
-        sudoSyntax: f.sudoSyntax,
+        sudoSyntax,
         ...(f.libvirtUri ? { libvirtUri: f.libvirtUri } : {}),
         ...(f.qemuGroup ? { qemuGroup: f.qemuGroup } : {}),
         ...(f.scratchDir ? { scratchDir: f.scratchDir } : {}),
@@ -51,6 +51,17 @@ export function registerHostAccess(program: Command): void {
       if (f.out) for (const file of await writeHostAccess(f.out, files)) printLine(`written: ${file}`);
       else for (const line of formatHostAccess(files, f.user)) printLine(line);
     });
+}
+
+/** `--sudo-syntax` (here and in setup): the sudoers rule for sudo 1.9.10 or later, or older. */
+export function parseSudoSyntax(v: string): SudoSyntax {
+  if (v !== 'regex' && v !== 'glob') throw new AppError('INVALID_ARGUMENT', `--sudo-syntax must be regex or glob (got ${v})`);
+  return v;
+}
+
+/** Addresses given as repeated values, comma-separated lists, or both (`--from`, `--ssh-from`). */
+export function addressList(values: readonly string[]): string[] {
+  return values.flatMap((a) => a.split(',')).filter((a) => a !== '');
 }
 
 async function readKey(f: Flags): Promise<string> {

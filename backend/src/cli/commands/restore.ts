@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import { readDiskMeta, Repository } from '../../repository';
 import { restoreToFile } from '../../restore';
+import { addEngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { restoreIntoEngine, type EngineRestoreOptions } from './restoreEngine';
 import { formatBytes, ProgressBar } from '../progressBar';
@@ -16,7 +17,7 @@ interface RestoreOptions extends EngineRestoreOptions {
 }
 
 export function registerRestore(program: Command): void {
-  program
+  const cmd = program
     .command('restore')
     .description('write one disk of a restore point to an image file (--disk, --out), or restore the point into the engine (--engine)')
     .requiredOption('--repo <dir>', 'repository directory')
@@ -24,11 +25,8 @@ export function registerRestore(program: Command): void {
     .option('--disk <disk...>', 'to a file: the disk (its device id, or its engine disk id or alias); into the engine: only these device ids')
     .option('--out <file>', 'image file to create')
     .option('--format <raw|qcow2>', 'image format', 'raw')
-    .option('--force', 'replace --out if it exists')
-    .option('--engine <url>', "restore into this engine: its base URL, https://<fqdn>/ovirt-engine")
-    .option('--engine-user <user@profile>', 'engine account, e.g. admin@internal')
-    .option('--engine-password-file <file>', "file holding that account's password")
-    .option('--engine-ca <file>', "the engine's CA certificate (PEM)")
+    .option('--force', 'replace --out if it exists');
+  addEngineOptions(cmd, 'restore into this engine: its base URL, https://<fqdn>/ovirt-engine')
     .option('--as-new-vm <name>', 'into the engine: a new vm of this name (new ids, new MACs)')
     .option('--original-ids', 'into the engine: the vm back under its own ids and MACs (it must be gone)')
     .option('--cluster <id|name>', "into the engine: the target cluster (default: the original's)")

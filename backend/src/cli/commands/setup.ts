@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import { linePrompter, lookupUser, runSetup, type HostsKind, type Prompter, type ServiceOwner } from '../../setup';
 import { printLine } from '../output';
+import { addressList, parseSudoSyntax } from './hostAccess';
 
 interface SetupFlags {
   config: string;
@@ -90,9 +91,9 @@ export function registerSetup(program: Command): void {
               qmpDir: f.qmpDir,
               hostsKind: hostsKind(f.hostsKind),
               sshUser: f.sshUser,
-              sshFrom: f.sshFrom?.flatMap((a) => a.split(',')).filter((a) => a !== ''),
+              sshFrom: f.sshFrom && addressList(f.sshFrom),
               hostAccessDir: f.hostAccessDir,
-              sudoSyntax: sudoSyntax(f.sudoSyntax),
+              sudoSyntax: f.sudoSyntax === undefined ? undefined : parseSudoSyntax(f.sudoSyntax),
               sshKey: f.sshKey,
               sshPort: port(f.sshPort, '--ssh-port'),
               hostQmpDir: f.hostQmpDir,
@@ -126,12 +127,6 @@ function port(v: string | undefined, flag: string): number | undefined {
 function hostsKind(v: string | undefined): HostsKind | undefined {
   if (v === undefined) return undefined;
   if (v !== 'libvirt' && v !== 'qmp-socket') throw new AppError('INVALID_ARGUMENT', `--hosts-kind must be libvirt or qmp-socket (got ${v})`);
-  return v;
-}
-
-function sudoSyntax(v: string | undefined): 'regex' | 'glob' | undefined {
-  if (v === undefined) return undefined;
-  if (v !== 'regex' && v !== 'glob') throw new AppError('INVALID_ARGUMENT', `--sudo-syntax must be regex or glob (got ${v})`);
   return v;
 }
 
