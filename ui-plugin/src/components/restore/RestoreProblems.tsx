@@ -54,9 +54,11 @@ export function RestoreProblems({ status, planError, groups, plan, local, planOk
           </span>
         ) : status === 'failed' ? (
           <Alert id="restore-plan-error" variant="danger" isInline isPlain title={t('restorePlanFailed', { reason: errorText(planError) })} />
-        ) : status === 'ready' && planOk && denied ? (
+        ) : status === 'ready' && denied ? (
+          // the missing permit first: a plan the user may not carry out may also have errors
+          // (no cluster to restore into), which it explains
           <Alert id="restore-denied" variant="warning" isInline isPlain title={denied}>
-            {summary}
+            {planOk ? summary : null}
           </Alert>
         ) : status === 'ready' && planOk ? (
           <Alert id="restore-plan-ready" variant="success" isInline isPlain title={`${t('restorePlanReady')} ${summary}`} />
