@@ -76,15 +76,18 @@ export function planRestore(input: PlanInput): RestorePlan {
 
   const disks: PlannedDisk[] = [];
   const need = new Map<string, number>();
+  let included = 0;
   for (const d of m.disks) {
     const choice = req.disks?.find((c) => c.device === d.device);
     if (choice && !choice.include) continue;
+    included++;
     const planned = planDisk(d, choice, { ovf, m, inv, domains, notYours, mode, fromOvf, regenerateIds, vmName, newId, dataBytes: input.dataBytes[d.device] ?? d.virtualSize, error, warn });
     if (!planned) continue;
     disks.push(planned);
     need.set(planned.storageDomainId, (need.get(planned.storageDomainId) ?? 0) + spaceNeeded(planned));
   }
-  if (disks.length === 0) error('NO_DISKS', 'no disk is selected for the restore');
+  // a disk that cannot be planned has said why: "none selected" only when none is
+  if (included === 0) error('NO_DISKS', 'no disk is selected for the restore');
   for (const [sdId, bytes] of need) {
     const sd = inv.storageDomains.find((s) => s.id === sdId);
     if (sd?.availableBytes !== null && sd?.availableBytes !== undefined && sd.availableBytes < bytes) {
