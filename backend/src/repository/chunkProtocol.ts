@@ -40,3 +40,41 @@ export type WorkerReply =
   | { id: number; ok: true; result: PutResult | ReadResult | null }
   /** `code`/`details`: a coded failure (AppError) raised in the worker, passed on as such. */
   | { id: number; ok: false; error: { message: string; errno?: string; code?: ErrorCode; details?: Record<string, unknown> } };
+
+// Format 2 (packWorker.ts): the worker does a blob's CPU work and reads blobs from packs; the
+// main thread writes packs.
+
+export interface PackWorkerInit {
+  zstdLevel: number;
+  /** The 64 bytes of the repository key in an encrypted repository. */
+  key?: Uint8Array;
+}
+
+interface BlobAt {
+  /** Absolute path of the pack file. */
+  file: string;
+  offset: number;
+  storedLength: number;
+  /** the blob's id, hex */
+  blob: string;
+  /** plain length */
+  length: number;
+}
+
+export type PackWorkerRequest =
+  /** Zero check, id, compression (and encryption): the stored form, for the main thread to append. */
+  | { op: 'seal'; id: number; data: Uint8Array }
+  /** Read a blob from its pack, open, decompress, check: reply with the plain bytes. */
+  | ({ op: 'readAt'; id: number } & BlobAt)
+  /** Like readAt, but only reports whether the blob is intact. */
+  | ({ op: 'checkAt'; id: number } & BlobAt)
+  | { op: 'crash'; id: number };
+
+export type SealResult = ({ zero: true } | { zero: false; id: string; stored: Uint8Array; plainLength: number }) & {
+  /** The plain bytes, handed back for the caller's next read. */
+  returned?: Uint8Array;
+};
+
+export type PackWorkerReply =
+  | { id: number; ok: true; result: SealResult | ReadResult | null }
+  | { id: number; ok: false; error: { message: string; errno?: string; code?: ErrorCode; details?: Record<string, unknown> } };

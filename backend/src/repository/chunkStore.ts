@@ -1,5 +1,7 @@
 import { AppError, isAppError } from '../errors';
+import type { ChunkReader } from './chunkReader';
 import type { ChunkStatus, PutResult, ReadResult } from './chunkProtocol';
+import { DiskIndex } from './diskIndex';
 import { ChunkWorkerPool } from './chunkWorkers';
 
 /**
@@ -7,7 +9,7 @@ import { ChunkWorkerPool } from './chunkWorkers';
  * bytes go to the workers by transfer when the caller's Buffer owns its whole ArrayBuffer,
  * otherwise by one copy into a fresh one (never by cloning a larger backing store).
  */
-export class ChunkStore {
+export class ChunkStore implements ChunkReader {
   private pool: ChunkWorkerPool | undefined;
 
   constructor(
@@ -54,6 +56,10 @@ export class ChunkStore {
   async check(hex: string, length: number): Promise<{ status: ChunkStatus; message?: string }> {
     const r = await this.workers().run<ReadResult>({ op: 'check', digest: hex, length }, `checking chunk ${hex}`);
     return r.message === undefined ? { status: r.status } : { status: r.status, message: r.message };
+  }
+
+  async decodeIndex(buf: Buffer, what: string): Promise<DiskIndex> {
+    return DiskIndex.parse(buf, what);
   }
 
   /** Makes every chunk directory entry created (or relied on) so far durable. */

@@ -2,10 +2,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { AppError } from '../errors';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './chunkProtocol';
+import type { PackWorkerInit, PackWorkerReply, PackWorkerRequest, WorkerInit, WorkerReply, WorkerRequest } from './chunkProtocol';
 
 /** Distributive Omit, so each request variant keeps its own fields. */
-export type JobRequest = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+export type JobRequest = WorkerRequest | PackWorkerRequest extends infer R ? (R extends WorkerRequest | PackWorkerRequest ? Omit<R, 'id'> : never) : never;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -48,7 +48,7 @@ export class ChunkWorkerPool {
   private lostDirtyDirs = false;
 
   constructor(
-    private readonly init: WorkerInit,
+    private readonly init: WorkerInit | PackWorkerInit,
     readonly size: number = defaultPoolSize(),
     private readonly script: string = path.join(__dirname, 'chunkWorker.js'),
   ) {}
@@ -103,7 +103,7 @@ export class ChunkWorkerPool {
     const worker = new Worker(this.script, { workerData: this.init });
     worker.unref();
     const slot: Slot = { worker, threadId: worker.threadId, pending: new Map(), puts: 0, syncedPuts: 0 };
-    worker.on('message', (msg: WorkerReply) => this.onReply(slot, msg));
+    worker.on('message', (msg: WorkerReply | PackWorkerReply) => this.onReply(slot, msg));
     worker.on('error', (err) => {
       slot.error = err;
     });
@@ -145,7 +145,7 @@ export class ChunkWorkerPool {
     return p;
   }
 
-  private onReply(slot: Slot, msg: WorkerReply): void {
+  private onReply(slot: Slot, msg: WorkerReply | PackWorkerReply): void {
     const p = this.settle(slot, msg.id);
     if (!p) return;
     if (msg.ok) {

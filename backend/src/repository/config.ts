@@ -6,7 +6,18 @@ import { writeFileAtomic, isErrno } from './atomicFile';
 import { CONFIG_FILE } from './layout';
 
 export const REPO_FORMAT = 'olvm-backup-repository';
-export const REPO_VERSION = 1;
+/** Versions this code reads and writes: 1 (a file per chunk), 2 (pack files, tree indexes,
+ *  optional encryption; FORMAT.md §16–§21). */
+export const REPO_VERSIONS = [1, 2] as const;
+export type RepoVersion = (typeof REPO_VERSIONS)[number];
+/** What `repo init` makes when not told otherwise. */
+export const DEFAULT_REPO_VERSION: RepoVersion = 1;
+/** Format 2: packs are sealed when they reach this size (FORMAT.md §17). */
+export const DEFAULT_PACK_SIZE = 32 << 20;
+export const MIN_PACK_SIZE = 1 << 20;
+export const MAX_PACK_SIZE = 512 << 20;
+/** Format 2: chunk ids per index tree node (FORMAT.md §19): 8 KiB nodes. */
+export const DEFAULT_TREE_FANOUT = 256;
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 export const MIN_CHUNK_SIZE = 256 << 10;
 export const MAX_CHUNK_SIZE = 4 << 20;
@@ -18,7 +29,7 @@ export const DEFAULT_ZSTD_LEVEL = 3;
 /** The repository's `config.json` (FORMAT.md §2). */
 export interface RepoConfig {
   format: typeof REPO_FORMAT;
-  version: typeof REPO_VERSION;
+  version: RepoVersion;
   /** Random id, so that a catalog can tell two repositories apart. */
   repositoryId: string;
   chunkSize: number;
@@ -27,22 +38,58 @@ export interface RepoConfig {
   /** Level writers use; readers do not need it. */
   zstdLevel: number;
   createdAt: string;
+  /** Format 2 only: target size of a pack file in bytes. */
+  packSize?: number;
+  /** Format 2 only: chunk ids per index tree node. */
+  treeFanout?: number;
+  /** Format 2 only: null for a plain repository (FORMAT.md §21). */
+  encryption?: RepoEncryption | null;
+}
+
+/** config.json's `encryption` block: what a reader needs to know before it asks for a key. */
+export interface RepoEncryption {
+  algorithm: 'aes-256-gcm';
+  idHash: 'hmac-sha256';
+  kdf: 'scrypt';
+  /** base64 HMAC-SHA256(idKey, "olvm-backup-key-check:" + repositoryId): tells a wrong key from damage. */
+  keyCheck: string;
+}
+
+export interface NewConfigOptions {
+  chunkSize?: number;
+  version?: RepoVersion;
+  packSize?: number;
+  encryption?: RepoEncryption | null;
 }
 
 export function isValidChunkSize(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= MIN_CHUNK_SIZE && n <= MAX_CHUNK_SIZE && (n & (n - 1)) === 0;
 }
 
-export function newConfig(chunkSize: number = DEFAULT_CHUNK_SIZE): RepoConfig {
+export function isValidPackSize(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= MIN_PACK_SIZE && n <= MAX_PACK_SIZE;
+}
+
+export function newConfig(opts: NewConfigOptions = {}): RepoConfig {
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const version = opts.version ?? DEFAULT_REPO_VERSION;
+  if (!(REPO_VERSIONS as readonly number[]).includes(version)) throw new AppError('INVALID_ARGUMENT', `repository format ${String(version)} is not one of ${REPO_VERSIONS.join(', ')}`);
+  if (version === 1 && (opts.encryption || opts.packSize !== undefined)) {
+    throw new AppError('INVALID_ARGUMENT', 'encryption and pack sizes need repository format 2');
+  }
+  const packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
+  if (version === 2 && !isValidPackSize(packSize)) {
+    throw new AppError('INVALID_ARGUMENT', `pack size ${String(packSize)} is outside ${MIN_PACK_SIZE}..${MAX_PACK_SIZE} bytes`);
+  }
   if (!isValidChunkSize(chunkSize)) {
     throw new AppError(
       'INVALID_ARGUMENT',
       `chunk size ${String(chunkSize)} is not a power of two between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE}`,
     );
   }
-  return {
+  const base: RepoConfig = {
     format: REPO_FORMAT,
-    version: REPO_VERSION,
+    version,
     repositoryId: randomUUID(),
     chunkSize,
     hash: 'sha256',
@@ -50,6 +97,8 @@ export function newConfig(chunkSize: number = DEFAULT_CHUNK_SIZE): RepoConfig {
     zstdLevel: DEFAULT_ZSTD_LEVEL,
     createdAt: new Date().toISOString(),
   };
+  if (version === 1) return base;
+  return { ...base, packSize, treeFanout: DEFAULT_TREE_FANOUT, encryption: opts.encryption ?? null };
 }
 
 export async function writeConfig(dir: string, config: RepoConfig): Promise<void> {
@@ -83,16 +132,17 @@ function validateConfig(raw: unknown, file: string): RepoConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not a json object');
   const c = raw as Record<string, unknown>;
   if (c['format'] !== REPO_FORMAT) throw bad(`format is ${JSON.stringify(c['format'])}, expected "${REPO_FORMAT}"`);
-  if (c['version'] !== REPO_VERSION) throw bad(`unsupported version ${JSON.stringify(c['version'])}`);
+  const version = c['version'];
+  if (version !== 1 && version !== 2) throw bad(`unsupported version ${JSON.stringify(version)} (this program reads ${REPO_VERSIONS.join(' and ')})`);
   if (!isValidChunkSize(c['chunkSize'])) throw bad(`invalid chunkSize ${JSON.stringify(c['chunkSize'])}`);
   if (c['hash'] !== 'sha256') throw bad(`unsupported hash ${JSON.stringify(c['hash'])}`);
   if (c['compression'] !== 'zstd') throw bad(`unsupported compression ${JSON.stringify(c['compression'])}`);
   const level = c['zstdLevel'] ?? DEFAULT_ZSTD_LEVEL;
   if (typeof level !== 'number' || !Number.isInteger(level) || level < -7 || level > 22) throw bad(`invalid zstdLevel ${JSON.stringify(level)}`);
   if (typeof c['createdAt'] !== 'string') throw bad('createdAt missing');
-  return {
+  const base: RepoConfig = {
     format: REPO_FORMAT,
-    version: REPO_VERSION,
+    version,
     repositoryId: typeof c['repositoryId'] === 'string' ? c['repositoryId'] : '',
     chunkSize: c['chunkSize'],
     hash: 'sha256',
@@ -100,4 +150,21 @@ function validateConfig(raw: unknown, file: string): RepoConfig {
     zstdLevel: level,
     createdAt: c['createdAt'],
   };
+  if (version === 1) return base;
+  if (!isValidPackSize(c['packSize'])) throw bad(`invalid packSize ${JSON.stringify(c['packSize'])}`);
+  const fanout = c['treeFanout'];
+  if (typeof fanout !== 'number' || !Number.isInteger(fanout) || fanout < 16 || fanout > 65536) throw bad(`invalid treeFanout ${JSON.stringify(fanout)}`);
+  if (typeof c['repositoryId'] !== 'string' || c['repositoryId'] === '') throw bad('repositoryId missing');
+  return { ...base, packSize: c['packSize'], treeFanout: fanout, encryption: validateEncryption(c['encryption'], bad) };
+}
+
+function validateEncryption(raw: unknown, bad: (why: string) => AppError): RepoEncryption | null {
+  if (raw === null || raw === undefined) return null;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw bad('encryption is not an object');
+  const e = raw as Record<string, unknown>;
+  if (e['algorithm'] !== 'aes-256-gcm') throw bad(`unsupported encryption ${JSON.stringify(e['algorithm'])}`);
+  if (e['idHash'] !== 'hmac-sha256') throw bad(`unsupported id hash ${JSON.stringify(e['idHash'])}`);
+  if (e['kdf'] !== 'scrypt') throw bad(`unsupported key derivation ${JSON.stringify(e['kdf'])}`);
+  if (typeof e['keyCheck'] !== 'string' || e['keyCheck'] === '') throw bad('encryption.keyCheck missing');
+  return { algorithm: 'aes-256-gcm', idHash: 'hmac-sha256', kdf: 'scrypt', keyCheck: e['keyCheck'] };
 }

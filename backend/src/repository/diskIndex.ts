@@ -16,9 +16,12 @@ export class DiskIndex {
   readonly chunkSize: number;
   readonly count: number;
   private readonly digests: Buffer;
+  /** Format 2: the ids of the index tree's nodes, level by level (treeIndex.ts), so that the
+   *  next point stores only the nodes it changes. Undefined for a format-1 index. */
+  readonly tree: Buffer[] | undefined;
 
   /** @internal Use DiskIndex.parse or Repository.readIndex. `digests` is taken, not copied. */
-  constructor(virtualSize: number, chunkSize: number, digests: Buffer) {
+  constructor(virtualSize: number, chunkSize: number, digests: Buffer, tree?: Buffer[]) {
     const count = chunkCountFor(virtualSize, chunkSize);
     if (digests.length !== count * DIGEST_LENGTH) {
       throw new AppError('INVALID_ARGUMENT', `index of ${count} chunks needs ${count * DIGEST_LENGTH} digest bytes, got ${digests.length}`);
@@ -27,6 +30,7 @@ export class DiskIndex {
     this.chunkSize = chunkSize;
     this.count = count;
     this.digests = digests;
+    this.tree = tree;
   }
 
   /** 32 bytes (a copy). */

@@ -1,9 +1,9 @@
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
 import { writeFileAtomic } from './atomicFile';
-import type { ChunkStore } from './chunkStore';
+import type { ChunkSink } from './chunkSink';
 import { DIGEST_LENGTH, sha256Hex, ZERO_DIGEST } from './digest';
-import { chunkCountFor, DiskIndex, encodeIndex } from './diskIndex';
+import { chunkCountFor, DiskIndex } from './diskIndex';
 
 export interface DiskStats {
   chunksNew: number;
@@ -21,10 +21,9 @@ const enum Kind {
 
 /** @internal What a DiskWriter needs from its point. */
 export interface DiskWriterContext {
-  store: ChunkStore;
-  /** Staging directory of the point (index files go here) and its chunk temp dir. */
+  sink: ChunkSink;
+  /** Staging directory of the point (index files go here). */
   stagingDir: string;
-  chunkTmpDir: string;
   chunkSize: number;
   /** Non-undefined once the point is committed or aborted: the reason puts are refused. */
   closedReason(): string | undefined;
@@ -45,6 +44,9 @@ export class DiskWriter {
   private readonly statsLive: DiskStats = { chunksNew: 0, chunksReused: 0, chunksZero: 0, bytesStored: 0 };
   private readonly entries: Buffer;
   private readonly kinds: Uint8Array;
+  /** Format 2: one byte per index tree leaf, set when a chunk under it changed. */
+  private readonly dirty: Uint8Array | undefined;
+  private readonly baseTree: Buffer[] | undefined;
   /** Chunk number → token of its latest put still in flight. */
   private readonly latest = new Map<number, number>();
   private nextToken = 1;
@@ -66,6 +68,9 @@ export class DiskWriter {
     this.count = chunkCountFor(params.virtualSize, ctx.chunkSize);
     this.kinds = new Uint8Array(this.count);
     const base = params.base;
+    const fanout = ctx.sink.fanout;
+    this.dirty = fanout ? new Uint8Array(Math.ceil(this.count / fanout)) : undefined;
+    this.baseTree = base?.tree;
     if (base) {
       this.entries = base.copyDigests();
       for (let i = 0; i < this.count; i++) {
@@ -116,7 +121,7 @@ export class DiskWriter {
     this.inFlight++;
     try {
       const buf = Buffer.isBuffer(data) ? data : Buffer.from((data as Uint8Array).buffer, (data as Uint8Array).byteOffset, want);
-      const r = await this.ctx.store.put(buf, this.ctx.chunkTmpDir, `storing chunk ${i} of disk ${this.device}`);
+      const r = await this.ctx.sink.put(buf, `storing chunk ${i} of disk ${this.device}`);
       const recycled = r.returned ? Buffer.from(r.returned.buffer, r.returned.byteOffset, r.returned.byteLength) : undefined;
       if (!r.zero) this.statsLive.bytesStored += r.bytes;
       if (this.latest.get(i) !== token) return recycled; // superseded by a later put of the same chunk
@@ -179,9 +184,15 @@ export class DiskWriter {
     }
     const reason = this.ctx.closedReason();
     if (reason) throw new AppError('INVALID_ARGUMENT', `disk ${this.device}: ${reason}`);
-    // Chunks must be durable, directory entries included, before an index refers to them.
-    await this.ctx.store.syncDirs();
-    const encoded = encodeIndex(this.virtualSize, this.chunkSize, this.entries);
+    // Chunks (and, format 2, index nodes) durable before the index file refers to them.
+    const built = await this.ctx.sink.finishIndex({
+      virtualSize: this.virtualSize,
+      chunkSize: this.chunkSize,
+      entries: this.entries,
+      ...(this.baseTree ? { baseTree: this.baseTree } : {}),
+      ...(this.dirty ? { dirty: this.dirty } : {}),
+    });
+    const encoded = built.file;
     // The staging directory is fsynced once, by the commit, before the manifest is written.
     await writeFileAtomic(path.join(this.ctx.stagingDir, this.indexFile), encoded, { syncDir: false });
     this.result = { file: this.indexFile, sha256: sha256Hex(encoded), chunkCount: this.count };
@@ -210,6 +221,8 @@ export class DiskWriter {
   }
 
   private setKind(i: number, kind: Kind): void {
+    const fanout = this.ctx.sink.fanout;
+    if (this.dirty && fanout) this.dirty[Math.floor(i / fanout)] = 1;
     const old = this.kinds[i] as Kind;
     this.kinds[i] = kind;
     this.bump(old, -1);

@@ -31,8 +31,29 @@ export const QUARANTINE_DIR = 'quarantine';
 /** `leases/<pointId>.<leaseId>.json`: points being read (a restore, a download, a verify). */
 export const LEASES_DIR = 'leases';
 
+// Format 2 (FORMAT.md §16): pack files, the repository index, key files.
+/** `packs/<ab>/<sha256>`: pack files, named by the SHA-256 of their content. */
+export const PACKS_DIR = 'packs';
+/** `index/<sha256>`: repository index files (chunk id → pack). */
+export const INDEX_DIR = 'index';
+/** `keys/<keyId>.json`: the repository key wrapped by a passphrase (encrypted repositories). */
+export const KEYS_DIR = 'keys';
+/** Inside a staging directory: packs being written before they are renamed into packs/. */
+export const PACK_TMP_DIR = 'packs';
+/** The garbage collection's own staging area (a name no VM key can take). */
+export const GC_STAGING_DIR = '.gc';
+
 /** Made by init; a repository made before a directory was added gets it when first needed. */
 export const LAYOUT_DIRS = [CHUNKS_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR, LEASES_DIR] as const;
+export const LAYOUT_DIRS_V2 = [PACKS_DIR, INDEX_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR, LEASES_DIR] as const;
+
+export function packPath(root: string, name: string): string {
+  return path.join(root, PACKS_DIR, name.slice(0, 2), name);
+}
+
+export function indexFilePath(root: string, name: string): string {
+  return path.join(root, INDEX_DIR, name);
+}
 
 /** Repository-wide locks in locks/: point deletions and lock changes; garbage collection. */
 export const ADMIN_LOCK_FILE = 'admin.lock';

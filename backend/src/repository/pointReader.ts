@@ -6,7 +6,7 @@
  * chunks until the lease ends. The reader therefore reads indexes from trash/ too.
  */
 import { AppError } from '../errors';
-import type { ChunkStore } from './chunkStore';
+import type { ChunkReader } from './chunkReader';
 import type { DiskIndex } from './diskIndex';
 import type { HeldLease, LeaseKeeper } from './leases';
 import { LEASE_PURPOSES, type LeasePurpose } from './model';
@@ -17,7 +17,7 @@ import type { Manifest } from './types';
 /** @internal What a PointReader needs from its repository. */
 export interface PointReaderContext {
   root: string;
-  store: ChunkStore;
+  store: ChunkReader;
   chunkSize: number;
   leases: LeaseKeeper;
 }
@@ -78,7 +78,7 @@ export class PointReader {
     if (this.releasing) return Promise.reject(this.releasedError());
     let p = this.indexes.get(device);
     if (!p) {
-      p = readPointIndex(this.ctx.root, this.manifest, device, { trashToo: true });
+      p = readPointIndex(this.ctx.root, this.ctx.store, this.manifest, device, { trashToo: true });
       this.indexes.set(device, p);
       // a failed read is not remembered: the next call reads again
       p.catch(() => this.indexes.delete(device));

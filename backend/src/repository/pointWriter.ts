@@ -2,10 +2,10 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
 import { fsyncDir, writeFileAtomic } from './atomicFile';
-import type { ChunkStore } from './chunkStore';
+import type { ChunkSink } from './chunkSink';
 import type { DiskIndex } from './diskIndex';
 import { DiskWriter } from './diskWriter';
-import { CHUNK_TMP_DIR, indexFileName, isSafeName, LOCKS_DIR, lockPath, MANIFEST_FILE, pointDir, POINTS_DIR, stagingDir, TMP_DIR, vmStagingRoot } from './layout';
+import { CHUNK_TMP_DIR, PACK_TMP_DIR, indexFileName, isSafeName, LOCKS_DIR, lockPath, MANIFEST_FILE, pointDir, POINTS_DIR, stagingDir, TMP_DIR, vmStagingRoot } from './layout';
 import { acquireVmLock, type VmLock } from './locks';
 import { isPointId } from './pointId';
 import { pathExists } from './points';
@@ -15,7 +15,7 @@ import type { Manifest, ManifestDisk, ManifestDiskInput, VmIdentity } from './ty
 
 /** @internal What a PointWriter gets from the repository. */
 export interface PointWriterContext {
-  store: ChunkStore;
+  sink: ChunkSink;
   chunkSize: number;
   vm: VmIdentity;
   pointId: string;
@@ -43,7 +43,8 @@ export interface CommitParams {
 /** @internal What beginPoint needs from the repository. */
 export interface BeginPointContext {
   root: string;
-  store: ChunkStore;
+  /** The sink of the new point's chunks, given its staging directory. */
+  sinkFor(stagingDir: string): ChunkSink;
   chunkSize: number;
   /** The open writers of the repository object (garbage collection asks them what they hold). */
   writers: Set<PointWriter>;
@@ -75,7 +76,7 @@ export async function beginPoint(
     const staging = stagingDir(ctx.root, vm.key, pointId);
     await fs.mkdir(path.join(staging, CHUNK_TMP_DIR), { recursive: true });
     const writer: PointWriter = new PointWriter({
-      store: ctx.store,
+      sink: ctx.sinkFor(staging),
       chunkSize: ctx.chunkSize,
       vm: { ...vm },
       pointId,
@@ -140,9 +141,8 @@ export class PointWriter {
     }
     const writer = new DiskWriter(
       {
-        store: this.ctx.store,
+        sink: this.ctx.sink,
         stagingDir: this.ctx.stagingDir,
-        chunkTmpDir: this.chunkTmpDir,
         chunkSize: this.ctx.chunkSize,
         closedReason: () => this.closedReason(),
       },
@@ -159,8 +159,9 @@ export class PointWriter {
     this.state = 'committing';
     try {
       // Chunks (files and directory entries) → indexes → manifest, each durable before the next.
-      await this.ctx.store.syncDirs();
+      await this.ctx.sink.flush();
       await fs.rm(this.chunkTmpDir, { recursive: true, force: true });
+      await fs.rm(path.join(this.ctx.stagingDir, PACK_TMP_DIR), { recursive: true, force: true });
       await writeFileAtomic(path.join(this.ctx.stagingDir, MANIFEST_FILE), serializeManifest(manifest));
       await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
     } catch (err) {
@@ -183,6 +184,7 @@ export class PointWriter {
     // Workers may still be writing chunk temp files into the staging directory.
     await Promise.all([...this.disks.values()].map((d) => d.settled()));
     try {
+      await this.ctx.sink.abort();
       await fs.rm(this.ctx.stagingDir, { recursive: true, force: true });
     } finally {
       await this.close();

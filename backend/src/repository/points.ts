@@ -8,9 +8,9 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
 import { isErrno } from './atomicFile';
-import type { ChunkStore } from './chunkStore';
+import type { ChunkReader } from './chunkReader';
 import { digestToHex, sha256Hex, ZERO_DIGEST_HEX } from './digest';
-import { DiskIndex } from './diskIndex';
+import type { DiskIndex } from './diskIndex';
 import { pointDir, POINTS_DIR, trashDir } from './layout';
 import { readManifestFile } from './manifest';
 import { isPointId } from './pointId';
@@ -65,7 +65,13 @@ export async function listManifests(root: string, vmKey?: string): Promise<Manif
  * With `trashToo`, a point that was deleted after its manifest was read (FORMAT.md §15: only
  * while a lease held from before the deletion keeps it there) is read from trash/.
  */
-export async function readPointIndex(root: string, manifest: Manifest, device: string, opts: { trashToo?: boolean } = {}): Promise<DiskIndex> {
+export async function readPointIndex(
+  root: string,
+  reader: ChunkReader,
+  manifest: Manifest,
+  device: string,
+  opts: { trashToo?: boolean } = {},
+): Promise<DiskIndex> {
   const pointId = manifest.pointId;
   const disk = manifest.disks.find((d) => d.device === device);
   if (!disk) throw new AppError('REPO_DISK_NOT_FOUND', `point ${pointId} has no disk ${device}`);
@@ -89,7 +95,7 @@ export async function readPointIndex(root: string, manifest: Manifest, device: s
       details: { kind: 'index-corrupt' },
     });
   }
-  const index = DiskIndex.parse(buf, what);
+  const index = await reader.decodeIndex(buf, what);
   if (index.virtualSize !== disk.virtualSize || index.chunkSize !== manifest.chunkSize || index.count !== disk.index.chunkCount) {
     throw new AppError('REPO_CORRUPT', `${what} does not match its manifest entry`, { details: { kind: 'index-corrupt' } });
   }
@@ -98,7 +104,7 @@ export async function readPointIndex(root: string, manifest: Manifest, device: s
 
 /** Plain content of a chunk. The zero digest gives zeros without I/O; otherwise the chunk is
  *  decompressed and re-hashed, REPO_CORRUPT naming it if it is missing or damaged. */
-export async function readChunk(store: ChunkStore, chunkSize: number, digest: Buffer | string, expectedLength: number): Promise<Buffer> {
+export async function readChunk(store: ChunkReader, chunkSize: number, digest: Buffer | string, expectedLength: number): Promise<Buffer> {
   const hex = digestToHex(digest);
   if (!Number.isInteger(expectedLength) || expectedLength < 0 || expectedLength > chunkSize) {
     throw new AppError('INVALID_ARGUMENT', `chunk length ${expectedLength} is outside 0..${chunkSize}`);

@@ -10,23 +10,33 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { isErrno } from './atomicFile';
 import { processActor, readAudit, type AuditRecord } from './audit';
+import { ChunkFileSink, PackSink, type ChunkSink } from './chunkSink';
 import { ChunkStore } from './chunkStore';
-import { newConfig, readConfig, writeConfig, type RepoConfig } from './config';
+import { DEFAULT_TREE_FANOUT, newConfig, readConfig, writeConfig, type NewConfigOptions, type RepoConfig } from './config';
 import { readDamageMark, readDamageMarks } from './damage';
 import type { DiskIndex } from './diskIndex';
 import { collectGarbage, type GcOptions } from './gc';
 import type { GfsRules } from './gfs';
-import { AUDIT_FILE, CHUNKS_DIR, CONFIG_FILE, isSafeName, LAYOUT_DIRS, lockPath, pointDir } from './layout';
+import { AUDIT_FILE, CHUNK_TMP_DIR, CHUNKS_DIR, CONFIG_FILE, isSafeName, LAYOUT_DIRS, LAYOUT_DIRS_V2, lockPath, PACK_TMP_DIR, pointDir } from './layout';
 import { LeaseKeeper, liveLeases } from './leases';
 import { breakVmLock, readLock, type LockInfo } from './locks';
 import { summarize } from './manifest';
 import { openPoint, type OpenPointOptions, type PointReader } from './pointReader';
 import { listManifests, pathExists, pointIds, readManifest, readPointIndex } from './points';
+import { PackStore } from './packStore';
 import { beginPoint, type PointWriter } from './pointWriter';
+import type { RepoKey } from './repoKey';
 import * as retention from './retention';
 import type { DamageMark, DeleteResult, GcReport, Lease, Manifest, PointSummary, PruneReport, VerifyReport, VmIdentity } from './types';
 import { verifyRepository, type VerifyOptions } from './verify';
 import { applyVerifyRepairs } from './verifyRepairs';
+
+export interface RepositoryOptions {
+  /** Chunk worker threads (default: twice the cores, 4–8). */
+  workers?: number;
+  /** The repository key of an encrypted repository (format 2). */
+  key?: RepoKey;
+}
 
 /**
  * A chunk repository in a local directory (format: FORMAT.md beside this file). Safe for any
@@ -37,23 +47,28 @@ export class Repository {
   readonly dir: string;
   readonly chunkSize: number;
   readonly config: Readonly<RepoConfig>;
-  private readonly store: ChunkStore;
+  /** Format 1: chunk files; format 2: packs. */
+  private readonly store: ChunkStore | PackStore;
   private readonly writers = new Set<PointWriter>();
   private readonly leaseKeeper: LeaseKeeper;
 
-  private constructor(dir: string, config: RepoConfig, opts: { workers?: number }) {
+  private constructor(dir: string, config: RepoConfig, opts: RepositoryOptions) {
     this.dir = dir;
     this.config = config;
     this.chunkSize = config.chunkSize;
-    this.store = new ChunkStore(path.join(dir, CHUNKS_DIR), config.zstdLevel, opts.workers);
+    this.store =
+      config.version === 1
+        ? new ChunkStore(path.join(dir, CHUNKS_DIR), config.zstdLevel, opts.workers)
+        : new PackStore({ root: dir, zstdLevel: config.zstdLevel, packSize: config.packSize as number, key: opts.key ?? null, ...(opts.workers ? { workers: opts.workers } : {}) });
     this.leaseKeeper = new LeaseKeeper(dir);
   }
 
   /** Creates a repository in `dir` (created if needed, must be empty). REPO_EXISTS if it is
    *  already a repository or holds anything else; INVALID_ARGUMENT for a bad chunk size. */
-  static async init(dir: string, opts: { chunkSize?: number; workers?: number } = {}): Promise<Repository> {
+  static async init(dir: string, opts: RepositoryOptions & NewConfigOptions = {}): Promise<Repository> {
     const root = path.resolve(dir);
-    const config = newConfig(opts.chunkSize);
+    const config = newConfig(opts);
+    const layout: readonly string[] = config.version === 1 ? LAYOUT_DIRS : LAYOUT_DIRS_V2;
     await fs.mkdir(root, { recursive: true }).catch((err: unknown) => {
       if (isErrno(err, 'EEXIST', 'ENOTDIR')) throw new AppError('REPO_EXISTS', `${root} exists and is not a directory`, { cause: err });
       throw new AppError('REPO_IO_ERROR', `creating ${root} failed`, { cause: err });
@@ -62,20 +77,32 @@ export class Repository {
     if (entries.includes(CONFIG_FILE)) throw new AppError('REPO_EXISTS', `${root} is already a repository`);
     // Left-overs of an init that crashed before writing the config are fine; anything else is not ours.
     for (const e of entries) {
-      const ours = (LAYOUT_DIRS as readonly string[]).includes(e) && (await fs.readdir(path.join(root, e)).catch(() => ['x'])).length === 0;
+      const ours = layout.includes(e) && (await fs.readdir(path.join(root, e)).catch(() => ['x'])).length === 0;
       if (!ours) throw new AppError('REPO_EXISTS', `${root} is not empty and not a repository (found ${e})`);
     }
-    for (const d of LAYOUT_DIRS) await fs.mkdir(path.join(root, d), { recursive: true });
+    for (const d of layout) await fs.mkdir(path.join(root, d), { recursive: true });
     // The config last: its presence is what makes the directory a repository.
     await writeConfig(root, config);
     return new Repository(root, config, opts);
   }
 
   /** REPO_NOT_FOUND without directory or config; REPO_INVALID for a config this code cannot use. */
-  static async open(dir: string, opts: { workers?: number } = {}): Promise<Repository> {
+  static async open(dir: string, opts: RepositoryOptions = {}): Promise<Repository> {
     const root = path.resolve(dir);
     const config = await readConfig(root);
-    return new Repository(root, config, opts);
+    const r = new Repository(root, config, opts);
+    if (r.store instanceof PackStore) await r.store.index.refresh();
+    return r;
+  }
+
+  /** The format version: 1 (chunk files) or 2 (packs). */
+  get formatVersion(): 1 | 2 {
+    return this.config.version;
+  }
+
+  private sinkFor(staging: string): ChunkSink {
+    if (this.store instanceof PackStore) return new PackSink(this.store.session(path.join(staging, PACK_TMP_DIR)), this.config.treeFanout ?? DEFAULT_TREE_FANOUT);
+    return new ChunkFileSink(this.store, path.join(staging, CHUNK_TMP_DIR));
   }
 
   /** Complete points only (those with a readable manifest), oldest first. */
@@ -113,13 +140,15 @@ export class Repository {
   /** The index of a disk without a lease: for a writer's parent point, which its VM lock
    *  protects (FORMAT.md §13). Other readers use openPoint. */
   async readIndex(pointId: string, device: string): Promise<DiskIndex> {
-    return readPointIndex(this.dir, await this.readManifest(pointId), device);
+    return readPointIndex(this.dir, this.store, await this.readManifest(pointId), device);
   }
 
   /** Takes the VM's lock (REPO_LOCKED), removes what crashed writers of this VM left in
    *  staging, and returns the writer of the new point. Its retention lock is given to commit. */
   async beginPoint(params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null }): Promise<PointWriter> {
-    return beginPoint({ root: this.dir, store: this.store, chunkSize: this.chunkSize, writers: this.writers }, params);
+    // a writer deduplicates against what other processes stored since the last look
+    if (this.store instanceof PackStore) await this.store.index.refresh();
+    return beginPoint({ root: this.dir, sinkFor: (staging) => this.sinkFor(staging), chunkSize: this.chunkSize, writers: this.writers }, params);
   }
 
   /**
@@ -252,6 +281,7 @@ export class Repository {
 
   /** @internal Test hook: one chunk worker exits as if it crashed. */
   crashWorkerForTest(): Promise<unknown> {
+    if (this.store instanceof PackStore) return this.store.workers().run({ op: 'crash' }, 'crash test');
     return this.store.crashOneWorker();
   }
 }
