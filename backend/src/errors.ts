@@ -46,6 +46,10 @@ export type ErrorCode =
   /** the repository belongs to another account than the one running the command (CLI) */
   | 'REPO_OTHER_OWNER'
   | 'REPO_IO_ERROR'
+  /** an encrypted repository was opened without a passphrase (or key) */
+  | 'REPO_KEY_REQUIRED'
+  /** the passphrase (or key) opens none of the repository's keys, or the key is not this repository's */
+  | 'REPO_KEY_WRONG'
   // catalog (the service's SQLite database)
   | 'CATALOG_ERROR'
   // engine (oVirt / OLVM REST API and SSO)

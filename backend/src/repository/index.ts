@@ -23,3 +23,21 @@ export { FULL_REASONS, AUDIT_ACTIONS, LEASE_PURPOSES } from './model';
 export type { LeasePurpose } from './model';
 export { readPointMeta, readDiskMeta, diskLabel } from './pointMeta';
 export type { PointMeta, DiskMeta, EngineVmMeta } from './pointMeta';
+// format 2 encryption (repoKey.ts, keyFiles.ts, paperKey.ts): not wired into Repository yet
+export { newRepoKey, repoKeyFromBytes, repoKeyBytes, chunkId, sealBlob, openBlob, sealJson, openJson, manifestAad, keyCheck, checkKey } from './repoKey';
+export type { RepoKey } from './repoKey';
+export {
+  createKeyFile,
+  unlockRepository,
+  listKeys,
+  addKey,
+  removeKey,
+  changePassphrase,
+  recoverWithPaper,
+  readRepoIdentity,
+  DEFAULT_SCRYPT,
+  KEYS_DIR,
+} from './keyFiles';
+export type { KeyInfo, KeyFileOptions, ScryptParams, Unlocked, RepoEncryption } from './keyFiles';
+export { paperKey, parsePaperKey, parsePaper } from './paperKey';
+export type { PaperKey } from './paperKey';
