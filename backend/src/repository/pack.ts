@@ -51,6 +51,8 @@ export class PackBuilder {
   private readonly entries: PackEntry[] = [];
   private chain: Promise<void> = Promise.resolve();
   private failed: unknown;
+  /** Set by the owner once it stops appending (the pack is being sealed or discarded). */
+  closing = false;
 
   private constructor(
     private readonly root: string,

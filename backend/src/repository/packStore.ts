@@ -219,10 +219,14 @@ export class PackSession {
 
   private async append(id: Buffer, type: BlobType, stored: Buffer, plainLength: number): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    this.builder ??= PackBuilder.create(this.store.root, this.tmpDir);
-    const builder = await this.builder;
+    let builder: PackBuilder;
+    do {
+      this.builder ??= PackBuilder.create(this.store.root, this.tmpDir);
+      builder = await this.builder;
+    } while (builder.closing); // filled up while we waited: the next one takes this blob
     const done = builder.append(id, type, stored, plainLength);
     if (builder.size >= this.store.packSize) {
+      builder.closing = true;
       this.builder = undefined;
       this.sealing.push(done.then(() => builder.seal()));
     }
@@ -242,9 +246,11 @@ export class PackSession {
     this.builder = undefined;
     if (open) {
       const b = await open;
-      this.sealing.push(b.count > 0 ? b.seal() : b.discard().then(() => undefined as unknown as SealedPack));
+      b.closing = true;
+      if (b.count > 0) this.sealing.push(b.seal());
+      else await b.discard();
     }
-    const packs = (await Promise.all(this.sealing.splice(0))).filter((p): p is SealedPack => p !== undefined);
+    const packs = await Promise.all(this.sealing.splice(0));
     if (packs.length === 0) return;
     await writeIndexFile(this.store.root, { packs: packs.map((p) => ({ name: p.name, entries: p.entries })), supersedes: [] });
     for (const p of packs) this.store.index.addPack(p.name, p.entries);
