@@ -574,7 +574,7 @@ describe('verify and corruption', () => {
     expect(report.ok).toBe(false);
     expect(report.chunksChecked).toBe(6);
     const got = report.problems.map((p) => ({ pointId: p.pointId, device: p.device, chunk: p.chunk, offset: p.offset, kind: p.kind }));
-    const sortKey = (p: { pointId: string; offset: number | null }): string => `${p.pointId}:${p.offset}`;
+    const sortKey = (p: { pointId: string | null; offset: number | null }): string => `${p.pointId}:${p.offset}`;
     expect(got.sort((a, b) => sortKey(a).localeCompare(sortKey(b)))).toEqual(
       [
         { pointId: m1.pointId, device: 'vda', chunk: idx1.digestHex(1), offset: 1 * CS, kind: 'chunk-corrupt' },

@@ -69,16 +69,16 @@ export class PackStore implements ChunkReader {
     return this.bad.has(`${loc.pack}:${loc.offset}`);
   }
 
-  /** Usable locations of a blob: known, not marked bad. */
+  /** Usable locations of a blob: known, not marked bad, not quarantined. */
   locations(id: Buffer): BlobLocation[] {
-    return this.index.find(id).filter((l) => !this.isBad(l));
+    return this.index.find(id).filter((l) => !this.isBad(l) && !this.index.isQuarantined(id, l.pack));
   }
 
   /** Plain content of a blob, checked against its id; REPO_CORRUPT naming it otherwise. */
   async read(hex: string, length: number): Promise<Buffer> {
     const r = await this.load(hex, length, 'readAt');
     if (r.status !== 'ok' || !r.data) {
-      throw new AppError('REPO_CORRUPT', r.message ?? `chunk ${hex} is ${r.status}`, { details: { chunk: hex, status: r.status } });
+      throw new AppError('REPO_CORRUPT', r.message ?? `chunk ${hex} is ${r.status}`, { details: { chunk: hex, status: r.status, ...(r.location ? { pack: r.location.pack } : {}) } });
     }
     return Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);
   }
@@ -88,16 +88,29 @@ export class PackStore implements ChunkReader {
     return r;
   }
 
-  /** Tries each location; if none is known, reads the index files added since (a collection
-   *  may have moved the blob to a new pack) and tries again. */
+  /** Tries each location; if none is known or none can be read, reads the index files added
+   *  since (a collection may have moved the blob to a new pack and removed the old one) and
+   *  tries the locations it did not try yet. */
   private async load(hex: string, length: number, op: 'readAt' | 'checkAt'): Promise<ReadResult & { location?: BlobLocation }> {
     const id = Buffer.from(hex, 'hex');
-    let locs = this.locations(id);
-    if (locs.length === 0) {
-      await this.index.refresh();
-      locs = this.locations(id);
+    const tried = new Set<string>();
+    let last: ReadResult & { location?: BlobLocation } = { status: 'missing', message: `chunk ${hex} is in no pack of the repository index` };
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1) await this.index.refresh();
+      const locs = this.locations(id).filter((l) => !tried.has(`${l.pack}:${l.offset}`));
+      for (const l of locs) tried.add(`${l.pack}:${l.offset}`);
+      const r = await this.loadFrom(hex, length, op, locs);
+      if (r.status === 'ok') return r;
+      if (locs.length > 0) last = r;
     }
-    if (locs.length === 0) return { status: 'missing', message: `chunk ${hex} is in no pack of the repository index` };
+    if (tried.size === 0) {
+      const quarantined = this.index.find(id).map((l) => l.pack);
+      if (quarantined.length > 0) return { status: 'missing', message: `chunk ${hex}: its copy in pack ${quarantined.join(', ')} is quarantined as corrupt, and there is no other` };
+    }
+    return last;
+  }
+
+  private async loadFrom(hex: string, length: number, op: 'readAt' | 'checkAt', locs: readonly BlobLocation[]): Promise<ReadResult & { location?: BlobLocation }> {
     let last: ReadResult & { location?: BlobLocation } = { status: 'missing' };
     for (const loc of locs) {
       if (loc.plainLength !== length) {
@@ -125,7 +138,9 @@ export class PackStore implements ChunkReader {
       try {
         return await this.readNode(id, length);
       } catch (err) {
-        throw new AppError('REPO_CORRUPT', `${what}: index node ${id.toString('hex')}: ${(err as Error).message}`, { cause: err, details: { kind: 'index-corrupt', node: id.toString('hex') } });
+        const cause = isAppError(err) ? err.details : undefined;
+        const pack = typeof cause?.['pack'] === 'string' ? { pack: cause['pack'], status: cause['status'] } : {};
+        throw new AppError('REPO_CORRUPT', `${what}: index node ${id.toString('hex')}: ${(err as Error).message}`, { cause: err, details: { kind: 'index-corrupt', node: id.toString('hex'), ...pack } });
       }
     });
     return new DiskIndex(root.virtualSize, root.chunkSize, digests, nodes);

@@ -11,6 +11,7 @@ import { sha256Hex } from './digest';
 import { isErrno, writeFileAtomic } from './atomicFile';
 import { INDEX_DIR, indexFilePath, isHexDigest } from './layout';
 import { BlobType, type PackEntry } from './pack';
+import { quarantineKey, readPackQuarantine } from './packQuarantine';
 
 export const INDEX_FILE_MAGIC = Buffer.from('OLVBRIDX', 'latin1');
 export const INDEX_FILE_VERSION = 2;
@@ -121,12 +122,15 @@ export class RepoIndex {
   private loaded = new Set<string>();
   /** Index files that could not be read: their blobs are unknown (verify names them). */
   readonly problems = new Map<string, string>();
+  /** Blob copies verify found corrupt (quarantine/, FORMAT.md §20): `<id hex>.<pack>`. */
+  private quarantined = new Set<string>();
 
   constructor(private readonly root: string) {}
 
   /** Reads the index files added since the last call; all of them again if some went away
-   *  (a garbage collection replaced them). */
+   *  (a garbage collection replaced them). Also the quarantine records, every time. */
   async refresh(): Promise<void> {
+    this.quarantined = await readPackQuarantine(this.root);
     const names = await listIndexFiles(this.root);
     const present = new Set(names);
     const gone = [...this.loaded].some((n) => !present.has(n));
@@ -157,6 +161,11 @@ export class RepoIndex {
   /** Every known location of a blob (normally one; a blob two writers stored at once has two). */
   find(id: Buffer): readonly BlobLocation[] {
     return this.byId.get(id.toString('latin1')) ?? [];
+  }
+
+  /** Whether verify recorded this copy of the blob as corrupt (as of the last refresh). */
+  isQuarantined(id: Buffer, pack: string): boolean {
+    return this.quarantined.size > 0 && this.quarantined.has(quarantineKey(id.toString('hex'), pack));
   }
 
   has(id: Buffer): boolean {

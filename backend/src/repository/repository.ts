@@ -15,7 +15,9 @@ import { ChunkStore } from './chunkStore';
 import { DEFAULT_TREE_FANOUT, newConfig, readConfig, writeConfig, type NewConfigOptions, type RepoConfig } from './config';
 import { readDamageMark, readDamageMarks } from './damage';
 import type { DiskIndex } from './diskIndex';
-import { collectGarbage, type GcOptions } from './gc';
+import type { GcOptions } from './gc';
+import { collectChunkGarbage } from './gcChunks';
+import { collectPackGarbage } from './gcPacks';
 import type { GfsRules } from './gfs';
 import { AUDIT_FILE, CHUNK_TMP_DIR, CHUNKS_DIR, CONFIG_FILE, isSafeName, LAYOUT_DIRS, LAYOUT_DIRS_V2, lockPath, PACK_TMP_DIR, pointDir } from './layout';
 import { LeaseKeeper, liveLeases } from './leases';
@@ -228,19 +230,19 @@ export class Repository {
     return retention.prune(this.retentionContext(), rules, opts);
   }
 
-  /** Garbage collection (gc.ts): removes chunks no point references, older than the grace
+  /** Garbage collection (gc.ts; format 1 gcChunks.ts, format 2 gcPacks.ts): removes chunks
+   *  (format 2: packs, repacking those mostly garbage) no point references, older than the grace
    *  period and than every running writer; keeps deleted points readers still read. Safe while
    *  backups write and readers read, in any process. */
   async gc(opts: GcOptions = {}): Promise<GcReport> {
-    return collectGarbage(
-      {
-        root: this.dir,
-        collectLiveWriters: (add) => {
-          for (const w of this.writers) w.collectDigests(add);
-        },
+    const ctx = {
+      root: this.dir,
+      collectLiveWriters: (add: (key: string) => void): void => {
+        for (const w of this.writers) w.collectDigests(add);
       },
-      opts,
-    );
+    };
+    if (this.store instanceof PackStore) return collectPackGarbage({ ...ctx, store: this.store }, opts);
+    return collectChunkGarbage(ctx, opts);
   }
 
   /** Where the audit log is: JSON lines, only ever appended to (FORMAT.md §12), also by the

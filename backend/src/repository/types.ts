@@ -85,15 +85,47 @@ export interface PointSummary {
 }
 
 export interface VerifyProblem {
-  pointId: string;
+  /** The point concerned; null for a problem of the repository's own files (format 2: a pack
+   *  file or a repository index file), found by a verify of the whole repository. */
+  pointId: string | null;
   device: string | null;
   /** chunk digest (hex) when the problem is a chunk */
   chunk: string | null;
   /** byte offsets in the disk image the bad chunk occupies (first one) */
   offset: number | null;
-  kind: 'chunk-missing' | 'chunk-corrupt' | 'index-missing' | 'index-corrupt' | 'manifest-corrupt';
+  kind: VerifyProblemKind;
   message: string;
+  /** Format 2: the pack file (its name, sha256 hex) that holds the bad chunk or index node, or
+   *  the damaged or missing pack itself. */
+  pack?: string;
+  /** Format 2, index-corrupt: the id (hex) of the index tree node that cannot be read. */
+  node?: string;
+  /** Format 2, pack-corrupt and pack-truncated: the ids (hex) of the pack's blobs that fail
+   *  their check (empty when only the pack's table or footer is damaged). */
+  blobs?: string[];
+  /** Format 2, pack-missing: how many blobs the repository index places in the pack. */
+  blobCount?: number;
+  /** Format 2, repo-index-corrupt: the repository index file (its name under index/). */
+  indexFile?: string;
 }
+
+/**
+ * What verify found wrong. Per point: a chunk missing or corrupt, a disk index missing or
+ * corrupt (format 2 also: one of its tree nodes), the manifest. Format 2, whole-repository
+ * verify only (pointId null): a pack whose content does not match its footer or name
+ * (`pack-corrupt`), a pack cut short (`pack-truncated`), a pack the repository index names that
+ * is not there (`pack-missing`), a repository index file that cannot be read (`repo-index-corrupt`).
+ */
+export type VerifyProblemKind =
+  | 'chunk-missing'
+  | 'chunk-corrupt'
+  | 'index-missing'
+  | 'index-corrupt'
+  | 'manifest-corrupt'
+  | 'pack-corrupt'
+  | 'pack-truncated'
+  | 'pack-missing'
+  | 'repo-index-corrupt';
 
 /** One point's verdict in a verify run. */
 export interface VerifyPointResult {
@@ -114,8 +146,12 @@ export interface VerifyReport {
   ok: boolean;
   /** Per checked point, in id order. */
   points: VerifyPointResult[];
-  /** With repair (the default): chunk digests whose corrupt files were moved to quarantine/. */
+  /** With repair (the default): chunk digests whose corrupt files were moved to quarantine/
+   *  (format 2: ids of blobs whose corrupt copies were recorded in quarantine/, never read again). */
   quarantined: string[];
+  /** Format 2, whole-repository verify: pack files and repository index files checked. */
+  packsChecked?: number;
+  indexFilesChecked?: number;
   /** With repair: points newly marked damaged (damaged/<pointId>.json). */
   marked: string[];
   /** With repair: points whose damage mark was cleared because they verified whole again. */
@@ -231,4 +267,28 @@ export interface GcReport {
   /** Lease files of readers that are gone (or expired), removed. */
   leasesRemoved: number;
   seconds: number;
+  // Format 2 (packs; FORMAT.md §20). There the chunk counts above count blobs (chunks and index
+  // tree nodes): chunksScanned = blobs the repository index places in the packs found,
+  // chunksRemoved = blobs dropped, chunksKeptYoung = unreferenced blobs in packs younger than the
+  // cutoff, chunksPutBack = unreferenced blobs of packs put back, leftoversRestored = packs; and
+  // bytesRemoved = bytes of pack files removed less the bytes of the packs repacking wrote.
+  /** Pack files found under packs/. */
+  packsScanned?: number;
+  /** Packs modified at or after the cutoff: not looked at. */
+  packsKeptYoung?: number;
+  /** Packs removed: wholly unreferenced ones and those repacked (dry run: would be removed). */
+  packsRemoved?: number;
+  /** Of packsRemoved: packs whose live blobs were copied into new packs first. */
+  packsRepacked?: number;
+  /** Packs moved aside but put back because a writer relied on them meanwhile. */
+  packsPutBack?: number;
+  /** New packs written by repacking. */
+  packsWritten?: number;
+  /** Stored bytes of the live blobs copied by repacking (dry run: that would be copied). */
+  bytesRepacked?: number;
+  /** Repository index files replaced by the one consolidated index file. */
+  indexFilesMerged?: number;
+  /** Live blobs found corrupt while repacking: not copied, and their pack was left as it is
+   *  (verify reports and quarantines them). */
+  corruptBlobs?: Array<{ blob: string; pack: string; message: string }>;
 }

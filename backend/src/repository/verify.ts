@@ -17,7 +17,8 @@ export interface VerifySource {
   pointExists(pointId: string): Promise<boolean>;
   /** The point under a read lease (FORMAT.md §15); fails as Repository.readManifest does. */
   open(pointId: string): Promise<VerifiedPoint>;
-  checkChunk(hex: string, length: number): Promise<{ status: ChunkStatus; message?: string }>;
+  /** Format 2 also says where the copy it checked last is (`location.pack`). */
+  checkChunk(hex: string, length: number): Promise<{ status: ChunkStatus; message?: string; location?: { pack: string } }>;
   parallelism: number;
 }
 
@@ -46,6 +47,8 @@ export interface VerifyOptions {
 interface BadChunk {
   status: 'missing' | 'corrupt';
   message: string;
+  /** Format 2: the pack of the copy that failed. */
+  pack?: string;
 }
 
 /** Points held under a lease at once: bounds the lease files (and their renewals) of a verify
@@ -137,7 +140,7 @@ async function checkChunks(
       const r = await src.checkChunk(hex, length);
       if (r.status === 'ok') seen.set(key, null);
       else {
-        seen.set(key, { status: r.status, message: r.message ?? `chunk ${hex} is ${r.status}` });
+        seen.set(key, { status: r.status, message: r.message ?? `chunk ${hex} is ${r.status}`, ...(r.location ? { pack: r.location.pack } : {}) });
         progress.bad++;
       }
       progress.bytes += length;
@@ -173,6 +176,7 @@ function reportBadChunks(indexed: readonly IndexedDisk[], seen: ReadonlyMap<stri
         offset: i * index.chunkSize,
         kind: b.status === 'missing' ? 'chunk-missing' : 'chunk-corrupt',
         message: `point ${pointId} disk ${device} at offset ${i * index.chunkSize}: ${b.message}`,
+        ...(b.pack ? { pack: b.pack } : {}),
       });
     }
   }
@@ -183,6 +187,7 @@ function pointResults(pointIds: readonly string[], readable: readonly Manifest[]
   const vmKeys = new Map(readable.map((m) => [m.pointId, m.vm.key]));
   const byPoint = new Map<string, VerifyProblem[]>();
   for (const p of problems) {
+    if (p.pointId === null) continue; // the repository's own files (format 2 packs, index files)
     const list = byPoint.get(p.pointId);
     if (list) list.push(p);
     else byPoint.set(p.pointId, [p]);
@@ -232,7 +237,10 @@ async function loadIndex(point: VerifiedPoint, device: string, problems: VerifyP
   } catch (err) {
     if (isAppError(err, 'REPO_CORRUPT')) {
       const kind = err.details?.['kind'] === 'index-missing' ? 'index-missing' : 'index-corrupt';
-      problems.push(problem(pointId, device, kind, err.message));
+      // format 2: a tree node that cannot be read, and the pack of its copy
+      const node = err.details?.['node'];
+      const pack = err.details?.['pack'];
+      problems.push({ ...problem(pointId, device, kind, err.message), ...(typeof node === 'string' ? { node } : {}), ...(typeof pack === 'string' ? { pack } : {}) });
       return undefined;
     }
     throw err;
