@@ -162,6 +162,86 @@ describe('garbage collection of format 2 (packs)', () => {
     }
   });
 
+  /**
+   * As format 1's test of the same name: a backup in another process, with a collection running
+   * again and again (no grace, repacking nearly everything) from the moment it has reused blobs
+   * of garbage until after its commit. It refers to blobs three ways: found stored (vm-g's
+   * garbage), carried over from its parent (deleted while it runs; its index nodes too), and new.
+   */
+  test('gc running again and again while a backup in another process writes: the new point restores exactly', async () => {
+    const repo = await newRepo();
+    const image = randomBytes(8 * CS);
+    const parent = await writePoint(repo, vmB, [{ device: 'vda', image }]);
+    const imgG = randomBytes(8 * CS);
+    const g = await writePoint(repo, vmG, [{ device: 'vda', image: imgG }]);
+    await repo.deletePoint(g.pointId, { reason: 'make garbage', actor: 'test' });
+    await agePacks(repo.dir, 2 * HOUR);
+    // chunks 1 and 3 now hold what vm-g's chunks 0 and 1 held; 5 and 6 are new; the rest carried over
+    const expected = mutate(image, [5, 6]);
+    imgG.copy(expected, 1 * CS, 0, CS);
+    imgG.copy(expected, 3 * CS, CS, 2 * CS);
+    const expectedFile = path.join(dir(), `expected-${Date.now()}.raw`);
+    await fs.writeFile(expectedFile, expected);
+    const writer = new ScriptProcess(`
+      const { Repository, newPointId } = require(${JSON.stringify(REPO_MODULE)});
+      const fs = require('fs');
+      const CS = ${CS};
+      const line = () => new Promise((resolve) => process.stdin.once('data', resolve));
+      (async () => {
+        const repo = await Repository.open(${JSON.stringify(repo.dir)}, { workers: 1 });
+        const at = new Date();
+        const w = await repo.beginPoint({ vm: ${JSON.stringify(vmB)}, pointId: newPointId(at), createdAt: at, parentPointId: ${JSON.stringify(parent.pointId)} });
+        const base = await repo.readIndex(${JSON.stringify(parent.pointId)}, 'vda');
+        console.log('base');
+        await line();
+        const image = fs.readFileSync(${JSON.stringify(expectedFile)});
+        const dw = w.beginDisk({ device: 'vda', virtualSize: base.virtualSize, base });
+        for (const i of [1, 3]) await dw.putChunk(i, Buffer.from(image.subarray(i * CS, (i + 1) * CS)));
+        console.log('reused');
+        for (const i of [5, 6]) {
+          await dw.putChunk(i, Buffer.from(image.subarray(i * CS, (i + 1) * CS)));
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        await dw.finish();
+        await new Promise((r) => setTimeout(r, 150));
+        const m = await w.commit({
+          disks: [{ device: 'vda', node: 'n', format: 'qcow2', mode: 'incremental', reason: 'incremental', bitmap: 'b', bitmapPersistent: true, bytesRead: 0 }],
+          consistency: 'crash', vmDefinition: null,
+        });
+        console.log(JSON.stringify({ pointId: m.pointId, stats: m.disks[0] }));
+        await repo.close();
+      })().catch((e) => { console.error(e); process.exit(1); });`);
+    const runs: Array<Awaited<ReturnType<Repository['gc']>>> = [];
+    let stop = false;
+    let loop: Promise<void> | undefined;
+    try {
+      await writer.said('base');
+      expect((await repo.deletePoint(parent.pointId, { reason: 'pruned mid-backup', actor: 'test' })).deferred).toBe(true);
+      writer.send('go', true);
+      await writer.said('reused');
+      loop = (async () => {
+        while (!stop) runs.push(await repo.gc({ graceMs: 0, repackBelow: 0.9 }));
+      })();
+      expect(await writer.exited).toBe(0);
+    } finally {
+      stop = true;
+      await loop;
+      writer.child.kill('SIGKILL');
+    }
+    const during = runs.length;
+    for (let i = 0; i < 3; i++) runs.push(await repo.gc({ graceMs: 0, repackBelow: 0.9 }));
+    expect(during).toBeGreaterThan(3);
+    expect(runs.some((r) => r.trashKept.includes(parent.pointId))).toBe(true);
+    expect(runs.some((r) => r.trashPurged.includes(parent.pointId))).toBe(true);
+    expect(runs.reduce((n, r) => n + (r.packsRepacked ?? 0), 0)).toBeGreaterThan(0);
+    const last = JSON.parse(writer.stdout.trim().split('\n').pop() as string) as { pointId: string; stats: { chunksNew: number; chunksReused: number } };
+    // the two garbage chunks were found stored, not stored again
+    expect(last.stats).toMatchObject({ chunksNew: 2, chunksReused: 6, chunksZero: 0 });
+    await expectExact(repo, last.pointId, expected);
+    await expectClean(repo);
+    expect((await repo.listPoints()).map((p) => p.pointId)).toEqual([last.pointId]);
+  });
+
   test('gc.lock lets one collection run at a time', async () => {
     const repo = await newRepo();
     await writePoint(repo, vmA, [{ device: 'vda', image: randomBytes(2 * CS) }]);
