@@ -14,7 +14,7 @@ import { collectGarbage, DEFAULT_REPACK_BELOW, putBack, type GcContext, type GcO
 import { repack, type RepackCandidate } from './gcRepack';
 import { GC_PENDING_DIR, GC_STAGING_DIR, INDEX_DIR, indexFilePath, isHexDigest, packPath, TMP_DIR } from './layout';
 import type { PackEntry } from './pack';
-import { dropQuarantineOfPacks, quarantineKey, readPackQuarantine } from './packQuarantine';
+import { quarantineKey, readPackQuarantine, tidyQuarantine } from './packQuarantine';
 import { listPackFiles, readIndexSnapshot, type IndexSnapshot } from './packScan';
 import type { PackStore } from './packStore';
 import { writeIndexFile } from './repoIndex';
@@ -269,7 +269,7 @@ class PackSweeper {
       out.bytesRemoved += g.size;
       if (g.repack) out.packsRepacked++;
     }
-    await dropQuarantineOfPacks(this.root, new Set(aside.map((g) => g.name)));
+    await tidyQuarantine(this.root, new Set(aside.map((g) => g.name)));
     out.packsWritten = rep.written.length;
     out.bytesRepacked = rep.bytesCopied;
     out.bytesRemoved -= rep.written.reduce((n, p) => n + p.bytes, 0);

@@ -124,13 +124,14 @@ export class RepoIndex {
   readonly problems = new Map<string, string>();
   /** Blob copies verify found corrupt (quarantine/, FORMAT.md §20): `<id hex>.<pack>`. */
   private quarantined = new Set<string>();
+  private readonly quarantineRecords = new Map<string, number | null>();
 
   constructor(private readonly root: string) {}
 
   /** Reads the index files added since the last call; all of them again if some went away
    *  (a garbage collection replaced them). Also the quarantine records, every time. */
   async refresh(): Promise<void> {
-    this.quarantined = await readPackQuarantine(this.root);
+    this.quarantined = await readPackQuarantine(this.root, this.quarantineRecords);
     const names = await listIndexFiles(this.root);
     const present = new Set(names);
     const gone = [...this.loaded].some((n) => !present.has(n));

@@ -31,6 +31,8 @@ import type { RepoKey } from './repoKey';
 import * as retention from './retention';
 import type { DamageMark, DeleteResult, GcReport, Lease, Manifest, PointSummary, PruneReport, VerifyReport, VmIdentity } from './types';
 import { verifyRepository, type VerifyOptions } from './verify';
+import { addPackChecks } from './verifyPacks';
+import { packRepairs } from './verifyPackRepairs';
 import { applyVerifyRepairs } from './verifyRepairs';
 
 export interface RepositoryOptions {
@@ -155,14 +157,16 @@ export class Repository {
 
   /**
    * Re-hashes every chunk of every point (or of `opts.pointId`, or of `opts.vmKey`'s points),
-   * each point under a read lease while it is verified, and reports per point. With `repair`
-   * (default true): corrupt chunk files go to quarantine/ (so the next backup reading that
-   * content stores it again), damaged points get a mark (damaged/<id>.json, see damagedPoints),
-   * and points found whole again lose theirs; each change is audited.
+   * each point under a read lease while it is verified, and reports per point; format 2, for
+   * the whole repository, also checks every pack file and repository index file. With `repair`
+   * (default true): corrupt chunk files go to quarantine/ (format 2: corrupt blob copies are
+   * recorded there, and a damaged index file is rebuilt from the packs), so the next backup
+   * reading that content stores it again; damaged points get a mark (damaged/<id>.json, see
+   * damagedPoints), and points found whole again lose theirs; each change is audited.
    */
   async verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
     const actor = opts.actor ?? processActor('verify');
-    const report = await verifyRepository(
+    let report = await verifyRepository(
       {
         pointIds: opts.vmKey !== undefined && opts.pointId === undefined ? async () => (await this.listPoints({ vmKey: opts.vmKey })).map((p) => p.pointId) : () => pointIds(this.dir),
         pointExists: (id) => pathExists(pointDir(this.dir, id)),
@@ -172,8 +176,11 @@ export class Repository {
       },
       opts,
     );
+    const whole = opts.pointId === undefined && opts.vmKey === undefined;
+    // format 2: the pack files and repository index files themselves (verifyPacks.ts)
+    if (this.store instanceof PackStore && whole) report = await addPackChecks(report, this.dir, this.store, opts.signal);
     if (opts.repair === false) return report;
-    return applyVerifyRepairs(this.dir, report, actor);
+    return applyVerifyRepairs(this.dir, report, actor, this.store instanceof PackStore ? packRepairs(this.dir, this.store) : undefined);
   }
 
   /** Points verify marked damaged (and that still exist), in id order. */

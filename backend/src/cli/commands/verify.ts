@@ -34,7 +34,8 @@ export function registerVerify(program: Command): void {
           printJson(report);
         } else {
           for (const p of report.problems) {
-            const where = [`point ${p.pointId}`, p.device ? `disk ${p.device}` : '', p.offset !== null ? `offset ${p.offset}` : '']
+            // format 2: problems of the repository's own files (packs, index files) name no point
+            const where = [p.pointId !== null ? `point ${p.pointId}` : 'repository', p.device ? `disk ${p.device}` : '', p.offset !== null ? `offset ${p.offset}` : '', p.pack ? `pack ${p.pack}` : '']
               .filter(Boolean)
               .join(', ');
             printLine(`DAMAGED ${p.kind}: ${where}${p.chunk ? `, chunk ${p.chunk}` : ''} - ${p.message}`);
