@@ -22,15 +22,18 @@ export function registerGc(program: Command): void {
     .description('remove chunks no restore point references (safe while backups run); audited')
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--grace <duration>', 'keep unreferenced chunks younger than this', '1h')
+    .option('--repack-below <share>', 'format 2: rewrite packs whose live share of bytes is below this (0..1, default 0.5; 0: never)')
     .option('--dry-run', 'only count what would be removed')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
-    .action(async (o: { repo: string; grace: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: { repo: string; grace: string; repackBelow?: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
       const graceMs = parseDuration(o.grace, '--grace');
+      const repackBelow = o.repackBelow === undefined ? undefined : Number(o.repackBelow);
+      if (repackBelow !== undefined && !(repackBelow >= 0 && repackBelow <= 1)) throw new AppError('INVALID_ARGUMENT', `--repack-below: '${o.repackBelow}' is not a share between 0 and 1`);
       // a dry run writes nothing but its lock file, which it removes
       const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
       try {
-        const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor() });
+        const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor(), ...(repackBelow !== undefined ? { repackBelow } : {}) });
         if (o.json) {
           printJson(r);
           return;
@@ -39,6 +42,12 @@ export function registerGc(program: Command): void {
           `${r.dryRun ? 'dry run: would remove' : 'removed'} ${r.chunksRemoved} chunks (${formatBytes(r.bytesRemoved)}) of ${r.chunksScanned}; ` +
             `${r.chunksReferenced} referenced by ${r.pointsMarked} points and running backups, ${r.chunksKeptYoung} unreferenced kept (younger than ${r.cutoff})` +
             (r.chunksPutBack ? `, ${r.chunksPutBack} put back (reused by a backup meanwhile)` : '') +
+            // format 2: what happened to whole pack files
+            (r.packsRemoved !== undefined
+              ? `; packs: ${r.packsRemoved} of ${r.packsScanned ?? 0} removed, ${r.packsRepacked ?? 0} of them repacked (${formatBytes(r.bytesRepacked ?? 0)} copied into ${r.packsWritten ?? 0} new)` +
+                (r.packsPutBack ? `, ${r.packsPutBack} put back` : '') +
+                (r.corruptBlobs?.length ? `, ${r.corruptBlobs.length} corrupt blob(s) left in place (run verify)` : '')
+              : '') +
             (r.trashPurged.length || r.trashKept.length ? `; deleted points purged ${r.trashPurged.length}, waiting ${r.trashKept.length}` : '') +
             (r.leasedPoints.length ? `; ${r.leasedPoints.length} point(s) being read (restore, download, verify)` : '') +
             (r.chunksKeptForLeases ? `, ${r.chunksKeptForLeases} chunks kept only for them` : '') +
