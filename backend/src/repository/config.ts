@@ -44,6 +44,17 @@ export interface RepoConfig {
   treeFanout?: number;
   /** Format 2 only: null for a plain repository (FORMAT.md §21). */
   encryption?: RepoEncryption | null;
+  /** Present while a format-1 repository is being upgraded in place (FORMAT.md §22): only
+   *  `repo upgrade` opens it then. */
+  upgrade?: UpgradeMarker;
+}
+
+/** config.json's `upgrade` marker (FORMAT.md §22). */
+export interface UpgradeMarker {
+  from: 1;
+  startedAt: string;
+  /** Who started it (the audit log's actor). */
+  actor: string;
 }
 
 /** config.json's `encryption` block: what a reader needs to know before it asks for a key. */
@@ -106,8 +117,9 @@ export async function writeConfig(dir: string, config: RepoConfig): Promise<void
 }
 
 /** REPO_NOT_FOUND when there is no directory or no config in it; REPO_INVALID when the config
- *  is not one this code can use. */
-export async function readConfig(dir: string): Promise<RepoConfig> {
+ *  is not one this code can use, or when the repository is being upgraded (FORMAT.md §22) and
+ *  the caller is not the upgrade (`upgrading`). */
+export async function readConfig(dir: string, opts: { upgrading?: boolean } = {}): Promise<RepoConfig> {
   const file = path.join(dir, CONFIG_FILE);
   let text: string;
   try {
@@ -124,7 +136,18 @@ export async function readConfig(dir: string): Promise<RepoConfig> {
   } catch (err) {
     throw new AppError('REPO_INVALID', `repository config ${file} is not valid json`, { cause: err });
   }
-  return validateConfig(raw, file);
+  const config = validateConfig(raw, file);
+  if (config.upgrade && opts.upgrading !== true) throw upgradingError(dir, config.upgrade);
+  return config;
+}
+
+/** What every program but `repo upgrade` says of a half-upgraded repository. */
+export function upgradingError(dir: string, marker: UpgradeMarker): AppError {
+  return new AppError(
+    'REPO_INVALID',
+    `repository ${dir} is being upgraded to format 2 (started ${marker.startedAt} by ${marker.actor}); run \`olvm-backup repo upgrade --repo ${dir}\` to finish`,
+    { details: { upgrade: marker } },
+  );
 }
 
 function validateConfig(raw: unknown, file: string): RepoConfig {
@@ -155,7 +178,12 @@ function validateConfig(raw: unknown, file: string): RepoConfig {
   const fanout = c['treeFanout'];
   if (typeof fanout !== 'number' || !Number.isInteger(fanout) || fanout < 16 || fanout > 65536) throw bad(`invalid treeFanout ${JSON.stringify(fanout)}`);
   if (typeof c['repositoryId'] !== 'string' || c['repositoryId'] === '') throw bad('repositoryId missing');
-  return { ...base, packSize: c['packSize'], treeFanout: fanout, encryption: validateEncryption(c['encryption'], bad) };
+  const v2: RepoConfig = { ...base, packSize: c['packSize'], treeFanout: fanout, encryption: validateEncryption(c['encryption'], bad) };
+  const upgrade = c['upgrade'];
+  if (upgrade === undefined || upgrade === null) return v2;
+  const u = upgrade as Record<string, unknown>;
+  if (typeof upgrade !== 'object' || u['from'] !== 1 || typeof u['startedAt'] !== 'string' || typeof u['actor'] !== 'string') throw bad('invalid upgrade marker');
+  return { ...v2, upgrade: { from: 1, startedAt: u['startedAt'], actor: u['actor'] } };
 }
 
 function validateEncryption(raw: unknown, bad: (why: string) => AppError): RepoEncryption | null {
