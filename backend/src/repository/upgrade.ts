@@ -22,7 +22,7 @@ import { AppError } from '../errors';
 import { appendAudit, processActor } from './audit';
 import { BlobCodec } from './blobCodec';
 import { DEFAULT_PACK_SIZE, DEFAULT_TREE_FANOUT, isValidPackSize, MAX_PACK_SIZE, MIN_PACK_SIZE, readConfig, writeConfig, type RepoConfig } from './config';
-import { CHUNKS_DIR, GC_LOCK_FILE, GC_PENDING_DIR, LOCKS_DIR, PACK_TMP_DIR, TMP_DIR, UPGRADE_STAGING_DIR } from './layout';
+import { CHUNKS_DIR, GC_LOCK_FILE, GC_PENDING_DIR, INDEX_DIR, LOCKS_DIR, PACK_TMP_DIR, PACKS_DIR, TMP_DIR, UPGRADE_STAGING_DIR } from './layout';
 import { isStale, readLock } from './locks';
 import { PackStore } from './packStore';
 import { pathExists } from './points';
@@ -144,6 +144,7 @@ async function upgradeLocked(root: string, config: RepoConfig, packSize: number,
     } else {
       await appendAudit(root, [{ actor, action: 'upgrade', reason: 'format 1 to 2: resumed', details: { startedAt: cfg.upgrade?.startedAt } }]);
     }
+    for (const d of [PACKS_DIR, INDEX_DIR]) await fs.mkdir(path.join(root, d), { recursive: true });
     store = new PackStore({ root, zstdLevel: cfg.zstdLevel, packSize, key: null, ...(opts.workers ? { workers: opts.workers } : {}) });
     await store.index.refresh();
     const staging = path.join(root, TMP_DIR, UPGRADE_STAGING_DIR);
