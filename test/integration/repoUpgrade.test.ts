@@ -204,7 +204,14 @@ describe('repo upgrade: damage and interruption', () => {
     const shared = randomBytes(CS);
     const A = await writeChain(repo, vmA, { sda: newImage(6, 0, shared) }, 2, 1, hoursAgo(2));
     const [b] = await writeChain(repo, vmB, { vda: newImage(5, 0, shared) }, 1, 0, hoursAgo(1));
+    // two points damaged before the upgrade: an index that does not match its manifest, a manifest that is not json
+    const [c] = await writeChain(repo, vmC, { sda: newImage(3, 0, shared), sdb: newImage(2, 0, shared) }, 1, 0, hoursAgo(1));
+    const [d] = await writeChain(repo, { key: 'vm-d', name: 'delta' }, { sda: newImage(2, 0, shared) }, 1, 0, hoursAgo(1));
     await repo.close();
+    const cIndex = path.join(dir, 'points', (c as RefPoint).pointId, 'disk-sdb.idx');
+    await fs.chmod(cIndex, 0o644);
+    await fs.appendFile(cIndex, Buffer.alloc(32));
+    await fs.writeFile(path.join(dir, 'points', (d as RefPoint).pointId, 'manifest.json'), '{"format":');
     const victim = ((b as RefPoint).disks['vda'] as Buffer[])[0] as Buffer; // random, in vm-b's point only
     const file = chunkPath(dir, victim);
     const bytes = await fs.readFile(file);
@@ -214,7 +221,7 @@ describe('repo upgrade: damage and interruption', () => {
 
     const dry = await runCli(['repo', 'upgrade', '--repo', dir, '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/^dry run: repository .* is format 1\nwould copy \d+ chunk files \(.*\) into packs; 0 are in packs already\nwould convert 3 of 3 points \(0 converted already\)\n$/);
+    expect(dry.stdout).toMatch(/^dry run: repository .* is format 1\nwould copy \d+ chunk files \(.*\) into packs; 0 are in packs already\nwould convert 4 of 5 points \(0 converted already\)\nDAMAGED index-corrupt: .*\nDAMAGED manifest-corrupt: .*\n$/);
 
     const run = await runCli(['repo', 'upgrade', '--repo', dir, '--pack-size', '1M']);
     expect(run.stderr).toBe('');
@@ -223,13 +230,20 @@ describe('repo upgrade: damage and interruption', () => {
     expect(run.stdout).toContain(`CORRUPT chunk ${hex}: `);
     expect(run.stdout).toMatch(new RegExp(`DAMAGED chunks-missing: point ${(b as RefPoint).pointId} of vm vm-b, disk vda - 1 chunk\\(s\\) of disk vda are in no pack .*, the first at offset 0`));
     expect(run.stdout).toMatch(new RegExp(`verify: DAMAGED chunk-missing: point ${(b as RefPoint).pointId}, disk vda, offset 0, chunk ${hex}`));
-    expect(run.stdout).toMatch(new RegExp(`verify: DAMAGED: 3 points, \\d+ chunks checked, 1 problems; marked damaged: ${(b as RefPoint).pointId}\\n$`));
+    expect(run.stdout).toContain(`DAMAGED index-corrupt: point ${(c as RefPoint).pointId} of vm vm-c, disk sdb - index of disk sdb in point ${(c as RefPoint).pointId} does not match its manifest: the disk is left as it is\n`);
+    expect(run.stdout).toMatch(new RegExp(`DAMAGED manifest-corrupt: point ${(d as RefPoint).pointId} - manifest of point ${(d as RefPoint).pointId} is not valid json: the point is left as it is\\n`));
+    const marked = [(b as RefPoint).pointId, (c as RefPoint).pointId, (d as RefPoint).pointId].sort();
+    expect(run.stdout).toMatch(new RegExp(`verify: DAMAGED: 5 points, \\d+ chunks checked, 3 problems; marked damaged: ${marked.join(', ')}\\n$`));
     expect((await fs.readdir(path.join(dir, 'quarantine'))).filter((n) => n.startsWith(hex))).toHaveLength(1);
 
     const v2 = await reopen(dir);
     await expectExact(v2, A);
     await expectCode(readImage(v2, (b as RefPoint).pointId, 'vda'), 'REPO_CORRUPT');
-    expect((await v2.damagedPoints()).map((m) => m.pointId)).toEqual([(b as RefPoint).pointId]);
+    // the other disk of the point with the damaged index was converted
+    await expectExact(v2, [{ ...(c as RefPoint), disks: { sda: (c as RefPoint).disks['sda'] as Buffer[] } }]);
+    expect((await v2.damagedPoints()).map((m) => m.pointId)).toEqual(marked);
+    await fs.rm(path.join(dir, 'points', (c as RefPoint).pointId), { recursive: true });
+    await fs.rm(path.join(dir, 'points', (d as RefPoint).pointId), { recursive: true });
     const actions = (await v2.auditLog()).map((r) => r.action);
     expect(actions).toEqual(expect.arrayContaining(['upgrade', 'chunk-quarantine', 'damage-mark']));
     // the content comes back with the next backup that reads it (as in format 1, FORMAT.md §11)
