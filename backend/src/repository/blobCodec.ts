@@ -48,7 +48,7 @@ export class BlobCodec {
     return this.crypt ? this.crypt.id(plain) : createHash('sha256').update(plain).digest();
   }
 
-  /** The stored form, in a fresh Buffer that owns its memory (so it can be transferred). */
+  /** The stored form. Unencrypted, a view of a reused buffer: valid until the next encode. */
   encode(id: Buffer, plain: Buffer): Buffer {
     const bound = zstd.compressBound(plain.length);
     let out = this.outBuffers.pop();
@@ -56,9 +56,7 @@ export class BlobCodec {
     try {
       const n = this.looksIncompressible(plain) ? writeRawFrame(plain, out) : this.cctx.compress2(out, plain);
       if (this.crypt) return this.crypt.seal(out.subarray(0, n), id);
-      const own = Buffer.from(new ArrayBuffer(n));
-      out.copy(own, 0, 0, n);
-      return own;
+      return out.subarray(0, n);
     } finally {
       this.outBuffers.push(out);
     }

@@ -1,15 +1,15 @@
 /**
  * Pack files of format 2 (FORMAT.md §17): blobs appended one after the other, then a table of
- * contents and a footer with the SHA-256 of everything before it, so that a pack can be read
- * and verified on its own. The file is named by the SHA-256 of its whole content. PackBuilder
- * writes one (in a staging directory, then one rename into packs/); parsePackTail and
- * checkPackFile read one back.
+ * contents and a footer (CRC-32 of the blobs, SHA-256 of the table), so that a pack can be read
+ * and verified on its own. The file is named by the SHA-256 of its footer. PackFile writes one
+ * (in a staging directory, then one rename into packs/); readPackTail reads one back.
  */
-import { createHash, randomBytes, type Hash } from 'crypto';
-import { promises as fs } from 'fs';
+import { createHash, randomBytes } from 'crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, writeSync } from 'fs';
 import * as path from 'path';
+import { crc32 } from 'zlib';
 import { AppError } from '../errors';
-import { fsyncDir, isErrno } from './atomicFile';
+import { isErrno } from './atomicFile';
 import { packPath } from './layout';
 
 export const PACK_MAGIC = Buffer.from('OLVBPACK', 'latin1');
@@ -41,107 +41,99 @@ export interface SealedPack {
 }
 
 /**
- * One pack being written. Appends run one after the other (the content hash is computed as the
- * file grows); seal() writes the table and footer, fsyncs, and renames the file into packs/.
+ * One pack being written, by one worker thread, with synchronous calls (the thread does nothing
+ * else meanwhile; FORMAT.md §17). Blobs are appended; seal() writes the table and footer,
+ * fsyncs, and renames the file into packs/ — from then on it is durable under its final name.
  */
-export class PackBuilder {
-  private fh: fs.FileHandle | undefined;
-  private readonly hash: Hash = createHash('sha256');
+export class PackFile {
   private pos = PACK_HEADER_SIZE;
-  private readonly entries: PackEntry[] = [];
-  private chain: Promise<void> = Promise.resolve();
-  private failed: unknown;
-  /** Set by the owner once it stops appending (the pack is being sealed or discarded). */
-  closing = false;
+  private crc: number;
+  readonly entries: PackEntry[] = [];
 
   private constructor(
-    private readonly root: string,
-    private readonly tmpFile: string,
-  ) {}
+    private fd: number | undefined,
+    readonly tmpFile: string,
+    header: Buffer,
+  ) {
+    this.crc = crc32(header);
+  }
 
-  /** A new pack in `tmpDir` (created if needed) of repository `root`. */
-  static async create(root: string, tmpDir: string): Promise<PackBuilder> {
-    await fs.mkdir(tmpDir, { recursive: true });
-    const b = new PackBuilder(root, path.join(tmpDir, `${randomBytes(8).toString('hex')}.pack`));
-    b.fh = await fs.open(b.tmpFile, 'wx', 0o444);
+  static create(tmpDir: string): PackFile {
+    mkdirSync(tmpDir, { recursive: true });
+    const file = path.join(tmpDir, `${randomBytes(8).toString('hex')}.pack`);
+    const fd = openSync(file, 'wx', 0o444);
     const header = Buffer.alloc(PACK_HEADER_SIZE);
     PACK_MAGIC.copy(header, 0);
     header.writeUInt32LE(PACK_VERSION, 8);
-    await b.fh.write(header, 0, header.length, 0);
-    b.hash.update(header);
-    return b;
+    const pf = new PackFile(fd, file, header);
+    writeAll(fd, header, 0);
+    return pf;
   }
 
-  /** Bytes in the pack so far (blobs and header). */
+  /** Bytes in the pack so far (header and blobs). */
   get size(): number {
     return this.pos;
   }
 
-  get count(): number {
-    return this.entries.length;
-  }
-
-  /** Appends a blob; resolves when it is written (not yet durable: seal() syncs). */
-  append(id: Buffer, type: BlobType, stored: Buffer, plainLength: number): Promise<PackEntry> {
+  append(id: Buffer, type: BlobType, stored: Uint8Array, plainLength: number): PackEntry {
+    if (this.fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
     const entry: PackEntry = { id: Buffer.from(id), type, offset: this.pos, storedLength: stored.length, plainLength };
+    writeAll(this.fd, stored, this.pos);
+    this.crc = crc32(stored, this.crc);
     this.pos += stored.length;
     this.entries.push(entry);
-    this.hash.update(stored);
-    const write = this.chain.then(async () => {
-      if (this.failed !== undefined) throw this.failed;
-      const fh = this.fh;
-      if (!fh) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
-      for (let off = 0; off < stored.length; ) {
-        const { bytesWritten } = await fh.write(stored, off, stored.length - off, entry.offset + off);
-        off += bytesWritten;
-      }
-    });
-    this.chain = write.catch((err: unknown) => {
-      this.failed ??= err;
-    });
-    return write.then(() => entry);
+    return entry;
   }
 
-  /** Table, footer, fsync, rename to packs/<ab>/<sha256>, fsync of that directory. */
-  async seal(): Promise<SealedPack> {
-    await this.chain;
-    if (this.failed !== undefined) throw new AppError('REPO_IO_ERROR', `writing pack ${this.tmpFile} failed`, { cause: this.failed });
-    const fh = this.fh;
-    if (!fh) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
-    const tail = encodeTail(this.entries, this.pos, this.hash);
-    const name = tail.name;
-    for (let off = 0; off < tail.bytes.length; ) {
-      const { bytesWritten } = await fh.write(tail.bytes, off, tail.bytes.length - off, this.pos + off);
-      off += bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
-    this.fh = undefined;
-    const final = packPath(this.root, name);
+  /** Table, footer, fsync, rename to packs/<ab>/<name>, fsync of that directory (and of packs/
+   *  when <ab> is new). */
+  seal(root: string): SealedPack {
+    const fd = this.fd;
+    if (fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
+    const toc = encodeToc(this.entries);
+    const footer = encodeFooter(this.pos, this.entries.length, this.crc, toc);
+    writeAll(fd, toc, this.pos);
+    writeAll(fd, footer, this.pos + toc.length);
+    fsyncSync(fd);
+    closeSync(fd);
+    this.fd = undefined;
+    const name = packNameOf(footer);
+    const final = packPath(root, name);
     const dir = path.dirname(final);
     let madeDir = false;
     try {
-      await fs.mkdir(dir);
+      mkdirSync(dir);
       madeDir = true;
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
     }
-    await fs.rename(this.tmpFile, final);
-    await fsyncDir(dir);
-    if (madeDir) await fsyncDir(path.dirname(dir));
-    return { name, entries: this.entries, bytes: this.pos + tail.bytes.length };
+    renameSync(this.tmpFile, final);
+    fsyncDirSync(dir);
+    if (madeDir) fsyncDirSync(path.dirname(dir));
+    return { name, entries: this.entries, bytes: this.pos + toc.length + footer.length };
   }
 
-  /** Closes and removes the unfinished file. */
-  async discard(): Promise<void> {
-    await this.chain;
-    await this.fh?.close().catch(() => undefined);
-    this.fh = undefined;
-    await fs.rm(this.tmpFile, { force: true });
+  discard(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    rmSync(this.tmpFile, { force: true });
   }
 }
 
-function encodeTail(entries: PackEntry[], tocOffset: number, hash: Hash): { bytes: Buffer; name: string } {
+function writeAll(fd: number, data: Uint8Array, position: number): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
+}
+
+function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function encodeToc(entries: readonly PackEntry[]): Buffer {
   const toc = Buffer.alloc(entries.length * TOC_ENTRY_SIZE);
   entries.forEach((e, i) => {
     const o = i * TOC_ENTRY_SIZE;
@@ -151,22 +143,33 @@ function encodeTail(entries: PackEntry[], tocOffset: number, hash: Hash): { byte
     toc.writeUInt32LE(e.plainLength, o + 44);
     toc.writeUInt8(e.type, o + 48);
   });
-  hash.update(toc);
+  return toc;
+}
+
+/** u64 table offset, u32 entries, u32 CRC-32 of header and blobs, SHA-256 of the table, end magic. */
+export function encodeFooter(tocOffset: number, count: number, bodyCrc: number, toc: Buffer): Buffer {
   const footer = Buffer.alloc(PACK_FOOTER_SIZE);
   footer.writeBigUInt64LE(BigInt(tocOffset), 0);
-  footer.writeUInt32LE(entries.length, 8);
-  hash.copy().digest().copy(footer, 16);
+  footer.writeUInt32LE(count, 8);
+  footer.writeUInt32LE(bodyCrc >>> 0, 12);
+  createHash('sha256').update(toc).digest().copy(footer, 16);
   PACK_END_MAGIC.copy(footer, 48);
-  // the name is the SHA-256 of the whole file, footer included
-  const name = hash.update(footer).digest('hex');
-  return { bytes: Buffer.concat([toc, footer]), name };
+  return footer;
+}
+
+/** A pack's name: the SHA-256 of its footer, which commits to the table (by hash) and to the
+ *  blobs (by their ids in the table, and the CRC of their bytes). */
+export function packNameOf(footer: Buffer): string {
+  return createHash('sha256').update(footer).digest('hex');
 }
 
 export interface PackTail {
   entries: PackEntry[];
   tocOffset: number;
-  /** The checksum the footer records for everything before it. */
-  bodySha256: Buffer;
+  /** CRC-32 the footer records for the header and blobs. */
+  bodyCrc: number;
+  /** The name the footer gives the pack (its file name, unless renamed). */
+  name: string;
   size: number;
 }
 
@@ -185,8 +188,9 @@ export async function readPackTail(file: string, what: string): Promise<PackTail
     if (tocOffset < PACK_HEADER_SIZE || tocOffset + count * TOC_ENTRY_SIZE !== size - PACK_FOOTER_SIZE) throw bad('table of contents does not fit the file');
     const toc = Buffer.alloc(count * TOC_ENTRY_SIZE);
     if (count > 0) await fh.read(toc, 0, toc.length, tocOffset);
+    if (!createHash('sha256').update(toc).digest().equals(footer.subarray(16, 48))) throw bad('table of contents does not match its checksum');
     const entries = parseToc(toc, tocOffset, bad);
-    return { entries, tocOffset, bodySha256: Buffer.from(footer.subarray(16, 48)), size };
+    return { entries, tocOffset, bodyCrc: footer.readUInt32LE(12), name: packNameOf(footer), size };
   } finally {
     await fh.close();
   }
@@ -207,4 +211,22 @@ function parseToc(toc: Buffer, tocOffset: number, bad: (why: string) => AppError
   }
   if (next !== tocOffset) throw bad('blobs do not fill the space before the table');
   return entries;
+}
+
+/** CRC-32 of a pack's header and blobs, read in large pieces, against its footer. */
+export async function packBodyCrcMatches(file: string, tail: PackTail): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    let crc = 0;
+    for (let pos = 0; pos < tail.tocOffset; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, tail.tocOffset - pos), pos);
+      if (bytesRead === 0) return false;
+      crc = crc32(buf.subarray(0, bytesRead), crc);
+      pos += bytesRead;
+    }
+    return crc >>> 0 === tail.bodyCrc >>> 0;
+  } finally {
+    await fh.close();
+  }
 }
