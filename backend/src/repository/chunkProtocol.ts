@@ -72,8 +72,9 @@ export interface PackSessionRef {
   packSize: number;
 }
 
-/** A pack a worker sealed: its final name and table (ids hex). */
+/** A pack a worker finished: complete in `tmpFile`, to be published (fsync, rename) under `name`. */
 export interface SealedPackInfo {
+  tmpFile: string;
   name: string;
   entries: Array<{ id: string; type: number; offset: number; storedLength: number; plainLength: number }>;
 }

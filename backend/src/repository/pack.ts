@@ -1,15 +1,14 @@
 /**
  * Pack files of format 2 (FORMAT.md §17): blobs appended one after the other, then a table of
- * contents and a footer (CRC-32 of the blobs, SHA-256 of the table), so that a pack can be read
+ * contents and a footer (the SHA-256 of the table), so that a pack can be read
  * and verified on its own. The file is named by the SHA-256 of its footer. PackFile writes one
- * (in a staging directory, then one rename into packs/); readPackTail reads one back.
+ * in a staging directory, publishPack makes it durable and renames it into packs/; readPackTail reads one back.
  */
 import { createHash, randomBytes } from 'crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, writeSync } from 'fs';
+import { closeSync, mkdirSync, openSync, promises as fs, rmSync, writeSync } from 'fs';
 import * as path from 'path';
-import { crc32 } from 'zlib';
 import { AppError } from '../errors';
-import { isErrno } from './atomicFile';
+import { fsyncDir, isErrno } from './atomicFile';
 import { packPath } from './layout';
 
 export const PACK_MAGIC = Buffer.from('OLVBPACK', 'latin1');
@@ -42,21 +41,16 @@ export interface SealedPack {
 
 /**
  * One pack being written, by one worker thread, with synchronous calls (the thread does nothing
- * else meanwhile; FORMAT.md §17). Blobs are appended; seal() writes the table and footer,
- * fsyncs, and renames the file into packs/ — from then on it is durable under its final name.
+ * else meanwhile; FORMAT.md §17). Blobs are appended; finish() writes the table and footer.
  */
 export class PackFile {
   private pos = PACK_HEADER_SIZE;
-  private crc: number;
   readonly entries: PackEntry[] = [];
 
   private constructor(
     private fd: number | undefined,
     readonly tmpFile: string,
-    header: Buffer,
-  ) {
-    this.crc = crc32(header);
-  }
+  ) {}
 
   static create(tmpDir: string): PackFile {
     mkdirSync(tmpDir, { recursive: true });
@@ -65,7 +59,7 @@ export class PackFile {
     const header = Buffer.alloc(PACK_HEADER_SIZE);
     PACK_MAGIC.copy(header, 0);
     header.writeUInt32LE(PACK_VERSION, 8);
-    const pf = new PackFile(fd, file, header);
+    const pf = new PackFile(fd, file);
     writeAll(fd, header, 0);
     return pf;
   }
@@ -79,38 +73,23 @@ export class PackFile {
     if (this.fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
     const entry: PackEntry = { id: Buffer.from(id), type, offset: this.pos, storedLength: stored.length, plainLength };
     writeAll(this.fd, stored, this.pos);
-    this.crc = crc32(stored, this.crc);
     this.pos += stored.length;
     this.entries.push(entry);
     return entry;
   }
 
-  /** Table, footer, fsync, rename to packs/<ab>/<name>, fsync of that directory (and of packs/
-   *  when <ab> is new). */
-  seal(root: string): SealedPack {
+  /** Writes the table and footer and closes the file; it still has to be made durable and
+   *  renamed into packs/ (publishPack), which the caller does off this thread. */
+  finish(): FinishedPack {
     const fd = this.fd;
     if (fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
     const toc = encodeToc(this.entries);
-    const footer = encodeFooter(this.pos, this.entries.length, this.crc, toc);
+    const footer = encodeFooter(this.pos, this.entries.length, toc);
     writeAll(fd, toc, this.pos);
     writeAll(fd, footer, this.pos + toc.length);
-    fsyncSync(fd);
     closeSync(fd);
     this.fd = undefined;
-    const name = packNameOf(footer);
-    const final = packPath(root, name);
-    const dir = path.dirname(final);
-    let madeDir = false;
-    try {
-      mkdirSync(dir);
-      madeDir = true;
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-    }
-    renameSync(this.tmpFile, final);
-    fsyncDirSync(dir);
-    if (madeDir) fsyncDirSync(path.dirname(dir));
-    return { name, entries: this.entries, bytes: this.pos + toc.length + footer.length };
+    return { tmpFile: this.tmpFile, name: packNameOf(footer), entries: this.entries, bytes: this.pos + toc.length + footer.length };
   }
 
   discard(): void {
@@ -124,13 +103,32 @@ function writeAll(fd: number, data: Uint8Array, position: number): void {
   for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
 }
 
-function fsyncDirSync(dir: string): void {
-  const fd = openSync(dir, 'r');
+export interface FinishedPack extends SealedPack {
+  /** Where the complete (not yet durable) pack is. */
+  tmpFile: string;
+}
+
+/** fsync, rename to packs/<ab>/<name>, fsync of that directory (and of packs/ when <ab> is new):
+ *  from then on the pack is durable under its final name. */
+export async function publishPack(root: string, pack: { tmpFile: string; name: string }): Promise<void> {
+  const fh = await fs.open(pack.tmpFile, 'r');
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
+  const final = packPath(root, pack.name);
+  const dir = path.dirname(final);
+  let madeDir = false;
+  try {
+    await fs.mkdir(dir);
+    madeDir = true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+  }
+  await fs.rename(pack.tmpFile, final);
+  await fsyncDir(dir);
+  if (madeDir) await fsyncDir(path.dirname(dir));
 }
 
 export function encodeToc(entries: readonly PackEntry[]): Buffer {
@@ -146,19 +144,19 @@ export function encodeToc(entries: readonly PackEntry[]): Buffer {
   return toc;
 }
 
-/** u64 table offset, u32 entries, u32 CRC-32 of header and blobs, SHA-256 of the table, end magic. */
-export function encodeFooter(tocOffset: number, count: number, bodyCrc: number, toc: Buffer): Buffer {
+/** u64 table offset, u32 entries, u32 zero, SHA-256 of the table, end magic. The blobs need no
+ *  checksum of their own here: each is checked against its id (and, encrypted, its tag). */
+export function encodeFooter(tocOffset: number, count: number, toc: Buffer): Buffer {
   const footer = Buffer.alloc(PACK_FOOTER_SIZE);
   footer.writeBigUInt64LE(BigInt(tocOffset), 0);
   footer.writeUInt32LE(count, 8);
-  footer.writeUInt32LE(bodyCrc >>> 0, 12);
   createHash('sha256').update(toc).digest().copy(footer, 16);
   PACK_END_MAGIC.copy(footer, 48);
   return footer;
 }
 
-/** A pack's name: the SHA-256 of its footer, which commits to the table (by hash) and to the
- *  blobs (by their ids in the table, and the CRC of their bytes). */
+/** A pack's name: the SHA-256 of its footer, which commits to the table (by its hash) and so
+ *  to the blobs (by their ids, offsets and lengths). */
 export function packNameOf(footer: Buffer): string {
   return createHash('sha256').update(footer).digest('hex');
 }
@@ -166,8 +164,6 @@ export function packNameOf(footer: Buffer): string {
 export interface PackTail {
   entries: PackEntry[];
   tocOffset: number;
-  /** CRC-32 the footer records for the header and blobs. */
-  bodyCrc: number;
   /** The name the footer gives the pack (its file name, unless renamed). */
   name: string;
   size: number;
@@ -190,7 +186,7 @@ export async function readPackTail(file: string, what: string): Promise<PackTail
     if (count > 0) await fh.read(toc, 0, toc.length, tocOffset);
     if (!createHash('sha256').update(toc).digest().equals(footer.subarray(16, 48))) throw bad('table of contents does not match its checksum');
     const entries = parseToc(toc, tocOffset, bad);
-    return { entries, tocOffset, bodyCrc: footer.readUInt32LE(12), name: packNameOf(footer), size };
+    return { entries, tocOffset, name: packNameOf(footer), size };
   } finally {
     await fh.close();
   }
@@ -213,20 +209,3 @@ function parseToc(toc: Buffer, tocOffset: number, bad: (why: string) => AppError
   return entries;
 }
 
-/** CRC-32 of a pack's header and blobs, read in large pieces, against its footer. */
-export async function packBodyCrcMatches(file: string, tail: PackTail): Promise<boolean> {
-  const fh = await fs.open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(4 << 20);
-    let crc = 0;
-    for (let pos = 0; pos < tail.tocOffset; ) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, tail.tocOffset - pos), pos);
-      if (bytesRead === 0) return false;
-      crc = crc32(buf.subarray(0, bytesRead), crc);
-      pos += bytesRead;
-    }
-    return crc >>> 0 === tail.bodyCrc >>> 0;
-  } finally {
-    await fh.close();
-  }
-}

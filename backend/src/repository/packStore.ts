@@ -16,7 +16,7 @@ import type { ChunkStatus, DropResult, FlushResult, HashResult, PackSessionRef, 
 import { ChunkWorkerPool, type WorkerHandle } from './chunkWorkers';
 import { DiskIndex } from './diskIndex';
 import { packPath } from './layout';
-import { BlobType, type PackEntry } from './pack';
+import { BlobType, publishPack, type PackEntry } from './pack';
 import { RepoIndex, writeIndexFile, type BlobLocation } from './repoIndex';
 import type { RepoKey } from './repoKey';
 import { parseRoot, readTree } from './treeIndex';
@@ -166,7 +166,9 @@ export class PackSession {
   private readonly touched = new Map<string, Promise<boolean>>();
   /** Workers holding an open pack of this session. */
   private readonly used = new Set<WorkerHandle>();
-  private readonly sealed: SealedPackInfo[] = [];
+  /** Packs finished by workers, being made durable and renamed into packs/ (on libuv's pool,
+   *  so that no worker waits for an fsync). */
+  private readonly publishing: Array<Promise<SealedPackInfo>> = [];
   private failure: unknown;
 
   constructor(
@@ -221,7 +223,7 @@ export class PackSession {
   private async track(id: Buffer, worker: WorkerHandle, p: Promise<StoreResult>): Promise<StoreResult> {
     this.used.add(worker);
     const done = p.then((r) => {
-      if (r.sealed) this.sealed.push(r.sealed);
+      if (r.sealed) this.publish(r.sealed);
     });
     this.mine.set(key(id), done);
     try {
@@ -254,12 +256,20 @@ export class PackSession {
     const workers = [...this.used];
     this.used.clear();
     for (const r of await Promise.all(workers.map((w) => pool.runOn<FlushResult>(w, { op: 'flush', session: this.ref.session }, 'sealing a pack')))) {
-      if (r.sealed) this.sealed.push(r.sealed);
+      if (r.sealed) this.publish(r.sealed);
     }
-    const packs = this.sealed.splice(0).map((p) => ({ name: p.name, entries: p.entries.map(toEntry) }));
+    const packs = (await Promise.all(this.publishing.splice(0))).map((p) => ({ name: p.name, entries: p.entries.map(toEntry) }));
     if (packs.length === 0) return;
     await writeIndexFile(this.store.root, { packs, supersedes: [] });
     for (const p of packs) this.store.index.addPack(p.name, p.entries);
+  }
+
+  private publish(p: SealedPackInfo): void {
+    const done = publishPack(this.store.root, p).then(() => p);
+    done.catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    this.publishing.push(done);
   }
 
   /** Drops the open packs (sealed ones stay as garbage for the collection). */
@@ -267,6 +277,7 @@ export class PackSession {
     await Promise.allSettled(this.mine.values());
     const pool = this.store.workers();
     await Promise.allSettled([...this.used].map((w) => pool.runOn(w, { op: 'end', session: this.ref.session }, 'dropping a pack')));
+    await Promise.allSettled(this.publishing.splice(0));
     this.used.clear();
   }
 }

@@ -13,7 +13,7 @@ import { AppError, isAppError } from '../errors';
 import { BlobCodec } from './blobCodec';
 import { blobCrypt } from './blobCrypt';
 import type { PackSessionRef, PackWorkerInit, PackWorkerReply, PackWorkerRequest, ReadResult, SealedPackInfo, StoreResult } from './chunkProtocol';
-import { PackFile, type BlobType, type SealedPack } from './pack';
+import { PackFile, type BlobType, type FinishedPack } from './pack';
 
 const init = workerData as PackWorkerInit;
 const codec = new BlobCodec(init.zstdLevel, blobCrypt(init.key ?? null));
@@ -27,8 +27,9 @@ function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
 }
 
-function sealedInfo(p: SealedPack): SealedPackInfo {
+function sealedInfo(p: FinishedPack): SealedPackInfo {
   return {
+    tmpFile: p.tmpFile,
     name: p.name,
     entries: p.entries.map((e) => ({ id: e.id.toString('hex'), type: e.type, offset: e.offset, storedLength: e.storedLength, plainLength: e.plainLength })),
   };
@@ -45,7 +46,7 @@ function append(to: PackSessionRef, id: Buffer, type: number, stored: Buffer, pl
   const result: StoreResult = { id: id.toString('hex'), storedLength: stored.length };
   if (pack.size >= to.packSize) {
     packs.delete(to.session);
-    result.sealed = sealedInfo(pack.seal(to.root));
+    result.sealed = sealedInfo(pack.finish());
   }
   return result;
 }
@@ -139,7 +140,7 @@ function handle(req: PackWorkerRequest): void {
         const pack = packs.get(req.session);
         packs.delete(req.session);
         if (pack && pack.entries.length > 0) {
-          reply({ id: req.id, ok: true, result: { sealed: sealedInfo(pack.seal(init.root)) } });
+          reply({ id: req.id, ok: true, result: { sealed: sealedInfo(pack.finish()) } });
           return;
         }
         pack?.discard();
