@@ -5,7 +5,7 @@
  * in a staging directory, publishPack makes it durable and renames it into packs/; readPackTail reads one back.
  */
 import { createHash, randomBytes } from 'crypto';
-import { closeSync, mkdirSync, openSync, promises as fs, rmSync, writeSync } from 'fs';
+import { closeSync, mkdirSync, openSync, promises as fs, rmSync, writeSync, writevSync } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
 import { fsyncDir, isErrno } from './atomicFile';
@@ -69,11 +69,13 @@ export class PackFile {
     return this.pos;
   }
 
-  append(id: Buffer, type: BlobType, stored: Uint8Array, plainLength: number): PackEntry {
+  /** Appends a blob given as pieces of its stored form (one writev). */
+  append(id: Buffer, type: BlobType, stored: Buffer[], plainLength: number): PackEntry {
     if (this.fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
-    const entry: PackEntry = { id: Buffer.from(id), type, offset: this.pos, storedLength: stored.length, plainLength };
-    writeAll(this.fd, stored, this.pos);
-    this.pos += stored.length;
+    const length = stored.reduce((n, b) => n + b.length, 0);
+    const entry: PackEntry = { id: Buffer.from(id), type, offset: this.pos, storedLength: length, plainLength };
+    writevAll(this.fd, stored, this.pos);
+    this.pos += length;
     this.entries.push(entry);
     return entry;
   }
@@ -96,6 +98,20 @@ export class PackFile {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     rmSync(this.tmpFile, { force: true });
+  }
+}
+
+function writevAll(fd: number, pieces: Buffer[], position: number): void {
+  let rest = pieces;
+  let pos = position;
+  while (rest.length > 0) {
+    let n = writevSync(fd, rest, pos);
+    pos += n;
+    // a short write: drop what was written, keep the rest of a piece cut in the middle
+    let i = 0;
+    while (i < rest.length && n >= (rest[i] as Buffer).length) n -= (rest[i++] as Buffer).length;
+    rest = rest.slice(i);
+    if (n > 0 && rest.length > 0) rest[0] = (rest[0] as Buffer).subarray(n);
   }
 }
 

@@ -36,14 +36,14 @@ function sealedInfo(p: FinishedPack): SealedPackInfo {
 }
 
 /** Appends to the session's pack (a new one if none is open); seals it once it is full. */
-function append(to: PackSessionRef, id: Buffer, type: number, stored: Buffer, plainLength: number): StoreResult {
+function append(to: PackSessionRef, id: Buffer, type: number, stored: Buffer[], plainLength: number): StoreResult {
   let pack = packs.get(to.session);
   if (!pack) {
     pack = PackFile.create(to.tmpDir);
     packs.set(to.session, pack);
   }
   pack.append(id, type as BlobType, stored, plainLength);
-  const result: StoreResult = { id: id.toString('hex'), storedLength: stored.length };
+  const result: StoreResult = { id: id.toString('hex'), storedLength: pack.entries[pack.entries.length - 1]?.storedLength ?? 0 };
   if (pack.size >= to.packSize) {
     packs.delete(to.session);
     result.sealed = sealedInfo(pack.finish());
@@ -132,7 +132,7 @@ function handle(req: PackWorkerRequest): void {
           reply({ id: req.id, ok: true, result: { status: r.status, ...(r.message ? { message: r.message } : {}) } });
           return;
         }
-        const stored = append(req.to, Buffer.from(req.blob, 'hex'), req.type, r.stored, req.length);
+        const stored = append(req.to, Buffer.from(req.blob, 'hex'), req.type, [r.stored], req.length);
         reply({ id: req.id, ok: true, result: { status: 'ok', ...stored } as ReadResult });
         return;
       }
