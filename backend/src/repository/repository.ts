@@ -107,13 +107,13 @@ export class Repository {
 
   /** Complete points only (those with a readable manifest), oldest first. */
   async listPoints(filter: { vmKey?: string } = {}): Promise<PointSummary[]> {
-    return (await listManifests(this.dir, filter.vmKey)).map(summarize);
+    return (await listManifests(this.dir, filter.vmKey, this.key)).map(summarize);
   }
 
   /** The manifest alone, without a lease: for listings and for a quick look. A reader that goes
    *  on to read indexes and chunks uses openPoint. */
   async readManifest(pointId: string): Promise<Manifest> {
-    return readManifest(this.dir, pointId);
+    return readManifest(this.dir, pointId, this.key);
   }
 
   async latestPoint(vmKey: string): Promise<Manifest | undefined> {
@@ -129,7 +129,7 @@ export class Repository {
    * is open; call release() in a finally. REPO_POINT_NOT_FOUND if there is no such point.
    */
   async openPoint(pointId: string, opts: OpenPointOptions): Promise<PointReader> {
-    return openPoint({ root: this.dir, store: this.store, chunkSize: this.chunkSize, leases: this.leaseKeeper }, pointId, opts);
+    return openPoint({ root: this.dir, store: this.store, manifestKey: this.key, chunkSize: this.chunkSize, leases: this.leaseKeeper }, pointId, opts);
   }
 
   /** The live read leases of every point (or one point), oldest first: who reads what since when. */
@@ -148,7 +148,7 @@ export class Repository {
   async beginPoint(params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null }): Promise<PointWriter> {
     // a writer deduplicates against what other processes stored since the last look
     if (this.store instanceof PackStore) await this.store.index.refresh();
-    return beginPoint({ root: this.dir, sinkFor: (staging) => this.sinkFor(staging), chunkSize: this.chunkSize, writers: this.writers }, params);
+    return beginPoint({ root: this.dir, sinkFor: (staging) => this.sinkFor(staging), manifestKey: this.key, chunkSize: this.chunkSize, writers: this.writers }, params);
   }
 
   /**
@@ -255,7 +255,7 @@ export class Repository {
   }
 
   private retentionContext(): retention.RetentionContext {
-    return { root: this.dir, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey) };
+    return { root: this.dir, manifestKey: this.key, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey, this.key) };
   }
 
   /** Who holds the VM's write lock, if anyone. */
