@@ -383,16 +383,9 @@ function requireNewPassphrase(passphrase: string): void {
   if (passphrase === '') throw new AppError('INVALID_ARGUMENT', 'the new passphrase is empty');
 }
 
-function newKeyId(): string {
-  return randomBytes(8).toString('hex');
-}
+const newKeyId = (): string => randomBytes(8).toString('hex');
 
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
-}
+const exists = (file: string): Promise<boolean> => fs.access(file).then(() => true, () => false);
 
 function b64Length(v: unknown): number {
   return typeof v === 'string' ? (strictBase64(v)?.length ?? -1) : -1;
