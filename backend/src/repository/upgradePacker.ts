@@ -12,14 +12,16 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { isErrno } from './atomicFile';
 import { indexFilePath, isHexDigest, PACKS_DIR } from './layout';
-import { BlobType, PackBuilder, type SealedPack } from './pack';
+import { PackFile, publishPack, type BlobType, type SealedPack } from './pack';
 import { listIndexFiles, readIndexFile, writeIndexFile, type IndexFileContent, type RepoIndex } from './repoIndex';
 
 /** Sealed packs per index file: a crash costs at most this many packs of copying again. */
 export const UPGRADE_INDEX_EVERY = 4;
 
 export class UpgradePacker {
-  private builder: PackBuilder | undefined;
+  /** Written with synchronous calls on the main thread: the CPU work (the checks) runs in the
+   *  worker pool meanwhile, and a write of one chunk is short. */
+  private file: PackFile | undefined;
   private sealed: SealedPack[] = [];
   /** Ids appended but not yet in an index file. */
   private readonly pending = new Set<string>();
@@ -30,6 +32,7 @@ export class UpgradePacker {
 
   constructor(
     private readonly root: string,
+    /** Packs are written here, then renamed into packs/. */
     private readonly tmpDir: string,
     private readonly packSize: number,
     private readonly index: RepoIndex,
@@ -45,11 +48,11 @@ export class UpgradePacker {
   add(id: Buffer, type: BlobType, stored: Buffer, plainLength: number): Promise<boolean> {
     return this.serial(async () => {
       if (this.has(id)) return false;
-      this.builder ??= await PackBuilder.create(this.root, this.tmpDir);
-      await this.builder.append(id, type, stored, plainLength);
+      this.file ??= PackFile.create(this.tmpDir);
+      this.file.append(id, type, [stored], plainLength);
       this.pending.add(id.toString('latin1'));
       this.bytes += stored.length;
-      if (this.builder.size >= this.packSize) await this.sealOpen();
+      if (this.file.size >= this.packSize) await this.sealOpen();
       if (this.sealed.length >= this.indexEvery) await this.writeIndex();
       return true;
     });
@@ -67,10 +70,11 @@ export class UpgradePacker {
   /** Drops the open pack (after a failure; sealed but unindexed packs are removed by the next
    *  run, removeOrphanPacks). */
   discard(): Promise<void> {
-    return this.serial(async () => {
-      const b = this.builder;
-      this.builder = undefined;
-      await b?.discard();
+    return this.serial(() => {
+      const f = this.file;
+      this.file = undefined;
+      f?.discard();
+      return Promise.resolve();
     });
   }
 
@@ -81,14 +85,16 @@ export class UpgradePacker {
   }
 
   private async sealOpen(): Promise<void> {
-    const b = this.builder;
-    this.builder = undefined;
-    if (!b) return;
-    if (b.count === 0) {
-      await b.discard();
+    const f = this.file;
+    this.file = undefined;
+    if (!f) return;
+    if (f.entries.length === 0) {
+      f.discard();
       return;
     }
-    this.sealed.push(await b.seal());
+    const finished = f.finish();
+    await publishPack(this.root, finished);
+    this.sealed.push(finished);
     this.packs++;
   }
 

@@ -221,7 +221,7 @@ async function buildRoot(ctx: ConvertContext, job: PointJob, d: DiskJob, problem
   const built = await buildTree(digests, ctx.fanout, {
     putNode: async (content) => {
       const id = ctx.codec.id(content);
-      if (!ctx.packer.has(id)) await ctx.packer.add(id, BlobType.TreeNode, ctx.codec.encode(id, content), content.length);
+      if (!ctx.packer.has(id)) await ctx.packer.add(id, BlobType.TreeNode, ctx.codec.encodeWhole(id, content), content.length);
       return id;
     },
   });
