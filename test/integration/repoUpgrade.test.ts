@@ -1,4 +1,3 @@
-import { spawn } from 'child_process';
 import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -6,7 +5,8 @@ import * as path from 'path';
 import { AppError, type ErrorCode } from '../../backend/src/errors';
 import { newPointId, Repository, upgradeRepository, type AuditRecord, type Manifest, type UpgradeReport, type VmIdentity } from '../../backend/src/repository';
 import { listIndexFiles, readIndexFile } from '../../backend/src/repository/repoIndex';
-import { CLI_MAIN, runCli } from '../helpers/cli';
+import { runCli } from '../helpers/cli';
+import { deadPid, runKilledWhen } from '../helpers/crash';
 import { readImage } from '../helpers/leasedRead';
 import { CS, expectExact, filesUnder, newImage, writeChain, writePoint, type RefPoint } from '../helpers/v1Fixture';
 
@@ -104,6 +104,7 @@ describe('repo upgrade: format 1 to format 2 in place', () => {
     const filesBefore = await filesUnder(dir);
     const dry = await upgradeRepository(dir, { dryRun: true });
     expect(dry).toMatchObject({ dryRun: true, found: 'format-1', version: 1, blockers: [], verify: null });
+    expect(dry.freeBytes).toBeGreaterThan(chunkBytes);
     expect(dry.chunks).toMatchObject({ seen: chunkFilesBefore.length, copied: chunkFilesBefore.length, bytesCopied: chunkBytes, alreadyPacked: 0 });
     expect(dry.points).toMatchObject({ seen: 7, converted: 7, problems: [] });
     expect(await filesUnder(dir)).toEqual(filesBefore);
@@ -223,8 +224,8 @@ describe('repo upgrade: damage and interruption', () => {
     expect(dry.code).toBe(0);
     // (the two damaged points in id order: c and d were made in the same second)
     const dryLines = dry.stdout.split('\n');
-    expect(dryLines.slice(0, 3).join('\n')).toMatch(/^dry run: repository .* is format 1\nwould copy \d+ chunk files \(.*\) into packs; 0 are in packs already\nwould convert 4 of 5 points \(0 converted already\)$/);
-    expect(dryLines.slice(3).map((l) => l.replace(/:.*/, '')).sort()).toEqual(['', 'DAMAGED index-corrupt', 'DAMAGED manifest-corrupt']);
+    expect(dryLines.slice(0, 4).join('\n')).toMatch(/^dry run: repository .* is format 1\nwould copy \d+ chunk files \(.*\) into packs; 0 are in packs already\nwould convert 4 of 5 points \(0 converted already\)\nthe copies need [\d.]+ [KM]iB until the chunk files go at the end; .* are free$/);
+    expect(dryLines.slice(4).map((l) => l.replace(/:.*/, '')).sort()).toEqual(['', 'DAMAGED index-corrupt', 'DAMAGED manifest-corrupt']);
 
     const run = await runCli(['repo', 'upgrade', '--repo', dir, '--pack-size', '1M']);
     expect(run.stderr).toBe('');
@@ -269,16 +270,20 @@ describe('repo upgrade: damage and interruption', () => {
     for (const id of ids) original.set(id, await manifestOf(id));
     const packCount = async (): Promise<number> => (await filesUnder(path.join(dir, 'packs'))).length;
     const changed = (id: string) => async (): Promise<boolean> => (await manifestOf(id)) !== original.get(id);
+    const killWhen = async (cond: () => Promise<boolean>, what: string): Promise<void> => {
+      const r = await runKilledWhen(['repo', 'upgrade', '--repo', dir, '--pack-size', '1M', '--json'], cond);
+      expect({ what, signal: r.signal, stderr: r.stderr }).toEqual({ what, signal: 'SIGKILL', stderr: '' });
+    };
 
-    await killWhen(dir, async () => (await fs.readFile(path.join(dir, 'config.json'), 'utf8')).includes('"upgrade"'), 'the config change');
+    await killWhen(async () => (await fs.readFile(path.join(dir, 'config.json'), 'utf8')).includes('"upgrade"'), 'the config change');
     expect((await expectCode(Repository.open(dir), 'REPO_INVALID')).message).toMatch(UPGRADING);
     const cli = await runCli(['points', '--repo', dir]);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(UPGRADING);
 
-    await killWhen(dir, async () => (await packCount()) >= 8, '8 packs');
-    await killWhen(dir, changed(ids[5] as string), 'the conversion of the 6th point');
-    await killWhen(dir, changed(ids[40] as string), 'the conversion of the 41st point');
+    await killWhen(async () => (await packCount()) >= 8, '8 packs');
+    await killWhen(changed(ids[5] as string), 'the conversion of the 6th point');
+    await killWhen(changed(ids[40] as string), 'the conversion of the 41st point');
     expect((await expectCode(Repository.open(dir), 'REPO_INVALID')).message).toMatch(UPGRADING);
 
     const last = await runCli(['repo', 'upgrade', '--repo', dir, '--json']);
@@ -380,29 +385,3 @@ describe('repo init --format', () => {
     expect(three.stderr).toMatch(/--format: '3' is not a repository format \(1 or 2\)/);
   });
 });
-
-async function deadPid(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-  const pid = child.pid as number;
-  await new Promise((r) => child.once('exit', r));
-  return pid;
-}
-
-/** Runs `repo upgrade` in a child (pack size 1 MiB) and SIGKILLs it once `cond` holds; fails if
- *  the run ended first. */
-async function killWhen(dir: string, cond: () => Promise<boolean>, what: string): Promise<void> {
-  const child = spawn(process.execPath, [CLI_MAIN, 'repo', 'upgrade', '--repo', dir, '--pack-size', '1M', '--json'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  let ended = false;
-  void exited.then(() => (ended = true));
-  const deadline = Date.now() + 240_000;
-  while (!ended && Date.now() < deadline) {
-    if (await cond().catch(() => false)) break;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  child.kill('SIGKILL');
-  const r = await exited;
-  expect({ what, signal: r.signal, stderr }).toEqual({ what, signal: 'SIGKILL', stderr: '' });
-}

@@ -77,6 +77,9 @@ export interface UpgradeReport {
   packs: number;
   /** Dry run: what would make the upgrade refuse to start. */
   blockers: string[];
+  /** Dry run: free bytes on the repository's file system (the copies need about
+   *  `chunks.bytesCopied` until chunks/ goes at the end); null when unknown. */
+  freeBytes: number | null;
   /** A crash after the config change had left chunks/: removed now. */
   leftoversRemoved: boolean;
   /** The verify that ended the upgrade; null when none ran. */
@@ -101,6 +104,7 @@ export async function upgradeRepository(dir: string, opts: UpgradeOptions = {}):
     points: { seen: 0, converted: 0, alreadyConverted: 0, damaged: 0, problems: [] },
     packs: 0,
     blockers: [],
+    freeBytes: null,
     leftoversRemoved: false,
     verify: null,
     seconds: 0,
@@ -271,6 +275,7 @@ async function plan(root: string, config: RepoConfig, report: UpgradeReport): Pr
   const gc = await readLock(path.join(root, LOCKS_DIR, GC_LOCK_FILE));
   if (gc?.info && !isStale(gc.info)) report.blockers.unshift(`a garbage collection (pid ${gc.info.pid} on ${gc.info.hostname} since ${gc.info.startedAt})`);
   report.packSize = config.packSize ?? null;
+  report.freeBytes = await fs.statfs(root).then((st) => st.bavail * st.bsize).catch(() => null);
   const index = new RepoIndex(root);
   if (config.version === 2) await index.refresh();
   const c = report.chunks;

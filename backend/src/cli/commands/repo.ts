@@ -82,6 +82,10 @@ function printUpgrade(r: UpgradeReport): void {
     printLine(`dry run: repository ${r.repo} is ${r.found === 'format-1' ? 'format 1' : `being upgraded to format 2 (started ${r.startedAt ?? '?'})`}`);
     printLine(`would copy ${c.copied} chunk files (${formatBytes(c.bytesCopied)}) into packs${r.packSize ? ` of ${formatBytes(r.packSize)}` : ''}; ${c.alreadyPacked} are in packs already`);
     printLine(`would convert ${p.converted} of ${p.seen} points (${p.alreadyConverted} converted already)`);
+    if (r.freeBytes !== null) {
+      const short = r.freeBytes < c.bytesCopied;
+      printLine(`${short ? 'NOT ENOUGH SPACE: ' : ''}the copies need ${formatBytes(c.bytesCopied)} until the chunk files go at the end; ${formatBytes(r.freeBytes)} are free`);
+    }
   } else if (r.found === 'format-2') {
     printLine(`repository ${r.repo} was upgraded to format 2; removed the format-1 chunk files an interrupted run left`);
   } else {
