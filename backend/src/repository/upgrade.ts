@@ -8,8 +8,8 @@
  *   1. chunk files into packs (upgradeChunks.ts, upgradePacker.ts);
  *   2. point indexes into trees (upgradePoints.ts);
  *   3. steps 1 and 2 once more (they find nothing unless a writer slipped in), one repository
- *      index file for all packs, config.json without the marker, then chunks/ and the staging
- *      left-overs go; the end is audited and a full verify reports (and marks) any damage.
+ *      index file for all packs, the staging left-overs go, the end is audited, config.json
+ *      loses the marker, chunks/ goes; a full verify reports (and marks) any damage.
  *
  * Every step goes on from what is on disk, so running the command again after a crash finishes
  * the job; a run on a repository that is format 2 already only removes what a crash after the
@@ -164,10 +164,8 @@ async function upgradeLocked(root: string, config: RepoConfig, packSize: number,
     report.packs = packer.packs;
     await consolidateIndex(root);
     await removeStaging(root);
-    const final: RepoConfig = { ...cfg };
-    delete final.upgrade;
-    await writeConfig(root, final);
-    await removeChunks(root);
+    // recorded before it happens (FORMAT.md §12): a crash right after the record leaves a
+    // resumable upgrade, which records its end again
     await appendAudit(root, [
       {
         actor,
@@ -184,6 +182,10 @@ async function upgradeLocked(root: string, config: RepoConfig, packSize: number,
         },
       },
     ]);
+    const final: RepoConfig = { ...cfg };
+    delete final.upgrade;
+    await writeConfig(root, final);
+    await removeChunks(root);
   } finally {
     await store?.close();
     await guard.release();
