@@ -14,16 +14,16 @@ export function registerRepo(program: Command): void {
     .command('init')
     .description('create an empty repository in a directory')
     .requiredOption('--repo <dir>', 'repository directory (created if missing; must be empty)')
-    .option('--chunk-size <size>', 'chunk size, 256K to 4M, a power of two', '1M')
+    .option('--chunk-size <size>', 'chunk size, 256K to 4M, a power of two (default 1M for format 1, 256K for format 2)')
     .option('--format <n>', 'repository format: 1 (a file per chunk) or 2 (pack files)', String(DEFAULT_REPO_VERSION))
     .option('--pack-size <size>', 'format 2: pack file size, 1M to 512M (default 32M)')
     .option(ALLOW_OTHER_OWNER, 'create it even though the (existing, empty) directory belongs to another account')
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; chunkSize: string; format: string; packSize?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: { repo: string; chunkSize?: string; format: string; packSize?: string; allowOtherOwner?: boolean; json?: boolean }) => {
       const version = parseFormat(o.format);
       await checkInitTarget(o.repo, o);
       const r = await Repository.init(o.repo, {
-        chunkSize: parseSize(o.chunkSize, '--chunk-size'),
+        ...(o.chunkSize !== undefined ? { chunkSize: parseSize(o.chunkSize, '--chunk-size') } : {}),
         version,
         ...(o.packSize !== undefined ? { packSize: parseSize(o.packSize, '--pack-size') } : {}),
       });
