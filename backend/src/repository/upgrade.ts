@@ -19,6 +19,7 @@ import { randomUUID } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { appendAudit, processActor } from './audit';
 import { BlobCodec } from './blobCodec';
 import { DEFAULT_PACK_SIZE, DEFAULT_TREE_FANOUT, isValidPackSize, MAX_PACK_SIZE, MIN_PACK_SIZE, readConfig, writeConfig, type RepoConfig } from './config';
@@ -145,6 +146,7 @@ async function upgradeLocked(root: string, config: RepoConfig, packSize: number,
         await appendAudit(root, [{ actor, action: 'upgrade', reason: 'format 1 to 2: not started, the repository is in use', details: { blockers: late } }]);
         throw inUseError(root, late);
       }
+      await crashPoint('upgrade-marked');
     } else {
       await appendAudit(root, [{ actor, action: 'upgrade', reason: 'format 1 to 2: resumed', details: { startedAt: cfg.upgrade?.startedAt } }]);
     }
@@ -185,6 +187,7 @@ async function upgradeLocked(root: string, config: RepoConfig, packSize: number,
     const final: RepoConfig = { ...cfg };
     delete final.upgrade;
     await writeConfig(root, final);
+    await crashPoint('upgrade-config-final');
     await removeChunks(root);
   } finally {
     await store?.close();

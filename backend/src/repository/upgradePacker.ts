@@ -10,6 +10,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { isErrno } from './atomicFile';
 import { indexFilePath, isHexDigest, PACKS_DIR } from './layout';
 import { PackFile, publishPack, type BlobType, type SealedPack } from './pack';
@@ -103,6 +104,7 @@ export class UpgradePacker {
     const packs = this.sealed;
     this.sealed = [];
     await writeIndexFile(this.root, { packs: packs.map((p) => ({ name: p.name, entries: p.entries })), supersedes: [] });
+    await crashPoint('upgrade-index-written');
     for (const p of packs) {
       this.index.addPack(p.name, p.entries);
       for (const e of p.entries) this.pending.delete(e.id.toString('latin1'));

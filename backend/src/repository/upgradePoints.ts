@@ -16,6 +16,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { isAppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { fsyncDir, isErrno, writeFileAtomic } from './atomicFile';
 import type { BlobCodec } from './blobCodec';
 import { sha256Hex } from './digest';
@@ -198,6 +199,7 @@ async function prepare(p: PointDir, out: PointsResult, write: boolean): Promise<
   if (moved) {
     await fsyncDir(p.dir);
     await writeFileAtomic(path.join(p.dir, MANIFEST_FILE), serializeManifest(next));
+    await crashPoint('upgrade-index-aside');
   }
   return { p, manifest: next, disks };
 }
@@ -239,7 +241,9 @@ async function commit(job: PointJob): Promise<void> {
     disk.index.file = d.file;
     disk.index.sha256 = sha256Hex(root);
   }
+  await crashPoint('upgrade-root-written');
   await writeFileAtomic(path.join(dir, MANIFEST_FILE), serializeManifest(next));
+  await crashPoint('upgrade-manifest-converted');
   for (const d of job.disks) await fs.rm(path.join(dir, d.aside), { force: true });
   await fsyncDir(dir);
 }
