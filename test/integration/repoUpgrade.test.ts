@@ -1,78 +1,14 @@
-import { createHash, randomBytes } from 'crypto';
+import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AppError, type ErrorCode } from '../../backend/src/errors';
-import { newPointId, Repository, upgradeRepository, type AuditRecord, type Manifest, type UpgradeReport, type VmIdentity } from '../../backend/src/repository';
-import { listIndexFiles, readIndexFile } from '../../backend/src/repository/repoIndex';
+import { newPointId, upgradeRepository, type AuditRecord, type Manifest } from '../../backend/src/repository';
 import { runCli } from '../helpers/cli';
-import { deadPid, runKilledWhen } from '../helpers/crash';
 import { readImage } from '../helpers/leasedRead';
+import { chunkPath, cleanUp, expectCode, expectTidyIndex, hoursAgo, MiB, newV1Repo, readJson, reopen, sha256Hex, strays, tempDir, vmA, vmB, vmC } from '../helpers/upgradeChecks';
 import { CS, expectExact, filesUnder, newImage, writeChain, writePoint, type RefPoint } from '../helpers/v1Fixture';
 
-const MiB = 1024 * 1024;
-const tmpDirs: string[] = [];
-const open: Repository[] = [];
-
-afterAll(async () => {
-  for (const r of open) await r.close();
-  for (const d of tmpDirs) await fs.rm(d, { recursive: true, force: true });
-});
-
-async function newV1Repo(): Promise<Repository> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-upgrade-test-'));
-  tmpDirs.push(d);
-  const repo = await Repository.init(path.join(d, 'repo'), { version: 1, chunkSize: CS });
-  open.push(repo);
-  return repo;
-}
-
-async function reopen(dir: string): Promise<Repository> {
-  const r = await Repository.open(dir);
-  open.push(r);
-  return r;
-}
-
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    expect((err as AppError).code).toBe(code);
-    return err as AppError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
-
-const readJson = async <T>(file: string): Promise<T> => JSON.parse(await fs.readFile(file, 'utf8')) as T;
-const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const chunkPath = (dir: string, chunk: Buffer): string => {
-  const hex = sha256Hex(chunk);
-  return path.join(dir, 'chunks', hex.slice(0, 2), hex.slice(2, 4), hex);
-};
-const UPGRADING = /is being upgraded to format 2 .*run `olvm-backup repo upgrade --repo .*` to finish/;
-
-const vmA: VmIdentity = { key: 'vm-a', name: 'alpha', id: '11111111-2222-3333-4444-555555555555' };
-const vmB: VmIdentity = { key: 'vm-b', name: 'beta' };
-const vmC: VmIdentity = { key: 'vm-c', name: 'gamma' };
-const hoursAgo = (h: number): Date => new Date(Date.now() - h * 3600_000);
-
-/** Files under points/ and trash/ whose name says they are a format-1 index kept aside, or a temp. */
-async function strays(dir: string): Promise<string[]> {
-  const all = [...(await filesUnder(path.join(dir, 'points'))), ...(await filesUnder(path.join(dir, 'trash')))];
-  return all.filter((f) => f.endsWith('.v1') || path.basename(f).startsWith('.'));
-}
-
-/** The repository index has one file, naming every pack on disk, each blob once. */
-async function expectTidyIndex(dir: string): Promise<void> {
-  const names = await listIndexFiles(dir);
-  expect(names).toHaveLength(1);
-  const content = await readIndexFile(dir, names[0] as string);
-  const onDisk = (await filesUnder(path.join(dir, 'packs'))).map((f) => path.basename(f)).sort();
-  expect(content.packs.map((p) => p.name).sort()).toEqual(onDisk);
-  const ids = content.packs.flatMap((p) => p.entries.map((e) => e.id.toString('hex')));
-  expect(new Set(ids).size).toBe(ids.length);
-}
+afterAll(cleanUp);
 
 describe('repo upgrade: format 1 to format 2 in place', () => {
   test('every point (and a deleted one in trash/) converts and restores exact; manifests, locks, audit survive; new backups build on old points', async () => {
@@ -256,122 +192,11 @@ describe('repo upgrade: damage and interruption', () => {
     expect(healed).toMatchObject({ ok: true, cleared: [(b as RefPoint).pointId] });
     await expectExact(v2, [b as RefPoint]);
   }, 120_000);
-
-  test('SIGKILLed at several moments (after the config change, after some packs, during point conversion), it goes on where it stopped and ends exact', async () => {
-    const repo = await newV1Repo();
-    const dir = repo.dir;
-    const shared = randomBytes(CS);
-    const points: RefPoint[] = [];
-    for (let v = 0; v < 6; v++) points.push(...(await writeChain(repo, { key: `vm-${v}`, name: `vm ${v}` }, { sda: newImage(16, 0, shared) }, 12, 3, hoursAgo(6 - v))));
-    await repo.close();
-    const ids = points.map((p) => p.pointId).sort();
-    const manifestOf = (id: string): Promise<string> => fs.readFile(path.join(dir, 'points', id, 'manifest.json'), 'utf8');
-    const original = new Map<string, string>();
-    for (const id of ids) original.set(id, await manifestOf(id));
-    const packCount = async (): Promise<number> => (await filesUnder(path.join(dir, 'packs'))).length;
-    const changed = (id: string) => async (): Promise<boolean> => (await manifestOf(id)) !== original.get(id);
-    const killWhen = async (cond: () => Promise<boolean>, what: string): Promise<void> => {
-      const r = await runKilledWhen(['repo', 'upgrade', '--repo', dir, '--pack-size', '1M', '--json'], cond);
-      expect({ what, signal: r.signal, stderr: r.stderr }).toEqual({ what, signal: 'SIGKILL', stderr: '' });
-    };
-
-    await killWhen(async () => (await fs.readFile(path.join(dir, 'config.json'), 'utf8')).includes('"upgrade"'), 'the config change');
-    expect((await expectCode(Repository.open(dir), 'REPO_INVALID')).message).toMatch(UPGRADING);
-    const cli = await runCli(['points', '--repo', dir]);
-    expect(cli.code).toBe(1);
-    expect(cli.stderr).toMatch(UPGRADING);
-
-    await killWhen(async () => (await packCount()) >= 8, '8 packs');
-    await killWhen(changed(ids[5] as string), 'the conversion of the 6th point');
-    await killWhen(changed(ids[40] as string), 'the conversion of the 41st point');
-    expect((await expectCode(Repository.open(dir), 'REPO_INVALID')).message).toMatch(UPGRADING);
-
-    const last = await runCli(['repo', 'upgrade', '--repo', dir, '--json']);
-    expect(last.stderr).toBe('');
-    expect(last.code).toBe(0);
-    const report = JSON.parse(last.stdout) as UpgradeReport;
-    expect(report).toMatchObject({ found: 'upgrading', version: 2, packSize: MiB });
-    expect(report.chunks.corrupt).toEqual([]);
-    expect(report.chunks.alreadyPacked).toBeGreaterThan(0);
-    expect(report.points).toMatchObject({ seen: ids.length, damaged: 0, problems: [] });
-    expect(report.points.alreadyConverted).toBeGreaterThan(0);
-    expect(report.points.alreadyConverted + report.points.converted).toBe(ids.length);
-    expect(report.verify).toMatchObject({ ok: true, pointsChecked: ids.length });
-    expect(await strays(dir)).toEqual([]);
-    await expectTidyIndex(dir);
-    const v2 = await reopen(dir);
-    await expectExact(v2, points);
-    const audit = (await v2.auditLog()).filter((r) => r.action === 'upgrade').map((r) => r.reason);
-    expect(audit[0]).toBe('format 1 to 2: started');
-    expect(audit.filter((r) => r === 'format 1 to 2: resumed')).toHaveLength(4);
-    expect(audit[audit.length - 1]).toBe('format 1 to 2: finished');
-  }, 600_000);
-});
-
-describe('repo upgrade: the states a crash leaves, made by hand', () => {
-  test('index kept aside, root half-swapped, temp files, a crashed collection, a dead writer, an orphan pack; then a crash after the config change', async () => {
-    const repo = await newV1Repo();
-    const dir = repo.dir;
-    const shared = randomBytes(CS);
-    const A = await writeChain(repo, vmA, { sda: newImage(8, 100, shared), sdb: newImage(3, 0, shared) }, 3, 2, hoursAgo(3));
-    const B = await writeChain(repo, vmB, { vda: newImage(6, 0, shared) }, 2, 2, hoursAgo(2));
-    await repo.close();
-    const [a0, a1] = A as [RefPoint, RefPoint];
-    const b0 = B[0] as RefPoint;
-    const pdir = (p: RefPoint): string => path.join(dir, 'points', p.pointId);
-    // a format-1 collection that crashed with a referenced chunk moved aside (FORMAT.md §14)
-    const aside = chunkPath(dir, (a0.disks['sda'] as Buffer[])[0] as Buffer);
-    await fs.mkdir(path.join(dir, 'gc-pending'));
-    await fs.rename(aside, path.join(dir, 'gc-pending', path.basename(aside)));
-    // config.json as the upgrade's step 0 leaves it
-    const cfg = await readJson<Record<string, unknown>>(path.join(dir, 'config.json'));
-    await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, version: 2, packSize: MiB, treeFanout: 256, encryption: null, upgrade: { from: 1, startedAt: new Date().toISOString(), actor: 'test' } }));
-    expect((await expectCode(Repository.open(dir), 'REPO_INVALID')).message).toMatch(UPGRADING);
-    // a0: step (a) done for sda; a1: step (b) done too (F rewritten, the manifest still names F.v1)
-    for (const [p, rewritten] of [[a0, false], [a1, true]] as const) {
-      await fs.link(path.join(pdir(p), 'disk-sda.idx'), path.join(pdir(p), 'disk-sda.idx.v1'));
-      const m = await readJson<Manifest>(path.join(pdir(p), 'manifest.json'));
-      (m.disks[0] as Manifest['disks'][number]).index.file = 'disk-sda.idx.v1';
-      await fs.writeFile(path.join(pdir(p), 'manifest.json'), JSON.stringify(m));
-      if (rewritten) await fs.writeFile(path.join(pdir(p), 'disk-sda.idx.tmp'), randomBytes(80)).then(() => fs.rename(path.join(pdir(p), 'disk-sda.idx.tmp'), path.join(pdir(p), 'disk-sda.idx')));
-    }
-    // temp files of atomic writes a crash cut short; a dead writer's staging and lock; an orphan pack
-    await fs.writeFile(path.join(pdir(b0), '.manifest.json.tmp-1-abcdef01'), '{');
-    await fs.writeFile(path.join(pdir(b0), '.disk-vda.idx.tmp-1-abcdef02'), 'x');
-    await fs.mkdir(path.join(dir, 'tmp', 'vm-b', newPointId(new Date()), 'chunk-tmp'), { recursive: true });
-    const dead = await deadPid();
-    await fs.writeFile(path.join(dir, 'locks', 'vm-vm-b.lock'), JSON.stringify({ vmKey: 'vm-b', pid: dead, hostname: os.hostname(), bootId: null, startedAt: new Date().toISOString(), pointId: null, nonce: 'dead' }));
-    const orphan = 'ab' + randomBytes(31).toString('hex');
-    await fs.mkdir(path.join(dir, 'packs', 'ab'), { recursive: true });
-    await fs.writeFile(path.join(dir, 'packs', 'ab', orphan), randomBytes(100));
-
-    const report = await upgradeRepository(dir, { actor: 'test' });
-    expect(report).toMatchObject({ found: 'upgrading', version: 2, packSize: MiB, points: { seen: 5, converted: 5, problems: [] }, chunks: { corrupt: [] } });
-    expect(report.verify).toMatchObject({ ok: true, pointsChecked: 5 });
-    expect(await strays(dir)).toEqual([]);
-    expect(await fs.readdir(path.join(dir, 'tmp'))).toEqual([]);
-    expect(await fs.readdir(dir)).not.toContain('gc-pending');
-    expect(await filesUnder(path.join(dir, 'packs'))).not.toContain(path.join('ab', orphan));
-    await expectTidyIndex(dir);
-    for (const p of [a0, a1]) expect((await readJson<Manifest>(path.join(pdir(p), 'manifest.json'))).disks.map((d) => d.index.file)).toEqual(['disk-sda.idx', 'disk-sdb.idx']);
-    const v2 = await reopen(dir);
-    await expectExact(v2, [...A, ...B]);
-
-    // a crash after the config change, before chunks/ was gone: the next run removes it and verifies
-    await fs.mkdir(path.join(dir, 'chunks', '00', '00'), { recursive: true });
-    await fs.writeFile(path.join(dir, 'chunks', '00', '00', '0000' + randomBytes(30).toString('hex')), 'x');
-    const again = await upgradeRepository(dir, { actor: 'test' });
-    expect(again).toMatchObject({ found: 'format-2', version: 2, leftoversRemoved: true, verify: { ok: true, pointsChecked: 5 } });
-    expect(await fs.readdir(dir)).not.toContain('chunks');
-    const nothing = await runCli(['repo', 'upgrade', '--repo', dir]);
-    expect(nothing).toEqual({ code: 0, stdout: `repository ${dir} is format 2 already: nothing to do\n`, stderr: '' });
-  }, 120_000);
 });
 
 describe('repo init --format', () => {
   test('format 2 with a pack size; format 1 is the default and takes no pack size', async () => {
-    const base = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-upgrade-init-'));
-    tmpDirs.push(base);
+    const base = await tempDir();
     const two = await runCli(['repo', 'init', '--repo', path.join(base, 'two'), '--format', '2', '--pack-size', '4M', '--chunk-size', '256K', '--json']);
     expect(two).toEqual({ code: 0, stdout: JSON.stringify({ repo: path.join(base, 'two'), format: 2, chunkSize: CS, packSize: 4 * MiB }) + '\n', stderr: '' });
     expect(await readJson<Record<string, unknown>>(path.join(base, 'two', 'config.json'))).toMatchObject({ version: 2, packSize: 4 * MiB, treeFanout: 256, encryption: null });
