@@ -122,6 +122,13 @@ describe('repo upgrade: format 1 to format 2 in place', () => {
     await fs.writeFile(gcLock, JSON.stringify({ vmKey: 'gc', pid: process.pid, hostname: os.hostname(), bootId, startedAt: new Date().toISOString(), pointId: null, nonce: 'feedbeef' }));
     expect((await expectCode(upgradeRepository(dir), 'REPO_LOCKED')).message).toMatch(/in use: a garbage collection/);
     await fs.rm(gcLock);
+    // the locks an upgrade that died on another host left: named for what they are
+    const otherHost = path.join(dir, 'locks', 'vm-vm-a.lock');
+    await fs.writeFile(otherHost, JSON.stringify({ vmKey: 'vm-a', pid: 4242, hostname: 'elsewhere', bootId: null, startedAt: '2026-01-01T00:00:00.000Z', pointId: null, nonce: 'ab' }));
+    expect((await expectCode(upgradeRepository(dir), 'REPO_LOCKED')).message).toContain(
+      'the lock of vm vm-a held without a point (pid 4242 on elsewhere since 2026-01-01T00:00:00.000Z): an upgrade\'s, running or interrupted there; if it is not running, remove locks/vm-vm-a.lock',
+    );
+    await fs.rm(otherHost);
     expect((await readJson<{ version: number }>(path.join(dir, 'config.json'))).version).toBe(1);
     expect((await filesUnder(dir)).filter((f) => !f.startsWith('leases/') && !f.startsWith('locks/') && f !== 'audit.log')).toEqual(files.filter((f) => f !== 'audit.log'));
 

@@ -31,11 +31,12 @@ export async function blockers(root: string, own: ReadonlySet<string> = new Set(
   const out: string[] = [];
   for (const l of await liveVmLocks(path.join(root, LOCKS_DIR))) {
     if (l.info && own.has(l.info.nonce)) continue;
-    out.push(
-      l.info
-        ? `a backup of vm ${l.vmKey} (pid ${l.info.pid} on ${l.info.hostname} since ${l.info.startedAt}${l.info.pointId ? `, point ${l.info.pointId}` : ''})`
-        : `a backup of vm ${l.vmKey} that is just starting`,
-    );
+    const who = l.info ? `pid ${l.info.pid} on ${l.info.hostname} since ${l.info.startedAt}` : '';
+    if (!l.info) out.push(`a backup of vm ${l.vmKey} that is just starting`);
+    else if (l.info.pointId) out.push(`a backup of vm ${l.vmKey} (${who}, point ${l.info.pointId})`);
+    // writers always name their point: a lock without one is an upgrade's (perhaps one that
+    // died on another host, whose locks nothing here can judge stale)
+    else out.push(`the lock of vm ${l.vmKey} held without a point (${who}): an upgrade's, running or interrupted there; if it is not running, remove ${path.join(LOCKS_DIR, `vm-${l.vmKey}.lock`)}`);
   }
   for (const l of await liveLeases(root)) out.push(`a ${l.purpose} of point ${l.pointId} (${l.holder}, pid ${l.pid} on ${l.hostname} since ${l.startedAt})`);
   return out;
