@@ -4,20 +4,10 @@
  * the process reaching that instant says so on stderr and waits to be killed; otherwise a
  * crash point costs one comparison. Production never sets the variable.
  */
-export const CRASH_POINTS = [
-  'pack-published',
-  'index-written',
-  'disk-index-written',
-  'manifest-written',
-  // the upgrade from format 1 (FORMAT.md §22), in the order it reaches them
-  'upgrade-marked',
-  'upgrade-index-written',
-  'upgrade-index-aside',
-  'upgrade-root-written',
-  'upgrade-manifest-converted',
-  'upgrade-config-final',
-] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+export const CRASH_POINTS = ['pack-published', 'index-written', 'disk-index-written', 'manifest-written'] as const;
+/** The upgrade from format 1 (FORMAT.md §22), in the order it reaches them. */
+export const UPGRADE_CRASH_POINTS = ['upgrade-marked', 'upgrade-index-written', 'upgrade-index-aside', 'upgrade-root-written', 'upgrade-manifest-converted', 'upgrade-config-final'] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof UPGRADE_CRASH_POINTS)[number];
 
 const STOP_AT = process.env['OLVM_BACKUP_TEST_STOP_AT'];
 
