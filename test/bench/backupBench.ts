@@ -59,6 +59,29 @@ async function nbdcopyBaseline(qmpPath: string, dir: string, size: number): Prom
   }
 }
 
+/** CPU seconds used by this process and by every qemu-system process (the VM serving NBD). */
+async function cpuSnapshot(): Promise<{ self: NodeJS.CpuUsage; qemu: number }> {
+  return { self: process.cpuUsage(), qemu: await qemuCpu() };
+}
+
+async function cpuSince(s: { self: NodeJS.CpuUsage; qemu: number }): Promise<{ backup: number; qemu: number }> {
+  const d = process.cpuUsage(s.self);
+  return { backup: (d.user + d.system) / 1e6, qemu: (await qemuCpu()) - s.qemu };
+}
+
+async function qemuCpu(): Promise<number> {
+  let ticks = 0;
+  for (const pid of await fs.readdir('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const m = /^\d+ \(([^)]*)\) (.*)$/.exec(stat);
+    if (!m || !(m[1] ?? '').startsWith('qemu-system')) continue;
+    const f = (m[2] ?? '').split(' ');
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100;
+}
+
 async function main(): Promise<void> {
   const diskBytes = arg('disk-gib', 2) * GiB;
   const dataBytes = arg('data-gib', 1) * GiB;
@@ -73,11 +96,19 @@ async function main(): Promise<void> {
 
     const nbdcopy = await nbdcopyBaseline(vm.productQmp, dir, diskBytes);
 
-    repo = await Repository.init(path.join(dir, 'repo'));
+    const format = arg('format', 2) === 1 ? 1 : 2;
+    const chunkKiB = arg('chunk-kib', 0);
+    repo = await Repository.init(path.join(dir, 'repo'), {
+      version: format,
+      ...(chunkKiB > 0 ? { chunkSize: chunkKiB * 1024 } : {}),
+      ...(format === 2 && arg('pack-mib', 0) > 0 ? { packSize: arg('pack-mib', 0) * MiB } : {}),
+    });
     const qmp = await QmpClient.connectUnix(vm.productQmp);
     const backup = (): ReturnType<typeof runBackup> =>
       runBackup({ vm: { key: 'bench', name: 'bench' }, qmp, host: new LocalHost(), repository: repo as Repository, scratchDir: dir });
+    const cpu0 = await cpuSnapshot();
     const full = await timed(backup);
+    const fullCpu = await cpuSince(cpu0);
     const repoAfterFull = await du(repo.dir);
 
     const writes = 20;
@@ -96,9 +127,10 @@ async function main(): Promise<void> {
     const result = {
       machine: { cpus: os.cpus().length, node: process.version },
       disk: { virtualBytes: diskBytes, dataBytes },
+      repository: { format: repo.formatVersion, chunkSize: repo.chunkSize, packSize: repo.config.packSize ?? null },
       nbdcopy: { seconds: nbdcopy.plain, MiBps: mibps(nbdcopy.plain) },
       nbdcopyFlush: { seconds: nbdcopy.flush, MiBps: mibps(nbdcopy.flush) },
-      full: { seconds: full.seconds, bytesRead: fullDisk?.bytesRead, MiBps: fullMBps, repoBytes: repoAfterFull },
+      full: { seconds: full.seconds, bytesRead: fullDisk?.bytesRead, MiBps: fullMBps, repoBytes: repoAfterFull, cpuSeconds: fullCpu },
       incremental: {
         seconds: inc.seconds,
         mode: incDisk?.mode,

@@ -9,6 +9,7 @@ import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
 import { registerGc } from './commands/gc';
 import { registerHostAccess } from './commands/hostAccess';
+import { registerKey } from './commands/key';
 import { registerPoints } from './commands/points';
 import { registerPrune } from './commands/prune';
 import { registerRepo } from './commands/repo';
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<void> {
     // options after a subcommand belong to it (`points delete --repo …`, `points --repo …`)
     .enablePositionalOptions();
   registerRepo(program);
+  registerKey(program);
   registerBackup(program);
   registerPoints(program);
   registerShow(program);

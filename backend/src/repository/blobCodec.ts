@@ -6,12 +6,13 @@
  */
 import { createHash } from 'crypto';
 import * as zstd from 'zstd-napi/binding';
-import { INCOMPRESSIBLE_RATIO, SAMPLE_BYTES, writeRawFrame } from './zstdFrame';
+import { INCOMPRESSIBLE_RATIO, rawFramePieces, SAMPLE_BYTES } from './zstdFrame';
 
 /** What encryption adds (repoKey.ts provides it); absent in a plain repository. */
 export interface BlobCrypt {
   id(plain: Uint8Array): Buffer;
-  seal(frame: Buffer, aad: Buffer): Buffer;
+  /** Encrypts the frame given in pieces (in order); the sealed form in pieces. */
+  seal(frame: Buffer[], aad: Buffer): Buffer[];
   /** REPO_CORRUPT (kind blob-auth-failed) when the tag does not match: never garbage. */
   open(sealed: Buffer, aad: Buffer, what: string): Buffer;
 }
@@ -24,7 +25,7 @@ export class BlobCodec {
   private readonly dctx = new zstd.DCtx();
   private probeOut = Buffer.alloc(0);
   private zeros = Buffer.alloc(0);
-  private readonly outBuffers: Buffer[] = [];
+  private out = Buffer.alloc(0);
 
   constructor(
     level: number,
@@ -48,20 +49,23 @@ export class BlobCodec {
     return this.crypt ? this.crypt.id(plain) : createHash('sha256').update(plain).digest();
   }
 
-  /** The stored form, in a fresh Buffer that owns its memory (so it can be transferred). */
-  encode(id: Buffer, plain: Buffer): Buffer {
-    const bound = zstd.compressBound(plain.length);
-    let out = this.outBuffers.pop();
-    if (!out || out.length < bound) out = Buffer.allocUnsafeSlow(bound);
-    try {
-      const n = this.looksIncompressible(plain) ? writeRawFrame(plain, out) : this.cctx.compress2(out, plain);
-      if (this.crypt) return this.crypt.seal(out.subarray(0, n), id);
-      const own = Buffer.from(new ArrayBuffer(n));
-      out.copy(own, 0, 0, n);
-      return own;
-    } finally {
-      this.outBuffers.push(out);
+  /** The stored form, as pieces to write one after the other. They may reference `plain` and a
+   *  reused buffer: valid until the next encode, and as long as `plain` is not changed. */
+  encode(id: Buffer, plain: Buffer): Buffer[] {
+    let frame: Buffer[];
+    if (this.looksIncompressible(plain)) {
+      frame = rawFramePieces(plain);
+    } else {
+      const bound = zstd.compressBound(plain.length);
+      if (this.out.length < bound) this.out = Buffer.allocUnsafeSlow(bound);
+      frame = [this.out.subarray(0, this.cctx.compress2(this.out, plain))];
     }
+    return this.crypt ? this.crypt.seal(frame, id) : frame;
+  }
+
+  /** encode() in one Buffer of its own. */
+  encodeWhole(id: Buffer, plain: Buffer): Buffer {
+    return Buffer.concat(this.encode(id, plain));
   }
 
   /** Opens, decompresses into `out` (exactly `length` bytes) and checks the id. */

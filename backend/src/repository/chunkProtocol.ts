@@ -45,6 +45,8 @@ export type WorkerReply =
 // main thread writes packs.
 
 export interface PackWorkerInit {
+  /** The repository directory (packs are sealed into its packs/). */
+  root: string;
   zstdLevel: number;
   /** The 64 bytes of the repository key in an encrypted repository. */
   key?: Uint8Array;
@@ -61,20 +63,62 @@ interface BlobAt {
   length: number;
 }
 
+/** Where a session's packs go: the repository, the staging directory, when to seal. */
+export interface PackSessionRef {
+  /** Unique in the process. */
+  session: string;
+  root: string;
+  tmpDir: string;
+  packSize: number;
+}
+
+/** A pack a worker finished: complete in `tmpFile`, to be published (fsync, rename) under `name`. */
+export interface SealedPackInfo {
+  tmpFile: string;
+  name: string;
+  entries: Array<{ id: string; type: number; offset: number; storedLength: number; plainLength: number }>;
+}
+
 export type PackWorkerRequest =
-  /** Zero check, id, compression (and encryption): the stored form, for the main thread to append. */
-  | { op: 'seal'; id: number; data: Uint8Array }
+  /** Zero check and id; the worker keeps the bytes (under this request's id, `token` in the
+   *  reply) until 'store' or 'drop'. A zero chunk is handed back at once. */
+  | { op: 'hash'; id: number; data: Uint8Array }
+  /** Compress (and encrypt) the held bytes and append them to the session's pack in this worker. */
+  | { op: 'store'; id: number; token: number; type: number; to: PackSessionRef }
+  /** Hand the held bytes back: the chunk was already stored. */
+  | { op: 'drop'; id: number; token: number }
+  /** Encode and append a small blob made by the main thread (index tree nodes). */
+  | { op: 'storeBlob'; id: number; data: Uint8Array; type: number; to: PackSessionRef }
+  /** Copy a blob from a pack into the session's pack, after checking it (garbage collection). */
+  | ({ op: 'copyAt'; id: number; type: number; to: PackSessionRef } & BlobAt)
+  /** Seal the session's open pack in this worker (if it has blobs). */
+  | { op: 'flush'; id: number; session: string }
+  /** Forget the session; its open pack (if any) is removed. */
+  | { op: 'end'; id: number; session: string }
   /** Read a blob from its pack, open, decompress, check: reply with the plain bytes. */
   | ({ op: 'readAt'; id: number } & BlobAt)
   /** Like readAt, but only reports whether the blob is intact. */
   | ({ op: 'checkAt'; id: number } & BlobAt)
   | { op: 'crash'; id: number };
 
-export type SealResult = ({ zero: true } | { zero: false; id: string; stored: Uint8Array; plainLength: number }) & {
-  /** The plain bytes, handed back for the caller's next read. */
+export type HashResult = ({ zero: true } | { zero: false; id: string; token: number }) & { returned?: Uint8Array };
+
+export interface StoreResult {
+  id: string;
+  storedLength: number;
+  /** The pack this blob filled up, sealed. */
+  sealed?: SealedPackInfo;
   returned?: Uint8Array;
-};
+}
+
+export interface DropResult {
+  returned?: Uint8Array;
+}
+
+export interface FlushResult {
+  sealed?: SealedPackInfo;
+}
 
 export type PackWorkerReply =
-  | { id: number; ok: true; result: SealResult | ReadResult | null }
+  | { id: number; ok: true; result: HashResult | StoreResult | DropResult | FlushResult | ReadResult | null }
   | { id: number; ok: false; error: { message: string; errno?: string; code?: ErrorCode; details?: Record<string, unknown> } };

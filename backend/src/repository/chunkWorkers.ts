@@ -13,7 +13,12 @@ interface Pending {
   what: string;
 }
 
-interface Slot {
+/** An opaque handle on one worker of the pool (see runPinned). */
+export interface WorkerHandle {
+  readonly threadId: number;
+}
+
+interface Slot extends WorkerHandle {
   worker: Worker;
   threadId: number;
   pending: Map<number, Pending>;
@@ -62,6 +67,34 @@ export class ChunkWorkerPool {
       return Promise.reject(new AppError('REPO_IO_ERROR', `${what}: could not start a chunk worker`, { cause: err }));
     }
     return this.send<T>(slot, req, what, transfer);
+  }
+
+  /** Like run, and says which worker ran it, for a follow-up that must run on the same one
+   *  (format 2: the worker that hashed a chunk holds it until it is stored or dropped). */
+  async runPinned<T>(req: JobRequest, what: string, transfer: ArrayBuffer[] = []): Promise<{ worker: WorkerHandle; result: T }> {
+    if (this.closed) throw new AppError('REPO_IO_ERROR', `${what}: the chunk worker pool is closed`);
+    let slot: Slot;
+    try {
+      slot = this.pick();
+    } catch (err) {
+      throw new AppError('REPO_IO_ERROR', `${what}: could not start a chunk worker`, { cause: err });
+    }
+    const result = await this.send<T>(slot, req, what, transfer);
+    return { worker: slot, result };
+  }
+
+  /** Runs a job on the given worker; REPO_IO_ERROR if that worker is gone (it died or the pool closed). */
+  runOn<T>(worker: WorkerHandle, req: JobRequest, what: string, transfer: ArrayBuffer[] = []): Promise<T> {
+    const slot = worker as Slot;
+    if (this.closed || !this.slots.includes(slot)) {
+      return Promise.reject(new AppError('REPO_IO_ERROR', `${what}: chunk worker ${slot.threadId} is gone (it held this job's data)`));
+    }
+    return this.send<T>(slot, req, what, transfer);
+  }
+
+  /** The live workers. */
+  handles(): WorkerHandle[] {
+    return [...this.slots];
   }
 
   /** fsyncs, on every live worker, the chunk directories it touched; see WorkerRequest 'sync'. */

@@ -11,7 +11,7 @@ import { promises as fs } from 'fs';
 import { AppError } from '../errors';
 import type { ReadResult } from './chunkProtocol';
 import { packPath } from './layout';
-import { PackBuilder, type PackEntry, type SealedPack } from './pack';
+import { PackFile, publishPack, type PackEntry, type SealedPack } from './pack';
 import type { PackStore } from './packStore';
 
 export interface RepackCandidate {
@@ -45,7 +45,14 @@ export async function repack(input: RepackInput): Promise<RepackResult> {
   const out: RepackResult = { repacked: new Set(), corrupt: [], written: [], bytesCopied: 0 };
   const copied = new Set<string>();
   const intactElsewhere = new Map<string, boolean>();
-  let builder: PackBuilder | undefined;
+  // written with synchronous calls on this thread (as the upgrade's packer does): the checks run
+  // in the worker pool, an append of one blob is short
+  let file: PackFile | undefined;
+  const seal = async (f: PackFile): Promise<void> => {
+    const done = f.finish();
+    await publishPack(input.root, done);
+    out.written.push({ name: done.name, entries: done.entries, bytes: done.bytes });
+  };
   try {
     for (const cand of input.candidates) {
       const toCopy: PackEntry[] = [];
@@ -62,21 +69,20 @@ export async function repack(input: RepackInput): Promise<RepackResult> {
         out.corrupt.push(...bad);
         continue;
       }
-      const file = packPath(input.root, cand.name);
-      const fh = await fs.open(file, 'r').catch((err: unknown) => {
+      const fh = await fs.open(packPath(input.root, cand.name), 'r').catch((err: unknown) => {
         throw new AppError('REPO_IO_ERROR', `gc: opening pack ${cand.name} to repack it failed`, { cause: err });
       });
       try {
         for (const e of toCopy) {
           const stored = await readStored(fh, e, cand.name);
-          builder ??= await PackBuilder.create(input.root, input.stagingDir);
-          await builder.append(e.id, e.type, stored, e.plainLength);
+          file ??= PackFile.create(input.stagingDir);
+          file.append(e.id, e.type, [stored], e.plainLength);
           copied.add(e.id.toString('latin1'));
           out.bytesCopied += e.storedLength;
-          if (builder.size >= input.packSize) {
-            const full = builder;
-            builder = undefined;
-            out.written.push(await full.seal());
+          if (file.size >= input.packSize) {
+            const full = file;
+            file = undefined;
+            await seal(full);
           }
         }
       } finally {
@@ -84,13 +90,13 @@ export async function repack(input: RepackInput): Promise<RepackResult> {
       }
       out.repacked.add(cand.name);
     }
-    if (builder && builder.count > 0) {
-      const last = builder;
-      builder = undefined;
-      out.written.push(await last.seal());
+    if (file && file.entries.length > 0) {
+      const last = file;
+      file = undefined;
+      await seal(last);
     }
   } finally {
-    await builder?.discard();
+    file?.discard();
   }
   return out;
 }

@@ -23,7 +23,7 @@ export { FULL_REASONS, AUDIT_ACTIONS, LEASE_PURPOSES } from './model';
 export type { LeasePurpose } from './model';
 export { readPointMeta, readDiskMeta, diskLabel } from './pointMeta';
 export type { PointMeta, DiskMeta, EngineVmMeta } from './pointMeta';
-// format 2 encryption (repoKey.ts, keyFiles.ts, paperKey.ts): not wired into Repository yet
+// format 2 encryption (repoKey.ts, keyFiles.ts, paperKey.ts)
 export { newRepoKey, repoKeyFromBytes, repoKeyBytes, chunkId, sealBlob, openBlob, sealJson, openJson, manifestAad, keyCheck, checkKey } from './repoKey';
 export type { RepoKey } from './repoKey';
 export {
@@ -36,8 +36,14 @@ export {
   recoverWithPaper,
   readRepoIdentity,
   DEFAULT_SCRYPT,
-  KEYS_DIR,
 } from './keyFiles';
-export type { KeyInfo, KeyFileOptions, ScryptParams, Unlocked, RepoEncryption } from './keyFiles';
+export { KEYS_DIR } from './layout';
+export type { RepoEncryption, RepoVersion } from './config';
+export type { RepositoryOptions, InitOptions } from './repository';
+export type { KeyInfo, KeyFileOptions, ScryptParams, Unlocked } from './keyFiles';
 export { paperKey, parsePaperKey, parsePaper } from './paperKey';
 export type { PaperKey } from './paperKey';
+// upgrading a format-1 repository in place (FORMAT.md §22)
+export { upgradeRepository } from './upgrade';
+export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, PointProblem } from './upgrade';
+export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';

@@ -14,11 +14,12 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
 import { fsyncDir, isErrno, writeFileAtomic } from './atomicFile';
+import type { RepoEncryption } from './config';
+import { KEYS_DIR } from './layout';
 import { parsePaper } from './paperKey';
 import { checkKey, gcmDecrypt, gcmEncrypt, MASTER_KEY_BYTES, NONCE_BYTES, repoKeyBytes, repoKeyFromBytes, strictBase64, TAG_BYTES, type RepoKey } from './repoKey';
 
 /** FORMAT.md §1 (v2): the key files' directory (to move into layout.ts with the v2 layout). */
-export const KEYS_DIR = 'keys';
 export const KEY_FILE_FORMAT = 'olvm-backup-key';
 export const KEY_FILE_VERSION = 1;
 const SALT_BYTES = 16;
@@ -58,14 +59,6 @@ export interface Unlocked {
   keyId: string;
   /** key files that were skipped as not valid (REPO_INVALID messages) */
   problems: string[];
-}
-
-/** config.json's `encryption` (F2-DESIGN "Keys"). */
-export interface RepoEncryption {
-  algorithm: 'aes-256-gcm';
-  idHash: 'hmac-sha256';
-  kdf: 'scrypt';
-  keyCheck: string;
 }
 
 interface KeyFile {
@@ -383,16 +376,9 @@ function requireNewPassphrase(passphrase: string): void {
   if (passphrase === '') throw new AppError('INVALID_ARGUMENT', 'the new passphrase is empty');
 }
 
-function newKeyId(): string {
-  return randomBytes(8).toString('hex');
-}
+const newKeyId = (): string => randomBytes(8).toString('hex');
 
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
-}
+const exists = (file: string): Promise<boolean> => fs.access(file).then(() => true, () => false);
 
 function b64Length(v: unknown): number {
   return typeof v === 'string' ? (strictBase64(v)?.length ?? -1) : -1;

@@ -5,6 +5,8 @@ import { isErrno } from './atomicFile';
 import { chunkCountFor } from './diskIndex';
 import { isHexDigest, MANIFEST_FILE } from './layout';
 import { isPointId } from './pointId';
+import { sealManifest, unsealManifest } from './manifestSeal';
+import type { RepoKey } from './repoKey';
 import type { Manifest, ManifestDisk, PointSummary } from './types';
 
 export const MANIFEST_FORMAT = 'olvm-backup-point';
@@ -97,13 +99,15 @@ function diskProblems(d: unknown, chunkSize: number): string[] {
   return out;
 }
 
-export function parseManifest(text: string, what: string): Manifest {
+/** Parses and checks a manifest; a sealed one (encrypted repository) is opened with `key`. */
+export function parseManifest(text: string, what: string, key: RepoKey | null = null): Manifest {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
     throw new AppError('REPO_CORRUPT', `${what} is not valid json`, { cause: err, details: { kind: 'manifest-corrupt' } });
   }
+  if (isObj(raw) && 'sealed' in raw && isObj(raw['vm']) && Array.isArray(raw['disks'])) raw = unsealManifest(raw as unknown as Manifest, key, what);
   const problems = manifestProblems(raw);
   if (problems.length > 0) {
     throw new AppError('REPO_CORRUPT', `${what} is invalid: ${problems.join('; ')}`, { details: { kind: 'manifest-corrupt', problems } });
@@ -111,13 +115,14 @@ export function parseManifest(text: string, what: string): Manifest {
   return raw as Manifest;
 }
 
-export function serializeManifest(m: Manifest): Buffer {
-  return Buffer.from(JSON.stringify(m, null, 2) + '\n', 'utf8');
+/** The manifest as written: its sensitive parts sealed when `key` is given (FORMAT.md §21). */
+export function serializeManifest(m: Manifest, key: RepoKey | null = null): Buffer {
+  return Buffer.from(JSON.stringify(sealManifest(m, key), null, 2) + '\n', 'utf8');
 }
 
 /** Reads `<pointDir>/manifest.json`. REPO_POINT_NOT_FOUND if there is none (a point without a
  *  manifest does not exist); REPO_CORRUPT if it is unreadable or names another point. */
-export async function readManifestFile(dir: string, pointId: string): Promise<Manifest> {
+export async function readManifestFile(dir: string, pointId: string, key: RepoKey | null = null): Promise<Manifest> {
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
@@ -126,7 +131,7 @@ export async function readManifestFile(dir: string, pointId: string): Promise<Ma
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new AppError('REPO_POINT_NOT_FOUND', `restore point ${pointId} not found`, { cause: err });
     throw new AppError('REPO_IO_ERROR', `reading the manifest of point ${pointId} failed`, { cause: err });
   }
-  const m = parseManifest(text, `manifest of point ${pointId}`);
+  const m = parseManifest(text, `manifest of point ${pointId}`, key);
   if (m.pointId !== pointId) {
     throw new AppError('REPO_CORRUPT', `manifest of point ${pointId} names point ${m.pointId}`, { details: { kind: 'manifest-corrupt' } });
   }

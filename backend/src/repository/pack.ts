@@ -1,12 +1,11 @@
 /**
  * Pack files of format 2 (FORMAT.md §17): blobs appended one after the other, then a table of
- * contents and a footer with the SHA-256 of everything before it, so that a pack can be read
- * and verified on its own. The file is named by the SHA-256 of its whole content. PackBuilder
- * writes one (in a staging directory, then one rename into packs/); parsePackTail and
- * checkPackFile read one back.
+ * contents and a footer (the SHA-256 of the table), so that a pack can be read
+ * and verified on its own. The file is named by the SHA-256 of its footer. PackFile writes one
+ * in a staging directory, publishPack makes it durable and renames it into packs/; readPackTail reads one back.
  */
-import { createHash, randomBytes, type Hash } from 'crypto';
-import { promises as fs } from 'fs';
+import { createHash, randomBytes } from 'crypto';
+import { closeSync, mkdirSync, openSync, promises as fs, rmSync, writeSync, writevSync } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
 import { fsyncDir, isErrno } from './atomicFile';
@@ -20,9 +19,11 @@ export const TOC_ENTRY_SIZE = 56;
 export const PACK_FOOTER_SIZE = 56;
 
 /** What a blob is: a disk chunk, or a node of a disk index tree (FORMAT.md §19). */
-export const enum BlobType {
-  Chunk = 1,
-  TreeNode = 2,
+export const BlobType = { Chunk: 1, TreeNode: 2 } as const;
+export type BlobType = (typeof BlobType)[keyof typeof BlobType];
+
+export function isBlobType(n: number): n is BlobType {
+  return n === BlobType.Chunk || n === BlobType.TreeNode;
 }
 
 export interface PackEntry {
@@ -41,107 +42,114 @@ export interface SealedPack {
 }
 
 /**
- * One pack being written. Appends run one after the other (the content hash is computed as the
- * file grows); seal() writes the table and footer, fsyncs, and renames the file into packs/.
+ * One pack being written, by one worker thread, with synchronous calls (the thread does nothing
+ * else meanwhile; FORMAT.md §17). Blobs are appended; finish() writes the table and footer.
  */
-export class PackBuilder {
-  private fh: fs.FileHandle | undefined;
-  private readonly hash: Hash = createHash('sha256');
+export class PackFile {
   private pos = PACK_HEADER_SIZE;
-  private readonly entries: PackEntry[] = [];
-  private chain: Promise<void> = Promise.resolve();
-  private failed: unknown;
-  /** Set by the owner once it stops appending (the pack is being sealed or discarded). */
-  closing = false;
+  readonly entries: PackEntry[] = [];
 
   private constructor(
-    private readonly root: string,
-    private readonly tmpFile: string,
+    private fd: number | undefined,
+    readonly tmpFile: string,
   ) {}
 
-  /** A new pack in `tmpDir` (created if needed) of repository `root`. */
-  static async create(root: string, tmpDir: string): Promise<PackBuilder> {
-    await fs.mkdir(tmpDir, { recursive: true });
-    const b = new PackBuilder(root, path.join(tmpDir, `${randomBytes(8).toString('hex')}.pack`));
-    b.fh = await fs.open(b.tmpFile, 'wx', 0o444);
+  static create(tmpDir: string): PackFile {
+    mkdirSync(tmpDir, { recursive: true });
+    const file = path.join(tmpDir, `${randomBytes(8).toString('hex')}.pack`);
+    const fd = openSync(file, 'wx', 0o444);
     const header = Buffer.alloc(PACK_HEADER_SIZE);
     PACK_MAGIC.copy(header, 0);
     header.writeUInt32LE(PACK_VERSION, 8);
-    await b.fh.write(header, 0, header.length, 0);
-    b.hash.update(header);
-    return b;
+    const pf = new PackFile(fd, file);
+    writeAll(fd, header, 0);
+    return pf;
   }
 
-  /** Bytes in the pack so far (blobs and header). */
+  /** Bytes in the pack so far (header and blobs). */
   get size(): number {
     return this.pos;
   }
 
-  get count(): number {
-    return this.entries.length;
-  }
-
-  /** Appends a blob; resolves when it is written (not yet durable: seal() syncs). */
-  append(id: Buffer, type: BlobType, stored: Buffer, plainLength: number): Promise<PackEntry> {
-    const entry: PackEntry = { id: Buffer.from(id), type, offset: this.pos, storedLength: stored.length, plainLength };
-    this.pos += stored.length;
+  /** Appends a blob given as pieces of its stored form (one writev). */
+  append(id: Buffer, type: BlobType, stored: Buffer[], plainLength: number): PackEntry {
+    if (this.fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
+    const length = stored.reduce((n, b) => n + b.length, 0);
+    const entry: PackEntry = { id: Buffer.from(id), type, offset: this.pos, storedLength: length, plainLength };
+    writevAll(this.fd, stored, this.pos);
+    this.pos += length;
     this.entries.push(entry);
-    this.hash.update(stored);
-    const write = this.chain.then(async () => {
-      if (this.failed !== undefined) throw this.failed;
-      const fh = this.fh;
-      if (!fh) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
-      for (let off = 0; off < stored.length; ) {
-        const { bytesWritten } = await fh.write(stored, off, stored.length - off, entry.offset + off);
-        off += bytesWritten;
-      }
-    });
-    this.chain = write.catch((err: unknown) => {
-      this.failed ??= err;
-    });
-    return write.then(() => entry);
+    return entry;
   }
 
-  /** Table, footer, fsync, rename to packs/<ab>/<sha256>, fsync of that directory. */
-  async seal(): Promise<SealedPack> {
-    await this.chain;
-    if (this.failed !== undefined) throw new AppError('REPO_IO_ERROR', `writing pack ${this.tmpFile} failed`, { cause: this.failed });
-    const fh = this.fh;
-    if (!fh) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
-    const tail = encodeTail(this.entries, this.pos, this.hash);
-    const name = tail.name;
-    for (let off = 0; off < tail.bytes.length; ) {
-      const { bytesWritten } = await fh.write(tail.bytes, off, tail.bytes.length - off, this.pos + off);
-      off += bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
-    this.fh = undefined;
-    const final = packPath(this.root, name);
-    const dir = path.dirname(final);
-    let madeDir = false;
-    try {
-      await fs.mkdir(dir);
-      madeDir = true;
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-    }
-    await fs.rename(this.tmpFile, final);
-    await fsyncDir(dir);
-    if (madeDir) await fsyncDir(path.dirname(dir));
-    return { name, entries: this.entries, bytes: this.pos + tail.bytes.length };
+  /** Writes the table and footer and closes the file; it still has to be made durable and
+   *  renamed into packs/ (publishPack), which the caller does off this thread. */
+  finish(): FinishedPack {
+    const fd = this.fd;
+    if (fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
+    const toc = encodeToc(this.entries);
+    const footer = encodeFooter(this.pos, this.entries.length, toc);
+    writeAll(fd, toc, this.pos);
+    writeAll(fd, footer, this.pos + toc.length);
+    closeSync(fd);
+    this.fd = undefined;
+    return { tmpFile: this.tmpFile, name: packNameOf(footer), entries: this.entries, bytes: this.pos + toc.length + footer.length };
   }
 
-  /** Closes and removes the unfinished file. */
-  async discard(): Promise<void> {
-    await this.chain;
-    await this.fh?.close().catch(() => undefined);
-    this.fh = undefined;
-    await fs.rm(this.tmpFile, { force: true });
+  discard(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    rmSync(this.tmpFile, { force: true });
   }
 }
 
-function encodeTail(entries: PackEntry[], tocOffset: number, hash: Hash): { bytes: Buffer; name: string } {
+function writevAll(fd: number, pieces: Buffer[], position: number): void {
+  let rest = pieces;
+  let pos = position;
+  while (rest.length > 0) {
+    let n = writevSync(fd, rest, pos);
+    pos += n;
+    // a short write: drop what was written, keep the rest of a piece cut in the middle
+    let i = 0;
+    while (i < rest.length && n >= (rest[i] as Buffer).length) n -= (rest[i++] as Buffer).length;
+    rest = rest.slice(i);
+    if (n > 0 && rest.length > 0) rest[0] = (rest[0] as Buffer).subarray(n);
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array, position: number): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, position + off);
+}
+
+export interface FinishedPack extends SealedPack {
+  /** Where the complete (not yet durable) pack is. */
+  tmpFile: string;
+}
+
+/** fsync, rename to packs/<ab>/<name>, fsync of that directory (and of packs/ when <ab> is new):
+ *  from then on the pack is durable under its final name. */
+export async function publishPack(root: string, pack: { tmpFile: string; name: string }): Promise<void> {
+  const fh = await fs.open(pack.tmpFile, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const final = packPath(root, pack.name);
+  const dir = path.dirname(final);
+  let madeDir = false;
+  try {
+    await fs.mkdir(dir);
+    madeDir = true;
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+  }
+  await fs.rename(pack.tmpFile, final);
+  await fsyncDir(dir);
+  if (madeDir) await fsyncDir(path.dirname(dir));
+}
+
+export function encodeToc(entries: readonly PackEntry[]): Buffer {
   const toc = Buffer.alloc(entries.length * TOC_ENTRY_SIZE);
   entries.forEach((e, i) => {
     const o = i * TOC_ENTRY_SIZE;
@@ -151,22 +159,31 @@ function encodeTail(entries: PackEntry[], tocOffset: number, hash: Hash): { byte
     toc.writeUInt32LE(e.plainLength, o + 44);
     toc.writeUInt8(e.type, o + 48);
   });
-  hash.update(toc);
+  return toc;
+}
+
+/** u64 table offset, u32 entries, u32 zero, SHA-256 of the table, end magic. The blobs need no
+ *  checksum of their own here: each is checked against its id (and, encrypted, its tag). */
+export function encodeFooter(tocOffset: number, count: number, toc: Buffer): Buffer {
   const footer = Buffer.alloc(PACK_FOOTER_SIZE);
   footer.writeBigUInt64LE(BigInt(tocOffset), 0);
-  footer.writeUInt32LE(entries.length, 8);
-  hash.copy().digest().copy(footer, 16);
+  footer.writeUInt32LE(count, 8);
+  createHash('sha256').update(toc).digest().copy(footer, 16);
   PACK_END_MAGIC.copy(footer, 48);
-  // the name is the SHA-256 of the whole file, footer included
-  const name = hash.update(footer).digest('hex');
-  return { bytes: Buffer.concat([toc, footer]), name };
+  return footer;
+}
+
+/** A pack's name: the SHA-256 of its footer, which commits to the table (by its hash) and so
+ *  to the blobs (by their ids, offsets and lengths). */
+export function packNameOf(footer: Buffer): string {
+  return createHash('sha256').update(footer).digest('hex');
 }
 
 export interface PackTail {
   entries: PackEntry[];
   tocOffset: number;
-  /** The checksum the footer records for everything before it. */
-  bodySha256: Buffer;
+  /** The name the footer gives the pack (its file name, unless renamed). */
+  name: string;
   size: number;
 }
 
@@ -185,8 +202,9 @@ export async function readPackTail(file: string, what: string): Promise<PackTail
     if (tocOffset < PACK_HEADER_SIZE || tocOffset + count * TOC_ENTRY_SIZE !== size - PACK_FOOTER_SIZE) throw bad('table of contents does not fit the file');
     const toc = Buffer.alloc(count * TOC_ENTRY_SIZE);
     if (count > 0) await fh.read(toc, 0, toc.length, tocOffset);
+    if (!createHash('sha256').update(toc).digest().equals(footer.subarray(16, 48))) throw bad('table of contents does not match its checksum');
     const entries = parseToc(toc, tocOffset, bad);
-    return { entries, tocOffset, bodySha256: Buffer.from(footer.subarray(16, 48)), size };
+    return { entries, tocOffset, name: packNameOf(footer), size };
   } finally {
     await fh.close();
   }
@@ -200,7 +218,7 @@ function parseToc(toc: Buffer, tocOffset: number, bad: (why: string) => AppError
     const storedLength = toc.readUInt32LE(o + 40);
     const plainLength = toc.readUInt32LE(o + 44);
     const type = toc.readUInt8(o + 48);
-    if (type !== BlobType.Chunk && type !== BlobType.TreeNode) throw bad(`entry ${o / TOC_ENTRY_SIZE} has unknown type ${type}`);
+    if (!isBlobType(type)) throw bad(`entry ${o / TOC_ENTRY_SIZE} has unknown type ${type}`);
     if (offset !== next || storedLength === 0 || offset + storedLength > tocOffset) throw bad(`entry ${o / TOC_ENTRY_SIZE} lies outside the blob area`);
     next = offset + storedLength;
     entries.push({ id: Buffer.from(toc.subarray(o, o + 32)), type, offset, storedLength, plainLength });
@@ -208,3 +226,4 @@ function parseToc(toc: Buffer, tocOffset: number, bad: (why: string) => AppError
   if (next !== tocOffset) throw bad('blobs do not fill the space before the table');
   return entries;
 }
+

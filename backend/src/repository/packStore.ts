@@ -8,15 +8,16 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { isErrno } from './atomicFile';
 import { BlobCodec } from './blobCodec';
 import { blobCrypt } from './blobCrypt';
 import type { ChunkReader } from './chunkReader';
-import type { ChunkStatus, PackWorkerInit, PutResult, ReadResult, SealResult } from './chunkProtocol';
-import { ChunkWorkerPool } from './chunkWorkers';
+import type { ChunkStatus, DropResult, FlushResult, HashResult, PackSessionRef, PackWorkerInit, PutResult, ReadResult, SealedPackInfo, StoreResult } from './chunkProtocol';
+import { ChunkWorkerPool, type WorkerHandle } from './chunkWorkers';
 import { DiskIndex } from './diskIndex';
 import { packPath } from './layout';
-import { BlobType, PackBuilder, type SealedPack } from './pack';
+import { BlobType, publishPack, type PackEntry } from './pack';
 import { RepoIndex, writeIndexFile, type BlobLocation } from './repoIndex';
 import type { RepoKey } from './repoKey';
 import { parseRoot, readTree } from './treeIndex';
@@ -51,7 +52,7 @@ export class PackStore implements ChunkReader {
   }
 
   workers(): ChunkWorkerPool {
-    const init: PackWorkerInit = { zstdLevel: this.opts.zstdLevel, ...(this.opts.key ? { key: keyBytes(this.opts.key) } : {}) };
+    const init: PackWorkerInit = { root: this.opts.root, zstdLevel: this.opts.zstdLevel, ...(this.opts.key ? { key: keyBytes(this.opts.key) } : {}) };
     this.pool ??= new ChunkWorkerPool(init, this.opts.workers, path.join(__dirname, 'packWorker.js'));
     return this.pool;
   }
@@ -164,59 +165,89 @@ function keyBytes(key: RepoKey): Uint8Array {
   return out;
 }
 
+let sessionSeq = 0;
+
 /**
- * The blobs one point writer stores: appended to its own packs in its staging directory. A blob
- * already in the repository is not stored again; its pack's mtime is set to now first (once per
- * pack and session), which is what keeps the garbage collection from removing it under this
- * writer (FORMAT.md §20, the mtime protocol of §9/§14 applied to packs).
+ * The blobs one point writer stores. Each chunk is hashed by a worker, which keeps it; the main
+ * thread looks the id up (this session's blobs, then the repository index) and tells the same
+ * worker to store it in its pack for this session or to drop it. A blob already in the
+ * repository is not stored again; its pack's mtime is set to now first (once per pack and
+ * session), which keeps the garbage collection from removing it under this writer (FORMAT.md
+ * §20, the mtime protocol of §9/§14 applied to packs).
  */
 export class PackSession {
-  private builder: Promise<PackBuilder> | undefined;
-  private readonly sealing: Array<Promise<SealedPack>> = [];
-  /** Blobs stored by this session: id → done when appended. */
+  private readonly ref: PackSessionRef;
+  /** Blobs stored by this session: id → settled when the worker has appended it. */
   private readonly mine = new Map<string, Promise<void>>();
   private readonly touched = new Map<string, Promise<boolean>>();
+  /** Workers holding an open pack of this session. */
+  private readonly used = new Set<WorkerHandle>();
+  /** Packs finished by workers, being made durable and renamed into packs/ (on libuv's pool,
+   *  so that no worker waits for an fsync). */
+  private readonly publishing: Array<Promise<SealedPackInfo>> = [];
   private failure: unknown;
 
   constructor(
     private readonly store: PackStore,
-    private readonly tmpDir: string,
-  ) {}
+    tmpDir: string,
+  ) {
+    this.ref = { session: `${process.pid}-${++sessionSeq}`, root: store.root, tmpDir, packSize: store.packSize };
+  }
 
   /** Zero check, id, and — unless already stored — compression and append. `data` may be
    *  detached on return (its memory comes back in `returned`). */
   async put(data: Buffer, what: string): Promise<PutResult> {
     const view = ownsBuffer(data) ? data : copyToOwn(data);
-    const r = await this.store.workers().run<SealResult>({ op: 'seal', data: view }, what, [view.buffer as ArrayBuffer]);
-    const returned = r.returned;
-    if (r.zero) return { zero: true, ...(returned ? { returned } : {}) };
-    const id = Buffer.from(r.id, 'hex');
-    const stored = await this.store1(id, BlobType.Chunk, Buffer.from(r.stored.buffer, r.stored.byteOffset, r.stored.byteLength), r.plainLength);
-    return { zero: false, digest: r.id, stored: stored > 0, bytes: stored, ...(returned ? { returned } : {}) };
+    const pool = this.store.workers();
+    const { worker, result: h } = await pool.runPinned<HashResult>({ op: 'hash', data: view }, what, [view.buffer as ArrayBuffer]);
+    if (h.zero) return { zero: true, ...(h.returned ? { returned: h.returned } : {}) };
+    const id = Buffer.from(h.id, 'hex');
+    if (await this.known(id)) {
+      const d = await pool.runOn<DropResult>(worker, { op: 'drop', token: h.token }, what);
+      return { zero: false, digest: h.id, stored: false, bytes: 0, ...(d.returned ? { returned: d.returned } : {}) };
+    }
+    const stored = this.track(id, worker, pool.runOn<StoreResult>(worker, { op: 'store', token: h.token, type: BlobType.Chunk, to: this.ref }, what));
+    const r = await stored;
+    return { zero: false, digest: h.id, stored: true, bytes: r.storedLength, ...(r.returned ? { returned: r.returned } : {}) };
   }
 
   /** Stores an index node (content made on the main thread); returns its id. */
   async putNode(content: Buffer): Promise<Buffer> {
     const id = this.store.codec.id(content);
-    if (this.mine.has(key(id)) || (await this.reuse(id))) return id;
-    await this.store1(id, BlobType.TreeNode, this.store.codec.encode(id, content), content.length);
+    if (await this.known(id)) return id;
+    const pool = this.store.workers();
+    const { worker, result } = await pool.runPinned<StoreResult>({ op: 'storeBlob', data: content, type: BlobType.TreeNode, to: this.ref }, 'storing an index node');
+    await this.track(id, worker, Promise.resolve(result));
     return id;
   }
 
-  /** Returns the stored bytes this call added (0: already there). */
-  private async store1(id: Buffer, type: BlobType, stored: Buffer, plainLength: number): Promise<number> {
-    const k = key(id);
-    const pending = this.mine.get(k);
+  /** Whether this session or the repository holds the blob already (a stored copy is relied on
+   *  only once its pack got a fresh mtime). */
+  private async known(id: Buffer): Promise<boolean> {
+    const pending = this.mine.get(key(id));
     if (pending) {
       await pending;
-      return 0;
+      return true;
     }
-    if (await this.reuse(id)) return 0;
-    if (this.mine.has(k)) return 0; // stored meanwhile by a concurrent put of the same content
-    const appended = this.append(id, type, stored, plainLength);
-    this.mine.set(k, appended.then(() => undefined));
-    await appended;
-    return stored.length;
+    if (await this.reuse(id)) return true;
+    // a concurrent put of the same content may have started storing it meanwhile
+    const again = this.mine.get(key(id));
+    if (again) await again;
+    return again !== undefined;
+  }
+
+  private async track(id: Buffer, worker: WorkerHandle, p: Promise<StoreResult>): Promise<StoreResult> {
+    this.used.add(worker);
+    const done = p.then((r) => {
+      if (r.sealed) this.publish(r.sealed);
+    });
+    this.mine.set(key(id), done);
+    try {
+      return await p;
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
   }
 
   /** Whether a stored copy can be relied on: its pack exists and got a fresh mtime. */
@@ -232,52 +263,47 @@ export class PackSession {
     return false;
   }
 
-  private async append(id: Buffer, type: BlobType, stored: Buffer, plainLength: number): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
-    let builder: PackBuilder;
-    do {
-      this.builder ??= PackBuilder.create(this.store.root, this.tmpDir);
-      builder = await this.builder;
-    } while (builder.closing); // filled up while we waited: the next one takes this blob
-    const done = builder.append(id, type, stored, plainLength);
-    if (builder.size >= this.store.packSize) {
-      builder.closing = true;
-      this.builder = undefined;
-      this.sealing.push(done.then(() => builder.seal()));
-    }
-    try {
-      await done;
-    } catch (err) {
-      this.failure ??= err;
-      throw err;
-    }
-  }
-
-  /** Seals the open pack and makes every sealed pack findable with one index file: after this,
+  /** Seals the open packs and makes every sealed pack findable with one index file: after this,
    *  every blob the session stored is durable and indexed. */
   async flush(): Promise<void> {
     if (this.failure !== undefined) throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
-    const open = this.builder;
-    this.builder = undefined;
-    if (open) {
-      const b = await open;
-      b.closing = true;
-      if (b.count > 0) this.sealing.push(b.seal());
-      else await b.discard();
+    await Promise.all(this.mine.values());
+    const pool = this.store.workers();
+    const workers = [...this.used];
+    this.used.clear();
+    for (const r of await Promise.all(workers.map((w) => pool.runOn<FlushResult>(w, { op: 'flush', session: this.ref.session }, 'sealing a pack')))) {
+      if (r.sealed) this.publish(r.sealed);
     }
-    const packs = await Promise.all(this.sealing.splice(0));
+    const packs = (await Promise.all(this.publishing.splice(0))).map((p) => ({ name: p.name, entries: p.entries.map(toEntry) }));
     if (packs.length === 0) return;
-    await writeIndexFile(this.store.root, { packs: packs.map((p) => ({ name: p.name, entries: p.entries })), supersedes: [] });
+    await writeIndexFile(this.store.root, { packs, supersedes: [] });
+    await crashPoint('index-written');
     for (const p of packs) this.store.index.addPack(p.name, p.entries);
   }
 
-  /** Drops the open pack (sealed ones stay as garbage for the collection). */
-  async abort(): Promise<void> {
-    const open = this.builder;
-    this.builder = undefined;
-    if (open) await (await open).discard().catch(() => undefined);
-    await Promise.allSettled(this.sealing.splice(0));
+  private publish(p: SealedPackInfo): void {
+    const done = publishPack(this.store.root, p).then(async () => {
+      await crashPoint('pack-published');
+      return p;
+    });
+    done.catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    this.publishing.push(done);
   }
+
+  /** Drops the open packs (sealed ones stay as garbage for the collection). */
+  async abort(): Promise<void> {
+    await Promise.allSettled(this.mine.values());
+    const pool = this.store.workers();
+    await Promise.allSettled([...this.used].map((w) => pool.runOn(w, { op: 'end', session: this.ref.session }, 'dropping a pack')));
+    await Promise.allSettled(this.publishing.splice(0));
+    this.used.clear();
+  }
+}
+
+function toEntry(e: SealedPackInfo['entries'][number]): PackEntry {
+  return { id: Buffer.from(e.id, 'hex'), type: e.type as BlobType, offset: e.offset, storedLength: e.storedLength, plainLength: e.plainLength };
 }
 
 function key(id: Buffer): string {

@@ -1,38 +1,57 @@
 /**
- * Body of one format-2 worker thread (loaded as compiled packWorker.js by the worker pool): the
- * CPU work of a blob — zero check, id, compression, encryption — and the reads of blobs from
- * pack files (pread, open, decompress, check). The main thread appends what it returns to the
- * pack it is writing, so a pack is written sequentially by one owner.
+ * Body of one format-2 worker thread (loaded as compiled packWorker.js by the worker pool). It
+ * does a chunk's CPU work — zero check, id, compression, encryption — and writes the chunk into
+ * a pack it owns for the writing session, with synchronous calls (measured: handing stored bytes
+ * back to the main thread to write cost more CPU in copies, messages and garbage collection
+ * than the hashing itself). The main thread decides between hashing and storing whether the
+ * content is new, so known content is never compressed. It also reads blobs back (pread,
+ * open, decompress, check) for restores, verify and the garbage collection's repacking.
  */
 import { closeSync, openSync, readSync } from 'fs';
 import { parentPort, workerData } from 'worker_threads';
-import { isAppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { BlobCodec } from './blobCodec';
 import { blobCrypt } from './blobCrypt';
-import type { PackWorkerInit, PackWorkerReply, PackWorkerRequest, ReadResult, SealResult } from './chunkProtocol';
+import type { PackSessionRef, PackWorkerInit, PackWorkerReply, PackWorkerRequest, ReadResult, SealedPackInfo, StoreResult } from './chunkProtocol';
+import { PackFile, type BlobType, type FinishedPack } from './pack';
 
 const init = workerData as PackWorkerInit;
 const codec = new BlobCodec(init.zstdLevel, blobCrypt(init.key ?? null));
 let scratch = Buffer.alloc(0);
+/** Chunks hashed and not yet stored or dropped, by the hash request's id. */
+const held = new Map<number, { data: Uint8Array; id: Buffer }>();
+/** The open pack of each session this worker stores for. */
+const packs = new Map<string, PackFile>();
 
 function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
 }
 
-function seal(data: Buffer): SealResult {
-  if (codec.isAllZero(data)) return { zero: true };
-  const id = codec.id(data);
-  let stored = codec.encode(id, data);
-  // transferred to the main thread: it must own its whole memory (never a slice of a pool)
-  if (stored.byteOffset !== 0 || stored.buffer.byteLength !== stored.length) {
-    const own = Buffer.from(new ArrayBuffer(stored.length));
-    stored.copy(own);
-    stored = own;
-  }
-  return { zero: false, id: id.toString('hex'), stored, plainLength: data.length };
+function sealedInfo(p: FinishedPack): SealedPackInfo {
+  return {
+    tmpFile: p.tmpFile,
+    name: p.name,
+    entries: p.entries.map((e) => ({ id: e.id.toString('hex'), type: e.type, offset: e.offset, storedLength: e.storedLength, plainLength: e.plainLength })),
+  };
 }
 
-function load(req: { file: string; offset: number; storedLength: number; blob: string; length: number }, out: Buffer): ReadResult {
+/** Appends to the session's pack (a new one if none is open); seals it once it is full. */
+function append(to: PackSessionRef, id: Buffer, type: number, stored: Buffer[], plainLength: number): StoreResult {
+  let pack = packs.get(to.session);
+  if (!pack) {
+    pack = PackFile.create(to.tmpDir);
+    packs.set(to.session, pack);
+  }
+  pack.append(id, type as BlobType, stored, plainLength);
+  const result: StoreResult = { id: id.toString('hex'), storedLength: pack.entries[pack.entries.length - 1]?.storedLength ?? 0 };
+  if (pack.size >= to.packSize) {
+    packs.delete(to.session);
+    result.sealed = sealedInfo(pack.finish());
+  }
+  return result;
+}
+
+function readStored(req: { file: string; offset: number; storedLength: number; blob: string }): Buffer | ReadResult {
   const what = `blob ${req.blob}`;
   const stored = Buffer.allocUnsafe(req.storedLength);
   let fd: number;
@@ -52,8 +71,21 @@ function load(req: { file: string; offset: number; storedLength: number; blob: s
   } finally {
     closeSync(fd);
   }
-  const st = codec.decode(stored, Buffer.from(req.blob, 'hex'), req.length, out, what);
-  return st.ok ? { status: 'ok' } : { status: 'corrupt', message: st.message };
+  return stored;
+}
+
+function load(req: { file: string; offset: number; storedLength: number; blob: string; length: number }, out: Buffer): ReadResult & { stored?: Buffer } {
+  const stored = readStored(req);
+  if (!Buffer.isBuffer(stored)) return stored;
+  const st = codec.decode(stored, Buffer.from(req.blob, 'hex'), req.length, out, `blob ${req.blob}`);
+  return st.ok ? { status: 'ok', stored } : { status: 'corrupt', message: st.message };
+}
+
+function take(token: number): { data: Uint8Array; id: Buffer } {
+  const h = held.get(token);
+  if (!h) throw new AppError('REPO_IO_ERROR', `chunk worker holds no chunk ${token}`);
+  held.delete(token);
+  return h;
 }
 
 function reply(msg: PackWorkerReply, transfer: ArrayBuffer[] = []): void {
@@ -63,25 +95,75 @@ function reply(msg: PackWorkerReply, transfer: ArrayBuffer[] = []): void {
 function handle(req: PackWorkerRequest): void {
   try {
     switch (req.op) {
-      case 'seal': {
+      case 'hash': {
         const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
-        const result = seal(data);
-        result.returned = req.data;
-        const transfer = [req.data.buffer as ArrayBuffer];
-        if (!result.zero) transfer.push(result.stored.buffer as ArrayBuffer);
-        reply({ id: req.id, ok: true, result }, transfer);
+        if (codec.isAllZero(data)) {
+          reply({ id: req.id, ok: true, result: { zero: true, returned: req.data } }, [req.data.buffer as ArrayBuffer]);
+          return;
+        }
+        const id = codec.id(data);
+        held.set(req.id, { data: req.data, id });
+        reply({ id: req.id, ok: true, result: { zero: false, id: id.toString('hex'), token: req.id } });
+        return;
+      }
+      case 'store': {
+        const h = take(req.token);
+        const data = Buffer.from(h.data.buffer, h.data.byteOffset, h.data.byteLength);
+        const result = append(req.to, h.id, req.type, codec.encode(h.id, data), data.length);
+        result.returned = h.data;
+        reply({ id: req.id, ok: true, result }, [h.data.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'drop': {
+        const h = take(req.token);
+        reply({ id: req.id, ok: true, result: { returned: h.data } }, [h.data.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'storeBlob': {
+        const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
+        const id = codec.id(data);
+        reply({ id: req.id, ok: true, result: append(req.to, id, req.type, codec.encode(id, data), data.length) });
+        return;
+      }
+      case 'copyAt': {
+        if (scratch.length < req.length) scratch = Buffer.alloc(req.length);
+        const r = load(req, scratch.subarray(0, req.length));
+        if (r.status !== 'ok' || !r.stored) {
+          reply({ id: req.id, ok: true, result: { status: r.status, ...(r.message ? { message: r.message } : {}) } });
+          return;
+        }
+        const stored = append(req.to, Buffer.from(req.blob, 'hex'), req.type, [r.stored], req.length);
+        reply({ id: req.id, ok: true, result: { status: 'ok', ...stored } as ReadResult });
+        return;
+      }
+      case 'flush': {
+        const pack = packs.get(req.session);
+        packs.delete(req.session);
+        if (pack && pack.entries.length > 0) {
+          reply({ id: req.id, ok: true, result: { sealed: sealedInfo(pack.finish()) } });
+          return;
+        }
+        pack?.discard();
+        reply({ id: req.id, ok: true, result: {} });
+        return;
+      }
+      case 'end': {
+        packs.get(req.session)?.discard();
+        packs.delete(req.session);
+        reply({ id: req.id, ok: true, result: null });
         return;
       }
       case 'readAt': {
         const out = Buffer.from(new ArrayBuffer(req.length));
         const r = load(req, out);
         if (r.status === 'ok') reply({ id: req.id, ok: true, result: { status: 'ok', data: out } }, [out.buffer]);
-        else reply({ id: req.id, ok: true, result: r });
+        else reply({ id: req.id, ok: true, result: { status: r.status, ...(r.message ? { message: r.message } : {}) } });
         return;
       }
       case 'checkAt': {
         if (scratch.length < req.length) scratch = Buffer.alloc(req.length);
-        reply({ id: req.id, ok: true, result: load(req, scratch.subarray(0, req.length)) });
+        const r = load(req, scratch.subarray(0, req.length));
+        reply({ id: req.id, ok: true, result: { status: r.status, ...(r.message ? { message: r.message } : {}) } });
         return;
       }
       case 'crash':

@@ -12,12 +12,15 @@ import type { HeldLease, LeaseKeeper } from './leases';
 import { LEASE_PURPOSES, type LeasePurpose } from './model';
 import { isPointId } from './pointId';
 import { readChunk, readManifest, readPointIndex } from './points';
+import type { RepoKey } from './repoKey';
 import type { Manifest } from './types';
 
 /** @internal What a PointReader needs from its repository. */
 export interface PointReaderContext {
   root: string;
   store: ChunkReader;
+  /** Opens sealed manifests (encrypted repository). */
+  manifestKey: RepoKey | null;
   chunkSize: number;
   leases: LeaseKeeper;
 }
@@ -42,7 +45,7 @@ export async function openPoint(ctx: PointReaderContext, pointId: string, opts: 
   if (!isPointId(pointId)) throw new AppError('REPO_POINT_NOT_FOUND', `restore point ${String(pointId)} not found (not a point id)`);
   const lease = await ctx.leases.take(pointId, opts.purpose, opts.holder.trim());
   try {
-    return new PointReader(ctx, lease, await readManifest(ctx.root, pointId), opts.purpose);
+    return new PointReader(ctx, lease, await readManifest(ctx.root, pointId, ctx.manifestKey), opts.purpose);
   } catch (err) {
     await ctx.leases.release(lease);
     throw err;

@@ -1,6 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { fsyncDir, writeFileAtomic } from './atomicFile';
 import type { ChunkSink } from './chunkSink';
 import type { DiskIndex } from './diskIndex';
@@ -11,11 +12,14 @@ import { isPointId } from './pointId';
 import { pathExists } from './points';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestProblems, serializeManifest } from './manifest';
 import { parseLockDate } from './retention';
+import type { RepoKey } from './repoKey';
 import type { Manifest, ManifestDisk, ManifestDiskInput, VmIdentity } from './types';
 
 /** @internal What a PointWriter gets from the repository. */
 export interface PointWriterContext {
   sink: ChunkSink;
+  /** Seals the manifest's sensitive parts (encrypted repository). */
+  manifestKey: RepoKey | null;
   chunkSize: number;
   vm: VmIdentity;
   pointId: string;
@@ -45,6 +49,7 @@ export interface BeginPointContext {
   root: string;
   /** The sink of the new point's chunks, given its staging directory. */
   sinkFor(stagingDir: string): ChunkSink;
+  manifestKey: RepoKey | null;
   chunkSize: number;
   /** The open writers of the repository object (garbage collection asks them what they hold). */
   writers: Set<PointWriter>;
@@ -77,6 +82,7 @@ export async function beginPoint(
     await fs.mkdir(path.join(staging, CHUNK_TMP_DIR), { recursive: true });
     const writer: PointWriter = new PointWriter({
       sink: ctx.sinkFor(staging),
+      manifestKey: ctx.manifestKey,
       chunkSize: ctx.chunkSize,
       vm: { ...vm },
       pointId,
@@ -162,7 +168,8 @@ export class PointWriter {
       await this.ctx.sink.flush();
       await fs.rm(this.chunkTmpDir, { recursive: true, force: true });
       await fs.rm(path.join(this.ctx.stagingDir, PACK_TMP_DIR), { recursive: true, force: true });
-      await writeFileAtomic(path.join(this.ctx.stagingDir, MANIFEST_FILE), serializeManifest(manifest));
+      await writeFileAtomic(path.join(this.ctx.stagingDir, MANIFEST_FILE), serializeManifest(manifest, this.ctx.manifestKey));
+      await crashPoint('manifest-written');
       await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
     } catch (err) {
       this.state = 'open';

@@ -14,6 +14,7 @@ import type { DiskIndex } from './diskIndex';
 import { pointDir, POINTS_DIR, trashDir } from './layout';
 import { readManifestFile } from './manifest';
 import { isPointId } from './pointId';
+import type { RepoKey } from './repoKey';
 import type { Manifest } from './types';
 
 /** Manifests read at once by listManifests. */
@@ -36,20 +37,20 @@ export async function listPointIds(dir: string): Promise<string[]> {
 }
 
 /** REPO_POINT_NOT_FOUND for an id that is not one or a point without manifest; REPO_CORRUPT. */
-export async function readManifest(root: string, pointId: string): Promise<Manifest> {
+export async function readManifest(root: string, pointId: string, key: RepoKey | null = null): Promise<Manifest> {
   if (!isPointId(pointId)) throw new AppError('REPO_POINT_NOT_FOUND', `restore point ${String(pointId)} not found (not a point id)`);
-  return readManifestFile(pointDir(root, pointId), pointId);
+  return readManifestFile(pointDir(root, pointId), pointId, key);
 }
 
 /** Manifests of the complete points (optionally one VM's), oldest first. Incomplete and damaged
  *  points are not listed (verify reports the damaged ones). */
-export async function listManifests(root: string, vmKey?: string): Promise<Manifest[]> {
+export async function listManifests(root: string, vmKey?: string, key: RepoKey | null = null): Promise<Manifest[]> {
   const ids = await pointIds(root);
   const out: Manifest[] = [];
   for (let i = 0; i < ids.length; i += LIST_CONCURRENCY) {
     const batch = await Promise.all(
       ids.slice(i, i + LIST_CONCURRENCY).map((id) =>
-        readManifest(root, id).catch((err: unknown) => {
+        readManifest(root, id, key).catch((err: unknown) => {
           if (isAppError(err, 'REPO_POINT_NOT_FOUND') || isAppError(err, 'REPO_CORRUPT')) return undefined;
           throw err;
         }),

@@ -93,6 +93,18 @@ export function sealBlob(key: RepoKey, plain: Uint8Array, aad: Uint8Array): Buff
   return Buffer.concat([nonce, gcmEncrypt(key.encKey, nonce, plain, aad)]);
 }
 
+/** sealBlob for content given in pieces, returned in pieces (nonce, ciphertext parts, tag):
+ *  the same bytes as sealBlob of their concatenation, without copying them together. */
+export function sealBlobPieces(key: RepoKey, plain: readonly Uint8Array[], aad: Uint8Array): Buffer[] {
+  const nonce = randomBytes(NONCE_BYTES);
+  const c = createCipheriv('aes-256-gcm', key.encKey, nonce, { authTagLength: TAG_BYTES });
+  c.setAAD(aad);
+  const out: Buffer[] = [nonce];
+  for (const p of plain) out.push(c.update(p));
+  out.push(c.final(), c.getAuthTag());
+  return out;
+}
+
 /** The plain content of a sealed blob; REPO_CORRUPT naming `what` when it is too short or fails
  *  authentication (a changed byte anywhere, another blob's AAD, another repository's key). */
 export function openBlob(key: RepoKey, sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {

@@ -27,19 +27,29 @@ import { openPoint, type OpenPointOptions, type PointReader } from './pointReade
 import { listManifests, pathExists, pointIds, readManifest, readPointIndex } from './points';
 import { PackStore } from './packStore';
 import { beginPoint, type PointWriter } from './pointWriter';
-import type { RepoKey } from './repoKey';
+import { createKeyFile, unlockRepository, type KeyFileOptions } from './keyFiles';
+import { checkKey, keyCheck, newRepoKey, type RepoKey } from './repoKey';
 import * as retention from './retention';
 import type { DamageMark, DeleteResult, GcReport, Lease, Manifest, PointSummary, PruneReport, VerifyReport, VmIdentity } from './types';
 import { verifyRepository, type VerifyOptions } from './verify';
-import { addPackChecks } from './verifyPacks';
+import { addPackChecks, checkRecorded, type CheckedCopies } from './verifyPacks';
 import { packRepairs } from './verifyPackRepairs';
 import { applyVerifyRepairs } from './verifyRepairs';
 
 export interface RepositoryOptions {
   /** Chunk worker threads (default: twice the cores, 4–8). */
   workers?: number;
-  /** The repository key of an encrypted repository (format 2). */
+  /** An encrypted repository (format 2) is opened with its passphrase (a key file it opens)... */
+  passphrase?: string;
+  /** ... or with its key (checked against config.json's key check). */
   key?: RepoKey;
+}
+
+export interface InitOptions extends Omit<NewConfigOptions, 'encryption'>, RepositoryOptions {
+  /** Format 2 only: encrypt with a new random key, wrapped by `passphrase` in keys/. */
+  encryption?: 'aes-256-gcm' | null;
+  /** scrypt cost of the first key file (tests use a lower N; FORMAT.md §21). */
+  scrypt?: KeyFileOptions['scrypt'];
 }
 
 /**
@@ -55,11 +65,14 @@ export class Repository {
   private readonly store: ChunkStore | PackStore;
   private readonly writers = new Set<PointWriter>();
   private readonly leaseKeeper: LeaseKeeper;
+  /** The repository key of an encrypted repository, else null. */
+  private readonly key: RepoKey | null;
 
   private constructor(dir: string, config: RepoConfig, opts: RepositoryOptions) {
     this.dir = dir;
     this.config = config;
     this.chunkSize = config.chunkSize;
+    this.key = opts.key ?? null;
     this.store =
       config.version === 1
         ? new ChunkStore(path.join(dir, CHUNKS_DIR), config.zstdLevel, opts.workers)
@@ -69,9 +82,16 @@ export class Repository {
 
   /** Creates a repository in `dir` (created if needed, must be empty). REPO_EXISTS if it is
    *  already a repository or holds anything else; INVALID_ARGUMENT for a bad chunk size. */
-  static async init(dir: string, opts: RepositoryOptions & NewConfigOptions = {}): Promise<Repository> {
+  static async init(dir: string, opts: InitOptions = {}): Promise<Repository> {
     const root = path.resolve(dir);
-    const config = newConfig(opts);
+    const { encryption, ...rest } = opts;
+    if (encryption && encryption !== 'aes-256-gcm') throw new AppError('INVALID_ARGUMENT', `unknown encryption ${JSON.stringify(encryption)} (aes-256-gcm or none)`);
+    if (encryption && (opts.passphrase === undefined || opts.passphrase === '')) {
+      throw new AppError('REPO_KEY_REQUIRED', 'an encrypted repository needs a passphrase (--passphrase-file FILE or OLVM_BACKUP_REPO_PASSPHRASE)');
+    }
+    const key = encryption ? newRepoKey() : null;
+    const config = newConfig({ ...rest, ...(encryption ? { version: 2, encryption: { algorithm: 'aes-256-gcm', idHash: 'hmac-sha256', kdf: 'scrypt', keyCheck: '' } } : {}) });
+    if (key && config.encryption) config.encryption.keyCheck = keyCheck(key, config.repositoryId);
     const layout: readonly string[] = config.version === 1 ? LAYOUT_DIRS : LAYOUT_DIRS_V2;
     await fs.mkdir(root, { recursive: true }).catch((err: unknown) => {
       if (isErrno(err, 'EEXIST', 'ENOTDIR')) throw new AppError('REPO_EXISTS', `${root} exists and is not a directory`, { cause: err });
@@ -85,18 +105,25 @@ export class Repository {
       if (!ours) throw new AppError('REPO_EXISTS', `${root} is not empty and not a repository (found ${e})`);
     }
     for (const d of layout) await fs.mkdir(path.join(root, d), { recursive: true });
+    if (key) await createKeyFile(root, config.repositoryId, key, opts.passphrase as string, opts.scrypt ? { scrypt: opts.scrypt } : {});
     // The config last: its presence is what makes the directory a repository.
     await writeConfig(root, config);
-    return new Repository(root, config, opts);
+    return new Repository(root, config, { ...opts, ...(key ? { key } : {}) });
   }
 
   /** REPO_NOT_FOUND without directory or config; REPO_INVALID for a config this code cannot use. */
   static async open(dir: string, opts: RepositoryOptions = {}): Promise<Repository> {
     const root = path.resolve(dir);
     const config = await readConfig(root);
-    const r = new Repository(root, config, opts);
+    const key = config.encryption ? await repositoryKey(root, config, opts) : null;
+    const r = new Repository(root, config, { ...opts, ...(key ? { key } : {}) });
     if (r.store instanceof PackStore) await r.store.index.refresh();
     return r;
+  }
+
+  /** Whether chunks, indexes and manifests' sensitive parts are encrypted (FORMAT.md §21). */
+  get encrypted(): boolean {
+    return this.key !== null;
   }
 
   /** The format version: 1 (chunk files) or 2 (packs). */
@@ -111,13 +138,13 @@ export class Repository {
 
   /** Complete points only (those with a readable manifest), oldest first. */
   async listPoints(filter: { vmKey?: string } = {}): Promise<PointSummary[]> {
-    return (await listManifests(this.dir, filter.vmKey)).map(summarize);
+    return (await listManifests(this.dir, filter.vmKey, this.key)).map(summarize);
   }
 
   /** The manifest alone, without a lease: for listings and for a quick look. A reader that goes
    *  on to read indexes and chunks uses openPoint. */
   async readManifest(pointId: string): Promise<Manifest> {
-    return readManifest(this.dir, pointId);
+    return readManifest(this.dir, pointId, this.key);
   }
 
   async latestPoint(vmKey: string): Promise<Manifest | undefined> {
@@ -133,7 +160,7 @@ export class Repository {
    * is open; call release() in a finally. REPO_POINT_NOT_FOUND if there is no such point.
    */
   async openPoint(pointId: string, opts: OpenPointOptions): Promise<PointReader> {
-    return openPoint({ root: this.dir, store: this.store, chunkSize: this.chunkSize, leases: this.leaseKeeper }, pointId, opts);
+    return openPoint({ root: this.dir, store: this.store, manifestKey: this.key, chunkSize: this.chunkSize, leases: this.leaseKeeper }, pointId, opts);
   }
 
   /** The live read leases of every point (or one point), oldest first: who reads what since when. */
@@ -152,7 +179,7 @@ export class Repository {
   async beginPoint(params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null }): Promise<PointWriter> {
     // a writer deduplicates against what other processes stored since the last look
     if (this.store instanceof PackStore) await this.store.index.refresh();
-    return beginPoint({ root: this.dir, sinkFor: (staging) => this.sinkFor(staging), chunkSize: this.chunkSize, writers: this.writers }, params);
+    return beginPoint({ root: this.dir, sinkFor: (staging) => this.sinkFor(staging), manifestKey: this.key, chunkSize: this.chunkSize, writers: this.writers }, params);
   }
 
   /**
@@ -166,19 +193,22 @@ export class Repository {
    */
   async verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
     const actor = opts.actor ?? processActor('verify');
+    const store = this.store;
+    // format 2: the copies the points' check finds intact are not read again by the packs' check
+    const checked: CheckedCopies = new Map();
     let report = await verifyRepository(
       {
         pointIds: opts.vmKey !== undefined && opts.pointId === undefined ? async () => (await this.listPoints({ vmKey: opts.vmKey })).map((p) => p.pointId) : () => pointIds(this.dir),
         pointExists: (id) => pathExists(pointDir(this.dir, id)),
         open: (id) => this.openPoint(id, { purpose: 'verify', holder: actor }),
-        checkChunk: (hex, length) => this.store.check(hex, length),
+        checkChunk: (hex, length) => (store instanceof PackStore ? checkRecorded(store, hex, length, checked) : store.check(hex, length)),
         parallelism: this.store.parallelism,
       },
       opts,
     );
     const whole = opts.pointId === undefined && opts.vmKey === undefined;
     // format 2: the pack files and repository index files themselves (verifyPacks.ts)
-    if (this.store instanceof PackStore && whole) report = await addPackChecks(report, this.dir, this.store, opts.signal);
+    if (store instanceof PackStore && whole) report = await addPackChecks(report, this.dir, store, checked, opts.signal);
     if (opts.repair === false) return report;
     return applyVerifyRepairs(this.dir, report, actor, this.store instanceof PackStore ? packRepairs(this.dir, this.store) : undefined);
   }
@@ -264,7 +294,7 @@ export class Repository {
   }
 
   private retentionContext(): retention.RetentionContext {
-    return { root: this.dir, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey) };
+    return { root: this.dir, manifestKey: this.key, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey, this.key) };
   }
 
   /** Who holds the VM's write lock, if anyone. */
@@ -288,9 +318,30 @@ export class Repository {
     await this.store.close();
   }
 
-  /** @internal Test hook: one chunk worker exits as if it crashed. */
+  /** @internal Test hook: a chunk worker exits as if it crashed (format 2: all of them). */
   crashWorkerForTest(): Promise<unknown> {
-    if (this.store instanceof PackStore) return this.store.workers().run({ op: 'crash' }, 'crash test');
+    if (this.store instanceof PackStore) {
+      // format 2: every live worker, so that one holding an open pack of a writer dies too
+      const pool = this.store.workers();
+      const handles = pool.handles();
+      if (handles.length === 0) return pool.run({ op: 'crash' }, 'crash test');
+      return Promise.all(handles.map((h) => pool.runOn(h, { op: 'crash' }, 'crash test')));
+    }
     return this.store.crashOneWorker();
   }
+}
+
+/** The key of an encrypted repository: the one given (checked), or the one its passphrase opens. */
+async function repositoryKey(root: string, config: RepoConfig, opts: RepositoryOptions): Promise<RepoKey> {
+  const check = config.encryption?.keyCheck as string;
+  if (opts.key) {
+    checkKey(opts.key, config.repositoryId, check);
+    return opts.key;
+  }
+  if (opts.passphrase === undefined || opts.passphrase === '') {
+    throw new AppError('REPO_KEY_REQUIRED', `repository ${root} is encrypted: give its passphrase (--passphrase-file FILE, or OLVM_BACKUP_REPO_PASSPHRASE)`, {
+      details: { repositoryId: config.repositoryId },
+    });
+  }
+  return (await unlockRepository(root, config.repositoryId, opts.passphrase, { keyCheck: check })).key;
 }

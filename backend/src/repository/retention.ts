@@ -9,6 +9,7 @@ import { ADMIN_LOCK_FILE, LOCKS_DIR, MANIFEST_FILE, pointDir, POINTS_DIR, TRASH_
 import { leasedError, liveLeases } from './leases';
 import { acquireRepoLock } from './locks';
 import { serializeManifest } from './manifest';
+import type { RepoKey } from './repoKey';
 import { TRASH_MARKER, trashUsers, type TrashMarker } from './trash';
 import type { DeleteResult, Lease, Manifest, PruneDecision, PruneReport } from './types';
 
@@ -18,6 +19,8 @@ const ADMIN_LOCK_WAIT_MS = 60_000;
 /** @internal What the retention operations need from the repository. */
 export interface RetentionContext {
   root: string;
+  /** Seals rewritten manifests in an encrypted repository (FORMAT.md §21). */
+  manifestKey: RepoKey | null;
   readManifest(pointId: string): Promise<Manifest>;
   /** Readable manifests of complete points (optionally one VM's). */
   listManifests(vmKey?: string): Promise<Manifest[]>;
@@ -108,8 +111,8 @@ export function parseLockDate(until: unknown, what: string): Date {
   return d;
 }
 
-async function rewriteManifest(root: string, m: Manifest): Promise<void> {
-  await writeFileAtomic(path.join(pointDir(root, m.pointId), MANIFEST_FILE), serializeManifest(m));
+async function rewriteManifest(root: string, m: Manifest, key: RepoKey | null): Promise<void> {
+  await writeFileAtomic(path.join(pointDir(root, m.pointId), MANIFEST_FILE), serializeManifest(m, key));
 }
 
 export async function extendLock(
@@ -138,7 +141,7 @@ export async function extendLock(
     await appendAudit(ctx.root, [
       { actor, action: 'lock-extend', pointId, vmKey: m.vm.key, reason: opts.reason ?? null, details: { from: m.lockedUntil, to: next.lockedUntil } },
     ]);
-    await rewriteManifest(ctx.root, next);
+    await rewriteManifest(ctx.root, next, ctx.manifestKey);
     return next;
   });
 }
@@ -152,7 +155,7 @@ export async function unlockPoint(ctx: RetentionContext, pointId: string, opts: 
     await appendAudit(ctx.root, [{ actor: operator, action: 'unlock', pointId, vmKey: m.vm.key, reason, details: { from: m.lockedUntil } }]);
     if (m.lockedUntil === null) return m;
     const next: Manifest = { ...m, lockedUntil: null };
-    await rewriteManifest(ctx.root, next);
+    await rewriteManifest(ctx.root, next, ctx.manifestKey);
     return next;
   });
 }

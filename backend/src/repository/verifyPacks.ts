@@ -1,13 +1,13 @@
 /**
- * Verify of format 2's own files (FORMAT.md §20), run by a verify of the whole repository after
+ * Verify of format 2's own files (FORMAT.md §20.2), run by a verify of the whole repository after
  * the points are checked: every repository index file (its name is the SHA-256 of its content),
- * every pack file (its footer and table parse, the footer's SHA-256 of the body and the name's
- * SHA-256 of the whole file match; when not, every blob in it is checked to name those that
- * fail), and every pack the index names is there. Problems carry no point (pointId null); the
- * points a bad blob hurts are named by the per-point check (verify.ts).
+ * every pack file (its footer and table parse and match the table's checksum, its name is the
+ * SHA-256 of its footer, every blob in it passes its check against its id — those the points'
+ * check read already are not read again), and every pack the index names is there. Problems
+ * carry no point (pointId null); the points a bad blob hurts are named by the per-point check
+ * (verify.ts).
  */
-import { createHash } from 'crypto';
-import { createReadStream, promises as fs } from 'fs';
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
 import { isErrno } from './atomicFile';
@@ -20,14 +20,33 @@ import { listPackFiles, readIndexSnapshot, type IndexSnapshot, type PackFile } f
 import type { PackStore } from './packStore';
 import type { VerifyProblem, VerifyReport } from './types';
 
+/** Blob copies the points' check found intact: pack name → offsets. */
+export type CheckedCopies = Map<string, Set<number>>;
+
+/** A chunk's check (PackStore.check) that remembers the copy it found intact. */
+export async function checkRecorded(store: PackStore, hex: string, length: number, checked: CheckedCopies): ReturnType<PackStore['check']> {
+  const r = await store.check(hex, length);
+  if (r.status === 'ok' && r.location) {
+    let at = checked.get(r.location.pack);
+    if (!at) checked.set(r.location.pack, (at = new Set()));
+    at.add(r.location.offset);
+  }
+  return r;
+}
+
 /** Adds the checks of the repository's own files to a whole-repository verify report. */
-export async function addPackChecks(report: VerifyReport, root: string, store: PackStore, signal?: AbortSignal): Promise<VerifyReport> {
-  const r = await verifyPacks(root, store, signal);
+export async function addPackChecks(report: VerifyReport, root: string, store: PackStore, checked: CheckedCopies, signal?: AbortSignal): Promise<VerifyReport> {
+  const r = await verifyPacks(root, store, checked, signal);
   const problems = [...report.problems, ...r.problems];
   return { ...report, problems, ok: problems.length === 0, packsChecked: r.packsChecked, indexFilesChecked: r.indexFilesChecked };
 }
 
-export async function verifyPacks(root: string, store: PackStore, signal?: AbortSignal): Promise<{ problems: VerifyProblem[]; packsChecked: number; indexFilesChecked: number }> {
+export async function verifyPacks(
+  root: string,
+  store: PackStore,
+  checked: CheckedCopies,
+  signal?: AbortSignal,
+): Promise<{ problems: VerifyProblem[]; packsChecked: number; indexFilesChecked: number }> {
   const problems: VerifyProblem[] = [];
   const snap = await readIndexSnapshot(root);
   for (const [file, why] of snap.problems) problems.push({ ...repoProblem('repo-index-corrupt', why), indexFile: file });
@@ -36,7 +55,7 @@ export async function verifyPacks(root: string, store: PackStore, signal?: Abort
   let packsChecked = 0;
   for (const p of disk) {
     if (signal?.aborted) throw new AppError('ABORTED', 'verify aborted', { cause: signal.reason });
-    const found = await checkPack(store, p, snap.packs.get(p.name), quarantine);
+    const found = await checkPack(store, p, snap.packs.get(p.name), checked.get(p.name), quarantine);
     if (found === 'gone') continue;
     packsChecked++;
     if (found) problems.push(found);
@@ -55,37 +74,40 @@ function repoProblem(kind: VerifyProblem['kind'], message: string): VerifyProble
  * when it went while being looked at (a collection removed it). A pack whose only bad blobs are
  * quarantined already is contained: nothing reads them any more, and the collection drops them.
  */
-async function checkPack(store: PackStore, p: PackFile, indexed: PackEntry[] | undefined, quarantine: ReadonlySet<string>): Promise<VerifyProblem | undefined | 'gone'> {
-  const hashed = await hashPack(p.file);
-  if (!hashed) return 'gone';
+async function checkPack(
+  store: PackStore,
+  p: PackFile,
+  indexed: PackEntry[] | undefined,
+  okAt: ReadonlySet<number> | undefined,
+  quarantine: ReadonlySet<string>,
+): Promise<VerifyProblem | undefined | 'gone'> {
   let tail: PackTail | undefined;
   let why: string | undefined;
   try {
     tail = await readPackTail(p.file, `pack ${p.name}`);
+    if (tail.name !== p.name) why = `pack ${p.name}: its footer does not match its name (the footer names ${tail.name})`;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return 'gone';
     if (!isAppError(err, 'REPO_CORRUPT')) throw new AppError('REPO_IO_ERROR', `verify: reading pack ${p.name} failed`, { cause: err });
     why = err.message;
   }
-  if (tail && !tail.bodySha256.equals(hashed.body)) why = `pack ${p.name}: its content does not match the checksum in its footer`;
-  else if (tail && hashed.whole !== p.name) why = `pack ${p.name}: its content does not match its name`;
-  if (why === undefined) return undefined;
-
+  // the blobs: as the index places them (what readers read), else as the pack's own table says
   const entries = indexed && indexed.length > 0 ? indexed : (tail?.entries ?? []);
-  const bad = await failingBlobs(store, p, entries);
-  if (!(await exists(p.file))) return 'gone';
+  const bad = await failingBlobs(store, p, entries.filter((e) => !okAt?.has(e.offset)));
+  const shape = await fileShape(p.file);
+  if (!shape) return 'gone';
   const open = bad.filter((b) => !quarantine.has(quarantineKey(b.blob, p.name)));
-  if (bad.length > 0 && open.length === 0) return undefined;
+  if (open.length === 0 && (why === undefined || bad.length > 0)) return undefined; // whole, or its damage contained
   // cut short: the index places blobs, or its table and footer, beyond the end of the file
   const end = entries.reduce((n, e) => Math.max(n, e.offset + e.storedLength), 0) + (indexed ? indexed.length * TOC_ENTRY_SIZE : 0) + PACK_FOOTER_SIZE;
-  const truncated = !tail && (hashed.size < end || !hashed.endMagic);
+  const truncated = !tail && (shape.size < end || !shape.endMagic);
   const named = indexed ? '' : ' (no repository index file names it)';
-  const blobs = open.map((b) => b.blob);
   const said =
     open.length > 0
       ? `; ${open.length} of its ${entries.length} blob(s) fail their check: ${open.map((b) => `${b.blob} (${b.message})`).join('; ')}`
-      : `; its ${entries.length} blob(s) are intact (the damage is in its header, table or footer)`;
-  return { ...repoProblem(truncated ? 'pack-truncated' : 'pack-corrupt', `${truncated ? `pack ${p.name} is truncated (${hashed.size} bytes)` : why}${named}${said}`), pack: p.name, blobs };
+      : `; its ${entries.length} blob(s) are intact (the damage is in its table or footer)`;
+  const head = truncated ? `pack ${p.name} is truncated (${shape.size} bytes)` : (why ?? `pack ${p.name} holds corrupt blobs`);
+  return { ...repoProblem(truncated ? 'pack-truncated' : 'pack-corrupt', `${head}${named}${said}`), pack: p.name, blobs: open.map((b) => b.blob) };
 }
 
 async function failingBlobs(store: PackStore, p: PackFile, entries: readonly PackEntry[]): Promise<Array<{ blob: string; message: string }>> {
@@ -106,34 +128,23 @@ async function failingBlobs(store: PackStore, p: PackFile, entries: readonly Pac
   return bad.sort((a, b) => a.at - b.at).map(({ blob, message }) => ({ blob, message }));
 }
 
-/** SHA-256 of the whole file and of everything before its footer, in one read; undefined if the
- *  file is gone. */
-async function hashPack(file: string): Promise<{ whole: string; body: Buffer; size: number; endMagic: boolean } | undefined> {
-  let size: number;
+/** The file's size and whether it ends with the footer magic; undefined if it is gone. */
+async function fileShape(file: string): Promise<{ size: number; endMagic: boolean } | undefined> {
+  let fh: fs.FileHandle;
   try {
-    size = (await fs.stat(file)).size;
+    fh = await fs.open(file, 'r');
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
-    throw new AppError('REPO_IO_ERROR', `verify: stat ${file} failed`, { cause: err });
+    throw new AppError('REPO_IO_ERROR', `verify: opening ${file} failed`, { cause: err });
   }
-  const whole = createHash('sha256');
-  const body = createHash('sha256');
-  const bodyEnd = Math.max(0, size - PACK_FOOTER_SIZE);
-  let pos = 0;
-  let last = Buffer.alloc(0);
   try {
-    const stream: AsyncIterable<Buffer> | Buffer[] = size > 0 ? createReadStream(file, { highWaterMark: 1 << 20, end: size - 1 }) : [];
-    for await (const chunk of stream) {
-      whole.update(chunk);
-      if (pos < bodyEnd) body.update(chunk.subarray(0, Math.min(chunk.length, bodyEnd - pos)));
-      pos += chunk.length;
-      last = Buffer.concat([last, chunk]).subarray(-PACK_END_MAGIC.length);
-    }
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw new AppError('REPO_IO_ERROR', `verify: reading ${file} failed`, { cause: err });
+    const size = (await fh.stat()).size;
+    const end = Buffer.alloc(PACK_END_MAGIC.length);
+    if (size >= end.length) await fh.read(end, 0, end.length, size - end.length);
+    return { size, endMagic: end.equals(PACK_END_MAGIC) };
+  } finally {
+    await fh.close();
   }
-  return { whole: whole.digest('hex'), body: body.digest(), size, endMagic: last.equals(PACK_END_MAGIC) };
 }
 
 /**

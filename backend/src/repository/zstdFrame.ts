@@ -46,3 +46,31 @@ export function writeRawFrame(data: Buffer, out: Buffer): number {
  *  incompressible: the cost of a 64 KiB trial is ~2 % of compressing 1 MiB. */
 export const SAMPLE_BYTES = 64 * 1024;
 export const INCOMPRESSIBLE_RATIO = 0.97;
+
+/**
+ * The same frame as writeRawFrame, as pieces that reference `data` instead of copying it: the
+ * frame header, then per block its 3-byte header and its slice of `data`. Written with one
+ * writev, the content crosses memory once (into the page cache) instead of three times.
+ */
+export function rawFramePieces(data: Buffer): Buffer[] {
+  if (data.length > 0xffffffff) throw new RangeError('raw zstd frame: content larger than 4 GiB');
+  const blocks = Math.max(1, Math.ceil(data.length / BLOCK_MAX));
+  const headers = Buffer.alloc(HEADER_BYTES + blocks * BLOCK_HEADER_BYTES);
+  headers.writeUInt32LE(ZSTD_MAGIC, 0);
+  headers[4] = DESCRIPTOR_SINGLE_SEGMENT_FCS4;
+  headers.writeUInt32LE(data.length, 5);
+  const pieces: Buffer[] = [headers.subarray(0, HEADER_BYTES)];
+  let pos = HEADER_BYTES;
+  let off = 0;
+  do {
+    const n = Math.min(BLOCK_MAX, data.length - off);
+    const header = (off + n === data.length ? 1 : 0) | (n << 3);
+    headers[pos] = header & 0xff;
+    headers[pos + 1] = (header >>> 8) & 0xff;
+    headers[pos + 2] = (header >>> 16) & 0xff;
+    pieces.push(headers.subarray(pos, pos + BLOCK_HEADER_BYTES), data.subarray(off, off + n));
+    pos += BLOCK_HEADER_BYTES;
+    off += n;
+  } while (off < data.length);
+  return pieces;
+}

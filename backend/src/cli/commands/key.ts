@@ -1,0 +1,152 @@
+/**
+ * `olvm-backup key …`: the keys of an encrypted repository (format 2) — list them, add one for
+ * another passphrase, remove one, change a passphrase, print the paper form of the master key,
+ * and make a new key from that paper. Passphrases come from files or the environment only
+ * (never from the command line, where `ps` would show them).
+ */
+import type { Command } from 'commander';
+import { readFile } from 'fs/promises';
+import { readPassphrase } from '../../config';
+import { AppError } from '../../errors';
+import {
+  addKey,
+  changePassphrase,
+  listKeys,
+  paperKey,
+  readRepoIdentity,
+  recoverWithPaper,
+  removeKey,
+  unlockRepository,
+} from '../../repository';
+import { printJson, printLine, printTable } from '../output';
+
+interface RepoOpts {
+  repo: string;
+  json?: boolean;
+}
+interface OpenOpts extends RepoOpts {
+  passphraseFile?: string;
+}
+interface NewOpts {
+  newPassphraseFile?: string;
+  label?: string;
+}
+
+const PASSPHRASE_HELP = 'file holding the passphrase of one of its keys (or OLVM_BACKUP_REPO_PASSPHRASE)';
+const NEW_PASSPHRASE_HELP = 'file holding the new passphrase (or OLVM_BACKUP_REPO_NEW_PASSPHRASE)';
+
+const warn = (message: string): void => {
+  process.stderr.write(`olvm-backup: warning: ${message}\n`);
+};
+const passphrase = (o: OpenOpts): Promise<string> =>
+  readPassphrase({ ...(o.passphraseFile === undefined ? {} : { file: o.passphraseFile }), onWarning: warn });
+const newPassphrase = (o: NewOpts): Promise<string> =>
+  readPassphrase({ ...(o.newPassphraseFile === undefined ? {} : { file: o.newPassphraseFile }), purpose: 'new', onWarning: warn });
+
+export function registerKey(program: Command): void {
+  const key = program.command('key').description("manage the keys of an encrypted repository (each opens the repository's master key with its own passphrase)");
+
+  key
+    .command('list')
+    .description('list the key files: id, creation time, label (no passphrase needed)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--json', 'print a JSON array')
+    .action(async (o: RepoOpts) => {
+      const { repositoryId } = await readRepoIdentity(o.repo);
+      const keys = await listKeys(o.repo, repositoryId);
+      if (o.json) {
+        printJson(keys);
+        return;
+      }
+      printTable(
+        ['KEY', 'CREATED', 'LABEL', 'PROBLEM'],
+        keys.map((k) => [k.keyId, k.createdAt ?? '-', k.label ?? '', k.problem ?? '']),
+      );
+    });
+
+  key
+    .command('add')
+    .description('add a key for another passphrase (the passphrase of an existing key opens the master key)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--passphrase-file <file>', PASSPHRASE_HELP)
+    .option('--new-passphrase-file <file>', NEW_PASSPHRASE_HELP)
+    .option('--label <text>', 'what the key is for, e.g. "offsite admin"')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: OpenOpts & NewOpts) => {
+      const id = await readRepoIdentity(o.repo);
+      const keyId = await addKey(o.repo, id.repositoryId, await passphrase(o), await newPassphrase(o), {
+        keyCheck: id.encryption.keyCheck,
+        ...(o.label === undefined ? {} : { label: o.label }),
+      });
+      if (o.json) printJson({ repositoryId: id.repositoryId, keyId });
+      else printLine(`added key ${keyId} to repository ${id.repositoryId}`);
+    });
+
+  key
+    .command('remove')
+    .description(
+      'remove a key file; refused for the last key. The master key stays the same: whoever kept a copy of the file and knows its passphrase can still open the backups',
+    )
+    .argument('<keyId>', 'the key to remove (see key list)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--passphrase-file <file>', PASSPHRASE_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (keyId: string, o: OpenOpts) => {
+      const { repositoryId } = await readRepoIdentity(o.repo);
+      await removeKey(o.repo, repositoryId, await passphrase(o), keyId);
+      if (o.json) printJson({ repositoryId, removed: keyId });
+      else printLine(`removed key ${keyId} from repository ${repositoryId}`);
+    });
+
+  key
+    .command('change-passphrase')
+    .description('wrap the key the passphrase opens under a new passphrase (the old one then opens nothing)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--passphrase-file <file>', PASSPHRASE_HELP)
+    .option('--new-passphrase-file <file>', NEW_PASSPHRASE_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (o: OpenOpts & NewOpts) => {
+      const id = await readRepoIdentity(o.repo);
+      const keyId = await changePassphrase(o.repo, id.repositoryId, await passphrase(o), await newPassphrase(o), { keyCheck: id.encryption.keyCheck });
+      if (o.json) printJson({ repositoryId: id.repositoryId, keyId });
+      else printLine(`changed the passphrase of key ${keyId} of repository ${id.repositoryId}`);
+    });
+
+  key
+    .command('export')
+    .description('print the master key in a form to print and lock away (whoever has it can read every backup)')
+    .requiredOption('--paper', 'the printable paper form (the only form there is)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--passphrase-file <file>', PASSPHRASE_HELP)
+    .option('--json', 'print {repositoryId, paper} as JSON')
+    .action(async (o: OpenOpts) => {
+      const id = await readRepoIdentity(o.repo);
+      const { key: master } = await unlockRepository(o.repo, id.repositoryId, await passphrase(o), { keyCheck: id.encryption.keyCheck });
+      const paper = paperKey(id.repositoryId, master);
+      if (o.json) printJson({ repositoryId: id.repositoryId, paper });
+      else process.stdout.write(paper);
+    });
+
+  key
+    .command('recover')
+    .description('make a new key, for a new passphrase, from the paper form of the master key (key export --paper)')
+    .requiredOption('--paper <file>', 'the paper key as typed back in (spacing and case do not matter)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--new-passphrase-file <file>', NEW_PASSPHRASE_HELP)
+    .option('--label <text>', 'what the key is for')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: RepoOpts & NewOpts & { paper: string }) => {
+      const id = await readRepoIdentity(o.repo);
+      let text: string;
+      try {
+        text = await readFile(o.paper, 'utf8');
+      } catch (err) {
+        throw new AppError('INVALID_ARGUMENT', `--paper: cannot read ${o.paper}`, { cause: err });
+      }
+      const keyId = await recoverWithPaper(o.repo, id.repositoryId, id.encryption.keyCheck, text, await newPassphrase(o), {
+        ...(o.label === undefined ? {} : { label: o.label }),
+      });
+      if (o.json) printJson({ repositoryId: id.repositoryId, keyId });
+      else printLine(`made key ${keyId} of repository ${id.repositoryId} from the paper key`);
+    });
+}
