@@ -3,7 +3,8 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { Repository, VmIdentity } from '../../backend/src/repository';
 import { deleteChecked } from '../../backend/src/repository/retention';
-import { agePacks, indexFileNames, packBytes, packFiles, REPO_MODULE, ScriptProcess, scratchPackRepositories } from './packFixture';
+import { V2, V2_ENCRYPTED } from '../helpers/repoFormats';
+import { agePacks, indexFileNames, openOptions, packBytes, packFiles, REPO_MODULE, ScriptProcess, scratchPackRepositories } from './packFixture';
 import { CS, expectCode, mutate, readImage, writePoint } from './retentionFixture';
 
 const HOUR = 3600_000;
@@ -21,8 +22,8 @@ async function expectClean(repo: Repository): Promise<void> {
   expect(v.ok).toBe(true);
 }
 
-describe('garbage collection of format 2 (packs)', () => {
-  const { newRepo, dir } = scratchPackRepositories('olvm-gcpacks-');
+describe.each([V2, V2_ENCRYPTED])('garbage collection of format 2 (packs), $name', (format) => {
+  const { newRepo, dir } = scratchPackRepositories('olvm-gcpacks-', format);
 
   test('a deleted point frees its packs (young ones only after the grace period); shared chunks stay; dry run only counts', async () => {
     const repo = await newRepo();
@@ -112,7 +113,7 @@ describe('garbage collection of format 2 (packs)', () => {
       const CS = ${CS};
       const line = () => new Promise((resolve) => process.stdin.once('data', resolve));
       (async () => {
-        const repo = await Repository.open(${JSON.stringify(repo.dir)}, { workers: 1 });
+        const repo = await Repository.open(${JSON.stringify(repo.dir)}, ${openOptions(format)});
         const at = new Date();
         const w = await repo.beginPoint({ vm: ${JSON.stringify(vmB)}, pointId: newPointId(at), createdAt: at, parentPointId: null });
         console.log('ready');
@@ -188,7 +189,7 @@ describe('garbage collection of format 2 (packs)', () => {
       const CS = ${CS};
       const line = () => new Promise((resolve) => process.stdin.once('data', resolve));
       (async () => {
-        const repo = await Repository.open(${JSON.stringify(repo.dir)}, { workers: 1 });
+        const repo = await Repository.open(${JSON.stringify(repo.dir)}, ${openOptions(format)});
         const at = new Date();
         const w = await repo.beginPoint({ vm: ${JSON.stringify(vmB)}, pointId: newPointId(at), createdAt: at, parentPointId: ${JSON.stringify(parent.pointId)} });
         const base = await repo.readIndex(${JSON.stringify(parent.pointId)}, 'vda');

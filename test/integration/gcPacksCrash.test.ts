@@ -2,7 +2,8 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { Repository, VmIdentity } from '../../backend/src/repository';
-import { agePacks, indexFileNames, packFiles, REPO_MODULE, ScriptProcess, scratchPackRepositories } from './packFixture';
+import { V2, V2_ENCRYPTED, type RepoFormat } from '../helpers/repoFormats';
+import { agePacks, indexFileNames, openOptions, packFiles, REPO_MODULE, ScriptProcess, scratchPackRepositories } from './packFixture';
 import { CS, mutate, readImage, writePoint } from './retentionFixture';
 
 const HOUR = 3600_000;
@@ -33,11 +34,11 @@ async function scene(repo: Repository): Promise<Array<{ pointId: string; image: 
 }
 
 /** A collection in another process, killed with SIGKILL once it reaches `phase`. */
-async function killedAt(repo: Repository, phase: string): Promise<void> {
+async function killedAt(repo: Repository, format: RepoFormat, phase: string): Promise<void> {
   const gc = new ScriptProcess(`
     const { Repository } = require(${JSON.stringify(REPO_MODULE)});
     (async () => {
-      const repo = await Repository.open(${JSON.stringify(repo.dir)}, { workers: 1 });
+      const repo = await Repository.open(${JSON.stringify(repo.dir)}, ${openOptions(format)});
       await repo.gc({
         graceMs: 0,
         repackBelow: 0.75,
@@ -58,8 +59,8 @@ async function killedAt(repo: Repository, phase: string): Promise<void> {
   }
 }
 
-describe('a format-2 collection killed in the middle', () => {
-  const { newRepo } = scratchPackRepositories('olvm-gccrash-');
+describe.each([V2, V2_ENCRYPTED])('a format-2 collection killed in the middle, $name', (format) => {
+  const { newRepo } = scratchPackRepositories('olvm-gccrash-', format);
 
   test.each([
     // new packs and their index file written, no old pack touched yet
@@ -72,7 +73,7 @@ describe('a format-2 collection killed in the middle', () => {
     const repo = await newRepo();
     const points = await scene(repo);
     const files = await indexFileNames(repo.dir);
-    await killedAt(repo, phase);
+    await killedAt(repo, format, phase);
     const pending = await fs.readdir(path.join(repo.dir, 'gc-pending')).catch(() => []);
     expect(pending).toHaveLength(leftovers);
     if (phase === 'repacked') expect(await indexFileNames(repo.dir)).toHaveLength(files.length + 1);

@@ -7,17 +7,27 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'child_process';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Repository } from '../../backend/src/repository';
+import type { Repository } from '../../backend/src/repository';
 import { readIndexSnapshot } from '../../backend/src/repository/packScan';
+import { initRepo, V2, type RepoFormat } from '../helpers/repoFormats';
 import { CS } from './retentionFixture';
 
 export const PACK_SIZE = 1 << 20;
 /** The compiled repository module, for scripts run in another process. */
 export const REPO_MODULE = path.join(__dirname, '..', '..', 'backend', 'src', 'repository');
 
-/** For one describe block: fresh format-2 repositories in a temporary directory, closed and
- *  removed after the block. */
-export function scratchPackRepositories(prefix: string): { newRepo: () => Promise<Repository>; dir: () => string } {
+/** The options a script in another process opens a repository of `format` with (one worker). */
+export function openOptions(format: RepoFormat): string {
+  return JSON.stringify({ ...format.open, workers: 1 });
+}
+
+/**
+ * For one describe block: fresh format-2 repositories (plain or encrypted) in a temporary
+ * directory, closed and removed after the block. One worker thread, so that a point's blobs go
+ * into its packs in order (four chunks of random data fill a pack; its index node, stored last,
+ * starts the next) and the tests can say which pack holds what.
+ */
+export function scratchPackRepositories(prefix: string, format: RepoFormat = V2): { newRepo: () => Promise<Repository>; dir: () => string } {
   let dir: string;
   const repos: Repository[] = [];
   beforeAll(async () => {
@@ -29,7 +39,7 @@ export function scratchPackRepositories(prefix: string): { newRepo: () => Promis
   });
   return {
     newRepo: async () => {
-      const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { version: 2, chunkSize: CS, packSize: PACK_SIZE, workers: 2 });
+      const r = await initRepo(path.join(dir, `repo-${repos.length}`), format, { chunkSize: CS, packSize: PACK_SIZE, workers: 1 });
       repos.push(r);
       return r;
     },

@@ -1,7 +1,8 @@
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { Repository, type VerifyProblem, type VmIdentity } from '../../backend/src/repository';
+import type { Repository, VerifyProblem, VmIdentity } from '../../backend/src/repository';
+import { openRepo, V2, V2_ENCRYPTED } from '../helpers/repoFormats';
 import { agePacks, blobLocation, flipByte, indexFileNames, scratchPackRepositories } from './packFixture';
 import { readIndexFile } from '../../backend/src/repository/repoIndex';
 import { CS, expectCode, readImage, writePoint } from './retentionFixture';
@@ -21,18 +22,18 @@ async function expectExact(repo: Repository, pointId: string, image: Buffer): Pr
   expect((await readImage(repo, pointId, 'vda')).equals(image)).toBe(true);
 }
 
-/** Runs `fn` on the repository as a process that opens it now would see it. */
-async function fresh<T>(repo: Repository, fn: (r: Repository) => Promise<T>): Promise<T> {
-  const r = await Repository.open(repo.dir, { workers: 2 });
-  try {
-    return await fn(r);
-  } finally {
-    await r.close();
-  }
-}
+describe.each([V2, V2_ENCRYPTED])('verify of format 2 (packs), $name', (format) => {
+  const { newRepo } = scratchPackRepositories('olvm-verifypacks-', format);
 
-describe('verify of format 2 (packs)', () => {
-  const { newRepo } = scratchPackRepositories('olvm-verifypacks-');
+  /** Runs `fn` on the repository as a process that opens it now would see it. */
+  async function fresh<T>(repo: Repository, fn: (r: Repository) => Promise<T>): Promise<T> {
+    const r = await openRepo(repo.dir, format, { workers: 1 });
+    try {
+      return await fn(r);
+    } finally {
+      await r.close();
+    }
+  }
 
   /** vm-a: 8 chunks; vm-b: 4 chunks, its first the same as vm-a's chunk 2. */
   async function twoPoints(repo: Repository): Promise<{ a: string; b: string; imgA: Buffer; imgB: Buffer }> {
