@@ -23,8 +23,9 @@ export function quarantineKey(idHex: string, pack: string): string {
 /**
  * Keys of every recorded copy that still stands (format 1's quarantined chunk files, named
  * differently, are not listed). A record names the pack file it judged by its inode: a writer
- * that stores the same blobs again may seal a byte-identical pack, which gets the same name and
- * replaces the damaged file by one rename — a record of the file it replaced no longer stands.
+ * that stores the same blobs again, in the same order, seals a pack with the same table and so
+ * the same name (FORMAT.md §17.2), which replaces the damaged file by one rename — a record of
+ * the file it replaced no longer stands.
  * `known` caches what records hold (they never change) across calls.
  */
 export async function readPackQuarantine(root: string, known?: Map<string, number | null>): Promise<Set<string>> {
