@@ -3,7 +3,8 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import YAML from 'yaml';
-import { configFileSchema, describeConfig, loadConfig, type LoadConfigOptions, type ServiceConfig } from '../../backend/src/config';
+import { describeConfig, loadConfig, type LoadConfigOptions, type ServiceConfig } from '../../backend/src/config';
+import { configFileSchema } from '../../backend/src/config/schema';
 import { isAppError } from '../../backend/src/errors';
 import { childFor, createLogger } from '../../backend/src/util/log';
 

@@ -5,7 +5,8 @@ import * as nodePath from 'path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { AppError } from '../errors';
-import { configFileSchema, DEFAULTS, PATH_KEYS, type ConfigFile, type ParsedConfigFile, type ServiceConfig } from './schema';
+import { DEFAULTS } from './defaults';
+import { configFileSchema, PATH_KEYS, type ConfigFile, type ParsedConfigFile, type ServiceConfig } from './schema';
 
 export type DeepPartial<T> = T extends readonly (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 /** What command-line flags may set: any key of the file, highest precedence. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, type LogLevel } from './defaults';
 
 /**
  * The service's configuration file (YAML), as written by the admin: every object strict, so a
@@ -6,31 +7,6 @@ import { z } from 'zod';
  * happen in `load.ts`; this file says only what a valid file looks like. Messages are written for
  * the admin and prefixed with the key's dotted path by the loader.
  */
-
-/**
- * The longest retention lock, in days (a hundred years): protection.minLockDays here, a policy's
- * lockDays (api/), what a backup commits a point with (backup/). Stated here because config/ is
- * below every layer that checks it and may import nothing above itself.
- */
-export const MAX_LOCK_DAYS = 36_500;
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export const DEFAULTS = {
-  listen: { host: '127.0.0.1', port: 8780 },
-  limits: { global: 4, perHost: 2 },
-  authCacheSeconds: 60,
-  logLevel: 'info' as LogLevel,
-  engineTimeoutSeconds: 60,
-  /** How long a user's permits on one object are reused (the issue's bound: at most 60 s). */
-  permitCacheSeconds: 30,
-  /** Every point's retention lock at least this long (0: none), Backup now's too. */
-  minLockDays: 7,
-  /** Garbage collection: weekly, Sunday 04:00, in the repository's time zone. */
-  gcSchedule: '0 4 * * 0',
-  gcTimeZone: 'UTC',
-} as const;
 
 /** The message for a present-but-wrong value; a missing required key says so instead. */
 const says = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : text);
