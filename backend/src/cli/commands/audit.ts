@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository } from '../../repository';
 import { printJson, printTable } from '../output';
 
 export function registerAudit(program: Command): void {
@@ -16,7 +15,8 @@ export function registerAudit(program: Command): void {
         since = new Date(o.since);
         if (Number.isNaN(since.getTime())) throw new AppError('INVALID_ARGUMENT', `--since: '${o.since}' is not a date`);
       }
-      const repository = await Repository.open(o.repo);
+      const { openRepository } = await import('../repoOpen');
+      const repository = await openRepository(o);
       try {
         const records = await repository.auditLog(since ? { since } : {});
         if (o.json) {

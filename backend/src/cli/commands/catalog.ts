@@ -1,7 +1,5 @@
 import * as path from 'path';
 import type { Command } from 'commander';
-import { Catalog, rebuildCatalog } from '../../catalog';
-import { Repository } from '../../repository';
 import { printJson, printLine } from '../output';
 
 export function registerCatalog(program: Command): void {
@@ -14,7 +12,9 @@ export function registerCatalog(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (o: { repo: string; catalog: string; json?: boolean }) => {
       const file = path.resolve(o.catalog);
-      const repository = await Repository.open(o.repo);
+      const { Catalog, rebuildCatalog } = await import('../../catalog');
+      const { openRepository } = await import('../repoOpen');
+      const repository = await openRepository(o);
       try {
         const db = Catalog.open(file);
         try {

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
-import { cliActor } from './points';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -28,7 +26,9 @@ export function registerGc(program: Command): void {
     .action(async (o: { repo: string; grace: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
       const graceMs = parseDuration(o.grace, '--grace');
       // a dry run writes nothing but its lock file, which it removes
-      const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
+      const { cliActor, openRepository } = await import('../repoOpen');
+      const { openForWriting } = await import('../repoOwner');
+      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o.repo, o);
       try {
         const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor() });
         if (o.json) {

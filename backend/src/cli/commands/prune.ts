@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository, type GfsRules, type PruneDecision } from '../../repository';
+import type { GfsRules, PruneDecision } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
-import { cliActor } from './points';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
 
 /** "7" → 7; "unlimited" → Infinity (every period). */
 function parseCount(text: string | undefined, flag: string): number | undefined {
@@ -66,7 +65,9 @@ export function registerPrune(program: Command): void {
       set('weekly', o.keepWeekly, '--keep-weekly');
       set('monthly', o.keepMonthly, '--keep-monthly');
       set('yearly', o.keepYearly, '--keep-yearly');
-      const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
+      const { cliActor, openRepository } = await import('../repoOpen');
+      const { openForWriting } = await import('../repoOwner');
+      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o.repo, o);
       try {
         const report = await repository.prune(rules, {
           ...(o.tz ? { tz: o.tz } : {}),

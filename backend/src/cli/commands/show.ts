@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { Repository } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes } from '../progressBar';
 
@@ -11,7 +10,8 @@ export function registerShow(program: Command): void {
     .requiredOption('--point <id>', 'restore point id')
     .option('--json', 'the whole manifest as JSON')
     .action(async (o: { repo: string; point: string; json?: boolean }) => {
-      const repository = await Repository.open(o.repo);
+      const { openRepository } = await import('../repoOpen');
+      const repository = await openRepository(o);
       try {
         const m = await repository.readManifest(o.point);
         if (o.json) {
