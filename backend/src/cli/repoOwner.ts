@@ -14,11 +14,12 @@ import { ALLOW_OTHER_OWNER } from './repoFlags';
 
 export { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from './repoFlags';
 
-/** Opens the repository in `dir` for a command that writes into it (see the module comment). */
-export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean }): Promise<Repository> {
+/** Opens the repository in `dir` for a command that writes into it (see the module comment);
+ *  an encrypted one with the passphrase of --passphrase-file or the environment (repoOpen.ts). */
+export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean; passphraseFile?: string }): Promise<Repository> {
   await checkOwner(path.join(path.resolve(dir), 'config.json'), `repository ${path.resolve(dir)}`, o.allowOtherOwner === true);
-  const { Repository } = await import('../repository');
-  return Repository.open(dir);
+  const { openRepository } = await import('./repoOpen');
+  return openRepository({ ...(o.passphraseFile === undefined ? {} : { passphraseFile: o.passphraseFile }), repo: dir });
 }
 
 /** `repo init` into a directory that exists already: it must be this account's too. */

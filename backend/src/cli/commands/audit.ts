@@ -1,15 +1,13 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
+import { addRepoOptions, type RepoFlags } from '../repoFlags';
 import { printJson, printTable } from '../output';
 
 export function registerAudit(program: Command): void {
-  program
-    .command('audit')
-    .description("print the repository's audit log (deletions, prunes, lock changes, unlocks, gc, damage marks)")
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(program.command('audit').description("print the repository's audit log (deletions, prunes, lock changes, unlocks, gc, damage marks)"))
     .option('--since <date>', 'only records at or after this ISO 8601 date')
     .option('--json', 'print a JSON array')
-    .action(async (o: { repo: string; since?: string; json?: boolean }) => {
+    .action(async (o: RepoFlags & { since?: string; json?: boolean }) => {
       let since: Date | undefined;
       if (o.since !== undefined) {
         since = new Date(o.since);

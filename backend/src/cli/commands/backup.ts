@@ -6,11 +6,10 @@ import type { Manifest, Repository } from '../../repository';
 import { addEngineOptions, engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 import { vmFromName } from '../vmIdentity';
 
-interface BackupOptions extends EngineOptions {
-  repo: string;
+interface BackupOptions extends EngineOptions, RepoFlags {
   qmp?: string;
   vm?: string;
   vmId?: string;
@@ -26,10 +25,7 @@ interface BackupOptions extends EngineOptions {
 }
 
 export function registerBackup(program: Command): void {
-  const cmd = program
-    .command('backup')
-    .description('back up a VM: by its QMP socket (--qmp, --vm) or by its engine id (--engine ... --vm-id)')
-    .requiredOption('--repo <dir>', 'repository directory')
+  const cmd = addRepoOptions(program.command('backup').description('back up a VM: by its QMP socket (--qmp, --vm) or by its engine id (--engine ... --vm-id)'))
     .option('--qmp <socket>', "the VM's QMP unix socket (a monitor no other client is attached to)")
     .option('--vm <name>', 'the name restore points are filed under (with --qmp)');
   addEngineOptions(cmd, "the engine's base URL, https://<fqdn>/ovirt-engine")

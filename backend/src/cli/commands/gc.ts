@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import { printJson, printLine } from '../output';
 import { formatBytes } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -15,15 +15,12 @@ export function parseDuration(text: string, what: string): number {
 }
 
 export function registerGc(program: Command): void {
-  program
-    .command('gc')
-    .description('remove chunks no restore point references (safe while backups run); audited')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(program.command('gc').description('remove chunks no restore point references (safe while backups run); audited'))
     .option('--grace <duration>', 'keep unreferenced chunks younger than this', '1h')
     .option('--dry-run', 'only count what would be removed')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
-    .action(async (o: { repo: string; grace: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { grace: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
       const graceMs = parseDuration(o.grace, '--grace');
       // a dry run writes nothing but its lock file, which it removes
       const { cliActor, openRepository } = await import('../repoOpen');

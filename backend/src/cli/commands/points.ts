@@ -3,11 +3,11 @@ import { AppError } from '../../errors';
 import type { Lease, Repository } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
 import { formatBytes } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 /** For the subcommands that write (delete, lock, unlock): refused in another account's
  *  repository unless --allow-other-owner (repoOwner.ts); `fn` gets who the audit log names. */
-async function withRepo<T>(o: { repo: string; allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>): Promise<T> {
+async function withRepo<T>(o: RepoFlags & { allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>): Promise<T> {
   const { cliActor } = await import('../repoOpen');
   const { openForWriting } = await import('../repoOwner');
   const repository = await openForWriting(o.repo, o);
@@ -23,12 +23,11 @@ export function registerPoints(program: Command): void {
     .command('points')
     .description('list restore points, oldest first; or delete, lock, unlock one (subcommands)')
     // `points delete --repo …`: the subcommand's options are its own (main.ts enables this on the program too)
-    .enablePositionalOptions()
-    // not requiredOption: commander checks an ancestor's mandatory options for its subcommands too
-    .option('--repo <dir>', 'repository directory (required)')
+    .enablePositionalOptions();
+  addRepoOptions(points, { required: false })
     .option('--vm <name>', 'only the points of this VM')
     .option('--json', 'print a JSON array')
-    .action(async (o: { repo?: string; vm?: string; json?: boolean }, cmd: Command) => {
+    .action(async (o: Partial<RepoFlags> & { vm?: string; json?: boolean }, cmd: Command) => {
       if (o.repo === undefined) cmd.error("error: required option '--repo <dir>' not specified");
       const { openRepository } = await import('../repoOpen');
       const repository = await openRepository({ ...o, repo: o.repo });
@@ -60,16 +59,13 @@ export function registerPoints(program: Command): void {
       }
     });
 
-  points
-    .command('delete')
-    .description('delete a restore point (refused while its retention lock runs or while it is being read); audited')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('delete').description('delete a restore point (refused while its retention lock runs or while it is being read); audited'))
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
       await withRepo(o, async (r, actor) => {
         const res = await r.deletePoint(o.point, { reason: o.reason, actor });
         if (o.json) printJson(res);
@@ -77,17 +73,14 @@ export function registerPoints(program: Command): void {
       });
     });
 
-  points
-    .command('lock')
-    .description("extend a restore point's retention lock (a lock can only be lengthened); audited")
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('lock').description("extend a restore point's retention lock (a lock can only be lengthened); audited"))
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--until <date>', 'ISO 8601 date or date-time (e.g. 2027-01-31 or 2027-01-31T00:00:00Z)')
     .option('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; until: string; reason?: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { point: string; until: string; reason?: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
       const until = new Date(o.until);
       if (Number.isNaN(until.getTime())) throw new AppError('INVALID_ARGUMENT', `--until: '${o.until}' is not a date (use ISO 8601, e.g. 2027-01-31)`);
       await withRepo(o, async (r, actor) => {
@@ -97,16 +90,13 @@ export function registerPoints(program: Command): void {
       });
     });
 
-  points
-    .command('unlock')
-    .description("SUPPORT INTERVENTION: clear a restore point's retention lock so it can be deleted; audited")
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('unlock').description("SUPPORT INTERVENTION: clear a restore point's retention lock so it can be deleted; audited"))
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who does it (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
       await withRepo(o, async (r, actor) => {
         process.stderr.write(
           'olvm-backup: WARNING: unlocking a retention-locked restore point is a support intervention. ' +
@@ -119,12 +109,9 @@ export function registerPoints(program: Command): void {
       });
     });
 
-  points
-    .command('damaged')
-    .description('list the restore points verify marked damaged')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('damaged').description('list the restore points verify marked damaged'))
     .option('--json', 'print a JSON array')
-    .action(async (o: { repo: string; json?: boolean }) => {
+    .action(async (o: RepoFlags & { json?: boolean }) => {
       const { openRepository } = await import('../repoOpen');
       const r = await openRepository(o);
       try {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import type { GfsRules, PruneDecision } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 /** "7" → 7; "unlimited" → Infinity (every period). */
 function parseCount(text: string | undefined, flag: string): number | undefined {
@@ -21,8 +21,7 @@ const ACTION_WORDS: Record<PruneDecision['action'], (dryRun: boolean) => string>
   leased: () => 'being read',
 };
 
-interface PruneFlags {
-  repo: string;
+interface PruneFlags extends RepoFlags {
   keepLast?: string;
   keepDaily?: string;
   keepWeekly?: string;
@@ -38,10 +37,7 @@ interface PruneFlags {
 }
 
 export function registerPrune(program: Command): void {
-  program
-    .command('prune')
-    .description('delete the restore points the GFS rules do not keep (each VM on its own); locked points are skipped; audited')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(program.command('prune').description('delete the restore points the GFS rules do not keep (each VM on its own); locked points are skipped; audited'))
     .option('--keep-last <n>', 'keep the n newest points')
     .option('--keep-daily <n>', 'keep the newest point of each of the n latest days that have points')
     .option('--keep-weekly <n>', 'same per ISO week (Monday to Sunday)')

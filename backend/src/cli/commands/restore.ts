@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { AppError } from '../../errors';
 import { addEngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
+import { addRepoOptions, type RepoFlags } from '../repoFlags';
 import type { EngineRestoreOptions } from './restoreEngine';
 import { formatBytes, ProgressBar } from '../progressBar';
 
-interface RestoreOptions extends EngineRestoreOptions {
-  repo: string;
+interface RestoreOptions extends EngineRestoreOptions, RepoFlags {
   point: string;
   out?: string;
   format: string;
@@ -15,10 +15,7 @@ interface RestoreOptions extends EngineRestoreOptions {
 }
 
 export function registerRestore(program: Command): void {
-  const cmd = program
-    .command('restore')
-    .description('write one disk of a restore point to an image file (--disk, --out), or restore the point into the engine (--engine)')
-    .requiredOption('--repo <dir>', 'repository directory')
+  const cmd = addRepoOptions(program.command('restore').description('write one disk of a restore point to an image file (--disk, --out), or restore the point into the engine (--engine)'))
     .requiredOption('--point <id>', 'restore point id (see `points`)')
     .option('--disk <disk...>', 'to a file: the disk (its device id, or its engine disk id or alias); into the engine: only these device ids')
     .option('--out <file>', 'image file to create')
