@@ -31,3 +31,6 @@ export const DEFAULTS = {
   repositoryFormat: 2,
   repositoryEncryption: 'none',
 } as const;
+
+export const REPOSITORY_ENCRYPTIONS = ['none', 'aes-256-gcm'] as const;
+export type RepositoryEncryption = (typeof REPOSITORY_ENCRYPTIONS)[number];

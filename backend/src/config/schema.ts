@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, type LogLevel } from './defaults';
+import { DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, REPOSITORY_ENCRYPTIONS, type LogLevel, type RepositoryEncryption } from './defaults';
 
 /**
  * The service's configuration file (YAML), as written by the admin: every object strict, so a
@@ -105,6 +105,11 @@ export const configFileSchema = z.strictObject(
       // 5-field cron of the scheduled garbage collection; "off": only `olvm-backup gc` by hand
       gcSchedule: z.string({ error: says('must be a 5-field cron expression or "off"') }).min(1).optional(),
       gcTimeZone: z.string({ error: says('must be an IANA time zone name') }).min(1).optional(),
+      // the repository the service creates when there is none (an existing one keeps its own)
+      format: z.literal([1, 2], { error: says('must be 1 or 2') }).optional(),
+      encryption: z.enum(REPOSITORY_ENCRYPTIONS, { error: says(`must be one of ${REPOSITORY_ENCRYPTIONS.join(', ')}`) }).optional(),
+      // a file holding the passphrase of an encrypted repository
+      passphraseFile: path.optional(),
     }),
     catalog: section({ path: path.optional() }),
     scratch: section({ path: path.optional() }),
@@ -138,6 +143,7 @@ export const PATH_KEYS = [
   'engine.passwordFile',
   'engine.caFile',
   'repository.path',
+  'repository.passphraseFile',
   'catalog.path',
   'scratch.path',
   'listen.tlsCert',
@@ -164,7 +170,18 @@ export interface ServiceConfig {
     timeoutSeconds: number;
   };
   /** gcSchedule: a 5-field cron in gcTimeZone, or null ("off"). */
-  repository: { path: string; gcSchedule: string | null; gcTimeZone: string };
+  repository: {
+    path: string;
+    gcSchedule: string | null;
+    gcTimeZone: string;
+    /** the format and encryption of the repository the service creates when there is none */
+    format: 1 | 2;
+    encryption: RepositoryEncryption;
+    /** the passphrase of an encrypted repository, the secret itself: never log it; `describeConfig` hides it */
+    passphrase: string | undefined;
+    /** where the passphrase came from, when a file (undefined: OLVM_BACKUP_REPO_PASSPHRASE, or none) */
+    passphraseFile: string | undefined;
+  };
   catalog: { path: string };
   scratch: { path: string };
   listen: { host: string; port: number; heartbeatSeconds: number; tls: { cert: string; key: string } | undefined };
