@@ -8,6 +8,7 @@ import { Repository } from '../../backend/src/repository';
 import { restoreToFile } from '../../backend/src/restore';
 import { dataRanges } from '../../backend/src/restore/sparse';
 import { TestVm, type DiskSpec } from './qemuVm';
+import { initRepo, type RepoFormat } from './repoFormats';
 
 /** A repository, a real QEMU VM and the product's own QMP connection to it. */
 export class BackupFixture {
@@ -16,9 +17,10 @@ export class BackupFixture {
 
   private constructor(readonly dir: string, readonly vm: TestVm, readonly repo: Repository) {}
 
-  static async create(name: string, disks: DiskSpec[]): Promise<BackupFixture> {
+  /** `format`: the repository's (test/helpers/repoFormats.ts); default: what `repo init` makes. */
+  static async create(name: string, disks: DiskSpec[], format?: RepoFormat): Promise<BackupFixture> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), `olvm-${name}-`));
-    const repo = await Repository.init(path.join(dir, 'repo'));
+    const repo = format ? await initRepo(path.join(dir, 'repo'), format) : await Repository.init(path.join(dir, 'repo'));
     const vm = await TestVm.create(path.join(dir, 'vm'), disks).catch(async (err: unknown) => {
       await repo.close();
       throw err;

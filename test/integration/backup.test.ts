@@ -6,6 +6,7 @@ import { LocalHost } from '../../backend/src/hosts';
 import { BlockApi } from '../../backend/src/qmp';
 import { runTool } from '../../backend/src/util/exec';
 import { BackupFixture, expectSameBytes } from '../helpers/backupFixture';
+import { REPO_FORMATS } from '../helpers/repoFormats';
 
 const MiB = 1 << 20;
 const D0 = 'virtio-disk0';
@@ -25,10 +26,10 @@ async function expectQemuClean(f: BackupFixture): Promise<void> {
   expect(nodes.map((n) => n['node-name']).filter((n) => n.startsWith('olvm-'))).toEqual([]);
 }
 
-describe('backup of a qcow2 disk: full, incrementals, writes during the backup', () => {
+describe.each(REPO_FORMATS)('backup of a qcow2 disk: full, incrementals, writes during the backup (repository $name)', (format) => {
   let f: BackupFixture;
   beforeAll(async () => {
-    f = await BackupFixture.create('chain', [{ id: D0, format: 'qcow2', size: 64 * MiB }]);
+    f = await BackupFixture.create('chain', [{ id: D0, format: 'qcow2', size: 64 * MiB }], format);
   });
   afterAll(async () => f?.dispose());
 
@@ -262,13 +263,13 @@ describe('QEMU restarts and crashes', () => {
   });
 });
 
-describe('several disks and formats', () => {
+describe.each(REPO_FORMATS)('several disks and formats (repository $name)', (format) => {
   test('two disks (qcow2 + raw) share one point in time; raw goes full after a restart', async () => {
     const D1 = 'virtio-disk1';
     const f = await BackupFixture.create('multi', [
       { id: D0, format: 'qcow2', size: 32 * MiB },
       { id: D1, format: 'raw', size: 24 * MiB },
-    ]);
+    ], format);
     try {
       await f.vm.writeRandom(D0, 0, 2 * MiB);
       await f.vm.writeRandom(D1, 4 * MiB, 3 * MiB);
@@ -305,7 +306,7 @@ describe('several disks and formats', () => {
   });
 
   test('a disk on a chain of snapshots: the top is read through the chain; a new top gets a full, then incrementals', async () => {
-    const f = await BackupFixture.create('snap', [{ id: D0, format: 'qcow2', size: 32 * MiB }]);
+    const f = await BackupFixture.create('snap', [{ id: D0, format: 'qcow2', size: 32 * MiB }], format);
     try {
       await f.vm.writeRandom(D0, 0, 4 * MiB);
       await f.vm.externalSnapshot(D0);
@@ -334,7 +335,7 @@ describe('several disks and formats', () => {
   });
 
   test('a grown disk gets a full backup with reason disk-resized', async () => {
-    const f = await BackupFixture.create('resize', [{ id: D0, format: 'qcow2', size: 16 * MiB }]);
+    const f = await BackupFixture.create('resize', [{ id: D0, format: 'qcow2', size: 16 * MiB }], format);
     try {
       await f.vm.writeRandom(D0, 0, MiB);
       await f.backup();

@@ -22,6 +22,11 @@ export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean
   return openRepository({ ...(o.passphraseFile === undefined ? {} : { passphraseFile: o.passphraseFile }), repo: dir });
 }
 
+/** The same check without opening the repository (`repo upgrade`, which opens it its own way). */
+export async function checkRepoOwner(dir: string, o: { allowOtherOwner?: boolean }): Promise<void> {
+  await checkOwner(path.join(path.resolve(dir), 'config.json'), `repository ${path.resolve(dir)}`, o.allowOtherOwner === true);
+}
+
 /** `repo init` into a directory that exists already: it must be this account's too. */
 export async function checkInitTarget(dir: string, o: { allowOtherOwner?: boolean }): Promise<void> {
   await checkOwner(path.resolve(dir), `directory ${path.resolve(dir)}`, o.allowOtherOwner === true);

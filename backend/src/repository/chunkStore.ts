@@ -58,8 +58,8 @@ export class ChunkStore implements ChunkReader {
     return r.message === undefined ? { status: r.status } : { status: r.status, message: r.message };
   }
 
-  async decodeIndex(buf: Buffer, what: string): Promise<DiskIndex> {
-    return DiskIndex.parse(buf, what);
+  decodeIndex(buf: Buffer, what: string): Promise<DiskIndex> {
+    return Promise.resolve(DiskIndex.parse(buf, what));
   }
 
   /** Makes every chunk directory entry created (or relied on) so far durable. */

@@ -92,6 +92,11 @@ export class ChunkWorkerPool {
     return this.send<T>(slot, req, what, transfer);
   }
 
+  /** The live workers. */
+  handles(): WorkerHandle[] {
+    return [...this.slots];
+  }
+
   /** fsyncs, on every live worker, the chunk directories it touched; see WorkerRequest 'sync'. */
   async syncDirs(): Promise<void> {
     const what = 'syncing chunk directories';

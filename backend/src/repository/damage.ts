@@ -66,13 +66,13 @@ export async function clearDamageMark(root: string, pointId: string): Promise<bo
  * Moves a corrupt chunk file to `quarantine/<digest>.<stamp>` (kept for inspection, never
  * read). Writers decide "already stored" by the chunk's presence in chunks/, so the next
  * backup that reads the same content stores it again. Null if the chunk file is not there.
+ * `from`: the file, when it is not in chunks/ (the upgrade also reads gc-pending/).
  */
-export async function quarantineChunk(root: string, hex: string): Promise<string | null> {
+export async function quarantineChunk(root: string, hex: string, from: string = chunkPath(root, hex)): Promise<string | null> {
   const qdir = path.join(root, QUARANTINE_DIR);
   await fs.mkdir(qdir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[-:.]/g, '');
   const name = `${hex}.${stamp}`;
-  const from = chunkPath(root, hex);
   try {
     await fs.rename(from, path.join(qdir, name));
   } catch (err) {

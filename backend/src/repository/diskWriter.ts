@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { writeFileAtomic } from './atomicFile';
 import type { ChunkSink } from './chunkSink';
 import { DIGEST_LENGTH, sha256Hex, ZERO_DIGEST } from './digest';
@@ -195,6 +196,7 @@ export class DiskWriter {
     const encoded = built.file;
     // The staging directory is fsynced once, by the commit, before the manifest is written.
     await writeFileAtomic(path.join(this.ctx.stagingDir, this.indexFile), encoded, { syncDir: false });
+    await crashPoint('disk-index-written');
     this.result = { file: this.indexFile, sha256: sha256Hex(encoded), chunkCount: this.count };
   }
 

@@ -43,3 +43,7 @@ export type { RepositoryOptions, InitOptions } from './repository';
 export type { KeyInfo, KeyFileOptions, ScryptParams, Unlocked } from './keyFiles';
 export { paperKey, parsePaperKey, parsePaper } from './paperKey';
 export type { PaperKey } from './paperKey';
+// upgrading a format-1 repository in place (FORMAT.md §22)
+export { upgradeRepository } from './upgrade';
+export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, PointProblem } from './upgrade';
+export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';

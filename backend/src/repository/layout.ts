@@ -42,6 +42,8 @@ export const KEYS_DIR = 'keys';
 export const PACK_TMP_DIR = 'packs';
 /** The garbage collection's own staging area (a name no VM key can take). */
 export const GC_STAGING_DIR = '.gc';
+/** `tmp/.upgrade/`: packs the in-place upgrade from format 1 is writing (FORMAT.md §22). */
+export const UPGRADE_STAGING_DIR = '.upgrade';
 
 /** Made by init; a repository made before a directory was added gets it when first needed. */
 export const LAYOUT_DIRS = [CHUNKS_DIR, POINTS_DIR, TMP_DIR, LOCKS_DIR, LEASES_DIR] as const;

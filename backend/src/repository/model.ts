@@ -22,7 +22,7 @@ export const FULL_REASONS = [
 export type FullReason = (typeof FULL_REASONS)[number];
 
 /** What a record of the repository's audit log is about (FORMAT.md §12). */
-export const AUDIT_ACTIONS = ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine'] as const;
+export const AUDIT_ACTIONS = ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'upgrade'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** GFS retention rules, in the order results list them (`keptBy`). */

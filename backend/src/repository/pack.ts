@@ -19,9 +19,11 @@ export const TOC_ENTRY_SIZE = 56;
 export const PACK_FOOTER_SIZE = 56;
 
 /** What a blob is: a disk chunk, or a node of a disk index tree (FORMAT.md §19). */
-export const enum BlobType {
-  Chunk = 1,
-  TreeNode = 2,
+export const BlobType = { Chunk: 1, TreeNode: 2 } as const;
+export type BlobType = (typeof BlobType)[keyof typeof BlobType];
+
+export function isBlobType(n: number): n is BlobType {
+  return n === BlobType.Chunk || n === BlobType.TreeNode;
 }
 
 export interface PackEntry {
@@ -216,7 +218,7 @@ function parseToc(toc: Buffer, tocOffset: number, bad: (why: string) => AppError
     const storedLength = toc.readUInt32LE(o + 40);
     const plainLength = toc.readUInt32LE(o + 44);
     const type = toc.readUInt8(o + 48);
-    if (type !== BlobType.Chunk && type !== BlobType.TreeNode) throw bad(`entry ${o / TOC_ENTRY_SIZE} has unknown type ${type}`);
+    if (!isBlobType(type)) throw bad(`entry ${o / TOC_ENTRY_SIZE} has unknown type ${type}`);
     if (offset !== next || storedLength === 0 || offset + storedLength > tocOffset) throw bad(`entry ${o / TOC_ENTRY_SIZE} lies outside the blob area`);
     next = offset + storedLength;
     entries.push({ id: Buffer.from(toc.subarray(o, o + 32)), type, offset, storedLength, plainLength });

@@ -8,6 +8,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { isErrno } from './atomicFile';
 import { BlobCodec } from './blobCodec';
 import { blobCrypt } from './blobCrypt';
@@ -261,11 +262,15 @@ export class PackSession {
     const packs = (await Promise.all(this.publishing.splice(0))).map((p) => ({ name: p.name, entries: p.entries.map(toEntry) }));
     if (packs.length === 0) return;
     await writeIndexFile(this.store.root, { packs, supersedes: [] });
+    await crashPoint('index-written');
     for (const p of packs) this.store.index.addPack(p.name, p.entries);
   }
 
   private publish(p: SealedPackInfo): void {
-    const done = publishPack(this.store.root, p).then(() => p);
+    const done = publishPack(this.store.root, p).then(async () => {
+      await crashPoint('pack-published');
+      return p;
+    });
     done.catch((err: unknown) => {
       this.failure ??= err;
     });

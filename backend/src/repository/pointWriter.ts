@@ -1,6 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
+import { crashPoint } from '../util/crashPoint';
 import { fsyncDir, writeFileAtomic } from './atomicFile';
 import type { ChunkSink } from './chunkSink';
 import type { DiskIndex } from './diskIndex';
@@ -168,6 +169,7 @@ export class PointWriter {
       await fs.rm(this.chunkTmpDir, { recursive: true, force: true });
       await fs.rm(path.join(this.ctx.stagingDir, PACK_TMP_DIR), { recursive: true, force: true });
       await writeFileAtomic(path.join(this.ctx.stagingDir, MANIFEST_FILE), serializeManifest(manifest, this.ctx.manifestKey));
+      await crashPoint('manifest-written');
       await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
     } catch (err) {
       this.state = 'open';

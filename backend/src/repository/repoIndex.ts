@@ -10,7 +10,7 @@ import { AppError } from '../errors';
 import { sha256Hex } from './digest';
 import { isErrno, writeFileAtomic } from './atomicFile';
 import { INDEX_DIR, indexFilePath, isHexDigest } from './layout';
-import { BlobType, type PackEntry } from './pack';
+import { isBlobType, type BlobType, type PackEntry } from './pack';
 
 export const INDEX_FILE_MAGIC = Buffer.from('OLVBRIDX', 'latin1');
 export const INDEX_FILE_VERSION = 2;
@@ -76,7 +76,7 @@ export function parseIndexFile(buf: Buffer, what: string): IndexFileContent {
     const pack = packs[packNo];
     const type = buf.readUInt8(o + 52);
     if (!pack) throw bad(`entry ${i} names pack ${packNo} of ${packCount}`);
-    if (type !== BlobType.Chunk && type !== BlobType.TreeNode) throw bad(`entry ${i} has unknown type ${type}`);
+    if (!isBlobType(type)) throw bad(`entry ${i} has unknown type ${type}`);
     pack.entries.push({
       id: Buffer.from(buf.subarray(o, o + 32)),
       storedLength: buf.readUInt32LE(o + 36),

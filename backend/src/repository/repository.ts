@@ -309,9 +309,15 @@ export class Repository {
     await this.store.close();
   }
 
-  /** @internal Test hook: one chunk worker exits as if it crashed. */
+  /** @internal Test hook: a chunk worker exits as if it crashed (format 2: all of them). */
   crashWorkerForTest(): Promise<unknown> {
-    if (this.store instanceof PackStore) return this.store.workers().run({ op: 'crash' }, 'crash test');
+    if (this.store instanceof PackStore) {
+      // format 2: every live worker, so that one holding an open pack of a writer dies too
+      const pool = this.store.workers();
+      const handles = pool.handles();
+      if (handles.length === 0) return pool.run({ op: 'crash' }, 'crash test');
+      return Promise.all(handles.map((h) => pool.runOn(h, { op: 'crash' }, 'crash test')));
+    }
     return this.store.crashOneWorker();
   }
 }

@@ -117,8 +117,8 @@ export async function buildTree(
   const count = digests.length / DIGEST_LENGTH;
   const levels = treeLevels(count, fanout);
   const nodes: TreeNodes = [];
-  let below = digests;
   for (let level = 0; level < levels.length; level++) {
+    const below = level === 0 ? digests : (nodes[level - 1] as Buffer);
     const n = levels[level] as number;
     const ids = Buffer.alloc(n * DIGEST_LENGTH);
     const base = level === 0 && opts.base?.[0]?.length === ids.length ? opts.base[0] : undefined;
@@ -134,7 +134,6 @@ export async function buildTree(
       (await opts.putNode(Buffer.from(content))).copy(ids, j * DIGEST_LENGTH);
     });
     nodes.push(ids);
-    below = ids;
   }
   return { top: Buffer.from(nodes[nodes.length - 1] ?? Buffer.alloc(0)), nodes };
 }

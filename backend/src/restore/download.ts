@@ -3,6 +3,9 @@ import { AppError } from '../errors';
 import type { DiskIndex, Repository } from '../repository';
 import { openPoint } from './pointSource';
 
+/** Chunks read ahead of the one being sent. */
+const READ_AHEAD = 8;
+
 /**
  * The guest-visible bytes [start, end] (inclusive, as HTTP ranges are) of one disk of a point,
  * as a stream read chunk by chunk from the repository: every chunk is checked against its
@@ -23,6 +26,18 @@ export async function rawImageStream(repo: Repository, pointId: string, device: 
     throw err;
   }
   const cs = index.chunkSize;
+  const last = Math.floor(end / cs);
+  const zeros = Buffer.alloc(cs);
+  // reads of the next chunks already in flight (the client reads sequentially, the workers
+  // decompress and check in parallel, and a pack is read in large pieces)
+  const ahead = new Map<number, Promise<Buffer>>();
+  const fetch = (i: number): void => {
+    if (i > last || ahead.has(i)) return;
+    const len = index.chunkLength(i);
+    const p = index.isZero(i) ? Promise.resolve(zeros.subarray(0, len)) : point.readChunk(index.digest(i), len);
+    p.catch(() => undefined); // awaited below, or dropped with the stream
+    ahead.set(i, p);
+  };
   const stream = Readable.from(
     (async function* () {
       try {
@@ -31,13 +46,16 @@ export async function rawImageStream(repo: Repository, pointId: string, device: 
           const i = Math.floor(pos / cs);
           const chunkStart = i * cs;
           const len = index.chunkLength(i);
-          const data = index.isZero(i) ? Buffer.alloc(len) : await point.readChunk(index.digest(i), len);
+          for (let k = 0; k < READ_AHEAD; k++) fetch(i + k);
+          const data = await (ahead.get(i) as Promise<Buffer>);
+          ahead.delete(i);
           const from = pos - chunkStart;
           const to = Math.min(len, end - chunkStart + 1);
           yield data.subarray(from, to);
           pos = chunkStart + to;
         }
       } finally {
+        await Promise.allSettled(ahead.values()); // no read outlives the lease
         await point.release(); // before the stream ends, so its reader sees the lease gone
       }
     })(),

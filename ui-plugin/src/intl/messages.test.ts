@@ -15,6 +15,7 @@ const AUDIT_KINDS: Record<AuditKind, true> = {
   'damage-mark': true,
   'damage-clear': true,
   'chunk-quarantine': true,
+  upgrade: true,
   'auth-failure': true,
   'access-denied': true,
   restore: true,

@@ -51,6 +51,7 @@ export const place = {
   'auditKindDamage-mark': 'Marked damaged',
   'auditKindDamage-clear': 'Damage mark cleared',
   'auditKindChunk-quarantine': 'Chunk quarantined',
+  auditKindUpgrade: 'Repository format upgrade',
   'auditKindAuth-failure': 'Login refused',
   auditKindRestore: 'Restore started',
   'auditKindPolicy-create': 'Policy created',
