@@ -130,6 +130,23 @@ describe('olvm-backup command line', () => {
     expectOneLineError(r, pattern);
   });
 
+  test('backup into and restore from an encrypted repository with --passphrase-file (the passphrase is asked only there)', async () => {
+    const enc = path.join(dir, 'encrypted');
+    const passphraseFile = path.join(dir, 'enc-passphrase');
+    await fs.writeFile(passphraseFile, 'backup passphrase\n', { mode: 0o600 });
+    const r = await Repository.init(enc, { version: 2, chunkSize: 256 * 1024, encryption: 'aes-256-gcm', passphrase: 'backup passphrase', scrypt: { N: 1024 } });
+    await r.close();
+    const noPassphrase = await cli('backup', '--repo', enc, '--qmp', vm.productQmp, '--vm', 'web1', '--scratch', dir);
+    expectOneLineError(noPassphrase, /no passphrase was given: give --passphrase-file FILE or set OLVM_BACKUP_REPO_PASSPHRASE/);
+    const backup = await cli('backup', '--repo', enc, '--passphrase-file', passphraseFile, '--qmp', vm.productQmp, '--vm', 'web1', '--scratch', dir, '--json');
+    expect([backup.code, backup.stderr]).toEqual([0, '']);
+    const point = (JSON.parse(backup.stdout) as { point: string }).point;
+    const out = path.join(dir, 'from-encrypted.raw');
+    const restore = await cli('restore', '--repo', enc, '--passphrase-file', passphraseFile, '--point', point, '--disk', 'virtio-disk0', '--out', out);
+    expect([restore.code, restore.stderr]).toEqual([0, '']);
+    expect((await fs.readFile(out)).equals(vm.snapshot('virtio-disk0'))).toBe(true);
+  });
+
   test('restore of an unknown disk names the disks the point has', async () => {
     const points = JSON.parse((await cli('points', '--repo', repo, '--json')).stdout) as Array<{ pointId: string }>;
     const r = await cli('restore', '--repo', repo, '--point', points[0]?.pointId ?? '', '--disk', 'sdz', '--out', path.join(dir, 'z.raw'));
