@@ -268,6 +268,29 @@ describe('an encrypted repository on the command line (no VM: points written thr
     expect(asked).toBe(0);
   });
 
+  test('repo init --encryption: made with the passphrase, opened with it; refused without one or with --format 1', async () => {
+    const made = path.join(dir, 'made');
+    const init = await run(NO_ENV, 'repo', 'init', '--repo', made, '--encryption', 'aes-256-gcm', '--passphrase-file', right, '--json');
+    expect([init.code, init.stderr]).toEqual([0, '']);
+    expect(JSON.parse(init.stdout)).toMatchObject({ format: 2, encrypted: true });
+    expect(await fs.readdir(path.join(made, 'keys'))).toHaveLength(1);
+    const points = await run(NO_ENV, 'points', '--repo', made, '--json', '--passphrase-file', right);
+    expect([points.code, points.stdout.trim()]).toEqual([0, '[]']);
+    const refused = await run(NO_ENV, 'points', '--repo', made, '--json', '--passphrase-file', wrong);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/passphrase opens none of the 1 key/);
+    expect(refused.stderr).not.toContain(WRONG);
+    const noPassphrase = await run(NO_ENV, 'repo', 'init', '--repo', path.join(dir, 'made2'), '--encryption', 'aes-256-gcm');
+    expect(noPassphrase.code).toBe(1);
+    expect(noPassphrase.stderr).toMatch(/needs the passphrase of its first key: give --passphrase-file FILE or set OLVM_BACKUP_REPO_PASSPHRASE/);
+    await expect(fs.access(path.join(dir, 'made2', 'config.json'))).rejects.toThrow();
+    const v1 = await run(NO_ENV, 'repo', 'init', '--repo', path.join(dir, 'made3'), '--encryption', 'aes-256-gcm', '--format', '1', '--passphrase-file', right);
+    expect(v1.code).toBe(1);
+    expect(v1.stderr).toMatch(/--encryption needs --format 2/);
+    const plainInit = await run(NO_ENV, 'repo', 'init', '--repo', path.join(dir, 'made4'), '--json');
+    expect(JSON.parse(plainInit.stdout)).toMatchObject({ encrypted: false });
+  });
+
   test('a plain repository never asks: no passphrase needed, a given file is not even read', async () => {
     for (const flag of [[], ['--passphrase-file', path.join(dir, 'absent')]]) {
       const show = await run(NO_ENV, 'show', '--repo', plain, '--point', plainPointId, '--json', ...flag);

@@ -5,10 +5,6 @@ import { printJson, printLine, printTable } from '../output';
 import { formatBytes } from '../progressBar';
 import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
-// repo.ts still takes cliActor from here; once it imports it from ../repoOpen in its actions, this
-// line goes (it loads the repository module when the commands are registered)
-export { cliActor } from '../repoOpen';
-
 /** For the subcommands that write (delete, lock, unlock): refused in another account's
  *  repository unless --allow-other-owner (repoOwner.ts); `fn` gets who the audit log names. */
 async function withRepo<T>(o: RepoFlags & { allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>): Promise<T> {
