@@ -2,9 +2,9 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Authenticator, createApp, DeletedVms, EventHub, listen, Permits, ScrapeAccess, type ApiCatalog } from './api';
 import { AuditSync, Catalog, DamageView, syncCatalog } from './catalog';
-import { describeConfig, type ServiceConfig } from './config';
+import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
-import { describeError } from './errors';
+import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
@@ -46,7 +46,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     for (const w of config.warnings) log.warn(w);
     await fs.mkdir(config.scratch.path, { recursive: true, mode: 0o700 });
 
-    const repository = await openOrInitRepository(config.repository.path, log);
+    const repository = await openOrInitRepository(config.repository, log);
     cleanups.push(() => repository.close());
     const catalog = Catalog.open(config.catalog.path);
     cleanups.push(() => catalog.close());
@@ -184,16 +184,35 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
   }
 }
 
-/** The embedded default: a repository that does not exist yet is created (an existing one is
- *  never re-initialised). */
-async function openOrInitRepository(dir: string, log: Logger): Promise<Repository> {
+/**
+ * The embedded default: a repository that does not exist yet is created in the configured format,
+ * encrypted with the configured passphrase if asked (an existing one is never re-initialised and
+ * keeps its own). An encrypted repository the passphrase does not open, or that has none, stops
+ * the start-up with a message naming where the passphrase is configured.
+ */
+async function openOrInitRepository(c: ServiceConfig['repository'], log: Logger): Promise<Repository> {
+  const dir = c.path;
   try {
     await fs.access(path.join(dir, 'config.json'));
   } catch {
-    log.info({ repository: dir }, 'creating the repository');
-    return Repository.init(dir);
+    log.info({ repository: dir, format: c.format, encryption: c.encryption }, 'creating the repository');
+    return Repository.init(dir, { version: c.format, ...(c.encryption === 'none' ? {} : { encryption: c.encryption, passphrase: c.passphrase ?? '' }) });
   }
-  return Repository.open(dir);
+  const source = c.passphraseFile !== undefined ? `repository.passphraseFile (${c.passphraseFile})` : ENV_REPO_PASSPHRASE;
+  let repository: Repository;
+  try {
+    repository = await Repository.open(dir, c.passphrase === undefined ? {} : { passphrase: c.passphrase });
+  } catch (err) {
+    if (isAppError(err, 'REPO_KEY_REQUIRED')) {
+      throw new AppError('REPO_KEY_REQUIRED', `repository ${dir} is encrypted and no passphrase is configured: set repository.passphraseFile or ${ENV_REPO_PASSPHRASE}`);
+    }
+    if (isAppError(err, 'REPO_KEY_WRONG')) throw new AppError('REPO_KEY_WRONG', `the passphrase from ${source} does not open repository ${dir}`, { cause: err });
+    throw err;
+  }
+  if (c.encryption !== 'none' && !repository.encrypted) {
+    log.warn({ repository: dir }, `repository.encryption is ${c.encryption} but the existing repository is not encrypted: the setting applies only to a repository the service creates`);
+  }
+  return repository;
 }
 
 /** The API's read view of the catalog file: the point index, job history, policy counts. */

@@ -28,40 +28,15 @@ export interface ServiceProcessOptions {
   startTimeoutMs?: number;
   /** protection.minLockDays (default here 0, so tests that prune can; the product's default is 7). */
   minLockDays?: number;
+  /** A config file's text (YAML), written into dataDir and given with --config; flags override it. */
+  config?: string;
+  /** Set in the service's environment, beside this process's (e.g. OLVM_BACKUP_REPO_PASSPHRASE); undefined: removed. */
+  env?: Record<string, string | undefined>;
 }
 
 /** `olvm-backup serve` as a real child process against the engine simulator, on a free port. */
 export async function startServiceProcess(o: ServiceProcessOptions): Promise<ServiceProcess> {
-  await fs.mkdir(o.dataDir, { recursive: true });
-  const pw = path.join(o.dataDir, 'engine-password');
-  await fs.writeFile(pw, `${o.sim.users.admin.password}\n`, { mode: 0o600 });
-  const args = [
-    CLI,
-    'serve',
-    '--data-dir',
-    o.dataDir,
-    '--engine-url',
-    o.sim.baseUrl,
-    '--engine-user',
-    o.sim.users.admin.name,
-    '--engine-password-file',
-    pw,
-    ...(o.sim.caFile ? ['--engine-ca', o.sim.caFile] : []),
-    '--qmp-dir',
-    o.sim.qmpDir,
-    '--listen-host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    ...(o.corsOrigins ? ['--cors-origin', ...o.corsOrigins] : []),
-    '--min-lock-days',
-    String(o.minLockDays ?? 0),
-    // a collection on its own schedule would race what a test counts
-    '--gc-schedule',
-    'off',
-    ...(o.extraArgs ?? []),
-  ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = await spawnService(o);
   let out = '';
   proc.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
   proc.stderr?.on('data', (b: Buffer) => (out += b.toString('utf8')));
@@ -99,6 +74,64 @@ export async function startServiceProcess(o: ServiceProcessOptions): Promise<Ser
       await exited;
     },
   };
+}
+
+/** A service that must refuse to start: its exit code and everything it wrote (stdout and stderr). */
+export async function serviceStartFailure(o: ServiceProcessOptions): Promise<{ code: number | null; output: string }> {
+  const proc = await spawnService(o);
+  let output = '';
+  proc.stdout?.on('data', (b: Buffer) => (output += b.toString('utf8')));
+  proc.stderr?.on('data', (b: Buffer) => (output += b.toString('utf8')));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`the service did not exit in time; its output:\n${output}`));
+    }, o.startTimeoutMs ?? 30_000);
+    proc.once('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  return { code, output };
+}
+
+/** Starts `olvm-backup serve` with the options' flags (see ServiceProcessOptions). */
+async function spawnService(o: ServiceProcessOptions): Promise<ChildProcess> {
+  await fs.mkdir(o.dataDir, { recursive: true });
+  const pw = path.join(o.dataDir, 'engine-password');
+  await fs.writeFile(pw, `${o.sim.users.admin.password}\n`, { mode: 0o600 });
+  const configFile = path.join(o.dataDir, 'config.yaml');
+  if (o.config !== undefined) await fs.writeFile(configFile, o.config);
+  const args = [
+    CLI,
+    'serve',
+    ...(o.config !== undefined ? ['--config', configFile] : []),
+    '--data-dir',
+    o.dataDir,
+    '--engine-url',
+    o.sim.baseUrl,
+    '--engine-user',
+    o.sim.users.admin.name,
+    '--engine-password-file',
+    pw,
+    ...(o.sim.caFile ? ['--engine-ca', o.sim.caFile] : []),
+    '--qmp-dir',
+    o.sim.qmpDir,
+    '--listen-host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    ...(o.corsOrigins ? ['--cors-origin', ...o.corsOrigins] : []),
+    '--min-lock-days',
+    String(o.minLockDays ?? 0),
+    // a collection on its own schedule would race what a test counts
+    '--gc-schedule',
+    'off',
+    ...(o.extraArgs ?? []),
+  ];
+  const env = { ...process.env, ...o.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
 }
 
 /** An SSO token for a simulator user, by password grant (what WebAdmin's login gives). */

@@ -62,7 +62,8 @@ describe('verify jobs through the service (engine simulator, real QEMU, a real s
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-verify-api-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: true });
-    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc') });
+    // format 1: corrupt() flips a byte of one chunk file (format 2 keeps chunks in packs)
+    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 1 }\n' });
     admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
     // the operator: UserVmManager on web01 (sees it, may back it up and verify it), nothing on app01
     user = apiClient(svc.url, await ssoToken(sim, 'operator'));

@@ -3,11 +3,14 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import YAML from 'yaml';
-import { configFileSchema, describeConfig, loadConfig, type LoadConfigOptions, type ServiceConfig } from '../../backend/src/config';
+import { describeConfig, loadConfig, type LoadConfigOptions, type ServiceConfig } from '../../backend/src/config';
+import { configFileSchema } from '../../backend/src/config/schema';
 import { isAppError } from '../../backend/src/errors';
 import { childFor, createLogger } from '../../backend/src/util/log';
 
 const SECRET = 'hunter2-Very-Secret';
+/** The repository's passphrase in these tests: like SECRET, it must never appear in a message. */
+const PASSPHRASE = 'correct horse battery staple';
 let dir: string;
 
 beforeEach(async () => {
@@ -41,8 +44,10 @@ async function failure(opts: LoadConfigOptions): Promise<string> {
     await loadConfig({ env: {}, ...opts });
   } catch (err) {
     if (!isAppError(err, 'CONFIG_INVALID')) throw err;
-    expect(err.message).not.toContain(SECRET);
-    expect(JSON.stringify(err.details ?? {})).not.toContain(SECRET);
+    for (const secret of [SECRET, PASSPHRASE]) {
+      expect(err.message).not.toContain(secret);
+      expect(JSON.stringify(err.details ?? {})).not.toContain(secret);
+    }
     return err.message;
   }
   throw new Error('loadConfig succeeded');
@@ -70,7 +75,7 @@ describe('loadConfig', () => {
         caFile: undefined,
         timeoutSeconds: 60,
       },
-      repository: { path: path.join(dir, 'repository'), gcSchedule: '0 4 * * 0', gcTimeZone: 'UTC' },
+      repository: { path: path.join(dir, 'repository'), gcSchedule: '0 4 * * 0', gcTimeZone: 'UTC', format: 2, encryption: 'none', passphrase: undefined, passphraseFile: undefined },
       catalog: { path: path.join(dir, 'catalog.sqlite') },
       scratch: { path: path.join(dir, 'scratch') },
       listen: { host: '127.0.0.1', port: 8780, heartbeatSeconds: 30, tls: undefined },
@@ -87,6 +92,7 @@ describe('loadConfig', () => {
   test('a full file, every key set', async () => {
     for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'hosts.json']) await writeFile(path.join(dir, f), 'x');
     await writeFile(path.join(dir, 'scrape-token'), 'scrape me\n', { mode: 0o600 });
+    await writeFile(path.join(dir, 'repo-passphrase'), `${PASSPHRASE}\n`, { mode: 0o600 });
     const file = await configFile(`
 dataDir: ${dir}/data
 engine:
@@ -95,7 +101,7 @@ engine:
   passwordFile: ${dir}/engine-password
   caFile: ${dir}/ca.pem
   timeoutSeconds: 30
-repository: { path: /srv/backup/repository, gcSchedule: "30 2 * * *", gcTimeZone: Europe/Berlin }
+repository: { path: /srv/backup/repository, gcSchedule: "30 2 * * *", gcTimeZone: Europe/Berlin, format: 2, encryption: aes-256-gcm, passphraseFile: repo-passphrase }
 catalog: { path: /srv/backup/catalog.sqlite }
 scratch: { path: /var/tmp/olvm-scratch }
 listen: { host: 0.0.0.0, port: 8443, tlsCert: ${dir}/cert.pem, tlsKey: ${dir}/key.pem }
@@ -119,7 +125,15 @@ log: { level: debug }
         caFile: `${dir}/ca.pem`,
         timeoutSeconds: 30,
       },
-      repository: { path: '/srv/backup/repository', gcSchedule: '30 2 * * *', gcTimeZone: 'Europe/Berlin' },
+      repository: {
+        path: '/srv/backup/repository',
+        gcSchedule: '30 2 * * *',
+        gcTimeZone: 'Europe/Berlin',
+        format: 2,
+        encryption: 'aes-256-gcm',
+        passphrase: PASSPHRASE,
+        passphraseFile: path.join(dir, 'repo-passphrase'),
+      },
       catalog: { path: '/srv/backup/catalog.sqlite' },
       scratch: { path: '/var/tmp/olvm-scratch' },
       listen: { host: '0.0.0.0', port: 8443, heartbeatSeconds: 30, tls: { cert: `${dir}/cert.pem`, key: `${dir}/key.pem` } },
@@ -207,6 +221,15 @@ log: { level: debug }
       ['a negative minimum lock', `${MINIMAL}protection: { minLockDays: -1 }\n`, /: protection\.minLockDays: .* \(got -1\)$/],
       ['backup admins that are not a list', `${MINIMAL}auth: { backupAdmins: ops }\n`, /: auth\.backupAdmins: must be a list of names \(got "ops"\)$/],
       ['a scrape token file that cannot be read', `${MINIMAL}auth: { scrapeTokenFile: nope-token }\n`, /: auth\.scrapeTokenFile: cannot read .*nope-token \(ENOENT\)$/],
+      [
+        'encryption without a passphrase',
+        `${MINIMAL}repository: { encryption: aes-256-gcm }\n`,
+        /: repository\.passphraseFile: repository\.encryption is aes-256-gcm and the passphrase is missing: set repository\.passphraseFile or OLVM_BACKUP_REPO_PASSPHRASE$/,
+      ],
+      ['encryption in format 1', `${MINIMAL}repository: { format: 1, encryption: aes-256-gcm, passphraseFile: engine-password }\n`, /: repository\.format: an encrypted repository \(repository\.encryption aes-256-gcm\) needs format 2$/],
+      ['an unknown repository format', `${MINIMAL}repository: { format: 3 }\n`, /: repository\.format: must be 1 or 2 \(got 3\)$/],
+      ['an unknown encryption', `${MINIMAL}repository: { encryption: aes }\n`, /: repository\.encryption: must be one of none, aes-256-gcm \(got "aes"\)$/],
+      ['a passphrase file that cannot be read', `${MINIMAL}repository: { passphraseFile: nope }\n`, /: repository\.passphraseFile: cannot read .*nope \(ENOENT\)$/],
     ];
     test.each(cases)('%s', async (_what, yaml, expected) => {
       const file = await configFile(yaml);
@@ -258,6 +281,53 @@ log: { level: debug }
     expect(JSON.stringify(described)).not.toContain(SECRET);
     expect(described).toMatchObject({ engine: { password: '<set>', user: 'olvm-backup@internal' }, listen: { port: 8780 } });
     expect(describeConfig({ ...c, engine: { ...c.engine, password: '' } })).toMatchObject({ engine: { password: '<missing>' } });
+  });
+});
+
+describe("the repository's passphrase", () => {
+  const repoPassphrase = (mode = 0o600): Promise<void> => writeFile(path.join(dir, 'repo-passphrase'), `${PASSPHRASE}\n`, { mode });
+
+  test('from its file or OLVM_BACKUP_REPO_PASSPHRASE, like the engine password; needed only to encrypt', async () => {
+    await repoPassphrase();
+    const file = await configFile(`${MINIMAL}repository: { passphraseFile: repo-passphrase }\n`, 'with-passphrase.yaml');
+    expect((await loadConfig({ file, env: {} })).repository).toMatchObject({ passphrase: PASSPHRASE, passphraseFile: path.join(dir, 'repo-passphrase'), format: 2, encryption: 'none' });
+    // the environment wins over the file's key, a file given on the command line over both
+    const env = { OLVM_BACKUP_REPO_PASSPHRASE: 'from the environment' };
+    expect((await loadConfig({ file, env })).repository).toMatchObject({ passphrase: 'from the environment', passphraseFile: undefined });
+    await writeFile(path.join(dir, 'other'), 'from a flag\n', { mode: 0o600 });
+    const flag = await loadConfig({ file, env, overrides: { repository: { passphraseFile: path.join(dir, 'other') } } });
+    expect(flag.repository).toMatchObject({ passphrase: 'from a flag', passphraseFile: path.join(dir, 'other') });
+    // none at all: fine while the service makes (or finds) a plain repository
+    expect((await loadConfig({ file: await configFile(MINIMAL), env: {} })).repository).toMatchObject({ passphrase: undefined, passphraseFile: undefined });
+    const encrypted = await configFile(`${MINIMAL}repository: { format: 2, encryption: aes-256-gcm }\n`, 'encrypted.yaml');
+    expect((await loadConfig({ file: encrypted, env })).repository).toMatchObject({ format: 2, encryption: 'aes-256-gcm', passphrase: 'from the environment' });
+    // an empty file is no passphrase; one others may read is a warning
+    await writeFile(path.join(dir, 'empty'), '\n', { mode: 0o600 });
+    expect(await failure({ file: encrypted, overrides: { repository: { passphraseFile: path.join(dir, 'empty') } } })).toMatch(/: repository\.passphraseFile: .*empty is empty$/);
+    await chmod(path.join(dir, 'repo-passphrase'), 0o640);
+    expect((await loadConfig({ file, env: {} })).warnings).toEqual([expect.stringMatching(/^repository\.passphraseFile: .*repo-passphrase is readable by group or others \(mode 640\)/)]);
+  });
+
+  test('is never shown: not in errors, not in describeConfig, not in a log line', async () => {
+    await repoPassphrase();
+    // problems elsewhere in a config whose passphrase was read, or comes from the environment
+    await failure({ file: await configFile(`${MINIMAL}repository: { passphraseFile: repo-passphrase, format: 7 }\n`) });
+    await failure({ file: await configFile(`${MINIMAL}limits: { perHost: 99 }\n`), env: { OLVM_BACKUP_REPO_PASSPHRASE: PASSPHRASE } });
+
+    const c = await loadConfig({ file: await configFile(`${MINIMAL}repository: { encryption: aes-256-gcm, passphraseFile: repo-passphrase }\n`), env: {} });
+    expect(c.repository.passphrase).toBe(PASSPHRASE);
+    const described = describeConfig(c);
+    expect(JSON.stringify(described)).not.toContain(PASSPHRASE);
+    expect(described).toMatchObject({ repository: { passphrase: '<set>', passphraseFile: path.join(dir, 'repo-passphrase'), encryption: 'aes-256-gcm', format: 2 } });
+    expect(describeConfig({ ...c, repository: { ...c.repository, passphrase: undefined } })).toMatchObject({ repository: { passphrase: '<none>' } });
+
+    // the resolved section logged by mistake
+    const stream = new PassThrough();
+    let out = '';
+    stream.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    createLogger({ level: 'info', destination: stream }).info({ repository: c.repository, passphrase: PASSPHRASE }, 'oops');
+    expect(out).toContain('"passphrase":"[redacted]"');
+    expect(out).not.toContain(PASSPHRASE);
   });
 });
 

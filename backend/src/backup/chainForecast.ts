@@ -1,4 +1,5 @@
-import { isExcludedFromBackup, type Vm } from '../engine';
+import type { Vm } from '../engine';
+import { isExcludedFromBackup } from '../engine/model';
 import type { DiskChainHealth } from './model';
 
 /** What the forecast needs of the VM's last restore point (the catalog's summary has it). */

@@ -1,11 +1,22 @@
 /** The backup method: which disks copy whole and why, one QMP transaction, fleecing, the extent
  *  copy into the repository, rollback; the engine-aware backup of a VM; the chain forecast. */
+import type { EngineVmBackupRequest, EngineVmBackupResult } from './engineVmBackup';
+
 export { runBackup } from './runBackup';
 export type { BackupRequest, BackupResult, BackupProgress } from './types';
 export { BITMAP_PREFIX, isOurBitmap, isFrozenBitmap } from './names';
 export { planChunks } from './chunkPlan';
 export { planDisk } from './chainCheck';
-export { engineVmBackup } from './engineVmBackup';
 export type { EngineVmBackupRequest, EngineVmBackupResult } from './engineVmBackup';
 export { chainHealth } from './chainForecast';
 export type { LastPoint } from './chainForecast';
+
+/**
+ * The backup of a VM the engine names (engineVmBackup.ts). Its module, and with it the engine
+ * client, loads on the first call: a backup by QMP socket (`olvm-backup backup --qmp`) needs
+ * neither, and a CLI command should not spend its start-up loading them.
+ */
+export async function engineVmBackup(req: EngineVmBackupRequest): Promise<EngineVmBackupResult> {
+  const m = await import('./engineVmBackup');
+  return m.engineVmBackup(req);
+}

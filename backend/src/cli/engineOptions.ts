@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs';
 import type { Command } from 'commander';
-import { EngineClient } from '../engine';
+import type { EngineClient } from '../engine';
 import { AppError } from '../errors';
 
 /** The flags every command that talks to the engine takes (backup --engine, restore --engine). */
@@ -38,6 +38,8 @@ export async function engineFromOptions(o: EngineOptions): Promise<EngineClient>
   } catch (err) {
     throw new AppError('INVALID_ARGUMENT', `cannot read the engine password file ${file}`, { cause: err });
   }
+  // loaded here, not with the flags: a command registers them at every start of the CLI
+  const { EngineClient } = await import('../engine');
   return new EngineClient({
     baseUrl: o.engine as string,
     ...(o.engineCa ? { caFile: o.engineCa } : {}),

@@ -8,17 +8,18 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
-import { shellCommand } from '../hosts';
-import { Repository } from '../repository';
+import type { Repository } from '../repository';
 import { accountName, describeAccount, effectiveUid } from '../util/accounts';
+import { ALLOW_OTHER_OWNER } from './repoFlags';
 
-export const ALLOW_OTHER_OWNER = '--allow-other-owner';
-export const ALLOW_OTHER_OWNER_HELP = 'write even though the repository belongs to another account (what this run creates belongs to you)';
+export { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from './repoFlags';
 
-/** Opens the repository in `dir` for a command that writes into it (see the module comment). */
-export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean }): Promise<Repository> {
+/** Opens the repository in `dir` for a command that writes into it (see the module comment);
+ *  an encrypted one with the passphrase of --passphrase-file or the environment (repoOpen.ts). */
+export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean; passphraseFile?: string }): Promise<Repository> {
   await checkOwner(path.join(path.resolve(dir), 'config.json'), `repository ${path.resolve(dir)}`, o.allowOtherOwner === true);
-  return Repository.open(dir);
+  const { openRepository } = await import('./repoOpen');
+  return openRepository({ ...(o.passphraseFile === undefined ? {} : { passphraseFile: o.passphraseFile }), repo: dir });
 }
 
 /** The same check without opening the repository (`repo upgrade`, which opens it its own way). */
@@ -41,16 +42,12 @@ async function checkOwner(file: string, what: string, allowed: boolean): Promise
   const me = effectiveUid();
   if (uid === me || allowed) return;
   const owner = accountName(uid);
+  const { shellCommand } = await import('../hosts');
   throw new AppError(
     'REPO_OTHER_OWNER',
     `${what} belongs to ${describeAccount(uid)} and this command runs as ${describeAccount(me)}: what it writes would belong to ` +
       `${accountName(me)} instead of the owner, and the backup service, which runs as the owner, might not be able to change or remove it. ` +
-      `Run it as the owner: sudo -u ${owner} ${commandLine()} — or add ${ALLOW_OTHER_OWNER} if you mean it`,
+      `Run it as the owner: sudo -u ${owner} ${shellCommand(['olvm-backup', ...process.argv.slice(2)])} — or add ${ALLOW_OTHER_OWNER} if you mean it`,
     { details: { ownerUid: uid, owner, uid: me } },
   );
-}
-
-/** This process's command line as the operator typed it, quoted for a shell. */
-function commandLine(): string {
-  return shellCommand(['olvm-backup', ...process.argv.slice(2)]);
 }

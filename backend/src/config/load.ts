@@ -5,7 +5,9 @@ import * as nodePath from 'path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { AppError } from '../errors';
-import { configFileSchema, DEFAULTS, PATH_KEYS, type ConfigFile, type ParsedConfigFile, type ServiceConfig } from './schema';
+import { DEFAULTS } from './defaults';
+import { ENV_REPO_PASSPHRASE } from './passphrase';
+import { configFileSchema, PATH_KEYS, type ConfigFile, type ParsedConfigFile, type ServiceConfig } from './schema';
 
 export type DeepPartial<T> = T extends readonly (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 /** What command-line flags may set: any key of the file, highest precedence. */
@@ -76,13 +78,47 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ServiceC
     if (typeof p === 'string') await access(p, constants.R_OK).catch((err) => problems.push(`${key}: cannot read ${p} (${errCode(err)})`));
   }
   const scrapeToken = v.auth?.scrapeTokenFile === undefined ? undefined : await readSecret('auth.scrapeTokenFile', v.auth.scrapeTokenFile, problems, warnings);
+  const repoSecret = await repositoryPassphrase(v, env, typeof getKey(fromOverrides, 'repository.passphraseFile') === 'string', problems, warnings);
   if (problems.length > 0 || password === undefined) throw invalid(where, problems);
-  return resolved(v, { file, env, password, passwordFile, scrapeToken, warnings });
+  return resolved(v, { file, env, password, passwordFile, scrapeToken, ...repoSecret, warnings });
+}
+
+/**
+ * The repository's passphrase, from the environment or repository.passphraseFile, as the engine
+ * password (the environment wins over the file's key, a command-line file over both). Read
+ * whenever given: an existing repository may be encrypted whatever repository.encryption says
+ * (that key only chooses how a new one is made). Asking for encryption without one is a problem.
+ */
+async function repositoryPassphrase(
+  v: ParsedConfigFile,
+  env: NodeJS.ProcessEnv,
+  fileFromOverrides: boolean,
+  problems: string[],
+  warnings: string[],
+): Promise<{ passphrase: string | undefined; passphraseFile: string | undefined }> {
+  const fromEnv = env[ENV_REPO_PASSPHRASE] || undefined;
+  const passphraseFile = fromEnv !== undefined && !fileFromOverrides ? undefined : v.repository?.passphraseFile;
+  const passphrase = passphraseFile === undefined ? fromEnv : await readSecret('repository.passphraseFile', passphraseFile, problems, warnings);
+  const encryption = v.repository?.encryption ?? DEFAULTS.repositoryEncryption;
+  if (encryption !== 'none' && passphrase === undefined && passphraseFile === undefined) {
+    problems.push(`repository.passphraseFile: repository.encryption is ${encryption} and the passphrase is missing: set repository.passphraseFile or ${ENV_REPO_PASSPHRASE}`);
+  }
+  if (encryption !== 'none' && v.repository?.format === 1) problems.push(`repository.format: an encrypted repository (repository.encryption ${encryption}) needs format 2`);
+  return { passphrase, passphraseFile };
 }
 
 function resolved(
   v: ParsedConfigFile,
-  r: { file: string | undefined; env: NodeJS.ProcessEnv; password: string; passwordFile: string | undefined; scrapeToken: string | undefined; warnings: string[] },
+  r: {
+    file: string | undefined;
+    env: NodeJS.ProcessEnv;
+    password: string;
+    passwordFile: string | undefined;
+    scrapeToken: string | undefined;
+    passphrase: string | undefined;
+    passphraseFile: string | undefined;
+    warnings: string[];
+  },
 ): ServiceConfig {
   const dataDir = v.dataDir ?? defaultDataDir(r.env);
   const url = v.engine.url.replace(/\/+$/, '');
@@ -104,6 +140,10 @@ function resolved(
       path: v.repository?.path ?? nodePath.join(dataDir, 'repository'),
       gcSchedule: (v.repository?.gcSchedule ?? DEFAULTS.gcSchedule) === 'off' ? null : (v.repository?.gcSchedule ?? DEFAULTS.gcSchedule),
       gcTimeZone: v.repository?.gcTimeZone ?? DEFAULTS.gcTimeZone,
+      format: v.repository?.format ?? DEFAULTS.repositoryFormat,
+      encryption: v.repository?.encryption ?? DEFAULTS.repositoryEncryption,
+      passphrase: r.passphrase,
+      passphraseFile: r.passphraseFile,
     },
     catalog: { path: v.catalog?.path ?? nodePath.join(dataDir, 'catalog.sqlite') },
     scratch: { path: v.scratch?.path ?? nodePath.join(dataDir, 'scratch') },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, REPOSITORY_ENCRYPTIONS, type LogLevel, type RepositoryEncryption } from './defaults';
 
 /**
  * The service's configuration file (YAML), as written by the admin: every object strict, so a
@@ -6,31 +7,6 @@ import { z } from 'zod';
  * happen in `load.ts`; this file says only what a valid file looks like. Messages are written for
  * the admin and prefixed with the key's dotted path by the loader.
  */
-
-/**
- * The longest retention lock, in days (a hundred years): protection.minLockDays here, a policy's
- * lockDays (api/), what a backup commits a point with (backup/). Stated here because config/ is
- * below every layer that checks it and may import nothing above itself.
- */
-export const MAX_LOCK_DAYS = 36_500;
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export const DEFAULTS = {
-  listen: { host: '127.0.0.1', port: 8780 },
-  limits: { global: 4, perHost: 2 },
-  authCacheSeconds: 60,
-  logLevel: 'info' as LogLevel,
-  engineTimeoutSeconds: 60,
-  /** How long a user's permits on one object are reused (the issue's bound: at most 60 s). */
-  permitCacheSeconds: 30,
-  /** Every point's retention lock at least this long (0: none), Backup now's too. */
-  minLockDays: 7,
-  /** Garbage collection: weekly, Sunday 04:00, in the repository's time zone. */
-  gcSchedule: '0 4 * * 0',
-  gcTimeZone: 'UTC',
-} as const;
 
 /** The message for a present-but-wrong value; a missing required key says so instead. */
 const says = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : text);
@@ -129,6 +105,11 @@ export const configFileSchema = z.strictObject(
       // 5-field cron of the scheduled garbage collection; "off": only `olvm-backup gc` by hand
       gcSchedule: z.string({ error: says('must be a 5-field cron expression or "off"') }).min(1).optional(),
       gcTimeZone: z.string({ error: says('must be an IANA time zone name') }).min(1).optional(),
+      // the repository the service creates when there is none (an existing one keeps its own)
+      format: z.literal([1, 2], { error: says('must be 1 or 2') }).optional(),
+      encryption: z.enum(REPOSITORY_ENCRYPTIONS, { error: says(`must be one of ${REPOSITORY_ENCRYPTIONS.join(', ')}`) }).optional(),
+      // a file holding the passphrase of an encrypted repository
+      passphraseFile: path.optional(),
     }),
     catalog: section({ path: path.optional() }),
     scratch: section({ path: path.optional() }),
@@ -162,6 +143,7 @@ export const PATH_KEYS = [
   'engine.passwordFile',
   'engine.caFile',
   'repository.path',
+  'repository.passphraseFile',
   'catalog.path',
   'scratch.path',
   'listen.tlsCert',
@@ -188,7 +170,18 @@ export interface ServiceConfig {
     timeoutSeconds: number;
   };
   /** gcSchedule: a 5-field cron in gcTimeZone, or null ("off"). */
-  repository: { path: string; gcSchedule: string | null; gcTimeZone: string };
+  repository: {
+    path: string;
+    gcSchedule: string | null;
+    gcTimeZone: string;
+    /** the format and encryption of the repository the service creates when there is none */
+    format: 1 | 2;
+    encryption: RepositoryEncryption;
+    /** the passphrase of an encrypted repository, the secret itself: never log it; `describeConfig` hides it */
+    passphrase: string | undefined;
+    /** where the passphrase came from, when a file (undefined: OLVM_BACKUP_REPO_PASSPHRASE, or none) */
+    passphraseFile: string | undefined;
+  };
   catalog: { path: string };
   scratch: { path: string };
   listen: { host: string; port: number; heartbeatSeconds: number; tls: { cert: string; key: string } | undefined };

@@ -1,3 +1,4 @@
+import { isExcludedFromBackup } from './model';
 import type { VmDisk } from './types';
 
 /**
@@ -51,17 +52,6 @@ const MIN_SERIAL_PREFIX = 20;
 /** `ua-<id>` → `<id>`; undefined for any other device id. */
 export function diskIdFromAlias(deviceId: string): string | undefined {
   return deviceId.startsWith(ALIAS_PREFIX) && deviceId.length > ALIAS_PREFIX.length ? deviceId.slice(ALIAS_PREFIX.length) : undefined;
-}
-
-/** True when the description holds `backup=0` as a whole token (case-insensitive): separated
- *  by whitespace, `,`, `;`, `|` or brackets, a trailing `.` allowed. `nobackup=0`,
- *  `backup=01` and `backup=0x` do not count. */
-export function isExcludedFromBackup(description: string | undefined): boolean {
-  if (!description) return false;
-  return description
-    .split(/[\s,;|()[\]{}]+/)
-    .map((t) => t.replace(/\.+$/, '').toLowerCase())
-    .includes('backup=0');
 }
 
 export function mapDisks<D extends QemuDiskDevice>(disks: readonly VmDisk[], devices: readonly D[]): DiskMapping<D> {

@@ -1,7 +1,7 @@
 // Logging in to one host over SSH: the connection settings, the pinned-key check during the
 // handshake, and the coded errors (unreachable, key mismatch, login refused) naming the host.
 import * as net from 'net';
-import { Client, type ConnectConfig } from 'ssh2';
+import type { Client, ConnectConfig } from 'ssh2';
 import { AppError } from '../errors';
 
 /** How to reach one KVM host over SSH. The host key is pinned: there is no trust on first use. */
@@ -43,9 +43,12 @@ export interface LoginHooks {
 }
 
 /** Opens and authenticates one connection; rejects with a coded error naming the host. */
-export function login(config: SshHostConfig, hostLabel: string, matches: (key: Buffer) => boolean, hooks: LoginHooks): Promise<Live> {
+export async function login(config: SshHostConfig, hostLabel: string, matches: (key: Buffer) => boolean, hooks: LoginHooks): Promise<Live> {
+  // ssh2 (with its native helpers) loads with the first login: a process that reaches no host
+  // over SSH (a local backup, most CLI commands) does not pay for it
+  const ssh2 = await import('ssh2');
   return new Promise<Live>((resolve, reject) => {
-    const client = new Client();
+    const client = new ssh2.Client();
     let keyRejected = false;
     let ready = false;
     const live: Live = { client, lostListeners: new Set(), ended: false };

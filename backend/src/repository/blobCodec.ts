@@ -92,8 +92,10 @@ export class BlobCodec {
 
   /** Two samples (start and middle) that both fail to shrink mark the content as incompressible. */
   private looksIncompressible(data: Buffer): boolean {
-    if (data.length < 4 * SAMPLE_BYTES) return false;
-    const half = SAMPLE_BYTES / 2;
+    if (data.length < SAMPLE_BYTES) return false;
+    // two samples of 1/32 of the chunk each (at most 32 KiB): 6 % of the data, whatever the
+    // chunk size (a fixed 64 KiB was a quarter of a 256 KiB chunk)
+    const half = Math.min(SAMPLE_BYTES / 2, data.length >> 5);
     const bound = zstd.compressBound(half);
     if (this.probeOut.length < bound) this.probeOut = Buffer.allocUnsafeSlow(bound);
     for (const start of [0, Math.floor(data.length / 2)]) {

@@ -4,14 +4,10 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import { writeFileAtomic, isErrno } from './atomicFile';
 import { CONFIG_FILE } from './layout';
+import { DEFAULT_REPO_VERSION, REPO_VERSIONS, type RepoVersion } from './model';
 
+export { DEFAULT_REPO_VERSION, REPO_VERSIONS, type RepoVersion } from './model';
 export const REPO_FORMAT = 'olvm-backup-repository';
-/** Versions this code reads and writes: 1 (a file per chunk), 2 (pack files, tree indexes,
- *  optional encryption; FORMAT.md §16–§21). */
-export const REPO_VERSIONS = [1, 2] as const;
-export type RepoVersion = (typeof REPO_VERSIONS)[number];
-/** What `repo init` makes when not told otherwise. */
-export const DEFAULT_REPO_VERSION: RepoVersion = 1;
 /** Format 2: packs are sealed when they reach this size (FORMAT.md §17). */
 export const DEFAULT_PACK_SIZE = 32 << 20;
 export const MIN_PACK_SIZE = 1 << 20;

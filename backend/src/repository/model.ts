@@ -34,3 +34,13 @@ export type GfsRule = (typeof GFS_RULES)[number];
  *  and protects its point, all the same. */
 export const LEASE_PURPOSES = ['restore', 'download', 'verify'] as const;
 export type LeasePurpose = (typeof LEASE_PURPOSES)[number];
+
+/** The repository formats this program reads and writes (FORMAT.md): 1 (a file per chunk) and 2
+ *  (pack files, tree indexes, optional encryption). */
+export const REPO_VERSIONS = [1, 2] as const;
+export type RepoVersion = (typeof REPO_VERSIONS)[number];
+/** What `repo init` and the service's embedded default make when not told otherwise. */
+export const DEFAULT_REPO_VERSION: RepoVersion = 1;
+/** Encryption a repository can be made with (format 2). */
+export const REPO_ENCRYPTIONS = ['none', 'aes-256-gcm'] as const;
+export type RepoEncryptionName = (typeof REPO_ENCRYPTIONS)[number];

@@ -39,8 +39,10 @@ import { applyVerifyRepairs } from './verifyRepairs';
 export interface RepositoryOptions {
   /** Chunk worker threads (default: twice the cores, 4–8). */
   workers?: number;
-  /** An encrypted repository (format 2) is opened with its passphrase (a key file it opens)... */
-  passphrase?: string;
+  /** An encrypted repository (format 2) is opened with its passphrase (a key file it opens)...
+   *  A function is called only when the repository turns out to be encrypted: a command can
+   *  pass where its passphrase would come from, and a plain repository never asks for it. */
+  passphrase?: string | (() => Promise<string>);
   /** ... or with its key (checked against config.json's key check). */
   key?: RepoKey;
 }
@@ -86,7 +88,8 @@ export class Repository {
     const root = path.resolve(dir);
     const { encryption, ...rest } = opts;
     if (encryption && encryption !== 'aes-256-gcm') throw new AppError('INVALID_ARGUMENT', `unknown encryption ${JSON.stringify(encryption)} (aes-256-gcm or none)`);
-    if (encryption && (opts.passphrase === undefined || opts.passphrase === '')) {
+    const passphrase = encryption ? await passphraseOf(opts) : undefined;
+    if (encryption && (passphrase === undefined || passphrase === '')) {
       throw new AppError('REPO_KEY_REQUIRED', 'an encrypted repository needs a passphrase (--passphrase-file FILE or OLVM_BACKUP_REPO_PASSPHRASE)');
     }
     const key = encryption ? newRepoKey() : null;
@@ -105,7 +108,7 @@ export class Repository {
       if (!ours) throw new AppError('REPO_EXISTS', `${root} is not empty and not a repository (found ${e})`);
     }
     for (const d of layout) await fs.mkdir(path.join(root, d), { recursive: true });
-    if (key) await createKeyFile(root, config.repositoryId, key, opts.passphrase as string, opts.scrypt ? { scrypt: opts.scrypt } : {});
+    if (key) await createKeyFile(root, config.repositoryId, key, passphrase as string, opts.scrypt ? { scrypt: opts.scrypt } : {});
     // The config last: its presence is what makes the directory a repository.
     await writeConfig(root, config);
     return new Repository(root, config, { ...opts, ...(key ? { key } : {}) });
@@ -338,10 +341,16 @@ async function repositoryKey(root: string, config: RepoConfig, opts: RepositoryO
     checkKey(opts.key, config.repositoryId, check);
     return opts.key;
   }
-  if (opts.passphrase === undefined || opts.passphrase === '') {
+  const passphrase = await passphraseOf(opts);
+  if (passphrase === undefined || passphrase === '') {
     throw new AppError('REPO_KEY_REQUIRED', `repository ${root} is encrypted: give its passphrase (--passphrase-file FILE, or OLVM_BACKUP_REPO_PASSPHRASE)`, {
       details: { repositoryId: config.repositoryId },
     });
   }
-  return (await unlockRepository(root, config.repositoryId, opts.passphrase, { keyCheck: check })).key;
+  return (await unlockRepository(root, config.repositoryId, passphrase, { keyCheck: check })).key;
+}
+
+/** The passphrase given, asking a function for it now (see RepositoryOptions.passphrase). */
+async function passphraseOf(opts: RepositoryOptions): Promise<string | undefined> {
+  return typeof opts.passphrase === 'function' ? opts.passphrase() : opts.passphrase;
 }

@@ -3,7 +3,7 @@ import pino from 'pino';
 export type Logger = pino.Logger;
 
 /** Tokens and passwords are censored wherever these paths occur, so a mistake cannot log one. */
-const REDACT = ['req.headers.authorization', 'authorization', 'token', 'password', '*.authorization', '*.password', '*.token'];
+const REDACT = ['req.headers.authorization', 'authorization', 'token', 'password', 'passphrase', '*.authorization', '*.password', '*.token', '*.passphrase'];
 
 /** Structured JSON lines (one object per line, ISO time) to stdout, a file descriptor, a file or a stream. */
 export function createLogger(opts: { level: string; destination?: number | string | NodeJS.WritableStream; name?: string }): Logger {

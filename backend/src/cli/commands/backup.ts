@@ -1,18 +1,15 @@
 import * as os from 'os';
 import type { Command } from 'commander';
-import { engineVmBackup, runBackup, type BackupProgress } from '../../backup';
+import type { BackupProgress } from '../../backup';
 import { AppError } from '../../errors';
-import { HostDirectory, LocalHost } from '../../hosts';
-import { QmpClient } from '../../qmp';
-import { readDiskMeta, type Manifest, type Repository } from '../../repository';
+import type { Manifest, Repository } from '../../repository';
 import { addEngineOptions, engineFromOptions, requireEngineOptions, type EngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 import { vmFromName } from '../vmIdentity';
 
-interface BackupOptions extends EngineOptions {
-  repo: string;
+interface BackupOptions extends EngineOptions, RepoFlags {
   qmp?: string;
   vm?: string;
   vmId?: string;
@@ -28,10 +25,7 @@ interface BackupOptions extends EngineOptions {
 }
 
 export function registerBackup(program: Command): void {
-  const cmd = program
-    .command('backup')
-    .description('back up a VM: by its QMP socket (--qmp, --vm) or by its engine id (--engine ... --vm-id)')
-    .requiredOption('--repo <dir>', 'repository directory')
+  const cmd = addRepoOptions(program.command('backup').description('back up a VM: by its QMP socket (--qmp, --vm) or by its engine id (--engine ... --vm-id)'))
     .option('--qmp <socket>', "the VM's QMP unix socket (a monitor no other client is attached to)")
     .option('--vm <name>', 'the name restore points are filed under (with --qmp)');
   addEngineOptions(cmd, "the engine's base URL, https://<fqdn>/ovirt-engine")
@@ -50,6 +44,8 @@ export function registerBackup(program: Command): void {
       if (engineMode) validateEngineOptions(o);
       else if (!o.qmp || !o.vm) throw new AppError('INVALID_ARGUMENT', 'give --qmp and --vm, or --engine with --vm-id (see --help)');
       const lockDays = parseLockDays(o.lockDays);
+      // what a backup needs loads now, and only for its kind (main.ts registers every command)
+      const { openForWriting } = await import('../repoOwner');
       const repository = await openForWriting(o.repo, o);
       const bar = ProgressBar.forStderr(o.json === true);
       const onProgress = (p: BackupProgress): void => bar.update(p.bytesDone, p.bytesTotal, p.disk ?? p.phase);
@@ -76,6 +72,7 @@ function validateEngineOptions(o: BackupOptions): void {
 
 async function backupBySocket(o: BackupOptions, lockDays: number, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
   const vm = vmFromName(o.vm as string);
+  const [{ runBackup }, { LocalHost }, { QmpClient }] = await Promise.all([import('../../backup'), import('../../hosts'), import('../../qmp')]);
   const qmp = await QmpClient.connectUnix(o.qmp as string);
   try {
     const { manifest, warnings } = await runBackup({
@@ -91,13 +88,14 @@ async function backupBySocket(o: BackupOptions, lockDays: number, repository: Re
       onProgress,
     });
     bar.finish();
-    report(o, manifest, warnings, {});
+    await report(o, manifest, warnings, {});
   } finally {
     await qmp.close();
   }
 }
 
 async function backupThroughEngine(o: BackupOptions, lockDays: number, repository: Repository, onProgress: (p: BackupProgress) => void, bar: ProgressBar): Promise<void> {
+  const [{ engineVmBackup }, { HostDirectory, LocalHost }] = await Promise.all([import('../../backup'), import('../../hosts')]);
   const engine = await engineFromOptions(o);
   const hosts = o.hosts ? HostDirectory.fromFile(o.hosts) : undefined;
   try {
@@ -120,15 +118,15 @@ async function backupThroughEngine(o: BackupOptions, lockDays: number, repositor
       mode: 'excluded',
       reason: e.reason,
     }));
-    report(o, r.manifest, r.warnings, { vmId: r.vm.id, excluded });
+    await report(o, r.manifest, r.warnings, { vmId: r.vm.id, excluded });
   } finally {
     hosts?.close();
     await engine.close();
   }
 }
 
-
-function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra: { vmId?: string; excluded?: object[] }): void {
+async function report(o: BackupOptions, manifest: Manifest, warnings: string[], extra: { vmId?: string; excluded?: object[] }): Promise<void> {
+  const { readDiskMeta } = await import('../../repository');
   for (const w of warnings) process.stderr.write(`olvm-backup: warning: ${w}\n`);
   const disks: object[] = manifest.disks.map((d) => ({
     device: d.device,

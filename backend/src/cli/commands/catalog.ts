@@ -1,20 +1,18 @@
 import * as path from 'path';
 import type { Command } from 'commander';
-import { Catalog, rebuildCatalog } from '../../catalog';
-import { Repository } from '../../repository';
+import { addRepoOptions, type RepoFlags } from '../repoFlags';
 import { printJson, printLine } from '../output';
 
 export function registerCatalog(program: Command): void {
   const catalog = program.command('catalog').description("manage the backup service's catalog (SQLite)");
-  catalog
-    .command('rebuild')
-    .description('recreate the restore point index of a catalog from the repository (job history is kept)')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(catalog.command('rebuild').description('recreate the restore point index of a catalog from the repository (job history is kept)'))
     .requiredOption('--catalog <file>', 'catalog database file (created if missing)')
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; catalog: string; json?: boolean }) => {
+    .action(async (o: RepoFlags & { catalog: string; json?: boolean }) => {
       const file = path.resolve(o.catalog);
-      const repository = await Repository.open(o.repo);
+      const { Catalog, rebuildCatalog } = await import('../../catalog');
+      const { openRepository } = await import('../repoOpen');
+      const repository = await openRepository(o);
       try {
         const db = Catalog.open(file);
         try {

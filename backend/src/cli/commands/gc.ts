@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
-import { cliActor } from './points';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -17,21 +15,20 @@ export function parseDuration(text: string, what: string): number {
 }
 
 export function registerGc(program: Command): void {
-  program
-    .command('gc')
-    .description('remove chunks no restore point references (safe while backups run); audited')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(program.command('gc').description('remove chunks no restore point references (safe while backups run); audited'))
     .option('--grace <duration>', 'keep unreferenced chunks younger than this', '1h')
     .option('--repack-below <share>', 'format 2: rewrite packs whose live share of bytes is below this (0..1, default 0.5; 0: never)')
     .option('--dry-run', 'only count what would be removed')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
-    .action(async (o: { repo: string; grace: string; repackBelow?: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { grace: string; repackBelow?: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
       const graceMs = parseDuration(o.grace, '--grace');
       const repackBelow = o.repackBelow === undefined ? undefined : Number(o.repackBelow);
       if (repackBelow !== undefined && !(repackBelow >= 0 && repackBelow <= 1)) throw new AppError('INVALID_ARGUMENT', `--repack-below: '${o.repackBelow}' is not a share between 0 and 1`);
       // a dry run writes nothing but its lock file, which it removes
-      const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
+      const { cliActor, openRepository } = await import('../repoOpen');
+      const { openForWriting } = await import('../repoOwner');
+      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o.repo, o);
       try {
         const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor(), ...(repackBelow !== undefined ? { repackBelow } : {}) });
         if (o.json) {

@@ -3,8 +3,7 @@
 import { promises as fs } from 'fs';
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { hostAccessFiles, type SudoSyntax } from '../../hosts';
-import { formatHostAccess, publicKeyOf, writeHostAccess } from '../../setup';
+import type { SudoSyntax } from '../../hosts';
 import { printLine } from '../output';
 
 interface Flags {
@@ -37,6 +36,7 @@ export function registerHostAccess(program: Command): void {
     .action(async (f: Flags) => {
       if (f.kind !== 'libvirt' && f.kind !== 'qmp-socket') throw new AppError('INVALID_ARGUMENT', `--kind must be libvirt or qmp-socket (got ${f.kind})`);
       const sudoSyntax = parseSudoSyntax(f.sudoSyntax);
+      const [{ hostAccessFiles }, { formatHostAccess, writeHostAccess }] = await Promise.all([import('../../hosts'), import('../../setup')]);
       const publicKey = await readKey(f);
       const files = hostAccessFiles({
         user: f.user,
@@ -70,5 +70,7 @@ async function readKey(f: Flags): Promise<string> {
   const text = await fs.readFile(file, 'utf8').catch((err: unknown) => {
     throw new AppError('INVALID_ARGUMENT', `cannot read ${file}`, { cause: err });
   });
-  return f.publicKey ? text : publicKeyOf(text, 'olvm-backup');
+  if (f.publicKey) return text;
+  const { publicKeyOf } = await import('../../setup');
+  return publicKeyOf(text, 'olvm-backup');
 }

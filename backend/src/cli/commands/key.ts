@@ -8,16 +8,6 @@ import type { Command } from 'commander';
 import { readFile } from 'fs/promises';
 import { readPassphrase } from '../../config';
 import { AppError } from '../../errors';
-import {
-  addKey,
-  changePassphrase,
-  listKeys,
-  paperKey,
-  readRepoIdentity,
-  recoverWithPaper,
-  removeKey,
-  unlockRepository,
-} from '../../repository';
 import { printJson, printLine, printTable } from '../output';
 
 interface RepoOpts {
@@ -42,6 +32,8 @@ const passphrase = (o: OpenOpts): Promise<string> =>
   readPassphrase({ ...(o.passphraseFile === undefined ? {} : { file: o.passphraseFile }), onWarning: warn });
 const newPassphrase = (o: NewOpts): Promise<string> =>
   readPassphrase({ ...(o.newPassphraseFile === undefined ? {} : { file: o.newPassphraseFile }), purpose: 'new', onWarning: warn });
+/** The repository module, loaded by an action (registering the commands must stay cheap). */
+const repository = (): Promise<typeof import('../../repository')> => import('../../repository');
 
 export function registerKey(program: Command): void {
   const key = program.command('key').description("manage the keys of an encrypted repository (each opens the repository's master key with its own passphrase)");
@@ -52,6 +44,7 @@ export function registerKey(program: Command): void {
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--json', 'print a JSON array')
     .action(async (o: RepoOpts) => {
+      const { readRepoIdentity, listKeys } = await repository();
       const { repositoryId } = await readRepoIdentity(o.repo);
       const keys = await listKeys(o.repo, repositoryId);
       if (o.json) {
@@ -73,6 +66,7 @@ export function registerKey(program: Command): void {
     .option('--label <text>', 'what the key is for, e.g. "offsite admin"')
     .option('--json', 'print the result as JSON')
     .action(async (o: OpenOpts & NewOpts) => {
+      const { readRepoIdentity, addKey } = await repository();
       const id = await readRepoIdentity(o.repo);
       const keyId = await addKey(o.repo, id.repositoryId, await passphrase(o), await newPassphrase(o), {
         keyCheck: id.encryption.keyCheck,
@@ -92,6 +86,7 @@ export function registerKey(program: Command): void {
     .option('--passphrase-file <file>', PASSPHRASE_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (keyId: string, o: OpenOpts) => {
+      const { readRepoIdentity, removeKey } = await repository();
       const { repositoryId } = await readRepoIdentity(o.repo);
       await removeKey(o.repo, repositoryId, await passphrase(o), keyId);
       if (o.json) printJson({ repositoryId, removed: keyId });
@@ -106,6 +101,7 @@ export function registerKey(program: Command): void {
     .option('--new-passphrase-file <file>', NEW_PASSPHRASE_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (o: OpenOpts & NewOpts) => {
+      const { readRepoIdentity, changePassphrase } = await repository();
       const id = await readRepoIdentity(o.repo);
       const keyId = await changePassphrase(o.repo, id.repositoryId, await passphrase(o), await newPassphrase(o), { keyCheck: id.encryption.keyCheck });
       if (o.json) printJson({ repositoryId: id.repositoryId, keyId });
@@ -120,6 +116,7 @@ export function registerKey(program: Command): void {
     .option('--passphrase-file <file>', PASSPHRASE_HELP)
     .option('--json', 'print {repositoryId, paper} as JSON')
     .action(async (o: OpenOpts) => {
+      const { readRepoIdentity, unlockRepository, paperKey } = await repository();
       const id = await readRepoIdentity(o.repo);
       const { key: master } = await unlockRepository(o.repo, id.repositoryId, await passphrase(o), { keyCheck: id.encryption.keyCheck });
       const paper = paperKey(id.repositoryId, master);
@@ -136,6 +133,7 @@ export function registerKey(program: Command): void {
     .option('--label <text>', 'what the key is for')
     .option('--json', 'print the result as JSON')
     .action(async (o: RepoOpts & NewOpts & { paper: string }) => {
+      const { readRepoIdentity, recoverWithPaper } = await repository();
       const id = await readRepoIdentity(o.repo);
       let text: string;
       try {

@@ -1,22 +1,18 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { processActor, Repository, type Lease } from '../../repository';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
+import type { Lease, Repository } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
 import { formatBytes } from '../progressBar';
-
-/** Who the audit log names for an action from this shell: `cli:<user>@<host>`, or the name
- *  the operator gave with --operator. */
-export function cliActor(operator?: string): string {
-  return operator ? `cli:${operator}` : processActor('cli');
-}
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 /** For the subcommands that write (delete, lock, unlock): refused in another account's
- *  repository unless --allow-other-owner (repoOwner.ts). */
-async function withRepo<T>(o: { repo: string; allowOtherOwner?: boolean }, fn: (r: Repository) => Promise<T>): Promise<T> {
+ *  repository unless --allow-other-owner (repoOwner.ts); `fn` gets who the audit log names. */
+async function withRepo<T>(o: RepoFlags & { allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>): Promise<T> {
+  const { cliActor } = await import('../repoOpen');
+  const { openForWriting } = await import('../repoOwner');
   const repository = await openForWriting(o.repo, o);
   try {
-    return await fn(repository);
+    return await fn(repository, cliActor(o.operator));
   } finally {
     await repository.close();
   }
@@ -27,14 +23,14 @@ export function registerPoints(program: Command): void {
     .command('points')
     .description('list restore points, oldest first; or delete, lock, unlock one (subcommands)')
     // `points delete --repo …`: the subcommand's options are its own (main.ts enables this on the program too)
-    .enablePositionalOptions()
-    // not requiredOption: commander checks an ancestor's mandatory options for its subcommands too
-    .option('--repo <dir>', 'repository directory (required)')
+    .enablePositionalOptions();
+  addRepoOptions(points, { required: false })
     .option('--vm <name>', 'only the points of this VM')
     .option('--json', 'print a JSON array')
-    .action(async (o: { repo?: string; vm?: string; json?: boolean }, cmd: Command) => {
+    .action(async (o: Partial<RepoFlags> & { vm?: string; json?: boolean }, cmd: Command) => {
       if (o.repo === undefined) cmd.error("error: required option '--repo <dir>' not specified");
-      const repository = await Repository.open(o.repo);
+      const { openRepository } = await import('../repoOpen');
+      const repository = await openRepository({ ...o, repo: o.repo });
       try {
         const points = await repository.listPoints(o.vm ? { vmKey: o.vm } : undefined);
         // who reads what now (restores, downloads, verifies): those points cannot be deleted meanwhile
@@ -63,72 +59,61 @@ export function registerPoints(program: Command): void {
       }
     });
 
-  points
-    .command('delete')
-    .description('delete a restore point (refused while its retention lock runs or while it is being read); audited')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('delete').description('delete a restore point (refused while its retention lock runs or while it is being read); audited'))
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
-      await withRepo(o, async (r) => {
-        const res = await r.deletePoint(o.point, { reason: o.reason, actor: cliActor(o.operator) });
+    .action(async (o: RepoFlags & { point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+      await withRepo(o, async (r, actor) => {
+        const res = await r.deletePoint(o.point, { reason: o.reason, actor });
         if (o.json) printJson(res);
         else printLine(`deleted point ${res.pointId} of vm ${res.vmKey}${res.deferred ? ' (its files wait in trash/ for the running backup of that vm or a reader that opened it just before; gc removes them)' : ''}; run gc to free its chunks`);
       });
     });
 
-  points
-    .command('lock')
-    .description("extend a restore point's retention lock (a lock can only be lengthened); audited")
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('lock').description("extend a restore point's retention lock (a lock can only be lengthened); audited"))
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--until <date>', 'ISO 8601 date or date-time (e.g. 2027-01-31 or 2027-01-31T00:00:00Z)')
     .option('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; until: string; reason?: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { point: string; until: string; reason?: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
       const until = new Date(o.until);
       if (Number.isNaN(until.getTime())) throw new AppError('INVALID_ARGUMENT', `--until: '${o.until}' is not a date (use ISO 8601, e.g. 2027-01-31)`);
-      await withRepo(o, async (r) => {
-        const m = await r.extendLock(o.point, until, { actor: cliActor(o.operator), ...(o.reason ? { reason: o.reason } : {}) });
+      await withRepo(o, async (r, actor) => {
+        const m = await r.extendLock(o.point, until, { actor, ...(o.reason ? { reason: o.reason } : {}) });
         if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil });
         else printLine(`point ${m.pointId} is locked until ${m.lockedUntil}`);
       });
     });
 
-  points
-    .command('unlock')
-    .description("SUPPORT INTERVENTION: clear a restore point's retention lock so it can be deleted; audited")
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('unlock').description("SUPPORT INTERVENTION: clear a restore point's retention lock so it can be deleted; audited"))
     .requiredOption('--point <id>', 'restore point id')
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who does it (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
-      await withRepo(o, async (r) => {
+    .action(async (o: RepoFlags & { point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+      await withRepo(o, async (r, actor) => {
         process.stderr.write(
           'olvm-backup: WARNING: unlocking a retention-locked restore point is a support intervention. ' +
             'It is recorded in the repository audit log with your name and reason; the point can then be deleted.\n',
         );
         const before = await r.readManifest(o.point);
-        const m = await r.unlockPoint(o.point, { reason: o.reason, operator: cliActor(o.operator) });
+        const m = await r.unlockPoint(o.point, { reason: o.reason, operator: actor });
         if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil, previousLockedUntil: before.lockedUntil });
         else printLine(`point ${m.pointId}: retention lock ${before.lockedUntil ? `(until ${before.lockedUntil}) ` : ''}cleared; recorded in the audit log`);
       });
     });
 
-  points
-    .command('damaged')
-    .description('list the restore points verify marked damaged')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(points.command('damaged').description('list the restore points verify marked damaged'))
     .option('--json', 'print a JSON array')
-    .action(async (o: { repo: string; json?: boolean }) => {
-      const r = await Repository.open(o.repo);
+    .action(async (o: RepoFlags & { json?: boolean }) => {
+      const { openRepository } = await import('../repoOpen');
+      const r = await openRepository(o);
       try {
         const marks = await r.damagedPoints();
         if (o.json) {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { Repository, type GfsRules, type PruneDecision } from '../../repository';
+import type { GfsRules, PruneDecision } from '../../repository';
 import { printJson, printLine, printTable } from '../output';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
-import { cliActor } from './points';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 /** "7" → 7; "unlimited" → Infinity (every period). */
 function parseCount(text: string | undefined, flag: string): number | undefined {
@@ -22,8 +21,7 @@ const ACTION_WORDS: Record<PruneDecision['action'], (dryRun: boolean) => string>
   leased: () => 'being read',
 };
 
-interface PruneFlags {
-  repo: string;
+interface PruneFlags extends RepoFlags {
   keepLast?: string;
   keepDaily?: string;
   keepWeekly?: string;
@@ -39,10 +37,7 @@ interface PruneFlags {
 }
 
 export function registerPrune(program: Command): void {
-  program
-    .command('prune')
-    .description('delete the restore points the GFS rules do not keep (each VM on its own); locked points are skipped; audited')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(program.command('prune').description('delete the restore points the GFS rules do not keep (each VM on its own); locked points are skipped; audited'))
     .option('--keep-last <n>', 'keep the n newest points')
     .option('--keep-daily <n>', 'keep the newest point of each of the n latest days that have points')
     .option('--keep-weekly <n>', 'same per ISO week (Monday to Sunday)')
@@ -66,7 +61,9 @@ export function registerPrune(program: Command): void {
       set('weekly', o.keepWeekly, '--keep-weekly');
       set('monthly', o.keepMonthly, '--keep-monthly');
       set('yearly', o.keepYearly, '--keep-yearly');
-      const repository = o.dryRun ? await Repository.open(o.repo) : await openForWriting(o.repo, o);
+      const { cliActor, openRepository } = await import('../repoOpen');
+      const { openForWriting } = await import('../repoOwner');
+      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o.repo, o);
       try {
         const report = await repository.prune(rules, {
           ...(o.tz ? { tz: o.tz } : {}),

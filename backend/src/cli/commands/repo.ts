@@ -1,12 +1,23 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { DEFAULT_REPO_VERSION, Repository, upgradeRepository, type RepoVersion, type UpgradeReport } from '../../repository';
+import type { UpgradeReport } from '../../repository';
+import { DEFAULT_REPO_VERSION, REPO_ENCRYPTIONS, type RepoEncryptionName, type RepoVersion } from '../../repository/model';
 import { printJson, printLine } from '../output';
 import { parseSize } from '../parse';
 import { formatBytes, ProgressBar } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, checkInitTarget, checkRepoOwner } from '../repoOwner';
-import { cliActor } from './points';
+import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
 import { EXIT_DAMAGED } from './verify';
+
+interface InitFlags {
+  repo: string;
+  chunkSize?: string;
+  format?: string;
+  packSize?: string;
+  encryption: string;
+  passphraseFile?: string;
+  allowOtherOwner?: boolean;
+  json?: boolean;
+}
 
 export function registerRepo(program: Command): void {
   const repo = program.command('repo').description('manage a backup repository');
@@ -15,22 +26,34 @@ export function registerRepo(program: Command): void {
     .description('create an empty repository in a directory')
     .requiredOption('--repo <dir>', 'repository directory (created if missing; must be empty)')
     .option('--chunk-size <size>', 'chunk size, 256K to 4M, a power of two (default 1M for format 1, 256K for format 2)')
-    .option('--format <n>', 'repository format: 1 (a file per chunk) or 2 (pack files)', String(DEFAULT_REPO_VERSION))
+    .option('--format <n>', `repository format: 1 (a file per chunk) or 2 (pack files) (default ${DEFAULT_REPO_VERSION}; 2 with --encryption)`)
     .option('--pack-size <size>', 'format 2: pack file size, 1M to 512M (default 32M)')
+    .option('--encryption <name>', `${REPO_ENCRYPTIONS.join(' or ')}: aes-256-gcm encrypts chunks, indexes and the VM's name and definition with a random key wrapped by a passphrase (format 2)`, 'none')
+    .option('--passphrase-file <file>', "with --encryption: the new key's passphrase (or OLVM_BACKUP_REPO_PASSPHRASE)")
     .option(ALLOW_OTHER_OWNER, 'create it even though the (existing, empty) directory belongs to another account')
     .option('--json', 'print the result as JSON')
-    .action(async (o: { repo: string; chunkSize?: string; format: string; packSize?: string; allowOtherOwner?: boolean; json?: boolean }) => {
-      const version = parseFormat(o.format);
+    .action(async (o: InitFlags) => {
+      const encryption = parseEncryption(o.encryption);
+      const version = o.format !== undefined ? parseFormat(o.format) : encryption === 'none' ? DEFAULT_REPO_VERSION : 2;
+      if (encryption !== 'none' && version === 1) throw new AppError('INVALID_ARGUMENT', '--encryption needs --format 2 (format 1 stores every chunk in the clear)');
+      const [{ Repository }, { checkInitTarget }, { readPassphrase }] = await Promise.all([import('../../repository'), import('../repoOwner'), import('../../config')]);
       await checkInitTarget(o.repo, o);
       const r = await Repository.init(o.repo, {
         ...(o.chunkSize !== undefined ? { chunkSize: parseSize(o.chunkSize, '--chunk-size') } : {}),
         version,
         ...(o.packSize !== undefined ? { packSize: parseSize(o.packSize, '--pack-size') } : {}),
+        ...(encryption !== 'none' ? { encryption, passphrase: () => newPassphrase(readPassphrase, o.passphraseFile) } : {}),
       });
       try {
         const packSize = r.config.packSize;
-        if (o.json) printJson({ repo: r.dir, format: r.formatVersion, chunkSize: r.chunkSize, ...(packSize ? { packSize } : {}) });
-        else printLine(`initialized repository ${r.dir} (format ${r.formatVersion}, chunk size ${r.chunkSize} bytes${packSize ? `, pack size ${packSize} bytes` : ''})`);
+        if (o.json) printJson({ repo: r.dir, format: r.formatVersion, chunkSize: r.chunkSize, ...(packSize ? { packSize } : {}), encrypted: r.encrypted });
+        else {
+          printLine(`initialized repository ${r.dir} (format ${r.formatVersion}, chunk size ${r.chunkSize} bytes${packSize ? `, pack size ${packSize} bytes` : ''}${r.encrypted ? ', encrypted' : ''})`);
+          if (r.encrypted) {
+            printLine('keep the passphrase: without it (or a paper copy of the key) nothing in this repository can be read');
+            printLine(`print a paper copy now: olvm-backup key export --paper --repo ${r.dir}`);
+          }
+        }
       } finally {
         await r.close();
       }
@@ -46,6 +69,7 @@ export function registerRepo(program: Command): void {
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
     .action(async (o: { repo: string; packSize?: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
+      const [{ upgradeRepository }, { checkRepoOwner }, { cliActor }] = await Promise.all([import('../../repository'), import('../repoOwner'), import('../repoOpen')]);
       if (!o.dryRun) await checkRepoOwner(o.repo, o);
       const bar = ProgressBar.forStderr(o.json === true);
       let report: UpgradeReport;
@@ -64,6 +88,23 @@ export function registerRepo(program: Command): void {
       const damaged = report.chunks.corrupt.length > 0 || report.points.problems.length > 0 || (report.verify !== null && !report.verify.ok);
       if (damaged && !report.dryRun) process.exitCode = EXIT_DAMAGED;
     });
+}
+
+function parseEncryption(text: string): RepoEncryptionName {
+  if ((REPO_ENCRYPTIONS as readonly string[]).includes(text)) return text as RepoEncryptionName;
+  throw new AppError('INVALID_ARGUMENT', `--encryption: '${text}' is not one of ${REPO_ENCRYPTIONS.join(', ')}`);
+}
+
+/** The new key's passphrase, with a message about making a repository (not opening one). */
+async function newPassphrase(read: (o: { file?: string }) => Promise<string>, file: string | undefined): Promise<string> {
+  try {
+    return await read(file !== undefined ? { file } : {});
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'REPO_KEY_REQUIRED') {
+      throw new AppError('REPO_KEY_REQUIRED', 'an encrypted repository needs the passphrase of its first key: give --passphrase-file FILE or set OLVM_BACKUP_REPO_PASSPHRASE', { cause: err });
+    }
+    throw err;
+  }
 }
 
 function parseFormat(text: string): RepoVersion {

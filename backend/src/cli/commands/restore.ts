@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { readDiskMeta, Repository } from '../../repository';
-import { restoreToFile } from '../../restore';
 import { addEngineOptions } from '../engineOptions';
 import { printJson, printLine } from '../output';
-import { restoreIntoEngine, type EngineRestoreOptions } from './restoreEngine';
+import { addRepoOptions, type RepoFlags } from '../repoFlags';
+import type { EngineRestoreOptions } from './restoreEngine';
 import { formatBytes, ProgressBar } from '../progressBar';
 
-interface RestoreOptions extends EngineRestoreOptions {
-  repo: string;
+interface RestoreOptions extends EngineRestoreOptions, RepoFlags {
   point: string;
   out?: string;
   format: string;
@@ -17,10 +15,7 @@ interface RestoreOptions extends EngineRestoreOptions {
 }
 
 export function registerRestore(program: Command): void {
-  const cmd = program
-    .command('restore')
-    .description('write one disk of a restore point to an image file (--disk, --out), or restore the point into the engine (--engine)')
-    .requiredOption('--repo <dir>', 'repository directory')
+  const cmd = addRepoOptions(program.command('restore').description('write one disk of a restore point to an image file (--disk, --out), or restore the point into the engine (--engine)'))
     .requiredOption('--point <id>', 'restore point id (see `points`)')
     .option('--disk <disk...>', 'to a file: the disk (its device id, or its engine disk id or alias); into the engine: only these device ids')
     .option('--out <file>', 'image file to create')
@@ -36,7 +31,8 @@ export function registerRestore(program: Command): void {
     .action(async (o: RestoreOptions) => {
       if (o.engine !== undefined) {
         if (o.out !== undefined) throw new AppError('INVALID_ARGUMENT', '--out is for a restore to a file, not into the engine');
-        const repository = await Repository.open(o.repo);
+        const [{ openRepository }, { restoreIntoEngine }] = await Promise.all([import('../repoOpen'), import('./restoreEngine')]);
+        const repository = await openRepository(o);
         try {
           await restoreIntoEngine(o, repository);
         } finally {
@@ -50,7 +46,8 @@ export function registerRestore(program: Command): void {
       if (o.format !== 'raw' && o.format !== 'qcow2') {
         throw new AppError('INVALID_ARGUMENT', `--format must be raw or qcow2, not '${o.format}'`);
       }
-      const repository = await Repository.open(o.repo);
+      const [{ openRepository }, { readDiskMeta }, { restoreToFile }] = await Promise.all([import('../repoOpen'), import('../../repository'), import('../../restore')]);
+      const repository = await openRepository(o);
       const bar = ProgressBar.forStderr(o.json === true);
       try {
         const manifest = await repository.readManifest(o.point);

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { describeConfig, loadConfig, type ConfigOverrides, type ServiceConfig } from '../../config';
 import { describeError } from '../../errors';
-import { startService } from '../../main';
-import { createLogger } from '../../util/log';
-import { productVersion } from '../../util/version';
+import type { Logger } from '../../util/log';
 
 interface ServeOptions {
   config?: string;
@@ -54,6 +52,8 @@ export function registerServe(program: Command): void {
     .option('--heartbeat-seconds <n>', 'WebSocket pings and re-checks of what each user may see (5-60)')
     .action(async (o: ServeOptions) => {
       const config = await loadConfig({ ...(o.config ? { file: o.config } : {}), overrides: overridesOf(o) });
+      // the whole service loads here, not when the CLI registers its commands
+      const [{ startService }, { createLogger }, { productVersion }] = await Promise.all([import('../../main'), import('../../util/log'), import('../../util/version')]);
       const log = createLogger({ level: config.log.level, name: 'olvm-backup' });
       const service = await startService(config, log, productVersion());
       const reloader = configReloader(o, config, log);
@@ -91,7 +91,7 @@ export function registerServe(program: Command): void {
  * that read them (CORS checks, the job queue's limits, listeners, engine and host links) keep
  * the values they were built with. An invalid file changes nothing. Reloads run one at a time.
  */
-function configReloader(o: ServeOptions, initial: ServiceConfig, log: ReturnType<typeof createLogger>): () => void {
+function configReloader(o: ServeOptions, initial: ServiceConfig, log: Logger): () => void {
   let running = initial;
   let chain = Promise.resolve();
   const reload = async (): Promise<void> => {

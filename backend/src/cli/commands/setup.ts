@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AppError } from '../../errors';
-import { linePrompter, lookupUser, runSetup, type HostsKind, type Prompter, type ServiceOwner } from '../../setup';
+import type { HostsKind, Prompter, ServiceOwner } from '../../setup';
 import { printLine } from '../output';
 import { addressList, parseSudoSyntax } from './hostAccess';
 
@@ -70,6 +70,7 @@ export function registerSetup(program: Command): void {
     .option('--owner <user>', `account the service runs as (default ${SERVICE_USER} when it exists and setup runs as root)`)
     .option('--interactive', 'ask for what is missing even when stdin is not a terminal (answers one per line)')
     .action(async (f: SetupFlags) => {
+      const { linePrompter, runSetup } = await import('../../setup');
       const prompter: Prompter | undefined = f.interactive || process.stdin.isTTY ? linePrompter(process.stdin, process.stdout) : undefined;
       try {
         await runSetup(
@@ -102,7 +103,7 @@ export function registerSetup(program: Command): void {
               hostScratchDir: f.hostScratchDir,
               hostKeys: hostKeys(f.hostKey),
               acceptHostKeys: f.acceptHostKeys,
-              owner: owner(f.owner),
+              owner: await owner(f.owner),
             }),
           },
           { say: printLine, ...(prompter ? { prompter } : {}) },
@@ -142,7 +143,8 @@ function hostKeys(v: string[] | undefined): Map<string, string> | undefined {
 }
 
 /** --owner NAME must exist; by default the service account, when setup runs as root and it exists. */
-function owner(name: string | undefined): ServiceOwner | undefined {
+async function owner(name: string | undefined): Promise<ServiceOwner | undefined> {
+  const { lookupUser } = await import('../../setup');
   if (name !== undefined) {
     const o = lookupUser(name);
     if (!o) throw new AppError('INVALID_ARGUMENT', `--owner: there is no user ${name}`);

@@ -1,17 +1,15 @@
 import type { Command } from 'commander';
-import { Repository } from '../../repository';
+import { addRepoOptions, type RepoFlags } from '../repoFlags';
 import { printJson, printLine } from '../output';
 import { formatBytes } from '../progressBar';
 
 export function registerShow(program: Command): void {
-  program
-    .command('show')
-    .description("print a restore point's manifest (with the stored VM definition)")
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(program.command('show').description("print a restore point's manifest (with the stored VM definition)"))
     .requiredOption('--point <id>', 'restore point id')
     .option('--json', 'the whole manifest as JSON')
-    .action(async (o: { repo: string; point: string; json?: boolean }) => {
-      const repository = await Repository.open(o.repo);
+    .action(async (o: RepoFlags & { point: string; json?: boolean }) => {
+      const { openRepository } = await import('../repoOpen');
+      const repository = await openRepository(o);
       try {
         const m = await repository.readManifest(o.point);
         if (o.json) {

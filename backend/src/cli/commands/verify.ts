@@ -1,25 +1,26 @@
 import type { Command } from 'commander';
-import { Repository } from '../../repository';
 import { printJson, printLine } from '../output';
 import { ProgressBar } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, openForWriting } from '../repoOwner';
-import { cliActor } from './points';
+import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFlags } from '../repoFlags';
 
 /** Exit status when verification found damage (distinct from 1, "could not run"). */
 export const EXIT_DAMAGED = 3;
 
 export function registerVerify(program: Command): void {
-  program
-    .command('verify')
-    .description('re-read and re-hash every chunk of every point (or of one point); quarantines corrupt chunks and marks damaged points unless --no-repair')
-    .requiredOption('--repo <dir>', 'repository directory')
+  addRepoOptions(
+    program
+      .command('verify')
+      .description('re-read and re-hash every chunk of every point (or of one point); quarantines corrupt chunks and marks damaged points unless --no-repair'),
+  )
     .option('--point <id>', 'only this restore point')
     .option('--no-repair', 'only report: no quarantine, no damage marks (writes nothing but its read leases)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
-    .action(async (o: { repo: string; point?: string; repair: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { point?: string; repair: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
       // with repair it writes marks, quarantines and audit records into the repository
-      const repository = o.repair ? await openForWriting(o.repo, o) : await Repository.open(o.repo);
+      const { cliActor, openRepository } = await import('../repoOpen');
+      const { openForWriting } = await import('../repoOwner');
+      const repository = o.repair ? await openForWriting(o.repo, o) : await openRepository(o);
       const bar = ProgressBar.forStderr(o.json === true);
       try {
         if (o.point) await repository.readManifest(o.point); // unknown point: a clear error, not an empty report

@@ -1,0 +1,36 @@
+/**
+ * The constants of the service's configuration that other layers use (the longest retention
+ * lock, the log levels, the defaults), apart from the schema: importing them must not load zod
+ * and yaml, which only reading a config file needs (config/index.ts).
+ */
+
+/**
+ * The longest retention lock, in days (a hundred years): protection.minLockDays here, a policy's
+ * lockDays (api/), what a backup commits a point with (backup/). Stated here because config/ is
+ * below every layer that checks it and may import nothing above itself.
+ */
+export const MAX_LOCK_DAYS = 36_500;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULTS = {
+  listen: { host: '127.0.0.1', port: 8780 },
+  limits: { global: 4, perHost: 2 },
+  authCacheSeconds: 60,
+  logLevel: 'info' as LogLevel,
+  engineTimeoutSeconds: 60,
+  /** How long a user's permits on one object are reused (the bound: at most 60 s). */
+  permitCacheSeconds: 30,
+  /** Every point's retention lock at least this long (0: none), Backup now's too. */
+  minLockDays: 7,
+  /** Garbage collection: weekly, Sunday 04:00, in the repository's time zone. */
+  gcSchedule: '0 4 * * 0',
+  gcTimeZone: 'UTC',
+  /** The format and the encryption of the repository the service creates when there is none. */
+  repositoryFormat: 2,
+  repositoryEncryption: 'none',
+} as const;
+
+export const REPOSITORY_ENCRYPTIONS = ['none', 'aes-256-gcm'] as const;
+export type RepositoryEncryption = (typeof REPOSITORY_ENCRYPTIONS)[number];
