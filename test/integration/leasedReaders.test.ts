@@ -51,8 +51,8 @@ describe('prune and gc while a download and a restore read the point (engine sim
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-leased-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: false });
-    // format 1 until gc collects format 2 (branch f2-gc): this suite runs gc on the service's repository
-    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 1 }\n' });
+    // format 2: this suite runs gc on the service's repository (packs collected, FORMAT.md §20)
+    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 2 }\n' });
     admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
     web = sim.vmByName('web01');
     // the old point holds data no later point has: pruning it would free its chunks

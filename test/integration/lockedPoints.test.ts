@@ -73,8 +73,8 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-locked-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: true });
-    // format 1 until gc collects format 2 (branch f2-gc): this suite runs gc on the service's repository
-    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 1 }\n' });
+    // format 2: this suite runs gc on the service's repository (packs collected, FORMAT.md §20)
+    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 2 }\n' });
     admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
     user = apiClient(svc.url, await ssoToken(sim, 'plain'));
     web = sim.vmByName('web01');
