@@ -202,13 +202,15 @@ describe('repo upgrade: damage and interruption', () => {
 });
 
 describe('repo init --format', () => {
-  test('format 2 with a pack size; format 1 is the default and takes no pack size', async () => {
+  test('format 2 with a pack size (the default); format 1 takes no pack size', async () => {
     const base = await tempDir();
     const two = await runCli(['repo', 'init', '--repo', path.join(base, 'two'), '--format', '2', '--pack-size', '4M', '--chunk-size', '256K', '--json']);
-    expect(two).toEqual({ code: 0, stdout: JSON.stringify({ repo: path.join(base, 'two'), format: 2, chunkSize: CS, packSize: 4 * MiB }) + '\n', stderr: '' });
+    expect(two).toEqual({ code: 0, stdout: JSON.stringify({ repo: path.join(base, 'two'), format: 2, chunkSize: CS, packSize: 4 * MiB, encrypted: false }) + '\n', stderr: '' });
     expect(await readJson<Record<string, unknown>>(path.join(base, 'two', 'config.json'))).toMatchObject({ version: 2, packSize: 4 * MiB, treeFanout: 256, encryption: null });
-    const one = await runCli(['repo', 'init', '--repo', path.join(base, 'one')]);
+    const one = await runCli(['repo', 'init', '--repo', path.join(base, 'one'), '--format', '1']);
     expect(one.stdout).toBe(`initialized repository ${path.join(base, 'one')} (format 1, chunk size 1048576 bytes)\n`);
+    const dflt = await runCli(['repo', 'init', '--repo', path.join(base, 'default')]);
+    expect(dflt.stdout).toBe(`initialized repository ${path.join(base, 'default')} (format 2, chunk size 262144 bytes, pack size 33554432 bytes)\n`);
     const bad = await runCli(['repo', 'init', '--repo', path.join(base, 'bad'), '--format', '1', '--pack-size', '4M']);
     expect(bad).toMatchObject({ code: 1, stdout: '' });
     expect(bad.stderr).toMatch(/pack sizes need repository format 2/);

@@ -40,7 +40,7 @@ export type LeasePurpose = (typeof LEASE_PURPOSES)[number];
 export const REPO_VERSIONS = [1, 2] as const;
 export type RepoVersion = (typeof REPO_VERSIONS)[number];
 /** What `repo init` and the service's embedded default make when not told otherwise. */
-export const DEFAULT_REPO_VERSION: RepoVersion = 1;
+export const DEFAULT_REPO_VERSION: RepoVersion = 2;
 /** Encryption a repository can be made with (format 2). */
 export const REPO_ENCRYPTIONS = ['none', 'aes-256-gcm'] as const;
 export type RepoEncryptionName = (typeof REPO_ENCRYPTIONS)[number];

@@ -162,12 +162,15 @@ export function encodeToc(entries: readonly PackEntry[]): Buffer {
   return toc;
 }
 
-/** u64 table offset, u32 entries, u32 zero, SHA-256 of the table, end magic. The blobs need no
+/** u64 table offset, u32 entries, u32 random salt, SHA-256 of the table, end magic. The blobs need no
  *  checksum of their own here: each is checked against its id (and, encrypted, its tag). */
 export function encodeFooter(tocOffset: number, count: number, toc: Buffer): Buffer {
   const footer = Buffer.alloc(PACK_FOOTER_SIZE);
   footer.writeBigUInt64LE(BigInt(tocOffset), 0);
   footer.writeUInt32LE(count, 8);
+  // a random salt: two packs of the same blobs in the same order get two names, so a pack is
+  // never replaced by another file under its name (verify and gc judge files by name)
+  randomBytes(4).copy(footer, 12);
   createHash('sha256').update(toc).digest().copy(footer, 16);
   PACK_END_MAGIC.copy(footer, 48);
   return footer;
