@@ -21,8 +21,9 @@ export async function du(dir: string): Promise<number> {
   return Number(out.split('\t')[0]);
 }
 
-/** Fills the image offline with incompressible data spread over the disk (64 MiB runs). */
-export async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string): Promise<void> {
+/** Fills the image offline with data spread over the disk (64 MiB runs): random, or
+ *  compressible (text-like: random words from a small vocabulary, about 3:1 with zstd). */
+export async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string, kind: 'random' | 'compressible' = 'random'): Promise<void> {
   const raw = path.join(tmp, 'fill.raw');
   const fh = await fs.open(raw, 'w');
   const run = 64 * MiB;
@@ -31,7 +32,7 @@ export async function fillImage(file: string, diskBytes: number, dataBytes: numb
   try {
     await fh.truncate(diskBytes);
     for (let r = 0; r < runs; r++) {
-      for (let o = 0; o < run; o += 8 * MiB) await fh.write(randomBytes(8 * MiB), 0, 8 * MiB, r * stride + o);
+      for (let o = 0; o < run; o += 8 * MiB) await fh.write(kind === 'random' ? randomBytes(8 * MiB) : compressible(8 * MiB), 0, 8 * MiB, r * stride + o);
     }
   } finally {
     await fh.close();
@@ -53,3 +54,28 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number;
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, value };
 }
 
+
+const WORDS = Array.from({ length: 4096 }, () => randomBytes(3 + (randomBytes(1)[0] as number) % 8).toString('base64url'));
+
+/** `n` bytes of words separated by spaces and newlines: compresses like logs or text files. */
+function textLike(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  const pick = randomBytes(n / 4);
+  let pos = 0;
+  for (let i = 0; pos < n; i = (i + 2) % (pick.length - 1)) {
+    const w = WORDS[pick.readUInt16LE(i) % WORDS.length] as string;
+    pos += out.write(w + (pick[i]! % 16 === 0 ? '\n' : ' '), pos);
+  }
+  return out;
+}
+
+let textPool: Buffer | undefined;
+
+/** Text-like bytes, each 4 KiB made unique by a random 16-byte stamp (no two chunks alike). */
+function compressible(n: number): Buffer {
+  textPool ??= textLike(8 * MiB);
+  const out = Buffer.from(textPool.subarray(0, n));
+  const stamps = randomBytes((n / 4096) * 16);
+  for (let i = 0; i < n / 4096; i++) stamps.copy(out, i * 4096, i * 16, i * 16 + 16);
+  return out;
+}
