@@ -183,8 +183,7 @@ describe.each([V2, V2_ENCRYPTED])('verify of format 2 (packs), $name', (format) 
     expect(repaired.marked).toEqual([a]);
     expect(await repo.damageOf(a)).toMatchObject({ devices: ['vda'] });
     // the next backup of vm-a copies the disk whole (its parent is damaged) and stores the node
-    // again: alone in its pack, as before, so the new pack is byte for byte the old one's good
-    // form, gets its name and replaces the damaged file; the record of that file no longer stands
+    // again, in a new pack (the quarantined copy is never relied on)
     const healed = await writePoint(repo, vmA, [{ device: 'vda', image: imgA }]);
     expect(healed.disks[0]).toMatchObject({ chunksNew: 0 });
     const clean = await repo.verify();
@@ -194,7 +193,9 @@ describe.each([V2, V2_ENCRYPTED])('verify of format 2 (packs), $name', (format) 
     await expectExact(repo, b, imgB);
     await fresh(repo, (r) => expectExact(r, healed.pointId, imgA));
     await agePacks(repo.dir, HOUR);
-    expect(await repo.gc({ graceMs: 0 })).toMatchObject({ packsRemoved: 0 });
+    // the damaged pack held nothing else: the collection removes it, and its quarantine record
+    expect(await repo.gc({ graceMs: 0 })).toMatchObject({ packsRemoved: 1 });
+    await expect(fs.access(loc.file)).rejects.toThrow();
     expect(await fs.readdir(path.join(repo.dir, 'quarantine'))).toEqual([]);
     expect((await repo.verify({ repair: false })).problems).toEqual([]);
   });
