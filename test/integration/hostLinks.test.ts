@@ -210,7 +210,7 @@ describe('libvirt host over ssh (virsh qemu-monitor-command)', () => {
     const inc1 = await backup(host);
     expect(inc1.manifest.disks.map((d) => d.mode)).toEqual(['incremental', 'incremental']);
     const qDisk = inc1.manifest.disks.find((d) => d.device === q);
-    expect(qDisk?.bytesRead).toBe(MiB); // exactly the 1 MiB chunk touched
+    expect(qDisk?.bytesRead).toBe(repo.chunkSize); // exactly the one chunk touched
     remember(inc1);
 
     await guestWrite(q, 63 * MiB, MiB, 0x33);

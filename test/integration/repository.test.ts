@@ -136,7 +136,7 @@ function chunkFile(repo: Repository, digest: Buffer): string {
 describe('repository init / open', () => {
   test('init creates a repository that open reads back', async () => {
     const dir = path.join(await tempDir(), 'r');
-    const repo = await Repository.init(dir, { chunkSize: 512 * KiB });
+    const repo = await Repository.init(dir, { version: 1, chunkSize: 512 * KiB });
     repos.push(repo);
     expect(repo.chunkSize).toBe(512 * KiB);
     const again = await Repository.open(dir);
@@ -148,10 +148,13 @@ describe('repository init / open', () => {
     expect(await again.listPoints()).toEqual([]);
   });
 
-  test('default chunk size is 1 MiB', async () => {
+  test('new repositories are format 2 with 256 KiB chunks and 32 MiB packs; format 1 defaults to 1 MiB chunks', async () => {
     const repo = await Repository.init(path.join(await tempDir(), 'r'));
     repos.push(repo);
-    expect(repo.chunkSize).toBe(MiB);
+    expect([repo.formatVersion, repo.chunkSize, repo.config.packSize, repo.encrypted]).toEqual([2, 256 * KiB, 32 * MiB, false]);
+    const v1 = await Repository.init(path.join(await tempDir(), 'r1'), { version: 1 });
+    repos.push(v1);
+    expect([v1.formatVersion, v1.chunkSize, v1.config.packSize]).toEqual([1, MiB, undefined]);
   });
 
   test('open errors: missing dir, not a repository, bad config', async () => {
@@ -162,10 +165,13 @@ describe('repository init / open', () => {
     await fs.mkdir(path.join(base, 'bad'));
     await fs.writeFile(path.join(base, 'bad', 'config.json'), '{not json');
     await expectCode(Repository.open(path.join(base, 'bad')), 'REPO_INVALID');
-    const good = await Repository.init(path.join(base, 'v2'));
+    const good = await Repository.init(path.join(base, 'v2'), { version: 1 });
     await good.close();
     const cfgFile = path.join(base, 'v2', 'config.json');
     const cfg = JSON.parse(await fs.readFile(cfgFile, 'utf8'));
+    await fs.writeFile(cfgFile, JSON.stringify({ ...cfg, version: 3 }));
+    await expectCode(Repository.open(path.join(base, 'v2')), 'REPO_INVALID');
+    // format 2 needs its own fields
     await fs.writeFile(cfgFile, JSON.stringify({ ...cfg, version: 2 }));
     await expectCode(Repository.open(path.join(base, 'v2')), 'REPO_INVALID');
     await fs.writeFile(cfgFile, JSON.stringify({ ...cfg, chunkSize: 1000 }));

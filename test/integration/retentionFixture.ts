@@ -108,7 +108,8 @@ export async function expectCode<T>(p: Promise<T>, code: ErrorCode): Promise<Err
 }
 
 /** For one describe block: fresh repositories (chunk size CS) in a temporary directory, all
- *  closed and removed after the block. */
+ *  closed and removed after the block. Format 1: these suites age and count chunk files, the
+ *  protocol of FORMAT.md §9/§14 (format 2's packs: gcPacks.test.ts, verifyPacks.test.ts). */
 export function scratchRepositories(prefix: string): () => Promise<Repository> {
   let dir: string;
   const repos: Repository[] = [];
@@ -120,7 +121,7 @@ export function scratchRepositories(prefix: string): () => Promise<Repository> {
     await fs.rm(dir, { recursive: true, force: true });
   });
   return async () => {
-    const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { chunkSize: CS, workers: 2 });
+    const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { version: 1, chunkSize: CS, workers: 2 });
     repos.push(r);
     return r;
   };

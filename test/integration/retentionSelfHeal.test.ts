@@ -35,7 +35,8 @@ describe('verify marks damaged points, quarantines bad chunks, and the next back
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-selfheal-'));
-    repo = await Repository.init(path.join(dir, 'repo'), { chunkSize: CS, workers: 2 });
+    // format 1: chunk files are damaged by hand here (format 2's packs: verifyPacks.test.ts)
+    repo = await Repository.init(path.join(dir, 'repo'), { version: 1, chunkSize: CS, workers: 2 });
   });
   afterAll(async () => {
     await repo?.close();

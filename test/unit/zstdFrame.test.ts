@@ -31,7 +31,7 @@ describe('the repository picks raw frames only for data that does not compress',
     const path = await import('path');
     const { Repository, newPointId } = await import('../../backend/src/repository');
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-zstd-'));
-    const repo = await Repository.init(path.join(dir, 'repo'));
+    const repo = await Repository.init(path.join(dir, 'repo'), { version: 1 }); // reads chunk files
     try {
       const random = randomBytes(1 << 20);
       const text = Buffer.alloc(1 << 20);
