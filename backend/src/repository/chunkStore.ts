@@ -3,6 +3,7 @@ import type { ChunkReader } from './chunkReader';
 import type { ChunkStatus, PutResult, ReadResult } from './chunkProtocol';
 import { DiskIndex } from './diskIndex';
 import { ChunkWorkerPool } from './chunkWorkers';
+import { copyToOwn, ownsBuffer } from './workerShared';
 
 /**
  * The chunk operations the rest of the repository uses, on top of the worker pool. All chunk
@@ -78,14 +79,4 @@ export class ChunkStore implements ChunkReader {
     this.pool = undefined;
     await pool?.close();
   }
-}
-
-function ownsBuffer(b: Buffer): boolean {
-  return b.byteOffset === 0 && b.buffer instanceof ArrayBuffer && b.buffer.byteLength === b.byteLength;
-}
-
-function copyToOwn(b: Uint8Array): Buffer {
-  const copy = Buffer.from(new ArrayBuffer(b.byteLength));
-  copy.set(b);
-  return copy;
 }

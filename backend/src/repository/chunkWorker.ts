@@ -10,10 +10,11 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, promises as fs, re
 import * as path from 'path';
 import { parentPort, threadId, workerData } from 'worker_threads';
 import * as zstd from 'zstd-napi/binding';
-import { AppError, isAppError } from '../errors';
+import { AppError } from '../errors';
 import { accountName, describeAccount, effectiveUid } from '../util/accounts';
 import type { PutResult, ReadResult, WorkerInit, WorkerReply, WorkerRequest } from './chunkProtocol';
 import { INCOMPRESSIBLE_RATIO, SAMPLE_BYTES, writeRawFrame } from './zstdFrame';
+import { errnoOf, failureReply } from './workerShared';
 
 const init = workerData as WorkerInit;
 const cctx = new zstd.CCtx();
@@ -36,10 +37,6 @@ const knownDirs = new Set<string>();
 /** Directories with entries not yet fsynced by this worker. */
 let dirtyDirs = new Set<string>();
 let syncChain: Promise<void> = Promise.resolve();
-
-function errnoOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
-}
 
 function isAllZero(data: Buffer): boolean {
   if (zeros.length < data.length) zeros = Buffer.alloc(data.length);
@@ -308,8 +305,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         process.exit(70);
     }
   } catch (err) {
-    const coded = isAppError(err) ? { code: err.code, ...(err.details ? { details: err.details } : {}) } : {};
-    reply({ id: req.id, ok: false, error: { message: (err as Error).message ?? String(err), ...(errnoOf(err) ? { errno: errnoOf(err) } : {}), ...coded } });
+    reply(failureReply(req.id, err));
   }
 }
 

@@ -21,6 +21,7 @@ import { BlobType, publishPack, type PackEntry } from './pack';
 import { RepoIndex, writeIndexFile, type BlobLocation } from './repoIndex';
 import type { RepoKey } from './repoKey';
 import { parseRoot, readTree } from './treeIndex';
+import { copyToOwn, ownsBuffer } from './workerShared';
 
 export interface PackStoreOptions {
   root: string;
@@ -321,14 +322,4 @@ async function touch(file: string): Promise<boolean> {
     if (isErrno(err, 'ENOENT', 'EPERM', 'EACCES', 'EROFS')) return false;
     throw isAppError(err) ? err : new AppError('REPO_IO_ERROR', `refreshing pack ${file} failed`, { cause: err });
   }
-}
-
-function ownsBuffer(b: Buffer): boolean {
-  return b.byteOffset === 0 && b.buffer instanceof ArrayBuffer && b.buffer.byteLength === b.byteLength;
-}
-
-function copyToOwn(b: Uint8Array): Buffer {
-  const copy = Buffer.from(new ArrayBuffer(b.byteLength));
-  copy.set(b);
-  return copy;
 }

@@ -9,11 +9,12 @@
  */
 import { closeSync, openSync, readSync } from 'fs';
 import { parentPort, workerData } from 'worker_threads';
-import { AppError, isAppError } from '../errors';
+import { AppError } from '../errors';
 import { BlobCodec } from './blobCodec';
 import { blobCrypt } from './blobCrypt';
 import type { PackSessionRef, PackWorkerInit, PackWorkerReply, PackWorkerRequest, ReadResult, SealedPackInfo, StoreResult } from './chunkProtocol';
 import { PackFile, type BlobType, type FinishedPack } from './pack';
+import { errnoOf, failureReply } from './workerShared';
 
 const init = workerData as PackWorkerInit;
 const codec = new BlobCodec(init.zstdLevel, blobCrypt(init.key ?? null));
@@ -22,10 +23,6 @@ let scratch = Buffer.alloc(0);
 const held = new Map<number, { data: Uint8Array; id: Buffer }>();
 /** The open pack of each session this worker stores for. */
 const packs = new Map<string, PackFile>();
-
-function errnoOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
-}
 
 function sealedInfo(p: FinishedPack): SealedPackInfo {
   return {
@@ -170,8 +167,7 @@ function handle(req: PackWorkerRequest): void {
         process.exit(70);
     }
   } catch (err) {
-    const coded = isAppError(err) ? { code: err.code, ...(err.details ? { details: err.details } : {}) } : {};
-    reply({ id: req.id, ok: false, error: { message: (err as Error).message ?? String(err), ...(errnoOf(err) ? { errno: errnoOf(err) } : {}), ...coded } });
+    reply(failureReply(req.id, err));
   }
 }
 
