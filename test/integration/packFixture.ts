@@ -5,12 +5,11 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'child_process';
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { Repository } from '../../backend/src/repository';
 import { readIndexSnapshot } from '../../backend/src/repository/packScan';
 import { initRepo, V2, type RepoFormat } from '../helpers/repoFormats';
-import { CS } from './retentionFixture';
+import { CS, scratchRepositoriesWith } from './retentionFixture';
 
 export const PACK_SIZE = 1 << 20;
 /** The compiled repository module, for scripts run in another process. */
@@ -28,23 +27,7 @@ export function openOptions(format: RepoFormat): string {
  * starts the next) and the tests can say which pack holds what.
  */
 export function scratchPackRepositories(prefix: string, format: RepoFormat = V2): { newRepo: () => Promise<Repository>; dir: () => string } {
-  let dir: string;
-  const repos: Repository[] = [];
-  beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
-  });
-  afterAll(async () => {
-    await Promise.all(repos.map((r) => r.close()));
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  return {
-    newRepo: async () => {
-      const r = await initRepo(path.join(dir, `repo-${repos.length}`), format, { chunkSize: CS, packSize: PACK_SIZE, workers: 1 });
-      repos.push(r);
-      return r;
-    },
-    dir: () => dir,
-  };
+  return scratchRepositoriesWith(prefix, (dir) => initRepo(dir, format, { chunkSize: CS, packSize: PACK_SIZE, workers: 1 }));
 }
 
 /** Pack files under packs/ (full paths, sorted). */

@@ -111,6 +111,12 @@ export async function expectCode<T>(p: Promise<T>, code: ErrorCode): Promise<Err
  *  closed and removed after the block. Format 1: these suites age and count chunk files, the
  *  protocol of FORMAT.md §9/§14 (format 2's packs: gcPacks.test.ts, verifyPacks.test.ts). */
 export function scratchRepositories(prefix: string): () => Promise<Repository> {
+  return scratchRepositoriesWith(prefix, (dir) => Repository.init(dir, { version: 1, chunkSize: CS, workers: 2 })).newRepo;
+}
+
+/** Fresh repositories made by `make(dir)` in a temporary directory for one describe block, all
+ *  closed and removed after it. */
+export function scratchRepositoriesWith(prefix: string, make: (dir: string) => Promise<Repository>): { newRepo: () => Promise<Repository>; dir: () => string } {
   let dir: string;
   const repos: Repository[] = [];
   beforeAll(async () => {
@@ -120,9 +126,12 @@ export function scratchRepositories(prefix: string): () => Promise<Repository> {
     await Promise.all(repos.map((r) => r.close()));
     await fs.rm(dir, { recursive: true, force: true });
   });
-  return async () => {
-    const r = await Repository.init(path.join(dir, `repo-${repos.length}`), { version: 1, chunkSize: CS, workers: 2 });
-    repos.push(r);
-    return r;
+  return {
+    newRepo: async () => {
+      const r = await make(path.join(dir, `repo-${repos.length}`));
+      repos.push(r);
+      return r;
+    },
+    dir: () => dir,
   };
 }
