@@ -95,8 +95,9 @@ export type PackWorkerRequest =
   | { op: 'flush'; id: number; session: string }
   /** Forget the session; its open pack (if any) is removed. */
   | { op: 'end'; id: number; session: string }
-  /** Read a blob from its pack, open, decompress, check: reply with the plain bytes. */
-  | ({ op: 'readAt'; id: number } & BlobAt)
+  /** Read a blob from its pack, open, decompress, check: reply with the plain bytes (in `into`,
+   *  a buffer of the caller's handed over for reuse, when it is given and has the right size). */
+  | ({ op: 'readAt'; id: number; into?: ArrayBuffer } & BlobAt)
   /** Like readAt, but only reports whether the blob is intact. */
   | ({ op: 'checkAt'; id: number } & BlobAt)
   | { op: 'crash'; id: number };

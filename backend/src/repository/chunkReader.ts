@@ -10,6 +10,8 @@ export interface ChunkReader {
   /** Plain bytes of a stored chunk, fully checked; REPO_CORRUPT naming the chunk otherwise. */
   read(hex: string, length: number): Promise<Buffer>;
   check(hex: string, length: number): Promise<{ status: ChunkStatus; message?: string }>;
+  /** Takes back a buffer read() returned, for reuse (optional: format 1 does not). */
+  recycle?(data: Buffer): void;
   /** Reads at once that keep the workers busy. */
   readonly parallelism: number;
   /** The index file's content, checked and decoded (REPO_CORRUPT, kind index-corrupt, naming `what`). */

@@ -36,6 +36,9 @@ export class PackStore implements ChunkReader {
   /** Main-thread codec, for index tree nodes (small, few). */
   readonly codec: BlobCodec;
   private pool: ChunkWorkerPool | undefined;
+  /** Buffers readers handed back (recycle), by length: reused as the next reads' destination, so
+   *  a restore does not allocate (and collect) a new buffer for every chunk. */
+  private readonly spares = new Map<number, ArrayBuffer[]>();
   /** Blob locations verify found corrupt (pack:offset): never read, never deduplicated against. */
   private readonly bad = new Set<string>();
 
@@ -120,11 +123,22 @@ export class PackStore implements ChunkReader {
         continue;
       }
       const file = packPath(this.opts.root, loc.pack);
-      const r = await this.workers().run<ReadResult>({ op, file, offset: loc.offset, storedLength: loc.storedLength, blob: hex, length }, `reading chunk ${hex}`);
+      const into = op === 'readAt' ? this.spares.get(length)?.pop() : undefined;
+      const req = { op, file, offset: loc.offset, storedLength: loc.storedLength, blob: hex, length, ...(into ? { into } : {}) };
+      const r = await this.workers().run<ReadResult>(req, `reading chunk ${hex}`, into ? [into] : []);
       if (r.status === 'ok') return { ...r, location: loc };
       last = { ...r, location: loc };
     }
     return last;
+  }
+
+  /** Takes back a buffer read() returned, once the caller is done with it. */
+  recycle(data: Buffer): void {
+    const ab = data.buffer;
+    if (data.byteOffset !== 0 || !(ab instanceof ArrayBuffer) || ab.byteLength !== data.length) return;
+    let list = this.spares.get(ab.byteLength);
+    if (!list) this.spares.set(ab.byteLength, (list = []));
+    if (list.length < MAX_SPARES) list.push(ab);
   }
 
   /** A stored node's content (index trees). */
@@ -167,6 +181,8 @@ function keyBytes(key: RepoKey): Uint8Array {
 }
 
 let sessionSeq = 0;
+/** Spare read buffers kept per size: the reads a restore has in flight, and some. */
+const MAX_SPARES = 32;
 
 /**
  * The blobs one point writer stores. Each chunk is hashed by a worker, which keeps it; the main

@@ -151,7 +151,7 @@ function handle(req: PackWorkerRequest): void {
         return;
       }
       case 'readAt': {
-        const out = Buffer.from(new ArrayBuffer(req.length));
+        const out = Buffer.from(req.into?.byteLength === req.length ? req.into : new ArrayBuffer(req.length));
         const r = load(req, out);
         if (r.status === 'ok') reply({ id: req.id, ok: true, result: { status: 'ok', data: out } }, [out.buffer]);
         else reply({ id: req.id, ok: true, result: { status: r.status, ...(r.message ? { message: r.message } : {}) } });

@@ -95,6 +95,11 @@ export class PointReader {
     return readChunk(this.ctx.store, this.ctx.chunkSize, digest, length);
   }
 
+  /** Hands a chunk read() returned back for reuse, once the caller is done with its bytes. */
+  recycle(data: Buffer): void {
+    this.ctx.store.recycle?.(data);
+  }
+
   /** Ends the lease. Idempotent; call it in a finally. */
   release(): Promise<void> {
     this.releasing ??= this.ctx.leases.release(this.lease);

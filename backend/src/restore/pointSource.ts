@@ -12,6 +12,8 @@ export interface PointSource {
   readonly manifest: Manifest;
   index(device: string): Promise<DiskIndex>;
   readChunk(digest: Buffer | string, length: number): Promise<Buffer>;
+  /** Hands a chunk readChunk returned back for reuse, once its bytes are written (optional). */
+  recycle?(data: Buffer): void;
   /** Idempotent; callers release in `finally`. */
   release(): Promise<void>;
 }

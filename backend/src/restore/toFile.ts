@@ -128,6 +128,7 @@ async function forEachChunk(
       if (i === undefined) return;
       const data = await point.readChunk(index.digest(i), index.chunkLength(i));
       const n = await write(i * index.chunkSize, data); // not `written += await`: that reads `written` before the await
+      point.recycle?.(data);
       written += n;
       req.onProgress?.(++doneChunks, todo.length);
     }
