@@ -6,10 +6,10 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AppError, type ErrorCode } from '../../backend/src/errors';
 import { Repository, type VmIdentity } from '../../backend/src/repository';
 import { listIndexFiles, readIndexFile } from '../../backend/src/repository/repoIndex';
 import { CS, filesUnder } from './v1Fixture';
+export { expectCode } from './expectCode';
 
 export const MiB = 1024 * 1024;
 const tmpDirs: string[] = [];
@@ -39,16 +39,6 @@ export async function reopen(dir: string): Promise<Repository> {
   return r;
 }
 
-export async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    expect((err as AppError).code).toBe(code);
-    return err as AppError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 export const readJson = async <T>(file: string): Promise<T> => JSON.parse(await fs.readFile(file, 'utf8')) as T;
 export const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -3,7 +3,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AppError, type ErrorCode } from '../../backend/src/errors';
+import { AppError } from '../../backend/src/errors';
 import {
   DiskIndex,
   newPointId,
@@ -17,6 +17,7 @@ import { readImage, withPoint } from '../helpers/leasedRead';
 import { initRepo, openRepo, REPO_FORMATS, V1, type RepoFormat } from '../helpers/repoFormats';
 import { BlobType } from '../../backend/src/repository/pack';
 import { listIndexFiles, readIndexFile } from '../../backend/src/repository/repoIndex';
+import { expectCode } from '../helpers/expectCode';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -55,16 +56,6 @@ afterAll(async () => {
   for (const d of tmpDirs) await fs.rm(d, { recursive: true, force: true });
 });
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    expect((err as AppError).code).toBe(code);
-    return err as AppError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 const vmA: VmIdentity = { key: 'vm-a', name: 'alpha', id: '11111111-2222-3333-4444-555555555555' };
 const vmB: VmIdentity = { key: 'vm-b', name: 'beta' };
