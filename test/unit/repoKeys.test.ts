@@ -190,6 +190,18 @@ describe('key files', () => {
     expect(await listKeys(dir, REPO_ID)).toEqual([{ keyId, createdAt: expect.any(String) as unknown, label: 'ops' }]);
   });
 
+  test('key files are the account\'s alone (0600 in a 0700 keys/); an unreadable entry in keys/ does not stop the others', async () => {
+    const key = newRepoKey();
+    const keyId = await createKeyFile(dir, REPO_ID, key, PASS, FAST);
+    expect((await fs.stat(keyFile(keyId))).mode & 0o777).toBe(0o600);
+    expect((await fs.stat(path.dirname(keyFile(keyId)))).mode & 0o777).toBe(0o700);
+    await fs.mkdir(path.join(path.dirname(keyFile(keyId)), '0000000000000000.json'));
+    const unlocked = await unlockRepository(dir, REPO_ID, PASS);
+    expect(unlocked.keyId).toBe(keyId);
+    expect(unlocked.problems.join('\n')).toMatch(/not a file/);
+    await fs.rmdir(path.join(path.dirname(keyFile(keyId)), '0000000000000000.json'));
+  });
+
   test('the default scrypt parameters are N=32768 r=8 p=1, recorded in the file', async () => {
     const keyId = await createKeyFile(dir, REPO_ID, newRepoKey(), PASS);
     expect((JSON.parse(await fs.readFile(keyFile(keyId), 'utf8')) as { kdf: unknown }).kdf).toMatchObject({ name: 'scrypt', N: 32768, r: 8, p: 1 });

@@ -7,10 +7,10 @@ import * as path from 'path';
  * fsync it, rename it over the final name, fsync the directory. A reader therefore sees either
  * nothing or the whole file, also after a power cut.
  */
-export async function writeFileAtomic(file: string, data: Uint8Array, opts: { syncDir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(file: string, data: Uint8Array, opts: { syncDir?: boolean; mode?: number } = {}): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await fs.open(tmp, 'wx', 0o644);
+  const fh = await fs.open(tmp, 'wx', opts.mode ?? 0o644);
   try {
     await fh.writeFile(data);
     await fh.sync();

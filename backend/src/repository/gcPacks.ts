@@ -287,7 +287,9 @@ class PackSweeper {
     if (gone.size === 0 && newIndex === undefined && snap.files.length <= 1) return 0;
     const packs = [...snap.packs].filter(([name]) => !gone.has(name)).map(([name, entries]) => ({ name, entries }));
     packs.push(...written.map((p) => ({ name: p.name, entries: p.entries })));
-    const supersedes = [...snap.files, ...(newIndex ? [newIndex] : [])];
+    // the files read and the ones they supersede (a damaged file a rebuilt one replaced must not
+    // come back when that rebuilt file goes)
+    const supersedes = [...new Set([...snap.files, ...snap.superseded, ...(newIndex ? [newIndex] : [])])];
     const consolidated = await writeIndexFile(this.root, { packs, supersedes });
     await this.hook?.('consolidated', consolidated);
     for (const f of supersedes) if (f !== consolidated) await fs.rm(indexFilePath(this.root, f), { force: true });

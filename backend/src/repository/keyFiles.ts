@@ -36,8 +36,12 @@ export const DEFAULT_SCRYPT: Readonly<ScryptParams> = Object.freeze({ N: 32768, 
 const MAX_N = 2 ** 20;
 const MAX_R = 32;
 const MAX_P = 16;
-const MAX_MEMORY = 1024 ** 3;
-const MAX_COST = 2 ** 24;
+const MAX_MEMORY = 256 * 1024 ** 2;
+const MAX_COST = 2 ** 21;
+/** Key files tried per unlock, and the size of one: files planted in keys/ must not make an open
+ *  take minutes. */
+const MAX_KEY_FILES = 16;
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 export interface KeyFileOptions {
   label?: string;
@@ -100,7 +104,7 @@ export async function unlockRepository(repoDir: string, repositoryId: string, pa
       details: { repositoryId, problems },
     });
   }
-  for (const kf of valid) {
+  for (const kf of valid.slice(0, MAX_KEY_FILES)) {
     const key = await unwrap(kf, passphrase);
     if (key === undefined) continue;
     if (opts.keyCheck !== undefined) checkKey(key, repositoryId, opts.keyCheck);
@@ -141,8 +145,8 @@ export async function addKey(
  * Removing a key file does not change the master key: whoever kept a copy of the file and knows
  * its passphrase can still open the repository's backups.
  */
-export async function removeKey(repoDir: string, repositoryId: string, passphrase: string, keyId: string): Promise<void> {
-  const opened = await unlockRepository(repoDir, repositoryId, passphrase);
+export async function removeKey(repoDir: string, repositoryId: string, passphrase: string, keyId: string, opts: { keyCheck?: string } = {}): Promise<void> {
+  const opened = await unlockRepository(repoDir, repositoryId, passphrase, opts);
   const { valid, invalid } = await scan(repoDir, repositoryId);
   const target = valid.find((k) => k.keyId === keyId)?.file ?? invalid.find((i) => i.keyId === keyId)?.file;
   if (target === undefined) {
@@ -326,9 +330,15 @@ async function readKeyFile(file: string, repositoryId: string | undefined): Prom
   const bad = (why: string): AppError => new AppError('REPO_INVALID', `key file ${file}: ${why}`, { details: { file } });
   let raw: unknown;
   try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) throw bad('not a file');
+    if (st.size > MAX_KEY_FILE_BYTES) throw bad(`${st.size} bytes, larger than a key file can be`);
     raw = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (err) {
+    if (err instanceof AppError) throw err;
     if (err instanceof SyntaxError) throw bad('not valid json');
+    // one unreadable entry must not stop the other key files from being tried
+    if (isErrno(err, 'EACCES', 'EPERM', 'EISDIR', 'ELOOP', 'ENOENT')) throw bad(`cannot be read (${(err as NodeJS.ErrnoException).code})`);
     throw new AppError('REPO_IO_ERROR', `reading key file ${file} failed`, { cause: err });
   }
   if (!isObject(raw)) throw bad('not a json object');
@@ -356,14 +366,15 @@ async function readKeyFile(file: string, repositoryId: string | undefined): Prom
 }
 
 async function writeKeyFile(dir: string, kf: KeyFile): Promise<void> {
-  await writeFileAtomic(path.join(dir, `${kf.keyId}.json`), Buffer.from(JSON.stringify(kf, null, 2) + '\n'));
+  // readable by the repository's account only: a wrapped key invites an offline guess of its passphrase
+  await writeFileAtomic(path.join(dir, `${kf.keyId}.json`), Buffer.from(JSON.stringify(kf, null, 2) + '\n'), { mode: 0o600 });
 }
 
-/** keys/, made (and its entry made durable) when missing, with the repository directory's mode. */
+/** keys/, made (and its entry made durable) when missing, for the repository's account only. */
 async function ensureKeysDir(repoDir: string): Promise<void> {
   const dir = path.join(repoDir, KEYS_DIR);
   try {
-    await fs.mkdir(dir, { mode: (await fs.stat(repoDir)).mode & 0o7777 });
+    await fs.mkdir(dir, { mode: 0o700 });
   } catch (err) {
     if (isErrno(err, 'EEXIST')) return;
     if (isErrno(err, 'ENOENT')) throw new AppError('REPO_NOT_FOUND', `no repository at ${repoDir}`, { cause: err });

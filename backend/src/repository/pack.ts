@@ -89,10 +89,13 @@ export class PackFile {
     if (fd === undefined) throw new AppError('REPO_IO_ERROR', `pack ${this.tmpFile} is closed`);
     const toc = encodeToc(this.entries);
     const footer = encodeFooter(this.pos, this.entries.length, toc);
-    writeAll(fd, toc, this.pos);
-    writeAll(fd, footer, this.pos + toc.length);
-    closeSync(fd);
-    this.fd = undefined;
+    try {
+      writeAll(fd, toc, this.pos);
+      writeAll(fd, footer, this.pos + toc.length);
+    } finally {
+      closeSync(fd);
+      this.fd = undefined;
+    }
     return { tmpFile: this.tmpFile, name: packNameOf(footer), entries: this.entries, bytes: this.pos + toc.length + footer.length };
   }
 

@@ -19,7 +19,7 @@ import { DiskIndex } from './diskIndex';
 import { packPath } from './layout';
 import { BlobType, publishPack, type PackEntry } from './pack';
 import { RepoIndex, writeIndexFile, type BlobLocation } from './repoIndex';
-import type { RepoKey } from './repoKey';
+import { repoKeyBytes, type RepoKey } from './repoKey';
 import { parseRoot, readTree } from './treeIndex';
 import { copyToOwn, ownsBuffer } from './workerShared';
 
@@ -56,7 +56,7 @@ export class PackStore implements ChunkReader {
   }
 
   workers(): ChunkWorkerPool {
-    const init: PackWorkerInit = { root: this.opts.root, zstdLevel: this.opts.zstdLevel, ...(this.opts.key ? { key: keyBytes(this.opts.key) } : {}) };
+    const init: PackWorkerInit = { root: this.opts.root, zstdLevel: this.opts.zstdLevel, ...(this.opts.key ? { key: repoKeyBytes(this.opts.key) } : {}) };
     this.pool ??= new ChunkWorkerPool(init, this.opts.workers, path.join(__dirname, 'packWorker.js'));
     return this.pool;
   }
@@ -173,13 +173,6 @@ export class PackStore implements ChunkReader {
   }
 }
 
-function keyBytes(key: RepoKey): Uint8Array {
-  const out = new Uint8Array(64);
-  out.set(key.encKey, 0);
-  out.set(key.idKey, 32);
-  return out;
-}
-
 let sessionSeq = 0;
 /** Spare read buffers kept per size: the reads a restore has in flight, and some. */
 const MAX_SPARES = 32;
@@ -202,6 +195,10 @@ export class PackSession {
   /** Packs finished by workers, being made durable and renamed into packs/ (on libuv's pool,
    *  so that no worker waits for an fsync). */
   private readonly publishing: Array<Promise<SealedPackInfo>> = [];
+  /** Packs published and not yet named by an index file. */
+  private readonly unindexed: Array<{ name: string; entries: PackEntry[] }> = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private aborted = false;
   private failure: unknown;
 
   constructor(
@@ -214,57 +211,89 @@ export class PackSession {
   /** Zero check, id, and — unless already stored — compression and append. `data` may be
    *  detached on return (its memory comes back in `returned`). */
   async put(data: Buffer, what: string): Promise<PutResult> {
+    this.checkOpen();
     const view = ownsBuffer(data) ? data : copyToOwn(data);
     const pool = this.store.workers();
     const { worker, result: h } = await pool.runPinned<HashResult>({ op: 'hash', data: view }, what, [view.buffer as ArrayBuffer]);
     if (h.zero) return { zero: true, ...(h.returned ? { returned: h.returned } : {}) };
     const id = Buffer.from(h.id, 'hex');
-    if (await this.known(id)) {
+    let claim: Claim | undefined;
+    try {
+      claim = await this.claim(id);
+    } catch (err) {
+      // the worker holds the chunk until it is told what to do with it
+      await pool.runOn(worker, { op: 'drop', token: h.token }, what).catch(() => undefined);
+      throw err;
+    }
+    if (!claim) {
       const d = await pool.runOn<DropResult>(worker, { op: 'drop', token: h.token }, what);
       return { zero: false, digest: h.id, stored: false, bytes: 0, ...(d.returned ? { returned: d.returned } : {}) };
     }
-    const stored = this.track(id, worker, pool.runOn<StoreResult>(worker, { op: 'store', token: h.token, type: BlobType.Chunk, to: this.ref }, what));
-    const r = await stored;
+    const r = await this.track(claim, worker, () => pool.runOn<StoreResult>(worker, { op: 'store', token: h.token, type: BlobType.Chunk, to: this.ref }, what));
     return { zero: false, digest: h.id, stored: true, bytes: r.storedLength, ...(r.returned ? { returned: r.returned } : {}) };
   }
 
   /** Stores an index node (content made on the main thread); returns its id. */
   async putNode(content: Buffer): Promise<Buffer> {
+    this.checkOpen();
     const id = this.store.codec.id(content);
-    if (await this.known(id)) return id;
+    const claim = await this.claim(id);
+    if (!claim) return id;
     const pool = this.store.workers();
-    const { worker, result } = await pool.runPinned<StoreResult>({ op: 'storeBlob', data: content, type: BlobType.TreeNode, to: this.ref }, 'storing an index node');
-    await this.track(id, worker, Promise.resolve(result));
+    let worker: WorkerHandle | undefined;
+    await this.track(claim, undefined, async () => {
+      const r = await pool.runPinned<StoreResult>({ op: 'storeBlob', data: content, type: BlobType.TreeNode, to: this.ref }, 'storing an index node');
+      worker = r.worker;
+      return r.result;
+    });
+    if (worker) this.used.add(worker);
     return id;
   }
 
-  /** Whether this session or the repository holds the blob already (a stored copy is relied on
-   *  only once its pack got a fresh mtime). */
-  private async known(id: Buffer): Promise<boolean> {
-    const pending = this.mine.get(key(id));
+  /**
+   * Undefined when this session or the repository holds the blob already (a stored copy is
+   * relied on only once its pack got a fresh mtime); otherwise this put's claim to store it, made
+   * before any await so that a concurrent put of the same content waits for this one.
+   */
+  private async claim(id: Buffer): Promise<Claim | undefined> {
+    const k = key(id);
+    const pending = this.mine.get(k);
     if (pending) {
       await pending;
-      return true;
+      return undefined;
     }
-    if (await this.reuse(id)) return true;
-    // a concurrent put of the same content may have started storing it meanwhile
-    const again = this.mine.get(key(id));
-    if (again) await again;
-    return again !== undefined;
-  }
-
-  private async track(id: Buffer, worker: WorkerHandle, p: Promise<StoreResult>): Promise<StoreResult> {
-    this.used.add(worker);
-    const done = p.then((r) => {
-      if (r.sealed) this.publish(r.sealed);
-    });
-    this.mine.set(key(id), done);
+    const claim = new Claim();
+    this.mine.set(k, claim.done);
     try {
-      return await p;
+      if (await this.reuse(id)) {
+        claim.settle();
+        return undefined;
+      }
     } catch (err) {
-      this.failure ??= err;
+      this.mine.delete(k);
+      claim.settle(err);
       throw err;
     }
+    return claim;
+  }
+
+  /** Runs the store of a claimed blob; a failure is remembered (the point cannot be committed). */
+  private async track(claim: Claim, worker: WorkerHandle | undefined, store: () => Promise<StoreResult>): Promise<StoreResult> {
+    if (worker) this.used.add(worker);
+    try {
+      const r = await store();
+      if (r.sealed) this.publish(r.sealed);
+      claim.settle();
+      return r;
+    } catch (err) {
+      this.failure ??= err;
+      claim.settle(err);
+      throw err;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.aborted) throw new AppError('INVALID_ARGUMENT', 'the point writer was aborted: nothing more is stored');
   }
 
   /** Whether a stored copy can be relied on: its pack exists and got a fresh mtime. */
@@ -281,21 +310,41 @@ export class PackSession {
   }
 
   /** Seals the open packs and makes every sealed pack findable with one index file: after this,
-   *  every blob the session stored is durable and indexed. */
-  async flush(): Promise<void> {
-    if (this.failure !== undefined) throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
-    await Promise.all(this.mine.values());
-    const pool = this.store.workers();
-    const workers = [...this.used];
-    this.used.clear();
-    for (const r of await Promise.all(workers.map((w) => pool.runOn<FlushResult>(w, { op: 'flush', session: this.ref.session }, 'sealing a pack')))) {
-      if (r.sealed) this.publish(r.sealed);
+   *  every blob the session stored is durable and indexed. Flushes run one after the other (each
+   *  disk's index and the commit flush the same session). */
+  flush(): Promise<void> {
+    const next = this.flushing.then(() => this.doFlush());
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doFlush(): Promise<void> {
+    try {
+      await Promise.all(this.mine.values());
+      const pool = this.store.workers();
+      const workers = [...this.used];
+      const flushed = await Promise.allSettled(workers.map((w) => pool.runOn<FlushResult>(w, { op: 'flush', session: this.ref.session }, 'sealing a pack')));
+      for (const [i, r] of flushed.entries()) {
+        if (r.status === 'fulfilled') {
+          this.used.delete(workers[i] as WorkerHandle);
+          if (r.value.sealed) this.publish(r.value.sealed);
+        } else this.failure ??= r.reason;
+      }
+      const published = await Promise.allSettled(this.publishing.splice(0));
+      for (const r of published) {
+        if (r.status === 'fulfilled') this.unindexed.push({ name: r.value.name, entries: r.value.entries.map(toEntry) });
+        else this.failure ??= r.reason;
+      }
+      if (this.failure !== undefined) throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
+      if (this.unindexed.length === 0) return;
+      await writeIndexFile(this.store.root, { packs: this.unindexed, supersedes: [] });
+      await crashPoint('index-written');
+      for (const p of this.unindexed.splice(0)) this.store.index.addPack(p.name, p.entries);
+    } catch (err) {
+      // sticky: a blob this session counted as stored may be in no durable, indexed pack
+      this.failure ??= err;
+      throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
     }
-    const packs = (await Promise.all(this.publishing.splice(0))).map((p) => ({ name: p.name, entries: p.entries.map(toEntry) }));
-    if (packs.length === 0) return;
-    await writeIndexFile(this.store.root, { packs, supersedes: [] });
-    await crashPoint('index-written');
-    for (const p of packs) this.store.index.addPack(p.name, p.entries);
   }
 
   private publish(p: SealedPackInfo): void {
@@ -311,11 +360,24 @@ export class PackSession {
 
   /** Drops the open packs (sealed ones stay as garbage for the collection). */
   async abort(): Promise<void> {
+    this.aborted = true;
     await Promise.allSettled(this.mine.values());
     const pool = this.store.workers();
     await Promise.allSettled([...this.used].map((w) => pool.runOn(w, { op: 'end', session: this.ref.session }, 'dropping a pack')));
     await Promise.allSettled(this.publishing.splice(0));
     this.used.clear();
+  }
+}
+
+/** A put's claim to store a blob: others putting the same content wait for `done`. */
+class Claim {
+  settle!: (err?: unknown) => void;
+  readonly done: Promise<void>;
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+    });
+    this.done.catch(() => undefined); // awaited by others, or by flush; never unhandled
   }
 }
 

@@ -118,10 +118,12 @@ export async function readIndexFile(root: string, name: string): Promise<IndexFi
 
 /** The union of the index files in memory. */
 export class RepoIndex {
-  private readonly byId = new Map<string, BlobLocation[]>();
+  private byId = new Map<string, BlobLocation[]>();
   private loaded = new Set<string>();
   /** Index files that could not be read: their blobs are unknown (verify names them). */
-  readonly problems = new Map<string, string>();
+  private problemFiles = new Map<string, string>();
+  /** Refreshes run one after the other; each caller's starts after its call. */
+  private refreshing: Promise<void> = Promise.resolve();
   /** Blob copies verify found corrupt (quarantine/, FORMAT.md §20): `<id hex>.<pack>`. */
   private quarantined = new Set<string>();
   private readonly quarantineRecords = new Map<string, number | null>();
@@ -130,33 +132,47 @@ export class RepoIndex {
 
   /** Reads the index files added since the last call; all of them again if some went away
    *  (a garbage collection replaced them). Also the quarantine records, every time. */
-  async refresh(): Promise<void> {
-    this.quarantined = await readPackQuarantine(this.root, this.quarantineRecords);
+  refresh(): Promise<void> {
+    const next = this.refreshing.then(() => this.doRefresh());
+    this.refreshing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Index files that could not be read, with why. */
+  get problems(): ReadonlyMap<string, string> {
+    return this.problemFiles;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const quarantined = await readPackQuarantine(this.root, this.quarantineRecords);
     const names = await listIndexFiles(this.root);
     const present = new Set(names);
+    // files gone (a collection replaced them): everything is read again into a new map, swapped
+    // in whole, so that no reader or writer sees a half-loaded index meanwhile
     const gone = [...this.loaded].some((n) => !present.has(n));
-    if (gone) {
-      this.byId.clear();
-      this.loaded = new Set();
-      this.problems.clear();
-    }
-    const fresh = names.filter((n) => !this.loaded.has(n) && !this.problems.has(n));
+    const byId = gone ? new Map<string, BlobLocation[]>() : this.byId;
+    const loaded = gone ? new Set<string>() : this.loaded;
+    const problems = gone ? new Map<string, string>() : this.problemFiles;
     const contents = new Map<string, IndexFileContent>();
-    for (const name of fresh) {
+    for (const name of names.filter((n) => !loaded.has(n) && !problems.has(n))) {
       try {
         contents.set(name, await readIndexFile(this.root, name));
       } catch (err) {
         if (isErrno(err, 'ENOENT')) continue; // replaced meanwhile; the next refresh sees its successor
-        this.problems.set(name, (err as Error).message);
+        problems.set(name, (err as Error).message);
       }
     }
     const superseded = new Set<string>();
     for (const c of contents.values()) for (const s of c.supersedes) superseded.add(s);
     for (const [name, c] of contents) {
-      this.loaded.add(name);
+      loaded.add(name);
       if (superseded.has(name)) continue;
-      for (const p of c.packs) this.addPack(p.name, p.entries);
+      for (const p of c.packs) addLocations(byId, p.name, p.entries);
     }
+    this.byId = byId;
+    this.loaded = loaded;
+    this.problemFiles = problems;
+    this.quarantined = quarantined;
   }
 
   /** Every known location of a blob (normally one; a blob two writers stored at once has two). */
@@ -189,13 +205,7 @@ export class RepoIndex {
 
   /** @internal Adds a pack sealed and indexed by this process. */
   addPack(pack: string, entries: readonly PackEntry[]): void {
-    for (const e of entries) {
-      const key = e.id.toString('latin1');
-      const loc: BlobLocation = { pack, offset: e.offset, storedLength: e.storedLength, plainLength: e.plainLength, type: e.type };
-      const list = this.byId.get(key);
-      if (!list) this.byId.set(key, [loc]);
-      else if (!list.some((l) => l.pack === pack && l.offset === e.offset)) list.push(loc);
-    }
+    addLocations(this.byId, pack, entries);
   }
 
   /** @internal Forgets a pack (deleted by the garbage collection). */
@@ -205,5 +215,15 @@ export class RepoIndex {
       if (kept.length === 0) this.byId.delete(k);
       else if (kept.length !== list.length) this.byId.set(k, kept);
     }
+  }
+}
+
+function addLocations(byId: Map<string, BlobLocation[]>, pack: string, entries: readonly PackEntry[]): void {
+  for (const e of entries) {
+    const key = e.id.toString('latin1');
+    const loc: BlobLocation = { pack, offset: e.offset, storedLength: e.storedLength, plainLength: e.plainLength, type: e.type };
+    const list = byId.get(key);
+    if (!list) byId.set(key, [loc]);
+    else if (!list.some((l) => l.pack === pack && l.offset === e.offset)) list.push(loc);
   }
 }

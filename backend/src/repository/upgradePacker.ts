@@ -8,13 +8,11 @@
  * lists, and what this packer holds, is all there is.
  */
 import { promises as fs } from 'fs';
-import * as path from 'path';
-import { AppError } from '../errors';
 import { crashPoint } from '../util/crashPoint';
-import { isErrno } from './atomicFile';
-import { indexFilePath, isHexDigest, PACKS_DIR } from './layout';
-import { PackFile, publishPack, type BlobType, type SealedPack } from './pack';
-import { listIndexFiles, readIndexFile, writeIndexFile, type IndexFileContent, type RepoIndex } from './repoIndex';
+import { indexFilePath } from './layout';
+import { PackFile, publishPack, readPackTail, type BlobType, type SealedPack } from './pack';
+import { listPackFiles, readIndexSnapshot } from './packScan';
+import { writeIndexFile, type RepoIndex } from './repoIndex';
 
 /** Sealed packs per index file: a crash costs at most this many packs of copying again. */
 export const UPGRADE_INDEX_EVERY = 4;
@@ -122,12 +120,10 @@ export async function removeOrphanPacks(root: string, index: RepoIndex): Promise
   const named = new Set<string>();
   for (const [, locs] of index.entries()) for (const l of locs) named.add(l.pack);
   let removed = 0;
-  for (const ab of await listDir(path.join(root, PACKS_DIR))) {
-    for (const name of await listDir(path.join(root, PACKS_DIR, ab))) {
-      if (!isHexDigest(name) || named.has(name)) continue;
-      await fs.rm(path.join(root, PACKS_DIR, ab, name), { force: true });
-      removed++;
-    }
+  for (const p of await listPackFiles(root)) {
+    if (named.has(p.name)) continue;
+    await fs.rm(p.file, { force: true });
+    removed++;
   }
   return removed;
 }
@@ -139,34 +135,20 @@ export async function removeOrphanPacks(root: string, index: RepoIndex): Promise
  * removeOrphanPacks). Idempotent: a crash before the deletions leaves superseded files readers skip.
  */
 export async function consolidateIndex(root: string): Promise<string[]> {
-  const names = await listIndexFiles(root);
-  if (names.length <= 1) return names;
-  const contents = new Map<string, IndexFileContent>();
-  const superseded = new Set<string>();
-  for (const name of names) {
-    try {
-      const c = await readIndexFile(root, name);
-      contents.set(name, c);
-      for (const s of c.supersedes) superseded.add(s);
-    } catch (err) {
-      if (!(err instanceof AppError) && !isErrno(err, 'ENOENT')) throw err;
+  const snap = await readIndexSnapshot(root);
+  if (snap.files.length + snap.problems.size <= 1) return snap.files;
+  const packs = new Map(snap.packs);
+  if (snap.problems.size > 0) {
+    // a damaged file may be the only one naming some packs (tree nodes of points converted by an
+    // earlier run): those packs are taken from their own tables before the file is superseded
+    for (const p of await listPackFiles(root)) {
+      if (packs.has(p.name)) continue;
+      const tail = await readPackTail(p.file, `pack ${p.name}`);
+      packs.set(p.name, tail.entries);
     }
   }
-  const packs = new Map<string, IndexFileContent['packs'][number]>();
-  for (const [name, c] of contents) {
-    if (superseded.has(name)) continue;
-    for (const p of c.packs) if (!packs.has(p.name)) packs.set(p.name, p);
-  }
-  const merged = await writeIndexFile(root, { packs: [...packs.values()], supersedes: names });
+  const names = [...new Set([...snap.files, ...snap.superseded, ...snap.problems.keys()])];
+  const merged = await writeIndexFile(root, { packs: [...packs].map(([name, entries]) => ({ name, entries })), supersedes: names });
   for (const name of names) if (name !== merged) await fs.rm(indexFilePath(root, name), { force: true });
   return [merged];
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir)).sort();
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
-    throw new AppError('REPO_IO_ERROR', `listing ${dir} failed`, { cause: err });
-  }
 }

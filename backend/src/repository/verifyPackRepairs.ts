@@ -97,6 +97,9 @@ async function rebuildIndex(root: string, report: VerifyReport, actor: string): 
         unreadable.push(p.name);
       }
     }
+    // a pack whose own table cannot be read either: the damaged index file may be the only
+    // record of where its blobs are, so it stays (the collection keeps refusing; nothing is lost)
+    if (unreadable.length > 0) return [];
     const rebuilt = await writeIndexFile(root, { packs, supersedes: bad });
     const qdir = path.join(root, QUARANTINE_DIR);
     await fs.mkdir(qdir, { recursive: true });

@@ -87,8 +87,8 @@ export function registerKey(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (keyId: string, o: OpenOpts) => {
       const { readRepoIdentity, removeKey } = await repository();
-      const { repositoryId } = await readRepoIdentity(o.repo);
-      await removeKey(o.repo, repositoryId, await passphrase(o), keyId);
+      const { repositoryId, encryption } = await readRepoIdentity(o.repo);
+      await removeKey(o.repo, repositoryId, await passphrase(o), keyId, { keyCheck: encryption.keyCheck });
       if (o.json) printJson({ repositoryId, removed: keyId });
       else printLine(`removed key ${keyId} from repository ${repositoryId}`);
     });
