@@ -5,7 +5,7 @@
 import type { ChunkStore } from './chunkStore';
 import type { PutResult } from './chunkProtocol';
 import { encodeIndex } from './diskIndex';
-import type { PackSession } from './packStore';
+import type { PackSession } from './packSession';
 import { buildTree, encodeRoot } from './treeIndex';
 
 export interface IndexBuild {

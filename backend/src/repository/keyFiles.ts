@@ -19,7 +19,6 @@ import { KEYS_DIR } from './layout';
 import { parsePaper } from './paperKey';
 import { checkKey, gcmDecrypt, gcmEncrypt, MASTER_KEY_BYTES, NONCE_BYTES, repoKeyBytes, repoKeyFromBytes, strictBase64, TAG_BYTES, type RepoKey } from './repoKey';
 
-/** FORMAT.md §1 (v2): the key files' directory (to move into layout.ts with the v2 layout). */
 export const KEY_FILE_FORMAT = 'olvm-backup-key';
 export const KEY_FILE_VERSION = 1;
 const SALT_BYTES = 16;
