@@ -1,6 +1,7 @@
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { AppError } from '../errors';
 
 /**
  * The one way the repository makes a file appear: write a temp name in the same directory,
@@ -52,4 +53,14 @@ export async function writeFileDurable(file: string, data: Uint8Array): Promise<
 
 export function isErrno(err: unknown, ...codes: string[]): boolean {
   return typeof err === 'object' && err !== null && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/** The names in `dir`, or none when it (or a parent) does not exist; REPO_IO_ERROR otherwise. */
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
+    throw new AppError('REPO_IO_ERROR', `listing ${dir} failed`, { cause: err });
+  }
 }

@@ -89,8 +89,6 @@ export type PackWorkerRequest =
   | { op: 'drop'; id: number; token: number }
   /** Encode and append a small blob made by the main thread (index tree nodes). */
   | { op: 'storeBlob'; id: number; data: Uint8Array; type: number; to: PackSessionRef }
-  /** Copy a blob from a pack into the session's pack, after checking it (garbage collection). */
-  | ({ op: 'copyAt'; id: number; type: number; to: PackSessionRef } & BlobAt)
   /** Seal the session's open pack in this worker (if it has blobs). */
   | { op: 'flush'; id: number; session: string }
   /** Forget the session; its open pack (if any) is removed. */

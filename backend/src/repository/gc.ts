@@ -10,7 +10,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
 import { appendAudit } from './audit';
-import { fsyncDir, isErrno } from './atomicFile';
+import { fsyncDir, isErrno, readdirOrEmpty } from './atomicFile';
 import { GC_LOCK_FILE, GC_PENDING_DIR, LOCKS_DIR, POINTS_DIR, TMP_DIR, TRASH_DIR } from './layout';
 import { liveLeases, removeDeadLeases } from './leases';
 import { acquireRepoLock, liveVmLocks } from './locks';
@@ -180,12 +180,7 @@ export async function collectGarbage(ctx: GcContext, opts: GcOptions, format: Gc
 }
 
 export async function listNames(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir)).filter((n) => !n.startsWith('.'));
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
-    throw new AppError('REPO_IO_ERROR', `gc: listing ${dir} failed`, { cause: err });
-  }
+  return (await readdirOrEmpty(dir)).filter((n) => !n.startsWith('.'));
 }
 
 /**

@@ -5,10 +5,9 @@
  * name — and the pack files under packs/. Unlike RepoIndex (the readers' lookup table) it keeps
  * the entries per pack and the names of the files read.
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
-import { isErrno } from './atomicFile';
+import { isErrno, readdirOrEmpty } from './atomicFile';
 import { isHexDigest, packPath, PACKS_DIR } from './layout';
 import type { PackEntry } from './pack';
 import { listIndexFiles, readIndexFile } from './repoIndex';
@@ -75,21 +74,13 @@ export interface PackFile {
 export async function listPackFiles(root: string): Promise<PackFile[]> {
   const out: PackFile[] = [];
   const dir = path.join(root, PACKS_DIR);
-  for (const ab of await names(dir)) {
+  for (const ab of await readdirOrEmpty(dir)) {
     if (!/^[0-9a-f]{2}$/.test(ab)) continue;
-    for (const name of await names(path.join(dir, ab))) {
+    for (const name of await readdirOrEmpty(path.join(dir, ab))) {
       if (isHexDigest(name) && name.startsWith(ab)) out.push({ name, file: packPath(root, name) });
     }
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function names(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
-    throw new AppError('REPO_IO_ERROR', `listing ${dir} failed`, { cause: err });
-  }
-}
 

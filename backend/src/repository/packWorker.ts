@@ -122,17 +122,6 @@ function handle(req: PackWorkerRequest): void {
         reply({ id: req.id, ok: true, result: append(req.to, id, req.type, codec.encode(id, data), data.length) });
         return;
       }
-      case 'copyAt': {
-        if (scratch.length < req.length) scratch = Buffer.alloc(req.length);
-        const r = load(req, scratch.subarray(0, req.length));
-        if (r.status !== 'ok' || !r.stored) {
-          reply({ id: req.id, ok: true, result: { status: r.status, ...(r.message ? { message: r.message } : {}) } });
-          return;
-        }
-        const stored = append(req.to, Buffer.from(req.blob, 'hex'), req.type, [r.stored], req.length);
-        reply({ id: req.id, ok: true, result: { status: 'ok', ...stored } as ReadResult });
-        return;
-      }
       case 'flush': {
         const pack = packs.get(req.session);
         packs.delete(req.session);

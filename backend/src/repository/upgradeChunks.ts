@@ -10,7 +10,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as zstd from 'zstd-napi/binding';
 import { AppError } from '../errors';
-import { isErrno } from './atomicFile';
+import { isErrno, readdirOrEmpty } from './atomicFile';
 import { appendAudit } from './audit';
 import type { ReadResult } from './chunkProtocol';
 import { quarantineChunk } from './damage';
@@ -135,10 +135,5 @@ function frameContentSize(buf: Buffer): number | null {
 }
 
 async function names(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
-    throw new AppError('REPO_IO_ERROR', `upgrade: listing ${dir} failed`, { cause: err });
-  }
+  return (await readdirOrEmpty(dir)).filter((n) => !n.startsWith('.')).sort();
 }

@@ -10,7 +10,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../errors';
-import { isErrno } from './atomicFile';
+import { readdirOrEmpty } from './atomicFile';
 import { ADMIN_LOCK_FILE, GC_LOCK_FILE, isSafeName, LOCKS_DIR, lockPath, TMP_DIR, vmKeyOfLockFile } from './layout';
 import { liveLeases } from './leases';
 import { acquireRepoLock, acquireVmLock, liveVmLocks, type VmLock } from './locks';
@@ -88,19 +88,11 @@ async function knownVms(root: string): Promise<string[]> {
     const m = await readManifestFile(p.dir, p.pointId).catch(() => undefined);
     if (m && isSafeName(m.vm.key)) keys.add(m.vm.key);
   }
-  for (const name of await list(path.join(root, TMP_DIR))) if (isSafeName(name)) keys.add(name);
-  for (const name of await list(path.join(root, LOCKS_DIR))) {
+  for (const name of await readdirOrEmpty(path.join(root, TMP_DIR))) if (isSafeName(name)) keys.add(name);
+  for (const name of await readdirOrEmpty(path.join(root, LOCKS_DIR))) {
     const key = vmKeyOfLockFile(name);
     if (key !== undefined) keys.add(key);
   }
   return [...keys].sort();
 }
 
-async function list(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
-    throw new AppError('REPO_IO_ERROR', `listing ${dir} failed`, { cause: err });
-  }
-}
