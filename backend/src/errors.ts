@@ -74,6 +74,8 @@ export type ErrorCode =
   | 'BACKUP_VM_NO_DISKS'
   | 'BACKUP_FAILED'
   | 'BACKUP_ABORTED'
+  /** consistency `filesystem` was asked and the guest's filesystems could not be frozen */
+  | 'BACKUP_NOT_CONSISTENT'
   | 'RESTORE_FAILED'
   | 'TOOL_FAILED'
   // jobs and the service API

@@ -1,7 +1,6 @@
-import { describeError } from '../errors';
+import { AppError, describeError } from '../errors';
 import type { GuestAgent } from '../qmp';
-
-export type ConsistencyMode = 'auto' | 'crash';
+import type { ConsistencyMode } from './model';
 
 export interface ConsistencyOptions {
   mode: ConsistencyMode;
@@ -36,6 +35,16 @@ export interface FrozenGuest {
  * signal: an aborted backup must still thaw) and is retried once.
  */
 export async function freezeGuest(opts: ConsistencyOptions): Promise<FrozenGuest> {
+  const guest = await tryFreeze(opts);
+  if (opts.mode !== 'filesystem' || guest.consistency === 'filesystem') return guest;
+  // `filesystem` was asked: a crash-consistent point is a failure, after the guest is let go
+  const problem = await guest.release();
+  throw new AppError('BACKUP_NOT_CONSISTENT', `filesystem consistency was required and the guest could not be frozen: ${guest.reason}`, {
+    ...(problem ? { details: { cleanupProblems: [problem] } } : {}),
+  });
+}
+
+async function tryFreeze(opts: ConsistencyOptions): Promise<FrozenGuest> {
   const none = (): Promise<undefined> => Promise.resolve(undefined);
   if (opts.mode === 'crash') return { consistency: 'crash', reason: 'crash-consistent by request', release: none };
   if (!opts.openAgent) return { consistency: 'crash', reason: 'no guest agent channel known for this vm', release: none };

@@ -3,8 +3,18 @@ import { mapDisks, type EngineClient, type ExcludedDisk, type UnmappedDevice, ty
 import { HostDirectory, type VmHostLink } from '../hosts';
 import { BlockApi, type BlockDevice, type QmpSession } from '../qmp';
 import { diskLabel, readPointMeta, type DiskMeta, type Manifest, type PointMeta, type Repository } from '../repository';
+import type { PointMethod } from '../repository/model';
 import { checkLockDays, runBackup } from './runBackup';
+import type { BackupMethod, ConsistencyMode } from './model';
 import type { BackupProgress } from './types';
+
+/** An engine backup the product started: what a caller that may die records before the
+ *  request, so that whoever picks up after it can finalize it (settleEngineBackup). */
+export interface EngineBackupRef {
+  vmId: string;
+  /** The id the product chose for the engine backup (the engine accepts a client's id). */
+  backupId: string;
+}
 
 export interface EngineVmBackupRequest {
   engine: EngineClient;
@@ -19,9 +29,12 @@ export interface EngineVmBackupRequest {
   transientBitmaps?: boolean;
   /** Days the new point is locked, from its commit (BackupRequest.lockDays). */
   lockDays?: number;
-  /** `auto` (default): freeze the guest filesystems through the guest agent when it answers;
-   *  `crash`: never (a policy's opt-out). */
-  consistency?: 'auto' | 'crash';
+  /** `auto` (default, default `auto`): which method reads the VM (model.ts BackupMethod). */
+  method?: BackupMethod;
+  /** `auto` (default): freeze the guest filesystems when its agent answers, else crash-
+   *  consistent with the reason; `filesystem`: fail when they cannot be frozen (engine method:
+   *  `require_consistency=true`); `crash`: never (a policy's opt-out). */
+  consistency?: ConsistencyMode;
   /** Guest agent timeouts (ms), as in `BackupRequest`. */
   guestAgentTimeouts?: { pingMs?: number; freezeMs?: number; thawMs?: number };
   /** How long a VM that is down may take to come up paused; default 120 s. */
@@ -33,6 +46,10 @@ export interface EngineVmBackupRequest {
   /** The VM was down and is being started paused for the backup: a caller that may die before
    *  the backup ends records this, so that whoever picks up after it stops the VM again. */
   onVmStarting?: () => void;
+  /** Engine method: called with the backup's id before it is requested from the engine (so a
+   *  caller that dies can have it finalized by settleEngineBackup), and with `finished: true`
+   *  once the engine backup is finalized or known gone. */
+  onEngineBackup?: (ref: EngineBackupRef & { finished: boolean }) => void;
 }
 
 export interface EngineVmBackupResult {
@@ -40,8 +57,10 @@ export interface EngineVmBackupResult {
   vm: Vm;
   excluded: Array<ExcludedDisk<BlockDevice>>;
   unmapped: Array<UnmappedDevice<BlockDevice>>;
-  /** The VM was down: the backup started it paused and stopped it again. */
+  /** The VM was down: the backup started it paused and stopped it again (qmp method only). */
   startedPaused: boolean;
+  /** The method that made the point (`auto` resolved). */
+  method: PointMethod;
   durationMs: number;
   warnings: string[];
 }
@@ -130,7 +149,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
       onProgress: (p) => report({ ...p, disk: p.disk === null ? null : (aliases.get(p.disk) ?? p.disk) }),
     });
     warnings.push(...w);
-    result = { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused, durationMs: 0, warnings };
+    result = { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused, method: 'qmp', durationMs: 0, warnings };
   } catch (err) {
     failure = namingVm(err, vm.name);
   } finally {

@@ -15,3 +15,23 @@ export interface DiskChainHealth {
   /** Excluded disks (`backup=0` in their description) are never backed up. */
   excluded: boolean;
 }
+
+/**
+ * How a backup reads the VM (a repository default, a policy's, a Backup now's choice):
+ * - `qmp`: QEMU's monitor and NBD through the host link (dirty bitmaps the product keeps);
+ * - `engine`: the engine's backup API and imageio (checkpoints the engine keeps), needing
+ *   nothing but an engine account;
+ * - `auto`: `qmp` when a host link is configured for the VM's host and the VM runs, `engine`
+ *   otherwise (a VM that is down is backed up cold by the engine, never started).
+ */
+export const BACKUP_METHODS = ['auto', 'qmp', 'engine'] as const;
+export type BackupMethod = (typeof BACKUP_METHODS)[number];
+
+/**
+ * How consistent a point must be: `auto` freezes the guest's filesystems when its agent
+ * answers and falls back to crash-consistent with the reason recorded; `filesystem` fails the
+ * backup when the freeze fails (the engine method: `require_consistency=true`); `crash` never
+ * freezes.
+ */
+export const CONSISTENCY_MODES = ['auto', 'filesystem', 'crash'] as const;
+export type ConsistencyMode = (typeof CONSISTENCY_MODES)[number];

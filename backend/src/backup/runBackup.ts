@@ -249,7 +249,7 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 function wrapFailure(err: unknown, req: BackupRequest): AppError {
   const details = { cleanupProblems: [] as string[] };
   if (req.signal?.aborted) return new AppError('BACKUP_ABORTED', `backup of vm ${req.vm.name} aborted`, { cause: err, details });
-  if (err instanceof AppError && (err.code === 'INVALID_ARGUMENT' || err.code === 'REPO_LOCKED' || err.code === 'BACKUP_VM_NO_DISKS')) {
+  if (err instanceof AppError && (err.code === 'INVALID_ARGUMENT' || err.code === 'REPO_LOCKED' || err.code === 'BACKUP_VM_NO_DISKS' || err.code === 'BACKUP_NOT_CONSISTENT')) {
     return new AppError(err.code, err.message, { cause: err.cause, details: { ...err.details, ...details } });
   }
   return new AppError('BACKUP_FAILED', `backup of vm ${req.vm.name} failed`, { cause: err, details });

@@ -2,6 +2,7 @@ import type { HostLink } from '../hosts';
 import type { Progress } from '../util/progress';
 import type { GuestAgent, QmpSession } from '../qmp';
 import type { DiskMeta, Manifest, PointMeta, Repository, VmIdentity } from '../repository';
+import type { ConsistencyMode } from './model';
 
 /** starting-vm / stopping-vm: a VM that was down is started paused for the backup and stopped
  *  again (engine-aware backups only). */
@@ -34,8 +35,9 @@ export interface BackupRequest {
   /** Manager data stored with each disk in the manifest (engine disk id, alias...), by device. */
   diskMeta?: Record<string, DiskMeta>;
   /** `auto` (default): freeze the guest filesystems through the guest agent around the
-   *  transaction when the agent answers, so the point is filesystem-consistent; `crash`: never. */
-  consistency?: 'auto' | 'crash';
+   *  transaction when the agent answers, so the point is filesystem-consistent; `filesystem`:
+   *  fail (BACKUP_NOT_CONSISTENT) when they cannot be frozen; `crash`: never freeze. */
+  consistency?: ConsistencyMode;
   /** Opens the VM's guest agent channel (`VmHostLink.openGuestAgent`); absent = no agent known. */
   guestAgent?: () => Promise<GuestAgent>;
   /** Guest agent timeouts (ms): ping 2 s, freeze 30 s, each thaw attempt 10 s. */

@@ -18,8 +18,26 @@ export const FULL_REASONS = [
   /** verify marked the disk of the VM's previous point damaged: a full stores fresh chunks */
   'parent-damaged',
   'forced',
+  /** the VM's previous point was made by the other backup method (qmp ↔ engine): neither's
+   *  change tracking covers the time between them */
+  'method-changed',
+  /** engine method: the disk is not enabled for incremental backup (raw, or qcow2 with
+   *  `backup: none`): the engine can only copy it whole */
+  'disk-not-incremental',
+  /** engine method: the engine no longer has the checkpoint of the VM's previous point */
+  'checkpoint-missing',
+  /** engine method: the engine marked that checkpoint invalid (a snapshot revert broke the chain) */
+  'checkpoint-invalid',
+  /** engine method: the engine answered `backup_mode=full` for the disk (a disk not in the
+   *  checkpoint, checkpoints it could not redefine on the host...) */
+  'engine-full',
 ] as const;
 export type FullReason = (typeof FULL_REASONS)[number];
+
+/** Which backup method made a point (`PointMeta.method`): QEMU's monitor + NBD on the host
+ *  (`qmp`), or the engine's backup API + imageio (`engine`). Points without it are `qmp`. */
+export const POINT_METHODS = ['qmp', 'engine'] as const;
+export type PointMethod = (typeof POINT_METHODS)[number];
 
 /** What a record of the repository's audit log is about (FORMAT.md §12). */
 export const AUDIT_ACTIONS = ['delete', 'delete-failed', 'prune', 'lock-extend', 'unlock', 'gc', 'damage-mark', 'damage-clear', 'chunk-quarantine', 'upgrade'] as const;

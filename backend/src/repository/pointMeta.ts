@@ -4,6 +4,7 @@
  * these typed objects; readers go through `readPointMeta` / `readDiskMeta`, which check every
  * field, because a manifest may come from an older version, another tool or a hand edit.
  */
+import type { PointMethod } from './model';
 import type { Manifest, ManifestDisk } from './types';
 
 /** The engine's view of the VM when an engine-aware backup made the point. */
@@ -17,6 +18,12 @@ export type EngineVmMeta = {
   excluded: Array<{ diskId: string; alias: string; reason: string }>;
   /** QEMU devices that matched no engine disk. */
   unmappedDevices: Array<{ device: string; reason: string }>;
+  /** Engine method: the engine backup's id (chosen by the product before the request). */
+  backupId?: string;
+  /** Engine method: the checkpoint the engine created (`to_checkpoint_id`): the
+   *  `from_checkpoint_id` of the VM's next engine-method backup. Absent when the engine made
+   *  none (only raw disks). */
+  checkpointId?: string;
 };
 
 export type PointMeta = {
@@ -28,6 +35,9 @@ export type PointMeta = {
   tool?: string;
   /** Why the point is crash- or filesystem-consistent (guest agent answer...). */
   consistencyReason?: string;
+  /** Which method made the point; absent on points written before the engine method existed
+   *  (read as `qmp`). */
+  method?: PointMethod;
   engine?: EngineVmMeta;
 };
 
@@ -47,6 +57,7 @@ export function readPointMeta(m: Pick<Manifest, 'meta'>): PointMeta {
     const v = o[k];
     if (typeof v === 'string') out[k] = v;
   }
+  if (o['method'] === 'qmp' || o['method'] === 'engine') out.method = o['method'];
   const e = record(o['engine']);
   if (e && typeof e['vmId'] === 'string') {
     out.engine = {
@@ -57,6 +68,10 @@ export function readPointMeta(m: Pick<Manifest, 'meta'>): PointMeta {
       excluded: list(e['excluded']).map((x) => ({ diskId: text(x['diskId']) ?? '', alias: text(x['alias']) ?? '', reason: text(x['reason']) ?? '' })),
       unmappedDevices: list(e['unmappedDevices']).map((x) => ({ device: text(x['device']) ?? '', reason: text(x['reason']) ?? '' })),
     };
+    const backupId = text(e['backupId']);
+    const checkpointId = text(e['checkpointId']);
+    if (backupId) out.engine.backupId = backupId;
+    if (checkpointId) out.engine.checkpointId = checkpointId;
   }
   return out;
 }
