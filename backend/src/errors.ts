@@ -63,6 +63,8 @@ export type ErrorCode =
   | 'ENGINE_PROTOCOL_ERROR'
   | 'OVF_INVALID'
   | 'ENGINE_TRANSFER_FAILED'
+  /** an engine backup (vms/{id}/backups) went to `failed` or vanished (reference §4.2) */
+  | 'ENGINE_BACKUP_FAILED'
   | 'ENGINE_DISK_ILLEGAL'
   // imageio (the image transfer data endpoint: host daemon or engine proxy)
   | 'IMAGEIO_HTTP_ERROR'

@@ -1,5 +1,5 @@
 import type { BlockDevice, DirtyBitmap } from '../qmp';
-import type { DamageMark, FullReason, Manifest, ManifestDisk } from '../repository';
+import { readPointMeta, type DamageMark, type FullReason, type Manifest, type ManifestDisk } from '../repository';
 
 export type DiskPlan =
   | { mode: 'full'; reason: FullReason; previous: ManifestDisk | undefined }
@@ -18,6 +18,9 @@ export function planDisk(
   const previous = parent?.disks.find((d) => d.device === device.deviceId);
   if (!parent || !previous) return { mode: 'full', reason: 'first-backup', previous };
   if (opts.forceFull) return { mode: 'full', reason: 'forced', previous };
+  // the engine's checkpoints tracked the time since the parent, not our bitmaps (and a bitmap
+  // named like the parent's may be the engine's own): only a full is known to be complete
+  if (readPointMeta(parent).method === 'engine') return { mode: 'full', reason: 'method-changed', previous };
   // verify found a bad chunk (or index) of this disk in the parent: an incremental would carry
   // the bad reference over; a full re-reads every block and stores the lost chunks again.
   const damage = opts.parentDamage;

@@ -1,10 +1,13 @@
 import type { Vm } from '../engine';
+import type { PointMethod } from '../repository/model';
 import { isExcludedFromBackup } from '../engine/model';
 import type { DiskChainHealth } from './model';
 
 /** What the forecast needs of the VM's last restore point (the catalog's summary has it). */
 export interface LastPoint {
   createdAt: string;
+  /** The method that made it; absent = `qmp` (points from before the engine method). */
+  method?: PointMethod;
   disks: ReadonlyArray<{ diskId: string | null; virtualSize: number; bitmapPersistent: boolean }>;
 }
 
@@ -14,10 +17,14 @@ export interface LastPoint {
  * backup itself decides from QEMU's bitmaps; this forecast errs on the side of saying "full":
  * - no point, or a disk the last point does not have → first backup;
  * - a size that differs from the point's → resized;
- * - a bitmap kept in QEMU's memory only (raw disks, qcow2 v2) whose QEMU has stopped or
- *   restarted since the point → the bitmap is gone.
+ * - the point made by the other method than the one the next backup will use → method changed;
+ * - QMP method: a bitmap kept in QEMU's memory only (raw disks, qcow2 v2) whose QEMU has
+ *   stopped or restarted since the point → the bitmap is gone;
+ * - engine method: a disk whose `backup` is not `incremental` → the engine copies it whole
+ *   every time (the fix: enable incremental backup on the disk).
+ * `method`: the method the VM's next backup will use (`auto` resolved by the caller).
  */
-export function chainHealth(vm: Vm, last: LastPoint | undefined): DiskChainHealth[] {
+export function chainHealth(vm: Vm, last: LastPoint | undefined, method: PointMethod = 'qmp'): DiskChainHealth[] {
   const out: DiskChainHealth[] = [];
   for (const a of vm.diskAttachments ?? []) {
     const disk = a.disk;
@@ -30,9 +37,13 @@ export function chainHealth(vm: Vm, last: LastPoint | undefined): DiskChainHealt
     const prev = last?.disks.find((d) => d.diskId === disk.id);
     if (!last || !prev) {
       out.push({ ...base, state: 'will-be-full', reason: 'first-backup', excluded: false });
+    } else if ((last.method ?? 'qmp') !== method) {
+      out.push({ ...base, state: 'will-be-full', reason: 'method-changed', excluded: false });
     } else if (disk.provisionedSize !== undefined && disk.provisionedSize !== prev.virtualSize) {
       out.push({ ...base, state: 'will-be-full', reason: 'disk-resized', excluded: false });
-    } else if (!prev.bitmapPersistent && qemuRestartedSince(vm, last.createdAt)) {
+    } else if (method === 'engine' && disk.backup !== 'incremental') {
+      out.push({ ...base, state: 'will-be-full', reason: 'disk-not-incremental', excluded: false });
+    } else if (method === 'qmp' && !prev.bitmapPersistent && qemuRestartedSince(vm, last.createdAt)) {
       out.push({ ...base, state: 'will-be-full', reason: 'bitmap-missing', excluded: false });
     } else {
       out.push({ ...base, state: 'ok', reason: null, excluded: false });

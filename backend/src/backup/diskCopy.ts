@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'events';
-import type { NbdClient } from '../nbd';
 import type { DiskWriter } from '../repository';
 import { planChunks, type ChunkWork } from './chunkPlan';
+import type { DiskSource } from './diskSource';
 
 export interface DiskCopyResult {
   bytesRead: number;
@@ -13,14 +13,15 @@ export interface DiskCopyResult {
 const DEFAULT_CONCURRENCY = 16;
 
 /**
- * Copies the chunks of one disk the point needs from an NBD export into the repository.
- * Dirty extents (incremental) or all chunks (full) are read; ranges QEMU reports as zeros are
- * recorded as zero chunks without reading. The first failure stops every other reader.
+ * Copies the chunks of one disk the point needs from a source (an NBD export, an imageio
+ * ticket) into the repository. Dirty extents (incremental) or all chunks (full) are read; ranges
+ * the source reports as zeros are recorded as zero chunks without reading. The first failure
+ * stops every other reader.
  */
 export async function copyDisk(p: {
-  nbd: NbdClient;
+  source: DiskSource;
   /** More connections to the same export for the data reads (a tunnel's channel caps each). */
-  extraReaders?: NbdClient[];
+  extraReaders?: DiskSource[];
   writer: DiskWriter;
   chunkSize: number;
   dirtyContext: string | undefined;
@@ -29,9 +30,9 @@ export async function copyDisk(p: {
   onBytes?: (n: number) => void;
   concurrency?: number;
 }): Promise<DiskCopyResult> {
-  const size = p.nbd.size;
-  const allocation = await p.nbd.extents('base:allocation', 0, size, { ...(p.signal ? { signal: p.signal } : {}) });
-  const dirty = p.dirtyContext ? await p.nbd.extents(p.dirtyContext, 0, size, { ...(p.signal ? { signal: p.signal } : {}) }) : undefined;
+  const size = p.source.size;
+  const allocation = await p.source.extents('base:allocation', 0, size, { ...(p.signal ? { signal: p.signal } : {}) });
+  const dirty = p.dirtyContext ? await p.source.extents(p.dirtyContext, 0, size, { ...(p.signal ? { signal: p.signal } : {}) }) : undefined;
   const plan = planChunks({ size, chunkSize: p.chunkSize, allocation, ...(dirty ? { dirty } : {}) });
   p.onPlanned?.(plan.reduce((n, w) => n + (w.action === 'read' ? w.length : 0), 0));
 
@@ -42,8 +43,8 @@ export async function copyDisk(p: {
   p.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let next = 0;
   let bytesRead = 0;
-  const readers = [p.nbd, ...(p.extraReaders ?? [])];
-  const worker = async (reader: NbdClient): Promise<void> => {
+  const readers = [p.source, ...(p.extraReaders ?? [])];
+  const worker = async (reader: DiskSource): Promise<void> => {
     // Each reader recycles the buffer the repository hands back: fresh megabyte buffers
     // would cost a page fault per 4 KiB of every chunk.
     let spare: Buffer | undefined;
@@ -64,7 +65,7 @@ export async function copyDisk(p: {
   };
   try {
     const workers = Array.from({ length: p.concurrency ?? DEFAULT_CONCURRENCY }, (_, i) =>
-      worker(readers[i % readers.length] as NbdClient).catch((err: unknown) => {
+      worker(readers[i % readers.length] as DiskSource).catch((err: unknown) => {
         if (!stop.signal.aborted) stop.abort(err);
         throw err;
       }),

@@ -5,16 +5,11 @@ import { BlockApi, type BlockDevice, type QmpSession } from '../qmp';
 import { diskLabel, readPointMeta, type DiskMeta, type Manifest, type PointMeta, type Repository } from '../repository';
 import type { PointMethod } from '../repository/model';
 import { checkLockDays, runBackup } from './runBackup';
+import type { EngineBackupTimeouts } from './engineApiBackup';
 import type { BackupMethod, ConsistencyMode } from './model';
-import type { BackupProgress } from './types';
+import type { BackupProgress, EngineBackupRef } from './types';
 
-/** An engine backup the product started: what a caller that may die records before the
- *  request, so that whoever picks up after it can finalize it (settleEngineBackup). */
-export interface EngineBackupRef {
-  vmId: string;
-  /** The id the product chose for the engine backup (the engine accepts a client's id). */
-  backupId: string;
-}
+export type { EngineBackupRef } from './types';
 
 export interface EngineVmBackupRequest {
   engine: EngineClient;
@@ -50,6 +45,8 @@ export interface EngineVmBackupRequest {
    *  caller that dies can have it finalized by settleEngineBackup), and with `finished: true`
    *  once the engine backup is finalized or known gone. */
   onEngineBackup?: (ref: EngineBackupRef & { finished: boolean }) => void;
+  /** Engine method: waits and timeouts (engineApiBackup.ts DEFAULT_ENGINE_TIMEOUTS). */
+  engineTimeouts?: Partial<EngineBackupTimeouts>;
 }
 
 export interface EngineVmBackupResult {
@@ -70,9 +67,10 @@ const RUNNING = ['up', 'paused', 'powering_up', 'reboot_in_progress', 'powering_
 
 /**
  * A backup of a VM known to the engine, by its id: the engine says what the VM is (name, disks
- * with their aliases, the OVF every point stores) and whether it runs. A VM that is down is
- * started paused for the backup and stopped again whatever happens. Disks described `backup=0`
- * are left out. The outcome goes to the engine's event log.
+ * with their aliases, the OVF every point stores) and whether it runs. `method` picks how the
+ * disks are read (resolveMethod): the QMP method starts a VM that is down paused for the backup
+ * and stops it again whatever happens; the engine method backs it up cold. Disks described
+ * `backup=0` are left out. The outcome goes to the engine's event log.
  */
 export async function engineVmBackup(req: EngineVmBackupRequest): Promise<EngineVmBackupResult> {
   checkLockDays(req.lockDays); // before a VM that is down is started for nothing
@@ -81,8 +79,7 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
   const vm = await req.engine.getVm(req.vmId, { allContent: true, withDisks: true, ...call }).catch((err: unknown) => {
     throw new AppError('BACKUP_FAILED', `cannot read vm ${req.vmId} from the engine`, { cause: err });
   });
-  let startedPaused = false;
-  let qmp: QmpSession | undefined;
+  const state: { startedPaused: boolean; qmp?: QmpSession } = { startedPaused: false };
   let result: EngineVmBackupResult | undefined;
   let failure: AppError | undefined;
   const warnings: string[] = [];
@@ -93,68 +90,15 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
     req.onProgress?.({ ...last });
   };
   try {
-    let running = vm;
-    if (vm.status === 'down') {
-      startedPaused = true; // set before the call: a start that times out may still happen
-      req.onVmStarting?.();
-      report({ phase: 'starting-vm' });
-      await req.engine.startVm(vm.id, { pause: true, ...call });
-      running = await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
-    } else if (!(RUNNING as readonly string[]).includes(vm.status)) {
-      throw new AppError('BACKUP_FAILED', `vm ${vm.name} is ${vm.status}: it can be backed up when it is up or down`);
-    }
-    const { link, scratchDir } = await hostOf(req, running);
-    qmp = await link.openQmp(vm, call);
-    const devices = await new BlockApi(qmp).listDevices(call);
-    const vmDisks = vm.diskAttachments?.flatMap((a) => (a.disk ? [{ ...a, disk: a.disk }] : [])) ?? (await req.engine.listVmDisks(vm.id, call));
-    const mapping = mapDisks(vmDisks, devices);
-    if (mapping.mapped.length === 0) {
-      const why = mapping.excluded.length > 0 ? 'every disk is excluded (backup=0)' : 'no qemu device matches a disk of the vm';
-      throw new AppError('BACKUP_VM_NO_DISKS', `vm ${vm.name} has nothing to back up: ${why}`);
-    }
-    const diskMeta: Record<string, DiskMeta> = {};
-    const aliases = new Map<string, string>();
-    for (const m of mapping.mapped) {
-      diskMeta[m.device.deviceId] = { diskId: m.disk.disk.id, alias: m.disk.disk.alias, description: m.disk.disk.description };
-      aliases.set(m.device.deviceId, m.disk.disk.alias);
-    }
-    const { manifest, warnings: w } = await runBackup({
-      vm: { key: vm.id, name: vm.name, id: vm.id },
-      qmp,
-      host: link,
-      repository: req.repository,
-      scratchDir,
-      devices: mapping.mapped.map((m) => m.device.deviceId),
-      ...(req.forceFull ? { forceFull: true } : {}),
-      ...(req.lockDays !== undefined ? { lockDays: req.lockDays } : {}),
-      ...(req.transientBitmaps ? { transientBitmaps: true } : {}),
-      consistency: req.consistency ?? 'auto',
-      guestAgent: () => link.openGuestAgent(vm, { timeoutMs: 5000, ...call }),
-      ...(req.guestAgentTimeouts ? { guestAgentTimeouts: req.guestAgentTimeouts } : {}),
-      vmDefinition: vm.configuration ? { kind: 'ovf', content: vm.configuration.data } : null,
-      diskMeta,
-      meta: {
-        ...req.meta,
-        engine: {
-          vmId: vm.id,
-          clusterId: vm.clusterId ?? null,
-          hostId: vm.hostId ?? null,
-          startedPaused,
-          excluded: mapping.excluded.map((e) => ({ diskId: e.disk.disk.id, alias: e.disk.disk.alias, reason: e.reason })),
-          unmappedDevices: mapping.unmappedDevices.map((u) => ({ device: u.device.deviceId, reason: u.reason })),
-        },
-      },
-      ...(req.signal ? { signal: req.signal } : {}),
-      // people know a disk by its engine alias, not by its qemu device id
-      onProgress: (p) => report({ ...p, disk: p.disk === null ? null : (aliases.get(p.disk) ?? p.disk) }),
-    });
-    warnings.push(...w);
-    result = { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused, method: 'qmp', durationMs: 0, warnings };
+    const method = await resolveMethod(req, vm);
+    result = method === 'engine' ? await viaEngine(req, vm, report) : await viaQmp(req, vm, state, report);
+    warnings.push(...result.warnings);
+    result.warnings = warnings;
   } catch (err) {
     failure = namingVm(err, vm.name);
   } finally {
-    await qmp?.close().catch(() => undefined);
-    if (startedPaused) {
+    await state.qmp?.close().catch(() => undefined);
+    if (state.startedPaused) {
       report({ phase: 'stopping-vm', disk: null });
       await stopAgain(req.engine, vm, warnings);
     }
@@ -173,10 +117,129 @@ export async function engineVmBackup(req: EngineVmBackupRequest): Promise<Engine
     req.engine,
     vm,
     'normal',
-    `olvm-backup: backup of VM ${vm.name} finished in ${(result.durationMs / 1000).toFixed(1)} s (${modes}); ` +
+    `olvm-backup: backup of VM ${vm.name} (${result.method} method) finished in ${(result.durationMs / 1000).toFixed(1)} s (${modes}); ` +
       `read ${mib(read)} MiB, stored ${mib(stored)} MiB new; ${consistencyText(result.manifest)}; restore point ${result.manifest.pointId}`,
   );
   return result;
+}
+
+/** The QMP method: QEMU's monitor and NBD through the host link. A VM that is down is started
+ *  paused for it (the caller stops it again: `state.startedPaused`). */
+async function viaQmp(
+  req: EngineVmBackupRequest,
+  vm: Vm,
+  state: { startedPaused: boolean; qmp?: QmpSession },
+  report: (p: Partial<BackupProgress>) => void,
+): Promise<EngineVmBackupResult> {
+  const call = req.signal ? { signal: req.signal } : {};
+  let running = vm;
+  if (vm.status === 'down') {
+    state.startedPaused = true; // set before the call: a start that times out may still happen
+    req.onVmStarting?.();
+    report({ phase: 'starting-vm' });
+    await req.engine.startVm(vm.id, { pause: true, ...call });
+    running = await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
+  } else if (!(RUNNING as readonly string[]).includes(vm.status)) {
+    throw new AppError('BACKUP_FAILED', `vm ${vm.name} is ${vm.status}: it can be backed up when it is up or down`);
+  }
+  const { link, scratchDir } = await hostOf(req, running);
+  const qmp = await link.openQmp(vm, call);
+  state.qmp = qmp;
+  const devices = await new BlockApi(qmp).listDevices(call);
+  const vmDisks = vm.diskAttachments?.flatMap((a) => (a.disk ? [{ ...a, disk: a.disk }] : [])) ?? (await req.engine.listVmDisks(vm.id, call));
+  const mapping = mapDisks(vmDisks, devices);
+  if (mapping.mapped.length === 0) {
+    const why = mapping.excluded.length > 0 ? 'every disk is excluded (backup=0)' : 'no qemu device matches a disk of the vm';
+    throw new AppError('BACKUP_VM_NO_DISKS', `vm ${vm.name} has nothing to back up: ${why}`);
+  }
+  const diskMeta: Record<string, DiskMeta> = {};
+  const aliases = new Map<string, string>();
+  for (const m of mapping.mapped) {
+    diskMeta[m.device.deviceId] = { diskId: m.disk.disk.id, alias: m.disk.disk.alias, description: m.disk.disk.description };
+    aliases.set(m.device.deviceId, m.disk.disk.alias);
+  }
+  const { manifest, warnings: w } = await runBackup({
+    vm: { key: vm.id, name: vm.name, id: vm.id },
+    qmp,
+    host: link,
+    repository: req.repository,
+    scratchDir,
+    devices: mapping.mapped.map((m) => m.device.deviceId),
+    ...(req.forceFull ? { forceFull: true } : {}),
+    ...(req.lockDays !== undefined ? { lockDays: req.lockDays } : {}),
+    ...(req.transientBitmaps ? { transientBitmaps: true } : {}),
+    consistency: req.consistency ?? 'auto',
+    guestAgent: () => link.openGuestAgent(vm, { timeoutMs: 5000, ...call }),
+    ...(req.guestAgentTimeouts ? { guestAgentTimeouts: req.guestAgentTimeouts } : {}),
+    vmDefinition: vm.configuration ? { kind: 'ovf', content: vm.configuration.data } : null,
+    diskMeta,
+    meta: {
+      ...req.meta,
+      engine: {
+        vmId: vm.id,
+        clusterId: vm.clusterId ?? null,
+        hostId: vm.hostId ?? null,
+        startedPaused: state.startedPaused,
+        excluded: mapping.excluded.map((e) => ({ diskId: e.disk.disk.id, alias: e.disk.disk.alias, reason: e.reason })),
+        unmappedDevices: mapping.unmappedDevices.map((u) => ({ device: u.device.deviceId, reason: u.reason })),
+      },
+    },
+    ...(req.signal ? { signal: req.signal } : {}),
+    // people know a disk by its engine alias, not by its qemu device id
+    onProgress: (p) => report({ ...p, disk: p.disk === null ? null : (aliases.get(p.disk) ?? p.disk) }),
+  });
+  return { manifest, vm, excluded: mapping.excluded, unmapped: mapping.unmappedDevices, startedPaused: state.startedPaused, method: 'qmp', durationMs: 0, warnings: w };
+}
+
+/** The engine method: the engine's backup API and imageio; a VM that is down is backed up cold. */
+async function viaEngine(req: EngineVmBackupRequest, vm: Vm, report: (p: Partial<BackupProgress>) => void): Promise<EngineVmBackupResult> {
+  if (vm.status !== 'up' && vm.status !== 'down') {
+    throw new AppError('BACKUP_FAILED', `vm ${vm.name} is ${vm.status}: the engine backs up a vm that is up or down`);
+  }
+  const call = req.signal ? { signal: req.signal } : {};
+  const vmDisks = vm.diskAttachments?.flatMap((a) => (a.disk ? [{ ...a, disk: a.disk }] : [])) ?? (await req.engine.listVmDisks(vm.id, call));
+  // no QEMU devices here: every active disk not described backup=0 is backed up
+  const mapping = mapDisks<BlockDevice>(vmDisks, []);
+  if (mapping.missingDisks.length === 0) {
+    const why = mapping.excluded.length > 0 ? 'every disk is excluded (backup=0)' : 'it has no active disk';
+    throw new AppError('BACKUP_VM_NO_DISKS', `vm ${vm.name} has nothing to back up: ${why}`);
+  }
+  const { engineApiBackup } = await import('./engineApiBackup');
+  const { manifest, warnings } = await engineApiBackup({
+    engine: req.engine,
+    vm,
+    disks: mapping.missingDisks,
+    excluded: mapping.excluded,
+    repository: req.repository,
+    ...(req.forceFull ? { forceFull: true } : {}),
+    ...(req.lockDays !== undefined ? { lockDays: req.lockDays } : {}),
+    consistency: req.consistency ?? 'auto',
+    ...(req.meta ? { meta: req.meta } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+    ...(req.engineTimeouts ? { timeouts: req.engineTimeouts } : {}),
+    report,
+    ...(req.onEngineBackup ? { onEngineBackup: req.onEngineBackup } : {}),
+  });
+  return { manifest, vm, excluded: mapping.excluded, unmapped: [], startedPaused: false, method: 'engine', durationMs: 0, warnings };
+}
+
+/**
+ * `auto`: the QMP method when the VM runs and a link to its host is configured, the engine
+ * method otherwise (a VM that is down is backed up cold, never started).
+ */
+async function resolveMethod(req: EngineVmBackupRequest, vm: Vm): Promise<PointMethod> {
+  const m = req.method ?? 'auto';
+  if (m !== 'auto') return m;
+  if (!(RUNNING as readonly string[]).includes(vm.status)) return 'engine';
+  if (!(req.host instanceof HostDirectory)) return 'qmp';
+  try {
+    const hostId = vm.hostId ?? (await req.engine.getVm(vm.id)).hostId;
+    if (!hostId) return 'engine';
+    req.host.linkFor((await req.engine.getHost(hostId)).address);
+    return 'qmp';
+  } catch {
+    return 'engine';
+  }
 }
 
 /** The link to the host the VM runs on now (a VM started for the backup may land anywhere). */

@@ -107,7 +107,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       disks: disks.map((d) => manifestDisk(d, req.diskMeta?.[d.device.deviceId])),
       consistency: consistency.consistency,
       vmDefinition: req.vmDefinition ?? null,
-      meta: { ...req.meta, tool: 'olvm-backup', consistencyReason: consistency.reason } satisfies PointMeta,
+      meta: { ...req.meta, tool: 'olvm-backup', method: 'qmp', consistencyReason: consistency.reason } satisfies PointMeta,
       lockedUntil: req.lockDays ? new Date(Date.now() + req.lockDays * DAY_MS) : null,
     });
     committed = true;
@@ -195,7 +195,7 @@ async function copyOne(
   try {
     for (let i = 1; i < req.host.nbdConnections; i++) extraReaders.push(await connect());
     const r = await copyDisk({
-      nbd,
+      source: nbd,
       extraReaders,
       writer: dw,
       chunkSize: req.repository.chunkSize,

@@ -54,3 +54,11 @@ export interface BackupResult {
    *  guest thaw that failed (the guest may still be frozen). */
   warnings: string[];
 }
+
+/** An engine backup the product started: what a caller that may die records before the
+ *  request, so that whoever picks up after it can finalize it (settleEngineBackup). */
+export interface EngineBackupRef {
+  vmId: string;
+  /** The id the product chose for the engine backup (the engine accepts a client's id). */
+  backupId: string;
+}

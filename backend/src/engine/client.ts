@@ -1,3 +1,4 @@
+import * as backups from './backups';
 import * as clusters from './clusters';
 import { EngineConnection, type ConnectionOptions, type EngineCallOptions } from './connection';
 import * as diskAttach from './diskAttach';
@@ -17,6 +18,7 @@ import * as tags from './tags';
 import * as vmCreate from './vmCreate';
 import * as vmWait from './vmWait';
 import * as vms from './vms';
+import type { BackupDisk, BackupPhase, Checkpoint, VmBackup } from './backupTypes';
 import type {
   ApiInfo,
   Cluster,
@@ -276,6 +278,43 @@ export class EngineClient {
   /** A client for a transfer's `transfer_url` / `proxy_url`, trusting the engine's CA. */
   imageio(url: string, opts: { timeoutMs?: number; maxConnections?: number } = {}): ImageioClient {
     return new ImageioClient({ url, caFile: this.caFile, ...opts });
+  }
+
+  /** `POST /vms/{id}/backups` (reference §4.1): answers in `initializing`; poll to `ready`. */
+  startBackup(vmId: string, b: backups.NewVmBackup, opts?: EngineCallOptions): Promise<VmBackup> {
+    return backups.startBackup(this.connection, vmId, b, opts);
+  }
+
+  getBackup(vmId: string, backupId: string, opts?: EngineCallOptions): Promise<VmBackup> {
+    return backups.getBackup(this.connection, vmId, backupId, opts);
+  }
+
+  listBackups(vmId: string, opts?: EngineCallOptions): Promise<VmBackup[]> {
+    return backups.listBackups(this.connection, vmId, opts);
+  }
+
+  /** The backup's disks with their `backup_mode` (full | incremental). */
+  listBackupDisks(vmId: string, backupId: string, opts?: EngineCallOptions): Promise<BackupDisk[]> {
+    return backups.listBackupDisks(this.connection, vmId, backupId, opts);
+  }
+
+  finalizeBackup(vmId: string, backupId: string, opts?: EngineCallOptions): Promise<void> {
+    return backups.finalizeBackup(this.connection, vmId, backupId, opts);
+  }
+
+  /** Polls until one of `phases`; `failed` (unless wanted) or 404 is ENGINE_BACKUP_FAILED with the
+   *  engine's event, or null for a 404 when `goneIsAnswer`. */
+  waitForBackupPhase(vmId: string, backupId: string, phases: readonly BackupPhase[], opts: PollOptions & { goneIsAnswer?: boolean }): Promise<VmBackup | null> {
+    return backups.waitForBackupPhase(this.connection, vmId, backupId, phases, opts);
+  }
+
+  listCheckpoints(vmId: string, opts?: EngineCallOptions): Promise<Checkpoint[]> {
+    return backups.listCheckpoints(this.connection, vmId, opts);
+  }
+
+  /** The checkpoint, or null when the engine does not have it. */
+  getCheckpoint(vmId: string, checkpointId: string, opts?: EngineCallOptions): Promise<Checkpoint | null> {
+    return backups.getCheckpoint(this.connection, vmId, checkpointId, opts);
   }
 
   /** `POST /vms` from a stored OVF (reference §7.2); the disks it references must exist. */

@@ -23,6 +23,11 @@ export interface Exchange {
   /** The caller's coded errors: a reply over maxBodyBytes, a socket failure. */
   tooLarge(): AppError;
   socketError(err: NodeJS.ErrnoException): AppError;
+  /** A reply whose body ended before its Content-Length (the server closed mid-body); absent:
+   *  that is a socket error like any other. */
+  truncated?(got: number, expected: number): AppError;
+  /** The body goes into this buffer when its Content-Length fits (no fresh buffer per reply). */
+  into?: Buffer;
 }
 
 export interface ExchangeResult {
@@ -62,25 +67,48 @@ export function exchange(x: Exchange): Promise<ExchangeResult> {
       reject(r.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocketError(mapped) : mapped);
     });
     r.on('response', (res) => {
+      const declared = Number(res.headers['content-length']);
+      const expected = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+      const into = x.into && expected !== undefined && expected <= x.into.length ? x.into : undefined;
       const chunks: Buffer[] = [];
       let size = 0;
+      let over = false;
+      const fail = (err: unknown): void => {
+        if (over) return;
+        over = true;
+        done();
+        reject(err);
+      };
       res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > x.maxBodyBytes) {
-          done();
+        if (over) return;
+        if (size + c.length > x.maxBodyBytes) {
           res.destroy();
-          reject(x.tooLarge());
+          fail(x.tooLarge());
           return;
         }
-        chunks.push(c);
+        if (into && size + c.length <= into.length) c.copy(into, size);
+        else chunks.push(c);
+        size += c.length;
       });
+      const cut = (): AppError | undefined => (x.truncated && expected !== undefined && size < expected ? x.truncated(size, expected) : undefined);
       res.on('error', (err: NodeJS.ErrnoException) => {
-        done();
-        reject(x.signal.aborted ? x.signal.reason : x.socketError(err));
+        fail(x.signal.aborted ? x.signal.reason : (cut() ?? x.socketError(err)));
+      });
+      res.on('close', () => {
+        // a body cut short may end in 'close' alone, without 'error' or 'end'
+        if (!res.complete) fail(x.signal.aborted ? x.signal.reason : (cut() ?? x.socketError(Object.assign(new Error('connection closed mid-reply'), { code: 'ECONNRESET' }))));
       });
       res.on('end', () => {
+        if (over) return;
+        const short = cut();
+        if (short) {
+          fail(short);
+          return;
+        }
+        over = true;
         done();
-        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: Buffer.concat(chunks, size) });
+        const body = into ? into.subarray(0, size) : Buffer.concat(chunks, size);
+        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body });
       });
     });
     for (const b of x.body ?? []) r.write(b);

@@ -17,6 +17,8 @@ export interface NewImageTransfer {
   inactivityTimeoutSeconds?: number;
   /** 4.4.5+: 'cancel' deletes an abandoned upload's disk, 'pause' keeps it locked. */
   timeoutPolicy?: 'legacy' | 'pause' | 'cancel';
+  /** A download of the disk as this engine backup froze it (reference §5.1); `format` must be raw. */
+  backupId?: string;
 }
 
 /** `POST /imagetransfers`: answers at once, in `initializing`; the URLs come with `transferring`. */
@@ -25,6 +27,7 @@ export async function createImageTransfer(conn: EngineConnection, t: NewImageTra
   if (t.hostId !== undefined) body.host = { id: t.hostId };
   if (t.inactivityTimeoutSeconds !== undefined) body.inactivity_timeout = t.inactivityTimeoutSeconds;
   if (t.timeoutPolicy !== undefined) body.timeout_policy = t.timeoutPolicy;
+  if (t.backupId !== undefined) body.backup = { id: t.backupId };
   const reply = await conn.request({ ...opts, method: 'POST', path: '/imagetransfers', body });
   return parseImageTransfer(entityOf(reply, `new image transfer of disk ${t.diskId}`));
 }

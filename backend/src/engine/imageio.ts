@@ -102,10 +102,11 @@ export class ImageioClient {
     await this.patch('imageio PATCH flush', { op: 'flush' }, opts, {});
   }
 
-  /** `GET` with `Range`: exactly `length` bytes at `offset`. */
-  async read(offset: number, length: number, opts: ImageioCallOptions = {}): Promise<Buffer> {
+  /** `GET` with `Range`: exactly `length` bytes at `offset`; into `opts.into` when given and
+   *  large enough (the returned buffer is then a view of it). */
+  async read(offset: number, length: number, opts: ImageioCallOptions & { into?: Buffer } = {}): Promise<Buffer> {
     const headers = { Range: `bytes=${offset}-${offset + length - 1}` };
-    const res = await this.call('imageio GET', 'GET', this.url, headers, undefined, length, opts, [200, 206], { offset, length });
+    const res = await this.call('imageio GET', 'GET', this.url, headers, undefined, length, opts, [200, 206], { offset, length }, opts.into);
     if (res.body.length !== length) {
       throw new AppError('IMAGEIO_PROTOCOL_ERROR', `imageio GET answered ${res.body.length} bytes for a range of ${length}`, { details: { offset, length } });
     }
@@ -152,13 +153,14 @@ export class ImageioClient {
     opts: ImageioCallOptions,
     ok: number[],
     where: { offset?: number; length?: number } = {},
+    into?: Buffer,
   ): Promise<ImageioHttpResponse> {
     return withTimeout(
       what,
       opts.timeoutMs ?? this.timeoutMs,
       opts.signal,
       async (signal) => {
-        const res = await this.transport.send({ method, url, headers, body, signal, maxBodyBytes: Math.max(maxBodyBytes, 64 << 10) });
+        const res = await this.transport.send({ method, url, headers, body, signal, maxBodyBytes: Math.max(maxBodyBytes, 64 << 10), ...(into ? { into } : {}) });
         if (!ok.includes(res.status)) throw httpError(what, res, where);
         return res;
       },

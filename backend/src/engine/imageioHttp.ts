@@ -22,6 +22,8 @@ export interface ImageioHttpRequest {
   signal: AbortSignal;
   /** Largest reply body accepted. */
   maxBodyBytes: number;
+  /** The reply body goes into this buffer when it fits (a reader recycling its buffers). */
+  into?: Buffer;
 }
 
 export interface ImageioHttpResponse {
@@ -84,6 +86,9 @@ export class ImageioTransport {
       agent,
       tooLarge: () => new AppError('IMAGEIO_PROTOCOL_ERROR', `imageio ${req.method} reply exceeds ${req.maxBodyBytes} bytes`),
       socketError: (err) => mapSocketError(err, req.url.origin),
+      // imageio closing the connection mid-range: the data is incomplete, not the network down
+      truncated: (got, expected) =>
+        new AppError('IMAGEIO_PROTOCOL_ERROR', `imageio ${req.method} reply from ${req.url.origin} ended after ${got} of ${expected} bytes`, { details: { got, expected } }),
     });
   }
 }

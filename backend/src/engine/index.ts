@@ -17,9 +17,12 @@ export { EVERYONE_GROUP_ID, EVERYONE_GROUP_NAME, permitsOf, principalIds, princi
 export type * from './types';
 export type { NewDisk } from './diskLifecycle';
 export type { NewImageTransfer } from './imageTransfers';
+export type { NewVmBackup } from './backups';
 export type { VmFromConfiguration } from './vmCreate';
 export type { NewDiskAttachment } from './diskAttach';
 export type { PollOptions } from './poll';
 export { ImageioClient } from './imageio';
 export type { ImageioCapabilities, ImageioExtent, ImageioCallOptions, ImageioClientOptions } from './imageio';
 export { IMAGE_TRANSFER_PHASES } from './types';
+export { BACKUP_PHASES, CHECKPOINT_STATES } from './backupTypes';
+export type * from './backupTypes';

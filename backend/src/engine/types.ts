@@ -376,4 +376,7 @@ export interface ImageTransfer {
   hostId: string | undefined;
   /** The engine fills the deprecated `image` link rather than `disk`; either is read. */
   diskId: string | undefined;
+  /** The engine backup whose disk a backup download reads (`backup` link). */
+  backupId: string | undefined;
 }
+

@@ -21,6 +21,7 @@ export function parseImageTransfer(o: Json): ImageTransfer {
     timeoutPolicy: f.str('timeout_policy'),
     hostId: f.refId('host'),
     diskId: f.refId('disk') ?? f.refId('image'),
+    backupId: f.refId('backup'),
   };
 }
 
