@@ -5,6 +5,7 @@ import type { VmPower } from './power';
 import type { TokenStore } from './sso';
 import type { DiskFormat, SimDiskRecord, SimState, SimUserRecord, SimVmRecord } from './state';
 import type { Transfers } from './transfers';
+import type { Backups } from './backups';
 import { boolParam, int, param, send, type Wire } from './wire';
 import { pageOf, search, type Fields } from './search';
 
@@ -13,6 +14,7 @@ export interface SimContext {
   state: SimState;
   power: VmPower;
   transfers: Transfers;
+  backups: Backups;
   tokens: TokenStore;
   /** origin of the engine ('http(s)://127.0.0.1:PORT'), the imageio daemon and proxy */
   urls(): { engine: string; daemon: string; proxy: string };

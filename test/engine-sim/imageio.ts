@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { once } from 'events';
-import { NBD_STATE_HOLE, NBD_STATE_ZERO } from '../../backend/src/nbd';
+import { NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO, type Extent } from '../../backend/src/nbd';
 import type { SimTransfer, Transfers } from './transfers';
 
 /**
@@ -93,6 +93,16 @@ export function imageioRouter(transfers: Transfers): Router {
         if (offset > t.size) throw new HttpError(416, 'Requested range out of allowed range', { 'Content-Range': `bytes */${t.size}` });
         size = t.size - offset;
       }
+      const fault = transfers.takeFault(t);
+      if (fault === 'error') throw new HttpError(500, 'Simulated server error');
+      if (fault === 'hang') {
+        const sock = res.socket;
+        if (sock) {
+          transfers.hung.add(sock);
+          sock.once('close', () => transfers.hung.delete(sock));
+        }
+        return; // never answered (the connection counts as active, as imageio's would)
+      }
       const end = transfers.begin(t);
       try {
         res.status(range ? 206 : 200);
@@ -103,6 +113,13 @@ export function imageioRouter(transfers: Transfers): Router {
         for (let pos = offset; pos < offset + size; ) {
           const n = Math.min(CHUNK, offset + size - pos);
           const buf = await nbd.read(pos, n);
+          if (fault === 'truncate') {
+            // half of the body, then the connection drops (a daemon dying mid-request)
+            res.write(buf.subarray(0, Math.max(1, Math.floor(Math.min(n, size) / 2))));
+            await new Promise((r) => setTimeout(r, 20));
+            res.destroy();
+            return;
+          }
           t.transferred += n;
           pos += n;
           if (!res.write(buf)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
@@ -212,13 +229,18 @@ export function imageioRouter(transfers: Transfers): Router {
       const t = ticketOf(req, 'read');
       const context = query(req, 'context') ?? 'zero';
       if (context !== 'zero' && context !== 'dirty') throw new HttpError(400, `Invalid value for 'context': ${context}`);
-      // only backup transfers of incremental disks carry dirty extents; the simulator has none
-      if (context === 'dirty') throw new HttpError(404, 'Ticket does not support dirty extents');
+      // only backup downloads of incremental disks in incremental backups carry dirty extents
+      const dirtyContext = t.dirtyContext;
+      if (context === 'dirty' && !dirtyContext) throw new HttpError(404, 'Ticket does not support dirty extents');
       const end = transfers.begin(t);
       try {
         const nbd = t.nbd;
         if (!nbd) throw new HttpError(403, 'Ticket was cancelled');
         const extents = await nbd.extents('base:allocation');
+        if (context === 'dirty' && dirtyContext) {
+          res.json(dirtyExtents(await nbd.extents(dirtyContext), extents));
+          return;
+        }
         // imageio reports holes (unallocated, reads from the backing chain) for qcow2 only
         const qcow = t.diskFormat === 'cow';
         res.json(extents.map((e) => ({ start: e.offset, length: e.length, zero: (e.flags & NBD_STATE_ZERO) !== 0, hole: qcow && (e.flags & NBD_STATE_HOLE) !== 0 })));
@@ -241,4 +263,29 @@ export function imageioRouter(transfers: Transfers): Router {
   });
 
   return r;
+}
+
+/**
+ * imageio's dirty extents (extent.py DirtyExtent): the dirty bitmap's runs split where the
+ * allocation's zero flag changes, so a dirty range that reads as zeroes says so; adjacent runs
+ * with equal flags merged.
+ */
+export function dirtyExtents(dirty: Extent[], alloc: Extent[]): Array<{ start: number; length: number; dirty: boolean; zero: boolean }> {
+  const out: Array<{ start: number; length: number; dirty: boolean; zero: boolean }> = [];
+  let i = 0;
+  let j = 0;
+  let pos = 0;
+  while (i < dirty.length && j < alloc.length) {
+    const d = dirty[i] as Extent;
+    const a = alloc[j] as Extent;
+    const end = Math.min(d.offset + d.length, a.offset + a.length);
+    const e = { start: pos, length: end - pos, dirty: (d.flags & NBD_STATE_DIRTY) !== 0, zero: (a.flags & NBD_STATE_ZERO) !== 0 };
+    const last = out[out.length - 1];
+    if (last && last.dirty === e.dirty && last.zero === e.zero) last.length += e.length;
+    else if (e.length > 0) out.push(e);
+    pos = end;
+    if (end >= d.offset + d.length) i++;
+    if (end >= a.offset + a.length) j++;
+  }
+  return out;
 }

@@ -14,9 +14,12 @@ import { role } from './roles';
 import { SimState, type DiskFormat, type SimDiskRecord, type SimEvent, type SimVmRecord, type VmStatus } from './state';
 import { ensurePki, type SimPki } from './tls';
 import { Transfers } from './transfers';
+import { Backups } from './backups';
+import { SimBackupHooks } from './backupHooks';
 
 export type { SimEvent } from './state';
 export type { SimUserKey } from './accounts';
+export type { SimCheckpoint } from './backupHooks';
 
 export interface EngineSimOptions {
   /** state: disk images, qemu logs, sockets */
@@ -104,7 +107,12 @@ export class EngineSim {
     private readonly ctx: SimContext,
     private readonly faults: FaultInjector,
     private readonly listeners: Listener[],
-  ) {}
+  ) {
+    this.backup = new SimBackupHooks(ctx.state, ctx.backups, ctx.transfers);
+  }
+
+  /** Backup API hooks: cleanup times, phase and imageio faults, invalid checkpoints, lost bitmaps. */
+  readonly backup: SimBackupHooks;
 
   static async start(opts: EngineSimOptions): Promise<EngineSim> {
     const dataDir = path.resolve(opts.dataDir);
@@ -135,11 +143,13 @@ export class EngineSim {
       }
     };
     const transfers = new Transfers(state, path.join(dataDir, 'run'), deleteDisk);
+    const backups = new Backups(state, power, path.join(dataDir, 'run'));
 
     const ctx: SimContext = {
       state,
       power,
       transfers,
+      backups,
       tokens,
       urls: () => origins,
       deleteDisk,
@@ -351,6 +361,7 @@ export class EngineSim {
   async close(): Promise<void> {
     this.faults.releaseAll();
     await this.ctx.transfers.closeAll();
+    await this.ctx.backups.closeAll();
     await this.ctx.power.closeAll();
     this.ctx.state.save();
     for (const l of this.listeners) await closeListener(l);

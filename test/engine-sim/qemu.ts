@@ -102,6 +102,12 @@ export class SimQemu {
     this.qmp = await QmpClient.connectUnix(p.privateQmp, { label: `simulator monitor of ${p.name}` });
   }
 
+  /** The simulator's own monitor (the backup API's QMP work, as libvirt does it for vdsm). */
+  get monitor(): QmpClient {
+    if (!this.qmp || this.qmp.closed) throw new Error(`vm ${this.p.name} is not running`);
+    return this.qmp;
+  }
+
   async hmp(command: string): Promise<string> {
     if (!this.qmp || this.qmp.closed) throw new Error(`vm ${this.p.name} is not running`);
     return this.qmp.execute('human-monitor-command', { 'command-line': command });

@@ -7,6 +7,7 @@ import type { SimContext } from './context';
 import { EngineFault, type FaultInjector } from './faults';
 import { imageioRouter } from './imageio';
 import { apiRootRouter } from './routes/api';
+import { backupsRouter } from './routes/backups';
 import { diskAttachmentsRouter } from './routes/diskAttachments';
 import { disksRouter } from './routes/disks';
 import { eventsRouter } from './routes/events';
@@ -50,6 +51,7 @@ export function engineApp(ctx: SimContext, faults: FaultInjector, pki: SimPki | 
   });
   api.use(apiRootRouter(ctx));
   api.use(vmsRouter(ctx));
+  api.use(backupsRouter(ctx));
   api.use(diskAttachmentsRouter(ctx));
   api.use(disksRouter(ctx));
   api.use(inventoryRouter(ctx));

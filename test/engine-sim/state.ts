@@ -153,8 +153,41 @@ export interface SimStorageDomainRecord {
   dir: string;
 }
 
+/** A VM checkpoint (vm_checkpoints): a persistent dirty bitmap named by its id on each of its disks. */
+export interface SimCheckpointRecord {
+  id: string;
+  vmId: string;
+  /** the previous checkpoint of the VM; absent for the first (root) one */
+  parentId?: string;
+  creationDate: number;
+  state: 'created' | 'invalid';
+  diskIds: string[];
+}
+
+/** The API's BackupPhase (internal phases folded as VmBackupMapper does). */
+export type BackupPhase = 'initializing' | 'starting' | 'ready' | 'finalizing' | 'succeeded' | 'failed';
+
+/** A VM backup (vm_backups): what POST /vms/{id}/backups started. */
+export interface SimBackupRecord {
+  id: string;
+  vmId: string;
+  phase: BackupPhase;
+  fromCheckpointId?: string;
+  /** the checkpoint this backup creates; absent when none of its disks can hold a bitmap */
+  toCheckpointId?: string;
+  disks: Array<{ diskId: string; backupMode: 'full' | 'incremental' }>;
+  /** the host that runs the VM (live) or serves the transfers (cold) */
+  hostId: string;
+  /** the VM was up when it started (scratch disks) rather than down (volume bitmaps) */
+  live: boolean;
+  creationDate: number;
+  modificationDate: number;
+  description?: string;
+  requireConsistency: boolean;
+}
+
 export interface PersistedState {
-  version: 3;
+  version: 4;
   instanceId: string;
   dataCenterId: string;
   clusterId: string;
@@ -175,6 +208,8 @@ export interface PersistedState {
   events: SimEvent[];
   nextEventIndex: number;
   macSeq: number;
+  checkpoints: SimCheckpointRecord[];
+  backups: SimBackupRecord[];
 }
 
 export const ROOT_TAG_ID = '00000000-0000-0000-0000-000000000000';
@@ -212,7 +247,7 @@ export class SimState {
     const count = o.hosts ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new Error(`engine simulator: hosts must be a whole number >= 1, not ${count}`);
     const data: PersistedState = {
-      version: 3,
+      version: 4,
       instanceId: randomUUID(),
       dataCenterId: randomUUID(),
       clusterId: randomUUID(),
@@ -235,6 +270,8 @@ export class SimState {
       events: [],
       nextEventIndex: 1000,
       macSeq: 1,
+      checkpoints: [],
+      backups: [],
     };
     const state = new SimState(dataDir, data, true);
     for (const sd of data.storageDomains) mkdirSync(state.abs(sd.dir), { recursive: true });

@@ -42,6 +42,25 @@ export interface SimTransfer {
   size: number;
   /** the NBD backend (imageio's "format=raw" path), present while transferring */
   nbd?: NbdClient;
+  /** a backup download: the backup it reads, and the dirty-bitmap meta context for context=dirty */
+  backupId?: string;
+  dirtyContext?: string;
+}
+
+/** A backup's NBD export of one disk (backups.ts): what a backup transfer reads instead of the image. */
+export interface BackupSource {
+  backupId: string;
+  socket: string;
+  exportName: string;
+  /** set only for an incremental disk of an incremental backup (the engine's ticket `dirty` flag) */
+  dirtyContext?: string;
+}
+
+/** A test fault on the next imageio GET of a ticket (EngineSim.imageioFaultNext). */
+export interface ImageioFault {
+  kind: 'error' | 'hang' | 'truncate';
+  /** the transfer's id; absent = any transfer */
+  transferId?: string;
 }
 
 interface Backend {
@@ -67,6 +86,9 @@ export class Transfers {
   private readonly timer: NodeJS.Timeout;
   /** delay before `initializing` turns into `transferring` (the engine takes a few seconds) */
   initDelayMs = 150;
+  /** pending imageio faults (first match wins, used once) and the sockets of hung requests */
+  readonly imageioFaults: ImageioFault[] = [];
+  readonly hung = new Set<{ destroy: () => void }>();
 
   constructor(
     private readonly state: SimState,
@@ -90,8 +112,12 @@ export class Transfers {
     return [...this.all.values()].find((t) => t.ticket === ticket && t.phase === 'transferring');
   }
 
-  /** Validation is the caller's; this locks the disk and brings the ticket up asynchronously. */
-  create(disk: SimDiskRecord, p: { direction: 'upload' | 'download'; inactivityTimeout: number; timeoutPolicy: 'legacy' | 'pause' | 'cancel'; shallow: boolean; hostId: string }): SimTransfer {
+  /**
+   * Validation is the caller's; this locks the disk and brings the ticket up asynchronously.
+   * A backup transfer (`backup`) reads the backup's export and leaves the disk alone: the backup
+   * holds the locks (TransferDiskImageCommand takes none for backups).
+   */
+  create(disk: SimDiskRecord, p: { direction: 'upload' | 'download'; inactivityTimeout: number; timeoutPolicy: 'legacy' | 'pause' | 'cancel'; shallow: boolean; hostId: string; backup?: BackupSource }): SimTransfer {
     const t: SimTransfer = {
       id: randomUUID(),
       ticket: randomUUID(),
@@ -108,11 +134,13 @@ export class Transfers {
       inflight: 0,
       lastActivity: Date.now(),
       size: disk.provisionedSize,
+      backupId: p.backup?.backupId,
+      dirtyContext: p.backup?.dirtyContext,
     };
     this.all.set(t.id, t);
-    disk.status = 'locked';
+    if (!p.backup) disk.status = 'locked';
     this.state.save();
-    void this.bringUp(t, disk);
+    void (p.backup ? this.bringUpBackup(t, disk, p.backup) : this.bringUp(t, disk));
     return t;
   }
 
@@ -120,7 +148,7 @@ export class Transfers {
     t.phase = 'finalizing_success';
     await this.teardown(t, true);
     const disk = this.state.disk(t.diskId);
-    if (disk) disk.status = 'ok';
+    if (disk && !t.backupId) disk.status = 'ok';
     t.phase = 'finished_success';
     this.state.save();
     this.state.addEvent({ code: 1032, severity: 'normal', description: `Image ${t.direction === 'upload' ? 'Upload' : 'Download'} with disk ${disk?.alias ?? t.diskId} succeeded.`, origin: 'oVirt' });
@@ -132,7 +160,7 @@ export class Transfers {
     t.phase = 'finalizing_failure';
     await this.teardown(t, false);
     const disk = this.state.disk(t.diskId);
-    if (disk) {
+    if (disk && !t.backupId) {
       if (t.direction === 'upload') await this.deleteDisk(disk);
       else disk.status = 'ok';
     }
@@ -161,8 +189,17 @@ export class Transfers {
     };
   }
 
+  /** The pending fault for a GET on `t`, removed from the list. */
+  takeFault(t: SimTransfer): ImageioFault['kind'] | undefined {
+    const i = this.imageioFaults.findIndex((f) => f.transferId === undefined || f.transferId === t.id);
+    if (i < 0) return undefined;
+    return this.imageioFaults.splice(i, 1)[0]?.kind;
+  }
+
   async closeAll(): Promise<void> {
     clearInterval(this.timer);
+    for (const s of this.hung) s.destroy();
+    this.hung.clear();
     await Promise.all([...this.all.values()].map((t) => this.teardown(t, false)));
   }
 
@@ -190,6 +227,23 @@ export class Transfers {
     } catch (err) {
       await this.teardown(t, false);
       t.phase = 'paused_system'; // the SDK treats this as "session failed": cancel
+      this.state.addEvent({ code: 1033, severity: 'error', description: `Image transfer of disk ${disk.alias} failed to start: ${(err as Error).message}`, origin: 'oVirt' });
+    }
+  }
+
+  /** A backup download: imageio's NBD backend on the backup's export (QEMU's NBD server or qemu-nbd). */
+  private async bringUpBackup(t: SimTransfer, disk: SimDiskRecord, src: BackupSource): Promise<void> {
+    try {
+      t.nbd = await NbdClient.connectUnix(src.socket, { exportName: src.exportName, metaContexts: ['base:allocation', ...(src.dirtyContext ? [src.dirtyContext] : [])] });
+      t.size = t.nbd.size;
+      await sleep(this.initDelayMs);
+      if (t.phase === 'initializing') {
+        t.phase = 'transferring';
+        t.lastActivity = Date.now();
+      }
+    } catch (err) {
+      await this.teardown(t, false);
+      t.phase = 'paused_system';
       this.state.addEvent({ code: 1033, severity: 'error', description: `Image transfer of disk ${disk.alias} failed to start: ${(err as Error).message}`, origin: 'oVirt' });
     }
   }

@@ -7,8 +7,8 @@ import { API, body, bool, clean, int, ref, refId, s, send, str, type Wire } from
 
 /**
  * Image transfers, engine side (reference §5). Only imageio's NBD path (`format=raw`, guest
- * data) is simulated; `format=cow` on a qcow2 disk (the file backend) and backup transfers are
- * refused with a fault that says so.
+ * data) is simulated; `format=cow` on a qcow2 disk (the file backend) is refused with a fault
+ * that says so. Backup downloads (`backup` + `disk`) read the backup's NBD export.
  */
 export function imageTransfersRouter(ctx: SimContext): Router {
   const r = express.Router();
@@ -35,6 +35,7 @@ export function imageTransfersRouter(ctx: SimContext): Router {
       host: ref('hosts', t.hostId),
       // the REST mapper fills the deprecated `image` link, not `disk` (reference §5.2)
       image: ref('images', t.diskId),
+      backup: t.backupId ? { id: t.backupId } : undefined,
     });
   };
 
@@ -63,7 +64,6 @@ export function imageTransfersRouter(ctx: SimContext): Router {
     wrap((req, res) => {
       const b = body(req);
       if (refId(b, 'snapshot')) throw operationFailed(400, 'Cannot transfer Virtual Disk. Transfers of disk snapshots are not simulated.');
-      if (refId(b, 'backup')) throw operationFailed(400, 'Cannot transfer Virtual Disk. The engine backup API (VM backups) is not simulated.');
       const diskId = refId(b, 'disk') ?? refId(b, 'image');
       if (!diskId) throw operationFailed(400, 'Cannot transfer Virtual Disk. A disk or a snapshot is required.');
       // TransferDiskImage with a disk given: edit_disk_properties on it
@@ -74,9 +74,25 @@ export function imageTransfersRouter(ctx: SimContext): Router {
       if (direction !== 'upload' && direction !== 'download') throw invalidEnum(direction, 'ImageTransferDirection', ['download', 'upload']);
       const format = str(b, 'format') ?? disk.format;
       if (format !== 'raw' && format !== 'cow') throw invalidEnum(format, 'DiskFormat', ['cow', 'raw']);
+      const policyOf = str(b, 'timeout_policy') ?? 'legacy';
+      if (policyOf !== 'legacy' && policyOf !== 'pause' && policyOf !== 'cancel') throw invalidEnum(policyOf, 'ImageTransferTimeoutPolicy', ['cancel', 'legacy', 'pause']);
+      const backupId = refId(b, 'backup');
+      if (backupId) {
+        // TransferDiskImageCommand.validate for backups: the backup ready, format not cow; the
+        // download then reads the backup's export, served by the host running the VM
+        const backup = ctx.backups.get(backupId);
+        if (!backup) throw operationFailed(400, 'Cannot transfer Virtual Disk. The specified VM backup does not exist.');
+        if (backup.phase !== 'ready') throw operationFailed(409, `Cannot transfer Virtual Disk. The VM backup is not in READY phase, backup phase is ${backup.phase.toUpperCase()}.`);
+        if (format === 'cow') throw operationFailed(400, 'Cannot transfer Virtual Disk. The specified format is not applicable for VM backup.');
+        const src = ctx.backups.exportOf(backup.id, disk.id);
+        if (!src) throw operationFailed(400, `Cannot transfer Virtual Disk. Disk ${disk.alias} is not part of VM backup ${backup.id}.`);
+        if (direction !== 'download') throw operationFailed(400, 'Cannot transfer Virtual Disk. A VM backup can only be downloaded.');
+        const host = (backup.live ? st.host(backup.hostId) : undefined) ?? (refId(b, 'host') ? st.host(refId(b, 'host') ?? '') : undefined) ?? st.firstHost();
+        const t = ctx.transfers.create(disk, { direction, inactivityTimeout: int(b, 'inactivity_timeout') ?? 60, timeoutPolicy: policyOf, shallow: false, hostId: host.id, backup: { backupId: backup.id, ...src } });
+        sendCreated(ctx, req, res, 'image_transfer', view(t));
+        return;
+      }
       if (format === 'cow' && disk.format === 'cow') throw operationFailed(400, 'Cannot transfer Virtual Disk. format=cow (qcow2 file transfer) is not simulated; use format=raw.');
-      const policy = str(b, 'timeout_policy') ?? 'legacy';
-      if (policy !== 'legacy' && policy !== 'pause' && policy !== 'cancel') throw invalidEnum(policy, 'ImageTransferTimeoutPolicy', ['cancel', 'legacy', 'pause']);
       if (disk.status === 'locked') throw operationFailed(409, `Cannot transfer Virtual Disk: The following disks are locked: ${disk.alias}. Please try again in a few minutes.`);
       if (disk.status === 'illegal') throw operationFailed(409, `Cannot transfer Virtual Disk. Disk ${disk.alias} is in illegal state.`);
       const vm = st.vmOfDisk(disk.id);
@@ -87,7 +103,7 @@ export function imageTransfersRouter(ctx: SimContext): Router {
       const hostRef = refId(b, 'host');
       const host = hostRef ? st.host(hostRef) : st.firstHost();
       if (!host) throw operationFailed(400, 'Cannot transfer Virtual Disk. Host does not exist.');
-      const t = ctx.transfers.create(disk, { direction, inactivityTimeout: int(b, 'inactivity_timeout') ?? 60, timeoutPolicy: policy, shallow: bool(b, 'shallow') ?? false, hostId: host.id });
+      const t = ctx.transfers.create(disk, { direction, inactivityTimeout: int(b, 'inactivity_timeout') ?? 60, timeoutPolicy: policyOf, shallow: bool(b, 'shallow') ?? false, hostId: host.id });
       sendCreated(ctx, req, res, 'image_transfer', view(t));
     }),
   );

@@ -159,6 +159,8 @@ export function vmsRouter(ctx: SimContext): Router {
     wrap(async (req, res) => {
       const b = body(req);
       const vm = actVm(ctx, res, String(req.params['id']), 'run', 'run_vm');
+      // RunVmValidator: not while a (cold) backup holds the VM
+      if (ctx.backups.inBackup(vm.id)) throw operationFailed(409, 'Cannot run VM. The VM is during a backup operation.');
       await ctx.power.start(vm, bool(b, 'pause') ?? false);
       sendAction(req, res, b);
     }),
@@ -170,6 +172,8 @@ export function vmsRouter(ctx: SimContext): Router {
       wrap(async (req, res) => {
         const b = body(req);
         const vm = actVm(ctx, res, String(req.params['id']), action, action === 'stop' ? 'stop_vm' : 'shut_down_vm');
+        // StopVmCommandBase: a VM in a backup stops only with force=true
+        if (ctx.backups.inBackup(vm.id) && bool(b, 'force') !== true) throw operationFailed(409, `Cannot ${action} VM. The VM is during a backup operation.`);
         await ctx.power.stop(vm, str(b, 'reason'));
         sendAction(req, res, b);
       }),
@@ -264,7 +268,7 @@ export function vmsRouter(ctx: SimContext): Router {
     }),
   );
 
-  // ---- snapshots, backups, checkpoints (read-only views) --------------------------------------
+  // ---- snapshots (read-only views; backups and checkpoints: backups.ts) ----------------------
 
   r.get(
     '/vms/:id/snapshots',
@@ -279,7 +283,7 @@ export function vmsRouter(ctx: SimContext): Router {
     }),
   );
 
-  for (const sub of ['backups', 'checkpoints', 'cdroms', 'statistics']) {
+  for (const sub of ['cdroms', 'statistics']) {
     r.get(
       `/vms/:id/${sub}`,
       wrap((req, res) => {
