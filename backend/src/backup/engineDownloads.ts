@@ -8,8 +8,9 @@ import { AppError, describeError, isAppError } from '../errors';
 import { IMAGE_TRANSFER_PHASES, type EngineClient, type ImageTransfer, type ImageTransferPhase } from '../engine';
 import { ImageioSource } from './imageioSource';
 
-/** Phases in which a transfer is over or on its way out. */
-export const TRANSFER_ENDED: readonly ImageTransferPhase[] = ['finished_success', 'finished_failure', 'finished_cleanup', 'cancelled', 'cancelled_system', 'cancelled_user'];
+/** Phases in which a transfer is over: the engine refuses to finalize a backup before its
+ *  transfers get there (a cancelled one still passes through finalizing_failure). */
+export const TRANSFER_ENDED: readonly ImageTransferPhase[] = ['finished_success', 'finished_failure', 'finished_cleanup'];
 const AFTER_FINALIZE: readonly ImageTransferPhase[] = [...TRANSFER_ENDED, 'paused_system', 'paused_user'];
 const ON_THE_WAY: readonly ImageTransferPhase[] = ['unknown', 'initializing', 'resuming'];
 const SETTLED: readonly ImageTransferPhase[] = IMAGE_TRANSFER_PHASES.filter((p) => !ON_THE_WAY.includes(p));

@@ -92,10 +92,14 @@ export async function waitForBackupPhase(
   return b;
 }
 
-/** ": <description of the newest engine event naming the backup>", or '' (best effort). */
+/** ": <description of the newest engine event naming the backup>", or '' (best effort). The
+ *  engine finds them by a free-text search on the id (what the SDK does); an engine whose search
+ *  does not match inside the text is read newest first instead. */
 async function lastEventText(conn: EngineConnection, backupId: string, signal: AbortSignal | undefined): Promise<string> {
+  const call = { timeoutMs: 15_000, ...(signal ? { signal } : {}) };
   try {
-    const events = await listEvents(conn, { search: backupId, max: 20, timeoutMs: 15_000, ...(signal ? { signal } : {}) });
+    let events = (await listEvents(conn, { search: backupId, max: 20, ...call }).catch(() => [])).filter((e) => e.description.includes(backupId));
+    if (events.length === 0) events = (await listEvents(conn, { max: 200, ...call })).filter((e) => e.description.includes(backupId));
     const ev = events.find((e) => e.origin !== 'olvm-backup' && e.severity !== 'normal') ?? events[0];
     return ev ? `: ${ev.description}` : '';
   } catch {

@@ -1,0 +1,254 @@
+import { randomBytes, randomInt } from 'crypto';
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { engineVmBackup, type EngineVmBackupRequest, type EngineVmBackupResult } from '../../backend/src/backup';
+import { EngineClient } from '../../backend/src/engine';
+import { AppError } from '../../backend/src/errors';
+import { LocalHost } from '../../backend/src/hosts';
+import { readPointMeta, Repository, type Manifest } from '../../backend/src/repository';
+import { EngineSim, type SimVm } from '../engine-sim';
+import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { requireTools } from '../helpers/tools';
+
+const MiB = 1 << 20;
+
+/**
+ * The engine method against the engine simulator's backup API on real QEMU: every point is
+ * restored and compared byte for byte with the disk as it was when the point was taken.
+ */
+describe('engine method: backups through the engine backup API and imageio', () => {
+  let dir: string;
+  let sim: EngineSim;
+  let repo: Repository;
+  let engine: EngineClient;
+  /** point id → device → the disk's bytes when the point was taken */
+  const expected = new Map<string, Map<string, Buffer>>();
+
+  beforeAll(async () => {
+    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-em-'));
+    sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
+    sim.backup.setStepDelay(20);
+    repo = await Repository.init(path.join(dir, 'repo'));
+    engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
+  });
+  afterAll(async () => {
+    await engine?.close();
+    await repo?.close();
+    await sim?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  function backup(vmId: string, extra: Partial<EngineVmBackupRequest> = {}): Promise<EngineVmBackupResult> {
+    return engineVmBackup({ engine, vmId, repository: repo, host: new LocalHost({ qmpDir: sim.qmpDir }), scratchDir: dir, method: 'engine', ...extra });
+  }
+
+  /** A backup while the guest is idle: what each disk holds now is what the point must hold. */
+  async function backupAndRemember(vm: SimVm, extra: Partial<EngineVmBackupRequest> = {}): Promise<EngineVmBackupResult> {
+    const now = new Map<string, Buffer>();
+    for (const d of vm.disks) now.set(d.deviceId, await sim.diskBytes(vm.id, d.id));
+    const r = await backup(vm.id, extra);
+    expected.set(r.manifest.pointId, now);
+    await expectEngineClean(vm.id);
+    return r;
+  }
+
+  async function expectRestoresExact(m: Manifest): Promise<void> {
+    const want = expected.get(m.pointId);
+    if (!want) throw new Error(`no reference for point ${m.pointId}`);
+    for (const d of m.disks) {
+      const got = await restoredBytes(repo, m.pointId, d.device, path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`));
+      expectSameBytes(got, want.get(d.device) as Buffer, `point ${m.pointId} disk ${d.device}`);
+    }
+  }
+
+  /** Nothing of ours left in the engine: no backup short of succeeded/failed, no open transfer. */
+  async function expectEngineClean(vmId: string): Promise<void> {
+    const open = (await engine.listBackups(vmId)).filter((b) => b.phase !== 'succeeded' && b.phase !== 'failed');
+    expect(open.map((b) => `${b.id}:${b.phase}`)).toEqual([]);
+    const transfers = (await engine.listImageTransfers()).filter((t) => t.backupId !== undefined && !t.phase.startsWith('finished'));
+    expect(transfers.map((t) => `${t.id}:${t.phase}`)).toEqual([]);
+  }
+
+  async function scribble(vm: SimVm, diskIndex: number, writes: number): Promise<void> {
+    const d = vm.disks[diskIndex] as SimVm['disks'][number];
+    for (let i = 0; i < writes; i++) {
+      const len = randomInt(1, 64) * 4096;
+      await sim.guestWrite(vm.id, d.id, randomInt(0, (d.provisionedSize - len) / 4096) * 4096, randomBytes(len));
+    }
+  }
+
+  const modes = (r: EngineVmBackupResult): string[] => r.manifest.disks.map((d) => `${d.mode}:${d.reason}`);
+
+  test('a running vm: full then three incrementals of its qcow2 disk, its raw disk full each time (disk-not-incremental), all exact', async () => {
+    const vm = await sim.addVm({ name: 'em01', disks: [{ sizeBytes: 24 * MiB, format: 'cow' }, { sizeBytes: 8 * MiB, format: 'raw' }], running: true });
+    await scribble(vm, 0, 8);
+    await scribble(vm, 1, 4);
+    const seen: string[] = [];
+    const first = await backupAndRemember(vm, { onEngineBackup: (r) => seen.push(`${r.backupId}:${r.finished}`) });
+    expect(first.method).toBe('engine');
+    expect(modes(first)).toEqual(['full:first-backup', 'full:first-backup']);
+    expect(first.manifest.disks.map((d) => d.device)).toEqual(vm.disks.map((d) => d.deviceId));
+    expect(first.manifest.disks.map((d) => d.format)).toEqual(['qcow2', 'raw']);
+    const meta = readPointMeta(first.manifest);
+    expect(meta.method).toBe('engine');
+    const checkpoints = sim.backup.checkpoints(vm.id);
+    expect(meta.engine?.checkpointId).toBe(checkpoints.at(-1)?.id);
+    expect(first.manifest.disks.map((d) => d.bitmap)).toEqual([meta.engine?.checkpointId, '']);
+    // the id was told before the request and again once the engine backup was finalized
+    expect(seen).toEqual([`${meta.engine?.backupId}:false`, `${meta.engine?.backupId}:true`]);
+    expect(first.manifest.vmDefinition?.content).toContain('em01');
+
+    const points = [first];
+    for (let i = 0; i < 3; i++) {
+      await scribble(vm, 0, 5);
+      await scribble(vm, 1, 2);
+      const r = await backupAndRemember(vm);
+      expect(modes(r)).toEqual(['incremental:incremental', 'full:disk-not-incremental']);
+      // only dirty chunks of the qcow2 disk were read
+      expect(r.manifest.disks[0]?.bytesRead).toBeLessThanOrEqual(5 * MiB);
+      expect(r.manifest.disks[0]?.bytesRead).toBeGreaterThan(0);
+      expect(r.manifest.parentPointId).toBe(points.at(-1)?.manifest.pointId);
+      points.push(r);
+    }
+    for (const p of points) await expectRestoresExact(p.manifest);
+    const ev = sim.events().filter((e) => e.origin === 'olvm-backup' && e.vmId === vm.id);
+    expect(ev.at(-1)?.description).toMatch(/em01 \(engine method\) finished/);
+  });
+
+  test('a vm that is down is backed up cold under auto, never started, and incrementally the next time', async () => {
+    const vm = await sim.addVm({ name: 'em02', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 0, 6);
+    await engine.stopVm(vm.id);
+    await engine.waitForVmStatus(vm.id, ['down'], { timeoutMs: 60_000 });
+    const r1 = await backupAndRemember(vm, { method: 'auto' });
+    expect(r1.method).toBe('engine');
+    expect(r1.startedPaused).toBe(false);
+    expect(sim.vmById(vm.id).status).toBe('down');
+    expect(r1.manifest.consistency).toBe('crash');
+    expect(readPointMeta(r1.manifest).consistencyReason).toMatch(/cold backup/);
+    await engine.startVm(vm.id);
+    await engine.waitForVmStatus(vm.id, ['up'], { timeoutMs: 60_000 });
+    await scribble(vm, 0, 3);
+    await engine.stopVm(vm.id);
+    await engine.waitForVmStatus(vm.id, ['down'], { timeoutMs: 60_000 });
+    const r2 = await backupAndRemember(vm);
+    expect(modes(r2)).toEqual(['incremental:incremental']);
+    expect(sim.vmById(vm.id).status).toBe('down');
+    await expectRestoresExact(r1.manifest);
+    await expectRestoresExact(r2.manifest);
+  });
+
+  test('qmp → engine → qmp: each switch is a full with method-changed, then incrementals; every point exact', async () => {
+    const vm = await sim.addVm({ name: 'em03', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 0, 6);
+    const steps: Array<['qmp' | 'engine', string]> = [
+      ['qmp', 'full:first-backup'],
+      ['qmp', 'incremental:incremental'],
+      ['engine', 'full:method-changed'],
+      ['engine', 'incremental:incremental'],
+      ['qmp', 'full:method-changed'],
+      ['qmp', 'incremental:incremental'],
+      ['engine', 'full:method-changed'],
+    ];
+    const made: Manifest[] = [];
+    for (const [method, want] of steps) {
+      await scribble(vm, 0, 3);
+      const r = await backupAndRemember(vm, { method });
+      expect([r.method, modes(r)[0]]).toEqual([method, want]);
+      expect(readPointMeta(r.manifest).method).toBe(method);
+      made.push(r.manifest);
+    }
+    for (const m of made) await expectRestoresExact(m);
+  });
+
+  test('a checkpoint the engine lost, invalidated or cannot redefine: a full with the reason, then incrementals again', async () => {
+    const vm = await sim.addVm({ name: 'em04', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 0, 4);
+    const made: Manifest[] = [(await backupAndRemember(vm)).manifest];
+    const cp = readPointMeta(made[0] as Manifest).engine?.checkpointId as string;
+    await engine.connection.request({ method: 'DELETE', path: `/vms/${vm.id}/checkpoints/${cp}` });
+    for (let i = 0; i < 100 && (await engine.getCheckpoint(vm.id, cp)); i++) await new Promise((r) => setTimeout(r, 100));
+    await scribble(vm, 0, 2);
+    let r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['full:checkpoint-missing']);
+    made.push(r.manifest);
+    await scribble(vm, 0, 2);
+    r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['incremental:incremental']);
+    made.push(r.manifest);
+
+    sim.backup.invalidateCheckpoints(vm.id);
+    await scribble(vm, 0, 2);
+    r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['full:checkpoint-invalid']);
+    made.push(r.manifest);
+    await scribble(vm, 0, 2);
+    r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['incremental:incremental']);
+    made.push(r.manifest);
+
+    // the engine still lists the checkpoint but its bitmap is gone from the disk: the engine
+    // fails the incremental ("full backup is now needed") and a full is taken instead
+    const last = readPointMeta(r.manifest).engine?.checkpointId as string;
+    await sim.backup.dropCheckpointBitmap(vm.id, last, vm.disks[0]?.id as string);
+    await scribble(vm, 0, 2);
+    r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['full:checkpoint-missing']);
+    expect(r.warnings.join('\n')).toMatch(/refused to back up from checkpoint/);
+    made.push(r.manifest);
+    await scribble(vm, 0, 2);
+    r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['incremental:incremental']);
+    made.push(r.manifest);
+    for (const m of made) await expectRestoresExact(m);
+  });
+
+  test('imageio failing mid-copy (500, hang, truncated range): a clear error, no point, the engine left clean, the next backup incremental and exact', async () => {
+    const vm = await sim.addVm({ name: 'em05', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 0, 4);
+    const good = await backupAndRemember(vm);
+    const faults: Array<['error' | 'hang' | 'truncate', string, RegExp]> = [
+      ['error', 'IMAGEIO_HTTP_ERROR', /imageio GET failed with 500/],
+      ['hang', 'IMAGEIO_TIMEOUT', /timed out/],
+      ['truncate', 'IMAGEIO_PROTOCOL_ERROR', /ended after \d+ of \d+ bytes/],
+    ];
+    for (const [kind, code, words] of faults) {
+      await scribble(vm, 0, 3);
+      const before = (await repo.listPoints({ vmKey: vm.id })).length;
+      const refs: string[] = [];
+      sim.backup.imageioFaultNext(kind);
+      const err = (await backup(vm.id, { engineTimeouts: { imageioRequestMs: 2000 }, onEngineBackup: (r) => refs.push(`${r.finished}`) }).catch((e: unknown) => e)) as AppError;
+      expect(err).toBeInstanceOf(AppError);
+      expect(err.code).toBe(code);
+      expect(err.message).toContain('em05');
+      expect(err.message).toMatch(words);
+      expect((await repo.listPoints({ vmKey: vm.id })).length).toBe(before);
+      expect(refs).toEqual(['false', 'true']);
+      await expectEngineClean(vm.id);
+      const failed = sim.events().filter((e) => e.origin === 'olvm-backup' && e.vmId === vm.id).pop();
+      expect(failed?.severity).toBe('error');
+    }
+    await scribble(vm, 0, 2);
+    const next = await backupAndRemember(vm);
+    expect(modes(next)).toEqual(['incremental:incremental']);
+    expect(next.manifest.parentPointId).toBe(good.manifest.pointId);
+    await expectRestoresExact(good.manifest);
+    await expectRestoresExact(next.manifest);
+  });
+
+  test('an aborted backup leaves nothing behind; filesystem consistency is asked of the engine', async () => {
+    const vm = await sim.addVm({ name: 'em06', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 0, 4);
+    const ctl = new AbortController();
+    const err = (await backup(vm.id, { signal: ctl.signal, onProgress: (p) => p.bytesDone > 0 && ctl.abort() }).catch((e: unknown) => e)) as AppError;
+    expect(err.code).toBe('BACKUP_ABORTED');
+    expect(await repo.listPoints({ vmKey: vm.id })).toEqual([]);
+    await expectEngineClean(vm.id);
+    const r = await backupAndRemember(vm, { consistency: 'filesystem' });
+    expect(modes(r)).toEqual(['full:first-backup']);
+    expect(r.manifest.consistency).toBe('filesystem');
+    await expectRestoresExact(r.manifest);
+  });
+});
