@@ -78,7 +78,8 @@ describe('engine-aware backup through the link of the VM’s host', () => {
       expect(second.manifest.disks.find((d) => d.device === disk.deviceId)?.bytesRead).toBe(MiB);
       for (const d of web.disks) expectSameBytes(await restored(second.manifest.pointId, d.deviceId), await sim.diskBytes(web.id, d.id), d.alias);
 
-      const down = await engineVmBackup({ engine, vmId: db.id, repository: repo, host: hosts, scratchDir: '/nonexistent' });
+      // the QMP method starts a vm that is down (under `auto` the engine method would back it up cold)
+      const down = await engineVmBackup({ engine, vmId: db.id, repository: repo, host: hosts, scratchDir: '/nonexistent', method: 'qmp' });
       expect(down.startedPaused).toBe(true);
       expect(sim.vmById(db.id).status).toBe('down');
       const kept = db.disks[0];
@@ -114,10 +115,12 @@ describe('engine-aware backup through the link of the VM’s host', () => {
     expect(lines[0]).toContain('web01');
   });
 
-  test('a hosts file without an entry for the vm’s host says which host', async () => {
+  test('a hosts file without an entry for the vm’s host says which host (QMP method; `auto` takes the engine method then)', async () => {
     const hosts = new HostDirectory({ hosts: [{ match: 'kvm9.example', kind: 'local' }] });
-    const err = await engineVmBackup({ engine, vmId: sim.vmByName('web01').id, repository: repo, host: hosts, scratchDir: dir }).catch((e: unknown) => e);
+    const err = await engineVmBackup({ engine, vmId: sim.vmByName('web01').id, repository: repo, host: hosts, scratchDir: dir, method: 'qmp' }).catch((e: unknown) => e);
     expect(describeError(err)).toMatch(/web01.*no entry in the hosts configuration for host 127\.0\.0\.1/);
+    const auto = await engineVmBackup({ engine, vmId: sim.vmByName('web01').id, repository: repo, host: hosts, scratchDir: dir });
+    expect(auto.method).toBe('engine');
   });
 });
 
