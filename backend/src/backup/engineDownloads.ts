@@ -95,12 +95,16 @@ export async function endTransfer(engine: EngineClient, id: string, timeoutMs: n
   try {
     const now = await engine.getImageTransfer(id, call).catch((e: unknown) => (isAppError(e, 'ENGINE_NOT_FOUND') ? null : undefined));
     if (now === null || (now && TRANSFER_ENDED.includes(now.phase))) return undefined;
-    try {
-      await engine.cancelImageTransfer(id, call);
-    } catch (cancelErr) {
-      await engine.finalizeImageTransfer(id, call).catch((finErr: unknown) => {
-        throw new AppError('ENGINE_TRANSFER_FAILED', `cancel failed (${describeError(cancelErr)}) and so did finalize`, { cause: finErr });
-      });
+    // already on its way out (cancelled, finalizing): only the wait is left
+    const leaving = now !== undefined && (now.phase.startsWith('cancelled') || now.phase.startsWith('finalizing'));
+    if (!leaving) {
+      try {
+        await engine.cancelImageTransfer(id, call);
+      } catch (cancelErr) {
+        await engine.finalizeImageTransfer(id, call).catch((finErr: unknown) => {
+          throw new AppError('ENGINE_TRANSFER_FAILED', `cancel failed (${describeError(cancelErr)}) and so did finalize`, { cause: finErr });
+        });
+      }
     }
     const end = await engine.waitForTransferPhase(id, TRANSFER_ENDED, { timeoutMs });
     return end === null || TRANSFER_ENDED.includes(end.phase) ? undefined : `image transfer ${id} is still ${end.phase}`;
