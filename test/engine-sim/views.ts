@@ -9,7 +9,11 @@ import { API, clean, links, ref, s, type Wire } from './wire';
  */
 
 export const ENGINE_VERSION = { major: 4, minor: 5, build: 4, revision: 0, full: '4.5.4-1.el8' };
-export const CLUSTER_VERSION = { major: 4, minor: 7 };
+/** The cluster's compatibility version as the API shows it. */
+export const clusterVersion = (state: SimState): Wire => {
+  const [major, minor] = state.data.clusterVersion.split('.');
+  return { major: major ?? '4', minor: minor ?? '6' };
+};
 
 const VM_RUNNING = new Set(['up', 'paused', 'powering_down', 'wait_for_launch']);
 
@@ -199,7 +203,7 @@ export function clusterView(state: SimState): Wire {
     memory_policy: { over_commit: { percent: '100' } },
     switch_type: 'legacy',
     threads_as_cores: 'false',
-    version: { major: s(CLUSTER_VERSION.major), minor: s(CLUSTER_VERSION.minor) },
+    version: clusterVersion(state),
     virt_service: 'true',
     data_center: ref('datacenters', d.dataCenterId),
     mac_pool: ref('macpools', d.macPoolId),
@@ -221,8 +225,8 @@ export function dataCenterView(state: SimState): Wire {
     quota_mode: 'disabled',
     status: 'up',
     storage_format: 'v5',
-    supported_versions: { version: [{ major: '4', minor: '7' }] },
-    version: { major: '4', minor: '7' },
+    supported_versions: { version: [clusterVersion(state)] },
+    version: clusterVersion(state),
     mac_pool: ref('macpools', d.macPoolId),
   };
 }
