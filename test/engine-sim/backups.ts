@@ -1,4 +1,5 @@
 import { randomUUID } from 'crypto';
+import { GuestAgentClient } from '../../backend/src/qmp';
 import { sleep } from '../../backend/src/util/abort';
 import { formatNode, liveBitmaps, startLive, stopLive, type BitmapPlan, type DiskExport, type LiveHandle } from './backupLive';
 import { imageBitmaps, removeImageBitmap, startCold, stopCold, type ColdHandle } from './backupCold';
@@ -197,7 +198,9 @@ export class Backups {
         const proc = this.power.process(vm.id);
         if (!proc) throw new Error('the VM is not running');
         const sizes = new Map(b.disks.map((d) => [d.diskId, this.state.disk(d.diskId)?.provisionedSize ?? 0]));
-        const { handle, exports } = await startLive(proc.monitor, { backupId: b.id, vmId: vm.id, runDir: this.runDir, disks: plans, sizes });
+        const agent = await this.freeze(vm, b.requireConsistency);
+        const started = await startLive(proc.monitor, { backupId: b.id, vmId: vm.id, runDir: this.runDir, disks: plans, sizes }).finally(() => this.thaw(agent));
+        const { handle, exports } = started;
         r.live = { handle, vmId: vm.id };
         for (const e of exports) r.exports.set(e.diskId, e);
         this.setPhase(b, 'starting');
@@ -223,6 +226,34 @@ export class Backups {
       await this.teardown(b, true).catch(() => undefined);
       this.setPhase(b, 'failed');
       this.event(b, EV.failed, 'error', `Backup ${b.id} for VM ${vm?.name ?? b.vmId} failed (User: ${userName}-authz). ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * vdsm freezes the guest's file systems through the guest agent (the channel at
+   * `<qmpDir>/<vmId>.qga`, where a test's fake agent sits) around the backup's start; a failed
+   * freeze fails the backup only with require_consistency=true, else it goes on crash-consistent.
+   */
+  private async freeze(vm: SimVmRecord, required: boolean): Promise<GuestAgentClient | undefined> {
+    const sock = this.power.productQmp(vm.id).replace(/\.qmp$/, '.qga');
+    let agent: GuestAgentClient | undefined;
+    try {
+      agent = await GuestAgentClient.connectUnix(sock, { label: `guest agent of ${vm.name}`, timeoutMs: 2000 });
+      await agent.fsfreezeFreeze({ timeoutMs: 5000 });
+      return agent;
+    } catch (err) {
+      await this.thaw(agent);
+      if (required) throw new Error(`Failed to freeze guest file systems of VM ${vm.name}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async thaw(agent: GuestAgentClient | undefined): Promise<void> {
+    if (!agent) return;
+    try {
+      await agent.fsfreezeThaw({ timeoutMs: 5000 }).catch(() => undefined);
+    } finally {
+      await agent.close().catch(() => undefined);
     }
   }
 
