@@ -180,6 +180,8 @@ export interface SimBackupRecord {
   hostId: string;
   /** the VM was up when it started (scratch disks) rather than down (volume bitmaps) */
   live: boolean;
+  /** hybrid backups (cluster >= 4.7 without `legacy`): the snapshot "Auto-generated for Backup VM" */
+  snapshotId?: string;
   creationDate: number;
   modificationDate: number;
   description?: string;

@@ -365,3 +365,9 @@ export function networkView(state: SimState): Wire {
     data_center: ref('datacenters', state.data.dataCenterId),
   };
 }
+
+/** The snapshot a hybrid backup takes ("Auto-generated for Backup VM"), while the backup lasts. */
+export function backupSnapshotView(vm: SimVmRecord, snap: { id: string; date: number }): Wire {
+  const base = `${API}/vms/${vm.id}/snapshots/${snap.id}`;
+  return { href: base, id: snap.id, description: 'Auto-generated for Backup VM', link: links(base, ['disks', 'nics', 'cdroms']), date: snap.date, persist_memorystate: 'false', snapshot_status: 'ok', snapshot_type: 'regular', vm: ref('vms', vm.id) };
+}
