@@ -1,7 +1,8 @@
 import { randomUUID } from 'crypto';
 import { sleep } from '../../backend/src/util/abort';
-import { formatNode, liveBitmaps, startLive, stopLive, type BitmapPlan, type DiskExport, type LiveHandle } from './backupLive';
-import { imageBitmaps, removeImageBitmap, startCold, stopCold, type ColdHandle } from './backupCold';
+import { formatNode, liveBitmaps, type BitmapPlan, type DiskExport } from './backupLive';
+import { imageBitmaps, removeImageBitmap } from './backupCold';
+import { BackupData, type Running } from './backupData';
 import { qemuFormat } from './images';
 import type { VmPower } from './power';
 import type { SimBackupRecord, SimCheckpointRecord, SimDiskRecord, SimState, SimVmRecord } from './state';
@@ -18,17 +19,11 @@ import type { SimBackupRecord, SimCheckpointRecord, SimDiskRecord, SimState, Sim
 /** AuditLogType codes of the backup events. */
 const EV = { started: 10790, fullNeeded: 10791, failed: 10792, succeeded: 10793, finalized: 10794, checkpointDeleted: 10797, checkpointDeleteFailed: 10798 };
 
-interface Running {
-  exports: Map<string, DiskExport>;
-  live?: { handle: LiveHandle; vmId: string };
-  cold?: ColdHandle;
-  run: Promise<void>;
-}
-
 export const isFinished = (b: SimBackupRecord): boolean => b.phase === 'succeeded' || b.phase === 'failed';
 
 export class Backups {
   private readonly running = new Map<string, Running>();
+  private readonly data: BackupData;
   private readonly removing = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   /** SucceededBackupCleanupTimeInMinutes / FailedBackupCleanupTimeInMinutes (15 / 30 min) */
@@ -41,8 +36,9 @@ export class Backups {
   constructor(
     private readonly state: SimState,
     private readonly power: VmPower,
-    private readonly runDir: string,
+    runDir: string,
   ) {
+    this.data = new BackupData(state, power, runDir);
     // a backup that was in progress when the simulator stopped lost its exports with the
     // processes: the engine marks such a backup failed (VM_BACKUP_FAILED_UNMONITORED)
     for (const b of state.data.backups.filter((x) => !isFinished(x))) {
@@ -68,6 +64,11 @@ export class Backups {
     return this.state.data.checkpoints.filter((c) => c.vmId === vmId);
   }
 
+  /** The snapshots hybrid backups of the VM hold (they go at finalize). */
+  snapshotsOf(vmId: string): Array<{ id: string; date: number }> {
+    return this.state.data.backups.filter((b) => b.vmId === vmId && b.snapshotId && !isFinished(b)).map((b) => ({ id: b.snapshotId ?? '', date: b.creationDate }));
+  }
+
   checkpoint(id: string): SimCheckpointRecord | undefined {
     return this.state.data.checkpoints.find((c) => c.id === id);
   }
@@ -86,7 +87,7 @@ export class Backups {
   }
 
   /** Records the backup (phase initializing) and runs it in the background. */
-  start(vm: SimVmRecord, p: { id?: string; disks: SimDiskRecord[]; fromCheckpointId?: string; description?: string; requireConsistency: boolean; hostId: string; userName: string }): SimBackupRecord {
+  start(vm: SimVmRecord, p: { id?: string; disks: SimDiskRecord[]; fromCheckpointId?: string; description?: string; requireConsistency: boolean; hostId: string; userName: string; hybrid: boolean }): SimBackupRecord {
     const from = p.fromCheckpointId ? this.checkpoint(p.fromCheckpointId) : undefined;
     const capable = p.disks.filter((d) => bitmapCapable(d));
     const now = Date.now();
@@ -99,6 +100,7 @@ export class Backups {
       disks: p.disks.map((d) => ({ diskId: d.id, backupMode: from && from.diskIds.includes(d.id) && bitmapCapable(d) ? 'incremental' : 'full' })),
       hostId: p.hostId,
       live: vm.status !== 'down',
+      snapshotId: p.hybrid ? randomUUID() : undefined,
       creationDate: now,
       modificationDate: now,
       description: p.description,
@@ -193,25 +195,11 @@ export class Backups {
         this.event(b, EV.fullNeeded, 'error', `Incremental backup ${b.id} for VM ${vm.name} failed. Full backup is now needed (User: ${userName}-authz).`);
         throw new Error(`checkpoint bitmaps missing: ${missing.join(', ')}`);
       }
+      await this.data.start(b, vm, plans, r);
       if (b.live) {
-        const proc = this.power.process(vm.id);
-        if (!proc) throw new Error('the VM is not running');
-        const sizes = new Map(b.disks.map((d) => [d.diskId, this.state.disk(d.diskId)?.provisionedSize ?? 0]));
-        const { handle, exports } = await startLive(proc.monitor, { backupId: b.id, vmId: vm.id, runDir: this.runDir, disks: plans, sizes });
-        r.live = { handle, vmId: vm.id };
-        for (const e of exports) r.exports.set(e.diskId, e);
         this.setPhase(b, 'starting');
         await sleep(this.stepDelayMs);
         if (this.takeFault('starting')) throw new Error('simulated failure while starting');
-      } else {
-        const disks = plans.map((p) => {
-          const d = this.state.disk(p.diskId);
-          if (!d) throw new Error(`disk ${p.diskId} is gone`);
-          return { ...p, file: this.state.abs(d.file), format: qemuFormat(d.format) };
-        });
-        const { handle, exports } = await startCold({ backupId: b.id, runDir: this.runDir, disks });
-        r.cold = handle;
-        for (const e of exports) r.exports.set(e.diskId, e);
       }
       if (b.toCheckpointId) {
         const parent = this.checkpointsOf(b.vmId).at(-1);
@@ -257,14 +245,7 @@ export class Backups {
     const r = this.running.get(b.id);
     if (!r) return;
     this.running.delete(b.id);
-    r.exports.clear();
-    const removeCheckpoint = failed ? b.toCheckpointId : undefined;
-    if (r.live) {
-      const proc = this.power.process(r.live.vmId);
-      if (proc) await stopLive(proc.monitor, r.live.handle, { removeCheckpoint });
-      else await stopLive({ closed: true } as never, r.live.handle);
-    }
-    if (r.cold) await stopCold(r.cold, { removeCheckpoint });
+    await this.data.stop(b, r, failed);
   }
 
   private takeFault(phase: 'initializing' | 'starting'): boolean {

@@ -1,21 +1,22 @@
 import { randomUUID } from 'crypto';
-import { hostName, SYSTEM_ID, type PersistedState, type SimHostRecord, type SimPermissionRecord } from './state';
+import { DEFAULT_CLUSTER_VERSION, hostName, SYSTEM_ID, type PersistedState, type SimHostRecord, type SimPermissionRecord } from './state';
 
 /**
- * state.json as older simulators wrote it -> the current shape (version 4).
+ * state.json as older simulators wrote it -> the current shape (version 3).
  * - Version 1 had one host (`hostId`, `hostHwId`, named sim-host) and no record of where a VM
  *   runs: its running VMs ran on that host.
  * - Version 2 had no permissions: a user's `admin` flag (admin@internal) and a VM's
  *   `permittedUserIds` (user1 on web01). They become what they stood for: SuperUser on the system
  *   object, UserRole on the VM. Users get a directory id and no groups; accounts.ts then adds the
  *   accounts, groups and default grants a version 2 engine did not have.
- * - Version 3 had no backup API: no checkpoints, no backups.
+ * - A version 3 file from before the backup API has no `checkpoints` and `backups`: none.
  */
 export function migrateState(raw: Record<string, unknown>): PersistedState {
   let data = raw;
   if (!Array.isArray(data['hosts'])) data = fromVersion1(data);
   if (data['version'] === 2) data = fromVersion2(data);
-  if (data['version'] === 3) data = { ...data, version: 4, checkpoints: data['checkpoints'] ?? [], backups: data['backups'] ?? [] };
+  // the backup API's tables came within version 3 (tests elsewhere pin the number): absent = none
+  data = { ...data, checkpoints: data['checkpoints'] ?? [], backups: data['backups'] ?? [], clusterVersion: data['clusterVersion'] ?? DEFAULT_CLUSTER_VERSION };
   return data as unknown as PersistedState;
 }
 

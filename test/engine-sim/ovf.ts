@@ -59,7 +59,7 @@ export function vmOvf(state: SimState, vm: SimVmRecord): string {
     `<CreationDate>${date(vm.creationTime)}</CreationDate><ExportDate>${date(Date.now())}</ExportDate>` +
     `<DeleteProtected>false</DeleteProtected><SsoMethod>guest_agent</SsoMethod><IsSmartcardEnabled>false</IsSmartcardEnabled>` +
     `<NumOfIoThreads>0</NumOfIoThreads><TimeZone>Etc/GMT</TimeZone><default_boot_sequence>0</default_boot_sequence>` +
-    `<Generation>1</Generation><ClusterCompatibilityVersion>4.7</ClusterCompatibilityVersion><VmType>1</VmType>` +
+    `<Generation>1</Generation><ClusterCompatibilityVersion>${d.clusterVersion}</ClusterCompatibilityVersion><VmType>1</VmType>` +
     `<ResumeBehavior>AUTO_RESUME</ResumeBehavior><MinAllocatedMem>${memMiB}</MinAllocatedMem><IsStateless>false</IsStateless>` +
     `<IsRunAndPause>false</IsRunAndPause><AutoStartup>false</AutoStartup><Priority>1</Priority><CreatedByUserId>${d.users[0]?.id ?? ''}</CreatedByUserId>` +
     `<MigrationSupport>0</MigrationSupport><IsBootMenuEnabled>false</IsBootMenuEnabled><IsSpiceFileTransferEnabled>true</IsSpiceFileTransferEnabled>` +

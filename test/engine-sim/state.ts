@@ -180,6 +180,8 @@ export interface SimBackupRecord {
   hostId: string;
   /** the VM was up when it started (scratch disks) rather than down (volume bitmaps) */
   live: boolean;
+  /** hybrid backups (cluster >= 4.7 without `legacy`): the snapshot "Auto-generated for Backup VM" */
+  snapshotId?: string;
   creationDate: number;
   modificationDate: number;
   description?: string;
@@ -187,7 +189,7 @@ export interface SimBackupRecord {
 }
 
 export interface PersistedState {
-  version: 4;
+  version: 3;
   instanceId: string;
   dataCenterId: string;
   clusterId: string;
@@ -210,8 +212,12 @@ export interface PersistedState {
   macSeq: number;
   checkpoints: SimCheckpointRecord[];
   backups: SimBackupRecord[];
+  /** the cluster's (and data center's) compatibility version, '4.6': legacy backups by default */
+  clusterVersion: string;
 }
 
+/** At 4.6 UseHybridBackup is off: `POST /vms/{id}/backups` runs StartVmBackup (legacy). */
+export const DEFAULT_CLUSTER_VERSION = '4.6';
 export const ROOT_TAG_ID = '00000000-0000-0000-0000-000000000000';
 export const BLANK_TEMPLATE_ID = '00000000-0000-0000-0000-000000000000';
 /** The system object (Guid.SYSTEM, getGlobalIds('system')): permissions on it apply everywhere. */
@@ -247,7 +253,7 @@ export class SimState {
     const count = o.hosts ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new Error(`engine simulator: hosts must be a whole number >= 1, not ${count}`);
     const data: PersistedState = {
-      version: 4,
+      version: 3,
       instanceId: randomUUID(),
       dataCenterId: randomUUID(),
       clusterId: randomUUID(),
@@ -272,6 +278,7 @@ export class SimState {
       macSeq: 1,
       checkpoints: [],
       backups: [],
+      clusterVersion: DEFAULT_CLUSTER_VERSION,
     };
     const state = new SimState(dataDir, data, true);
     for (const sd of data.storageDomains) mkdirSync(state.abs(sd.dir), { recursive: true });

@@ -9,7 +9,11 @@ import { API, clean, links, ref, s, type Wire } from './wire';
  */
 
 export const ENGINE_VERSION = { major: 4, minor: 5, build: 4, revision: 0, full: '4.5.4-1.el8' };
-export const CLUSTER_VERSION = { major: 4, minor: 7 };
+/** The cluster's compatibility version as the API shows it. */
+export const clusterVersion = (state: SimState): Wire => {
+  const [major, minor] = state.data.clusterVersion.split('.');
+  return { major: major ?? '4', minor: minor ?? '6' };
+};
 
 const VM_RUNNING = new Set(['up', 'paused', 'powering_down', 'wait_for_launch']);
 
@@ -199,7 +203,7 @@ export function clusterView(state: SimState): Wire {
     memory_policy: { over_commit: { percent: '100' } },
     switch_type: 'legacy',
     threads_as_cores: 'false',
-    version: { major: s(CLUSTER_VERSION.major), minor: s(CLUSTER_VERSION.minor) },
+    version: clusterVersion(state),
     virt_service: 'true',
     data_center: ref('datacenters', d.dataCenterId),
     mac_pool: ref('macpools', d.macPoolId),
@@ -221,8 +225,8 @@ export function dataCenterView(state: SimState): Wire {
     quota_mode: 'disabled',
     status: 'up',
     storage_format: 'v5',
-    supported_versions: { version: [{ major: '4', minor: '7' }] },
-    version: { major: '4', minor: '7' },
+    supported_versions: { version: [clusterVersion(state)] },
+    version: clusterVersion(state),
     mac_pool: ref('macpools', d.macPoolId),
   };
 }
@@ -360,4 +364,10 @@ export function networkView(state: SimState): Wire {
     vdsm_name: 'ovirtmgmt',
     data_center: ref('datacenters', state.data.dataCenterId),
   };
+}
+
+/** The snapshot a hybrid backup takes ("Auto-generated for Backup VM"), while the backup lasts. */
+export function backupSnapshotView(vm: SimVmRecord, snap: { id: string; date: number }): Wire {
+  const base = `${API}/vms/${vm.id}/snapshots/${snap.id}`;
+  return { href: base, id: snap.id, description: 'Auto-generated for Backup VM', link: links(base, ['disks', 'nics', 'cdroms']), date: snap.date, persist_memorystate: 'false', snapshot_status: 'ok', snapshot_type: 'regular', vm: ref('vms', vm.id) };
 }

@@ -3,6 +3,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EngineSim, type SimVm } from '../engine-sim';
+import { FakeGuestAgent, type AgentLogEntry } from '../helpers/fakeGuestAgent';
 import { requireTools } from '../helpers/tools';
 
 // The engine simulator's backup API (reference/ovirt-api.md §4-§6) over plain HTTP, the way a
@@ -55,9 +56,9 @@ describe('engine simulator: backup API', () => {
 
   const disksBody = (...ids: string[]): Json => ({ disks: { disk: ids.map((id) => ({ id })) } });
 
-  async function startBackup(body: Json): Promise<Json> {
-    const r = await call('POST', `/vms/${vm.id}/backups`, body);
-    expect(r.status).toBe(201);
+  async function startBackup(body: Json, query = ''): Promise<Json> {
+    const r = await call('POST', `/vms/${vm.id}/backups${query}`, body);
+    expect(r).toMatchObject({ status: 201 });
     return r.body;
   }
 
@@ -233,6 +234,7 @@ describe('engine simulator: backup API', () => {
     sim.backup.setCleanup({ failedMs: 0 });
     await until('cleanup', async () => ((await call('GET', `/vms/${vm.id}/backups/${f['id']}`)).status === 404 ? true : undefined));
     expect(sim.backup.phase(f['id'] as string)).toBeNull();
+    sim.backup.setCleanup({ failedMs: 30 * 60_000 });
   }, 120_000);
 
   test('checkpoint removal is asynchronous and re-parents the child; invalid checkpoints are refused', async () => {
@@ -291,5 +293,26 @@ describe('engine simulator: backup API', () => {
     expect((await download(t.url)).equals(want)).toBe(true);
     await endTransfer(t.id);
     await finalize(b['id'] as string);
+  }, 120_000);
+
+  test('require_consistency: fails without a guest agent, freezes and thaws through one; an XML request', async () => {
+    const noAgent = await startBackup(disksBody(cow), '?require_consistency=true');
+    await phase(noAgent['id'] as string, 'failed');
+    const log: AgentLogEntry[] = [];
+    const agent = await FakeGuestAgent.start(path.join(sim.qmpDir, `${vm.id}.qga`), log);
+    try {
+      const res = await fetch(`${api}/vms/${vm.id}/backups?require_consistency=true`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/xml', Accept: 'application/xml' },
+        body: `<backup><description>xml</description><disks><disk id="${cow}"/></disks></backup>`,
+      });
+      expect(res.status).toBe(201);
+      const id = /<backup href="[^"]+" id="([^"]+)">/.exec(await res.text())?.[1] ?? '';
+      expect((await phase(id, 'ready'))['description']).toBe('xml');
+      expect(log.map((e) => e.what).filter((w) => /fsfreeze-(freeze|thaw)/.test(w))).toEqual(['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
+      await finalize(id);
+    } finally {
+      await agent.stop();
+    }
   }, 120_000);
 });

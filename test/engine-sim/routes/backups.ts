@@ -6,8 +6,8 @@ import { diskView } from '../views';
 import { API, body, boolParam, clean, collection, list, links, ref, send, str, type Wire } from '../wire';
 
 /**
- * The engine's backup API (reference §4): `/vms/{id}/backups` (StartVmBackup, the legacy mode:
- * this engine's cluster is at 4.6, where UseHybridBackup is off), a backup's disks with their
+ * The engine's backup API (reference §4): `/vms/{id}/backups` (StartVmBackup, or HybridBackup
+ * on a cluster >= 4.7 unless `legacy=true`), a backup's disks with their
  * backup_mode, finalize (StopVmBackup), and `/vms/{id}/checkpoints` with the asynchronous
  * DeleteVmCheckpoint. Validation follows StartVmBackupCommand.validate in its order, with the
  * messages of the engine's AppErrors (action "backup", type "VM").
@@ -36,6 +36,7 @@ export function backupsRouter(ctx: SimContext): Router {
       phase: b.phase,
       to_checkpoint_id: taken ? b.toCheckpointId : undefined,
       host: ref('hosts', b.hostId),
+      snapshot: b.snapshotId ? ref(`vms/${b.vmId}/snapshots`, b.snapshotId) : undefined,
       vm: ref('vms', b.vmId),
     });
   };
@@ -99,7 +100,10 @@ export function backupsRouter(ctx: SimContext): Router {
       const disks = validate(vm, wanted, str(b, 'from_checkpoint_id'), str(b, 'description'), str(b, 'id'));
       const host = st.hostOfVm(vm) ?? st.firstHost();
       const user = userOf(res);
-      const backup = bk.start(vm, { id: str(b, 'id'), disks, fromCheckpointId: str(b, 'from_checkpoint_id'), description: str(b, 'description'), requireConsistency: boolParam(req, 'require_consistency') ?? false, hostId: host.id, userName: user.userName });
+      // BackendVmBackupsResource.add: HybridBackup when the cluster enables it and `legacy` is not set
+      const [major = 0, minor = 0] = st.data.clusterVersion.split('.').map(Number);
+      const hybrid = (major > 4 || (major === 4 && minor >= 7)) && !(boolParam(req, 'legacy') ?? false);
+      const backup = bk.start(vm, { id: str(b, 'id'), disks, fromCheckpointId: str(b, 'from_checkpoint_id'), description: str(b, 'description'), requireConsistency: boolParam(req, 'require_consistency') ?? false, hostId: host.id, userName: user.userName, hybrid });
       sendCreated(ctx, req, res, 'backup', backupView(backup));
     }),
   );

@@ -7,7 +7,7 @@ import { parseOvf, vmOvf } from '../ovf';
 import { role } from '../roles';
 import type { Fields } from '../search';
 import type { SimAttachmentRecord, SimNicRecord, SimVmRecord } from '../state';
-import { activeSnapshotView, attachmentView, clusterView, diskView, hostView, nicView, tagView, vmView } from '../views';
+import { activeSnapshotView, attachmentView, backupSnapshotView, clusterView, diskView, hostView, nicView, tagView, vmView } from '../views';
 import { body, bool, boolParam, int, list, obj, refId, send, str, type Wire } from '../wire';
 
 const VM_FOLLOW = ['diskattachments', 'nics', 'tags', 'cluster', 'host', 'snapshots'];
@@ -279,7 +279,9 @@ export function vmsRouter(ctx: SimContext): Router {
         return;
       }
       const all = allContent(req);
-      send(req, res, 200, 'snapshots', { snapshot: [activeSnapshotView(vm, { allContent: all, ovf: all ? vmOvf(st, vm) : undefined })] });
+      // a hybrid backup's snapshot, while it lasts (HybridBackupCommand's description)
+      const backupSnapshots = ctx.backups.snapshotsOf(vm.id).map((x) => backupSnapshotView(vm, x));
+      send(req, res, 200, 'snapshots', { snapshot: [...backupSnapshots, activeSnapshotView(vm, { allContent: all, ovf: all ? vmOvf(st, vm) : undefined })] });
     }),
   );
 
