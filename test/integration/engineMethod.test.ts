@@ -9,6 +9,7 @@ import { LocalHost } from '../../backend/src/hosts';
 import { readPointMeta, Repository, type Manifest } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { FakeGuestAgent } from '../helpers/fakeGuestAgent';
 import { requireTools } from '../helpers/tools';
 
 const MiB = 1 << 20;
@@ -238,7 +239,7 @@ describe('engine method: backups through the engine backup API and imageio', () 
     await expectRestoresExact(next.manifest);
   });
 
-  test('an aborted backup leaves nothing behind; filesystem consistency is asked of the engine', async () => {
+  test('an aborted backup leaves nothing behind; consistency: filesystem is the engine’s require_consistency, crash cannot stop its freeze', async () => {
     const vm = await sim.addVm({ name: 'em06', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
     await scribble(vm, 0, 4);
     const ctl = new AbortController();
@@ -246,9 +247,33 @@ describe('engine method: backups through the engine backup API and imageio', () 
     expect(err.code).toBe('BACKUP_ABORTED');
     expect(await repo.listPoints({ vmKey: vm.id })).toEqual([]);
     await expectEngineClean(vm.id);
-    const r = await backupAndRemember(vm, { consistency: 'filesystem' });
-    expect(modes(r)).toEqual(['full:first-backup']);
-    expect(r.manifest.consistency).toBe('filesystem');
-    await expectRestoresExact(r.manifest);
+
+    // no guest agent: the engine cannot freeze, and require_consistency makes that a failure
+    const nc = (await backup(vm.id, { consistency: 'filesystem' }).catch((e: unknown) => e)) as AppError;
+    expect(nc.code).toBe('BACKUP_NOT_CONSISTENT');
+    expect(nc.message).toMatch(/em06.*freeze/);
+    expect(await repo.listPoints({ vmKey: vm.id })).toEqual([]);
+    await expectEngineClean(vm.id);
+
+    const agent = await FakeGuestAgent.start(path.join(sim.qmpDir, `${vm.id}.qga`));
+    try {
+      const r = await backupAndRemember(vm, { consistency: 'filesystem' });
+      expect(modes(r)).toEqual(['full:first-backup']);
+      expect(r.manifest.consistency).toBe('filesystem');
+      expect(agent.frozen).toBe(false);
+      const freezes = (): number => agent.commands().filter((c) => c === 'guest-fsfreeze-freeze').length;
+      expect(freezes()).toBe(1);
+      await expectRestoresExact(r.manifest);
+      // `crash`: the engine has no switch to skip its freeze; the point says what happened
+      const c = await backupAndRemember(vm, { consistency: 'crash' });
+      expect(c.manifest.consistency).toBe('crash');
+      expect(readPointMeta(c.manifest).consistencyReason).toMatch(/no switch to skip the guest freeze/);
+      expect(freezes()).toBe(2);
+      const a = await backupAndRemember(vm, { consistency: 'auto' });
+      expect(readPointMeta(a.manifest).consistencyReason).toMatch(/engine froze the guest if its agent answered/);
+      await expectRestoresExact(a.manifest);
+    } finally {
+      await agent.stop();
+    }
   });
 });
