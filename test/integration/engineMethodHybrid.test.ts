@@ -1,0 +1,109 @@
+import { randomBytes, randomInt } from 'crypto';
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { engineVmBackup, type EngineVmBackupResult } from '../../backend/src/backup';
+import { EngineClient } from '../../backend/src/engine';
+import { LocalHost } from '../../backend/src/hosts';
+import { readPointMeta, Repository, type Manifest } from '../../backend/src/repository';
+import { EngineSim, type SimVm } from '../engine-sim';
+import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { requireTools } from '../helpers/tools';
+
+const MiB = 1 << 20;
+
+/**
+ * The engine method on a cluster at level 4.7, where the engine takes hybrid (snapshot-based)
+ * backups (reference §4.4): the backup links a snapshot, the transfers read below it, and
+ * finalize removes it before `succeeded`. The simulator's state file is put at 4.7 and the
+ * simulator restarted on it, as an upgraded engine would be.
+ */
+describe('engine method: hybrid (snapshot-based) backups on cluster level 4.7', () => {
+  let dir: string;
+  let sim: EngineSim;
+  let repo: Repository;
+  let engine: EngineClient;
+  const expected = new Map<string, Map<string, Buffer>>();
+
+  beforeAll(async () => {
+    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-emh-'));
+    const dataDir = path.join(dir, 'sim');
+    await (await EngineSim.start({ dataDir, seed: false })).close();
+    const stateFile = path.join(dataDir, 'state.json');
+    const state = JSON.parse(await fs.readFile(stateFile, 'utf8')) as Record<string, unknown>;
+    if (state['clusterVersion'] === undefined) throw new Error('the simulator keeps no cluster level: hybrid backups cannot be asked for');
+    await fs.writeFile(stateFile, JSON.stringify({ ...state, clusterVersion: '4.7' }));
+    sim = await EngineSim.start({ dataDir, seed: false });
+    sim.backup.setStepDelay(20);
+    repo = await Repository.init(path.join(dir, 'repo'));
+    engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
+  });
+  afterAll(async () => {
+    await engine?.close();
+    await repo?.close();
+    await sim?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function scribble(vm: SimVm, writes: number): Promise<void> {
+    for (const d of vm.disks) {
+      for (let i = 0; i < writes; i++) {
+        const len = randomInt(1, 64) * 4096;
+        await sim.guestWrite(vm.id, d.id, randomInt(0, (d.provisionedSize - len) / 4096) * 4096, randomBytes(len));
+      }
+    }
+  }
+
+  async function backup(vm: SimVm): Promise<EngineVmBackupResult> {
+    const now = new Map<string, Buffer>();
+    for (const d of vm.disks) now.set(d.deviceId, await sim.diskBytes(vm.id, d.id));
+    const r = await engineVmBackup({ engine, vmId: vm.id, repository: repo, host: new LocalHost({ qmpDir: sim.qmpDir }), scratchDir: dir, method: 'engine' });
+    expected.set(r.manifest.pointId, now);
+    const backupId = readPointMeta(r.manifest).engine?.backupId as string;
+    const b = await engine.getBackup(vm.id, backupId);
+    expect(b.phase).toBe('succeeded');
+    expect(b.snapshotId).toBeDefined(); // a hybrid backup
+    const open = (await engine.listBackups(vm.id)).filter((x) => x.phase !== 'succeeded' && x.phase !== 'failed');
+    expect(open).toEqual([]);
+    return r;
+  }
+
+  async function expectExact(m: Manifest): Promise<void> {
+    for (const d of m.disks) {
+      const got = await restoredBytes(repo, m.pointId, d.device, path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`));
+      expectSameBytes(got, expected.get(m.pointId)?.get(d.device) as Buffer, `point ${m.pointId} disk ${d.device}`);
+    }
+  }
+
+  test('a running vm: full, then incrementals through the snapshot; the raw disk full each time; all exact', async () => {
+    const vm = await sim.addVm({ name: 'hy01', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }, { sizeBytes: 8 * MiB, format: 'raw' }], running: true });
+    await scribble(vm, 4);
+    const made: EngineVmBackupResult[] = [await backup(vm)];
+    expect(made[0]?.manifest.disks.map((d) => d.reason)).toEqual(['first-backup', 'first-backup']);
+    for (let i = 0; i < 2; i++) {
+      await scribble(vm, 3);
+      const r = await backup(vm);
+      expect(r.manifest.disks.map((d) => `${d.mode}:${d.reason}`)).toEqual(['incremental:incremental', 'full:disk-not-incremental']);
+      made.push(r);
+    }
+    for (const r of made) await expectExact(r.manifest);
+  });
+
+  test('a vm that is down: cold hybrid backups, full then incremental, exact', async () => {
+    const vm = await sim.addVm({ name: 'hy02', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 4);
+    await engine.stopVm(vm.id);
+    await engine.waitForVmStatus(vm.id, ['down'], { timeoutMs: 60_000 });
+    const first = await backup(vm);
+    await engine.startVm(vm.id);
+    await engine.waitForVmStatus(vm.id, ['up'], { timeoutMs: 60_000 });
+    await scribble(vm, 3);
+    await engine.stopVm(vm.id);
+    await engine.waitForVmStatus(vm.id, ['down'], { timeoutMs: 60_000 });
+    const second = await backup(vm);
+    expect(second.manifest.disks.map((d) => `${d.mode}:${d.reason}`)).toEqual(['incremental:incremental']);
+    await expectExact(first.manifest);
+    await expectExact(second.manifest);
+  });
+});
