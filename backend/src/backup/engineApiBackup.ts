@@ -92,7 +92,8 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
             id: ref.backupId,
             diskIds: req.disks.map((d) => d.disk.id),
             ...(choice.fromCheckpointId ? { fromCheckpointId: choice.fromCheckpointId } : {}),
-            description: `olvm-backup point ${pointId}`,
+            // who left it, for an admin reading the engine's list (and a recovery without the id)
+            description: `olvm-backup point ${pointId}${req.meta?.jobId ? ` job ${req.meta.jobId}` : ''}`,
             requireConsistency: req.consistency === 'filesystem',
           },
           call,
