@@ -21,6 +21,9 @@ describe('imageio downloads', () => {
   const image = randomBytes(4 * MiB);
   let mode: 'ok' | 'truncate' | '500' | '416' | 'hang' = 'ok';
   let options = 0;
+  let reading = 0;
+  let mostReading = 0;
+  let delayMs = 0;
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
@@ -47,6 +50,9 @@ describe('imageio downloads', () => {
         }
         return;
       }
+      reading++;
+      mostReading = Math.max(mostReading, reading);
+      res.once('close', () => reading--);
       const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
       const start = Number(m?.[1]);
       const end = Number(m?.[2]);
@@ -67,7 +73,7 @@ describe('imageio downloads', () => {
         setTimeout(() => res.socket?.destroy(), 20);
         return;
       }
-      res.end(image.subarray(start, end + 1));
+      setTimeout(() => res.end(image.subarray(start, end + 1)), delayMs);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/images/${TICKET}`;
@@ -78,10 +84,11 @@ describe('imageio downloads', () => {
   });
   beforeEach(() => {
     mode = 'ok';
+    delayMs = 0;
   });
 
   async function open(timeoutMs = 5000, keepAliveMs = 0): Promise<ImageioSource> {
-    return ImageioSource.open(new ImageioClient({ url: base, timeoutMs, maxConnections: 3 }), { expectedSize: image.length, keepAliveMs });
+    return ImageioSource.open(new ImageioClient({ url: base, timeoutMs, maxConnections: 8 }), { expectedSize: image.length, keepAliveMs });
   }
 
   test('size from the zero map, extents in NBD terms, reads several at once into the given buffer', async () => {
@@ -104,6 +111,12 @@ describe('imageio downloads', () => {
       expect(Buffer.concat([got[0], got[1]]).equals(image.subarray(0, 2 * MiB))).toBe(true);
       expect((got[2]).equals(image.subarray(3 * MiB))).toBe(true);
       await expect(src.extents('qemu:dirty-bitmap:x')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      // never more reads in flight than the ticket's max_readers, however many callers
+      mostReading = 0;
+      delayMs = 30; // each answer takes a while, so callers pile up
+      const all = await Promise.all(Array.from({ length: 12 }, (_, i) => src.read((i % 4) * MiB, MiB)));
+      expect(all.every((b, i) => b.equals(image.subarray((i % 4) * MiB, (i % 4 + 1) * MiB)))).toBe(true);
+      expect(mostReading).toBe(3);
     } finally {
       src.close();
     }

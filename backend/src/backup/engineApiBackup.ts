@@ -31,6 +31,8 @@ export const DEFAULT_ENGINE_TIMEOUTS: EngineBackupTimeouts = {
   transferPhaseMs: 180_000,
   imageioRequestMs: 60_000,
   inactivityTimeoutSeconds: 120,
+  // the phases of a small incremental take a second or two: a 1 s poll would double its time
+  pollIntervalMs: 250,
 };
 
 export interface EngineApiBackupRequest {
@@ -99,7 +101,7 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
           call,
         );
         req.report({ phase: 'preparing' });
-        ready = (await engine.waitForBackupPhase(vm.id, ref.backupId, ['ready'], { timeoutMs: t.readyMs, ...call })) ?? undefined;
+        ready = (await engine.waitForBackupPhase(vm.id, ref.backupId, ['ready'], { timeoutMs: t.readyMs, intervalMs: t.pollIntervalMs, ...call })) ?? undefined;
       } catch (err) {
         if (attempt > 1 || !choice.fromCheckpointId || !refusedCheckpoint(err)) throw err;
         // the engine cannot go on from the checkpoint (reference §4.5): a full instead
@@ -123,7 +125,7 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
 
     req.report({ phase: 'committing', disk: null });
     await engine.finalizeBackup(vm.id, backupId, call);
-    const end = await engine.waitForBackupPhase(vm.id, backupId, ['succeeded'], { timeoutMs: t.finalizeMs, ...call });
+    const end = await engine.waitForBackupPhase(vm.id, backupId, ['succeeded'], { timeoutMs: t.finalizeMs, intervalMs: t.pollIntervalMs, ...call });
     req.onEngineBackup?.({ vmId: vm.id, backupId, finished: true });
     ref = undefined;
     const checkpointId = ready.toCheckpointId ?? end?.toCheckpointId;
@@ -233,7 +235,9 @@ async function copyOne(
       writer: dw,
       chunkSize: req.repository.chunkSize,
       dirtyContext: plan.mode === 'incremental' ? IMAGEIO_DIRTY_CONTEXT : undefined,
-      concurrency: dl.readers,
+      // twice the connections: a reader waiting on the repository holds no connection, so the
+      // ticket's max_readers connections stay busy (the transport queues the rest)
+      concurrency: dl.readers * 2,
       ...(req.signal ? { signal: req.signal } : {}),
       onPlanned: (n) => req.report({ bytesTotal: (counters.bytesTotal += n) }),
       onBytes: (n) => req.report({ bytesDone: (counters.bytesDone += n) }),
@@ -243,7 +247,7 @@ async function copyOne(
   } finally {
     dl.source.close();
   }
-  await finalizeDownload(req.engine, { id: dl.transfer.id, diskName: name }, { timeoutMs: t.transferPhaseMs, ...(req.signal ? { signal: req.signal } : {}) });
+  await finalizeDownload(req.engine, { id: dl.transfer.id, diskName: name }, { timeoutMs: t.transferPhaseMs, intervalMs: t.pollIntervalMs, ...(req.signal ? { signal: req.signal } : {}) });
   openTransfers.delete(dl.transfer.id);
   return { disk, device, plan, virtualSize: dl.source.size, bytesRead };
 }

@@ -22,6 +22,8 @@ export interface DownloadTimeouts {
   imageioRequestMs: number;
   /** Seconds the engine lets the ticket idle before cancelling it (0 disables). */
   inactivityTimeoutSeconds: number;
+  /** Longest pause between two reads of a phase (the first ones are shorter). */
+  pollIntervalMs: number;
 }
 
 export interface OpenDownload {
@@ -52,7 +54,7 @@ export async function openDownload(
     call,
   );
   p.onCreated(created);
-  const ready = await engine.waitForTransferPhase(created.id, SETTLED, { timeoutMs: p.timeouts.transferPhaseMs, ...call });
+  const ready = await engine.waitForTransferPhase(created.id, SETTLED, { timeoutMs: p.timeouts.transferPhaseMs, intervalMs: p.timeouts.pollIntervalMs, ...call });
   if (ready === null) throw new AppError('ENGINE_TRANSFER_FAILED', `the download of disk ${p.diskName} vanished before it started`);
   if (ready.phase !== 'transferring') {
     throw new AppError('ENGINE_TRANSFER_FAILED', `the download of disk ${p.diskName} went to ${ready.phase} instead of transferring`, {
@@ -74,10 +76,10 @@ export async function openDownload(
 
 /** Finalize and wait for `finished_success`; a transfer the engine already forgot (404, before
  *  4.4.7) counts as finished: a download changes no disk. */
-export async function finalizeDownload(engine: EngineClient, t: { id: string; diskName: string }, o: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+export async function finalizeDownload(engine: EngineClient, t: { id: string; diskName: string }, o: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<void> {
   const call = o.signal ? { signal: o.signal } : {};
   await engine.finalizeImageTransfer(t.id, call);
-  const end = await engine.waitForTransferPhase(t.id, AFTER_FINALIZE, { timeoutMs: o.timeoutMs, ...call });
+  const end = await engine.waitForTransferPhase(t.id, AFTER_FINALIZE, { timeoutMs: o.timeoutMs, ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}), ...call });
   if (end !== null && end.phase !== 'finished_success') {
     throw new AppError('ENGINE_TRANSFER_FAILED', `the engine could not finalize the download of disk ${t.diskName} (phase ${end.phase})`, {
       details: { transferId: t.id, phase: end.phase },

@@ -44,6 +44,8 @@ export function extentsSize(extents: readonly ImageioExtent[]): number {
 export class ImageioSource implements DiskSource {
   private lastActivity = Date.now();
   private inFlight = 0;
+  private reading = 0;
+  private readonly waiting: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -86,8 +88,23 @@ export class ImageioSource implements DiskSource {
     return imageioExtentsToNbd(dirty, 'dirty', offset, length);
   }
 
-  read(offset: number, length: number, opts: { signal?: AbortSignal; into?: Buffer } = {}): Promise<Buffer> {
-    return this.track(() => this.client.read(offset, length, opts));
+  /** At most `maxReaders` reads are in flight at imageio; more callers wait their turn. */
+  async read(offset: number, length: number, opts: { signal?: AbortSignal; into?: Buffer } = {}): Promise<Buffer> {
+    opts.signal?.throwIfAborted();
+    while (this.reading >= this.maxReaders) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (opts.signal?.aborted) {
+        this.waiting.shift()?.(); // pass the turn on: the next waiter must see the abort too
+        throw opts.signal.reason;
+      }
+    }
+    this.reading++;
+    try {
+      return await this.track(() => this.client.read(offset, length, opts));
+    } finally {
+      this.reading--;
+      this.waiting.shift()?.();
+    }
   }
 
   close(): void {
