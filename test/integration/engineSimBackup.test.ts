@@ -116,6 +116,8 @@ describe('engine simulator: backup API', () => {
     sim = await EngineSim.start({ dataDir: dir, seed: false });
     api = `${sim.baseUrl}/api`;
     token = await login(sim.users.admin.name, sim.users.admin.password);
+    // StartVmBackup (scratch disks / volume bitmaps) first; the hybrid path has its own test
+    sim.backup.setClusterVersion('4.6');
     vm = await sim.addVm({ name: 'bk01', disks: [{ sizeBytes: 8 * MiB, format: 'cow' }, { sizeBytes: 4 * MiB, format: 'raw' }], running: true });
     [cow, raw] = vm.disks.map((d) => d.id) as [string, string];
     await sim.guestWrite(vm.id, cow, 0, randomBytes(MiB));
@@ -315,4 +317,53 @@ describe('engine simulator: backup API', () => {
       await agent.stop();
     }
   }, 120_000);
+
+  test('hybrid (cluster 4.7, the default): a snapshot holds the checkpoint, transfers read the frozen volume, finalize merges it back; live and down', async () => {
+    sim.backup.setClusterVersion('4.7');
+    try {
+      const before = await sim.diskBytes(vm.id, cow);
+      const full = await startBackup(disksBody(cow, raw));
+      const ready = await phase(full['id'] as string, 'ready');
+      const cp = ready['to_checkpoint_id'] as string;
+      expect(ready['snapshot']).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+      const snaps = (await call('GET', `/vms/${vm.id}/snapshots`)).body['snapshot'] as Json[];
+      expect(pick(snaps, 'description', 'snapshot_type')).toEqual([['Auto-generated for Backup VM', 'regular'], ['Active VM', 'active']]);
+      await sim.guestWrite(vm.id, cow, 6 * MiB, randomBytes(64 * KiB)); // after the snapshot
+      const after = await sim.diskBytes(vm.id, cow);
+      const t = await transfer(full['id'] as string, cow);
+      expect((await download(t.url)).equals(before)).toBe(true);
+      await endTransfer(t.id);
+      await finalize(full['id'] as string);
+      expect(pick((await call('GET', `/vms/${vm.id}/snapshots`)).body['snapshot'] as Json[], 'description')).toEqual([['Active VM']]);
+      expect((await sim.diskBytes(vm.id, cow)).equals(after)).toBe(true);
+
+      await sim.guestWrite(vm.id, cow, MiB, randomBytes(64 * KiB));
+      const want = await sim.diskBytes(vm.id, cow);
+      const inc = await startBackup({ from_checkpoint_id: cp, ...disksBody(cow) });
+      const cp2 = (await phase(inc['id'] as string, 'ready'))['to_checkpoint_id'] as string;
+      const it = await transfer(inc['id'] as string, cow);
+      expect(pick(((await extents(it.url, 'dirty')).body as Json[]).filter((e) => e['dirty']), 'start', 'length')).toEqual([[MiB, 64 * KiB], [6 * MiB, 64 * KiB]]);
+      expect((await download(it.url)).equals(want)).toBe(true);
+      await endTransfer(it.id);
+      await finalize(inc['id'] as string);
+
+      const legacy = await startBackup(disksBody(cow), '?legacy=true');
+      expect((await phase(legacy['id'] as string, 'ready'))['snapshot']).toBeUndefined();
+      await finalize(legacy['id'] as string);
+
+      expect((await call('POST', `/vms/${vm.id}/stop`, {})).status).toBe(200);
+      const down = await sim.diskBytes(vm.id, cow);
+      const cold = await startBackup({ from_checkpoint_id: cp2, ...disksBody(cow) });
+      await phase(cold['id'] as string, 'ready');
+      const ct = await transfer(cold['id'] as string, cow);
+      expect((await download(ct.url)).equals(down)).toBe(true);
+      expect(((await extents(ct.url, 'dirty')).body as Json[]).every((e) => e['dirty'] === false)).toBe(true);
+      await endTransfer(ct.id);
+      await finalize(cold['id'] as string);
+      expect((await sim.diskBytes(vm.id, cow)).equals(down)).toBe(true);
+      expect((await call('POST', `/vms/${vm.id}/start`, {})).status).toBe(200);
+    } finally {
+      sim.backup.setClusterVersion('4.6');
+    }
+  }, 180_000);
 });
