@@ -282,7 +282,7 @@ describe('engine simulator: backup API', () => {
     expect((await call('POST', `/vms/${vm.id}/start`, {})).status).toBe(200);
   }, 180_000);
 
-  test('imageio faults: a 500, a truncated body, then the same ticket still serves', async () => {
+  test('imageio faults: a 500, a truncated body, a hang, then the same ticket still serves', async () => {
     const b = await startBackup(disksBody(raw));
     const ready = await phase(b['id'] as string, 'ready');
     expect(ready['to_checkpoint_id']).toBeUndefined(); // only a raw disk: no checkpoint
@@ -292,6 +292,8 @@ describe('engine simulator: backup API', () => {
     expect((await fetch(t.url)).status).toBe(500);
     sim.backup.imageioFaultNext('truncate');
     await expect(fetch(t.url).then(async (r) => Buffer.from(await r.arrayBuffer()))).rejects.toThrow();
+    sim.backup.imageioFaultNext('hang', t.id);
+    await expect(fetch(t.url, { signal: AbortSignal.timeout(500) })).rejects.toThrow();
     expect((await download(t.url)).equals(want)).toBe(true);
     await endTransfer(t.id);
     await finalize(b['id'] as string);
@@ -366,4 +368,14 @@ describe('engine simulator: backup API', () => {
       sim.backup.setClusterVersion('4.6');
     }
   }, 180_000);
+
+  test('a VM that dies during a live backup: the backup ends failed at finalize', async () => {
+    const b = await startBackup(disksBody(cow));
+    await phase(b['id'] as string, 'ready');
+    await sim.crashVm(vm.id);
+    expect((await call('POST', `/vms/${vm.id}/backups/${b['id']}/finalize`, {})).status).toBe(200);
+    await phase(b['id'] as string, 'failed');
+    expect(sim.events().filter((e) => e.description.includes(b['id'] as string)).map((e) => e.code)).toEqual([10790, 10794, 10792]);
+    expect((await call('POST', `/vms/${vm.id}/start`, {})).status).toBe(200);
+  }, 120_000);
 });
