@@ -77,7 +77,8 @@ describe('engine simulator: backup API', () => {
 
   /** A backup transfer in `transferring`: its id and transfer_url. */
   async function transfer(backupId: string, diskId: string): Promise<{ id: string; url: string }> {
-    const r = await call('POST', '/imagetransfers', { disk: { id: diskId }, backup: { id: backupId }, direction: 'download', format: 'raw', inactivity_timeout: '60' });
+    // no format: the engine leaves it unset for a backup (raw, the NBD backend), even on qcow2
+    const r = await call('POST', '/imagetransfers', { disk: { id: diskId }, backup: { id: backupId }, direction: 'download', inactivity_timeout: '60' });
     expect(r.status).toBe(201);
     const id = r.body['id'] as string;
     const url = await until('transferring', async () => {
