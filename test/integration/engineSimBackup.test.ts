@@ -207,6 +207,9 @@ describe('engine simulator: backup API', () => {
     expect((await call('POST', `/vms/${vm.id}/backups`, { from_checkpoint_id: unknownCp, ...disksBody(cow) })).body['detail']).toBe(`[Cannot backup VM. Checkpoint ID ${unknownCp} doesn't exist.]`);
     const ghost = randomUUID();
     expect((await call('POST', `/vms/${vm.id}/backups`, disksBody(ghost))).body['detail']).toBe(`[Cannot backup VM. The following disk(s) ID(s) does not exist: ${ghost}.]`);
+    const other = await sim.addVm({ name: 'bk02', disks: [{ sizeBytes: MiB, format: 'cow' }] });
+    const foreign = other.disks[0];
+    expect((await call('POST', `/vms/${vm.id}/backups`, disksBody(cow, foreign?.id ?? ''))).body['detail']).toBe(`[Cannot backup VM. The following disk(s) are not attached to the VM bk01: ${foreign?.alias ?? ''}.]`);
     expect((await call('POST', `/vms/${vm.id}/backups`, { description: 'x'.repeat(1025), ...disksBody(cow) })).body['detail']).toBe("[Cannot backup VM. The VM backup description shouldn't contain more than 1024 characters.]");
 
     sim.backup.setStepDelay(1500);
