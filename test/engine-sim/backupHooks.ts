@@ -57,6 +57,16 @@ export class SimBackupHooks {
     await this.backups.dropBitmap(vmId, diskId, checkpointId);
   }
 
+  /**
+   * The cluster's compatibility version ('4.7' by default). From '4.7' on, `POST
+   * /vms/{id}/backups` takes the hybrid (snapshot) path unless `legacy=true`.
+   */
+  setClusterVersion(version: string): void {
+    if (!/^\d+\.\d+$/.test(version)) throw new Error(`engine simulator: not a cluster version: ${version}`);
+    this.state.data.clusterVersion = version;
+    this.state.save();
+  }
+
   /** The VM's checkpoints, oldest first. */
   checkpoints(vmId: string): SimCheckpoint[] {
     return this.backups.checkpointsOf(vmId).map((c) => ({ id: c.id, parentId: c.parentId ?? null, state: c.state, diskIds: [...c.diskIds] }));

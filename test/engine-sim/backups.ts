@@ -120,11 +120,14 @@ export class Backups {
     const r = this.running.get(b.id);
     if (r) await r.run;
     if (isFinished(b) || b.phase === 'finalizing') return;
+    // a legacy live backup whose VM went down meanwhile lost its scratch disks and exports
+    const lost = b.live && !b.snapshotId && !this.power.process(b.vmId);
     this.setPhase(b, 'finalizing');
     this.event(b, EV.finalized, 'normal', `Backup ${b.id} for VM ${this.vmName(b)} finalized (User: ${userName}-authz).`);
     await sleep(this.stepDelayMs);
     try {
       await this.teardown(b, false);
+      if (lost) throw new Error('the VM went down during the backup');
       this.setPhase(b, 'succeeded');
       this.event(b, EV.succeeded, 'normal', `Backup ${b.id} for VM ${this.vmName(b)} completed successfully (User: ${userName}-authz).`);
     } catch (err) {

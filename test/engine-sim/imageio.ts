@@ -96,12 +96,17 @@ export function imageioRouter(transfers: Transfers): Router {
       const fault = transfers.takeFault(t);
       if (fault === 'error') throw new HttpError(500, 'Simulated server error');
       if (fault === 'hang') {
+        // never answered; the open request keeps the transfer active, as imageio's would
         const sock = res.socket;
         if (sock) {
+          const end = transfers.begin(t);
           transfers.hung.add(sock);
-          sock.once('close', () => transfers.hung.delete(sock));
+          sock.once('close', () => {
+            transfers.hung.delete(sock);
+            end();
+          });
         }
-        return; // never answered (the connection counts as active, as imageio's would)
+        return;
       }
       const end = transfers.begin(t);
       try {

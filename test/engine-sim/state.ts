@@ -212,12 +212,12 @@ export interface PersistedState {
   macSeq: number;
   checkpoints: SimCheckpointRecord[];
   backups: SimBackupRecord[];
-  /** the cluster's (and data center's) compatibility version, '4.6': legacy backups by default */
+  /** the cluster's (and data center's) compatibility version ('4.7': hybrid backups by default) */
   clusterVersion: string;
 }
 
-/** At 4.6 UseHybridBackup is off: `POST /vms/{id}/backups` runs StartVmBackup (legacy). */
-export const DEFAULT_CLUSTER_VERSION = '4.6';
+/** OLVM 4.5's cluster level: UseHybridBackup is on (below 4.7 StartVmBackup, "legacy", runs). */
+export const DEFAULT_CLUSTER_VERSION = '4.7';
 export const ROOT_TAG_ID = '00000000-0000-0000-0000-000000000000';
 export const BLANK_TEMPLATE_ID = '00000000-0000-0000-0000-000000000000';
 /** The system object (Guid.SYSTEM, getGlobalIds('system')): permissions on it apply everywhere. */

@@ -77,7 +77,8 @@ describe('engine simulator: backup API', () => {
 
   /** A backup transfer in `transferring`: its id and transfer_url. */
   async function transfer(backupId: string, diskId: string): Promise<{ id: string; url: string }> {
-    const r = await call('POST', '/imagetransfers', { disk: { id: diskId }, backup: { id: backupId }, direction: 'download', format: 'raw', inactivity_timeout: '60' });
+    // no format: the engine leaves it unset for a backup (raw, the NBD backend), even on qcow2
+    const r = await call('POST', '/imagetransfers', { disk: { id: diskId }, backup: { id: backupId }, direction: 'download', inactivity_timeout: '60' });
     expect(r.status).toBe(201);
     const id = r.body['id'] as string;
     const url = await until('transferring', async () => {
@@ -116,6 +117,8 @@ describe('engine simulator: backup API', () => {
     sim = await EngineSim.start({ dataDir: dir, seed: false });
     api = `${sim.baseUrl}/api`;
     token = await login(sim.users.admin.name, sim.users.admin.password);
+    // StartVmBackup (scratch disks / volume bitmaps) first; the hybrid path has its own test
+    sim.backup.setClusterVersion('4.6');
     vm = await sim.addVm({ name: 'bk01', disks: [{ sizeBytes: 8 * MiB, format: 'cow' }, { sizeBytes: 4 * MiB, format: 'raw' }], running: true });
     [cow, raw] = vm.disks.map((d) => d.id) as [string, string];
     await sim.guestWrite(vm.id, cow, 0, randomBytes(MiB));
@@ -204,6 +207,9 @@ describe('engine simulator: backup API', () => {
     expect((await call('POST', `/vms/${vm.id}/backups`, { from_checkpoint_id: unknownCp, ...disksBody(cow) })).body['detail']).toBe(`[Cannot backup VM. Checkpoint ID ${unknownCp} doesn't exist.]`);
     const ghost = randomUUID();
     expect((await call('POST', `/vms/${vm.id}/backups`, disksBody(ghost))).body['detail']).toBe(`[Cannot backup VM. The following disk(s) ID(s) does not exist: ${ghost}.]`);
+    const other = await sim.addVm({ name: 'bk02', disks: [{ sizeBytes: MiB, format: 'cow' }] });
+    const foreign = other.disks[0];
+    expect((await call('POST', `/vms/${vm.id}/backups`, disksBody(cow, foreign?.id ?? ''))).body['detail']).toBe(`[Cannot backup VM. The following disk(s) are not attached to the VM bk01: ${foreign?.alias ?? ''}.]`);
     expect((await call('POST', `/vms/${vm.id}/backups`, { description: 'x'.repeat(1025), ...disksBody(cow) })).body['detail']).toBe("[Cannot backup VM. The VM backup description shouldn't contain more than 1024 characters.]");
 
     sim.backup.setStepDelay(1500);
@@ -280,7 +286,7 @@ describe('engine simulator: backup API', () => {
     expect((await call('POST', `/vms/${vm.id}/start`, {})).status).toBe(200);
   }, 180_000);
 
-  test('imageio faults: a 500, a truncated body, then the same ticket still serves', async () => {
+  test('imageio faults: a 500, a truncated body, a hang, then the same ticket still serves', async () => {
     const b = await startBackup(disksBody(raw));
     const ready = await phase(b['id'] as string, 'ready');
     expect(ready['to_checkpoint_id']).toBeUndefined(); // only a raw disk: no checkpoint
@@ -290,6 +296,8 @@ describe('engine simulator: backup API', () => {
     expect((await fetch(t.url)).status).toBe(500);
     sim.backup.imageioFaultNext('truncate');
     await expect(fetch(t.url).then(async (r) => Buffer.from(await r.arrayBuffer()))).rejects.toThrow();
+    sim.backup.imageioFaultNext('hang', t.id);
+    await expect(fetch(t.url, { signal: AbortSignal.timeout(500) })).rejects.toThrow();
     expect((await download(t.url)).equals(want)).toBe(true);
     await endTransfer(t.id);
     await finalize(b['id'] as string);
@@ -314,5 +322,64 @@ describe('engine simulator: backup API', () => {
     } finally {
       await agent.stop();
     }
+  }, 120_000);
+
+  test('hybrid (cluster 4.7, the default): a snapshot holds the checkpoint, transfers read the frozen volume, finalize merges it back; live and down', async () => {
+    sim.backup.setClusterVersion('4.7');
+    try {
+      const before = await sim.diskBytes(vm.id, cow);
+      const full = await startBackup(disksBody(cow, raw));
+      const ready = await phase(full['id'] as string, 'ready');
+      const cp = ready['to_checkpoint_id'] as string;
+      expect(ready['snapshot']).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+      const snaps = (await call('GET', `/vms/${vm.id}/snapshots`)).body['snapshot'] as Json[];
+      expect(pick(snaps, 'description', 'snapshot_type')).toEqual([['Auto-generated for Backup VM', 'regular'], ['Active VM', 'active']]);
+      await sim.guestWrite(vm.id, cow, 6 * MiB, randomBytes(64 * KiB)); // after the snapshot
+      const after = await sim.diskBytes(vm.id, cow);
+      const t = await transfer(full['id'] as string, cow);
+      expect((await download(t.url)).equals(before)).toBe(true);
+      await endTransfer(t.id);
+      await finalize(full['id'] as string);
+      expect(pick((await call('GET', `/vms/${vm.id}/snapshots`)).body['snapshot'] as Json[], 'description')).toEqual([['Active VM']]);
+      expect((await sim.diskBytes(vm.id, cow)).equals(after)).toBe(true);
+
+      await sim.guestWrite(vm.id, cow, MiB, randomBytes(64 * KiB));
+      const want = await sim.diskBytes(vm.id, cow);
+      const inc = await startBackup({ from_checkpoint_id: cp, ...disksBody(cow) });
+      const cp2 = (await phase(inc['id'] as string, 'ready'))['to_checkpoint_id'] as string;
+      const it = await transfer(inc['id'] as string, cow);
+      expect(pick(((await extents(it.url, 'dirty')).body as Json[]).filter((e) => e['dirty']), 'start', 'length')).toEqual([[MiB, 64 * KiB], [6 * MiB, 64 * KiB]]);
+      expect((await download(it.url)).equals(want)).toBe(true);
+      await endTransfer(it.id);
+      await finalize(inc['id'] as string);
+
+      const legacy = await startBackup(disksBody(cow), '?legacy=true');
+      expect((await phase(legacy['id'] as string, 'ready'))['snapshot']).toBeUndefined();
+      await finalize(legacy['id'] as string);
+
+      expect((await call('POST', `/vms/${vm.id}/stop`, {})).status).toBe(200);
+      const down = await sim.diskBytes(vm.id, cow);
+      const cold = await startBackup({ from_checkpoint_id: cp2, ...disksBody(cow) });
+      await phase(cold['id'] as string, 'ready');
+      const ct = await transfer(cold['id'] as string, cow);
+      expect((await download(ct.url)).equals(down)).toBe(true);
+      expect(((await extents(ct.url, 'dirty')).body as Json[]).every((e) => e['dirty'] === false)).toBe(true);
+      await endTransfer(ct.id);
+      await finalize(cold['id'] as string);
+      expect((await sim.diskBytes(vm.id, cow)).equals(down)).toBe(true);
+      expect((await call('POST', `/vms/${vm.id}/start`, {})).status).toBe(200);
+    } finally {
+      sim.backup.setClusterVersion('4.6');
+    }
+  }, 180_000);
+
+  test('a VM that dies during a live backup: the backup ends failed at finalize', async () => {
+    const b = await startBackup(disksBody(cow));
+    await phase(b['id'] as string, 'ready');
+    await sim.crashVm(vm.id);
+    expect((await call('POST', `/vms/${vm.id}/backups/${b['id']}/finalize`, {})).status).toBe(200);
+    await phase(b['id'] as string, 'failed');
+    expect(sim.events().filter((e) => e.description.includes(b['id'] as string)).map((e) => e.code)).toEqual([10790, 10794, 10792]);
+    expect((await call('POST', `/vms/${vm.id}/start`, {})).status).toBe(200);
   }, 120_000);
 });

@@ -83,7 +83,8 @@ export function imageTransfersRouter(ctx: SimContext): Router {
         const backup = ctx.backups.get(backupId);
         if (!backup) throw operationFailed(400, 'Cannot transfer Virtual Disk. The specified VM backup does not exist.');
         if (backup.phase !== 'ready') throw operationFailed(409, `Cannot transfer Virtual Disk. The VM backup is not in READY phase, backup phase is ${backup.phase.toUpperCase()}.`);
-        if (format === 'cow') throw operationFailed(400, 'Cannot transfer Virtual Disk. The specified format is not applicable for VM backup.');
+        // only a format given as cow is refused (BackendImageTransfersResource leaves it unset otherwise)
+        if (str(b, 'format') === 'cow') throw operationFailed(400, 'Cannot transfer Virtual Disk. The specified format is not applicable for VM backup.');
         const src = ctx.backups.exportOf(backup.id, disk.id);
         if (!src) throw operationFailed(400, `Cannot transfer Virtual Disk. Disk ${disk.alias} is not part of VM backup ${backup.id}.`);
         if (direction !== 'download') throw operationFailed(400, 'Cannot transfer Virtual Disk. A VM backup can only be downloaded.');
