@@ -239,6 +239,31 @@ describe('engine method: backups through the engine backup API and imageio', () 
     await expectRestoresExact(next.manifest);
   });
 
+  test('the engine failing the backup: its words in the error, from the backup or, once it is gone (404), from its events', async () => {
+    const vm = await sim.addVm({ name: 'em07', disks: [{ sizeBytes: 8 * MiB, format: 'cow' }], running: true });
+    await scribble(vm, 0, 2);
+    sim.backup.failNext('initializing');
+    const failed = (await backup(vm.id).catch((e: unknown) => e)) as AppError;
+    expect(failed.code).toBe('ENGINE_BACKUP_FAILED');
+    expect(failed.message).toMatch(/em07.*failed.*simulated failure while initializing/);
+    await expectEngineClean(vm.id);
+    // the engine drops a failed backup at once: the wait sees 404 and reads the event log
+    sim.backup.setCleanup({ failedMs: 0 });
+    try {
+      sim.backup.failNext('starting');
+      const gone = (await backup(vm.id).catch((e: unknown) => e)) as AppError;
+      expect(gone.code).toBe('ENGINE_BACKUP_FAILED');
+      expect(gone.message).toMatch(/em07.*no longer knows backup .*simulated failure while starting/);
+    } finally {
+      sim.backup.setCleanup({ failedMs: 30 * 60_000 });
+    }
+    expect(await repo.listPoints({ vmKey: vm.id })).toEqual([]);
+    await expectEngineClean(vm.id);
+    const r = await backupAndRemember(vm);
+    expect(modes(r)).toEqual(['full:first-backup']);
+    await expectRestoresExact(r.manifest);
+  });
+
   test('an aborted backup leaves nothing behind; consistency: filesystem is the engine’s require_consistency, crash cannot stop its freeze', async () => {
     const vm = await sim.addVm({ name: 'em06', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
     await scribble(vm, 0, 4);

@@ -4,6 +4,7 @@ import { chooseCheckpoint, engineDeviceName, parentCheckpointId, planEngineDisk,
 import { extentsSize, imageioExtentsToNbd } from '../../backend/src/backup/imageioSource';
 import { planChunks } from '../../backend/src/backup/chunkPlan';
 import type { Checkpoint, Vm } from '../../backend/src/engine';
+import { parseBackup, parseBackupDisks, parseCheckpoints } from '../../backend/src/engine/parse/backup';
 import { NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO } from '../../backend/src/nbd';
 import type { BlockDevice } from '../../backend/src/qmp';
 import type { Manifest, ManifestDisk } from '../../backend/src/repository';
@@ -194,5 +195,34 @@ describe('engine method planning (pure)', () => {
     expect(reasons('qmp', 'qmp')).toEqual([null, null]);
     // points without a method are qmp points; callers that pass none forecast the qmp method
     expect(chainHealth(vm, { ...last('qmp'), method: undefined }).map((d) => d.reason)).toEqual([null, null]);
+  });
+});
+
+describe('engine backup API wire (JSON as the engine sends it)', () => {
+  test('backups, their disks and checkpoints: strings for everything, dates in ms, unknown values never trusted', () => {
+    const b = parseBackup({
+      id: 'b1',
+      phase: 'ready',
+      from_checkpoint_id: 'c0',
+      to_checkpoint_id: 'c1',
+      creation_date: '1764151200000',
+      vm: { href: '/ovirt-engine/api/vms/v1', id: 'v1' },
+      host: { id: 'h1' },
+      snapshot: { id: 's1' },
+    });
+    expect(b).toMatchObject({ id: 'b1', phase: 'ready', fromCheckpointId: 'c0', toCheckpointId: 'c1', vmId: 'v1', hostId: 'h1', snapshotId: 's1' });
+    expect(b.creationDate?.toISOString()).toBe('2025-11-26T10:00:00.000Z');
+    expect(parseBackup({ id: 'b2', phase: 'removing_snapshot' }).phase).toBe('unknown');
+    expect(parseBackupDisks({ disk: [{ id: 'd1', backup_mode: 'incremental', format: 'cow', provisioned_size: '1073741824' }, { id: 'd2', backup_mode: 'full' }, { id: 'd3', backup_mode: 'odd' }, { id: 'd4' }] })).toEqual([
+      { id: 'd1', alias: undefined, backupMode: 'incremental', format: 'cow', provisionedSize: GiB },
+      { id: 'd2', alias: undefined, backupMode: 'full', format: undefined, provisionedSize: undefined },
+      { id: 'd3', alias: undefined, backupMode: 'full', format: undefined, provisionedSize: undefined },
+      { id: 'd4', alias: undefined, backupMode: undefined, format: undefined, provisionedSize: undefined },
+    ]);
+    expect(parseBackupDisks({})).toEqual([]);
+    expect(parseCheckpoints({ checkpoint: { id: 'c1', parent_id: 'c0', state: 'created', vm: { id: 'v1' } } })).toEqual([
+      { id: 'c1', parentId: 'c0', creationDate: undefined, state: 'created', description: undefined, vmId: 'v1' },
+    ]);
+    expect(parseCheckpoints({ checkpoint: [{ id: 'c2', state: 'weird' }] })[0]?.state).toBe('invalid');
   });
 });
