@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CONFIG_BACKUP_METHODS, loadConfig, type ConfigBackupMethod } from '../config';
+import { CONFIG_BACKUP_METHODS, loadConfig } from '../config';
 import { AppError } from '../errors';
 import { Repository } from '../repository';
 import { decideCa, tempCa } from './caTrust';
@@ -89,7 +89,7 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
     listen: { host: listenHost, port: listenPort },
     corsOrigins: corsOriginsFor(engineUrl, ex.get('cors.origins'), o.corsOrigins),
     hosts: mode.kind === 'local' ? { qmpDir: mode.qmpDir } : { directory: mode.file },
-    backupMethod: backupMethod as ConfigBackupMethod,
+    backupMethod,
   };
   if (ca?.kind === 'existing') settings.engine.caFile = ca.file;
   const newConfigText = applySettings(existingText, settings);
