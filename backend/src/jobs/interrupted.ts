@@ -4,6 +4,9 @@ import { describeError } from '../errors';
 import type { EngineClient } from '../engine';
 import type { JobStore } from './types';
 
+/** How long one engine backup's settlement may take (finalize, transfers ended). */
+const SETTLE_TIMEOUT_MS = 10 * 60_000;
+
 /**
  * What a job killed with its process may have left outside QEMU, settled at start-up:
  * - an engine backup (engine method) still `ready` or `initializing`, with image transfers
@@ -23,7 +26,8 @@ export async function settleInterruptedJobs(jobs: Job[], store: JobStore, engine
     if (facts.engineBackup && !facts.engineBackupFinished) {
       const ref = facts.engineBackup;
       try {
-        const line = await settleEngineBackup(engine, ref);
+        // bounded: the schedulers start only once the settlement is over
+        const line = await settleEngineBackup(engine, ref, AbortSignal.timeout(SETTLE_TIMEOUT_MS));
         note('info', `engine backup ${ref.backupId} left by this job: ${line}`);
         store.rememberFacts(job.id, { engineBackupFinished: true });
       } catch (err) {
