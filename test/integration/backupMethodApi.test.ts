@@ -3,7 +3,7 @@
 // point's method in the points list, the VM list's foreseen method, and the start-up settlement
 // of an engine backup an interrupted job left (engine simulator, real QEMU, a real service).
 import { randomBytes, randomUUID } from 'crypto';
-import { promises as fs } from 'fs';
+import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Job } from '../../backend/src/api/contract';
@@ -15,6 +15,12 @@ import { eventually, jobDone } from '../helpers/serviceWaits';
 import { jobsOf } from '../helpers/stores';
 
 type Api = ReturnType<typeof apiClient>;
+
+/** The simulator's backup API test hooks (branch e17-sim); absent from a simulator without that API. */
+interface SimBackupHooks {
+  imageioFaultNext(kind: 'error' | 'hang' | 'truncate', transferId?: string): void;
+  phase(backupId: string): string | null;
+}
 
 function policyBody(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -186,4 +192,40 @@ describe('backup method and consistency through the service (engine simulator, a
       expect(withCatalog((c) => jobsOf(c).unsettledJobs().map((j) => j.id))).not.toContain(jobId);
     }
   });
+
+  // needs the engine's backup API in the simulator and the engine method (branches e17-sim, e17-core)
+  const simBackup = (): SimBackupHooks => {
+    const hooks = (sim as unknown as { backup?: SimBackupHooks }).backup;
+    if (!hooks) throw new Error('the engine simulator has no backup API hooks');
+    return hooks;
+  };
+  const withEngineMethod = existsSync(path.join(__dirname, '../engine-sim/backupHooks.js')) ? test : test.skip;
+
+  withEngineMethod('kill -9 while the engine backup is ready and its transfer hangs: the next start finalizes it, and the next backup by the engine method succeeds', async () => {
+    const hooks = simBackup();
+    hooks.imageioFaultNext('hang');
+    const r = await admin.post(`/api/v1/vms/${web.id}/backups`, { method: 'engine' });
+    expect(r.status).toBe(202);
+    const jobId = S.StartBackupResponse.parse(r.body).job.id;
+    // the id the job recorded (facts, then its log) before it asked the engine
+    const backupId = await eventually(() => Promise.resolve(withCatalog((c) => jobsOf(c).jobFacts(jobId).engineBackup?.backupId)), 60_000);
+    await eventually(() => Promise.resolve(hooks.phase(backupId) === 'ready' ? true : undefined), 60_000);
+    const log = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${jobId}`)).body).log.map((l) => l.message);
+    expect(log).toContainEqual(`asking the engine for backup ${backupId} of vm web01`);
+    await svc.kill();
+    expect(hooks.phase(backupId)).toBe('ready');
+    await start();
+    const line = await eventually(async () => {
+      const l = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${jobId}`)).body).log.find((x) => x.message.includes(`engine backup ${backupId} left by this job`));
+      return l;
+    }, 120_000);
+    expect(line).toMatchObject({ level: 'info', message: expect.stringMatching(new RegExp(`^engine backup ${backupId} left by this job: .*finalized`)) });
+    expect(['succeeded', null]).toContain(hooks.phase(backupId));
+    const facts = withCatalog((c) => jobsOf(c).jobFacts(jobId));
+    expect([facts.engineBackupFinished, (await admin.get(`/api/v1/jobs/${jobId}`)).body.state]).toEqual([true, 'interrupted']);
+    // nothing of it is left in the way: the next backup by the engine method runs
+    const next = await admin.post(`/api/v1/vms/${web.id}/backups`, { method: 'engine' });
+    const done = await jobDone(admin, S.StartBackupResponse.parse(next.body).job.id);
+    expect([done.state, done.error, done.result?.method]).toEqual(['succeeded', null, 'engine']);
+  }, 300_000);
 });
