@@ -105,6 +105,8 @@ describe('olvm-backup command line', () => {
     expect(lockedFor).toBeGreaterThanOrEqual(3 * DAY_MS);
     expect(lockedFor).toBeLessThan(3 * DAY_MS + 120_000);
     expect((JSON.parse((await cli('show', '--repo', repo, '--point', p.point, '--json')).stdout) as { lockedUntil: string }).lockedUntil).toBe(p.lockedUntil);
+    // a point by socket is the QMP method's (its manifest names none)
+    expect((await cli('show', '--repo', repo, '--point', p.point)).stdout.split('\n')[0]).toMatch(/^point \S+ of vm web1, taken \S+, (crash|filesystem)-consistent, method qmp$/);
     expectOneLineError(await cli('points', 'delete', '--repo', repo, '--point', p.point, '--reason', 'tidy'), new RegExp(`locked until ${p.lockedUntil}`));
     const table = (await cli('points', '--repo', repo)).stdout.split('\n');
     expect(table[0]).toMatch(/LOCKED UNTIL +BEING READ$/);
