@@ -199,6 +199,8 @@ describe('backup method and consistency through the service (engine simulator, a
     if (!hooks) throw new Error('the engine simulator has no backup API hooks');
     return hooks;
   };
+  /** Faults armed and not yet met: the hooks' transfers keep them (no hook tells it). */
+  const pendingImageioFaults = (hooks: SimBackupHooks): number => (hooks as unknown as { transfers: { imageioFaults: unknown[] } }).transfers.imageioFaults.length;
   const withEngineMethod = existsSync(path.join(__dirname, '../engine-sim/backupHooks.js')) ? test : test.skip;
 
   withEngineMethod('kill -9 while the engine backup is ready and its transfer hangs: the next start finalizes it, and the next backup by the engine method succeeds', async () => {
@@ -210,6 +212,8 @@ describe('backup method and consistency through the service (engine simulator, a
     // the id the job recorded (facts, then its log) before it asked the engine
     const backupId = await eventually(() => Promise.resolve(withCatalog((c) => jobsOf(c).jobFacts(jobId).engineBackup?.backupId)), 60_000);
     await eventually(() => Promise.resolve(hooks.phase(backupId) === 'ready' ? true : undefined), 60_000);
+    // the hang has caught a download of this backup (else it would wait for the next backup's)
+    await eventually(() => Promise.resolve(pendingImageioFaults(hooks) === 0 ? true : undefined), 60_000);
     const log = S.JobDetail.parse((await admin.get(`/api/v1/jobs/${jobId}`)).body).log.map((l) => l.message);
     expect(log).toContainEqual(`asking the engine for backup ${backupId} of vm web01`);
     await svc.kill();
