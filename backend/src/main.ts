@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { Authenticator, createApp, DeletedVms, EventHub, listen, Permits, ScrapeAccess, type ApiCatalog } from './api';
+import { Authenticator, createApp, DeletedVms, EventHub, listen, NextMethods, Permits, ScrapeAccess, type ApiCatalog } from './api';
 import { AuditSync, Catalog, DamageView, syncCatalog } from './catalog';
 import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
@@ -79,7 +79,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       store: jobs,
       limits: config.limits,
       runner: byKind({
-        backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m), minLockDays: config.protection.minLockDays }),
+        backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m), minLockDays: config.protection.minLockDays, defaultMethod: config.backup.method }),
         restore: restoreRunner(restorer),
         verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
       }),
@@ -87,11 +87,13 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     cleanups.push(() => queue.stop(STOP_GRACE_MS));
     const interrupted = queue.start();
+    if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
+    // these and those an earlier start-up could not settle (an engine that did not answer)
+    const unsettled = jobs.unsettledJobs();
     let settled: Promise<void> = Promise.resolve();
-    if (interrupted.length > 0) {
-      log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
+    if (unsettled.length > 0) {
       // in the background: the service must answer while the engine is slow
-      settled = settleInterruptedJobs(interrupted, jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
+      settled = settleInterruptedJobs(unsettled, jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
     }
 
     // after the queue's start and the settling of interrupted jobs (a VM one of them started is
@@ -163,6 +165,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       audit,
       damage,
       serviceEngine: engine,
+      nextMethods: new NextMethods({ defaultMethod: config.backup.method, hostLinked: hostLinked(hosts) }, engine),
       version,
       startedAt: new Date(),
       corsOrigins: config.cors.origins,
@@ -234,5 +237,19 @@ function catalogForApi(c: Catalog, jobs: JobsTable, policies: PoliciesTable): Ap
     ping: () => c.ping(),
     policyOutcomes: () => policies.outcomeCounts(),
     policyRuns: () => policies.runCounts(),
+  };
+}
+
+/** Whether the host link reaches a host (the `auto` method's choice): a local QMP directory
+ *  serves any host; a hosts file, the hosts it has an entry for (or its "*" default). */
+function hostLinked(hosts: LocalHost | HostDirectory): ((address: string) => boolean) | true {
+  if (!(hosts instanceof HostDirectory)) return true;
+  return (address) => {
+    try {
+      hosts.linkFor(address); // builds the link object only: no connection is made
+      return true;
+    } catch {
+      return false;
+    }
   };
 }

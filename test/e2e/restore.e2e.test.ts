@@ -72,6 +72,8 @@ describe('Restore dialog end to end', () => {
     for (let i = 0; i < 2; i++) {
       await tab.waitForSelector(`#backup-now-${web01}:not([disabled])`);
       await tab.click(`#backup-now-${web01}`);
+      // the dialog's defaults: the service's method, automatic consistency
+      await tab.click('#backup-now-start');
       const started = await until(
         'the backup of web01',
         async () => {

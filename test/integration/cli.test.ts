@@ -105,6 +105,8 @@ describe('olvm-backup command line', () => {
     expect(lockedFor).toBeGreaterThanOrEqual(3 * DAY_MS);
     expect(lockedFor).toBeLessThan(3 * DAY_MS + 120_000);
     expect((JSON.parse((await cli('show', '--repo', repo, '--point', p.point, '--json')).stdout) as { lockedUntil: string }).lockedUntil).toBe(p.lockedUntil);
+    // a point by socket is the QMP method's (its manifest names none)
+    expect((await cli('show', '--repo', repo, '--point', p.point)).stdout.split('\n')[0]).toMatch(/^point \S+ of vm web1, taken \S+, (crash|filesystem)-consistent, method qmp$/);
     expectOneLineError(await cli('points', 'delete', '--repo', repo, '--point', p.point, '--reason', 'tidy'), new RegExp(`locked until ${p.lockedUntil}`));
     const table = (await cli('points', '--repo', repo)).stdout.split('\n');
     expect(table[0]).toMatch(/LOCKED UNTIL +BEING READ$/);
@@ -124,7 +126,11 @@ describe('olvm-backup command line', () => {
     ['a bad chunk size', ['repo', 'init', '--repo', '/tmp/olvm-never', '--chunk-size', '3M'], /chunk/i],
     ['a bad vm name', ['backup', '--repo', 'REPO', '--qmp', 'QMP', '--vm', '../etc'], /vm name/],
     ['a backup that names no vm', ['backup', '--repo', 'REPO'], /give --qmp and --vm, or --engine with --vm-id/],
-    ['an engine backup missing its credentials', ['backup', '--repo', 'REPO', '--engine', 'https://engine.example/ovirt-engine', '--vm-id', 'x'], /--engine-user, --engine-password-file, --qmp-dir/],
+    ['an engine backup missing its credentials', ['backup', '--repo', 'REPO', '--engine', 'https://engine.example/ovirt-engine', '--vm-id', 'x'], /--engine-user, --engine-password-file$/],
+    ['a qmp-method engine backup without a host link', ['backup', '--repo', 'REPO', '--engine', 'https://engine.example/ovirt-engine', '--vm-id', 'x', '--method', 'qmp'], /by the qmp method \(with --qmp-dir or --hosts\) also needs --engine-user, --engine-password-file, --qmp-dir$/],
+    ['an unknown --method', ['backup', '--repo', 'REPO', '--engine', 'https://e.example/ovirt-engine', '--engine-user', 'u@internal', '--engine-password-file', '/dev/null', '--vm-id', 'x', '--method', 'vddk'], /--method: 'vddk' is not one of auto, qmp, engine$/],
+    ['an unknown --consistency', ['backup', '--repo', 'REPO', '--engine', 'https://e.example/ovirt-engine', '--engine-user', 'u@internal', '--engine-password-file', '/dev/null', '--vm-id', 'x', '--consistency', 'app'], /--consistency: 'app' is not one of auto, filesystem, crash$/],
+    ['--method with a qmp socket', ['backup', '--repo', 'REPO', '--qmp', 'QMP', '--vm', 'x', '--method', 'engine'], /--method and --consistency apply to an engine backup/],
     ['a bad restore format', ['restore', '--repo', 'REPO', '--point', 'p', '--disk', 'd', '--out', '/tmp/y', '--format', 'vmdk'], /--format/],
   ])('%s: one clear line and a non-zero exit', async (_name, args, pattern) => {
     const r = await cli(...args.map((a) => (a === 'REPO' ? repo : a === 'QMP' ? vm.productQmp : a)));

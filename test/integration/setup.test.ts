@@ -150,7 +150,25 @@ describe('olvm-backup setup against the engine simulator', () => {
       await cli([...base, '--accept-engine-ca', '--engine-user', sim.users.plain.name, '--engine-password-file', plainPw]),
       /user1@internal .* has no administrative role/,
     );
+    // an admin view without the engine method's permits (ReadOnlyAdmin on System only)
+    const roPw = path.join(dir, 'roadmin-pw');
+    await fs.writeFile(roPw, `${sim.users.roadmin.password}\n`, { mode: 0o600 });
+    expectRefused(
+      await cli([...base, '--accept-engine-ca', '--engine-user', sim.users.roadmin.name, '--engine-password-file', roPw]),
+      /roadmin@internal \(roadmin@internal-authz\) lacks what the engine backup method needs \(backup\.method auto\): create_disk on System \(grant DiskCreator \(or DiskOperator\) on System\); backup_disk on cluster \S+ \(grant DiskOperator on System or on cluster \S+ \(ClusterAdmin there grants it too\)\); edit_disk_properties on cluster \S+/,
+    );
+    expectRefused(await cli([...base, '--accept-engine-ca', '--backup-method', 'vddk']), /backup method must be one of auto, qmp, engine \(got vddk\)/);
     await expect(fs.access(etc)).rejects.toThrow();
+  });
+
+  test('the qmp method only: the engine method\'s permits are not asked for, and backup.method is written', async () => {
+    const roPw = path.join(dir, 'roadmin-pw2');
+    await fs.writeFile(roPw, `${sim.users.roadmin.password}\n`, { mode: 0o600 });
+    const r = await cli(localArgs('roqmp', ['--engine-user', sim.users.roadmin.name, '--engine-password-file', roPw, '--backup-method', 'qmp']));
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/permissions: engine backup method not checked \(backup\.method qmp\)/);
+    const config = await loadConfig({ file: path.join(dir, 'roqmp', 'config.yaml'), env: {} });
+    expect(config.backup.method).toBe('qmp');
   });
 
   test('with flags: CA pinned, account checked, repository and config made; serve starts on that config, backs up web01 and reloads on SIGHUP', async () => {
@@ -160,6 +178,7 @@ describe('olvm-backup setup against the engine simulator', () => {
     expect(r.stdout).toContain(`SHA256 fingerprint ${caFingerprint}`);
     expect(r.stdout).toMatch(/logged in as admin@internal-authz/);
     expect(r.stdout).toMatch(/permissions: administrative view ok \(1 host\)/);
+    expect(r.stdout).toMatch(/permissions: engine backup method ok \(backup_disk, edit_disk_properties on System; create_disk on System\)/);
     expect(r.stdout).toMatch(/repository: created .*etc-data\/repository/);
     expect(r.stdout).toMatch(/next steps:[\s\S]*systemctl enable --now olvm-backup/);
 

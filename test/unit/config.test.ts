@@ -5,6 +5,8 @@ import { PassThrough } from 'stream';
 import YAML from 'yaml';
 import { describeConfig, loadConfig, type LoadConfigOptions, type ServiceConfig } from '../../backend/src/config';
 import { configFileSchema } from '../../backend/src/config/schema';
+import { CONFIG_BACKUP_METHODS } from '../../backend/src/config';
+import { BACKUP_METHODS } from '../../backend/src/backup/model';
 import { isAppError } from '../../backend/src/errors';
 import { childFor, createLogger } from '../../backend/src/util/log';
 
@@ -83,6 +85,7 @@ describe('loadConfig', () => {
       limits: { global: 4, perHost: 2 },
       hosts: { kind: 'local', qmpDir: '/run/qmp' },
       auth: { cacheSeconds: 60, permitCacheSeconds: 30, backupAdmins: [], scrapeToken: undefined },
+      backup: { method: 'auto' },
       protection: { minLockDays: 7 },
       log: { level: 'info' },
       warnings: [],
@@ -110,6 +113,7 @@ limits: { global: 8, perHost: 3 }
 hosts:
   directory: ${dir}/hosts.json
 auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: [olvm-backup-admins, ops@internal], scrapeTokenFile: ${dir}/scrape-token }
+backup: { method: engine }
 protection: { minLockDays: 0 }
 log: { level: debug }
 `);
@@ -141,6 +145,7 @@ log: { level: debug }
       limits: { global: 8, perHost: 3 },
       hosts: { kind: 'directory', directory: `${dir}/hosts.json` },
       auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: ['olvm-backup-admins', 'ops@internal'], scrapeToken: 'scrape me' },
+      backup: { method: 'engine' },
       protection: { minLockDays: 0 },
       log: { level: 'debug' },
       warnings: [],
@@ -227,6 +232,7 @@ log: { level: debug }
         /: repository\.passphraseFile: repository\.encryption is aes-256-gcm and the passphrase is missing: set repository\.passphraseFile or OLVM_BACKUP_REPO_PASSPHRASE$/,
       ],
       ['encryption in format 1', `${MINIMAL}repository: { format: 1, encryption: aes-256-gcm, passphraseFile: engine-password }\n`, /: repository\.format: an encrypted repository \(repository\.encryption aes-256-gcm\) needs format 2$/],
+      ['an unknown backup method', `${MINIMAL}backup: { method: vddk }\n`, /: backup\.method: must be one of auto, qmp, engine \(got "vddk"\)$/],
       ['an unknown repository format', `${MINIMAL}repository: { format: 3 }\n`, /: repository\.format: must be 1 or 2 \(got 3\)$/],
       ['an unknown encryption', `${MINIMAL}repository: { encryption: aes }\n`, /: repository\.encryption: must be one of none, aes-256-gcm \(got "aes"\)$/],
       ['a passphrase file that cannot be read', `${MINIMAL}repository: { passphraseFile: nope }\n`, /: repository\.passphraseFile: cannot read .*nope \(ENOENT\)$/],
@@ -329,6 +335,10 @@ describe("the repository's passphrase", () => {
     expect(out).toContain('"passphrase":"[redacted]"');
     expect(out).not.toContain(PASSPHRASE);
   });
+});
+
+test("backup.method's values are the backup method's own (config/ keeps a copy: it may import nothing above it)", () => {
+  expect([...CONFIG_BACKUP_METHODS]).toEqual([...BACKUP_METHODS]);
 });
 
 test('the example shipped in packaging/ is a valid config file', async () => {

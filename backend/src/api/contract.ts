@@ -6,7 +6,8 @@
  * so it bundles nothing of the backend (the constants it needs, it keeps its own copies of).
  * Field names are camelCase; times are ISO 8601 UTC strings; sizes are bytes.
  */
-import type { DiskChainHealth } from '../backup/model';
+import type { BackupMethod, ConsistencyMode, DiskChainHealth } from '../backup/model';
+import type { PointMethod } from '../repository/model';
 import type { OvfSummary, PointSummary } from '../catalog/model';
 import type { Job, JobLogEntry, JobProgress } from '../jobs/model';
 import type { Policy, PolicyRun } from '../schedule/model';
@@ -16,7 +17,8 @@ export type { FullReason, GfsRule } from '../repository/model';
 export type { JobKind, JobState, JobPhase, JobProgress, JobError, JobUser, JobResult, VerifiedPoints, RestoredObjects, Job, JobLogEntry, JobList } from '../jobs/model';
 export { REPOSITORY_JOB_VM_ID, TERMINAL_JOB_STATES } from '../jobs/model';
 export type { PointDisk, PointSummary, OvfSummary, PointDetail, AuditKind, AuditEntry, AuditList } from '../catalog/model';
-export type { ChainState, DiskChainHealth } from '../backup/model';
+export type { ChainState, DiskChainHealth, BackupMethod, ConsistencyMode } from '../backup/model';
+export type { PointMethod } from '../repository/model';
 export type { RestoreMode, RestoreRequestBody, RestoreProblemView as RestoreProblem, RestorePlanView } from '../restore/model';
 export type {
   PolicySelection,
@@ -46,6 +48,11 @@ export interface JobDetail extends Job {
 export interface StartBackupRequest {
   /** Copy every disk whole even when its chain is healthy. */
   full?: boolean;
+  /** How the backup reads the VM; absent: the service's `backup.method` (default auto). */
+  method?: BackupMethod;
+  /** auto (absent): freeze the guest when its agent answers, else crash-consistent;
+   *  filesystem: fail unless the guest's filesystems are frozen; crash: never freeze. */
+  consistency?: ConsistencyMode;
 }
 
 export interface StartBackupResponse {
@@ -69,6 +76,9 @@ export interface VmSummary {
   lastPoint: PointSummary | null;
   lastJob: Job | null;
   pointCount: number;
+  /** The method the VM's next backup is foreseen to use (its policy's or the service's
+   *  default, `auto` resolved as the backup resolves it); `chain` is foreseen for it. */
+  nextMethod: PointMethod;
   chain: DiskChainHealth[];
   /** Names of the enabled policies that select this VM now; empty: it is in no policy. */
   policies: string[];

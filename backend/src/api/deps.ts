@@ -7,6 +7,7 @@ import type { Repository } from '../repository';
 import type { PointRestorer } from '../restore';
 import type { PolicyService } from '../schedule';
 import type { Authenticator } from './auth';
+import type { NextMethods } from './nextMethod';
 import type { DeletedVms } from './deletedVms';
 import type { Permits } from './permits';
 import type { ScrapeAccess } from './scrape';
@@ -72,6 +73,8 @@ export interface ApiDeps {
   deleted: DeletedVms;
   /** Damage marks of verify, cached briefly. */
   damage?: DamageView;
+  /** The method each VM's next backup will use (the chain forecast is made for it). */
+  nextMethods: Pick<NextMethods, 'forVms'>;
   /** The service account: what a portal user's filtered view hides (the VM's host). */
   serviceEngine: EngineClient;
   version: string;

@@ -3,6 +3,8 @@ import { SERVICE_AUDIT_KINDS } from '../catalog';
 import { MAX_LOCK_DAYS } from '../config';
 import { JOB_STATES } from '../jobs';
 import { AUDIT_ACTIONS, FULL_REASONS, GFS_RULES } from '../repository';
+import { POINT_METHODS } from '../repository/model';
+import { BACKUP_METHODS, CONSISTENCY_MODES } from '../backup';
 import type * as C from './contract';
 
 /**
@@ -32,6 +34,10 @@ const phase = z.enum([
 ]);
 const restoreMode = z.enum(['vm', 'disks']);
 const bytes = z.number().int().nonnegative();
+/** What a request may ask for (a 400 names the allowed values). */
+export const backupMethod = z.enum(BACKUP_METHODS, { error: `must be one of ${BACKUP_METHODS.join(', ')}` });
+export const consistencyMode = z.enum(CONSISTENCY_MODES, { error: `must be one of ${CONSISTENCY_MODES.join(', ')}` });
+const pointMethod = z.enum(POINT_METHODS);
 
 export const JobProgress = z.strictObject({
   phase,
@@ -68,6 +74,7 @@ export const Job = z.strictObject({
       durationMs: bytes,
       disks: z.array(z.strictObject({ disk: z.string(), mode: z.enum(['full', 'incremental']), reason: z.union([fullReason, z.literal('incremental')]) })),
       warnings: z.array(z.string()),
+      method: pointMethod.optional(),
       restored: z
         .strictObject({
           vmId: z.string().nullable(),
@@ -85,7 +92,7 @@ export const JobDetail = Job.extend({
   log: z.array(z.strictObject({ at: iso, level: z.enum(['info', 'warn', 'error']), message: z.string() })),
 });
 export const JobList = z.strictObject({ jobs: z.array(Job), nextBefore: z.string().nullable() });
-export const StartBackupRequest = z.strictObject({ full: z.boolean().optional() });
+export const StartBackupRequest = z.strictObject({ full: z.boolean().optional(), method: backupMethod.optional(), consistency: consistencyMode.optional() });
 export const StartBackupResponse = z.strictObject({ job: Job, joined: z.boolean() });
 
 export const PointDisk = z.strictObject({
@@ -112,6 +119,7 @@ export const PointSummary = z.strictObject({
   completedAt: iso,
   parentPointId: z.string().nullable(),
   consistency: z.enum(['crash', 'filesystem']),
+  method: pointMethod,
   virtualSize: bytes,
   bytesRead: bytes,
   bytesStored: bytes,
@@ -149,6 +157,7 @@ export const VmSummary = z.strictObject({
   lastPoint: PointSummary.nullable(),
   lastJob: Job.nullable(),
   pointCount: bytes,
+  nextMethod: pointMethod,
   chain: z.array(
     z.strictObject({
       diskId: z.string(),
@@ -293,7 +302,8 @@ export const PolicyInput = z.strictObject({
   concurrency: z.number().int().min(1).max(100).default(2),
   window: z.strictObject({ startMinutes: z.number().int().min(0).max(1439).optional(), durationMinutes: z.number().int().min(1).max(10_080) }).nullable().default(null),
   enabled: z.boolean().default(true),
-  consistency: z.enum(['auto', 'crash']).optional(),
+  consistency: consistencyMode.optional(),
+  method: backupMethod.optional(),
   verifySchedule: z.string().trim().min(1).max(200).optional(),
 });
 export const RetentionPreviewRequest = z.strictObject({ selection: PolicySelection, retention: PolicyInput.shape.retention, timeZone: PolicyInput.shape.timeZone });

@@ -4,7 +4,8 @@ import { isPointId } from '../repository';
 import { JOB_STATES, type JobState } from '../jobs';
 import type { RestoreRequestBody } from '../restore';
 import type { AuditQuery } from '../catalog';
-import { AuditEntry, DownloadRequest, RestoreRequestBody as RestoreBodySchema } from './schemas';
+import type { BackupMethod, ConsistencyMode } from '../backup';
+import { AuditEntry, DownloadRequest, RestoreRequestBody as RestoreBodySchema, StartBackupRequest } from './schemas';
 import { PolicyInput as PolicyInputSchema, RetentionPreviewRequest as RetentionPreviewSchema } from './schemas';
 
 /** Engine ids are UUIDs; anything else (a path, `..`, a name) is refused before any lookup. */
@@ -24,8 +25,6 @@ export function pointIdParam(v: unknown): string {
   if (typeof v !== 'string' || !isPointId(v)) throw new AppError('BAD_REQUEST', `point id ${show(v)} is not a restore point id`);
   return v;
 }
-
-const startBackupBody = z.object({ full: z.boolean().optional() }).strict();
 
 const jobsQuery = z
   .object({
@@ -73,10 +72,13 @@ const auditQuery = z
   })
   .strict();
 
-export function parseStartBackup(body: unknown): { full: boolean } {
+/** Backup now's body: `method` absent is the service's default (left to the job); `consistency`
+ *  absent is auto. */
+export function parseStartBackup(body: unknown): { full: boolean; method?: BackupMethod; consistency: ConsistencyMode } {
   // no body, or an empty one, is a plain backup
-  if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0)) return { full: false };
-  return { full: parse(startBackupBody, body, 'request body').full ?? false };
+  if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0)) return { full: false, consistency: 'auto' };
+  const v = parse(StartBackupRequest, body, 'request body');
+  return { full: v.full ?? false, ...(v.method ? { method: v.method } : {}), consistency: v.consistency ?? 'auto' };
 }
 
 export function parseRestoreBody(body: unknown): RestoreRequestBody {

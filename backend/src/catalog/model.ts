@@ -3,7 +3,7 @@
  * detail, and audit entries. Browser-safe types: the UI plugin reads them through
  * api/contract.ts with `import type`.
  */
-import type { AuditAction, FullReason } from '../repository/model';
+import type { AuditAction, FullReason, PointMethod } from '../repository/model';
 
 export interface PointDisk {
   /** QEMU device id, the disk's name inside the point. */
@@ -31,6 +31,8 @@ export interface PointSummary {
   completedAt: string;
   parentPointId: string | null;
   consistency: 'crash' | 'filesystem';
+  /** The method that made the point: QEMU's monitor on the host, or the engine's backup API. */
+  method: PointMethod;
   /** Sum over disks. */
   virtualSize: number;
   bytesRead: number;

@@ -16,6 +16,8 @@ export function toPointSummary(m: Manifest): PointSummary {
     completedAt: m.completedAt,
     parentPointId: m.parentPointId,
     consistency: m.consistency,
+    // points from before the engine method carry none: all were made through QMP
+    method: readPointMeta(m).method ?? 'qmp',
     virtualSize: sum((d) => d.virtualSize),
     bytesRead: sum((d) => d.bytesRead),
     bytesStored: sum((d) => d.bytesStored),

@@ -204,4 +204,9 @@ export const MIGRATIONS: readonly Migration[] = [
         'scheduledAt', json_extract(meta, '$.verifyScheduledAt')) END)
   END;
   `,
+  // 7: a point's summary names the method that made it (PointSummary.method); points indexed
+  // before the engine method existed were all made through QMP
+  `
+  UPDATE points SET summary = json_set(summary, '$.method', 'qmp') WHERE json_extract(summary, '$.method') IS NULL;
+  `,
 ];

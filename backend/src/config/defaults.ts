@@ -30,7 +30,17 @@ export const DEFAULTS = {
   /** The format and the encryption of the repository the service creates when there is none. */
   repositoryFormat: 2,
   repositoryEncryption: 'none',
+  /** How backups read a VM unless a policy or Backup now says otherwise. */
+  backupMethod: 'auto',
 } as const;
+
+/**
+ * The values of `backup.method`: backup/model.ts BACKUP_METHODS, which owns them (what each
+ * means is said there). Listed here because config/ may import nothing above itself; test/unit/config.test.ts
+ * checks that both lists are the same.
+ */
+export const CONFIG_BACKUP_METHODS = ['auto', 'qmp', 'engine'] as const;
+export type ConfigBackupMethod = (typeof CONFIG_BACKUP_METHODS)[number];
 
 export const REPOSITORY_ENCRYPTIONS = ['none', 'aes-256-gcm'] as const;
 export type RepositoryEncryption = (typeof REPOSITORY_ENCRYPTIONS)[number];

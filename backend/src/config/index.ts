@@ -9,7 +9,7 @@ import type { ServiceConfig } from './schema';
 
 export { describeConfig } from './describe';
 export type { ConfigOverrides, DeepPartial, LoadConfigOptions } from './load';
-export { DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, type LogLevel } from './defaults';
+export { CONFIG_BACKUP_METHODS, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, type ConfigBackupMethod, type LogLevel } from './defaults';
 export type { ConfigFile, ServiceConfig } from './schema';
 export { readPassphrase, ENV_REPO_PASSPHRASE, ENV_REPO_NEW_PASSPHRASE, type ReadPassphraseOptions } from './passphrase';
 

@@ -35,6 +35,7 @@ const ENV_KEYS: [name: string, key: string, parse?: (v: string) => unknown][] = 
   ['OLVM_BACKUP_LISTEN_HOST', 'listen.host'],
   ['OLVM_BACKUP_LISTEN_PORT', 'listen.port', (v) => (/^\d+$/.test(v.trim()) ? Number(v) : v)],
   ['OLVM_BACKUP_QMP_DIR', 'hosts.qmpDir'],
+  ['OLVM_BACKUP_METHOD', 'backup.method'],
   ['OLVM_BACKUP_CORS_ORIGINS', 'cors.origins', (v) => v.split(',').map((o) => o.trim()).filter((o) => o !== '')],
 ];
 
@@ -162,6 +163,7 @@ function resolved(
       backupAdmins: v.auth?.backupAdmins ?? [],
       scrapeToken: r.scrapeToken,
     },
+    backup: { method: v.backup?.method ?? DEFAULTS.backupMethod },
     protection: { minLockDays: v.protection?.minLockDays ?? DEFAULTS.minLockDays },
     log: { level: v.log?.level ?? DEFAULTS.logLevel },
     warnings: r.warnings,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, REPOSITORY_ENCRYPTIONS, type LogLevel, type RepositoryEncryption } from './defaults';
+import { CONFIG_BACKUP_METHODS, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, REPOSITORY_ENCRYPTIONS, type ConfigBackupMethod, type LogLevel, type RepositoryEncryption } from './defaults';
 
 /**
  * The service's configuration file (YAML), as written by the admin: every object strict, so a
@@ -125,6 +125,10 @@ export const configFileSchema = z.strictObject(
       // a file holding the bearer token Prometheus sends for /metrics and /health details
       scrapeTokenFile: path.optional(),
     }),
+    backup: section({
+      // how a backup reads a VM unless its policy or Backup now says otherwise
+      method: z.enum(CONFIG_BACKUP_METHODS, { error: says(`must be one of ${CONFIG_BACKUP_METHODS.join(', ')}`) }).optional(),
+    }),
     protection: section({
       minLockDays: z.number({ error: says('must be a whole number of days (0: no minimum)') }).int().min(0).max(MAX_LOCK_DAYS).optional(),
     }),
@@ -197,6 +201,8 @@ export interface ServiceConfig {
     /** The scrape token itself (read from scrapeTokenFile): never log it. */
     scrapeToken: string | undefined;
   };
+  /** method: the repository's default backup method (a policy's or a Backup now's wins). */
+  backup: { method: ConfigBackupMethod };
   protection: { minLockDays: number };
   log: { level: LogLevel };
   /** things worth a warning at start-up (e.g. a password file readable by others) */

@@ -47,6 +47,7 @@ export class JobsTable implements JobStore {
   private readonly getStmt: Statement<[string], JobRow>;
   private readonly activeStmt: Statement<[], JobRow>;
   private readonly runningStmt: Statement<[], JobRow>;
+  private readonly unsettledStmt: Statement<[], JobRow>;
   private readonly lastByVmStmt: Statement<[string], JobRow>;
   private readonly appendLogStmt: Statement<[{ job_id: string; at: string; level: string; message: string }]>;
   private readonly logStmt: Statement<[string, number], JobLogEntry>;
@@ -73,6 +74,13 @@ export class JobsTable implements JobStore {
     this.getStmt = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`);
     this.activeStmt = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`);
     this.runningStmt = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at, id`);
+    // JSON true reads as 1 (spec.ts JobFacts: what settleInterruptedJobs still owes)
+    this.unsettledStmt = db.prepare(
+      `SELECT ${COLUMNS} FROM jobs WHERE state = 'interrupted' AND (` +
+        "(json_extract(meta, '$.vmStartedByJob') = 1 AND coalesce(json_extract(meta, '$.vmStoppedAgain'), 0) != 1) OR " +
+        "(json_extract(meta, '$.engineBackup.backupId') IS NOT NULL AND coalesce(json_extract(meta, '$.engineBackupFinished'), 0) != 1)" +
+        ') ORDER BY created_at, id',
+    );
     // One index probe per VM instead of sorting all their jobs.
     this.lastByVmStmt = db.prepare(
       `SELECT ${COLUMNS} FROM jobs WHERE rowid IN (SELECT (SELECT j.rowid FROM jobs j WHERE j.vm_id = v.value ` +
@@ -239,6 +247,13 @@ export class JobsTable implements JobStore {
       }
       return changed;
     }).immediate();
+  }
+
+  /** Interrupted jobs whose facts say something is still to be settled outside the repository
+   *  (a VM the backup started, an engine backup not finalized): those of this start-up and
+   *  those an earlier start-up could not settle. */
+  unsettledJobs(): Job[] {
+    return this.unsettledStmt.all().map(rowToJob);
   }
 
   /** Every state present, 0 when no job is in it. */

@@ -3,7 +3,7 @@
  * results. Pure types (and two constants): the UI plugin reads them through api/contract.ts
  * with `import type`, so nothing here may reach for Node.
  */
-import type { FullReason } from '../repository/model';
+import type { FullReason, PointMethod } from '../repository/model';
 import type { RestoreMode } from '../restore/model';
 import type { Progress } from '../util/progress';
 
@@ -84,6 +84,9 @@ export interface JobResult {
   durationMs: number;
   disks: Array<{ disk: string; mode: 'full' | 'incremental'; reason: FullReason | 'incremental' }>;
   warnings: string[];
+  /** Backup jobs: the method that made the point (`auto` resolved); absent on results of
+   *  versions before the engine method (they were all `qmp`). */
+  method?: PointMethod;
   /** Restore jobs: what was created in the engine (bytesRead = bytes uploaded). */
   restored?: RestoredObjects;
   /** Verify jobs (pointId: the point verified, "" otherwise; bytesRead 0). Of a repository verify

@@ -269,7 +269,7 @@ function describeSpec(spec: JobSpec, vmName: string): string {
     case 'verify':
       return 'pointId' in spec.target ? `verify of point ${spec.target.pointId} of vm ${vmName}` : 'vmKey' in spec.target ? `verify of every point of vm ${vmName}` : 'verify of the repository';
     case 'backup':
-      return `${spec.forceFull ? 'full backup' : 'backup'} of vm ${vmName}`;
+      return `${spec.forceFull ? 'full backup' : 'backup'} of vm ${vmName}${backupChoices(spec)}`;
   }
 }
 
@@ -277,4 +277,10 @@ function describeSpec(spec: JobSpec, vmName: string): string {
  *  verifies load the repository only: another. */
 function hostKey(job: Job): string {
   return job.kind === 'restore' ? 'engine-image-transfers' : job.kind === 'verify' ? 'repository-verify' : (job.hostId ?? UNPLACED);
+}
+
+/** What a backup asked for beyond the defaults, for its log: ` (method engine, consistency filesystem)`. */
+function backupChoices(spec: SpecOf<'backup'>): string {
+  const asked = [spec.method && spec.method !== 'auto' ? `method ${spec.method}` : '', spec.consistency !== 'auto' ? `consistency ${spec.consistency}` : ''].filter((x) => x !== '');
+  return asked.length > 0 ? ` (${asked.join(', ')})` : '';
 }

@@ -5,6 +5,7 @@
  * reader of both is here: rows written by older versions are converted by catalog migration 6.
  */
 import { AppError } from '../errors';
+import type { BackupMethod, ConsistencyMode } from '../backup/model';
 import type { RestoreRequestBody } from '../restore/model';
 import type { JobKind } from './model';
 
@@ -25,8 +26,13 @@ export interface BackupSpec {
   kind: 'backup';
   /** Every disk copied whole even when its chain is healthy. */
   forceFull: boolean;
-  /** auto: freeze the guest's filesystems when its agent answers; crash: never. */
-  consistency: 'auto' | 'crash';
+  /** auto: freeze the guest's filesystems when its agent answers, else crash-consistent;
+   *  filesystem: fail when they cannot be frozen; crash: never freeze. */
+  consistency: ConsistencyMode;
+  /** How the backup reads the VM (a policy's or Backup now's choice); absent — every row from
+   *  before the engine method, and a request that names none — the service's `backup.method`
+   *  (default auto) when the job runs. */
+  method?: BackupMethod;
   /** The retention lock the point is committed with, in days (a policy's; the service's minimum
    *  applies on top when the job runs). */
   lockDays: number;
@@ -63,6 +69,11 @@ export interface JobFacts {
   vmStoppedAgain?: boolean;
   /** Verify jobs: the VM key of each point checked (callers see only their VMs' points). */
   verifiedVmKeys?: Record<string, string>;
+  /** Engine method: the engine backup the job asked for, recorded before the request (the id is
+   *  the product's), so that a restart after a crash finalizes it (interrupted.ts). */
+  engineBackup?: { vmId: string; backupId: string };
+  /** ...and it was finalized, or is known gone: nothing is left to settle. */
+  engineBackupFinished?: boolean;
 }
 
 /** A stored spec: written by `JSON.stringify(spec)` of this version, or converted to it by
@@ -71,6 +82,12 @@ export function parseSpec(jobId: string, kind: JobKind, json: string | null): Jo
   const v = json === null ? undefined : (JSON.parse(json) as Partial<JobSpec> | null);
   if (!v || v.v !== 1 || v.kind !== kind) throw new AppError('CATALOG_ERROR', `job ${jobId}: its stored spec is not a version-1 ${kind} spec (${json ?? 'none'})`);
   return v as JobSpec;
+}
+
+/** The method a backup job asked for: its spec's, else the service's default (absent in rows
+ *  from before the engine method and in requests that name none). */
+export function specMethod(spec: BackupSpec, serviceDefault: BackupMethod): BackupMethod {
+  return spec.method ?? serviceDefault;
 }
 
 /** Only the known facts, with their types checked: the column also holds keys older versions
@@ -84,5 +101,11 @@ export function parseFacts(json: string): JobFacts {
   if (typeof keys === 'object' && keys !== null && !Array.isArray(keys)) {
     facts.verifiedVmKeys = Object.fromEntries(Object.entries(keys).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
+  const eb = o['engineBackup'];
+  if (typeof eb === 'object' && eb !== null && !Array.isArray(eb)) {
+    const { vmId, backupId } = eb as Record<string, unknown>;
+    if (typeof vmId === 'string' && typeof backupId === 'string' && vmId !== '' && backupId !== '') facts.engineBackup = { vmId, backupId };
+  }
+  if (typeof o['engineBackupFinished'] === 'boolean') facts.engineBackupFinished = o['engineBackupFinished'];
   return facts;
 }

@@ -3,6 +3,7 @@
  * the stored policy, its runs and what retention would do. Browser-safe types: the UI plugin
  * reads them through api/contract.ts with `import type`.
  */
+import type { BackupMethod, ConsistencyMode } from '../backup/model';
 import type { JobUser } from '../jobs/model';
 import type { GfsRule } from '../repository/model';
 
@@ -42,9 +43,13 @@ export interface PolicyInput {
   concurrency: number;
   window: PolicyWindow | null;
   enabled: boolean;
-  /** auto (default): freeze the guest's filesystems through its agent when one answers;
-   *  crash: never freeze (crash-consistent points). */
-  consistency?: 'auto' | 'crash';
+  /** auto (default): freeze the guest's filesystems through its agent when one answers, else
+   *  crash-consistent with the reason; filesystem: a backup whose freeze fails fails; crash:
+   *  never freeze (crash-consistent points). */
+  consistency?: ConsistencyMode;
+  /** How its backups read the VMs (backup/model.ts BackupMethod); absent: the service's
+   *  `backup.method` (default auto). */
+  method?: BackupMethod;
   /** 5-field cron (in `timeZone`) of the policy's verify: each selected VM's points re-hashed
    *  (damage marked, healed by the next backup). Absent: verified on demand only. */
   verifySchedule?: string;

@@ -255,6 +255,7 @@ function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
     concurrency: p.concurrency,
     window: p.window,
     ...(p.consistency ? { consistency: p.consistency } : {}),
+    ...(p.method ? { method: p.method } : {}),
     ...(p.verifySchedule ? { verifySchedule: p.verifySchedule } : {}),
   };
 }
@@ -273,6 +274,7 @@ function rowToPolicy(r: PolicyRow): StoredPolicy {
     window: d.window,
     enabled: r.enabled !== 0,
     ...(d.consistency ? { consistency: d.consistency } : {}),
+    ...(d.method ? { method: d.method } : {}),
     ...(d.verifySchedule ? { verifySchedule: d.verifySchedule } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,

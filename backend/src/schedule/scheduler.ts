@@ -330,6 +330,8 @@ export class Scheduler {
           kind: 'backup',
           forceFull: false,
           consistency: policy?.consistency ?? 'auto',
+          // absent: the service's backup.method when the job runs
+          ...(policy?.method ? { method: policy.method } : {}),
           lockDays: policy?.lockDays ?? 0,
           origin: { policyId: run.policyId, policyName: run.policyName, runId: run.id, trigger: run.trigger, scheduledAt: run.scheduledAt },
         },

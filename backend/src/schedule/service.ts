@@ -1,4 +1,5 @@
 import { randomUUID } from 'crypto';
+import type { BackupMethod } from '../backup';
 import type { JobUser } from '../jobs';
 import type { Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from './model';
 import { toApiPolicy, toApiRun, type PoliciesTable } from './policiesTable';
@@ -34,7 +35,7 @@ const BY_VM_CACHE_MS = 30_000;
  */
 export class PolicyService {
   private readonly clock: () => Date;
-  private byVm: { at: number; map: Promise<Map<string, string[]>> } | undefined;
+  private byVm: { at: number; map: Promise<Map<string, StoredPolicy[]>> } | undefined;
 
   constructor(private readonly d: PolicyServiceDeps) {
     this.clock = d.clock ?? (() => new Date());
@@ -76,15 +77,32 @@ export class PolicyService {
    * none is flagged). Reused for a short while; a policy whose selection the engine cannot
    * resolve now is left out (logged).
    */
-  policiesByVm(): Promise<Map<string, string[]>> {
+  async policiesByVm(): Promise<Map<string, string[]>> {
+    const by = await this.selectingPolicies();
+    return new Map([...by].map(([vmId, ps]) => [vmId, ps.map((p) => p.name)]));
+  }
+
+  /** The method the enabled policies selecting each VM ask for: the first by name that names
+   *  one (a VM absent from the map: none does, the service's default applies). */
+  async methodsByVm(): Promise<Map<string, BackupMethod>> {
+    const out = new Map<string, BackupMethod>();
+    for (const [vmId, ps] of await this.selectingPolicies()) {
+      const method = ps.find((p) => p.method !== undefined)?.method;
+      if (method) out.set(vmId, method);
+    }
+    return out;
+  }
+
+  /** VM id → the enabled policies selecting it, in name order; reused for a short while. */
+  private selectingPolicies(): Promise<Map<string, StoredPolicy[]>> {
     const now = Date.now();
     if (this.byVm && now - this.byVm.at < BY_VM_CACHE_MS) return this.byVm.map;
     const map = (async () => {
-      const out = new Map<string, string[]>();
+      const out = new Map<string, StoredPolicy[]>();
       for (const p of this.d.store.listPolicies()) {
         if (!p.enabled) continue;
         try {
-          for (const id of await this.selectedVmIds(p.selection)) out.set(id, [...(out.get(id) ?? []), p.name]);
+          for (const id of await this.selectedVmIds(p.selection)) out.set(id, [...(out.get(id) ?? []), p]);
         } catch (err) {
           this.d.log.warn({ policy: p.name, err: describeError(err) }, 'could not resolve the vms of a policy');
         }

@@ -12,6 +12,8 @@ export interface ConfigSettings {
   listen: { host: string; port: number };
   corsOrigins: string[];
   hosts: { qmpDir: string } | { directory: string };
+  /** backup.method */
+  backupMethod: string;
 }
 
 /** The commented example the RPM installs as /etc/olvm-backup/config.yaml (also in the app's tree). */
@@ -62,6 +64,7 @@ export function applySettings(existing: string | undefined, s: ConfigSettings): 
     doc.deleteIn(['hosts', 'qmpDir']);
     doc.setIn(['hosts', 'directory'], s.hosts.directory);
   }
+  doc.setIn(['backup', 'method'], s.backupMethod);
   return doc.toString({ lineWidth: 0 });
 }
 

@@ -1,21 +1,25 @@
 import { EngineClient, type Host } from '../engine';
 import { AppError, isAppError } from '../errors';
+import { engineMethodPermits, missingPermitsError } from './enginePermits';
 
 export interface AccountCheck {
   /** `user@authz` as the engine names the account */
   userName: string;
   product: string;
   hosts: Host[];
+  /** What the engine backup method needs and was found; undefined when not checked (method qmp). */
+  engineMethod: string | undefined;
 }
 
 /**
  * Logs in as the service account and checks what the service needs from it: a password login
  * (password grant) and an administrative view of the engine, because backups list and start
  * VMs of every user and read hosts; a user-level account sees only its own VMs and no hosts.
- * The finer permits (run/stop VMs, disks, image transfers, events, tags) are named in
- * docs/install.md; the engine offers no cheap way to test them without acting.
+ * Unless backups use the qmp method only, also the permits of the engine backup method
+ * (enginePermits.ts), read from the permission lists. The other permits (run/stop VMs, restores'
+ * disks, events, tags) are named in docs/install.md.
  */
-export async function checkServiceAccount(o: { url: string; user: string; password: string; caFile: string | undefined }): Promise<AccountCheck> {
+export async function checkServiceAccount(o: { url: string; user: string; password: string; caFile: string | undefined; backupMethod: string }): Promise<AccountCheck> {
   const engine = new EngineClient({
     baseUrl: o.url,
     ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
@@ -45,9 +49,15 @@ export async function checkServiceAccount(o: { url: string; user: string; passwo
       throw err;
     }
     const hosts = await engine.listHosts();
+    let engineMethod: string | undefined;
+    if (o.backupMethod !== 'qmp') {
+      const { missing, found } = await engineMethodPermits(engine, me);
+      if (missing.length > 0) throw missingPermitsError(`${o.user} (${me.userName})`, o.backupMethod, missing);
+      engineMethod = found;
+    }
     const v = info.version;
     const product = `${info.productName ?? 'engine'}${v ? ` ${v.fullVersion || `${v.major}.${v.minor}`}` : ''}`;
-    return { userName: me.userName, product, hosts };
+    return { userName: me.userName, product, hosts, engineMethod };
   } finally {
     await engine.close();
   }

@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadConfig } from '../config';
+import { CONFIG_BACKUP_METHODS, loadConfig } from '../config';
 import { AppError } from '../errors';
 import { Repository } from '../repository';
 import { decideCa, tempCa } from './caTrust';
@@ -40,17 +40,21 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
   const engineUser = await ask('service account (user@profile)', o.engineUser, str(ex.get('engine.user')) ?? DEFAULT_USER, '--engine-user');
   const password = await enginePassword(o, ex.get('engine.passwordFile'), io.prompter);
 
+  const backupMethod = o.backupMethod ?? str(ex.get('backup.method')) ?? 'auto';
+  if (!(CONFIG_BACKUP_METHODS as readonly string[]).includes(backupMethod)) throw new AppError('INVALID_ARGUMENT', `backup method must be one of ${CONFIG_BACKUP_METHODS.join(', ')} (got ${backupMethod})`);
+
   const caTarget = path.join(configDir, 'engine-ca.pem');
   const ca = engineUrl.startsWith('https:') ? await decideCa(o, engineUrl, str(ex.get('engine.caFile')), io) : undefined;
   const caFileNow = ca?.kind === 'new' ? await tempCa(ca.ca.pem) : ca?.file;
   let account;
   try {
-    account = await checkServiceAccount({ url: engineUrl, user: engineUser, password, caFile: caFileNow });
+    account = await checkServiceAccount({ url: engineUrl, user: engineUser, password, caFile: caFileNow, backupMethod });
   } finally {
     if (ca?.kind === 'new' && caFileNow) await fs.rm(path.dirname(caFileNow), { recursive: true, force: true });
   }
   io.say(`engine: ${account.product} at ${engineUrl}, logged in as ${account.userName}`);
   io.say(`permissions: administrative view ok (${account.hosts.length} host${account.hosts.length === 1 ? '' : 's'})`);
+  io.say(account.engineMethod ? `permissions: engine backup method ok (${account.engineMethod}; create_disk on System)` : 'permissions: engine backup method not checked (backup.method qmp)');
 
   // --- how the service reaches QEMU ----------------------------------------------------------
   const exQmpDir = str(ex.get('hosts.qmpDir'));
@@ -85,6 +89,7 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
     listen: { host: listenHost, port: listenPort },
     corsOrigins: corsOriginsFor(engineUrl, ex.get('cors.origins'), o.corsOrigins),
     hosts: mode.kind === 'local' ? { qmpDir: mode.qmpDir } : { directory: mode.file },
+    backupMethod,
   };
   if (ca?.kind === 'existing') settings.engine.caFile = ca.file;
   const newConfigText = applySettings(existingText, settings);

@@ -42,6 +42,8 @@ export interface SetupOptions {
   hostKeys?: Map<string, string>;
   acceptHostKeys?: boolean;
   owner?: ServiceOwner;
+  /** config backup.method (auto, qmp, engine); unless qmp, the account's engine-method permits are checked */
+  backupMethod?: string;
 }
 
 export interface SetupIo {

@@ -4,18 +4,22 @@
  * (logic/access.ts), and says what happened in a WebAdmin toast; the job itself then follows
  * over the live stream (useLive), so nothing here reloads.
  */
-import type { Job, PointSummary } from '../../../backend/src/api/contract';
+import type { Job, PointSummary, StartBackupRequest } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
 import { backupDenial, cancelDenial, deniedText, verifyDenial, adminDenial, type Caller, type VmRef } from '../logic/access';
 import { errorReason } from '../logic/errorText';
 import { useAction, useKeyedAction, type ActionState } from './useAction';
 
-/** Backup now for one VM (`access` from the VM list; unknown: the service decides). */
-export function useBackupNow(vm: VmRef): ActionState {
+/** Backup now for one VM (`access` from the VM list; unknown: the service decides), with what
+ *  the dialog chose; `done` follows a started (or joined) backup. */
+export function useBackupNow(vm: VmRef, body: StartBackupRequest = {}, done?: () => void): ActionState {
   const { client, bridge, t } = useApp();
   return useAction(
-    () => client.vmBackupStart(vm.id),
-    (res) => bridge.toast('info', t(res.joined ? 'toastBackupJoined' : 'toastBackupStarted', { vm: vm.name })),
+    () => client.vmBackupStart(vm.id, body),
+    (res) => {
+      bridge.toast('info', t(res.joined ? 'toastBackupJoined' : 'toastBackupStarted', { vm: vm.name }));
+      done?.();
+    },
     (err) => bridge.toast('danger', t('toastBackupStartFailed', { vm: vm.name, reason: errorReason(err) })),
     deniedText(t, backupDenial(vm)),
   );

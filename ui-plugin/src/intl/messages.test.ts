@@ -40,7 +40,7 @@ describe('messages', () => {
       ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'planning', 'creating-disks', 'uploading', 'finalizing', 'creating-vm', 'attaching', 'verifying', 'done']],
       [
         'reason',
-        ['first-backup', 'bitmap-missing', 'bitmap-inconsistent', 'bitmap-not-recording', 'bitmap-busy', 'bitmap-mismatch', 'disk-resized', 'node-changed', 'parent-missing', 'forced', 'excluded', 'incremental'],
+        ['first-backup', 'bitmap-missing', 'bitmap-inconsistent', 'bitmap-not-recording', 'bitmap-busy', 'bitmap-mismatch', 'disk-resized', 'node-changed', 'parent-missing', 'parent-damaged', 'forced', 'method-changed', 'disk-not-incremental', 'checkpoint-missing', 'checkpoint-invalid', 'engine-full', 'excluded', 'incremental'],
       ],
     ];
     for (const [prefix, list] of values) for (const v of list) expect(en[keyOf(prefix, v)]).toEqual(expect.any(String));

@@ -16,12 +16,13 @@ const policy: PolicyInput = {
   concurrency: 3,
   window: { startMinutes: 22 * 60 + 5, durationMinutes: 300 },
   enabled: true,
-  consistency: 'auto',
+  consistency: 'filesystem',
+  method: 'engine',
   verifySchedule: '0 4 * * 0',
 };
 
 /** The policy without one of its optional fields (as stored before the field existed). */
-function without(p: PolicyInput, key: 'verifySchedule' | 'consistency'): PolicyInput {
+function without(p: PolicyInput, key: 'verifySchedule' | 'consistency' | 'method'): PolicyInput {
   const copy = { ...p };
   delete copy[key];
   return copy;
@@ -39,9 +40,14 @@ describe('policy form ↔ body', () => {
     expect(formToPolicy(policyToForm(byVms))).toEqual(byVms);
     const bySearch: PolicyInput = { ...policy, selection: { search: 'cluster=prod and status=up' }, window: { durationMinutes: 60 } };
     expect(formToPolicy(policyToForm(bySearch))).toEqual(bySearch);
-    // a policy stored before the setting existed freezes (auto), as the service does
-    const older = without(policy, 'consistency');
-    expect(policyToForm(older).freezeGuest).toBe(true);
+    const byQmp: PolicyInput = { ...policy, consistency: 'auto', method: 'qmp' };
+    expect(formToPolicy(policyToForm(byQmp))).toEqual(byQmp);
+    // a policy stored before the settings existed: auto, and the service's default method (not sent)
+    const older = without(without(policy, 'consistency'), 'method');
+    expect([policyToForm(older).consistency, policyToForm(older).method]).toEqual(['auto', '']);
+    expect(formToPolicy(policyToForm(older))).toEqual({ ...older, consistency: 'auto' });
+    expect(Object.keys(formToPolicy(policyToForm(older)))).not.toContain('method');
+    expect(fieldError('request body.method: must be one of auto, qmp, engine')).toEqual({ field: 'method', message: 'must be one of auto, qmp, engine' });
   });
 
   it('sends only the chosen kind of selection, trimmed', () => {

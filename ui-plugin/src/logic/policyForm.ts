@@ -4,8 +4,9 @@
  * messages (`request body.schedule: …`) to form fields, and the dashboard's VMs in no policy.
  * Pure: no DOM, no React.
  */
-import type { PolicyInput, PolicyRunState, PolicySelection, RetentionRules, VmSummary } from '../../../backend/src/api/contract';
+import type { ConsistencyMode, PolicyInput, PolicyRunState, PolicySelection, RetentionRules, VmSummary } from '../../../backend/src/api/contract';
 import type { Translate } from '../intl/messages';
+import type { MethodChoice } from './backupChoices';
 
 export type SelectionKind = 'vms' | 'tag' | 'search';
 
@@ -30,13 +31,16 @@ export interface PolicyForm {
   windowStart: string;
   windowDurationMinutes: string;
   enabled: boolean;
-  /** Freeze the guest's filesystems through its agent when one answers (else crash-consistent). */
-  freezeGuest: boolean;
+  /** auto: freeze the guest's filesystems when its agent answers (else crash-consistent);
+   *  filesystem: a backup that cannot freeze them fails; crash: never freeze. */
+  consistency: ConsistencyMode;
+  /** How its backups read the VMs; '': the service's default (nothing is sent). */
+  method: MethodChoice;
   /** Cron of the scheduled verify; empty: verify on demand only. */
   verifySchedule: string;
 }
 
-export type PolicyField = Exclude<keyof PolicyForm, 'selectionKind' | 'windowEnabled' | 'freezeGuest'> | 'selection' | 'window' | 'retention' | 'consistency';
+export type PolicyField = Exclude<keyof PolicyForm, 'selectionKind' | 'windowEnabled'> | 'selection' | 'window' | 'retention';
 
 export function emptyPolicyForm(timeZone: string): PolicyForm {
   return {
@@ -58,7 +62,8 @@ export function emptyPolicyForm(timeZone: string): PolicyForm {
     windowStart: '',
     windowDurationMinutes: '240',
     enabled: true,
-    freezeGuest: true,
+    consistency: 'auto',
+    method: '',
     verifySchedule: '',
   };
 }
@@ -96,7 +101,9 @@ export function policyToForm(p: PolicyInput): PolicyForm {
     windowStart: p.window?.startMinutes !== undefined ? hhmm(p.window.startMinutes) : '',
     windowDurationMinutes: p.window ? String(p.window.durationMinutes) : '240',
     enabled: p.enabled,
-    freezeGuest: p.consistency !== 'crash',
+    // policies stored before these settings existed: auto, and the service's default method
+    consistency: p.consistency ?? 'auto',
+    method: p.method ?? '',
     verifySchedule: p.verifySchedule ?? '',
   };
 }
@@ -130,7 +137,8 @@ export function formToPolicy(f: PolicyForm): PolicyInput {
     concurrency: num(f.concurrency, 2),
     window: f.windowEnabled ? { ...(start ? { startMinutes: minutesOf(start) } : {}), durationMinutes: num(f.windowDurationMinutes, 0) } : null,
     enabled: f.enabled,
-    consistency: f.freezeGuest ? 'auto' : 'crash',
+    consistency: f.consistency,
+    ...(f.method ? { method: f.method } : {}),
     ...(f.verifySchedule.trim() ? { verifySchedule: f.verifySchedule.trim() } : {}),
   };
 }
@@ -156,6 +164,7 @@ const FIELD_OF_PATH: Record<string, PolicyField> = {
   'window.durationMinutes': 'windowDurationMinutes',
   enabled: 'enabled',
   consistency: 'consistency',
+  method: 'method',
   verifySchedule: 'verifySchedule',
 };
 

@@ -24,5 +24,5 @@ export function makeJob(o: Partial<Job> & { id: string }): Job {
 }
 
 export function makeVm(o: Partial<VmSummary> & { id: string; name: string }): VmSummary {
-  return { description: '', status: 'up', clusterId: null, lastPoint: null, lastJob: null, pointCount: 0, chain: [], policies: [], access: { backup: true, download: true, restoreInto: true }, ...o };
+  return { description: '', status: 'up', clusterId: null, lastPoint: null, lastJob: null, pointCount: 0, nextMethod: 'qmp', chain: [], policies: [], access: { backup: true, download: true, restoreInto: true }, ...o };
 }

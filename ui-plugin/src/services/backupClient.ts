@@ -21,6 +21,7 @@ import type {
   RepositoryStatus,
   RestorePlanView,
   RestoreRequestBody,
+  StartBackupRequest,
   StartBackupResponse,
   StartRestoreResponse,
   StartVerifyResponse,
@@ -70,7 +71,8 @@ export interface BackupClient {
   vmPointList(vmId: string, q?: { limit?: number; before?: string }): Promise<PointList>;
   /** Every point of a VM, newest first, following `nextBefore` (at most `maxPages` pages). */
   vmPointListAll(vmId: string, maxPages?: number): Promise<PointSummary[]>;
-  vmBackupStart(vmId: string, full?: boolean): Promise<StartBackupResponse>;
+  /** Backup now; `body` empty: a plain backup with the service's default method. */
+  vmBackupStart(vmId: string, body?: StartBackupRequest): Promise<StartBackupResponse>;
   jobList(q?: JobQuery): Promise<JobList>;
   jobGet(jobId: string): Promise<JobDetail>;
   jobCancel(jobId: string): Promise<Job>;
@@ -178,7 +180,7 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
       }
       return out;
     },
-    vmBackupStart: (vmId, full) => call('POST', `/vms/${enc(vmId)}/backups`, full ? { full: true } : {}),
+    vmBackupStart: (vmId, body = {}) => call('POST', `/vms/${enc(vmId)}/backups`, body),
     jobList: (q = {}) => {
       const p = new URLSearchParams();
       if (q.vmId) p.set('vmId', q.vmId);

@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import { chainHealth } from '../../backup';
 import type { StartBackupResponse, VmList, VmSummary } from '../contract';
 import type { ApiDeps } from '../deps';
 import { NEEDS, requireOnVm, vmAccess } from '../access';
 import { withLiveProgress } from '../jobViews';
 import { principalOf, route } from '../middleware';
+import { forecastChain } from '../nextMethod';
 import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
 import { mapLimit } from '../../util/mapLimit';
 import { visibleOr404 } from '../visibility';
@@ -24,6 +24,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
       const jobs = deps.catalog.lastJobByVm(ids);
       const counts = deps.catalog.pointCountByVm(ids);
       const policies = await deps.policies.policiesByVm();
+      const methods = await deps.nextMethods.forVms(vms, await deps.policies.methodsByVm());
       const damaged = (await deps.damage?.countByVm()) ?? new Map<string, number>();
       // one permission lookup per VM the cache does not answer: a few at a time, not hundreds at once
       const access = await mapLimit(vms, ACCESS_LOOKUPS_IN_FLIGHT, (vm) => vmAccess(deps, res, vm));
@@ -36,7 +37,8 @@ export function vmsRoutes(deps: ApiDeps): Router {
         lastPoint: last.get(vm.id) ?? null,
         lastJob: withLiveProgress(deps, jobs.get(vm.id)) ?? null,
         pointCount: counts.get(vm.id) ?? 0,
-        chain: chainHealth(vm, last.get(vm.id)),
+        nextMethod: methods.get(vm.id) ?? 'qmp',
+        chain: forecastChain(vm, last.get(vm.id), methods.get(vm.id) ?? 'qmp'),
         policies: policies.get(vm.id) ?? [],
         damagedPoints: damaged.get(vm.id) ?? 0,
         access: access[i]!,
@@ -64,7 +66,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
     '/vms/:vmId/backups',
     route(async (req, res) => {
       const vmId = vmIdParam(req.params['vmId']);
-      const { full } = parseStartBackup(req.body);
+      const { full, method, consistency } = parseStartBackup(req.body);
       const user = principalOf(res);
       const vm = await visibleOr404(deps, res, vmId);
       await requireOnVm(deps, res, vm, NEEDS.backup, `back up vm ${vm.name}`);
@@ -75,9 +77,9 @@ export function vmsRoutes(deps: ApiDeps): Router {
         vmName: vm.name,
         hostId: placed.hostId ?? null,
         requestedBy: { id: user.userId, name: user.userName },
-        spec: { v: 1, kind: 'backup', forceFull: full, consistency: 'auto', lockDays: 0, origin: null },
+        spec: { v: 1, kind: 'backup', forceFull: full, consistency, ...(method ? { method } : {}), lockDays: 0, origin: null },
       });
-      deps.log.info({ jobId: job.id, vmId, user: user.userName, joined }, joined ? 'backup request joined a pending job' : 'backup queued');
+      deps.log.info({ jobId: job.id, vmId, user: user.userName, joined, method: method ?? 'default', consistency }, joined ? 'backup request joined a pending job' : 'backup queued');
       const body: StartBackupResponse = { job, joined };
       res.status(joined ? 200 : 202).json(body);
     }),

@@ -32,6 +32,7 @@ interface SetupFlags {
   hostKey?: string[];
   acceptHostKeys?: boolean;
   owner?: string;
+  backupMethod?: string;
   interactive?: boolean;
 }
 
@@ -68,6 +69,7 @@ export function registerSetup(program: Command): void {
     .option('--host-key <address=sha256...>', 'pin this host key fingerprint for the host with this address (repeatable)')
     .option('--accept-host-keys', 'pin the keys the hosts present without fingerprints (they are printed)')
     .option('--owner <user>', `account the service runs as (default ${SERVICE_USER} when it exists and setup runs as root)`)
+    .option('--backup-method <method>', 'backup.method: auto (default), qmp or engine; unless qmp, the account must hold backup_disk, edit_disk_properties and create_disk (checked)')
     .option('--interactive', 'ask for what is missing even when stdin is not a terminal (answers one per line)')
     .action(async (f: SetupFlags) => {
       const { linePrompter, runSetup } = await import('../../setup');
@@ -104,6 +106,7 @@ export function registerSetup(program: Command): void {
               hostKeys: hostKeys(f.hostKey),
               acceptHostKeys: f.acceptHostKeys,
               owner: await owner(f.owner),
+              backupMethod: f.backupMethod,
             }),
           },
           { say: printLine, ...(prompter ? { prompter } : {}) },

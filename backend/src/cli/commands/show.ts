@@ -16,7 +16,10 @@ export function registerShow(program: Command): void {
           printJson(m);
           return;
         }
-        printLine(`point ${m.pointId} of vm ${m.vm.name}${m.vm.id ? ` (${m.vm.id})` : ''}, taken ${m.createdAt}, ${m.consistency}-consistent`);
+        const { readPointMeta } = await import('../../repository');
+        // points from before the engine method name none: they were made through QMP
+        const method = readPointMeta(m).method ?? 'qmp';
+        printLine(`point ${m.pointId} of vm ${m.vm.name}${m.vm.id ? ` (${m.vm.id})` : ''}, taken ${m.createdAt}, ${m.consistency}-consistent, method ${method}`);
         printLine(`parent: ${m.parentPointId ?? 'none'}; definition: ${m.vmDefinition ? `${m.vmDefinition.kind}, ${m.vmDefinition.content.length} bytes` : 'none'}`);
         for (const d of m.disks) {
           printLine(`  ${d.device}: ${d.format} ${formatBytes(d.virtualSize)}, ${d.mode} (${d.reason}), read ${formatBytes(d.bytesRead)}, stored ${formatBytes(d.bytesStored)}`);

@@ -5,6 +5,7 @@ import type { Job, JobState } from '../../../../backend/src/api/contract';
 import { keyOf } from '../../intl/messages';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { isActive, jobDurationSeconds } from '../../logic/progress';
+import { pointMethodKey } from '../../logic/backupChoices';
 import { useTexts } from '../../context/appContext';
 import type { ActionState } from '../../hooks/useAction';
 import { ActionButton } from './ActionButton';
@@ -59,7 +60,9 @@ export function JobsTable({ id, jobs, showVm, cancel, loadOlder }: Props) {
         ) : j.state === 'succeeded' && j.result?.verified ? (
           j.result.verified.damaged.length > 0 ? t('toastVerifyDamaged', { vm: j.vmName, points: j.result.verified.points, damaged: j.result.verified.damaged.length }) : t('toastVerifyOk', { vm: j.vmName, points: j.result.verified.points })
         ) : j.state === 'succeeded' && j.result ? (
-          `${formatBytes(j.result.bytesRead, locale)} → ${formatBytes(j.result.bytesStored, locale)}`
+          <span id={`job-result-${j.id}`} data-method={j.result.method ?? 'qmp'}>
+            {`${formatBytes(j.result.bytesRead, locale)} → ${formatBytes(j.result.bytesStored, locale)} · ${t(pointMethodKey(j.result.method))}`}
+          </span>
         ) : (
           (j.error?.message ?? '')
         ),

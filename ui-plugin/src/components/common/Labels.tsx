@@ -1,6 +1,7 @@
-// Small labels shared by the tables: job state, point type, chain health, full-backup reason, retention lock.
+// Small labels shared by the tables: job state, point type and method, chain health, full-backup reason, retention lock.
 import { Label } from '@patternfly/react-core';
-import type { DiskChainHealth, JobState, PointSummary } from '../../../../backend/src/api/contract';
+import type { DiskChainHealth, JobState, PointMethod, PointSummary } from '../../../../backend/src/api/contract';
+import { pointMethodKey } from '../../logic/backupChoices';
 import LockIcon from '@patternfly/react-icons/dist/esm/icons/lock-icon';
 import { keyOf } from '../../intl/messages';
 import { formatDateTime } from '../../logic/format';
@@ -33,6 +34,16 @@ export function PointTypeLabel({ point }: { point: PointSummary }) {
   return (
     <Label color={full ? 'purple' : 'teal'} isCompact>
       {t(pointTypeKey(point))}
+    </Label>
+  );
+}
+
+/** QEMU monitor / Engine API: the method that made a point (absent on older points: QEMU). */
+export function PointMethodLabel({ method, id }: { method: PointMethod | undefined; id?: string }) {
+  const { t } = useTexts();
+  return (
+    <Label id={id} data-method={method ?? 'qmp'} color={method === 'engine' ? 'blue' : 'grey'} isCompact>
+      {t(pointMethodKey(method))}
     </Label>
   );
 }

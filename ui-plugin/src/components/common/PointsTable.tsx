@@ -7,7 +7,8 @@ import { formatBytes, formatDateTime, formatDuration } from '../../logic/format'
 import { useTexts } from '../../context/appContext';
 import { ActionButton } from './ActionButton';
 import { DataTable, type DataColumn } from './DataTable';
-import { PointLock, PointTypeLabel, useReasonText } from './Labels';
+import { PointLock, PointMethodLabel, PointTypeLabel, useReasonText } from './Labels';
+import { pointMethodKey } from '../../logic/backupChoices';
 
 interface Props {
   id: string;
@@ -18,7 +19,7 @@ interface Props {
   vmOf: (vmId: string) => VmRef | undefined;
 }
 
-/** Restore points: time, full/incremental per disk, read, stored, consistency, duration; Restore… on each when asked. */
+/** Restore points: time, full/incremental per disk, read, stored, method, consistency, duration; Restore… on each when asked. */
 export function PointsTable({ id, points, showVm, onRestore, vmOf }: Props) {
   const { t, locale } = useTexts();
   const reason = useReasonText();
@@ -42,6 +43,13 @@ export function PointsTable({ id, points, showVm, onRestore, vmOf }: Props) {
     },
     { key: 'read', title: t('colRead'), sortValue: (p) => p.bytesRead, render: (p) => formatBytes(p.bytesRead, locale) },
     { key: 'stored', title: t('colStored'), sortValue: (p) => p.bytesStored, render: (p) => formatBytes(p.bytesStored, locale) },
+    {
+      key: 'method',
+      title: t('colMethod'),
+      sortValue: (p) => p.method,
+      filterText: (p) => t(pointMethodKey(p.method)),
+      render: (p) => <PointMethodLabel id={`point-method-${p.id}`} method={p.method} />,
+    },
     { key: 'consistency', title: t('colConsistency'), sortValue: (p) => p.consistency, render: (p) => (p.consistency === 'filesystem' ? t('consistencyFilesystem') : t('consistencyCrash')) },
     { key: 'duration', title: t('colDuration'), sortValue: (p) => p.durationSeconds, render: (p) => formatDuration(p.durationSeconds) },
     { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => <PointLock point={p} /> },

@@ -32,6 +32,7 @@ import { formatDateTime } from '../../logic/format';
 import { cronText, type PolicyField } from '../../logic/policyForm';
 import { previewRequest } from '../../logic/retentionPreview';
 import { ActionButton } from '../common/ActionButton';
+import { ConsistencySelect, MethodSelect } from '../common/BackupChoiceFields';
 import { RetentionPreviewPanel } from './RetentionPreviewPanel';
 
 interface Props {
@@ -196,7 +197,14 @@ export function PolicyDialog({ policy, vms, me, onClose, onSaved }: Props) {
               <GridItem>{numberInput('windowDurationMinutes', 'fieldWindowDuration')}</GridItem>
             </Grid>
           ) : null}
-          <Switch id="policy-freeze" label={t('fieldFreezeGuest')} isChecked={form.freezeGuest} onChange={(_e, on) => set('freezeGuest', on)} />
+          <Grid hasGutter md={6}>
+            <GridItem>
+              <MethodSelect id="policy-method" value={form.method} onChange={(v) => set('method', v)} error={errors.method} />
+            </GridItem>
+            <GridItem>
+              <ConsistencySelect id="policy-consistency" value={form.consistency} onChange={(v) => set('consistency', v)} error={errors.consistency} />
+            </GridItem>
+          </Grid>
           <Switch id="policy-enabled" label={t('fieldEnabled')} isChecked={form.enabled} onChange={(_e, on) => set('enabled', on)} />
         </Form>
       </ModalBody>

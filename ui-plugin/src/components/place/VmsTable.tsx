@@ -4,11 +4,12 @@ import { formatDateTime } from '../../logic/format';
 import { useTexts } from '../../context/appContext';
 import { BackupNowButton } from '../common/BackupNowButton';
 import { DataTable, type DataColumn } from '../common/DataTable';
-import { ChainLabel, JobStateLabel } from '../common/Labels';
+import { ChainLabel, JobStateLabel, useReasonText } from '../common/Labels';
 
 /** The VMs the user may see, their last backup, chain state and a Backup now button each. */
 export function VmsTable({ vms }: { vms: VmSummary[] }) {
   const { t, locale } = useTexts();
+  const reason = useReasonText();
   const columns: Array<DataColumn<VmSummary>> = [
     { key: 'name', title: t('colVm'), sortValue: (v) => v.name, filterText: (v) => v.name, render: (v) => v.name },
     { key: 'status', title: t('colStatus'), sortValue: (v) => v.status, filterText: (v) => v.status, render: (v) => v.status },
@@ -21,7 +22,7 @@ export function VmsTable({ vms }: { vms: VmSummary[] }) {
       render: (v) => (
         <>
           {v.chain.map((d) => (
-            <span key={d.diskId} style={{ marginRight: 4 }} title={d.alias}>
+            <span key={d.diskId} id={`vm-chain-${v.id}-${d.diskId}`} data-reason={d.reason ?? ''} style={{ marginRight: 4 }} title={d.reason && !d.excluded ? `${d.alias}: ${reason(d.reason)}` : d.alias}>
               <ChainLabel disk={d} />
             </span>
           ))}

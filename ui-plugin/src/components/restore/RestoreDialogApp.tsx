@@ -4,6 +4,7 @@ import { useTexts } from '../../context/appContext';
 import { useRestoreDialog } from '../../hooks/useRestoreDialog';
 import { formatBytes, formatDateTime } from '../../logic/format';
 import { pointTypeKey } from '../../logic/jobText';
+import { PointMethodLabel } from '../common/Labels';
 import { ActionButton } from '../common/ActionButton';
 import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
 import { RestoreDisksTable } from './RestoreDisksTable';
@@ -50,6 +51,9 @@ export function RestoreDialogApp({ vmId, vmName, pointId: wantedPoint, deleted =
         {point ? (
           <>
             <StackItem id={`restore-detail-${point.id}`}>
+              <div id="restore-point-made-by">
+                {t('colMethod')}: <PointMethodLabel id="restore-point-method" method={point.method} />
+              </div>
               <Grid hasGutter>
                 <GridItem md={7}>
                   <RestoreOptions

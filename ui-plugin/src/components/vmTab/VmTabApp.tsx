@@ -8,6 +8,7 @@ import { JobProgress } from '../common/JobProgress';
 import { JobsTable } from '../common/JobsTable';
 import { ChainLabel, useReasonText } from '../common/Labels';
 import { PointsTable } from '../common/PointsTable';
+import { pointMethodKey } from '../../logic/backupChoices';
 import { LiveStatusAlert, ServiceErrorAlert } from '../common/StatusAlerts';
 
 /** The VM's Backups tab: last job with live progress, chain health per disk, points, jobs. */
@@ -60,6 +61,9 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
             <Card id="vm-chain" isCompact>
               <CardTitle>{t('vmTabChainTitle')}</CardTitle>
               <CardBody>
+                <div id="vm-next-method" data-method={vm.nextMethod}>
+                  {t('nextMethodOf', { method: t(pointMethodKey(vm.nextMethod)) })}
+                </div>
                 <Table aria-label={t('vmTabChainTitle')} variant="compact">
                   <Thead>
                     <Tr>
@@ -75,7 +79,9 @@ function VmBackups({ vmId, vmName }: { vmId: string; vmName: string }) {
                         <Td dataLabel={t('colChain')}>
                           <ChainLabel disk={d} />
                         </Td>
-                        <Td dataLabel={t('colReason')}>{d.excluded ? t('reasonExcluded') : reason(d.reason)}</Td>
+                        <Td dataLabel={t('colReason')} id={`chain-reason-${d.diskId}`} data-reason={d.reason ?? ''}>
+                          {d.excluded ? t('reasonExcluded') : reason(d.reason)}
+                        </Td>
                       </Tr>
                     ))}
                   </Tbody>

@@ -89,7 +89,6 @@ export const policies = {
   verifyScheduleNone: 'on demand only',
   nextVerify: 'Next verify: {local}',
   colVerify: 'Verify',
-  fieldFreezeGuest: "Freeze the guest's filesystems through its agent (filesystem-consistent points; crash-consistent when no agent answers)",
   nextRunsTitle: 'Next runs (as saved)',
   nextRunsSaved: 'Saved. Next runs:',
   nextRunsNone: 'None: the policy is disabled.',
