@@ -2,7 +2,7 @@
  * Benchmark: the engine method (engine backup API + imageio) against the QMP method and nbdcopy,
  * all in the same run on the same data.
  *
- *   npm run bench:engine [-- --disk-gib 2 --data-gib 1 --tls 1]
+ *   npm run bench:engine [-- --disk-gib 2 --data-gib 1 --tls 1 --cluster 4.6]
  *
  * A qcow2 disk of DISK GiB holding DATA GiB of incompressible data, in a VM of the engine
  * simulator (real QEMU). Measured:
@@ -10,6 +10,8 @@
  *  - engine method: full, then an incremental after the guest rewrote 1 % of the disk
  *    (20 × 1 MiB at random offsets), the VM running;
  *  - QMP method: the same, into its own repository (no dedup against the engine's points).
+ * `--cluster`: the cluster level, 4.7 (default: hybrid, snapshot-based engine backups) or 4.6
+ * (StartVmBackup: scratch disks on the running VM).
  * Prints one JSON object. Nothing is asserted: ratios are reported against the targets.
  */
 // as the CLI does (backend/src/cli/main.ts): a deeper libuv threadpool for chunk I/O
@@ -62,12 +64,14 @@ async function main(): Promise<void> {
   const diskBytes = arg('disk-gib', 2) * GiB;
   const dataBytes = arg('data-gib', 1) * GiB;
   const tls = arg('tls', 0) === 1;
+  const clusterLevel = arg('cluster', 4.7) < 4.7 ? '4.6' : '4.7';
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-ebench-'));
   let sim: EngineSim | undefined;
   let engine: EngineClient | undefined;
   const repos: Repository[] = [];
   try {
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false, tls });
+    sim.backup.setClusterVersion(clusterLevel);
     const vm = await sim.addVm({ name: 'bench01', disks: [{ sizeBytes: diskBytes, format: 'cow' }], running: false });
     const image = (vm.disks[0] as SimVm['disks'][number]).file;
     await fillImage(image, diskBytes, dataBytes, dir, 'random');
@@ -99,6 +103,7 @@ async function main(): Promise<void> {
       machine: { cpus: os.cpus().length, node: process.version },
       disk: { virtualBytes: diskBytes, dataBytes },
       imageio: tls ? 'https' : 'http',
+      engineMode: clusterLevel === '4.7' ? 'hybrid (cluster 4.7)' : 'StartVmBackup (cluster 4.6)',
       nbdcopy: { seconds: nbdcopy, MiBps: dataBytes / MiB / nbdcopy },
       engine: viaEngine,
       qmp: viaQmp,

@@ -30,6 +30,9 @@ describe('engine method: backups through the engine backup API and imageio', () 
     requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-em-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
+    // cluster level 4.6: the engine's StartVmBackup (scratch disks live, volume bitmaps cold);
+    // the hybrid (snapshot-based) mode of 4.7+ is engineMethodHybrid.test.ts's
+    sim.backup.setClusterVersion('4.6');
     sim.backup.setStepDelay(20);
     repo = await Repository.init(path.join(dir, 'repo'));
     engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });

@@ -18,9 +18,10 @@ const CHILD = path.resolve(__dirname, 'engineMethodChild.js');
  * kill -9 of a process running an engine-method backup, once while the engine backup is `ready`
  * and once while an image transfer runs: settleEngineBackup (what the service runs at start-up
  * with the id the dead process recorded) finalizes the backup and ends the transfer, no half
- * point is left, and the next backup is incremental and exact.
+ * point is left, and the next backup is incremental and exact. Both engine modes: hybrid
+ * (cluster 4.7, the snapshot removed at finalize) and StartVmBackup (4.6, scratch disks).
  */
-describe('engine method: a backup process killed mid-way', () => {
+describe.each(['4.7', '4.6'])('engine method: a backup process killed mid-way (cluster level %s)', (level) => {
   let dir: string;
   let sim: EngineSim;
   let repo: Repository;
@@ -31,6 +32,7 @@ describe('engine method: a backup process killed mid-way', () => {
     requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-emc-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
+    sim.backup.setClusterVersion(level);
     sim.backup.setStepDelay(20);
     repo = await Repository.init(path.join(dir, 'repo'));
     engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });

@@ -15,8 +15,7 @@ const MiB = 1 << 20;
 /**
  * The engine method on a cluster at level 4.7, where the engine takes hybrid (snapshot-based)
  * backups (reference §4.4): the backup links a snapshot, the transfers read below it, and
- * finalize removes it before `succeeded`. The simulator's state file is put at 4.7 and the
- * simulator restarted on it, as an upgraded engine would be.
+ * finalize removes it before `succeeded`.
  */
 describe('engine method: hybrid (snapshot-based) backups on cluster level 4.7', () => {
   let dir: string;
@@ -28,13 +27,8 @@ describe('engine method: hybrid (snapshot-based) backups on cluster level 4.7', 
   beforeAll(async () => {
     requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-emh-'));
-    const dataDir = path.join(dir, 'sim');
-    await (await EngineSim.start({ dataDir, seed: false })).close();
-    const stateFile = path.join(dataDir, 'state.json');
-    const state = JSON.parse(await fs.readFile(stateFile, 'utf8')) as Record<string, unknown>;
-    if (state['clusterVersion'] === undefined) throw new Error('the simulator keeps no cluster level: hybrid backups cannot be asked for');
-    await fs.writeFile(stateFile, JSON.stringify({ ...state, clusterVersion: '4.7' }));
-    sim = await EngineSim.start({ dataDir, seed: false });
+    sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
+    sim.backup.setClusterVersion('4.7');
     sim.backup.setStepDelay(20);
     repo = await Repository.init(path.join(dir, 'repo'));
     engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
