@@ -1,28 +1,12 @@
 import type { Frame, FrameLocator, Page, Request } from 'playwright-core';
 import type { JobDetail, JobList, PolicyDetail, PolicyList, VmList } from '../../backend/src/api/contract';
-import { chainHealth } from '../../backend/src/backup';
-import type { Vm } from '../../backend/src/engine';
 import type { Stack } from '../ui-harness/stack';
 import { PLACE, Portal, TAB, until } from './portal';
 
 // The backup method and consistency in the portal, driven in Chromium through the WebAdmin
 // harness against the real service and the engine simulator: Backup now's dialog and the policy
 // form send what was chosen, the job's log and the policy say so, the VM tab names the method
-// its next backup will use, and — once the chain forecast takes the method (branch e17-core) —
-// chain health shows the raw disk of web01 (`backup: none`) with the fix for the engine method.
-
-/**
- * Whether the chain forecast takes the method (chainHealth(vm, last, method), branch e17-core):
- * asked of the function itself — a raw disk foreseen for the engine method — since before that
- * the third argument is ignored. Until then the chain health test waits.
- */
-const forecastKnowsMethod = ((): boolean => {
-  const disk = { id: 'd', alias: 'd', description: '', format: 'raw', backup: 'none', provisionedSize: 1 };
-  const vm = { status: 'up', startTime: undefined, diskAttachments: [{ active: true, disk }] } as unknown as Vm;
-  const last = { createdAt: new Date().toISOString(), method: 'engine', disks: [{ diskId: 'd', virtualSize: 1, bitmapPersistent: true }] };
-  const forecast = chainHealth as (vm: Vm, last: unknown, method: string) => Array<{ reason: string | null }>;
-  return forecast(vm, last, 'engine')[0]?.reason === 'disk-not-incremental';
-})();
+// its next backup will use, and chain health shows the raw disk of web01 (`backup: none`) with the fix for the engine method.
 
 describe('Backup method and consistency in the portal', () => {
   let portal: Portal;
@@ -144,7 +128,7 @@ describe('Backup method and consistency in the portal', () => {
     await portal.noPluginFailures();
   }, 60_000);
 
-  (forecastKnowsMethod ? it : it.skip)('chain health shows the raw disk of web01 as disk-not-incremental with its fix (method engine)', async () => {
+  it('chain health shows the raw disk of web01 as disk-not-incremental with its fix (method engine)', async () => {
     const raw = stack.sim.vmByName('web01').disks.find((d) => d.format === 'raw');
     if (!raw) throw new Error('the seed gives web01 a raw disk');
     // a point of web01 by the engine method (the forecast is against the last point: without one, every disk is a first backup)
