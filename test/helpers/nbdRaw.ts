@@ -99,9 +99,9 @@ export class RawNbd {
     }
   }
 
-  /** Hello, optionally structured replies and base:allocation, then GO on `name`. */
-  async open(name: string, opts: { structured: boolean; allocation?: boolean }): Promise<void> {
-    await this.hello();
+  /** Hello (unless `greeted`), optionally structured replies and base:allocation, then GO on `name`. */
+  async open(name: string, opts: { structured: boolean; allocation?: boolean; greeted?: boolean }): Promise<void> {
+    if (!opts.greeted) await this.hello();
     if (opts.structured) {
       this.option(NBD_OPT_STRUCTURED_REPLY);
       await this.optionReplies();
