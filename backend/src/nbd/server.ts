@@ -28,7 +28,8 @@ export interface NbdServerOptions {
   log?: Logger;
   /** Connections at once (default 32); more are refused by the kernel's backlog. */
   maxConnections?: number;
-  /** Requests served at once per connection (default 64); more wait in the socket. */
+  /** Requests served at once per connection (default 16: nbdcopy opens four connections, and
+   *  more in flight only holds more chunk buffers in socket queues); more wait in the socket. */
   maxInFlight?: number;
   /** The greeting to NBD_OPT_GO, and a TLS handshake (default 30 s each). */
   handshakeTimeoutMs?: number;
@@ -145,7 +146,7 @@ export class NbdServer {
       clearTimeout(timer);
       if (!chosen) return;
       log?.info({ client: conn.label, export: chosen.name, structured: chosen.structured, tls: conn.tls }, 'nbd client connected');
-      await serveTransmission(conn, chosen, { maxInFlight: this.opts.maxInFlight ?? 64, log });
+      await serveTransmission(conn, chosen, { maxInFlight: this.opts.maxInFlight ?? 16, log });
       log?.info({ client: conn.label, export: chosen.name }, 'nbd client disconnected');
     } catch (err) {
       if (!conn.closed) log?.warn({ client: conn.label, err: describeError(err) }, 'nbd connection closed');

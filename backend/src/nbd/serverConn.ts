@@ -66,13 +66,18 @@ export class ServerConnection {
     }
   }
 
-  /** Writes one reply's buffers together, never interleaved with another reply. False: the
+  /** Writes one reply's buffers together, never interleaved with another reply; `sent` runs
+   *  once the socket no longer needs them (written, or the connection gone). False: the
    *  socket's buffer is full, wait for `drained()` before sending more. */
-  write(bufs: readonly Buffer[]): boolean {
-    if (this.isClosed) return true;
+  write(bufs: readonly Buffer[], sent?: () => void): boolean {
+    if (this.isClosed || bufs.length === 0) {
+      if (sent) queueMicrotask(sent);
+      return true;
+    }
     const s = this.stream;
     s.cork();
-    for (const b of bufs) if (b.length > 0) s.write(b);
+    const last = bufs.length - 1;
+    bufs.forEach((b, i) => (i === last && sent ? s.write(b, () => sent()) : s.write(b)));
     s.uncork();
     return !s.writableNeedDrain;
   }

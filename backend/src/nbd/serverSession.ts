@@ -165,11 +165,16 @@ function sendError(conn: ServerConnection, exp: ChosenExport, req: Request, errn
   conn.write([exp.structured ? errorChunk(NBD_REPLY_FLAG_DONE, req.cookie, errno, message) : simpleReply(req.cookie, errno)]);
 }
 
-/** The reply to a read whose pieces are all in: all chunks written together, the last one DONE. */
+/** The reply to a read whose pieces are all in: all chunks written together, the last one DONE;
+ *  the pieces' data handed back once the socket is done with it. */
 function sendRead(conn: ServerConnection, exp: ChosenExport, req: Request, pieces: readonly ReadPiece[]): void {
+  const sent = (): void => {
+    for (const p of pieces) if ('data' in p) p.release?.();
+  };
   if (!exp.structured) {
-    const failed = pieces.find((p): p is Extract<ReadPiece, { error: Error }> => 'error' in p);
+    const failed = pieces.some((p) => 'error' in p);
     if (failed) {
+      sent();
       conn.write([simpleReply(req.cookie, NBD_EIO)]);
       return;
     }
@@ -178,7 +183,7 @@ function sendRead(conn: ServerConnection, exp: ChosenExport, req: Request, piece
       if ('data' in p) out.push(p.data);
       else for (let left = p.length; left > 0; left -= ZEROES.length) out.push(ZEROES.subarray(0, Math.min(left, ZEROES.length)));
     }
-    conn.write(out);
+    conn.write(out, sent);
     return;
   }
   const out: Buffer[] = [];
@@ -198,5 +203,5 @@ function sendRead(conn: ServerConnection, exp: ChosenExport, req: Request, piece
   // the last chunk carries DONE; an empty read is answered by a NONE chunk alone
   if (lastHeader) lastHeader.writeUInt16BE(NBD_REPLY_FLAG_DONE, 4);
   else out.push(chunkHeader(NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, req.cookie, 0));
-  conn.write(out);
+  conn.write(out, sent);
 }

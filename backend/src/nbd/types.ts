@@ -28,11 +28,12 @@ export interface Extent {
 
 /**
  * Part of the answer to a read: `length` bytes at `offset` that are `data` (exactly `length`
- * bytes, which the server only reads), zeroes (`zero`: sent as a hole when the client allows
- * it), or that could not be read (`error`: answered NBD_EIO for this range only).
+ * bytes, which the server only reads, then hands back through `release` once they are sent or
+ * dropped), zeroes (`zero`: sent as a hole when the client allows it), or that could not be read
+ * (`error`: answered NBD_EIO for this range only).
  */
 export type ReadPiece =
-  | { offset: number; length: number; data: Buffer }
+  | { offset: number; length: number; data: Buffer; release?: () => void }
   | { offset: number; length: number; zero: true }
   | { offset: number; length: number; error: Error };
 

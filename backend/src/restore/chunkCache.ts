@@ -2,11 +2,27 @@
  * The chunks of one disk being served, by chunk number: a bounded LRU of their contents, one
  * load per chunk however many readers want it at once, and a bound on loads running together
  * (demand before read-ahead). A failed load is not kept, so the next read tries again.
+ *
+ * Readers hold what they got until they release it (the bytes were sent). A chunk no cache
+ * entry and no reader holds any more goes back to the repository for reuse (`recycle`), so
+ * serving a disk does not allocate, and collect, a buffer per chunk; a reader that took a whole
+ * chunk drops it from the cache at once (a copy reads each chunk once).
  */
 
 interface Entry {
   data: Promise<Buffer>;
+  /** Set once loaded, until recycled. */
+  value: Buffer | undefined;
   bytes: number;
+  /** Readers holding the chunk now. */
+  refs: number;
+  cached: boolean;
+}
+
+/** A chunk's content, valid until release() (call it exactly once, when its bytes are sent). */
+export interface HeldChunk {
+  data: Buffer;
+  release: () => void;
 }
 
 export class ChunkCache {
@@ -22,6 +38,7 @@ export class ChunkCache {
     private readonly maxLoads: number,
     private readonly load: (chunk: number) => Promise<Buffer>,
     private readonly lengthOf: (chunk: number) => number,
+    private readonly recycle: (data: Buffer) => void = () => undefined,
   ) {}
 
   /** Loads started by readers and not yet done (read-ahead counts apart). */
@@ -31,23 +48,33 @@ export class ChunkCache {
     return this.entries.has(chunk);
   }
 
-  /** The chunk's content; `ahead`: a read-ahead, which waits behind every demand load. */
-  get(chunk: number, ahead = false): Promise<Buffer> {
-    const hit = this.entries.get(chunk);
-    if (hit) {
-      this.entries.delete(chunk);
-      this.entries.set(chunk, hit);
-      return hit.data;
+  /** The chunk's content for a reader; `whole`: the reader takes all of it (not kept cached). */
+  async acquire(chunk: number, whole = false): Promise<HeldChunk> {
+    const entry = this.entry(chunk, false);
+    entry.refs++;
+    let data: Buffer;
+    try {
+      data = await entry.data;
+    } catch (err) {
+      entry.refs--;
+      throw err;
     }
-    const data = this.limited(chunk, ahead);
-    const entry: Entry = { data, bytes: this.lengthOf(chunk) };
-    this.entries.set(chunk, entry);
-    this.bytes += entry.bytes;
-    data.catch(() => {
-      if (this.entries.get(chunk) === entry) this.drop(chunk, entry);
-    });
-    this.evict();
-    return data;
+    if (whole && entry.cached) this.uncache(chunk, entry);
+    let held = true;
+    return {
+      data,
+      release: () => {
+        if (!held) return;
+        held = false;
+        entry.refs--;
+        this.maybeRecycle(entry);
+      },
+    };
+  }
+
+  /** Starts loading the chunk for a reader that will want it soon (behind every demand load). */
+  prefetch(chunk: number): void {
+    this.entry(chunk, true).data.catch(() => undefined); // a failure is met again by the reader
   }
 
   /** Resolves once no load is running (nothing reads the point after this). */
@@ -87,15 +114,47 @@ export class ChunkCache {
     return run;
   }
 
+  private entry(chunk: number, ahead: boolean): Entry {
+    const hit = this.entries.get(chunk);
+    if (hit) {
+      this.entries.delete(chunk);
+      this.entries.set(chunk, hit);
+      return hit;
+    }
+    const entry: Entry = { data: this.limited(chunk, ahead), value: undefined, bytes: this.lengthOf(chunk), refs: 0, cached: true };
+    this.entries.set(chunk, entry);
+    this.bytes += entry.bytes;
+    entry.data.then(
+      (v) => {
+        entry.value = v;
+        this.maybeRecycle(entry); // evicted before it was even loaded
+      },
+      () => {
+        if (entry.cached) this.uncache(chunk, entry);
+      },
+    );
+    this.evict();
+    return entry;
+  }
+
   private evict(): void {
     for (const [chunk, entry] of this.entries) {
       if (this.bytes <= this.budgetBytes) return;
-      this.drop(chunk, entry);
+      this.uncache(chunk, entry);
     }
   }
 
-  private drop(chunk: number, entry: Entry): void {
-    this.entries.delete(chunk);
+  private uncache(chunk: number, entry: Entry): void {
+    if (this.entries.get(chunk) === entry) this.entries.delete(chunk);
+    entry.cached = false;
     this.bytes -= entry.bytes;
+    this.maybeRecycle(entry);
+  }
+
+  private maybeRecycle(entry: Entry): void {
+    if (entry.cached || entry.refs > 0 || !entry.value) return;
+    const v = entry.value;
+    entry.value = undefined;
+    this.recycle(v);
   }
 }

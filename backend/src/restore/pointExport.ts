@@ -51,7 +51,13 @@ export class PointExport implements ExportSource {
     this.size = index.virtualSize;
     this.description = `disk ${diskLabel(disk)} (${disk.device}) of restore point ${point.manifest.pointId} of vm ${point.manifest.vm.name}`;
     const budget = Math.max(cacheBytes, (READ_AHEAD + MAX_LOADS) * index.chunkSize);
-    this.cache = new ChunkCache(budget, MAX_LOADS, (i) => this.loadChunk(i), (i) => index.chunkLength(i));
+    this.cache = new ChunkCache(
+      budget,
+      MAX_LOADS,
+      (i) => this.loadChunk(i),
+      (i) => index.chunkLength(i),
+      (data) => point.recycle?.(data),
+    );
   }
 
   /** Takes the lease, finds the disk and reads its index; REPO_POINT_NOT_FOUND, REPO_DISK_NOT_FOUND. */
@@ -93,9 +99,10 @@ export class PointExport implements ExportSource {
         pieces.push(Promise.resolve({ offset: s, length: e - s, zero: true }));
         continue;
       }
+      const whole = s === i * cs && e === i * cs + this.index.chunkLength(i);
       pieces.push(
-        this.cache.get(i).then(
-          (data): ReadPiece => ({ offset: s, length: e - s, data: data.subarray(s - i * cs, e - i * cs) }),
+        this.cache.acquire(i, whole).then(
+          (held): ReadPiece => ({ offset: s, length: e - s, data: held.data.subarray(s - i * cs, e - i * cs), release: held.release }),
           (error: unknown): ReadPiece => ({ offset: s, length: e - s, error: error instanceof Error ? error : new Error(String(error)) }),
         ),
       );
@@ -141,7 +148,7 @@ export class PointExport implements ExportSource {
     if (at < 0 || this.cache.demandRunning >= READ_AHEAD) return;
     for (let i = last + 1; i <= last + READ_AHEAD && i < this.index.count; i++) {
       if (this.index.isZero(i) || this.cache.has(i)) continue;
-      this.cache.get(i, true).catch(() => undefined); // a failure is met again by the reader
+      this.cache.prefetch(i);
     }
   }
 
