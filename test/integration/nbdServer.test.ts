@@ -81,6 +81,42 @@ describe.each(REPO_FORMATS)('an exported point of a $name repository', (format) 
   });
 });
 
+describe('the export source', () => {
+  test('a reader going on where it stopped gets the next chunks read ahead; a chunk read whole does not stay cached, a part of one does', async () => {
+    const dir = await fs.mkdtemp(path.join(tmp, 'ahead-'));
+    const repo = await initRepo(path.join(dir, 'repo'), V2);
+    const cs = repo.chunkSize;
+    const img = mixedImage(cs, 20);
+    const m = await writeImagePoint(repo, img);
+    const exp = await PointExport.open({ repository: repo, pointId: m.pointId, disk: 'vda', holder: 'read-ahead test' });
+    const cache = (exp as unknown as { cache: { has(i: number): boolean } }).cache;
+    const bytes = async (offset: number, length: number): Promise<Buffer> => {
+      const pieces = await exp.read(offset, length);
+      const out = Buffer.concat(pieces.map((p) => ('data' in p ? Buffer.from(p.data) : 'zero' in p ? Buffer.alloc(p.length) : Buffer.alloc(0))));
+      for (const p of pieces) if ('data' in p) p.release?.();
+      return out;
+    };
+    try {
+      expect((await bytes(0, 4096)).equals(img.subarray(0, 4096))).toBe(true);
+      expect(cache.has(0)).toBe(true);
+      expect(cache.has(2)).toBe(false);
+      // the next read starts where the last ended: chunks 1..9 are on their way (1, 5, 6, 7, 9 are zero: no I/O)
+      expect((await bytes(4096, cs)).equals(img.subarray(4096, cs + 4096))).toBe(true);
+      expect([2, 3, 4, 8].map((i) => cache.has(i))).toEqual([true, true, true, true]);
+      expect([5, 9, 12].map((i) => cache.has(i))).toEqual([false, false, false]);
+      // a whole chunk read by itself leaves the cache
+      expect((await bytes(12 * cs, cs)).equals(img.subarray(12 * cs, 13 * cs))).toBe(true);
+      expect(cache.has(12)).toBe(false);
+      expect(exp.allocation(0, img.length).map((e) => [e.offset / cs, e.length / cs, e.flags])).toEqual(
+        expectedMap(img.length, cs, zeroChunks(img, cs)).map(([o, l, f]) => [o / cs, l / cs, f]),
+      );
+    } finally {
+      await exp.close();
+      await repo.close();
+    }
+  });
+});
+
 describe('a point backed up through real QEMU, exported', () => {
   const DEV = 'virtio-disk0';
   let fx: BackupFixture;
