@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'NBD_TIMEOUT'
   | 'NBD_ABORTED'
   | 'NBD_UNSUPPORTED'
+  /** our nbd server cannot listen where it was asked (socket path or port in use, no permission) */
+  | 'NBD_LISTEN_FAILED'
   // hosts (ssh links)
   | 'HOST_UNREACHABLE'
   | 'HOST_KEY_MISMATCH'

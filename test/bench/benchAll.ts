@@ -6,7 +6,9 @@
  *    against `qemu-img convert` — format 2 plain and encrypted, random and compressible data,
  *    and format 1 as the reference of the previous repository;
  *  - daily: a week of 20 × 1 MiB writes a day through the installed command, per chunk size;
- *  - index: index bytes per incremental point of a 1 TiB sparse disk, 1 % changed.
+ *  - index: index bytes per incremental point of a 1 TiB sparse disk, 1 % changed;
+ *  - export: a 1 GiB point of mixed data read through `olvm-backup export` by nbdcopy, against
+ *    restoring it to a file.
  * `--quick` uses a 1 GiB disk with 512 MiB of data, 3 days and a 64 GiB index disk.
  */
 import { spawn } from 'child_process';
@@ -44,7 +46,9 @@ async function main(): Promise<void> {
   const daily = await run('dailyBench.js', [...disk, '--days', quick ? '3' : '7']);
   process.stderr.write('bench: index bytes per point\n');
   const index = await run('indexBench.js', ['--disk-gib', quick ? '64' : '1024', '--change-pct', '1']);
-  const doc = { machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, backup, daily, index };
+  process.stderr.write('bench: a point read through the NBD export\n');
+  const exported = await run('exportBench.js', ['--disk-gib', '1']);
+  const doc = { machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, backup, daily, index, export: exported };
   process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
 }
 

@@ -72,7 +72,7 @@ function textLike(n: number): Buffer {
 let textPool: Buffer | undefined;
 
 /** Text-like bytes, each 4 KiB made unique by a random 16-byte stamp (no two chunks alike). */
-function compressible(n: number): Buffer {
+export function compressible(n: number): Buffer {
   textPool ??= textLike(8 * MiB);
   const out = Buffer.from(textPool.subarray(0, n));
   const stamps = randomBytes((n / 4096) * 16);

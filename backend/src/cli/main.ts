@@ -7,6 +7,7 @@ import { describeError } from '../errors';
 import { registerAudit } from './commands/audit';
 import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
+import { registerExport } from './commands/export';
 import { registerGc } from './commands/gc';
 import { registerHostAccess } from './commands/hostAccess';
 import { registerKey } from './commands/key';
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<void> {
   registerPoints(program);
   registerShow(program);
   registerRestore(program);
+  registerExport(program);
   registerVerify(program);
   registerServe(program);
   registerSetup(program);

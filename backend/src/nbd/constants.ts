@@ -1,7 +1,8 @@
 /**
  * Protocol numbers of the NBD wire format, named as in the NBD protocol specification
  * (doc/proto.md of the reference implementation). Everything on the wire is big-endian.
- * Only what this client sends or must recognise is listed.
+ * Only what our client and our server send or must recognise is listed; the limits the server
+ * applies to its peers are at the end.
  */
 
 // ---- handshake (fixed newstyle) --------------------------------------------------------------
@@ -21,6 +22,8 @@ export const NBD_FLAG_NO_ZEROES = 1 << 1;
 // Client flags (client -> server, 32 bits).
 export const NBD_FLAG_C_FIXED_NEWSTYLE = 1 << 0;
 export const NBD_FLAG_C_NO_ZEROES = 1 << 1;
+/** Bytes of zero padding after an NBD_OPT_EXPORT_NAME reply, unless NBD_FLAG_C_NO_ZEROES. */
+export const NBD_EXPORT_NAME_PADDING = 124;
 
 // Options.
 export const NBD_OPT_EXPORT_NAME = 1;
@@ -189,3 +192,19 @@ export const MAX_OPTION_REPLY_LENGTH = 64 * 1024 * 1024;
 export const MAX_CHUNK_PAYLOAD_LENGTH = 64 * 1024 * 1024;
 /** Strings (export names, error messages, context names) are capped by the spec. */
 export const MAX_STRING_LENGTH = 4096;
+
+// ---- what our server accepts from its clients ------------------------------------------------
+
+/** Option data longer than this is a hostile or broken client: answered NBD_REP_ERR_TOO_BIG,
+ *  then the connection is closed (the largest real option, a meta context query list, is a few
+ *  kilobytes). */
+export const SERVER_MAX_OPTION_LENGTH = 64 * 1024;
+/** The maximum payload the server advertises (NBD_INFO_BLOCK_SIZE) and serves in one read. */
+export const SERVER_MAX_PAYLOAD = 32 * 1024 * 1024;
+/** Descriptors in one block status chunk at most (the spec asks for no more than 2^20). */
+export const SERVER_MAX_EXTENTS = 1 << 20;
+/** Options one connection may send before it must choose an export. */
+export const SERVER_MAX_OPTIONS = 256;
+
+/** The one meta context the server offers. */
+export const BASE_ALLOCATION = 'base:allocation';

@@ -1,4 +1,5 @@
-/** "Restore this point": into the engine (plan, execute), to a file, as a download. */
+/** "Restore this point": into the engine (plan, execute), to a file, as a download, as the
+ *  source of an NBD export (pointExport.ts). */
 export { restoreToFile } from './toFile';
 export type { RestoreToFileRequest, RestoreToFileResult } from './toFile';
 export { QemuNbdServer } from './qemuNbd';
@@ -14,3 +15,5 @@ export { openPoint } from './pointSource';
 export type { PointSource, ReadPurpose } from './pointSource';
 export { planRestore, planView, pointDataBytes, readInventory } from './plan';
 export type { RestorePlan, RestoreInventory, PlannedDisk, PlannedNic, UsableTargets } from './plan';
+export { PointExport, findDisk } from './pointExport';
+export type { PointExportOptions } from './pointExport';
