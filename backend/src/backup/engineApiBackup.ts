@@ -31,8 +31,9 @@ export const DEFAULT_ENGINE_TIMEOUTS: EngineBackupTimeouts = {
   transferPhaseMs: 180_000,
   imageioRequestMs: 60_000,
   inactivityTimeoutSeconds: 120,
-  // the phases of a small incremental take a second or two: a 1 s poll would double its time
-  pollIntervalMs: 250,
+  // the longest pause between phase reads; the first are 50 ms and grow with the wait
+  // (engine/poll.ts), so a small incremental's short phases are seen at once
+  pollIntervalMs: 1000,
 };
 
 export interface EngineApiBackupRequest {
