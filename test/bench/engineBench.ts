@@ -12,19 +12,27 @@
  *  - QMP method: the same, into its own repository (no dedup against the engine's points).
  * `--cluster`: the cluster level, 4.7 (default: hybrid, snapshot-based engine backups) or 4.6
  * (StartVmBackup: scratch disks on the running VM).
+ * The simulator runs in its own process (its CLI, test/engine-sim/main.js), as an engine does:
+ * in this process its imageio serving would share our event loop and measure the bench, not
+ * the product. It is prepared in-process first (VM, cluster level: test hooks the CLI lacks),
+ * closed, and the CLI restarted on the same data dir; the guest's 1 % rewrite goes through the
+ * VM's QMP socket (qemu-io on the virtio backend, as the simulator's guestWrite does).
+ * Each engine backup also reports where its waits went (`engineWaits`): the engine's own time
+ * per phase (its `modification_date`) vs our polling lag, and the simulator's modelled delays.
  * Prints one JSON object. Nothing is asserted: ratios are reported against the targets.
  */
 // as the CLI does (backend/src/cli/main.ts): a deeper libuv threadpool for chunk I/O
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
-import { spawn } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
 import { randomBytes, randomInt } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { engineVmBackup, type EngineVmBackupResult } from '../../backend/src/backup';
-import { EngineClient } from '../../backend/src/engine';
+import { EngineClient, type BackupPhase, type ImageTransfer, type ImageTransferPhase, type PollOptions, type VmBackup } from '../../backend/src/engine';
 import { LocalHost } from '../../backend/src/hosts';
 import { Repository } from '../../backend/src/repository';
+import { QmpClient } from '../../backend/src/qmp';
 import { runTool } from '../../backend/src/util/exec';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { waitForSockets } from '../helpers/waitForSockets';
@@ -48,11 +56,163 @@ async function nbdcopyBaseline(image: string, dir: string): Promise<number> {
   }
 }
 
-async function rewriteOnePercent(sim: EngineSim, vm: SimVm, diskBytes: number): Promise<number> {
-  const d = vm.disks[0] as SimVm['disks'][number];
+/** The simulator's CLI in its own process on a prepared data dir: its JSON line, and the process. */
+interface SimProcess {
+  proc: ChildProcess;
+  info: { baseUrl: string; caFile: string | null; users: { admin: { name: string; password: string } }; qmpDir: string };
+}
+
+async function startSimProcess(dataDir: string, tls: boolean): Promise<SimProcess> {
+  const main = path.join(__dirname, '..', 'engine-sim', 'main.js');
+  const proc = spawn(process.execPath, [main, dataDir, '--no-seed', ...(tls ? ['--tls'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`engine-sim printed nothing within 120 s: ${stderr}`)), 120_000);
+      proc.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        const nl = out.indexOf('\n');
+        if (nl >= 0) {
+          clearTimeout(timer);
+          resolve(out.slice(0, nl));
+        }
+      });
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`engine-sim exited with ${code}: ${stderr}`));
+      });
+    });
+    proc.stdout?.resume(); // nothing more is read: keep the pipe from filling
+    return { proc, info: JSON.parse(line) as SimProcess['info'] };
+  } catch (err) {
+    await stopSimProcess(proc);
+    throw err;
+  }
+}
+
+/** SIGTERM (the simulator stops its QEMUs and servers), SIGKILL if it has not gone in 60 s. */
+async function stopSimProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const force = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+  try {
+    await gone;
+  } finally {
+    clearTimeout(force);
+  }
+}
+
+/** The guest rewrites 1 % of the disk (1 MiB writes at random offsets) through the VM's QMP
+ *  socket, as the simulator's guestWrite does; the socket is free again before a backup. */
+async function rewriteOnePercent(qmpDir: string, vmId: string, diskId: string, diskBytes: number, tmp: string): Promise<number> {
   const writes = Math.max(1, Math.round((diskBytes * 0.01) / MiB));
-  for (let i = 0; i < writes; i++) await sim.guestWrite(vm.id, d.id, randomInt(0, diskBytes / MiB - 1) * MiB + randomInt(0, 16) * 4096, randomBytes(MiB));
+  const file = path.join(tmp, 'guest-write.bin');
+  const qmp = await QmpClient.connectUnix(path.join(qmpDir, `${vmId}.qmp`));
+  try {
+    for (let i = 0; i < writes; i++) {
+      await fs.writeFile(file, randomBytes(MiB));
+      const offset = randomInt(0, diskBytes / MiB - 1) * MiB + randomInt(0, 16) * 4096;
+      const out = await qmp.execute('human-monitor-command', { 'command-line': `qemu-io -d /machine/peripheral/ua-${diskId}/virtio-backend "write -s ${file} ${offset} ${MiB}"` });
+      if (/fail|error|invalid|not found/i.test(out)) throw new Error(`guest write at ${offset} failed: ${out.trim()}`);
+    }
+    await qmp.execute('human-monitor-command', { 'command-line': `qemu-io -d /machine/peripheral/ua-${diskId}/virtio-backend "flush"` });
+  } finally {
+    await qmp.close();
+    await fs.rm(file, { force: true });
+  }
   return writes * MiB;
+}
+
+interface EngineWait {
+  what: string;
+  /** from our request (or the wait's start) until we saw the phase */
+  ms: number;
+  /** from our request until the engine entered the phase (its modification_date); backups only */
+  engineMs?: number;
+}
+
+/** An EngineClient that times the waits the engine method makes (same process, no extra reads). */
+class TimedEngineClient extends EngineClient {
+  waits: EngineWait[] = [];
+  private requested = new Map<string, number>();
+
+  override async startBackup(...a: Parameters<EngineClient['startBackup']>): Promise<VmBackup> {
+    const t0 = Date.now();
+    const b = await super.startBackup(...a);
+    this.requested.set(`${b.id}:ready`, t0);
+    return b;
+  }
+
+  override async finalizeBackup(vmId: string, backupId: string, opts?: Parameters<EngineClient['finalizeBackup']>[2]): Promise<void> {
+    this.requested.set(`${backupId}:succeeded`, Date.now());
+    await super.finalizeBackup(vmId, backupId, opts);
+  }
+
+  override async waitForBackupPhase(vmId: string, backupId: string, phases: readonly BackupPhase[], opts: PollOptions & { goneIsAnswer?: boolean }): Promise<VmBackup | null> {
+    const key = `${backupId}:${phases.join('|')}`;
+    const t0 = this.requested.get(key) ?? Date.now();
+    const b = await super.waitForBackupPhase(vmId, backupId, phases, opts);
+    const seen = Date.now();
+    const entered = b?.modificationDate?.getTime();
+    this.waits.push({ what: `backup ${phases.join('|')}`, ms: seen - t0, ...(entered !== undefined ? { engineMs: Math.min(entered, seen) - t0 } : {}) });
+    return b;
+  }
+
+  override async createImageTransfer(...a: Parameters<EngineClient['createImageTransfer']>): Promise<ImageTransfer> {
+    const t0 = Date.now();
+    const t = await super.createImageTransfer(...a);
+    this.requested.set(`${t.id}:start`, t0);
+    return t;
+  }
+
+  override async finalizeImageTransfer(id: string, opts?: Parameters<EngineClient['finalizeImageTransfer']>[1]): Promise<void> {
+    this.requested.set(`${id}:end`, Date.now());
+    await super.finalizeImageTransfer(id, opts);
+  }
+
+  override async waitForTransferPhase(id: string, phases: readonly ImageTransferPhase[], opts: PollOptions): Promise<ImageTransfer | null> {
+    const which = phases.includes('transferring') ? 'start' : 'end';
+    const t0 = this.requested.get(`${id}:${which}`) ?? Date.now();
+    const t = await super.waitForTransferPhase(id, phases, opts);
+    this.waits.push({ what: `transfer ${which === 'start' ? 'transferring' : 'finished'}`, ms: Date.now() - t0 });
+    return t;
+  }
+
+  take(): EngineWait[] {
+    const w = this.waits;
+    this.waits = [];
+    return w;
+  }
+}
+
+/** The simulator's modelled delays (its defaults, not changed here): Backups.stepDelayMs per
+ *  phase step (initializing, starting when live, finalizing), Transfers.initDelayMs before a
+ *  transfer turns `transferring`. */
+const SIM_STEP_MS = 100;
+const SIM_TRANSFER_INIT_MS = 150;
+
+/** Where an engine backup's waits went: the engine's part (its phase times; for transfers the
+ *  whole wait, which our poll lag is part of) and our polling lag on the backup phases. */
+function waitSummary(waits: EngineWait[], seconds: number, live: boolean, disks: number): Record<string, unknown> {
+  const sum = (f: (w: EngineWait) => number): number => waits.reduce((a, w) => a + f(w), 0);
+  const transferWaits = waits.filter((w) => w.engineMs === undefined);
+  const engineMs = sum((w) => w.engineMs ?? 0);
+  const pollLagMs = sum((w) => (w.engineMs !== undefined ? w.ms - w.engineMs : 0));
+  const transferWaitMs = transferWaits.reduce((a, w) => a + w.ms, 0);
+  const simModelledMs = SIM_STEP_MS * ((live ? 2 : 1) + 1) + SIM_TRANSFER_INIT_MS * disks;
+  return {
+    waits,
+    backupPhasesEngineMs: engineMs,
+    backupPhasesPollLagMs: pollLagMs,
+    transferPhasesWaitMs: transferWaitMs,
+    simModelledDelayMs: simModelledMs,
+    /** what is left of the backup's time once the engine's phase times and transfer waits are
+     *  taken out: our own work (reads, copy, index, commit) and our poll lag */
+    oursMs: seconds * 1000 - engineMs - transferWaitMs,
+  };
 }
 
 function summary(r: { seconds: number; value: EngineVmBackupResult }, dataBytes: number): Record<string, unknown> {
@@ -66,44 +226,62 @@ async function main(): Promise<void> {
   const tls = arg('tls', 0) === 1;
   const clusterLevel = arg('cluster', 4.7) < 4.7 ? '4.6' : '4.7';
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-ebench-'));
-  let sim: EngineSim | undefined;
-  let engine: EngineClient | undefined;
+  const simDir = path.join(dir, 'sim');
+  let sim: SimProcess | undefined;
+  let engine: TimedEngineClient | undefined;
   const repos: Repository[] = [];
   try {
-    sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false, tls });
-    sim.backup.setClusterVersion(clusterLevel);
-    const vm = await sim.addVm({ name: 'bench01', disks: [{ sizeBytes: diskBytes, format: 'cow' }], running: false });
-    const image = (vm.disks[0] as SimVm['disks'][number]).file;
-    await fillImage(image, diskBytes, dataBytes, dir, 'random');
-    const nbdcopy = await nbdcopyBaseline(image, dir);
+    // preparation in-process (hooks the CLI has not), then the engine in its own process
+    const setup = await EngineSim.start({ dataDir: simDir, seed: false, tls });
+    let vm: SimVm;
+    try {
+      setup.backup.setClusterVersion(clusterLevel);
+      vm = await setup.addVm({ name: 'bench01', disks: [{ sizeBytes: diskBytes, format: 'cow' }], running: false });
+    } finally {
+      await setup.close();
+    }
+    const disk = vm.disks[0] as SimVm['disks'][number];
+    await fillImage(disk.file, diskBytes, dataBytes, dir, 'random');
+    const nbdcopy = await nbdcopyBaseline(disk.file, dir);
 
-    engine = new EngineClient({ baseUrl: sim.baseUrl, ...(sim.caFile ? { caFile: sim.caFile } : {}), auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
+    sim = await startSimProcess(simDir, tls);
+    const { info } = sim;
+    engine = new TimedEngineClient({ baseUrl: info.baseUrl, ...(info.caFile ? { caFile: info.caFile } : {}), auth: { kind: 'password', user: info.users.admin.name, password: info.users.admin.password } });
     await engine.startVm(vm.id);
     await engine.waitForVmStatus(vm.id, ['up'], { timeoutMs: 120_000 });
 
     const run = async (method: 'engine' | 'qmp'): Promise<Record<string, unknown>> => {
+      const client = engine as TimedEngineClient;
       const repo = await Repository.init(path.join(dir, `repo-${method}`));
       repos.push(repo);
       const backup = (): Promise<EngineVmBackupResult> =>
-        engineVmBackup({ engine: engine as EngineClient, vmId: vm.id, repository: repo, host: new LocalHost({ qmpDir: (sim as EngineSim).qmpDir }), scratchDir: dir, method });
+        engineVmBackup({ engine: client, vmId: vm.id, repository: repo, host: new LocalHost({ qmpDir: info.qmpDir }), scratchDir: dir, method });
+      client.take();
       const full = await timed(backup);
+      const fullWaits = client.take();
       const repoAfterFull = await du(repo.dir);
-      const written = await rewriteOnePercent(sim as EngineSim, vm, diskBytes);
+      const written = await rewriteOnePercent(info.qmpDir, vm.id, disk.id, diskBytes, dir);
       const inc = await timed(backup);
+      const incWaits = client.take();
+      const waits = (w: EngineWait[], seconds: number): Record<string, unknown> => (method === 'engine' ? { engineWaits: waitSummary(w, seconds, true, 1) } : {});
       return {
-        full: { ...summary(full, dataBytes), repoBytes: repoAfterFull },
-        incremental: { ...summary(inc, dataBytes), guestBytesWritten: written, repoGrowthBytes: (await du(repo.dir)) - repoAfterFull },
+        full: { ...summary(full, dataBytes), repoBytes: repoAfterFull, ...waits(fullWaits, full.seconds) },
+        incremental: { ...summary(inc, dataBytes), guestBytesWritten: written, repoGrowthBytes: (await du(repo.dir)) - repoAfterFull, ...waits(incWaits, inc.seconds) },
         incrementalVsFullTime: inc.seconds / full.seconds,
       };
     };
     const viaEngine = await run('engine');
     const viaQmp = await run('qmp');
     const sec = (r: Record<string, unknown>, k: 'full' | 'incremental'): number => (r[k] as { seconds: number }).seconds;
+    const incWaits = (viaEngine['incremental'] as { engineWaits: { backupPhasesEngineMs: number; transferPhasesWaitMs: number } }).engineWaits;
+    const engineIncSeconds = sec(viaEngine, 'incremental');
+    const engineFixedSeconds = (incWaits.backupPhasesEngineMs + incWaits.transferPhasesWaitMs) / 1000;
     const result = {
-      machine: { cpus: os.cpus().length, node: process.version },
+      machine: { cpus: os.cpus().length, node: process.version, load1: os.loadavg()[0] },
       disk: { virtualBytes: diskBytes, dataBytes },
       imageio: tls ? 'https' : 'http',
       engineMode: clusterLevel === '4.7' ? 'hybrid (cluster 4.7)' : 'StartVmBackup (cluster 4.6)',
+      engineProcess: 'separate (test/engine-sim/main.js)',
       nbdcopy: { seconds: nbdcopy, MiBps: dataBytes / MiB / nbdcopy },
       engine: viaEngine,
       qmp: viaQmp,
@@ -112,9 +290,11 @@ async function main(): Promise<void> {
         engineFullVsNbdcopy: nbdcopy / sec(viaEngine, 'full'),
         qmpFullVsNbdcopy: nbdcopy / sec(viaQmp, 'full'),
         engineFullVsQmpFull: sec(viaQmp, 'full') / sec(viaEngine, 'full'),
-        engineIncrementalVsFullTime: sec(viaEngine, 'incremental') / sec(viaEngine, 'full'),
+        engineIncrementalVsFullTime: engineIncSeconds / sec(viaEngine, 'full'),
+        // the incremental without the engine's phase times and transfer waits (what is ours)
+        engineIncrementalOursVsFullTime: (engineIncSeconds - engineFixedSeconds) / sec(viaEngine, 'full'),
         qmpIncrementalVsFullTime: sec(viaQmp, 'incremental') / sec(viaQmp, 'full'),
-        engineIncrementalVsQmpIncremental: sec(viaQmp, 'incremental') / sec(viaEngine, 'incremental'),
+        engineIncrementalVsQmpIncremental: sec(viaQmp, 'incremental') / engineIncSeconds,
       },
       targets: { engineIncrementalVsFullTime: '<= 0.10' },
     };
@@ -122,7 +302,7 @@ async function main(): Promise<void> {
   } finally {
     for (const r of repos) await r.close().catch(() => undefined);
     await engine?.close().catch(() => undefined);
-    await sim?.close();
+    if (sim) await stopSimProcess(sim.proc);
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
