@@ -17,7 +17,8 @@
  * the product. It is prepared in-process first (VM, cluster level: test hooks the CLI lacks),
  * closed, and the CLI restarted on the same data dir; the guest's 1 % rewrite goes through the
  * VM's QMP socket (qemu-io on the virtio backend, as the simulator's guestWrite does).
- * Each engine backup also reports where its waits went (`engineWaits`): the engine's own time
+ * Each backup reports the CPU it cost us and the simulator process (`cpu`); each engine backup
+ * also where its waits went (`engineWaits`): the engine's own time
  * per phase (its `modification_date`) vs our polling lag, and the simulator's modelled delays.
  * Prints one JSON object. Nothing is asserted: ratios are reported against the targets.
  */
@@ -124,6 +125,27 @@ async function rewriteOnePercent(qmpDir: string, vmId: string, diskId: string, d
     await fs.rm(file, { force: true });
   }
   return writes * MiB;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (its own, not
+ *  its children's: the simulator's QEMUs are not counted). */
+async function procCpuSeconds(pid: number, ticksPerSecond: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd on
+  return (Number(f[11]) + Number(f[12])) / ticksPerSecond; // utime, stime: fields 14 and 15
+}
+
+/** Runs `fn` timed, with the CPU seconds it cost this process and the simulator's process:
+ *  on this 2-core machine the engine's imageio competes with us for CPU, a real one does not. */
+async function timedCpu<T>(fn: () => Promise<T>, simPid: number, tick: number): Promise<{ seconds: number; value: T; cpu: { oursSeconds: number; engineSimSeconds: number } }> {
+  const sim0 = await procCpuSeconds(simPid, tick);
+  let ours0 = process.cpuUsage();
+  const r = await timed(async () => {
+    ours0 = process.cpuUsage(); // after timed's sync
+    return fn();
+  });
+  const ours = process.cpuUsage(ours0);
+  return { ...r, cpu: { oursSeconds: (ours.user + ours.system) / 1e6, engineSimSeconds: (await procCpuSeconds(simPid, tick)) - sim0 } };
 }
 
 interface EngineWait {
@@ -250,6 +272,8 @@ async function main(): Promise<void> {
     await engine.startVm(vm.id);
     await engine.waitForVmStatus(vm.id, ['up'], { timeoutMs: 120_000 });
 
+    const tick = Number((await runTool('getconf', ['CLK_TCK'], { timeoutMs: 10_000 })).trim()) || 100;
+    const simPid = sim.proc.pid as number;
     const run = async (method: 'engine' | 'qmp'): Promise<Record<string, unknown>> => {
       const client = engine as TimedEngineClient;
       const repo = await Repository.init(path.join(dir, `repo-${method}`));
@@ -257,16 +281,16 @@ async function main(): Promise<void> {
       const backup = (): Promise<EngineVmBackupResult> =>
         engineVmBackup({ engine: client, vmId: vm.id, repository: repo, host: new LocalHost({ qmpDir: info.qmpDir }), scratchDir: dir, method });
       client.take();
-      const full = await timed(backup);
+      const full = await timedCpu(backup, simPid, tick);
       const fullWaits = client.take();
       const repoAfterFull = await du(repo.dir);
       const written = await rewriteOnePercent(info.qmpDir, vm.id, disk.id, diskBytes, dir);
-      const inc = await timed(backup);
+      const inc = await timedCpu(backup, simPid, tick);
       const incWaits = client.take();
       const waits = (w: EngineWait[], seconds: number): Record<string, unknown> => (method === 'engine' ? { engineWaits: waitSummary(w, seconds, true, 1) } : {});
       return {
-        full: { ...summary(full, dataBytes), repoBytes: repoAfterFull, ...waits(fullWaits, full.seconds) },
-        incremental: { ...summary(inc, dataBytes), guestBytesWritten: written, repoGrowthBytes: (await du(repo.dir)) - repoAfterFull, ...waits(incWaits, inc.seconds) },
+        full: { ...summary(full, dataBytes), repoBytes: repoAfterFull, cpu: full.cpu, ...waits(fullWaits, full.seconds) },
+        incremental: { ...summary(inc, dataBytes), guestBytesWritten: written, repoGrowthBytes: (await du(repo.dir)) - repoAfterFull, cpu: inc.cpu, ...waits(incWaits, inc.seconds) },
         incrementalVsFullTime: inc.seconds / full.seconds,
       };
     };
