@@ -6,6 +6,9 @@ import type { JobStore } from './types';
 
 /** How long one engine backup's settlement may take (finalize, transfers ended). */
 const SETTLE_TIMEOUT_MS = 10 * 60_000;
+/** How long the backups of the VMs being settled wait for the settlement (JobQueue.hold): one
+ *  engine backup's settlement and a VM's stop, with room to spare. */
+export const SETTLE_HOLD_MS = SETTLE_TIMEOUT_MS + 5 * 60_000;
 
 /**
  * What a job killed with its process may have left outside QEMU, settled at start-up:
