@@ -105,8 +105,10 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
       } catch (err) {
         if (attempt > 1 || !choice.fromCheckpointId || !refusedCheckpoint(err)) throw err;
         // the engine cannot go on from the checkpoint (reference §4.5): a full instead
+        // a refused backup not known to be over keeps `ref` (and the job's record of it) for
+        // the cleanup below: a second backup would meet its lock and take its place in the record
+        if ((await finish(ref)).length > 0) throw err;
         warnings.push(`the engine refused to back up from checkpoint ${choice.fromCheckpointId} (${describeError(err)}); taking a full backup`);
-        await finish(ref);
         choice = { fromCheckpointId: undefined, reason: 'checkpoint-missing' };
       }
     }
