@@ -37,7 +37,8 @@ export async function settleInterruptedJobs(jobs: Job[], store: JobStore, engine
         note('warn', `could not settle engine backup ${ref.backupId} of vm ${job.vmName} left by this job (tried again at the next start-up): ${describeError(err)}`);
       }
     }
-    if (facts.vmStartedByJob && !facts.vmStoppedAgain) await stopStartedVm(job, store, engine, note);
+    // a failed job stopped its VM itself (or said why it could not): only a dead process did not
+    if (job.state === 'interrupted' && facts.vmStartedByJob && !facts.vmStoppedAgain) await stopStartedVm(job, store, engine, note);
   }
 }
 
