@@ -6,7 +6,7 @@ import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './confi
 import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, settleInterruptedJobs, verifyRunner } from './jobs';
+import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { PointImages, PointRestorer } from './restore';
 import { GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
@@ -86,15 +86,22 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
     cleanups.push(() => queue.stop(STOP_GRACE_MS));
-    const interrupted = queue.start();
-    if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
-    // these and those an earlier start-up could not settle (an engine that did not answer)
-    const unsettled = jobs.unsettledJobs();
     let settled: Promise<void> = Promise.resolve();
-    if (unsettled.length > 0) {
+    const interrupted = queue.start(() => {
+      // the interrupted jobs and those an earlier start-up could not settle (an engine that did
+      // not answer)
+      const unsettled = jobs.unsettledJobs();
+      if (unsettled.length === 0) return;
       // in the background: the service must answer while the engine is slow
       settled = settleInterruptedJobs(unsettled, jobs, engine).catch((err: unknown) => log.warn({ err: describeError(err) }, 'settling interrupted jobs failed'));
-    }
+      // a queued backup of one of these VMs would meet the engine's lock on it
+      queue.hold(
+        unsettled.map((j) => j.vmId),
+        settled,
+        SETTLE_HOLD_MS,
+      );
+    });
+    if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'jobs that were running when the service stopped are marked interrupted');
 
     // after the queue's start and the settling of interrupted jobs (a VM one of them started is
     // stopped before a policy run's retry starts it again)

@@ -105,11 +105,15 @@ describe.each(['4.7', '4.6'])('engine method: a backup process killed mid-way (c
     await backupExact('full:first-backup');
     await scribble(3);
     const points = (await repo.listPoints({ vmKey: vm.id })).length;
-    // the transfer request hangs, so the process is caught with the backup ready and no transfer
-    sim.hangNext({ method: 'POST', pathPrefix: '/imagetransfers' });
+    // the transfer request hangs (held, never released), so the process is caught with the
+    // backup ready and no transfer; killed only once the hang has caught it, or the hang would
+    // be left armed for the next backup's request
+    const caught = sim.holdNext({ method: 'POST', pathPrefix: '/imagetransfers' });
+    let hanging = false;
+    void caught.held.then(() => (hanging = true));
     const ref = await killedWhen((lines) => {
       const r = lines.find((l) => l['ref'])?.['ref'] as EngineBackupRef | undefined;
-      return Promise.resolve(r !== undefined && sim.backup.phase(r.backupId) === 'ready' && lines.some((l) => l['phase'] === 'copying'));
+      return Promise.resolve(r !== undefined && hanging && sim.backup.phase(r.backupId) === 'ready');
     });
     expect(sim.backup.phase(ref.backupId)).toBe('ready');
     const said = await settleEngineBackup(engine, ref);

@@ -4,10 +4,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { engineVmBackup, type EngineVmBackupResult } from '../../backend/src/backup';
 import { EngineClient } from '../../backend/src/engine';
+import type { AppError } from '../../backend/src/errors';
 import { LocalHost } from '../../backend/src/hosts';
 import { readPointMeta, Repository, type Manifest } from '../../backend/src/repository';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { FakeGuestAgent } from '../helpers/fakeGuestAgent';
 import { requireTools } from '../helpers/tools';
 
 const MiB = 1 << 20;
@@ -82,6 +84,26 @@ describe('engine method: hybrid (snapshot-based) backups on cluster level 4.7', 
       made.push(r);
     }
     for (const r of made) await expectExact(r.manifest);
+  });
+
+  test('consistency filesystem: StartVmBackup (legacy=true), since a hybrid backup ignores require_consistency', async () => {
+    const vm = await sim.addVm({ name: 'hy03', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }], running: true });
+    const req = { engine, vmId: vm.id, repository: repo, host: new LocalHost({ qmpDir: sim.qmpDir }), scratchDir: dir, method: 'engine' as const, consistency: 'filesystem' as const };
+    // no guest agent: no freeze, so no point
+    const err = (await engineVmBackup(req).catch((e: unknown) => e)) as AppError;
+    expect(err.code).toBe('BACKUP_NOT_CONSISTENT');
+    expect(await repo.listPoints({ vmKey: vm.id })).toEqual([]);
+    const agent = await FakeGuestAgent.start(path.join(sim.qmpDir, `${vm.id}.qga`));
+    try {
+      const r = await engineVmBackup(req);
+      expect(r.manifest.consistency).toBe('filesystem');
+      const b = await engine.getBackup(vm.id, readPointMeta(r.manifest).engine?.backupId as string);
+      expect(b.snapshotId).toBeUndefined(); // not hybrid
+      expect(agent.commands().filter((c) => c === 'guest-fsfreeze-freeze')).toHaveLength(1);
+    } finally {
+      await agent.stop();
+    }
+    expect((await engine.listBackups(vm.id)).filter((x) => x.phase !== 'succeeded' && x.phase !== 'failed')).toEqual([]);
   });
 
   test('a vm that is down: cold hybrid backups, full then incremental, exact', async () => {

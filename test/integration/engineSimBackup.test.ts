@@ -356,6 +356,12 @@ describe('engine simulator: backup API', () => {
       const legacy = await startBackup(disksBody(cow), '?legacy=true');
       expect((await phase(legacy['id'] as string, 'ready'))['snapshot']).toBeUndefined();
       await finalize(legacy['id'] as string);
+      // no guest agent here: HybridBackup does not take require_consistency, StartVmBackup does
+      const loose = await startBackup(disksBody(cow), '?require_consistency=true');
+      expect((await phase(loose['id'] as string, 'ready'))['snapshot']).toBeDefined();
+      await finalize(loose['id'] as string);
+      const strict = await startBackup(disksBody(cow), '?require_consistency=true&legacy=true');
+      await phase(strict['id'] as string, 'failed');
 
       expect((await call('POST', `/vms/${vm.id}/stop`, {})).status).toBe(200);
       const down = await sim.diskBytes(vm.id, cow);

@@ -1,4 +1,5 @@
 import { chainHealth } from '../../backend/src/backup';
+import { autoMethod } from '../../backend/src/backup/model';
 import { planDisk } from '../../backend/src/backup/chainCheck';
 import { chooseCheckpoint, engineDeviceName, parentCheckpointId, planEngineDisk, type CheckpointChoice } from '../../backend/src/backup/engineBackupPlan';
 import { extentsSize, imageioExtentsToNbd } from '../../backend/src/backup/imageioSource';
@@ -224,5 +225,15 @@ describe('engine backup API wire (JSON as the engine sends it)', () => {
       { id: 'c1', parentId: 'c0', creationDate: undefined, state: 'created', description: undefined, vmId: 'v1' },
     ]);
     expect(parseCheckpoints({ checkpoint: [{ id: 'c2', state: 'weird' }] })[0]?.state).toBe('invalid');
+  });
+});
+
+describe('auto: the rule the backup and the forecast share', () => {
+  test('a running vm whose host the link reaches: qmp; unreachable, or down: engine (cold, never started)', () => {
+    expect(autoMethod('up', true)).toBe('qmp');
+    expect(autoMethod('paused', true)).toBe('qmp');
+    expect(autoMethod('up', false)).toBe('engine');
+    expect(autoMethod('down', true)).toBe('engine');
+    expect(autoMethod('down', false)).toBe('engine');
   });
 });

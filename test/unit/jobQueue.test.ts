@@ -169,6 +169,44 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     expect(jobsOf(catalog).getJob(a.id)?.state).toBe('interrupted');
   });
 
+  test('start-up: the backups of VMs being settled wait for the settlement (bounded), the others run at once', async () => {
+    const r = new ManualRunner();
+    const q = queue(r, { global: 1, perHost: 1 });
+    const dead = submit(q, 1, 'h1').job;
+    await until(() => r.started.length === 1, 'started');
+    // no stop(): the process dies with vm1's job running (an engine backup left to settle)
+    const r2 = new ManualRunner();
+    const q2 = new JobQueue({ store: jobsOf(catalog), runner: r2.run, limits: { global: 2, perHost: 2 } });
+    let settle = (): void => undefined;
+    const settling = new Promise<void>((resolve) => (settle = resolve));
+    q2.start((interrupted) => {
+      expect(interrupted.map((j) => j.id)).toEqual([dead.id]);
+      q2.hold([vm(1)], settling, 60_000);
+    });
+    const one = submit(q2, 1, 'h1').job;
+    submit(q2, 2, 'h2');
+    await until(() => r2.started.length === 1, 'the unheld vm runs');
+    expect(r2.started).toEqual([vm(2)]);
+    await tick();
+    expect(jobsOf(catalog).getJob(one.id)?.state).toBe('queued');
+    settle();
+    await until(() => r2.started.length === 2, 'the held vm runs once settled');
+    expect(r2.started).toEqual([vm(2), vm(1)]);
+    r2.finish(vm(1));
+    r2.finish(vm(2));
+    // a settlement that never ends holds for its bound only
+    const q3Runner = new ManualRunner();
+    await q2.stop(1000);
+    const q3 = new JobQueue({ store: jobsOf(catalog), runner: q3Runner.run, limits: { global: 1, perHost: 1 } });
+    q3.start(() => q3.hold([vm(3)], new Promise(() => undefined), 100));
+    submit(q3, 3, 'h3');
+    await tick();
+    expect(q3Runner.started).toEqual([]);
+    await until(() => q3Runner.started.length === 1, 'released after its bound');
+    q3Runner.finish(vm(3));
+    await q3.stop(1000);
+  });
+
   test('progress: phase changes go out at once, byte counters at most every interval; rate and ETA follow the bytes', () => {
     let now = 0;
     const t = new ProgressTracker(250, () => now);

@@ -84,6 +84,22 @@ describe('unsettledJobs and the settlement', () => {
     expect(jobs.unsettledJobs().map((j) => j.id).sort()).toEqual(['open', 'vm']);
   });
 
+  test('a failed job whose cleanup could not finalize its engine backup is unsettled too; a failed one that started a vm is not', () => {
+    const jobs = jobsOf(catalog);
+    const facts: Record<string, Parameters<typeof jobs.rememberFacts>[1]> = {
+      failedOpen: { engineBackup: { vmId: VM, backupId: 'b1' }, engineBackupFinished: false },
+      failedClosed: { engineBackup: { vmId: VM, backupId: 'b2' }, engineBackupFinished: true },
+      failedVm: { vmStartedByJob: true },
+    };
+    for (const [id, f] of Object.entries(facts)) {
+      jobs.insertJob(job(id), spec({ method: 'engine' }));
+      jobs.updateJob(id, { state: 'running' });
+      jobs.rememberFacts(id, f);
+      jobs.updateJob(id, { state: 'failed', finishedAt: new Date().toISOString() });
+    }
+    expect(jobs.unsettledJobs().map((j) => j.id)).toEqual(['failedOpen']);
+  });
+
   test('a settlement that fails leaves the facts unfinished (tried again at the next start-up) and warns in the job log', async () => {
     const jobs = jobsOf(catalog);
     jobs.insertJob(job('open'), spec({ method: 'engine' }));

@@ -9,7 +9,7 @@ import type { NewEvent, Tag, Vm } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { JobQueue, type JobRunContext, type JobSpec } from '../../backend/src/jobs';
 import { MISSED_COUNT_CAP } from '../../backend/src/schedule/plan';
-import type { Manifest } from '../../backend/src/repository';
+import type { FullReason, Manifest } from '../../backend/src/repository';
 import { type RetentionHook, type StoredPolicy, checkCron, policyRetention, CronSchedule, dueFire, isTimeZone, localTime, runWindow, Scheduler, triggerFor, VerifyScheduler, VERIFY_SCHEDULER, windowState, type SchedulerEngine } from '../../backend/src/schedule';
 
 const iso = (d: Date | null | undefined): string | undefined => d?.toISOString();
@@ -130,11 +130,13 @@ class ManualRunner {
     if (outcome instanceof Error) p.reject(outcome);
     else p.resolve(outcome);
   }
-  finish(vm: string, full = false): void {
+  /** `full`: the disk copied whole, for `bitmap-missing` or the reason given. */
+  finish(vm: string, full: boolean | FullReason = false): void {
     const p = this.pending.get(vm);
     if (!p) throw new Error(`no running job for ${vm}`);
     this.pending.delete(vm);
-    p.resolve({ pointId: `p-${vm}`, bytesRead: 1, bytesStored: 1, durationMs: 1, disks: [{ disk: 'd1', mode: full ? 'full' : 'incremental', reason: full ? 'bitmap-missing' : 'incremental' }], warnings: [] });
+    const reason = full === false ? 'incremental' : full === true ? 'bitmap-missing' : full;
+    p.resolve({ pointId: `p-${vm}`, bytesRead: 1, bytesStored: 1, durationMs: 1, disks: [{ disk: 'd1', mode: full === false ? 'incremental' : 'full', reason }], warnings: [] });
   }
 }
 
@@ -243,11 +245,13 @@ describe('schedule: the scheduler on a real catalog and job queue (injectable cl
     // the job carries the run in its spec
     const vms = policiesOf(catalog).runVms(run!.id);
     expect(jobsOf(catalog).jobSpec(vms[0]!.jobId!)).toMatchObject({ kind: 'backup', origin: { runId: run!.id, policyId: p.id } });
-    runner.finish(vmId(2));
+    // a raw disk under the engine method is copied whole every time: expected, not a fall-back
+    runner.finish(vmId(2), 'disk-not-incremental');
     runner.finish(vmId(3));
     await settle();
     await s.idle();
     expect(policiesOf(catalog).getRun(run!.id)).toMatchObject({ state: 'succeeded', message: expect.stringContaining('3 succeeded') });
+    expect(policiesOf(catalog).getRun(run!.id)?.message).toContain('1 fell back to a full backup');
     expect(policiesOf(catalog).runVms(run!.id).map((v) => [v.vmName, v.state, v.fellBackToFull])).toEqual([
       ['vm01', 'succeeded', true],
       ['vm02', 'succeeded', false],

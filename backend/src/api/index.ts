@@ -6,7 +6,7 @@ export { Permits } from './permits';
 export type { PermitsOptions, Needed } from './permits';
 export { ScrapeAccess } from './scrape';
 export { DeletedVms } from './deletedVms';
-export { NextMethods, forecastChain } from './nextMethod';
+export { NextMethods } from './nextMethod';
 export type { MethodSettings } from './nextMethod';
 export type { Principal, AuthenticatorOptions } from './auth';
 export { EventHub, EVENTS_PATH } from './events';

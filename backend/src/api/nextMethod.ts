@@ -5,20 +5,12 @@
  * the host link reaches its host, `engine` otherwise. Cheap on purpose: the hosts and the
  * VMs' placement come from the service account in one listing each, reused for a short while.
  */
-import { chainHealth, type BackupMethod, type LastPoint } from '../backup';
-import type { DiskChainHealth } from '../backup/model';
+import type { BackupMethod } from '../backup';
+import { autoMethod, RUNNING_VM_STATUSES } from '../backup/model';
 import type { EngineClient, Vm } from '../engine';
 import type { PointMethod } from '../repository/model';
 import { TtlCache } from './ttlCache';
 
-/**
- * The chain forecast for the method the next backup will use. Branch e17-core gives chainHealth
- * this third parameter (until then it is ignored: a function of fewer parameters is assignable).
- */
-export const forecastChain: (vm: Vm, last: LastPoint | undefined, method: PointMethod) => DiskChainHealth[] = chainHealth;
-
-/** Statuses in which QEMU runs (as the backup counts them). */
-const RUNNING: readonly string[] = ['up', 'paused', 'powering_up', 'reboot_in_progress', 'powering_down'];
 /** How long the service account's host list and VM placement are reused. */
 const PLACEMENT_TTL_MS = 30_000;
 
@@ -45,8 +37,7 @@ export class NextMethods {
     for (const vm of vms) {
       const m = asked.get(vm.id) ?? this.settings.defaultMethod;
       if (m !== 'auto') out.set(vm.id, m);
-      else if (!RUNNING.includes(vm.status)) out.set(vm.id, 'engine');
-      else if (this.settings.hostLinked === true) out.set(vm.id, 'qmp');
+      else if (!RUNNING_VM_STATUSES.includes(vm.status) || this.settings.hostLinked === true) out.set(vm.id, autoMethod(vm.status, true));
       else open.push(vm);
     }
     if (open.length === 0) return out;
@@ -54,7 +45,7 @@ export class NextMethods {
     const [hosts, placement] = await Promise.all([this.hostAddresses(), this.placement(open)]);
     for (const vm of open) {
       const address = hosts.get(vm.hostId ?? placement.get(vm.id) ?? '');
-      out.set(vm.id, address !== undefined && linked !== true && linked(address) ? 'qmp' : 'engine');
+      out.set(vm.id, autoMethod(vm.status, address !== undefined && linked !== true && linked(address)));
     }
     return out;
   }

@@ -98,6 +98,8 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
             // who left it, for an admin reading the engine's list (and a recovery without the id)
             description: `olvm-backup point ${pointId}${req.meta?.jobId ? ` job ${req.meta.jobId}` : ''}`,
             requireConsistency: req.consistency === 'filesystem',
+            // a hybrid backup (cluster >= 4.7) ignores require_consistency: StartVmBackup keeps it
+            legacy: req.consistency === 'filesystem',
           },
           call,
         );
@@ -106,12 +108,18 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
       } catch (err) {
         if (attempt > 1 || !choice.fromCheckpointId || !refusedCheckpoint(err)) throw err;
         // the engine cannot go on from the checkpoint (reference §4.5): a full instead
+        // a refused backup not known to be over keeps `ref` (and the job's record of it) for
+        // the cleanup below: a second backup would meet its lock and take its place in the record
+        if ((await finish(ref)).length > 0) throw err;
         warnings.push(`the engine refused to back up from checkpoint ${choice.fromCheckpointId} (${describeError(err)}); taking a full backup`);
-        await finish(ref);
         choice = { fromCheckpointId: undefined, reason: 'checkpoint-missing' };
       }
     }
     const backupId = ready.id;
+    if (req.consistency === 'filesystem' && ready.snapshotId) {
+      // an engine that ignored `legacy`: its snapshot may have been taken without the freeze
+      throw new AppError('BACKUP_NOT_CONSISTENT', `backup of vm ${vm.name}: filesystem consistency was required and the engine took a snapshot-based (hybrid) backup, which does not enforce the guest freeze`);
+    }
     req.report({ phase: 'frozen' });
     const consistency = await consistencyOf(engine, req, eventsFrom, call);
     const modes = new Map((await engine.listBackupDisks(vm.id, backupId, call)).map((d) => [d.id, d.backupMode]));
@@ -315,7 +323,7 @@ function wrapFailure(err: unknown, req: EngineApiBackupRequest): AppError {
   if (isAppError(err, 'ENGINE_BACKUP_FAILED') && req.consistency === 'filesystem' && /freez|consisten/i.test(err.message)) {
     return new AppError('BACKUP_NOT_CONSISTENT', `backup of vm ${name}: filesystem consistency was required and the engine could not freeze the guest: ${err.message}`, { cause: err, details });
   }
-  if (err instanceof AppError && (err.code === 'INVALID_ARGUMENT' || err.code === 'REPO_LOCKED' || err.code === 'BACKUP_VM_NO_DISKS')) {
+  if (err instanceof AppError && (err.code === 'INVALID_ARGUMENT' || err.code === 'REPO_LOCKED' || err.code === 'BACKUP_VM_NO_DISKS' || err.code === 'BACKUP_NOT_CONSISTENT')) {
     return new AppError(err.code, err.message, { cause: err.cause, details: { ...err.details, ...details } });
   }
   const code = err instanceof AppError && (err.code.startsWith('ENGINE_') || err.code.startsWith('IMAGEIO_')) ? err.code : 'BACKUP_FAILED';

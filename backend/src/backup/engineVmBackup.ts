@@ -6,7 +6,7 @@ import { diskLabel, readPointMeta, type DiskMeta, type Manifest, type PointMeta,
 import type { PointMethod } from '../repository/model';
 import { checkLockDays, runBackup } from './runBackup';
 import type { EngineBackupTimeouts } from './engineApiBackup';
-import type { BackupMethod, ConsistencyMode } from './model';
+import { autoMethod, RUNNING_VM_STATUSES, type BackupMethod, type ConsistencyMode } from './model';
 import type { BackupProgress, EngineBackupRef } from './types';
 
 export type { EngineBackupRef } from './types';
@@ -61,9 +61,6 @@ export interface EngineVmBackupResult {
   durationMs: number;
   warnings: string[];
 }
-
-/** Statuses in which QEMU runs and holds the disks as the guest sees them. */
-const RUNNING = ['up', 'paused', 'powering_up', 'reboot_in_progress', 'powering_down'] as const;
 
 /**
  * A backup of a VM known to the engine, by its id: the engine says what the VM is (name, disks
@@ -139,7 +136,7 @@ async function viaQmp(
     report({ phase: 'starting-vm' });
     await req.engine.startVm(vm.id, { pause: true, ...call });
     running = await req.engine.waitForVmStatus(vm.id, ['paused', 'up'], { timeoutMs: req.startTimeoutMs ?? 120_000, ...call });
-  } else if (!(RUNNING as readonly string[]).includes(vm.status)) {
+  } else if (!RUNNING_VM_STATUSES.includes(vm.status)) {
     throw new AppError('BACKUP_FAILED', `vm ${vm.name} is ${vm.status}: it can be backed up when it is up or down`);
   }
   const { link, scratchDir } = await hostOf(req, running);
@@ -230,15 +227,21 @@ async function viaEngine(req: EngineVmBackupRequest, vm: Vm, report: (p: Partial
 async function resolveMethod(req: EngineVmBackupRequest, vm: Vm): Promise<PointMethod> {
   const m = req.method ?? 'auto';
   if (m !== 'auto') return m;
-  if (!(RUNNING as readonly string[]).includes(vm.status)) return 'engine';
-  if (!(req.host instanceof HostDirectory)) return 'qmp';
+  return autoMethod(vm.status, RUNNING_VM_STATUSES.includes(vm.status) && (await hostLinked(req, vm)));
+}
+
+/** Whether the host link reaches the host the VM runs on (no connection is made). */
+async function hostLinked(req: EngineVmBackupRequest, vm: Vm): Promise<boolean> {
+  if (!(req.host instanceof HostDirectory)) return true;
+  const call = req.signal ? { signal: req.signal } : {};
   try {
-    const hostId = vm.hostId ?? (await req.engine.getVm(vm.id)).hostId;
-    if (!hostId) return 'engine';
-    req.host.linkFor((await req.engine.getHost(hostId)).address);
-    return 'qmp';
+    const hostId = vm.hostId ?? (await req.engine.getVm(vm.id, call)).hostId;
+    if (!hostId) return false;
+    req.host.linkFor((await req.engine.getHost(hostId, call)).address);
+    return true;
   } catch {
-    return 'engine';
+    // no entry for the host (or the engine hides it): the engine method needs no host link
+    return false;
   }
 }
 

@@ -2,7 +2,7 @@
  * What the next backup of a disk will be, as the VM list forecasts it (chainForecast.ts).
  * Browser-safe types: the UI plugin reads them through api/contract.ts with `import type`.
  */
-import type { FullReason } from '../repository/model';
+import type { FullReason, PointMethod } from '../repository/model';
 
 export type ChainState = 'ok' | 'will-be-full';
 
@@ -35,3 +35,13 @@ export type BackupMethod = (typeof BACKUP_METHODS)[number];
  */
 export const CONSISTENCY_MODES = ['auto', 'filesystem', 'crash'] as const;
 export type ConsistencyMode = (typeof CONSISTENCY_MODES)[number];
+
+/** Statuses in which QEMU runs and holds the disks as the guest sees them. */
+export const RUNNING_VM_STATUSES: readonly string[] = ['up', 'paused', 'powering_up', 'reboot_in_progress', 'powering_down'];
+
+/** `auto` resolved, the one rule the backup and the VM list's forecast share: the QMP method
+ *  when the VM runs and the host link reaches its host, else the engine method (a VM that is
+ *  down is backed up cold, never started). */
+export function autoMethod(vmStatus: string, hostLinked: boolean): PointMethod {
+  return RUNNING_VM_STATUSES.includes(vmStatus) && hostLinked ? 'qmp' : 'engine';
+}

@@ -19,8 +19,12 @@ export interface NewVmBackup {
   /** Incremental from this checkpoint; absent = full of every disk. */
   fromCheckpointId?: string;
   description?: string;
-  /** `require_consistency=true`: the engine fails the backup when the guest freeze fails. */
+  /** `require_consistency=true`: the engine fails the backup when the guest freeze fails (only
+   *  StartVmBackup honours it, see `legacy`). */
   requireConsistency?: boolean;
+  /** `legacy=true`: StartVmBackup even where the cluster level makes hybrid (snapshot-based)
+   *  backups the default; an engine that does not know the flag ignores it. */
+  legacy?: boolean;
 }
 
 /** `POST /vms/{id}/backups`: answers at once, in `initializing`. */
@@ -29,7 +33,8 @@ export async function startBackup(conn: EngineConnection, vmId: string, b: NewVm
   if (b.id !== undefined) body.id = b.id;
   if (b.fromCheckpointId !== undefined) body.from_checkpoint_id = b.fromCheckpointId;
   if (b.description !== undefined) body.description = b.description.slice(0, 1024);
-  const query = b.requireConsistency ? { require_consistency: true } : undefined;
+  const flags = { ...(b.requireConsistency ? { require_consistency: true } : {}), ...(b.legacy ? { legacy: true } : {}) };
+  const query = Object.keys(flags).length > 0 ? flags : undefined;
   const reply = await conn.request({ ...opts, method: 'POST', path: `/vms/${seg(vmId)}/backups`, body, ...(query ? { query } : {}) });
   return parseBackup(entityOf(reply, `new backup of vm ${vmId}`));
 }

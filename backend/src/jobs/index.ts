@@ -6,7 +6,7 @@ export { JobsTable, INTERRUPTED_ERROR } from './jobsTable';
 export type { JobQuery, JobTotals } from './jobsTable';
 export { backupRunner } from './backupRunner';
 export type { BackupRunnerDeps } from './backupRunner';
-export { settleInterruptedJobs } from './interrupted';
+export { settleInterruptedJobs, SETTLE_HOLD_MS } from './interrupted';
 export { ProgressTracker } from './progress';
 export { byKind } from './types';
 export type { JobStore, JobPatch, JobRunner, JobRunContext, JobLimits, KindRunners, SubmitJob } from './types';

@@ -6,14 +6,18 @@ import type { JobStore } from './types';
 
 /** How long one engine backup's settlement may take (finalize, transfers ended). */
 const SETTLE_TIMEOUT_MS = 10 * 60_000;
+/** How long the backups of the VMs being settled wait for the settlement (JobQueue.hold): one
+ *  engine backup's settlement and a VM's stop, with room to spare. */
+export const SETTLE_HOLD_MS = SETTLE_TIMEOUT_MS + 5 * 60_000;
 
 /**
  * What a job killed with its process may have left outside QEMU, settled at start-up:
  * - an engine backup (engine method) still `ready` or `initializing`, with image transfers
  *   open: finalized through settleEngineBackup, by the id the job recorded before asking for
- *   it (a VM with an open backup can be neither backed up again nor snapshotted);
- * - a VM that was down and was started paused for the backup: stopped again if it is still
- *   paused (a VM someone has since resumed is left alone).
+ *   it (a VM with an open backup can be neither backed up again nor snapshotted); also one
+ *   a failed or cancelled job's own cleanup could not finalize;
+ * - a VM that was down and was started paused for the backup of an interrupted job: stopped
+ *   again if it is still paused (a VM someone has since resumed is left alone).
  * Each outcome goes to the job's log; what fails is tried again at the next start-up (the job
  * stays in `unsettledJobs` until its facts say it is done). QEMU-side leftovers (exports,
  * fleece nodes, frozen bitmaps) are removed by the VM's next backup, which holds the VM's
@@ -34,7 +38,8 @@ export async function settleInterruptedJobs(jobs: Job[], store: JobStore, engine
         note('warn', `could not settle engine backup ${ref.backupId} of vm ${job.vmName} left by this job (tried again at the next start-up): ${describeError(err)}`);
       }
     }
-    if (facts.vmStartedByJob && !facts.vmStoppedAgain) await stopStartedVm(job, store, engine, note);
+    // a failed job stopped its VM itself (or said why it could not): only a dead process did not
+    if (job.state === 'interrupted' && facts.vmStartedByJob && !facts.vmStoppedAgain) await stopStartedVm(job, store, engine, note);
   }
 }
 

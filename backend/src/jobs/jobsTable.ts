@@ -74,12 +74,14 @@ export class JobsTable implements JobStore {
     this.getStmt = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`);
     this.activeStmt = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`);
     this.runningStmt = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at, id`);
-    // JSON true reads as 1 (spec.ts JobFacts: what settleInterruptedJobs still owes)
+    // JSON true reads as 1 (spec.ts JobFacts: what settleInterruptedJobs still owes). An engine
+    // backup a failed or cancelled job's own cleanup could not finalize (an engine that did not
+    // answer then) holds the VM's lock just the same: settled too.
     this.unsettledStmt = db.prepare(
-      `SELECT ${COLUMNS} FROM jobs WHERE state = 'interrupted' AND (` +
-        "(json_extract(meta, '$.vmStartedByJob') = 1 AND coalesce(json_extract(meta, '$.vmStoppedAgain'), 0) != 1) OR " +
-        "(json_extract(meta, '$.engineBackup.backupId') IS NOT NULL AND coalesce(json_extract(meta, '$.engineBackupFinished'), 0) != 1)" +
-        ') ORDER BY created_at, id',
+      `SELECT ${COLUMNS} FROM jobs WHERE ` +
+        "(state = 'interrupted' AND json_extract(meta, '$.vmStartedByJob') = 1 AND coalesce(json_extract(meta, '$.vmStoppedAgain'), 0) != 1) OR " +
+        "(state IN ('interrupted', 'failed', 'cancelled') AND json_extract(meta, '$.engineBackup.backupId') IS NOT NULL AND coalesce(json_extract(meta, '$.engineBackupFinished'), 0) != 1)" +
+        ' ORDER BY created_at, id',
     );
     // One index probe per VM instead of sorting all their jobs.
     this.lastByVmStmt = db.prepare(
@@ -249,9 +251,9 @@ export class JobsTable implements JobStore {
     }).immediate();
   }
 
-  /** Interrupted jobs whose facts say something is still to be settled outside the repository
-   *  (a VM the backup started, an engine backup not finalized): those of this start-up and
-   *  those an earlier start-up could not settle. */
+  /** Ended jobs whose facts say something is still to be settled outside the repository (an
+   *  interrupted one's VM the backup started; an engine backup not finalized): those of this
+   *  start-up and those an earlier start-up could not settle. */
   unsettledJobs(): Job[] {
     return this.unsettledStmt.all().map(rowToJob);
   }

@@ -43,6 +43,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   private readonly progressIntervalMs: number;
   private readonly persistIntervalMs: number;
   private stopping = false;
+  /** VM id → holds on its backups (hold()). */
+  private readonly held = new Map<string, number>();
 
   constructor(private readonly opts: JobQueueOptions) {
     super();
@@ -52,12 +54,42 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   /** After a start-up: jobs the previous process was running cannot be resumed (their QEMU
-   *  state is cleaned on the VM's next backup); queued ones run now. Returns the interrupted. */
-  start(): Job[] {
+   *  state is cleaned on the VM's next backup); queued ones run now, except the backups of VMs
+   *  that `beforeRun` holds (it runs once the interrupted jobs are marked). Returns the
+   *  interrupted. */
+  start(beforeRun?: (interrupted: Job[]) => void): Job[] {
     const interrupted = this.opts.store.markRunningInterrupted(new Date().toISOString());
     for (const job of interrupted) this.emit('job', job);
+    beforeRun?.(interrupted);
     this.pump();
     return interrupted;
+  }
+
+  /**
+   * No backup of these VMs starts until `until` settles, or `maxMs` has passed (a settlement
+   * that hangs must not stop the VM's backups for good). For what a dead process left behind
+   * at the engine: a backup started before its engine backup is finalized would meet the
+   * engine's lock on the VM (and one of a VM being stopped again would read a VM going down).
+   */
+  hold(vmIds: Iterable<string>, until: Promise<unknown>, maxMs: number): void {
+    const ids = [...new Set(vmIds)];
+    if (ids.length === 0) return;
+    for (const id of ids) this.held.set(id, (this.held.get(id) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
+      for (const id of ids) {
+        const n = (this.held.get(id) ?? 1) - 1;
+        if (n > 0) this.held.set(id, n);
+        else this.held.delete(id);
+      }
+      this.pump();
+    };
+    const timer = setTimeout(release, maxMs);
+    timer.unref();
+    until.then(release, release);
   }
 
   /** Queues a job. A backup of a VM with a backup queued or running returns that one
@@ -177,6 +209,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     for (const job of this.opts.store.activeJobs()) {
       if (this.running.size >= this.opts.limits.global) return;
       if (job.state !== 'queued') continue;
+      if (job.kind === 'backup' && this.held.has(job.vmId)) continue;
       const key = hostKey(job);
       if ((perHost.get(key) ?? 0) >= this.opts.limits.perHost) continue;
       perHost.set(key, (perHost.get(key) ?? 0) + 1);

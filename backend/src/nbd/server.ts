@@ -86,6 +86,10 @@ export class NbdServer {
     };
     const server = net.createServer({ pauseOnConnect: false });
     server.maxConnections = opts.maxConnections ?? 32;
+    // until the socket's mode is narrowed below, anyone could have connected: such a connection
+    // is closed, never served
+    const tooEarly = (socket: net.Socket): void => void socket.destroy();
+    server.on('connection', tooEarly);
     await listen(server, opts.listen);
     const tlsOn = secureContext !== undefined;
     let address: NbdServerAddress;
@@ -98,6 +102,7 @@ export class NbdServer {
       const hostPart = a.family === 'IPv6' ? `[${a.address}]` : a.address;
       address = { host: a.address, port: a.port, tls: tlsOn, uri: `nbd${tlsOn ? 's' : ''}://${hostPart}:${a.port}/${encodeURIComponent(first.name)}` };
     }
+    server.off('connection', tooEarly);
     return new NbdServer(server, opts, config, address);
   }
 

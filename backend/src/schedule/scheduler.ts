@@ -351,6 +351,11 @@ function childJob(job: Job): ChildJob {
     state: job.state,
     finishedAt: job.finishedAt,
     errorMessage: job.error?.message ?? null,
-    fellBack: (job.result?.disks ?? []).filter((d) => d.mode === 'full' && d.reason !== 'first-backup').map((d) => ({ disk: d.disk, reason: d.reason })),
+    fellBack: (job.result?.disks ?? []).filter((d) => d.mode === 'full' && !EXPECTED_FULL.includes(d.reason)).map((d) => ({ disk: d.disk, reason: d.reason })),
   };
 }
+
+/** Full copies that are a disk's normal state, not a fall-back worth a warning every night: its
+ *  first backup, and a disk the engine method can only copy whole (chain health shows it with
+ *  its fix). */
+const EXPECTED_FULL: ReadonlyArray<string> = ['first-backup', 'disk-not-incremental'];

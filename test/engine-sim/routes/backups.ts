@@ -103,7 +103,10 @@ export function backupsRouter(ctx: SimContext): Router {
       // BackendVmBackupsResource.add: HybridBackup when the cluster enables it and `legacy` is not set
       const [major = 0, minor = 0] = st.data.clusterVersion.split('.').map(Number);
       const hybrid = (major > 4 || (major === 4 && minor >= 7)) && !(boolParam(req, 'legacy') ?? false);
-      const backup = bk.start(vm, { id: str(b, 'id'), disks, fromCheckpointId: str(b, 'from_checkpoint_id'), description: str(b, 'description'), requireConsistency: boolParam(req, 'require_consistency') ?? false, hostId: host.id, userName: user.userName, hybrid });
+      // ...and HybridBackup gets its parameters without require_consistency: its snapshot's freeze
+      // may fail and the backup goes on (only StartVmBackup honours it)
+      const requireConsistency = !hybrid && (boolParam(req, 'require_consistency') ?? false);
+      const backup = bk.start(vm, { id: str(b, 'id'), disks, fromCheckpointId: str(b, 'from_checkpoint_id'), description: str(b, 'description'), requireConsistency, hostId: host.id, userName: user.userName, hybrid });
       sendCreated(ctx, req, res, 'backup', backupView(backup));
     }),
   );

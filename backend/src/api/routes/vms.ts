@@ -1,10 +1,10 @@
 import { Router } from 'express';
+import { chainHealth } from '../../backup';
 import type { StartBackupResponse, VmList, VmSummary } from '../contract';
 import type { ApiDeps } from '../deps';
 import { NEEDS, requireOnVm, vmAccess } from '../access';
 import { withLiveProgress } from '../jobViews';
 import { principalOf, route } from '../middleware';
-import { forecastChain } from '../nextMethod';
 import { parsePointsQuery, parseStartBackup, vmIdParam } from '../validate';
 import { mapLimit } from '../../util/mapLimit';
 import { visibleOr404 } from '../visibility';
@@ -38,7 +38,7 @@ export function vmsRoutes(deps: ApiDeps): Router {
         lastJob: withLiveProgress(deps, jobs.get(vm.id)) ?? null,
         pointCount: counts.get(vm.id) ?? 0,
         nextMethod: methods.get(vm.id) ?? 'qmp',
-        chain: forecastChain(vm, last.get(vm.id), methods.get(vm.id) ?? 'qmp'),
+        chain: chainHealth(vm, last.get(vm.id), methods.get(vm.id) ?? 'qmp'),
         policies: policies.get(vm.id) ?? [],
         damagedPoints: damaged.get(vm.id) ?? 0,
         access: access[i]!,
