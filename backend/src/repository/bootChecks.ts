@@ -21,7 +21,8 @@ export interface BootCheckRecord {
   /** Devices attached, boot disk first. */
   disks: string[];
   state: BootCheckState;
-  /** Why: what matched, how QEMU ended, or how long it waited. */
+  /** Why, in words that quote no guest output: a sign of life, a boot failure, how QEMU ended,
+   *  how long it waited. */
   reason: string;
   /** The console line that matched (the sign of life or the failure), when one did. */
   matchedLine: string | null;

@@ -189,9 +189,9 @@ class ConsoleWatch {
       this.console = await readAll(this.vm.consoleFile);
       this.firmware = await readAll(this.vm.firmwareFile);
       const life = matchLine(this.console, this.expect);
-      if (life !== null) return { state: 'ok', reason: `the console showed a sign of life: ${life}`, matchedLine: life };
+      if (life !== null) return { state: 'ok', reason: 'the console showed a sign of life', matchedLine: life };
       const failed = matchLine(this.console, FAILURE_PATTERN) ?? matchLine(this.firmware, FAILURE_PATTERN);
-      if (failed !== null) return { state: 'failed', reason: `the boot failed: ${failed}`, matchedLine: failed };
+      if (failed !== null) return { state: 'failed', reason: 'the firmware or the kernel reported a boot failure', matchedLine: failed };
       if (this.vm.exit !== undefined) return { state: 'failed', reason: `qemu ended before a sign of life: ${this.vm.exit}`, matchedLine: null };
       const now = Date.now();
       if (now >= nextStatus) {

@@ -64,7 +64,7 @@ export function registerBootCheck(program: Command): void {
           const { record, ...rest } = r;
           printJson({ ...rest, storedScreenshot: record.screenshot });
         } else {
-          printLine(`point ${r.pointId}: ${r.state} after ${(r.durationMs / 1000).toFixed(1)} s (${r.accel}, no network device: ${r.noNetworkDevice ? 'yes' : 'NO'}): ${r.reason}`);
+          printLine(`point ${r.pointId}: ${r.state} after ${(r.durationMs / 1000).toFixed(1)} s (${r.accel}, no network device: ${r.noNetworkDevice ? 'yes' : 'NO'}): ${r.reason}${r.matchedLine ? `: ${r.matchedLine}` : ''}`);
           if (r.screenshot) printLine(`screenshot: ${r.screenshot}`);
           if (r.state !== 'ok' && r.consoleTail.length > 0) printLine(`last console lines:\n  ${r.consoleTail.join('\n  ')}`);
         }
