@@ -4,7 +4,8 @@
  * kernel of linux-image-amd64 and an initramfs of busybox-static whose /init mounts /proc and
  * prints BOOT_MARKER on the serial console, then idles; syslinux boots it with
  * `console=ttyS0 quiet`. Built without root (mkfs.vfat --offset, mtools, syslinux --offset) and
- * once per test process, in a temporary directory removed when the process exits.
+ * once per test file, in a temporary directory its afterAll removes (disposeBootableDisk; the
+ * process's exit removes it too, where the test runner lets that event through).
  */
 import { rmSync } from 'fs';
 import { promises as fs } from 'fs';
@@ -20,11 +21,20 @@ const MBR_BIN = '/usr/lib/syslinux/mbr/mbr.bin';
 const BUSYBOX = '/bin/busybox';
 
 let built: Promise<string> | undefined;
+let builtDir: string | undefined;
 
 /** Path of the raw bootable image (build it on first call); do not modify it: copy it. */
 export function bootableDisk(): Promise<string> {
   built ??= build();
   return built;
+}
+
+/** Removes the built image (the next bootableDisk() builds it again). */
+export async function disposeBootableDisk(): Promise<void> {
+  const dir = builtDir;
+  built = undefined;
+  builtDir = undefined;
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
 }
 
 async function kernel(): Promise<string> {
@@ -38,6 +48,7 @@ async function build(): Promise<string> {
   requireTools('mkfs.vfat', 'mcopy', 'syslinux', 'sfdisk', 'cpio', 'gzip');
   for (const f of [MBR_BIN, BUSYBOX]) await fs.access(f).catch(() => Promise.reject(new Error(`${f} is missing (apt-get install syslinux-common busybox-static)`)));
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-bootable-'));
+  builtDir = dir;
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   // the initramfs: busybox and /init (the kernel's built-in initramfs already has /dev/console)
   const root = path.join(dir, 'root');

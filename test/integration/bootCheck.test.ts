@@ -14,7 +14,7 @@ import { QmpClient } from '../../backend/src/qmp';
 import { BOOTCHECKS_DIR, bootCheckScreenshotPath, readBootCheck, type Manifest, type Repository } from '../../backend/src/repository';
 import { bootCheck } from '../../backend/src/restore';
 import { networkDevices } from '../../backend/src/restore/bootVm';
-import { BOOT_MARKER, bootableDisk } from '../helpers/bootableDisk';
+import { BOOT_MARKER, bootableDisk, disposeBootableDisk } from '../helpers/bootableDisk';
 import { runCli } from '../helpers/cli';
 import { writeImagePoint } from '../helpers/exportFixture';
 import { initRepo, V2 } from '../helpers/repoFormats';
@@ -42,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await repo?.close();
   await fs.rm(tmp, { recursive: true, force: true });
+  await disposeBootableDisk();
 });
 
 /** SHA-256 of every file of the repository but the boot-check records and leases. */
