@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors';
 import { registerAudit } from './commands/audit';
 import { registerBackup } from './commands/backup';
+import { registerBootCheck } from './commands/bootCheck';
 import { registerCatalog } from './commands/catalog';
 import { registerExport } from './commands/export';
 import { registerGc } from './commands/gc';
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<void> {
   registerShow(program);
   registerRestore(program);
   registerExport(program);
+  registerBootCheck(program);
   registerVerify(program);
   registerServe(program);
   registerSetup(program);

@@ -81,6 +81,16 @@ export interface WireBlockdevBackup {
 
 type Empty = Record<string, never>;
 
+export interface WirePciDevice {
+  bus: number;
+  slot: number;
+  function: number;
+  class_info: { class: number; desc?: string };
+  id: { vendor: number; device: number };
+  qdev_id: string;
+  pci_bridge?: { devices?: WirePciDevice[] };
+}
+
 export interface QmpCommandMap {
   qmp_capabilities: { args: Empty; result: Empty };
   'query-version': { args: Empty; result: { qemu: { major: number; minor: number; micro: number }; package: string } };
@@ -112,6 +122,10 @@ export interface QmpCommandMap {
   stop: { args: Empty; result: Empty };
   cont: { args: Empty; result: Empty };
   quit: { args: Empty; result: Empty };
+  /** the boot check's isolation proof: every PCI device of the VM with its class */
+  'query-pci': { args: Empty; result: Array<{ bus: number; devices: WirePciDevice[] }> };
+  /** `format` since QEMU 7.1 (ppm before, and the default) */
+  screendump: { args: { filename: string; format?: 'png' | 'ppm' }; result: Empty };
 }
 
 export type QmpCommandName = keyof QmpCommandMap;

@@ -3,6 +3,7 @@
 export { QmpClient, qmpErrorClass, waitForEvent } from './client';
 export type { QmpConnectOptions, QmpGreeting } from './client';
 export type { QmpSession, QmpCallOptions } from './session';
+export type { WirePciDevice } from './commands';
 export type { QmpEvent, QmpEventListener } from './events';
 export { BlockJob } from './blockJob';
 export type { JobOutcome } from './blockJob';

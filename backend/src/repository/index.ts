@@ -47,3 +47,5 @@ export type { PaperKey } from './paperKey';
 export { upgradeRepository } from './upgrade';
 export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, PointProblem } from './upgrade';
 export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';
+export { BOOTCHECKS_DIR, BOOT_CHECK_STATES, bootCheckScreenshotPath, clearBootCheck, readBootCheck, writeBootCheck } from './bootChecks';
+export type { BootCheckRecord, BootCheckState } from './bootChecks';

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { AppError, isAppError } from '../errors';
 import { appendAudit } from './audit';
 import { fsyncDir, isErrno, writeFileAtomic } from './atomicFile';
+import { clearBootCheck } from './bootChecks';
 import { clearDamageMark } from './damage';
 import { gfsPrune, normalizeRules, rulesKeepSomething, checkTimeZone, type GfsRules } from './gfs';
 import { ADMIN_LOCK_FILE, LOCKS_DIR, MANIFEST_FILE, pointDir, POINTS_DIR, TRASH_DIR, trashDir } from './layout';
@@ -88,6 +89,7 @@ export async function deleteChecked(root: string, m: Manifest, who: { actor: str
     await fs.rm(trash, { recursive: true, force: true });
   }
   await clearDamageMark(root, pointId);
+  await clearBootCheck(root, pointId);
   return { pointId, vmKey, deferred: kept };
 }
 

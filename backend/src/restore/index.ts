@@ -1,5 +1,5 @@
 /** "Restore this point": into the engine (plan, execute), to a file, as a download, as the
- *  source of an NBD export (pointExport.ts). */
+ *  source of an NBD export (pointExport.ts), booted in an isolated VM (bootCheck.ts). */
 export { restoreToFile } from './toFile';
 export type { RestoreToFileRequest, RestoreToFileResult } from './toFile';
 export { QemuNbdServer } from './qemuNbd';
@@ -17,3 +17,5 @@ export { planRestore, planView, pointDataBytes, readInventory } from './plan';
 export type { RestorePlan, RestoreInventory, PlannedDisk, PlannedNic, UsableTargets } from './plan';
 export { PointExport, findDisk } from './pointExport';
 export type { PointExportOptions } from './pointExport';
+export { bootCheck, DEFAULT_EXPECT, FAILURE_PATTERN } from './bootCheck';
+export type { BootCheckOptions, BootCheckResult } from './bootCheck';
