@@ -104,6 +104,16 @@ export async function serverHandshake(conn: ServerConnection, cfg: HandshakeConf
   };
   const reply = (option: number, type: number, data?: Buffer): void => void conn.write([optionReply(option, type, data)]);
   const refuse = (option: number, type: number, message: string): void => reply(option, type, errorText(message));
+  /** A parsed export-naming payload and its export; undefined once the option was refused. */
+  const namedExport = <T extends { name: string }>(option: number, req: T | string): { req: T; found: { name: string; source: ExportSource } } | undefined => {
+    if (typeof req === 'string') {
+      refuse(option, NBD_REP_ERR_INVALID, req);
+      return undefined;
+    }
+    const found = lookup(req.name);
+    if (!found) refuse(option, NBD_REP_ERR_UNKNOWN, `no export '${req.name.slice(0, 64)}'`);
+    return found ? { req, found } : undefined;
+  };
 
   for (let count = 0; ; count++) {
     if (count >= SERVER_MAX_OPTIONS) throw violation(conn, `more than ${SERVER_MAX_OPTIONS} options without choosing an export`);
@@ -169,16 +179,9 @@ export async function serverHandshake(conn: ServerConnection, cfg: HandshakeConf
           refuse(option, NBD_REP_ERR_INVALID, 'meta contexts need structured replies: send NBD_OPT_STRUCTURED_REPLY first');
           break;
         }
-        const req = parseMetaContextRequest(data);
-        if (typeof req === 'string') {
-          refuse(option, NBD_REP_ERR_INVALID, req);
-          break;
-        }
-        const found = lookup(req.name);
-        if (!found) {
-          refuse(option, NBD_REP_ERR_UNKNOWN, `no export '${req.name.slice(0, 64)}'`);
-          break;
-        }
+        const target = namedExport(option, parseMetaContextRequest(data));
+        if (!target) break;
+        const { req, found } = target;
         const names = matchContexts(req.queries, !set);
         for (const n of names) reply(option, NBD_REP_META_CONTEXT, repMetaContext(set ? ALLOCATION_CONTEXT_ID : 0, n));
         if (set) contexts = { exportName: found.name, ids: new Map(names.map((n) => [n, ALLOCATION_CONTEXT_ID])) };
@@ -187,16 +190,9 @@ export async function serverHandshake(conn: ServerConnection, cfg: HandshakeConf
       }
       case NBD_OPT_INFO:
       case NBD_OPT_GO: {
-        const req = parseExportRequest(data);
-        if (typeof req === 'string') {
-          refuse(option, NBD_REP_ERR_INVALID, req);
-          break;
-        }
-        const found = lookup(req.name);
-        if (!found) {
-          refuse(option, NBD_REP_ERR_UNKNOWN, `no export '${req.name.slice(0, 64)}'`);
-          break;
-        }
+        const target = namedExport(option, parseExportRequest(data));
+        if (!target) break;
+        const { req, found } = target;
         reply(option, NBD_REP_INFO, infoExport(found.source.size, SERVED_FLAGS));
         if (req.infos.includes(NBD_INFO_NAME)) reply(option, NBD_REP_INFO, infoText(NBD_INFO_NAME, found.name));
         if (req.infos.includes(NBD_INFO_DESCRIPTION)) reply(option, NBD_REP_INFO, infoText(NBD_INFO_DESCRIPTION, found.source.description));

@@ -112,14 +112,25 @@ export function exportNameReply(size: number, transmissionFlags: number, padding
 
 // ---- option payloads ----------------------------------------------------------------------------
 
+/**
+ * The export name both export-naming option payloads open with (32-bit length, UTF-8), checked
+ * against the data left for the `countBytes`-wide count that must follow it.
+ */
+function parseNamePrefix(data: Buffer, countBytes: number, count: string): { name: string; next: number } | string {
+  const need = 4 + countBytes;
+  if (data.length < need) return `${data.length} bytes of data, fewer than the ${need} a name length and ${count} need`;
+  const nameLength = data.readUInt32BE(0);
+  if (nameLength > data.length - need) return `a name of ${nameLength} bytes in ${data.length} bytes of data`;
+  if (nameLength > MAX_STRING_LENGTH) return `a name of ${nameLength} bytes (at most ${MAX_STRING_LENGTH})`;
+  return { name: data.toString('utf8', 4, 4 + nameLength), next: 4 + nameLength };
+}
+
 /** NBD_OPT_INFO / NBD_OPT_GO: the export's name and the NBD_INFO_* the client asks for. */
 export function parseExportRequest(data: Buffer): { name: string; infos: number[] } | string {
-  if (data.length < 6) return `${data.length} bytes of data, fewer than the 6 a name length and an info count need`;
-  const nameLength = data.readUInt32BE(0);
-  if (nameLength > data.length - 6) return `a name of ${nameLength} bytes in ${data.length} bytes of data`;
-  if (nameLength > MAX_STRING_LENGTH) return `a name of ${nameLength} bytes (at most ${MAX_STRING_LENGTH})`;
-  const name = data.toString('utf8', 4, 4 + nameLength);
-  let p = 4 + nameLength;
+  const head = parseNamePrefix(data, 2, 'an info count');
+  if (typeof head === 'string') return head;
+  const { name } = head;
+  let p = head.next;
   const count = data.readUInt16BE(p);
   p += 2;
   if (data.length !== p + 2 * count) return `${count} info requests in ${data.length - p} bytes`;
@@ -130,12 +141,10 @@ export function parseExportRequest(data: Buffer): { name: string; infos: number[
 
 /** NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT: the export's name and the queries. */
 export function parseMetaContextRequest(data: Buffer): { name: string; queries: string[] } | string {
-  if (data.length < 8) return `${data.length} bytes of data, fewer than the 8 a name length and a query count need`;
-  const nameLength = data.readUInt32BE(0);
-  if (nameLength > data.length - 8) return `a name of ${nameLength} bytes in ${data.length} bytes of data`;
-  if (nameLength > MAX_STRING_LENGTH) return `a name of ${nameLength} bytes (at most ${MAX_STRING_LENGTH})`;
-  const name = data.toString('utf8', 4, 4 + nameLength);
-  let p = 4 + nameLength;
+  const head = parseNamePrefix(data, 4, 'a query count');
+  if (typeof head === 'string') return head;
+  const { name } = head;
+  let p = head.next;
   const count = data.readUInt32BE(p);
   p += 4;
   const queries: string[] = [];
