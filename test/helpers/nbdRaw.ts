@@ -13,7 +13,10 @@ import {
   NBD_OPT_STRUCTURED_REPLY,
   NBD_OPTS_MAGIC,
   NBD_REP_ACK,
+  NBD_REP_FLAG_ERROR,
   NBD_REQUEST_MAGIC,
+  NBD_SIMPLE_REPLY_MAGIC,
+  NBD_STRUCTURED_REPLY_MAGIC,
 } from '../../backend/src/nbd/constants';
 
 export class RawNbd {
@@ -95,7 +98,7 @@ export class RawNbd {
     for (;;) {
       const r = await this.optionReply();
       out.push(r);
-      if (r.type === NBD_REP_ACK || r.type & 0x80000000) return out;
+      if (r.type === NBD_REP_ACK || r.type & NBD_REP_FLAG_ERROR) return out;
     }
   }
 
@@ -140,13 +143,13 @@ export class RawNbd {
 
   async simpleReply(): Promise<{ error: number; cookie: bigint }> {
     const h = await this.read(16);
-    if (h.readUInt32BE(0) !== 0x67446698) throw new Error(`not a simple reply: magic 0x${h.readUInt32BE(0).toString(16)}`);
+    if (h.readUInt32BE(0) !== NBD_SIMPLE_REPLY_MAGIC) throw new Error(`not a simple reply: magic 0x${h.readUInt32BE(0).toString(16)}`);
     return { error: h.readUInt32BE(4), cookie: h.readBigUInt64BE(8) };
   }
 
   async chunk(): Promise<{ flags: number; type: number; cookie: bigint; payload: Buffer }> {
     const h = await this.read(20);
-    if (h.readUInt32BE(0) !== 0x668e33ef) throw new Error(`not a structured reply chunk: magic 0x${h.readUInt32BE(0).toString(16)}`);
+    if (h.readUInt32BE(0) !== NBD_STRUCTURED_REPLY_MAGIC) throw new Error(`not a structured reply chunk: magic 0x${h.readUInt32BE(0).toString(16)}`);
     const len = h.readUInt32BE(16);
     return { flags: h.readUInt16BE(4), type: h.readUInt16BE(6), cookie: h.readBigUInt64BE(8), payload: len > 0 ? await this.read(len) : Buffer.alloc(0) };
   }

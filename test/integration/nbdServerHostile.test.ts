@@ -39,6 +39,7 @@ import {
   NBD_REP_META_CONTEXT,
   NBD_REP_SERVER,
   NBD_REPLY_TYPE_BLOCK_STATUS,
+  NBD_REPLY_TYPE_ERROR_BIT,
   NBD_REPLY_TYPE_ERROR_OFFSET,
   NBD_REPLY_TYPE_OFFSET_DATA,
   NBD_REPLY_TYPE_OFFSET_HOLE,
@@ -81,7 +82,7 @@ async function stillServing(): Promise<void> {
 }
 
 function errnoOf(chunk: { type: number; payload: Buffer }): number {
-  expect(chunk.type & 0x8000).toBe(0x8000);
+  expect(chunk.type & NBD_REPLY_TYPE_ERROR_BIT).toBe(NBD_REPLY_TYPE_ERROR_BIT);
   return chunk.payload.readUInt32BE(0);
 }
 
