@@ -1,16 +1,12 @@
-import { randomBytes, randomInt } from 'crypto';
-import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { engineVmBackup, type EngineVmBackupRequest, type EngineVmBackupResult } from '../../backend/src/backup';
-import { EngineClient } from '../../backend/src/engine';
+import type { EngineClient } from '../../backend/src/engine';
 import { AppError } from '../../backend/src/errors';
 import { LocalHost } from '../../backend/src/hosts';
-import { readPointMeta, Repository, type Manifest } from '../../backend/src/repository';
-import { EngineSim, type SimVm } from '../engine-sim';
-import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { readPointMeta, type Manifest, type Repository } from '../../backend/src/repository';
+import type { EngineSim, SimVm } from '../engine-sim';
+import { diskBytesNow, expectRestoresExact as expectPointExact, scribbleDisk, startEngineMethodStack, type EngineMethodStack } from '../helpers/engineMethodStack';
 import { FakeGuestAgent } from '../helpers/fakeGuestAgent';
-import { requireTools } from '../helpers/tools';
 
 const MiB = 1 << 20;
 
@@ -19,29 +15,20 @@ const MiB = 1 << 20;
  * restored and compared byte for byte with the disk as it was when the point was taken.
  */
 describe('engine method: backups through the engine backup API and imageio', () => {
+  let stack: EngineMethodStack;
   let dir: string;
   let sim: EngineSim;
   let repo: Repository;
   let engine: EngineClient;
-  /** point id → device → the disk's bytes when the point was taken */
-  const expected = new Map<string, Map<string, Buffer>>();
 
   beforeAll(async () => {
-    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-em-'));
-    sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
     // cluster level 4.6: the engine's StartVmBackup (scratch disks live, volume bitmaps cold);
     // the hybrid (snapshot-based) mode of 4.7+ is engineMethodHybrid.test.ts's
-    sim.backup.setClusterVersion('4.6');
-    sim.backup.setStepDelay(20);
-    repo = await Repository.init(path.join(dir, 'repo'));
-    engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
+    stack = await startEngineMethodStack('olvm-em-', '4.6');
+    ({ dir, sim, repo, engine } = stack);
   });
   afterAll(async () => {
-    await engine?.close();
-    await repo?.close();
-    await sim?.close();
-    await fs.rm(dir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   function backup(vmId: string, extra: Partial<EngineVmBackupRequest> = {}): Promise<EngineVmBackupResult> {
@@ -50,22 +37,14 @@ describe('engine method: backups through the engine backup API and imageio', () 
 
   /** A backup while the guest is idle: what each disk holds now is what the point must hold. */
   async function backupAndRemember(vm: SimVm, extra: Partial<EngineVmBackupRequest> = {}): Promise<EngineVmBackupResult> {
-    const now = new Map<string, Buffer>();
-    for (const d of vm.disks) now.set(d.deviceId, await sim.diskBytes(vm.id, d.id));
+    const now = await diskBytesNow(sim, vm);
     const r = await backup(vm.id, extra);
-    expected.set(r.manifest.pointId, now);
+    stack.expected.set(r.manifest.pointId, now);
     await expectEngineClean(vm.id);
     return r;
   }
 
-  async function expectRestoresExact(m: Manifest): Promise<void> {
-    const want = expected.get(m.pointId);
-    if (!want) throw new Error(`no reference for point ${m.pointId}`);
-    for (const d of m.disks) {
-      const got = await restoredBytes(repo, m.pointId, d.device, path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`));
-      expectSameBytes(got, want.get(d.device) as Buffer, `point ${m.pointId} disk ${d.device}`);
-    }
-  }
+  const expectRestoresExact = (m: Manifest): Promise<void> => expectPointExact(stack, m);
 
   /** Nothing of ours left in the engine: no backup short of succeeded/failed, no open transfer. */
   async function expectEngineClean(vmId: string): Promise<void> {
@@ -76,11 +55,7 @@ describe('engine method: backups through the engine backup API and imageio', () 
   }
 
   async function scribble(vm: SimVm, diskIndex: number, writes: number): Promise<void> {
-    const d = vm.disks[diskIndex] as SimVm['disks'][number];
-    for (let i = 0; i < writes; i++) {
-      const len = randomInt(1, 64) * 4096;
-      await sim.guestWrite(vm.id, d.id, randomInt(0, (d.provisionedSize - len) / 4096) * 4096, randomBytes(len));
-    }
+    await scribbleDisk(sim, vm, vm.disks[diskIndex] as SimVm['disks'][number], writes);
   }
 
   const modes = (r: EngineVmBackupResult): string[] => r.manifest.disks.map((d) => `${d.mode}:${d.reason}`);

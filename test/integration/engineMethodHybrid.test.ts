@@ -1,16 +1,12 @@
-import { randomBytes, randomInt } from 'crypto';
-import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { engineVmBackup, type EngineVmBackupResult } from '../../backend/src/backup';
-import { EngineClient } from '../../backend/src/engine';
+import type { EngineClient } from '../../backend/src/engine';
 import type { AppError } from '../../backend/src/errors';
 import { LocalHost } from '../../backend/src/hosts';
-import { readPointMeta, Repository, type Manifest } from '../../backend/src/repository';
-import { EngineSim, type SimVm } from '../engine-sim';
-import { expectSameBytes, restoredBytes } from '../helpers/backupFixture';
+import { readPointMeta, type Manifest, type Repository } from '../../backend/src/repository';
+import type { EngineSim, SimVm } from '../engine-sim';
+import { diskBytesNow, expectRestoresExact, scribbleDisk, startEngineMethodStack, type EngineMethodStack } from '../helpers/engineMethodStack';
 import { FakeGuestAgent } from '../helpers/fakeGuestAgent';
-import { requireTools } from '../helpers/tools';
 
 const MiB = 1 << 20;
 
@@ -20,42 +16,28 @@ const MiB = 1 << 20;
  * finalize removes it before `succeeded`.
  */
 describe('engine method: hybrid (snapshot-based) backups on cluster level 4.7', () => {
+  let stack: EngineMethodStack;
   let dir: string;
   let sim: EngineSim;
   let repo: Repository;
   let engine: EngineClient;
-  const expected = new Map<string, Map<string, Buffer>>();
 
   beforeAll(async () => {
-    requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-emh-'));
-    sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), seed: false });
-    sim.backup.setClusterVersion('4.7');
-    sim.backup.setStepDelay(20);
-    repo = await Repository.init(path.join(dir, 'repo'));
-    engine = new EngineClient({ baseUrl: sim.baseUrl, auth: { kind: 'password', user: sim.users.admin.name, password: sim.users.admin.password } });
+    stack = await startEngineMethodStack('olvm-emh-', '4.7');
+    ({ dir, sim, repo, engine } = stack);
   });
   afterAll(async () => {
-    await engine?.close();
-    await repo?.close();
-    await sim?.close();
-    await fs.rm(dir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   async function scribble(vm: SimVm, writes: number): Promise<void> {
-    for (const d of vm.disks) {
-      for (let i = 0; i < writes; i++) {
-        const len = randomInt(1, 64) * 4096;
-        await sim.guestWrite(vm.id, d.id, randomInt(0, (d.provisionedSize - len) / 4096) * 4096, randomBytes(len));
-      }
-    }
+    for (const d of vm.disks) await scribbleDisk(sim, vm, d, writes);
   }
 
   async function backup(vm: SimVm): Promise<EngineVmBackupResult> {
-    const now = new Map<string, Buffer>();
-    for (const d of vm.disks) now.set(d.deviceId, await sim.diskBytes(vm.id, d.id));
+    const now = await diskBytesNow(sim, vm);
     const r = await engineVmBackup({ engine, vmId: vm.id, repository: repo, host: new LocalHost({ qmpDir: sim.qmpDir }), scratchDir: dir, method: 'engine' });
-    expected.set(r.manifest.pointId, now);
+    stack.expected.set(r.manifest.pointId, now);
     const backupId = readPointMeta(r.manifest).engine?.backupId as string;
     const b = await engine.getBackup(vm.id, backupId);
     expect(b.phase).toBe('succeeded');
@@ -65,12 +47,7 @@ describe('engine method: hybrid (snapshot-based) backups on cluster level 4.7', 
     return r;
   }
 
-  async function expectExact(m: Manifest): Promise<void> {
-    for (const d of m.disks) {
-      const got = await restoredBytes(repo, m.pointId, d.device, path.join(dir, `r-${randomBytes(4).toString('hex')}.raw`));
-      expectSameBytes(got, expected.get(m.pointId)?.get(d.device) as Buffer, `point ${m.pointId} disk ${d.device}`);
-    }
-  }
+  const expectExact = (m: Manifest): Promise<void> => expectRestoresExact(stack, m);
 
   test('a running vm: full, then incrementals through the snapshot; the raw disk full each time; all exact', async () => {
     const vm = await sim.addVm({ name: 'hy01', disks: [{ sizeBytes: 16 * MiB, format: 'cow' }, { sizeBytes: 8 * MiB, format: 'raw' }], running: true });
