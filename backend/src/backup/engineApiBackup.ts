@@ -11,6 +11,7 @@ import { AppError, describeError, isAppError } from '../errors';
 import type { EngineClient, ExcludedDisk, Vm, VmBackup, VmDisk } from '../engine';
 import { newPointId, type DiskIndex, type DiskMeta, type Manifest, type ManifestDiskInput, type PointMeta, type PointWriter, type Repository } from '../repository';
 import { copyDisk } from './diskCopy';
+import { commonFailure, lockedUntil } from './failure';
 import { chooseCheckpoint, engineDeviceName, engineDiskFormat, parentCheckpointId, planEngineDisk, type CheckpointChoice, type EngineDiskPlan } from './engineBackupPlan';
 import { endTransfer, finalizeDownload, openDownload, type DownloadTimeouts } from './engineDownloads';
 import { settle } from './engineSettle';
@@ -61,8 +62,6 @@ interface DiskRun {
   virtualSize: number;
   bytesRead: number;
 }
-
-const DAY_MS = 86_400_000;
 
 export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ manifest: Manifest; warnings: string[] }> {
   const { engine, vm, repository: repo } = req;
@@ -158,7 +157,7 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
           ...(checkpointId ? { checkpointId } : {}),
         },
       } satisfies PointMeta,
-      lockedUntil: req.lockDays ? new Date(Date.now() + req.lockDays * DAY_MS) : null,
+      lockedUntil: lockedUntil(req.lockDays),
     });
     committed = true;
     req.report({ phase: 'done' });
@@ -317,14 +316,12 @@ async function consistencyOf(
 
 /** The error a failed backup throws; `details.cleanupProblems` lists what cleanup could not undo. */
 function wrapFailure(err: unknown, req: EngineApiBackupRequest): AppError {
-  const details = { cleanupProblems: [] as string[] };
   const name = req.vm.name;
-  if (req.signal?.aborted) return new AppError('BACKUP_ABORTED', `backup of vm ${name} aborted`, { cause: err, details });
+  const common = commonFailure(err, name, req.signal);
+  if (common) return common;
+  const details = { cleanupProblems: [] as string[] };
   if (isAppError(err, 'ENGINE_BACKUP_FAILED') && req.consistency === 'filesystem' && /freez|consisten/i.test(err.message)) {
     return new AppError('BACKUP_NOT_CONSISTENT', `backup of vm ${name}: filesystem consistency was required and the engine could not freeze the guest: ${err.message}`, { cause: err, details });
-  }
-  if (err instanceof AppError && (err.code === 'INVALID_ARGUMENT' || err.code === 'REPO_LOCKED' || err.code === 'BACKUP_VM_NO_DISKS' || err.code === 'BACKUP_NOT_CONSISTENT')) {
-    return new AppError(err.code, err.message, { cause: err.cause, details: { ...err.details, ...details } });
   }
   const code = err instanceof AppError && (err.code.startsWith('ENGINE_') || err.code.startsWith('IMAGEIO_')) ? err.code : 'BACKUP_FAILED';
   return new AppError(code, `backup of vm ${name} failed: ${describeError(err)}`, { cause: err, details });

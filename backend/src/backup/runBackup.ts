@@ -8,6 +8,7 @@ import { bitmapRun, dropStale, rollbackActions, transactionActions, type BitmapR
 import { planDisk, type DiskPlan } from './chainCheck';
 import { freezeGuest } from './consistency';
 import { copyDisk } from './diskCopy';
+import { commonFailure, lockedUntil } from './failure';
 import { FleeceSet } from './fleece';
 import { recoverInterruptedRun } from './recovery';
 import type { BackupProgress, BackupRequest, BackupResult } from './types';
@@ -108,7 +109,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       consistency: consistency.consistency,
       vmDefinition: req.vmDefinition ?? null,
       meta: { ...req.meta, tool: 'olvm-backup', method: 'qmp', consistencyReason: consistency.reason } satisfies PointMeta,
-      lockedUntil: req.lockDays ? new Date(Date.now() + req.lockDays * DAY_MS) : null,
+      lockedUntil: lockedUntil(req.lockDays),
     });
     committed = true;
     warnings.push(...(await dropStale(api, disks.map((d) => ({ device: d.device.deviceId, bitmaps: d.bitmaps })))));
@@ -130,8 +131,6 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     if (scratchDir) await req.host.removeDir(scratchDir).catch(() => undefined);
   }
 }
-
-const DAY_MS = 86_400_000;
 
 /** INVALID_ARGUMENT unless `days` is absent or a whole number of days a backup may lock for. */
 export function checkLockDays(days: number | undefined): void {
@@ -247,10 +246,5 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** The error a failed backup throws; `details.cleanupProblems` lists what teardown could not undo. */
 function wrapFailure(err: unknown, req: BackupRequest): AppError {
-  const details = { cleanupProblems: [] as string[] };
-  if (req.signal?.aborted) return new AppError('BACKUP_ABORTED', `backup of vm ${req.vm.name} aborted`, { cause: err, details });
-  if (err instanceof AppError && (err.code === 'INVALID_ARGUMENT' || err.code === 'REPO_LOCKED' || err.code === 'BACKUP_VM_NO_DISKS' || err.code === 'BACKUP_NOT_CONSISTENT')) {
-    return new AppError(err.code, err.message, { cause: err.cause, details: { ...err.details, ...details } });
-  }
-  return new AppError('BACKUP_FAILED', `backup of vm ${req.vm.name} failed`, { cause: err, details });
+  return commonFailure(err, req.vm.name, req.signal) ?? new AppError('BACKUP_FAILED', `backup of vm ${req.vm.name} failed`, { cause: err, details: { cleanupProblems: [] } });
 }
