@@ -53,16 +53,8 @@ export interface BootCheckOptions {
   workDir?: string;
 }
 
-export interface BootCheckResult {
-  pointId: string;
-  disks: string[];
-  state: BootCheckState;
-  reason: string;
-  matchedLine: string | null;
-  consoleTail: string[];
-  durationMs: number;
-  accel: BootAccel;
-  noNetworkDevice: boolean;
+/** The record's fields (repository/bootChecks.ts owns them), but `screenshot` is the caller's copy. */
+export interface BootCheckResult extends Omit<BootCheckRecord, 'screenshot'> {
   /** The copy the caller asked for (`screenshot`), else null. */
   screenshot: string | null;
   /** The record as stored on the point. */
