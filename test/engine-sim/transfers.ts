@@ -140,7 +140,8 @@ export class Transfers {
     this.all.set(t.id, t);
     if (!p.backup) disk.status = 'locked';
     this.state.save();
-    void (p.backup ? this.bringUpBackup(t, disk, p.backup) : this.bringUp(t, disk));
+    const backup = p.backup;
+    void this.bringUp(t, disk, backup ? () => this.openBackup(backup) : () => this.openDisk(t, disk));
     return t;
   }
 
@@ -203,21 +204,10 @@ export class Transfers {
     await Promise.all([...this.all.values()].map((t) => this.teardown(t, false)));
   }
 
-  private async bringUp(t: SimTransfer, disk: SimDiskRecord): Promise<void> {
-    const sock = path.join(this.runDir, `nbd-${t.id.slice(0, 8)}.sock`);
+  /** A transfer's NBD backend coming up: `open` connects to it; a failure pauses the transfer. */
+  private async bringUp(t: SimTransfer, disk: SimDiskRecord, open: () => Promise<NbdClient>): Promise<void> {
     try {
-      await fs.rm(sock, { force: true });
-      const proc = spawn(
-        'qemu-nbd',
-        ['--socket', sock, '--format', qemuFormat(disk.format), '--export-name', 'sim', '--persistent', '--shared', '8', '--discard', 'unmap', '--cache', 'writeback', '--aio', 'threads', this.state.abs(disk.file)],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let stderr = '';
-      proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-      this.backends.set(t.id, { proc, sock });
-      // --persistent: the readiness probe's connection does not end it
-      await waitForSockets([sock], () => (proc.exitCode !== null ? `qemu-nbd: ${stderr.trim()}` : undefined), 10_000);
-      t.nbd = await NbdClient.connectUnix(sock, { exportName: 'sim', metaContexts: ['base:allocation'] });
+      t.nbd = await open();
       t.size = t.nbd.size;
       await sleep(this.initDelayMs);
       if (t.phase === 'initializing') {
@@ -231,21 +221,26 @@ export class Transfers {
     }
   }
 
+  /** A disk transfer: qemu-nbd on the disk's file, as imageio's own NBD backend. */
+  private async openDisk(t: SimTransfer, disk: SimDiskRecord): Promise<NbdClient> {
+    const sock = path.join(this.runDir, `nbd-${t.id.slice(0, 8)}.sock`);
+    await fs.rm(sock, { force: true });
+    const proc = spawn(
+      'qemu-nbd',
+      ['--socket', sock, '--format', qemuFormat(disk.format), '--export-name', 'sim', '--persistent', '--shared', '8', '--discard', 'unmap', '--cache', 'writeback', '--aio', 'threads', this.state.abs(disk.file)],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    this.backends.set(t.id, { proc, sock });
+    // --persistent: the readiness probe's connection does not end it
+    await waitForSockets([sock], () => (proc.exitCode !== null ? `qemu-nbd: ${stderr.trim()}` : undefined), 10_000);
+    return NbdClient.connectUnix(sock, { exportName: 'sim', metaContexts: ['base:allocation'] });
+  }
+
   /** A backup download: imageio's NBD backend on the backup's export (QEMU's NBD server or qemu-nbd). */
-  private async bringUpBackup(t: SimTransfer, disk: SimDiskRecord, src: BackupSource): Promise<void> {
-    try {
-      t.nbd = await NbdClient.connectUnix(src.socket, { exportName: src.exportName, metaContexts: ['base:allocation', ...(src.dirtyContext ? [src.dirtyContext] : [])] });
-      t.size = t.nbd.size;
-      await sleep(this.initDelayMs);
-      if (t.phase === 'initializing') {
-        t.phase = 'transferring';
-        t.lastActivity = Date.now();
-      }
-    } catch (err) {
-      await this.teardown(t, false);
-      t.phase = 'paused_system';
-      this.state.addEvent({ code: 1033, severity: 'error', description: `Image transfer of disk ${disk.alias} failed to start: ${(err as Error).message}`, origin: 'oVirt' });
-    }
+  private openBackup(src: BackupSource): Promise<NbdClient> {
+    return NbdClient.connectUnix(src.socket, { exportName: src.exportName, metaContexts: ['base:allocation', ...(src.dirtyContext ? [src.dirtyContext] : [])] });
   }
 
   private async teardown(t: SimTransfer, flush: boolean): Promise<void> {
