@@ -7,6 +7,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { QmpClient } from '../../backend/src/qmp';
 import { EngineSim } from '../engine-sim';
 import { requireTools } from '../helpers/tools';
+import { until as waitUntil } from '../helpers/until';
 
 // The engine simulator against raw HTTP (no engine client): what a real engine would answer,
 // per reference/ovirt-api.md. Its VMs are real QEMU processes.
@@ -46,15 +47,7 @@ describe('engine simulator', () => {
     return { status: res.status, body, text, headers: res.headers };
   }
 
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => waitUntil(what, fn, timeoutMs);
 
   beforeAll(async () => {
     requireTools('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'qemu-nbd');

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { FakeGuestAgent, type AgentLogEntry } from '../helpers/fakeGuestAgent';
 import { requireTools } from '../helpers/tools';
+import { until as waitUntil } from '../helpers/until';
 
 // The engine simulator's backup API (reference/ovirt-api.md §4-§6) over plain HTTP, the way a
 // client sees it: backups, checkpoints, backup image transfers and imageio extents, served from
@@ -44,15 +45,7 @@ describe('engine simulator: backup API', () => {
     return { status: res.status, body: text ? (JSON.parse(text) as Json) : {} };
   }
 
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => waitUntil(what, fn, timeoutMs);
 
   const disksBody = (...ids: string[]): Json => ({ disks: { disk: ids.map((id) => ({ id })) } });
 
