@@ -30,6 +30,7 @@ import {
   NBD_REP_META_CONTEXT,
 } from './constants';
 import type { ByteSink } from './transport';
+import { ByteQueue } from './byteQueue';
 
 export interface BlockSizeConstraints {
   minimum: number;
@@ -61,54 +62,24 @@ const OPT_NAMES: Readonly<Record<number, string>> = {
  * handshake ends (none with a conforming server) are passed on to the reply parser.
  */
 export class HandshakeReader implements ByteSink {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
-  private failure: Error | undefined;
+  private readonly queue = new ByteQueue('concurrent handshake reads');
 
   push(buf: Buffer, start: number, end: number): void {
-    this.chunks.push(Buffer.from(buf.subarray(start, end)));
-    this.buffered += end - start;
-    this.serve();
+    this.queue.push(Buffer.from(buf.subarray(start, end)));
   }
 
   read(n: number): Promise<Buffer> {
-    if (this.waiter) return Promise.reject(new Error('concurrent handshake reads'));
-    return new Promise((resolve, reject) => {
-      this.waiter = { n, resolve, reject };
-      this.serve();
-    });
+    return this.queue.read(n);
   }
 
   /** The stream ended or the handshake was abandoned: fail the pending and all later reads. */
   fail(err: Error): void {
-    this.failure ??= err;
-    this.serve();
+    this.queue.fail(err);
   }
 
   /** Whatever arrived after the last byte the handshake consumed. */
   takeLeftover(): Buffer {
-    const rest = Buffer.concat(this.chunks);
-    this.chunks = [];
-    this.buffered = 0;
-    return rest;
-  }
-
-  private serve(): void {
-    const w = this.waiter;
-    if (!w) return;
-    if (this.buffered >= w.n) {
-      this.waiter = undefined;
-      const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-      const out = all.subarray(0, w.n);
-      const rest = all.subarray(w.n);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.buffered = rest.length;
-      w.resolve(out);
-    } else if (this.failure) {
-      this.waiter = undefined;
-      w.reject(this.failure);
-    }
+    return this.queue.take();
   }
 }
 

@@ -8,6 +8,7 @@
 import * as net from 'net';
 import * as tls from 'tls';
 import { AppError } from '../errors';
+import { ByteQueue } from './byteQueue';
 
 /** Above this many unread inbound bytes the socket is paused until the server catches up. */
 const INBOUND_HIGH_WATER = 1024 * 1024;
@@ -16,10 +17,9 @@ const SKIP_PIECE = 256 * 1024;
 
 export class ServerConnection {
   private stream: net.Socket | tls.TLSSocket;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
-  private failure: Error | undefined;
+  private readonly inbound = new ByteQueue('concurrent reads of one nbd connection', (left) => {
+    if (left <= INBOUND_HIGH_WATER && this.stream.isPaused()) this.stream.resume();
+  });
   private closeHandlers: Array<() => void> = [];
   private isClosed = false;
   private onData = (b: Buffer): void => this.push(b);
@@ -49,12 +49,9 @@ export class ServerConnection {
   }
 
   /** Exactly `n` bytes; NBD_DISCONNECTED when the client hangs up first. One read at a time. */
-  read(n: number): Promise<Buffer> {
-    if (this.waiter) return Promise.reject(new Error('concurrent reads of one nbd connection'));
-    return new Promise((resolve, reject) => {
-      this.waiter = { n, resolve, reject };
-      this.serve();
-    });
+  async read(n: number): Promise<Buffer> {
+    // a copy: a small header must not pin the socket buffer it arrived in
+    return Buffer.from(await this.inbound.read(n));
   }
 
   /** Reads and drops `n` bytes (a refused write's payload) without holding more than a piece. */
@@ -103,10 +100,8 @@ export class ServerConnection {
   async startTls(secureContext: tls.SecureContext, timeoutMs: number): Promise<void> {
     const raw = this.raw;
     raw.off('data', this.onData);
-    const leftover = this.chunks.length > 0 ? Buffer.concat(this.chunks) : undefined;
-    this.chunks = [];
-    this.buffered = 0;
-    if (leftover) raw.unshift(leftover);
+    const leftover = this.inbound.take();
+    if (leftover.length > 0) raw.unshift(leftover);
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext, requestCert: false });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new AppError('NBD_TIMEOUT', `tls handshake with ${this.label} took more than ${timeoutMs} ms`)), timeoutMs);
@@ -148,32 +143,12 @@ export class ServerConnection {
   }
 
   private push(b: Buffer): void {
-    this.chunks.push(b);
-    this.buffered += b.length;
-    if (this.buffered > INBOUND_HIGH_WATER) this.stream.pause();
-    this.serve();
-  }
-
-  private serve(): void {
-    const w = this.waiter;
-    if (!w) return;
-    if (this.buffered >= w.n) {
-      this.waiter = undefined;
-      const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-      const rest = all.subarray(w.n);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.buffered = rest.length;
-      if (this.buffered <= INBOUND_HIGH_WATER && this.stream.isPaused()) this.stream.resume();
-      w.resolve(Buffer.from(all.subarray(0, w.n)));
-    } else if (this.failure) {
-      this.waiter = undefined;
-      w.reject(this.failure);
-    }
+    this.inbound.push(b);
+    if (this.inbound.size > INBOUND_HIGH_WATER) this.stream.pause();
   }
 
   private fail(err: Error): void {
-    this.failure ??= err;
-    this.serve();
+    this.inbound.fail(err);
   }
 
   private markClosed(err: Error): void {
