@@ -99,7 +99,7 @@ describe('catalog rebuilt from a real repository', () => {
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
 
     const [a1, b1, a2] = manifests as [Manifest, Manifest, Manifest];
-    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map(toPointSummary));
+    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map((m) => toPointSummary(m)));
     const p2 = catalog.points.getPoint(a2.pointId);
     expect(p2).toMatchObject({ vmId: vmA.id, vmName: 'web1', parentPointId: a1.pointId, bytesRead: CS, virtualSize: 4 * CS + CS / 2 });
     expect(p2?.disks[0]).toMatchObject({ diskId: 'd0000000-0000-4000-8000-000000000001', alias: 'web1_Disk1', mode: 'incremental', chunksNew: 1 });
@@ -120,7 +120,7 @@ describe('catalog rebuilt from a real repository', () => {
     });
 
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
-    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map(toPointSummary));
+    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map((m) => toPointSummary(m)));
     expect(catalog.points.repositoryTotals()).toEqual(totals);
     expect(jobsOf(catalog).getJob('kept')).toBeDefined(); // job history is not the repository's
   });
