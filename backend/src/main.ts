@@ -9,7 +9,7 @@ import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, bootCheckRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { PointImages, PointRestorer } from './restore';
-import { GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -133,7 +133,18 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     cleanups.push(() => verifyScheduler.stop());
     void settled.then(() => verifyScheduler.start());
-    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, engine, log });
+    const bootCheckScheduler = new BootCheckScheduler({
+      store: policyStore,
+      queue,
+      newestPoint: (vmId) => catalog.points.lastPointByVm([vmId]).get(vmId),
+      lastBootCheckAt: (vmId) => catalog.points.listPoints({ vmId }).reduce<string | null>((at, p) => (p.bootCheck && (at === null || p.bootCheck.at > at) ? p.bootCheck.at : at), null),
+      bootCheckPending: (vmId) => jobs.listJobs({ vmIds: [vmId], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'bootcheck'),
+      engine,
+      log: log.child({ component: 'bootcheck-scheduler' }),
+    });
+    cleanups.push(() => bootCheckScheduler.stop());
+    void settled.then(() => bootCheckScheduler.start());
+    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, bootCheckScheduler, engine, log });
     if (config.repository.gcSchedule !== null) {
       const gc = new GcScheduler({
         repository,

@@ -25,6 +25,7 @@ export type {
   RetentionRules,
   PolicyWindow,
   PolicyInput,
+  PolicyBootCheck,
   Policy,
   PolicyRunTrigger,
   PolicyRunState,

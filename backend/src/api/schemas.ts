@@ -309,6 +309,7 @@ export const PolicyInput = z.strictObject({
   consistency: consistencyMode.optional(),
   method: backupMethod.optional(),
   verifySchedule: z.string().trim().min(1).max(200).optional(),
+  bootCheck: z.enum(['off', 'newest-weekly'], { error: 'must be off or newest-weekly' }).optional(),
 });
 export const RetentionPreviewRequest = z.strictObject({ selection: PolicySelection, retention: PolicyInput.shape.retention, timeZone: PolicyInput.shape.timeZone });
 export const RetentionPreview = z.strictObject({
