@@ -24,34 +24,23 @@ export interface BootCheckRunnerDeps {
   onChecked?: (record: BootCheckRecord) => void;
 }
 
-/** How often the elapsed time is reported while the guest boots. */
-const TICK_MS = 1_000;
-
 export function bootCheckRunner(deps: BootCheckRunnerDeps): JobRunner<BootCheckSpec> {
   return async (ctx) => {
     const { pointId, disk } = ctx.spec;
     const started = Date.now();
-    // progress in milliseconds waited out of the timeout: the most a check can take
-    const tick = (): void => ctx.progress({ phase: 'booting', disk, bytesDone: Math.min(Date.now() - started, deps.timeoutMs), bytesTotal: deps.timeoutMs, disksDone: 0, disksTotal: 1 });
-    tick();
+    // no byte counts: a boot has no measure of how far it got (the timeout bounds it)
+    ctx.progress({ phase: 'booting', disk, bytesDone: 0, bytesTotal: 0, disksDone: 0, disksTotal: 1 });
     ctx.log('info', `booting restore point ${pointId}${disk ? ` from disk ${disk}` : ''} in an isolated VM (no network), waiting at most ${Math.round(deps.timeoutMs / 1000)} s for a sign of life`);
-    const timer = setInterval(tick, TICK_MS);
-    timer.unref();
-    let result;
-    try {
-      result = await bootCheck({
-        repository: deps.repository,
-        pointId,
-        ...(disk ? { disk } : {}),
-        timeoutMs: deps.timeoutMs,
-        ...(deps.expect ? { expect: deps.expect } : {}),
-        actor: `service:${ctx.job.requestedBy.name}`,
-        ...(deps.workDir ? { workDir: deps.workDir } : {}),
-        ...(deps.log ? { log: deps.log.child({ jobId: ctx.job.id, pointId }) } : {}),
-      });
-    } finally {
-      clearInterval(timer);
-    }
+    const result = await bootCheck({
+      repository: deps.repository,
+      pointId,
+      ...(disk ? { disk } : {}),
+      timeoutMs: deps.timeoutMs,
+      ...(deps.expect ? { expect: deps.expect } : {}),
+      actor: `service:${ctx.job.requestedBy.name}`,
+      ...(deps.workDir ? { workDir: deps.workDir } : {}),
+      ...(deps.log ? { log: deps.log.child({ jobId: ctx.job.id, pointId }) } : {}),
+    });
     deps.onChecked?.(result.record);
     // a cancel asked while QEMU ran (the check itself is bounded by its timeout) ends as one
     if (ctx.signal.aborted) throw ctx.signal.reason;
