@@ -74,7 +74,7 @@ describe('boot checks through the service (engine simulator, real QEMU, a real s
     expect([done.state, done.error]).toEqual(['succeeded', null]);
     expect(done.result).toMatchObject({ pointId: webPoint, bootCheck: { state: 'ok', reason: 'the console showed a sign of life', accel: expect.stringMatching(/^(kvm|tcg)$/) } });
     const detail = S.JobDetail.parse((await operator.get(`/api/v1/jobs/${started.id}`)).body);
-    expect(detail.log.map((l) => l.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^booting restore point .* no network/), expect.stringMatching(/^boot check passed under (kvm|tcg)/)]));
+    expect(detail.log.map((l) => l.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^booting restore point .* isolated VM \(no network\)/), expect.stringMatching(/^boot check passed under (kvm|tcg)/)]));
 
     const rec = S.BootCheckView.parse((await operator.get(`/api/v1/points/${webPoint}/bootcheck`)).body);
     expect(rec).toMatchObject({ pointId: webPoint, state: 'ok', matchedLine: BOOT_MARKER, noNetworkDevice: true, screenshot: true, disks: [web.disks[0]!.deviceId, web.disks[1]!.deviceId] });
