@@ -1,15 +1,15 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Authenticator, createApp, DeletedVms, EventHub, listen, NextMethods, Permits, ScrapeAccess, type ApiCatalog } from './api';
-import { AuditSync, Catalog, DamageView, syncCatalog } from './catalog';
+import { AuditSync, Catalog, DamageView, pointBootCheck, syncBootChecks, syncCatalog } from './catalog';
 import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
+import { backupRunner, bootCheckRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { PointImages, PointRestorer } from './restore';
-import { GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -53,7 +53,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     const jobs = new JobsTable(catalog.db);
     const policyStore = new PoliciesTable(catalog.db);
     const synced = await syncCatalog(catalog, repository);
-    log.info({ ...synced }, 'catalog in step with the repository');
+    log.info({ ...synced, ...(await syncBootChecks(catalog, repository)) }, 'catalog in step with the repository');
     const audit = new AuditSync(catalog, repository, path.join(config.dataDir, 'audit.log'), (msg, err) => log.warn(err === undefined ? {} : { err: describeError(err) }, msg));
     cleanups.push(() => audit.stop());
     await audit.run().then(
@@ -82,6 +82,14 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
         backup: backupRunner({ engine, repository, host: hosts, scratchDir: config.scratch.path, onPoint: (m) => catalog.points.indexPoint(m), minLockDays: config.protection.minLockDays, defaultMethod: config.backup.method }),
         restore: restoreRunner(restorer),
         verify: verifyRunner({ repository, onVerified: () => damage.invalidate() }),
+        bootcheck: bootCheckRunner({
+          repository,
+          timeoutMs: config.bootCheck.timeoutSeconds * 1000,
+          ...(config.bootCheck.expect !== null ? { expect: new RegExp(config.bootCheck.expect) } : {}),
+          workDir: config.scratch.path,
+          log: log.child({ component: 'boot-check' }),
+          onChecked: (r) => catalog.points.setBootCheck(r.pointId, pointBootCheck(r)),
+        }),
       }),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
@@ -125,7 +133,18 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     cleanups.push(() => verifyScheduler.stop());
     void settled.then(() => verifyScheduler.start());
-    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, engine, log });
+    const bootCheckScheduler = new BootCheckScheduler({
+      store: policyStore,
+      queue,
+      newestPoint: (vmId) => catalog.points.lastPointByVm([vmId]).get(vmId),
+      lastBootCheckAt: (vmId) => catalog.points.listPoints({ vmId }).reduce<string | null>((at, p) => (p.bootCheck && (at === null || p.bootCheck.at > at) ? p.bootCheck.at : at), null),
+      bootCheckPending: (vmId) => jobs.listJobs({ vmIds: [vmId], states: ['queued', 'running'], limit: 100 }).jobs.some((j) => j.kind === 'bootcheck'),
+      engine,
+      log: log.child({ component: 'bootcheck-scheduler' }),
+    });
+    cleanups.push(() => bootCheckScheduler.stop());
+    void settled.then(() => bootCheckScheduler.start());
+    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, bootCheckScheduler, engine, log });
     if (config.repository.gcSchedule !== null) {
       const gc = new GcScheduler({
         repository,

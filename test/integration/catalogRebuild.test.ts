@@ -2,9 +2,9 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Catalog, rebuildCatalog, syncCatalog, toPointSummary } from '../../backend/src/catalog';
+import { Catalog, rebuildCatalog, syncBootChecks, syncCatalog, toPointSummary } from '../../backend/src/catalog';
 import { jobsOf } from '../helpers/stores';
-import { newPointId, Repository, type DiskIndex, type Manifest, type VmIdentity } from '../../backend/src/repository';
+import { BOOTCHECKS_DIR, clearBootCheck, newPointId, Repository, writeBootCheck, type BootCheckRecord, type DiskIndex, type Manifest, type VmIdentity } from '../../backend/src/repository';
 import { runCli, type CliRun } from '../helpers/cli';
 
 const KiB = 1024;
@@ -99,7 +99,7 @@ describe('catalog rebuilt from a real repository', () => {
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
 
     const [a1, b1, a2] = manifests as [Manifest, Manifest, Manifest];
-    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map(toPointSummary));
+    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map((m) => toPointSummary(m)));
     const p2 = catalog.points.getPoint(a2.pointId);
     expect(p2).toMatchObject({ vmId: vmA.id, vmName: 'web1', parentPointId: a1.pointId, bytesRead: CS, virtualSize: 4 * CS + CS / 2 });
     expect(p2?.disks[0]).toMatchObject({ diskId: 'd0000000-0000-4000-8000-000000000001', alias: 'web1_Disk1', mode: 'incremental', chunksNew: 1 });
@@ -120,7 +120,7 @@ describe('catalog rebuilt from a real repository', () => {
     });
 
     expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 3, vms: 2 });
-    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map(toPointSummary));
+    expect(catalog.points.listPoints()).toEqual([a2, b1, a1].map((m) => toPointSummary(m)));
     expect(catalog.points.repositoryTotals()).toEqual(totals);
     expect(jobsOf(catalog).getJob('kept')).toBeDefined(); // job history is not the repository's
   });
@@ -136,6 +136,34 @@ describe('catalog rebuilt from a real repository', () => {
     expect(catalog.points.getPoint(b1.pointId)).toBeUndefined();
     expect(catalog.points.listPoints().map((p) => p.id)).toEqual([a2.pointId, a1.pointId]);
     expect(await syncCatalog(catalog, repo)).toEqual({ added: 0, removed: 0 });
+  });
+
+  test("boot checks: a rebuild, a sync and the start-up's boot check sync show each point's record; a broken record shows none", async () => {
+    const [a1, , a2] = manifests as [Manifest, Manifest, Manifest]; // b1 was deleted above
+    const record = (pointId: string, state: BootCheckRecord['state'], startedAt: string): BootCheckRecord => ({
+      pointId, disks: ['virtio-disk0'], state, reason: 'r', matchedLine: null, consoleTail: [], accel: 'tcg', noNetworkDevice: true, startedAt, durationMs: 1, actor: 'cli:test', screenshot: null,
+    });
+    await writeBootCheck(repo.dir, record(a1.pointId, 'ok', '2026-03-05T00:00:00.000Z'), null, false);
+    expect(await rebuildCatalog(catalog, repo)).toEqual({ points: 2, vms: 1 });
+    expect(catalog.points.listPoints().map((p) => [p.id, p.bootCheck])).toEqual([
+      [a2.pointId, null],
+      [a1.pointId, { state: 'ok', at: '2026-03-05T00:00:00.000Z' }],
+    ]);
+    // a point the sync indexes comes with its record
+    catalog.points.removePoint(a1.pointId);
+    expect(await syncCatalog(catalog, repo)).toEqual({ added: 1, removed: 0 });
+    expect(catalog.points.getPoint(a1.pointId)?.bootCheck).toEqual({ state: 'ok', at: '2026-03-05T00:00:00.000Z' });
+    // checks made behind the service's back (the CLI): the start-up's sync shows them; a record
+    // that cannot be read shows none and fails nothing
+    await writeBootCheck(repo.dir, record(a2.pointId, 'timeout', '2026-03-06T00:00:00.000Z'), null, false);
+    await fs.writeFile(path.join(repo.dir, BOOTCHECKS_DIR, `${a1.pointId}.json`), '{not json');
+    expect(await syncBootChecks(catalog, repo)).toEqual({ checked: 1 });
+    expect(catalog.points.listPoints().map((p) => [p.id, p.bootCheck])).toEqual([
+      [a2.pointId, { state: 'timeout', at: '2026-03-06T00:00:00.000Z' }],
+      [a1.pointId, null],
+    ]);
+    await clearBootCheck(repo.dir, a1.pointId);
+    await clearBootCheck(repo.dir, a2.pointId);
   });
 
   test('olvm-backup catalog rebuild prints the counts', async () => {

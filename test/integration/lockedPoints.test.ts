@@ -74,7 +74,7 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-locked-'));
     sim = await EngineSim.start({ dataDir: path.join(dir, 'sim'), tls: true });
     // format 2: this suite runs gc on the service's repository (packs collected, FORMAT.md §20)
-    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 2 }\n' });
+    svc = await startServiceProcess({ sim, dataDir: path.join(dir, 'svc'), config: 'repository: { format: 2 }\nbootCheck: { timeoutSeconds: 60 }\n' });
     admin = apiClient(svc.url, await ssoToken(sim, 'admin'));
     user = apiClient(svc.url, await ssoToken(sim, 'plain'));
     web = sim.vmByName('web01');
@@ -233,6 +233,17 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
           expect(r.status).toBe(202);
           const job = await jobDone(S.StartVerifyResponse.parse(r.body).job.id);
           expect(job).toMatchObject({ kind: 'verify', state: 'succeeded', vmId: web.id, result: { pointId: locked, verified: { points: 1, damaged: [], quarantined: 0, cleared: [] } } });
+        },
+      ],
+      [
+        'post /api/v1/points/{pointId}/bootcheck',
+        async () => {
+          // web01's disks hold no operating system: the boot check ends with a verdict, the point
+          // is only read (its record is beside it, in bootchecks/)
+          const r = await admin.post(`/api/v1/points/${locked}/bootcheck`);
+          expect(r.status).toBe(202);
+          const job = await jobDone(S.StartBootCheckResponse.parse(r.body).job.id);
+          expect(job).toMatchObject({ kind: 'bootcheck', state: 'succeeded', vmId: web.id, result: { pointId: locked, bootCheck: { state: expect.stringMatching(/^(failed|timeout)$/) } } });
         },
       ],
       [

@@ -87,6 +87,7 @@ describe('loadConfig', () => {
       auth: { cacheSeconds: 60, permitCacheSeconds: 30, backupAdmins: [], scrapeToken: undefined },
       backup: { method: 'auto' },
       protection: { minLockDays: 7 },
+      bootCheck: { timeoutSeconds: 300, expect: null },
       log: { level: 'info' },
       warnings: [],
     });
@@ -115,6 +116,7 @@ hosts:
 auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: [olvm-backup-admins, ops@internal], scrapeTokenFile: ${dir}/scrape-token }
 backup: { method: engine }
 protection: { minLockDays: 0 }
+bootCheck: { timeoutSeconds: 600, expect: "^myhost login:" }
 log: { level: debug }
 `);
     const c = await loadConfig({ file, env: {} });
@@ -147,6 +149,7 @@ log: { level: debug }
       auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: ['olvm-backup-admins', 'ops@internal'], scrapeToken: 'scrape me' },
       backup: { method: 'engine' },
       protection: { minLockDays: 0 },
+      bootCheck: { timeoutSeconds: 600, expect: '^myhost login:' },
       log: { level: 'debug' },
       warnings: [],
     });
@@ -224,6 +227,8 @@ log: { level: debug }
       ['a top level that is a list', '- a\n- b\n', /config .*config\.yaml: must be a mapping of keys \(got a list\)$/],
       ['a permit cache longer than a minute', `${MINIMAL}auth: { permitCacheSeconds: 300 }\n`, /: auth\.permitCacheSeconds: .* \(got 300\)$/],
       ['a negative minimum lock', `${MINIMAL}protection: { minLockDays: -1 }\n`, /: protection\.minLockDays: .* \(got -1\)$/],
+      ['a boot check expectation that is no regular expression', `${MINIMAL}bootCheck: { expect: "a(b" }\n`, /: bootCheck\.expect: must be a valid regular expression/],
+      ['a boot check timeout of a second', `${MINIMAL}bootCheck: { timeoutSeconds: 1 }\n`, /: bootCheck\.timeoutSeconds: .* \(got 1\)$/],
       ['backup admins that are not a list', `${MINIMAL}auth: { backupAdmins: ops }\n`, /: auth\.backupAdmins: must be a list of names \(got "ops"\)$/],
       ['a scrape token file that cannot be read', `${MINIMAL}auth: { scrapeTokenFile: nope-token }\n`, /: auth\.scrapeTokenFile: cannot read .*nope-token \(ENOENT\)$/],
       [

@@ -97,6 +97,25 @@ describe('job queue (real SQLite catalog, a runner finished by hand)', () => {
     expect(log).toEqual([expect.stringMatching(/^backup of vm vm2 queued by admin/), 'started', 'succeeded: restore point p-' + vm(2)]);
   });
 
+  test('boot checks run one at a time whatever the per-host limit (each takes a core under TCG); other jobs pass them', async () => {
+    const r = new ManualRunner();
+    const q = queue(r, { global: 4, perHost: 3 });
+    const check = (n: number): Job => q.submit({ vmId: vm(n), vmName: `vm${n}`, hostId: null, requestedBy: user, spec: { v: 1, kind: 'bootcheck', pointId: `p${n}`, disk: null, origin: null } }).job;
+    const first = check(1);
+    const second = check(2);
+    submit(q, 3, null);
+    await until(() => r.started.length === 2, 'a boot check and the backup started');
+    expect(r.started).toEqual([vm(1), vm(3)]);
+    expect(jobsOf(catalog).getJob(second.id)?.state).toBe('queued');
+    r.finish(vm(1));
+    await until(() => r.started.length === 3, 'the second boot check started');
+    expect(r.started[2]).toBe(vm(2));
+    r.finish(vm(2));
+    r.finish(vm(3));
+    await until(() => jobsOf(catalog).jobCounts().succeeded === 3, 'all succeeded');
+    expect(jobsOf(catalog).jobLog(first.id).map((l) => l.message)).toEqual([`boot check of point p1 of vm vm1 queued by ${user.name}`, 'started', `succeeded: boot check of restore point p-${vm(1)}`]);
+  });
+
   test('one job per VM: a second request joins, a full one meanwhile is a conflict', () => {
     const r = new ManualRunner();
     const q = queue(r);

@@ -35,9 +35,16 @@ export async function vmAccess(deps: Pick<ApiDeps, 'permits'>, res: Response, vm
  * else holds a permit on those); anyone else needs NEEDS.download. The VM list's `download` flag
  * is the same rule (mayDownloadDisksOf), so the portal offers what this allows.
  */
-export async function requireDownload(permits: DownloadPermits, p: Principal, vm: { id: string; name: string }, disk: { id: string | null; device: string }): Promise<void> {
+export async function requireDownload(
+  permits: DownloadPermits,
+  p: Principal,
+  vm: { id: string; name: string },
+  disk: { id: string | null; device: string },
+  /** What a refusal says was asked, when it reads the disks otherwise (a boot check). */
+  action = `download a disk of vm ${vm.name}`,
+): Promise<void> {
   if (await permits.isBackupAdmin(p)) return;
-  const what = `download a disk of vm ${vm.name}`;
+  const what = action;
   if (disk.id === null) {
     await permits.requireBackupAdmin(p, `${what} (its point names no engine disk)`);
     return;

@@ -14,6 +14,7 @@ import { publicRoutes, systemRoutes } from './routes/system';
 import { vmsRoutes } from './routes/vms';
 import { auditRoutes } from './routes/audit';
 import { verifyRoutes } from './routes/verify';
+import { bootCheckRoutes } from './routes/bootCheck';
 import { deletedVmsRoutes } from './routes/deletedVms';
 
 /** Bodies are small commands; anything bigger is a mistake or an attack. */
@@ -63,6 +64,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(restoreRoutes(deps));
   api.use(policiesRoutes(deps));
   api.use(verifyRoutes(deps));
+  api.use(bootCheckRoutes(deps));
   api.use(auditRoutes(deps));
   api.use(deletedVmsRoutes(deps));
   api.use(downloads.issueRoutes());

@@ -14,9 +14,9 @@ import type { Policy, PolicyRun } from '../schedule/model';
 import type { RestorePlanView } from '../restore/model';
 
 export type { FullReason, GfsRule } from '../repository/model';
-export type { JobKind, JobState, JobPhase, JobProgress, JobError, JobUser, JobResult, VerifiedPoints, RestoredObjects, Job, JobLogEntry, JobList } from '../jobs/model';
+export type { JobKind, JobState, JobPhase, JobProgress, JobError, JobUser, JobResult, VerifiedPoints, RestoredObjects, BootCheckOutcome, Job, JobLogEntry, JobList } from '../jobs/model';
 export { REPOSITORY_JOB_VM_ID, TERMINAL_JOB_STATES } from '../jobs/model';
-export type { PointDisk, PointSummary, OvfSummary, PointDetail, AuditKind, AuditEntry, AuditList } from '../catalog/model';
+export type { PointBootCheck, PointDisk, PointSummary, OvfSummary, PointDetail, AuditKind, AuditEntry, AuditList } from '../catalog/model';
 export type { ChainState, DiskChainHealth, BackupMethod, ConsistencyMode } from '../backup/model';
 export type { PointMethod } from '../repository/model';
 export type { RestoreMode, RestoreRequestBody, RestoreProblemView as RestoreProblem, RestorePlanView } from '../restore/model';
@@ -25,6 +25,7 @@ export type {
   RetentionRules,
   PolicyWindow,
   PolicyInput,
+  PolicyBootCheck,
   Policy,
   PolicyRunTrigger,
   PolicyRunState,
@@ -216,4 +217,29 @@ export interface PolicyRunResponse {
 /** Answer of `POST /points/:pointId/verify` and `POST /repository/verify`. */
 export interface StartVerifyResponse {
   job: Job;
+}
+
+/** Answer of `POST /points/:pointId/bootcheck`. */
+export interface StartBootCheckResponse {
+  job: Job;
+}
+
+/** Answer of `GET /points/:pointId/bootcheck`: the point's last boot check as stored. */
+export interface BootCheckView {
+  pointId: string;
+  state: 'ok' | 'failed' | 'timeout';
+  /** Why, in words that quote no guest output. */
+  reason: string;
+  /** The console line that matched (none in an encrypted repository). */
+  matchedLine: string | null;
+  /** When the check started. */
+  at: string;
+  durationMs: number;
+  accel: 'kvm' | 'tcg';
+  /** Devices attached, the boot disk first. */
+  disks: string[];
+  /** The VM had no network controller (checked in QEMU). */
+  noNetworkDevice: boolean;
+  /** A screenshot is kept (`GET /points/:pointId/bootcheck/screenshot`). */
+  screenshot: boolean;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import * as S from './schemas';
 
 /** One operation per route of app.ts; `tests` compare this list with the router's. */
-export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'binary' | 'empty' }[]; errors?: Record<string, string> }> = [
+export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path: string; summary: string; auth: boolean; body?: keyof typeof S; ok: { status: number; schema: keyof typeof S | 'text' | 'binary' | 'image' | 'empty' }[]; errors?: Record<string, string> }> = [
   { method: 'get', path: '/api/v1/health', summary: 'Up or down (HealthStatus); with the scrape token or a portal user\'s token, the version and each check (catalog, repository, engine) (Health)', auth: false, ok: [{ status: 200, schema: 'HealthStatus' }, { status: 503, schema: 'HealthStatus' }, { status: 200, schema: 'Health' }, { status: 503, schema: 'Health' }] },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This description', auth: false, ok: [{ status: 200, schema: 'text' }] },
   { method: 'get', path: '/api/v1/whoami', summary: 'The engine user the token belongs to', auth: true, ok: [{ status: 200, schema: 'WhoAmI' }] },
@@ -29,6 +29,9 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'get', path: '/api/v1/repository', summary: 'Repository usage, dedup and compression', auth: true, ok: [{ status: 200, schema: 'RepositoryStatus' }] },
   { method: 'post', path: '/api/v1/points/{pointId}/verify', summary: "Start a verify job: re-hash every chunk of the point; damage marks the point (the next backup heals it), nothing else changes", auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }] },
   { method: 'post', path: '/api/v1/repository/verify', summary: 'Start a verify job of every point in the repository (backup admins; its result shows each caller only the points of VMs they may see); joins a pending one (200)', auth: true, ok: [{ status: 202, schema: 'StartVerifyResponse' }, { status: 200, schema: 'StartVerifyResponse' }] },
+  { method: 'post', path: '/api/v1/points/{pointId}/bootcheck', summary: 'Start a boot check job: the point started in an isolated VM on the backup server (no network, a throw-away overlay), one at a time; the verdict is stored on the point. Body {} or {"disk": device} (default the first disk). Needs what a download of each of its disks needs', auth: true, ok: [{ status: 202, schema: 'StartBootCheckResponse' }], errors: { '403': 'The caller may not download the point\'s disks (FORBIDDEN, naming the missing permit)' } },
+  { method: 'get', path: '/api/v1/points/{pointId}/bootcheck', summary: "The point's last boot check: ok, failed or timeout, why, the matched console line, when, how long, KVM or TCG (404 when never checked)", auth: true, ok: [{ status: 200, schema: 'BootCheckView' }], errors: { '403': 'The caller may not download the point\'s disks (FORBIDDEN)' } },
+  { method: 'get', path: '/api/v1/points/{pointId}/bootcheck/screenshot', summary: "The screen of the point's last boot check (image/png, or image/x-portable-pixmap when QEMU wrote PPM); 404 when none was kept (an encrypted repository keeps none)", auth: true, ok: [{ status: 200, schema: 'image' }], errors: { '403': 'The caller may not download the point\'s disks (FORBIDDEN)' } },
   { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: deletions, prunes, lock changes and unlocks (also those made with the CLI), damage marks, gc, restores, policy changes and runs by hand, refused logins and refused actions (backup admins only)', auth: true, ok: [{ status: 200, schema: 'AuditList' }], errors: { '403': 'The caller is no backup admin (FORBIDDEN)' } },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format); Authorization: Bearer <scrape token>, or a backup admin\'s SSO token', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
@@ -92,7 +95,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
         continue;
       }
       responses[String(r.status)] =
-        r.schema === 'binary'
+        r.schema === 'image'
+          ? { description: 'OK', content: { 'image/png': { schema: { type: 'string', format: 'binary' } }, 'image/x-portable-pixmap': { schema: { type: 'string', format: 'binary' } } } }
+          : r.schema === 'binary'
           ? { description: r.status === 206 ? 'Partial content' : 'OK', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
           : r.schema === 'text'
           ? { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: { type: op.path === '/metrics' ? 'string' : 'object' } } } }

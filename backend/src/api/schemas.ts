@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SERVICE_AUDIT_KINDS } from '../catalog';
 import { MAX_LOCK_DAYS } from '../config';
 import { JOB_STATES } from '../jobs';
-import { AUDIT_ACTIONS, FULL_REASONS, GFS_RULES } from '../repository';
+import { AUDIT_ACTIONS, BOOT_CHECK_STATES, FULL_REASONS, GFS_RULES } from '../repository';
 import { POINT_METHODS } from '../repository/model';
 import { BACKUP_METHODS, CONSISTENCY_MODES } from '../backup';
 import type * as C from './contract';
@@ -30,6 +30,7 @@ const phase = z.enum([
   'creating-vm',
   'attaching',
   'verifying',
+  'booting',
   'done',
 ]);
 const restoreMode = z.enum(['vm', 'disks']);
@@ -38,6 +39,7 @@ const bytes = z.number().int().nonnegative();
 export const backupMethod = z.enum(BACKUP_METHODS, { error: `must be one of ${BACKUP_METHODS.join(', ')}` });
 export const consistencyMode = z.enum(CONSISTENCY_MODES, { error: `must be one of ${CONSISTENCY_MODES.join(', ')}` });
 const pointMethod = z.enum(POINT_METHODS);
+const bootState = z.enum(BOOT_CHECK_STATES);
 
 export const JobProgress = z.strictObject({
   phase,
@@ -53,7 +55,7 @@ export const JobProgress = z.strictObject({
 
 export const Job = z.strictObject({
   id: z.string().uuid(),
-  kind: z.enum(['backup', 'restore', 'verify']),
+  kind: z.enum(['backup', 'restore', 'verify', 'bootcheck']),
   state: jobState,
   vmId: z.string(),
   vmName: z.string(),
@@ -83,6 +85,7 @@ export const Job = z.strictObject({
         })
         .optional(),
       verified: z.strictObject({ points: bytes, damaged: z.array(z.string()), quarantined: bytes, cleared: z.array(z.string()) }).optional(),
+      bootCheck: z.strictObject({ state: bootState, reason: z.string(), durationMs: bytes, accel: z.enum(['kvm', 'tcg']) }).optional(),
     })
     .nullable(),
   error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
@@ -126,6 +129,7 @@ export const PointSummary = z.strictObject({
   durationSeconds: z.number().nonnegative(),
   lockedUntil: iso.nullable(),
   disks: z.array(PointDisk),
+  bootCheck: z.strictObject({ state: bootState, at: iso }).nullable(),
 });
 export const PointList = z.strictObject({ points: z.array(PointSummary), nextBefore: z.string().nullable() });
 
@@ -305,6 +309,7 @@ export const PolicyInput = z.strictObject({
   consistency: consistencyMode.optional(),
   method: backupMethod.optional(),
   verifySchedule: z.string().trim().min(1).max(200).optional(),
+  bootCheck: z.enum(['off', 'newest-weekly'], { error: 'must be off or newest-weekly' }).optional(),
 });
 export const RetentionPreviewRequest = z.strictObject({ selection: PolicySelection, retention: PolicyInput.shape.retention, timeZone: PolicyInput.shape.timeZone });
 export const RetentionPreview = z.strictObject({
@@ -383,5 +388,9 @@ export const AuditEntry = z.strictObject({
 });
 export const AuditList = z.strictObject({ entries: z.array(AuditEntry), nextCursor: z.string().nullable() });
 agree<Same<z.output<typeof StartVerifyResponse>, C.StartVerifyResponse>>();
+export const StartBootCheckResponse = z.strictObject({ job: Job });
+export const BootCheckView = z.strictObject({ pointId: z.string(), state: bootState, reason: z.string(), matchedLine: z.string().nullable(), at: iso, durationMs: bytes, accel: z.enum(['kvm', 'tcg']), disks: z.array(z.string()), noNetworkDevice: z.boolean(), screenshot: z.boolean() });
+agree<Same<z.output<typeof StartBootCheckResponse>, C.StartBootCheckResponse>>();
+agree<Same<z.output<typeof BootCheckView>, C.BootCheckView>>();
 agree<Same<z.output<typeof AuditEntry>, C.AuditEntry>>();
 agree<Same<z.output<typeof AuditList>, C.AuditList>>();

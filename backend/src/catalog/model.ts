@@ -41,6 +41,14 @@ export interface PointSummary {
   durationSeconds: number;
   lockedUntil: string | null;
   disks: PointDisk[];
+  /** The point's last boot check (repository/bootChecks.ts): its verdict and when it started;
+   *  null when it was never boot-checked. */
+  bootCheck: PointBootCheck | null;
+}
+
+export interface PointBootCheck {
+  state: 'ok' | 'failed' | 'timeout';
+  at: string;
 }
 
 export interface OvfSummary {

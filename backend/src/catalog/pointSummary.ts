@@ -1,11 +1,11 @@
-import type { PointDisk, PointSummary } from './model';
-import { readDiskMeta, readPointMeta, type Manifest, type ManifestDisk } from '../repository';
+import type { PointBootCheck, PointDisk, PointSummary } from './model';
+import { readDiskMeta, readPointMeta, type BootCheckRecord, type Manifest, type ManifestDisk } from '../repository';
 
 /**
  * Manifest → the contract's PointSummary. Pure, so the API can show a point it read straight
  * from the repository exactly as it shows one from the catalog.
  */
-export function toPointSummary(m: Manifest): PointSummary {
+export function toPointSummary(m: Manifest, bootCheck: PointBootCheck | null = null): PointSummary {
   const disks = m.disks.map(toPointDisk);
   const sum = (f: (d: PointDisk) => number): number => disks.reduce((n, d) => n + f(d), 0);
   return {
@@ -24,7 +24,13 @@ export function toPointSummary(m: Manifest): PointSummary {
     durationSeconds: Math.max(0, Date.parse(m.completedAt) - Date.parse(m.createdAt)) / 1000,
     lockedUntil: m.lockedUntil,
     disks,
+    bootCheck,
   };
+}
+
+/** What the point summary shows of a stored boot check. */
+export function pointBootCheck(r: BootCheckRecord): PointBootCheck {
+  return { state: r.state, at: r.startedAt };
 }
 
 /** The engine's VM id when the point was made through the engine, else the repository key

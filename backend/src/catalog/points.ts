@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { PointSummary } from './model';
+import type { PointBootCheck, PointSummary } from './model';
 import { AppError } from '../errors';
 import type { Manifest } from '../repository';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -60,6 +60,7 @@ const COLUMNS =
 export class PointsTable {
   private readonly upsertStmt: Statement<[PointParams]>;
   private readonly removeStmt: Statement<[string]>;
+  private readonly bootCheckStmt: Statement<[string, string]>;
   private readonly removeAllStmt: Statement<[]>;
   private readonly getStmt: Statement<[string], { summary: string }>;
   private readonly idsStmt: Statement<[], { id: string }>;
@@ -72,15 +73,22 @@ export class PointsTable {
 
   constructor(private readonly db: Db) {
     this.listStmts = new StatementCache(db, (where) => `SELECT summary, created_at, id FROM points ${where} ORDER BY created_at DESC, id DESC LIMIT ?`);
+    // a point indexed again keeps the boot check it shows unless the new row names one: the
+    // check is not in the manifest the row is made from
     const assign = COLUMNS.split(', ')
       .filter((c) => c !== 'id')
-      .map((c) => `${c} = excluded.${c}`)
+      .map((c) =>
+        c === 'summary'
+          ? "summary = json_set(excluded.summary, '$.bootCheck', json(coalesce(json_extract(excluded.summary, '$.bootCheck'), json_extract(points.summary, '$.bootCheck'))))"
+          : `${c} = excluded.${c}`,
+      )
       .join(', ');
     this.upsertStmt = db.prepare(
       `INSERT INTO points (${COLUMNS}) VALUES (${COLUMNS.split(', ').map((c) => `@${c}`).join(', ')}) ` +
         `ON CONFLICT (id) DO UPDATE SET ${assign}`,
     );
     this.removeStmt = db.prepare('DELETE FROM points WHERE id = ?');
+    this.bootCheckStmt = db.prepare("UPDATE points SET summary = json_set(summary, '$.bootCheck', json(?)) WHERE id = ?");
     this.removeAllStmt = db.prepare('DELETE FROM points');
     this.getStmt = db.prepare('SELECT summary FROM points WHERE id = ?');
     this.idsStmt = db.prepare('SELECT id FROM points');
@@ -102,8 +110,14 @@ export class PointsTable {
 
   /** Adds the point or overwrites its row with the same values: indexing a manifest twice is
    *  harmless (the job runner indexes what it wrote, a later sync may meet it again). */
-  indexPoint(m: Manifest): void {
-    this.upsertStmt.run(pointParams(m));
+  indexPoint(m: Manifest, bootCheck: PointBootCheck | null = null): void {
+    this.upsertStmt.run(pointParams(m, bootCheck));
+  }
+
+  /** The point's summary shows this boot check (a job or a sync read it); false when the
+   *  catalog has no such point. */
+  setBootCheck(pointId: string, bootCheck: PointBootCheck | null): boolean {
+    return this.bootCheckStmt.run(JSON.stringify(bootCheck), pointId).changes > 0;
   }
 
   /** True when there was such a row. */
@@ -172,10 +186,10 @@ export class PointsTable {
   }
 
   /** One transaction: readers see the old index or the new one, never an empty table. */
-  replaceAllPoints(manifests: readonly Manifest[]): void {
+  replaceAllPoints(manifests: readonly Manifest[], bootChecks: ReadonlyMap<string, PointBootCheck> = new Map()): void {
     this.db.transaction(() => {
       this.removeAllStmt.run();
-      for (const m of manifests) this.upsertStmt.run(pointParams(m));
+      for (const m of manifests) this.upsertStmt.run(pointParams(m, bootChecks.get(m.pointId) ?? null));
     }).immediate();
   }
 
@@ -190,8 +204,8 @@ export class PointsTable {
   }
 }
 
-function pointParams(m: Manifest): PointParams {
-  const s = toPointSummary(m);
+function pointParams(m: Manifest, bootCheck: PointBootCheck | null): PointParams {
+  const s = toPointSummary(m, bootCheck);
   let chunksNew = 0;
   let referencedChunks = 0;
   let referencedBytes = 0;

@@ -1,7 +1,8 @@
 import { isAppError } from '../errors';
-import type { Manifest, Repository } from '../repository';
+import { readBootCheck, type Manifest, type Repository } from '../repository';
 import type { Catalog } from './catalog';
-import { manifestVmId } from './pointSummary';
+import type { PointBootCheck } from './model';
+import { manifestVmId, pointBootCheck } from './pointSummary';
 
 /** Manifests read at once: enough to hide file latency, few enough to bound open files. */
 const READ_CONCURRENCY = 16;
@@ -13,7 +14,7 @@ const READ_CONCURRENCY = 16;
  */
 export async function rebuildCatalog(catalog: Catalog, repo: Repository): Promise<{ points: number; vms: number }> {
   const manifests = await readManifests(repo, (await repo.listPoints()).map((p) => p.pointId));
-  catalog.points.replaceAllPoints(manifests);
+  catalog.points.replaceAllPoints(manifests, await readBootChecks(repo, manifests.map((m) => m.pointId)));
   return { points: manifests.length, vms: new Set(manifests.map(manifestVmId)).size };
 }
 
@@ -30,11 +31,46 @@ export async function syncCatalog(catalog: Catalog, repo: Repository): Promise<{
     [...inRepo].filter((id) => !inCatalog.has(id)),
   );
   const gone = [...inCatalog].filter((id) => !inRepo.has(id));
+  const checks = await readBootChecks(
+    repo,
+    missing.map((m) => m.pointId),
+  );
   catalog.transaction(() => {
     for (const id of gone) catalog.points.removePoint(id);
-    for (const m of missing) catalog.points.indexPoint(m);
+    for (const m of missing) catalog.points.indexPoint(m, checks.get(m.pointId) ?? null);
   });
   return { added: missing.length, removed: gone.length };
+}
+
+/**
+ * The start-up's reconciliation of boot checks: each indexed point shows the record the
+ * repository holds for it (checks made by the CLI while the service ran, or before an upgrade
+ * that brought the column). One small file read per point.
+ */
+export async function syncBootChecks(catalog: Catalog, repo: Repository): Promise<{ checked: number }> {
+  const checks = await readBootChecks(repo, catalog.points.pointIds());
+  catalog.transaction(() => {
+    for (const id of catalog.points.pointIds()) catalog.points.setBootCheck(id, checks.get(id) ?? null);
+  });
+  return { checked: checks.size };
+}
+
+/** The boot check shown for each point that has a readable record (an unreadable one shows
+ *  none: the point's own listing must not fail on it). */
+async function readBootChecks(repo: Repository, ids: readonly string[]): Promise<Map<string, PointBootCheck>> {
+  const out = new Map<string, PointBootCheck>();
+  for (let i = 0; i < ids.length; i += READ_CONCURRENCY) {
+    const batch = await Promise.all(
+      ids.slice(i, i + READ_CONCURRENCY).map((id) =>
+        readBootCheck(repo.dir, id).catch((err: unknown) => {
+          if (isAppError(err, 'REPO_CORRUPT')) return null;
+          throw err;
+        }),
+      ),
+    );
+    for (const r of batch) if (r) out.set(r.pointId, pointBootCheck(r));
+  }
+  return out;
 }
 
 /** Points deleted or found damaged between the listing and the read are left out, as the

@@ -209,4 +209,9 @@ export const MIGRATIONS: readonly Migration[] = [
   `
   UPDATE points SET summary = json_set(summary, '$.method', 'qmp') WHERE json_extract(summary, '$.method') IS NULL;
   `,
+  // 8: a point's summary shows its last boot check (PointSummary.bootCheck); the service's
+  // start-up fills it from the repository's records (catalog/rebuild.ts syncBootChecks)
+  `
+  UPDATE points SET summary = json_set(summary, '$.bootCheck', json('null')) WHERE json_type(summary, '$.bootCheck') IS NULL;
+  `,
 ];

@@ -32,6 +32,8 @@ export const DEFAULTS = {
   repositoryEncryption: 'none',
   /** How backups read a VM unless a policy or Backup now says otherwise. */
   backupMethod: 'auto',
+  /** A boot check's wait for a sign of life (under TCG a full distribution takes minutes). */
+  bootCheckTimeoutSeconds: 300,
 } as const;
 
 /**

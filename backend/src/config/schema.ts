@@ -94,6 +94,15 @@ const hosts = z
     }
   });
 
+function isRegExp(s: string): boolean {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const section = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, mapping).optional();
 
 export const configFileSchema = z.strictObject(
@@ -131,6 +140,17 @@ export const configFileSchema = z.strictObject(
     }),
     protection: section({
       minLockDays: z.number({ error: says('must be a whole number of days (0: no minimum)') }).int().min(0).max(MAX_LOCK_DAYS).optional(),
+    }),
+    bootCheck: section({
+      // how long a boot check waits for a sign of life (TCG boots are slow: minutes, not seconds)
+      timeoutSeconds: z.number({ error: says('must be a whole number of seconds from 10 to 3600') }).int().min(10).max(3600).optional(),
+      // the console line that says the guest is up (a regular expression); default: a login
+      // prompt, systemd's multi-user or graphical target, or OLVM-BOOT-OK
+      expect: z
+        .string({ error: says('must be a regular expression (a string)') })
+        .min(1)
+        .refine((s) => isRegExp(s), { error: 'must be a valid regular expression' })
+        .optional(),
     }),
     log: section({ level: z.enum(LOG_LEVELS, { error: says(`must be one of ${LOG_LEVELS.join(', ')}`) }).optional() }),
   },
@@ -204,6 +224,9 @@ export interface ServiceConfig {
   /** method: the repository's default backup method (a policy's or a Backup now's wins). */
   backup: { method: ConfigBackupMethod };
   protection: { minLockDays: number };
+  /** Boot checks run as jobs: how long each waits, and the console line that means "up" (a
+   *  regular expression's source; null: the built-in default). */
+  bootCheck: { timeoutSeconds: number; expect: string | null };
   log: { level: LogLevel };
   /** things worth a warning at start-up (e.g. a password file readable by others) */
   warnings: string[];

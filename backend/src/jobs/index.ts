@@ -13,6 +13,8 @@ export type { JobStore, JobPatch, JobRunner, JobRunContext, JobLimits, KindRunne
 export type { JobSpec, BackupSpec, RestoreSpec, VerifySpec, VerifyTarget, JobOrigin, JobFacts, SpecOf } from './spec';
 export { restoreRunner } from './restoreRunner';
 export { verifyRunner } from './verifyRunner';
+export { bootCheckRunner } from './bootCheckRunner';
+export type { BootCheckRunnerDeps } from './bootCheckRunner';
 export type { VerifyRunnerDeps } from './verifyRunner';
 export type * from './model';
 export { JOB_STATES, TERMINAL_JOB_STATES, REPOSITORY_JOB_VM_ID } from './model';

@@ -10,7 +10,9 @@ import type { Progress } from '../util/progress';
 /** backup: a VM into the repository; restore: a point back into the engine; verify: re-hash the
  *  chunks of one point (vmId/vmName: the point's VM), of one VM's points, or of the whole
  *  repository (vmId: REPOSITORY_JOB_VM_ID, vmName "repository"). */
-export type JobKind = 'backup' | 'restore' | 'verify';
+/** bootcheck: one point started in an isolated QEMU on this machine (restore/bootCheck.ts);
+ *  vmId/vmName: the point's VM. */
+export type JobKind = 'backup' | 'restore' | 'verify' | 'bootcheck';
 
 /** The vmId of a job that concerns the whole repository (a repository verify): the nil UUID. */
 export const REPOSITORY_JOB_VM_ID = '00000000-0000-0000-0000-000000000000';
@@ -36,6 +38,7 @@ export type JobPhase =
   | 'creating-vm'
   | 'attaching'
   | 'verifying'
+  | 'booting'
   | 'done';
 
 /** Progress as a runner reports it; the queue adds rate, ETA and the time (JobProgress). */
@@ -92,6 +95,16 @@ export interface JobResult {
   /** Verify jobs (pointId: the point verified, "" otherwise; bytesRead 0). Of a repository verify
    *  each caller sees only the points of VMs they may see. */
   verified?: VerifiedPoints;
+  /** Boot check jobs (pointId: the point booted; bytesRead 0): the verdict, also stored on the
+   *  point (GET /points/{id}/bootcheck). A job that ran to a verdict succeeded, whatever it is. */
+  bootCheck?: BootCheckOutcome;
+}
+
+export interface BootCheckOutcome {
+  state: 'ok' | 'failed' | 'timeout';
+  reason: string;
+  durationMs: number;
+  accel: 'kvm' | 'tcg';
 }
 
 export interface Job {

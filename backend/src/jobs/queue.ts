@@ -32,6 +32,9 @@ interface Running {
 
 /** VMs that are down have no host until the engine starts them; they share one pool. */
 const UNPLACED = 'unplaced';
+const BOOT_CHECK_POOL = 'boot-checks';
+/** Pools that run one job at a time whatever the per-host limit. */
+const ONE_AT_A_TIME: ReadonlySet<string> = new Set([BOOT_CHECK_POOL]);
 
 /**
  * The service's backups: admitted in arrival order under a global and a per-host limit, one per
@@ -211,7 +214,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       if (job.state !== 'queued') continue;
       if (job.kind === 'backup' && this.held.has(job.vmId)) continue;
       const key = hostKey(job);
-      if ((perHost.get(key) ?? 0) >= this.opts.limits.perHost) continue;
+      if ((perHost.get(key) ?? 0) >= (ONE_AT_A_TIME.has(key) ? 1 : this.opts.limits.perHost)) continue;
       perHost.set(key, (perHost.get(key) ?? 0) + 1);
       this.launch(job);
     }
@@ -257,7 +260,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       if (result) {
         final = store.updateJob(run.job.id, { state: 'succeeded', finishedAt, result, progress: progress && { ...progress, phase: 'done', etaSeconds: 0 } });
         for (const w of result.warnings) this.log(final, 'warn', w);
-        this.log(final, 'info', final.kind === 'verify' ? 'succeeded' : `succeeded: restore point ${result.pointId}`);
+        this.log(final, 'info', final.kind === 'verify' ? 'succeeded' : final.kind === 'bootcheck' ? `succeeded: boot check of restore point ${result.pointId}` : `succeeded: restore point ${result.pointId}`);
       } else {
         const reason: unknown = run.controller.signal.aborted ? run.controller.signal.reason : undefined;
         const state = isAppError(reason, 'JOB_CANCELLED') ? 'cancelled' : isAppError(reason, 'SERVICE_STOPPING') ? 'interrupted' : 'failed';
@@ -301,15 +304,18 @@ function describeSpec(spec: JobSpec, vmName: string): string {
       return `restore of ${vmName} (point ${spec.pointId})`;
     case 'verify':
       return 'pointId' in spec.target ? `verify of point ${spec.target.pointId} of vm ${vmName}` : 'vmKey' in spec.target ? `verify of every point of vm ${vmName}` : 'verify of the repository';
+    case 'bootcheck':
+      return `boot check of point ${spec.pointId} of vm ${vmName}`;
     case 'backup':
       return `${spec.forceFull ? 'full backup' : 'backup'} of vm ${vmName}${backupChoices(spec)}`;
   }
 }
 
 /** Restores load the engine's image transfers, not the source VM's host: one pool of their own;
- *  verifies load the repository only: another. */
+ *  verifies load the repository only: another; boot checks load this machine's CPUs (a guest
+ *  under TCG takes a core): a pool of one (ONE_AT_A_TIME). */
 function hostKey(job: Job): string {
-  return job.kind === 'restore' ? 'engine-image-transfers' : job.kind === 'verify' ? 'repository-verify' : (job.hostId ?? UNPLACED);
+  return job.kind === 'restore' ? 'engine-image-transfers' : job.kind === 'verify' ? 'repository-verify' : job.kind === 'bootcheck' ? BOOT_CHECK_POOL : (job.hostId ?? UNPLACED);
 }
 
 /** What a backup asked for beyond the defaults, for its log: ` (method engine, consistency filesystem)`. */

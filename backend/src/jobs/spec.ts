@@ -58,7 +58,17 @@ export interface VerifySpec {
   origin: JobOrigin | null;
 }
 
-export type JobSpec = BackupSpec | RestoreSpec | VerifySpec;
+/** A boot check of one point (disk: the boot disk's device; null: the point's first disk). */
+export interface BootCheckSpec {
+  v: 1;
+  kind: 'bootcheck';
+  pointId: string;
+  disk: string | null;
+  /** A policy's weekly boot check of a VM's newest point; null when asked by a user. */
+  origin: JobOrigin | null;
+}
+
+export type JobSpec = BackupSpec | RestoreSpec | VerifySpec | BootCheckSpec;
 export type SpecOf<K extends JobKind> = Extract<JobSpec, { kind: K }>;
 
 /** Facts a runner remembers while the job runs (merged, never replaced). */

@@ -65,6 +65,8 @@ export function byKind(runners: KindRunners): JobRunner {
         return runners.restore({ ...ctx, spec });
       case 'verify':
         return runners.verify({ ...ctx, spec });
+      case 'bootcheck':
+        return runners.bootcheck({ ...ctx, spec });
     }
   };
 }

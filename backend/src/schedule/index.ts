@@ -18,6 +18,8 @@ export type { PolicyRetentionDeps, RetentionRepository, PreviewRepository } from
 export { PolicyService } from './service';
 export type { PolicyServiceDeps, SavedPolicy } from './service';
 export { VerifyScheduler, VERIFY_SCHEDULER } from './verifyScheduler';
+export { BootCheckScheduler, BOOT_CHECK_SCHEDULER, BOOT_CHECK_PERIOD_MS } from './bootCheckScheduler';
+export type { BootCheckSchedulerDeps } from './bootCheckScheduler';
 export type { VerifySchedulerDeps } from './verifyScheduler';
 export { PoliciesTable, toApiPolicy, toApiRun } from './policiesTable';
 export type { StoredPolicy, StoredRun, StoredRunVm, NewRun } from './store';

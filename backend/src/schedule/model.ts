@@ -53,7 +53,15 @@ export interface PolicyInput {
   /** 5-field cron (in `timeZone`) of the policy's verify: each selected VM's points re-hashed
    *  (damage marked, healed by the next backup). Absent: verified on demand only. */
   verifySchedule?: string;
+  /** newest-weekly: the newest point of each selected VM is boot-checked when none of the VM's
+   *  points was boot-checked in the last 7 days (schedule/bootCheckScheduler.ts). Absent or off:
+   *  boot checks on demand only. */
+  bootCheck?: PolicyBootCheck;
 }
+
+/** What a policy asks of boot checks (POLICY_BOOT_CHECKS lists them). */
+export type PolicyBootCheck = 'off' | 'newest-weekly';
+export const POLICY_BOOT_CHECKS: readonly PolicyBootCheck[] = ['off', 'newest-weekly'];
 
 export interface Policy extends PolicyInput {
   id: string;

@@ -257,6 +257,7 @@ function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
     ...(p.consistency ? { consistency: p.consistency } : {}),
     ...(p.method ? { method: p.method } : {}),
     ...(p.verifySchedule ? { verifySchedule: p.verifySchedule } : {}),
+    ...(p.bootCheck && p.bootCheck !== 'off' ? { bootCheck: p.bootCheck } : {}),
   };
 }
 
@@ -276,6 +277,7 @@ function rowToPolicy(r: PolicyRow): StoredPolicy {
     ...(d.consistency ? { consistency: d.consistency } : {}),
     ...(d.method ? { method: d.method } : {}),
     ...(d.verifySchedule ? { verifySchedule: d.verifySchedule } : {}),
+    ...(d.bootCheck && d.bootCheck !== 'off' ? { bootCheck: d.bootCheck } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     ...ownerFrom(r.updated_by),

@@ -18,6 +18,7 @@ export interface PolicyServiceDeps {
   engine: SchedulerEngine;
   /** Told of every change, like `scheduler`. */
   verifyScheduler?: { policiesChanged(): void };
+  bootCheckScheduler?: { policiesChanged(): void };
   log: Logger;
   clock?: () => Date;
 }
@@ -210,6 +211,7 @@ export class PolicyService {
   private policiesChanged(): void {
     this.d.scheduler.policiesChanged();
     this.d.verifyScheduler?.policiesChanged();
+    this.d.bootCheckScheduler?.policiesChanged();
   }
 
   runNow(id: string, by: JobUser): PolicyRun {

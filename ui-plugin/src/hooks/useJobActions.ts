@@ -6,7 +6,7 @@
  */
 import type { Job, PointSummary, StartBackupRequest } from '../../../backend/src/api/contract';
 import { useApp } from '../context/appContext';
-import { backupDenial, cancelDenial, deniedText, verifyDenial, adminDenial, type Caller, type VmRef } from '../logic/access';
+import { backupDenial, bootCheckDenial, cancelDenial, deniedText, verifyDenial, adminDenial, type Caller, type VmRef } from '../logic/access';
 import { errorReason } from '../logic/errorText';
 import { useAction, useKeyedAction, type ActionState } from './useAction';
 
@@ -33,6 +33,18 @@ export function useVerifyPoint(point: Pick<PointSummary, 'id' | 'vmName'>, vm: V
     () => bridge.toast('info', t('toastVerifyStarted', { vm: point.vmName })),
     (err) => bridge.toast('danger', t('toastVerifyStartFailed', { vm: point.vmName, reason: errorReason(err) })),
     deniedText(t, verifyDenial(vm)),
+  );
+}
+
+/** Test boot: queues a boot check of one point (one runs at a time on the backup server); the
+ *  job shows in the jobs list, its verdict in a toast and in the point's Boot column. */
+export function useBootCheckPoint(point: Pick<PointSummary, 'id' | 'vmName'>, vm: VmRef | undefined): ActionState {
+  const { client, bridge, t } = useApp();
+  return useAction(
+    () => client.pointBootCheck(point.id),
+    () => bridge.toast('info', t('toastBootCheckStarted', { vm: point.vmName })),
+    (err) => bridge.toast('danger', t('toastBootCheckStartFailed', { vm: point.vmName, reason: errorReason(err) })),
+    deniedText(t, bootCheckDenial(vm)),
   );
 }
 

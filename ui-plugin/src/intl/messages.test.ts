@@ -37,7 +37,7 @@ describe('messages', () => {
       ['trigger', ['schedule', 'catch-up', 'manual']],
       ['auditKind', Object.keys(AUDIT_KINDS)],
       ['state', ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']],
-      ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'planning', 'creating-disks', 'uploading', 'finalizing', 'creating-vm', 'attaching', 'verifying', 'done']],
+      ['phase', ['queued', 'starting-vm', 'preparing', 'frozen', 'copying', 'committing', 'stopping-vm', 'planning', 'creating-disks', 'uploading', 'finalizing', 'creating-vm', 'attaching', 'verifying', 'booting', 'done']],
       [
         'reason',
         ['first-backup', 'bitmap-missing', 'bitmap-inconsistent', 'bitmap-not-recording', 'bitmap-busy', 'bitmap-mismatch', 'disk-resized', 'node-changed', 'parent-missing', 'parent-damaged', 'forced', 'method-changed', 'disk-not-incremental', 'checkpoint-missing', 'checkpoint-invalid', 'engine-full', 'excluded', 'incremental'],

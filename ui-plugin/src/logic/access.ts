@@ -62,6 +62,13 @@ export function downloadDenial(vm: VmRef | undefined, me: Caller): Denial | null
   return vm && lacks(vm, 'download') ? { key: 'deniedDownload', params: { vm: vm.name } } : null;
 }
 
+/** A boot check (start one, see its verdict and screen): what a download of the point's disks
+ *  needs — the service applies the same rule (the list's `download` flag already counts backup
+ *  admins in). */
+export function bootCheckDenial(vm: VmRef | undefined): Denial | null {
+  return vm && lacks(vm, 'download') ? { key: 'deniedBootCheck', params: { vm: vm.name } } : null;
+}
+
 /** Attaching restored disks to a VM: `configure_vm_storage` on it. */
 export function restoreIntoDenial(vm: VmRef | undefined): Denial | null {
   return vm && lacks(vm, 'restoreInto') ? { key: 'deniedRestoreInto', params: { vm: vm.name } } : null;

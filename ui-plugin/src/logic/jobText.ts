@@ -5,6 +5,14 @@ import { formatBytes, formatDateTime } from './format';
 
 export type ToastSeverity = 'info' | 'success' | 'warning' | 'danger';
 
+/** A point's boot check in words: Boot OK / Boot failed (why) / Timed out / not tested. */
+export function bootStateText(b: { state: 'ok' | 'failed' | 'timeout' } | null, t: Translate, reason?: string): string {
+  if (!b) return t('bootNotTested');
+  if (b.state === 'ok') return t('bootOk');
+  if (b.state === 'timeout') return t('bootTimeout');
+  return reason ? t('bootFailedWhy', { reason }) : t('bootFailed');
+}
+
 /** Full, incremental, or both (a point's disks may differ: one got a full copy, why is per disk). */
 export function pointTypeKey(point: { disks: ReadonlyArray<Pick<PointSummary['disks'][number], 'mode'>> }): MessageKey {
   const modes = new Set(point.disks.map((d) => d.mode));
@@ -30,6 +38,12 @@ export function finishedJobToast(job: Job, t: Translate, locale: string): { seve
     }
     if (job.state === 'cancelled') return { severity: 'warning', text: t('toastVerifyCancelled', { vm }) };
     return { severity: 'danger', text: t('toastVerifyFailed', { vm, reason: job.error?.message ?? job.state }) };
+  }
+  if (job.kind === 'bootcheck') {
+    const b = job.result?.bootCheck;
+    if (job.state === 'succeeded' && b) return b.state === 'ok' ? { severity: 'success', text: t('toastBootCheckOk', { vm, reason: b.reason }) } : { severity: 'danger', text: t('toastBootCheckBad', { vm, reason: b.reason }) };
+    if (job.state === 'cancelled') return { severity: 'warning', text: t('toastBootCheckCancelled', { vm }) };
+    return { severity: 'danger', text: t('toastBootCheckFailed', { vm, reason: job.error?.message ?? job.state }) };
   }
   if (job.kind === 'restore') {
     const restored = job.result?.restored;

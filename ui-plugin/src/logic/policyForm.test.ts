@@ -36,6 +36,12 @@ describe('policy form ↔ body', () => {
     expect(policyToForm(onDemand).verifySchedule).toBe('');
     expect(Object.keys(formToPolicy(policyToForm(onDemand)))).not.toContain('verifySchedule');
     expect(fieldError('request body.verifySchedule: must be a 5-field cron expression')).toEqual({ field: 'verifySchedule', message: 'must be a 5-field cron expression' });
+    // the weekly boot check goes out only when asked for, and comes back into the form
+    expect(policyToForm(onDemand).bootCheck).toBe('off');
+    expect(Object.keys(formToPolicy(policyToForm(onDemand)))).not.toContain('bootCheck');
+    expect(formToPolicy({ ...policyToForm(onDemand), bootCheck: 'newest-weekly' }).bootCheck).toBe('newest-weekly');
+    expect(policyToForm({ ...onDemand, bootCheck: 'newest-weekly' }).bootCheck).toBe('newest-weekly');
+    expect(fieldError('request body.bootCheck: must be off or newest-weekly')).toEqual({ field: 'bootCheck', message: 'must be off or newest-weekly' });
     const byVms: PolicyInput = { ...policy, selection: { vmIds: ['a', 'b'] }, window: null, enabled: false, consistency: 'crash' };
     expect(formToPolicy(policyToForm(byVms))).toEqual(byVms);
     const bySearch: PolicyInput = { ...policy, selection: { search: 'cluster=prod and status=up' }, window: { durationMinutes: 60 } };

@@ -4,7 +4,7 @@
  * messages (`request body.schedule: …`) to form fields, and the dashboard's VMs in no policy.
  * Pure: no DOM, no React.
  */
-import type { ConsistencyMode, PolicyInput, PolicyRunState, PolicySelection, RetentionRules, VmSummary } from '../../../backend/src/api/contract';
+import type { ConsistencyMode, PolicyBootCheck, PolicyInput, PolicyRunState, PolicySelection, RetentionRules, VmSummary } from '../../../backend/src/api/contract';
 import type { Translate } from '../intl/messages';
 import type { MethodChoice } from './backupChoices';
 
@@ -38,6 +38,8 @@ export interface PolicyForm {
   method: MethodChoice;
   /** Cron of the scheduled verify; empty: verify on demand only. */
   verifySchedule: string;
+  /** newest-weekly: each VM's newest point boot-checked weekly; off: on demand only. */
+  bootCheck: PolicyBootCheck;
 }
 
 export type PolicyField = Exclude<keyof PolicyForm, 'selectionKind' | 'windowEnabled'> | 'selection' | 'window' | 'retention';
@@ -65,6 +67,7 @@ export function emptyPolicyForm(timeZone: string): PolicyForm {
     consistency: 'auto',
     method: '',
     verifySchedule: '',
+    bootCheck: 'off',
   };
 }
 
@@ -105,6 +108,7 @@ export function policyToForm(p: PolicyInput): PolicyForm {
     consistency: p.consistency ?? 'auto',
     method: p.method ?? '',
     verifySchedule: p.verifySchedule ?? '',
+    bootCheck: p.bootCheck ?? 'off',
   };
 }
 
@@ -140,6 +144,7 @@ export function formToPolicy(f: PolicyForm): PolicyInput {
     consistency: f.consistency,
     ...(f.method ? { method: f.method } : {}),
     ...(f.verifySchedule.trim() ? { verifySchedule: f.verifySchedule.trim() } : {}),
+    ...(f.bootCheck !== 'off' ? { bootCheck: f.bootCheck } : {}),
   };
 }
 
@@ -166,6 +171,7 @@ const FIELD_OF_PATH: Record<string, PolicyField> = {
   consistency: 'consistency',
   method: 'method',
   verifySchedule: 'verifySchedule',
+  bootCheck: 'bootCheck',
 };
 
 /**

@@ -25,6 +25,8 @@ import type {
   StartBackupResponse,
   StartRestoreResponse,
   StartVerifyResponse,
+  StartBootCheckResponse,
+  BootCheckView,
   VmList,
   WhoAmI,
 } from '../../../backend/src/api/contract';
@@ -105,6 +107,12 @@ export interface BackupClient {
   repositoryVerify(): Promise<StartVerifyResponse>;
   /** The audit log, newest first, a page at a time. */
   auditList(q?: AuditQuery): Promise<AuditList>;
+  /** Queues a boot check of the point (202): it is started isolated on the backup server. */
+  pointBootCheck(pointId: string): Promise<StartBootCheckResponse>;
+  /** The point's last boot check (a `not-found` ServiceError when it has none). */
+  bootCheckGet(pointId: string): Promise<BootCheckView>;
+  /** The screenshot of the point's last boot check (PNG, or PPM when QEMU wrote that). */
+  bootCheckScreenshot(pointId: string): Promise<Blob>;
 }
 
 function errorMessage(body: unknown, fallback: string): { code: string | null; message: string; details: unknown } {
@@ -123,8 +131,8 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const doFetch = opts.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${opts.token()}` };
+  async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, binary = false): Promise<T> {
+    const headers: Record<string, string> = { Accept: binary ? 'image/png, image/x-portable-pixmap' : 'application/json', Authorization: `Bearer ${opts.token()}` };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), timeoutMs);
@@ -138,6 +146,7 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     } finally {
       clearTimeout(timer);
     }
+    if (binary && res.ok) return (await res.blob()) as T;
     const text = await res.text().catch(() => '');
     let parsed: unknown = undefined;
     if (text) {
@@ -213,6 +222,9 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
       const qs = p.toString();
       return call('GET', `/audit${qs ? `?${qs}` : ''}`);
     },
+    pointBootCheck: (pointId) => call('POST', `/points/${enc(pointId)}/bootcheck`, {}),
+    bootCheckGet: (pointId) => call('GET', `/points/${enc(pointId)}/bootcheck`),
+    bootCheckScreenshot: (pointId) => call('GET', `/points/${enc(pointId)}/bootcheck/screenshot`, undefined, true),
     downloadUrl: (ticket) => `${opts.serviceUrl}${ticket.url.startsWith('/') ? '' : '/'}${ticket.url}`,
   };
 }

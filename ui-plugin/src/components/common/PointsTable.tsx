@@ -1,4 +1,5 @@
-// The restore points table of the place and the VM tab, with Restore… and Verify now on each point.
+// The restore points table of the place and the VM tab, with each point's boot check, and
+// Restore…, Verify now and Test boot on each point.
 import { Button, List, ListItem } from '@patternfly/react-core';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useVerifyPoint } from '../../hooks/useJobActions';
@@ -6,9 +7,11 @@ import type { VmRef } from '../../logic/access';
 import { formatBytes, formatDateTime, formatDuration } from '../../logic/format';
 import { useTexts } from '../../context/appContext';
 import { ActionButton } from './ActionButton';
+import { BootStateCell, TestBootButton } from './BootCheck';
 import { DataTable, type DataColumn } from './DataTable';
 import { PointLock, PointMethodLabel, PointTypeLabel, useReasonText } from './Labels';
 import { pointMethodKey } from '../../logic/backupChoices';
+import { bootStateText } from '../../logic/jobText';
 
 interface Props {
   id: string;
@@ -52,6 +55,13 @@ export function PointsTable({ id, points, showVm, onRestore, vmOf }: Props) {
     },
     { key: 'consistency', title: t('colConsistency'), sortValue: (p) => p.consistency, render: (p) => (p.consistency === 'filesystem' ? t('consistencyFilesystem') : t('consistencyCrash')) },
     { key: 'duration', title: t('colDuration'), sortValue: (p) => p.durationSeconds, render: (p) => formatDuration(p.durationSeconds) },
+    {
+      key: 'boot',
+      title: t('colBoot'),
+      sortValue: (p) => p.bootCheck?.state ?? '',
+      filterText: (p) => bootStateText(p.bootCheck ?? null, t),
+      render: (p) => <BootStateCell point={p} />,
+    },
     { key: 'locked', title: t('colLocked'), sortValue: (p) => (p.lockedUntil ? Date.parse(p.lockedUntil) : null), render: (p) => <PointLock point={p} /> },
     {
       key: 'actions',
@@ -63,7 +73,7 @@ export function PointsTable({ id, points, showVm, onRestore, vmOf }: Props) {
               {t('restoreButton')}
             </Button>
           ) : null}{' '}
-          <VerifyButton point={p} vm={vmOf(p.vmId)} />
+          <VerifyButton point={p} vm={vmOf(p.vmId)} /> <TestBootButton point={p} vm={vmOf(p.vmId)} />
         </>
       ),
     },

@@ -117,6 +117,15 @@ export function PolicyDialog({ policy, vms, me, onClose, onSaved }: Props) {
             {detail?.nextVerify ? <div id="policy-next-verify">{t('nextVerify', { local: detail.nextVerify.local })}</div> : null}
           </div>
           {field(
+            'bootCheck',
+            t('fieldBootCheck'),
+            <FormSelect id="policy-bootcheck" value={form.bootCheck} onChange={(_e, v) => set('bootCheck', v === 'newest-weekly' ? 'newest-weekly' : 'off')} validated={errors.bootCheck ? 'error' : 'default'} aria-label={t('fieldBootCheck')}>
+              <FormSelectOption value="off" label={t('bootCheckOff')} />
+              <FormSelectOption value="newest-weekly" label={t('bootCheckNewestWeekly')} />
+            </FormSelect>,
+            t('fieldBootCheckHelp'),
+          )}
+          {field(
             'timeZone',
             t('fieldTimeZone'),
             <FormSelect id="policy-timezone" value={form.timeZone} onChange={(_e, v) => set('timeZone', v)} validated={errors.timeZone ? 'error' : 'default'} aria-label={t('fieldTimeZone')}>

@@ -7,6 +7,7 @@ export const access = {
   deniedBackup: 'You need the backup_disk permit on {vm} (UserVmManager or DiskOperator role) to back it up.',
   deniedVerify: 'You need the backup_disk permit on {vm} (UserVmManager or DiskOperator role) to verify its restore points.',
   deniedDownload: 'You need the backup_disk and edit_disk_properties permits on {vm} (UserVmManager or DiskOperator role) to download its disks.',
+  deniedBootCheck: 'You need the backup_disk and edit_disk_properties permits on {vm} (UserVmManager or DiskOperator role) to test-boot its restore points: a boot check reads their disks and shows their screen.',
   deniedRestoreInto: 'You need the configure_vm_storage permit on {vm} (UserVmManager role) to attach restored disks to it.',
   deniedCreateVm: 'You need the create_vm permit on a cluster (PowerUserRole or VmCreator role) to restore a VM.',
   deniedCreateDisk: 'You need the create_disk permit on a storage domain (DiskCreator or PowerUserRole role) to restore disks.',
