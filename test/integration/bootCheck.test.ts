@@ -117,6 +117,21 @@ describe('boot check', () => {
     expect(r.record.screenshot).toMatch(new RegExp(`^${good.pointId}\\.(png|ppm)$`));
   });
 
+  test('a boot check stopped before its verdict (a cancelled job) kills its VM, records nothing and releases the point', async () => {
+    const before = await readBootCheck(repo.dir, good.pointId);
+    const stop = new AbortController();
+    const t = setTimeout(() => stop.abort(new Error('cancelled by test')), 1500);
+    try {
+      const err = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 60_000, expect: /never-printed/, actor: 'test', signal: stop.signal }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ABORTED', message: 'the boot check was stopped before a verdict' });
+    } finally {
+      clearTimeout(t);
+    }
+    expect(await readBootCheck(repo.dir, good.pointId)).toEqual(before);
+    expect(await repo.leases(good.pointId)).toEqual([]);
+    expect((await fs.readdir(os.tmpdir())).filter((n) => n.startsWith('olvm-bootcheck-') && !tmp.endsWith(n))).toEqual([]);
+  });
+
   test('accel auto boots it too: kvm where /dev/kvm is usable, tcg otherwise or when this host\'s kvm cannot run the guest', async () => {
     const r = await bootCheck({ repository: repo, pointId: good.pointId, timeoutMs: 90_000, actor: 'test' });
     expect(r).toMatchObject({ state: 'ok', matchedLine: BOOT_MARKER, noNetworkDevice: true });

@@ -40,9 +40,11 @@ export function bootCheckRunner(deps: BootCheckRunnerDeps): JobRunner<BootCheckS
       actor: `service:${ctx.job.requestedBy.name}`,
       ...(deps.workDir ? { workDir: deps.workDir } : {}),
       ...(deps.log ? { log: deps.log.child({ jobId: ctx.job.id, pointId }) } : {}),
+      // a cancel or the service's shutdown stops the wait: QEMU is killed at once
+      signal: ctx.signal,
     });
     deps.onChecked?.(result.record);
-    // a cancel asked while QEMU ran (the check itself is bounded by its timeout) ends as one
+    // a cancel that came after the verdict was reached still ends the job as cancelled
     if (ctx.signal.aborted) throw ctx.signal.reason;
     ctx.log(result.state === 'ok' ? 'info' : 'error', `boot check ${result.state === 'ok' ? 'passed' : result.state === 'timeout' ? 'timed out' : 'failed'} under ${result.accel}: ${result.reason}`);
     if (!result.noNetworkDevice) ctx.log('warn', 'the isolated VM showed a network controller');

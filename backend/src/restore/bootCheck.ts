@@ -51,6 +51,9 @@ export interface BootCheckOptions {
   log?: Logger;
   /** Where the private directory is made (default the OS temp directory). */
   workDir?: string;
+  /** Stops the wait (a cancelled job, a service shutting down): QEMU is killed, nothing is
+   *  recorded on the point and ABORTED is thrown. */
+  signal?: AbortSignal;
 }
 
 /** The record's fields (repository/bootChecks.ts owns them), but `screenshot` is the caller's copy. */
@@ -148,7 +151,7 @@ async function runOnce(vmOpts: BootVmOptions, opts: BootCheckOptions): Promise<R
     const nics = await vm.networkDevices();
     if (nics.length > 0) throw new AppError('RESTORE_FAILED', `the boot check's vm has network devices: ${nics.join(', ')}`);
     const watch = new ConsoleWatch(vm, opts.expect ?? DEFAULT_EXPECT);
-    const verdict = await watch.wait(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.guestAgent ?? false);
+    const verdict = await watch.wait(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.guestAgent ?? false, opts.signal);
     let screenshotFile: string | null = null;
     if (vm.exit === undefined) {
       screenshotFile = await vm.screenshot(path.join(vmOpts.dir, 'screen')).catch((err: unknown) => {
@@ -173,11 +176,12 @@ class ConsoleWatch {
     return this.console.replace(/\r/g, '').split('\n').filter((l) => l.trim() !== '').slice(-TAIL_LINES);
   }
 
-  async wait(timeoutMs: number, agent: boolean): Promise<Verdict> {
+  async wait(timeoutMs: number, agent: boolean, signal: AbortSignal | undefined): Promise<Verdict> {
     const deadline = Date.now() + timeoutMs;
     let nextStatus = 0;
     let nextPing = 0;
     for (;;) {
+      if (signal?.aborted) throw new AppError('ABORTED', 'the boot check was stopped before a verdict', { cause: signal.reason });
       this.console = await readAll(this.vm.consoleFile);
       this.firmware = await readAll(this.vm.firmwareFile);
       const life = matchLine(this.console, this.expect);
