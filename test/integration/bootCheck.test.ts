@@ -5,7 +5,7 @@
  * firmware's reason; the VM never has a network device (query-pci); the repository's bytes are
  * the same afterwards and verify is clean; `olvm-backup boot-check` end to end.
  */
-import { spawn } from 'child_process';
+import { execFile, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -15,7 +15,8 @@ import { BOOTCHECKS_DIR, bootCheckScreenshotPath, readBootCheck, type Manifest, 
 import { bootCheck } from '../../backend/src/restore';
 import { networkDevices } from '../../backend/src/restore/bootVm';
 import { BOOT_MARKER, bootableDisk, disposeBootableDisk } from '../helpers/bootableDisk';
-import { runCli } from '../helpers/cli';
+import { CLI_MAIN, runCli } from '../helpers/cli';
+import { until } from '../helpers/until';
 import { writeImagePoint } from '../helpers/exportFixture';
 import { initRepo, V2 } from '../helpers/repoFormats';
 import { requireTools } from '../helpers/tools';
@@ -183,4 +184,49 @@ describe('olvm-backup boot-check', () => {
     const usage = await runCli(['boot-check', '--repo', repo.dir, '--point', good.pointId, '--timeout', 'soon']);
     expect(usage).toMatchObject({ code: 1, stderr: "olvm-backup: --timeout must be a number of seconds from 1 to 3600, not 'soon'\n" });
   });
+  test('stopped by SIGTERM it kills its VM and releases the point; killed by SIGKILL, its VM dies with it', async () => {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const cli = spawn(process.execPath, [CLI_MAIN, 'boot-check', '--repo', repo.dir, '--point', good.pointId, '--accel', 'tcg', '--timeout', '120', '--expect', 'never-printed'], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+      try {
+        const qemu = await until(`the boot check's qemu (${signal})`, () => childQemu(cli.pid ?? -1), 60_000);
+        const privateDirs = await bootCheckDirs();
+        cli.kill(signal);
+        const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000))]);
+        expect(code).not.toBe('hung');
+        await until(`qemu ${qemu} to end after ${signal}`, () => Promise.resolve(alive(qemu) ? undefined : true), 10_000);
+        if (signal === 'SIGTERM') {
+          expect(code).toBe(1);
+          expect(await repo.leases(good.pointId)).toEqual([]);
+          expect(await bootCheckDirs()).toEqual([]);
+        } else {
+          // nothing of ours ran after SIGKILL: its private directory stays in the temp dir
+          for (const d of privateDirs) await fs.rm(path.join(os.tmpdir(), d), { recursive: true, force: true });
+        }
+      } finally {
+        if (cli.exitCode === null) cli.kill('SIGKILL');
+      }
+    }
+  }, 180_000);
 });
+
+/** The qemu-system process the CLI `pid` started, if any yet. */
+async function childQemu(pid: number): Promise<number | undefined> {
+  const out = await new Promise<string>((resolve) => execFile('pgrep', ['-P', String(pid), '-f', 'qemu-system'], (_err, stdout) => resolve(stdout)));
+  const first = out.split('\n').find((l) => l.trim() !== '');
+  return first ? Number(first) : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function bootCheckDirs(): Promise<string[]> {
+  // the suite's own directory has the same prefix
+  return (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith('olvm-bootcheck-') && !tmp.endsWith(n));
+}

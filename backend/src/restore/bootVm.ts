@@ -8,12 +8,15 @@
  * `dir`, which its caller owns and removes.
  */
 import { spawn, type ChildProcess } from 'child_process';
-import { promises as fs, constants as fsc } from 'fs';
+import { existsSync, promises as fs, constants as fsc } from 'fs';
 import * as path from 'path';
 import { AppError } from '../errors';
 import { GuestAgentClient, QmpClient, type WirePciDevice } from '../qmp';
 import { runTool } from '../util/exec';
 
+
+/** util-linux's setpriv (Debian, Oracle Linux): sets the parent-death signal, then execs. */
+const SETPRIV = '/usr/bin/setpriv';
 export type BootAccel = 'kvm' | 'tcg';
 
 export interface BootVmDisk {
@@ -124,7 +127,11 @@ export class BootVm {
       args.push('-chardev', `socket,id=qga,path=${path.join(opts.dir, 'qga.sock')},server=on,wait=off`);
       args.push('-device', 'virtio-serial-pci,id=serial0', '-device', 'virtserialport,chardev=qga,name=org.qemu.guest_agent.0');
     }
-    const child = spawn(opts.qemu ?? 'qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const qemu = opts.qemu ?? 'qemu-system-x86_64';
+    // setpriv asks the kernel to kill QEMU when our process dies, even by SIGKILL: a killed
+    // check must not leave a VM running on the backup server (it execs QEMU: same pid)
+    const guard = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', qemu, ...args]] as const : [qemu, args] as const;
+    const child = spawn(guard[0], guard[1], { stdio: ['ignore', 'ignore', 'pipe'] });
     const vm = new BootVm(child, opts);
     const spawned = new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);

@@ -47,8 +47,13 @@ export function registerBootCheck(program: Command): void {
       const [{ openRepository, cliActor }, restore, { createLogger }] = await Promise.all([import('../repoOpen'), import('../../restore'), import('../../util/log')]);
       const log = createLogger({ level: o.verbose ? 'info' : 'warn', destination: 2, name: 'olvm-backup-boot-check' });
       const repository = await openRepository(o);
+      // Ctrl-C or a service manager's stop: the VM is killed and the leases released at once
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort(new Error('interrupted'));
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       try {
         const r = await restore.bootCheck({
+          signal: stop.signal,
           repository,
           pointId: o.point,
           ...(o.disk !== undefined ? { disk: o.disk } : {}),
@@ -70,6 +75,7 @@ export function registerBootCheck(program: Command): void {
         }
         if (r.state !== 'ok') process.exitCode = 1;
       } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
         await repository.close();
       }
     });
