@@ -26,6 +26,7 @@ requireTools('qemu-system-x86_64', 'qemu-img');
 jest.setTimeout(240_000);
 
 let tmp: string;
+let work: string;
 let repo: Repository;
 let image: Buffer;
 let good: Manifest;
@@ -33,6 +34,9 @@ let zeroed: Manifest;
 
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'olvm-bootcheck-test-'));
+  // the checks' private directories go here, not into the shared temp dir other suites use
+  work = path.join(tmp, 'work');
+  await fs.mkdir(work);
   image = await fs.readFile(await bootableDisk());
   repo = await initRepo(path.join(tmp, 'repo'), V2);
   good = await writeImagePoint(repo, image);
@@ -76,7 +80,7 @@ describe('boot check', () => {
   test('the bootable point boots under tcg: sign of life on the console, a screenshot, no network device, the record stored; the repository is unchanged', async () => {
     const before = await repoBytes(repo.dir);
     const shot = path.join(tmp, 'good-shot');
-    const r = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 90_000, screenshot: shot, actor: 'test' });
+    const r = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 90_000, screenshot: shot, actor: 'test', workDir: work });
     expect(r).toMatchObject({ state: 'ok', accel: 'tcg', noNetworkDevice: true, disks: ['vda'], matchedLine: BOOT_MARKER });
     expect(r.reason).toBe('the console showed a sign of life');
     expect(r.durationMs).toBeGreaterThan(0);
@@ -98,11 +102,11 @@ describe('boot check', () => {
     expect(report.problems).toEqual([]);
     expect(await repo.leases(good.pointId)).toEqual([]);
     // no QEMU, socket or directory of the check is left
-    expect((await fs.readdir(os.tmpdir())).filter((n) => n.startsWith('olvm-bootcheck-') && !tmp.endsWith(n))).toEqual([]);
+    expect(await bootCheckDirs()).toEqual([]);
   });
 
   test('a point whose boot sector was zeroed fails with the firmware reason, quickly', async () => {
-    const r = await bootCheck({ repository: repo, pointId: zeroed.pointId, accel: 'tcg', timeoutMs: 30_000, actor: 'test' });
+    const r = await bootCheck({ repository: repo, pointId: zeroed.pointId, accel: 'tcg', timeoutMs: 30_000, actor: 'test', workDir: work });
     expect(r.state).toBe('failed');
     expect(r.reason).toBe('the firmware or the kernel reported a boot failure');
     expect(r.matchedLine).toMatch(/not a bootable disk|No bootable device|Boot failed/);
@@ -112,7 +116,7 @@ describe('boot check', () => {
   });
 
   test('a guest that never shows the expected line times out, with its console and a screenshot kept', async () => {
-    const r = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 12_000, expect: /never-printed/, actor: 'test' });
+    const r = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 12_000, expect: /never-printed/, actor: 'test', workDir: work });
     expect(r).toMatchObject({ state: 'timeout', matchedLine: null, reason: 'no sign of life within 12 s (expected never-printed)' });
     expect(r.consoleTail).toContain(BOOT_MARKER);
     expect(r.record.screenshot).toMatch(new RegExp(`^${good.pointId}\\.(png|ppm)$`));
@@ -123,18 +127,18 @@ describe('boot check', () => {
     const stop = new AbortController();
     const t = setTimeout(() => stop.abort(new Error('cancelled by test')), 1500);
     try {
-      const err = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 60_000, expect: /never-printed/, actor: 'test', signal: stop.signal }).catch((e: unknown) => e);
+      const err = await bootCheck({ repository: repo, pointId: good.pointId, accel: 'tcg', timeoutMs: 60_000, expect: /never-printed/, actor: 'test', signal: stop.signal, workDir: work }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ABORTED', message: 'the boot check was stopped before a verdict' });
     } finally {
       clearTimeout(t);
     }
     expect(await readBootCheck(repo.dir, good.pointId)).toEqual(before);
     expect(await repo.leases(good.pointId)).toEqual([]);
-    expect((await fs.readdir(os.tmpdir())).filter((n) => n.startsWith('olvm-bootcheck-') && !tmp.endsWith(n))).toEqual([]);
+    expect(await bootCheckDirs()).toEqual([]);
   });
 
   test('accel auto boots it too: kvm where /dev/kvm is usable, tcg otherwise or when this host\'s kvm cannot run the guest', async () => {
-    const r = await bootCheck({ repository: repo, pointId: good.pointId, timeoutMs: 90_000, actor: 'test' });
+    const r = await bootCheck({ repository: repo, pointId: good.pointId, timeoutMs: 90_000, actor: 'test', workDir: work });
     expect(r).toMatchObject({ state: 'ok', matchedLine: BOOT_MARKER, noNetworkDevice: true });
     expect(['kvm', 'tcg']).toContain(r.accel);
   });
@@ -160,7 +164,7 @@ describe('boot check', () => {
   test('deleting the point removes its boot-check record and screenshot', async () => {
     const m = await writeImagePoint(repo, image.subarray(0, 1 << 20));
     // a check that cannot boot (1 MiB: the partition is cut) still leaves a record
-    await bootCheck({ repository: repo, pointId: m.pointId, accel: 'tcg', timeoutMs: 5_000, actor: 'test' });
+    await bootCheck({ repository: repo, pointId: m.pointId, accel: 'tcg', timeoutMs: 5_000, actor: 'test', workDir: work });
     const rec = await readBootCheck(repo.dir, m.pointId);
     expect(rec).not.toBeNull();
     await repo.deletePoint(m.pointId, { reason: 'test', actor: 'test' });
@@ -186,7 +190,7 @@ describe('olvm-backup boot-check', () => {
   });
   test('stopped by SIGTERM it kills its VM and releases the point; killed by SIGKILL, its VM dies with it', async () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      const cli = spawn(process.execPath, [CLI_MAIN, 'boot-check', '--repo', repo.dir, '--point', good.pointId, '--accel', 'tcg', '--timeout', '120', '--expect', 'never-printed'], { stdio: 'ignore' });
+      const cli = spawn(process.execPath, [CLI_MAIN, 'boot-check', '--repo', repo.dir, '--point', good.pointId, '--accel', 'tcg', '--timeout', '120', '--expect', 'never-printed'], { stdio: 'ignore', env: { ...process.env, TMPDIR: work } });
       const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
       try {
         const qemu = await until(`the boot check's qemu (${signal})`, () => childQemu(cli.pid ?? -1), 60_000);
@@ -201,7 +205,7 @@ describe('olvm-backup boot-check', () => {
           expect(await bootCheckDirs()).toEqual([]);
         } else {
           // nothing of ours ran after SIGKILL: its private directory stays in the temp dir
-          for (const d of privateDirs) await fs.rm(path.join(os.tmpdir(), d), { recursive: true, force: true });
+          for (const d of privateDirs) await fs.rm(path.join(work, d), { recursive: true, force: true });
         }
       } finally {
         if (cli.exitCode === null) cli.kill('SIGKILL');
@@ -227,6 +231,5 @@ function alive(pid: number): boolean {
 }
 
 async function bootCheckDirs(): Promise<string[]> {
-  // the suite's own directory has the same prefix
-  return (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith('olvm-bootcheck-') && !tmp.endsWith(n));
+  return (await fs.readdir(work)).filter((n) => n.startsWith('olvm-bootcheck-'));
 }
