@@ -52,6 +52,27 @@ export type ErrorCode =
   | 'REPO_KEY_REQUIRED'
   /** the passphrase (or key) opens none of the repository's keys, or the key is not this repository's */
   | 'REPO_KEY_WRONG'
+  // object storage (repository/store): the store's own words are kept in the message
+  /** the store refused the credentials (wrong, expired) or the operation (AccessDenied) */
+  | 'STORE_ACCESS_DENIED'
+  /** the bucket does not exist (or the endpoint serves no such bucket) */
+  | 'STORE_BUCKET_MISSING'
+  /** the request time and the store's clock differ too much (RequestTimeTooSkewed) */
+  | 'STORE_CLOCK_SKEW'
+  /** the store cannot be reached, or kept answering 5xx/SlowDown after every retry */
+  | 'STORE_UNAVAILABLE'
+  /** the store reports the object (or what we sent) corrupt: BadDigest, checksum mismatch */
+  | 'STORE_CORRUPT'
+  /** an object the repository needs is missing from the store */
+  | 'STORE_NOT_FOUND'
+  /** the object is under Object Lock retention and cannot be deleted or shortened yet */
+  | 'STORE_OBJECT_LOCKED'
+  /** the bucket has no Object Lock and the configuration requires it (protection.requireObjectLock) */
+  | 'STORE_NO_OBJECT_LOCK'
+  /** another writer holds the repository prefix (its lease object is fresh) */
+  | 'STORE_WRITER_ACTIVE'
+  /** a writing command on a repository opened read-only (reader credentials or a reader cache) */
+  | 'STORE_READ_ONLY'
   // catalog (the service's SQLite database)
   | 'CATALOG_ERROR'
   // engine (oVirt / OLVM REST API and SSO)
