@@ -6,9 +6,9 @@ import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './confi
 import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, bootCheckRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
+import { backupRunner, bootCheckRunner, byKind, FileSessions, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
 import { Repository } from './repository';
-import { PointImages, PointRestorer } from './restore';
+import { BrowseSession, PointImages, PointRestorer } from './restore';
 import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
 
@@ -175,6 +175,14 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     const apiCatalog = catalogForApi(catalog, jobs, policyStore);
     const deleted = new DeletedVms({ serviceEngine: engine, catalog: apiCatalog, repository, permits, log });
+    const files = new FileSessions({
+      open: (req) => BrowseSession.open({ repository, pointId: req.pointId, ...(req.disks ? { disks: req.disks } : {}), actor: req.actor, workDir: config.scratch.path, log: log.child({ component: 'file-restore' }) }),
+      idleMs: config.fileRestore.idleSeconds * 1000,
+      maxSessions: config.fileRestore.maxSessions,
+      audit: (r) => audit.serviceAudit.record('file-restore', { actor: r.actor, pointId: r.pointId, vmKey: r.vmId, reason: r.action, details: r.details }),
+      log: log.child({ component: 'file-restore' }),
+    });
+    cleanups.push(() => files.closeAll());
     const app = createApp({
       restore: restorer,
       images: new PointImages(repository, config.scratch.path),
@@ -191,6 +199,8 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       audit,
       damage,
       serviceEngine: engine,
+      files,
+      fileIdleSeconds: config.fileRestore.idleSeconds,
       nextMethods: new NextMethods({ defaultMethod: config.backup.method, hostLinked: hostLinked(hosts) }, engine),
       version,
       startedAt: new Date(),

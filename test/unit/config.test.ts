@@ -88,6 +88,7 @@ describe('loadConfig', () => {
       backup: { method: 'auto' },
       protection: { minLockDays: 7 },
       bootCheck: { timeoutSeconds: 300, expect: null },
+      fileRestore: { idleSeconds: 600, maxSessions: 2 },
       log: { level: 'info' },
       warnings: [],
     });
@@ -117,6 +118,7 @@ auth: { cacheSeconds: 120, permitCacheSeconds: 10, backupAdmins: [olvm-backup-ad
 backup: { method: engine }
 protection: { minLockDays: 0 }
 bootCheck: { timeoutSeconds: 600, expect: "^myhost login:" }
+fileRestore: { idleSeconds: 120, maxSessions: 3 }
 log: { level: debug }
 `);
     const c = await loadConfig({ file, env: {} });
@@ -150,6 +152,7 @@ log: { level: debug }
       backup: { method: 'engine' },
       protection: { minLockDays: 0 },
       bootCheck: { timeoutSeconds: 600, expect: '^myhost login:' },
+      fileRestore: { idleSeconds: 120, maxSessions: 3 },
       log: { level: 'debug' },
       warnings: [],
     });
@@ -229,6 +232,7 @@ log: { level: debug }
       ['a negative minimum lock', `${MINIMAL}protection: { minLockDays: -1 }\n`, /: protection\.minLockDays: .* \(got -1\)$/],
       ['a boot check expectation that is no regular expression', `${MINIMAL}bootCheck: { expect: "a(b" }\n`, /: bootCheck\.expect: must be a valid regular expression/],
       ['a boot check timeout of a second', `${MINIMAL}bootCheck: { timeoutSeconds: 1 }\n`, /: bootCheck\.timeoutSeconds: .* \(got 1\)$/],
+      ['no file-browsing session at all', `${MINIMAL}fileRestore: { maxSessions: 0 }\n`, /: fileRestore\.maxSessions: .* \(got 0\)$/],
       ['backup admins that are not a list', `${MINIMAL}auth: { backupAdmins: ops }\n`, /: auth\.backupAdmins: must be a list of names \(got "ops"\)$/],
       ['a scrape token file that cannot be read', `${MINIMAL}auth: { scrapeTokenFile: nope-token }\n`, /: auth\.scrapeTokenFile: cannot read .*nope-token \(ENOENT\)$/],
       [

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import type { PointSummary } from '../catalog';
 import type { Vm } from '../engine';
 import type { Principal } from './auth';
 import type { VmAccess } from './contract';
@@ -73,4 +74,17 @@ async function mayDownloadDisksOf(permits: DownloadPermits, p: Principal, vm: Pi
 /** FORBIDDEN unless the caller holds `permits` on the VM (named as the caller sees it). */
 export async function requireOnVm(deps: Pick<ApiDeps, 'permits'>, res: Response, vm: Pick<Vm, 'id' | 'name'>, permits: readonly string[], action: string): Promise<void> {
   await deps.permits.require(principalOf(res), action, [{ obj: { kind: 'vm', id: vm.id }, permits, label: `vm ${vm.name}` }]);
+}
+
+/**
+ * FORBIDDEN unless the caller may download each of the point's disks (or those named): what
+ * reading a point's data in any form needs — a boot check, file browsing. The refusal names the
+ * missing permit on what the caller can see (`action` says what was asked).
+ */
+export async function requirePointDownload(deps: Pick<ApiDeps, 'permits'>, res: Response, point: Pick<PointSummary, 'vmId' | 'vmName' | 'disks'>, action: string, devices?: readonly string[]): Promise<void> {
+  const p = principalOf(res);
+  for (const d of point.disks) {
+    if (devices && !devices.includes(d.device)) continue;
+    await requireDownload(deps.permits, p, { id: point.vmId, name: point.vmName }, { id: d.diskId, device: d.device }, `${action} a restore point of vm ${point.vmName}`);
+  }
 }

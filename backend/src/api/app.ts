@@ -16,6 +16,7 @@ import { auditRoutes } from './routes/audit';
 import { verifyRoutes } from './routes/verify';
 import { bootCheckRoutes } from './routes/bootCheck';
 import { deletedVmsRoutes } from './routes/deletedVms';
+import { filesRoutes } from './routes/files';
 
 /** Bodies are small commands; anything bigger is a mistake or an attack. */
 const BODY_LIMIT = '16kb';
@@ -65,6 +66,7 @@ export function createApp(deps: ApiDeps): Express {
   api.use(policiesRoutes(deps));
   api.use(verifyRoutes(deps));
   api.use(bootCheckRoutes(deps));
+  api.use(filesRoutes(deps));
   api.use(auditRoutes(deps));
   api.use(deletedVmsRoutes(deps));
   api.use(downloads.issueRoutes());

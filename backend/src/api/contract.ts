@@ -243,3 +243,82 @@ export interface BootCheckView {
   /** A screenshot is kept (`GET /points/:pointId/bootcheck/screenshot`). */
   screenshot: boolean;
 }
+
+// ---- file-level restore (Browse files…) ----
+
+/** What a browsed name is: a regular file, a folder, a symlink, or what is never read. */
+export type FileEntryType = 'file' | 'directory' | 'symlink' | 'char-device' | 'block-device' | 'fifo' | 'socket' | 'unknown';
+
+/** A filesystem of the point as libguestfs found it. `name` is what `fs=` takes. */
+export interface FileSystemView {
+  /** libguestfs' device: `/dev/sda1`, `/dev/vg0/lv0` (the point's disks in order: sda, sdb…). */
+  name: string;
+  type: string;
+  label: string | null;
+  size: number | null;
+  /** False when it would not mount (corrupt, damaged, unknown): `error` says why. */
+  mounted: boolean;
+  error: string | null;
+}
+
+/** `POST|GET /points/:pointId/files/session`: the caller's browsing session of the point. */
+export interface FileSessionView {
+  sessionId: string;
+  pointId: string;
+  /** `opening` while the appliance starts (~20 s under TCG): poll GET until `ready` or `failed`. */
+  state: 'opening' | 'ready' | 'failed';
+  disks: Array<{ device: string; applianceDevice: string; size: number }>;
+  filesystems: FileSystemView[];
+  /** Why it failed to open. */
+  error: { code: string; message: string } | null;
+  openedAt: string;
+  lastUsedAt: string;
+  /** The session closes after this long without a request. */
+  idleSeconds: number;
+}
+
+/**
+ * One name in a folder. Names are bytes (a guest's may hold newlines or bytes that are not
+ * UTF-8): `nameB64` is exact, `name` an escaped display form (`\\`, `\n`, `\t`, `\xHH`).
+ */
+export interface FileEntry {
+  name: string;
+  nameB64: string;
+  type: FileEntryType;
+  /** Permission bits (st_mode & 07777). */
+  mode: number;
+  size: number;
+  modifiedAt: string;
+  uid: number;
+  gid: number;
+  /** A symlink's target (escaped like `name`). */
+  target: string | null;
+}
+
+/** `GET /points/:pointId/files/list?fs=&path=` (or `pathB64=`). */
+export interface FileListResponse {
+  filesystem: string;
+  path: string;
+  pathB64: string;
+  entries: FileEntry[];
+  /** More entries than the service lists at once (10,000). */
+  truncated: boolean;
+}
+
+/** A name found by `GET /points/:pointId/files/find?glob=`. */
+export interface FoundFile {
+  filesystem: string;
+  path: string;
+  pathB64: string;
+  type: FileEntryType;
+  mode: number;
+  size: number;
+  modifiedAt: string;
+}
+
+export interface FileFindResponse {
+  glob: string;
+  results: FoundFile[];
+  /** More matched than `limit` (default 200, at most 1000). */
+  truncated: boolean;
+}

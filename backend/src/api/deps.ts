@@ -2,7 +2,7 @@ import type { Readable } from 'stream';
 import type { Logger } from 'pino';
 import type { AuditList, AuditQuery, DamageView, PointSummary, ServiceAuditLog } from '../catalog';
 import type { EngineClient } from '../engine';
-import type { Job, JobFacts, JobList, JobLogEntry, JobQueue, JobState } from '../jobs';
+import type { FileSessions, Job, JobFacts, JobList, JobLogEntry, JobQueue, JobState } from '../jobs';
 import type { Repository } from '../repository';
 import type { PointRestorer } from '../restore';
 import type { PolicyService } from '../schedule';
@@ -77,6 +77,9 @@ export interface ApiDeps {
   nextMethods: Pick<NextMethods, 'forVms'>;
   /** The service account: what a portal user's filtered view hides (the VM's host). */
   serviceEngine: EngineClient;
+  /** File-level restore sessions (Browse files…), and how long one may stay idle. */
+  files: Pick<FileSessions, 'open' | 'get' | 'settled' | 'use' | 'stream' | 'close'>;
+  fileIdleSeconds: number;
   version: string;
   startedAt: Date;
   corsOrigins: string[];

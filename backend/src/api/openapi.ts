@@ -32,6 +32,12 @@ export const OPERATIONS: Array<{ method: 'get' | 'post' | 'put' | 'delete'; path
   { method: 'post', path: '/api/v1/points/{pointId}/bootcheck', summary: 'Start a boot check job: the point started in an isolated VM on the backup server (no network, a throw-away overlay), one at a time; the verdict is stored on the point. Body {} or {"disk": device} (default the first disk). Needs what a download of each of its disks needs', auth: true, ok: [{ status: 202, schema: 'StartBootCheckResponse' }], errors: { '403': 'The caller may not download the point\'s disks (FORBIDDEN, naming the missing permit)' } },
   { method: 'get', path: '/api/v1/points/{pointId}/bootcheck', summary: "The point's last boot check: ok, failed or timeout, why, the matched console line, when, how long, KVM or TCG (404 when never checked)", auth: true, ok: [{ status: 200, schema: 'BootCheckView' }], errors: { '403': 'The caller may not download the point\'s disks (FORBIDDEN)' } },
   { method: 'get', path: '/api/v1/points/{pointId}/bootcheck/screenshot', summary: "The screen of the point's last boot check (image/png, or image/x-portable-pixmap when QEMU wrote PPM); 404 when none was kept (an encrypted repository keeps none)", auth: true, ok: [{ status: 200, schema: 'image' }], errors: { '403': 'The caller may not download the point\'s disks (FORBIDDEN)' } },
+  { method: 'post', path: '/api/v1/points/{pointId}/files/session', summary: "Open the caller's file-browsing session of the point (one per user per point; a libguestfs appliance over the point, read-only): 202 `opening` (~20 s under TCG; poll GET …/files/session, or send waitSeconds to wait up to that long), 200 when it is ready already. Body {} or {\"disk\": device, \"waitSeconds\": 0-120}. 429 when fileRestore.maxSessions sessions are open (naming the holders the caller may know of). Needs what a download of the point's disks needs", auth: true, body: 'FileSessionRequest', ok: [{ status: 202, schema: 'FileSessionView' }, { status: 200, schema: 'FileSessionView' }], errors: { '403': "The caller may not download the point's disks (FORBIDDEN, naming the missing permit)", '429': 'Every file-browsing session the service allows is in use (TOO_MANY_REQUESTS)' } },
+  { method: 'get', path: '/api/v1/points/{pointId}/files/session', summary: "The caller's file-browsing session of the point: opening, ready (its filesystems) or failed (why); 404 when none is open (closed, or idle for fileRestore.idleSeconds)", auth: true, ok: [{ status: 200, schema: 'FileSessionView' }], errors: { '403': "The caller may not download the point's disks (FORBIDDEN)" } },
+  { method: 'delete', path: '/api/v1/points/{pointId}/files/session', summary: "Close the caller's file-browsing session of the point (its appliance stops)", auth: true, ok: [{ status: 204, schema: 'empty' }], errors: { '403': "The caller may not download the point's disks (FORBIDDEN)" } },
+  { method: 'get', path: '/api/v1/points/{pointId}/files/list', summary: 'A folder of a filesystem of the point: names (exact bytes in nameB64, escaped in name), type, mode, size, time, symlink targets; at most 10,000 (truncated)', auth: true, ok: [{ status: 200, schema: 'FileListResponse' }], errors: { '400': "A path the browser refuses: '..', a symlink out of its filesystem, not a folder (FILE_REFUSED, INVALID_ARGUMENT)", '403': "The caller may not download the point's disks (FORBIDDEN)", '422': "The point's data there cannot be read: damaged chunks or a corrupt filesystem (FILE_UNREADABLE); the session stays usable" } },
+  { method: 'get', path: '/api/v1/points/{pointId}/files/find', summary: 'Names matching a glob in every mounted filesystem of the point (or fs=): `*`, `?`, `[…]`, `**` across folders; without a `/` it matches a name anywhere', auth: true, ok: [{ status: 200, schema: 'FileFindResponse' }], errors: { '403': "The caller may not download the point's disks (FORBIDDEN)" } },
+  { method: 'get', path: '/api/v1/points/{pointId}/files/download', summary: 'A file of the point as it is (application/octet-stream, Content-Length), or a folder as .tar.gz (application/gzip), streamed; X-File-Kind says which. A failure half-way cuts the connection (never a short file that looks whole)', auth: true, ok: [{ status: 200, schema: 'binary' }], errors: { '400': "A path the browser refuses: '..', a symlink out of its filesystem, a device, fifo or socket (FILE_REFUSED)", '403': "The caller may not download the point's disks (FORBIDDEN)", '422': "The point's data there cannot be read (FILE_UNREADABLE); the session stays usable" } },
   { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first: deletions, prunes, lock changes and unlocks (also those made with the CLI), damage marks, gc, restores, policy changes and runs by hand, refused logins and refused actions (backup admins only)', auth: true, ok: [{ status: 200, schema: 'AuditList' }], errors: { '403': 'The caller is no backup admin (FORBIDDEN)' } },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text exposition format); Authorization: Bearer <scrape token>, or a backup admin\'s SSO token', auth: false, ok: [{ status: 200, schema: 'text' }] },
 ];
@@ -67,6 +73,20 @@ const QUERY: Record<string, Array<{ name: string; description: string; schema: R
     { name: 'before', description: 'Cursor: nextBefore of the previous page', schema: { type: 'string' } },
   ],
 };
+
+const PATH_QUERY = [
+  { name: 'fs', description: "A filesystem of the session (its name: /dev/sda1…)", schema: { type: 'string' } },
+  { name: 'pathB64', description: 'The path inside it as base64 bytes (exact, for any name)', schema: { type: 'string' } },
+  { name: 'path', description: 'Or the path in the escaped display form of the listings (\\n, \\xHH, \\\\); default /', schema: { type: 'string' } },
+];
+QUERY['/api/v1/points/{pointId}/files/list'] = PATH_QUERY;
+QUERY['/api/v1/points/{pointId}/files/download'] = PATH_QUERY;
+QUERY['/api/v1/points/{pointId}/files/find'] = [
+  { name: 'glob', description: 'The pattern (required; escaped display form for bytes that are not UTF-8)', schema: { type: 'string' } },
+  { name: 'fs', description: 'Only this filesystem', schema: { type: 'string' } },
+  { name: 'limit', description: '1–1000, default 200', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+  { name: 'ci', description: 'true: case-insensitive', schema: { type: 'boolean' } },
+];
 
 const ERRORS: Record<string, string> = {
   '400': 'Malformed request (bad id, unknown field, invalid JSON)',

@@ -394,3 +394,4 @@ agree<Same<z.output<typeof StartBootCheckResponse>, C.StartBootCheckResponse>>()
 agree<Same<z.output<typeof BootCheckView>, C.BootCheckView>>();
 agree<Same<z.output<typeof AuditEntry>, C.AuditEntry>>();
 agree<Same<z.output<typeof AuditList>, C.AuditList>>();
+export * from './schemasFiles';

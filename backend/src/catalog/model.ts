@@ -75,7 +75,7 @@ export interface PointDetail extends PointSummary {
 
 /** What the service records in its own audit file (the repository records deletions, locks,
  *  damage: AUDIT_ACTIONS). */
-export const SERVICE_AUDIT_KINDS = ['auth-failure', 'access-denied', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run'] as const;
+export const SERVICE_AUDIT_KINDS = ['auth-failure', 'access-denied', 'restore', 'policy-create', 'policy-update', 'policy-delete', 'policy-run', 'file-restore'] as const;
 export type ServiceAuditKind = (typeof SERVICE_AUDIT_KINDS)[number];
 
 /** What an audit entry is about: repository actions (FORMAT.md §12) and the service's own. */

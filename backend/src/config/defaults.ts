@@ -34,6 +34,9 @@ export const DEFAULTS = {
   backupMethod: 'auto',
   /** A boot check's wait for a sign of life (under TCG a full distribution takes minutes). */
   bootCheckTimeoutSeconds: 300,
+  /** A file-browsing session closes after 10 minutes without a request; two appliances at once. */
+  fileRestoreIdleSeconds: 600,
+  fileRestoreMaxSessions: 2,
 } as const;
 
 /**

@@ -166,6 +166,7 @@ function resolved(
     backup: { method: v.backup?.method ?? DEFAULTS.backupMethod },
     protection: { minLockDays: v.protection?.minLockDays ?? DEFAULTS.minLockDays },
     bootCheck: { timeoutSeconds: v.bootCheck?.timeoutSeconds ?? DEFAULTS.bootCheckTimeoutSeconds, expect: v.bootCheck?.expect ?? null },
+    fileRestore: { idleSeconds: v.fileRestore?.idleSeconds ?? DEFAULTS.fileRestoreIdleSeconds, maxSessions: v.fileRestore?.maxSessions ?? DEFAULTS.fileRestoreMaxSessions },
     log: { level: v.log?.level ?? DEFAULTS.logLevel },
     warnings: r.warnings,
   };

@@ -152,6 +152,12 @@ export const configFileSchema = z.strictObject(
         .refine((s) => isRegExp(s), { error: 'must be a valid regular expression' })
         .optional(),
     }),
+    fileRestore: section({
+      // a file-browsing session's appliance is closed after this long without a request
+      idleSeconds: z.number({ error: says('must be a whole number of seconds from 10 to 86400') }).int().min(10).max(86400).optional(),
+      // appliances running at once (each a QEMU of ~1 GiB and a core under TCG)
+      maxSessions: z.number({ error: says('must be a whole number from 1 to 32') }).int().min(1).max(32).optional(),
+    }),
     log: section({ level: z.enum(LOG_LEVELS, { error: says(`must be one of ${LOG_LEVELS.join(', ')}`) }).optional() }),
   },
   mapping,
@@ -227,6 +233,9 @@ export interface ServiceConfig {
   /** Boot checks run as jobs: how long each waits, and the console line that means "up" (a
    *  regular expression's source; null: the built-in default). */
   bootCheck: { timeoutSeconds: number; expect: string | null };
+  /** File-level restore in the portal: idle sessions close after idleSeconds; at most
+   *  maxSessions appliances at once. */
+  fileRestore: { idleSeconds: number; maxSessions: number };
   log: { level: LogLevel };
   /** things worth a warning at start-up (e.g. a password file readable by others) */
   warnings: string[];

@@ -23,6 +23,7 @@ const AUDIT_KINDS: Record<AuditKind, true> = {
   'policy-update': true,
   'policy-delete': true,
   'policy-run': true,
+  'file-restore': true,
 };
 
 /** `{name}` placeholders of a text, sorted. */

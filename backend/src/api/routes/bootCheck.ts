@@ -5,7 +5,7 @@ import { AppError } from '../../errors';
 import { bootCheckScreenshotPath, readBootCheck, type BootCheckRecord } from '../../repository';
 import type { BootCheckView, PointSummary, StartBootCheckResponse } from '../contract';
 import type { ApiDeps } from '../deps';
-import { requireDownload } from '../access';
+import { requirePointDownload } from '../access';
 import { principalOf, route } from '../middleware';
 import { pointIdParam } from '../validate';
 import { visiblePointOr404 } from '../visibility';
@@ -84,10 +84,7 @@ export function bootCheckRoutes(deps: ApiDeps): Router {
  *  (else 403 naming the missing permit on what they can see). */
 async function mayBootCheck(deps: ApiDeps, res: Response, pointId: string, action: string): Promise<PointSummary> {
   const point = await visiblePointOr404(deps, res, pointId);
-  const p = principalOf(res);
-  for (const d of point.disks) {
-    await requireDownload(deps.permits, p, { id: point.vmId, name: point.vmName }, { id: d.diskId, device: d.device }, `${action} a restore point of vm ${point.vmName}`);
-  }
+  await requirePointDownload(deps, res, point, action);
   return point;
 }
 

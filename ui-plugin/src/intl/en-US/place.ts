@@ -58,6 +58,7 @@ export const place = {
   'auditKindPolicy-update': 'Policy changed',
   'auditKindPolicy-delete': 'Policy deleted',
   'auditKindPolicy-run': 'Policy run by hand',
+  'auditKindFile-restore': 'File-level restore (browse, download)',
   'auditKindAccess-denied': 'Action refused (missing permit)',
   auditAccessDeniedReason: '{reason} ({method} {path})',
   auditOlder: 'Show older entries',
