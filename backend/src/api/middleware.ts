@@ -40,7 +40,7 @@ export function cors(origins: readonly string[]): RequestHandler {
     res.vary('Origin');
     if (origin !== undefined && allowed.has(origin)) {
       res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Access-Control-Expose-Headers', 'Content-Type');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Type, Content-Disposition, X-File-Kind');
     }
     if (req.method === 'OPTIONS') {
       if (origin === undefined || !allowed.has(origin)) {

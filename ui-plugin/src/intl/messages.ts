@@ -1,6 +1,6 @@
 /**
  * Every text the plugin shows, ready for translation, and the one `t()` over them. The English
- * texts are split by area (intl/en-US/: access, common, jobs, place, policies, restore; each key in
+ * texts are split by area (intl/en-US/: access, common, files, jobs, place, policies, restore; each key in
  * exactly one); a translation is a `Messages` catalog (the compiler wants every key) with the
  * English text's `{name}` placeholders (messages.test checks them), added to `catalogs`. WebAdmin's locale comes from
  * `currentLocale()` (e.g. `en-US`, `fr-FR`); unknown locales fall back to English text while
@@ -8,15 +8,16 @@
  */
 import { access } from './en-US/access';
 import { common } from './en-US/common';
+import { files } from './en-US/files';
 import { jobs } from './en-US/jobs';
 import { place } from './en-US/place';
 import { policies } from './en-US/policies';
 import { restore } from './en-US/restore';
 
 /** The English texts by area. */
-export const AREAS = { access, common, jobs, place, policies, restore } as const;
+export const AREAS = { access, common, files, jobs, place, policies, restore } as const;
 
-const enUS = { ...access, ...common, ...jobs, ...place, ...policies, ...restore };
+const enUS = { ...access, ...common, ...files, ...jobs, ...place, ...policies, ...restore };
 
 export type MessageKey = keyof typeof enUS;
 export type Messages = Record<MessageKey, string>;

@@ -69,6 +69,11 @@ export function bootCheckDenial(vm: VmRef | undefined): Denial | null {
   return vm && lacks(vm, 'download') ? { key: 'deniedBootCheck', params: { vm: vm.name } } : null;
 }
 
+/** Browse files… of a point: what a download of its disks needs (the service's rule). */
+export function browseFilesDenial(vm: VmRef | undefined): Denial | null {
+  return vm && lacks(vm, 'download') ? { key: 'deniedBrowseFiles', params: { vm: vm.name } } : null;
+}
+
 /** Attaching restored disks to a VM: `configure_vm_storage` on it. */
 export function restoreIntoDenial(vm: VmRef | undefined): Denial | null {
   return vm && lacks(vm, 'restoreInto') ? { key: 'deniedRestoreInto', params: { vm: vm.name } } : null;

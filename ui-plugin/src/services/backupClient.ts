@@ -27,10 +27,14 @@ import type {
   StartVerifyResponse,
   StartBootCheckResponse,
   BootCheckView,
+  FileFindResponse,
+  FileListResponse,
+  FileSessionView,
   VmList,
   WhoAmI,
 } from '../../../backend/src/api/contract';
 import { API_PREFIX } from '../constants';
+import { dispositionName } from '../logic/fileBrowse';
 import { kindOfStatus, ServiceError } from './serviceError';
 
 export interface BackupClientOptions {
@@ -113,6 +117,18 @@ export interface BackupClient {
   bootCheckGet(pointId: string): Promise<BootCheckView>;
   /** The screenshot of the point's last boot check (PNG, or PPM when QEMU wrote that). */
   bootCheckScreenshot(pointId: string): Promise<Blob>;
+  /** Opens (or finds) the caller's file-browsing session of the point: `opening` until its appliance is up. */
+  fileSessionOpen(pointId: string): Promise<FileSessionView>;
+  /** The session's state (a `not-found` ServiceError once it is closed or idle-closed). */
+  fileSessionGet(pointId: string): Promise<FileSessionView>;
+  fileSessionClose(pointId: string): Promise<void>;
+  /** A folder of a filesystem of the session, by its path's bytes (base64). */
+  fileList(pointId: string, filesystem: string, pathB64: string): Promise<FileListResponse>;
+  /** Names matching a glob across the point's filesystems. */
+  fileFind(pointId: string, glob: string): Promise<FileFindResponse>;
+  /** A file as it is or a folder as .tar.gz, with the name the service gives it (the whole body
+   *  in memory: the browser saves it from there). */
+  fileDownload(pointId: string, filesystem: string, pathB64: string): Promise<{ blob: Blob; fileName: string | null }>;
 }
 
 function errorMessage(body: unknown, fallback: string): { code: string | null; message: string; details: unknown } {
@@ -225,6 +241,33 @@ export function createBackupClient(opts: BackupClientOptions): BackupClient {
     pointBootCheck: (pointId) => call('POST', `/points/${enc(pointId)}/bootcheck`, {}),
     bootCheckGet: (pointId) => call('GET', `/points/${enc(pointId)}/bootcheck`),
     bootCheckScreenshot: (pointId) => call('GET', `/points/${enc(pointId)}/bootcheck/screenshot`, undefined, true),
+    fileSessionOpen: (pointId) => call('POST', `/points/${enc(pointId)}/files/session`, {}),
+    fileSessionGet: (pointId) => call('GET', `/points/${enc(pointId)}/files/session`),
+    fileSessionClose: (pointId) => call('DELETE', `/points/${enc(pointId)}/files/session`),
+    fileList: (pointId, filesystem, pathB64) => call('GET', `/points/${enc(pointId)}/files/list?${new URLSearchParams({ fs: filesystem, pathB64 }).toString()}`),
+    fileFind: (pointId, glob) => call('GET', `/points/${enc(pointId)}/files/find?${new URLSearchParams({ glob }).toString()}`),
+    fileDownload: async (pointId, filesystem, pathB64) => {
+      const url = `${base}/points/${enc(pointId)}/files/download?${new URLSearchParams({ fs: filesystem, pathB64 }).toString()}`;
+      const ctl = new AbortController();
+      // a folder's archive streams as long as it takes: an hour at most
+      const timer = setTimeout(() => ctl.abort(), 3_600_000);
+      try {
+        const res = await doFetch(url, { headers: { Authorization: `Bearer ${opts.token()}` }, mode: 'cors', credentials: 'omit', signal: ctl.signal }).catch((err: unknown) => {
+          throw new ServiceError('unreachable', `GET files/download: ${err instanceof Error ? err.message : String(err)}`);
+        });
+        if (!res.ok) {
+          const parsed: unknown = await res.json().catch(() => undefined);
+          const { code, message, details } = errorMessage(parsed, `HTTP ${res.status}`);
+          throw new ServiceError(kindOfStatus(res.status), message, res.status, code, details);
+        }
+        const blob = await res.blob().catch((err: unknown) => {
+          throw new ServiceError('server', `the download was cut off: ${err instanceof Error ? err.message : String(err)}`);
+        });
+        return { blob, fileName: dispositionName(res.headers.get('Content-Disposition')) };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     downloadUrl: (ticket) => `${opts.serviceUrl}${ticket.url.startsWith('/') ? '' : '/'}${ticket.url}`,
   };
 }

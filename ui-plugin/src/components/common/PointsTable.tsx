@@ -1,5 +1,5 @@
 // The restore points table of the place and the VM tab, with each point's boot check, and
-// Restore…, Verify now and Test boot on each point.
+// Restore…, Verify now, Test boot and Browse files… on each point.
 import { Button, List, ListItem } from '@patternfly/react-core';
 import type { PointSummary } from '../../../../backend/src/api/contract';
 import { useVerifyPoint } from '../../hooks/useJobActions';
@@ -8,6 +8,7 @@ import { formatBytes, formatDateTime, formatDuration } from '../../logic/format'
 import { useTexts } from '../../context/appContext';
 import { ActionButton } from './ActionButton';
 import { BootStateCell, TestBootButton } from './BootCheck';
+import { BrowseFilesButton } from './FileBrowser';
 import { DataTable, type DataColumn } from './DataTable';
 import { PointLock, PointMethodLabel, PointTypeLabel, useReasonText } from './Labels';
 import { pointMethodKey } from '../../logic/backupChoices';
@@ -73,7 +74,7 @@ export function PointsTable({ id, points, showVm, onRestore, vmOf }: Props) {
               {t('restoreButton')}
             </Button>
           ) : null}{' '}
-          <VerifyButton point={p} vm={vmOf(p.vmId)} /> <TestBootButton point={p} vm={vmOf(p.vmId)} />
+          <VerifyButton point={p} vm={vmOf(p.vmId)} /> <TestBootButton point={p} vm={vmOf(p.vmId)} /> <BrowseFilesButton point={p} vm={vmOf(p.vmId)} />
         </>
       ),
     },
