@@ -103,6 +103,13 @@ export type ErrorCode =
   | 'BACKUP_NOT_CONSISTENT'
   | 'RESTORE_FAILED'
   | 'TOOL_FAILED'
+  // file-level restore (restore/fileBrowse*.ts)
+  /** no such file or folder in a point's filesystem */
+  | 'FILE_NOT_FOUND'
+  /** a path or file the browser will not serve: `..`, a symlink out of its filesystem, a device, fifo or socket */
+  | 'FILE_REFUSED'
+  /** the point's data under a file cannot be read: damaged chunks or a corrupt filesystem */
+  | 'FILE_UNREADABLE'
   // jobs and the service API
   | 'JOB_NOT_FOUND'
   | 'JOB_CONFLICT'

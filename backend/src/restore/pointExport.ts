@@ -29,6 +29,8 @@ export interface PointExportOptions {
   disk: string;
   /** Who serves it, for the lease (`olvm-backup points` shows it). */
   holder: string;
+  /** Why the point is read (the lease's purpose; default `export`). */
+  purpose?: 'export' | 'browse';
   cacheBytes?: number;
   log?: Logger;
 }
@@ -62,7 +64,7 @@ export class PointExport implements ExportSource {
 
   /** Takes the lease, finds the disk and reads its index; REPO_POINT_NOT_FOUND, REPO_DISK_NOT_FOUND. */
   static async open(opts: PointExportOptions): Promise<PointExport> {
-    const point = await openPoint(opts.repository, opts.pointId, 'export', opts.holder);
+    const point = await openPoint(opts.repository, opts.pointId, opts.purpose ?? 'export', opts.holder);
     try {
       const disk = findDisk(point.manifest.disks, opts.disk);
       if (!disk) {
