@@ -5,6 +5,7 @@ import {
   adminDenial,
   backupAllDenial,
   backupDenial,
+  browseFilesDenial,
   cancelDenial,
   deniedText,
   downloadDenial,
@@ -37,6 +38,9 @@ describe('access: VM actions', () => {
     expect(deniedText(t, verifyDenial(db))).toContain('backup_disk permit on db01');
     expect(deniedText(t, downloadDenial(db, viewer))).toContain('backup_disk and edit_disk_properties permits on db01');
     expect(deniedText(t, restoreIntoDenial(db))).toContain('configure_vm_storage permit on db01');
+    expect(deniedText(t, browseFilesDenial(db))).toMatch(/^You need the backup_disk and edit_disk_properties permits on db01 .* to browse the files of its restore points/);
+    expect(browseFilesDenial(web)).toBeNull();
+    expect(browseFilesDenial(undefined)).toBeNull();
     // a backup admin may download any point (the service lets them)
     expect(downloadDenial(db, admin)).toBeNull();
   });
