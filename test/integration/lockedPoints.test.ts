@@ -247,6 +247,25 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
         },
       ],
       [
+        'post /api/v1/points/{pointId}/files/session',
+        async () => {
+          // a file-browsing session only reads the point (under a lease that ends with it)
+          const r = await admin.post(`/api/v1/points/${locked}/files/session`, {});
+          expect(r.status).toBe(202);
+          const s = await eventually(async () => {
+            const v = S.FileSessionView.parse((await admin.get(`/api/v1/points/${locked}/files/session`)).body);
+            return v.state === 'opening' ? undefined : v;
+          }, 400_000);
+          expect(s.state).toBe('ready');
+        },
+      ],
+      [
+        'delete /api/v1/points/{pointId}/files/session',
+        async () => {
+          expect((await admin.raw('DELETE', `/api/v1/points/${locked}/files/session`)).status).toBe(204);
+        },
+      ],
+      [
         'post /api/v1/repository/verify',
         async () => {
           // a backup admin's (a plain user may not verify what concerns every vm)
