@@ -4,7 +4,8 @@
  * operator (who may download web01's disks) opens a browsing session — a real libguestfs
  * appliance over the service's NBD export of the point, launched once for the file — lists,
  * searches and downloads byte-exact (a file; a folder's .tar.gz extracted and compared); bad
- * paths are 400 with the core's words and the session goes on; a user without the download
+ * paths are 400 with the core's words, a file over a damaged chunk 422, and the session goes on;
+ * a user without the download
  * permits is refused naming the permit; a second session beyond fileRestore.maxSessions is 429
  * naming the holders the caller may know of; the session closes when idle; every action is in
  * the audit log with who and what.
@@ -17,7 +18,8 @@ import { runTool } from '../../backend/src/util/exec';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { buildFsDisk, type FsDisk } from '../helpers/fsDisk';
 import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
-import { backupDone, eventually } from '../helpers/serviceWaits';
+import { backupDone, eventually, withRepository } from '../helpers/serviceWaits';
+import { blobLocation, flipByte } from './packFixture';
 import { requireTools } from '../helpers/tools';
 
 requireTools('guestfish', 'qemu-system-x86_64', 'qemu-img', 'qemu-nbd', 'tar');
@@ -59,6 +61,20 @@ describe('file-level restore through the service (engine simulator, a real appli
     await sim.guestWrite(web.id, web.disks[0]!.id, 0, await fs.readFile(disk.image));
     webPoint = (await backupDone(admin, web.id)).result!.pointId;
     dbPoint = (await backupDone(admin, sim.vmByName('db01').id)).result!.pointId;
+    // damage one stored chunk wholly inside damaged.bin (read by one test only, so no cache holds it)
+    const image = await fs.readFile(disk.image);
+    const at = image.indexOf(disk.damaged.data.subarray(1 << 20, (1 << 20) + 64)) - (1 << 20);
+    const repoDir = path.join(dir, 'svc', 'repository');
+    const { digest, cs } = await withRepository(repoDir, async (repo) => {
+      const chunk = Math.ceil(at / repo.chunkSize);
+      const [from, to] = [chunk * repo.chunkSize, (chunk + 1) * repo.chunkSize];
+      expect(to).toBeLessThanOrEqual(at + disk.damaged.data.length);
+      expect(image.subarray(from, to).equals(disk.damaged.data.subarray(from - at, to - at))).toBe(true);
+      return { digest: (await repo.readIndex(webPoint, web.disks[0]!.deviceId)).digestHex(chunk), cs: repo.chunkSize };
+    });
+    expect(cs).toBeGreaterThan(0);
+    const loc = await blobLocation(repoDir, digest);
+    await flipByte(loc.file, loc.offset + Math.floor(loc.storedLength / 2));
     base = `/api/v1/points/${webPoint}/files`;
   });
 
@@ -173,6 +189,14 @@ describe('file-level restore through the service (engine simulator, a real appli
     expect(await bad('/a\\q')).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT' });
     const still = await fetchBytes(`${base}/download?${q({ fs: '/dev/sda2', path: '/vfat.txt' })}`);
     expect([still.status, still.bytes.toString()]).toEqual([200, 'vfat file\n']);
+  });
+
+  test('a file over a damaged chunk is 422 FILE_UNREADABLE in clear words; the session answers the next request', async () => {
+    const r = await operator.get(`${base}/download?${q({ fs: disk.damaged.filesystem, pathB64: disk.damaged.path.toString('base64') })}`);
+    expect([r.status, r.body.error?.code]).toEqual([422, 'FILE_UNREADABLE']);
+    expect(r.body.error.message).toMatch(/damaged\.bin: the point's data there cannot be read \(damaged chunks or a corrupt filesystem/);
+    const next = await fetchBytes(`${base}/download?${q({ fs: '/dev/sda1', path: '/docs/readme.txt' })}`);
+    expect([next.status, next.bytes.toString()]).toEqual([200, 'the ext4 readme\n']);
   });
 
   test('a session beyond fileRestore.maxSessions is 429 naming the limit, and the holders only to whom may know them', async () => {

@@ -1,3 +1,4 @@
+import type { Readable } from 'stream';
 import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors';
 import type { FileSessionSnapshot } from '../../jobs';
@@ -116,12 +117,26 @@ export function filesRoutes(deps: ApiDeps): Router {
         kind = 'archive';
         return s.archive(at);
       });
+      // the first bytes (a whole small file) are read before answering, so a file the point
+      // cannot give (damaged chunks) is a clear error rather than a cut connection
+      let head: { chunks: Buffer[]; ended: boolean };
+      try {
+        head = await firstBytes(stream, HEAD_BYTES);
+      } catch (err) {
+        stream.destroy();
+        throw err;
+      }
       const name = downloadName(at, kind);
       res.status(200);
       res.setHeader('Content-Type', kind === 'archive' ? 'application/gzip' : 'application/octet-stream');
       res.setHeader('Content-Disposition', `attachment; filename="${name.ascii}"; filename*=UTF-8''${name.encoded}`);
       if (size !== null) res.setHeader('Content-Length', String(size));
       res.setHeader('X-File-Kind', kind);
+      for (const c of head.chunks) res.write(c);
+      if (head.ended) {
+        res.end();
+        return;
+      }
       res.on('close', () => stream.destroy());
       // a failure half-way must not look like a complete file: the connection is cut instead
       stream.on('error', (err) => {
@@ -129,9 +144,44 @@ export function filesRoutes(deps: ApiDeps): Router {
         res.destroy(err);
       });
       stream.pipe(res);
+      stream.resume();
     }),
   );
   return r;
+}
+
+/** Bytes read before a download answers: a file up to this size fails with a clear error. */
+const HEAD_BYTES = 8 * 1024 * 1024;
+
+/** The stream's first `limit` bytes (or all of it, `ended`), the stream paused after them; its error rejects. */
+function firstBytes(stream: Readable, limit: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (ended: boolean): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      // until the route's own handler is attached: an error with no listener would throw
+      stream.on('error', () => undefined);
+      stream.pause();
+      resolve({ chunks, ended });
+    };
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      total += c.length;
+      if (total >= limit) done(false);
+    };
+    const onEnd = (): void => done(true);
+    const onError = (err: Error): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      reject(err);
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+  });
 }
 
 /** The point, when the caller may see it (else 404) and may read its disks (else 403 naming the permit). */
