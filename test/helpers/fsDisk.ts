@@ -1,12 +1,13 @@
 /**
  * A disk with four filesystems for the file-level restore tests, built at test time from
- * Debian packages without root and without an appliance: an MBR table (sfdisk) and ext4
+ * Debian packages without root and without an appliance: a GPT table (sfdisk) and ext4
  * (mkfs.ext4 -d from a prepared folder: awkward names, symlinks in and out, a fifo), vfat
  * (mkfs.vfat + mcopy), xfs (mkfs.xfs -p protofile: a character device, a fifo; the 300 MB
  * minimum of mkfs.xfs is for production filesystems, the fstests variables lift it) and ntfs
  * (mkntfs + ntfscp), each made in its own file and copied into its partition. No LVM volume:
  * making one without root needs the appliance (another launch of ~25 s per test file).
- * FS_FILES lists every regular file with its bytes, for byte-exact comparisons.
+ * A fifth partition holds an ext4 whose group descriptors were zeroed: it must not mount, and
+ * say so. `files` lists every regular file with its bytes, for byte-exact comparisons.
  */
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
@@ -15,9 +16,10 @@ import { runTool } from '../../backend/src/util/exec';
 import { requireTools } from './tools';
 
 const MIB = 1 << 20;
-/** Partitions: start MiB, size MiB, MBR type. */
-const LAYOUT = { ext4: [1, 16, '83'], vfat: [17, 8, 'c'], xfs: [25, 16, '83'], ntfs: [41, 8, '7'] } as const;
-export const FS_DISK_BYTES = 50 * MIB;
+/** Partitions: start MiB, size MiB, GPT type (sfdisk's shortcuts: L Linux, the Microsoft basic data GUID). */
+const MS_DATA = 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7';
+const LAYOUT = { ext4: [1, 16, 'L'], vfat: [17, 8, MS_DATA], xfs: [25, 16, 'L'], ntfs: [41, 8, MS_DATA], broken: [49, 4, 'L'] } as const;
+export const FS_DISK_BYTES = 54 * MIB;
 
 export interface FixtureFile {
   /** libguestfs' device of its filesystem (the disk is /dev/sda). */
@@ -112,15 +114,25 @@ export async function buildFsDisk(dir: string): Promise<FsDisk> {
   await runTool('ntfscp', ['-q', ntfs, path.join(dir, 'ntfs.bin'), 'ntfs file.bin']);
   add('/dev/sda4', '/ntfs file.bin', ntfsData);
 
-  // the disk: MBR with the four partitions, each filesystem copied to its place
+  // a corrupt ext4: 1 KiB blocks, its group descriptor table (block 2) zeroed
+  const broken = path.join(dir, 'broken.img');
+  await runTool('mkfs.ext4', ['-q', '-F', '-b', '1024', '-L', 'BROKEN', broken, `${LAYOUT.broken[1]}M`], { timeoutMs: 60_000 });
+  const bh = await fs.open(broken, 'r+');
+  try {
+    await bh.write(Buffer.alloc(1024), 0, 1024, 2048);
+  } finally {
+    await bh.close();
+  }
+
+  // the disk: GPT with the five partitions, each filesystem copied to its place
   const image = path.join(dir, 'disk.img');
   await fs.writeFile(image, '');
   await fs.truncate(image, FS_DISK_BYTES);
   const table = Object.values(LAYOUT).map(([start, size, type]) => `start=${start * 2048}, size=${size * 2048}, type=${type}`).join('\n');
-  await sfdisk(image, `label: dos\n${table}\n`);
+  await sfdisk(image, `label: gpt\n${table}\n`);
   const fh = await fs.open(image, 'r+');
   try {
-    for (const [file, start] of [[ext4, LAYOUT.ext4[0]], [vfat, LAYOUT.vfat[0]], [xfs, LAYOUT.xfs[0]], [ntfs, LAYOUT.ntfs[0]]] as const) {
+    for (const [file, start] of [[ext4, LAYOUT.ext4[0]], [vfat, LAYOUT.vfat[0]], [xfs, LAYOUT.xfs[0]], [ntfs, LAYOUT.ntfs[0]], [broken, LAYOUT.broken[0]]] as const) {
       const data = await fs.readFile(file);
       await fh.write(data, 0, data.length, start * MIB);
     }

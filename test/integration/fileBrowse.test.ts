@@ -70,15 +70,18 @@ afterAll(async () => {
 });
 
 describe('a browse session', () => {
-  test('finds the four filesystems, mounted, under a browse lease', async () => {
+  test('finds the four filesystems, mounted, and the corrupt one with the reason, under a browse lease', async () => {
     const fss = session.layout.filesystems.map((f) => [f.device, f.type, f.label, f.mounted]);
     expect(fss).toEqual([
       ['/dev/sda1', 'ext4', 'EXT4DATA', true],
       ['/dev/sda2', 'vfat', 'FATDATA', true],
       ['/dev/sda3', 'xfs', 'XFSDATA', true],
       ['/dev/sda4', 'ntfs', 'NTFSDATA', true],
+      ['/dev/sda5', 'ext4', 'BROKEN', false],
     ]);
-    expect(session.layout.partitions).toEqual(['/dev/sda1', '/dev/sda2', '/dev/sda3', '/dev/sda4']);
+    expect(session.layout.filesystems[4]?.error).toMatch(/^it does not mount: mount_options: /);
+    await expect(session.list({ filesystem: '/dev/sda5', path: Buffer.from('/') })).rejects.toMatchObject({ code: 'FILE_NOT_FOUND', message: expect.stringMatching(/\/dev\/sda5 \(ext4, not mounted\)/) });
+    expect(session.layout.partitions).toEqual(['/dev/sda1', '/dev/sda2', '/dev/sda3', '/dev/sda4', '/dev/sda5']);
     expect((await repo.leases(point.pointId)).map((l) => l.purpose)).toEqual(['browse']);
   });
 
@@ -168,7 +171,7 @@ describe('a browse session', () => {
 });
 
 describe('the cli', () => {
-  test('files get writes a file byte-exact, files find prints escaped names', async () => {
+  test('files get takes an escaped name and writes the file byte-exact', async () => {
     const out = path.join(tmp, 'got.bin');
     const r = await runCli(['files', 'get', '--repo', repo.dir, '--point', point.pointId, '--fs', '/dev/sda1', '--accel', 'tcg', 'new\\nline.txt', '--out', out], 300_000);
     expect(r).toMatchObject({ code: 0, stderr: '' });

@@ -113,8 +113,11 @@ describe('file-level restore through the service (engine simulator, a real appli
     }, 400_000);
     process.stderr.write(`files api: session ready in ${Date.now() - t0} ms\n`);
     expect(ready.sessionId).toBe(S.FileSessionView.parse(r.body).sessionId);
-    // web01's second disk holds no filesystem (the simulator's random bytes): listed, not mounted
-    expect(ready.filesystems.filter((f) => !f.mounted).map((f) => f.name)).toEqual(['/dev/sdb']);
+    // the fixture's corrupt ext4 is listed with why it does not mount (web01's second disk, the
+    // simulator's random bytes, holds no filesystem)
+    const broken = ready.filesystems.find((f) => f.name === '/dev/sda5');
+    expect(broken).toMatchObject({ type: 'ext4', label: 'BROKEN', mounted: false, error: expect.any(String) });
+    expect(ready.filesystems.filter((f) => !f.mounted && f.name !== '/dev/sda5').every((f) => f.name.startsWith('/dev/sdb'))).toBe(true);
     expect(ready.filesystems.filter((f) => f.mounted).map((f) => [f.name, f.type, f.label, f.mounted])).toEqual([
       ['/dev/sda1', 'ext4', 'EXT4DATA', true],
       ['/dev/sda2', 'vfat', 'FATDATA', true],

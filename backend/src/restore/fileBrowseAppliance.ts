@@ -153,6 +153,13 @@ async function launch(dir: string, socket: string, disks: number, accel: 'kvm' |
   }
 }
 
+/** Whole disks without a partition table, then partitions and logical volumes. */
+async function candidates(fish: Fish, partitions: string[], lvs: string[]): Promise<string[]> {
+  const devices = lines(await fish.ok('list-devices', STEP_TIMEOUT_MS, 'listing devices'));
+  const bare = devices.filter((d) => !partitions.some((p) => p.startsWith(d)));
+  return [...bare, ...partitions, ...lvs];
+}
+
 function lines(b: Buffer): string[] {
   return b.toString('utf8').split('\n').filter((l) => l.trim() !== '');
 }
@@ -171,13 +178,15 @@ async function mountAll(fish: Fish, disks: BrowseDisk[], log: Logger | undefined
   }
   const filesystems: BrowseFilesystem[] = [];
   const mounts = new Map<string, string>();
-  for (const line of lines(await fish.ok('list-filesystems', STEP_TIMEOUT_MS, 'listing filesystems'))) {
-    const m = /^(\/dev\/\S+): (\S+)$/.exec(line);
-    if (!m) continue;
-    const device = m[1] as string;
-    const type = m[2] as string;
+  // list-filesystems would probe every device for ~30 s under TCG: blkid on each candidate
+  // (a disk without partitions, each partition, each logical volume) answers in well under one
+  for (const device of await candidates(fish, partitions, lvs)) {
+    const probed = await fish.run(`vfs-type ${fishQuote(device)}`, STEP_TIMEOUT_MS);
+    const type = probed.error === undefined ? probed.output.toString().trim() || 'unknown' : 'unknown';
+    if (type === 'LVM2_member' || (type === 'unknown' && !lvs.includes(device) && !partitions.includes(device))) continue;
     if (type === 'swap') continue;
-    const label = (await fish.run(`vfs-label ${fishQuote(device)}`, STEP_TIMEOUT_MS)).output.toString().trim() || null;
+    const labelled = await fish.run(`vfs-label ${fishQuote(device)}`, STEP_TIMEOUT_MS);
+    const label = labelled.error === undefined ? labelled.output.toString().trim() || null : null;
     const sized = await fish.run(`blockdev-getsize64 ${fishQuote(device)}`, STEP_TIMEOUT_MS);
     const size = sized.error === undefined ? Number(sized.output.toString().trim()) : null;
     const fsEntry: BrowseFilesystem = { device, type, label, size, mounted: false, error: null };
