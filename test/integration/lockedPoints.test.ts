@@ -383,7 +383,11 @@ describe('a retention-locked restore point (engine simulator, real QEMU, a real 
       ['policy-run', 'prune-hard'],
       ['policy-delete', 'prune-hard'],
       ['policy-delete', 'locking'],
+      // the file-browsing session opened and closed on the locked point
+      ['file-restore', locked],
+      ['file-restore', locked],
     ]);
+    expect(entries.filter((e) => e.kind === 'file-restore').map((e) => e.reason).reverse()).toEqual(['open', 'close']);
     expect(entries.find((e) => e.kind === 'policy-update' && e.details?.['name'] === 'locking')).toMatchObject({ actor: expect.stringContaining('admin'), details: { lockDays: 0, before: { lockDays: 30 } } });
     expect(await fs.readFile(path.join(dir, 'svc', 'audit.log'), 'utf8')).not.toContain(bad);
 
