@@ -159,6 +159,20 @@ describe('a browse session', () => {
     expect(session.usable).toBe(true);
   });
 
+  test('a reader that goes away half-way leaves the session usable (the rest is drained)', async () => {
+    const big = disk.files.find((f) => f.path.toString() === '/docs/big.bin');
+    const r = await session.read({ filesystem: '/dev/sda1', path: big!.path });
+    await new Promise<void>((resolve) =>
+      r.stream.once('data', () => {
+        r.stream.destroy();
+        resolve();
+      }),
+    );
+    const again = await session.read({ filesystem: '/dev/sda2', path: Buffer.from('/vfat.txt') });
+    expect((await bytesOf(again.stream)).toString()).toBe('vfat file\n');
+    expect(session.usable).toBe(true);
+  });
+
   test('a file over a damaged chunk is FILE_UNREADABLE and the session answers the next request', async () => {
     const r = await session.read({ filesystem: disk.damaged.filesystem, path: disk.damaged.path });
     const err = await bytesOf(r.stream).then(() => undefined, (e: unknown) => e as { code: string; message: string });
