@@ -4,6 +4,7 @@
  * Loaded by the commands' actions on demand (it loads the repository module), never by their
  * registration.
  */
+import { AppError, isAppError } from '../errors';
 import { readPassphrase } from '../config';
 import { processActor, Repository } from '../repository';
 import type { RepoFlags } from './repoFlags';
@@ -21,6 +22,39 @@ function passphraseFrom(o: { passphraseFile?: string }): () => Promise<string> {
       ...(o.passphraseFile === undefined ? {} : { file: o.passphraseFile }),
       onWarning: (message) => process.stderr.write(`olvm-backup: warning: ${message}\n`),
     });
+}
+
+/**
+ * Opens one end of `repo sync` from its location: THE place where a location becomes a
+ * repository for it. Today a location is a directory; once repository/store/open.ts exists,
+ * `s3://BUCKET/PREFIX` goes through parseRepoLocation/openRepo here and nothing else changes.
+ * `flag` names the option for messages (`--from`, `--to`); the passphrase of an encrypted end
+ * comes from its own file option, else the environment.
+ */
+export async function openSyncEnd(location: string, o: { flag: string; passphraseFile?: string; write: boolean; allowOtherOwner?: boolean }): Promise<Repository> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new AppError('INVALID_ARGUMENT', `${o.flag} ${location}: only repository directories are supported by this build (object storage comes with the s3 backend)`);
+  }
+  if (o.write) {
+    const { checkRepoOwner } = await import('./repoOwner');
+    await checkRepoOwner(location, o);
+  }
+  const read = passphraseFrom(o.passphraseFile === undefined ? {} : { passphraseFile: o.passphraseFile });
+  const option = `${o.flag}-passphrase-file`;
+  const passphrase = async (): Promise<string> => {
+    try {
+      return await read();
+    } catch (err) {
+      if (!isAppError(err, 'REPO_KEY_REQUIRED')) throw err;
+      throw new AppError('REPO_KEY_REQUIRED', `${o.flag} ${location} is encrypted: give ${option} FILE (or OLVM_BACKUP_REPO_PASSPHRASE)`, { cause: err });
+    }
+  };
+  try {
+    return await Repository.open(location, { passphrase });
+  } catch (err) {
+    if (isAppError(err, 'REPO_KEY_WRONG')) throw new AppError('REPO_KEY_WRONG', `the passphrase given for ${o.flag} does not open ${location}`, { cause: err });
+    throw err;
+  }
 }
 
 /** Who the audit log names for an action from this shell: `cli:<user>@<host>`, or the name

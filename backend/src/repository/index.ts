@@ -49,3 +49,6 @@ export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, Poin
 export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';
 export { BOOTCHECKS_DIR, BOOT_CHECK_STATES, bootCheckScreenshotPath, clearBootCheck, readBootCheck, writeBootCheck } from './bootChecks';
 export type { BootCheckRecord, BootCheckState } from './bootChecks';
+// copying points between repositories (repo sync, the off-site copy)
+export { syncRepositories } from './sync';
+export type { SyncOptions, SyncProgress, SyncPointResult, SyncReport } from './sync';
