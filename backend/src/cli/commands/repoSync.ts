@@ -45,15 +45,19 @@ export function registerRepoSync(repo: Command): void {
         since = new Date(o.since);
         if (Number.isNaN(since.getTime())) throw new AppError('INVALID_ARGUMENT', `--since: '${o.since}' is not a date`);
       }
-      const [{ syncRepositories }, { openSyncEnd, cliActor }] = await Promise.all([import('../../repository'), import('../repoOpen')]);
-      const from = await openSyncEnd(o.from, { flag: '--from', write: false, ...(o.fromPassphraseFile !== undefined ? { passphraseFile: o.fromPassphraseFile } : {}) });
+      const [{ syncRepositories }, { checkSyncEnds, openSyncEnd, cliActor }, { checkRepoOwner }] = await Promise.all([
+        import('../../repository'),
+        import('../repoOpen'),
+        import('../repoOwner'),
+      ]);
+      await checkSyncEnds(o.from, o.to);
+      await checkRepoOwner(o.to, o);
+      const from = await openSyncEnd(o.from, { flag: '--from', ...(o.fromPassphraseFile !== undefined ? { passphraseFile: o.fromPassphraseFile } : {}) });
       const bar = ProgressBar.forStderr(o.json === true);
       let report: SyncReport;
       try {
         const to = await openSyncEnd(o.to, {
           flag: '--to',
-          write: true,
-          allowOtherOwner: o.allowOtherOwner === true,
           ...(o.toPassphraseFile !== undefined ? { passphraseFile: o.toPassphraseFile } : {}),
         });
         try {
