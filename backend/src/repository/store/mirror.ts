@@ -28,6 +28,8 @@ export interface MirrorOptions {
   lockMode: 'compliance' | 'governance';
   /** Keep pack files in the cache after upload (false: an empty placeholder stays). */
   keepPacks: boolean;
+  /** The writer lease's state: why it was lost, if it was (then nothing more is written). */
+  leaseLost?: () => AppError | undefined;
 }
 
 /** Which packs a point's blobs are in (all known copies), resolved by the caller's store. */
@@ -40,6 +42,7 @@ export class RepoMirror {
   readonly fetcher: PackFetcher;
   private readonly root: string;
   private readonly keepPacks: boolean;
+  private readonly leaseLost: () => AppError | undefined;
   private readonly uploading = new Set<Promise<void>>();
   private readonly waiting: Array<() => void> = [];
   private running = 0;
@@ -52,6 +55,7 @@ export class RepoMirror {
     this.mode = opts.mode;
     this.lockMode = opts.lockMode;
     this.keepPacks = opts.keepPacks;
+    this.leaseLost = opts.leaseLost ?? (() => undefined);
     this.fetcher = new PackFetcher(opts.root, opts.store);
   }
 
@@ -65,6 +69,8 @@ export class RepoMirror {
 
   private requireWriter(what: string): void {
     if (this.mode !== 'writer') throw new AppError('STORE_READ_ONLY', `${what}: repository ${this.store.location} is opened as a reader`);
+    const lost = this.leaseLost();
+    if (lost) throw new AppError('STORE_WRITER_ACTIVE', `${what}: this process lost the writer lease of ${this.store.location}: ${lost.message}`, { cause: lost });
   }
 
   /** Makes sure a pack can be read from the cache (downloads it when absent or evicted). */
