@@ -2,6 +2,7 @@ import { AppError } from '../../errors';
 import { DirStore } from './dirStore';
 import { isSafeKey, type ObjectStore } from './objectStore';
 import type { S3Config, S3Url } from './s3Config';
+import { S3Store, type S3StoreOptions } from './s3Store';
 
 /**
  * Which ObjectStore a location means, and the `s3://BUCKET/PREFIX` syntax of the command line.
@@ -11,16 +12,16 @@ import type { S3Config, S3Url } from './s3Config';
 
 export type StoreSpec =
   | { kind: 'dir'; dir: string; ignoreRetention?: boolean }
-  | { kind: 's3'; s3: S3Config; requireObjectLock?: boolean };
+  | { kind: 's3'; s3: S3Config; requireObjectLock?: boolean; options?: Omit<S3StoreOptions, 'requireObjectLock'> };
 
 /**
- * Opens the store. For s3, `requireObjectLock` (default true, the product's protection default)
- * makes the open fail with STORE_NO_OBJECT_LOCK on a bucket without Object Lock; with false, a
+ * Opens the store. For s3 the bucket must exist (STORE_BUCKET_MISSING), and `requireObjectLock`
+ * (default true, the product's protection default) makes the open fail with STORE_NO_OBJECT_LOCK on a bucket without Object Lock; with false, a
  * put's retention is dropped on such a bucket (the repository then has local locks only).
  */
-export function openStore(spec: StoreSpec): Promise<ObjectStore> {
-  if (spec.kind === 'dir') return Promise.resolve(new DirStore(spec.dir, { ignoreRetention: spec.ignoreRetention }));
-  return Promise.reject(new AppError('INVALID_ARGUMENT', `s3 stores are not available in this build yet (${spec.s3.bucket})`));
+export async function openStore(spec: StoreSpec): Promise<ObjectStore> {
+  if (spec.kind === 'dir') return new DirStore(spec.dir, { ignoreRetention: spec.ignoreRetention });
+  return S3Store.open(spec.s3, { ...spec.options, requireObjectLock: spec.requireObjectLock });
 }
 
 const S3_SCHEME = /^s3:\/\//i;
