@@ -8,63 +8,15 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { newPointId, type Manifest, type Repository, type VmIdentity } from '../../backend/src/repository';
+import { newPointId, type Repository } from '../../backend/src/repository';
 import { expectCode } from '../helpers/expectCode';
 import { readImage } from '../helpers/leasedRead';
-import { remoteBackends, type RepoBackend } from '../helpers/repoBackends';
+import { remoteBackends } from '../helpers/repoBackends';
+import { cachePackSizes, changedImage, CS, storeKeys, storeObjects, VM, writePoint } from '../helpers/remotePoints';
 import { TEST_PASSPHRASE } from '../helpers/repoFormats';
 
 const KiB = 1024;
-const CS = 256 * KiB;
-const VM: VmIdentity = { key: 'vm-remote', name: 'remote' };
-const DISK = { node: 'n', format: 'qcow2', bitmap: 'b', bitmapPersistent: true } as const;
 const ENCRYPTED = { encryption: 'aes-256-gcm' as const, passphrase: TEST_PASSPHRASE, scrypt: { N: 1024, r: 8, p: 1 } };
-
-/** Writes a point of `image` (full, or incremental on `parent` changing `changed`). */
-export async function writePoint(repo: Repository, image: Buffer, parent: Manifest | null, changed?: number[], lockedUntil?: Date): Promise<Manifest> {
-  const base = parent ? await repo.readIndex(parent.pointId, 'vda') : undefined;
-  const w = await repo.beginPoint({ vm: VM, pointId: newPointId(), createdAt: new Date(), parentPointId: parent?.pointId ?? null, ...(lockedUntil ? { lockedUntil } : {}) });
-  const dw = w.beginDisk({ device: 'vda', virtualSize: image.length, ...(base ? { base } : {}) });
-  const which = changed ?? Array.from({ length: image.length / CS }, (_, i) => i);
-  await Promise.all(which.map((i) => dw.putChunk(i, Buffer.from(image.subarray(i * CS, (i + 1) * CS)))));
-  await dw.finish();
-  return w.commit({
-    disks: [{ device: 'vda', ...DISK, mode: parent ? 'incremental' : 'full', reason: parent ? 'incremental' : 'first-backup', bytesRead: which.length * CS }],
-    consistency: 'crash',
-    vmDefinition: null,
-    ...(lockedUntil ? { lockedUntil } : {}),
-  });
-}
-
-async function cachePackSizes(dir: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const ab of await fs.readdir(path.join(dir, 'packs'))) {
-    for (const n of await fs.readdir(path.join(dir, 'packs', ab))) if (/^[0-9a-f]{64}$/.test(n)) out.push((await fs.stat(path.join(dir, 'packs', ab, n))).size);
-  }
-  return out;
-}
-
-function changedImage(image: Buffer, changed: number[]): Buffer {
-  const next = Buffer.from(image);
-  for (const i of changed) randomBytes(CS).copy(next, i * CS);
-  return next;
-}
-
-async function storeObjects(backend: RepoBackend, dir: string, prefix: string): Promise<Array<{ key: string; size: number }>> {
-  const store = await backend.store(dir);
-  if (!store) return [];
-  try {
-    const out: Array<{ key: string; size: number }> = [];
-    for await (const o of store.list(prefix)) out.push({ key: o.key, size: o.size });
-    return out;
-  } finally {
-    await store.close();
-  }
-}
-
-async function storeKeys(backend: RepoBackend, dir: string, prefix: string): Promise<string[]> {
-  return (await storeObjects(backend, dir, prefix)).map((o) => o.key);
-}
 
 describe.each(remoteBackends())('remote repository ($name)', (backend) => {
   let tmp: string;
