@@ -12,7 +12,7 @@ import * as path from 'path';
 import { AppError, describeError, isAppError } from '../errors';
 import { processActor } from './audit';
 import type { Repository } from './repository';
-import { checkCopy, copyPoint } from './syncPoint';
+import { checkCopy, copyPoint, locationOf } from './syncPoint';
 import type { Manifest, PointSummary } from './types';
 
 export interface SyncOptions {
@@ -103,8 +103,8 @@ export async function syncRepositories(from: Repository, to: Repository, opts: S
   const sum = (k: 'bytesRead' | 'bytesStored'): number => results.reduce((t, r) => t + r[k], 0);
   const count = (s: SyncPointResult['status']): number => results.filter((r) => r.status === s).length;
   return {
-    from: from.dir,
-    to: to.dir,
+    from: locationOf(from),
+    to: locationOf(to),
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
     points: results,
@@ -119,12 +119,15 @@ export async function syncRepositories(from: Repository, to: Repository, opts: S
 
 function checkPair(from: Repository, to: Repository): void {
   if (path.resolve(from.dir) === path.resolve(to.dir) || from.config.repositoryId === to.config.repositoryId) {
-    throw new AppError('INVALID_ARGUMENT', `the source and the destination are the same repository (${from.dir}, id ${from.config.repositoryId}): nothing to copy`);
+    throw new AppError('INVALID_ARGUMENT', `the source and the destination are the same repository (${locationOf(from)}, id ${from.config.repositoryId}): nothing to copy`);
+  }
+  if (to.remote?.mode === 'reader') {
+    throw new AppError('INVALID_ARGUMENT', `the destination ${locationOf(to)} is open as a reader: open it as its writer to copy into it`);
   }
   if (to.formatVersion !== 2) {
     throw new AppError(
       'INVALID_ARGUMENT',
-      `the destination ${to.dir} is a format-1 repository: repo sync copies into format 2 only (packs, the format an off-site or object-store copy has); ` +
+      `the destination ${locationOf(to)} is a format-1 repository: repo sync copies into format 2 only (packs, the format an off-site or object-store copy has); ` +
         `upgrade it first with olvm-backup repo upgrade --repo ${to.dir}, or sync into a new format-2 repository`,
     );
   }
@@ -138,7 +141,7 @@ async function selectPoints(from: Repository, opts: SyncOptions): Promise<PointS
     const known = new Set(all.map((p) => p.vm.key));
     const unknown = [...keys].filter((k) => !known.has(k));
     if (unknown.length > 0) {
-      throw new AppError('INVALID_ARGUMENT', `no restore point of vm ${unknown.join(', ')} in ${from.dir} (its vms: ${[...known].sort().join(', ') || 'none'})`, {
+      throw new AppError('INVALID_ARGUMENT', `no restore point of vm ${unknown.join(', ')} in ${locationOf(from)} (its vms: ${[...known].sort().join(', ') || 'none'})`, {
         details: { unknown, known: [...known].sort() },
       });
     }
@@ -162,7 +165,7 @@ async function syncOne(
   try {
     const mark = await from.damageOf(p.pointId);
     if (mark) {
-      throw new AppError('REPO_CORRUPT', `point ${p.pointId} is marked damaged in ${from.dir} since ${mark.markedAt} (${mark.devices ? `disks ${mark.devices.join(', ')}` : 'its manifest'}): not copied`);
+      throw new AppError('REPO_CORRUPT', `point ${p.pointId} is marked damaged in ${locationOf(from)} since ${mark.markedAt} (${mark.devices ? `disks ${mark.devices.join(', ')}` : 'its manifest'}): not copied`);
     }
     const toParent = await previousPoint(to, there, p);
     const lockedUntil = p.lockedUntil !== null && Date.parse(p.lockedUntil) > Date.now() ? p.lockedUntil : null;
@@ -217,7 +220,7 @@ async function skip(to: Repository, p: PointSummary, have: PointSummary, base: O
     have.disks.length === p.disks.length &&
     p.disks.every((d) => have.disks.some((h) => h.device === d.device && h.virtualSize === d.virtualSize));
   if (!same) {
-    throw new AppError('REPO_SYNC_CONFLICT', `point ${p.pointId} in ${to.dir} is not the source's point of that id (vm ${have.vm.key}, created ${have.createdAt}): left as it is`);
+    throw new AppError('REPO_SYNC_CONFLICT', `point ${p.pointId} in ${locationOf(to)} is not the source's point of that id (vm ${have.vm.key}, created ${have.createdAt}): left as it is`);
   }
   const later = p.lockedUntil !== null && Date.parse(p.lockedUntil) > Date.now() && (have.lockedUntil === null || Date.parse(p.lockedUntil) > Date.parse(have.lockedUntil));
   if (!later) return { ...base, status: 'skipped', reason: 'the destination has it', lockedUntil: have.lockedUntil };

@@ -50,7 +50,8 @@ export async function copyPoint(from: Repository, source: PointReader, to: Repos
   const disks: Array<{ device: string; sha256: string }> = [];
   let manifest: Manifest;
   try {
-    const w = await to.beginPoint({ vm: m.vm, pointId: m.pointId, createdAt: new Date(m.createdAt), parentPointId: toParent?.pointId ?? null });
+    // the lock at the start too: a remote destination sets Object Lock retention on its packs at upload
+    const w = await to.beginPoint({ vm: m.vm, pointId: m.pointId, createdAt: new Date(m.createdAt), parentPointId: toParent?.pointId ?? null, lockedUntil: opts.lockedUntil });
     try {
       for (const d of m.disks) {
         const index = await source.index(d.device);
@@ -62,7 +63,7 @@ export async function copyPoint(from: Repository, source: PointReader, to: Repos
           ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
         }).catch((err: unknown) => {
           // the source's words (a corrupt chunk...) with the disk and the side they concern
-          throw new AppError(isAppError(err) ? err.code : 'REPO_IO_ERROR', `point ${m.pointId}: copying disk ${d.device} from ${from.dir} to ${to.dir} failed`, { cause: err });
+          throw new AppError(isAppError(err) ? err.code : 'REPO_IO_ERROR', `point ${m.pointId}: copying disk ${d.device} from ${locationOf(from)} to ${locationOf(to)} failed`, { cause: err });
         });
         await dw.finish();
         bytesRead += copied.stats.bytesRead;
@@ -114,7 +115,7 @@ export async function checkCopy(to: Repository, pointId: string, disks: Readonly
     for (const d of disks) {
       const got = await diskSha256(reader, d.device, opts.signal);
       if (got !== d.sha256) {
-        throw new AppError('REPO_CORRUPT', `point ${pointId}: disk ${d.device} reads back from ${to.dir} with sha256 ${got}, the source has ${d.sha256}`, {
+        throw new AppError('REPO_CORRUPT', `point ${pointId}: disk ${d.device} reads back from ${locationOf(to)} with sha256 ${got}, the source has ${d.sha256}`, {
           details: { kind: 'sync-mismatch', pointId, device: d.device, expected: d.sha256, actual: got },
         });
       }
@@ -122,6 +123,11 @@ export async function checkCopy(to: Repository, pointId: string, disks: Readonly
   } finally {
     await reader.release();
   }
+}
+
+/** Where a repository is, for messages and reports: its store (s3://…) or its directory. */
+export function locationOf(r: Repository): string {
+  return r.remote?.location ?? r.dir;
 }
 
 /** What the destination's writer needs of a source disk: everything the backup recorded, the

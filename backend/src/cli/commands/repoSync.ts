@@ -22,6 +22,12 @@ interface SyncFlags {
   toPassphraseFile?: string;
   allowOtherOwner?: boolean;
   json?: boolean;
+  fromCache?: string;
+  toCache?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Ca?: string;
+  s3Profile?: string;
 }
 
 export function registerRepoSync(repo: Command): void {
@@ -31,12 +37,18 @@ export function registerRepoSync(repo: Command): void {
       'copy restore points the destination lacks from one repository into another (same ids, metadata and retention locks; deduplicated at the destination; ' +
         'every copy read back and compared); run it again to resume an interrupted sync',
     )
-    .requiredOption('--from <repo>', 'source repository directory')
-    .requiredOption('--to <repo>', 'destination repository directory (format 2)')
+    .requiredOption('--from <repo>', 'source repository: a directory or s3://BUCKET/PREFIX (read only: read-only credentials suffice)')
+    .requiredOption('--to <repo>', 'destination repository (format 2): a directory or s3://BUCKET/PREFIX (opened as its one writer)')
     .option('--vm <key...>', 'only these VMs (their keys, as `olvm-backup points` lists them); repeatable')
     .option('--since <date>', 'only points created at or after this ISO 8601 date')
     .option('--from-passphrase-file <file>', 'passphrase of an encrypted source (or OLVM_BACKUP_REPO_PASSPHRASE)')
     .option('--to-passphrase-file <file>', 'passphrase of an encrypted destination (or OLVM_BACKUP_REPO_PASSPHRASE)')
+    .option('--from-cache <dir>', 's3:// source: its local cache directory (default ~/.cache/olvm-backup/s3/BUCKET/PREFIX)')
+    .option('--to-cache <dir>', 's3:// destination: its local cache directory (default ~/.cache/olvm-backup/s3/BUCKET/PREFIX)')
+    .option('--s3-endpoint <url>', 's3:// ends: the store, e.g. https://rgw.example:7480 (path-style; default: AWS S3)')
+    .option('--s3-region <region>', 's3:// ends: SigV4 region (default us-east-1)')
+    .option('--s3-ca <file>', "s3:// ends: PEM file of the private CA that signed the endpoint's certificate")
+    .option('--s3-profile <name>', 's3:// ends: the profile of the AWS credentials file (default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)')
     .option(ALLOW_OTHER_OWNER, 'write into the destination even though it belongs to another account')
     .option('--json', 'print the report as JSON')
     .action(async (o: SyncFlags) => {
@@ -51,13 +63,23 @@ export function registerRepoSync(repo: Command): void {
         import('../repoOwner'),
       ]);
       await checkSyncEnds(o.from, o.to);
-      await checkRepoOwner(o.to, o);
-      const from = await openSyncEnd(o.from, { flag: '--from', ...(o.fromPassphraseFile !== undefined ? { passphraseFile: o.fromPassphraseFile } : {}) });
+      await checkRepoOwner(o.toCache ?? o.to, o);
+      const s3 = { s3Endpoint: o.s3Endpoint, s3Region: o.s3Region, s3Ca: o.s3Ca, s3Profile: o.s3Profile };
+      const from = await openSyncEnd(o.from, {
+        flag: '--from',
+        mode: 'reader',
+        s3,
+        ...(o.fromCache !== undefined ? { cache: o.fromCache } : {}),
+        ...(o.fromPassphraseFile !== undefined ? { passphraseFile: o.fromPassphraseFile } : {}),
+      });
       const bar = ProgressBar.forStderr(o.json === true);
       let report: SyncReport;
       try {
         const to = await openSyncEnd(o.to, {
           flag: '--to',
+          mode: 'writer',
+          s3,
+          ...(o.toCache !== undefined ? { cache: o.toCache } : {}),
           ...(o.toPassphraseFile !== undefined ? { passphraseFile: o.toPassphraseFile } : {}),
         });
         try {
