@@ -11,7 +11,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Repository } from '../../backend/src/repository';
+import { newPointId, type Repository } from '../../backend/src/repository';
 import { initRepo, openRepo } from '../../backend/src/repository/store/open';
 import type { S3Config } from '../../backend/src/repository/store/s3Config';
 import { expectCode } from '../helpers/expectCode';
@@ -174,6 +174,45 @@ describe('remote repository with Object Lock (s3, compliance)', () => {
       const reader = await openRepo({ kind: 's3', s3, cacheDir: path.join(tmp, 'extend-reader') }, { mode: 'reader' });
       open.push(reader);
       expect((await reader.readManifest(p2.pointId)).lockedUntil).toBe(lock2.toISOString());
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('gc leaves a dead pack whose retention runs ("still locked") and removes it once the date passes', async () => {
+    const s3 = await newS3('olvm-gclock');
+    const repo = await initRepo({ kind: 's3', s3, cacheDir: path.join(tmp, 'gclock-cache') }, { chunkSize: CS, packSize: 1 << 20 });
+    open.push(repo);
+    const image = randomBytes(6 * CS);
+    const p1 = await writePoint(repo, image, null);
+    const client = rawClient();
+    try {
+      const before = new Set((await versions(client, s3, 'packs/')).map((v) => v.key));
+      // a writer that began a locked point uploads its packs with retention, then aborts:
+      // the packs are garbage the store keeps until the date
+      const lockedUntil = new Date(Date.now() + 10_000);
+      const w = await repo.beginPoint({ vm: { key: 'vm-gone', name: 'gone' }, pointId: newPointId(), createdAt: new Date(), parentPointId: null, lockedUntil });
+      const dw = w.beginDisk({ device: 'vda', virtualSize: 4 * CS });
+      const other = randomBytes(4 * CS);
+      for (let i = 0; i < 4; i++) await dw.putChunk(i, Buffer.from(other.subarray(i * CS, (i + 1) * CS)));
+      await dw.finish();
+      await w.abort();
+      const dead = (await versions(client, s3, 'packs/')).map((v) => v.key).filter((k) => !before.has(k));
+      expect(dead.length).toBeGreaterThan(0);
+      for (const k of dead) expect((await retentionOf(client, s3, k.slice(s3.prefix.length + 1))).mode).toBe('COMPLIANCE');
+
+      // older than the collection's clock slack (1 s), so that it judges them
+      await new Promise((r) => setTimeout(r, 1500));
+      const gc1 = await repo.gc({ graceMs: 0 });
+      expect((gc1.packsStillLocked ?? []).map((n) => `${s3.prefix}/packs/${n.slice(0, 2)}/${n}`).sort()).toEqual([...dead].sort());
+      expect((await versions(client, s3, 'packs/')).length).toBe(before.size + dead.length);
+
+      await until(new Date(lockedUntil.getTime() + 1500));
+      const gc2 = await repo.gc({ graceMs: 0 });
+      expect(gc2.packsStillLocked).toEqual([]);
+      expect(new Set((await versions(client, s3, 'packs/')).map((v) => v.key))).toEqual(before);
+      expect((await readImage(repo, p1.pointId, 'vda')).equals(image)).toBe(true);
+      expect((await repo.verify({ repair: false })).problems).toEqual([]);
     } finally {
       client.destroy();
     }

@@ -47,7 +47,7 @@ export class RepoMirror {
   private readonly waiting: Array<() => void> = [];
   private running = 0;
   /** The first upload failure since the last barrier: the next barrier throws it. */
-  private failure: unknown;
+  private failure: AppError | undefined;
 
   constructor(opts: MirrorOptions) {
     this.root = opts.root;
