@@ -8,7 +8,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { newPointId, type Repository } from '../../backend/src/repository';
+import { addKey, newPointId, type Repository } from '../../backend/src/repository';
 import { expectCode } from '../helpers/expectCode';
 import { readImage } from '../helpers/leasedRead';
 import { remoteBackends } from '../helpers/repoBackends';
@@ -94,7 +94,13 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const wv = await writer.verify({ repair: false });
     expect(wv.problems).toEqual([]);
     await reader.close();
-    const reader2 = track(await backend.open(dir, { cacheDir: readerCache, mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
+    // encrypted: a passphrase added in the writer's cache reaches readers once published
+    const second = 'a second passphrase for the remote repository';
+    if (_kind === 'encrypted') {
+      await addKey(writer.dir, writer.config.repositoryId, TEST_PASSPHRASE, second, { scrypt: { N: 1024, r: 8, p: 1 } });
+      await writer.publishKeys();
+    }
+    const reader2 = track(await backend.open(dir, { cacheDir: readerCache, mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: second } : {}) }));
     expect((await reader2.listPoints()).map((p) => p.pointId)).toEqual([p2.pointId]);
     expect((await readImage(reader2, p2.pointId, 'vda')).equals(image2)).toBe(true);
     expect((await reader2.verify({ repair: false })).problems).toEqual([]);
