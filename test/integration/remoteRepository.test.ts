@@ -82,10 +82,15 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
 
     // the writer deletes p1 and collects: the reader's next open no longer sees p1, the packs
     // only p1 used are gone from the store too, and every remaining point is whole
+    // a reader whose cache was synced before the collection, reading only after it
+    const stale = track(await backend.open(dir, { cacheDir: path.join(tmp, `stale-${_kind}`), mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
     await writer.deletePoint(p1.pointId, { reason: 'test', actor: 'test' });
     expect((await storeKeys(backend, dir, `points/${p1.pointId}/`)).length).toBe(0);
     const gc = await writer.gc({ graceMs: 0, repackBelow: 0.9 });
     expect(gc.packsStillLocked).toEqual([]);
+    expect(gc.packsRepacked).toBeGreaterThan(0);
+    // its index names packs the collection removed: a miss re-reads the store's index files
+    expect((await readImage(stale, p2.pointId, 'vda')).equals(image2)).toBe(true);
     const afterGc = (await storeKeys(backend, dir, 'packs/')).sort();
     const cachePacks: string[] = [];
     for (const ab of await fs.readdir(path.join(dir, 'packs')).catch(() => [])) for (const n of await fs.readdir(path.join(dir, 'packs', ab))) if (/^[0-9a-f]{64}$/.test(n)) cachePacks.push(`packs/${ab}/${n}`);

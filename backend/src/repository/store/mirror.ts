@@ -15,6 +15,7 @@ import { crashPoint } from '../../util/crashPoint';
 import { INDEX_DIR, KEYS_DIR, MANIFEST_FILE, POINTS_DIR } from '../layout';
 import type { DeleteResult, ObjectStore, Retention } from './objectStore';
 import { PackFetcher, packKey } from './packFetch';
+import { syncIndexFiles } from './sync';
 
 /** Uploads of packs in flight at once (the store itself goes multipart within one). */
 const UPLOADS_IN_FLIGHT = 4;
@@ -78,6 +79,13 @@ export class RepoMirror {
     if (this.mode !== 'writer') throw new AppError('STORE_READ_ONLY', `${what}: repository ${this.store.location} is opened as a reader`);
     const lost = this.leaseLost();
     if (lost) throw new AppError('STORE_WRITER_ACTIVE', `${what}: this process lost the writer lease of ${this.store.location}: ${lost.message}`, { cause: lost });
+  }
+
+  /** A reader that misses a blob: the store's index files as they are now (a collection may
+   *  have moved the blob to a new pack since this cache was synced). A writer's cache is the
+   *  store's already. */
+  async refreshIndex(): Promise<void> {
+    if (this.mode === 'reader') await syncIndexFiles(this.store, this.root);
   }
 
   /** Makes sure a pack can be read from the cache (downloads it when absent or evicted). */
