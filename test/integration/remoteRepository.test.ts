@@ -8,7 +8,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { newPointId, type Repository } from '../../backend/src/repository';
+import { addKey, newPointId, type Repository } from '../../backend/src/repository';
 import { expectCode } from '../helpers/expectCode';
 import { readImage } from '../helpers/leasedRead';
 import { remoteBackends } from '../helpers/repoBackends';
@@ -82,10 +82,15 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
 
     // the writer deletes p1 and collects: the reader's next open no longer sees p1, the packs
     // only p1 used are gone from the store too, and every remaining point is whole
+    // a reader whose cache was synced before the collection, reading only after it
+    const stale = track(await backend.open(dir, { cacheDir: path.join(tmp, `stale-${_kind}`), mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
     await writer.deletePoint(p1.pointId, { reason: 'test', actor: 'test' });
     expect((await storeKeys(backend, dir, `points/${p1.pointId}/`)).length).toBe(0);
     const gc = await writer.gc({ graceMs: 0, repackBelow: 0.9 });
     expect(gc.packsStillLocked).toEqual([]);
+    expect(gc.packsRepacked).toBeGreaterThan(0);
+    // its index names packs the collection removed: a miss re-reads the store's index files
+    expect((await readImage(stale, p2.pointId, 'vda')).equals(image2)).toBe(true);
     const afterGc = (await storeKeys(backend, dir, 'packs/')).sort();
     const cachePacks: string[] = [];
     for (const ab of await fs.readdir(path.join(dir, 'packs')).catch(() => [])) for (const n of await fs.readdir(path.join(dir, 'packs', ab))) if (/^[0-9a-f]{64}$/.test(n)) cachePacks.push(`packs/${ab}/${n}`);
@@ -94,7 +99,13 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const wv = await writer.verify({ repair: false });
     expect(wv.problems).toEqual([]);
     await reader.close();
-    const reader2 = track(await backend.open(dir, { cacheDir: readerCache, mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
+    // encrypted: a passphrase added in the writer's cache reaches readers once published
+    const second = 'a second passphrase for the remote repository';
+    if (_kind === 'encrypted') {
+      await addKey(writer.dir, writer.config.repositoryId, TEST_PASSPHRASE, second, { scrypt: { N: 1024, r: 8, p: 1 } });
+      await writer.publishKeys();
+    }
+    const reader2 = track(await backend.open(dir, { cacheDir: readerCache, mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: second } : {}) }));
     expect((await reader2.listPoints()).map((p) => p.pointId)).toEqual([p2.pointId]);
     expect((await readImage(reader2, p2.pointId, 'vda')).equals(image2)).toBe(true);
     expect((await reader2.verify({ repair: false })).problems).toEqual([]);
