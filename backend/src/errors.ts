@@ -52,6 +52,8 @@ export type ErrorCode =
   | 'REPO_KEY_REQUIRED'
   /** the passphrase (or key) opens none of the repository's keys, or the key is not this repository's */
   | 'REPO_KEY_WRONG'
+  /** repo sync: the destination has another point under the source point's id (never overwritten) */
+  | 'REPO_SYNC_CONFLICT'
   // object storage (repository/store): the store's own words are kept in the message
   /** the store refused the credentials (wrong, expired) or the operation (AccessDenied) */
   | 'STORE_ACCESS_DENIED'

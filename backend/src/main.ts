@@ -6,10 +6,10 @@ import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './confi
 import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
-import { backupRunner, bootCheckRunner, byKind, FileSessions, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
+import { backupRunner, bootCheckRunner, byKind, FileSessions, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, syncRunner, verifyRunner } from './jobs';
 import { Repository } from './repository';
 import { BrowseSession, PointImages, PointRestorer } from './restore';
-import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
+import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, policySync, Scheduler, VerifyScheduler, type RetentionHook } from './schedule';
 import { childFor, type Logger } from './util/log';
 
 export interface RunningService {
@@ -90,6 +90,8 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
           log: log.child({ component: 'boot-check' }),
           onChecked: (r) => catalog.points.setBootCheck(r.pointId, pointBootCheck(r)),
         }),
+        // a policy's syncTo: an encrypted destination opens with the service repository's passphrase
+        sync: syncRunner({ repository, openDestination: (to) => Repository.open(to, config.repository.passphrase === undefined ? {} : { passphrase: config.repository.passphrase }) }),
       }),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
@@ -119,7 +121,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
       queue,
       engine,
       log: log.child({ component: 'scheduler' }),
-      retention: policyRetention({ repository, jobs, points: catalog.points, log }),
+      retention: afterRun(policyRetention({ repository, jobs, points: catalog.points, log }), policySync({ queue, jobs, log: log.child({ component: 'policy-sync' }) })),
       authorize: (policy) => ownerCheck(engine, policy, config.auth.backupAdmins),
     });
     cleanups.push(() => scheduler.stop());
@@ -252,6 +254,17 @@ async function openOrInitRepository(c: ServiceConfig['repository'], log: Logger)
     log.warn({ repository: dir }, `repository.encryption is ${c.encryption} but the existing repository is not encrypted: the setting applies only to a repository the service creates`);
   }
   return repository;
+}
+
+/** A run's end: its retention, then its off-site copy (a point the retention pruned is not copied). */
+function afterRun(retention: RetentionHook, sync: RetentionHook): RetentionHook {
+  return async (policy, run, vms) => {
+    try {
+      await retention(policy, run, vms);
+    } finally {
+      await sync(policy, run, vms);
+    }
+  };
 }
 
 /** The API's read view of the catalog file: the point index, job history, policy counts. */

@@ -35,9 +35,15 @@ export async function runKilledAt(args: readonly string[], at: CrashPoint): Prom
 /**
  * Runs the CLI with `args` and SIGKILLs it as soon as `cond` holds (polled every few ms). The
  * signal is null when the run ended on its own before `cond` held (or within `timeoutMs`).
+ * `env` is set beside this process's environment.
  */
-export async function runKilledWhen(args: readonly string[], cond: () => Promise<boolean>, timeoutMs = 240_000): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function runKilledWhen(
+  args: readonly string[],
+  cond: () => Promise<boolean>,
+  timeoutMs = 240_000,
+  env: Record<string, string> = {},
+): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

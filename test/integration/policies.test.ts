@@ -10,6 +10,8 @@ import { EngineClient } from '../../backend/src/engine';
 import { EngineSim, type SimVm } from '../engine-sim';
 import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '../helpers/serviceProcess';
 import { policyRunDone } from '../helpers/serviceWaits';
+import { Repository } from '../../backend/src/repository';
+import { readImage } from '../helpers/leasedRead';
 
 const MiB = 1 << 20;
 const BIG = 128 * MiB;
@@ -315,5 +317,45 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     const lockedFor = Date.parse(after[0]!.lockedUntil!) - Date.now();
     expect(lockedFor).toBeGreaterThan(2 * 86_400_000 - 120_000);
     expect(lockedFor).toBeLessThanOrEqual(2 * 86_400_000);
+  });
+
+  test("a policy's syncTo copies each backed-up vm's new point into the off-site repository (a sync job): byte-exact, with its lock", async () => {
+    const offsite = path.join(dir, 'offsite');
+    await (await Repository.init(offsite, { version: 2 })).close();
+    const relative = await admin.post('/api/v1/policies', body({ selection: { vmIds: [db.id] }, syncTo: 'offsite' }));
+    expect([relative.status, JSON.stringify(relative.body)]).toEqual([400, expect.stringContaining('syncTo') as unknown]);
+    const b = body({ name: 'offsite-copy', selection: { vmIds: [db.id] }, retention: { keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 }, lockDays: 1, syncTo: offsite });
+    const p = S.PolicySaveResponse.parse((await admin.post('/api/v1/policies', b)).body).policy;
+    expect(p.syncTo).toBe(offsite);
+    const run = S.PolicyRunResponse.parse((await admin.post(`/api/v1/policies/${p.id}/run`)).body).run;
+    expect((await runDone(p.id, run.id)).state).toBe('succeeded');
+    const pointId = jobsOfRun(run.id)[0]!.result!.pointId;
+    // the sync job the run's end queued
+    let sync: Job | undefined;
+    const deadline = Date.now() + 180_000;
+    while (Date.now() < deadline) {
+      const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
+      try {
+        const t = jobsOf(c);
+        sync = t.listJobs({ limit: 500 }).jobs.find((j) => { const spec = t.jobSpec(j.id); return spec.kind === 'sync' && spec.origin?.runId === run.id; });
+      } finally {
+        c.close();
+      }
+      if (sync && ['succeeded', 'failed', 'cancelled', 'interrupted'].includes(sync.state)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect([sync?.state, sync?.error]).toEqual(['succeeded', null]);
+    expect(sync?.result?.synced?.copied).toContain(pointId);
+    const src = await Repository.open(path.join(svcDir(), 'repository'));
+    const dst = await Repository.open(offsite);
+    try {
+      const [a, c] = [await src.readManifest(pointId), await dst.readManifest(pointId)];
+      expect(c.lockedUntil).toBe(a.lockedUntil);
+      expect(a.lockedUntil).not.toBeNull();
+      expect([c.vm, c.createdAt, c.meta]).toEqual([a.vm, a.createdAt, a.meta]);
+      for (const d of a.disks) expect((await readImage(dst, pointId, d.device)).equals(await readImage(src, pointId, d.device))).toBe(true);
+    } finally {
+      await Promise.all([src.close(), dst.close()]);
+    }
   });
 });

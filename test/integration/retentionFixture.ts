@@ -9,7 +9,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { isAppError, type ErrorCode } from '../../backend/src/errors';
-import { newPointId, Repository, type DiskIndex, type FullReason, type Manifest, type VmIdentity } from '../../backend/src/repository';
+import { newPointId, Repository, type CommitParams, type DiskIndex, type FullReason, type Manifest, type VmIdentity } from '../../backend/src/repository';
 
 export const KiB = 1024;
 export const CS = 256 * KiB;
@@ -34,7 +34,7 @@ export async function writePoint(
   repo: Repository,
   vm: VmIdentity,
   disks: DiskImage[],
-  opts: { at?: Date; parent?: Manifest; lockedUntil?: Date | string | null; slowMs?: number } = {},
+  opts: { at?: Date; parent?: Manifest; lockedUntil?: Date | string | null; slowMs?: number; commit?: Partial<Pick<CommitParams, 'meta' | 'vmDefinition' | 'consistency'>>; diskMeta?: Record<string, Record<string, unknown>> } = {},
 ): Promise<Manifest> {
   const at = opts.at ?? tick();
   const w = await repo.beginPoint({ vm, pointId: newPointId(at), createdAt: at, parentPointId: opts.parent?.pointId ?? null });
@@ -61,9 +61,10 @@ export async function writePoint(
         bitmap: 'olvm-backup',
         bitmapPersistent: true,
         bytesRead: chunks.length * CS,
+        ...(opts.diskMeta?.[d.device] ? { meta: opts.diskMeta[d.device] } : {}),
       });
     }
-    return await w.commit({ disks: inputs, consistency: 'crash', vmDefinition: null, lockedUntil: opts.lockedUntil ?? null });
+    return await w.commit({ disks: inputs, consistency: 'crash', vmDefinition: null, lockedUntil: opts.lockedUntil ?? null, ...opts.commit });
   } catch (err) {
     await w.abort();
     throw err;

@@ -31,6 +31,7 @@ const phase = z.enum([
   'attaching',
   'verifying',
   'booting',
+  'syncing',
   'done',
 ]);
 const restoreMode = z.enum(['vm', 'disks']);
@@ -55,7 +56,7 @@ export const JobProgress = z.strictObject({
 
 export const Job = z.strictObject({
   id: z.string().uuid(),
-  kind: z.enum(['backup', 'restore', 'verify', 'bootcheck']),
+  kind: z.enum(['backup', 'restore', 'verify', 'bootcheck', 'sync']),
   state: jobState,
   vmId: z.string(),
   vmName: z.string(),
@@ -86,6 +87,7 @@ export const Job = z.strictObject({
         .optional(),
       verified: z.strictObject({ points: bytes, damaged: z.array(z.string()), quarantined: bytes, cleared: z.array(z.string()) }).optional(),
       bootCheck: z.strictObject({ state: bootState, reason: z.string(), durationMs: bytes, accel: z.enum(['kvm', 'tcg']) }).optional(),
+      synced: z.strictObject({ to: z.string(), copied: z.array(z.string()), skipped: bytes }).optional(),
     })
     .nullable(),
   error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
@@ -310,6 +312,7 @@ export const PolicyInput = z.strictObject({
   method: backupMethod.optional(),
   verifySchedule: z.string().trim().min(1).max(200).optional(),
   bootCheck: z.enum(['off', 'newest-weekly'], { error: 'must be off or newest-weekly' }).optional(),
+  syncTo: z.string().trim().min(1).max(4096).optional(),
 });
 export const RetentionPreviewRequest = z.strictObject({ selection: PolicySelection, retention: PolicyInput.shape.retention, timeZone: PolicyInput.shape.timeZone });
 export const RetentionPreview = z.strictObject({

@@ -12,7 +12,9 @@ import type { Progress } from '../util/progress';
  *  repository (vmId: REPOSITORY_JOB_VM_ID, vmName "repository"). */
 /** bootcheck: one point started in an isolated QEMU on this machine (restore/bootCheck.ts);
  *  vmId/vmName: the point's VM. */
-export type JobKind = 'backup' | 'restore' | 'verify' | 'bootcheck';
+/** sync: a policy's off-site copy (`syncTo`) of a VM's points that the destination repository
+ *  lacks, after its backup (repository/sync.ts); vmId/vmName: the VM. */
+export type JobKind = 'backup' | 'restore' | 'verify' | 'bootcheck' | 'sync';
 
 /** The vmId of a job that concerns the whole repository (a repository verify): the nil UUID. */
 export const REPOSITORY_JOB_VM_ID = '00000000-0000-0000-0000-000000000000';
@@ -39,6 +41,7 @@ export type JobPhase =
   | 'attaching'
   | 'verifying'
   | 'booting'
+  | 'syncing'
   | 'done';
 
 /** Progress as a runner reports it; the queue adds rate, ETA and the time (JobProgress). */
@@ -98,6 +101,18 @@ export interface JobResult {
   /** Boot check jobs (pointId: the point booted; bytesRead 0): the verdict, also stored on the
    *  point (GET /points/{id}/bootcheck). A job that ran to a verdict succeeded, whatever it is. */
   bootCheck?: BootCheckOutcome;
+  /** Sync jobs (pointId: the backup's new point; bytesRead: plain bytes read from this
+   *  repository, bytesStored: bytes the copies added to the destination). */
+  synced?: SyncedPoints;
+}
+
+export interface SyncedPoints {
+  /** The destination repository (the policy's syncTo). */
+  to: string;
+  /** Points copied (read back and compared), oldest first. */
+  copied: string[];
+  /** Points the destination had already. */
+  skipped: number;
 }
 
 export interface BootCheckOutcome {

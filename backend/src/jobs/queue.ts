@@ -260,7 +260,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       if (result) {
         final = store.updateJob(run.job.id, { state: 'succeeded', finishedAt, result, progress: progress && { ...progress, phase: 'done', etaSeconds: 0 } });
         for (const w of result.warnings) this.log(final, 'warn', w);
-        this.log(final, 'info', final.kind === 'verify' ? 'succeeded' : final.kind === 'bootcheck' ? `succeeded: boot check of restore point ${result.pointId}` : `succeeded: restore point ${result.pointId}`);
+        this.log(final, 'info', final.kind === 'verify' || final.kind === 'sync' ? 'succeeded' : final.kind === 'bootcheck' ? `succeeded: boot check of restore point ${result.pointId}` : `succeeded: restore point ${result.pointId}`);
       } else {
         const reason: unknown = run.controller.signal.aborted ? run.controller.signal.reason : undefined;
         const state = isAppError(reason, 'JOB_CANCELLED') ? 'cancelled' : isAppError(reason, 'SERVICE_STOPPING') ? 'interrupted' : 'failed';
@@ -306,6 +306,8 @@ function describeSpec(spec: JobSpec, vmName: string): string {
       return 'pointId' in spec.target ? `verify of point ${spec.target.pointId} of vm ${vmName}` : 'vmKey' in spec.target ? `verify of every point of vm ${vmName}` : 'verify of the repository';
     case 'bootcheck':
       return `boot check of point ${spec.pointId} of vm ${vmName}`;
+    case 'sync':
+      return `copy of the points of vm ${vmName} to ${spec.to}`;
     case 'backup':
       return `${spec.forceFull ? 'full backup' : 'backup'} of vm ${vmName}${backupChoices(spec)}`;
   }
@@ -315,7 +317,7 @@ function describeSpec(spec: JobSpec, vmName: string): string {
  *  verifies load the repository only: another; boot checks load this machine's CPUs (a guest
  *  under TCG takes a core): a pool of one (ONE_AT_A_TIME). */
 function hostKey(job: Job): string {
-  return job.kind === 'restore' ? 'engine-image-transfers' : job.kind === 'verify' ? 'repository-verify' : job.kind === 'bootcheck' ? BOOT_CHECK_POOL : (job.hostId ?? UNPLACED);
+  return job.kind === 'restore' ? 'engine-image-transfers' : job.kind === 'verify' ? 'repository-verify' : job.kind === 'sync' ? 'repository-sync' : job.kind === 'bootcheck' ? BOOT_CHECK_POOL : (job.hostId ?? UNPLACED);
 }
 
 /** What a backup asked for beyond the defaults, for its log: ` (method engine, consistency filesystem)`. */

@@ -68,7 +68,19 @@ export interface BootCheckSpec {
   origin: JobOrigin | null;
 }
 
-export type JobSpec = BackupSpec | RestoreSpec | VerifySpec | BootCheckSpec;
+/** A policy's off-site copy after a backup: the VM's points the destination lacks, the new one
+ *  (`pointId`) included. */
+export interface SyncSpec {
+  v: 1;
+  kind: 'sync';
+  /** The backup's new point (its VM's points are copied). */
+  pointId: string;
+  /** The destination repository: the policy's `syncTo` when the job was queued. */
+  to: string;
+  origin: JobOrigin | null;
+}
+
+export type JobSpec = BackupSpec | RestoreSpec | VerifySpec | BootCheckSpec | SyncSpec;
 export type SpecOf<K extends JobKind> = Extract<JobSpec, { kind: K }>;
 
 /** Facts a runner remembers while the job runs (merged, never replaced). */

@@ -67,6 +67,8 @@ export function byKind(runners: KindRunners): JobRunner {
         return runners.verify({ ...ctx, spec });
       case 'bootcheck':
         return runners.bootcheck({ ...ctx, spec });
+      case 'sync':
+        return runners.sync({ ...ctx, spec });
     }
   };
 }

@@ -49,3 +49,12 @@ export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, Poin
 export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';
 export { BOOTCHECKS_DIR, BOOT_CHECK_STATES, bootCheckScreenshotPath, clearBootCheck, readBootCheck, writeBootCheck } from './bootChecks';
 export type { BootCheckRecord, BootCheckState } from './bootChecks';
+// remote repositories on object storage (FORMAT.md §24; store/open.ts)
+export { openRepo, initRepo, parseRepoLocation, openRepoOnStore, initRepoOnStore, REMOTE_FILE } from './store/open';
+export type { RepoSpec, RemoteRepoOptions, RemoteInitOptions } from './store/open';
+export type { S3Config } from './store/s3Config';
+export { WRITER_LEASE_KEY } from './store/writerLease';
+export type { WriterLeaseRecord } from './store/writerLease';
+// copying points between repositories (repo sync, the off-site copy)
+export { syncRepositories } from './sync';
+export type { SyncOptions, SyncProgress, SyncPointResult, SyncReport } from './sync';

@@ -50,7 +50,7 @@ export type GfsRule = (typeof GFS_RULES)[number];
 /** What this program reads a point for (a read lease, FORMAT.md §15); refusals of a deletion name
  *  it. Only taking a lease checks it: a lease a newer program took for another purpose is read,
  *  and protects its point, all the same. */
-export const LEASE_PURPOSES = ['restore', 'download', 'verify', 'export', 'browse'] as const;
+export const LEASE_PURPOSES = ['restore', 'download', 'verify', 'export', 'browse', 'sync'] as const;
 export type LeasePurpose = (typeof LEASE_PURPOSES)[number];
 
 /** The repository formats this program reads and writes (FORMAT.md): 1 (a file per chunk) and 2

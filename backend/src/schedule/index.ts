@@ -14,6 +14,8 @@ export { ownerCheck, isBackupAdmin, type OwnerCheck, type OwnerEngine } from './
 export { GcScheduler, GC_SCHEDULER_ACTOR } from './gcScheduler';
 export type { GcSchedulerDeps } from './gcScheduler';
 export { policyRetention, previewRetention } from './retention';
+export { policySync } from './policySync';
+export type { PolicySyncDeps } from './policySync';
 export type { PolicyRetentionDeps, RetentionRepository, PreviewRepository } from './retention';
 export { PolicyService } from './service';
 export type { PolicyServiceDeps, SavedPolicy } from './service';

@@ -57,6 +57,10 @@ export interface PolicyInput {
    *  points was boot-checked in the last 7 days (schedule/bootCheckScheduler.ts). Absent or off:
    *  boot checks on demand only. */
   bootCheck?: PolicyBootCheck;
+  /** The off-site copy (the 3-2-1 rule): a repository directory (format 2) into which a `sync`
+   *  job copies each VM's new point — and any point of the VM it still lacks — after the VM's
+   *  backup under this policy succeeded (repository/sync.ts). Absent: no copy. */
+  syncTo?: string;
 }
 
 /** What a policy asks of boot checks (POLICY_BOOT_CHECKS lists them). */

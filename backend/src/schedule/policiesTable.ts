@@ -258,6 +258,7 @@ function definitionOf(p: PolicyInput): Omit<PolicyInput, 'name' | 'enabled'> {
     ...(p.method ? { method: p.method } : {}),
     ...(p.verifySchedule ? { verifySchedule: p.verifySchedule } : {}),
     ...(p.bootCheck && p.bootCheck !== 'off' ? { bootCheck: p.bootCheck } : {}),
+    ...(p.syncTo ? { syncTo: p.syncTo } : {}),
   };
 }
 
@@ -278,6 +279,7 @@ function rowToPolicy(r: PolicyRow): StoredPolicy {
     ...(d.method ? { method: d.method } : {}),
     ...(d.verifySchedule ? { verifySchedule: d.verifySchedule } : {}),
     ...(d.bootCheck && d.bootCheck !== 'off' ? { bootCheck: d.bootCheck } : {}),
+    ...(d.syncTo ? { syncTo: d.syncTo } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     ...ownerFrom(r.updated_by),

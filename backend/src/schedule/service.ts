@@ -1,4 +1,5 @@
 import { randomUUID } from 'crypto';
+import * as path from 'path';
 import type { BackupMethod } from '../backup';
 import type { JobUser } from '../jobs';
 import type { Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, PolicyWarning } from './model';
@@ -122,6 +123,9 @@ export class PolicyService {
     const verifyCron = input.verifySchedule === undefined ? undefined : checkCron(input.verifySchedule);
     if (verifyCron) throw new AppError('BAD_REQUEST', `request body.verifySchedule: ${verifyCron}`);
     this.checkTimeZone(input.timeZone);
+    if (input.syncTo !== undefined && !path.isAbsolute(input.syncTo)) {
+      throw new AppError('BAD_REQUEST', `request body.syncTo: "${input.syncTo}" is not an absolute path of a repository directory`);
+    }
     if (input.window && input.window.startMinutes !== undefined && input.window.durationMinutes > 1440) {
       throw new AppError('BAD_REQUEST', 'request body.window.durationMinutes: a daily window (with startMinutes) lasts at most 1440 minutes');
     }

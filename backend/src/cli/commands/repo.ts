@@ -6,6 +6,7 @@ import { printJson, printLine } from '../output';
 import { parseSize } from '../parse';
 import { formatBytes, ProgressBar } from '../progressBar';
 import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
+import { registerRepoSync } from './repoSync';
 import { EXIT_DAMAGED } from './verify';
 
 interface InitFlags {
@@ -88,6 +89,7 @@ export function registerRepo(program: Command): void {
       const damaged = report.chunks.corrupt.length > 0 || report.points.problems.length > 0 || (report.verify !== null && !report.verify.ok);
       if (damaged && !report.dryRun) process.exitCode = EXIT_DAMAGED;
     });
+  registerRepoSync(repo);
 }
 
 function parseEncryption(text: string): RepoEncryptionName {

@@ -42,7 +42,7 @@ export function JobsTable({ id, jobs, showVm, cancel, loadOlder }: Props) {
             <>
               {' '}
               <Label isCompact variant="outline" id={`job-kind-${j.id}`}>
-                {j.kind === 'restore' ? t('jobKindRestore') : j.kind === 'bootcheck' ? t('jobKindBootcheck') : t('jobKindVerify')}
+                {j.kind === 'restore' ? t('jobKindRestore') : j.kind === 'bootcheck' ? t('jobKindBootcheck') : j.kind === 'sync' ? t('jobKindSync') : t('jobKindVerify')}
               </Label>
             </>
           ) : null}

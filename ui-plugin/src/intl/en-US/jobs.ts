@@ -105,6 +105,7 @@ export const jobs = {
   verifyPointOf: 'Verify the restore point of {vm} of {time} now',
   jobKindVerify: 'Verify',
   jobKindBootcheck: 'Boot check',
+  jobKindSync: 'Off-site copy',
   phaseBooting: 'Booting in an isolated VM',
   colBoot: 'Boot',
   bootOk: 'Boot OK',
