@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SERVICE_AUDIT_KINDS } from '../catalog';
 import { MAX_LOCK_DAYS } from '../config';
-import { JOB_STATES } from '../jobs';
+import { JOB_PHASES, JOB_STATES } from '../jobs';
 import { AUDIT_ACTIONS, BOOT_CHECK_STATES, FULL_REASONS, GFS_RULES } from '../repository';
 import { POINT_METHODS } from '../repository/model';
 import { BACKUP_METHODS, CONSISTENCY_MODES } from '../backup';
@@ -15,25 +15,7 @@ import type * as C from './contract';
 const iso = z.string().datetime({ offset: true });
 const fullReason = z.enum(FULL_REASONS);
 const jobState = z.enum(JOB_STATES);
-const phase = z.enum([
-  'queued',
-  'starting-vm',
-  'preparing',
-  'frozen',
-  'copying',
-  'committing',
-  'stopping-vm',
-  'planning',
-  'creating-disks',
-  'uploading',
-  'finalizing',
-  'creating-vm',
-  'attaching',
-  'verifying',
-  'booting',
-  'syncing',
-  'done',
-]);
+const phase = z.enum(JOB_PHASES);
 const restoreMode = z.enum(['vm', 'disks']);
 const bytes = z.number().int().nonnegative();
 /** What a request may ask for (a 400 names the allowed values). */

@@ -19,6 +19,6 @@ export { bootCheckRunner } from './bootCheckRunner';
 export type { BootCheckRunnerDeps } from './bootCheckRunner';
 export type { VerifyRunnerDeps } from './verifyRunner';
 export type * from './model';
-export { JOB_STATES, TERMINAL_JOB_STATES, REPOSITORY_JOB_VM_ID } from './model';
+export { JOB_PHASES, JOB_STATES, TERMINAL_JOB_STATES, REPOSITORY_JOB_VM_ID } from './model';
 export { FileSessions } from './fileSessions';
 export type { FileAction, FileAuditRecord, FileSessionHolder, FileSessionSnapshot, FileSessionsOptions, FileSessionState } from './fileSessions';

@@ -24,25 +24,28 @@ export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelle
 export type JobState = (typeof JOB_STATES)[number];
 export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
 
-/** Phases of a backup (backup/) and of a restore (restore/), plus the queue's and verify's own. */
-export type JobPhase =
-  | 'queued'
-  | 'starting-vm'
-  | 'preparing'
-  | 'frozen'
-  | 'copying'
-  | 'committing'
-  | 'stopping-vm'
-  | 'planning'
-  | 'creating-disks'
-  | 'uploading'
-  | 'finalizing'
-  | 'creating-vm'
-  | 'attaching'
-  | 'verifying'
-  | 'booting'
-  | 'syncing'
-  | 'done';
+/** Phases of a backup (backup/) and of a restore (restore/), plus the queue's and verify's,
+ *  boot check's and sync's own. */
+export const JOB_PHASES = [
+  'queued',
+  'starting-vm',
+  'preparing',
+  'frozen',
+  'copying',
+  'committing',
+  'stopping-vm',
+  'planning',
+  'creating-disks',
+  'uploading',
+  'finalizing',
+  'creating-vm',
+  'attaching',
+  'verifying',
+  'booting',
+  'syncing',
+  'done',
+] as const;
+export type JobPhase = (typeof JOB_PHASES)[number];
 
 /** Progress as a runner reports it; the queue adds rate, ETA and the time (JobProgress). */
 export type RunnerProgress = Progress<JobPhase>;
