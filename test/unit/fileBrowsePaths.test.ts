@@ -1,12 +1,10 @@
 /**
  * The byte-level pieces of file-level restore: path checks (`..`, NUL), the escaped display
  * form of names and its parse back (every byte value), guestfish quoting, globs over bytes,
- * guestfish's stat output, NUL-separated listings; and the session registry's rules (one per
- * user per point, a maximum, idle closing, audit of every request) with stand-in sessions.
+ * guestfish's stat output, NUL-separated listings. (The service's session registry,
+ * jobs/fileSessions.ts, is tested through the API: test/integration/filesApi.test.ts.)
  */
 import { randomBytes } from 'crypto';
-import { PassThrough } from 'stream';
-import { BrowseSessions, type BrowseAuditEntry, type BrowseSessionLike } from '../../backend/src/restore';
 import { fishQuote } from '../../backend/src/restore/fileBrowseFish';
 import { displayName, globMatcher, parseDisplayName, parseStats, pathComponents, plainName, splitNul } from '../../backend/src/restore/fileBrowsePaths';
 
@@ -69,97 +67,5 @@ describe('paths and names', () => {
     expect(plainName(b('a b'))).toBe(false);
     expect(plainName(b('a"b'))).toBe(false);
     expect(plainName(Buffer.from([0x61, 0xff]))).toBe(false);
-  });
-});
-
-/** A stand-in session: answers from memory, counts closes. */
-function standIn(log: string[]): BrowseSessionLike & { closed: number; alive: boolean } {
-  const s = {
-    closed: 0,
-    alive: true,
-    layout: { disks: [], partitions: [], logicalVolumes: [], filesystems: [], systems: [], timings: { launchMs: 0, mountMs: 0 } },
-    get usable() {
-      return s.alive && s.closed === 0;
-    },
-    list: () => Promise.resolve({ entries: [], truncated: false }),
-    stat: () => Promise.reject(new Error('unused')),
-    find: () => Promise.resolve({ results: [], truncated: false }),
-    read: () => Promise.resolve({ stat: { type: 'file' as const, mode: 0o644, size: 1, mtimeMs: 0, uid: 0, gid: 0 }, stream: new PassThrough() }),
-    archive: () => Promise.resolve(new PassThrough()),
-    close: () => {
-      s.closed++;
-      log.push('close');
-      return Promise.resolve();
-    },
-  };
-  return s;
-}
-
-describe('the session registry', () => {
-  const at = { filesystem: '/dev/sda1', path: Buffer.from('/a\nb') };
-
-  test('one session per user per point, a maximum, audit of every request, idle closing after the last transfer', async () => {
-    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] });
-    const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-    try {
-      const log: string[] = [];
-      const audit: BrowseAuditEntry[] = [];
-      const made: Array<ReturnType<typeof standIn>> = [];
-      const reg = new BrowseSessions({
-        open: (pointId, actor) => {
-          log.push(`open ${actor} ${pointId}`);
-          const s = standIn(log);
-          made.push(s);
-          return Promise.resolve(s);
-        },
-        idleSeconds: 60,
-        maxSessions: 2,
-        audit: (e) => audit.push(e),
-      });
-      await reg.list('alice', 'p1', at);
-      await reg.find('alice', 'p1', '*.txt');
-      await reg.list('bob', 'p1', at);
-      expect(log).toEqual(['open alice p1', 'open bob p1']);
-      await expect(reg.list('carol', 'p1', at)).rejects.toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/at most 2 file-browsing sessions/) });
-      expect(audit.map((e) => `${e.actor} ${e.action} ${e.detail}`)).toEqual([
-        'alice browse-list /dev/sda1:/a\\nb',
-        'alice browse-find *:*.txt',
-        'bob browse-list /dev/sda1:/a\\nb',
-        'carol browse-list /dev/sda1:/a\\nb',
-      ]);
-      // a transfer in progress keeps alice's session past the idle time
-      const stream = await reg.archive('alice', 'p1', at);
-      jest.advanceTimersByTime(120_000);
-      await settle();
-      expect(made[0]?.closed).toBe(0);
-      expect(made[1]?.closed).toBe(1);
-      stream.destroy();
-      await settle();
-      jest.advanceTimersByTime(60_000);
-      await settle();
-      expect(made[0]?.closed).toBe(1);
-      expect(reg.size).toBe(0);
-      expect(audit.filter((e) => e.action === 'browse-close').map((e) => `${e.actor} ${e.detail}`)).toEqual(['bob idle for 60 s', 'alice idle for 60 s']);
-    } finally {
-      jest.useRealTimers();
-    }
-  });
-
-  test('a session whose appliance died is replaced on the next request', async () => {
-    const made: Array<ReturnType<typeof standIn>> = [];
-    const reg = new BrowseSessions({
-      open: () => {
-        const s = standIn([]);
-        made.push(s);
-        return Promise.resolve(s);
-      },
-    });
-    await reg.list('alice', 'p1', at);
-    (made[0] as { alive: boolean }).alive = false;
-    await reg.list('alice', 'p1', at);
-    expect(made).toHaveLength(2);
-    expect(made[0]?.closed).toBe(1);
-    await reg.closeAll();
-    expect(made[1]?.closed).toBe(1);
   });
 });

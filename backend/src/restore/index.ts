@@ -26,5 +26,3 @@ export { displayName, parseDisplayName } from './fileBrowsePaths';
 export type { FileStat, FileType } from './fileBrowsePaths';
 export { PointMount } from './fileMount';
 export type { PointMountOptions } from './fileMount';
-export { BrowseSessions, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS } from './fileBrowseSessions';
-export type { BrowseAuditAction, BrowseAuditEntry, BrowseSessionLike, BrowseSessionsOptions } from './fileBrowseSessions';
