@@ -1,26 +1,55 @@
 /**
- * How a command opens the repository its --repo names (an encrypted one with the passphrase from
- * --passphrase-file or the environment), and who the audit log names for what it does there.
+ * How a command opens the repository its --repo names — a directory, or an s3:// repository
+ * through its local cache (repoSpec.ts) — as a reader or as the one writer (an encrypted one
+ * with the passphrase from --passphrase-file or the environment), and who the audit log names
+ * for what it does there. The one place the CLI calls the repository's openRepo/initRepo.
  * Loaded by the commands' actions on demand (it loads the repository module), never by their
  * registration.
  */
 import { readPassphrase } from '../config';
-import { processActor, Repository } from '../repository';
+import { initRepo, openRepo, processActor, type InitOptions, type ObjectLockChoice, type Repository, type RepoSpec } from '../repository';
 import type { RepoFlags } from './repoFlags';
+import { repoSpecFrom } from './repoSpec';
 
-/** The repository to read; a command that writes opens it with openForWriting (repoOwner.ts). */
+/** The repository to read. An s3:// one is opened as a reader: it never writes to the store
+ *  (read-only credentials suffice); its leases and audit stay in its cache directory. A
+ *  command that writes opens it with openForWriting (repoOwner.ts). */
 export async function openRepository(o: RepoFlags): Promise<Repository> {
-  return Repository.open(o.repo, { passphrase: passphraseFrom(o) });
+  return openSpec(await repoSpecFrom(o), 'reader', o);
 }
 
-/** Where the passphrase comes from: asked by Repository.open only when the repository is
- *  encrypted, so a plain repository never needs one. */
+/** `spec` opened as `mode` (repoOwner.ts checks the owner first for a writer). */
+export async function openSpec(spec: RepoSpec, mode: 'reader' | 'writer', o: { passphraseFile?: string }): Promise<Repository> {
+  return openRepo(spec, { passphrase: passphraseFrom(o), ...(spec.kind === 's3' ? { mode, holder: cliHolder() } : {}) });
+}
+
+/** `repo init`: a new repository; on s3 the bucket is created with Object Lock when missing. */
+export async function initSpec(spec: RepoSpec, opts: InitOptions & { objectLock?: ObjectLockChoice }): Promise<Repository> {
+  if (spec.kind === 'local') return initRepo(spec, opts);
+  const objectLock = opts.objectLock ?? 'compliance';
+  return initRepo(spec, {
+    ...opts,
+    objectLock,
+    mode: 'writer',
+    holder: cliHolder(),
+    requireObjectLock: objectLock !== 'off',
+    ...(objectLock !== 'off' ? { objectLockMode: objectLock } : {}),
+  });
+}
+
+/** Where the passphrase comes from: asked by the repository only when it is encrypted, so a
+ *  plain repository never needs one. */
 function passphraseFrom(o: { passphraseFile?: string }): () => Promise<string> {
   return () =>
     readPassphrase({
       ...(o.passphraseFile === undefined ? {} : { file: o.passphraseFile }),
       onWarning: (message) => process.stderr.write(`olvm-backup: warning: ${message}\n`),
     });
+}
+
+/** The writer lease's holder for this command: who, where, which process. */
+function cliHolder(): string {
+  return `${processActor('cli')}:${process.pid}`;
 }
 
 /** Who the audit log names for an action from this shell: `cli:<user>@<host>`, or the name

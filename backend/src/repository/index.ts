@@ -49,3 +49,7 @@ export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, Poin
 export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';
 export { BOOTCHECKS_DIR, BOOT_CHECK_STATES, bootCheckScreenshotPath, clearBootCheck, readBootCheck, writeBootCheck } from './bootChecks';
 export type { BootCheckRecord, BootCheckState } from './bootChecks';
+// object storage (S3-DESIGN.md): how a repository given by location is opened
+export type { S3Config } from './store/s3Config';
+export { openRepo, initRepo, parseRepoLocation } from './store/openPending';
+export type { RepoSpec, RemoteRepoOptions, ObjectLockChoice } from './store/openPending';

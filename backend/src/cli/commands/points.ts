@@ -10,7 +10,7 @@ import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFla
 async function withRepo<T>(o: RepoFlags & { allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>): Promise<T> {
   const { cliActor } = await import('../repoOpen');
   const { openForWriting } = await import('../repoOwner');
-  const repository = await openForWriting(o.repo, o);
+  const repository = await openForWriting(o);
   try {
     return await fn(repository, cliActor(o.operator));
   } finally {
@@ -28,7 +28,7 @@ export function registerPoints(program: Command): void {
     .option('--vm <name>', 'only the points of this VM')
     .option('--json', 'print a JSON array')
     .action(async (o: Partial<RepoFlags> & { vm?: string; json?: boolean }, cmd: Command) => {
-      if (o.repo === undefined) cmd.error("error: required option '--repo <dir>' not specified");
+      if (o.repo === undefined) cmd.error("error: required option '--repo <location>' not specified");
       const { openRepository } = await import('../repoOpen');
       const repository = await openRepository({ ...o, repo: o.repo });
       try {
