@@ -7,7 +7,7 @@
  * registration.
  */
 import { readPassphrase } from '../config';
-import { initRepo, openRepo, processActor, type InitOptions, type ObjectLockChoice, type Repository, type RepoSpec } from '../repository';
+import { initRepo, openRepo, processActor, type InitOptions, type Repository, type RepoSpec } from '../repository';
 import type { RepoFlags } from './repoFlags';
 import { repoSpecFrom } from './repoSpec';
 
@@ -24,7 +24,7 @@ export async function openSpec(spec: RepoSpec, mode: 'reader' | 'writer', o: { p
 }
 
 /** `repo init`: a new repository; on s3 the bucket is created with Object Lock when missing. */
-export async function initSpec(spec: RepoSpec, opts: InitOptions & { objectLock?: ObjectLockChoice }): Promise<Repository> {
+export async function initSpec(spec: RepoSpec, opts: InitOptions & { objectLock?: 'compliance' | 'governance' | 'off' }): Promise<Repository> {
   if (spec.kind === 'local') return initRepo(spec, opts);
   const objectLock = opts.objectLock ?? 'compliance';
   return initRepo(spec, {

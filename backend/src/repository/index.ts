@@ -52,4 +52,4 @@ export type { BootCheckRecord, BootCheckState } from './bootChecks';
 // object storage (S3-DESIGN.md): how a repository given by location is opened
 export type { S3Config } from './store/s3Config';
 export { openRepo, initRepo, parseRepoLocation } from './store/openPending';
-export type { RepoSpec, RemoteRepoOptions, ObjectLockChoice } from './store/openPending';
+export type { RepoSpec, RemoteRepoOptions } from './store/openPending';

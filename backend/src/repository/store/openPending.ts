@@ -19,7 +19,6 @@ export interface RemoteRepoOptions extends RepositoryOptions {
   keepPacks?: boolean;
 }
 
-export type ObjectLockChoice = 'compliance' | 'governance' | 'off';
 
 function noBackend(spec: { s3: S3Config }): AppError {
   return new AppError('STORE_UNAVAILABLE', `s3://${spec.s3.bucket}/${spec.s3.prefix}: this build has no object-store backend (repository/store/open.ts is missing)`);
@@ -27,14 +26,12 @@ function noBackend(spec: { s3: S3Config }): AppError {
 
 export async function openRepo(spec: RepoSpec, opts: RemoteRepoOptions = {}): Promise<Repository> {
   if (spec.kind === 's3') throw noBackend(spec);
-  const { mode: _mode, holder: _holder, requireObjectLock: _rol, objectLockMode: _olm, keepPacks: _kp, ...local } = opts;
-  return Repository.open(spec.dir, local);
+  return Repository.open(spec.dir, opts);
 }
 
-export async function initRepo(spec: RepoSpec, opts: InitOptions & RemoteRepoOptions & { objectLock?: ObjectLockChoice } = {}): Promise<Repository> {
+export async function initRepo(spec: RepoSpec, opts: InitOptions & RemoteRepoOptions & { objectLock?: 'compliance' | 'governance' | 'off' } = {}): Promise<Repository> {
   if (spec.kind === 's3') throw noBackend(spec);
-  const { mode: _mode, holder: _holder, requireObjectLock: _rol, objectLockMode: _olm, keepPacks: _kp, objectLock: _ol, ...local } = opts;
-  return Repository.init(spec.dir, local);
+  return Repository.init(spec.dir, opts);
 }
 
 /** `s3://BUCKET/PREFIX` → bucket and prefix (INVALID_ARGUMENT when malformed); anything without
