@@ -289,7 +289,8 @@ const ENV_HINTS = new Map(ENV_KEYS.map(([name, key]) => [key, name]));
 function describeIssue(issue: z.core.$ZodIssue, input: Tree, sources: Map<string, string>): string[] {
   const key = dottedKey(issue.path);
   if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `unknown key "${key === '' ? k : `${key}.${k}`}"`);
-  const value = getPath(input, issue.path);
+  // a secret put where it must not be: named, never shown
+  const value = issue.code === 'custom' && issue.params?.['secret'] === true ? undefined : getPath(input, issue.path);
   const source = sourceOf(issue.path, sources);
   if (value === undefined) {
     const hint = ENV_HINTS.get(key);

@@ -42,10 +42,13 @@ const shape = {
 export const repositoryS3 = z.looseObject(shape, { error: says('must be a mapping of keys') }).superRefine((v, ctx) => {
   for (const key of Object.keys(v)) {
     if (key in shape) continue;
+    const secret = CREDENTIAL_KEY.test(key);
     ctx.addIssue({
       code: 'custom',
       path: [key],
-      message: CREDENTIAL_KEY.test(key)
+      // the loader never echoes the value of a secret (load.ts describeIssue)
+      ...(secret ? { params: { secret: true } } : {}),
+      message: secret
         ? 'credentials must not be in the config file: put them in an AWS credentials file named by repository.s3.credentialsFile (mode 0600), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the service\'s environment'
         : 'is not a key of repository.s3 (endpoint, bucket, prefix, region, forcePathStyle, caFile, credentialsFile, profile, cacheDir)',
     });
