@@ -72,6 +72,6 @@ async function readable(file: string, flag: string): Promise<void> {
   try {
     await access(file, constants.R_OK);
   } catch (err) {
-    throw new AppError('INVALID_ARGUMENT', `${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    throw new AppError('INVALID_ARGUMENT', `${flag}: cannot read ${file}`, { cause: err });
   }
 }
