@@ -8,7 +8,7 @@ import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, bootCheckRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
-import { initRepo, openRepo, type RemoteRepoOptions, type Repository, type RepoSpec, type S3Config } from './repository';
+import { initRepo, openRepo, remoteStatus, type RemoteRepoOptions, type Repository, type RepoSpec, type S3Config } from './repository';
 import { PointImages, PointRestorer } from './restore';
 import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
@@ -246,8 +246,8 @@ async function openOrInitRepository(config: ServiceConfig, log: Logger): Promise
   try {
     repository = await openRepo(spec, { ...remote, ...secret });
   } catch (err) {
-    // an empty prefix of the bucket: the service makes its repository there, as in a directory
-    if (c.s3 && isAppError(err, 'REPO_NOT_FOUND')) return createRepository(spec, c, remote, log);
+    // an empty prefix (or no bucket yet): the service makes its repository there, as in a directory
+    if (c.s3 && (isAppError(err, 'REPO_NOT_FOUND') || isAppError(err, 'STORE_BUCKET_MISSING'))) return createRepository(spec, c, remote, log);
     if (isAppError(err, 'REPO_KEY_REQUIRED')) {
       throw new AppError('REPO_KEY_REQUIRED', `repository ${where} is encrypted and no passphrase is configured: set repository.passphraseFile or ${ENV_REPO_PASSPHRASE}`);
     }
@@ -257,7 +257,10 @@ async function openOrInitRepository(config: ServiceConfig, log: Logger): Promise
   if (c.encryption !== 'none' && !repository.encrypted) {
     log.warn({ repository: where }, `repository.encryption is ${c.encryption} but the existing repository is not encrypted: the setting applies only to a repository the service creates`);
   }
-  if (c.s3) log.info({ repository: where, cache: c.path, requireObjectLock: config.protection.requireObjectLock, objectLockMode: config.protection.objectLockMode }, 'repository on object storage opened as its writer');
+  if (c.s3 && spec.kind === 's3') {
+    const { objectLock, writer } = await remoteStatus(spec.s3);
+    log.info({ repository: where, cache: c.path, objectLock, writer, requireObjectLock: config.protection.requireObjectLock, objectLockMode: config.protection.objectLockMode }, 'repository on object storage opened as its writer');
+  }
   return repository;
 }
 

@@ -69,7 +69,7 @@ test('every repository command takes --repo s3://… and the S3 flags, none of t
 test('mistakes on the command line: one line each, exit 1', async () => {
   const repoDir = path.join(dir, 'repo');
   expectOneLineError(await cli(['points', '--repo', repoDir, '--s3-endpoint', 'http://127.0.0.1:7480']), /--s3-endpoint: only for an s3:\/\/BUCKET\/PREFIX repository, and --repo .*repo is a directory$/);
-  expectOneLineError(await cli(['show', '--repo', 's3://Backups_1/p', '--point', 'x']), /'Backups_1' is not a bucket name/);
+  expectOneLineError(await cli(['show', '--repo', 's3://Backups_1/p', '--point', 'x']), /bucket name "Backups_1" may contain only lowercase letters/);
   expectOneLineError(await cli(['restore', '--repo', 'https://rgw/backups', '--point', 'x', '--disk', 'd', '--out', path.join(dir, 'o')]), /not a https:\/\/ URL/);
   expectOneLineError(await cli(['verify', '--repo', 's3://backups/p', '--s3-path-style', '--s3-virtual-host']), /--s3-path-style and --s3-virtual-host: give one of them$/);
   expectOneLineError(await cli(['gc', '--repo', 's3://backups/p', '--s3-endpoint', 'rgw.example:7480']), /--s3-endpoint: 'rgw\.example:7480' is not an http\(s\) URL/);

@@ -57,9 +57,9 @@ test('credentials from a file: its path and profile go to the store config, neve
 
 test('mistakes are named', async () => {
   expect(await refusal(repoSpecFrom({ repo: '/srv/b', s3Endpoint: 'http://x', cache: '/c' }, ENV))).toBe('--s3-endpoint, --cache: only for an s3://BUCKET/PREFIX repository, and --repo /srv/b is a directory');
-  expect(await refusal(repoSpecFrom({ repo: 's3://Bad_Bucket/p' }, ENV))).toMatch(/'Bad_Bucket' is not a bucket name/);
-  expect(await refusal(repoSpecFrom({ repo: 's3:///p' }, ENV))).toMatch(/'' is not a bucket name/);
-  expect(await refusal(repoSpecFrom({ repo: 's3://bucket/a//b' }, ENV))).toMatch(/the prefix 'a\/\/b' has an empty, '\.' or '\.\.' segment/);
+  expect(await refusal(repoSpecFrom({ repo: 's3://Bad_Bucket/p' }, ENV))).toMatch(/s3:\/\/Bad_Bucket\/p: bucket name "Bad_Bucket" may contain only lowercase letters, digits, dots and hyphens/);
+  expect(await refusal(repoSpecFrom({ repo: 's3:///p' }, ENV))).toMatch(/bucket name "" must be 3 to 63 characters long/);
+  expect(await refusal(repoSpecFrom({ repo: 's3://bucket/a//b' }, ENV))).toMatch(/the prefix "a\/\/b" must be '\/'-separated names without empty, '\.' or '\.\.' parts/);
   expect(await refusal(repoSpecFrom({ repo: 'https://bucket.s3.amazonaws.com/p' }, ENV))).toMatch(/a repository is a directory or s3:\/\/BUCKET\/PREFIX, not a https:\/\/ URL/);
   expect(await refusal(repoSpecFrom({ repo: 's3://bucket/p', s3PathStyle: true, s3VirtualHost: true }, ENV))).toBe('--s3-path-style and --s3-virtual-host: give one of them');
   expect(await refusal(repoSpecFrom({ repo: 's3://bucket/p', s3Endpoint: 'rgw:7480' }, ENV))).toMatch(/--s3-endpoint: 'rgw:7480' is not an http\(s\) URL/);

@@ -1,9 +1,10 @@
 /**
  * `repo info`: what an operator checks first about a repository — where it is (a directory, or
  * an object store with its local cache and the mode this command opened it in), its format,
- * chunk and pack size, encryption. Nothing here touches the store.
+ * chunk and pack size, encryption; on object storage the bucket's Object Lock and who holds the
+ * writer lease (repository/store/remoteStatus.ts).
  */
-import type { Repository } from '../repository';
+import type { RemoteStatus, Repository } from '../repository';
 
 export interface RepoInfo {
   repo: string;
@@ -13,10 +14,12 @@ export interface RepoInfo {
   chunkSize: number;
   packSize: number | null;
   encrypted: boolean;
+  /** On object storage: the bucket's Object Lock and the writer lease, as the store has them. */
+  store?: Omit<RemoteStatus, 'location'>;
 }
 
-export function repoInfo(r: Repository): RepoInfo {
-  const remote = remoteOf(r);
+export function repoInfo(r: Repository, store?: RemoteStatus): RepoInfo {
+  const remote = r.remote;
   return {
     repo: remote?.location ?? r.dir,
     directory: r.dir,
@@ -25,11 +28,6 @@ export function repoInfo(r: Repository): RepoInfo {
     chunkSize: r.chunkSize,
     packSize: r.config.packSize ?? null,
     encrypted: r.encrypted,
+    ...(store ? { store: { objectLock: store.objectLock, writer: store.writer } } : {}),
   };
-}
-
-/** Repository.remote (S3-DESIGN.md: null for a directory), read so that this builds before the
- *  object-store branch adds the member. */
-export function remoteOf(r: Repository): RepoInfo['remote'] {
-  return (r as { remote?: RepoInfo['remote'] }).remote ?? null;
 }

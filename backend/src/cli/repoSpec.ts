@@ -19,6 +19,8 @@ export async function repoSpecFrom(o: RepoFlags, env: NodeJS.ProcessEnv = proces
   const where = parseRepoLocation(o.repo);
   const given = (Object.keys(S3_FLAG_NAMES) as Array<keyof S3Flags>).filter((k) => o[k] !== undefined && o[k] !== false);
   if (where.kind === 'local') {
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(o.repo);
+    if (scheme) throw new AppError('INVALID_ARGUMENT', `--repo ${o.repo}: a repository is a directory or s3://BUCKET/PREFIX, not a ${scheme[1]}:// URL`);
     if (given.length > 0) {
       throw new AppError('INVALID_ARGUMENT', `${given.map((k) => S3_FLAG_NAMES[k]).join(', ')}: only for an s3://BUCKET/PREFIX repository, and --repo ${o.repo} is a directory`);
     }

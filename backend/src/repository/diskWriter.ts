@@ -56,6 +56,9 @@ export class DiskWriter {
   private failure: unknown;
   private finishing: Promise<void> | undefined;
   private result: { file: string; sha256: string; chunkCount: number } | undefined;
+  /** Format 2, once finished: the index tree's node ids, level by level (a locked point of a
+   *  remote repository extends the retention of the packs holding them, FORMAT.md §24). */
+  private treeNodes: Buffer[] | undefined;
 
   /** @internal Created by PointWriter.beginDisk. */
   constructor(
@@ -170,6 +173,16 @@ export class DiskWriter {
     }
   }
 
+  /** @internal The index tree's node ids (format 2, once finished), as collectDigests. */
+  collectNodeIds(add: (key: string) => void): void {
+    for (const level of this.treeNodes ?? []) {
+      for (let off = 0; off + DIGEST_LENGTH <= level.length; off += DIGEST_LENGTH) {
+        if (level.compare(ZERO_DIGEST, 0, DIGEST_LENGTH, off, off + DIGEST_LENGTH) === 0) continue;
+        add(level.toString('latin1', off, off + DIGEST_LENGTH));
+      }
+    }
+  }
+
   /** @internal Resolves when no put is in flight (used by abort). */
   async settled(): Promise<void> {
     if (this.inFlight === 0) return;
@@ -194,6 +207,7 @@ export class DiskWriter {
       ...(this.dirty ? { dirty: this.dirty } : {}),
     });
     const encoded = built.file;
+    this.treeNodes = built.tree;
     // The staging directory is fsynced once, by the commit, before the manifest is written.
     await writeFileAtomic(path.join(this.ctx.stagingDir, this.indexFile), encoded, { syncDir: false });
     await crashPoint('disk-index-written');

@@ -148,7 +148,7 @@ class PackSweeper {
 
   async sweep(s: { marks: Marks; leaseMarks: Marks; cutoffMs: number; dryRun: boolean }): Promise<SweepResult> {
     const snap = this.snapshot as IndexSnapshot;
-    const out: Required<Omit<SweepResult, 'corruptBlobs'>> & Pick<SweepResult, 'corruptBlobs'> = {
+    const out: Required<Omit<SweepResult, 'corruptBlobs' | 'packsStillLocked'>> & Pick<SweepResult, 'corruptBlobs' | 'packsStillLocked'> = {
       chunksScanned: 0,
       chunksRemoved: 0,
       bytesRemoved: 0,
@@ -169,6 +169,8 @@ class PackSweeper {
     const disk = await listPackFiles(this.root);
     const onDisk = new Set(disk.map((p) => p.name));
     const going: Going[] = [];
+    const stillLocked: string[] = [];
+    if (this.store.mirror) out.packsStillLocked = stillLocked;
     for (const p of disk) {
       const st = await fs.stat(p.file).catch((err: unknown) => {
         if (isErrno(err, 'ENOENT')) return undefined;
@@ -190,8 +192,15 @@ class PackSweeper {
       const liveBytes = live.reduce((n, e) => n + e.storedLength, 0);
       const blobBytes = entries.reduce((n, e) => n + e.storedLength, 0);
       const dead = entries.length - live.length;
-      if (live.length === 0) going.push({ name: p.name, file: p.file, size: st.size, dead });
-      else if (liveBytes < this.repackBelow * blobBytes) going.push({ name: p.name, file: p.file, size: st.size, dead, repack: { name: p.name, live, liveBytes } });
+      const repackIt = live.length > 0 && liveBytes < this.repackBelow * blobBytes;
+      if (live.length > 0 && !repackIt) continue;
+      // remote: a pack whose Object Lock retention runs is neither removed nor rewritten
+      if (this.store.mirror && (await this.store.mirror.retentionOf(p.name))) {
+        stillLocked.push(p.name);
+        continue;
+      }
+      if (!repackIt) going.push({ name: p.name, file: p.file, size: st.size, dead });
+      else going.push({ name: p.name, file: p.file, size: st.size, dead, repack: { name: p.name, live, liveBytes } });
     }
     if (s.dryRun) {
       for (const g of going) {
@@ -215,7 +224,7 @@ class PackSweeper {
     onDisk: ReadonlySet<string>,
     usable: (pack: string, e: PackEntry) => boolean,
     cutoffMs: number,
-    out: Required<Omit<SweepResult, 'corruptBlobs'>> & Pick<SweepResult, 'corruptBlobs'>,
+    out: Required<Omit<SweepResult, 'corruptBlobs' | 'packsStillLocked'>> & Pick<SweepResult, 'corruptBlobs' | 'packsStillLocked'>,
   ): Promise<SweepResult> {
     const snap = this.snapshot as IndexSnapshot;
     const candidates = going.flatMap((g) => (g.repack ? [g.repack] : []));
@@ -236,6 +245,7 @@ class PackSweeper {
     if (rep.corrupt.length > 0) out.corruptBlobs = rep.corrupt;
     // the new packs are findable before any old pack goes
     const newIndex = rep.written.length > 0 ? await writeIndexFile(this.root, { packs: rep.written.map((p) => ({ name: p.name, entries: p.entries })), supersedes: [] }) : undefined;
+    if (newIndex !== undefined) await this.store.mirror?.indexWritten(newIndex);
     await this.hook?.('repacked', newIndex ?? '');
 
     const pending = path.join(this.root, GC_PENDING_DIR);
@@ -264,6 +274,8 @@ class PackSweeper {
     out.indexFilesMerged = await this.consolidate(new Set(aside.map((g) => g.name)), rep.written, newIndex);
     for (const g of aside) {
       await fs.rm(path.join(pending, g.name), { force: true });
+      // remote: the store refuses a pack under retention (set since the judgement): still locked
+      if ((await this.store.mirror?.deletePack(g.name))?.state === 'locked') out.packsStillLocked?.push(g.name);
       out.packsRemoved++;
       out.chunksRemoved += g.dead;
       out.bytesRemoved += g.size;
@@ -291,9 +303,11 @@ class PackSweeper {
     // come back when that rebuilt file goes)
     const supersedes = [...new Set([...snap.files, ...snap.superseded, ...(newIndex ? [newIndex] : [])])];
     const consolidated = await writeIndexFile(this.root, { packs, supersedes });
+    await this.store.mirror?.indexWritten(consolidated);
     await this.hook?.('consolidated', consolidated);
     for (const f of supersedes) if (f !== consolidated) await fs.rm(indexFilePath(this.root, f), { force: true });
     await fsyncDir(path.join(this.root, INDEX_DIR));
+    await this.store.mirror?.indexesDropped(supersedes.filter((f) => f !== consolidated));
     return supersedes.length;
   }
 

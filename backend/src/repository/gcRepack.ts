@@ -51,6 +51,7 @@ export async function repack(input: RepackInput): Promise<RepackResult> {
   const seal = async (f: PackFile): Promise<void> => {
     const done = f.finish();
     await publishPack(input.root, done);
+    input.store.mirror?.packPublished(done.name, null);
     out.written.push({ name: done.name, entries: done.entries, bytes: done.bytes });
   };
   try {
@@ -69,6 +70,7 @@ export async function repack(input: RepackInput): Promise<RepackResult> {
         out.corrupt.push(...bad);
         continue;
       }
+      await input.store.mirror?.ensurePack(cand.name);
       const fh = await fs.open(packPath(input.root, cand.name), 'r').catch((err: unknown) => {
         throw new AppError('REPO_IO_ERROR', `gc: opening pack ${cand.name} to repack it failed`, { cause: err });
       });
@@ -116,8 +118,9 @@ async function keptElsewhere(input: RepackInput, k: string, memo: Map<string, bo
   return ok;
 }
 
-function check(input: RepackInput, pack: string, e: PackEntry): Promise<ReadResult> {
+async function check(input: RepackInput, pack: string, e: PackEntry): Promise<ReadResult> {
   const hex = e.id.toString('hex');
+  await input.store.mirror?.ensurePack(pack);
   return input.store
     .workers()
     .run<ReadResult>({ op: 'checkAt', file: packPath(input.root, pack), offset: e.offset, storedLength: e.storedLength, blob: hex, length: e.plainLength }, `gc: checking blob ${hex} of pack ${pack}`);

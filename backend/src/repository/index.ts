@@ -49,7 +49,11 @@ export type { UpgradeOptions, UpgradeProgress, UpgradeReport, CorruptChunk, Poin
 export { DEFAULT_REPO_VERSION, DEFAULT_PACK_SIZE, REPO_VERSIONS } from './config';
 export { BOOTCHECKS_DIR, BOOT_CHECK_STATES, bootCheckScreenshotPath, clearBootCheck, readBootCheck, writeBootCheck } from './bootChecks';
 export type { BootCheckRecord, BootCheckState } from './bootChecks';
-// object storage (S3-DESIGN.md): how a repository given by location is opened
+// remote repositories on object storage (FORMAT.md §24; store/open.ts)
+export { openRepo, initRepo, parseRepoLocation, openRepoOnStore, initRepoOnStore, REMOTE_FILE } from './store/open';
+export type { RepoSpec, RemoteRepoOptions, RemoteInitOptions } from './store/open';
 export type { S3Config } from './store/s3Config';
-export { openRepo, initRepo, parseRepoLocation } from './store/openPending';
-export type { RepoSpec, RemoteRepoOptions } from './store/openPending';
+export { WRITER_LEASE_KEY } from './store/writerLease';
+export type { WriterLeaseRecord } from './store/writerLease';
+export { remoteStatus } from './store/remoteStatus';
+export type { RemoteStatus } from './store/remoteStatus';

@@ -15,6 +15,7 @@ import { packPath } from './layout';
 import { BlobType, publishPack, type PackEntry } from './pack';
 import { writeIndexFile, type BlobLocation, type RepoIndex } from './repoIndex';
 import { copyToOwn, ownsBuffer } from './workerShared';
+import type { RepoMirror } from './store/mirror';
 
 /** What a session needs from its store (PackStore). */
 export interface SessionStore {
@@ -24,6 +25,8 @@ export interface SessionStore {
   readonly index: RepoIndex;
   workers(): ChunkWorkerPool;
   locations(id: Buffer): BlobLocation[];
+  /** A remote repository's mirror (FORMAT.md §24), else null. */
+  readonly mirror: RepoMirror | null;
 }
 
 let sessionSeq = 0;
@@ -56,6 +59,8 @@ export class PackSession {
   constructor(
     private readonly store: SessionStore,
     tmpDir: string,
+    /** Remote repository: the retention its packs get at upload (the point's lock). */
+    private readonly lockedUntil: Date | null = null,
   ) {
     this.ref = { session: `${process.pid}-${++sessionSeq}`, root: store.root, tmpDir, packSize: store.packSize };
   }
@@ -189,8 +194,10 @@ export class PackSession {
       }
       if (this.failure !== undefined) throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
       if (this.unindexed.length === 0) return;
-      await writeIndexFile(this.store.root, { packs: this.unindexed, supersedes: [] });
+      const indexName = await writeIndexFile(this.store.root, { packs: this.unindexed, supersedes: [] });
       await crashPoint('index-written');
+      // remote: every pack in the store before the index file naming them
+      await this.store.mirror?.indexWritten(indexName);
       for (const p of this.unindexed.splice(0)) this.store.index.addPack(p.name, p.entries);
     } catch (err) {
       // sticky: a blob this session counted as stored may be in no durable, indexed pack
@@ -202,6 +209,7 @@ export class PackSession {
   private publish(p: SealedPackInfo): void {
     const done = publishPack(this.store.root, p).then(async () => {
       await crashPoint('pack-published');
+      this.store.mirror?.packPublished(p.name, this.lockedUntil);
       return p;
     });
     done.catch((err: unknown) => {

@@ -18,6 +18,7 @@ import { RepoIndex, type BlobLocation } from './repoIndex';
 import { repoKeyBytes, type RepoKey } from './repoKey';
 import { PackSession } from './packSession';
 import { parseRoot, readTree } from './treeIndex';
+import type { RepoMirror } from './store/mirror';
 
 export interface PackStoreOptions {
   root: string;
@@ -25,6 +26,9 @@ export interface PackStoreOptions {
   packSize: number;
   key: RepoKey | null;
   workers?: number;
+  /** A remote repository's mirror (FORMAT.md §24): packs are fetched before they are read,
+   *  uploaded once published. Null for a local repository. */
+  mirror?: RepoMirror | null;
 }
 
 export class PackStore implements ChunkReader {
@@ -49,6 +53,10 @@ export class PackStore implements ChunkReader {
 
   get packSize(): number {
     return this.opts.packSize;
+  }
+
+  get mirror(): RepoMirror | null {
+    return this.opts.mirror ?? null;
   }
 
   workers(): ChunkWorkerPool {
@@ -119,6 +127,8 @@ export class PackStore implements ChunkReader {
         continue;
       }
       const file = packPath(this.opts.root, loc.pack);
+      // a remote repository's cache may not hold the pack (yet, or any more): fetched first
+      await this.opts.mirror?.ensurePack(loc.pack);
       const into = op === 'readAt' ? this.spares.get(length)?.pop() : undefined;
       const req = { op, file, offset: loc.offset, storedLength: loc.storedLength, blob: hex, length, ...(into ? { into } : {}) };
       const r = await this.workers().run<ReadResult>(req, `reading chunk ${hex}`, into ? [into] : []);
@@ -158,8 +168,10 @@ export class PackStore implements ChunkReader {
     return new DiskIndex(root.virtualSize, root.chunkSize, digests, nodes);
   }
 
-  session(tmpDir: string): PackSession {
-    return new PackSession(this, tmpDir);
+  /** A writer's session; `lockedUntil`: the retention lock its point will be committed with
+   *  (a remote repository sets Object Lock retention on its packs at upload). */
+  session(tmpDir: string, lockedUntil: Date | null = null): PackSession {
+    return new PackSession(this, tmpDir, lockedUntil);
   }
 
   async close(): Promise<void> {

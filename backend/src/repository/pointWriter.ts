@@ -14,6 +14,14 @@ import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestProblems, serializeManifest 
 import { parseLockDate } from './retention';
 import type { RepoKey } from './repoKey';
 import type { Manifest, ManifestDisk, ManifestDiskInput, VmIdentity } from './types';
+import type { RepoMirror } from './store/mirror';
+
+/** @internal A remote repository's writer side of a point (FORMAT.md §24). */
+export interface PointMirror {
+  mirror: RepoMirror;
+  /** The packs holding any of these blob ids (32-byte latin1 keys), every known copy. */
+  packsOf(ids: ReadonlySet<string>): Set<string>;
+}
 
 /** @internal What a PointWriter gets from the repository. */
 export interface PointWriterContext {
@@ -29,6 +37,8 @@ export interface PointWriterContext {
   /** Where the point becomes visible: `points/<pointId>`. */
   finalDir: string;
   lock: VmLock;
+  /** Remote repository: the mirror the commit goes through; null for a local one. */
+  mirror: PointMirror | null;
   /** Called once the writer is committed or aborted. */
   onClose: () => void;
 }
@@ -48,7 +58,8 @@ export interface CommitParams {
 export interface BeginPointContext {
   root: string;
   /** The sink of the new point's chunks, given its staging directory. */
-  sinkFor(stagingDir: string): ChunkSink;
+  sinkFor(stagingDir: string, lockedUntil: Date | null): ChunkSink;
+  mirror?: PointMirror | null;
   manifestKey: RepoKey | null;
   chunkSize: number;
   /** The open writers of the repository object (garbage collection asks them what they hold). */
@@ -59,9 +70,10 @@ export interface BeginPointContext {
  *  and returns the writer of the new point (FORMAT.md §9). */
 export async function beginPoint(
   ctx: BeginPointContext,
-  params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null },
+  params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null; lockedUntil?: Date | string | null },
 ): Promise<PointWriter> {
   const { vm, pointId, createdAt, parentPointId } = params;
+  const lockedUntil = params.lockedUntil === undefined || params.lockedUntil === null ? null : parseLockDate(params.lockedUntil, `point ${pointId}`);
   if (!vm || !isSafeName(vm.key) || typeof vm.name !== 'string') {
     throw new AppError('INVALID_ARGUMENT', `vm key ${JSON.stringify(vm?.key)} is not a directory-safe name`);
   }
@@ -81,7 +93,7 @@ export async function beginPoint(
     const staging = stagingDir(ctx.root, vm.key, pointId);
     await fs.mkdir(path.join(staging, CHUNK_TMP_DIR), { recursive: true });
     const writer: PointWriter = new PointWriter({
-      sink: ctx.sinkFor(staging),
+      sink: ctx.sinkFor(staging, lockedUntil),
       manifestKey: ctx.manifestKey,
       chunkSize: ctx.chunkSize,
       vm: { ...vm },
@@ -91,6 +103,7 @@ export async function beginPoint(
       stagingDir: staging,
       finalDir,
       lock,
+      mirror: ctx.mirror ?? null,
       onClose: () => ctx.writers.delete(writer),
     });
     ctx.writers.add(writer);
@@ -170,6 +183,13 @@ export class PointWriter {
       await fs.rm(path.join(this.ctx.stagingDir, PACK_TMP_DIR), { recursive: true, force: true });
       await writeFileAtomic(path.join(this.ctx.stagingDir, MANIFEST_FILE), serializeManifest(manifest, this.ctx.manifestKey));
       await crashPoint('manifest-written');
+      // remote (FORMAT.md §24): the point's files, then its manifest, in the store before it
+      // appears here; a crash after the remote manifest is repaired by the next open's sync
+      const pm = this.ctx.mirror;
+      if (pm) {
+        const lockedUntil = manifest.lockedUntil === null ? null : new Date(manifest.lockedUntil);
+        await pm.mirror.commitPoint({ pointId: this.pointId, dir: this.ctx.stagingDir, lockedUntil, packs: async () => pm.packsOf(this.referencedIds()) });
+      }
       await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
     } catch (err) {
       this.state = 'open';
@@ -202,6 +222,17 @@ export class PointWriter {
   collectDigests(add: (key: string) => void): void {
     if (this.state === 'committed' || this.state === 'aborted') return;
     for (const d of this.disks.values()) d.collectDigests(add);
+  }
+
+  /** Every blob id the point refers to: chunks and index tree nodes. */
+  private referencedIds(): Set<string> {
+    const ids = new Set<string>();
+    const add = (k: string): void => void ids.add(k);
+    for (const d of this.disks.values()) {
+      d.collectDigests(add);
+      d.collectNodeIds(add);
+    }
+    return ids;
   }
 
   private async close(): Promise<void> {

@@ -35,6 +35,15 @@ import { verifyRepository, type VerifyOptions } from './verify';
 import { addPackChecks, checkRecorded, type CheckedCopies } from './verifyPacks';
 import { packRepairs } from './verifyPackRepairs';
 import { applyVerifyRepairs } from './verifyRepairs';
+import type { RepoMirror } from './store/mirror';
+import { packsOfIds, pointPacks } from './store/pointPacks';
+
+/** @internal How open.ts attaches a remote repository's cache to its store (FORMAT.md §24). */
+export interface RemoteAttachment {
+  mirror: RepoMirror;
+  /** Called by close(), after the repository's own work: releases the writer lease, closes the store. */
+  close(): Promise<void>;
+}
 
 export interface RepositoryOptions {
   /** Chunk worker threads (default: twice the cores, 4–8). */
@@ -69,16 +78,23 @@ export class Repository {
   private readonly leaseKeeper: LeaseKeeper;
   /** The repository key of an encrypted repository, else null. */
   private readonly key: RepoKey | null;
+  /** A remote repository (object storage, FORMAT.md §24): where its durable copy is and how this
+   *  process opened it; null for a local repository. `dir` is then its cache directory. */
+  readonly remote: { location: string; mode: 'writer' | 'reader' } | null;
+  private readonly attachment: RemoteAttachment | null;
 
-  private constructor(dir: string, config: RepoConfig, opts: RepositoryOptions) {
+  private constructor(dir: string, config: RepoConfig, opts: RepositoryOptions, attachment: RemoteAttachment | null = null) {
     this.dir = dir;
     this.config = config;
     this.chunkSize = config.chunkSize;
     this.key = opts.key ?? null;
+    this.attachment = attachment;
+    this.remote = attachment ? { location: attachment.mirror.location, mode: attachment.mirror.mode } : null;
+    const mirror = attachment ? { mirror: attachment.mirror } : {};
     this.store =
       config.version === 1
         ? new ChunkStore(path.join(dir, CHUNKS_DIR), config.zstdLevel, opts.workers)
-        : new PackStore({ root: dir, zstdLevel: config.zstdLevel, packSize: config.packSize as number, key: opts.key ?? null, ...(opts.workers ? { workers: opts.workers } : {}) });
+        : new PackStore({ root: dir, zstdLevel: config.zstdLevel, packSize: config.packSize as number, key: opts.key ?? null, ...(opts.workers ? { workers: opts.workers } : {}), ...mirror });
     this.leaseKeeper = new LeaseKeeper(dir);
   }
 
@@ -116,10 +132,16 @@ export class Repository {
 
   /** REPO_NOT_FOUND without directory or config; REPO_INVALID for a config this code cannot use. */
   static async open(dir: string, opts: RepositoryOptions = {}): Promise<Repository> {
+    return Repository.openAttached(dir, opts, null);
+  }
+
+  /** @internal open.ts: a remote repository's cache directory, attached to its store. */
+  static async openAttached(dir: string, opts: RepositoryOptions, attachment: RemoteAttachment | null): Promise<Repository> {
     const root = path.resolve(dir);
     const config = await readConfig(root);
+    if (attachment && config.version !== 2) throw new AppError('REPO_INVALID', `${attachment.mirror.location}: only a format-2 repository can be remote (this one is format ${config.version})`);
     const key = config.encryption ? await repositoryKey(root, config, opts) : null;
-    const r = new Repository(root, config, { ...opts, ...(key ? { key } : {}) });
+    const r = new Repository(root, config, { ...opts, ...(key ? { key } : {}) }, attachment);
     if (r.store instanceof PackStore) await r.store.index.refresh();
     return r;
   }
@@ -134,8 +156,8 @@ export class Repository {
     return this.config.version;
   }
 
-  private sinkFor(staging: string): ChunkSink {
-    if (this.store instanceof PackStore) return new PackSink(this.store.session(path.join(staging, PACK_TMP_DIR)), this.config.treeFanout ?? DEFAULT_TREE_FANOUT);
+  private sinkFor(staging: string, lockedUntil: Date | null): ChunkSink {
+    if (this.store instanceof PackStore) return new PackSink(this.store.session(path.join(staging, PACK_TMP_DIR), lockedUntil), this.config.treeFanout ?? DEFAULT_TREE_FANOUT);
     return new ChunkFileSink(this.store, path.join(staging, CHUNK_TMP_DIR));
   }
 
@@ -178,11 +200,21 @@ export class Repository {
   }
 
   /** Takes the VM's lock (REPO_LOCKED), removes what crashed writers of this VM left in
-   *  staging, and returns the writer of the new point. Its retention lock is given to commit. */
-  async beginPoint(params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null }): Promise<PointWriter> {
+   *  staging, and returns the writer of the new point. Its retention lock is given to commit;
+   *  a remote repository also wants it here (`lockedUntil`: its packs get Object Lock retention
+   *  at upload, FORMAT.md §24). STORE_READ_ONLY on a remote repository opened as a reader. */
+  async beginPoint(params: { vm: VmIdentity; pointId: string; createdAt: Date; parentPointId: string | null; lockedUntil?: Date | string | null }): Promise<PointWriter> {
+    this.requireWritable(`writing point ${params?.pointId}`);
     // a writer deduplicates against what other processes stored since the last look
     if (this.store instanceof PackStore) await this.store.index.refresh();
-    return beginPoint({ root: this.dir, sinkFor: (staging) => this.sinkFor(staging), manifestKey: this.key, chunkSize: this.chunkSize, writers: this.writers }, params);
+    const store = this.store;
+    const mirror = this.attachment && store instanceof PackStore ? { mirror: this.attachment.mirror, packsOf: (ids: ReadonlySet<string>) => packsOfIds(store, ids) } : null;
+    return beginPoint({ root: this.dir, sinkFor: (staging, lockedUntil) => this.sinkFor(staging, lockedUntil), mirror, manifestKey: this.key, chunkSize: this.chunkSize, writers: this.writers }, params);
+  }
+
+  /** STORE_READ_ONLY on a remote repository opened as a reader: it never writes to the store. */
+  private requireWritable(what: string): void {
+    if (this.remote?.mode === 'reader') throw new AppError('STORE_READ_ONLY', `${what}: repository ${this.remote.location} is opened as a reader (read-only)`);
   }
 
   /**
@@ -238,6 +270,7 @@ export class Repository {
    * REPO_POINT_NOT_FOUND for an unknown point.
    */
   async deletePoint(pointId: string, opts: { reason: string; actor: string }): Promise<DeleteResult> {
+    this.requireWritable(`deleting point ${pointId}`);
     return retention.deletePoint(this.retentionContext(), pointId, opts);
   }
 
@@ -247,6 +280,7 @@ export class Repository {
    * A new point gets its lock at commit (CommitParams.lockedUntil), not from this.
    */
   async extendLock(pointId: string, until: Date | string, opts: { actor?: string; reason?: string } = {}): Promise<Manifest> {
+    this.requireWritable(`locking point ${pointId}`);
     return retention.extendLock(this.retentionContext(), pointId, until, { actor: opts.actor ?? processActor(), ...(opts.reason ? { reason: opts.reason } : {}) });
   }
 
@@ -258,6 +292,7 @@ export class Repository {
    * prune, unprotect or shorten the lock of a locked point".
    */
   async unlockPoint(pointId: string, opts: { reason: string; operator: string }): Promise<Manifest> {
+    this.requireWritable(`unlocking point ${pointId}`);
     return retention.unlockPoint(this.retentionContext(), pointId, opts);
   }
 
@@ -267,6 +302,7 @@ export class Repository {
    * `leased`, left for a later prune). `dryRun` only reports. Chunks are freed by gc().
    */
   async prune(rules: GfsRules, opts: retention.PruneOptions = {}): Promise<PruneReport> {
+    if (opts.dryRun !== true) this.requireWritable('prune');
     return retention.prune(this.retentionContext(), rules, opts);
   }
 
@@ -275,6 +311,7 @@ export class Repository {
    *  period and than every running writer; keeps deleted points readers still read. Safe while
    *  backups write and readers read, in any process. */
   async gc(opts: GcOptions = {}): Promise<GcReport> {
+    if (opts.dryRun !== true) this.requireWritable('gc');
     const ctx = {
       root: this.dir,
       collectLiveWriters: (add: (key: string) => void): void => {
@@ -297,7 +334,9 @@ export class Repository {
   }
 
   private retentionContext(): retention.RetentionContext {
-    return { root: this.dir, manifestKey: this.key, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey, this.key) };
+    const store = this.store;
+    const remote = this.attachment && store instanceof PackStore ? { mirror: this.attachment.mirror, pointPacks: async (id: string) => pointPacks(store, await this.readManifest(id), (m, d) => readPointIndex(this.dir, store, m, d)) } : {};
+    return { root: this.dir, manifestKey: this.key, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey, this.key), ...remote };
   }
 
   /** Who holds the VM's write lock, if anyone. */
@@ -316,9 +355,13 @@ export class Repository {
   /** Aborts writers still open, ends the leases of readers still open, then stops the worker
    *  pool (restarted if used again). */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.writers].map((w) => w.abort()));
-    await this.leaseKeeper.releaseAll();
-    await this.store.close();
+    try {
+      await Promise.allSettled([...this.writers].map((w) => w.abort()));
+      await this.leaseKeeper.releaseAll();
+      await this.store.close();
+    } finally {
+      await this.attachment?.close();
+    }
   }
 
   /** @internal Test hook: a chunk worker exits as if it crashed (format 2: all of them). */

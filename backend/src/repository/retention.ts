@@ -13,6 +13,7 @@ import { serializeManifest } from './manifest';
 import type { RepoKey } from './repoKey';
 import { TRASH_MARKER, trashUsers, type TrashMarker } from './trash';
 import type { DeleteResult, Lease, Manifest, PruneDecision, PruneReport } from './types';
+import type { RepoMirror } from './store/mirror';
 
 /** How long a deletion, lock change or prune waits for another one to finish. */
 const ADMIN_LOCK_WAIT_MS = 60_000;
@@ -25,6 +26,18 @@ export interface RetentionContext {
   readManifest(pointId: string): Promise<Manifest>;
   /** Readable manifests of complete points (optionally one VM's). */
   listManifests(vmKey?: string): Promise<Manifest[]>;
+  /** Remote repository (FORMAT.md §24): deletions and lock changes go to the store too. */
+  mirror?: RepoMirror | null;
+  /** Remote repository: the packs holding the point's blobs (its retention covers them). */
+  pointPacks?(pointId: string): Promise<Set<string>>;
+}
+
+/** The store refused to delete a point's manifest: its Object Lock retention runs. */
+function storeLockedError(m: Manifest, until: Date | undefined, location: string): AppError {
+  const when = until ? ` until ${until.toISOString()}` : '';
+  return new AppError('STORE_OBJECT_LOCKED', `restore point ${m.pointId} of vm ${m.vm.name} is still locked in ${location}${when} (Object Lock retention): the store refuses to delete it`, {
+    details: { pointId: m.pointId, vmKey: m.vm.key, ...(until ? { lockedUntil: until.toISOString() } : {}) },
+  });
 }
 
 export function isLocked(m: Pick<Manifest, 'lockedUntil'>, now: Date): boolean {
@@ -61,12 +74,24 @@ export async function withAdminLock<T>(root: string, fn: () => Promise<T>): Prom
  * its lease between the caller's check and the rename (it may have read the manifest): then it
  * waits in trash/ for GC, which removes it once neither is left.
  */
-export async function deleteChecked(root: string, m: Manifest, who: { actor: string; reason: string }): Promise<DeleteResult> {
+export async function deleteChecked(root: string, m: Manifest, who: { actor: string; reason: string }, mirror: RepoMirror | null = null): Promise<DeleteResult> {
   const { pointId } = m;
   const vmKey = m.vm.key;
   await appendAudit(root, [
     { actor: who.actor, action: 'delete', pointId, vmKey, reason: who.reason, details: { createdAt: m.createdAt, lockedUntil: m.lockedUntil } },
   ]);
+  if (mirror) {
+    // remote (FORMAT.md §24): the store's copy goes first, manifest first; refused under
+    // Object Lock, the point stays whole in the store and here
+    const r = await mirror.deletePoint(pointId).catch(async (err: unknown) => {
+      await appendAudit(root, [{ actor: who.actor, action: 'delete-failed', pointId, vmKey, reason: who.reason }]).catch(() => undefined);
+      throw err;
+    });
+    if (r.state === 'locked') {
+      await appendAudit(root, [{ actor: who.actor, action: 'delete-failed', pointId, vmKey, reason: `${who.reason} (the store refused: Object Lock retention)` }]).catch(() => undefined);
+      throw storeLockedError(m, r.until, mirror.location);
+    }
+  }
   const trash = trashDir(root, pointId);
   try {
     await fs.mkdir(path.dirname(trash), { recursive: true });
@@ -101,7 +126,7 @@ export async function deletePoint(ctx: RetentionContext, pointId: string, opts: 
     if (isLocked(m, opts.now ?? new Date())) throw lockedError(m, 'cannot delete');
     const leases = await liveLeases(ctx.root, pointId);
     if (leases.length > 0) throw leasedError('cannot delete', { pointId, vmKey: m.vm.key, vmName: m.vm.name }, leases);
-    return deleteChecked(ctx.root, m, { actor, reason });
+    return deleteChecked(ctx.root, m, { actor, reason }, ctx.mirror ?? null);
   });
 }
 
@@ -113,8 +138,14 @@ export function parseLockDate(until: unknown, what: string): Date {
   return d;
 }
 
-async function rewriteManifest(root: string, m: Manifest, key: RepoKey | null): Promise<void> {
-  await writeFileAtomic(path.join(pointDir(root, m.pointId), MANIFEST_FILE), serializeManifest(m, key));
+async function rewriteManifest(ctx: RetentionContext, m: Manifest): Promise<void> {
+  const dir = pointDir(ctx.root, m.pointId);
+  await writeFileAtomic(path.join(dir, MANIFEST_FILE), serializeManifest(m, ctx.manifestKey));
+  const mirror = ctx.mirror;
+  if (!mirror) return;
+  // remote: the packs and files get the new retention (only ever lengthened), then the manifest
+  const packs = async (): Promise<Set<string>> => (ctx.pointPacks ? ctx.pointPacks(m.pointId) : new Set());
+  await mirror.manifestRewritten({ pointId: m.pointId, dir, lockedUntil: m.lockedUntil === null ? null : new Date(m.lockedUntil), packs });
 }
 
 export async function extendLock(
@@ -143,7 +174,7 @@ export async function extendLock(
     await appendAudit(ctx.root, [
       { actor, action: 'lock-extend', pointId, vmKey: m.vm.key, reason: opts.reason ?? null, details: { from: m.lockedUntil, to: next.lockedUntil } },
     ]);
-    await rewriteManifest(ctx.root, next, ctx.manifestKey);
+    await rewriteManifest(ctx, next);
     return next;
   });
 }
@@ -157,7 +188,7 @@ export async function unlockPoint(ctx: RetentionContext, pointId: string, opts: 
     await appendAudit(ctx.root, [{ actor: operator, action: 'unlock', pointId, vmKey: m.vm.key, reason, details: { from: m.lockedUntil } }]);
     if (m.lockedUntil === null) return m;
     const next: Manifest = { ...m, lockedUntil: null };
-    await rewriteManifest(ctx.root, next, ctx.manifestKey);
+    await rewriteManifest(ctx, next);
     return next;
   });
 }
@@ -221,6 +252,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
     return decisions;
   };
 
+  const stillLocked: string[] = [];
   const report = (decisions: PruneDecision[], deferred: string[]): PruneReport => ({
     dryRun,
     timeZone,
@@ -232,6 +264,7 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
     locked: decisions.filter((d) => d.action === 'locked').map((d) => d.pointId),
     leased: decisions.filter((d) => d.action === 'leased').map((d) => d.pointId),
     kept: decisions.filter((d) => d.action === 'keep').length,
+    ...(ctx.mirror ? { stillLocked } : {}),
   });
 
   if (dryRun) return report(await plan(), []);
@@ -278,7 +311,19 @@ export async function prune(ctx: RetentionContext, rules: GfsRules, opts: PruneO
         d.leased = { purpose: lease.purpose, since: lease.startedAt };
         continue;
       }
-      const r = await deleteChecked(ctx.root, m, { actor, reason });
+      let r: DeleteResult;
+      try {
+        r = await deleteChecked(ctx.root, m, { actor, reason }, ctx.mirror ?? null);
+      } catch (err) {
+        // the store's Object Lock outlives the repository's lock (an operator's unlock on a
+        // compliance bucket): still locked, reported, and the prune goes on
+        if (!isAppError(err, 'STORE_OBJECT_LOCKED')) throw err;
+        d.action = 'locked';
+        const until = err.details?.['lockedUntil'];
+        d.lockedUntil = typeof until === 'string' ? until : m.lockedUntil;
+        stillLocked.push(d.pointId);
+        continue;
+      }
       if (r.deferred) deferred.push(r.pointId);
     }
     return report(decisions, deferred);

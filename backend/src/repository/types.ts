@@ -230,6 +230,10 @@ export interface PruneReport {
   deferred: string[];
   /** Not kept by any rule but locked: skipped. */
   locked: string[];
+  /** Remote repository (FORMAT.md §24): of `locked`, the points whose lock in the repository had
+   *  ended but whose manifest the store still refused to delete (Object Lock retention runs, e.g.
+   *  after an operator's unlock on a compliance bucket): kept whole, "still locked". */
+  stillLocked?: string[];
   /** The `leased` decisions: being read under a read lease, left for a later prune (not in
    *  `removed`). */
   leased: string[];
@@ -291,4 +295,8 @@ export interface GcReport {
   /** Live blobs found corrupt while repacking: not copied, and their pack was left as it is
    *  (verify reports and quarantines them). */
   corruptBlobs?: Array<{ blob: string; pack: string; message: string }>;
+  /** Remote repository (FORMAT.md §24): packs the collection would remove or repack but whose
+   *  Object Lock retention in the store still runs (the store refuses their deletion): left as
+   *  they are, "still locked", until a later collection. */
+  packsStillLocked?: string[];
 }

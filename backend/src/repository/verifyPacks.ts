@@ -51,10 +51,14 @@ export async function verifyPacks(
   const snap = await readIndexSnapshot(root);
   for (const [file, why] of snap.problems) problems.push({ ...repoProblem('repo-index-corrupt', why), indexFile: file });
   const quarantine = await readPackQuarantine(root);
+  // remote (FORMAT.md §24): every pack the index names, and every one the cache lists, is read
+  // from the store's copy
+  if (store.mirror) for (const name of snap.packs.keys()) await store.mirror.ensurePack(name);
   const disk = await listPackFiles(root);
   let packsChecked = 0;
   for (const p of disk) {
     if (signal?.aborted) throw new AppError('ABORTED', 'verify aborted', { cause: signal.reason });
+    await store.mirror?.ensurePack(p.name);
     const found = await checkPack(store, p, snap.packs.get(p.name), checked.get(p.name), quarantine);
     if (found === 'gone') continue;
     packsChecked++;

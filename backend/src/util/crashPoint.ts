@@ -7,7 +7,9 @@
 export const CRASH_POINTS = ['pack-published', 'index-written', 'disk-index-written', 'manifest-written'] as const;
 /** The upgrade from format 1 (FORMAT.md §22), in the order it reaches them. */
 export const UPGRADE_CRASH_POINTS = ['upgrade-marked', 'upgrade-index-written', 'upgrade-index-aside', 'upgrade-root-written', 'upgrade-manifest-converted', 'upgrade-config-final'] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof UPGRADE_CRASH_POINTS)[number];
+/** A remote repository's writer (FORMAT.md §24), in the order it reaches them. */
+export const REMOTE_CRASH_POINTS = ['pack-uploaded', 'index-uploaded', 'point-files-uploaded', 'manifest-uploaded'] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof UPGRADE_CRASH_POINTS)[number] | (typeof REMOTE_CRASH_POINTS)[number];
 
 const STOP_AT = process.env['OLVM_BACKUP_TEST_STOP_AT'];
 

@@ -79,13 +79,14 @@ export function registerRepo(program: Command): void {
         await r.close();
       }
     });
-  addRepoOptions(repo.command('info').description('where the repository is, its format and encryption; on object storage its cache directory and the mode it was opened in'))
+  addRepoOptions(repo.command('info').description("where the repository is, its format and encryption; on object storage its cache directory, the bucket's Object Lock and who holds the writer lease"))
     .option('--json', 'print it as JSON')
     .action(async (o: RepoFlags & { json?: boolean }) => {
-      const [{ openRepository }, { repoInfo }] = await Promise.all([import('../repoOpen'), import('../repoInfo')]);
-      const r = await openRepository(o);
+      const [{ openSpec }, { repoSpecFrom }, { repoInfo }, { remoteStatus }] = await Promise.all([import('../repoOpen'), import('../repoSpec'), import('../repoInfo'), import('../../repository')]);
+      const spec = await repoSpecFrom(o);
+      const r = await openSpec(spec, 'reader', o);
       try {
-        const info = repoInfo(r);
+        const info = repoInfo(r, spec.kind === 's3' ? await remoteStatus(spec.s3) : undefined);
         if (o.json) printJson(info);
         else for (const [k, v] of Object.entries(info)) printLine(`${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
       } finally {

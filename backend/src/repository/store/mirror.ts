@@ -1,0 +1,231 @@
+/**
+ * The writer's mirror of a remote repository (FORMAT.md §24): the repository logic writes the
+ * local cache directory exactly as for a local repository and calls this object at its commit
+ * points, which puts the same files under the same relative keys into the object store in an
+ * order that never lets a reader of the store see half a point — packs (queued, ≤4 in flight),
+ * then the index file naming them, then a point's disk indexes, then its manifest last. Object
+ * Lock retention is set at upload on what a locked point writes and extended on what it reuses.
+ * Deletions go manifest first; a store refusal under Object Lock is "still locked", reported by
+ * the caller, never an error. A reader's mirror (mode 'reader') only fetches packs (packFetch).
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { AppError } from '../../errors';
+import { crashPoint } from '../../util/crashPoint';
+import { INDEX_DIR, MANIFEST_FILE, POINTS_DIR } from '../layout';
+import type { DeleteResult, ObjectStore, Retention } from './objectStore';
+import { PackFetcher, packKey } from './packFetch';
+
+/** Uploads of packs in flight at once (the store itself goes multipart within one). */
+const UPLOADS_IN_FLIGHT = 4;
+
+export interface MirrorOptions {
+  /** The cache directory (a format-2 repository directory). */
+  root: string;
+  store: ObjectStore;
+  mode: 'writer' | 'reader';
+  /** Object Lock mode of retention the writer sets. */
+  lockMode: 'compliance' | 'governance';
+  /** Keep pack files in the cache after upload (false: an empty placeholder stays). */
+  keepPacks: boolean;
+  /** The writer lease's state: why it was lost, if it was (then nothing more is written). */
+  leaseLost?: () => AppError | undefined;
+}
+
+/** Which packs a point's blobs are in (all known copies), resolved by the caller's store. */
+export type PackResolver = () => Promise<Set<string>>;
+
+export class RepoMirror {
+  readonly store: ObjectStore;
+  readonly mode: 'writer' | 'reader';
+  readonly lockMode: 'compliance' | 'governance';
+  readonly fetcher: PackFetcher;
+  private readonly root: string;
+  private readonly keepPacks: boolean;
+  private readonly leaseLost: () => AppError | undefined;
+  private readonly uploading = new Set<Promise<void>>();
+  private readonly waiting: Array<() => void> = [];
+  private running = 0;
+  /** The first upload failure since the last barrier: the next barrier throws it. */
+  private failure: unknown;
+
+  constructor(opts: MirrorOptions) {
+    this.root = opts.root;
+    this.store = opts.store;
+    this.mode = opts.mode;
+    this.lockMode = opts.lockMode;
+    this.keepPacks = opts.keepPacks;
+    this.leaseLost = opts.leaseLost ?? (() => undefined);
+    this.fetcher = new PackFetcher(opts.root, opts.store);
+  }
+
+  get location(): string {
+    return this.store.location;
+  }
+
+  retention(until: Date | null): Retention | undefined {
+    return until && until.getTime() > Date.now() ? { mode: this.lockMode, until } : undefined;
+  }
+
+  private requireWriter(what: string): void {
+    if (this.mode !== 'writer') throw new AppError('STORE_READ_ONLY', `${what}: repository ${this.store.location} is opened as a reader`);
+    const lost = this.leaseLost();
+    if (lost) throw new AppError('STORE_WRITER_ACTIVE', `${what}: this process lost the writer lease of ${this.store.location}: ${lost.message}`, { cause: lost });
+  }
+
+  /** Makes sure a pack can be read from the cache (downloads it when absent or evicted). */
+  ensurePack(name: string): Promise<void> {
+    return this.fetcher.ensure(name);
+  }
+
+  /** Pack published in the cache (pack.ts publishPack): its upload is queued. With `until`,
+   *  it gets Object Lock retention at upload (a point committed locked relies on it). */
+  packPublished(name: string, until: Date | null): void {
+    this.requireWriter(`uploading pack ${name}`);
+    const job = this.slot().then(async () => {
+      try {
+        const file = this.fetcher.localPath(name);
+        const retention = this.retention(until);
+        await this.store.put(packKey(name), { file }, retention ? { retention } : {});
+        await crashPoint('pack-uploaded');
+        if (!this.keepPacks) await this.fetcher.evict(name);
+      } finally {
+        this.release();
+      }
+    });
+    const tracked = job.catch((err: unknown) => {
+      this.failure ??= new AppError('STORE_UNAVAILABLE', `uploading pack ${name} to ${this.store.location} failed: ${(err as Error).message}`, { cause: err });
+    });
+    this.uploading.add(tracked);
+    void tracked.finally(() => this.uploading.delete(tracked));
+  }
+
+  private async slot(): Promise<void> {
+    if (this.running < UPLOADS_IN_FLIGHT) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+  }
+
+  private release(): void {
+    this.running--;
+    this.waiting.shift()?.();
+  }
+
+  /** Waits for every queued pack upload; throws the first failure (and forgets it). */
+  async packsUploaded(): Promise<void> {
+    while (this.uploading.size > 0) await Promise.all([...this.uploading]);
+    const failure = this.failure;
+    this.failure = undefined;
+    if (failure !== undefined) throw failure;
+  }
+
+  /** An index file was written in the cache: every pack it may name is in the store first. */
+  async indexWritten(name: string): Promise<void> {
+    this.requireWriter(`uploading index file ${name}`);
+    await this.packsUploaded();
+    await this.store.put(`${INDEX_DIR}/${name}`, { file: path.join(this.root, INDEX_DIR, name) });
+    await crashPoint('index-uploaded');
+  }
+
+  /** Removes superseded index files from the store (after their successor is there). */
+  async indexesDropped(names: readonly string[]): Promise<void> {
+    this.requireWriter('removing index files');
+    for (const n of names) await this.store.delete(`${INDEX_DIR}/${n}`);
+  }
+
+  /**
+   * A point is committed (called before the local rename of staging → points/): its files
+   * except the manifest, then — for a locked point — the retention of every pack it references
+   * lengthened to its lock, then the manifest, the object whose presence makes the point.
+   */
+  async commitPoint(p: { pointId: string; dir: string; lockedUntil: Date | null; packs: PackResolver }): Promise<void> {
+    this.requireWriter(`committing point ${p.pointId}`);
+    await this.packsUploaded();
+    const retention = this.retention(p.lockedUntil);
+    const files = (await fs.readdir(p.dir)).filter((f) => f !== MANIFEST_FILE && !f.startsWith('.'));
+    for (const f of files.sort()) {
+      const st = await fs.stat(path.join(p.dir, f));
+      if (!st.isFile()) continue;
+      await this.store.put(pointKey(p.pointId, f), { file: path.join(p.dir, f) }, retention ? { retention } : {});
+    }
+    await crashPoint('point-files-uploaded');
+    if (retention) await this.extendPacks(await p.packs(), retention);
+    await this.store.put(pointKey(p.pointId, MANIFEST_FILE), { file: path.join(p.dir, MANIFEST_FILE) }, retention ? { retention } : {});
+    await crashPoint('manifest-uploaded');
+  }
+
+  /** The point's lock changed (retention.ts): its files and packs get the new retention (only
+   *  ever lengthened), then the new manifest goes up as the key's next version. */
+  async manifestRewritten(p: { pointId: string; dir: string; lockedUntil: Date | null; packs: PackResolver }): Promise<void> {
+    this.requireWriter(`updating point ${p.pointId}`);
+    const retention = this.retention(p.lockedUntil);
+    if (retention) {
+      await this.extendPacks(await p.packs(), retention);
+      for (const f of await fs.readdir(p.dir)) {
+        if (f === MANIFEST_FILE || f.startsWith('.')) continue;
+        await this.store.extendRetention(pointKey(p.pointId, f), retention);
+      }
+    }
+    await this.store.put(pointKey(p.pointId, MANIFEST_FILE), { file: path.join(p.dir, MANIFEST_FILE) }, retention ? { retention } : {});
+  }
+
+  private async extendPacks(packs: ReadonlySet<string>, retention: Retention): Promise<void> {
+    const names = [...packs];
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < names.length) await this.store.extendRetention(packKey(names[next++] as string), retention);
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOADS_IN_FLIGHT, names.length) }, lane));
+  }
+
+  /**
+   * Deletes a point from the store, manifest first (from then on no reader sees it). `locked`:
+   * the store refused the manifest under Object Lock — nothing else was touched, the point
+   * stays whole in the store; the caller keeps it locally too.
+   */
+  async deletePoint(pointId: string): Promise<{ state: 'deleted' } | { state: 'locked'; until?: Date }> {
+    this.requireWriter(`deleting point ${pointId}`);
+    const first = await this.store.delete(pointKey(pointId, MANIFEST_FILE));
+    if (first.state === 'locked') return lockedOf(first);
+    const rest: string[] = [];
+    for await (const o of this.store.list(`${POINTS_DIR}/${pointId}/`)) rest.push(o.key);
+    for (const key of rest) await this.store.delete(key);
+    return { state: 'deleted' };
+  }
+
+  /** A pack the collection removed locally: removed from the store too (or refused: locked). */
+  async deletePack(name: string): Promise<DeleteResult> {
+    this.requireWriter(`deleting pack ${name}`);
+    return this.store.delete(packKey(name));
+  }
+
+  /** When the pack's retention in the store ends, if it has not yet ended. */
+  async retentionOf(name: string): Promise<Date | null> {
+    const h = await this.store.head(packKey(name));
+    const until = h?.retention?.until;
+    return until && until.getTime() > Date.now() ? until : null;
+  }
+
+  /** Uploads a file of the cache under its relative path (init: keys, then config.json). */
+  async putFile(rel: string): Promise<void> {
+    this.requireWriter(`uploading ${rel}`);
+    await this.store.put(rel.split(path.sep).join('/'), { file: path.join(this.root, rel) });
+  }
+
+  /** Waits for uploads still queued (their failure is dropped: nothing refers to those packs). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.uploading]);
+    this.failure = undefined;
+  }
+}
+
+function pointKey(pointId: string, file: string): string {
+  return `${POINTS_DIR}/${pointId}/${file}`;
+}
+
+function lockedOf(r: DeleteResult & { state: 'locked' }): { state: 'locked'; until?: Date } {
+  return r.until ? { state: 'locked', until: r.until } : { state: 'locked' };
+}

@@ -1,0 +1,191 @@
+/**
+ * Opening and creating a repository wherever it is (FORMAT.md §24): a local directory, or an
+ * object store (S3) with a local cache directory. The one entry point the CLI and the service
+ * use. A remote repository opens as a writer (the single writer lease, Object Lock required by
+ * default, the cache synced from the store, then every commit mirrored) or as a reader (the
+ * cache synced; packs fetched on demand; nothing is ever written to the store).
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { AppError, isAppError } from '../../errors';
+import { writeFileAtomic } from '../atomicFile';
+import { CONFIG_FILE, KEYS_DIR } from '../layout';
+import { Repository, type InitOptions, type RepositoryOptions } from '../repository';
+import { RepoMirror } from './mirror';
+import type { ObjectStore } from './objectStore';
+import type { S3Config } from './s3Config';
+import { openStore, parseS3Url } from './stores';
+import { syncFromStore } from './sync';
+import { WriterLease } from './writerLease';
+
+export type RepoSpec = { kind: 'local'; dir: string } | { kind: 's3'; s3: S3Config; cacheDir: string };
+
+export interface RemoteRepoOptions extends RepositoryOptions {
+  /** Remote only: 'writer' (default) takes the writer lease; 'reader' never writes to the store. */
+  mode?: 'writer' | 'reader';
+  /** Who writes, for the writer lease (default `olvm-backup`). */
+  holder?: string;
+  /** A writer refuses a bucket without Object Lock (STORE_NO_OBJECT_LOCK). Default true. */
+  requireObjectLock?: boolean;
+  /** The Object Lock mode of the retention a writer sets. Default compliance. */
+  objectLockMode?: 'compliance' | 'governance';
+  /** Keep packs in the cache after upload. Default false: the cache holds metadata only. */
+  keepPacks?: boolean;
+}
+
+export type RemoteInitOptions = InitOptions & RemoteRepoOptions & { objectLock?: 'compliance' | 'governance' | 'off' };
+
+/** In the cache directory: which store it caches (no credentials). */
+export const REMOTE_FILE = 'remote.json';
+
+interface RemoteRecord {
+  format: 'olvm-backup-remote';
+  version: 1;
+  location: string;
+}
+
+/** `s3://BUCKET/PREFIX` or a local directory. INVALID_ARGUMENT for a malformed s3 URL. */
+export function parseRepoLocation(s: string): { kind: 'local'; dir: string } | { kind: 's3'; bucket: string; prefix: string } {
+  const url = parseS3Url(s);
+  if (url) return { kind: 's3', bucket: url.bucket, prefix: url.prefix };
+  if (typeof s !== 'string' || s === '') throw new AppError('INVALID_ARGUMENT', 'a repository location is required (a directory or s3://BUCKET/PREFIX)');
+  return { kind: 'local', dir: s };
+}
+
+/** Opens a repository. Local: Repository.open. S3: see openRepoOnStore. */
+export async function openRepo(spec: RepoSpec, opts: RemoteRepoOptions = {}): Promise<Repository> {
+  if (spec.kind === 'local') return Repository.open(spec.dir, opts);
+  const writer = (opts.mode ?? 'writer') === 'writer';
+  const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: writer && opts.requireObjectLock !== false });
+  return openRepoOnStore(store, spec.cacheDir, opts);
+}
+
+/** Creates a repository. S3: the bucket is created with Object Lock when missing (`objectLock`,
+ *  default compliance; `off` creates it without, which a writer then refuses unless
+ *  requireObjectLock is false). REPO_EXISTS when the prefix holds a repository already. */
+export async function initRepo(spec: RepoSpec, opts: RemoteInitOptions = {}): Promise<Repository> {
+  if (spec.kind === 'local') {
+    const { objectLock: _ol, mode: _mode, holder: _holder, requireObjectLock: _req, objectLockMode: _olm, keepPacks: _kp, ...init } = opts;
+    return Repository.init(spec.dir, init);
+  }
+  const objectLock = opts.objectLock;
+  const probe = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: false });
+  try {
+    await ensureBucket(probe, objectLock ?? 'compliance');
+  } finally {
+    await probe.close();
+  }
+  const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: opts.requireObjectLock !== false });
+  return initRepoOnStore(store, spec.cacheDir, opts);
+}
+
+/** The store engineer's bucket creation, when the store offers it (S3Store.createBucket). */
+async function ensureBucket(store: ObjectStore, objectLock: 'compliance' | 'governance' | 'off'): Promise<boolean> {
+  const s = store as ObjectStore & { createBucket?: (o: { objectLock: boolean }) => Promise<boolean> };
+  try {
+    await store.bucketLock();
+    return false;
+  } catch (err) {
+    if (!isAppError(err, 'STORE_BUCKET_MISSING') || typeof s.createBucket !== 'function') throw err;
+  }
+  return s.createBucket({ objectLock: objectLock !== 'off' });
+}
+
+/**
+ * A repository on an open store with its cache in `cacheDir` (created if needed). The store is
+ * the caller's until this returns; from then on the repository closes it. Writer: Object Lock
+ * checked (unless requireObjectLock false), the writer lease taken (STORE_WRITER_ACTIVE naming
+ * the holder), the cache synced (repairing a commit cut between the store's manifest and the
+ * local rename), then every change mirrored. Reader: the cache synced, nothing written to the store.
+ */
+export async function openRepoOnStore(store: ObjectStore, cacheDir: string, opts: RemoteRepoOptions = {}): Promise<Repository> {
+  const mode = opts.mode ?? 'writer';
+  const root = path.resolve(cacheDir);
+  let lease: WriterLease | undefined;
+  try {
+    await claimCache(root, store.location);
+    if (mode === 'writer') {
+      if (opts.requireObjectLock !== false && !(await store.bucketLock()).enabled) {
+        throw new AppError('STORE_NO_OBJECT_LOCK', `${store.location} has no Object Lock: a writer refuses it (protection.requireObjectLock; create the bucket with Object Lock, or set requireObjectLock false to rely on the repository's own locks only)`);
+      }
+      lease = await WriterLease.acquire(store, opts.holder ?? 'olvm-backup');
+    }
+    const mirror = new RepoMirror({ root, store, mode, lockMode: opts.objectLockMode ?? 'compliance', keepPacks: opts.keepPacks === true, ...(lease ? { leaseLost: leaseCheck(lease) } : {}) });
+    await syncFromStore(store, root, { fetcher: mirror.fetcher, placeholders: mode === 'writer' });
+    const held = lease;
+    const repo = await Repository.openAttached(root, repoOptions(opts), {
+      mirror,
+      close: async () => {
+        try {
+          await mirror.drain();
+          await held?.release();
+        } finally {
+          await store.close();
+        }
+      },
+    });
+    return repo;
+  } catch (err) {
+    await lease?.release().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Creates the repository in the store (keys first, config.json last) through a fresh cache
+ *  directory, then opens it as its writer. */
+export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts: RemoteInitOptions = {}): Promise<Repository> {
+  const root = path.resolve(cacheDir);
+  try {
+    if ((await store.head(CONFIG_FILE)) !== null) throw new AppError('REPO_EXISTS', `${store.location} is already a repository`);
+    if (opts.requireObjectLock !== false && !(await store.bucketLock()).enabled) {
+      throw new AppError('STORE_NO_OBJECT_LOCK', `${store.location} has no Object Lock: refusing to create a protected repository there (requireObjectLock false to allow it)`);
+    }
+    const { objectLock: _ol, mode: _m, holder: _h, requireObjectLock: _r, objectLockMode: _olm, keepPacks: _k, ...init } = opts;
+    if (init.version === 1) throw new AppError('INVALID_ARGUMENT', 'only a format-2 repository can be remote');
+    const local = await Repository.init(root, { ...init, version: 2 });
+    await local.close();
+    await claimCache(root, store.location, true);
+    for (const f of (await fs.readdir(path.join(root, KEYS_DIR)).catch(() => [])).sort()) {
+      if (f.endsWith('.json')) await store.put(`${KEYS_DIR}/${f}`, { file: path.join(root, KEYS_DIR, f) });
+    }
+    // config.json last: its presence in the store is what makes the repository
+    const put = await store.put(CONFIG_FILE, { file: path.join(root, CONFIG_FILE) }, { ifAbsent: true, contentType: 'application/json' });
+    if (!put.created) throw new AppError('REPO_EXISTS', `${store.location} became a repository meanwhile (another init)`);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  return openRepoOnStore(store, root, opts);
+}
+
+function repoOptions(opts: RemoteRepoOptions): RepositoryOptions {
+  const { mode: _m, holder: _h, requireObjectLock: _r, objectLockMode: _o, keepPacks: _k, ...rest } = opts;
+  return rest;
+}
+
+function leaseCheck(lease: WriterLease): () => AppError | undefined {
+  return () => lease.lostReason;
+}
+
+/** The cache directory caches this store and nothing else: a fresh or empty directory is
+ *  claimed; a local repository or another store's cache is refused. */
+async function claimCache(root: string, location: string, initialized = false): Promise<void> {
+  await fs.mkdir(root, { recursive: true });
+  const file = path.join(root, REMOTE_FILE);
+  const cur = await fs.readFile(file, 'utf8').catch(() => null);
+  if (cur !== null) {
+    let rec: Partial<RemoteRecord> = {};
+    try {
+      rec = JSON.parse(cur) as Partial<RemoteRecord>;
+    } catch {
+      // unreadable: refused below
+    }
+    if (rec.location !== location) throw new AppError('REPO_INVALID', `${root} is the cache of ${String(rec.location)}, not of ${location}`);
+    return;
+  }
+  const entries = await fs.readdir(root);
+  if (entries.includes(CONFIG_FILE) && !initialized) throw new AppError('REPO_INVALID', `${root} is a local repository, not the cache of ${location}`);
+  const rec: RemoteRecord = { format: 'olvm-backup-remote', version: 1, location };
+  await writeFileAtomic(file, Buffer.from(JSON.stringify(rec, null, 2) + '\n'));
+}
