@@ -96,6 +96,12 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
     expect(await store.head('nope/missing')).toBeNull();
     const err = await expectCode(store.get('nope/missing'), 'STORE_NOT_FOUND');
     expect(err.message).toContain('nope/missing');
+    // an empty object is an object
+    await store.put('empty', Buffer.alloc(0));
+    expect((await store.get('empty')).length).toBe(0);
+    expect((await store.getRange('empty', 0, 10)).length).toBe(0);
+    expect(await store.download('empty', path.join(work, `empty-${kind}`))).toBe(0);
+    expect((await fs.readFile(path.join(work, `empty-${kind}`))).length).toBe(0);
     await expectCode(store.put('../escape', body), 'INVALID_ARGUMENT');
     await expectCode(store.get('/abs'), 'INVALID_ARGUMENT');
   });
