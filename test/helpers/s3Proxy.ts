@@ -1,11 +1,13 @@
 import * as http from 'http';
+import * as https from 'https';
 import type { AddressInfo } from 'net';
 
 /**
  * A throttling store in front of the real one: a loopback HTTP proxy that answers the next N
  * requests with 503 SlowDown (the body AWS and RGW send when they shed load) and forwards every
  * other request unchanged to the lab's RGW. The Host header is forwarded as signed, so SigV4
- * still verifies. Used to prove the store's retries against real answers.
+ * still verifies. Used to prove the store's retries against real answers; with `tls` it serves
+ * HTTPS with that certificate (a private CA's endpoint, for S3Config.caFile).
  */
 export interface SlowDownProxy {
   endpoint: string;
@@ -18,11 +20,11 @@ export interface SlowDownProxy {
 
 const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
 
-export async function slowDownProxy(target: string, refuseFirst: number): Promise<SlowDownProxy> {
+export async function slowDownProxy(target: string, refuseFirst: number, tls?: { key: Buffer; cert: Buffer }): Promise<SlowDownProxy> {
   const to = new URL(target);
   let pending = refuseFirst;
   let refused = 0;
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (pending > 0) {
       pending--;
       refused++;
@@ -41,11 +43,12 @@ export async function slowDownProxy(target: string, refuseFirst: number): Promis
     up.on('timeout', () => up.destroy(new Error('upstream timed out')));
     up.on('error', () => res.destroy());
     req.pipe(up);
-  });
+  };
+  const server = tls ? https.createServer(tls, handle) : http.createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     refused: () => refused,
     refuseNext: (n) => {
       pending = n;

@@ -1,4 +1,5 @@
 import { DeleteObjectCommand, GetObjectRetentionCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'child_process';
 import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -382,6 +383,29 @@ describe('S3 bad conditions', () => {
       await store.close();
       await proxy.close();
     }
+  });
+
+  it('an HTTPS endpoint signed by a private CA works with caFile, and is refused without it', async () => {
+    const key = path.join(work, 'tls.key');
+    const cert = path.join(work, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=olvm test CA', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+      stdio: 'ignore',
+      timeout: 30_000,
+    });
+    const proxy = await slowDownProxy(lab.endpoint, 0, { key: await fs.readFile(key), cert: await fs.readFile(cert) });
+    const trusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint, caFile: cert }, fast);
+    const untrusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, fast);
+    try {
+      await trusted.put('tls', Buffer.from('over tls'));
+      expect((await trusted.get('tls')).toString()).toBe('over tls');
+      const err = await expectCode(untrusted.get('tls'), 'STORE_UNAVAILABLE');
+      expect(err.message).toMatch(/self[- ]signed certificate/i);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+      await proxy.close();
+    }
+    await expectCode(Promise.resolve().then(() => new S3Store({ ...labS3Config(lab, bucket, creds), caFile: path.join(work, 'no-ca.pem') })), 'CONFIG_INVALID');
   });
 
   it('a corrupt upload (wrong Content-MD5) is STORE_CORRUPT, single and multipart', async () => {
