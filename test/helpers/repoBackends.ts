@@ -11,7 +11,10 @@ import * as path from 'path';
 import { Repository, type InitOptions, type RemoteRepoOptions, type RepositoryOptions } from '../../backend/src/repository';
 import { DirStore } from '../../backend/src/repository/store/dirStore';
 import type { ObjectStore } from '../../backend/src/repository/store/objectStore';
-import { initRepoOnStore, openRepoOnStore } from '../../backend/src/repository/store/open';
+import { initRepo as initRemote, initRepoOnStore, openRepoOnStore, openRepo as openRemote } from '../../backend/src/repository/store/open';
+import type { S3Config } from '../../backend/src/repository/store/s3Config';
+import { S3Store } from '../../backend/src/repository/store/s3Store';
+import { labCredentialsFile, labS3Config, s3Lab, uniqueBucket } from './s3Lab';
 
 export type BackendName = 'local' | 'dir' | 's3';
 
@@ -63,17 +66,49 @@ export const DIR: RepoBackend = {
     };`,
 };
 
-/** The backends a suite runs on: local and the directory store always, s3 when the lab's store
- *  helper is built in (s3Backend.ts registers it). */
-export function backends(): RepoBackend[] {
-  return [LOCAL, DIR, ...extra];
+/** For the `s3` backend: the S3Config of the repository cached in `dir` (its own bucket on the
+ *  lab, created with Object Lock), kept beside it so that a child process finds it. */
+function s3ConfigFile(dir: string): string {
+  return `${path.resolve(dir)}.s3.json`;
 }
 
-const extra: RepoBackend[] = [];
+async function s3ConfigOf(dir: string): Promise<S3Config> {
+  return JSON.parse(await fs.readFile(s3ConfigFile(dir), 'utf8')) as S3Config;
+}
 
-/** @internal s3Backend.ts adds the s3 backend. */
-export function registerBackend(b: RepoBackend): void {
-  if (!extra.some((e) => e.name === b.name)) extra.push(b);
+export const S3: RepoBackend = {
+  name: 's3',
+  async init(dir, opts = {}) {
+    const lab = await s3Lab();
+    await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
+    const creds = await labCredentialsFile(lab, path.dirname(path.resolve(dir)));
+    const s3 = labS3Config(lab, uniqueBucket('olvm-repo'), creds, 'repo');
+    await fs.writeFile(s3ConfigFile(dir), JSON.stringify(s3));
+    return initRemote({ kind: 's3', s3, cacheDir: dir }, opts);
+  },
+  async open(dir, opts = {}) {
+    const { cacheDir, ...rest } = opts;
+    return openRemote({ kind: 's3', s3: await s3ConfigOf(dir), cacheDir: cacheDir ?? dir }, rest);
+  },
+  async store(dir) {
+    return S3Store.open(await s3ConfigOf(dir), { requireObjectLock: false });
+  },
+  childOpenScript: (dir, repoModule) => `
+    const openRepo = (o) => {
+      const { openRepo: open } = require(${JSON.stringify(path.join(repoModule, 'store', 'open'))});
+      const s3 = JSON.parse(require('fs').readFileSync(${JSON.stringify(s3ConfigFile(dir))}, 'utf8'));
+      return open({ kind: 's3', s3, cacheDir: ${JSON.stringify(path.resolve(dir))} }, o);
+    };`,
+};
+
+/** The backends a suite runs on: a local directory, a directory store, S3 on the Ceph lab.
+ *  OLVM_TEST_BACKENDS=local,dir (a comma list) narrows it for a quick run. */
+export function backends(): RepoBackend[] {
+  const all = [LOCAL, DIR, S3];
+  const only = process.env['OLVM_TEST_BACKENDS'];
+  if (!only) return all;
+  const names = new Set(only.split(',').map((n) => n.trim()));
+  return all.filter((b) => names.has(b.name));
 }
 
 export function remoteBackends(): RepoBackend[] {

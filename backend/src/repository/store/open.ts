@@ -7,13 +7,14 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { AppError, isAppError } from '../../errors';
+import { AppError } from '../../errors';
 import { writeFileAtomic } from '../atomicFile';
 import { CONFIG_FILE, KEYS_DIR } from '../layout';
 import { Repository, type InitOptions, type RepositoryOptions } from '../repository';
 import { RepoMirror } from './mirror';
 import type { ObjectStore } from './objectStore';
 import type { S3Config } from './s3Config';
+import { createBucket } from './s3Bucket';
 import { openStore, parseS3Url } from './stores';
 import { syncFromStore } from './sync';
 import { WriterLease } from './writerLease';
@@ -68,27 +69,11 @@ export async function initRepo(spec: RepoSpec, opts: RemoteInitOptions = {}): Pr
     const { objectLock: _ol, mode: _mode, holder: _holder, requireObjectLock: _req, objectLockMode: _olm, keepPacks: _kp, ...init } = opts;
     return Repository.init(spec.dir, init);
   }
-  const objectLock = opts.objectLock;
-  const probe = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: false });
-  try {
-    await ensureBucket(probe, objectLock ?? 'compliance');
-  } finally {
-    await probe.close();
-  }
+  // created with Object Lock unless `off` (Ceph cannot add it later); an existing bucket of ours is fine
+  await createBucket(spec.s3, opts.objectLock ?? 'compliance');
   const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: opts.requireObjectLock !== false });
-  return initRepoOnStore(store, spec.cacheDir, opts);
-}
-
-/** The store engineer's bucket creation, when the store offers it (S3Store.createBucket). */
-async function ensureBucket(store: ObjectStore, objectLock: 'compliance' | 'governance' | 'off'): Promise<boolean> {
-  const s = store as ObjectStore & { createBucket?: (o: { objectLock: boolean }) => Promise<boolean> };
-  try {
-    await store.bucketLock();
-    return false;
-  } catch (err) {
-    if (!isAppError(err, 'STORE_BUCKET_MISSING') || typeof s.createBucket !== 'function') throw err;
-  }
-  return s.createBucket({ objectLock: objectLock !== 'off' });
+  const objectLockMode = opts.objectLockMode ?? (opts.objectLock === 'governance' ? 'governance' : 'compliance');
+  return initRepoOnStore(store, spec.cacheDir, { ...opts, objectLockMode });
 }
 
 /**
