@@ -8,7 +8,7 @@ import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, bootCheckRunner, byKind, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, verifyRunner } from './jobs';
-import { initRepo, openRepo, remoteStatus, type RemoteRepoOptions, type Repository, type RepoSpec, type S3Config } from './repository';
+import { initRepo, openRepo, remoteStatus, s3ConfigOf, type RemoteRepoOptions, type Repository, type RepoSpec } from './repository';
 import { PointImages, PointRestorer } from './restore';
 import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, Scheduler, VerifyScheduler } from './schedule';
 import { childFor, type Logger } from './util/log';
@@ -281,17 +281,7 @@ async function createRepository(spec: RepoSpec, c: ServiceConfig['repository'], 
 function repoSpecOf(c: ServiceConfig['repository']): RepoSpec {
   const s3 = c.s3;
   if (!s3) return { kind: 'local', dir: c.path };
-  const config: S3Config = {
-    ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
-    bucket: s3.bucket,
-    prefix: s3.prefix,
-    region: s3.region,
-    forcePathStyle: s3.forcePathStyle,
-    ...(s3.caFile !== undefined ? { caFile: s3.caFile } : {}),
-    ...(s3.credentialsFile !== undefined ? { credentialsFile: s3.credentialsFile } : {}),
-    ...(s3.profile !== undefined ? { profile: s3.profile } : {}),
-  };
-  return { kind: 's3', s3: config, cacheDir: s3.cacheDir };
+  return { kind: 's3', s3: s3ConfigOf(s3), cacheDir: s3.cacheDir };
 }
 
 /** The API's read view of the catalog file: the point index, job history, policy counts. */

@@ -55,5 +55,5 @@ export type { RepoSpec, RemoteRepoOptions, RemoteInitOptions } from './store/ope
 export type { S3Config } from './store/s3Config';
 export { WRITER_LEASE_KEY } from './store/writerLease';
 export type { WriterLeaseRecord } from './store/writerLease';
-export { remoteStatus } from './store/remoteStatus';
+export { remoteStatus, s3ConfigOf } from './store/remoteStatus';
 export type { RemoteStatus } from './store/remoteStatus';

@@ -18,6 +18,30 @@ export interface RemoteStatus {
   writer: (Omit<WriterLeaseRecord, 'token'> & { stale: boolean }) | null | { error: string };
 }
 
+/** Settings that name an optional field with `undefined` (the service's repository.s3) as an
+ *  S3Config, which leaves such fields out. */
+export function s3ConfigOf(s: {
+  endpoint: string | undefined;
+  bucket: string;
+  prefix: string;
+  region: string;
+  forcePathStyle: boolean;
+  caFile: string | undefined;
+  credentialsFile: string | undefined;
+  profile: string | undefined;
+}): S3Config {
+  return {
+    ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
+    bucket: s.bucket,
+    prefix: s.prefix,
+    region: s.region,
+    forcePathStyle: s.forcePathStyle,
+    ...(s.caFile !== undefined ? { caFile: s.caFile } : {}),
+    ...(s.credentialsFile !== undefined ? { credentialsFile: s.credentialsFile } : {}),
+    ...(s.profile !== undefined ? { profile: s.profile } : {}),
+  };
+}
+
 export async function remoteStatus(s3: S3Config): Promise<RemoteStatus> {
   const store = await openStore({ kind: 's3', s3, requireObjectLock: false });
   try {
