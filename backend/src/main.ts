@@ -49,6 +49,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
 
     const repository = await openOrInitRepository(config, log);
     cleanups.push(() => repository.close());
+    await logStore(config, log);
     const catalog = Catalog.open(config.catalog.path);
     cleanups.push(() => catalog.close());
     const jobs = new JobsTable(catalog.db);
@@ -257,11 +258,16 @@ async function openOrInitRepository(config: ServiceConfig, log: Logger): Promise
   if (c.encryption !== 'none' && !repository.encrypted) {
     log.warn({ repository: where }, `repository.encryption is ${c.encryption} but the existing repository is not encrypted: the setting applies only to a repository the service creates`);
   }
-  if (c.s3 && spec.kind === 's3') {
-    const { objectLock, writer } = await remoteStatus(spec.s3);
-    log.info({ repository: where, cache: c.path, objectLock, writer, requireObjectLock: config.protection.requireObjectLock, objectLockMode: config.protection.objectLockMode }, 'repository on object storage opened as its writer');
-  }
   return repository;
+}
+
+/** On object storage: the bucket's Object Lock and the writer lease (this service's) in the log. */
+async function logStore(config: ServiceConfig, log: Logger): Promise<void> {
+  const s3 = config.repository.s3;
+  if (!s3) return;
+  const { location, objectLock, writer } = await remoteStatus(s3ConfigOf(s3));
+  const { requireObjectLock, objectLockMode } = config.protection;
+  log.info({ repository: location, cache: s3.cacheDir, objectLock, writer, requireObjectLock, objectLockMode }, 'repository on object storage opened as its writer');
 }
 
 /** The embedded default's first start: the repository in the configured format and encryption;
