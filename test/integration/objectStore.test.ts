@@ -13,7 +13,7 @@ import { S3Store, type S3StoreOptions } from '../../backend/src/repository/store
 import { openStore } from '../../backend/src/repository/store/stores';
 import { expectCode } from '../helpers/expectCode';
 import { labCredentialsFile, labS3Config, s3Lab, uniqueBucket, type S3LabEnv } from '../helpers/s3Lab';
-import { slowDownProxy } from '../helpers/s3Proxy';
+import { storeProxy } from '../helpers/s3Proxy';
 
 /**
  * The ObjectStore contract, once over a directory and once over a real Ceph RGW (the project's
@@ -370,7 +370,7 @@ describe('S3 bad conditions', () => {
   });
 
   it('503 SlowDown is retried with backoff, and reported with the store’s words when it persists', async () => {
-    const proxy = await slowDownProxy(lab.endpoint, 2);
+    const proxy = await storeProxy(lab.endpoint, { refuseFirst: 2 });
     const store = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, { ...fast, retry: { tries: 4, baseMs: 20, maxMs: 100 } });
     try {
       await store.put('slow', Buffer.from('eventually'));
@@ -392,7 +392,7 @@ describe('S3 bad conditions', () => {
       stdio: 'ignore',
       timeout: 30_000,
     });
-    const proxy = await slowDownProxy(lab.endpoint, 0, { key: await fs.readFile(key), cert: await fs.readFile(cert) });
+    const proxy = await storeProxy(lab.endpoint, { tls: { key: await fs.readFile(key), cert: await fs.readFile(cert) } });
     const trusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint, caFile: cert }, fast);
     const untrusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, fast);
     try {
@@ -449,6 +449,25 @@ describe('S3 bad conditions', () => {
     } finally {
       await cutting.close();
       await crashing.close();
+    }
+  });
+
+  it('a network cut in the middle of a multipart upload: retried, then aborted, no parts left behind', async () => {
+    const { file } = await bigFile('netcut-big', 40 * MiB);
+    // the first two parts go through; every later part's body is cut after 1 MiB, on every try
+    const proxy = await storeProxy(lab.endpoint, { cutBodies: { afterBytes: MiB, skip: 2 } });
+    const store = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, { ...fast, inFlight: 2 });
+    const client = rawClient();
+    try {
+      const err = await expectCode(store.put('packs/netcut', { file }), 'STORE_UNAVAILABLE');
+      expect(err.message).toMatch(/\(part \d\): the store still failed after 3 tries, last: /);
+      expect(proxy.cut()).toBeGreaterThanOrEqual(3);
+      expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'packs/netcut' }))).Uploads ?? []).toEqual([]);
+      expect(await store.head('packs/netcut')).toBeNull();
+    } finally {
+      client.destroy();
+      await store.close();
+      await proxy.close();
     }
   });
 
