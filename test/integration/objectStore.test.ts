@@ -5,7 +5,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AppError } from '../../backend/src/errors';
-import { DirStore } from '../../backend/src/repository/store/dirStore';
+import { DirStore, TMP_MARK } from '../../backend/src/repository/store/dirStore';
 import type { ObjectStore } from '../../backend/src/repository/store/objectStore';
 import { createBucket } from '../../backend/src/repository/store/s3Bucket';
 import type { S3Config } from '../../backend/src/repository/store/s3Config';
@@ -184,6 +184,23 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
       expect((await store.head('locked'))?.retention).toBeUndefined();
       expect(await store.delete('locked')).toEqual({ state: 'deleted' });
     }
+  });
+});
+
+describe('DirStore leftovers', () => {
+  it('never lists a crashed writer’s temp file, and abortStaleUploads removes the old ones', async () => {
+    const root = path.join(work, 'dir-leftovers');
+    const store = new DirStore(root);
+    await store.put('packs/ab/done', Buffer.from('done'));
+    const stale = path.join(root, 'packs/ab', `.crashed${TMP_MARK}1-aaaa`);
+    const fresh = path.join(root, 'packs/ab', `.running${TMP_MARK}2-bbbb`);
+    await fs.writeFile(stale, 'half');
+    await fs.writeFile(fresh, 'half');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(stale, old, old);
+    expect(await keysOf(store, '')).toEqual(['packs/ab/done']);
+    expect(await store.abortStaleUploads(new Date(Date.now() - 3600_000))).toBe(1);
+    expect((await fs.readdir(path.join(root, 'packs/ab'))).sort()).toEqual([path.basename(fresh), 'done'].sort());
   });
 });
 
