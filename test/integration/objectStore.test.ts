@@ -5,7 +5,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AppError } from '../../backend/src/errors';
-import { DirStore } from '../../backend/src/repository/store/dirStore';
+import { DirStore, TMP_MARK } from '../../backend/src/repository/store/dirStore';
 import type { ObjectStore } from '../../backend/src/repository/store/objectStore';
 import { createBucket } from '../../backend/src/repository/store/s3Bucket';
 import type { S3Config } from '../../backend/src/repository/store/s3Config';
@@ -13,7 +13,7 @@ import { S3Store, type S3StoreOptions } from '../../backend/src/repository/store
 import { openStore } from '../../backend/src/repository/store/stores';
 import { expectCode } from '../helpers/expectCode';
 import { labCredentialsFile, labS3Config, s3Lab, uniqueBucket, type S3LabEnv } from '../helpers/s3Lab';
-import { slowDownProxy } from '../helpers/s3Proxy';
+import { storeProxy } from '../helpers/s3Proxy';
 
 /**
  * The ObjectStore contract, once over a directory and once over a real Ceph RGW (the project's
@@ -184,6 +184,23 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
       expect((await store.head('locked'))?.retention).toBeUndefined();
       expect(await store.delete('locked')).toEqual({ state: 'deleted' });
     }
+  });
+});
+
+describe('DirStore leftovers', () => {
+  it('never lists a crashed writer’s temp file, and abortStaleUploads removes the old ones', async () => {
+    const root = path.join(work, 'dir-leftovers');
+    const store = new DirStore(root);
+    await store.put('packs/ab/done', Buffer.from('done'));
+    const stale = path.join(root, 'packs/ab', `.crashed${TMP_MARK}1-aaaa`);
+    const fresh = path.join(root, 'packs/ab', `.running${TMP_MARK}2-bbbb`);
+    await fs.writeFile(stale, 'half');
+    await fs.writeFile(fresh, 'half');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(stale, old, old);
+    expect(await keysOf(store, '')).toEqual(['packs/ab/done']);
+    expect(await store.abortStaleUploads(new Date(Date.now() - 3600_000))).toBe(1);
+    expect((await fs.readdir(path.join(root, 'packs/ab'))).sort()).toEqual([path.basename(fresh), 'done'].sort());
   });
 });
 
@@ -370,7 +387,7 @@ describe('S3 bad conditions', () => {
   });
 
   it('503 SlowDown is retried with backoff, and reported with the store’s words when it persists', async () => {
-    const proxy = await slowDownProxy(lab.endpoint, 2);
+    const proxy = await storeProxy(lab.endpoint, { refuseFirst: 2 });
     const store = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, { ...fast, retry: { tries: 4, baseMs: 20, maxMs: 100 } });
     try {
       await store.put('slow', Buffer.from('eventually'));
@@ -392,7 +409,7 @@ describe('S3 bad conditions', () => {
       stdio: 'ignore',
       timeout: 30_000,
     });
-    const proxy = await slowDownProxy(lab.endpoint, 0, { key: await fs.readFile(key), cert: await fs.readFile(cert) });
+    const proxy = await storeProxy(lab.endpoint, { tls: { key: await fs.readFile(key), cert: await fs.readFile(cert) } });
     const trusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint, caFile: cert }, fast);
     const untrusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, fast);
     try {
@@ -449,6 +466,25 @@ describe('S3 bad conditions', () => {
     } finally {
       await cutting.close();
       await crashing.close();
+    }
+  });
+
+  it('a network cut in the middle of a multipart upload: retried, then aborted, no parts left behind', async () => {
+    const { file } = await bigFile('netcut-big', 40 * MiB);
+    // the first two parts go through; every later part's body is cut after 1 MiB, on every try
+    const proxy = await storeProxy(lab.endpoint, { cutBodies: { afterBytes: MiB, skip: 2 } });
+    const store = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, { ...fast, inFlight: 2 });
+    const client = rawClient();
+    try {
+      const err = await expectCode(store.put('packs/netcut', { file }), 'STORE_UNAVAILABLE');
+      expect(err.message).toMatch(/\(part \d\): the store still failed after 3 tries, last: /);
+      expect(proxy.cut()).toBeGreaterThanOrEqual(3);
+      expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'packs/netcut' }))).Uploads ?? []).toEqual([]);
+      expect(await store.head('packs/netcut')).toBeNull();
+    } finally {
+      client.destroy();
+      await store.close();
+      await proxy.close();
     }
   });
 

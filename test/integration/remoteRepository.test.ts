@@ -8,63 +8,15 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { newPointId, type Manifest, type Repository, type VmIdentity } from '../../backend/src/repository';
+import { addKey, newPointId, type Repository } from '../../backend/src/repository';
 import { expectCode } from '../helpers/expectCode';
 import { readImage } from '../helpers/leasedRead';
-import { remoteBackends, type RepoBackend } from '../helpers/repoBackends';
+import { remoteBackends } from '../helpers/repoBackends';
+import { cachePackSizes, changedImage, CS, storeKeys, storeObjects, VM, writePoint } from '../helpers/remotePoints';
 import { TEST_PASSPHRASE } from '../helpers/repoFormats';
 
 const KiB = 1024;
-const CS = 256 * KiB;
-const VM: VmIdentity = { key: 'vm-remote', name: 'remote' };
-const DISK = { node: 'n', format: 'qcow2', bitmap: 'b', bitmapPersistent: true } as const;
 const ENCRYPTED = { encryption: 'aes-256-gcm' as const, passphrase: TEST_PASSPHRASE, scrypt: { N: 1024, r: 8, p: 1 } };
-
-/** Writes a point of `image` (full, or incremental on `parent` changing `changed`). */
-export async function writePoint(repo: Repository, image: Buffer, parent: Manifest | null, changed?: number[], lockedUntil?: Date): Promise<Manifest> {
-  const base = parent ? await repo.readIndex(parent.pointId, 'vda') : undefined;
-  const w = await repo.beginPoint({ vm: VM, pointId: newPointId(), createdAt: new Date(), parentPointId: parent?.pointId ?? null, ...(lockedUntil ? { lockedUntil } : {}) });
-  const dw = w.beginDisk({ device: 'vda', virtualSize: image.length, ...(base ? { base } : {}) });
-  const which = changed ?? Array.from({ length: image.length / CS }, (_, i) => i);
-  await Promise.all(which.map((i) => dw.putChunk(i, Buffer.from(image.subarray(i * CS, (i + 1) * CS)))));
-  await dw.finish();
-  return w.commit({
-    disks: [{ device: 'vda', ...DISK, mode: parent ? 'incremental' : 'full', reason: parent ? 'incremental' : 'first-backup', bytesRead: which.length * CS }],
-    consistency: 'crash',
-    vmDefinition: null,
-    ...(lockedUntil ? { lockedUntil } : {}),
-  });
-}
-
-async function cachePackSizes(dir: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const ab of await fs.readdir(path.join(dir, 'packs'))) {
-    for (const n of await fs.readdir(path.join(dir, 'packs', ab))) if (/^[0-9a-f]{64}$/.test(n)) out.push((await fs.stat(path.join(dir, 'packs', ab, n))).size);
-  }
-  return out;
-}
-
-function changedImage(image: Buffer, changed: number[]): Buffer {
-  const next = Buffer.from(image);
-  for (const i of changed) randomBytes(CS).copy(next, i * CS);
-  return next;
-}
-
-async function storeObjects(backend: RepoBackend, dir: string, prefix: string): Promise<Array<{ key: string; size: number }>> {
-  const store = await backend.store(dir);
-  if (!store) return [];
-  try {
-    const out: Array<{ key: string; size: number }> = [];
-    for await (const o of store.list(prefix)) out.push({ key: o.key, size: o.size });
-    return out;
-  } finally {
-    await store.close();
-  }
-}
-
-async function storeKeys(backend: RepoBackend, dir: string, prefix: string): Promise<string[]> {
-  return (await storeObjects(backend, dir, prefix)).map((o) => o.key);
-}
 
 describe.each(remoteBackends())('remote repository ($name)', (backend) => {
   let tmp: string;
@@ -130,10 +82,15 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
 
     // the writer deletes p1 and collects: the reader's next open no longer sees p1, the packs
     // only p1 used are gone from the store too, and every remaining point is whole
+    // a reader whose cache was synced before the collection, reading only after it
+    const stale = track(await backend.open(dir, { cacheDir: path.join(tmp, `stale-${_kind}`), mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
     await writer.deletePoint(p1.pointId, { reason: 'test', actor: 'test' });
     expect((await storeKeys(backend, dir, `points/${p1.pointId}/`)).length).toBe(0);
     const gc = await writer.gc({ graceMs: 0, repackBelow: 0.9 });
     expect(gc.packsStillLocked).toEqual([]);
+    expect(gc.packsRepacked).toBeGreaterThan(0);
+    // its index names packs the collection removed: a miss re-reads the store's index files
+    expect((await readImage(stale, p2.pointId, 'vda')).equals(image2)).toBe(true);
     const afterGc = (await storeKeys(backend, dir, 'packs/')).sort();
     const cachePacks: string[] = [];
     for (const ab of await fs.readdir(path.join(dir, 'packs')).catch(() => [])) for (const n of await fs.readdir(path.join(dir, 'packs', ab))) if (/^[0-9a-f]{64}$/.test(n)) cachePacks.push(`packs/${ab}/${n}`);
@@ -142,7 +99,13 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const wv = await writer.verify({ repair: false });
     expect(wv.problems).toEqual([]);
     await reader.close();
-    const reader2 = track(await backend.open(dir, { cacheDir: readerCache, mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
+    // encrypted: a passphrase added in the writer's cache reaches readers once published
+    const second = 'a second passphrase for the remote repository';
+    if (_kind === 'encrypted') {
+      await addKey(writer.dir, writer.config.repositoryId, TEST_PASSPHRASE, second, { scrypt: { N: 1024, r: 8, p: 1 } });
+      await writer.publishKeys();
+    }
+    const reader2 = track(await backend.open(dir, { cacheDir: readerCache, mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: second } : {}) }));
     expect((await reader2.listPoints()).map((p) => p.pointId)).toEqual([p2.pointId]);
     expect((await readImage(reader2, p2.pointId, 'vda')).equals(image2)).toBe(true);
     expect((await reader2.verify({ repair: false })).problems).toEqual([]);

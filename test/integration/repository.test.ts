@@ -14,7 +14,8 @@ import {
   type VmIdentity,
 } from '../../backend/src/repository';
 import { readImage, withPoint } from '../helpers/leasedRead';
-import { initRepo, openRepo, REPO_FORMATS, V1, type RepoFormat } from '../helpers/repoFormats';
+import { openRepo, REPO_FORMATS, V1, type RepoFormat } from '../helpers/repoFormats';
+import { LOCAL, remoteBackends, type RepoBackend } from '../helpers/repoBackends';
 import { BlobType } from '../../backend/src/repository/pack';
 import { listIndexFiles, readIndexFile } from '../../backend/src/repository/repoIndex';
 import { expectCode } from '../helpers/expectCode';
@@ -32,21 +33,31 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-/** The format the describe block running now is about (describe.each below sets it). */
+/** The format and backend the describe block running now is about (describe.each below sets them). */
 let format: RepoFormat = V1;
+let backend: RepoBackend = LOCAL;
 
-/** Runs `body` once per repository format, with `format` set while its tests run. */
-function eachFormat(title: string, body: () => void): void {
-  describe.each(REPO_FORMATS)(`${title} ($name)`, (f) => {
+/** Runs `body` once per repository format, with `format` set while its tests run; with
+ *  `remote`, format 2 also on every remote backend (FORMAT.md §24: a cache directory and a store). */
+function eachFormat(title: string, body: () => void, opts: { remote?: boolean } = {}): void {
+  const cases = [
+    ...REPO_FORMATS.map((f) => ({ name: f.name, f, b: LOCAL })),
+    ...(opts.remote ? remoteBackends().flatMap((b) => REPO_FORMATS.filter((f) => f.init.version === 2).map((f) => ({ name: `${f.name} on ${b.name}`, f, b }))) : []),
+  ];
+  describe.each(cases)(`${title} ($name)`, ({ f, b }) => {
     beforeAll(() => {
       format = f;
+      backend = b;
+    });
+    afterAll(() => {
+      backend = LOCAL;
     });
     body();
   });
 }
 
 async function newRepo(chunkSize = CS): Promise<Repository> {
-  const repo = await initRepo(path.join(await tempDir(), 'repo'), format, { chunkSize });
+  const repo = await backend.init(path.join(await tempDir(), 'repo'), { ...format.init, chunkSize });
   repos.push(repo);
   return repo;
 }
@@ -193,7 +204,9 @@ describe('repository init / open', () => {
   });
 });
 
-eachFormat('writing and reading points', () => {
+eachFormat(
+  'writing and reading points',
+  () => {
   test('random, zero and duplicate chunks read back equal; manifest and stats are right', async () => {
     const repo = await newRepo();
     const n = 12;
@@ -387,7 +400,9 @@ eachFormat('writing and reading points', () => {
     await w.abort();
     expect(await repo.listPoints()).toEqual([]);
   });
-});
+  },
+  { remote: true },
+);
 
 eachFormat('crash safety and locks', () => {
   test('listPoints ignores a staging dir, a point dir without manifest and a damaged manifest', async () => {

@@ -105,7 +105,10 @@ export class PackStore implements ChunkReader {
     const tried = new Set<string>();
     let last: ReadResult & { location?: BlobLocation } = { status: 'missing', message: `chunk ${hex} is in no pack of the repository index` };
     for (let pass = 0; pass < 2; pass++) {
-      if (pass === 1) await this.index.refresh();
+      if (pass === 1) {
+        await this.opts.mirror?.refreshIndex();
+        await this.index.refresh();
+      }
       const locs = this.locations(id).filter((l) => !tried.has(`${l.pack}:${l.offset}`));
       for (const l of locs) tried.add(`${l.pack}:${l.offset}`);
       const r = await this.loadFrom(hex, length, op, locs);

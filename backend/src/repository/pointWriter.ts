@@ -188,7 +188,7 @@ export class PointWriter {
       const pm = this.ctx.mirror;
       if (pm) {
         const lockedUntil = manifest.lockedUntil === null ? null : new Date(manifest.lockedUntil);
-        await pm.mirror.commitPoint({ pointId: this.pointId, dir: this.ctx.stagingDir, lockedUntil, packs: async () => pm.packsOf(this.referencedIds()) });
+        await pm.mirror.commitPoint({ pointId: this.pointId, dir: this.ctx.stagingDir, lockedUntil, packs: () => Promise.resolve(pm.packsOf(this.referencedIds())) });
       }
       await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
     } catch (err) {

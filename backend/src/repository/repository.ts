@@ -35,15 +35,8 @@ import { verifyRepository, type VerifyOptions } from './verify';
 import { addPackChecks, checkRecorded, type CheckedCopies } from './verifyPacks';
 import { packRepairs } from './verifyPackRepairs';
 import { applyVerifyRepairs } from './verifyRepairs';
-import type { RepoMirror } from './store/mirror';
+import type { RemoteAttachment } from './store/mirror';
 import { packsOfIds, pointPacks } from './store/pointPacks';
-
-/** @internal How open.ts attaches a remote repository's cache to its store (FORMAT.md §24). */
-export interface RemoteAttachment {
-  mirror: RepoMirror;
-  /** Called by close(), after the repository's own work: releases the writer lease, closes the store. */
-  close(): Promise<void>;
-}
 
 export interface RepositoryOptions {
   /** Chunk worker threads (default: twice the cores, 4–8). */
@@ -337,6 +330,12 @@ export class Repository {
     const store = this.store;
     const remote = this.attachment && store instanceof PackStore ? { mirror: this.attachment.mirror, pointPacks: async (id: string) => pointPacks(store, await this.readManifest(id), (m, d) => readPointIndex(this.dir, store, m, d)) } : {};
     return { root: this.dir, manifestKey: this.key, readManifest: (id) => this.readManifest(id), listManifests: (vmKey) => listManifests(this.dir, vmKey, this.key), ...remote };
+  }
+
+  /** Remote writer: puts keys/ into the store as the cache has it, after a key file was added,
+   *  removed or rewrapped in `dir` (keyFiles.ts); nothing for a local repository. */
+  async publishKeys(): Promise<void> {
+    await this.attachment?.mirror.publishKeys();
   }
 
   /** Who holds the VM's write lock, if anyone. */

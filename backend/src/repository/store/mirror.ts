@@ -12,9 +12,10 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError } from '../../errors';
 import { crashPoint } from '../../util/crashPoint';
-import { INDEX_DIR, MANIFEST_FILE, POINTS_DIR } from '../layout';
+import { INDEX_DIR, KEYS_DIR, MANIFEST_FILE, POINTS_DIR } from '../layout';
 import type { DeleteResult, ObjectStore, Retention } from './objectStore';
 import { PackFetcher, packKey } from './packFetch';
+import { syncIndexFiles } from './sync';
 
 /** Uploads of packs in flight at once (the store itself goes multipart within one). */
 const UPLOADS_IN_FLIGHT = 4;
@@ -32,6 +33,13 @@ export interface MirrorOptions {
   leaseLost?: () => AppError | undefined;
 }
 
+/** @internal How open.ts attaches a remote repository's cache to its store (Repository.openAttached). */
+export interface RemoteAttachment {
+  mirror: RepoMirror;
+  /** Called by Repository.close, after its own work: releases the writer lease, closes the store. */
+  close(): Promise<void>;
+}
+
 /** Which packs a point's blobs are in (all known copies), resolved by the caller's store. */
 export type PackResolver = () => Promise<Set<string>>;
 
@@ -47,7 +55,7 @@ export class RepoMirror {
   private readonly waiting: Array<() => void> = [];
   private running = 0;
   /** The first upload failure since the last barrier: the next barrier throws it. */
-  private failure: unknown;
+  private failure: AppError | undefined;
 
   constructor(opts: MirrorOptions) {
     this.root = opts.root;
@@ -71,6 +79,13 @@ export class RepoMirror {
     if (this.mode !== 'writer') throw new AppError('STORE_READ_ONLY', `${what}: repository ${this.store.location} is opened as a reader`);
     const lost = this.leaseLost();
     if (lost) throw new AppError('STORE_WRITER_ACTIVE', `${what}: this process lost the writer lease of ${this.store.location}: ${lost.message}`, { cause: lost });
+  }
+
+  /** A reader that misses a blob: the store's index files as they are now (a collection may
+   *  have moved the blob to a new pack since this cache was synced). A writer's cache is the
+   *  store's already. */
+  async refreshIndex(): Promise<void> {
+    if (this.mode === 'reader') await syncIndexFiles(this.store, this.root);
   }
 
   /** Makes sure a pack can be read from the cache (downloads it when absent or evicted). */
@@ -213,6 +228,19 @@ export class RepoMirror {
   async putFile(rel: string): Promise<void> {
     this.requireWriter(`uploading ${rel}`);
     await this.store.put(rel.split(path.sep).join('/'), { file: path.join(this.root, rel) });
+  }
+
+  /** keys/ of the store made what the cache has: new and rewrapped key files first, then the
+   *  removed ones deleted (the store never holds no working key meanwhile). */
+  async publishKeys(): Promise<void> {
+    this.requireWriter('publishing key files');
+    const dir = path.join(this.root, KEYS_DIR);
+    const local = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+    for (const f of local.sort()) await this.store.put(`${KEYS_DIR}/${f}`, { file: path.join(dir, f) });
+    const keep = new Set(local.map((f) => `${KEYS_DIR}/${f}`));
+    const gone: string[] = [];
+    for await (const o of this.store.list(`${KEYS_DIR}/`)) if (!keep.has(o.key)) gone.push(o.key);
+    for (const k of gone) await this.store.delete(k);
   }
 
   /** Waits for uploads still queued (their failure is dropped: nothing refers to those packs). */

@@ -66,8 +66,7 @@ export async function openRepo(spec: RepoSpec, opts: RemoteRepoOptions = {}): Pr
  *  requireObjectLock is false). REPO_EXISTS when the prefix holds a repository already. */
 export async function initRepo(spec: RepoSpec, opts: RemoteInitOptions = {}): Promise<Repository> {
   if (spec.kind === 'local') {
-    const { objectLock: _ol, mode: _mode, holder: _holder, requireObjectLock: _req, objectLockMode: _olm, keepPacks: _kp, ...init } = opts;
-    return Repository.init(spec.dir, init);
+    return Repository.init(spec.dir, withoutRemote(opts));
   }
   // created with Object Lock unless `off` (Ceph cannot add it later); an existing bucket of ours is fine
   await createBucket(spec.s3, opts.objectLock ?? 'compliance');
@@ -126,7 +125,7 @@ export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts
     if (opts.requireObjectLock !== false && !(await store.bucketLock()).enabled) {
       throw new AppError('STORE_NO_OBJECT_LOCK', `${store.location} has no Object Lock: refusing to create a protected repository there (requireObjectLock false to allow it)`);
     }
-    const { objectLock: _ol, mode: _m, holder: _h, requireObjectLock: _r, objectLockMode: _olm, keepPacks: _k, ...init } = opts;
+    const init: InitOptions = withoutRemote(opts);
     if (init.version === 1) throw new AppError('INVALID_ARGUMENT', 'only a format-2 repository can be remote');
     const local = await Repository.init(root, { ...init, version: 2 });
     await local.close();
@@ -144,9 +143,17 @@ export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts
   return openRepoOnStore(store, root, opts);
 }
 
+const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks'] as const;
+
+/** The options without the remote ones (what Repository.init/open take). */
+function withoutRemote<T extends RemoteInitOptions>(opts: T): Omit<T, (typeof REMOTE_OPTIONS)[number]> {
+  const rest = { ...opts } as Record<string, unknown>;
+  for (const k of REMOTE_OPTIONS) delete rest[k];
+  return rest as Omit<T, (typeof REMOTE_OPTIONS)[number]>;
+}
+
 function repoOptions(opts: RemoteRepoOptions): RepositoryOptions {
-  const { mode: _m, holder: _h, requireObjectLock: _r, objectLockMode: _o, keepPacks: _k, ...rest } = opts;
-  return rest;
+  return withoutRemote(opts);
 }
 
 function leaseCheck(lease: WriterLease): () => AppError | undefined {

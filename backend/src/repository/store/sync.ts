@@ -71,6 +71,28 @@ export async function syncConfig(store: ObjectStore, root: string): Promise<void
   if (!cur || !cur.equals(buf)) await writeFileAtomic(path.join(root, CONFIG_FILE), buf);
 }
 
+/** index/ of the cache made the store's: immutable files named by their hash, fetched when
+ *  missing; files the store no longer has (a collection superseded them) dropped. */
+export async function syncIndexFiles(store: ObjectStore, root: string): Promise<{ fetched: number; dropped: number }> {
+  const out = { fetched: 0, dropped: 0 };
+  const index = (await listAll(store, `${INDEX_DIR}/`)).filter((o) => isHexDigest(o.key.slice(INDEX_DIR.length + 1)));
+  const indexNames = new Set(index.map((o) => o.key.slice(INDEX_DIR.length + 1)));
+  await fs.mkdir(path.join(root, INDEX_DIR), { recursive: true });
+  for (const o of index) {
+    const file = path.join(root, INDEX_DIR, o.key.slice(INDEX_DIR.length + 1));
+    if ((await statOrNull(file))?.size === o.size) continue;
+    await fetchFile(store, o, file, true);
+    out.fetched++;
+  }
+  for (const f of await readdirOrEmpty(path.join(root, INDEX_DIR))) {
+    if (isHexDigest(f) && !indexNames.has(f)) {
+      await fs.rm(path.join(root, INDEX_DIR, f), { force: true });
+      out.dropped++;
+    }
+  }
+  return out;
+}
+
 /** Copies config, keys, index files and complete points from the store into `root`. */
 export async function syncFromStore(store: ObjectStore, root: string, opts: { fetcher: PackFetcher; placeholders: boolean }): Promise<SyncReport> {
   const report: SyncReport = { pointsFetched: 0, pointsDropped: 0, indexFilesFetched: 0, indexFilesDropped: 0, placeholders: 0 };
@@ -87,21 +109,9 @@ export async function syncFromStore(store: ObjectStore, root: string, opts: { fe
   const keyNames = new Set(keys.map((o) => o.key.slice(KEYS_DIR.length + 1)));
   for (const f of await readdirOrEmpty(path.join(root, KEYS_DIR))) if (f.endsWith('.json') && !keyNames.has(f)) await fs.rm(path.join(root, KEYS_DIR, f), { force: true });
 
-  // index/: immutable files named by their hash
-  const index = (await listAll(store, `${INDEX_DIR}/`)).filter((o) => isHexDigest(o.key.slice(INDEX_DIR.length + 1)));
-  const indexNames = new Set(index.map((o) => o.key.slice(INDEX_DIR.length + 1)));
-  for (const o of index) {
-    const file = path.join(root, INDEX_DIR, o.key.slice(INDEX_DIR.length + 1));
-    if ((await statOrNull(file))?.size === o.size) continue;
-    await fetchFile(store, o, file, true);
-    report.indexFilesFetched++;
-  }
-  for (const f of await readdirOrEmpty(path.join(root, INDEX_DIR))) {
-    if (isHexDigest(f) && !indexNames.has(f)) {
-      await fs.rm(path.join(root, INDEX_DIR, f), { force: true });
-      report.indexFilesDropped++;
-    }
-  }
+  const idx = await syncIndexFiles(store, root);
+  report.indexFilesFetched = idx.fetched;
+  report.indexFilesDropped = idx.dropped;
 
   // points/: complete ones only (manifest present), fetched whole
   const byPoint = new Map<string, ObjectInfo[]>();
