@@ -32,6 +32,9 @@ export interface RemoteRepoOptions extends RepositoryOptions {
   objectLockMode?: 'compliance' | 'governance';
   /** Keep packs in the cache after upload. Default false: the cache holds metadata only. */
   keepPacks?: boolean;
+  /** Delete governance-locked versions (BypassGovernanceRetention): the operator CLI's
+   *  `points unlock` path only, never the service. Compliance retention refuses regardless. */
+  bypassGovernance?: boolean;
 }
 
 export type RemoteInitOptions = InitOptions & RemoteRepoOptions & { objectLock?: 'compliance' | 'governance' | 'off' };
@@ -59,7 +62,7 @@ export function parseRepoLocation(s: string): { kind: 'local'; dir: string } | {
 export async function openRepo(spec: RepoSpec, opts: RemoteRepoOptions = {}): Promise<Repository> {
   if (spec.kind === 'local') return Repository.open(spec.dir, opts);
   const writer = (opts.mode ?? 'writer') === 'writer';
-  const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: writer && opts.requireObjectLock !== false });
+  const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: writer && opts.requireObjectLock !== false, options: { bypassGovernance: writer && opts.bypassGovernance === true } });
   return openRepoOnStore(store, spec.cacheDir, opts);
 }
 
@@ -147,7 +150,7 @@ export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts
   return openRepoOnStore(store, root, opts);
 }
 
-const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks'] as const;
+const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks', 'bypassGovernance'] as const;
 
 /** The options without the remote ones (what Repository.init/open take). */
 function withoutRemote<T extends RemoteInitOptions>(opts: T): Omit<T, (typeof REMOTE_OPTIONS)[number]> {
