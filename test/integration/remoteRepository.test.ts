@@ -141,6 +141,9 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const image = randomBytes(32 * CS);
     const p1 = await writePoint(writer, image, null);
     const reader = track(await backend.open(dir, { mode: 'reader', cacheDir: path.join(tmp, 'concurrent-reader') }));
+    // a reader may also share the writer's own cache (the CLI beside the service): it only adds to it
+    const sharing = track(await backend.open(dir, { mode: 'reader' }));
+    expect((await readImage(sharing, p1.pointId, 'vda')).equals(image)).toBe(true);
     const images: Buffer[] = [image];
     let parent = p1;
     const backups = (async () => {
@@ -153,7 +156,18 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const restores = (async () => {
       for (let n = 0; n < 3; n++) expect((await readImage(reader, p1.pointId, 'vda')).equals(image)).toBe(true);
     })();
-    await Promise.all([backups, restores]);
+    const shared = (async () => {
+      for (let n = 0; n < 2; n++) {
+        const again = await backend.open(dir, { mode: 'reader' });
+        try {
+          expect((await readImage(again, p1.pointId, 'vda')).equals(image)).toBe(true);
+        } finally {
+          await again.close();
+        }
+      }
+    })();
+    await Promise.all([backups, restores, shared]);
+    expect((await writer.verify({ repair: false })).problems).toEqual([]);
     // a new reader sees every point the writer committed, each byte-exact
     const late = track(await backend.open(dir, { mode: 'reader', cacheDir: path.join(tmp, 'concurrent-late') }));
     const ids = (await late.listPoints()).map((p) => p.pointId);
