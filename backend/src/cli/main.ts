@@ -2,10 +2,6 @@
 // Restore's image writes and the batched directory fsyncs run on libuv's threadpool, whose
 // default of 4 threads keeps the disk queue shallow. Must be set before the pool's first use.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
-// The S3 client (pinned at a release that supports Node 20, package.json) warns on stderr at its
-// first use that later releases will not: a notice for whoever upgrades the dependency, not for
-// an operator whose stderr carries one line per failure.
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors';
 import { registerAudit } from './commands/audit';
