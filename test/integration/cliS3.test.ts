@@ -103,3 +103,21 @@ test('repo init → backup locked → restore from a second cache, byte-exact �
     await writer?.close();
   }
 });
+
+test('an encrypted repository on s3: a key added through the writer is in the store, a fresh reader opens it with the new passphrase', async () => {
+  const enc = `s3://${bucket}/encrypted`;
+  const pp = path.join(dir, 'pp');
+  const pp2 = path.join(dir, 'pp2');
+  await fs.writeFile(pp, 'the first passphrase\n', { mode: 0o600 });
+  await fs.writeFile(pp2, 'the second passphrase\n', { mode: 0o600 });
+  const run = async (args: string[], cache: string): Promise<string> => {
+    const r = await runCli([...args, '--repo', enc, '--s3-endpoint', lab.endpoint, '--cache', path.join(dir, cache)], 240_000, { ...env, OLVM_BACKUP_REPO_PASSPHRASE: undefined });
+    expect({ args: args.join(' '), code: r.code, stderr: r.stderr }).toEqual({ args: args.join(' '), code: 0, stderr: '' });
+    return r.stdout;
+  };
+  await run(['repo', 'init', '--encryption', 'aes-256-gcm', '--passphrase-file', pp], 'enc-writer');
+  await run(['key', 'add', '--passphrase-file', pp, '--new-passphrase-file', pp2, '--label', 'offsite admin'], 'enc-writer');
+  const keys = JSON.parse(await run(['key', 'list', '--passphrase-file', pp2, '--json'], 'enc-reader')) as Array<{ label?: string }>;
+  expect(keys.map((k) => k.label ?? null).sort()).toEqual([null, 'offsite admin'].sort());
+  expect(JSON.parse(await run(['points', '--passphrase-file', pp2, '--json'], 'enc-reader-2'))).toEqual([]);
+});

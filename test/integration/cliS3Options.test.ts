@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'fs/promises';
+import { mkdtemp, rm, writeFile } from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import { runCli, type CliRun } from '../helpers/cli';
@@ -85,6 +85,7 @@ test('mistakes on the command line: one line each, exit 1', async () => {
   expectOneLineError(await cli(['repo', 'init', '--repo', 's3://backups/p', '--object-lock', 'strict']), /--object-lock: 'strict' is not one of compliance, governance, off$/);
   expectOneLineError(await cli(['repo', 'init', '--repo', 's3://backups/p', '--format', '1']), /--format 1: only a format 2 repository can live on object storage$/);
   expectOneLineError(await cli(['repo', 'upgrade', '--repo', 's3://backups/p']), /repo upgrade converts a format-1 repository in a directory; s3:\/\/backups\/p is on object storage/);
-  expectOneLineError(await cli(['key', 'add', '--repo', 's3://backups/p']), /s3:\/\/backups\/p: the keys of a repository on object storage are changed where its writer runs/);
+  await writeFile(path.join(dir, 'paper'), 'not read: refused before\n');
+  expectOneLineError(await cli(['key', 'recover', '--repo', 's3://backups/p', '--paper', path.join(dir, 'paper')]), /s3:\/\/backups\/p: key recover works on a directory/);
   expectOneLineError(await cli(['key', 'list', '--repo', repoDir, '--s3-region', 'eu-west-1']), /--s3-region: only for an s3:\/\/BUCKET\/PREFIX repository/);
 });

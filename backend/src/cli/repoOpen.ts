@@ -19,8 +19,8 @@ export async function openRepository(o: RepoFlags): Promise<Repository> {
 }
 
 /** `spec` opened as `mode` (repoOwner.ts checks the owner first for a writer). */
-export async function openSpec(spec: RepoSpec, mode: 'reader' | 'writer', o: { passphraseFile?: string }): Promise<Repository> {
-  return openRepo(spec, { passphrase: passphraseFrom(o), ...(spec.kind === 's3' ? { mode, holder: cliHolder() } : {}) });
+export async function openSpec(spec: RepoSpec, mode: 'reader' | 'writer', o: { passphraseFile?: string }, extra: { bypassGovernance?: boolean } = {}): Promise<Repository> {
+  return openRepo(spec, { passphrase: passphraseFrom(o), ...(spec.kind === 's3' ? { mode, holder: cliHolder(), ...extra } : {}) });
 }
 
 /** `repo init`: a new repository; on s3 the bucket is created with Object Lock when missing. */

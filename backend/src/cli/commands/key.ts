@@ -37,12 +37,13 @@ const newPassphrase = (o: NewOpts): Promise<string> =>
 const repository = (): Promise<typeof import('../../repository')> => import('../../repository');
 
 /**
- * The directory whose keys/ a command reads: --repo itself, or an s3:// repository's cache
- * after opening it as a reader (which brings config.json and keys/ from the store; an
- * encrypted one asks for the passphrase then). Changing the keys of an s3:// repository is
- * refused: the key files would have to be written to the store by its one writer.
+ * The directory whose keys/ a command works on: --repo itself, or an s3:// repository's cache
+ * after opening it (which brings config.json and keys/ from the store; an encrypted one asks for
+ * the passphrase then) — as a reader to read, as the one writer to change a key, whose keys/ then
+ * goes up to the store. `key recover` cannot open it (its passphrase is what was lost): it works
+ * on a directory.
  */
-async function keyDir<T>(o: RepoOpts & { passphraseFile?: string }, what: 'read' | 'write', fn: (dir: string) => Promise<T>): Promise<T> {
+async function keyDir<T>(o: RepoOpts & { passphraseFile?: string }, what: 'read' | 'write' | 'recover', fn: (dir: string) => Promise<T>): Promise<T> {
   const { parseRepoLocation } = await repository();
   const where = parseRepoLocation(o.repo);
   if (where.kind === 'local') {
@@ -50,11 +51,23 @@ async function keyDir<T>(o: RepoOpts & { passphraseFile?: string }, what: 'read'
     await repoSpecFrom(o); // refuses S3 flags beside a directory
     return fn(where.dir);
   }
-  if (what === 'write') throw new AppError('INVALID_ARGUMENT', `${o.repo}: the keys of a repository on object storage are changed where its writer runs, not yet by this command (key list and key export --paper work)`);
-  const { openRepository } = await import('../repoOpen');
-  const r = await openRepository(o);
+  if (what === 'recover') throw new AppError('INVALID_ARGUMENT', `${o.repo}: key recover works on a directory (opening a repository on object storage needs a working key): recover in a copy of its cache directory, or add a key with key add where a passphrase still works`);
+  if (what === 'read') {
+    const { openRepository } = await import('../repoOpen');
+    const r = await openRepository(o);
+    try {
+      return await fn(r.dir);
+    } finally {
+      await r.close();
+    }
+  }
+  // a change: as the repository's one writer, the cache's keys/ then put into the store
+  const { openForWriting } = await import('../repoOwner');
+  const r = await openForWriting(o);
   try {
-    return await fn(r.dir);
+    const result = await fn(r.dir);
+    await r.publishKeys();
+    return result;
   } finally {
     await r.close();
   }
@@ -67,8 +80,9 @@ export function registerKey(program: Command): void {
     .command('list')
     .description('list the key files: id, creation time, label (no passphrase needed)')
     .requiredOption('--repo <location>', REPO_HELP)
+    .option('--passphrase-file <file>', 's3:// repository only: a passphrase that opens it, to bring its keys from the store (or OLVM_BACKUP_REPO_PASSPHRASE)')
     .option('--json', 'print a JSON array')
-    .action(async (o: RepoOpts) => {
+    .action(async (o: OpenOpts) => {
       const { readRepoIdentity, listKeys } = await repository();
       const keys = await keyDir(o, 'read', async (dir) => listKeys(dir, (await readRepoIdentity(dir)).repositoryId));
       if (o.json) {
@@ -174,7 +188,7 @@ export function registerKey(program: Command): void {
       } catch (err) {
         throw new AppError('INVALID_ARGUMENT', `--paper: cannot read ${o.paper}`, { cause: err });
       }
-      const { id, keyId } = await keyDir(o, 'write', async (dir) => {
+      const { id, keyId } = await keyDir(o, 'recover', async (dir) => {
         const id = await readRepoIdentity(dir);
         const keyId = await recoverWithPaper(dir, id.repositoryId, id.encryption.keyCheck, text, await newPassphrase(o), {
           ...(o.label === undefined ? {} : { label: o.label }),
