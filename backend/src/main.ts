@@ -1,4 +1,5 @@
 import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Authenticator, createApp, DeletedVms, EventHub, listen, NextMethods, Permits, ScrapeAccess, type ApiCatalog } from './api';
 import { AuditSync, Catalog, DamageView, pointBootCheck, syncBootChecks, syncCatalog } from './catalog';
@@ -7,7 +8,7 @@ import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, bootCheckRunner, byKind, FileSessions, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, syncRunner, verifyRunner } from './jobs';
-import { Repository } from './repository';
+import { initRepo, openRepo, remoteStatus, s3ConfigOf, type RemoteRepoOptions, type Repository, type RepoSpec } from './repository';
 import { BrowseSession, PointImages, PointRestorer } from './restore';
 import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, policySync, Scheduler, VerifyScheduler, type RetentionHook } from './schedule';
 import { childFor, type Logger } from './util/log';
@@ -46,8 +47,9 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     for (const w of config.warnings) log.warn(w);
     await fs.mkdir(config.scratch.path, { recursive: true, mode: 0o700 });
 
-    const repository = await openOrInitRepository(config.repository, log);
+    const repository = await openOrInitRepository(config, log);
     cleanups.push(() => repository.close());
+    await logStore(config, log);
     const catalog = Catalog.open(config.catalog.path);
     cleanups.push(() => catalog.close());
     const jobs = new JobsTable(catalog.db);
@@ -91,7 +93,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
           onChecked: (r) => catalog.points.setBootCheck(r.pointId, pointBootCheck(r)),
         }),
         // a policy's syncTo: an encrypted destination opens with the service repository's passphrase
-        sync: syncRunner({ repository, openDestination: (to) => Repository.open(to, config.repository.passphrase === undefined ? {} : { passphrase: config.repository.passphrase }) }),
+        sync: syncRunner({ repository, openDestination: (to) => openRepo({ kind: 'local', dir: to }, config.repository.passphrase === undefined ? {} : { passphrase: config.repository.passphrase }) }),
       }),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
@@ -231,27 +233,42 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
  * keeps its own). An encrypted repository the passphrase does not open, or that has none, stops
  * the start-up with a message naming where the passphrase is configured.
  */
-async function openOrInitRepository(c: ServiceConfig['repository'], log: Logger): Promise<Repository> {
-  const dir = c.path;
-  try {
-    await fs.access(path.join(dir, 'config.json'));
-  } catch {
-    log.info({ repository: dir, format: c.format, encryption: c.encryption }, 'creating the repository');
-    return Repository.init(dir, { version: c.format, ...(c.encryption === 'none' ? {} : { encryption: c.encryption, passphrase: c.passphrase ?? '' }) });
+async function openOrInitRepository(config: ServiceConfig, log: Logger): Promise<Repository> {
+  const c = config.repository;
+  const spec = repoSpecOf(c);
+  const where = c.s3 ? `s3://${c.s3.bucket}/${c.s3.prefix}` : c.path;
+  // the service is the repository's one writer: a second service on the same prefix refuses to start
+  const remote: RemoteRepoOptions = c.s3
+    ? {
+        mode: 'writer',
+        holder: `${os.hostname()}:${process.pid}:service`,
+        requireObjectLock: config.protection.requireObjectLock,
+        objectLockMode: config.protection.objectLockMode,
+      }
+    : {};
+  const secret = c.passphrase === undefined ? {} : { passphrase: c.passphrase };
+  if (!c.s3) {
+    try {
+      await fs.access(path.join(c.path, 'config.json'));
+    } catch {
+      return createRepository(spec, c, remote, log);
+    }
   }
   const source = c.passphraseFile !== undefined ? `repository.passphraseFile (${c.passphraseFile})` : ENV_REPO_PASSPHRASE;
   let repository: Repository;
   try {
-    repository = await Repository.open(dir, c.passphrase === undefined ? {} : { passphrase: c.passphrase });
+    repository = await openRepo(spec, { ...remote, ...secret });
   } catch (err) {
+    // an empty prefix (or no bucket yet): the service makes its repository there, as in a directory
+    if (c.s3 && (isAppError(err, 'REPO_NOT_FOUND') || isAppError(err, 'STORE_BUCKET_MISSING'))) return createRepository(spec, c, remote, log);
     if (isAppError(err, 'REPO_KEY_REQUIRED')) {
-      throw new AppError('REPO_KEY_REQUIRED', `repository ${dir} is encrypted and no passphrase is configured: set repository.passphraseFile or ${ENV_REPO_PASSPHRASE}`);
+      throw new AppError('REPO_KEY_REQUIRED', `repository ${where} is encrypted and no passphrase is configured: set repository.passphraseFile or ${ENV_REPO_PASSPHRASE}`);
     }
-    if (isAppError(err, 'REPO_KEY_WRONG')) throw new AppError('REPO_KEY_WRONG', `the passphrase from ${source} does not open repository ${dir}`, { cause: err });
+    if (isAppError(err, 'REPO_KEY_WRONG')) throw new AppError('REPO_KEY_WRONG', `the passphrase from ${source} does not open repository ${where}`, { cause: err });
     throw err;
   }
   if (c.encryption !== 'none' && !repository.encrypted) {
-    log.warn({ repository: dir }, `repository.encryption is ${c.encryption} but the existing repository is not encrypted: the setting applies only to a repository the service creates`);
+    log.warn({ repository: where }, `repository.encryption is ${c.encryption} but the existing repository is not encrypted: the setting applies only to a repository the service creates`);
   }
   return repository;
 }
@@ -265,6 +282,35 @@ function afterRun(retention: RetentionHook, sync: RetentionHook): RetentionHook 
       await sync(policy, run, vms);
     }
   };
+}
+
+/** On object storage: the bucket's Object Lock and the writer lease (this service's) in the log. */
+async function logStore(config: ServiceConfig, log: Logger): Promise<void> {
+  const s3 = config.repository.s3;
+  if (!s3) return;
+  const { location, objectLock, writer } = await remoteStatus(s3ConfigOf(s3));
+  const { requireObjectLock, objectLockMode } = config.protection;
+  log.info({ repository: location, cache: s3.cacheDir, objectLock, writer, requireObjectLock, objectLockMode }, 'repository on object storage opened as its writer');
+}
+
+/** The embedded default's first start: the repository in the configured format and encryption;
+ *  on object storage with Object Lock in protection.objectLockMode unless it is not required. */
+async function createRepository(spec: RepoSpec, c: ServiceConfig['repository'], remote: RemoteRepoOptions, log: Logger): Promise<Repository> {
+  log.info({ repository: c.s3 ? `s3://${c.s3.bucket}/${c.s3.prefix}` : c.path, format: c.format, encryption: c.encryption }, 'creating the repository');
+  const objectLock = remote.requireObjectLock === false ? 'off' : (remote.objectLockMode ?? 'compliance');
+  return initRepo(spec, {
+    version: c.format,
+    ...(c.encryption === 'none' ? {} : { encryption: c.encryption, passphrase: c.passphrase ?? '' }),
+    ...(c.s3 ? { ...remote, objectLock } : {}),
+  });
+}
+
+/** The configured repository as the repository layer names it: a directory, or repository.s3
+ *  with its cache directory (repository.path is that directory then). */
+function repoSpecOf(c: ServiceConfig['repository']): RepoSpec {
+  const s3 = c.s3;
+  if (!s3) return { kind: 'local', dir: c.path };
+  return { kind: 's3', s3: s3ConfigOf(s3), cacheDir: s3.cacheDir };
 }
 
 /** The API's read view of the catalog file: the point index, job history, policy counts. */

@@ -1,6 +1,6 @@
 /** Shared by the benchmark scripts: a disk image full of incompressible data, and timing
  *  that starts every phase from the same page-cache state. */
-import { execFile } from 'child_process';
+import { execFile, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -21,9 +21,10 @@ export async function du(dir: string): Promise<number> {
   return Number(out.split('\t')[0]);
 }
 
-/** Fills the image offline with data spread over the disk (64 MiB runs): random, or
- *  compressible (text-like: random words from a small vocabulary, about 3:1 with zstd). */
-export async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string, kind: 'random' | 'compressible' = 'random'): Promise<void> {
+/** Fills the image offline with data spread over the disk (64 MiB runs, zeroes between them):
+ *  random, compressible (text-like: random words from a small vocabulary, about 3:1 with zstd),
+ *  or mixed (the runs alternate between the two). */
+export async function fillImage(file: string, diskBytes: number, dataBytes: number, tmp: string, kind: 'random' | 'compressible' | 'mixed' = 'random'): Promise<void> {
   const raw = path.join(tmp, 'fill.raw');
   const fh = await fs.open(raw, 'w');
   const run = 64 * MiB;
@@ -32,7 +33,8 @@ export async function fillImage(file: string, diskBytes: number, dataBytes: numb
   try {
     await fh.truncate(diskBytes);
     for (let r = 0; r < runs; r++) {
-      for (let o = 0; o < run; o += 8 * MiB) await fh.write(kind === 'random' ? randomBytes(8 * MiB) : compressible(8 * MiB), 0, 8 * MiB, r * stride + o);
+      const random = kind === 'random' || (kind === 'mixed' && r % 2 === 0);
+      for (let o = 0; o < run; o += 8 * MiB) await fh.write(random ? randomBytes(8 * MiB) : compressible(8 * MiB), 0, 8 * MiB, r * stride + o);
     }
   } finally {
     await fh.close();
@@ -45,6 +47,25 @@ export async function fillImage(file: string, diskBytes: number, dataBytes: numb
  *  pages whose writeback would otherwise land on whichever phase runs next. */
 export async function settle(): Promise<void> {
   await runTool('sync', [], { timeoutMs: 600_000 });
+}
+
+/** The built command (`node dist/backend/src/cli/main.js …`, as installed), start-up included in
+ *  `seconds`; rejects with its stderr unless it exits 0. `env` is added to this process's. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; out: string }> {
+  const main = path.join(__dirname, '..', '..', 'backend', 'src', 'cli', 'main.js');
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code === 0) resolve({ seconds, out });
+      else reject(new Error(`olvm-backup ${args.join(' ')} exited ${code}: ${err}`));
+    });
+  });
 }
 
 export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {

@@ -13,14 +13,13 @@
  * the 21.2 MiB a day that a 64 KiB-granule tool (virtnbdbackup) stores for the same writes
  * (20 writes × 17 granules × 64 KiB). Prints one JSON object; nothing is asserted.
  */
-import { spawn } from 'child_process';
 import { randomInt } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Repository, type RepoVersion } from '../../backend/src/repository';
 import { TestVm } from '../helpers/qemuVm';
-import { arg, du, fillImage, settle } from './common';
+import { arg, cli, du, fillImage, settle } from './common';
 
 const KiB = 1024;
 const MiB = 1 << 20;
@@ -28,27 +27,10 @@ const GiB = 1 << 30;
 const DISK = 'virtio-disk0';
 /** virtnbdbackup's daily growth for 20 × 1 MiB writes at 4 KiB-aligned offsets, 64 KiB granules. */
 const GRANULE_REFERENCE_BYTES = 20 * 17 * 64 * KiB;
-const CLI = path.join(__dirname, '..', '..', 'backend', 'src', 'cli', 'main.js');
 
 interface Config {
   format: RepoVersion;
   chunkKiB: number;
-}
-
-async function cli(args: string[]): Promise<{ seconds: number; out: string }> {
-  const t0 = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('exit', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (code === 0) resolve({ seconds, out });
-      else reject(new Error(`olvm-backup ${args.join(' ')} exited ${code}: ${err}`));
-    });
-  });
 }
 
 /** Bytes of index data the point added: its index files, and (format 2) the tree nodes in the

@@ -1,10 +1,11 @@
 import { DeleteObjectCommand, GetObjectRetentionCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'child_process';
 import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AppError } from '../../backend/src/errors';
-import { DirStore } from '../../backend/src/repository/store/dirStore';
+import { DirStore, TMP_MARK } from '../../backend/src/repository/store/dirStore';
 import type { ObjectStore } from '../../backend/src/repository/store/objectStore';
 import { createBucket } from '../../backend/src/repository/store/s3Bucket';
 import type { S3Config } from '../../backend/src/repository/store/s3Config';
@@ -12,7 +13,7 @@ import { S3Store, type S3StoreOptions } from '../../backend/src/repository/store
 import { openStore } from '../../backend/src/repository/store/stores';
 import { expectCode } from '../helpers/expectCode';
 import { labCredentialsFile, labS3Config, s3Lab, uniqueBucket, type S3LabEnv } from '../helpers/s3Lab';
-import { slowDownProxy } from '../helpers/s3Proxy';
+import { storeProxy } from '../helpers/s3Proxy';
 
 /**
  * The ObjectStore contract, once over a directory and once over a real Ceph RGW (the project's
@@ -96,6 +97,12 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
     expect(await store.head('nope/missing')).toBeNull();
     const err = await expectCode(store.get('nope/missing'), 'STORE_NOT_FOUND');
     expect(err.message).toContain('nope/missing');
+    // an empty object is an object
+    await store.put('empty', Buffer.alloc(0));
+    expect((await store.get('empty')).length).toBe(0);
+    expect((await store.getRange('empty', 0, 10)).length).toBe(0);
+    expect(await store.download('empty', path.join(work, `empty-${kind}`))).toBe(0);
+    expect((await fs.readFile(path.join(work, `empty-${kind}`))).length).toBe(0);
     await expectCode(store.put('../escape', body), 'INVALID_ARGUMENT');
     await expectCode(store.get('/abs'), 'INVALID_ARGUMENT');
   });
@@ -134,6 +141,13 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
     expect((await store.get('writer.json')).toString()).toBe('first');
   });
 
+  it('racing creators: never two winners, and the winner’s bytes are what stays', async () => {
+    const results = await Promise.all([0, 1, 2, 3, 4].map((i) => store.put('race.json', Buffer.from(`writer ${i}`), { ifAbsent: true })));
+    const winners = results.flatMap((r, i) => (r.created ? [i] : []));
+    expect(winners.length).toBeLessThanOrEqual(1);
+    if (winners.length === 1) expect((await store.get('race.json')).toString()).toBe(`writer ${winners[0]}`);
+  });
+
   it('deletes: deleted, then absent; gone from listings', async () => {
     await store.put('trash/x', Buffer.from('1'));
     await store.put('trash/x', Buffer.from('2'));
@@ -154,7 +168,8 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
     await fs.writeFile(out, 'old content');
     expect(await store.download('packs/cd/big', out)).toBe(data.length);
     expect(sha(await fs.readFile(out))).toBe(sha(data));
-    expect((await fs.readdir(work)).filter((n) => n.startsWith(`.down-${kind}`))).toEqual([]);
+    // no temp file left next to it
+    expect((await fs.readdir(work)).filter((n) => n.includes(`down-${kind}`))).toEqual([`down-${kind}`]);
     await expectCode(store.download('packs/cd/none', path.join(work, 'none')), 'STORE_NOT_FOUND');
   });
 
@@ -169,6 +184,23 @@ describe.each(['dir', 's3'] as const)('ObjectStore contract on %s', (kind) => {
       expect((await store.head('locked'))?.retention).toBeUndefined();
       expect(await store.delete('locked')).toEqual({ state: 'deleted' });
     }
+  });
+});
+
+describe('DirStore leftovers', () => {
+  it('never lists a crashed writer’s temp file, and abortStaleUploads removes the old ones', async () => {
+    const root = path.join(work, 'dir-leftovers');
+    const store = new DirStore(root);
+    await store.put('packs/ab/done', Buffer.from('done'));
+    const stale = path.join(root, 'packs/ab', `.crashed${TMP_MARK}1-aaaa`);
+    const fresh = path.join(root, 'packs/ab', `.running${TMP_MARK}2-bbbb`);
+    await fs.writeFile(stale, 'half');
+    await fs.writeFile(fresh, 'half');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(stale, old, old);
+    expect(await keysOf(store, '')).toEqual(['packs/ab/done']);
+    expect(await store.abortStaleUploads(new Date(Date.now() - 3600_000))).toBe(1);
+    expect((await fs.readdir(path.join(root, 'packs/ab'))).sort()).toEqual([path.basename(fresh), 'done'].sort());
   });
 });
 
@@ -281,6 +313,11 @@ describe('S3 Object Lock', () => {
     }
     expect(await store.delete('writer.json')).toEqual({ state: 'deleted' });
     expect((await store.put('writer.json', Buffer.from('three'), { ifAbsent: true })).created).toBe(true);
+    // racing creators on a versioned bucket: at most one wins, and its bytes stay
+    const results = await Promise.all([0, 1, 2, 3].map((i) => store.put('race.json', Buffer.from(`writer ${i}`), { ifAbsent: true })));
+    const winners = results.flatMap((r, i) => (r.created ? [i] : []));
+    expect(winners.length).toBeLessThanOrEqual(1);
+    if (winners.length === 1) expect((await store.get('race.json')).toString()).toBe(`writer ${winners[0]}`);
   });
 });
 
@@ -350,7 +387,7 @@ describe('S3 bad conditions', () => {
   });
 
   it('503 SlowDown is retried with backoff, and reported with the store’s words when it persists', async () => {
-    const proxy = await slowDownProxy(lab.endpoint, 2);
+    const proxy = await storeProxy(lab.endpoint, { refuseFirst: 2 });
     const store = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, { ...fast, retry: { tries: 4, baseMs: 20, maxMs: 100 } });
     try {
       await store.put('slow', Buffer.from('eventually'));
@@ -363,6 +400,29 @@ describe('S3 bad conditions', () => {
       await store.close();
       await proxy.close();
     }
+  });
+
+  it('an HTTPS endpoint signed by a private CA works with caFile, and is refused without it', async () => {
+    const key = path.join(work, 'tls.key');
+    const cert = path.join(work, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=olvm test CA', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+      stdio: 'ignore',
+      timeout: 30_000,
+    });
+    const proxy = await storeProxy(lab.endpoint, { tls: { key: await fs.readFile(key), cert: await fs.readFile(cert) } });
+    const trusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint, caFile: cert }, fast);
+    const untrusted = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, fast);
+    try {
+      await trusted.put('tls', Buffer.from('over tls'));
+      expect((await trusted.get('tls')).toString()).toBe('over tls');
+      const err = await expectCode(untrusted.get('tls'), 'STORE_UNAVAILABLE');
+      expect(err.message).toMatch(/self[- ]signed certificate/i);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+      await proxy.close();
+    }
+    await expectCode(Promise.resolve().then(() => new S3Store({ ...labS3Config(lab, bucket, creds), caFile: path.join(work, 'no-ca.pem') })), 'CONFIG_INVALID');
   });
 
   it('a corrupt upload (wrong Content-MD5) is STORE_CORRUPT, single and multipart', async () => {
@@ -406,6 +466,25 @@ describe('S3 bad conditions', () => {
     } finally {
       await cutting.close();
       await crashing.close();
+    }
+  });
+
+  it('a network cut in the middle of a multipart upload: retried, then aborted, no parts left behind', async () => {
+    const { file } = await bigFile('netcut-big', 40 * MiB);
+    // the first two parts go through; every later part's body is cut after 1 MiB, on every try
+    const proxy = await storeProxy(lab.endpoint, { cutBodies: { afterBytes: MiB, skip: 2 } });
+    const store = new S3Store({ ...labS3Config(lab, bucket, creds), endpoint: proxy.endpoint }, { ...fast, inFlight: 2 });
+    const client = rawClient();
+    try {
+      const err = await expectCode(store.put('packs/netcut', { file }), 'STORE_UNAVAILABLE');
+      expect(err.message).toMatch(/\(part \d\): the store still failed after 3 tries, last: /);
+      expect(proxy.cut()).toBeGreaterThanOrEqual(3);
+      expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'packs/netcut' }))).Uploads ?? []).toEqual([]);
+      expect(await store.head('packs/netcut')).toBeNull();
+    } finally {
+      client.destroy();
+      await store.close();
+      await proxy.close();
     }
   });
 

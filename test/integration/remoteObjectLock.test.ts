@@ -218,6 +218,34 @@ describe('remote repository with Object Lock (s3, compliance)', () => {
     }
   });
 
+  test('governance: the store refuses a locked point until an operator opens with bypassGovernance', async () => {
+    const s3 = await newS3('olvm-gov');
+    const cacheDir = path.join(tmp, 'gov-cache');
+    const repo = await initRepo({ kind: 's3', s3, cacheDir }, { chunkSize: CS, objectLock: 'governance' });
+    const image = randomBytes(4 * CS);
+    const p1 = await writePoint(repo, image, null, undefined, new Date(Date.now() + 3_600_000));
+    const client = rawClient();
+    try {
+      expect((await retentionOf(client, s3, `points/${p1.pointId}/manifest.json`)).mode).toBe('GOVERNANCE');
+    } finally {
+      client.destroy();
+    }
+    await repo.unlockPoint(p1.pointId, { reason: 'test', operator: 'tester' });
+    await expectCode(repo.deletePoint(p1.pointId, { reason: 'test', actor: 'service' }), 'STORE_OBJECT_LOCKED');
+    await repo.close();
+    // the operator's documented path: a writer opened with the bypass
+    const operator = await openRepo({ kind: 's3', s3, cacheDir }, { bypassGovernance: true, objectLockMode: 'governance' });
+    open.push(operator);
+    // (the refused deletion removed only the unlocked manifest version: the store's current
+    // manifest is the locked one again, and the sync brought it back into the cache)
+    if ((await operator.readManifest(p1.pointId)).lockedUntil !== null) await operator.unlockPoint(p1.pointId, { reason: 'test', operator: 'tester' });
+    await operator.deletePoint(p1.pointId, { reason: 'operator removes it', actor: 'tester' });
+    expect(await operator.listPoints()).toEqual([]);
+    const reader = await openRepo({ kind: 's3', s3, cacheDir: path.join(tmp, 'gov-reader') }, { mode: 'reader' });
+    open.push(reader);
+    expect(await reader.listPoints()).toEqual([]);
+  });
+
   test('a writer refuses a bucket without Object Lock unless requireObjectLock is false', async () => {
     const s3 = await newS3('olvm-nolock');
     await expectCode(initRepo({ kind: 's3', s3, cacheDir: path.join(tmp, 'nolock-cache') }, { objectLock: 'off' }), 'STORE_NO_OBJECT_LOCK');

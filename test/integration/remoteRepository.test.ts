@@ -86,6 +86,8 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const stale = track(await backend.open(dir, { cacheDir: path.join(tmp, `stale-${_kind}`), mode: 'reader', ...(_kind === 'encrypted' ? { passphrase: TEST_PASSPHRASE } : {}) }));
     await writer.deletePoint(p1.pointId, { reason: 'test', actor: 'test' });
     expect((await storeKeys(backend, dir, `points/${p1.pointId}/`)).length).toBe(0);
+    // older than the collection's clock slack (1 s), so that it judges every pack
+    await new Promise((r) => setTimeout(r, 1200));
     const gc = await writer.gc({ graceMs: 0, repackBelow: 0.9 });
     expect(gc.packsStillLocked).toEqual([]);
     expect(gc.packsRepacked).toBeGreaterThan(0);
@@ -141,6 +143,9 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const image = randomBytes(32 * CS);
     const p1 = await writePoint(writer, image, null);
     const reader = track(await backend.open(dir, { mode: 'reader', cacheDir: path.join(tmp, 'concurrent-reader') }));
+    // a reader may also share the writer's own cache (the CLI beside the service): it only adds to it
+    const sharing = track(await backend.open(dir, { mode: 'reader' }));
+    expect((await readImage(sharing, p1.pointId, 'vda')).equals(image)).toBe(true);
     const images: Buffer[] = [image];
     let parent = p1;
     const backups = (async () => {
@@ -153,7 +158,18 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     const restores = (async () => {
       for (let n = 0; n < 3; n++) expect((await readImage(reader, p1.pointId, 'vda')).equals(image)).toBe(true);
     })();
-    await Promise.all([backups, restores]);
+    const shared = (async () => {
+      for (let n = 0; n < 2; n++) {
+        const again = await backend.open(dir, { mode: 'reader' });
+        try {
+          expect((await readImage(again, p1.pointId, 'vda')).equals(image)).toBe(true);
+        } finally {
+          await again.close();
+        }
+      }
+    })();
+    await Promise.all([backups, restores, shared]);
+    expect((await writer.verify({ repair: false })).problems).toEqual([]);
     // a new reader sees every point the writer committed, each byte-exact
     const late = track(await backend.open(dir, { mode: 'reader', cacheDir: path.join(tmp, 'concurrent-late') }));
     const ids = (await late.listPoints()).map((p) => p.pointId);

@@ -10,16 +10,19 @@ import * as path from 'path';
 import { AppError } from '../errors';
 import type { Repository } from '../repository';
 import { accountName, describeAccount, effectiveUid } from '../util/accounts';
-import { ALLOW_OTHER_OWNER } from './repoFlags';
+import { ALLOW_OTHER_OWNER, type RepoFlags } from './repoFlags';
 
 export { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from './repoFlags';
 
-/** Opens the repository in `dir` for a command that writes into it (see the module comment);
+/** Opens the repository --repo names for a command that writes into it (see the module
+ *  comment; an s3:// repository as its one writer, the owner checked on its cache directory);
  *  an encrypted one with the passphrase of --passphrase-file or the environment (repoOpen.ts). */
-export async function openForWriting(dir: string, o: { allowOtherOwner?: boolean; passphraseFile?: string }): Promise<Repository> {
-  await checkOwner(path.join(path.resolve(dir), 'config.json'), `repository ${path.resolve(dir)}`, o.allowOtherOwner === true);
-  const { openRepository } = await import('./repoOpen');
-  return openRepository({ ...(o.passphraseFile === undefined ? {} : { passphraseFile: o.passphraseFile }), repo: dir });
+export async function openForWriting(o: RepoFlags & { allowOtherOwner?: boolean }, extra: { bypassGovernance?: boolean } = {}): Promise<Repository> {
+  const [{ repoSpecFrom, localDirOf }, { openSpec }] = await Promise.all([import('./repoSpec'), import('./repoOpen')]);
+  const spec = await repoSpecFrom(o);
+  const dir = localDirOf(spec);
+  await checkOwner(path.join(dir, 'config.json'), spec.kind === 'local' ? `repository ${dir}` : `cache directory ${dir} of ${o.repo}`, o.allowOtherOwner === true);
+  return openSpec(spec, 'writer', o, extra);
 }
 
 /** The same check without opening the repository (`repo upgrade`, which opens it its own way). */

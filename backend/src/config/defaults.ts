@@ -30,6 +30,11 @@ export const DEFAULTS = {
   /** The format and the encryption of the repository the service creates when there is none. */
   repositoryFormat: 2,
   repositoryEncryption: 'none',
+  /** repository.s3: the SigV4 region when none is given (Ceph RGW expects it on CreateBucket). */
+  s3Region: 'us-east-1',
+  /** protection: a repository on object storage requires Object Lock, in compliance mode. */
+  requireObjectLock: true,
+  objectLockMode: 'compliance',
   /** How backups read a VM unless a policy or Backup now says otherwise. */
   backupMethod: 'auto',
   /** A boot check's wait for a sign of life (under TCG a full distribution takes minutes). */
@@ -46,6 +51,10 @@ export const DEFAULTS = {
  */
 export const CONFIG_BACKUP_METHODS = ['auto', 'qmp', 'engine'] as const;
 export type ConfigBackupMethod = (typeof CONFIG_BACKUP_METHODS)[number];
+
+/** protection.objectLockMode: how a repository on object storage locks a point's objects. */
+export const OBJECT_LOCK_MODES = ['compliance', 'governance'] as const;
+export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
 
 export const REPOSITORY_ENCRYPTIONS = ['none', 'aes-256-gcm'] as const;
 export type RepositoryEncryption = (typeof REPOSITORY_ENCRYPTIONS)[number];

@@ -11,6 +11,7 @@ export { describeConfig } from './describe';
 export type { ConfigOverrides, DeepPartial, LoadConfigOptions } from './load';
 export { CONFIG_BACKUP_METHODS, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, type ConfigBackupMethod, type LogLevel } from './defaults';
 export type { ConfigFile, ServiceConfig } from './schema';
+export { findS3Credentials, ENV_ACCESS_KEY, ENV_SECRET_KEY, ENV_CREDENTIALS_FILE, ENV_PROFILE, type S3CredentialSource } from './s3Credentials';
 export { readPassphrase, ENV_REPO_PASSPHRASE, ENV_REPO_NEW_PASSPHRASE, type ReadPassphraseOptions } from './passphrase';
 
 /**

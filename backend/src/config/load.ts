@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { AppError } from '../errors';
 import { DEFAULTS } from './defaults';
 import { ENV_REPO_PASSPHRASE } from './passphrase';
+import { checkS3, resolveS3 } from './s3Load';
 import { configFileSchema, PATH_KEYS, type ConfigFile, type ParsedConfigFile, type ServiceConfig } from './schema';
 
 export type DeepPartial<T> = T extends readonly (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -42,7 +43,7 @@ const ENV_KEYS: [name: string, key: string, parse?: (v: string) => unknown][] = 
 /** Setting one of these in a layer replaces the others from the layers below. */
 const EXCLUSIVE = [['hosts.qmpDir', 'hosts.directory']];
 
-const FILES_TO_READ = ['engine.caFile', 'listen.tlsCert', 'listen.tlsKey', 'hosts.directory'] as const;
+const FILES_TO_READ = ['engine.caFile', 'listen.tlsCert', 'listen.tlsKey', 'hosts.directory', 'repository.s3.caFile', 'repository.s3.credentialsFile'] as const;
 
 /**
  * The service's configuration: the YAML file, then the environment, then `overrides` (command-line
@@ -80,6 +81,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ServiceC
   }
   const scrapeToken = v.auth?.scrapeTokenFile === undefined ? undefined : await readSecret('auth.scrapeTokenFile', v.auth.scrapeTokenFile, problems, warnings);
   const repoSecret = await repositoryPassphrase(v, env, typeof getKey(fromOverrides, 'repository.passphraseFile') === 'string', problems, warnings);
+  await checkS3(v, env, problems, warnings);
   if (problems.length > 0 || password === undefined) throw invalid(where, problems);
   return resolved(v, { file, env, password, passwordFile, scrapeToken, ...repoSecret, warnings });
 }
@@ -126,6 +128,7 @@ function resolved(
   const global = v.limits?.global ?? DEFAULTS.limits.global;
   const origins = v.cors?.origins?.map((o) => new URL(o).origin) ?? [new URL(url).origin];
   const { tlsCert, tlsKey } = v.listen ?? {};
+  const s3Settings = resolveS3(v, dataDir);
   return {
     file: r.file,
     dataDir,
@@ -138,13 +141,14 @@ function resolved(
       timeoutSeconds: v.engine.timeoutSeconds ?? DEFAULTS.engineTimeoutSeconds,
     },
     repository: {
-      path: v.repository?.path ?? nodePath.join(dataDir, 'repository'),
+      path: s3Settings?.cacheDir ?? v.repository?.path ?? nodePath.join(dataDir, 'repository'),
       gcSchedule: (v.repository?.gcSchedule ?? DEFAULTS.gcSchedule) === 'off' ? null : (v.repository?.gcSchedule ?? DEFAULTS.gcSchedule),
       gcTimeZone: v.repository?.gcTimeZone ?? DEFAULTS.gcTimeZone,
       format: v.repository?.format ?? DEFAULTS.repositoryFormat,
       encryption: v.repository?.encryption ?? DEFAULTS.repositoryEncryption,
       passphrase: r.passphrase,
       passphraseFile: r.passphraseFile,
+      s3: s3Settings,
     },
     catalog: { path: v.catalog?.path ?? nodePath.join(dataDir, 'catalog.sqlite') },
     scratch: { path: v.scratch?.path ?? nodePath.join(dataDir, 'scratch') },
@@ -164,7 +168,11 @@ function resolved(
       scrapeToken: r.scrapeToken,
     },
     backup: { method: v.backup?.method ?? DEFAULTS.backupMethod },
-    protection: { minLockDays: v.protection?.minLockDays ?? DEFAULTS.minLockDays },
+    protection: {
+      minLockDays: v.protection?.minLockDays ?? DEFAULTS.minLockDays,
+      requireObjectLock: v.protection?.requireObjectLock ?? DEFAULTS.requireObjectLock,
+      objectLockMode: v.protection?.objectLockMode ?? DEFAULTS.objectLockMode,
+    },
     bootCheck: { timeoutSeconds: v.bootCheck?.timeoutSeconds ?? DEFAULTS.bootCheckTimeoutSeconds, expect: v.bootCheck?.expect ?? null },
     fileRestore: { idleSeconds: v.fileRestore?.idleSeconds ?? DEFAULTS.fileRestoreIdleSeconds, maxSessions: v.fileRestore?.maxSessions ?? DEFAULTS.fileRestoreMaxSessions },
     log: { level: v.log?.level ?? DEFAULTS.logLevel },
@@ -245,7 +253,8 @@ const ENV_HINTS = new Map(ENV_KEYS.map(([name, key]) => [key, name]));
 function describeIssue(issue: z.core.$ZodIssue, input: Tree, sources: Map<string, string>): string[] {
   const key = dottedKey(issue.path);
   if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `unknown key "${key === '' ? k : `${key}.${k}`}"`);
-  const value = getPath(input, issue.path);
+  // a secret put where it must not be: named, never shown
+  const value = issue.code === 'custom' && issue.params?.['secret'] === true ? undefined : getPath(input, issue.path);
   const source = sourceOf(issue.path, sources);
   if (value === undefined) {
     const hint = ENV_HINTS.get(key);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CONFIG_BACKUP_METHODS, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, REPOSITORY_ENCRYPTIONS, type ConfigBackupMethod, type LogLevel, type RepositoryEncryption } from './defaults';
+import { repositoryS3, type S3Settings } from './s3Schema';
+import { CONFIG_BACKUP_METHODS, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, OBJECT_LOCK_MODES, REPOSITORY_ENCRYPTIONS, type ObjectLockMode, type ConfigBackupMethod, type LogLevel, type RepositoryEncryption } from './defaults';
 
 /**
  * The service's configuration file (YAML), as written by the admin: every object strict, so a
@@ -119,6 +120,8 @@ export const configFileSchema = z.strictObject(
       encryption: z.enum(REPOSITORY_ENCRYPTIONS, { error: says(`must be one of ${REPOSITORY_ENCRYPTIONS.join(', ')}`) }).optional(),
       // a file holding the passphrase of an encrypted repository
       passphraseFile: path.optional(),
+      // the repository on object storage (S3), `path` replaced by its cache directory
+      s3: repositoryS3.optional(),
     }),
     catalog: section({ path: path.optional() }),
     scratch: section({ path: path.optional() }),
@@ -140,6 +143,10 @@ export const configFileSchema = z.strictObject(
     }),
     protection: section({
       minLockDays: z.number({ error: says('must be a whole number of days (0: no minimum)') }).int().min(0).max(MAX_LOCK_DAYS).optional(),
+      // repository.s3: refuse to start on a bucket without Object Lock (default true)
+      requireObjectLock: z.boolean({ error: says('must be true or false') }).optional(),
+      // the Object Lock mode of retention locks: compliance (nobody can shorten or delete) or governance
+      objectLockMode: z.enum(OBJECT_LOCK_MODES, { error: says(`must be one of ${OBJECT_LOCK_MODES.join(', ')}`) }).optional(),
     }),
     bootCheck: section({
       // how long a boot check waits for a sign of life (TCG boots are slow: minutes, not seconds)
@@ -174,6 +181,9 @@ export const PATH_KEYS = [
   'engine.caFile',
   'repository.path',
   'repository.passphraseFile',
+  'repository.s3.caFile',
+  'repository.s3.credentialsFile',
+  'repository.s3.cacheDir',
   'catalog.path',
   'scratch.path',
   'listen.tlsCert',
@@ -211,6 +221,8 @@ export interface ServiceConfig {
     passphrase: string | undefined;
     /** where the passphrase came from, when a file (undefined: OLVM_BACKUP_REPO_PASSPHRASE, or none) */
     passphraseFile: string | undefined;
+    /** the repository on object storage; `path` is then its cache directory. null: `path` is the repository */
+    s3: S3Settings | null;
   };
   catalog: { path: string };
   scratch: { path: string };
@@ -229,7 +241,8 @@ export interface ServiceConfig {
   };
   /** method: the repository's default backup method (a policy's or a Backup now's wins). */
   backup: { method: ConfigBackupMethod };
-  protection: { minLockDays: number };
+  /** requireObjectLock and objectLockMode apply to a repository on object storage. */
+  protection: { minLockDays: number; requireObjectLock: boolean; objectLockMode: ObjectLockMode };
   /** Boot checks run as jobs: how long each waits, and the console line that means "up" (a
    *  regular expression's source; null: the built-in default). */
   bootCheck: { timeoutSeconds: number; expect: string | null };

@@ -58,3 +58,5 @@ export type { WriterLeaseRecord } from './store/writerLease';
 // copying points between repositories (repo sync, the off-site copy)
 export { syncRepositories } from './sync';
 export type { SyncOptions, SyncProgress, SyncPointResult, SyncReport } from './sync';
+export { remoteStatus, s3ConfigOf } from './store/remoteStatus';
+export type { RemoteStatus } from './store/remoteStatus';

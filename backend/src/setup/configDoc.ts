@@ -6,7 +6,8 @@ import YAML from 'yaml';
 export interface ConfigSettings {
   dataDir: string;
   engine: { url: string; user: string; passwordFile: string; caFile: string | undefined };
-  repositoryPath: string;
+  /** null: the repository is on object storage (repository.s3, left as it is) */
+  repositoryPath: string | null;
   catalogPath: string;
   scratchPath: string;
   listen: { host: string; port: number };
@@ -51,7 +52,7 @@ export function applySettings(existing: string | undefined, s: ConfigSettings): 
   doc.setIn(['engine', 'passwordFile'], s.engine.passwordFile);
   if (s.engine.caFile !== undefined) doc.setIn(['engine', 'caFile'], s.engine.caFile);
   else doc.deleteIn(['engine', 'caFile']);
-  doc.setIn(['repository', 'path'], s.repositoryPath);
+  if (s.repositoryPath !== null) doc.setIn(['repository', 'path'], s.repositoryPath);
   doc.setIn(['catalog', 'path'], s.catalogPath);
   doc.setIn(['scratch', 'path'], s.scratchPath);
   doc.setIn(['listen', 'host'], s.listen.host);

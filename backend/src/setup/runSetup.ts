@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CONFIG_BACKUP_METHODS, loadConfig } from '../config';
+import { CONFIG_BACKUP_METHODS, loadConfig, type ServiceConfig } from '../config';
 import { AppError } from '../errors';
 import { Repository } from '../repository';
 import { decideCa, tempCa } from './caTrust';
@@ -11,6 +11,7 @@ import { ensureDir, writeFileSafely, type ServiceOwner, type WriteResult } from 
 import { formatHostAccess, hostAccessTexts } from './hostAccessOut';
 import { planHosts, readHostsFile, type HostsPlan } from './hostsPlan';
 import type { Prompter } from './prompt';
+import { reportStore } from './storeReport';
 import type { HostsKind, SetupIo, SetupOptions, SetupResult } from './types';
 import { readText, str } from './util';
 
@@ -76,7 +77,10 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
   const dataDir = path.resolve(await ask('data directory', o.dataDir, exDataDir ?? defaultDataDir(), '--data-dir'));
   const sameData = exDataDir !== undefined && path.resolve(exDataDir) === dataDir;
   const keep = (key: string, fallback: string): string => (sameData ? (str(ex.get(key)) ?? fallback) : fallback);
-  const repositoryPath = path.resolve(o.repository ?? keep('repository.path', path.join(dataDir, 'repository')));
+  // a repository on object storage (repository.s3) is kept as configured: no repository.path
+  const exS3 = ex.get('repository.s3');
+  const onStore = typeof exS3 === 'object' && exS3 !== null && o.repository === undefined;
+  const repositoryPath = onStore ? null : path.resolve(o.repository ?? keep('repository.path', path.join(dataDir, 'repository')));
   const listenHost = await ask('listen address', o.listenHost, str(ex.get('listen.host')) ?? '127.0.0.1', '--listen-host');
   const exPort = ex.get('listen.port');
   const listenPort = o.listenPort ?? (typeof exPort === 'number' ? exPort : 8780);
@@ -118,8 +122,9 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
       }
     }
   }
-  const repo = await ensureRepository(dataDir, repositoryPath, o.owner, io);
-  await validateConfig(newConfigText, configDir);
+  const repo = repositoryPath === null ? { created: false } : await ensureRepository(dataDir, repositoryPath, o.owner, io);
+  const checked = await validateConfig(newConfigText, configDir);
+  if (checked.repository.s3) await reportStore(checked.repository.s3, checked.protection.requireObjectLock, io);
   written[configFile] = await writeFileSafely(configFile, newConfigText, 'config', o.owner);
   for (const [file, r] of Object.entries(written)) io.say(`${r === 'unchanged' ? 'kept' : r}: ${file}`);
 
@@ -130,7 +135,7 @@ export async function runSetup(o: SetupOptions, io: SetupIo): Promise<SetupResul
     written,
     engineUser: account.userName,
     hosts: hostsPlan?.report ?? [],
-    repository: { path: repositoryPath, created: repo.created },
+    repository: { path: checked.repository.path, created: repo.created },
     listenUrl,
   };
 }
@@ -188,11 +193,13 @@ async function chownTree(p: string, owner: ServiceOwner): Promise<void> {
 }
 
 /** The new text must load as the service will load it (files readable, keys valid). */
-async function validateConfig(text: string, configDir: string): Promise<void> {
+async function validateConfig(text: string, configDir: string): Promise<ServiceConfig> {
   const tmp = path.join(configDir, `.config-check-${process.pid}.yaml`);
   await fs.writeFile(tmp, text, { mode: 0o600 });
   try {
-    await loadConfig({ file: tmp, env: {} });
+    // the service's own environment is not setup's; only where S3 credentials may come from is shared
+    const s3Env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('AWS_') || k === 'HOME'));
+    return await loadConfig({ file: tmp, env: s3Env });
   } finally {
     await fs.rm(tmp, { force: true });
   }

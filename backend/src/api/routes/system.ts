@@ -29,7 +29,9 @@ export function publicRoutes(deps: ApiDeps): Router {
       }
       try {
         await fs.access(deps.repositoryPath);
-        checks.push({ name: 'repository', ok: true, message: 'ok' });
+        // on object storage: where its durable copy is, and that this service is its writer
+        const remote = deps.repository.remote;
+        checks.push({ name: 'repository', ok: true, message: remote ? `ok: ${remote.location} (${remote.mode}, cache ${deps.repositoryPath})` : 'ok' });
       } catch (err) {
         checks.push({ name: 'repository', ok: false, message: describeError(err) });
       }

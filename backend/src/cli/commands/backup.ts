@@ -52,7 +52,7 @@ export function registerBackup(program: Command): void {
       const lockDays = parseLockDays(o.lockDays);
       // what a backup needs loads now, and only for its kind (main.ts registers every command)
       const { openForWriting } = await import('../repoOwner');
-      const repository = await openForWriting(o.repo, o);
+      const repository = await openForWriting(o);
       const bar = ProgressBar.forStderr(o.json === true);
       const onProgress = (p: BackupProgress): void => bar.update(p.bytesDone, p.bytesTotal, p.disk ?? p.phase);
       try {

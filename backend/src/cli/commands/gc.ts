@@ -28,7 +28,7 @@ export function registerGc(program: Command): void {
       // a dry run writes nothing but its lock file, which it removes
       const { cliActor, openRepository } = await import('../repoOpen');
       const { openForWriting } = await import('../repoOwner');
-      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o.repo, o);
+      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o);
       try {
         const r = await repository.gc({ graceMs, dryRun: o.dryRun === true, actor: cliActor(), ...(repackBelow !== undefined ? { repackBelow } : {}) });
         if (o.json) {

@@ -7,10 +7,10 @@ import { addRepoOptions, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, type RepoFla
 
 /** For the subcommands that write (delete, lock, unlock): refused in another account's
  *  repository unless --allow-other-owner (repoOwner.ts); `fn` gets who the audit log names. */
-async function withRepo<T>(o: RepoFlags & { allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>): Promise<T> {
+async function withRepo<T>(o: RepoFlags & { allowOtherOwner?: boolean; operator?: string }, fn: (r: Repository, actor: string) => Promise<T>, extra: { bypassGovernance?: boolean } = {}): Promise<T> {
   const { cliActor } = await import('../repoOpen');
   const { openForWriting } = await import('../repoOwner');
-  const repository = await openForWriting(o.repo, o);
+  const repository = await openForWriting(o, extra);
   try {
     return await fn(repository, cliActor(o.operator));
   } finally {
@@ -28,7 +28,7 @@ export function registerPoints(program: Command): void {
     .option('--vm <name>', 'only the points of this VM')
     .option('--json', 'print a JSON array')
     .action(async (o: Partial<RepoFlags> & { vm?: string; json?: boolean }, cmd: Command) => {
-      if (o.repo === undefined) cmd.error("error: required option '--repo <dir>' not specified");
+      if (o.repo === undefined) cmd.error("error: required option '--repo <location>' not specified");
       const { openRepository } = await import('../repoOpen');
       const repository = await openRepository({ ...o, repo: o.repo });
       try {
@@ -106,7 +106,9 @@ export function registerPoints(program: Command): void {
         const m = await r.unlockPoint(o.point, { reason: o.reason, operator: actor });
         if (o.json) printJson({ pointId: m.pointId, lockedUntil: m.lockedUntil, previousLockedUntil: before.lockedUntil });
         else printLine(`point ${m.pointId}: retention lock ${before.lockedUntil ? `(until ${before.lockedUntil}) ` : ''}cleared; recorded in the audit log`);
-      });
+        // on object storage in governance mode, the operator's unlock is the one path that may
+        // delete locked versions (BypassGovernanceRetention); compliance refuses regardless
+      }, { bypassGovernance: true });
     });
 
   addRepoOptions(points.command('damaged').description('list the restore points verify marked damaged'))

@@ -63,7 +63,7 @@ export function registerPrune(program: Command): void {
       set('yearly', o.keepYearly, '--keep-yearly');
       const { cliActor, openRepository } = await import('../repoOpen');
       const { openForWriting } = await import('../repoOwner');
-      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o.repo, o);
+      const repository = o.dryRun ? await openRepository(o) : await openForWriting(o);
       try {
         const report = await repository.prune(rules, {
           ...(o.tz ? { tz: o.tz } : {}),

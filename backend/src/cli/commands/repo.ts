@@ -5,12 +5,13 @@ import { DEFAULT_REPO_VERSION, REPO_ENCRYPTIONS, type RepoEncryptionName, type R
 import { printJson, printLine } from '../output';
 import { parseSize } from '../parse';
 import { formatBytes, ProgressBar } from '../progressBar';
-import { ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP } from '../repoFlags';
+import { addRepoOptions, addS3Options, ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP, REPO_HELP, type RepoFlags, type S3Flags } from '../repoFlags';
 import { registerRepoSync } from './repoSync';
 import { EXIT_DAMAGED } from './verify';
 
-interface InitFlags {
+interface InitFlags extends S3Flags {
   repo: string;
+  objectLock?: string;
   chunkSize?: string;
   format?: string;
   packSize?: string;
@@ -22,12 +23,15 @@ interface InitFlags {
 
 export function registerRepo(program: Command): void {
   const repo = program.command('repo').description('manage a backup repository');
-  repo
-    .command('init')
-    .description('create an empty repository in a directory')
-    .requiredOption('--repo <dir>', 'repository directory (created if missing; must be empty)')
+  addS3Options(
+    repo
+      .command('init')
+      .description('create an empty repository in a directory, or on object storage (s3://BUCKET/PREFIX: the bucket is created with Object Lock when missing)')
+      .requiredOption('--repo <location>', `${REPO_HELP}; a directory is created if missing and must be empty`),
+  )
+    .option('--object-lock <mode>', `s3:// repository: ${OBJECT_LOCKS.join(', ')} — the Object Lock mode of retention locks (default compliance: nobody can delete a locked object before its date); a new bucket is created with Object Lock unless off`)
     .option('--chunk-size <size>', 'chunk size, 256K to 4M, a power of two (default 1M for format 1, 256K for format 2)')
-    .option('--format <n>', `repository format: 1 (a file per chunk) or 2 (pack files) (default ${DEFAULT_REPO_VERSION}; 2 with --encryption)`)
+    .option('--format <n>', `repository format: 1 (a file per chunk) or 2 (pack files) (default ${DEFAULT_REPO_VERSION}; 2 with --encryption or on s3)`)
     .option('--pack-size <size>', 'format 2: pack file size, 1M to 512M (default 32M)')
     .option('--encryption <name>', `${REPO_ENCRYPTIONS.join(' or ')}: aes-256-gcm encrypts chunks, indexes and the VM's name and definition with a random key wrapped by a passphrase (format 2)`, 'none')
     .option('--passphrase-file <file>', "with --encryption: the new key's passphrase (or OLVM_BACKUP_REPO_PASSPHRASE)")
@@ -35,26 +39,57 @@ export function registerRepo(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (o: InitFlags) => {
       const encryption = parseEncryption(o.encryption);
-      const version = o.format !== undefined ? parseFormat(o.format) : encryption === 'none' ? DEFAULT_REPO_VERSION : 2;
+      const [{ repoSpecFrom, localDirOf, describeSpec }, { checkInitTarget }, { initSpec }, { readPassphrase }] = await Promise.all([
+        import('../repoSpec'),
+        import('../repoOwner'),
+        import('../repoOpen'),
+        import('../../config'),
+      ]);
+      const { objectLock: lockFlag, ...flags } = o;
+      const spec = await repoSpecFrom(flags);
+      if (spec.kind === 'local' && lockFlag !== undefined) throw new AppError('INVALID_ARGUMENT', `--object-lock: only for an s3://BUCKET/PREFIX repository, and --repo ${o.repo} is a directory`);
+      const objectLock = lockFlag === undefined ? undefined : parseObjectLock(lockFlag);
+      const version = o.format !== undefined ? parseFormat(o.format) : encryption === 'none' && spec.kind === 'local' ? DEFAULT_REPO_VERSION : 2;
       if (encryption !== 'none' && version === 1) throw new AppError('INVALID_ARGUMENT', '--encryption needs --format 2 (format 1 stores every chunk in the clear)');
-      const [{ Repository }, { checkInitTarget }, { readPassphrase }] = await Promise.all([import('../../repository'), import('../repoOwner'), import('../../config')]);
-      await checkInitTarget(o.repo, o);
-      const r = await Repository.init(o.repo, {
+      if (spec.kind === 's3' && version === 1) throw new AppError('INVALID_ARGUMENT', '--format 1: only a format 2 repository can live on object storage');
+      await checkInitTarget(localDirOf(spec), o);
+      const r = await initSpec(spec, {
         ...(o.chunkSize !== undefined ? { chunkSize: parseSize(o.chunkSize, '--chunk-size') } : {}),
         version,
         ...(o.packSize !== undefined ? { packSize: parseSize(o.packSize, '--pack-size') } : {}),
         ...(encryption !== 'none' ? { encryption, passphrase: () => newPassphrase(readPassphrase, o.passphraseFile) } : {}),
+        ...(objectLock !== undefined ? { objectLock } : {}),
       });
       try {
         const packSize = r.config.packSize;
-        if (o.json) printJson({ repo: r.dir, format: r.formatVersion, chunkSize: r.chunkSize, ...(packSize ? { packSize } : {}), encrypted: r.encrypted });
-        else {
-          printLine(`initialized repository ${r.dir} (format ${r.formatVersion}, chunk size ${r.chunkSize} bytes${packSize ? `, pack size ${packSize} bytes` : ''}${r.encrypted ? ', encrypted' : ''})`);
+        const where = describeSpec(spec);
+        const lock = spec.kind === 's3' ? (objectLock ?? 'compliance') : undefined;
+        if (o.json) {
+          printJson({ repo: where, ...(spec.kind === 's3' ? { cache: r.dir, objectLock: lock } : {}), format: r.formatVersion, chunkSize: r.chunkSize, ...(packSize ? { packSize } : {}), encrypted: r.encrypted });
+        } else {
+          printLine(
+            `initialized repository ${where} (format ${r.formatVersion}, chunk size ${r.chunkSize} bytes${packSize ? `, pack size ${packSize} bytes` : ''}${r.encrypted ? ', encrypted' : ''}` +
+              `${spec.kind === 's3' ? `, Object Lock ${lock}, cache ${r.dir}` : ''})`,
+          );
           if (r.encrypted) {
             printLine('keep the passphrase: without it (or a paper copy of the key) nothing in this repository can be read');
-            printLine(`print a paper copy now: olvm-backup key export --paper --repo ${r.dir}`);
+            printLine(`print a paper copy now: olvm-backup key export --paper --repo ${where}`);
           }
         }
+      } finally {
+        await r.close();
+      }
+    });
+  addRepoOptions(repo.command('info').description("where the repository is, its format and encryption; on object storage its cache directory, the bucket's Object Lock and who holds the writer lease"))
+    .option('--json', 'print it as JSON')
+    .action(async (o: RepoFlags & { json?: boolean }) => {
+      const [{ openSpec }, { repoSpecFrom }, { repoInfo }, { remoteStatus }] = await Promise.all([import('../repoOpen'), import('../repoSpec'), import('../repoInfo'), import('../../repository')]);
+      const spec = await repoSpecFrom(o);
+      const r = await openSpec(spec, 'reader', o);
+      try {
+        const info = repoInfo(r, spec.kind === 's3' ? await remoteStatus(spec.s3) : undefined);
+        if (o.json) printJson(info);
+        else for (const [k, v] of Object.entries(info)) printLine(`${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
       } finally {
         await r.close();
       }
@@ -70,7 +105,8 @@ export function registerRepo(program: Command): void {
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
     .option('--json', 'print the report as JSON')
     .action(async (o: { repo: string; packSize?: string; dryRun?: boolean; allowOtherOwner?: boolean; json?: boolean }) => {
-      const [{ upgradeRepository }, { checkRepoOwner }, { cliActor }] = await Promise.all([import('../../repository'), import('../repoOwner'), import('../repoOpen')]);
+      const [{ upgradeRepository, parseRepoLocation }, { checkRepoOwner }, { cliActor }] = await Promise.all([import('../../repository'), import('../repoOwner'), import('../repoOpen')]);
+      if (parseRepoLocation(o.repo).kind === 's3') throw new AppError('INVALID_ARGUMENT', `repo upgrade converts a format-1 repository in a directory; ${o.repo} is on object storage, which holds format 2 only`);
       if (!o.dryRun) await checkRepoOwner(o.repo, o);
       const bar = ProgressBar.forStderr(o.json === true);
       let report: UpgradeReport;
@@ -90,6 +126,13 @@ export function registerRepo(program: Command): void {
       if (damaged && !report.dryRun) process.exitCode = EXIT_DAMAGED;
     });
   registerRepoSync(repo);
+}
+
+const OBJECT_LOCKS = ['compliance', 'governance', 'off'] as const;
+
+function parseObjectLock(text: string): (typeof OBJECT_LOCKS)[number] {
+  if ((OBJECT_LOCKS as readonly string[]).includes(text)) return text as (typeof OBJECT_LOCKS)[number];
+  throw new AppError('INVALID_ARGUMENT', `--object-lock: '${text}' is not one of ${OBJECT_LOCKS.join(', ')}`);
 }
 
 function parseEncryption(text: string): RepoEncryptionName {

@@ -8,12 +8,12 @@ import { AppError } from '../../errors';
 import type { SyncReport } from '../../repository';
 import { printJson, printLine } from '../output';
 import { formatBytes, ProgressBar } from '../progressBar';
-import { ALLOW_OTHER_OWNER } from '../repoFlags';
+import { addS3StoreOptions, ALLOW_OTHER_OWNER, type S3Flags } from '../repoFlags';
 
 /** Exit status of a run in which some point failed (the others were copied). */
 export const EXIT_SYNC_INCOMPLETE = 3;
 
-interface SyncFlags {
+interface SyncFlags extends Omit<S3Flags, 'cache'> {
   from: string;
   to: string;
   vm?: string[];
@@ -24,14 +24,10 @@ interface SyncFlags {
   json?: boolean;
   fromCache?: string;
   toCache?: string;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3Ca?: string;
-  s3Profile?: string;
 }
 
 export function registerRepoSync(repo: Command): void {
-  repo
+  const sync = repo
     .command('sync')
     .description(
       'copy restore points the destination lacks from one repository into another (same ids, metadata and retention locks; deduplicated at the destination; ' +
@@ -45,13 +41,9 @@ export function registerRepoSync(repo: Command): void {
     .option('--to-passphrase-file <file>', 'passphrase of an encrypted destination (or OLVM_BACKUP_REPO_PASSPHRASE)')
     .option('--from-cache <dir>', 's3:// source: its local cache directory (default ~/.cache/olvm-backup/s3/BUCKET/PREFIX)')
     .option('--to-cache <dir>', 's3:// destination: its local cache directory (default ~/.cache/olvm-backup/s3/BUCKET/PREFIX)')
-    .option('--s3-endpoint <url>', 's3:// ends: the store, e.g. https://rgw.example:7480 (path-style; default: AWS S3)')
-    .option('--s3-region <region>', 's3:// ends: SigV4 region (default us-east-1)')
-    .option('--s3-ca <file>', "s3:// ends: PEM file of the private CA that signed the endpoint's certificate")
-    .option('--s3-profile <name>', 's3:// ends: the profile of the AWS credentials file (default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)')
     .option(ALLOW_OTHER_OWNER, 'write into the destination even though it belongs to another account')
-    .option('--json', 'print the report as JSON')
-    .action(async (o: SyncFlags) => {
+    .option('--json', 'print the report as JSON');
+  addS3StoreOptions(sync, 's3:// ends').action(async (o: SyncFlags) => {
       let since: Date | undefined;
       if (o.since !== undefined) {
         since = new Date(o.since);
@@ -64,12 +56,12 @@ export function registerRepoSync(repo: Command): void {
       ]);
       await checkSyncEnds(o.from, o.to);
       await checkRepoOwner(o.toCache ?? o.to, o);
-      const s3 = { s3Endpoint: o.s3Endpoint, s3Region: o.s3Region, s3Ca: o.s3Ca, s3Profile: o.s3Profile };
+      const { fromCache, toCache } = o;
+      const s3: S3Flags = { s3Endpoint: o.s3Endpoint, s3Ca: o.s3Ca, s3Region: o.s3Region, s3PathStyle: o.s3PathStyle, s3VirtualHost: o.s3VirtualHost, s3Profile: o.s3Profile };
       const from = await openSyncEnd(o.from, {
         flag: '--from',
         mode: 'reader',
-        s3,
-        ...(o.fromCache !== undefined ? { cache: o.fromCache } : {}),
+        s3: { ...s3, ...(fromCache !== undefined ? { cache: fromCache } : {}) },
         ...(o.fromPassphraseFile !== undefined ? { passphraseFile: o.fromPassphraseFile } : {}),
       });
       const bar = ProgressBar.forStderr(o.json === true);
@@ -78,8 +70,7 @@ export function registerRepoSync(repo: Command): void {
         const to = await openSyncEnd(o.to, {
           flag: '--to',
           mode: 'writer',
-          s3,
-          ...(o.toCache !== undefined ? { cache: o.toCache } : {}),
+          s3: { ...s3, ...(toCache !== undefined ? { cache: toCache } : {}) },
           ...(o.toPassphraseFile !== undefined ? { passphraseFile: o.toPassphraseFile } : {}),
         });
         try {

@@ -20,7 +20,7 @@ export function registerVerify(program: Command): void {
       // with repair it writes marks, quarantines and audit records into the repository
       const { cliActor, openRepository } = await import('../repoOpen');
       const { openForWriting } = await import('../repoOwner');
-      const repository = o.repair ? await openForWriting(o.repo, o) : await openRepository(o);
+      const repository = o.repair ? await openForWriting(o) : await openRepository(o);
       const bar = ProgressBar.forStderr(o.json === true);
       try {
         if (o.point) await repository.readManifest(o.point); // unknown point: a clear error, not an empty report

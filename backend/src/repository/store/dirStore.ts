@@ -14,7 +14,7 @@ import { isSafeKey, type BucketLock, type DeleteResult, type HeadInfo, type Obje
  */
 
 /** Temp files carry this marker so that list() skips them and abortStaleUploads() finds them. */
-const TMP_MARK = '.olvm-tmp-';
+export const TMP_MARK = '.olvm-tmp-';
 
 export interface DirStoreOptions {
   /** Accept (and drop) retention on put/extendRetention instead of refusing it. */

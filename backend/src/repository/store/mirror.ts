@@ -29,6 +29,8 @@ export interface MirrorOptions {
   lockMode: 'compliance' | 'governance';
   /** Keep pack files in the cache after upload (false: an empty placeholder stays). */
   keepPacks: boolean;
+  /** A reader opened on a writer's cache: it adds to the cache, never removes from it. */
+  sharedCache?: boolean;
   /** The writer lease's state: why it was lost, if it was (then nothing more is written). */
   leaseLost?: () => AppError | undefined;
 }
@@ -50,6 +52,7 @@ export class RepoMirror {
   readonly fetcher: PackFetcher;
   private readonly root: string;
   private readonly keepPacks: boolean;
+  private readonly sharedCache: boolean;
   private readonly leaseLost: () => AppError | undefined;
   private readonly uploading = new Set<Promise<void>>();
   private readonly waiting: Array<() => void> = [];
@@ -63,6 +66,7 @@ export class RepoMirror {
     this.mode = opts.mode;
     this.lockMode = opts.lockMode;
     this.keepPacks = opts.keepPacks;
+    this.sharedCache = opts.sharedCache === true;
     this.leaseLost = opts.leaseLost ?? (() => undefined);
     this.fetcher = new PackFetcher(opts.root, opts.store);
   }
@@ -85,7 +89,7 @@ export class RepoMirror {
    *  have moved the blob to a new pack since this cache was synced). A writer's cache is the
    *  store's already. */
   async refreshIndex(): Promise<void> {
-    if (this.mode === 'reader') await syncIndexFiles(this.store, this.root);
+    if (this.mode === 'reader') await syncIndexFiles(this.store, this.root, !this.sharedCache);
   }
 
   /** Makes sure a pack can be read from the cache (downloads it when absent or evicted). */

@@ -32,6 +32,9 @@ export interface RemoteRepoOptions extends RepositoryOptions {
   objectLockMode?: 'compliance' | 'governance';
   /** Keep packs in the cache after upload. Default false: the cache holds metadata only. */
   keepPacks?: boolean;
+  /** Delete governance-locked versions (BypassGovernanceRetention): the operator CLI's
+   *  `points unlock` path only, never the service. Compliance retention refuses regardless. */
+  bypassGovernance?: boolean;
 }
 
 export type RemoteInitOptions = InitOptions & RemoteRepoOptions & { objectLock?: 'compliance' | 'governance' | 'off' };
@@ -43,6 +46,8 @@ interface RemoteRecord {
   format: 'olvm-backup-remote';
   version: 1;
   location: string;
+  /** A writer has used this cache: readers opening it too never remove anything from it. */
+  writerCache?: boolean;
 }
 
 /** `s3://BUCKET/PREFIX` or a local directory. INVALID_ARGUMENT for a malformed s3 URL. */
@@ -57,7 +62,7 @@ export function parseRepoLocation(s: string): { kind: 'local'; dir: string } | {
 export async function openRepo(spec: RepoSpec, opts: RemoteRepoOptions = {}): Promise<Repository> {
   if (spec.kind === 'local') return Repository.open(spec.dir, opts);
   const writer = (opts.mode ?? 'writer') === 'writer';
-  const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: writer && opts.requireObjectLock !== false });
+  const store = await openStore({ kind: 's3', s3: spec.s3, requireObjectLock: writer && opts.requireObjectLock !== false, options: { bypassGovernance: writer && opts.bypassGovernance === true } });
   return openRepoOnStore(store, spec.cacheDir, opts);
 }
 
@@ -87,15 +92,17 @@ export async function openRepoOnStore(store: ObjectStore, cacheDir: string, opts
   const root = path.resolve(cacheDir);
   let lease: WriterLease | undefined;
   try {
-    await claimCache(root, store.location);
+    const cache = await claimCache(root, store.location, false, mode === 'writer');
     if (mode === 'writer') {
       if (opts.requireObjectLock !== false && !(await store.bucketLock()).enabled) {
         throw new AppError('STORE_NO_OBJECT_LOCK', `${store.location} has no Object Lock: a writer refuses it (protection.requireObjectLock; create the bucket with Object Lock, or set requireObjectLock false to rely on the repository's own locks only)`);
       }
       lease = await WriterLease.acquire(store, opts.holder ?? 'olvm-backup');
     }
-    const mirror = new RepoMirror({ root, store, mode, lockMode: opts.objectLockMode ?? 'compliance', keepPacks: opts.keepPacks === true, ...(lease ? { leaseLost: leaseCheck(lease) } : {}) });
-    await syncFromStore(store, root, { fetcher: mirror.fetcher, placeholders: mode === 'writer' });
+    const mirror = new RepoMirror({ root, store, mode, lockMode: opts.objectLockMode ?? 'compliance', keepPacks: opts.keepPacks === true, sharedCache: mode === 'reader' && cache.writerCache === true, ...(lease ? { leaseLost: leaseCheck(lease) } : {}) });
+    // a reader sharing a writer's cache (the CLI beside the service) only adds to it: the
+    // writer's own files may be ahead of the store for a moment (an index file before its upload)
+    await syncFromStore(store, root, { fetcher: mirror.fetcher, placeholders: mode === 'writer', drop: mode === 'writer' || !cache.writerCache });
     const held = lease;
     const repo = await Repository.openAttached(root, repoOptions(opts), {
       mirror,
@@ -129,7 +136,7 @@ export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts
     if (init.version === 1) throw new AppError('INVALID_ARGUMENT', 'only a format-2 repository can be remote');
     const local = await Repository.init(root, { ...init, version: 2 });
     await local.close();
-    await claimCache(root, store.location, true);
+    await claimCache(root, store.location, true, true);
     for (const f of (await fs.readdir(path.join(root, KEYS_DIR)).catch(() => [])).sort()) {
       if (f.endsWith('.json')) await store.put(`${KEYS_DIR}/${f}`, { file: path.join(root, KEYS_DIR, f) });
     }
@@ -143,7 +150,7 @@ export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts
   return openRepoOnStore(store, root, opts);
 }
 
-const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks'] as const;
+const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks', 'bypassGovernance'] as const;
 
 /** The options without the remote ones (what Repository.init/open take). */
 function withoutRemote<T extends RemoteInitOptions>(opts: T): Omit<T, (typeof REMOTE_OPTIONS)[number]> {
@@ -161,23 +168,27 @@ function leaseCheck(lease: WriterLease): () => AppError | undefined {
 }
 
 /** The cache directory caches this store and nothing else: a fresh or empty directory is
- *  claimed; a local repository or another store's cache is refused. */
-async function claimCache(root: string, location: string, initialized = false): Promise<void> {
+ *  claimed; a local repository or another store's cache is refused. A writer marks it as a
+ *  writer's cache. */
+async function claimCache(root: string, location: string, initialized: boolean, writer: boolean): Promise<RemoteRecord> {
   await fs.mkdir(root, { recursive: true });
   const file = path.join(root, REMOTE_FILE);
   const cur = await fs.readFile(file, 'utf8').catch(() => null);
+  let rec: RemoteRecord = { format: 'olvm-backup-remote', version: 1, location };
   if (cur !== null) {
-    let rec: Partial<RemoteRecord> = {};
+    let found: Partial<RemoteRecord> = {};
     try {
-      rec = JSON.parse(cur) as Partial<RemoteRecord>;
+      found = JSON.parse(cur) as Partial<RemoteRecord>;
     } catch {
       // unreadable: refused below
     }
-    if (rec.location !== location) throw new AppError('REPO_INVALID', `${root} is the cache of ${String(rec.location)}, not of ${location}`);
-    return;
+    if (found.location !== location) throw new AppError('REPO_INVALID', `${root} is the cache of ${String(found.location)}, not of ${location}`);
+    if (found.writerCache === true || !writer) return { ...rec, ...(found.writerCache === true ? { writerCache: true } : {}) };
+  } else {
+    const entries = await fs.readdir(root);
+    if (entries.includes(CONFIG_FILE) && !initialized) throw new AppError('REPO_INVALID', `${root} is a local repository, not the cache of ${location}`);
   }
-  const entries = await fs.readdir(root);
-  if (entries.includes(CONFIG_FILE) && !initialized) throw new AppError('REPO_INVALID', `${root} is a local repository, not the cache of ${location}`);
-  const rec: RemoteRecord = { format: 'olvm-backup-remote', version: 1, location };
+  if (writer) rec = { ...rec, writerCache: true };
   await writeFileAtomic(file, Buffer.from(JSON.stringify(rec, null, 2) + '\n'));
+  return rec;
 }

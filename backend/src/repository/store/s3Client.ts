@@ -28,6 +28,9 @@ export interface S3ClientTuning {
 export const DEFAULT_TUNING: S3ClientTuning = { connectTimeoutMs: 10_000, requestTimeoutMs: 300_000, maxSockets: 16 };
 
 export function makeS3Client(cfg: S3Config, tuning: S3ClientTuning): S3Client {
+  // The SDK warns on every process start under Node < 22 about releases it has not published
+  // yet; the product pins 3.1178.0, which supports Node 20, so the warning only alarms operators.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let ca: Buffer | undefined;
   if (cfg.caFile) {
     try {

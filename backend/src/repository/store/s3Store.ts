@@ -108,8 +108,11 @@ export class S3Store implements ObjectStore {
     const retention = await this.retentionFor(opts.retention, key);
     const src = await sourceOf(body, what);
     const versioned = opts.ifAbsent ? await this.isVersioned() : false;
-    // Ceph 16 ignores If-None-Match on a versioned bucket (every Object Lock bucket) and on
-    // multipart: there a HEAD comes first, and the version history decides afterwards
+    // ifAbsent: If-None-Match: * where the store honours it (Ceph 16: unversioned buckets, single
+    // PUT → 412). Ceph 16 ignores it on a versioned bucket (every Object Lock bucket), and
+    // multipart has no such header there: a HEAD comes first, and on a versioned bucket the
+    // version history decides afterwards (wonCreate). Unversioned + multipart keeps a race
+    // between the HEAD and the upload: harmless for the single writer, which alone creates.
     if (opts.ifAbsent && (versioned || src.size > this.threshold) && (await this.head(key)) !== null) return { created: false };
     let versionId: string | undefined;
     if (src.size > this.threshold) {

@@ -73,7 +73,7 @@ export async function syncConfig(store: ObjectStore, root: string): Promise<void
 
 /** index/ of the cache made the store's: immutable files named by their hash, fetched when
  *  missing; files the store no longer has (a collection superseded them) dropped. */
-export async function syncIndexFiles(store: ObjectStore, root: string): Promise<{ fetched: number; dropped: number }> {
+export async function syncIndexFiles(store: ObjectStore, root: string, drop = true): Promise<{ fetched: number; dropped: number }> {
   const out = { fetched: 0, dropped: 0 };
   const index = (await listAll(store, `${INDEX_DIR}/`)).filter((o) => isHexDigest(o.key.slice(INDEX_DIR.length + 1)));
   const indexNames = new Set(index.map((o) => o.key.slice(INDEX_DIR.length + 1)));
@@ -84,7 +84,7 @@ export async function syncIndexFiles(store: ObjectStore, root: string): Promise<
     await fetchFile(store, o, file, true);
     out.fetched++;
   }
-  for (const f of await readdirOrEmpty(path.join(root, INDEX_DIR))) {
+  for (const f of drop ? await readdirOrEmpty(path.join(root, INDEX_DIR)) : []) {
     if (isHexDigest(f) && !indexNames.has(f)) {
       await fs.rm(path.join(root, INDEX_DIR, f), { force: true });
       out.dropped++;
@@ -94,7 +94,7 @@ export async function syncIndexFiles(store: ObjectStore, root: string): Promise<
 }
 
 /** Copies config, keys, index files and complete points from the store into `root`. */
-export async function syncFromStore(store: ObjectStore, root: string, opts: { fetcher: PackFetcher; placeholders: boolean }): Promise<SyncReport> {
+export async function syncFromStore(store: ObjectStore, root: string, opts: { fetcher: PackFetcher; placeholders: boolean; drop: boolean }): Promise<SyncReport> {
   const report: SyncReport = { pointsFetched: 0, pointsDropped: 0, indexFilesFetched: 0, indexFilesDropped: 0, placeholders: 0 };
   await syncConfig(store, root);
 
@@ -107,9 +107,9 @@ export async function syncFromStore(store: ObjectStore, root: string, opts: { fe
     if (await fetchFile(store, o, file)) await fs.chmod(file, 0o600);
   }
   const keyNames = new Set(keys.map((o) => o.key.slice(KEYS_DIR.length + 1)));
-  for (const f of await readdirOrEmpty(path.join(root, KEYS_DIR))) if (f.endsWith('.json') && !keyNames.has(f)) await fs.rm(path.join(root, KEYS_DIR, f), { force: true });
+  if (opts.drop) for (const f of await readdirOrEmpty(path.join(root, KEYS_DIR))) if (f.endsWith('.json') && !keyNames.has(f)) await fs.rm(path.join(root, KEYS_DIR, f), { force: true });
 
-  const idx = await syncIndexFiles(store, root);
+  const idx = await syncIndexFiles(store, root, opts.drop);
   report.indexFilesFetched = idx.fetched;
   report.indexFilesDropped = idx.dropped;
 
@@ -140,7 +140,7 @@ export async function syncFromStore(store: ObjectStore, root: string, opts: { fe
     report.pointsFetched++;
   }
   await fs.rm(staging, { recursive: true, force: true });
-  for (const id of await readdirOrEmpty(path.join(root, POINTS_DIR))) {
+  for (const id of opts.drop ? await readdirOrEmpty(path.join(root, POINTS_DIR)) : []) {
     if (isPointId(id) && !complete.has(id)) {
       await fs.rm(path.join(root, POINTS_DIR, id), { recursive: true, force: true });
       report.pointsDropped++;
