@@ -63,7 +63,8 @@ function cliHolder(): string {
  * comes from its own file option, else the environment.
  */
 export async function openSyncEnd(location: string, o: { flag: string; mode: 'reader' | 'writer'; passphraseFile?: string; s3: S3Flags }): Promise<Repository> {
-  const spec = await repoSpecFrom({ ...o.s3, repo: location });
+  // the S3 flags are shared by both ends: a directory end ignores them
+  const spec = await repoSpecFrom(parseRepoLocation(location).kind === 's3' ? { ...o.s3, repo: location } : { repo: location });
   const read = passphraseFrom(o.passphraseFile === undefined ? {} : { passphraseFile: o.passphraseFile });
   const passphrase = async (): Promise<string> => {
     try {
