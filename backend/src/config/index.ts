@@ -23,3 +23,4 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ServiceC
   const load = await import('./load');
   return load.loadConfig(opts);
 }
+export type { S3Settings } from './s3Schema';

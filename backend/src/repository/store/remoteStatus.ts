@@ -4,6 +4,7 @@
  * heartbeat, whether it is stale). Read-only: a reader's credentials suffice where the store
  * lets them read the bucket's lock configuration; what cannot be read is reported, not thrown.
  */
+import type { S3Settings } from '../../config';
 import { describeError, isAppError } from '../../errors';
 import type { BucketLock } from './objectStore';
 import type { S3Config } from './s3Config';
@@ -18,18 +19,9 @@ export interface RemoteStatus {
   writer: (Omit<WriterLeaseRecord, 'token'> & { stale: boolean }) | null | { error: string };
 }
 
-/** Settings that name an optional field with `undefined` (the service's repository.s3) as an
+/** The service's repository.s3 (which names an absent optional field with `undefined`) as an
  *  S3Config, which leaves such fields out. */
-export function s3ConfigOf(s: {
-  endpoint: string | undefined;
-  bucket: string;
-  prefix: string;
-  region: string;
-  forcePathStyle: boolean;
-  caFile: string | undefined;
-  credentialsFile: string | undefined;
-  profile: string | undefined;
-}): S3Config {
+export function s3ConfigOf(s: Omit<S3Settings, 'cacheDir'>): S3Config {
   return {
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
     bucket: s.bucket,
