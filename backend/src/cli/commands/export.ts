@@ -12,6 +12,7 @@ import { AppError, describeError } from '../../errors';
 import type { NbdServer } from '../../nbd';
 import type { PointExport } from '../../restore';
 import { printJson, printLine } from '../output';
+import { catchStopSignals } from '../stopSignals';
 import { addRepoOptions, type RepoFlags } from '../repoFlags';
 
 interface ExportOptions extends RepoFlags {
@@ -53,16 +54,7 @@ export function registerExport(program: Command): void {
       let exported: PointExport | undefined;
       let server: NbdServer | undefined;
       // a signal before we serve ends the run as soon as we do
-      let stopRequested: string | undefined;
-      let wake: (() => void) | undefined;
-      const onSignal = (signal: string): void => {
-        stopRequested ??= signal;
-        wake?.();
-      };
-      const onTerm = (): void => onSignal('SIGTERM');
-      const onInt = (): void => onSignal('SIGINT');
-      process.on('SIGTERM', onTerm);
-      process.on('SIGINT', onInt);
+      const stop = catchStopSignals();
       try {
         const where = 'socket' in listen ? listen.socket : `${listen.host}:${listen.port}`;
         exported = await restore.PointExport.open({ repository, pointId: o.point, disk: o.disk, holder: `${cliActor()} nbd export of disk ${o.disk} on ${where}`, log });
@@ -83,11 +75,9 @@ export function registerExport(program: Command): void {
         if ('port' in listen && !tlsFiles && !isLoopback(listen.host)) {
           process.stderr.write(`olvm-backup: warning: the export is served without tls on ${listen.host}: anyone who reaches the port reads the disk\n`);
         }
-        if (stopRequested === undefined) await new Promise<void>((resolve) => (wake = resolve));
-        log.info({ signal: stopRequested }, 'stopping the export');
+        log.info({ signal: await stop.wait() }, 'stopping the export');
       } finally {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
+        stop.dispose();
         await server?.close().catch((err: unknown) => process.stderr.write(`olvm-backup: stopping the nbd server: ${describeError(err)}\n`));
         await exported?.close();
         await repository.close();

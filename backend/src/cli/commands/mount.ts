@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { describeError } from '../../errors';
 import type { PointMount } from '../../restore';
 import { printJson, printLine } from '../output';
+import { catchStopSignals } from '../stopSignals';
 import { addRepoOptions, type RepoFlags } from '../repoFlags';
 
 interface MountOptions extends RepoFlags {
@@ -29,24 +30,14 @@ export function registerMount(program: Command): void {
       const [{ openRepository, cliActor }, restore] = await Promise.all([import('../repoOpen'), import('../../restore')]);
       const repository = await openRepository(o);
       let mounted: PointMount | undefined;
-      let stopRequested: string | undefined;
-      let wake: (() => void) | undefined;
-      const onSignal = (signal: string): void => {
-        stopRequested ??= signal;
-        wake?.();
-      };
-      const onTerm = (): void => onSignal('SIGTERM');
-      const onInt = (): void => onSignal('SIGINT');
-      process.on('SIGTERM', onTerm);
-      process.on('SIGINT', onInt);
+      const stop = catchStopSignals();
       try {
         mounted = await restore.PointMount.open({ repository, pointId: o.point, disk: o.disk, ...(o.fs ? { filesystem: o.fs } : {}), dir, actor: cliActor(), accel: o.accel ?? 'auto' });
         if (o.json) printJson({ point: o.point, disk: o.disk, filesystem: o.fs ?? null, dir: mounted.dir });
         else printLine(`mounted ${o.fs ?? 'the disk\'s system'} of disk ${o.disk} of point ${o.point} read-only on ${mounted.dir}; stop with Ctrl-C or SIGTERM`);
-        if (stopRequested === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        await stop.wait();
       } finally {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
+        stop.dispose();
         await mounted?.close().catch((err: unknown) => process.stderr.write(`olvm-backup: unmounting: ${describeError(err)}\n`));
         await repository.close();
       }
