@@ -3,12 +3,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { Authenticator, createApp, DeletedVms, EventHub, listen, NextMethods, Permits, ScrapeAccess, type ApiCatalog } from './api';
 import { AuditSync, Catalog, DamageView, pointBootCheck, syncBootChecks, syncCatalog } from './catalog';
-import { describeConfig, ENV_REPO_PASSPHRASE, type ServiceConfig } from './config';
+import { describeConfig, ENV_REPO_PASSPHRASE, syncCacheDirOf, type ServiceConfig } from './config';
 import { EngineClient } from './engine';
 import { AppError, describeError, isAppError } from './errors';
 import { HostDirectory, LocalHost } from './hosts';
 import { backupRunner, bootCheckRunner, byKind, FileSessions, JobQueue, JobsTable, restoreRunner, SETTLE_HOLD_MS, settleInterruptedJobs, syncRunner, verifyRunner } from './jobs';
-import { initRepo, openRepo, remoteStatus, s3ConfigOf, type RemoteRepoOptions, type Repository, type RepoSpec } from './repository';
+import { initRepo, openRepo, parseRepoLocation, remoteStatus, s3ConfigOf, type RemoteRepoOptions, type Repository, type RepoSpec } from './repository';
 import { BrowseSession, PointImages, PointRestorer } from './restore';
 import { BootCheckScheduler, GcScheduler, ownerCheck, PoliciesTable, policyRetention, PolicyService, policySync, Scheduler, VerifyScheduler, type RetentionHook } from './schedule';
 import { childFor, type Logger } from './util/log';
@@ -92,8 +92,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
           log: log.child({ component: 'boot-check' }),
           onChecked: (r) => catalog.points.setBootCheck(r.pointId, pointBootCheck(r)),
         }),
-        // a policy's syncTo: an encrypted destination opens with the service repository's passphrase
-        sync: syncRunner({ repository, openDestination: (to) => openRepo({ kind: 'local', dir: to }, config.repository.passphrase === undefined ? {} : { passphrase: config.repository.passphrase }) }),
+        sync: syncRunner({ repository, openDestination: (to) => openSyncDestination(config, to) }),
       }),
       onLog: (job, level, message) => childFor(log, { jobId: job.id, vmId: job.vmId })[level](message),
     });
@@ -148,7 +147,7 @@ export async function startService(config: ServiceConfig, log: Logger, version: 
     });
     cleanups.push(() => bootCheckScheduler.stop());
     void settled.then(() => bootCheckScheduler.start());
-    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, bootCheckScheduler, engine, log });
+    const policies = new PolicyService({ store: policyStore, scheduler, verifyScheduler, bootCheckScheduler, engine, log, syncS3Configured: config.sync.s3 !== null });
     if (config.repository.gcSchedule !== null) {
       const gc = new GcScheduler({
         repository,
@@ -302,6 +301,28 @@ async function createRepository(spec: RepoSpec, c: ServiceConfig['repository'], 
     version: c.format,
     ...(c.encryption === 'none' ? {} : { encryption: c.encryption, passphrase: c.passphrase ?? '' }),
     ...(c.s3 ? { ...remote, objectLock } : {}),
+  });
+}
+
+/**
+ * A policy's syncTo: a directory, or s3://BUCKET/PREFIX reached with sync.s3 through its own cache
+ * under sync.cacheDir, as that store's writer (the lease names this service's sync) with Object
+ * Lock as protection.* asks. An encrypted destination opens with the service repository's passphrase.
+ */
+async function openSyncDestination(config: ServiceConfig, to: string): Promise<Repository> {
+  const secret = config.repository.passphrase === undefined ? {} : { passphrase: config.repository.passphrase };
+  const where = parseRepoLocation(to);
+  if (where.kind === 'local') return openRepo({ kind: 'local', dir: where.dir }, secret);
+  const s3 = config.sync.s3;
+  // saved before the config lost its sync.s3: the job fails saying why
+  if (s3 === null) throw new AppError('CONFIG_INVALID', `${to}: the service has no S3 connection settings for a sync destination (sync.s3 in its config file)`);
+  const spec: RepoSpec = { kind: 's3', s3: s3ConfigOf({ ...s3, bucket: where.bucket, prefix: where.prefix }), cacheDir: syncCacheDirOf(config.sync.cacheDir, where.bucket, where.prefix) };
+  return openRepo(spec, {
+    ...secret,
+    mode: 'writer',
+    holder: `${os.hostname()}:${process.pid}:service-sync`,
+    requireObjectLock: config.protection.requireObjectLock,
+    objectLockMode: config.protection.objectLockMode,
   });
 }
 

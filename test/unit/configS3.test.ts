@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'fs/promises';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { findS3Credentials, loadConfig, type LoadConfigOptions } from '../../backend/src/config';
+import { findS3Credentials, loadConfig, syncCacheDirOf, type LoadConfigOptions } from '../../backend/src/config';
 import { isAppError } from '../../backend/src/errors';
 
 // repository.s3 and protection.requireObjectLock/objectLockMode of the service's config file,
@@ -75,6 +75,21 @@ test('a credentials file named in the config, its profile, and the protection se
   expect(c.repository.s3).toMatchObject({ credentialsFile: path.join(dir, 's3.ini'), profile: 'backup', caFile: path.join(dir, 'ca.pem'), forcePathStyle: false });
   expect(c.protection).toMatchObject({ requireObjectLock: false, objectLockMode: 'governance' });
   expect(c.warnings).toEqual([]);
+});
+
+test("sync.s3: policies' s3:// syncTo reach their store with its own keys, else repository.s3's connection; none without either", async () => {
+  const own = await loadConfig({ file: await configFile(`${MINIMAL}sync: { s3: { endpoint: "https://offsite.example:7480/", region: eu-1 }, cacheDir: sc }\n`), env: ENV });
+  expect(own.sync).toEqual({ s3: { endpoint: 'https://offsite.example:7480', region: 'eu-1', forcePathStyle: true, caFile: undefined, credentialsFile: undefined, profile: undefined }, cacheDir: path.join(dir, 'sc') });
+  const inherited = await loadConfig({ file: await configFile(`${MINIMAL}repository: { s3: { endpoint: "http://127.0.0.1:7480", bucket: backups, cacheDir: cache } }\n`), env: ENV });
+  expect(inherited.sync.s3).toEqual({ endpoint: 'http://127.0.0.1:7480', region: 'us-east-1', forcePathStyle: true, caFile: undefined, credentialsFile: undefined, profile: undefined });
+  const none = await loadConfig({ file: await configFile(MINIMAL), env: ENV });
+  expect(none.sync.s3).toBeNull();
+  // one cache per destination, never shared between two stores
+  const a = syncCacheDirOf('/c', 'off', 'a/b');
+  expect([path.dirname(a), a === syncCacheDirOf('/c', 'off', 'a/b'), a === syncCacheDirOf('/c', 'off', 'a_b')]).toEqual(['/c', true, false]);
+  expect(await failure({ file: await configFile(`${MINIMAL}sync: { s3: { secretAccessKey: ${SECRET_KEY} } }\n`), env: ENV })).toMatch(/sync\.s3\.secretAccessKey: credentials must not be in the config file: put them in an AWS credentials file named by sync\.s3\.credentialsFile/);
+  expect(await failure({ file: await configFile(`${MINIMAL}sync: { s3: { bucket: b } }\n`), env: ENV })).toMatch(/sync\.s3\.bucket: is not a key of sync\.s3 \(endpoint, region, forcePathStyle, caFile, credentialsFile, profile\)/);
+  expect(await failure({ file: await configFile(`${MINIMAL}sync: { s3: { region: eu-1 } }\n`), env: { HOME: path.join(dir, 'home') } })).toMatch(/sync\.s3\.credentialsFile: no S3 credentials/);
 });
 
 describe('refused', () => {

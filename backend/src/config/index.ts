@@ -24,3 +24,5 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ServiceC
   return load.loadConfig(opts);
 }
 export type { S3Settings } from './s3Schema';
+export { syncCacheDirOf } from './s3Load';
+export type { S3Connection } from './s3Schema';

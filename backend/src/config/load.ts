@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { AppError } from '../errors';
 import { DEFAULTS } from './defaults';
 import { ENV_REPO_PASSPHRASE } from './passphrase';
-import { checkS3, resolveS3 } from './s3Load';
+import { checkS3, resolveS3, resolveSync } from './s3Load';
 import { configFileSchema, PATH_KEYS, type ConfigFile, type ParsedConfigFile, type ServiceConfig } from './schema';
 
 export type DeepPartial<T> = T extends readonly (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -43,7 +43,7 @@ const ENV_KEYS: [name: string, key: string, parse?: (v: string) => unknown][] = 
 /** Setting one of these in a layer replaces the others from the layers below. */
 const EXCLUSIVE = [['hosts.qmpDir', 'hosts.directory']];
 
-const FILES_TO_READ = ['engine.caFile', 'listen.tlsCert', 'listen.tlsKey', 'hosts.directory', 'repository.s3.caFile', 'repository.s3.credentialsFile'] as const;
+const FILES_TO_READ = ['engine.caFile', 'listen.tlsCert', 'listen.tlsKey', 'hosts.directory', 'repository.s3.caFile', 'repository.s3.credentialsFile', 'sync.s3.caFile', 'sync.s3.credentialsFile'] as const;
 
 /**
  * The service's configuration: the YAML file, then the environment, then `overrides` (command-line
@@ -150,6 +150,7 @@ function resolved(
       passphraseFile: r.passphraseFile,
       s3: s3Settings,
     },
+    sync: resolveSync(v, dataDir, s3Settings),
     catalog: { path: v.catalog?.path ?? nodePath.join(dataDir, 'catalog.sqlite') },
     scratch: { path: v.scratch?.path ?? nodePath.join(dataDir, 'scratch') },
     listen: {

@@ -39,20 +39,37 @@ const shape = {
   cacheDir: path.optional(),
 };
 
-export const repositoryS3 = z.looseObject(shape, { error: says('must be a mapping of keys') }).superRefine((v, ctx) => {
-  for (const key of Object.keys(v)) {
-    if (key in shape) continue;
-    const secret = CREDENTIAL_KEY.test(key);
-    ctx.addIssue({
-      code: 'custom',
-      path: [key],
-      // the loader never echoes the value of a secret (load.ts describeIssue)
-      ...(secret ? { params: { secret: true } } : {}),
-      message: secret
-        ? 'credentials must not be in the config file: put them in an AWS credentials file named by repository.s3.credentialsFile (mode 0600), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the service\'s environment'
-        : 'is not a key of repository.s3 (endpoint, bucket, prefix, region, forcePathStyle, caFile, credentialsFile, profile, cacheDir)',
-    });
-  }
+/** A mapping of `keys` that refuses any other key, a credential-like one with a message saying
+ *  where credentials go (`where` names the section in messages). */
+function s3Section<T extends Partial<typeof shape>>(where: string, keys: T) {
+  return z.looseObject(keys, { error: says('must be a mapping of keys') }).superRefine((v, ctx) => {
+    for (const key of Object.keys(v)) {
+      if (key in keys) continue;
+      const secret = CREDENTIAL_KEY.test(key);
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        // the loader never echoes the value of a secret (load.ts describeIssue)
+        ...(secret ? { params: { secret: true } } : {}),
+        message: secret
+          ? `credentials must not be in the config file: put them in an AWS credentials file named by ${where}.credentialsFile (mode 0600), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the service's environment`
+          : `is not a key of ${where} (${Object.keys(keys).join(', ')})`,
+      });
+    }
+  });
+}
+
+export const repositoryS3 = s3Section('repository.s3', shape);
+
+/** `sync.s3`: how the service reaches the object stores of policies' `syncTo: s3://BUCKET/PREFIX`
+ *  (the bucket and prefix come from each policy; the cache is per destination under sync.cacheDir). */
+export const syncS3 = s3Section('sync.s3', {
+  endpoint: shape.endpoint,
+  region: shape.region,
+  forcePathStyle: shape.forcePathStyle,
+  caFile: shape.caFile,
+  credentialsFile: shape.credentialsFile,
+  profile: shape.profile,
 });
 
 /** repository.s3 as the service runs with it: defaults filled, paths absolute. */
@@ -71,3 +88,6 @@ export interface S3Settings {
   /** the local cache directory (a format-2 repository directory; repository.path points here) */
   cacheDir: string;
 }
+
+/** How to reach an object store, without which bucket (sync.s3, or repository.s3's connection). */
+export type S3Connection = Omit<S3Settings, 'bucket' | 'prefix' | 'cacheDir'>;

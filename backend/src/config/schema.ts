@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { repositoryS3, type S3Settings } from './s3Schema';
+import { repositoryS3, syncS3, type S3Connection, type S3Settings } from './s3Schema';
 import { CONFIG_BACKUP_METHODS, DEFAULTS, LOG_LEVELS, MAX_LOCK_DAYS, OBJECT_LOCK_MODES, REPOSITORY_ENCRYPTIONS, type ObjectLockMode, type ConfigBackupMethod, type LogLevel, type RepositoryEncryption } from './defaults';
 
 /**
@@ -123,6 +123,8 @@ export const configFileSchema = z.strictObject(
       // the repository on object storage (S3), `path` replaced by its cache directory
       s3: repositoryS3.optional(),
     }),
+    // policies' syncTo: the connection to s3:// destinations, and where their caches live
+    sync: section({ s3: syncS3.optional(), cacheDir: path.optional() }),
     catalog: section({ path: path.optional() }),
     scratch: section({ path: path.optional() }),
     listen: listen.optional(),
@@ -184,6 +186,9 @@ export const PATH_KEYS = [
   'repository.s3.caFile',
   'repository.s3.credentialsFile',
   'repository.s3.cacheDir',
+  'sync.s3.caFile',
+  'sync.s3.credentialsFile',
+  'sync.cacheDir',
   'catalog.path',
   'scratch.path',
   'listen.tlsCert',
@@ -224,6 +229,10 @@ export interface ServiceConfig {
     /** the repository on object storage; `path` is then its cache directory. null: `path` is the repository */
     s3: S3Settings | null;
   };
+  /** A policy's `syncTo: s3://BUCKET/PREFIX`: how the service reaches that store (sync.s3, else
+   *  repository.s3's connection; null: neither, such a syncTo is refused) and the directory under
+   *  which each destination has its own cache. */
+  sync: { s3: S3Connection | null; cacheDir: string };
   catalog: { path: string };
   scratch: { path: string };
   listen: { host: string; port: number; heartbeatSeconds: number; tls: { cert: string; key: string } | undefined };

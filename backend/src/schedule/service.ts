@@ -6,6 +6,7 @@ import type { Policy, PolicyDetail, PolicyInput, PolicyRun, PolicySaveResponse, 
 import { toApiPolicy, toApiRun, type PoliciesTable } from './policiesTable';
 import type { PolicyOwner, StoredPolicy } from './store';
 import { AppError, describeError, isAppError } from '../errors';
+import { parseRepoLocation } from '../repository';
 import type { Logger } from '../util/log';
 import { checkCron, isTimeZone, localTime, nextRuns } from './cron';
 import { nextFire } from './plan';
@@ -22,6 +23,9 @@ export interface PolicyServiceDeps {
   bootCheckScheduler?: { policiesChanged(): void };
   log: Logger;
   clock?: () => Date;
+  /** The service has S3 connection settings (sync.s3, or repository.s3's) for a policy's
+   *  `syncTo: s3://BUCKET/PREFIX`; without them such a syncTo is refused when saved. */
+  syncS3Configured?: boolean;
 }
 
 export type SavedPolicy = PolicySaveResponse;
@@ -123,13 +127,27 @@ export class PolicyService {
     const verifyCron = input.verifySchedule === undefined ? undefined : checkCron(input.verifySchedule);
     if (verifyCron) throw new AppError('BAD_REQUEST', `request body.verifySchedule: ${verifyCron}`);
     this.checkTimeZone(input.timeZone);
-    if (input.syncTo !== undefined && !path.isAbsolute(input.syncTo)) {
-      throw new AppError('BAD_REQUEST', `request body.syncTo: "${input.syncTo}" is not an absolute path of a repository directory`);
-    }
+    if (input.syncTo !== undefined) this.checkSyncTo(input.syncTo);
     if (input.window && input.window.startMinutes !== undefined && input.window.durationMinutes > 1440) {
       throw new AppError('BAD_REQUEST', 'request body.window.durationMinutes: a daily window (with startMinutes) lasts at most 1440 minutes');
     }
     await this.checkSelection(input.selection);
+  }
+
+  /** An absolute directory, or s3://BUCKET/PREFIX the service can reach (its config's sync.s3). */
+  private checkSyncTo(syncTo: string): void {
+    let where: ReturnType<typeof parseRepoLocation>;
+    try {
+      where = parseRepoLocation(syncTo);
+    } catch (err) {
+      throw new AppError('BAD_REQUEST', `request body.syncTo: ${describeError(err)}`, { cause: err });
+    }
+    if (where.kind === 'local' && !path.isAbsolute(where.dir)) {
+      throw new AppError('BAD_REQUEST', `request body.syncTo: "${syncTo}" is neither an absolute path of a repository directory nor s3://BUCKET/PREFIX`);
+    }
+    if (where.kind === 's3' && this.d.syncS3Configured !== true) {
+      throw new AppError('BAD_REQUEST', `request body.syncTo: "${syncTo}" is on object storage, but the service has no S3 connection settings for it: set sync.s3 (endpoint, region, credentialsFile …) in its config file, or put the repository itself on S3 (repository.s3)`);
+    }
   }
 
   checkTimeZone(timeZone: string): void {
