@@ -12,28 +12,14 @@ import { apiClient, ssoToken, startServiceProcess, type ServiceProcess } from '.
 import { policyRunDone } from '../helpers/serviceWaits';
 import { Repository } from '../../backend/src/repository';
 import { readImage } from '../helpers/leasedRead';
+import { policyBody, syncJobOfRun } from '../helpers/policyRuns';
 
 const MiB = 1 << 20;
 const BIG = 128 * MiB;
 
 type Api = ReturnType<typeof apiClient>;
 
-/** A policy body with everything but what a test sets. */
-function body(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: `p-${randomBytes(3).toString('hex')}`,
-    // 03:00 on January 1st: never fires during a test by itself
-    schedule: '0 3 1 1 *',
-    timeZone: 'Europe/Berlin',
-    selection: { tag: 'daily' },
-    retention: { keepLast: 7, daily: 7, weekly: 4, monthly: 12, yearly: 1 },
-    lockDays: 0,
-    concurrency: 1,
-    window: null,
-    enabled: true,
-    ...over,
-  };
-}
+const body = policyBody;
 
 describe('backup policies through the service (engine simulator, real QEMU, a real service process)', () => {
   let dir: string;
@@ -331,19 +317,7 @@ describe('backup policies through the service (engine simulator, real QEMU, a re
     expect((await runDone(p.id, run.id)).state).toBe('succeeded');
     const pointId = jobsOfRun(run.id)[0]!.result!.pointId;
     // the sync job the run's end queued
-    let sync: Job | undefined;
-    const deadline = Date.now() + 180_000;
-    while (Date.now() < deadline) {
-      const c = Catalog.open(path.join(svcDir(), 'catalog.sqlite'));
-      try {
-        const t = jobsOf(c);
-        sync = t.listJobs({ limit: 500 }).jobs.find((j) => { const spec = t.jobSpec(j.id); return spec.kind === 'sync' && spec.origin?.runId === run.id; });
-      } finally {
-        c.close();
-      }
-      if (sync && ['succeeded', 'failed', 'cancelled', 'interrupted'].includes(sync.state)) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const sync = await syncJobOfRun(svcDir(), run.id);
     expect([sync?.state, sync?.error]).toEqual(['succeeded', null]);
     expect(sync?.result?.synced?.copied).toContain(pointId);
     const src = await Repository.open(path.join(svcDir(), 'repository'));
