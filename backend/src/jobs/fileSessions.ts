@@ -251,14 +251,10 @@ export class FileSessions {
       return;
     }
     // one still opening is closed by open()'s continuation when it is up (`opening` settles
-    // after that): until then its appliance counts toward maxSessions, and closeAll() waits for it
-    const gone = e.opening;
+    // after that): until then its appliance counts toward maxSessions, and closeAll() waits for
+    // it; the caller (a DELETE) does not
+    const gone = e.opening.finally(() => this.closing.delete(gone));
     this.closing.add(gone);
-    try {
-      await gone;
-    } finally {
-      this.closing.delete(gone);
-    }
   }
 
   private limitError(running: FileSessionSnapshot[], mayName: (s: FileSessionSnapshot) => boolean): AppError {

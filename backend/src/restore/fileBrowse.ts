@@ -21,7 +21,7 @@ import { displayName, globMatcher, joinPath, parseStats, pathComponents, plainNa
 
 const STEP_TIMEOUT_MS = 120_000;
 const FIND_TIMEOUT_MS = 600_000;
-/** A stream's guestfish command fails after this long without a byte (while its reader keeps up). */
+/** A stream's guestfish command fails after this long without a byte through its fifo. */
 const STREAM_IDLE_MS = 120_000;
 const LIST_BATCH_CHARS = 6000;
 export const MAX_LIST_ENTRIES = 10_000;
@@ -262,7 +262,7 @@ export class BrowseSession {
    * they come. The stream ends only after the command succeeded (a failure half-way destroys
    * it with the error, never a silently short file); a consumer that goes away leaves the fifo
    * drained so guestfish finishes and the session stays usable. The command's timeout is one of
-   * inactivity (STREAM_IDLE_MS without a byte while the consumer keeps up), not of its length.
+   * inactivity (STREAM_IDLE_MS without a byte through the fifo), not of its length.
    */
   private async streamOut(command: (fifo: string) => string, what: string): Promise<Readable> {
     const fifo = path.join(this.appliance.dir, `xfer-${++this.transfers}`);
@@ -286,11 +286,9 @@ export class BrowseSession {
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
     const fish = this.appliance.fish;
     const done = fish.run(command(fifo), STREAM_IDLE_MS, { idle: true });
+    // bytes out of the fifo are progress; a consumer that reads nothing for that long (its
+    // buffer full, guestfish blocked) ends the command too: a session is not held forever
     src.on('data', () => fish.activity());
-    // a consumer that reads slowly (its buffer full) is not a hang of the appliance
-    const slowReader = setInterval(() => {
-      if (out.writableNeedDrain) fish.activity();
-    }, 1000);
     let consumerGone = false;
     out.on('close', () => {
       if (!out.writableFinished) {
@@ -305,7 +303,6 @@ export class BrowseSession {
       try {
         r = await done.catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }));
       } finally {
-        clearInterval(slowReader);
         closeSync(writeFd);
       }
       // guestfish has closed its end (or died): what is left in the fifo is read, then it ends
