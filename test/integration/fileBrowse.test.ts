@@ -12,6 +12,7 @@ import * as path from 'path';
 import type { Readable } from 'stream';
 import type { Manifest, Repository } from '../../backend/src/repository';
 import { BrowseSession, parseDisplayName } from '../../backend/src/restore';
+import { Fish } from '../../backend/src/restore/fileBrowseFish';
 import { runTool } from '../../backend/src/util/exec';
 import { CLI_MAIN, runCli } from '../helpers/cli';
 import { writeImagePoint } from '../helpers/exportFixture';
@@ -181,6 +182,33 @@ describe('a browse session', () => {
     const f = disk.files.find((x) => x.filesystem === '/dev/sda3' && x.path.toString() === '/sub/deep.bin');
     const again = await session.read({ filesystem: f!.filesystem, path: f!.path });
     expect((await bytesOf(again.stream)).equals(f!.data)).toBe(true);
+  });
+
+  test('no transfer fifo stays open or on disk after reads that ended, failed or were dropped', async () => {
+    const links = await Promise.all((await fs.readdir('/proc/self/fd')).map((fd) => fs.readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    expect(links.filter((l) => l.includes('/xfer-'))).toEqual([]);
+    const dir = (await fs.readdir(tmp)).find((n) => n.startsWith('olvm-browse-'));
+    expect((await fs.readdir(path.join(tmp, dir!))).filter((n) => n.startsWith('xfer-'))).toEqual([]);
+  });
+});
+
+describe('guestfish commands (no appliance)', () => {
+  test('a transfer times out after a stretch without progress, however long it runs', async () => {
+    const fishTmp = await fs.mkdtemp(path.join(tmp, 'fish-'));
+    const fish = await Fish.start({ accel: 'tcg', tmpDir: fishTmp });
+    try {
+      // 3 s in all, progress every 300 ms: an idle timeout of 1.5 s does not end it
+      const kicks = setInterval(() => fish.activity(), 300);
+      const r = await fish.run('!sleep 3', 1500, { idle: true }).finally(() => clearInterval(kicks));
+      expect(r.error).toBeUndefined();
+      // no progress: it ends after 1.5 s, the process killed
+      const t0 = Date.now();
+      await expect(fish.run('!sleep 5', 1500, { idle: true })).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/made no progress on '!sleep' for 2 s/) });
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      await until('guestfish killed', () => Promise.resolve(fish.alive ? undefined : true), 10_000);
+    } finally {
+      await fish.close();
+    }
   });
 });
 

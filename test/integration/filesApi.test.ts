@@ -245,5 +245,17 @@ describe('file-level restore through the service (engine simulator, a real appli
     expect(del.status).toBe(204);
     expect((await operator.get(`${base}/session`)).status).toBe(404);
     expect((await operator.raw('DELETE', `${base}/session`)).status).toBe(404);
+    // its appliance still starts (then stops): it counts toward maxSessions until it is gone,
+    // so a DELETE/POST loop cannot start appliances beyond the limit
+    const again = await operator.post(`${base}/session`, {});
+    expect([again.status, again.body.error?.code]).toEqual([429, 'TOO_MANY_REQUESTS']);
+    expect(again.body.error.message).toMatch(/1 closed while opening, still stopping/);
+    const later = await eventually(async () => {
+      const x = await operator.post(`${base}/session`, {});
+      return x.status === 429 ? undefined : x;
+    }, 400_000);
+    expect(later.status).toBe(202);
+    // closed while opening again: the service's stop (afterAll) waits for this appliance
+    expect((await operator.raw('DELETE', `${base}/session`)).status).toBe(204);
   });
 });

@@ -5,7 +5,7 @@
  * jobs/fileSessions.ts, is tested through the API: test/integration/filesApi.test.ts.)
  */
 import { randomBytes } from 'crypto';
-import { fishQuote } from '../../backend/src/restore/fileBrowseFish';
+import { checkedSocketPath, fishQuote } from '../../backend/src/restore/fileBrowseFish';
 import { displayName, globMatcher, parseDisplayName, parseStats, pathComponents, plainName, splitNul } from '../../backend/src/restore/fileBrowsePaths';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -67,5 +67,14 @@ describe('paths and names', () => {
     expect(plainName(b('a b'))).toBe(false);
     expect(plainName(b('a"b'))).toBe(false);
     expect(plainName(Buffer.from([0x61, 0xff]))).toBe(false);
+  });
+});
+
+describe('the NBD socket path of an appliance or a mount', () => {
+  test('a path guestfish and an nbd:// URI read as it is passes; ?, #, &, %, blanks and quotes are refused naming the directory', () => {
+    expect(checkedSocketPath('/var/tmp/w-1', '/var/tmp/w-1/olvm-browse-aB3.x+y/nbd.sock')).toBe('/var/tmp/w-1/olvm-browse-aB3.x+y/nbd.sock');
+    for (const bad of ['/tmp/a?b', '/tmp/a#b', '/tmp/a&b', '/tmp/a%20b', '/tmp/a b', '/tmp/a"b', "/tmp/a'b", '/tmp/a=b']) {
+      expect(() => checkedSocketPath(bad, `${bad}/olvm-mount-x/nbd.sock`)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`the work directory ${bad} must be`) }) as Error);
+    }
   });
 });

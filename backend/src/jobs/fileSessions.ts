@@ -52,6 +52,8 @@ export interface FileSessionsOptions {
   open: (req: { pointId: string; disks: string[] | undefined; actor: string }) => Promise<BrowseSession>;
   idleMs: number;
   maxSessions: number;
+  /** How long closeAll() waits for appliances still starting or stopping (default CLOSE_WAIT_MS). */
+  closeWaitMs?: number;
   audit: (r: FileAuditRecord) => void;
   log: Logger;
 }
@@ -67,10 +69,15 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** closeAll()'s default wait: a launch under TCG takes ~20 s, its stop a few. */
+const CLOSE_WAIT_MS = 120_000;
+
 const keyOf = (userId: string, pointId: string): string => `${userId}\u0000${pointId}`;
 
 export class FileSessions {
   private readonly entries = new Map<string, Entry>();
+  /** Appliances of sessions closed (or replaced) while they opened, not gone yet: each settles when it is. */
+  private readonly closing = new Set<Promise<void>>();
   private stopping = false;
 
   constructor(private readonly o: FileSessionsOptions) {}
@@ -84,14 +91,16 @@ export class FileSessions {
     if (this.stopping) throw new AppError('SERVICE_STOPPING', 'the service is stopping: file browsing is closed');
     const key = keyOf(holder.userId, point.pointId);
     const have = this.entries.get(key);
-    if (have && have.snap.state !== 'failed' && (have.snap.disk === disk || disk === null)) {
+    // the same disk set only: the caller's permits were checked for `disk` (one disk, or all)
+    if (have && have.snap.state !== 'failed' && have.snap.disk === disk) {
       this.touch(have);
       return { snapshot: { ...have.snap }, created: false };
     }
     // a failed session, or one over other disks, is replaced
     if (have) void this.drop(key, have, 'replaced');
     const running = [...this.entries.values()].filter((e) => e.snap.state !== 'failed');
-    if (running.length >= this.o.maxSessions) throw this.limitError(running.map((e) => e.snap), mayName);
+    // an appliance still starting or stopping after its session closed counts until it is gone
+    if (running.length + this.closing.size >= this.o.maxSessions) throw this.limitError(running.map((e) => e.snap), mayName);
     const now = new Date().toISOString();
     const snap: FileSessionSnapshot = { sessionId: randomUUID(), pointId: point.pointId, vmId: point.vmId, holder, state: 'opening', disk, layout: null, error: null, openedAt: now, lastUsedAt: now };
     const entry: Entry = { snap, session: null, opening: Promise.resolve(), chain: Promise.resolve(), busy: 0, timer: undefined };
@@ -192,10 +201,16 @@ export class FileSessions {
     return true;
   }
 
-  /** Every session closed (service stop). */
+  /** Every session closed (service stop), waiting (at most `closeWaitMs`) for appliances still starting or stopping. */
   async closeAll(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.entries].map(([k, e]) => this.drop(k, e, 'service stopping')));
+    const drops = [...this.entries].map(([k, e]) => this.drop(k, e, 'service stopping'));
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      Promise.all([...drops, ...this.closing]).then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), this.o.closeWaitMs ?? CLOSE_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!waited) this.o.log.warn({ left: this.closing.size }, 'file-browsing appliances still running at stop: their processes end with the service');
   }
 
   private ready(key: string, pointId: string): Entry {
@@ -231,18 +246,26 @@ export class FileSessions {
     if (!session && e.snap.state !== 'opening') return;
     this.o.audit({ actor: e.snap.holder.userName, pointId: e.snap.pointId, vmId: e.snap.vmId, action: 'close', details: { sessionId: e.snap.sessionId, why } });
     this.o.log.info({ pointId: e.snap.pointId, user: e.snap.holder.userName, sessionId: e.snap.sessionId, why }, 'file-browsing session closed');
-    // one still opening is closed by open()'s continuation when it is up
-    if (session) await session.close().catch((err: unknown) => this.o.log.warn({ err: describeError(err) }, 'closing a file-browsing session failed'));
+    if (session) {
+      await session.close().catch((err: unknown) => this.o.log.warn({ err: describeError(err) }, 'closing a file-browsing session failed'));
+      return;
+    }
+    // one still opening is closed by open()'s continuation when it is up (`opening` settles
+    // after that): until then its appliance counts toward maxSessions, and closeAll() waits for
+    // it; the caller (a DELETE) does not
+    const gone = e.opening.finally(() => this.closing.delete(gone));
+    this.closing.add(gone);
   }
 
   private limitError(running: FileSessionSnapshot[], mayName: (s: FileSessionSnapshot) => boolean): AppError {
     const named = running.filter(mayName).map((s) => `${s.holder.userName} on restore point ${s.pointId}`);
     const others = running.length - named.length;
-    const who = [...named, ...(others > 0 ? [`${others} of other users`] : [])].join(', ');
+    const ending = this.closing.size > 0 ? [`${this.closing.size} closed while opening, still stopping`] : [];
+    const who = [...named, ...(others > 0 ? [`${others} of other users`] : []), ...ending].join(', ');
     return new AppError(
       'TOO_MANY_REQUESTS',
       `file browsing is limited to ${this.o.maxSessions} session(s) at once (fileRestore.maxSessions) and all are in use (${who}): close one or wait until it is idle`,
-      { details: { limit: this.o.maxSessions, inUse: running.length } },
+      { details: { limit: this.o.maxSessions, inUse: running.length + this.closing.size } },
     );
   }
 }

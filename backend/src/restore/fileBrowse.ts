@@ -8,7 +8,8 @@
  * sockets are never read. An unreadable file (damaged chunks, a corrupt filesystem) is
  * FILE_UNREADABLE for that request only: the session answers the next one.
  */
-import { constants as fsc, promises as fs } from 'fs';
+import { closeSync, constants as fsc, openSync, promises as fs } from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { PassThrough, type Readable } from 'stream';
 import { AppError } from '../errors';
@@ -20,8 +21,8 @@ import { displayName, globMatcher, joinPath, parseStats, pathComponents, plainNa
 
 const STEP_TIMEOUT_MS = 120_000;
 const FIND_TIMEOUT_MS = 600_000;
-/** A stream's guestfish command may take this long at least, plus a second per MiB. */
-const STREAM_BASE_MS = 600_000;
+/** A stream's guestfish command fails after this long without a byte through its fifo. */
+const STREAM_IDLE_MS = 120_000;
 const LIST_BATCH_CHARS = 6000;
 export const MAX_LIST_ENTRIES = 10_000;
 export const MAX_FIND_RESULTS = 1000;
@@ -156,7 +157,7 @@ export class BrowseSession {
     const st = await this.lstat(real);
     if (st.type === 'directory') throw new AppError('INVALID_ARGUMENT', `${this.shown(at)} is a folder: download it as an archive`);
     if (st.type !== 'file') throw new AppError('FILE_REFUSED', `${this.shown(at)} is a ${st.type}, not a regular file: it is not read`);
-    const stream = await this.streamOut((fifo) => `download ${fishQuote(real)} ${fishQuote(fifo)}`, st.size, `reading ${this.shown(at)}`);
+    const stream = await this.streamOut((fifo) => `download ${fishQuote(real)} ${fishQuote(fifo)}`, `reading ${this.shown(at)}`);
     return { stat: st, stream };
   }
 
@@ -165,7 +166,7 @@ export class BrowseSession {
     const real = await this.resolve(at);
     const st = await this.lstat(real);
     if (st.type !== 'directory') throw new AppError('INVALID_ARGUMENT', `${this.shown(at)} is not a folder (it is a ${st.type}): download a file by itself`);
-    return this.streamOut((fifo) => `tgz-out ${fishQuote(real)} ${fishQuote(fifo)}`, 0, `archiving ${this.shown(at)}`);
+    return this.streamOut((fifo) => `tgz-out ${fishQuote(real)} ${fishQuote(fifo)}`, `archiving ${this.shown(at)}`);
   }
 
   /** Ends the appliance, the export and the leases. Idempotent; waits for a stream in progress to be dropped. */
@@ -260,19 +261,34 @@ export class BrowseSession {
    * Runs a guestfish command that writes to a host file into a fifo and hands its bytes on as
    * they come. The stream ends only after the command succeeded (a failure half-way destroys
    * it with the error, never a silently short file); a consumer that goes away leaves the fifo
-   * drained so guestfish finishes and the session stays usable.
+   * drained so guestfish finishes and the session stays usable. The command's timeout is one of
+   * inactivity (STREAM_IDLE_MS without a byte through the fifo), not of its length.
    */
-  private async streamOut(command: (fifo: string) => string, size: number, what: string): Promise<Readable> {
+  private async streamOut(command: (fifo: string) => string, what: string): Promise<Readable> {
     const fifo = path.join(this.appliance.dir, `xfer-${++this.transfers}`);
     await runTool('mkfifo', ['-m', '600', fifo], { timeoutMs: 10_000 });
+    // both ends opened non-blocking (instant: no thread waits on the fifo for a writer): the
+    // reader, then a writer of our own, held until the command ended, so the reader sees no end
+    // before guestfish opened the fifo, and sees it after guestfish closed it (or never opened it)
+    let readFd: number | undefined;
+    let writeFd: number;
+    try {
+      readFd = openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK);
+      writeFd = openSync(fifo, fsc.O_WRONLY | fsc.O_NONBLOCK);
+    } catch (err) {
+      if (readFd !== undefined) closeSync(readFd);
+      await fs.rm(fifo, { force: true });
+      throw new AppError('TOOL_FAILED', `${what}: the transfer fifo cannot be opened`, { cause: err });
+    }
+    const src = new net.Socket({ fd: readFd, readable: true, writable: false });
+    const ended = new Promise<void>((resolve) => src.once('close', () => resolve()));
+    src.on('error', (err) => this.log?.warn({ pointId: this.pointId, what, err: err.message }, 'reading a transfer fifo failed'));
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const done = this.appliance.fish.run(command(fifo), STREAM_BASE_MS + Math.ceil(size / (1024 * 1024)) * 1000);
-    const opening = fs.open(fifo, 'r');
-    const first = await Promise.race([opening.then(() => 'open'), done.then(() => 'done', () => 'done')]);
-    // guestfish ended without opening the fifo (a failure): our open still waits for a writer
-    if (first === 'done') await unblockReader(fifo, opening);
-    const fh = await opening;
-    const src = fh.createReadStream({ highWaterMark: 256 * 1024 });
+    const fish = this.appliance.fish;
+    const done = fish.run(command(fifo), STREAM_IDLE_MS, { idle: true });
+    // bytes out of the fifo are progress; a consumer that reads nothing for that long (its
+    // buffer full, guestfish blocked) ends the command too: a session is not held forever
+    src.on('data', () => fish.activity());
     let consumerGone = false;
     out.on('close', () => {
       if (!out.writableFinished) {
@@ -282,9 +298,14 @@ export class BrowseSession {
       }
     });
     src.pipe(out, { end: false });
-    const ended = new Promise<void>((resolve) => src.once('close', () => resolve()));
     void (async () => {
-      const r = await done.catch((err: unknown) => ({ output: Buffer.alloc(0), error: err instanceof Error ? err.message : String(err) }));
+      let r: { error: string | undefined };
+      try {
+        r = await done.catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }));
+      } finally {
+        closeSync(writeFd);
+      }
+      // guestfish has closed its end (or died): what is left in the fifo is read, then it ends
       await ended;
       await fs.rm(fifo, { force: true });
       if (consumerGone) return;
@@ -320,23 +341,6 @@ export class BrowseSession {
   private shown(at: BrowsePath): string {
     return `${at.filesystem}:${displayName(at.path.length ? at.path : Buffer.from('/'))}`;
   }
-}
-
-/** Lets a pending open of the fifo for reading return: a writer of our own opens and closes
- *  it (non-blocking: it fails until the reader's open has reached the kernel, so retried). */
-async function unblockReader(fifo: string, opening: Promise<fs.FileHandle>): Promise<void> {
-  let opened = false;
-  void opening.then(() => (opened = true), () => (opened = true));
-  const deadline = Date.now() + 10_000;
-  while (!opened && Date.now() < deadline) {
-    const w = await fs.open(fifo, fsc.O_WRONLY | fsc.O_NONBLOCK).catch(() => undefined);
-    if (w) {
-      await w.close();
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!opened) throw new AppError('TIMEOUT', 'the transfer fifo could not be released within 10 s');
 }
 
 function stripNewline(b: Buffer): Buffer {

@@ -15,7 +15,7 @@ import { NbdServer } from '../nbd';
 import type { Repository } from '../repository';
 import type { Logger } from '../util/log';
 import { kvmUsable } from './bootVm';
-import { Fish, fishQuote } from './fileBrowseFish';
+import { checkedSocketPath, Fish, fishQuote } from './fileBrowseFish';
 import { findDisk, PointExport } from './pointExport';
 
 const LAUNCH_TIMEOUT_MS = 300_000;
@@ -138,8 +138,7 @@ export class Appliance {
 async function launch(dir: string, socket: string, disks: number, accel: 'kvm' | 'tcg'): Promise<Fish> {
   const tmpDir = path.join(dir, `tmp-${accel}`);
   await fs.mkdir(tmpDir, { mode: 0o700, recursive: true });
-  // guestfish takes an optional argument's value unquoted, up to the next blank
-  if (!/^[\w/.+-]+$/.test(socket)) throw new AppError('INVALID_ARGUMENT', `the work directory ${dir} must be a path of letters, digits and ./_+- only`);
+  checkedSocketPath(dir, socket);
   const fish = await Fish.start({ accel, tmpDir });
   try {
     for (let i = 0; i < disks; i++) {

@@ -33,7 +33,8 @@ interface Pending {
   marker: Buffer;
   resolve: (r: FishReply) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Restarts an inactivity timeout (commands run with `idle`). */
+  kick: (() => void) | undefined;
 }
 
 /** A guestfish string argument: printable ASCII as is (but `"` and `\`), every other byte `\xHH`. */
@@ -43,6 +44,17 @@ export function fishQuote(value: Buffer | string): string {
   let out = '"';
   for (const c of b) out += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
   return `${out}"`;
+}
+
+/**
+ * The NBD socket of an appliance, checked: guestfish takes `server:unix:<path>` unquoted up to
+ * the next blank and guestmount an `nbd:///d0?socket=<path>` URI, so a work directory with a
+ * blank, `?`, `#`, `&`, `%` or a quote would be read as something else. Letters, digits and
+ * `./_+-` only, else INVALID_ARGUMENT naming the directory.
+ */
+export function checkedSocketPath(workDir: string, socket: string): string {
+  if (!/^[\w/.+-]+$/.test(socket)) throw new AppError('INVALID_ARGUMENT', `the work directory ${workDir} must be a path of letters, digits and ./_+- only`);
+  return socket;
 }
 
 /** Where supermin's appliance is cached: libguestfs' own default (LIBGUESTFS_CACHEDIR, else
@@ -98,12 +110,18 @@ export class Fish {
   /**
    * Runs one command line (its name and already quoted arguments), after the ones queued
    * before it; TIMEOUT (and the process killed: its state is then unknown) when the marker does
-   * not come back within `timeoutMs`.
+   * not come back within `timeoutMs` — with `idle`, within `timeoutMs` of the last activity()
+   * (a transfer: its length is not a measure of a hang, a stretch without bytes is).
    */
-  run(line: string, timeoutMs: number): Promise<FishReply> {
-    const next = this.queue.then(() => this.send(line, timeoutMs));
+  run(line: string, timeoutMs: number, opts: { idle?: boolean } = {}): Promise<FishReply> {
+    const next = this.queue.then(() => this.send(line, timeoutMs, opts.idle ?? false));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** The running command (one run with `idle`) made progress: its timeout starts again. */
+  activity(): void {
+    this.pending?.kick?.();
   }
 
   /** Like run(), but a failed command is an AppError of `code` naming `what`. */
@@ -113,17 +131,19 @@ export class Fish {
     return r.output;
   }
 
-  private send(line: string, timeoutMs: number): Promise<FishReply> {
+  private send(line: string, timeoutMs: number, idle: boolean): Promise<FishReply> {
     if (this.exitInfo !== undefined) return Promise.reject(new AppError('TOOL_FAILED', `the browse session's guestfish ${this.exitInfo}`));
     if (/[\r\n]/.test(line)) return Promise.reject(new AppError('INVALID_ARGUMENT', 'a guestfish command line holds a line break'));
     const marker = Buffer.from(`@@OLVM-${this.nonce}-${++this.seq}@@\n`);
     return new Promise<FishReply>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const expire = (): void => {
         this.pending = undefined;
-        reject(new AppError('TIMEOUT', `guestfish did not finish '${line.split(' ')[0] ?? ''}' within ${Math.round(timeoutMs / 1000)} s: the session is closed`));
+        const what = idle ? `made no progress on '${line.split(' ')[0] ?? ''}' for` : `did not finish '${line.split(' ')[0] ?? ''}' within`;
+        reject(new AppError('TIMEOUT', `guestfish ${what} ${Math.round(timeoutMs / 1000)} s: the session is closed`));
         this.child.kill('SIGKILL');
-      }, timeoutMs);
-      this.pending = {
+      };
+      let timer = setTimeout(expire, timeoutMs);
+      const pending: Pending = {
         marker,
         resolve: (r) => {
           clearTimeout(timer);
@@ -133,8 +153,14 @@ export class Fish {
           clearTimeout(timer);
           reject(e);
         },
-        timer,
+        kick: idle
+          ? () => {
+              clearTimeout(timer);
+              timer = setTimeout(expire, timeoutMs);
+            }
+          : undefined,
       };
+      this.pending = pending;
       this.child.stdin?.write(`-${line}\necho ${marker.toString().trim()}\n`);
     });
   }

@@ -16,7 +16,7 @@ import type { Repository } from '../repository';
 import { runTool } from '../util/exec';
 import type { Logger } from '../util/log';
 import { kvmUsable } from './bootVm';
-import { applianceCache } from './fileBrowseFish';
+import { applianceCache, checkedSocketPath } from './fileBrowseFish';
 import { PointExport } from './pointExport';
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -57,7 +57,7 @@ export class PointMount {
     let server: NbdServer | undefined;
     try {
       exported = await PointExport.open({ repository: opts.repository, pointId: opts.pointId, disk: opts.disk, purpose: 'browse', holder: `${opts.actor} mount on ${dir}`, ...(opts.log ? { log: opts.log } : {}) });
-      const socket = path.join(privateDir, 'nbd.sock');
+      const socket = checkedSocketPath(privateDir, path.join(privateDir, 'nbd.sock'));
       server = await NbdServer.start({ exports: [{ name: 'd0', source: exported }], listen: { socket }, ...(opts.log ? { log: opts.log } : {}) });
       const want = opts.accel ?? 'auto';
       const first = want === 'tcg' || (want === 'auto' && !(await kvmUsable())) ? 'tcg' : 'kvm';

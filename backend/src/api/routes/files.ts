@@ -1,4 +1,4 @@
-import type { Readable } from 'stream';
+import { pipeline, type Readable } from 'stream';
 import { Router, type Request, type Response } from 'express';
 import { AppError } from '../../errors';
 import type { FileSessionSnapshot } from '../../jobs';
@@ -28,7 +28,8 @@ export function filesRoutes(deps: ApiDeps): Router {
     `${base}/session`,
     route(async (req, res) => {
       const body = parseBody(req.body);
-      const { pointId, point } = await mayBrowse(deps, req, res, 'browse the files of', body.disk);
+      // the permits of the disks the new session would read: the one asked for, else every disk
+      const { pointId, point } = await mayBrowse(deps, req, res, 'browse the files of', { disk: body.disk });
       if (body.disk !== undefined && !point.disks.some((d) => d.device === body.disk)) {
         throw new AppError('BAD_REQUEST', `request body: disk must be one of the point's disks (${point.disks.map((d) => d.device).join(', ')})`);
       }
@@ -99,6 +100,11 @@ export function filesRoutes(deps: ApiDeps): Router {
     route(async (req, res) => {
       const { pointId, holder } = await mayBrowse(deps, req, res, 'download files of');
       const at = pathQuery(req);
+      // the response's 'close' before it finished: the client went away (the request's own
+      // 'close' only says its body was read)
+      let left = false;
+      res.once('close', () => (left = !res.writableFinished));
+      const clientGone = (): boolean => left || res.destroyed || (res.socket?.destroyed ?? false);
       const shown = displayName(at.path.length ? at.path : Buffer.from('/'));
       let kind = 'file' as 'file' | 'archive';
       let size = null as number | null;
@@ -126,6 +132,12 @@ export function filesRoutes(deps: ApiDeps): Router {
         stream.destroy();
         throw err;
       }
+      // a client that left meanwhile: its 'close' has fired already, nothing would drain the
+      // stream (streamOut drains the fifo once the stream is destroyed, the session goes on)
+      if (clientGone()) {
+        stream.destroy();
+        return;
+      }
       const name = downloadName(at, kind);
       res.status(200);
       res.setHeader('Content-Type', kind === 'archive' ? 'application/gzip' : 'application/octet-stream');
@@ -134,17 +146,15 @@ export function filesRoutes(deps: ApiDeps): Router {
       res.setHeader('X-File-Kind', kind);
       for (const c of head.chunks) res.write(c);
       if (head.ended) {
+        stream.destroy();
         res.end();
         return;
       }
-      res.on('close', () => stream.destroy());
-      // a failure half-way must not look like a complete file: the connection is cut instead
-      stream.on('error', (err) => {
-        deps.log.warn({ pointId, path: shown, err: err.message }, 'a file download failed half-way');
-        res.destroy(err);
+      // a failure half-way must not look like a complete file: pipeline cuts the connection;
+      // a client that goes away destroys the stream
+      pipeline(stream, res, (err) => {
+        if (err && !clientGone()) deps.log.warn({ pointId, path: shown, err: err.message }, 'a file download failed half-way');
       });
-      stream.pipe(res);
-      stream.resume();
     }),
   );
   return r;
@@ -184,13 +194,18 @@ function firstBytes(stream: Readable, limit: number): Promise<{ chunks: Buffer[]
   });
 }
 
-/** The point, when the caller may see it (else 404) and may read its disks (else 403 naming the permit). */
-async function mayBrowse(deps: ApiDeps, req: Request, res: Response, action: string, disk?: string) {
+/**
+ * The point, when the caller may see it (else 404) and may read the disks concerned (else 403
+ * naming the permit): for `opening` a session the disk asked for (every disk when none), for
+ * the other routes the disks of the caller's session.
+ */
+async function mayBrowse(deps: ApiDeps, req: Request, res: Response, action: string, opening?: { disk: string | undefined }) {
   const pointId = pointIdParam(req.params['pointId']);
   const point = await visiblePointOr404(deps, res, pointId);
   const user = principalOf(res);
-  const open = deps.files.get(user.userId, pointId);
-  const devices = disk !== undefined ? [disk] : open?.disk ? [open.disk] : undefined;
+  // opening: the disk asked for (all when none); else the disks of the caller's session
+  const open = opening ? undefined : deps.files.get(user.userId, pointId);
+  const devices = opening ? (opening.disk !== undefined ? [opening.disk] : undefined) : open?.disk ? [open.disk] : undefined;
   await requirePointDownload(deps, res, point, action, devices);
   return { pointId, point, holder: { userId: user.userId, userName: user.userName } };
 }
