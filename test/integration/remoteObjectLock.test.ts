@@ -231,7 +231,10 @@ describe('remote repository with Object Lock (s3, compliance)', () => {
       client.destroy();
     }
     await repo.unlockPoint(p1.pointId, { reason: 'test', operator: 'tester' });
-    await expectCode(repo.deletePoint(p1.pointId, { reason: 'test', actor: 'service' }), 'STORE_OBJECT_LOCKED');
+    const refused = await expectCode(repo.deletePoint(p1.pointId, { reason: 'test', actor: 'service' }), 'STORE_OBJECT_LOCKED');
+    // the message names the operator's way (cliS3Governance.test.ts runs it)
+    expect(refused.message).toMatch(/governance mode: an operator may delete it with 'points delete --bypass-governance'/);
+    expect(refused.details).toMatchObject({ objectLockMode: 'governance' });
     await repo.close();
     // the operator's documented path: a writer opened with the bypass
     const operator = await openRepo({ kind: 's3', s3, cacheDir }, { bypassGovernance: true, objectLockMode: 'governance' });

@@ -75,7 +75,9 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
   const checkpoint = cpId ? await engine.getCheckpoint(vm.id, cpId, call) : undefined;
   let choice = chooseCheckpoint({ parent, forceFull: req.forceFull === true, checkpoint });
   const parentDamage = parent ? await repo.damageOf(parent.pointId) : null;
-  const writer = await repo.beginPoint({ vm: { key: vm.id, name: vm.name, id: vm.id }, pointId, createdAt, parentPointId: parent?.pointId ?? null });
+  // one date for the packs' retention at upload and the manifest's at commit (FORMAT.md §24)
+  const lockDate = lockedUntil(req.lockDays);
+  const writer = await repo.beginPoint({ vm: { key: vm.id, name: vm.name, id: vm.id }, pointId, createdAt, parentPointId: parent?.pointId ?? null, lockedUntil: lockDate });
 
   let ref: EngineBackupRef | undefined; // an engine backup that may exist and is not finalized
   const openTransfers = new Set<string>();
@@ -157,7 +159,7 @@ export async function engineApiBackup(req: EngineApiBackupRequest): Promise<{ ma
           ...(checkpointId ? { checkpointId } : {}),
         },
       } satisfies PointMeta,
-      lockedUntil: lockedUntil(req.lockDays),
+      lockedUntil: lockDate,
     });
     committed = true;
     req.report({ phase: 'done' });

@@ -35,7 +35,9 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   const createdAt = new Date();
   const pointId = newPointId(createdAt);
   const parent = await repo.latestPoint(req.vm.key);
-  const writer = await repo.beginPoint({ vm: req.vm, pointId, createdAt, parentPointId: parent?.pointId ?? null });
+  // one date for the packs' retention at upload and the manifest's at commit (FORMAT.md §24)
+  const lockDate = lockedUntil(req.lockDays);
+  const writer = await repo.beginPoint({ vm: req.vm, pointId, createdAt, parentPointId: parent?.pointId ?? null, lockedUntil: lockDate });
   const runTag = randomBytes(4).toString('hex');
   const warnings: string[] = [];
   let scratchDir: string | undefined;
@@ -109,7 +111,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       consistency: consistency.consistency,
       vmDefinition: req.vmDefinition ?? null,
       meta: { ...req.meta, tool: 'olvm-backup', method: 'qmp', consistencyReason: consistency.reason } satisfies PointMeta,
-      lockedUntil: lockedUntil(req.lockDays),
+      lockedUntil: lockDate,
     });
     committed = true;
     warnings.push(...(await dropStale(api, disks.map((d) => ({ device: d.device.deviceId, bitmaps: d.bitmaps })))));

@@ -125,6 +125,8 @@ export class PointWriter {
   readonly pointId: string;
   private readonly disks = new Map<string, DiskWriter>();
   private state: State = 'open';
+  /** The commit began uploading the point to the store (its disk indexes, then its manifest). */
+  private remoteStarted = false;
   private readonly chunkTmpDir: string;
 
   /** @internal Created by Repository.beginPoint. */
@@ -188,12 +190,18 @@ export class PointWriter {
       const pm = this.ctx.mirror;
       if (pm) {
         const lockedUntil = manifest.lockedUntil === null ? null : new Date(manifest.lockedUntil);
+        this.remoteStarted = true;
         await pm.mirror.commitPoint({ pointId: this.pointId, dir: this.ctx.stagingDir, lockedUntil, packs: () => Promise.resolve(pm.packsOf(this.referencedIds())) });
       }
       await fs.rename(this.ctx.stagingDir, this.ctx.finalDir);
     } catch (err) {
-      this.state = 'open';
-      throw new AppError('REPO_IO_ERROR', `committing point ${this.pointId} failed`, { cause: err });
+      // a remote point whose manifest reached the store is committed, whatever failed after it
+      // (a lost reply, the local rename): the cache must hold it too, or a collection here would
+      // delete packs a visible point needs (FORMAT.md §24)
+      if (!(await this.finishCommittedRemote())) {
+        this.state = 'open';
+        throw new AppError('REPO_IO_ERROR', `committing point ${this.pointId} failed`, { cause: err });
+      }
     }
     this.state = 'committed';
     try {
@@ -212,10 +220,33 @@ export class PointWriter {
     await Promise.all([...this.disks.values()].map((d) => d.settled()));
     try {
       await this.ctx.sink.abort();
+      // what of a failed commit reached the store (its disk indexes) goes too; its manifest is
+      // not there (commit checked), so no reader saw it. A refusal (Object Lock) leaves
+      // unreferenced files that no sync copies; they do not fail the abort.
+      if (this.remoteStarted && this.ctx.mirror) await this.ctx.mirror.mirror.deletePoint(this.pointId).catch(() => undefined);
       await fs.rm(this.ctx.stagingDir, { recursive: true, force: true });
     } finally {
       await this.close();
     }
+  }
+
+  /** After a failed remote commit: if the store has the manifest, the local rename is done
+   *  (again) and true returned; false when the point is not in the store (or the store cannot
+   *  say: the caller fails and abort removes what reached it). */
+  private async finishCommittedRemote(): Promise<boolean> {
+    const pm = this.ctx.mirror;
+    if (!pm || !this.remoteStarted) return false;
+    const there = await pm.mirror.pointInStore(this.pointId).catch(() => false);
+    if (!there) return false;
+    const done = await fs.stat(path.join(this.ctx.finalDir, MANIFEST_FILE)).then(() => true, () => false);
+    if (!done) {
+      await fs.rename(this.ctx.stagingDir, this.ctx.finalDir).catch((err: unknown) => {
+        this.state = 'open';
+        this.remoteStarted = false; // committed in the store: abort must not delete it
+        throw new AppError('REPO_IO_ERROR', `point ${this.pointId} is committed in the store but could not be moved into points/ of the cache; the next open's sync brings it in`, { cause: err });
+      });
+    }
+    return true;
   }
 
   /** @internal For garbage collection: every chunk digest this point refers to so far. */

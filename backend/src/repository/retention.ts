@@ -32,11 +32,21 @@ export interface RetentionContext {
   pointPacks?(pointId: string): Promise<Set<string>>;
 }
 
-/** The store refused to delete a point's manifest: its Object Lock retention runs. */
-function storeLockedError(m: Manifest, until: Date | undefined, location: string): AppError {
-  const when = until ? ` until ${until.toISOString()}` : '';
-  return new AppError('STORE_OBJECT_LOCKED', `restore point ${m.pointId} of vm ${m.vm.name} is still locked in ${location}${when} (Object Lock retention): the store refuses to delete it`, {
-    details: { pointId: m.pointId, vmKey: m.vm.key, ...(until ? { lockedUntil: until.toISOString() } : {}) },
+/** The store refused to delete a point's manifest: its Object Lock retention runs. The message
+ *  says what, if anything, can still delete it: in governance mode the operator's audited
+ *  `points delete --bypass-governance`; in compliance mode nothing before the date. */
+function storeLockedError(m: Manifest, r: { until?: Date; mode?: 'compliance' | 'governance' }, mirror: RepoMirror): AppError {
+  const when = r.until ? ` until ${r.until.toISOString()}` : '';
+  const hint =
+    r.mode === 'compliance'
+      ? `; its retention is in compliance mode: nobody can delete it before that date${mirror.bypassGovernance ? ' (--bypass-governance applies to governance mode only)' : ''}`
+      : r.mode === 'governance' && mirror.bypassGovernance
+        ? '; its retention is in governance mode and the store refused the bypass: the credentials lack s3:BypassGovernanceRetention'
+        : r.mode === 'governance'
+          ? "; its retention is in governance mode: an operator may delete it with 'points delete --bypass-governance' (audited; the credentials need s3:BypassGovernanceRetention)"
+          : '';
+  return new AppError('STORE_OBJECT_LOCKED', `restore point ${m.pointId} of vm ${m.vm.name} is still locked in ${mirror.location}${when} (Object Lock retention): the store refuses to delete it${hint}`, {
+    details: { pointId: m.pointId, vmKey: m.vm.key, ...(r.until ? { lockedUntil: r.until.toISOString() } : {}), ...(r.mode ? { objectLockMode: r.mode } : {}) },
   });
 }
 
@@ -78,7 +88,7 @@ export async function deleteChecked(root: string, m: Manifest, who: { actor: str
   const { pointId } = m;
   const vmKey = m.vm.key;
   await appendAudit(root, [
-    { actor: who.actor, action: 'delete', pointId, vmKey, reason: who.reason, details: { createdAt: m.createdAt, lockedUntil: m.lockedUntil } },
+    { actor: who.actor, action: 'delete', pointId, vmKey, reason: who.reason, details: { createdAt: m.createdAt, lockedUntil: m.lockedUntil, ...(mirror?.bypassGovernance ? { bypassGovernance: true } : {}) } },
   ]);
   if (mirror) {
     // remote (FORMAT.md §24): the store's copy goes first, manifest first; refused under
@@ -89,7 +99,7 @@ export async function deleteChecked(root: string, m: Manifest, who: { actor: str
     });
     if (r.state === 'locked') {
       await appendAudit(root, [{ actor: who.actor, action: 'delete-failed', pointId, vmKey, reason: `${who.reason} (the store refused: Object Lock retention)` }]).catch(() => undefined);
-      throw storeLockedError(m, r.until, mirror.location);
+      throw storeLockedError(m, r, mirror);
     }
   }
   const trash = trashDir(root, pointId);

@@ -64,13 +64,26 @@ export function registerPoints(program: Command): void {
     .requiredOption('--reason <text>', 'why (written to the audit log)')
     .option('--operator <name>', 'who asks (default: the login user)')
     .option(ALLOW_OTHER_OWNER, ALLOW_OTHER_OWNER_HELP)
+    .option(
+      '--bypass-governance',
+      "SUPPORT INTERVENTION, object storage only: delete a point unlocked by 'points unlock' whose Object Lock retention (governance mode) still runs; audited. Needs s3:BypassGovernanceRetention; compliance mode refuses until the date regardless",
+    )
     .option('--json', 'print the result as JSON')
-    .action(async (o: RepoFlags & { point: string; reason: string; operator?: string; allowOtherOwner?: boolean; json?: boolean }) => {
+    .action(async (o: RepoFlags & { point: string; reason: string; operator?: string; allowOtherOwner?: boolean; bypassGovernance?: boolean; json?: boolean }) => {
+      const bypass = o.bypassGovernance === true;
       await withRepo(o, async (r, actor) => {
+        if (bypass) {
+          if (!r.remote) throw new AppError('INVALID_ARGUMENT', `--bypass-governance: ${o.repo} is not on object storage (it has no Object Lock retention to bypass)`);
+          process.stderr.write(
+            'olvm-backup: WARNING: deleting with --bypass-governance removes Object Lock (governance) versions before their date; ' +
+              'it is a support intervention, recorded in the repository audit log with your name and reason.\n',
+          );
+        }
         const res = await r.deletePoint(o.point, { reason: o.reason, actor });
         if (o.json) printJson(res);
         else printLine(`deleted point ${res.pointId} of vm ${res.vmKey}${res.deferred ? ' (its files wait in trash/ for the running backup of that vm or a reader that opened it just before; gc removes them)' : ''}; run gc to free its chunks`);
-      });
+        // the store is opened with BypassGovernanceRetention only when the operator asks
+      }, bypass ? { bypassGovernance: true } : {});
     });
 
   addRepoOptions(points.command('lock').description("extend a restore point's retention lock (a lock can only be lengthened); audited"))

@@ -33,6 +33,8 @@ export interface MirrorOptions {
   sharedCache?: boolean;
   /** The writer lease's state: why it was lost, if it was (then nothing more is written). */
   leaseLost?: () => AppError | undefined;
+  /** The store was opened with BypassGovernanceRetention (the operator's audited path). */
+  bypassGovernance?: boolean;
 }
 
 /** @internal How open.ts attaches a remote repository's cache to its store (Repository.openAttached). */
@@ -49,6 +51,7 @@ export class RepoMirror {
   readonly store: ObjectStore;
   readonly mode: 'writer' | 'reader';
   readonly lockMode: 'compliance' | 'governance';
+  readonly bypassGovernance: boolean;
   readonly fetcher: PackFetcher;
   private readonly root: string;
   private readonly keepPacks: boolean;
@@ -59,12 +62,16 @@ export class RepoMirror {
   private running = 0;
   /** The first upload failure since the last barrier: the next barrier throws it. */
   private failure: AppError | undefined;
+  /** Packs this writer uploaded with retention, and until when: a commit needs no retention
+   *  call for them (FORMAT.md §24: set at upload, never later). */
+  private readonly lockedAtUpload = new Map<string, number>();
 
   constructor(opts: MirrorOptions) {
     this.root = opts.root;
     this.store = opts.store;
     this.mode = opts.mode;
     this.lockMode = opts.lockMode;
+    this.bypassGovernance = opts.bypassGovernance === true;
     this.keepPacks = opts.keepPacks;
     this.sharedCache = opts.sharedCache === true;
     this.leaseLost = opts.leaseLost ?? (() => undefined);
@@ -106,6 +113,7 @@ export class RepoMirror {
         const file = this.fetcher.localPath(name);
         const retention = this.retention(until);
         await this.store.put(packKey(name), { file }, retention ? { retention } : {});
+        if (retention) this.lockedAtUpload.set(name, retention.until.getTime());
         await crashPoint('pack-uploaded');
         if (!this.keepPacks) await this.fetcher.evict(name);
       } finally {
@@ -176,6 +184,12 @@ export class RepoMirror {
     await crashPoint('manifest-uploaded');
   }
 
+  /** Whether the point's manifest is in the store (a commit whose reply was lost may have made
+   *  it there: then the point is committed). */
+  async pointInStore(pointId: string): Promise<boolean> {
+    return (await this.store.head(pointKey(pointId, MANIFEST_FILE))) !== null;
+  }
+
   /** The point's lock changed (retention.ts): its files and packs get the new retention (only
    *  ever lengthened), then the new manifest goes up as the key's next version. */
   async manifestRewritten(p: { pointId: string; dir: string; lockedUntil: Date | null; packs: PackResolver }): Promise<void> {
@@ -191,8 +205,10 @@ export class RepoMirror {
     await this.store.put(pointKey(p.pointId, MANIFEST_FILE), { file: path.join(p.dir, MANIFEST_FILE) }, retention ? { retention } : {});
   }
 
+  /** Packs a locked point refers to get its retention; those uploaded with it (or longer) by
+   *  this writer already have it and are left alone. */
   private async extendPacks(packs: ReadonlySet<string>, retention: Retention): Promise<void> {
-    const names = [...packs];
+    const names = [...packs].filter((n) => (this.lockedAtUpload.get(n) ?? 0) < retention.until.getTime());
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < names.length) await this.store.extendRetention(packKey(names[next++] as string), retention);
@@ -205,7 +221,7 @@ export class RepoMirror {
    * the store refused the manifest under Object Lock — nothing else was touched, the point
    * stays whole in the store; the caller keeps it locally too.
    */
-  async deletePoint(pointId: string): Promise<{ state: 'deleted' } | { state: 'locked'; until?: Date }> {
+  async deletePoint(pointId: string): Promise<{ state: 'deleted' } | { state: 'locked'; until?: Date; mode?: Retention['mode'] }> {
     this.requireWriter(`deleting point ${pointId}`);
     const first = await this.store.delete(pointKey(pointId, MANIFEST_FILE));
     if (first.state === 'locked') return lockedOf(first);
@@ -258,6 +274,6 @@ function pointKey(pointId: string, file: string): string {
   return `${POINTS_DIR}/${pointId}/${file}`;
 }
 
-function lockedOf(r: DeleteResult & { state: 'locked' }): { state: 'locked'; until?: Date } {
-  return r.until ? { state: 'locked', until: r.until } : { state: 'locked' };
+function lockedOf(r: DeleteResult & { state: 'locked' }): { state: 'locked'; until?: Date; mode?: Retention['mode'] } {
+  return { state: 'locked', ...(r.until ? { until: r.until } : {}), ...(r.mode ? { mode: r.mode } : {}) };
 }

@@ -43,8 +43,8 @@ export interface HeadInfo extends ObjectInfo {
 }
 
 /** What delete did: gone (every version), absent (nothing there), or refused by Object Lock
- *  (`until` = the latest retention date among the versions it could not delete). */
-export type DeleteResult = { state: 'deleted' } | { state: 'absent' } | { state: 'locked'; until?: Date };
+ *  (`until` = the latest retention date among the versions it could not delete, `mode` its mode). */
+export type DeleteResult = { state: 'deleted' } | { state: 'absent' } | { state: 'locked'; until?: Date; mode?: Retention['mode'] };
 
 export interface BucketLock {
   /** Object Lock enabled on the bucket (and so versioning). */

@@ -99,7 +99,7 @@ export async function openRepoOnStore(store: ObjectStore, cacheDir: string, opts
       }
       lease = await WriterLease.acquire(store, opts.holder ?? 'olvm-backup');
     }
-    const mirror = new RepoMirror({ root, store, mode, lockMode: opts.objectLockMode ?? 'compliance', keepPacks: opts.keepPacks === true, sharedCache: mode === 'reader' && cache.writerCache === true, ...(lease ? { leaseLost: leaseCheck(lease) } : {}) });
+    const mirror = new RepoMirror({ root, store, mode, lockMode: opts.objectLockMode ?? 'compliance', keepPacks: opts.keepPacks === true, sharedCache: mode === 'reader' && cache.writerCache === true, bypassGovernance: mode === 'writer' && opts.bypassGovernance === true, ...(lease ? { leaseLost: leaseCheck(lease) } : {}) });
     // a reader sharing a writer's cache (the CLI beside the service) only adds to it: the
     // writer's own files may be ahead of the store for a moment (an index file before its upload)
     await syncFromStore(store, root, { fetcher: mirror.fetcher, placeholders: mode === 'writer', drop: mode === 'writer' || !cache.writerCache });

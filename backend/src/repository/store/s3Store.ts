@@ -230,15 +230,15 @@ export class S3Store implements ObjectStore {
     const versions = await listKeyVersions(this.client, this.bucket, full, this.pageSize, this.retry, `listing the versions of ${key} in ${this.location}`);
     if (versions.length === 0) return { state: 'absent' };
     let locked = false;
-    let until: Date | undefined;
+    let until: Retention | undefined;
     for (const v of versions) {
       const refusal = await this.deleteVersion(key, full, v);
       if (refusal) {
         locked = true;
-        if (refusal.until && (!until || refusal.until > until)) until = refusal.until;
+        if (!until || refusal.until > until.until) until = refusal;
       }
     }
-    return locked ? { state: 'locked', ...(until ? { until } : {}) } : { state: 'deleted' };
+    return locked ? { state: 'locked', ...(until ? { until: until.until, mode: until.mode } : {}) } : { state: 'deleted' };
   }
 
   async extendRetention(key: string, retention: Retention): Promise<void> {
@@ -306,7 +306,7 @@ export class S3Store implements ObjectStore {
   }
 
   /** Deletes one version; returns the refusal when Object Lock keeps it (never throws for that). */
-  private async deleteVersion(key: string, full: string, v: KeyVersion): Promise<{ until?: Date } | undefined> {
+  private async deleteVersion(key: string, full: string, v: KeyVersion): Promise<Retention | undefined> {
     try {
       await withRetry(`deleting ${key} (version ${v.versionId}) in ${this.location}`, this.retry, (signal) =>
         this.client.send(
@@ -323,7 +323,7 @@ export class S3Store implements ObjectStore {
       // (five minutes of slack: the store judges expiry by its own clock)
       const r = await this.versionRetention(full, v.versionId);
       if (!r || r.until.getTime() < Date.now() - 5 * 60_000) throw err;
-      return { until: r.until };
+      return r;
     }
   }
 
