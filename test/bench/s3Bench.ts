@@ -24,6 +24,8 @@ import { createHash, randomBytes, randomInt } from 'crypto';
 import { createReadStream, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { createBucket } from '../../backend/src/repository/store/s3Bucket';
+import { S3Store } from '../../backend/src/repository/store/s3Store';
 import { TestVm } from '../helpers/qemuVm';
 import { arg, cli, du, fillImage, timed } from './common';
 
@@ -70,6 +72,41 @@ async function sha256(file: string): Promise<string> {
 
 const round = (n: number): number => Math.round(n * 1000) / 1000;
 
+/** What the store itself takes on this machine, through our client (no repository): 8 objects of
+ *  32 MiB put with 4 in flight, then read back — the ceiling any backup into it is bounded by. */
+async function storeCeiling(lab: Lab): Promise<{ putMiBps: number; getMiBps: number }> {
+  const s3 = { endpoint: lab.endpoint, bucket: `bench-raw-${randomBytes(4).toString('hex')}`, prefix: '', region: 'us-east-1', forcePathStyle: true };
+  const saved = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] };
+  process.env['AWS_ACCESS_KEY_ID'] = lab.env['AWS_ACCESS_KEY_ID'];
+  process.env['AWS_SECRET_ACCESS_KEY'] = lab.env['AWS_SECRET_ACCESS_KEY'];
+  try {
+    await createBucket(s3, 'off');
+    const store = await S3Store.open(s3, { requireObjectLock: false });
+    try {
+      const body = randomBytes(32 * MiB);
+      const keys = Array.from({ length: 8 }, (_, i) => `raw/${i}`);
+      const lanes = async (fn: (key: string) => Promise<unknown>): Promise<number> => {
+        const t0 = process.hrtime.bigint();
+        let next = 0;
+        await Promise.all(Array.from({ length: 4 }, async () => {
+          while (next < keys.length) await fn(keys[next++] as string);
+        }));
+        return Number(process.hrtime.bigint() - t0) / 1e9;
+      };
+      const put = await lanes((k) => store.put(k, body));
+      const get = await lanes((k) => store.get(k));
+      return { putMiBps: round((keys.length * 32) / put), getMiBps: round((keys.length * 32) / get) };
+    } finally {
+      await store.close();
+    }
+  } finally {
+    for (const [k, v] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const diskBytes = arg('disk-gib', 1) * GiB;
   const dataBytes = arg('data-gib', 0.75) * GiB;
@@ -114,6 +151,9 @@ async function main(): Promise<void> {
     const localRestore = await restore(local, localInc.point, outLocal);
     const s3Restore = await restore(s3Reader, s3Full.point, outS3);
     const sameBytes = (await sha256(outLocal)) === (await sha256(outS3));
+    // what opening the s3 repository costs a command (the metadata sync, the lease, the lock check)
+    const s3Open = (await timed(() => cli(['points', ...s3Reader], env))).value.seconds;
+    const ceiling = await storeCeiling(lab);
     const mibps = (bytes: number, seconds: number): number => round(bytes / MiB / seconds);
     const result = {
       bench: 'repository on object storage (local Ceph RGW) against a local directory, through the installed command',
@@ -131,7 +171,9 @@ async function main(): Promise<void> {
         incremental: { seconds: round(s3Inc.seconds), bytesRead: s3Inc.bytesRead },
         restoreFromFreshCache: { seconds: round(s3Restore), MiBps: mibps(diskBytes, s3Restore) },
         writerCacheBytes: cacheBytes,
+        openAndListSeconds: round(s3Open),
       },
+      storeCeiling: { ...ceiling, note: '8 × 32 MiB objects, 4 in flight, through our S3 client, no repository: what the store takes on this machine' },
       sameBytes,
       ratios: {
         // throughputs (data read per second): s3 against local
@@ -139,6 +181,7 @@ async function main(): Promise<void> {
         incrementalS3VsLocal: round(localInc.seconds / s3Inc.seconds),
         restoreS3VsLocal: round(localRestore / s3Restore),
       },
+      fullS3VsStoreCeiling: round(mibps(s3Full.bytesRead, s3Full.seconds) / ceiling.putMiBps),
       targets: { fullS3VsLocal: '>= 0.6' },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');

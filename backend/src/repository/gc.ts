@@ -63,7 +63,7 @@ export class Marks {
 
 /** What a sweep reports (the fields of GcReport it owns). */
 export type SweepResult = Pick<GcReport, 'chunksScanned' | 'chunksRemoved' | 'bytesRemoved' | 'chunksKeptYoung' | 'chunksPutBack' | 'chunksKeptForLeases'> &
-  Partial<Pick<GcReport, 'packsScanned' | 'packsKeptYoung' | 'packsRemoved' | 'packsRepacked' | 'packsPutBack' | 'packsWritten' | 'bytesRepacked' | 'indexFilesMerged' | 'corruptBlobs' | 'packsStillLocked'>>;
+  Partial<Pick<GcReport, 'packsScanned' | 'packsKeptYoung' | 'packsRemoved' | 'packsRepacked' | 'packsPutBack' | 'packsWritten' | 'bytesRepacked' | 'indexFilesMerged' | 'corruptBlobs' | 'packsStillLocked' | 'staleUploadsAborted'>>;
 
 /** @internal What one format does inside the shared protocol. */
 export interface GcFormat {

@@ -148,7 +148,7 @@ class PackSweeper {
 
   async sweep(s: { marks: Marks; leaseMarks: Marks; cutoffMs: number; dryRun: boolean }): Promise<SweepResult> {
     const snap = this.snapshot as IndexSnapshot;
-    const out: Required<Omit<SweepResult, 'corruptBlobs' | 'packsStillLocked'>> & Pick<SweepResult, 'corruptBlobs' | 'packsStillLocked'> = {
+    const out: Required<Omit<SweepResult, 'corruptBlobs' | 'packsStillLocked' | 'staleUploadsAborted'>> & Pick<SweepResult, 'corruptBlobs' | 'packsStillLocked' | 'staleUploadsAborted'> = {
       chunksScanned: 0,
       chunksRemoved: 0,
       bytesRemoved: 0,
@@ -170,7 +170,13 @@ class PackSweeper {
     const onDisk = new Set(disk.map((p) => p.name));
     const going: Going[] = [];
     const stillLocked: string[] = [];
-    if (this.store.mirror) out.packsStillLocked = stillLocked;
+    if (this.store.mirror) {
+      out.packsStillLocked = stillLocked;
+      // parts of an upload cut mid-way (a crash, a network cut) are invisible to listings but
+      // kept (and billed) by the store until aborted; older than the grace period, no writer
+      // of ours can still be completing them
+      if (!s.dryRun) out.staleUploadsAborted = await this.store.mirror.store.abortStaleUploads(new Date(s.cutoffMs));
+    }
     for (const p of disk) {
       const st = await fs.stat(p.file).catch((err: unknown) => {
         if (isErrno(err, 'ENOENT')) return undefined;
@@ -224,7 +230,7 @@ class PackSweeper {
     onDisk: ReadonlySet<string>,
     usable: (pack: string, e: PackEntry) => boolean,
     cutoffMs: number,
-    out: Required<Omit<SweepResult, 'corruptBlobs' | 'packsStillLocked'>> & Pick<SweepResult, 'corruptBlobs' | 'packsStillLocked'>,
+    out: Required<Omit<SweepResult, 'corruptBlobs' | 'packsStillLocked' | 'staleUploadsAborted'>> & Pick<SweepResult, 'corruptBlobs' | 'packsStillLocked' | 'staleUploadsAborted'>,
   ): Promise<SweepResult> {
     const snap = this.snapshot as IndexSnapshot;
     const candidates = going.flatMap((g) => (g.repack ? [g.repack] : []));

@@ -299,4 +299,7 @@ export interface GcReport {
    *  Object Lock retention in the store still runs (the store refuses their deletion): left as
    *  they are, "still locked", until a later collection. */
   packsStillLocked?: string[];
+  /** Remote repository: multipart uploads a crashed or cut-off writer left unfinished (older
+   *  than the grace period), aborted so that no orphan parts stay in the store. */
+  staleUploadsAborted?: number;
 }
