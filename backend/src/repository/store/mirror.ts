@@ -247,6 +247,12 @@ export class RepoMirror {
     return this.store.delete(packKey(name));
   }
 
+  /** Multipart uploads cut mid-way before `before`, aborted (the collection's sweep). */
+  async abortStaleUploads(before: Date): Promise<number> {
+    this.requireWriter('aborting unfinished uploads');
+    return this.store.abortStaleUploads(before);
+  }
+
   /** When the pack's retention in the store ends, if it has not yet ended. */
   async retentionOf(name: string): Promise<Date | null> {
     const h = await this.store.head(packKey(name));
