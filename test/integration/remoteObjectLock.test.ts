@@ -11,6 +11,7 @@ import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { AppError } from '../../backend/src/errors';
 import { newPointId, type Repository } from '../../backend/src/repository';
 import { initRepo, openRepo } from '../../backend/src/repository/store/open';
 import type { S3Config } from '../../backend/src/repository/store/s3Config';
@@ -118,7 +119,19 @@ describe('remote repository with Object Lock (s3, compliance)', () => {
       // an operator's unlock clears the repository's lock, but the store still refuses: the
       // point stays whole, here and in the store; prune reports it still locked and goes on
       await repo.unlockPoint(p1.pointId, { reason: 'test', operator: 'tester' });
+      const afterUnlock = await versions(client, s3, `points/${p1.pointId}/`);
+      expect(afterUnlock.length).toBe(3); // the locked manifest, the unlocked one over it, the index
+      const refused = await repo.deletePoint(p1.pointId, { reason: 'test', actor: 'test' }).then(
+        () => null,
+        (err: Error) => err,
+      );
+      expect((refused as AppError | null)?.code).toBe('STORE_OBJECT_LOCKED');
+      const reported = Date.parse(String((refused as AppError).details?.lockedUntil));
+      expect(Math.abs(reported - lockedUntil.getTime())).toBeLessThan(1000);
+      // refused as a whole: every version stays, the unlocked manifest version too
+      expect(await versions(client, s3, `points/${p1.pointId}/`)).toEqual(afterUnlock);
       await expectCode(repo.deletePoint(p1.pointId, { reason: 'test', actor: 'test' }), 'STORE_OBJECT_LOCKED');
+      expect(await versions(client, s3, `points/${p1.pointId}/`)).toEqual(afterUnlock);
       const pruned = await repo.prune({ keepLast: 1 }, { actor: 'test' });
       expect(pruned.stillLocked).toEqual([p1.pointId]);
       expect(pruned.locked).toEqual([p1.pointId]);
@@ -239,9 +252,8 @@ describe('remote repository with Object Lock (s3, compliance)', () => {
     // the operator's documented path: a writer opened with the bypass
     const operator = await openRepo({ kind: 's3', s3, cacheDir }, { bypassGovernance: true, objectLockMode: 'governance' });
     open.push(operator);
-    // (the refused deletion removed only the unlocked manifest version: the store's current
-    // manifest is the locked one again, and the sync brought it back into the cache)
-    if ((await operator.readManifest(p1.pointId)).lockedUntil !== null) await operator.unlockPoint(p1.pointId, { reason: 'test', operator: 'tester' });
+    // the refused deletion deleted nothing: the store's current manifest is still the unlocked one
+    expect((await operator.readManifest(p1.pointId)).lockedUntil).toBeNull();
     await operator.deletePoint(p1.pointId, { reason: 'operator removes it', actor: 'tester' });
     expect(await operator.listPoints()).toEqual([]);
     const reader = await openRepo({ kind: 's3', s3, cacheDir: path.join(tmp, 'gov-reader') }, { mode: 'reader' });

@@ -197,4 +197,29 @@ describe.each(remoteBackends())('remote repository ($name)', (backend) => {
     expect((await readImage(w2, p2.pointId, 'vda')).equals(next)).toBe(true);
     expect((await w2.verify({ repair: false })).problems).toEqual([]);
   });
+  test('two readers syncing one cache at the same time both succeed; the cache is consistent and has no staging left', async () => {
+    const dir = path.join(tmp, 'repo-two-readers');
+    const writer = track(await backend.init(dir, { chunkSize: CS, packSize: 1 << 20 }));
+    const images: Buffer[] = [randomBytes(8 * CS)];
+    let parent = await writePoint(writer, images[0] as Buffer, null);
+    for (let n = 0; n < 5; n++) {
+      images.push(changedImage(images[n] as Buffer, [n]));
+      parent = await writePoint(writer, images[n + 1] as Buffer, parent, [n]);
+    }
+    await writer.close();
+    const cacheDir = path.join(tmp, 'two-readers-cache');
+    for (let round = 0; round < 2; round++) {
+      const readers = await Promise.all([0, 1, 2].map(() => backend.open(dir, { mode: 'reader', cacheDir })));
+      readers.forEach(track);
+      for (const r of readers) {
+        const ids = (await r.listPoints()).map((p) => p.pointId);
+        expect(ids).toHaveLength(6);
+        expect((await readImage(r, ids[5] as string, 'vda')).equals(images[5] as Buffer)).toBe(true);
+      }
+      for (const r of open.splice(0)) await r.close();
+      expect((await fs.readdir(path.join(cacheDir, 'tmp'))).filter((f) => f.startsWith('.sync'))).toEqual([]);
+      for (const id of await fs.readdir(path.join(cacheDir, 'points'))) expect((await fs.readdir(path.join(cacheDir, 'points', id))).sort()).toEqual(['disk-vda.idx', 'manifest.json']);
+      if (round === 0) await fs.rm(path.join(cacheDir, 'points'), { recursive: true, force: true });
+    }
+  });
 });

@@ -175,7 +175,7 @@ class PackSweeper {
       // parts of an upload cut mid-way (a crash, a network cut) are invisible to listings but
       // kept (and billed) by the store until aborted; older than the grace period, no writer
       // of ours can still be completing them
-      if (!s.dryRun) out.staleUploadsAborted = await this.store.mirror.store.abortStaleUploads(new Date(s.cutoffMs));
+      if (!s.dryRun) out.staleUploadsAborted = await this.store.mirror.abortStaleUploads(new Date(s.cutoffMs));
     }
     for (const p of disk) {
       const st = await fs.stat(p.file).catch((err: unknown) => {

@@ -192,7 +192,7 @@ export class PackSession {
         if (r.status === 'fulfilled') this.unindexed.push({ name: r.value.name, entries: r.value.entries.map(toEntry) });
         else this.failure ??= r.reason;
       }
-      if (this.failure !== undefined) throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
+      if (this.failure !== undefined) throw notStored(this.failure);
       if (this.unindexed.length === 0) return;
       const indexName = await writeIndexFile(this.store.root, { packs: this.unindexed, supersedes: [] });
       await crashPoint('index-written');
@@ -202,7 +202,7 @@ export class PackSession {
     } catch (err) {
       // sticky: a blob this session counted as stored may be in no durable, indexed pack
       this.failure ??= err;
-      throw new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: this.failure });
+      throw notStored(this.failure);
     }
   }
 
@@ -260,4 +260,11 @@ async function touch(file: string): Promise<boolean> {
     if (isErrno(err, 'ENOENT', 'EPERM', 'EACCES', 'EROFS')) return false;
     throw isAppError(err) ? err : new AppError('REPO_IO_ERROR', `refreshing pack ${file} failed`, { cause: err });
   }
+}
+
+/** A lost writer lease (remote, FORMAT.md §24) is said as it is: the operator's next step
+ *  differs from that of a disk error. */
+function notStored(failure: unknown): AppError {
+  if (isAppError(failure, 'STORE_WRITER_ACTIVE')) return failure;
+  return new AppError('REPO_IO_ERROR', 'a blob could not be stored', { cause: failure });
 }

@@ -136,6 +136,16 @@ export class DirStore implements ObjectStore {
     yield* found;
   }
 
+  /** A directory has no Object Lock. */
+  lockedUntil(key: string): Promise<Date | null> {
+    try {
+      this.fileOf(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(null);
+  }
+
   async delete(key: string): Promise<DeleteResult> {
     const file = this.fileOf(key);
     try {

@@ -110,6 +110,7 @@ export class RepoMirror {
     this.requireWriter(`uploading pack ${name}`);
     const job = this.slot().then(async () => {
       try {
+        this.requireWriter(`uploading pack ${name}`);
         const file = this.fetcher.localPath(name);
         const retention = this.retention(until);
         await this.store.put(packKey(name), { file }, retention ? { retention } : {});
@@ -160,7 +161,10 @@ export class RepoMirror {
   /** Removes superseded index files from the store (after their successor is there). */
   async indexesDropped(names: readonly string[]): Promise<void> {
     this.requireWriter('removing index files');
-    for (const n of names) await this.store.delete(`${INDEX_DIR}/${n}`);
+    for (const n of names) {
+      this.requireWriter('removing index files');
+      await this.store.delete(`${INDEX_DIR}/${n}`);
+    }
   }
 
   /**
@@ -176,10 +180,13 @@ export class RepoMirror {
     for (const f of files.sort()) {
       const st = await fs.stat(path.join(p.dir, f));
       if (!st.isFile()) continue;
+      this.requireWriter(`committing point ${p.pointId}`);
       await this.store.put(pointKey(p.pointId, f), { file: path.join(p.dir, f) }, retention ? { retention } : {});
     }
     await crashPoint('point-files-uploaded');
     if (retention) await this.extendPacks(await p.packs(), retention);
+    // the manifest makes the point: never from a writer that may have been taken over
+    this.requireWriter(`committing point ${p.pointId}`);
     await this.store.put(pointKey(p.pointId, MANIFEST_FILE), { file: path.join(p.dir, MANIFEST_FILE) }, retention ? { retention } : {});
     await crashPoint('manifest-uploaded');
   }
@@ -202,6 +209,7 @@ export class RepoMirror {
         await this.store.extendRetention(pointKey(p.pointId, f), retention);
       }
     }
+    this.requireWriter(`updating point ${p.pointId}`);
     await this.store.put(pointKey(p.pointId, MANIFEST_FILE), { file: path.join(p.dir, MANIFEST_FILE) }, retention ? { retention } : {});
   }
 
@@ -217,17 +225,35 @@ export class RepoMirror {
   }
 
   /**
-   * Deletes a point from the store, manifest first (from then on no reader sees it). `locked`:
-   * the store refused the manifest under Object Lock — nothing else was touched, the point
-   * stays whole in the store; the caller keeps it locally too.
+   * Deletes a point from the store: first the retention of every version of every key of the
+   * point is read — any still running (even under a newer unlocked manifest version, after
+   * `points unlock`) and nothing is deleted: `locked` with the latest date, the point stays whole
+   * in the store and the caller keeps it locally too. Otherwise manifest first (from then on no
+   * reader sees it), then the rest; a key the store still refuses (a retention set meanwhile) or
+   * a failure is an error, never a silently half-deleted point.
    */
   async deletePoint(pointId: string): Promise<{ state: 'deleted' } | { state: 'locked'; until?: Date; mode?: Retention['mode'] }> {
     this.requireWriter(`deleting point ${pointId}`);
-    const first = await this.store.delete(pointKey(pointId, MANIFEST_FILE));
+    const manifest = pointKey(pointId, MANIFEST_FILE);
+    const keys = new Set<string>([manifest]);
+    for await (const o of this.store.list(`${POINTS_DIR}/${pointId}/`)) keys.add(o.key);
+    let until: Date | null = null;
+    for (const key of keys) {
+      const u = await this.store.lockedUntil(key);
+      if (u && (!until || u > until)) until = u;
+    }
+    if (until) return { state: 'locked', until };
+    const first = await this.store.delete(manifest);
     if (first.state === 'locked') return lockedOf(first);
-    const rest: string[] = [];
-    for await (const o of this.store.list(`${POINTS_DIR}/${pointId}/`)) rest.push(o.key);
-    for (const key of rest) await this.store.delete(key);
+    this.requireWriter(`deleting point ${pointId}`);
+    for (const key of keys) {
+      if (key === manifest) continue;
+      this.requireWriter(`deleting point ${pointId}`);
+      const r = await this.store.delete(key);
+      if (r.state === 'locked') {
+        throw new AppError('STORE_OBJECT_LOCKED', `deleting point ${pointId}: ${key} in ${this.store.location} is under Object Lock retention${r.until ? ` until ${r.until.toISOString()}` : ''} although none ran a moment ago; its manifest is gone, delete it again after that date`);
+      }
+    }
     return { state: 'deleted' };
   }
 
@@ -235,6 +261,12 @@ export class RepoMirror {
   async deletePack(name: string): Promise<DeleteResult> {
     this.requireWriter(`deleting pack ${name}`);
     return this.store.delete(packKey(name));
+  }
+
+  /** Multipart uploads cut mid-way before `before`, aborted (the collection's sweep). */
+  async abortStaleUploads(before: Date): Promise<number> {
+    this.requireWriter('aborting unfinished uploads');
+    return this.store.abortStaleUploads(before);
   }
 
   /** When the pack's retention in the store ends, if it has not yet ended. */
@@ -260,7 +292,10 @@ export class RepoMirror {
     const keep = new Set(local.map((f) => `${KEYS_DIR}/${f}`));
     const gone: string[] = [];
     for await (const o of this.store.list(`${KEYS_DIR}/`)) if (!keep.has(o.key)) gone.push(o.key);
-    for (const k of gone) await this.store.delete(k);
+    for (const k of gone) {
+      this.requireWriter('publishing key files');
+      await this.store.delete(k);
+    }
   }
 
   /** Waits for uploads still queued (their failure is dropped: nothing refers to those packs). */

@@ -43,7 +43,7 @@ export interface HeadInfo extends ObjectInfo {
 }
 
 /** What delete did: gone (every version), absent (nothing there), or refused by Object Lock
- *  (`until` = the latest retention date among the versions it could not delete, `mode` its mode). */
+ *  (nothing deleted; `until` = the latest retention date among the key's versions, `mode` its mode). */
 export type DeleteResult = { state: 'deleted' } | { state: 'absent' } | { state: 'locked'; until?: Date; mode?: Retention['mode'] };
 
 export interface BucketLock {
@@ -75,9 +75,13 @@ export interface ObjectStore {
   /** Objects under `prefix` (a key prefix, usually ending in `/`), in key order; delete markers
    *  and older versions are not listed. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
-  /** Deletes every version of the key. Versions under retention stay and the result is
-   *  `locked`; never throws for a lock refusal. */
+  /** Deletes every version of the key — or none: when any version is under retention the result
+   *  is `locked` (with the latest date) and every version stays (a newer unlocked version over a
+   *  locked one is kept too). Never throws for a lock refusal. */
   delete(key: string): Promise<DeleteResult>;
+  /** The latest retention date still running among the key's versions, or null (none, absent,
+   *  or a store without Object Lock). Lets a caller check several keys before deleting any. */
+  lockedUntil(key: string): Promise<Date | null>;
   /** Lengthens the retention of the key's current version to `until` (never shortens: an
    *  earlier date than the current one is a no-op). STORE_NOT_FOUND when absent. */
   extendRetention(key: string, retention: Retention): Promise<void>;

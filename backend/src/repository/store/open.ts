@@ -17,7 +17,7 @@ import type { S3Config } from './s3Config';
 import { createBucket } from './s3Bucket';
 import { openStore, parseS3Url } from './stores';
 import { syncFromStore } from './sync';
-import { WriterLease } from './writerLease';
+import { WriterLease, type LeaseTiming } from './writerLease';
 
 export type RepoSpec = { kind: 'local'; dir: string } | { kind: 's3'; s3: S3Config; cacheDir: string };
 
@@ -35,6 +35,8 @@ export interface RemoteRepoOptions extends RepositoryOptions {
   /** Delete governance-locked versions (BypassGovernanceRetention): the operator CLI's
    *  `points unlock` path only, never the service. Compliance retention refuses regardless. */
   bypassGovernance?: boolean;
+  /** The writer lease's intervals (tests: short ones); defaults 20 s heartbeat, 90 s stale. */
+  leaseTiming?: Partial<LeaseTiming>;
 }
 
 export type RemoteInitOptions = InitOptions & RemoteRepoOptions & { objectLock?: 'compliance' | 'governance' | 'off' };
@@ -97,7 +99,7 @@ export async function openRepoOnStore(store: ObjectStore, cacheDir: string, opts
       if (opts.requireObjectLock !== false && !(await store.bucketLock()).enabled) {
         throw new AppError('STORE_NO_OBJECT_LOCK', `${store.location} has no Object Lock: a writer refuses it (protection.requireObjectLock; create the bucket with Object Lock, or set requireObjectLock false to rely on the repository's own locks only)`);
       }
-      lease = await WriterLease.acquire(store, opts.holder ?? 'olvm-backup');
+      lease = await WriterLease.acquire(store, opts.holder ?? 'olvm-backup', opts.leaseTiming);
     }
     const mirror = new RepoMirror({ root, store, mode, lockMode: opts.objectLockMode ?? 'compliance', keepPacks: opts.keepPacks === true, sharedCache: mode === 'reader' && cache.writerCache === true, bypassGovernance: mode === 'writer' && opts.bypassGovernance === true, ...(lease ? { leaseLost: leaseCheck(lease) } : {}) });
     // a reader sharing a writer's cache (the CLI beside the service) only adds to it: the
@@ -150,7 +152,7 @@ export async function initRepoOnStore(store: ObjectStore, cacheDir: string, opts
   return openRepoOnStore(store, root, opts);
 }
 
-const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks', 'bypassGovernance'] as const;
+const REMOTE_OPTIONS = ['objectLock', 'mode', 'holder', 'requireObjectLock', 'objectLockMode', 'keepPacks', 'bypassGovernance', 'leaseTiming'] as const;
 
 /** The options without the remote ones (what Repository.init/open take). */
 function withoutRemote<T extends RemoteInitOptions>(opts: T): Omit<T, (typeof REMOTE_OPTIONS)[number]> {

@@ -1,7 +1,6 @@
 import {
   DeleteObjectCommand,
   GetBucketVersioningCommand,
-  GetObjectRetentionCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -18,7 +17,7 @@ import { downloadRanges, readRange } from './s3Download';
 import { failureCode, isAccessDenied, isNotFound } from './s3Errors';
 import { sourceOf, uploadMultipart, type MultipartHooks } from './s3Multipart';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './s3Retry';
-import { abortUploadsBefore, listKeyVersions, type KeyVersion } from './s3Versions';
+import { abortUploadsBefore, latestRetention, listKeyVersions, readVersionRetention, type KeyVersion } from './s3Versions';
 
 /**
  * The ObjectStore contract on an S3-compatible store (Ceph RGW 16 is the one tested; AWS S3,
@@ -225,12 +224,26 @@ export class S3Store implements ObjectStore {
     } while (token);
   }
 
+  async lockedUntil(key: string): Promise<Date | null> {
+    const full = this.full(key);
+    if (!(await this.bucketLock()).enabled) return null;
+    const versions = await listKeyVersions(this.client, this.bucket, full, this.pageSize, this.retry, `listing the versions of ${key} in ${this.location}`);
+    return (await latestRetention(this.client, this.bucket, full, versions, this.bypass, this.retry, this.location))?.until ?? null;
+  }
+
+  /** Refused when any version is under retention: then nothing is deleted (deleting the others
+   *  would remove e.g. an unlocked newer manifest over a locked one, FORMAT.md §24). */
   async delete(key: string): Promise<DeleteResult> {
     const full = this.full(key);
     const versions = await listKeyVersions(this.client, this.bucket, full, this.pageSize, this.retry, `listing the versions of ${key} in ${this.location}`);
     if (versions.length === 0) return { state: 'absent' };
+    if ((await this.bucketLock()).enabled) {
+      const held = await latestRetention(this.client, this.bucket, full, versions, this.bypass, this.retry, this.location);
+      if (held) return { state: 'locked', until: held.until, mode: held.mode };
+    }
     let locked = false;
     let until: Retention | undefined;
+    // a refusal now is a retention set since the check or judged by the store's clock
     for (const v of versions) {
       const refusal = await this.deleteVersion(key, full, v);
       if (refusal) {
@@ -288,21 +301,8 @@ export class S3Store implements ObjectStore {
     );
   }
 
-  /** The retention of one version, or undefined (none set, or not readable with our rights). */
-  private async versionRetention(full: string, versionId: string | undefined): Promise<Retention | undefined> {
-    try {
-      const out = await withRetry(`reading the retention of ${full} in ${this.location}`, this.retry, (signal) =>
-        this.client.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: full, VersionId: versionId }), { abortSignal: signal }),
-      );
-      const r = out.Retention;
-      if (!r?.Mode || !r.RetainUntilDate) return undefined;
-      return { mode: r.Mode === 'COMPLIANCE' ? 'compliance' : 'governance', until: new Date(r.RetainUntilDate) };
-    } catch (err) {
-      // Ceph: ObjectLockConfigurationNotFoundError (404) when the version has no retention
-      if (err instanceof AppError && ['STORE_NOT_FOUND', 'STORE_ACCESS_DENIED'].includes(err.code)) return undefined;
-      if (failureCode(err) === 'InvalidRequest') return undefined;
-      throw err;
-    }
+  private versionRetention(full: string, versionId: string | undefined): Promise<Retention | undefined> {
+    return readVersionRetention(this.client, this.bucket, full, versionId, this.retry, this.location);
   }
 
   /** Deletes one version; returns the refusal when Object Lock keeps it (never throws for that). */

@@ -1,10 +1,13 @@
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectRetentionCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { AppError } from '../../errors';
+import type { Retention } from './objectStore';
+import { failureCode } from './s3Errors';
 import { withRetry, type RetryPolicy } from './s3Retry';
 
 /**
  * What a key or a prefix holds besides its current object: every version and delete marker of
  * one key (a delete must remove them all, or an Object Lock bucket keeps the bytes), and the
+ * retention of each version (a delete is refused as a whole when any runs), and the
  * multipart uploads a crash or a network cut left unfinished (their parts stay stored, and
  * billed, until aborted).
  */
@@ -71,4 +74,43 @@ export async function abortUploadsBefore(client: S3Client, bucket: string, prefi
     uploadMarker = page.NextUploadIdMarker;
   }
   return aborted;
+}
+
+/** The retention of one version, or undefined (none set, or not readable with our rights). */
+export async function readVersionRetention(client: S3Client, bucket: string, full: string, versionId: string | undefined, retry: RetryPolicy, location: string): Promise<Retention | undefined> {
+  try {
+    const out = await withRetry(`reading the retention of ${full} in ${location}`, retry, (signal) =>
+      client.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: full, VersionId: versionId }), { abortSignal: signal }),
+    );
+    const r = out.Retention;
+    if (!r?.Mode || !r.RetainUntilDate) return undefined;
+    return { mode: r.Mode === 'COMPLIANCE' ? 'compliance' : 'governance', until: new Date(r.RetainUntilDate) };
+  } catch (err) {
+    // Ceph: ObjectLockConfigurationNotFoundError (404) when the version has no retention
+    if (err instanceof AppError && ['STORE_NOT_FOUND', 'STORE_ACCESS_DENIED'].includes(err.code)) return undefined;
+    if (failureCode(err) === 'InvalidRequest') return undefined;
+    throw err;
+  }
+}
+
+/** The latest retention date still running among `versions` of `full` (markers have none);
+ *  with `bypassGovernance`, GOVERNANCE retention does not hold (the delete may bypass it). */
+export async function latestRetention(
+  client: S3Client,
+  bucket: string,
+  full: string,
+  versions: readonly KeyVersion[],
+  bypassGovernance: boolean,
+  retry: RetryPolicy,
+  location: string,
+): Promise<Retention | null> {
+  let latest: Retention | null = null;
+  const now = Date.now();
+  for (const v of versions) {
+    if (v.deleteMarker) continue;
+    const r = await readVersionRetention(client, bucket, full, v.versionId, retry, location);
+    if (!r || (bypassGovernance && r.mode === 'governance')) continue;
+    if (r.until.getTime() > now && (!latest || r.until > latest.until)) latest = r;
+  }
+  return latest;
 }

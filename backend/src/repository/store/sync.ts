@@ -5,19 +5,27 @@
  * appears in the cache whole (its files are fetched into a staging directory renamed into
  * points/), as a local writer's do. Packs are not copied: a read fetches the pack it needs; a
  * writer's cache gets an empty placeholder per pack (packFetch.ts) so that it deduplicates
- * against them. Only reads the store.
+ * against them. Only reads the store. Several processes may sync one cache (two CLI readers on
+ * the default cache, a reader on the writer's cache): a sync holds `locks/cache-sync.lock`,
+ * stages under a name of its own, never rewrites a point's files in a cache it shares with a
+ * writer, and never moves in a point a writer of this cache is committing (its VM lock names it).
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { AppError, isAppError } from '../../errors';
 import { isErrno, readdirOrEmpty, writeFileAtomic } from '../atomicFile';
-import { CONFIG_FILE, INDEX_DIR, isHexDigest, KEYS_DIR, LAYOUT_DIRS_V2, MANIFEST_FILE, PACKS_DIR, POINTS_DIR, TMP_DIR } from '../layout';
+import { randomBytes } from 'crypto';
+import { CONFIG_FILE, INDEX_DIR, isHexDigest, KEYS_DIR, LAYOUT_DIRS_V2, LOCKS_DIR, MANIFEST_FILE, PACKS_DIR, POINTS_DIR, TMP_DIR } from '../layout';
+import { acquireRepoLock, liveVmLocks } from '../locks';
 import { isPointId } from '../pointId';
 import type { ObjectInfo, ObjectStore } from './objectStore';
 import type { PackFetcher } from './packFetch';
 
-/** Where a sync stages the points it fetches (a name no VM key can take). */
+/** Where a sync stages the points it fetches (a name no VM key can take), per process. */
 const SYNC_STAGING = '.sync';
+/** One sync of a cache at a time; a sync of a big repository takes a while. */
+const SYNC_LOCK_FILE = 'cache-sync.lock';
+const SYNC_LOCK_WAIT_MS = 120_000;
 
 export interface SyncReport {
   pointsFetched: number;
@@ -93,10 +101,21 @@ export async function syncIndexFiles(store: ObjectStore, root: string, drop = tr
   return out;
 }
 
-/** Copies config, keys, index files and complete points from the store into `root`. */
+/** Copies config, keys, index files and complete points from the store into `root`, under the
+ *  cache's sync lock (REPO_LOCKED naming the holder after 2 min of waiting). `drop` false: the
+ *  cache is shared with a writer (only added to). */
 export async function syncFromStore(store: ObjectStore, root: string, opts: { fetcher: PackFetcher; placeholders: boolean; drop: boolean }): Promise<SyncReport> {
-  const report: SyncReport = { pointsFetched: 0, pointsDropped: 0, indexFilesFetched: 0, indexFilesDropped: 0, placeholders: 0 };
   await syncConfig(store, root);
+  const lock = await acquireRepoLock(path.join(root, LOCKS_DIR, SYNC_LOCK_FILE), 'cache-sync', { waitMs: SYNC_LOCK_WAIT_MS });
+  try {
+    return await syncLocked(store, root, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function syncLocked(store: ObjectStore, root: string, opts: { fetcher: PackFetcher; placeholders: boolean; drop: boolean }): Promise<SyncReport> {
+  const report: SyncReport = { pointsFetched: 0, pointsDropped: 0, indexFilesFetched: 0, indexFilesDropped: 0, placeholders: 0 };
 
   // keys/: the store's set (key files are small; a changed one is fetched again)
   const keys = (await listAll(store, `${KEYS_DIR}/`)).filter((o) => /^keys\/[^/]+\.json$/.test(o.key));
@@ -123,23 +142,39 @@ export async function syncFromStore(store: ObjectStore, root: string, opts: { fe
     else byPoint.set(id, [o]);
   }
   const complete = new Map([...byPoint].filter(([, files]) => files.some((o) => o.key.endsWith(`/${MANIFEST_FILE}`))));
-  const staging = path.join(root, TMP_DIR, SYNC_STAGING);
-  await fs.rm(staging, { recursive: true, force: true });
-  for (const [id, files] of complete) {
-    const dir = path.join(root, POINTS_DIR, id);
-    if (await statOrNull(path.join(dir, MANIFEST_FILE))) {
-      // present: a manifest rewritten since (a lock extended) is fetched again
-      for (const o of files) await fetchFile(store, o, path.join(dir, path.basename(o.key)));
-      continue;
+  const staging = path.join(root, TMP_DIR, `${SYNC_STAGING}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    for (const [id, files] of complete) {
+      const dir = path.join(root, POINTS_DIR, id);
+      if (await statOrNull(path.join(dir, MANIFEST_FILE))) {
+        // present: a manifest rewritten since (a lock extended) is fetched again — not in a
+        // writer's cache, whose files may be a moment ahead of the store
+        if (opts.drop) for (const o of files) await fetchFile(store, o, path.join(dir, path.basename(o.key)));
+        continue;
+      }
+      // a writer of this cache committing it renames it into points/ itself
+      if (await committing(root, id)) continue;
+      const tmp = path.join(staging, id);
+      await fs.mkdir(tmp, { recursive: true });
+      for (const o of files) await fetchFile(store, o, path.join(tmp, path.basename(o.key)), true);
+      if (await committing(root, id)) continue;
+      try {
+        // an own cache: a leftover without manifest is replaced; a shared one: never over a
+        // point that is there meanwhile (rename onto a non-empty directory fails)
+        if (opts.drop) await fs.rm(dir, { recursive: true, force: true });
+        else
+          await fs.rmdir(dir).catch((err: unknown) => {
+            if (!isErrno(err, 'ENOENT')) throw err;
+          });
+        await fs.rename(tmp, dir);
+        report.pointsFetched++;
+      } catch (err) {
+        if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw new AppError('REPO_IO_ERROR', `moving fetched point ${id} into ${POINTS_DIR}/ failed`, { cause: err });
+      }
     }
-    const tmp = path.join(staging, id);
-    await fs.mkdir(tmp, { recursive: true });
-    for (const o of files) await fetchFile(store, o, path.join(tmp, path.basename(o.key)), true);
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.rename(tmp, dir);
-    report.pointsFetched++;
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
   }
-  await fs.rm(staging, { recursive: true, force: true });
   for (const id of opts.drop ? await readdirOrEmpty(path.join(root, POINTS_DIR)) : []) {
     if (isPointId(id) && !complete.has(id)) {
       await fs.rm(path.join(root, POINTS_DIR, id), { recursive: true, force: true });
@@ -157,4 +192,9 @@ export async function syncFromStore(store: ObjectStore, root: string, opts: { fe
     }
   }
   return report;
+}
+
+/** A writer of this cache holds the VM lock naming this point (pointWriter, FORMAT.md §8). */
+async function committing(root: string, pointId: string): Promise<boolean> {
+  return (await liveVmLocks(path.join(root, LOCKS_DIR))).some((l) => l.info?.pointId === pointId);
 }

@@ -2,8 +2,11 @@
  * The writer lease of a remote repository (FORMAT.md §24): one writer per prefix, any number of
  * readers. `writer.json` in the prefix names the holder and is rewritten every 20 s (its
  * heartbeat); a lease whose heartbeat is older than 90 s is stale and may be taken over. Taken
- * with a create-if-absent put, then read back to confirm this process owns it (two writers
- * taking over a stale lease at once: the one whose write landed last wins, the other refuses).
+ * with a create-if-absent put, then read back to confirm this process owns it; a take-over of a
+ * stale lease reads back twice, a settle delay apart (two writers taking over at once: the one
+ * whose write landed last wins, the other sees it on its second read and refuses). A writer whose
+ * heartbeats have not reached the store for 60 s (30 s before another may take over) has lost
+ * the lease: `lostReason` says so and the mirror refuses every further write.
  */
 import { randomUUID } from 'crypto';
 import * as os from 'os';
@@ -13,6 +16,21 @@ import type { ObjectStore } from './objectStore';
 export const WRITER_LEASE_KEY = 'writer.json';
 export const HEARTBEAT_MS = 20_000;
 export const STALE_MS = 90_000;
+
+/** The lease's intervals; tests use short ones. */
+export interface LeaseTiming {
+  /** How often the heartbeat is rewritten. */
+  heartbeatMs: number;
+  /** After how long without a heartbeat another writer may take the lease over. */
+  staleMs: number;
+  /** After how long without a successful heartbeat this writer stops writing (< staleMs: the
+   *  margin covers a write already in flight and clocks apart). */
+  lostAfterMs: number;
+  /** Between the two read-backs of a take-over (longer than a read and a put of a racer). */
+  settleMs: number;
+}
+
+export const DEFAULT_LEASE_TIMING: LeaseTiming = { heartbeatMs: HEARTBEAT_MS, staleMs: STALE_MS, lostAfterMs: 60_000, settleMs: 2_000 };
 
 export interface WriterLeaseRecord {
   holder: string;
@@ -54,10 +72,10 @@ function deadHere(cur: WriterLeaseRecord): boolean {
   }
 }
 
-function activeError(store: ObjectStore, cur: WriterLeaseRecord): AppError {
+function activeError(store: ObjectStore, cur: WriterLeaseRecord, staleMs: number): AppError {
   return new AppError(
     'STORE_WRITER_ACTIVE',
-    `repository ${store.location} has a writer already: ${cur.holder} on ${cur.host} (pid ${cur.pid}), writing since ${cur.startedAt}, last heartbeat ${cur.heartbeatAt}; a second writer refuses to start (the lease is stale ${STALE_MS / 1000} s after its last heartbeat)`,
+    `repository ${store.location} has a writer already: ${cur.holder} on ${cur.host} (pid ${cur.pid}), writing since ${cur.startedAt}, last heartbeat ${cur.heartbeatAt}; a second writer refuses to start (the lease is stale ${staleMs / 1000} s after its last heartbeat)`,
     { details: { holder: cur.holder, host: cur.host, pid: cur.pid, startedAt: cur.startedAt, heartbeatAt: cur.heartbeatAt } },
   );
 }
@@ -67,31 +85,42 @@ export class WriterLease {
   private beating: Promise<void> = Promise.resolve();
   private lost: AppError | undefined;
   private released = false;
+  /** When the last heartbeat (or the take) that reached the store was written. */
+  private lastBeat: number;
 
   private constructor(
     private readonly store: ObjectStore,
     private record: WriterLeaseRecord,
-  ) {}
+    private readonly timing: LeaseTiming,
+  ) {
+    this.lastBeat = Date.parse(record.heartbeatAt);
+  }
 
   /** Takes the lease; STORE_WRITER_ACTIVE naming the holder while another one's is fresh. */
-  static async acquire(store: ObjectStore, holder: string, now: () => Date = () => new Date()): Promise<WriterLease> {
-    const t = now().toISOString();
-    const record: WriterLeaseRecord = { holder, host: os.hostname(), pid: process.pid, startedAt: t, heartbeatAt: t, token: randomUUID() };
+  static async acquire(store: ObjectStore, holder: string, timing: Partial<LeaseTiming> = {}, now: () => Date = () => new Date()): Promise<WriterLease> {
+    const t: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...timing };
+    const at = now().toISOString();
+    const record: WriterLeaseRecord = { holder, host: os.hostname(), pid: process.pid, startedAt: at, heartbeatAt: at, token: randomUUID() };
     const body = (): Buffer => Buffer.from(JSON.stringify(record) + '\n');
     const created = await store.put(WRITER_LEASE_KEY, body(), { ifAbsent: true, contentType: 'application/json' });
+    let reads = 1;
     if (!created.created) {
       const cur = await readLease(store);
-      if (cur !== null && cur !== 'unreadable' && now().getTime() - Date.parse(cur.heartbeatAt) < STALE_MS && !deadHere(cur)) throw activeError(store, cur);
-      // stale (or unreadable): taken over
+      if (cur !== null && cur !== 'unreadable' && now().getTime() - Date.parse(cur.heartbeatAt) < t.staleMs && !deadHere(cur)) throw activeError(store, cur, t.staleMs);
+      // stale (or unreadable): taken over — confirmed by a second read after the settle delay
       await store.put(WRITER_LEASE_KEY, body(), { contentType: 'application/json' });
+      reads = 2;
     }
-    const back = await readLease(store);
-    if (back === null || back === 'unreadable' || back.token !== record.token) {
-      if (back !== null && back !== 'unreadable') throw activeError(store, back);
-      throw new AppError('STORE_WRITER_ACTIVE', `repository ${store.location}: the writer lease could not be confirmed (another writer took it at the same time)`);
+    for (let i = 0; i < reads; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, t.settleMs));
+      const back = await readLease(store);
+      if (back === null || back === 'unreadable' || back.token !== record.token) {
+        if (back !== null && back !== 'unreadable') throw activeError(store, back, t.staleMs);
+        throw new AppError('STORE_WRITER_ACTIVE', `repository ${store.location}: the writer lease could not be confirmed (another writer took it at the same time)`);
+      }
     }
-    const lease = new WriterLease(store, record);
-    lease.timer = setInterval(() => lease.heartbeat(), HEARTBEAT_MS);
+    const lease = new WriterLease(store, record, t);
+    lease.timer = setInterval(() => lease.heartbeat(), t.heartbeatMs);
     lease.timer.unref();
     return lease;
   }
@@ -100,9 +129,17 @@ export class WriterLease {
     return this.record.holder;
   }
 
-  /** Why the lease was lost (another writer took it over after a long pause), if it was. */
+  /** Why the lease was lost (another writer took it over, or no heartbeat has reached the
+   *  store for `lostAfterMs`: another writer may take it over soon), if it was. */
   get lostReason(): AppError | undefined {
-    return this.lost;
+    if (this.lost || this.released) return this.lost;
+    const since = Date.now() - this.lastBeat;
+    if (since <= this.timing.lostAfterMs) return undefined;
+    return new AppError(
+      'STORE_WRITER_ACTIVE',
+      `repository ${this.store.location}: this writer lost the writer lease: no heartbeat reached the store for ${Math.round(since / 1000)} s (limit ${this.timing.lostAfterMs / 1000} s; another writer may take it over after ${this.timing.staleMs / 1000} s)`,
+      { details: { lastHeartbeatAt: new Date(this.lastBeat).toISOString() } },
+    );
   }
 
   /** Rewrites the heartbeat, if the lease is still this process's. */
@@ -112,13 +149,20 @@ export class WriterLease {
       try {
         const cur = await readLease(this.store);
         if (cur === null || cur === 'unreadable' || cur.token !== this.record.token) {
-          this.lost = cur !== null && cur !== 'unreadable' ? activeError(this.store, cur) : new AppError('STORE_WRITER_ACTIVE', `repository ${this.store.location}: this writer's lease is gone`);
+          this.lost = cur !== null && cur !== 'unreadable' ? activeError(this.store, cur, this.timing.staleMs) : new AppError('STORE_WRITER_ACTIVE', `repository ${this.store.location}: this writer's lease is gone`);
           return;
         }
-        this.record = { ...this.record, heartbeatAt: new Date().toISOString() };
-        await this.store.put(WRITER_LEASE_KEY, Buffer.from(JSON.stringify(this.record) + '\n'), { contentType: 'application/json' });
+        // once lost by silence it stays lost: another writer may have judged it stale meanwhile
+        if (this.lostReason) {
+          this.lost = this.lostReason;
+          return;
+        }
+        const record = { ...this.record, heartbeatAt: new Date().toISOString() };
+        await this.store.put(WRITER_LEASE_KEY, Buffer.from(JSON.stringify(record) + '\n'), { contentType: 'application/json' });
+        this.record = record;
+        this.lastBeat = Date.parse(record.heartbeatAt);
       } catch {
-        // a missed heartbeat: the next one tries again (the lease is stale only after 90 s)
+        // a missed heartbeat: the next one tries again; lostReason counts the silence
       }
     });
   }
