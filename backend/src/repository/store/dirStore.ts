@@ -137,7 +137,7 @@ export class DirStore implements ObjectStore {
   }
 
   /** A directory has no Object Lock. */
-  lockedUntil(key: string): Promise<Date | null> {
+  lockedUntil(key: string): Promise<Retention | null> {
     try {
       this.fileOf(key);
     } catch (err) {

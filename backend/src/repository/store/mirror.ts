@@ -237,12 +237,12 @@ export class RepoMirror {
     const manifest = pointKey(pointId, MANIFEST_FILE);
     const keys = new Set<string>([manifest]);
     for await (const o of this.store.list(`${POINTS_DIR}/${pointId}/`)) keys.add(o.key);
-    let until: Date | null = null;
+    let held: Retention | null = null;
     for (const key of keys) {
-      const u = await this.store.lockedUntil(key);
-      if (u && (!until || u > until)) until = u;
+      const r = await this.store.lockedUntil(key);
+      if (r && (!held || r.until > held.until)) held = r;
     }
-    if (until) return { state: 'locked', until };
+    if (held) return { state: 'locked', until: held.until, mode: held.mode };
     const first = await this.store.delete(manifest);
     if (first.state === 'locked') return lockedOf(first);
     this.requireWriter(`deleting point ${pointId}`);

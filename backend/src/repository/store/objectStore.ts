@@ -79,9 +79,9 @@ export interface ObjectStore {
    *  is `locked` (with the latest date) and every version stays (a newer unlocked version over a
    *  locked one is kept too). Never throws for a lock refusal. */
   delete(key: string): Promise<DeleteResult>;
-  /** The latest retention date still running among the key's versions, or null (none, absent,
-   *  or a store without Object Lock). Lets a caller check several keys before deleting any. */
-  lockedUntil(key: string): Promise<Date | null>;
+  /** The retention still running with the latest date among the key's versions, or null (none,
+   *  absent, or a store without Object Lock). Lets a caller check several keys before deleting any. */
+  lockedUntil(key: string): Promise<Retention | null>;
   /** Lengthens the retention of the key's current version to `until` (never shortens: an
    *  earlier date than the current one is a no-op). STORE_NOT_FOUND when absent. */
   extendRetention(key: string, retention: Retention): Promise<void>;

@@ -224,11 +224,11 @@ export class S3Store implements ObjectStore {
     } while (token);
   }
 
-  async lockedUntil(key: string): Promise<Date | null> {
+  async lockedUntil(key: string): Promise<Retention | null> {
     const full = this.full(key);
     if (!(await this.bucketLock()).enabled) return null;
     const versions = await listKeyVersions(this.client, this.bucket, full, this.pageSize, this.retry, `listing the versions of ${key} in ${this.location}`);
-    return (await latestRetention(this.client, this.bucket, full, versions, this.bypass, this.retry, this.location))?.until ?? null;
+    return latestRetention(this.client, this.bucket, full, versions, this.bypass, this.retry, this.location);
   }
 
   /** Refused when any version is under retention: then nothing is deleted (deleting the others
