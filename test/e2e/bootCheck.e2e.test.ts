@@ -1,9 +1,8 @@
 import { promises as fs } from 'fs';
-import type { Frame, Page } from 'playwright-core';
 import type { BootCheckView, JobList } from '../../backend/src/api/contract';
 import { BOOT_MARKER, bootableDisk, disposeBootableDisk } from '../helpers/bootableDisk';
 import type { Stack } from '../ui-harness/stack';
-import { Portal, TAB, until } from './portal';
+import { Portal, until } from './portal';
 
 // Test boot in the portal, driven in Chromium through the WebAdmin harness against the real
 // service and the engine simulator: web01's first disk holds the bootable fixture; a point of it
@@ -13,20 +12,13 @@ import { Portal, TAB, until } from './portal';
 describe('Test boot in the portal', () => {
   let portal: Portal;
   let stack: Stack;
-  let page: Page;
   let web01: string;
   let point: string;
 
-  async function vmTab(vmId: string): Promise<Frame> {
-    await page.click('#nav-vms');
-    await page.check(`#vm-select-${vmId}`);
-    await page.click(`#detail-tab-${TAB}`);
-    return portal.frameOf(`vm-tab.html?vmId=${vmId}`);
-  }
 
   beforeAll(async () => {
     portal = await Portal.open('bootcheck', { minLockDays: 0 });
-    ({ stack, page } = portal);
+    ({ stack } = portal);
     const web = stack.sim.vmByName('web01');
     web01 = web.id;
     await stack.sim.guestWrite(web01, web.disks[0]!.id, 0, await fs.readFile(await bootableDisk()));
@@ -44,7 +36,7 @@ describe('Test boot in the portal', () => {
   }, 120_000);
 
   it('Test boot on a point: the row turns Boot OK; the state opens the screenshot and the matched line', async () => {
-    const tab = await vmTab(web01);
+    const tab = await portal.vmTab(web01);
     await tab.waitForSelector(`#point-boot-${point}[data-boot="none"]`, { timeout: 30_000 });
     expect(await tab.textContent(`#point-boot-${point}`)).toBe('not tested');
     await tab.click(`#point-testboot-${point}`);

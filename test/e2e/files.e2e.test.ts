@@ -4,7 +4,7 @@ import type { Frame, Page } from 'playwright-core';
 import { buildFsDisk, type FsDisk } from '../helpers/fsDisk';
 import { requireTools } from '../helpers/tools';
 import type { Stack } from '../ui-harness/stack';
-import { Portal, TAB, until } from './portal';
+import { Portal, until } from './portal';
 
 // Browse files… in the portal, driven in Chromium through the WebAdmin harness against the real
 // service and the engine simulator: web01's first disk holds the four-filesystem fixture; from
@@ -25,12 +25,6 @@ describe('Browse files in the portal', () => {
   let point: string;
   let disk: FsDisk;
 
-  async function vmTab(vmId: string): Promise<Frame> {
-    await page.click('#nav-vms');
-    await page.check(`#vm-select-${vmId}`);
-    await page.click(`#detail-tab-${TAB}`);
-    return portal.frameOf(`vm-tab.html?vmId=${vmId}`);
-  }
 
   /** Clicks Download and returns the saved file's bytes and suggested name. */
   async function download(tab: Frame, name: string): Promise<{ name: string; bytes: Buffer }> {
@@ -60,7 +54,7 @@ describe('Browse files in the portal', () => {
   }, 120_000);
 
   it('opens a point, walks to a folder, downloads a checked file and a search hit byte-exact; closing ends the session', async () => {
-    const tab = await vmTab(web01);
+    const tab = await portal.vmTab(web01);
     await tab.waitForSelector(`#point-files-${point}`, { timeout: 30_000 });
     await tab.click(`#point-files-${point}`);
     await tab.waitForSelector('#files-dialog');

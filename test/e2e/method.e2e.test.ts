@@ -1,7 +1,7 @@
-import type { Frame, FrameLocator, Page, Request } from 'playwright-core';
+import type { FrameLocator, Page, Request } from 'playwright-core';
 import type { JobDetail, JobList, PolicyDetail, PolicyList, VmList } from '../../backend/src/api/contract';
 import type { Stack } from '../ui-harness/stack';
-import { PLACE, Portal, TAB, until } from './portal';
+import { PLACE, Portal, until } from './portal';
 
 // The backup method and consistency in the portal, driven in Chromium through the WebAdmin
 // harness against the real service and the engine simulator: Backup now's dialog and the policy
@@ -34,12 +34,6 @@ describe('Backup method and consistency in the portal', () => {
     return bodies;
   }
 
-  async function vmTab(vmId: string): Promise<Frame> {
-    await page.click('#nav-vms');
-    await page.check(`#vm-select-${vmId}`);
-    await page.click(`#detail-tab-${TAB}`);
-    return portal.frameOf(`vm-tab.html?vmId=${vmId}`);
-  }
 
   beforeAll(async () => {
     portal = await Portal.open('method', { minLockDays: 0 });
@@ -54,7 +48,7 @@ describe('Backup method and consistency in the portal', () => {
   }, 120_000);
 
   it('Backup now: the dialog sends the chosen method and consistency, and the job says what it was asked', async () => {
-    const tab = await vmTab(web01);
+    const tab = await portal.vmTab(web01);
     await tab.waitForSelector(`#backup-now-${web01}:not([disabled])`, { timeout: 30_000 });
     await tab.click(`#backup-now-${web01}`);
     await tab.waitForSelector('#backup-now-dialog');
@@ -121,7 +115,7 @@ describe('Backup method and consistency in the portal', () => {
   it("the VM tab names the method web01's next backup will use (its policy's: the engine backup API)", async () => {
     const vms = (await portal.api<VmList>('GET', '/vms')).body.vms;
     expect(vms.find((v) => v.id === web01)?.nextMethod).toBe('engine');
-    const tab = await vmTab(web01);
+    const tab = await portal.vmTab(web01);
     await tab.waitForSelector('#vm-next-method[data-method="engine"]', { timeout: 30_000 });
     expect(await tab.textContent('#vm-next-method')).toBe('Next backup by: Engine API');
     await page.uncheck(`#vm-select-${web01}`);
@@ -137,7 +131,7 @@ describe('Backup method and consistency in the portal', () => {
     expect([done.state, done.error, done.result?.method]).toEqual(['succeeded', null, 'engine']);
     const chain = (await portal.api<VmList>('GET', '/vms')).body.vms.find((v) => v.id === web01)?.chain ?? [];
     expect(chain.find((d) => d.diskId === raw.id)).toMatchObject({ state: 'will-be-full', reason: 'disk-not-incremental' });
-    const tab = await vmTab(web01);
+    const tab = await portal.vmTab(web01);
     const cell = `#chain-reason-${raw.id}`;
     await tab.waitForSelector(`${cell}[data-reason="disk-not-incremental"]`, { timeout: 30_000 });
     expect(await tab.textContent(cell)).toBe('Enable incremental backup on the disk (Edit disk → Enable Incremental Backup); until then every backup copies it whole');

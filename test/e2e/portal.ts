@@ -128,6 +128,14 @@ export class Portal {
     await this.page.waitForSelector('#login-submit');
   }
 
+  /** The VM's Backups tab: the VM selected in the VMs view, the plugin's tab opened, its frame. */
+  async vmTab(vmId: string): Promise<Frame> {
+    await this.page.click('#nav-vms');
+    await this.page.check(`#vm-select-${vmId}`);
+    await this.page.click(`#detail-tab-${TAB}`);
+    return this.frameOf(`vm-tab.html?vmId=${vmId}`);
+  }
+
   frameOf(urlPart: string): Promise<Frame> {
     return until(`a frame loading ${urlPart}`, () => Promise.resolve(this.page.frames().find((f) => f.url().includes(urlPart))), 30_000);
   }

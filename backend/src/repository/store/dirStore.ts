@@ -171,14 +171,7 @@ export class DirStore implements ObjectStore {
   async abortStaleUploads(olderThan: Date): Promise<number> {
     let removed = 0;
     const visit = async (dir: string): Promise<void> => {
-      let entries: import('fs').Dirent[];
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if (isErrno(err, 'ENOENT', 'ENOTDIR')) return;
-        throw ioError(`listing ${dir} failed`, err);
-      }
-      for (const e of entries) {
+      for (const e of await entriesOf(dir)) {
         const p = path.join(dir, e.name);
         if (e.isDirectory()) await visit(p);
         else if (e.isFile() && e.name.includes(TMP_MARK)) {
@@ -232,14 +225,7 @@ export class DirStore implements ObjectStore {
 
   private async walk(rel: string, prefix: string, out: ObjectInfo[]): Promise<void> {
     const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
-    let entries: import('fs').Dirent[];
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return;
-      throw ioError(`listing ${dir} failed`, err);
-    }
-    for (const e of entries) {
+    for (const e of await entriesOf(dir)) {
       if (e.name.includes(TMP_MARK)) continue;
       const key = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) {
@@ -267,5 +253,16 @@ function ioError(what: string, err: unknown): AppError {
 export function checkRange(offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
     throw new AppError('INVALID_ARGUMENT', `invalid byte range: offset ${offset}, length ${length}`);
+  }
+}
+
+/** The entries of `dir`, none when it (or a parent) is gone: a key's folder vanishes when its
+ *  last object is deleted, and listing must not fail for that. */
+async function entriesOf(dir: string): Promise<import('fs').Dirent[]> {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
+    throw ioError(`listing ${dir} failed`, err);
   }
 }
